@@ -1,0 +1,22 @@
+//! The pure domain model of Embargo.
+//!
+//! This crate is the innermost layer (see `ARCHITECTURE.md`). It holds the types that carry
+//! Embargo's invariants and the rules that act on them: reference identifiers, the report
+//! lifecycle state machine, actors and roles, and the audit-chain hashing.
+//!
+//! Architecture invariant: nothing here does IO, nothing is `async`, and nothing depends on
+//! a database, HTTP or mail crate. Every rule is a plain function of its inputs; the current
+//! time is always passed in as a [`jiff::Timestamp`], never read from the clock.
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod audit;
+pub mod ids;
+pub mod lifecycle;
+
+pub use actor::{Actor, Role};
+pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
+pub use lifecycle::{CloseReason, Lifecycle, ReportState, Transition, TransitionError};
+
+/// Re-exported so that callers name one time type everywhere.
+pub use jiff::Timestamp;

@@ -1,0 +1,446 @@
+//! The report lifecycle as a pure state machine.
+//!
+//! ```text
+//!   new ──► acknowledged ──► triaging ──► accepted ──► fixing ──► ready-for-disclosure ──► disclosed
+//!    │           │  ▲           │  ▲         │           ▲  │            │
+//!    │           ▼  │           ▼  │         │           └──┼────────────┘ (fix reopened)
+//!    │         needs-info ◄─────┘  │         │              │
+//!    └──────────────┴──────────────┴─────────┴──────────────┴──► closed(reason) ──► triaging (reopen)
+//! ```
+//!
+//! Every state but `disclosed` may be closed with a typed [`CloseReason`]; a closed report can
+//! be reopened into triage (for example when a reporter answers after a needs-info
+//! auto-close). `disclosed` is final. Staying in the same state is not a transition.
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::actor::Actor;
+use crate::ids::ReportId;
+
+/// Why a report was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Not a vulnerability, or not reproducible.
+    Invalid,
+    /// Another report describes the same issue; the threads are linked.
+    Duplicate {
+        /// The report this one duplicates. Never the report itself.
+        of: ReportId,
+    },
+    /// A genuine bug but not a security issue: the reporter is sent to the public tracker.
+    NotSecurity,
+    /// Outside the scope of the policy (for example an unsupported product).
+    OutOfScope,
+    /// Junk.
+    Spam,
+    /// Accepted as real, but it will not be fixed.
+    WontFix,
+}
+
+impl CloseReason {
+    /// The stable text code (`invalid`, `duplicate`, `not-security`, `out-of-scope`, `spam`,
+    /// `wont-fix`). A duplicate's target is stored separately.
+    pub fn code(self) -> &'static str {
+        match self {
+            CloseReason::Invalid => "invalid",
+            CloseReason::Duplicate { .. } => "duplicate",
+            CloseReason::NotSecurity => "not-security",
+            CloseReason::OutOfScope => "out-of-scope",
+            CloseReason::Spam => "spam",
+            CloseReason::WontFix => "wont-fix",
+        }
+    }
+
+    /// Rebuilds a reason from its code; `duplicate` needs the target report.
+    pub fn from_code(code: &str, duplicate_of: Option<ReportId>) -> Option<Self> {
+        Some(match (code, duplicate_of) {
+            ("invalid", None) => CloseReason::Invalid,
+            ("duplicate", Some(of)) => CloseReason::Duplicate { of },
+            ("not-security", None) => CloseReason::NotSecurity,
+            ("out-of-scope", None) => CloseReason::OutOfScope,
+            ("spam", None) => CloseReason::Spam,
+            ("wont-fix", None) => CloseReason::WontFix,
+            _ => return None,
+        })
+    }
+
+    /// Every code, for help texts and validation messages.
+    pub const CODES: [&'static str; 6] =
+        ["invalid", "duplicate", "not-security", "out-of-scope", "spam", "wont-fix"];
+}
+
+/// Where a report is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportState {
+    /// Received, nobody has looked yet.
+    New,
+    /// The team has acknowledged receipt to the reporter.
+    Acknowledged,
+    /// Under analysis.
+    Triaging,
+    /// Waiting on the reporter; SLA clocks pause here.
+    NeedsInfo,
+    /// Confirmed as a vulnerability to be fixed.
+    Accepted,
+    /// A fix is being developed.
+    Fixing,
+    /// The fix is ready; waiting for the disclosure date.
+    ReadyForDisclosure,
+    /// Publicly disclosed. Final.
+    Disclosed,
+    /// Closed, with a typed reason.
+    Closed(CloseReason),
+}
+
+impl ReportState {
+    /// Every state code, in lifecycle order.
+    pub const CODES: [&'static str; 9] = [
+        "new",
+        "acknowledged",
+        "triaging",
+        "needs-info",
+        "accepted",
+        "fixing",
+        "ready-for-disclosure",
+        "disclosed",
+        "closed",
+    ];
+
+    /// The stable text code of the state (the close reason is separate).
+    pub fn code(self) -> &'static str {
+        match self {
+            ReportState::New => "new",
+            ReportState::Acknowledged => "acknowledged",
+            ReportState::Triaging => "triaging",
+            ReportState::NeedsInfo => "needs-info",
+            ReportState::Accepted => "accepted",
+            ReportState::Fixing => "fixing",
+            ReportState::ReadyForDisclosure => "ready-for-disclosure",
+            ReportState::Disclosed => "disclosed",
+            ReportState::Closed(_) => "closed",
+        }
+    }
+
+    /// Rebuilds a state from stored codes.
+    pub fn from_codes(
+        state: &str,
+        close_reason: Option<&str>,
+        duplicate_of: Option<ReportId>,
+    ) -> Option<Self> {
+        let open = |s| (close_reason.is_none() && duplicate_of.is_none()).then_some(s);
+        match state {
+            "new" => open(ReportState::New),
+            "acknowledged" => open(ReportState::Acknowledged),
+            "triaging" => open(ReportState::Triaging),
+            "needs-info" => open(ReportState::NeedsInfo),
+            "accepted" => open(ReportState::Accepted),
+            "fixing" => open(ReportState::Fixing),
+            "ready-for-disclosure" => open(ReportState::ReadyForDisclosure),
+            "disclosed" => open(ReportState::Disclosed),
+            "closed" => CloseReason::from_code(close_reason?, duplicate_of).map(ReportState::Closed),
+            _ => None,
+        }
+    }
+
+    /// Parses a target state as typed by a person: a state code, or for closing
+    /// `closed:<reason>` (a duplicate needs its target passed separately).
+    pub fn parse_target(text: &str, duplicate_of: Option<ReportId>) -> Option<Self> {
+        match text.split_once(':') {
+            Some(("closed", reason)) => {
+                CloseReason::from_code(reason, duplicate_of).map(ReportState::Closed)
+            }
+            Some(_) => None,
+            None if duplicate_of.is_none() && text != "closed" => Self::from_codes(text, None, None),
+            None => None,
+        }
+    }
+
+    /// Whether the report is still being worked on (not closed and not disclosed).
+    pub fn is_open(self) -> bool {
+        !matches!(self, ReportState::Closed(_) | ReportState::Disclosed)
+    }
+
+    /// Whether the lifecycle allows moving from `self` to `target` in one step.
+    pub fn can_move_to(self, target: ReportState) -> bool {
+        use ReportState::*;
+        match (self, target) {
+            (Disclosed, _) => false,
+            (Closed(_), Triaging) => true,
+            (Closed(_), _) => false,
+            (_, Closed(_)) => true,
+            (New, Acknowledged | Triaging | NeedsInfo) => true,
+            (Acknowledged, Triaging | NeedsInfo | Accepted) => true,
+            (Triaging, NeedsInfo | Accepted) => true,
+            (NeedsInfo, Triaging | Accepted) => true,
+            (Accepted, Fixing | NeedsInfo) => true,
+            (Fixing, ReadyForDisclosure | Accepted) => true,
+            (ReadyForDisclosure, Disclosed | Fixing) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ReportState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportState::Closed(CloseReason::Duplicate { of }) => {
+                write!(f, "closed (duplicate of report {of})")
+            }
+            ReportState::Closed(reason) => write!(f, "closed ({})", reason.code()),
+            other => f.write_str(other.code()),
+        }
+    }
+}
+
+/// One recorded move of the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: ReportState,
+    /// The state after.
+    pub to: ReportState,
+    /// Who made the move.
+    pub actor: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The lifecycle has no edge between the two states.
+    #[error("a report cannot move from {from} to {to}")]
+    NotAllowed {
+        /// Current state.
+        from: ReportState,
+        /// Requested state.
+        to: ReportState,
+    },
+    /// The report is already in that state.
+    #[error("the report is already {0}")]
+    Unchanged(ReportState),
+    /// A report was closed as a duplicate of itself.
+    #[error("a report cannot be a duplicate of itself")]
+    DuplicateOfItself,
+}
+
+/// A report's lifecycle: its current state and every transition that led there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifecycle {
+    report: ReportId,
+    state: ReportState,
+    history: Vec<Transition>,
+}
+
+impl Lifecycle {
+    /// A new report's lifecycle, in state `new`.
+    pub fn new(report: ReportId) -> Self {
+        Self { report, state: ReportState::New, history: Vec::new() }
+    }
+
+    /// Rebuilds a lifecycle from stored state and history.
+    pub fn restore(report: ReportId, state: ReportState, history: Vec<Transition>) -> Self {
+        Self { report, state, history }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ReportState {
+        self.state
+    }
+
+    /// All transitions so far, oldest first.
+    pub fn history(&self) -> &[Transition] {
+        &self.history
+    }
+
+    /// Checks a move without making it.
+    pub fn check(&self, to: ReportState) -> Result<(), TransitionError> {
+        if let ReportState::Closed(CloseReason::Duplicate { of }) = to {
+            if of == self.report {
+                return Err(TransitionError::DuplicateOfItself);
+            }
+        }
+        if to == self.state {
+            return Err(TransitionError::Unchanged(to));
+        }
+        if !self.state.can_move_to(to) {
+            return Err(TransitionError::NotAllowed { from: self.state, to });
+        }
+        Ok(())
+    }
+
+    /// Makes a move, recording actor and time. On error nothing changes.
+    pub fn apply(
+        &mut self,
+        to: ReportState,
+        actor: Actor,
+        at: Timestamp,
+    ) -> Result<&Transition, TransitionError> {
+        self.check(to)?;
+        self.history.push(Transition { from: self.state, to, actor, at });
+        self.state = to;
+        Ok(self.history.last().expect("just pushed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ME: ReportId = ReportId(1);
+    const OTHER: ReportId = ReportId(2);
+
+    fn all_states() -> Vec<ReportState> {
+        use ReportState::*;
+        let mut states = vec![
+            New, Acknowledged, Triaging, NeedsInfo, Accepted, Fixing, ReadyForDisclosure, Disclosed,
+        ];
+        for reason in [
+            CloseReason::Invalid,
+            CloseReason::Duplicate { of: OTHER },
+            CloseReason::Duplicate { of: ME },
+            CloseReason::NotSecurity,
+            CloseReason::OutOfScope,
+            CloseReason::Spam,
+            CloseReason::WontFix,
+        ] {
+            states.push(Closed(reason));
+        }
+        states
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn the_happy_path_reaches_disclosure() {
+        use ReportState::*;
+        let mut life = Lifecycle::new(ME);
+        for (i, to) in [Acknowledged, Triaging, Accepted, Fixing, ReadyForDisclosure, Disclosed]
+            .into_iter()
+            .enumerate()
+        {
+            life.apply(to, Actor::System("test"), at(i as i64)).unwrap();
+        }
+        assert_eq!(life.state(), Disclosed);
+        assert_eq!(life.history().len(), 6);
+        assert_eq!(life.history()[0].from, New);
+    }
+
+    #[test]
+    fn illegal_moves_are_refused_with_a_clear_error() {
+        let mut life = Lifecycle::new(ME);
+        let err = life.apply(ReportState::Disclosed, Actor::Reporter, at(0)).unwrap_err();
+        assert_eq!(err.to_string(), "a report cannot move from new to disclosed");
+        assert_eq!(life.state(), ReportState::New);
+        assert!(life.history().is_empty());
+    }
+
+    #[test]
+    fn a_report_cannot_duplicate_itself() {
+        let life = Lifecycle::new(ME);
+        let to = ReportState::Closed(CloseReason::Duplicate { of: ME });
+        assert_eq!(life.check(to), Err(TransitionError::DuplicateOfItself));
+        assert!(life.check(ReportState::Closed(CloseReason::Duplicate { of: OTHER })).is_ok());
+    }
+
+    #[test]
+    fn closed_reports_reopen_into_triage_only() {
+        let mut life = Lifecycle::new(ME);
+        life.apply(ReportState::Closed(CloseReason::Spam), Actor::Reporter, at(0)).unwrap();
+        assert!(life.check(ReportState::Acknowledged).is_err());
+        assert!(life.check(ReportState::Closed(CloseReason::Invalid)).is_err());
+        life.apply(ReportState::Triaging, Actor::Reporter, at(1)).unwrap();
+        assert_eq!(life.state(), ReportState::Triaging);
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for state in all_states() {
+            let (reason, dup) = match state {
+                ReportState::Closed(r) => (
+                    Some(r.code()),
+                    match r {
+                        CloseReason::Duplicate { of } => Some(of),
+                        _ => None,
+                    },
+                ),
+                _ => (None, None),
+            };
+            assert_eq!(ReportState::from_codes(state.code(), reason, dup), Some(state));
+        }
+        assert_eq!(ReportState::from_codes("closed", Some("duplicate"), None), None);
+        assert_eq!(ReportState::from_codes("new", Some("spam"), None), None);
+        assert_eq!(ReportState::from_codes("bogus", None, None), None);
+        assert_eq!(
+            ReportState::parse_target("closed:not-security", None),
+            Some(ReportState::Closed(CloseReason::NotSecurity))
+        );
+        assert_eq!(ReportState::parse_target("closed", None), None);
+        assert_eq!(ReportState::parse_target("triaging:x", None), None);
+    }
+
+    fn any_state() -> impl Strategy<Value = ReportState> {
+        proptest::sample::select(all_states())
+    }
+
+    proptest! {
+        /// Whatever is asked of it, the machine only ever follows allowed edges, records
+        /// exactly the accepted moves, and leaves everything untouched on refusal.
+        #[test]
+        fn random_walks_follow_only_allowed_edges(targets in proptest::collection::vec(any_state(), 0..60)) {
+            let mut life = Lifecycle::new(ME);
+            let mut accepted = 0usize;
+            for (i, to) in targets.into_iter().enumerate() {
+                let before = life.clone();
+                match life.apply(to, Actor::System("prop"), at(i as i64)) {
+                    Ok(t) => {
+                        prop_assert_eq!(t.from, before.state());
+                        prop_assert_eq!(t.to, to);
+                        prop_assert!(before.state().can_move_to(to));
+                        prop_assert_ne!(to, ReportState::Closed(CloseReason::Duplicate { of: ME }));
+                        accepted += 1;
+                    }
+                    Err(_) => prop_assert_eq!(&life, &before),
+                }
+            }
+            prop_assert_eq!(life.history().len(), accepted);
+            // The history is a connected chain from `new` to the current state.
+            let mut state = ReportState::New;
+            for t in life.history() {
+                prop_assert_eq!(t.from, state);
+                state = t.to;
+            }
+            prop_assert_eq!(state, life.state());
+        }
+
+        /// `disclosed` is final and is only ever entered from `ready-for-disclosure`.
+        #[test]
+        fn disclosure_is_final_and_gated(targets in proptest::collection::vec(any_state(), 0..60)) {
+            let mut life = Lifecycle::new(ME);
+            for (i, to) in targets.into_iter().enumerate() {
+                let _ = life.apply(to, Actor::System("prop"), at(i as i64));
+            }
+            let history = life.history();
+            for (i, t) in history.iter().enumerate() {
+                if t.to == ReportState::Disclosed {
+                    prop_assert_eq!(t.from, ReportState::ReadyForDisclosure);
+                    prop_assert_eq!(i, history.len() - 1);
+                }
+            }
+        }
+
+        /// The edge relation never allows a self-loop and never leaves `disclosed`.
+        #[test]
+        fn edges_have_no_self_loops(from in any_state(), to in any_state()) {
+            let life = Lifecycle::restore(ME, from, Vec::new());
+            if from == to || from == ReportState::Disclosed {
+                prop_assert!(life.check(to).is_err());
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The audit trail: append-only and hash-chained (see `embargo_domain::audit`).
+//!
+//! Architecture invariant: entries are only ever appended, in the same transaction as the
+//! change or read they record. Appends serialise on the single `audit_head` row (a row lock
+//! on PostgreSQL, the write lock on SQLite), so the chain never forks.
+
+use embargo_domain::Timestamp;
+use embargo_domain::audit::{AuditFields, ChainError, ChainVerifier, StoredEntry};
+use sqlx::Row;
+
+use crate::{Store, StoreError, Tx, ms};
+
+/// An entry to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    /// When.
+    pub at: Timestamp,
+    /// Actor text form.
+    pub actor: &'a str,
+    /// Action name, such as `report.read`.
+    pub action: &'a str,
+    /// Subject, such as `report:EMB-2026-1`.
+    pub subject: &'a str,
+    /// Non-confidential details. Never report content.
+    pub details: &'a str,
+}
+
+/// Appends an entry; returns its sequence number.
+pub async fn append(tx: &mut Tx, entry: &NewEntry<'_>) -> Result<i64, StoreError> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(tx.conn())
+        .await?;
+    let seq: i64 = row.try_get("seq")?;
+    let prev_hash: String = row.try_get("hash")?;
+    let fields = AuditFields {
+        seq,
+        at_ms: ms(entry.at),
+        actor: entry.actor,
+        action: entry.action,
+        subject: entry.subject,
+        details: entry.details,
+    };
+    let hash = fields.hash(&prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(seq)
+    .bind(fields.at_ms)
+    .bind(entry.actor)
+    .bind(entry.action)
+    .bind(entry.subject)
+    .bind(entry.details)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(tx.conn())
+        .await?;
+    Ok(seq)
+}
+
+fn entry_of(row: &sqlx::any::AnyRow) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        seq: row.try_get("seq")?,
+        at_ms: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Entries after `after_seq`, in sequence order, at most `limit`.
+pub async fn list(tx: &mut Tx, after_seq: i64, limit: i64) -> Result<Vec<StoredEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(entry_of).collect()
+}
+
+/// The outcome of verifying the chain.
+#[derive(Debug)]
+pub enum Verification {
+    /// Every entry is intact; this many entries were checked.
+    Intact(i64),
+    /// The first problem found.
+    Broken(ChainError),
+}
+
+/// Walks the whole chain in sequence order and checks every link and the head, inside one
+/// read snapshot so that appends running meanwhile do not disturb it.
+pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
+    let mut tx = store.snapshot().await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(tx.conn())
+        .await?;
+    let head_seq: i64 = head.try_get("seq")?;
+    let head_hash: String = head.try_get("hash")?;
+    let mut verifier = ChainVerifier::default();
+    let mut after = i64::MIN;
+    loop {
+        let batch = list(&mut tx, after, 2000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for entry in &batch {
+            if let Err(err) = verifier.push(entry) {
+                return Ok(Verification::Broken(err));
+            }
+        }
+    }
+    tx.rollback().await?;
+    Ok(match verifier.finish(head_seq, &head_hash) {
+        Ok(count) => Verification::Intact(count),
+        Err(err) => Verification::Broken(err),
+    })
+}

@@ -1,0 +1,264 @@
+//! The durable job queue.
+//!
+//! A job is claimed with a lease: the claim sets `state = 'running'`, the worker's id as
+//! `lease_owner`, a `lease_until` time, and counts the attempt. Completing or failing a job
+//! is fenced on `(lease_owner, attempts)`, so a worker that lost its lease (it stalled past
+//! `lease_until` and another worker took the job) can no longer complete it; when the
+//! completion is written in the same transaction as the job's own database effect, that
+//! effect commits exactly once. External effects are at-least-once and carry idempotency
+//! keys.
+//!
+//! Claiming differs by dialect: PostgreSQL locks the candidate row with
+//! `FOR UPDATE SKIP LOCKED`; SQLite has no row locks and runs the same statement inside
+//! `BEGIN IMMEDIATE`, which admits one writer at a time.
+
+use embargo_domain::Timestamp;
+use sqlx::Row;
+
+use crate::{Backend, Store, StoreError, Tx, ms, ts};
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// The registered kind, such as `mail.send`.
+    pub kind: &'a str,
+    /// JSON payload. Holds identifiers, never confidential content.
+    pub payload: &'a str,
+    /// When set, a second job with the same key is not created.
+    pub idempotency_key: Option<&'a str>,
+    /// Not before this time.
+    pub run_at: Timestamp,
+    /// Attempts before the job is given up (`dead`).
+    pub max_attempts: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Row id.
+    pub id: i64,
+    /// Kind.
+    pub kind: String,
+    /// JSON payload.
+    pub payload: String,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// The idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// The worker holding the lease.
+    pub lease_owner: String,
+}
+
+/// A job's row, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// Row id.
+    pub id: i64,
+    /// Kind.
+    pub kind: String,
+    /// `queued`, `running`, `done` or `dead`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Next run.
+    pub run_at: Timestamp,
+    /// The worker holding (or last holding) the lease.
+    pub lease_owner: Option<String>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// Enqueues a job in the caller's transaction. Returns `None` when a job with the same
+/// idempotency key already exists.
+pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>, now: Timestamp) -> Result<Option<i64>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, idempotency_key, state, run_at, attempts, max_attempts, \
+         created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(job.kind)
+    .bind(job.payload)
+    .bind(job.idempotency_key)
+    .bind(ms(job.run_at))
+    .bind(job.max_attempts)
+    .bind(ms(now))
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+     attempts = attempts + 1, updated_at = $3 \
+     WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
+                 OR (state = 'running' AND lease_until <= $3) ORDER BY run_at, id LIMIT 1) \
+     RETURNING id, kind, payload, attempts, max_attempts, idempotency_key";
+
+const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+     attempts = attempts + 1, updated_at = $3 \
+     WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
+                 OR (state = 'running' AND lease_until <= $3) ORDER BY run_at, id LIMIT 1 \
+                 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, payload, attempts, max_attempts, idempotency_key";
+
+/// Claims the next due job (or one whose lease expired) for `worker` until `lease_until`.
+pub async fn claim(
+    store: &Store,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<Job>, StoreError> {
+    let mut tx = store.begin().await?;
+    let sql = match store.backend {
+        Backend::Sqlite => CLAIM_SQLITE,
+        Backend::Postgres => CLAIM_POSTGRES,
+    };
+    let row = sqlx::query(sql)
+        .bind(worker)
+        .bind(ms(lease_until))
+        .bind(ms(now))
+        .fetch_optional(tx.conn())
+        .await?;
+    tx.commit().await?;
+    row.map(|row| {
+        Ok(Job {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            payload: row.try_get("payload")?,
+            attempt: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            lease_owner: worker.to_owned(),
+        })
+    })
+    .transpose()
+}
+
+/// Marks a job done, if this worker still holds its lease. Returns whether it did; when it
+/// returns `false` the caller must roll back whatever it did in this transaction.
+pub async fn complete(tx: &mut Tx, job: &Job, now: Timestamp) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 \
+         WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
+    )
+    .bind(ms(now))
+    .bind(job.id)
+    .bind(&job.lease_owner)
+    .bind(job.attempt)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed attempt: the job is queued again at `retry_at`, or given up (`dead`)
+/// when `retry_at` is `None`. Fenced like [`complete`]; returns whether it applied.
+pub async fn fail(
+    store: &Store,
+    job: &Job,
+    error: &str,
+    retry_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let (state, run_at) = match retry_at {
+        Some(at) => ("queued", ms(at)),
+        None => ("dead", ms(now)),
+    };
+    let updated = sqlx::query(
+        "UPDATE jobs SET state = $1, run_at = $2, lease_until = NULL, last_error = $3, \
+         updated_at = $4 WHERE id = $5 AND state = 'running' AND lease_owner = $6 AND attempts = $7",
+    )
+    .bind(state)
+    .bind(run_at)
+    .bind(error)
+    .bind(ms(now))
+    .bind(job.id)
+    .bind(&job.lease_owner)
+    .bind(job.attempt)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Extends a lease held by this worker (a heartbeat for long jobs). Returns whether the
+/// worker still held it.
+pub async fn extend_lease(
+    store: &Store,
+    job: &Job,
+    lease_until: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' \
+         AND lease_owner = $3 AND attempts = $4",
+    )
+    .bind(ms(lease_until))
+    .bind(job.id)
+    .bind(&job.lease_owner)
+    .bind(job.attempt)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Jobs, newest first, optionally of one state.
+pub async fn list(store: &Store, state: Option<&str>, limit: i64) -> Result<Vec<JobRecord>, StoreError> {
+    let mut tx = store.snapshot().await?;
+    let rows = sqlx::query(
+        "SELECT id, kind, state, attempts, run_at, lease_owner, last_error FROM jobs \
+         WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(state)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    tx.rollback().await?;
+    rows.iter()
+        .map(|row| {
+            Ok(JobRecord {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                state: row.try_get("state")?,
+                attempts: row.try_get("attempts")?,
+                run_at: ts(row.try_get("run_at")?)?,
+                lease_owner: row.try_get("lease_owner")?,
+                last_error: row.try_get("last_error")?,
+            })
+        })
+        .collect()
+}
+
+/// Number of jobs per state.
+pub async fn count_by_state(store: &Store) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut tx = store.snapshot().await?;
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state")
+        .fetch_all(tx.conn())
+        .await?;
+    tx.rollback().await?;
+    rows.iter().map(|row| Ok((row.try_get("state")?, row.try_get("n")?))).collect()
+}
+
+/// Records one run of the diagnostic probe job (see `embargo jobs probe`).
+pub async fn record_probe(tx: &mut Tx, job: &Job, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO job_probes (job_id, worker, attempt, at) VALUES ($1, $2, $3, $4)")
+        .bind(job.id)
+        .bind(&job.lease_owner)
+        .bind(job.attempt)
+        .bind(ms(at))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// How many times each probe job's effect was committed: `(job id, count)`.
+pub async fn probe_counts(store: &Store) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut tx = store.snapshot().await?;
+    let rows = sqlx::query("SELECT job_id, COUNT(*) AS n FROM job_probes GROUP BY job_id ORDER BY job_id")
+        .fetch_all(tx.conn())
+        .await?;
+    tx.rollback().await?;
+    rows.iter().map(|row| Ok((row.try_get("job_id")?, row.try_get("n")?))).collect()
+}

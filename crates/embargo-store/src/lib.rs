@@ -1,0 +1,274 @@
+//! Embargo's storage: the only crate that contains SQL.
+//!
+//! One code path serves SQLite (the embedded default) and PostgreSQL: queries go through
+//! sqlx's `Any` driver, written in the SQL both dialects share (`$n` placeholders,
+//! `RETURNING`, `ON CONFLICT`), with values limited to integers, text and bytes. Times are
+//! Unix milliseconds. The few places where the dialects differ (claiming a job) pick a
+//! statement by [`Backend`]. See `docs/adr/0001-storage.md`.
+//!
+//! Architecture invariants:
+//! * Use cases own transactions: they call [`Store::begin`], pass `&mut Tx` to the module
+//!   functions here, and commit. Module functions never commit.
+//! * Confidential values are sealed here, on the way in, and opened on the way out, so no
+//!   caller can store plaintext by mistake. Columns ending in `_enc` are never plaintext.
+//! * On SQLite every write transaction starts with `BEGIN IMMEDIATE` (one writer at a time,
+//!   no lock upgrades that fail under load) and commits are durable on return
+//!   (`journal_mode=WAL`, `synchronous=FULL`).
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use embargo_crypto::{CryptoError, Keyring};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
+
+pub mod attachments;
+pub mod audit;
+pub mod jobs;
+pub mod messages;
+pub mod meta;
+pub mod reporters;
+pub mod reports;
+pub mod users;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend named by a database URL.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::BadUrl)
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Storage errors. Database errors keep their cause for logs; they never contain values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is neither `sqlite:` nor `postgres://`.
+    #[error("database URL must start with sqlite: or postgres://")]
+    BadUrl,
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A sealed value could not be opened.
+    #[error("stored value could not be decrypted: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A row holds a value this version does not understand.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    /// A uniqueness rule was broken (for example an e-mail address already in use).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (busy database, lost connection).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(err) => match err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // SQLite BUSY/LOCKED, PostgreSQL serialization and connection classes.
+                    matches!(code.as_ref(), "5" | "6" | "517" | "40001" | "40P01")
+                        || code.starts_with("08")
+                        || code.starts_with("57P")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`].
+    fn on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(what);
+            }
+        }
+        StoreError::Database(err)
+    }
+}
+
+/// A connection pool and the keys that seal and open confidential values.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    keys: Arc<Keyring>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    keys: Arc<Keyring>,
+}
+
+impl Store {
+    /// The SQLite URL of `embargo.db` inside a data directory.
+    pub fn sqlite_url_for(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("embargo.db").display())
+    }
+
+    /// Connects to the database at `url`. Does not migrate.
+    pub async fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let options: AnyConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; FULL makes every
+                        // commit durable before it returns (an acknowledgement on the wire
+                        // means committed).
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 15000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend, keys })
+    }
+
+    /// Applies pending migrations for this backend. Safe to run concurrently on PostgreSQL
+    /// (sqlx takes an advisory lock) and on SQLite (the file lock serialises).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+    }
+
+    /// Starts a read-only transaction that sees one consistent snapshot.
+    pub async fn snapshot(&self) -> Result<Tx, StoreError> {
+        let inner = match self.backend {
+            // A deferred transaction in WAL mode keeps the snapshot of its first read.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?
+            }
+        };
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The keyring (for callers that need a blind index).
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// A cheap query proving the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Tx {
+    /// Commits. Returns only once the commit is durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back explicitly.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+
+    /// Which backend this transaction runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+
+    fn seal(&self, value: &str, aad: &str) -> Vec<u8> {
+        self.keys.seal_str(value, aad)
+    }
+
+    fn open(&self, sealed: &[u8], aad: &str) -> Result<String, StoreError> {
+        Ok(self.keys.open_str(sealed, aad)?)
+    }
+}
+
+/// Converts a stored millisecond time.
+fn ts(ms: i64) -> Result<jiff::Timestamp, StoreError> {
+    jiff::Timestamp::from_millisecond(ms).map_err(|_| StoreError::Corrupt(format!("time {ms}")))
+}
+
+/// Converts a time for storage.
+fn ms(at: jiff::Timestamp) -> i64 {
+    at.as_millisecond()
+}

@@ -1,0 +1,188 @@
+//! Messages on a report: mail in and out, form submissions and internal notes, all sealed.
+
+use embargo_domain::{ReportId, Timestamp};
+use sqlx::Row;
+
+use crate::{StoreError, Tx, ms, ts};
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// From the reporter (mail, form, status page).
+    Inbound,
+    /// From the team to the reporter.
+    Outbound,
+    /// Internal note, never shown to the reporter.
+    Note,
+}
+
+impl MessageKind {
+    /// Stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Inbound => "inbound",
+            MessageKind::Outbound => "outbound",
+            MessageKind::Note => "note",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "inbound" => Some(MessageKind::Inbound),
+            "outbound" => Some(MessageKind::Outbound),
+            "note" => Some(MessageKind::Note),
+            _ => None,
+        }
+    }
+}
+
+/// A message to insert; plaintext here, sealed on the way in.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The report it belongs to.
+    pub report: ReportId,
+    /// What it is.
+    pub kind: MessageKind,
+    /// Who wrote it (actor text form).
+    pub author: &'a str,
+    /// The sender as it appeared (mail From), if any.
+    pub sender: Option<&'a str>,
+    /// Subject, if any.
+    pub subject: Option<&'a str>,
+    /// Text shown to people.
+    pub body: &'a str,
+    /// The original message bytes (kept for mail, so nothing is ever lost to parsing).
+    pub raw: Option<&'a [u8]>,
+    /// The mail Message-ID, indexed blindly for threading.
+    pub message_id: Option<&'a str>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A message as read back, opened.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    /// Row id.
+    pub id: i64,
+    /// What it is.
+    pub kind: MessageKind,
+    /// Author text.
+    pub author: String,
+    /// Sender.
+    pub sender: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Text.
+    pub body: String,
+    /// Size of the kept original, in bytes, when there is one.
+    pub raw_size: Option<usize>,
+    /// When.
+    pub at: Timestamp,
+}
+
+fn aad(report: ReportId, field: &str) -> String {
+    format!("messages.{field}:{report}")
+}
+
+/// The blind index of a Message-ID (angle brackets and case of the domain ignored).
+pub fn message_id_index(tx: &Tx, message_id: &str) -> String {
+    let trimmed = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    tx.keys.blind_index("messages.message_id", trimmed.as_bytes())
+}
+
+/// Inserts a message; returns its row id.
+pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError> {
+    let report = new.report;
+    let sender = new.sender.map(|v| tx.seal(v, &aad(report, "sender")));
+    let subject = new.subject.map(|v| tx.seal(v, &aad(report, "subject")));
+    let body = tx.seal(new.body, &aad(report, "body"));
+    let raw = new.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
+    let index = new.message_id.map(|m| message_id_index(tx, m));
+    let id = sqlx::query_scalar(
+        "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
+         raw_enc, message_id_index, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING id",
+    )
+    .bind(report.0)
+    .bind(new.kind.as_str())
+    .bind(new.author)
+    .bind(sender)
+    .bind(subject)
+    .bind(body)
+    .bind(raw)
+    .bind(index)
+    .bind(ms(new.at))
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// A report's messages, oldest first, opened.
+pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, created_at \
+         FROM messages WHERE report_id = $1 ORDER BY id",
+    )
+    .bind(report.0)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let sender: Option<Vec<u8>> = row.try_get("sender_enc")?;
+        let subject: Option<Vec<u8>> = row.try_get("subject_enc")?;
+        let body: Vec<u8> = row.try_get("body_enc")?;
+        let raw: Option<Vec<u8>> = row.try_get("raw_enc")?;
+        out.push(MessageRecord {
+            id: row.try_get("id")?,
+            kind: MessageKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
+            author: row.try_get("author")?,
+            sender: sender.map(|v| tx.open(&v, &aad(report, "sender"))).transpose()?,
+            subject: subject.map(|v| tx.open(&v, &aad(report, "subject"))).transpose()?,
+            body: tx.open(&body, &aad(report, "body"))?,
+            raw_size: raw
+                .map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len()))
+                .transpose()?,
+            at: ts(row.try_get("created_at")?)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The original bytes of a message, when kept.
+pub async fn raw(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let raw: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT raw_enc FROM messages WHERE id = $1 AND report_id = $2")
+            .bind(message)
+            .bind(report.0)
+            .fetch_optional(tx.conn())
+            .await?;
+    match raw.flatten() {
+        Some(sealed) => Ok(Some(tx.keys.open(&sealed, aad(report, "raw").as_bytes())?)),
+        None => Ok(None),
+    }
+}
+
+/// The reports that hold a message with any of these Message-IDs (for threading replies).
+pub async fn reports_by_message_ids(
+    tx: &mut Tx,
+    message_ids: &[&str],
+) -> Result<Vec<ReportId>, StoreError> {
+    let mut found = Vec::new();
+    for message_id in message_ids {
+        let index = message_id_index(tx, message_id);
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT report_id FROM messages WHERE message_id_index = $1",
+        )
+        .bind(index)
+        .fetch_all(tx.conn())
+        .await?;
+        for id in rows {
+            if !found.contains(&ReportId(id)) {
+                found.push(ReportId(id));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,186 @@
+//! Team accounts, API tokens (hashed) and one-time links (hashed).
+
+use embargo_domain::{Role, Timestamp, UserId};
+use sqlx::Row;
+
+use crate::{StoreError, Tx, ms};
+
+/// A team account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Id.
+    pub id: UserId,
+    /// Login address.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// Argon2id PHC string, when a password is set.
+    pub password_hash: Option<String>,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+}
+
+fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    let role: String = row.try_get("role")?;
+    let disabled: i64 = row.try_get("disabled")?;
+    Ok(UserRecord {
+        id: UserId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: disabled != 0,
+    })
+}
+
+/// Creates an account. Addresses are unique (case-insensitive).
+pub async fn create(
+    tx: &mut Tx,
+    email: &str,
+    role: Role,
+    password_hash: Option<&str>,
+    at: Timestamp,
+) -> Result<UserId, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (email, role, password_hash, disabled, created_at) \
+         VALUES ($1, $2, $3, 0, $4) RETURNING id",
+    )
+    .bind(email.trim().to_lowercase())
+    .bind(role.as_str())
+    .bind(password_hash)
+    .bind(ms(at))
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| StoreError::on_unique(e, "an account with this e-mail address"))?;
+    Ok(UserId(id))
+}
+
+/// Finds an account by address.
+pub async fn by_email(tx: &mut Tx, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(tx.conn())
+        .await?;
+    row.as_ref().map(user_of).transpose()
+}
+
+/// Number of enabled admin accounts.
+pub async fn count_admins(tx: &mut Tx) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Stores an API token's hash.
+pub async fn create_token(
+    tx: &mut Tx,
+    user: UserId,
+    token_hash: &str,
+    name: &str,
+    at: Timestamp,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, token_hash, name, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
+    )
+    .bind(user.0)
+    .bind(token_hash)
+    .bind(name)
+    .bind(ms(at))
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// The enabled account owning an unrevoked token with this hash; marks the token used.
+pub async fn by_token_hash(
+    tx: &mut Tx,
+    token_hash: &str,
+    at: Timestamp,
+) -> Result<Option<UserRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email, u.role, u.password_hash, u.disabled FROM api_tokens t \
+         JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
+    )
+    .bind(token_hash)
+    .fetch_optional(tx.conn())
+    .await?;
+    if row.is_some() {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(ms(at))
+            .bind(token_hash)
+            .execute(tx.conn())
+            .await?;
+    }
+    row.as_ref().map(user_of).transpose()
+}
+
+/// Stores a one-time link's hash.
+pub async fn create_one_time(
+    tx: &mut Tx,
+    token_hash: &str,
+    purpose: &str,
+    at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO one_time_tokens (token_hash, purpose, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .bind(ms(at))
+    .bind(ms(expires_at))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Whether a one-time link is still valid for `purpose` (without using it).
+pub async fn one_time_valid(
+    tx: &mut Tx,
+    token_hash: &str,
+    purpose: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let row: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 \
+         AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .bind(ms(at))
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Uses a one-time link: returns whether it was valid for `purpose`; it never works twice.
+pub async fn consume_one_time(
+    tx: &mut Tx,
+    token_hash: &str,
+    purpose: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 \
+         AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(ms(at))
+    .bind(token_hash)
+    .bind(purpose)
+    .execute(tx.conn())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Whether any unused, unexpired one-time link exists for `purpose`.
+pub async fn one_time_pending(tx: &mut Tx, purpose: &str, at: Timestamp) -> Result<bool, StoreError> {
+    let row: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM one_time_tokens WHERE purpose = $1 AND used_at IS NULL AND expires_at > $2 LIMIT 1",
+    )
+    .bind(purpose)
+    .bind(ms(at))
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.is_some())
+}
