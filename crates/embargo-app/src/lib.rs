@@ -1,1 +1,27 @@
-//! placeholder
+//! Embargo's use cases.
+//!
+//! Every function here takes the [`App`] context and an [`embargo_domain::Actor`], checks
+//! permission with [`authz`], does its work in one store transaction, writes an audit entry
+//! in that same transaction, and commits. Modules are the product's domains.
+//!
+//! Architecture invariants:
+//! * No HTTP here (that is `embargo-web`) and no SQL (that is `embargo-store`).
+//! * Every state change and every read of report content calls `authz::require` first and
+//!   `audit::record` before commit.
+//! * External side effects are jobs (see [`jobs`]), enqueued in the transaction of the change
+//!   that needs them.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod audit;
+pub mod authz;
+pub mod config;
+mod context;
+mod error;
+pub mod intake;
+pub mod jobs;
+pub mod reports;
+
+pub use context::{App, Clock, SystemClock};
+pub use embargo_crypto::KeySource;
+pub use error::AppError;

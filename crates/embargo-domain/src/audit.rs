@@ -89,7 +89,9 @@ impl StoredEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     /// An entry's sequence number is not the one expected at its position.
-    #[error("audit entry {found}: expected entry {expected} here; entries were removed or reordered")]
+    #[error(
+        "audit entry {found}: expected entry {expected} here; entries were removed or reordered"
+    )]
     Gap {
         /// The sequence number expected at this position.
         expected: i64,
@@ -109,7 +111,9 @@ pub enum ChainError {
         seq: i64,
     },
     /// The chain ends before the recorded head.
-    #[error("audit chain ends at entry {last} but the head records entry {head}; entries were removed from the end")]
+    #[error(
+        "audit chain ends at entry {last} but the head records entry {head}; entries were removed from the end"
+    )]
     Truncated {
         /// Last entry present.
         last: i64,
@@ -133,7 +137,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned() }
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+        }
     }
 }
 
@@ -141,7 +148,10 @@ impl ChainVerifier {
     /// Checks the next entry.
     pub fn push(&mut self, entry: &StoredEntry) -> Result<(), ChainError> {
         if entry.seq != self.expected_seq {
-            return Err(ChainError::Gap { expected: self.expected_seq, found: entry.seq });
+            return Err(ChainError::Gap {
+                expected: self.expected_seq,
+                found: entry.seq,
+            });
         }
         if entry.prev_hash != self.prev_hash {
             return Err(ChainError::Broken { seq: entry.seq });
@@ -158,7 +168,10 @@ impl ChainVerifier {
     pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<i64, ChainError> {
         let last = self.expected_seq - 1;
         if last < head_seq {
-            return Err(ChainError::Truncated { last, head: head_seq });
+            return Err(ChainError::Truncated {
+                last,
+                head: head_seq,
+            });
         }
         if last > head_seq || self.prev_hash != head_hash {
             return Err(ChainError::HeadMismatch { seq: last });
@@ -214,19 +227,28 @@ mod tests {
 
         let mut altered = entries.clone();
         altered[2].details = "changed".into();
-        assert_eq!(verify(&altered, (head.0, &head.1)), Err(ChainError::Altered { seq: 3 }));
+        assert_eq!(
+            verify(&altered, (head.0, &head.1)),
+            Err(ChainError::Altered { seq: 3 })
+        );
 
         let mut removed = entries.clone();
         removed.remove(1);
         assert_eq!(
             verify(&removed, (head.0, &head.1)),
-            Err(ChainError::Gap { expected: 2, found: 3 })
+            Err(ChainError::Gap {
+                expected: 2,
+                found: 3
+            })
         );
 
         let mut reordered = entries.clone();
         reordered.swap(1, 2);
         (reordered[1].seq, reordered[2].seq) = (2, 3);
-        assert_eq!(verify(&reordered, (head.0, &head.1)), Err(ChainError::Broken { seq: 2 }));
+        assert_eq!(
+            verify(&reordered, (head.0, &head.1)),
+            Err(ChainError::Broken { seq: 2 })
+        );
 
         assert_eq!(
             verify(&entries[..4], (head.0, &head.1)),

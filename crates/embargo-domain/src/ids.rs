@@ -34,7 +34,9 @@ pub struct ReferencePrefix(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
     /// The prefix is empty, too long or uses characters other than `A-Z0-9`.
-    #[error("reference prefix must be 1-16 characters A-Z or 0-9, starting with a letter, got {0:?}")]
+    #[error(
+        "reference prefix must be 1-16 characters A-Z or 0-9, starting with a letter, got {0:?}"
+    )]
     BadPrefix(String),
     /// The text is not of the form `PREFIX-YEAR-N`.
     #[error("reference ID must look like PREFIX-YEAR-N (for example EMB-2026-1), got {0:?}")]
@@ -47,7 +49,9 @@ impl ReferencePrefix {
         let ok = !text.is_empty()
             && text.len() <= 16
             && text.starts_with(|c: char| c.is_ascii_uppercase())
-            && text.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            && text
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if ok {
             Ok(Self(text.to_owned()))
         } else {
@@ -79,9 +83,15 @@ impl ReferenceId {
     /// Builds a reference from its parts. `number` starts at 1 each year.
     pub fn new(prefix: ReferencePrefix, year: i16, number: u32) -> Result<Self, ReferenceError> {
         if !(1970..=9999).contains(&year) || number == 0 {
-            return Err(ReferenceError::BadReference(format!("{prefix}-{year}-{number}")));
+            return Err(ReferenceError::BadReference(format!(
+                "{prefix}-{year}-{number}"
+            )));
         }
-        Ok(Self { prefix, year, number })
+        Ok(Self {
+            prefix,
+            year,
+            number,
+        })
     }
 
     /// The prefix part.
@@ -102,7 +112,7 @@ impl ReferenceId {
 
 impl fmt::Display for ReferenceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}", self.prefix, self.year, self.number)
+        f.pad(&format!("{}-{}-{}", self.prefix, self.year, self.number))
     }
 }
 
@@ -142,8 +152,18 @@ mod tests {
     #[test]
     fn malformed_reference_ids_are_refused() {
         for bad in [
-            "", "EMB", "EMB-2026", "emb-2026-1", "EMB-26-1", "EMB-2026-0", "EMB-2026-01",
-            "EMB-2026-x", "-2026-1", "EMB--2026-1", "EMB-2026-1-", "EMB-2026-99999999999",
+            "",
+            "EMB",
+            "EMB-2026",
+            "emb-2026-1",
+            "EMB-26-1",
+            "EMB-2026-0",
+            "EMB-2026-01",
+            "EMB-2026-x",
+            "-2026-1",
+            "EMB--2026-1",
+            "EMB-2026-1-",
+            "EMB-2026-99999999999",
         ] {
             assert!(bad.parse::<ReferenceId>().is_err(), "{bad:?} was accepted");
         }

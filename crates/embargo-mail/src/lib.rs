@@ -1,1 +1,190 @@
-//! placeholder
+//! Mail for Embargo. For now: parsing inbound messages into what intake needs.
+//!
+//! Everything in a message is attacker-controlled. Parsing never fails: a message that
+//! cannot be parsed still yields its raw text, and the caller keeps the raw bytes, so no
+//! report is lost to malformed MIME.
+#![forbid(unsafe_code)]
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAttachment {
+    /// File name as given (untrusted), or a generated one.
+    pub filename: String,
+    /// Media type as given (untrusted).
+    pub media_type: String,
+    /// Decoded content.
+    pub data: Vec<u8>,
+}
+
+/// What intake needs from an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InboundMail {
+    /// The From address, if there is a usable one.
+    pub from_address: Option<String>,
+    /// The From display name.
+    pub from_name: Option<String>,
+    /// Subject (decoded), empty when absent.
+    pub subject: String,
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    /// Message-IDs from In-Reply-To and References, nearest first.
+    pub thread_ids: Vec<String>,
+    /// The readable text: the text part, HTML reduced to text, or the raw message when it
+    /// could not be parsed.
+    pub text: String,
+    /// Attachments.
+    pub attachments: Vec<MailAttachment>,
+    /// Auto-replies, bounces and list traffic: never to be answered automatically.
+    pub auto_generated: bool,
+    /// Whether MIME parsing succeeded.
+    pub parsed: bool,
+}
+
+/// Parses a message. Never fails; see [`InboundMail::parsed`].
+pub fn parse(raw: &[u8]) -> InboundMail {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return InboundMail {
+            text: String::from_utf8_lossy(raw).into_owned(),
+            parsed: false,
+            ..InboundMail::default()
+        };
+    };
+    let from = message.from().and_then(|a| a.first());
+    let from_address = from
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_owned())
+        .filter(|a| a.contains('@') && !a.contains(char::is_whitespace) && a.len() <= 320);
+    let from_name = from
+        .and_then(|a| a.name())
+        .map(str::to_owned)
+        .filter(|n| !n.trim().is_empty());
+
+    let mut thread_ids: Vec<String> = Vec::new();
+    for header in [message.in_reply_to(), message.references()] {
+        let ids: Vec<String> = if let Some(list) = header.as_text_list() {
+            list.iter().map(|s| s.to_string()).collect()
+        } else {
+            header
+                .as_text()
+                .map(|s| vec![s.to_owned()])
+                .unwrap_or_default()
+        };
+        for id in ids.into_iter().rev() {
+            if !thread_ids.contains(&id) {
+                thread_ids.push(id);
+            }
+        }
+    }
+
+    let text = message
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .or_else(|| message.body_html(0).map(|h| h.into_owned()))
+        .unwrap_or_default();
+
+    let attachments = message
+        .attachments()
+        .enumerate()
+        .map(|(i, part)| {
+            let media_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_owned(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into());
+            MailAttachment {
+                filename: part
+                    .attachment_name()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("attachment-{}", i + 1)),
+                media_type,
+                data: part.contents().to_vec(),
+            }
+        })
+        .collect();
+
+    let header_text = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let auto_submitted = header_text("Auto-Submitted");
+    let precedence = header_text("Precedence");
+    let return_path = header_text("Return-Path");
+    let auto_generated = (!auto_submitted.is_empty() && auto_submitted != "no")
+        || matches!(precedence.as_str(), "bulk" | "junk" | "list" | "auto_reply")
+        || return_path == "<>"
+        || message.header_raw("List-Id").is_some()
+        || message.header_raw("X-Autoreply").is_some()
+        || message.header_raw("X-Autorespond").is_some();
+
+    InboundMail {
+        from_address,
+        from_name,
+        subject: message.subject().unwrap_or_default().to_owned(),
+        message_id: message.message_id().map(str::to_owned),
+        thread_ids,
+        text,
+        attachments,
+        auto_generated,
+        parsed: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_message_yields_sender_subject_text_and_ids() {
+        let raw = b"From: =?utf-8?q?J=C3=B6rg?= <jorg@example.org>\r\nTo: security@example.org\r\nSubject: =?utf-8?b?SGVhcCBvdmVyZmxvdyDinJM=?=\r\nMessage-ID: <abc@example.org>\r\nIn-Reply-To: <p2@x>\r\nReferences: <p1@x> <p2@x>\r\n\r\nThe parser overflows.\r\n";
+        let mail = parse(raw);
+        assert!(mail.parsed);
+        assert_eq!(mail.from_address.as_deref(), Some("jorg@example.org"));
+        assert_eq!(mail.from_name.as_deref(), Some("Jörg"));
+        assert_eq!(mail.subject, "Heap overflow ✓");
+        assert_eq!(mail.message_id.as_deref(), Some("abc@example.org"));
+        assert_eq!(mail.thread_ids, vec!["p2@x".to_owned(), "p1@x".to_owned()]);
+        assert_eq!(mail.text.trim(), "The parser overflows.");
+        assert!(!mail.auto_generated);
+    }
+
+    #[test]
+    fn attachments_and_html_only_bodies() {
+        let raw = b"From: a@example.org\r\nSubject: poc\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p>See <b>attached</b></p><script>alert(1)</script>\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"poc.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--XX--\r\n";
+        let mail = parse(raw);
+        assert!(mail.text.contains("See"), "{}", mail.text);
+        assert_eq!(mail.attachments.len(), 1);
+        assert_eq!(mail.attachments[0].filename, "poc.bin");
+        assert_eq!(mail.attachments[0].data, vec![0, 1, 2, 3]);
+        assert_eq!(mail.attachments[0].media_type, "application/octet-stream");
+    }
+
+    #[test]
+    fn auto_replies_are_recognised() {
+        for header in [
+            "Auto-Submitted: auto-replied",
+            "Precedence: bulk",
+            "Return-Path: <>",
+            "List-Id: <x.example.org>",
+        ] {
+            let raw =
+                format!("From: a@example.org\r\n{header}\r\nSubject: away\r\n\r\nI am away.\r\n");
+            assert!(parse(raw.as_bytes()).auto_generated, "{header}");
+        }
+        let raw = b"From: a@example.org\r\nAuto-Submitted: no\r\nSubject: hi\r\n\r\nx\r\n";
+        assert!(!parse(raw).auto_generated);
+    }
+
+    #[test]
+    fn garbage_is_never_lost() {
+        let raw = b"\xff\xfe not a mail at all";
+        let mail = parse(raw);
+        assert!(mail.text.contains("not a mail at all"));
+        assert_eq!(mail.from_address, None);
+    }
+}

@@ -91,5 +91,7 @@ pub async fn data(tx: &mut Tx, report: ReportId, id: i64) -> Result<Option<Vec<u
             .bind(report.0)
             .fetch_optional(tx.conn())
             .await?;
-    sealed.map(|s| Ok(tx.keys.open(&s, aad(report, "data").as_bytes())?)).transpose()
+    sealed
+        .map(|s| Ok(tx.keys.open(&s, aad(report, "data").as_bytes())?))
+        .transpose()
 }

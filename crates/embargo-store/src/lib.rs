@@ -132,7 +132,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,7 +148,10 @@ pub struct Tx {
 impl Store {
     /// The SQLite URL of `embargo.db` inside a data directory.
     pub fn sqlite_url_for(data_dir: &Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("embargo.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("embargo.db").display()
+        )
     }
 
     /// Connects to the database at `url`. Does not migrate.
@@ -176,7 +181,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend, keys })
+        Ok(Self {
+            pool,
+            backend,
+            keys,
+        })
     }
 
     /// Applies pending migrations for this backend. Safe to run concurrently on PostgreSQL
@@ -195,7 +204,11 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+            keys: self.keys.clone(),
+        })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot.
@@ -204,10 +217,16 @@ impl Store {
             // A deferred transaction in WAL mode keeps the snapshot of its first read.
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => {
-                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
             }
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+            keys: self.keys.clone(),
+        })
     }
 
     /// Which backend this is.

@@ -86,8 +86,12 @@ fn aad(report: ReportId, field: &str) -> String {
 
 /// The blind index of a Message-ID (angle brackets and case of the domain ignored).
 pub fn message_id_index(tx: &Tx, message_id: &str) -> String {
-    let trimmed = message_id.trim().trim_start_matches('<').trim_end_matches('>');
-    tx.keys.blind_index("messages.message_id", trimmed.as_bytes())
+    let trimmed = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    tx.keys
+        .blind_index("messages.message_id", trimmed.as_bytes())
 }
 
 /// Inserts a message; returns its row id.
@@ -96,7 +100,9 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     let sender = new.sender.map(|v| tx.seal(v, &aad(report, "sender")));
     let subject = new.subject.map(|v| tx.seal(v, &aad(report, "subject")));
     let body = tx.seal(new.body, &aad(report, "body"));
-    let raw = new.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
+    let raw = new
+        .raw
+        .map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
     let index = new.message_id.map(|m| message_id_index(tx, m));
     let id = sqlx::query_scalar(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
@@ -138,11 +144,19 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
             kind: MessageKind::parse(&kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
             author: row.try_get("author")?,
-            sender: sender.map(|v| tx.open(&v, &aad(report, "sender"))).transpose()?,
-            subject: subject.map(|v| tx.open(&v, &aad(report, "subject"))).transpose()?,
+            sender: sender
+                .map(|v| tx.open(&v, &aad(report, "sender")))
+                .transpose()?,
+            subject: subject
+                .map(|v| tx.open(&v, &aad(report, "subject")))
+                .transpose()?,
             body: tx.open(&body, &aad(report, "body"))?,
             raw_size: raw
-                .map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len()))
+                .map(|v| {
+                    tx.keys
+                        .open(&v, aad(report, "raw").as_bytes())
+                        .map(|r| r.len())
+                })
                 .transpose()?,
             at: ts(row.try_get("created_at")?)?,
         });
@@ -151,7 +165,11 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
 }
 
 /// The original bytes of a message, when kept.
-pub async fn raw(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<Vec<u8>>, StoreError> {
+pub async fn raw(
+    tx: &mut Tx,
+    report: ReportId,
+    message: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let raw: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("SELECT raw_enc FROM messages WHERE id = $1 AND report_id = $2")
             .bind(message)

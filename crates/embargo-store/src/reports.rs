@@ -86,7 +86,8 @@ pub async fn next_reference(
     .bind(i64::from(year))
     .fetch_one(tx.conn())
     .await?;
-    let number = u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
+    let number =
+        u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
     ReferenceId::new(prefix.clone(), year, number).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -135,7 +136,8 @@ fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
 
 fn reference_of(row: &sqlx::any::AnyRow) -> Result<ReferenceId, StoreError> {
     let text: String = row.try_get("reference")?;
-    text.parse().map_err(|_| StoreError::Corrupt(format!("reference {text:?}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("reference {text:?}")))
 }
 
 fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> {
@@ -278,7 +280,12 @@ pub async fn transitions(
             let duplicate_of: Option<i64> = row.try_get("duplicate_of")?;
             let to = ReportState::from_codes(&to, reason.as_deref(), duplicate_of.map(ReportId))
                 .ok_or_else(|| StoreError::Corrupt(format!("transition to {to:?}")))?;
-            Ok(TransitionRecord { from, to, actor: row.try_get("actor")?, at: ts(row.try_get("at")?)? })
+            Ok(TransitionRecord {
+                from,
+                to,
+                actor: row.try_get("actor")?,
+                at: ts(row.try_get("at")?)?,
+            })
         })
         .collect()
 }
@@ -304,20 +311,22 @@ pub async fn add_member(
 
 /// Whether a team member has access to a report.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM report_members WHERE report_id = $1 AND user_id = $2",
-    )
-    .bind(report.0)
-    .bind(user.0)
-    .fetch_optional(tx.conn())
-    .await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM report_members WHERE report_id = $1 AND user_id = $2")
+            .bind(report.0)
+            .bind(user.0)
+            .fetch_optional(tx.conn())
+            .await?;
     Ok(found.is_some())
 }
 
 /// Counts reports per state code (for metrics).
 pub async fn count_by_state(tx: &mut Tx) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM reports GROUP BY state ORDER BY state")
-        .fetch_all(tx.conn())
-        .await?;
-    rows.iter().map(|row| Ok((row.try_get("state")?, row.try_get("n")?))).collect()
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM reports GROUP BY state ORDER BY state")
+            .fetch_all(tx.conn())
+            .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+        .collect()
 }

@@ -56,18 +56,21 @@ pub async fn create(
 
 /// Finds an account by address.
 pub async fn by_email(tx: &mut Tx, email: &str) -> Result<Option<UserRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(tx.conn())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(tx.conn())
+            .await?;
     row.as_ref().map(user_of).transpose()
 }
 
 /// Number of enabled admin accounts.
 pub async fn count_admins(tx: &mut Tx) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
-        .fetch_one(tx.conn())
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+            .fetch_one(tx.conn())
+            .await?,
+    )
 }
 
 /// Stores an API token's hash.
@@ -174,7 +177,11 @@ pub async fn consume_one_time(
 }
 
 /// Whether any unused, unexpired one-time link exists for `purpose`.
-pub async fn one_time_pending(tx: &mut Tx, purpose: &str, at: Timestamp) -> Result<bool, StoreError> {
+pub async fn one_time_pending(
+    tx: &mut Tx,
+    purpose: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
     let row: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM one_time_tokens WHERE purpose = $1 AND used_at IS NULL AND expires_at > $2 LIMIT 1",
     )

@@ -57,8 +57,16 @@ pub fn both_backends() -> Vec<TestDb> {
 /// A fresh SQLite database in a new temporary directory.
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("embargo.db").display());
-    TestDb { url, backend: "sqlite", files: dir.path().to_owned(), _dir: Some(dir) }
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("embargo.db").display()
+    );
+    TestDb {
+        url,
+        backend: "sqlite",
+        files: dir.path().to_owned(),
+        _dir: Some(dir),
+    }
 }
 
 /// Every file below `dir` that contains `needle`, read raw (used by the canary tests).
@@ -66,7 +74,9 @@ pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             if let Ok(entries) = std::fs::read_dir(&path) {
                 stack.extend(entries.flatten().map(|e| e.path()));

@@ -40,7 +40,11 @@ fn find_bin_dir() -> Result<PathBuf, String> {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    if let Some(dir) = candidates.into_iter().rev().find(|d| d.join("initdb").exists()) {
+    if let Some(dir) = candidates
+        .into_iter()
+        .rev()
+        .find(|d| d.join("initdb").exists())
+    {
         return Ok(dir);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -58,7 +62,12 @@ fn is_root() -> bool {
 }
 
 fn user_exists(name: &str) -> bool {
-    Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("id")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl PgServer {
@@ -95,7 +104,11 @@ impl PgServer {
     /// Creates a new, empty database and returns it.
     pub fn fresh_database(&self) -> crate::TestDb {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("t{}_{}_{n}", std::process::id(), rand::thread_rng().r#gen::<u32>());
+        let name = format!(
+            "t{}_{}_{n}",
+            std::process::id(),
+            rand::thread_rng().r#gen::<u32>()
+        );
         let status = self
             .command("createdb")
             .arg("-h")
@@ -108,12 +121,20 @@ impl PgServer {
             .status()
             .expect("createdb runs");
         assert!(status.success(), "createdb {name} failed");
-        crate::TestDb { url: self.url(&name), backend: "postgres", files: self.data_dir(), _dir: None }
+        crate::TestDb {
+            url: self.url(&name),
+            backend: "postgres",
+            files: self.data_dir(),
+            _dir: None,
+        }
     }
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -152,7 +173,12 @@ fn start() -> Result<PgServer, String> {
         chown_to(&root, user)?;
     }
     let port = 5432 + (std::process::id() % 1000) as u16;
-    let server = PgServer { root, bin, run_as, port };
+    let server = PgServer {
+        root,
+        bin,
+        run_as,
+        port,
+    };
     // The watchdog is started before the server so that a failure below still cleans up.
     spawn_watchdog(&server);
     run(

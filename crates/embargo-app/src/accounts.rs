@@ -1,0 +1,201 @@
+//! Team accounts: the first admin, users, API tokens.
+//!
+//! Passwords are hashed with Argon2id (PHC strings). API tokens and one-time links are
+//! random 256-bit values shown once; only their SHA-256 is stored, which is enough for
+//! values with that much entropy.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use embargo_domain::{Actor, Role, UserId};
+use embargo_store::users;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::authz::{self, Permission};
+use crate::{App, AppError, audit};
+
+/// The purpose of the first-admin link.
+const FIRST_ADMIN: &str = "first-admin";
+
+/// Minimum password length for team accounts.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+fn hash_password(password: &str) -> Result<String, AppError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::Invalid(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
+}
+
+/// Whether `password` matches a stored Argon2id hash.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+fn validate_email(email: &str) -> Result<String, AppError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') || domain == "localhost"
+        })
+        && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::Invalid(format!(
+            "{email:?} is not an e-mail address"
+        )))
+    }
+}
+
+/// Creates a team account.
+pub async fn create_user(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    role: Role,
+    password: Option<&str>,
+) -> Result<UserId, AppError> {
+    let email = validate_email(email)?;
+    let hash = password.map(hash_password).transpose()?;
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let id = users::create(&mut tx, &email, role, hash.as_deref(), app.now()).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "user.create",
+        &format!("user:{id}"),
+        &format!("role={}", role.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates an API token for an account; returns the token, which is shown only once.
+pub async fn create_token(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    name: &str,
+) -> Result<String, AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    let token = random_token("emb_");
+    let id = users::create_token(&mut tx, user.id, &token_hash(&token), name, app.now()).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "token.create",
+        &format!("user:{}", user.id),
+        &format!("token={id}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// The actor an API token stands for, if it is valid.
+pub async fn authenticate_token(app: &App, token: &str) -> Result<Option<Actor>, AppError> {
+    let mut tx = app.store.begin().await?;
+    let user = users::by_token_hash(&mut tx, &token_hash(token), app.now()).await?;
+    tx.commit().await?;
+    Ok(user.map(|u| Actor::User {
+        id: u.id,
+        role: u.role,
+    }))
+}
+
+/// At start: while no admin exists, issues a one-time link (valid 24 hours) to create the
+/// first one, and returns its URL. Returns `None` once an admin exists.
+pub async fn first_admin_link(app: &App) -> Result<Option<String>, AppError> {
+    let mut tx = app.store.begin().await?;
+    if users::count_admins(&mut tx).await? > 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let token = random_token("");
+    let now = app.now();
+    let expires = now
+        .checked_add(jiff::SignedDuration::from_hours(24))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    users::create_one_time(&mut tx, &token_hash(&token), FIRST_ADMIN, now, expires).await?;
+    audit::record(
+        &mut tx,
+        app,
+        &Actor::System("setup"),
+        "setup.link.create",
+        "setup",
+        "expires_in=24h",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(format!("{}/setup/{token}", app.config.base_url())))
+}
+
+/// Whether a first-admin link is still usable.
+pub async fn first_admin_link_valid(app: &App, token: &str) -> Result<bool, AppError> {
+    let mut tx = app.store.begin().await?;
+    let valid = users::one_time_valid(&mut tx, &token_hash(token), FIRST_ADMIN, app.now()).await?
+        && users::count_admins(&mut tx).await? == 0;
+    tx.rollback().await?;
+    Ok(valid)
+}
+
+/// Creates the first admin through the one-time link. The link works once, and only while
+/// no admin exists.
+pub async fn create_first_admin(
+    app: &App,
+    token: &str,
+    email: &str,
+    password: &str,
+) -> Result<UserId, AppError> {
+    let email = validate_email(email)?;
+    let hash = hash_password(password)?;
+    let mut tx = app.store.begin().await?;
+    let used = users::consume_one_time(&mut tx, &token_hash(token), FIRST_ADMIN, app.now()).await?;
+    if !used || users::count_admins(&mut tx).await? > 0 {
+        tx.rollback().await?;
+        return Err(AppError::NotFound(
+            "setup link (it was used, has expired, or an admin exists)".into(),
+        ));
+    }
+    let id = users::create(&mut tx, &email, Role::Admin, Some(&hash), app.now()).await?;
+    audit::record(
+        &mut tx,
+        app,
+        &Actor::System("setup"),
+        "user.create",
+        &format!("user:{id}"),
+        "role=admin via=setup-link",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,71 @@
+//! Who may do what. Every use case calls [`require`] before it reads or changes anything.
+//!
+//! Need-to-know: admins (and local administrators on the command line) see everything; a
+//! responder sees a report only when they are a member of it; the system acts for intake,
+//! SLAs and jobs but never manages accounts; a reporter only submits.
+
+use embargo_domain::{Actor, ReportId, Role};
+use embargo_store::{Tx, reports};
+
+use crate::AppError;
+
+/// An action that needs permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Submit a new report.
+    SubmitReport,
+    /// List reports (responders see only theirs).
+    ListReports,
+    /// Read a report's content.
+    ReadReport(ReportId),
+    /// Change a report's state.
+    ChangeReportState(ReportId),
+    /// Create accounts and tokens.
+    ManageAccounts,
+    /// Read or verify the audit trail.
+    ReadAudit,
+    /// Operate the job queue.
+    ManageJobs,
+}
+
+impl Permission {
+    fn name(self) -> &'static str {
+        match self {
+            Permission::SubmitReport => "submit reports",
+            Permission::ListReports => "list reports",
+            Permission::ReadReport(_) => "read this report",
+            Permission::ChangeReportState(_) => "change this report",
+            Permission::ManageAccounts => "manage accounts",
+            Permission::ReadAudit => "read the audit trail",
+            Permission::ManageJobs => "manage jobs",
+        }
+    }
+}
+
+/// Refuses with [`AppError::Forbidden`] unless `actor` holds `permission`.
+pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Result<(), AppError> {
+    use Permission::*;
+    let allowed = match actor {
+        Actor::LocalAdmin { .. }
+        | Actor::User {
+            role: Role::Admin, ..
+        } => true,
+        Actor::System(_) => !matches!(permission, ManageAccounts),
+        Actor::Reporter => matches!(permission, SubmitReport),
+        Actor::User {
+            id,
+            role: Role::Responder,
+        } => match permission {
+            SubmitReport | ListReports => true,
+            ReadReport(report) | ChangeReportState(report) => {
+                reports::is_member(tx, report, *id).await?
+            }
+            ManageAccounts | ReadAudit | ManageJobs => false,
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(permission.name()))
+    }
+}

@@ -1,0 +1,610 @@
+//! Configuration: defaults, then a TOML file, then `EMBARGO_*` environment variables, then
+//! command-line flags, each overriding the one before. Loaded once at start, validated, and
+//! passed explicitly (there is no global configuration).
+//!
+//! Environment variables name a key by its path in upper case, with `__` between a section
+//! and its key: `EMBARGO_DATA_DIR`, `EMBARGO_ORGANISATION__NAME`, `EMBARGO_SLA__ACKNOWLEDGE_WORKING_DAYS`.
+//! Secrets (the database password, the master key) are never printed: [`Secret`] redacts
+//! itself in `Debug`, and [`Config::to_redacted_toml`] masks them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use embargo_domain::ReferencePrefix;
+use serde::{Deserialize, Serialize};
+
+/// A secret string: redacted in `Debug` and `Display`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty (unset).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite database, master key and outbox live.
+    pub data_dir: PathBuf,
+    /// Empty for SQLite in the data directory, or `postgres://user:password@host/db`.
+    pub database_url: Secret,
+    /// HTTP listen address.
+    pub http: String,
+    /// SMTP listen address for mail intake.
+    pub smtp: String,
+    /// The public base URL of this instance, used in links sent to people.
+    pub public_url: String,
+    /// Who runs this instance.
+    pub organisation: Organisation,
+    /// Service-level targets, from the security policy.
+    pub sla: Sla,
+    /// Background jobs.
+    pub jobs: Jobs,
+    /// Input limits.
+    pub limits: Limits,
+    /// Logging.
+    pub log: Log,
+}
+
+/// The organisation and its policy contacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Organisation {
+    /// Name shown to reporters.
+    pub name: String,
+    /// The private security address reports are sent to.
+    pub security_address: String,
+    /// Where non-security bugs go (the public issue tracker).
+    pub public_issue_tracker: String,
+    /// Prefix of report reference IDs (`<PREFIX>-<year>-<n>`).
+    pub reference_prefix: String,
+}
+
+/// SLA defaults (working days are counted on the team's business calendar).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sla {
+    /// The policy's promise: acknowledge each report within this many working days.
+    pub acknowledge_working_days: u32,
+    /// Finish the analysis within this many working days.
+    pub analyse_working_days: u32,
+    /// Send the reporter an update at least this often while a report is open.
+    pub reporter_update_working_days: u32,
+    /// Close a needs-info report after this many days without an answer.
+    pub needs_info_close_days: u32,
+    /// The team's time zone (IANA name) for working-day arithmetic.
+    pub time_zone: String,
+}
+
+/// Background job settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jobs {
+    /// Jobs run at the same time by one process.
+    pub concurrency: u32,
+    /// How long a claimed job stays leased without a heartbeat.
+    pub lease_seconds: u32,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval_ms: u32,
+    /// Attempts before a job is given up.
+    pub max_attempts: u32,
+}
+
+/// Input limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted message (mail or form), in bytes.
+    pub max_message_bytes: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, such as `info` or `embargo=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./embargo-data"),
+            database_url: Secret::default(),
+            http: "127.0.0.1:8080".into(),
+            smtp: "127.0.0.1:2525".into(),
+            public_url: String::new(),
+            organisation: Organisation::default(),
+            sla: Sla::default(),
+            jobs: Jobs::default(),
+            limits: Limits::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Organisation {
+    fn default() -> Self {
+        Self {
+            name: "Example Project".into(),
+            security_address: "security@example.org".into(),
+            public_issue_tracker: "https://example.org/issues/new".into(),
+            reference_prefix: "SEC".into(),
+        }
+    }
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Self {
+            acknowledge_working_days: 10,
+            analyse_working_days: 10,
+            reporter_update_working_days: 5,
+            needs_info_close_days: 30,
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease_seconds: 60,
+            poll_interval_ms: 500,
+            max_attempts: 8,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Command-line flags that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http`.
+    pub http: Option<String>,
+    /// `--smtp`.
+    pub smtp: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has unknown or mistyped keys.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with the key and line.
+        message: String,
+    },
+    /// An environment variable has a value of the wrong type.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the configuration: defaults < `file` < environment (`vars`) < `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            let from_file: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: shown.clone(),
+                        message: e.to_string(),
+                    })?;
+            // Deserialising the file alone first reports unknown keys with the file's name.
+            Config::deserialize(toml::Value::Table(from_file.clone())).map_err(|e| {
+                ConfigError::Parse {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            merge(&mut table, from_file);
+        }
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        apply_env(&mut table, &mut Vec::new(), &vars)?;
+        let mut config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(http) = &overrides.http {
+            config.http = http.clone();
+        }
+        if let Some(smtp) = &overrides.smtp {
+            config.smtp = smtp.clone();
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database_url = Secret::new(url.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(e) = ReferencePrefix::parse(&self.organisation.reference_prefix) {
+            return invalid(format!("organisation.reference_prefix: {e}"));
+        }
+        for (key, value) in [("http", &self.http), ("smtp", &self.smtp)] {
+            if value.parse::<SocketAddr>().is_err() {
+                return invalid(format!(
+                    "{key}: {value:?} is not an address such as 127.0.0.1:8080"
+                ));
+            }
+        }
+        let url = self.database_url.expose();
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return invalid("database_url must be empty (SQLite in the data directory), sqlite:PATH or postgres://...".into());
+        }
+        if !self.organisation.security_address.contains('@') {
+            return invalid("organisation.security_address must be an e-mail address".into());
+        }
+        if self.sla.acknowledge_working_days == 0 || self.sla.analyse_working_days == 0 {
+            return invalid("sla: working-day targets must be at least 1".into());
+        }
+        if self.jobs.concurrency == 0 || self.jobs.lease_seconds == 0 {
+            return invalid("jobs.concurrency and jobs.lease_seconds must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return invalid("log.format must be text or json".into());
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return invalid("public_url must start with http:// or https://".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> Secret {
+        if self.database_url.is_empty() {
+            Secret::new(embargo_store::Store::sqlite_url_for(&self.data_dir))
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The base URL for links: `public_url`, or `http://<http address>`.
+    pub fn base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.http)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The reference prefix (validated at load).
+    pub fn reference_prefix(&self) -> ReferencePrefix {
+        ReferencePrefix::parse(&self.organisation.reference_prefix).expect("validated at load")
+    }
+
+    /// The effective configuration as TOML with secrets masked (for `embargo config show`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Secret::new(redact_url(self.database_url.expose()));
+        toml::to_string_pretty(&shown).expect("configuration serialises")
+    }
+}
+
+/// Masks the password in a URL such as `postgres://user:password@host/db`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _password)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:[redacted]@{host}");
+            }
+        }
+    }
+    url.to_owned()
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn apply_env(
+    table: &mut toml::Table,
+    path: &mut Vec<String>,
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        path.push(key.clone());
+        if let toml::Value::Table(inner) = value {
+            apply_env(inner, path, vars)?;
+        } else {
+            let name = format!("EMBARGO_{}", path.join("__").to_uppercase());
+            if let Some(text) = vars.get(&name) {
+                let env_err = |message: String| ConfigError::Env {
+                    name: name.clone(),
+                    message,
+                };
+                *value = match value {
+                    toml::Value::String(_) => toml::Value::String(text.clone()),
+                    toml::Value::Integer(_) => {
+                        toml::Value::Integer(text.trim().parse().map_err(|_| {
+                            env_err(format!("expected a whole number, got {text:?}"))
+                        })?)
+                    }
+                    toml::Value::Boolean(_) => {
+                        toml::Value::Boolean(text.trim().parse().map_err(|_| {
+                            env_err(format!("expected true or false, got {text:?}"))
+                        })?)
+                    }
+                    _ => {
+                        let parsed: toml::Table = format!("v = {text}")
+                            .parse()
+                            .map_err(|e: toml::de::Error| env_err(e.message().to_owned()))?;
+                        parsed["v"].clone()
+                    }
+                };
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+/// A commented example configuration (`embargo config example`). Its values are the
+/// defaults; a test keeps the two in step.
+pub const EXAMPLE: &str = r#"# Embargo configuration.
+#
+# Precedence: built-in defaults < this file (--config FILE) < EMBARGO_* environment
+# variables < command-line flags. Environment variables name a key by its path in upper
+# case with "__" between section and key, for example EMBARGO_DATA_DIR or
+# EMBARGO_ORGANISATION__NAME. The master key is never read from this file: it lives in
+# <data_dir>/master.key (created at first start, mode 0600) or in EMBARGO_MASTER_KEY.
+
+# Where the SQLite database, the master key and the mail outbox live.
+data_dir = "./embargo-data"
+
+# Empty: SQLite in the data directory (embargo.db). For PostgreSQL:
+#   database_url = "postgres://embargo:PASSWORD@db.internal/embargo"
+database_url = ""
+
+# Listen addresses for the web app and API, and for mail intake over SMTP.
+http = "127.0.0.1:8080"
+smtp = "127.0.0.1:2525"
+
+# Public base URL used in links sent to people (status pages, the first-admin link).
+# Empty: http://<http address>.
+public_url = ""
+
+[organisation]
+name = "Example Project"
+# The private address reports are sent to.
+security_address = "security@example.org"
+# Where reporters of non-security bugs are sent.
+public_issue_tracker = "https://example.org/issues/new"
+# Report references look like SEC-2026-1.
+reference_prefix = "SEC"
+
+[sla]
+# "The team acknowledges and analyzes each vulnerability report within 10 working days."
+acknowledge_working_days = 10
+analyse_working_days = 10
+# "We keep the reporter updated": at least one update this often while a report is open.
+reporter_update_working_days = 5
+# A report waiting on the reporter is closed after this many days without an answer.
+needs_info_close_days = 30
+# The team's time zone for working-day arithmetic (IANA name).
+time_zone = "UTC"
+
+[jobs]
+# Jobs run at once by one process; lease before another process may take a job over.
+concurrency = 4
+lease_seconds = 60
+poll_interval_ms = 500
+max_attempts = 8
+
+[limits]
+# Largest accepted message, mail or form, in bytes (25 MiB).
+max_message_bytes = 26214400
+
+[log]
+# "text" for people, "json" for log collectors. Report content is never logged.
+format = "text"
+level = "info"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_example_is_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = tempfile_dir();
+        let file = dir.join("embargo.toml");
+        std::fs::write(&file, "http = \"127.0.0.1:9000\"\nsmtp = \"127.0.0.1:2600\"\n[organisation]\nname = \"From file\"\nreference_prefix = \"FILE\"\n[sla]\nacknowledge_working_days = 3\n").unwrap();
+        let env = vars(&[
+            ("EMBARGO_ORGANISATION__NAME", "From env"),
+            ("EMBARGO_SLA__ACKNOWLEDGE_WORKING_DAYS", "4"),
+            ("EMBARGO_HTTP", "127.0.0.1:9100"),
+            ("EMBARGO_TEST_STRICT", "1"),
+        ]);
+        let flags = Overrides {
+            http: Some("127.0.0.1:9200".into()),
+            ..Default::default()
+        };
+        let config = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(config.organisation.name, "From env");
+        assert_eq!(config.organisation.reference_prefix, "FILE");
+        assert_eq!(config.sla.acknowledge_working_days, 4);
+        assert_eq!(config.smtp, "127.0.0.1:2600");
+        assert_eq!(config.http, "127.0.0.1:9200");
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_place() {
+        let dir = tempfile_dir();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[organisation]\nnmae = \"typo\"\n").unwrap();
+        let err = Config::load(Some(&file), vars(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.toml") && err.contains("nmae"), "{err}");
+
+        let err = Config::load(
+            None,
+            vars(&[("EMBARGO_JOBS__CONCURRENCY", "many")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("EMBARGO_JOBS__CONCURRENCY") && err.contains("whole number"),
+            "{err}"
+        );
+
+        let err = Config::load(
+            None,
+            vars(&[("EMBARGO_ORGANISATION__REFERENCE_PREFIX", "bad-prefix")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("reference_prefix"), "{err}");
+
+        let err = Config::load(
+            None,
+            vars(&[]),
+            &Overrides {
+                http: Some("localhost".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let flags = Overrides {
+            database_url: Some("postgres://embargo:hunter2@db/embargo".into()),
+            ..Default::default()
+        };
+        let config = Config::load(None, vars(&[]), &flags).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let shown = config.to_redacted_toml();
+        assert!(
+            !shown.contains("hunter2")
+                && shown.contains("postgres://embargo:[redacted]@db/embargo"),
+            "{shown}"
+        );
+        assert_eq!(
+            config.database_url().expose(),
+            "postgres://embargo:hunter2@db/embargo"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "embargo-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,303 @@
+//! Durable background jobs: the registry of job kinds and the worker that runs them.
+//!
+//! Every external side effect (mail, git pushes, announcements) is a job, enqueued in the
+//! transaction of the change that needs it. Workers in any number of processes claim jobs
+//! with a lease (see `embargo_store::jobs`), keep the lease alive with a heartbeat while a
+//! job runs, and retry failures with exponential backoff until `max_attempts`, after which
+//! the job is `dead` and shown to admins. A job whose worker dies is taken over by another
+//! worker once its lease expires.
+//!
+//! Delivery is at-least-once. A job whose effect is a database write commits that write
+//! and its completion in one transaction, fenced on the lease, so the effect happens
+//! exactly once. Jobs with external effects use idempotency keys at the receiving end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use embargo_domain::{Actor, Timestamp};
+use embargo_store::jobs::{self as store_jobs, Job, NewJob};
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+pub use embargo_store::jobs::JobRecord;
+
+use crate::authz::{self, Permission};
+use crate::{App, AppError, audit};
+
+/// The diagnostic probe: holds for a while, then records one row. Used by
+/// `embargo jobs probe` to check that workers run and that no job runs twice.
+pub const PROBE: &str = "diagnostic.probe";
+
+/// Every job kind this version knows.
+pub const KINDS: &[&str] = &[PROBE];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ProbePayload {
+    hold_ms: u64,
+}
+
+/// How a job attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying later.
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed; give up now.
+    #[error("{0}")]
+    Permanent(String),
+    /// Another worker took the job over; this attempt's effects were rolled back.
+    #[error("lease lost to another worker")]
+    LeaseLost,
+}
+
+impl From<AppError> for JobError {
+    fn from(err: AppError) -> Self {
+        JobError::Retry(err.to_string())
+    }
+}
+
+impl From<embargo_store::StoreError> for JobError {
+    fn from(err: embargo_store::StoreError) -> Self {
+        JobError::Retry(err.to_string())
+    }
+}
+
+/// Enqueues `count` probe jobs that each hold for `hold_ms`; returns their ids.
+pub async fn enqueue_probes(
+    app: &App,
+    actor: &Actor,
+    count: u32,
+    hold_ms: u64,
+) -> Result<Vec<i64>, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageJobs).await?;
+    let payload = serde_json::to_string(&ProbePayload { hold_ms })
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let job = NewJob {
+            kind: PROBE,
+            payload: &payload,
+            idempotency_key: None,
+            run_at: now,
+            max_attempts: i64::from(app.config.jobs.max_attempts),
+        };
+        if let Some(id) = store_jobs::enqueue(&mut tx, &job, now).await? {
+            ids.push(id);
+        }
+    }
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "jobs.probe",
+        "jobs",
+        &format!("count={count} hold_ms={hold_ms}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Jobs, newest first, optionally of one state.
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<store_jobs::JobRecord>, AppError> {
+    if let Some(state) = state {
+        if !["queued", "running", "done", "dead"].contains(&state) {
+            return Err(AppError::Invalid(format!(
+                "unknown job state {state:?}; expected queued, running, done or dead"
+            )));
+        }
+    }
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageJobs).await?;
+    tx.rollback().await?;
+    Ok(store_jobs::list(&app.store, state, limit).await?)
+}
+
+/// Number of jobs per state (for metrics and the admin view).
+pub async fn queue_counts(app: &App) -> Result<Vec<(String, i64)>, AppError> {
+    Ok(store_jobs::count_by_state(&app.store).await?)
+}
+
+/// The delay before retry `attempt` (from 1): 5 s doubling per attempt, at most one hour.
+pub fn backoff(attempt: i64) -> SignedDuration {
+    let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
+    SignedDuration::from_secs((5i64 << exponent).min(3600))
+}
+
+/// A worker: claims and runs jobs until told to stop.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    app: App,
+    id: Arc<str>,
+}
+
+impl Worker {
+    /// A worker with a unique id (`<host>-<pid>-<random>`).
+    pub fn new(app: App) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "embargo".into());
+        let id = format!(
+            "{host}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Self { app, id: id.into() }
+    }
+
+    /// This worker's id, as recorded in job leases.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs `concurrency` claim loops until `stop` turns true; jobs already running are
+    /// finished before it returns.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let loops = self.app.config.jobs.concurrency.max(1);
+        let mut tasks = Vec::new();
+        for _ in 0..loops {
+            let worker = self.clone();
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move { worker.claim_loop(stop).await }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    async fn claim_loop(&self, mut stop: watch::Receiver<bool>) {
+        let idle = Duration::from_millis(u64::from(self.app.config.jobs.poll_interval_ms));
+        while !*stop.borrow() {
+            match self.run_once().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(worker = %self.id, error = %err, "job claim failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    fn lease(&self) -> SignedDuration {
+        SignedDuration::from_secs(i64::from(self.app.config.jobs.lease_seconds))
+    }
+
+    fn after(&self, from: Timestamp, by: SignedDuration) -> Timestamp {
+        from.checked_add(by).unwrap_or(from)
+    }
+
+    /// Claims and runs one due job. Returns whether there was one.
+    pub async fn run_once(&self) -> Result<bool, AppError> {
+        let now = self.app.now();
+        let Some(job) = store_jobs::claim(
+            &self.app.store,
+            &self.id,
+            now,
+            self.after(now, self.lease()),
+        )
+        .await?
+        else {
+            return Ok(false);
+        };
+        tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
+        let outcome = if job.attempt > job.max_attempts {
+            Err(JobError::Permanent(format!(
+                "gave up after {} attempts",
+                job.max_attempts
+            )))
+        } else {
+            self.run_with_heartbeat(&job).await
+        };
+        let now = self.app.now();
+        match outcome {
+            Ok(()) => {
+                metrics::counter!("embargo_jobs_completed_total", "kind" => job.kind.clone())
+                    .increment(1);
+                tracing::info!(job.id = job.id, job.kind = %job.kind, "job done");
+            }
+            Err(JobError::LeaseLost) => {
+                metrics::counter!("embargo_jobs_lease_lost_total", "kind" => job.kind.clone())
+                    .increment(1);
+                tracing::warn!(job.id = job.id, job.kind = %job.kind, "job lease lost; effects rolled back");
+            }
+            Err(err) => {
+                let retry = match &err {
+                    JobError::Retry(_) if job.attempt < job.max_attempts => {
+                        Some(self.after(now, backoff(job.attempt)))
+                    }
+                    _ => None,
+                };
+                metrics::counter!("embargo_jobs_failed_total", "kind" => job.kind.clone())
+                    .increment(1);
+                tracing::warn!(job.id = job.id, job.kind = %job.kind, attempt = job.attempt, retry = retry.is_some(), error = %err, "job failed");
+                store_jobs::fail(&self.app.store, &job, &err.to_string(), retry, now).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn run_with_heartbeat(&self, job: &Job) -> Result<(), JobError> {
+        let run = self.dispatch(job);
+        tokio::pin!(run);
+        let beat = (self.lease() / 3).max(SignedDuration::from_millis(100));
+        let mut ticker = tokio::time::interval(beat.unsigned_abs());
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut run => return result,
+                _ = ticker.tick() => {
+                    let until = self.after(self.app.now(), self.lease());
+                    match store_jobs::extend_lease(&self.app.store, job, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(job.id = job.id, "lease taken over while running"),
+                        Err(err) => tracing::warn!(job.id = job.id, error = %err, "lease heartbeat failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            PROBE => self.probe(job).await,
+            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+        }
+    }
+
+    async fn probe(&self, job: &Job) -> Result<(), JobError> {
+        let payload: ProbePayload = serde_json::from_str(&job.payload)
+            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        tokio::time::sleep(Duration::from_millis(payload.hold_ms)).await;
+        let now = self.app.now();
+        let mut tx = self.app.store.begin().await?;
+        store_jobs::record_probe(&mut tx, job, now).await?;
+        if !store_jobs::complete(&mut tx, job, now).await? {
+            tx.rollback().await?;
+            return Err(JobError::LeaseLost);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), SignedDuration::from_secs(5));
+        assert_eq!(backoff(2), SignedDuration::from_secs(10));
+        assert_eq!(backoff(5), SignedDuration::from_secs(80));
+        assert_eq!(backoff(30), SignedDuration::from_secs(3600));
+        assert_eq!(backoff(0), SignedDuration::from_secs(5));
+    }
+}

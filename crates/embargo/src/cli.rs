@@ -1,0 +1,179 @@
+//! The command-line contract. Later work and outside checks build on these names: keep them
+//! stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Embargo: coordinated vulnerability disclosure, from private report to public advisory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "embargo",
+    version,
+    about = "Embargo: coordinated vulnerability disclosure, from private report to public advisory",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts (before or after the command name).
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Data directory (database, master key, outbox) [default: ./embargo-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data directory]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Configuration file (TOML; see `embargo config example`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: web app and API, mail intake and background jobs
+    Serve(ServeArgs),
+    /// Run background job workers only (scale-out processes beside `serve`)
+    Worker,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Show or explain configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage team accounts and API tokens
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Read one RFC 5322 message on standard input and file it as a report or reply (for MTA pipes)
+    IngestMail,
+    /// List, read and move reports
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Verify and read the audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Inspect and exercise the job queue
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// SMTP listen address [default: 127.0.0.1:2525]
+    #[arg(long, value_name = "ADDR")]
+    pub smtp: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example configuration (the defaults)
+    Example,
+    /// Print the effective configuration, secrets masked
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a team account
+    CreateUser {
+        /// Login e-mail address
+        #[arg(long)]
+        email: String,
+        /// admin or responder
+        #[arg(long, value_parser = ["admin", "responder"])]
+        role: String,
+        /// Read the password from standard input (first line)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API token for /api/v1 and print it (shown once)
+    CreateToken {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+        /// A name to recognise the token by
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// List reports, newest first
+    List {
+        /// Only reports in this state (new, acknowledged, triaging, needs-info, accepted, fixing, ready-for-disclosure, disclosed, closed)
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one report with its messages (decrypted) and history
+    Show {
+        /// Reference ID, such as SEC-2026-1
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a report to another state (closed:<reason> to close)
+    Transition {
+        /// Reference ID
+        id: String,
+        /// Target state, or closed:invalid|duplicate|not-security|out-of-scope|spam|wont-fix
+        state: String,
+        /// With closed:duplicate, the original report's reference
+        #[arg(long, value_name = "ID")]
+        duplicate_of: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exits 1 and names the first bad entry when it was tampered with
+    Verify,
+    /// Print audit entries
+    List {
+        /// Only entries after this sequence number
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Enqueue diagnostic probe jobs (each holds, then records one row)
+    Probe {
+        /// How many
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// How long each holds, in milliseconds
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+    },
+    /// List jobs, newest first
+    List {
+        /// Only jobs in this state (queued, running, done, dead)
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,380 @@
+//! Command implementations: load configuration, open the app, call one use case, print.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use embargo_app::config::{Config, Overrides};
+use embargo_app::reports::ReadPurpose;
+use embargo_app::{App, AppError, accounts, audit, intake, jobs, reports};
+use embargo_domain::{Actor, ReferenceId, Role};
+use tokio::sync::watch;
+
+use crate::cli::{
+    AdminCommand, AuditCommand, Cli, Command, ConfigCommand, JobsCommand, ReportCommand,
+};
+use crate::output;
+
+// Exit codes from sysexits.h.
+pub const EX_USAGE: u8 = 64;
+pub const EX_DATAERR: u8 = 65;
+pub const EX_NOINPUT: u8 = 66;
+pub const EX_UNAVAILABLE: u8 = 69;
+pub const EX_SOFTWARE: u8 = 70;
+pub const EX_OSERR: u8 = 71;
+pub const EX_TEMPFAIL: u8 = 75;
+pub const EX_NOPERM: u8 = 77;
+pub const EX_CONFIG: u8 = 78;
+
+/// A failure to report: one line and an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(err: AppError) -> Self {
+        let code = match &err {
+            AppError::NotFound(_) => 1,
+            AppError::Forbidden(_) => EX_NOPERM,
+            AppError::Conflict(_) => 1,
+            AppError::Invalid(_) => EX_DATAERR,
+            AppError::Unavailable(_) => EX_TEMPFAIL,
+            AppError::Internal(_) => EX_SOFTWARE,
+        };
+        let message = match &err {
+            AppError::Internal(inner) => format!("{inner:#}"),
+            other => other.to_string(),
+        };
+        Failure::new(code, message)
+    }
+}
+
+type Outcome = Result<ExitCode, Failure>;
+
+fn local_admin() -> Actor {
+    let os_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "local".into());
+    Actor::LocalAdmin { os_user }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let (http, smtp) = match &cli.command {
+        Command::Serve(args) => (args.http.clone(), args.smtp.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        http,
+        smtp,
+    };
+    Config::load(cli.global.config.as_deref(), std::env::vars(), &overrides)
+        .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))
+}
+
+fn init_logging(config: &Config, long_running: bool) {
+    use tracing_subscriber::EnvFilter;
+    // One-shot commands stay quiet unless asked; the server logs at the configured level.
+    let default = if long_running {
+        config.log.level.clone()
+    } else {
+        "warn".to_owned()
+    };
+    let filter = EnvFilter::try_from_env("EMBARGO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+}
+
+async fn open(config: Config) -> Result<App, Failure> {
+    let data_dir = config.data_dir.clone();
+    let (app, key_source) = App::open(config).await.map_err(|err| match err {
+        AppError::Invalid(m) => Failure::new(EX_CONFIG, m),
+        AppError::Unavailable(m) => Failure::new(EX_TEMPFAIL, m),
+        other => Failure::from(other),
+    })?;
+    if key_source == embargo_app::KeySource::Generated {
+        eprintln!(
+            "embargo: created a new master key in {}; back it up: without it the data cannot be read",
+            data_dir.join("master.key").display()
+        );
+    }
+    Ok(app)
+}
+
+pub async fn run(cli: Cli) -> Outcome {
+    if let Command::Config(ConfigCommand::Example) = &cli.command {
+        print!("{}", embargo_app::config::EXAMPLE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = load_config(&cli)?;
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Worker);
+    init_logging(&config, long_running);
+    match cli.command {
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
+        Command::Serve(_) => serve(config).await,
+        Command::Worker => worker(config).await,
+        Command::Migrate => {
+            let app = open(config).await?;
+            println!("database is up to date ({})", app.backend_name());
+            app.store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(command) => admin(open(config).await?, command).await,
+        Command::IngestMail => ingest_mail(config).await,
+        Command::Report(command) => report(open(config).await?, command).await,
+        Command::Audit(command) => audit_command(open(config).await?, command).await,
+        Command::Jobs(command) => jobs_command(open(config).await?, command).await,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(config: Config) -> Outcome {
+    embargo_web::install_metrics_recorder();
+    let http = config.http.clone();
+    let smtp = config.smtp.clone();
+    let app = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(&http)
+        .await
+        .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen on {http}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
+    tracing::info!(http = %local, database = app.backend_name(), "embargo started");
+    tracing::info!(smtp = %smtp, "SMTP intake is not in this version yet; pipe mail to `embargo ingest-mail`");
+    println!(
+        "Embargo is running at http://{local} ({} database). Stop with Ctrl-C.",
+        app.backend_name()
+    );
+    if let Some(link) = accounts::first_admin_link(&app).await? {
+        println!();
+        println!("No administrator exists yet. Create the first one, within 24 hours, at:");
+        println!();
+        println!("    {link}");
+        println!();
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
+    let mut http_stop = stop_tx.subscribe();
+    let server = embargo_web::serve(app.clone(), listener, async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests and running jobs");
+        let _ = stop_tx.send(true);
+    });
+    let served = server.await;
+    signal.abort();
+    let _ = worker.await;
+    app.store.close().await;
+    served.map_err(|e| Failure::new(EX_OSERR, format!("HTTP server failed: {e}")))?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn worker(config: Config) -> Outcome {
+    let app = open(config).await?;
+    let worker = jobs::Worker::new(app.clone());
+    tracing::info!(
+        worker = worker.id(),
+        database = app.backend_name(),
+        "job worker started"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let running = tokio::spawn(worker.run(stop_rx));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing running jobs");
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin(app: App, command: AdminCommand) -> Outcome {
+    let actor = local_admin();
+    match command {
+        AdminCommand::CreateUser {
+            email,
+            role,
+            password_stdin,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Failure::new(EX_USAGE, "role must be admin or responder"))?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| {
+                    Failure::new(EX_NOINPUT, format!("cannot read the password: {e}"))
+                })?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let id = accounts::create_user(&app, &actor, &email, role, password.as_deref()).await?;
+            println!(
+                "created {} account {} (id {id})",
+                role.as_str(),
+                email.trim().to_lowercase()
+            );
+            if password.is_none() {
+                println!("it has no password yet: use --password-stdin, or an API token");
+            }
+        }
+        AdminCommand::CreateToken { email, name } => {
+            let token = accounts::create_token(&app, &actor, &email, &name).await?;
+            println!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest_mail(config: Config) -> Outcome {
+    let limit = config.limits.max_message_bytes;
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("cannot read the message: {e}")))?;
+    if raw.len() as u64 > limit {
+        return Err(Failure::new(
+            EX_DATAERR,
+            format!("the message is larger than the limit of {limit} bytes"),
+        ));
+    }
+    let app = open(config).await.map_err(|f| {
+        // Anything that stops us from storing the message is temporary for the MTA, so it
+        // keeps the message and retries; configuration problems included.
+        Failure::new(EX_TEMPFAIL, f.message)
+    })?;
+    let outcome = intake::ingest_mail(&app, &raw)
+        .await
+        .map_err(|err| match err {
+            AppError::Invalid(m) => Failure::new(EX_DATAERR, m),
+            other => Failure::new(EX_TEMPFAIL, other.to_string()),
+        })?;
+    app.store.close().await;
+    match outcome {
+        intake::IngestOutcome::NewReport(r) => println!("new report {r}"),
+        intake::IngestOutcome::Reply(r) => println!("reply added to {r}"),
+        intake::IngestOutcome::AlreadyReceived(r) => println!("already received as part of {r}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_reference(text: &str) -> Result<ReferenceId, Failure> {
+    text.trim()
+        .parse()
+        .map_err(|e: embargo_domain::ids::ReferenceError| Failure::new(EX_USAGE, e.to_string()))
+}
+
+async fn report(app: App, command: ReportCommand) -> Outcome {
+    let actor = local_admin();
+    match command {
+        ReportCommand::List { state, json } => {
+            let list = reports::list(&app, &actor, state.as_deref()).await?;
+            output::report_list(&list, json);
+        }
+        ReportCommand::Show { id, json } => {
+            let reference = parse_reference(&id)?;
+            let purpose = if json {
+                ReadPurpose::Export
+            } else {
+                ReadPurpose::Read
+            };
+            let detail = reports::show(&app, &actor, &reference, purpose).await?;
+            output::report_detail(&detail, json);
+        }
+        ReportCommand::Transition {
+            id,
+            state,
+            duplicate_of,
+        } => {
+            let reference = parse_reference(&id)?;
+            let original = duplicate_of.as_deref().map(parse_reference).transpose()?;
+            let transition =
+                reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
+            println!("{reference}: {} -> {}", transition.from, transition.to);
+        }
+    }
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_command(app: App, command: AuditCommand) -> Outcome {
+    let actor = local_admin();
+    match command {
+        AuditCommand::Verify => match audit::verify(&app, &actor).await? {
+            audit::Verification::Intact(n) => {
+                println!("audit trail intact: {n} entries verified");
+                Ok(ExitCode::SUCCESS)
+            }
+            audit::Verification::Broken(err) => {
+                println!("AUDIT TRAIL BROKEN: {err}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        AuditCommand::List { after, limit, json } => {
+            let entries = audit::list(&app, &actor, after, limit).await?;
+            output::audit_entries(&entries, json);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn jobs_command(app: App, command: JobsCommand) -> Outcome {
+    let actor = local_admin();
+    match command {
+        JobsCommand::Probe { count, hold_ms } => {
+            let ids = jobs::enqueue_probes(&app, &actor, count, hold_ms).await?;
+            println!("enqueued {} probe job(s): {ids:?}", ids.len());
+        }
+        JobsCommand::List { state, limit, json } => {
+            let list = jobs::list(&app, &actor, state.as_deref(), limit).await?;
+            output::job_list(&list, json);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,215 @@
+//! Printing results for people (aligned text) and for programs (`--json`).
+//!
+//! The JSON shapes here are part of the CLI contract: add fields, do not rename them.
+
+use embargo_app::jobs::JobRecord;
+use embargo_app::reports::ReportDetail;
+use embargo_app::reports::ReportRecord;
+use embargo_domain::audit::StoredEntry;
+use embargo_domain::{ReportState, Timestamp};
+use serde_json::{Value, json};
+
+fn time(at: Timestamp) -> String {
+    at.round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn close_reason(state: ReportState) -> Value {
+    match state {
+        ReportState::Closed(reason) => json!(reason.code()),
+        _ => Value::Null,
+    }
+}
+
+/// Replaces control characters so that hostile text cannot drive the terminal.
+fn clean(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = clean(text)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max - 1).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+pub fn report_list(reports: &[ReportRecord], as_json: bool) {
+    if as_json {
+        let list: Vec<Value> = reports
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.reference.to_string(),
+                    "state": r.state.code(),
+                    "close_reason": close_reason(r.state),
+                    "channel": r.channel,
+                    "title": r.title,
+                    "created_at": time(r.created_at),
+                    "updated_at": time(r.updated_at),
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(list));
+        return;
+    }
+    if reports.is_empty() {
+        println!("no reports");
+        return;
+    }
+    println!("{:<16} {:<22} {:<20} TITLE", "ID", "STATE", "RECEIVED");
+    for r in reports {
+        println!(
+            "{:<16} {:<22} {:<20} {}",
+            r.reference,
+            r.state.to_string(),
+            time(r.created_at),
+            one_line(&r.title, 60)
+        );
+    }
+}
+
+pub fn report_detail(detail: &ReportDetail, as_json: bool) {
+    let r = &detail.report;
+    if as_json {
+        let value = json!({
+            "id": r.reference.to_string(),
+            "state": r.state.code(),
+            "close_reason": close_reason(r.state),
+            "channel": r.channel,
+            "title": r.title,
+            "body": r.body,
+            "created_at": time(r.created_at),
+            "updated_at": time(r.updated_at),
+            "reporter": { "email": detail.reporter.email, "name": detail.reporter.name },
+            "messages": detail.messages.iter().map(|m| json!({
+                "id": m.id,
+                "kind": m.kind.as_str(),
+                "author": m.author,
+                "sender": m.sender,
+                "subject": m.subject,
+                "body": m.body,
+                "raw_size": m.raw_size,
+                "at": time(m.at),
+            })).collect::<Vec<_>>(),
+            "attachments": detail.attachments.iter().map(|a| json!({
+                "id": a.id, "filename": a.filename, "media_type": a.media_type, "size": a.size,
+            })).collect::<Vec<_>>(),
+            "transitions": detail.transitions.iter().map(|t| json!({
+                "from": t.from, "to": t.to.code(), "close_reason": close_reason(t.to), "actor": t.actor, "at": time(t.at),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return;
+    }
+    println!("{}  {}", r.reference, one_line(&r.title, 100));
+    println!("state:     {}", r.state);
+    println!("received:  {} by {}", time(r.created_at), r.channel);
+    println!(
+        "reporter:  {}{}",
+        clean(&detail.reporter.email),
+        detail
+            .reporter
+            .name
+            .as_deref()
+            .map(|n| format!(" ({})", one_line(n, 60)))
+            .unwrap_or_default()
+    );
+    if !detail.attachments.is_empty() {
+        println!("attachments:");
+        for a in &detail.attachments {
+            println!(
+                "  #{} {} ({}, {} bytes)",
+                a.id,
+                one_line(&a.filename, 80),
+                one_line(&a.media_type, 40),
+                a.size
+            );
+        }
+    }
+    if !detail.transitions.is_empty() {
+        println!("history:");
+        for t in &detail.transitions {
+            println!("  {}  {} -> {}  by {}", time(t.at), t.from, t.to, t.actor);
+        }
+    }
+    for m in &detail.messages {
+        println!();
+        println!(
+            "--- message {} ({}) from {} at {}",
+            m.id,
+            m.kind.as_str(),
+            m.sender
+                .as_deref()
+                .map(|s| one_line(s, 80))
+                .unwrap_or_else(|| m.author.clone()),
+            time(m.at)
+        );
+        if let Some(subject) = &m.subject {
+            println!("subject: {}", one_line(subject, 100));
+        }
+        println!();
+        println!("{}", clean(&m.body));
+    }
+}
+
+pub fn audit_entries(entries: &[StoredEntry], as_json: bool) {
+    for e in entries {
+        if as_json {
+            println!(
+                "{}",
+                json!({ "seq": e.seq, "at_ms": e.at_ms, "actor": e.actor, "action": e.action,
+                        "subject": e.subject, "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash })
+            );
+        } else {
+            let at = Timestamp::from_millisecond(e.at_ms)
+                .map(time)
+                .unwrap_or_default();
+            println!(
+                "{:>6} {} {:<24} {:<20} {} {}",
+                e.seq, at, e.actor, e.action, e.subject, e.details
+            );
+        }
+    }
+}
+
+pub fn job_list(list: &[JobRecord], as_json: bool) {
+    if as_json {
+        let value: Vec<Value> = list
+            .iter()
+            .map(|j| json!({ "id": j.id, "kind": j.kind, "state": j.state, "attempts": j.attempts,
+                             "run_at": time(j.run_at), "lease_owner": j.lease_owner, "last_error": j.last_error }))
+            .collect();
+        println!("{}", Value::Array(value));
+        return;
+    }
+    println!(
+        "{:>6} {:<20} {:<8} {:>8} {:<20} LAST ERROR",
+        "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT"
+    );
+    for j in list {
+        println!(
+            "{:>6} {:<20} {:<8} {:>8} {:<20} {}",
+            j.id,
+            j.kind,
+            j.state,
+            j.attempts,
+            time(j.run_at),
+            j.last_error.as_deref().unwrap_or("")
+        );
+    }
+}
