@@ -52,6 +52,18 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     })
 }
 
+/// Whether `password` is the password of the enabled account `email`. (The sign-in page,
+/// with throttling and TOTP, builds on this.)
+pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Result<bool, AppError> {
+    let mut tx = app.store.begin().await?;
+    let user = users::by_email(&mut tx, email).await?;
+    tx.rollback().await?;
+    Ok(match user {
+        Some(user) if !user.disabled => user.password_hash.as_deref().is_some_and(|h| verify_password(h, password)),
+        _ => false,
+    })
+}
+
 fn validate_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254

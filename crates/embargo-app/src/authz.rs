@@ -20,6 +20,8 @@ pub enum Permission {
     ReadReport(ReportId),
     /// Change a report's state.
     ChangeReportState(ReportId),
+    /// Decide who may see a report.
+    ManageReportAccess(ReportId),
     /// Create accounts and tokens.
     ManageAccounts,
     /// Read or verify the audit trail.
@@ -35,6 +37,7 @@ impl Permission {
             Permission::ListReports => "list reports",
             Permission::ReadReport(_) => "read this report",
             Permission::ChangeReportState(_) => "change this report",
+            Permission::ManageReportAccess(_) => "manage access to this report",
             Permission::ManageAccounts => "manage accounts",
             Permission::ReadAudit => "read the audit trail",
             Permission::ManageJobs => "manage jobs",
@@ -50,7 +53,7 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
         | Actor::User {
             role: Role::Admin, ..
         } => true,
-        Actor::System(_) => !matches!(permission, ManageAccounts),
+        Actor::System(_) => !matches!(permission, ManageAccounts | ManageReportAccess(_)),
         Actor::Reporter => matches!(permission, SubmitReport),
         Actor::User {
             id,
@@ -60,7 +63,7 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
             ReadReport(report) | ChangeReportState(report) => {
                 reports::is_member(tx, report, *id).await?
             }
-            ManageAccounts | ReadAudit | ManageJobs => false,
+            ManageReportAccess(_) | ManageAccounts | ReadAudit | ManageJobs => false,
         },
     };
     if allowed {

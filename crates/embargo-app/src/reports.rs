@@ -448,3 +448,17 @@ pub async fn transition(
     tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
     Ok(transition)
 }
+
+/// Gives a team member access to a report (need-to-know). Admins only.
+pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    let user = embargo_store::users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    sr::add_member(&mut tx, report.id, user.id, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.member.add", &subject(reference), &format!("user={}", user.id)).await?;
+    tx.commit().await?;
+    Ok(())
+}

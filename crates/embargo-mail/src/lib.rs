@@ -84,7 +84,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         .or_else(|| message.body_html(0).map(|h| h.into_owned()))
         .unwrap_or_default();
 
-    let attachments = message
+    let attachments: Vec<MailAttachment> = message
         .attachments()
         .enumerate()
         .map(|(i, part)| {
@@ -105,6 +105,13 @@ pub fn parse(raw: &[u8]) -> InboundMail {
             }
         })
         .collect();
+    // Whatever the parser made of it, a message that yields no readable text and no files
+    // is shown as its raw text: nothing a reporter sent may be invisible to the team.
+    let (text, parsed) = if text.trim().is_empty() && attachments.is_empty() {
+        (String::from_utf8_lossy(raw).into_owned(), message.from().is_some())
+    } else {
+        (text, true)
+    };
 
     let header_text = |name: &str| {
         message
@@ -131,7 +138,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         text,
         attachments,
         auto_generated,
-        parsed: true,
+        parsed,
     }
 }
 
@@ -182,9 +189,11 @@ mod tests {
 
     #[test]
     fn garbage_is_never_lost() {
-        let raw = b"\xff\xfe not a mail at all";
-        let mail = parse(raw);
-        assert!(mail.text.contains("not a mail at all"));
-        assert_eq!(mail.from_address, None);
+        for raw in [&b"\xff\xfe not a mail at all"[..], b"\xff\xfe\x00 not a mail at all", b"Subject: x\r\n\r\n"] {
+            let mail = parse(raw);
+            let expected = String::from_utf8_lossy(raw);
+            assert!(mail.text.contains(expected.trim()), "{raw:?}: {:?}", mail.text);
+            assert_eq!(mail.from_address, None);
+        }
     }
 }
