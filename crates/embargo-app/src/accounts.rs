@@ -59,7 +59,10 @@ pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Resul
     let user = users::by_email(&mut tx, email).await?;
     tx.rollback().await?;
     Ok(match user {
-        Some(user) if !user.disabled => user.password_hash.as_deref().is_some_and(|h| verify_password(h, password)),
+        Some(user) if !user.disabled => user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_password(h, password)),
         _ => false,
     })
 }
@@ -145,8 +148,8 @@ pub async fn authenticate_token(app: &App, token: &str) -> Result<Option<Actor>,
 }
 
 /// At start: while no admin exists, issues a one-time link (valid 24 hours) to create the
-/// first one, and returns its URL. Returns `None` once an admin exists.
-pub async fn first_admin_link(app: &App) -> Result<Option<String>, AppError> {
+/// first one, and returns its URL under `base_url`. Returns `None` once an admin exists.
+pub async fn first_admin_link(app: &App, base_url: &str) -> Result<Option<String>, AppError> {
     let mut tx = app.store.begin().await?;
     if users::count_admins(&mut tx).await? > 0 {
         tx.rollback().await?;
@@ -168,7 +171,10 @@ pub async fn first_admin_link(app: &App) -> Result<Option<String>, AppError> {
     )
     .await?;
     tx.commit().await?;
-    Ok(Some(format!("{}/setup/{token}", app.config.base_url())))
+    Ok(Some(format!(
+        "{}/setup/{token}",
+        base_url.trim_end_matches('/')
+    )))
 }
 
 /// Whether a first-admin link is still usable.

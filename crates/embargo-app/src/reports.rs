@@ -450,7 +450,12 @@ pub async fn transition(
 }
 
 /// Gives a team member access to a report (need-to-know). Admins only.
-pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email: &str) -> Result<(), AppError> {
+pub async fn add_member(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    email: &str,
+) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
@@ -458,7 +463,15 @@ pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email
         .await?
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
     sr::add_member(&mut tx, report.id, user.id, app.now()).await?;
-    audit::record(&mut tx, app, actor, "report.member.add", &subject(reference), &format!("user={}", user.id)).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "report.member.add",
+        &subject(reference),
+        &format!("user={}", user.id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -90,7 +90,7 @@ impl StoredEntry {
 pub enum ChainError {
     /// An entry's sequence number is not the one expected at its position.
     #[error(
-        "audit entry {found}: expected entry {expected} here; entries were removed or reordered"
+        "audit entry {expected}: missing (entry {found} stands in its place); entries were removed or renumbered"
     )]
     Gap {
         /// The sequence number expected at this position.

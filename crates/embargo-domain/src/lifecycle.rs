@@ -275,10 +275,10 @@ impl Lifecycle {
 
     /// Checks a move without making it.
     pub fn check(&self, to: ReportState) -> Result<(), TransitionError> {
-        if let ReportState::Closed(CloseReason::Duplicate { of }) = to {
-            if of == self.report {
-                return Err(TransitionError::DuplicateOfItself);
-            }
+        if let ReportState::Closed(CloseReason::Duplicate { of }) = to
+            && of == self.report
+        {
+            return Err(TransitionError::DuplicateOfItself);
         }
         if to == self.state {
             return Err(TransitionError::Unchanged(to));

@@ -108,7 +108,10 @@ pub fn parse(raw: &[u8]) -> InboundMail {
     // Whatever the parser made of it, a message that yields no readable text and no files
     // is shown as its raw text: nothing a reporter sent may be invisible to the team.
     let (text, parsed) = if text.trim().is_empty() && attachments.is_empty() {
-        (String::from_utf8_lossy(raw).into_owned(), message.from().is_some())
+        (
+            String::from_utf8_lossy(raw).into_owned(),
+            message.from().is_some(),
+        )
     } else {
         (text, true)
     };
@@ -189,10 +192,18 @@ mod tests {
 
     #[test]
     fn garbage_is_never_lost() {
-        for raw in [&b"\xff\xfe not a mail at all"[..], b"\xff\xfe\x00 not a mail at all", b"Subject: x\r\n\r\n"] {
+        for raw in [
+            &b"\xff\xfe not a mail at all"[..],
+            b"\xff\xfe\x00 not a mail at all",
+            b"Subject: x\r\n\r\n",
+        ] {
             let mail = parse(raw);
             let expected = String::from_utf8_lossy(raw);
-            assert!(mail.text.contains(expected.trim()), "{raw:?}: {:?}", mail.text);
+            assert!(
+                mail.text.contains(expected.trim()),
+                "{raw:?}: {:?}",
+                mail.text
+            );
             assert_eq!(mail.from_address, None);
         }
     }

@@ -164,7 +164,7 @@ impl Store {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 10,
             })
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

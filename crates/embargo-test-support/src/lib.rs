@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 mod postgres;
+mod process;
 
 pub use postgres::{PgServer, postgres};
+pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
 
 /// Whether missing optional tools fail tests (`EMBARGO_TEST_STRICT=1`).
 pub fn strict() -> bool {

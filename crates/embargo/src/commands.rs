@@ -188,7 +188,14 @@ async fn serve(config: Config) -> Outcome {
         "Embargo is running at http://{local} ({} database). Stop with Ctrl-C.",
         app.backend_name()
     );
-    if let Some(link) = accounts::first_admin_link(&app).await? {
+    // Links point at the public URL when one is configured, else at the bound address
+    // (which differs from the configured one when it asked for port 0).
+    let base_url = if app.config.public_url.is_empty() {
+        format!("http://{local}")
+    } else {
+        app.config.base_url()
+    };
+    if let Some(link) = accounts::first_admin_link(&app, &base_url).await? {
         println!();
         println!("No administrator exists yet. Create the first one, within 24 hours, at:");
         println!();
