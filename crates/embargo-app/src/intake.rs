@@ -38,17 +38,16 @@ pub async fn ingest_mail(app: &App, raw: &[u8]) -> Result<IngestOutcome, AppErro
 
     // Look for the message itself (a redelivery) and for the thread it answers.
     let mut tx = app.store.begin().await?;
-    if let Some(message_id) = &mail.message_id {
-        if let Some(report) = messages::reports_by_message_ids(&mut tx, &[message_id])
+    if let Some(message_id) = &mail.message_id
+        && let Some(report) = messages::reports_by_message_ids(&mut tx, &[message_id])
             .await?
             .first()
-        {
-            let record = sr::get(&mut tx, *report)
-                .await?
-                .ok_or_else(|| AppError::NotFound("report".into()))?;
-            tx.rollback().await?;
-            return Ok(IngestOutcome::AlreadyReceived(record.reference));
-        }
+    {
+        let record = sr::get(&mut tx, *report)
+            .await?
+            .ok_or_else(|| AppError::NotFound("report".into()))?;
+        tx.rollback().await?;
+        return Ok(IngestOutcome::AlreadyReceived(record.reference));
     }
     let thread_ids: Vec<&str> = mail.thread_ids.iter().map(String::as_str).collect();
     let mut reply_to = None;

@@ -108,12 +108,12 @@ pub async fn list(
     state: Option<&str>,
     limit: i64,
 ) -> Result<Vec<store_jobs::JobRecord>, AppError> {
-    if let Some(state) = state {
-        if !["queued", "running", "done", "dead"].contains(&state) {
-            return Err(AppError::Invalid(format!(
-                "unknown job state {state:?}; expected queued, running, done or dead"
-            )));
-        }
+    if let Some(state) = state
+        && !["queued", "running", "done", "dead"].contains(&state)
+    {
+        return Err(AppError::Invalid(format!(
+            "unknown job state {state:?}; expected queued, running, done or dead"
+        )));
     }
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageJobs).await?;

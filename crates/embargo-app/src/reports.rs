@@ -154,8 +154,7 @@ pub async fn submit(
         now,
     )
     .await?;
-    let year = i16::try_from(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year())
-        .map_err(|_| AppError::Internal(anyhow::anyhow!("clock out of range")))?;
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
     let reference = sr::next_reference(&mut tx, &app.config.reference_prefix(), year).await?;
     let title = match submission.title.trim() {
         "" => "(no subject)",
@@ -284,13 +283,13 @@ pub async fn list(
     actor: &Actor,
     state: Option<&str>,
 ) -> Result<Vec<ReportRecord>, AppError> {
-    if let Some(state) = state {
-        if !ReportState::CODES.contains(&state) {
-            return Err(AppError::Invalid(format!(
-                "unknown state {state:?}; expected one of {}",
-                ReportState::CODES.join(", ")
-            )));
-        }
+    if let Some(state) = state
+        && !ReportState::CODES.contains(&state)
+    {
+        return Err(AppError::Invalid(format!(
+            "unknown state {state:?}; expected one of {}",
+            ReportState::CODES.join(", ")
+        )));
     }
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;

@@ -37,9 +37,11 @@ struct Instance {
 
 async fn instance(db: TestDb) -> Instance {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_owned();
-    config.database_url = Secret::new(db.url.clone());
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        database_url: Secret::new(db.url.clone()),
+        ..Config::default()
+    };
     config.organisation.reference_prefix = "EMB".into();
     config.jobs.lease_seconds = 2;
     config.jobs.poll_interval_ms = 20;

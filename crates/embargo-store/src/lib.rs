@@ -113,10 +113,10 @@ impl StoreError {
 
     /// Maps a unique-constraint violation to [`StoreError::Conflict`].
     fn on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
-        if let sqlx::Error::Database(db) = &err {
-            if db.is_unique_violation() {
-                return StoreError::Conflict(what);
-            }
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(what);
         }
         StoreError::Database(err)
     }

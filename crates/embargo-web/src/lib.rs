@@ -6,7 +6,8 @@
 //! Architecture invariants:
 //! * Logs carry the method, the matched route *template*, the status and the request ID,
 //!   never the raw URI (it may hold a secret link token) and never a body.
-//! * Every response carries the security headers in [`security_headers`]; pages use no
+//! * Every response carries a strict Content-Security-Policy ([`CSP`]), `X-Frame-Options:
+//!   DENY`, `Referrer-Policy: no-referrer` and `X-Content-Type-Options: nosniff`; pages use no
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
@@ -59,7 +60,23 @@ pub fn router(app: App) -> Router {
             Duration::from_secs(30),
         ))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .layer(security_headers())
+        // Security headers on every response (see the crate docs).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(app)
 }
 
@@ -72,41 +89,6 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// The security headers set on every response.
-pub fn security_headers() -> tower::layer::util::Stack<
-    SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<
-        SetResponseHeaderLayer<HeaderValue>,
-        tower::layer::util::Stack<
-            SetResponseHeaderLayer<HeaderValue>,
-            SetResponseHeaderLayer<HeaderValue>,
-        >,
-    >,
-> {
-    tower::layer::util::Stack::new(
-        SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        ),
-        tower::layer::util::Stack::new(
-            SetResponseHeaderLayer::overriding(
-                header::X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ),
-            tower::layer::util::Stack::new(
-                SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ),
-                SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ),
-        ),
-    )
 }
 
 #[derive(Clone, Copy)]

@@ -261,10 +261,7 @@ fn report_content_is_encrypted_at_rest_and_never_logged() {
             &[
                 "report",
                 "show",
-                &out.stdout
-                    .trim()
-                    .trim_start_matches("new report ")
-                    .to_owned(),
+                out.stdout.trim().trim_start_matches("new report "),
                 "--json",
             ],
             b"",
@@ -397,8 +394,7 @@ async fn two_workers_on_one_postgres_run_every_job_once_when_one_is_killed() {
 
     // Kill the first worker while it holds jobs mid-run.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let killed_owners;
-    loop {
+    let killed_owners = loop {
         let running: Vec<String> =
             sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE state = 'running'")
                 .fetch_all(&pool)
@@ -408,18 +404,17 @@ async fn two_workers_on_one_postgres_run_every_job_once_when_one_is_killed() {
             .fetch_one(&pool)
             .await
             .unwrap();
-        if !running.is_empty() && done >= 2 {
-            victim.kill().unwrap();
-            victim.wait().unwrap();
-            killed_owners = running;
-            break;
+        if (!running.is_empty() && done >= 2) || Instant::now() > deadline {
+            break running;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the first worker never ran a job"
-        );
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    };
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    assert!(
+        !killed_owners.is_empty(),
+        "the first worker never ran a job"
+    );
     let mut survivor = spawn();
     let mut survivor_two = spawn();
 
