@@ -248,22 +248,29 @@ fn mail_in_then_list_show_and_move_through_the_cli() {
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {
         let it = Instance::new(BIN, Some(&db));
-        let server = it.serve(&[("EMBARGO_LOG", "debug")]);
+        let server = it.serve(&[("EMBARGO_LOG", "trace")]);
         let canary = format!("CANARY{}x{}", std::process::id(), db.backend);
         let attachment = format!(
             "From: {canary} <{canary}@example.org>\r\nSubject: {canary}\r\nMessage-ID: <{canary}@example.org>\r\n\
              MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n{canary} body\r\n\
              --B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"{canary}.txt\"\r\n\r\n{canary} file\r\n--B--\r\n"
         );
-        let out = it.run(&["ingest-mail"], attachment.as_bytes());
+        // Intake and reading, with every log line switched on.
+        let debug = |args: &[&str]| {
+            let mut cmd = it.command(args);
+            cmd.env("EMBARGO_LOG", "trace");
+            cmd
+        };
+        let out = embargo_test_support::run_command(debug(&["ingest-mail"]), attachment.as_bytes());
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let out = it.run(
-            &[
-                "report",
-                "show",
-                out.stdout.trim().trim_start_matches("new report "),
-                "--json",
-            ],
+        let mut logs = out.stderr.clone();
+        let reference = out
+            .stdout
+            .trim()
+            .trim_start_matches("new report ")
+            .to_owned();
+        let out = embargo_test_support::run_command(
+            debug(&["report", "show", &reference, "--json"]),
             b"",
         );
         assert!(
@@ -271,13 +278,18 @@ fn report_content_is_encrypted_at_rest_and_never_logged() {
             "readable by an authorised admin"
         );
         assert!(out.stdout.contains(&format!("{canary}.txt")));
+        logs.push_str(&out.stderr);
+        assert!(
+            logs.contains("report received"),
+            "the logs were captured: {logs}"
+        );
         assert_eq!(server.http("GET", "/healthz", &[], b"").status, 200);
-        let logs = server.logs();
+        logs.push_str(&server.logs());
         assert_eq!(server.terminate(Duration::from_secs(20)), Some(0));
 
         assert!(
             !logs.contains(&canary),
-            "{}: canary in the server logs",
+            "{}: canary in the logs",
             db.backend
         );
         let files = match db.backend {
