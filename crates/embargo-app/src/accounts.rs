@@ -8,8 +8,6 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use embargo_domain::{Actor, Role, UserId};
 use embargo_store::users;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
@@ -20,21 +18,9 @@ const FIRST_ADMIN: &str = "first-admin";
 /// Minimum password length for team accounts.
 pub const MIN_PASSWORD_LEN: usize = 12;
 
-fn random_token(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.trim().as_bytes()))
-}
-
 fn hash_password(password: &str) -> Result<String, AppError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::Invalid(format!(
-            "the password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
+        return Err(AppError::Invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
     }
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     Argon2::default()
@@ -45,11 +31,7 @@ fn hash_password(password: &str) -> Result<String, AppError> {
 
 /// Whether `password` matches a stored Argon2id hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// Whether `password` is the password of the enabled account `email`. (The sign-in page,
@@ -59,10 +41,7 @@ pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Resul
     let user = users::by_email(&mut tx, email).await?;
     tx.rollback().await?;
     Ok(match user {
-        Some(user) if !user.disabled => user
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| verify_password(h, password)),
+        Some(user) if !user.disabled => user.password_hash.as_deref().is_some_and(|h| verify_password(h, password)),
         _ => false,
     })
 }
@@ -70,17 +49,11 @@ pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Resul
 fn validate_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') || domain == "localhost"
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') || domain == "localhost")
         && !email.contains(char::is_whitespace);
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::Invalid(format!(
-            "{email:?} is not an e-mail address"
-        )))
-    }
+    if valid { Ok(email) } else { Err(AppError::Invalid(format!("{email:?} is not an e-mail address"))) }
 }
 
 /// Creates a team account.
@@ -96,42 +69,22 @@ pub async fn create_user(
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
     let id = users::create(&mut tx, &email, role, hash.as_deref(), app.now()).await?;
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "user.create",
-        &format!("user:{id}"),
-        &format!("role={}", role.as_str()),
-    )
-    .await?;
+    audit::record(&mut tx, app, actor, "user.create", &format!("user:{id}"), &format!("role={}", role.as_str()))
+        .await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// Creates an API token for an account; returns the token, which is shown only once.
-pub async fn create_token(
-    app: &App,
-    actor: &Actor,
-    email: &str,
-    name: &str,
-) -> Result<String, AppError> {
+pub async fn create_token(app: &App, actor: &Actor, email: &str, name: &str) -> Result<String, AppError> {
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
     let user = users::by_email(&mut tx, email)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
-    let token = random_token("emb_");
-    let id = users::create_token(&mut tx, user.id, &token_hash(&token), name, app.now()).await?;
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "token.create",
-        &format!("user:{}", user.id),
-        &format!("token={id}"),
-    )
-    .await?;
+    let token = crate::tokens::secret("emb_");
+    let id = users::create_token(&mut tx, user.id, &crate::tokens::hash(&token), name, app.now()).await?;
+    audit::record(&mut tx, app, actor, "token.create", &format!("user:{}", user.id), &format!("token={id}")).await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -139,12 +92,9 @@ pub async fn create_token(
 /// The actor an API token stands for, if it is valid.
 pub async fn authenticate_token(app: &App, token: &str) -> Result<Option<Actor>, AppError> {
     let mut tx = app.store.begin().await?;
-    let user = users::by_token_hash(&mut tx, &token_hash(token), app.now()).await?;
+    let user = users::by_token_hash(&mut tx, &crate::tokens::hash(token), app.now()).await?;
     tx.commit().await?;
-    Ok(user.map(|u| Actor::User {
-        id: u.id,
-        role: u.role,
-    }))
+    Ok(user.map(|u| Actor::User { id: u.id, role: u.role }))
 }
 
 /// At start: while no admin exists, issues a one-time link (valid 24 hours) to create the
@@ -155,32 +105,19 @@ pub async fn first_admin_link(app: &App, base_url: &str) -> Result<Option<String
         tx.rollback().await?;
         return Ok(None);
     }
-    let token = random_token("");
+    let token = crate::tokens::secret("");
     let now = app.now();
-    let expires = now
-        .checked_add(jiff::SignedDuration::from_hours(24))
-        .map_err(|e| AppError::Internal(e.into()))?;
-    users::create_one_time(&mut tx, &token_hash(&token), FIRST_ADMIN, now, expires).await?;
-    audit::record(
-        &mut tx,
-        app,
-        &Actor::System("setup"),
-        "setup.link.create",
-        "setup",
-        "expires_in=24h",
-    )
-    .await?;
+    let expires = now.checked_add(jiff::SignedDuration::from_hours(24)).map_err(|e| AppError::Internal(e.into()))?;
+    users::create_one_time(&mut tx, &crate::tokens::hash(&token), FIRST_ADMIN, now, expires).await?;
+    audit::record(&mut tx, app, &Actor::System("setup"), "setup.link.create", "setup", "expires_in=24h").await?;
     tx.commit().await?;
-    Ok(Some(format!(
-        "{}/setup/{token}",
-        base_url.trim_end_matches('/')
-    )))
+    Ok(Some(format!("{}/setup/{token}", base_url.trim_end_matches('/'))))
 }
 
 /// Whether a first-admin link is still usable.
 pub async fn first_admin_link_valid(app: &App, token: &str) -> Result<bool, AppError> {
     let mut tx = app.store.begin().await?;
-    let valid = users::one_time_valid(&mut tx, &token_hash(token), FIRST_ADMIN, app.now()).await?
+    let valid = users::one_time_valid(&mut tx, &crate::tokens::hash(token), FIRST_ADMIN, app.now()).await?
         && users::count_admins(&mut tx).await? == 0;
     tx.rollback().await?;
     Ok(valid)
@@ -188,21 +125,14 @@ pub async fn first_admin_link_valid(app: &App, token: &str) -> Result<bool, AppE
 
 /// Creates the first admin through the one-time link. The link works once, and only while
 /// no admin exists.
-pub async fn create_first_admin(
-    app: &App,
-    token: &str,
-    email: &str,
-    password: &str,
-) -> Result<UserId, AppError> {
+pub async fn create_first_admin(app: &App, token: &str, email: &str, password: &str) -> Result<UserId, AppError> {
     let email = validate_email(email)?;
     let hash = hash_password(password)?;
     let mut tx = app.store.begin().await?;
-    let used = users::consume_one_time(&mut tx, &token_hash(token), FIRST_ADMIN, app.now()).await?;
+    let used = users::consume_one_time(&mut tx, &crate::tokens::hash(token), FIRST_ADMIN, app.now()).await?;
     if !used || users::count_admins(&mut tx).await? > 0 {
         tx.rollback().await?;
-        return Err(AppError::NotFound(
-            "setup link (it was used, has expired, or an admin exists)".into(),
-        ));
+        return Err(AppError::NotFound("setup link (it was used, has expired, or an admin exists)".into()));
     }
     let id = users::create(&mut tx, &email, Role::Admin, Some(&hash), app.now()).await?;
     audit::record(

@@ -18,17 +18,7 @@ pub async fn record(
     details: &str,
 ) -> Result<i64, AppError> {
     let actor = actor.to_string();
-    Ok(audit::append(
-        tx,
-        &audit::NewEntry {
-            at: app.now(),
-            actor: &actor,
-            action,
-            subject,
-            details,
-        },
-    )
-    .await?)
+    Ok(audit::append(tx, &audit::NewEntry { at: app.now(), actor: &actor, action, subject, details }).await?)
 }
 
 /// Result of [`verify`].
@@ -54,24 +44,11 @@ pub async fn verify(app: &App, actor: &Actor) -> Result<Verification, AppError> 
 }
 
 /// Audit entries after `after_seq`, oldest first.
-pub async fn list(
-    app: &App,
-    actor: &Actor,
-    after_seq: i64,
-    limit: i64,
-) -> Result<Vec<StoredEntry>, AppError> {
+pub async fn list(app: &App, actor: &Actor, after_seq: i64, limit: i64) -> Result<Vec<StoredEntry>, AppError> {
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ReadAudit).await?;
     let entries = audit::list(&mut tx, after_seq, limit).await?;
-    record(
-        &mut tx,
-        app,
-        actor,
-        "audit.export",
-        "audit",
-        &format!("after={after_seq} count={}", entries.len()),
-    )
-    .await?;
+    record(&mut tx, app, actor, "audit.export", "audit", &format!("after={after_seq} count={}", entries.len())).await?;
     tx.commit().await?;
     Ok(entries)
 }

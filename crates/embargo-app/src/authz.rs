@@ -49,26 +49,14 @@ impl Permission {
 pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Result<(), AppError> {
     use Permission::*;
     let allowed = match actor {
-        Actor::LocalAdmin { .. }
-        | Actor::User {
-            role: Role::Admin, ..
-        } => true,
+        Actor::LocalAdmin { .. } | Actor::User { role: Role::Admin, .. } => true,
         Actor::System(_) => !matches!(permission, ManageAccounts | ManageReportAccess(_)),
         Actor::Reporter => matches!(permission, SubmitReport),
-        Actor::User {
-            id,
-            role: Role::Responder,
-        } => match permission {
+        Actor::User { id, role: Role::Responder } => match permission {
             SubmitReport | ListReports => true,
-            ReadReport(report) | ChangeReportState(report) => {
-                reports::is_member(tx, report, *id).await?
-            }
+            ReadReport(report) | ChangeReportState(report) => reports::is_member(tx, report, *id).await?,
             ManageReportAccess(_) | ManageAccounts | ReadAudit | ManageJobs => false,
         },
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(permission.name()))
-    }
+    if allowed { Ok(()) } else { Err(AppError::Forbidden(permission.name())) }
 }

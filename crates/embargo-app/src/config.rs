@@ -38,11 +38,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
     }
 }
 
@@ -66,6 +62,8 @@ pub struct Config {
     pub sla: Sla,
     /// Background jobs.
     pub jobs: Jobs,
+    /// Mail intake and outbound mail.
+    pub mail: Mail,
     /// Input limits.
     pub limits: Limits,
     /// Logging.
@@ -116,6 +114,45 @@ pub struct Jobs {
     pub max_attempts: u32,
 }
 
+/// Mail: the SMTP listener's limits and TLS, and how outgoing mail leaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    /// The name the SMTP listener gives in its greeting. Empty: the security address's domain.
+    pub hostname: String,
+    /// PEM certificate chain for STARTTLS. Empty: STARTTLS is not offered.
+    pub tls_certificate: String,
+    /// PEM private key for STARTTLS.
+    pub tls_key: String,
+    /// Recipients accepted per message.
+    pub max_recipients: u32,
+    /// Simultaneous SMTP connections from one address.
+    pub max_connections_per_ip: u32,
+    /// Simultaneous SMTP connections in total.
+    pub max_connections: u32,
+    /// Messages accepted per sending address per minute.
+    pub messages_per_minute_per_ip: u32,
+    /// Outgoing mail relay, such as `smtp://user:password@mail.example.org:587?tls=required`
+    /// or `smtps://mail.example.org`. Empty: mail is written to the outbox Maildir in the
+    /// data directory (`embargo outbox list`).
+    pub relay: Secret,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            hostname: String::new(),
+            tls_certificate: String::new(),
+            tls_key: String::new(),
+            max_recipients: 10,
+            max_connections_per_ip: 20,
+            max_connections: 500,
+            messages_per_minute_per_ip: 600,
+            relay: Secret::default(),
+        }
+    }
+}
+
 /// Input limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -145,6 +182,7 @@ impl Default for Config {
             organisation: Organisation::default(),
             sla: Sla::default(),
             jobs: Jobs::default(),
+            mail: Mail::default(),
             limits: Limits::default(),
             log: Log::default(),
         }
@@ -176,29 +214,19 @@ impl Default for Sla {
 
 impl Default for Jobs {
     fn default() -> Self {
-        Self {
-            concurrency: 4,
-            lease_seconds: 60,
-            poll_interval_ms: 500,
-            max_attempts: 8,
-        }
+        Self { concurrency: 4, lease_seconds: 60, poll_interval_ms: 500, max_attempts: 8 }
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_message_bytes: 25 * 1024 * 1024,
-        }
+        Self { max_message_bytes: 25 * 1024 * 1024 }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info".into(),
-        }
+        Self { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -257,29 +285,20 @@ impl Config {
         let mut table = toml::Table::try_from(Config::default()).expect("defaults serialise");
         if let Some(path) = file {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-            let from_file: toml::Table =
-                text.parse()
-                    .map_err(|e: toml::de::Error| ConfigError::Parse {
-                        path: shown.clone(),
-                        message: e.to_string(),
-                    })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+            let from_file: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
             // Deserialising the file alone first reports unknown keys with the file's name.
-            Config::deserialize(toml::Value::Table(from_file.clone())).map_err(|e| {
-                ConfigError::Parse {
-                    path: shown.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+            Config::deserialize(toml::Value::Table(from_file.clone()))
+                .map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
             merge(&mut table, from_file);
         }
         let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
         apply_env(&mut table, &mut Vec::new(), &vars)?;
-        let mut config = Config::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
         }
@@ -304,9 +323,7 @@ impl Config {
         }
         for (key, value) in [("http", &self.http), ("smtp", &self.smtp)] {
             if value.parse::<SocketAddr>().is_err() {
-                return invalid(format!(
-                    "{key}: {value:?} is not an address such as 127.0.0.1:8080"
-                ));
+                return invalid(format!("{key}: {value:?} is not an address such as 127.0.0.1:8080"));
             }
         }
         let url = self.database_url.expose();
@@ -315,10 +332,22 @@ impl Config {
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            return invalid("database_url must be empty (SQLite in the data directory), sqlite:PATH or postgres://...".into());
+            return invalid(
+                "database_url must be empty (SQLite in the data directory), sqlite:PATH or postgres://...".into(),
+            );
         }
         if !self.organisation.security_address.contains('@') {
             return invalid("organisation.security_address must be an e-mail address".into());
+        }
+        if self.mail.tls_certificate.is_empty() != self.mail.tls_key.is_empty() {
+            return invalid("mail.tls_certificate and mail.tls_key go together".into());
+        }
+        let relay = self.mail.relay.expose();
+        if !(relay.is_empty() || relay.starts_with("smtp://") || relay.starts_with("smtps://")) {
+            return invalid("mail.relay must be empty (outbox), smtp://... or smtps://...".into());
+        }
+        if self.mail.max_recipients == 0 || self.mail.max_connections_per_ip == 0 || self.mail.max_connections == 0 {
+            return invalid("mail limits must be at least 1".into());
         }
         if self.sla.acknowledge_working_days == 0 || self.sla.analyse_working_days == 0 {
             return invalid("sla: working-day targets must be at least 1".into());
@@ -354,6 +383,20 @@ impl Config {
         }
     }
 
+    /// The outbox Maildir (used when no relay is configured).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// The SMTP host name: `mail.hostname`, or the security address's domain.
+    pub fn mail_hostname(&self) -> String {
+        if self.mail.hostname.is_empty() {
+            self.organisation.security_address.rsplit('@').next().unwrap_or("localhost").to_owned()
+        } else {
+            self.mail.hostname.clone()
+        }
+    }
+
     /// The reference prefix (validated at load).
     pub fn reference_prefix(&self) -> ReferencePrefix {
         ReferencePrefix::parse(&self.organisation.reference_prefix).expect("validated at load")
@@ -363,6 +406,7 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = Secret::new(redact_url(self.database_url.expose()));
+        shown.mail.relay = Secret::new(redact_url(self.mail.relay.expose()));
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
 }
@@ -401,22 +445,15 @@ fn apply_env(
         } else {
             let name = format!("EMBARGO_{}", path.join("__").to_uppercase());
             if let Some(text) = vars.get(&name) {
-                let env_err = |message: String| ConfigError::Env {
-                    name: name.clone(),
-                    message,
-                };
+                let env_err = |message: String| ConfigError::Env { name: name.clone(), message };
                 *value = match value {
                     toml::Value::String(_) => toml::Value::String(text.clone()),
-                    toml::Value::Integer(_) => {
-                        toml::Value::Integer(text.trim().parse().map_err(|_| {
-                            env_err(format!("expected a whole number, got {text:?}"))
-                        })?)
-                    }
-                    toml::Value::Boolean(_) => {
-                        toml::Value::Boolean(text.trim().parse().map_err(|_| {
-                            env_err(format!("expected true or false, got {text:?}"))
-                        })?)
-                    }
+                    toml::Value::Integer(_) => toml::Value::Integer(
+                        text.trim().parse().map_err(|_| env_err(format!("expected a whole number, got {text:?}")))?,
+                    ),
+                    toml::Value::Boolean(_) => toml::Value::Boolean(
+                        text.trim().parse().map_err(|_| env_err(format!("expected true or false, got {text:?}")))?,
+                    ),
                     _ => {
                         let parsed: toml::Table = format!("v = {text}")
                             .parse()
@@ -483,6 +520,20 @@ lease_seconds = 60
 poll_interval_ms = 500
 max_attempts = 8
 
+[mail]
+# Name in the SMTP greeting. Empty: the domain of organisation.security_address.
+hostname = ""
+# PEM files for STARTTLS on the SMTP listener. Empty: STARTTLS is not offered.
+tls_certificate = ""
+tls_key = ""
+max_recipients = 10
+max_connections_per_ip = 20
+max_connections = 500
+messages_per_minute_per_ip = 600
+# Outgoing relay, e.g. "smtp://user:PASSWORD@mail.example.org:587?tls=required" or
+# "smtps://mail.example.org". Empty: outgoing mail goes to <data_dir>/outbox (a Maildir).
+relay = ""
+
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB).
 max_message_bytes = 26214400
@@ -498,9 +549,7 @@ mod tests {
     use super::*;
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -520,10 +569,7 @@ mod tests {
             ("EMBARGO_HTTP", "127.0.0.1:9100"),
             ("EMBARGO_TEST_STRICT", "1"),
         ]);
-        let flags = Overrides {
-            http: Some("127.0.0.1:9200".into()),
-            ..Default::default()
-        };
+        let flags = Overrides { http: Some("127.0.0.1:9200".into()), ..Default::default() };
         let config = Config::load(Some(&file), env, &flags).unwrap();
         assert_eq!(config.organisation.name, "From env");
         assert_eq!(config.organisation.reference_prefix, "FILE");
@@ -537,22 +583,13 @@ mod tests {
         let dir = tempfile_dir();
         let file = dir.join("bad.toml");
         std::fs::write(&file, "[organisation]\nnmae = \"typo\"\n").unwrap();
-        let err = Config::load(Some(&file), vars(&[]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load(Some(&file), vars(&[]), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("bad.toml") && err.contains("nmae"), "{err}");
 
-        let err = Config::load(
-            None,
-            vars(&[("EMBARGO_JOBS__CONCURRENCY", "many")]),
-            &Overrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("EMBARGO_JOBS__CONCURRENCY") && err.contains("whole number"),
-            "{err}"
-        );
+        let err = Config::load(None, vars(&[("EMBARGO_JOBS__CONCURRENCY", "many")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EMBARGO_JOBS__CONCURRENCY") && err.contains("whole number"), "{err}");
 
         let err = Config::load(
             None,
@@ -563,45 +600,26 @@ mod tests {
         .to_string();
         assert!(err.contains("reference_prefix"), "{err}");
 
-        let err = Config::load(
-            None,
-            vars(&[]),
-            &Overrides {
-                http: Some("localhost".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Config::load(None, vars(&[]), &Overrides { http: Some("localhost".into()), ..Default::default() })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http"), "{err}");
     }
 
     #[test]
     fn secrets_are_never_shown() {
-        let flags = Overrides {
-            database_url: Some("postgres://embargo:hunter2@db/embargo".into()),
-            ..Default::default()
-        };
+        let flags =
+            Overrides { database_url: Some("postgres://embargo:hunter2@db/embargo".into()), ..Default::default() };
         let config = Config::load(None, vars(&[]), &flags).unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         let shown = config.to_redacted_toml();
-        assert!(
-            !shown.contains("hunter2")
-                && shown.contains("postgres://embargo:[redacted]@db/embargo"),
-            "{shown}"
-        );
-        assert_eq!(
-            config.database_url().expose(),
-            "postgres://embargo:hunter2@db/embargo"
-        );
+        assert!(!shown.contains("hunter2") && shown.contains("postgres://embargo:[redacted]@db/embargo"), "{shown}");
+        assert_eq!(config.database_url().expose(), "postgres://embargo:hunter2@db/embargo");
     }
 
     fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "embargo-config-test-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("embargo-config-test-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

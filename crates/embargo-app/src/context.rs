@@ -34,6 +34,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Where outgoing mail goes: the configured relay, or the outbox Maildir.
+    pub transport: Arc<embargo_mail::outbound::Transport>,
 }
 
 impl App {
@@ -44,45 +46,28 @@ impl App {
     }
 
     /// [`App::open`] with an injected clock.
-    pub async fn open_with_clock(
-        config: Config,
-        clock: Arc<dyn Clock>,
-    ) -> Result<(Self, KeySource), AppError> {
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<(Self, KeySource), AppError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            AppError::Invalid(format!(
-                "cannot create data directory {}: {e}",
-                config.data_dir.display()
-            ))
+            AppError::Invalid(format!("cannot create data directory {}: {e}", config.data_dir.display()))
         })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             // The data directory holds the key and the database: owner only.
-            let _ =
-                std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+            let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
         }
         let from_env = std::env::var("EMBARGO_MASTER_KEY").ok();
         let (keys, source) = Keyring::load_or_create(&config.data_dir, from_env.as_deref())
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let url = config.database_url();
-        let store = Store::connect(url.expose(), Arc::new(keys))
-            .await
-            .map_err(|e| match e {
-                embargo_store::StoreError::BadUrl => AppError::Invalid(e.to_string()),
-                e => AppError::Unavailable(format!("cannot open the database: {e}")),
-            })?;
-        store
-            .migrate()
-            .await
-            .map_err(|e| AppError::Unavailable(format!("cannot migrate the database: {e}")))?;
-        Ok((
-            Self {
-                store,
-                config: Arc::new(config),
-                clock,
-            },
-            source,
-        ))
+        let store = Store::connect(url.expose(), Arc::new(keys)).await.map_err(|e| match e {
+            embargo_store::StoreError::BadUrl => AppError::Invalid(e.to_string()),
+            e => AppError::Unavailable(format!("cannot open the database: {e}")),
+        })?;
+        store.migrate().await.map_err(|e| AppError::Unavailable(format!("cannot migrate the database: {e}")))?;
+        let transport = embargo_mail::outbound::Transport::new(config.mail.relay.expose(), &config.outbox_dir())
+            .map_err(|e| AppError::Invalid(format!("mail.relay: {e}")))?;
+        Ok((Self { store, config: Arc::new(config), clock, transport: Arc::new(transport) }, source))
     }
 
     /// Whether the database answers.

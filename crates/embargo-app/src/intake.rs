@@ -1,12 +1,23 @@
-//! Mail intake: one RFC 5322 message becomes a new report or a reply on an existing one.
+//! Mail intake: one RFC 5322 message becomes a new report, a reply on an existing one, or a
+//! quarantined message on one.
 //!
-//! The same function serves every way mail comes in (the `ingest-mail` pipe now; the SMTP
-//! listener and IMAP polling build on it). Nothing accepted is lost: the raw message is
-//! always kept, sealed, beside whatever could be parsed out of it, and it is committed
-//! before this function returns.
+//! The same function serves every way mail comes in: the built-in SMTP listener
+//! ([`SmtpIntake`]), the `ingest-mail` pipe, and later IMAP polling. Nothing accepted is
+//! lost: the raw message is always kept, sealed, beside whatever could be parsed out of it,
+//! and it is committed before this function returns.
+//!
+//! Threading, in order: a redelivered Message-ID is recognised and not stored twice; mail to
+//! a report's reply address (`security+<token>@domain`) belongs to that report, as the
+//! reporter's reply when it comes from the reporter's address and quarantined otherwise;
+//! mail whose In-Reply-To/References name one of a report's messages, from the reporter's
+//! address, is a reply; everything else opens a new report.
+
+use std::sync::Arc;
 
 use embargo_domain::{Actor, ReferenceId};
-use embargo_store::{messages, reporters, reports as sr};
+use embargo_mail::InboundMail;
+use embargo_mail::smtp::{BoxFuture, Delivery, DeliveryError, Envelope};
+use embargo_store::{Tx, messages, reporters, reports as sr};
 
 use crate::reports::{self, Channel, Submission, Upload};
 use crate::{App, AppError};
@@ -18,88 +29,262 @@ pub enum IngestOutcome {
     NewReport(ReferenceId),
     /// It was threaded into an existing report as the reporter's reply.
     Reply(ReferenceId),
+    /// It reached a report's reply address from someone other than the reporter; it is kept
+    /// on the report for the team, marked quarantined.
+    Quarantined(ReferenceId),
     /// The same message (by Message-ID) was already taken in; nothing was stored again.
     AlreadyReceived(ReferenceId),
 }
 
-/// Takes in one message.
+impl IngestOutcome {
+    /// The report concerned.
+    pub fn reference(&self) -> &ReferenceId {
+        match self {
+            IngestOutcome::NewReport(r)
+            | IngestOutcome::Reply(r)
+            | IngestOutcome::Quarantined(r)
+            | IngestOutcome::AlreadyReceived(r) => r,
+        }
+    }
+}
+
+/// The SMTP envelope, when the message came over SMTP.
+#[derive(Debug, Clone, Default)]
+pub struct MailEnvelope {
+    /// The reverse path; empty for bounces (null sender).
+    pub mail_from: Option<String>,
+    /// The envelope recipients.
+    pub rcpt_to: Vec<String>,
+}
+
+/// The parts of the security address, for recognising reply addresses.
+struct SecurityAddress {
+    local: String,
+    domain: String,
+}
+
+impl SecurityAddress {
+    fn of(app: &App) -> Self {
+        let address = app.config.organisation.security_address.to_lowercase();
+        let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
+        Self { local: local.to_owned(), domain: domain.to_owned() }
+    }
+
+    /// `Some(None)` for the security address itself, `Some(Some(token))` for a reply
+    /// address, `None` for anything else.
+    fn classify(&self, address: &str) -> Option<Option<String>> {
+        let address = address.trim().to_lowercase();
+        let (local, domain) = address.rsplit_once('@')?;
+        if domain != self.domain {
+            return None;
+        }
+        if local == self.local {
+            return Some(None);
+        }
+        let token = local.strip_prefix(&self.local)?.strip_prefix('+')?;
+        let valid = !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric());
+        valid.then(|| Some(token.to_owned()))
+    }
+
+    fn reply_address(&self, token: &str) -> String {
+        format!("{}+{token}@{}", self.local, self.domain)
+    }
+
+    fn is_ours(&self, address: &str) -> bool {
+        self.classify(address).is_some()
+    }
+}
+
+/// The reply address of a report with this token.
+pub fn reply_address(app: &App, token: &str) -> String {
+    SecurityAddress::of(app).reply_address(token)
+}
+
+/// Whether mail may be answered automatically: not an auto-reply, bounce or list mail, not
+/// from one of our own addresses, not carrying one of our own Message-IDs (a loop).
+fn may_acknowledge(app: &App, mail: &InboundMail, envelope: &MailEnvelope) -> bool {
+    let ours = SecurityAddress::of(app);
+    let our_message_id = mail
+        .message_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("embargo.") && id.ends_with(&format!("@{}", app.config.mail_hostname())));
+    !mail.auto_generated
+        && envelope.mail_from.as_deref() != Some("")
+        && mail.from_address.as_deref().is_some_and(|from| !ours.is_ours(from))
+        && !our_message_id
+}
+
+/// Takes in one message that came without an envelope (the `ingest-mail` pipe).
 pub async fn ingest_mail(app: &App, raw: &[u8]) -> Result<IngestOutcome, AppError> {
+    ingest(app, raw, &MailEnvelope::default()).await
+}
+
+/// Takes in one message.
+pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<IngestOutcome, AppError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::Invalid("the message is empty".into()));
     }
     let limit = app.config.limits.max_message_bytes;
     if raw.len() as u64 > limit {
-        return Err(AppError::Invalid(format!(
-            "the message is larger than the limit of {limit} bytes"
-        )));
+        return Err(AppError::Invalid(format!("the message is larger than the limit of {limit} bytes")));
     }
     let mail = embargo_mail::parse(raw);
     let actor = Actor::System("intake");
+    let ours = SecurityAddress::of(app);
 
-    // Look for the message itself (a redelivery) and for the thread it answers.
+    // The reply token: from the envelope when there is one, else from the headers.
+    let recipients = if envelope.rcpt_to.is_empty() { &mail.recipients } else { &envelope.rcpt_to };
+    let token = recipients.iter().find_map(|r| ours.classify(r).flatten());
+
     let mut tx = app.store.begin().await?;
-    if let Some(message_id) = &mail.message_id
-        && let Some(report) = messages::reports_by_message_ids(&mut tx, &[message_id])
-            .await?
-            .first()
-    {
-        let record = sr::get(&mut tx, *report)
-            .await?
-            .ok_or_else(|| AppError::NotFound("report".into()))?;
-        tx.rollback().await?;
-        return Ok(IngestOutcome::AlreadyReceived(record.reference));
-    }
-    let thread_ids: Vec<&str> = mail.thread_ids.iter().map(String::as_str).collect();
-    let mut reply_to = None;
-    if let Some(sender) = &mail.from_address {
-        let sender_index = reporters::email_index(&tx, sender);
-        for report in messages::reports_by_message_ids(&mut tx, &thread_ids).await? {
-            if let Some(record) = sr::get(&mut tx, report).await? {
-                let reporter = reporters::get(&mut tx, record.reporter_id).await?;
-                // Only the reporter's own address threads into a report. Mail from anyone
-                // else opens a new report instead of being posted as the reporter.
-                if reporters::email_index(&tx, &reporter.email) == sender_index {
-                    reply_to = Some(record.id);
-                    break;
-                }
-            }
-        }
-    }
+    let target = find_thread(&mut tx, &mail, token.as_deref()).await;
     tx.rollback().await?;
 
     let submission = Submission {
         channel: Channel::Email,
-        reporter_email: mail
-            .from_address
-            .clone()
-            .unwrap_or_else(|| "unknown-sender@invalid".into()),
+        reporter_email: mail.from_address.clone().unwrap_or_else(|| "unknown-sender@invalid".into()),
         reporter_name: mail.from_name.clone(),
-        title: if mail.parsed {
-            mail.subject.clone()
-        } else {
-            "(unparsable message)".into()
-        },
+        title: if mail.parsed { mail.subject.clone() } else { "(unparsable message)".into() },
         body: mail.text.clone(),
         attachments: mail
             .attachments
             .iter()
-            .map(|a| Upload {
-                filename: a.filename.clone(),
-                media_type: a.media_type.clone(),
-                data: a.data.clone(),
-            })
+            .map(|a| Upload { filename: a.filename.clone(), media_type: a.media_type.clone(), data: a.data.clone() })
             .collect(),
         raw: Some(raw.to_vec()),
         message_id: mail.message_id.clone(),
+        acknowledge: may_acknowledge(app, &mail, envelope),
     };
-    match reply_to {
-        Some(report) => {
-            let reference = reports::add_reporter_message(app, &actor, report, &submission).await?;
+    match target? {
+        Thread::Redelivery(reference) => Ok(IngestOutcome::AlreadyReceived(reference)),
+        Thread::Reply(report) => {
+            let reference = reports::add_inbound_message(app, &actor, report, &submission, false).await?;
             Ok(IngestOutcome::Reply(reference))
         }
-        None => {
+        Thread::Quarantine(report) => {
+            let reference = reports::add_inbound_message(app, &actor, report, &submission, true).await?;
+            Ok(IngestOutcome::Quarantined(reference))
+        }
+        Thread::New => {
             let submitted = reports::submit(app, &actor, submission).await?;
             Ok(IngestOutcome::NewReport(submitted.reference))
         }
     }
+}
+
+enum Thread {
+    Redelivery(ReferenceId),
+    Reply(embargo_domain::ReportId),
+    Quarantine(embargo_domain::ReportId),
+    New,
+}
+
+/// Decides where a message belongs (read-only).
+async fn find_thread(tx: &mut Tx, mail: &InboundMail, token: Option<&str>) -> Result<Thread, AppError> {
+    if let Some(message_id) = &mail.message_id
+        && let Some(report) = messages::reports_by_message_ids(tx, &[message_id]).await?.first()
+    {
+        let record = sr::get(tx, *report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
+        return Ok(Thread::Redelivery(record.reference));
+    }
+    let sender_index = mail.from_address.as_deref().map(|from| reporters::email_index(tx, from));
+    let from_reporter = async |tx: &mut Tx, report: embargo_domain::ReportId| -> Result<bool, AppError> {
+        let Some(record) = sr::get(tx, report).await? else { return Ok(false) };
+        let reporter = reporters::get(tx, record.reporter_id).await?;
+        Ok(sender_index.as_deref() == Some(reporters::email_index(tx, &reporter.email).as_str()))
+    };
+    if let Some(token) = token
+        && let Some(report) = sr::by_reply_token(tx, token).await?
+    {
+        // Only the reporter's own address speaks as the reporter on their report.
+        return Ok(if from_reporter(tx, report).await? { Thread::Reply(report) } else { Thread::Quarantine(report) });
+    }
+    let thread_ids: Vec<&str> = mail.thread_ids.iter().map(String::as_str).collect();
+    for report in messages::reports_by_message_ids(tx, &thread_ids).await? {
+        if from_reporter(tx, report).await? {
+            return Ok(Thread::Reply(report));
+        }
+    }
+    // Mail from someone else citing a report's messages opens a report of its own rather
+    // than being posted as the reporter.
+    Ok(Thread::New)
+}
+
+/// The SMTP listener's delivery: accepts the security address and its reply addresses,
+/// and stores each message through [`ingest`] before the listener answers `250`.
+#[derive(Debug, Clone)]
+pub struct SmtpIntake {
+    app: App,
+}
+
+impl SmtpIntake {
+    /// Intake for `app`.
+    pub fn new(app: App) -> Arc<Self> {
+        Arc::new(Self { app })
+    }
+}
+
+impl Delivery for SmtpIntake {
+    fn accepts(&self, address: &str) -> bool {
+        SecurityAddress::of(&self.app).is_ours(address)
+    }
+
+    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async move {
+            let mail_envelope =
+                MailEnvelope { mail_from: Some(envelope.mail_from.clone()), rcpt_to: envelope.rcpt_to.clone() };
+            match ingest(&self.app, &envelope.data, &mail_envelope).await {
+                Ok(outcome) => {
+                    metrics::counter!("embargo_smtp_messages_accepted_total").increment(1);
+                    Ok(format!("{}", outcome.reference()))
+                }
+                Err(AppError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
+                Err(err) => {
+                    metrics::counter!("embargo_smtp_messages_deferred_total").increment(1);
+                    Err(DeliveryError::Temporary(err.to_string()))
+                }
+            }
+        })
+    }
+}
+
+/// The SMTP listener's settings from the configuration; loads the STARTTLS certificate.
+pub fn smtp_settings(app: &App) -> Result<embargo_mail::smtp::SmtpSettings, AppError> {
+    let mail = &app.config.mail;
+    let tls = if mail.tls_certificate.is_empty() {
+        None
+    } else {
+        let read = |path: &str| std::fs::read(path).map_err(|e| AppError::Invalid(format!("cannot read {path}: {e}")));
+        let acceptor = embargo_mail::smtp::tls_acceptor(&read(&mail.tls_certificate)?, &read(&mail.tls_key)?)
+            .map_err(|e| AppError::Invalid(format!("mail.tls_certificate/mail.tls_key: {e}")))?;
+        Some(acceptor)
+    };
+    let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(embargo_mail::smtp::SmtpSettings {
+        hostname: app.config.mail_hostname(),
+        max_message_bytes: usize::try_from(app.config.limits.max_message_bytes).unwrap_or(usize::MAX),
+        max_recipients: count(mail.max_recipients),
+        max_connections_per_ip: count(mail.max_connections_per_ip),
+        max_connections: count(mail.max_connections),
+        messages_per_minute_per_ip: mail.messages_per_minute_per_ip,
+        idle_timeout: std::time::Duration::from_secs(300),
+        tls,
+    })
+}
+
+/// Runs the SMTP listener for `app` until `stop` turns true.
+pub async fn serve_smtp(
+    app: App,
+    listener: tokio::net::TcpListener,
+    settings: embargo_mail::smtp::SmtpSettings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    embargo_mail::smtp::serve(listener, settings, SmtpIntake::new(app), stop).await;
+}
+
+/// The messages in the outbox (when no relay is configured), oldest first.
+pub fn outbox(app: &App) -> Result<Vec<embargo_mail::outbound::OutboxEntry>, AppError> {
+    embargo_mail::outbound::Outbox::new(&app.config.outbox_dir())
+        .list()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot read the outbox: {e}")))
 }

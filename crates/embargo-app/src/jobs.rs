@@ -29,12 +29,50 @@ use crate::{App, AppError, audit};
 /// `embargo jobs probe` to check that workers run and that no job runs twice.
 pub const PROBE: &str = "diagnostic.probe";
 
+/// Sends the reporter the acknowledgement of a new report.
+pub const ACKNOWLEDGEMENT: &str = "mail.acknowledgement";
+
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE];
+pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ProbePayload {
     hold_ms: u64,
+}
+
+/// Identifiers only: the reporter's Message-ID is read from the sealed original message
+/// when the job runs, so that nothing the reporter wrote sits in the jobs table in clear.
+#[derive(Debug, Serialize, Deserialize)]
+struct AcknowledgementPayload {
+    report: i64,
+    message: Option<i64>,
+}
+
+/// Enqueues the acknowledgement mail for a new report, in the caller's transaction (one per
+/// report, by idempotency key).
+pub(crate) async fn enqueue_acknowledgement(
+    tx: &mut embargo_store::Tx,
+    app: &App,
+    report: embargo_domain::ReportId,
+    message: Option<i64>,
+) -> Result<(), AppError> {
+    let payload = serde_json::to_string(&AcknowledgementPayload { report: report.0, message })
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let key = format!("ack:{}", report.0);
+    let now = app.now();
+    store_jobs::enqueue(
+        tx,
+        &NewJob {
+            kind: ACKNOWLEDGEMENT,
+            payload: &payload,
+            idempotency_key: Some(&key),
+            run_at: now,
+            max_attempts: i64::from(app.config.jobs.max_attempts),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// How a job attempt failed.
@@ -64,17 +102,11 @@ impl From<embargo_store::StoreError> for JobError {
 }
 
 /// Enqueues `count` probe jobs that each hold for `hold_ms`; returns their ids.
-pub async fn enqueue_probes(
-    app: &App,
-    actor: &Actor,
-    count: u32,
-    hold_ms: u64,
-) -> Result<Vec<i64>, AppError> {
+pub async fn enqueue_probes(app: &App, actor: &Actor, count: u32, hold_ms: u64) -> Result<Vec<i64>, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageJobs).await?;
-    let payload = serde_json::to_string(&ProbePayload { hold_ms })
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let payload = serde_json::to_string(&ProbePayload { hold_ms }).map_err(|e| AppError::Internal(e.into()))?;
     let mut ids = Vec::new();
     for _ in 0..count {
         let job = NewJob {
@@ -88,15 +120,7 @@ pub async fn enqueue_probes(
             ids.push(id);
         }
     }
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "jobs.probe",
-        "jobs",
-        &format!("count={count} hold_ms={hold_ms}"),
-    )
-    .await?;
+    audit::record(&mut tx, app, actor, "jobs.probe", "jobs", &format!("count={count} hold_ms={hold_ms}")).await?;
     tx.commit().await?;
     Ok(ids)
 }
@@ -111,9 +135,7 @@ pub async fn list(
     if let Some(state) = state
         && !["queued", "running", "done", "dead"].contains(&state)
     {
-        return Err(AppError::Invalid(format!(
-            "unknown job state {state:?}; expected queued, running, done or dead"
-        )));
+        return Err(AppError::Invalid(format!("unknown job state {state:?}; expected queued, running, done or dead")));
     }
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageJobs).await?;
@@ -143,11 +165,7 @@ impl Worker {
     /// A worker with a unique id (`<host>-<pid>-<random>`).
     pub fn new(app: App) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "embargo".into());
-        let id = format!(
-            "{host}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
+        let id = format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>());
         Self { app, id: id.into() }
     }
 
@@ -197,46 +215,31 @@ impl Worker {
     /// Claims and runs one due job. Returns whether there was one.
     pub async fn run_once(&self) -> Result<bool, AppError> {
         let now = self.app.now();
-        let Some(job) = store_jobs::claim(
-            &self.app.store,
-            &self.id,
-            now,
-            self.after(now, self.lease()),
-        )
-        .await?
-        else {
+        let Some(job) = store_jobs::claim(&self.app.store, &self.id, now, self.after(now, self.lease())).await? else {
             return Ok(false);
         };
         tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
         let outcome = if job.attempt > job.max_attempts {
-            Err(JobError::Permanent(format!(
-                "gave up after {} attempts",
-                job.max_attempts
-            )))
+            Err(JobError::Permanent(format!("gave up after {} attempts", job.max_attempts)))
         } else {
             self.run_with_heartbeat(&job).await
         };
         let now = self.app.now();
         match outcome {
             Ok(()) => {
-                metrics::counter!("embargo_jobs_completed_total", "kind" => job.kind.clone())
-                    .increment(1);
+                metrics::counter!("embargo_jobs_completed_total", "kind" => job.kind.clone()).increment(1);
                 tracing::info!(job.id = job.id, job.kind = %job.kind, "job done");
             }
             Err(JobError::LeaseLost) => {
-                metrics::counter!("embargo_jobs_lease_lost_total", "kind" => job.kind.clone())
-                    .increment(1);
+                metrics::counter!("embargo_jobs_lease_lost_total", "kind" => job.kind.clone()).increment(1);
                 tracing::warn!(job.id = job.id, job.kind = %job.kind, "job lease lost; effects rolled back");
             }
             Err(err) => {
                 let retry = match &err {
-                    JobError::Retry(_) if job.attempt < job.max_attempts => {
-                        Some(self.after(now, backoff(job.attempt)))
-                    }
+                    JobError::Retry(_) if job.attempt < job.max_attempts => Some(self.after(now, backoff(job.attempt))),
                     _ => None,
                 };
-                metrics::counter!("embargo_jobs_failed_total", "kind" => job.kind.clone())
-                    .increment(1);
+                metrics::counter!("embargo_jobs_failed_total", "kind" => job.kind.clone()).increment(1);
                 tracing::warn!(job.id = job.id, job.kind = %job.kind, attempt = job.attempt, retry = retry.is_some(), error = %err, "job failed");
                 store_jobs::fail(&self.app.store, &job, &err.to_string(), retry, now).await?;
             }
@@ -268,13 +271,102 @@ impl Worker {
     async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
         match job.kind.as_str() {
             PROBE => self.probe(job).await,
+            ACKNOWLEDGEMENT => self.acknowledge(job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
 
+    async fn acknowledge(&self, job: &Job) -> Result<(), JobError> {
+        let payload: AcknowledgementPayload =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let app = &self.app;
+        let report_id = embargo_domain::ReportId(payload.report);
+        let mut tx = app.store.begin().await?;
+        let report = embargo_store::reports::get(&mut tx, report_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
+        let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
+        let status_token = embargo_store::reports::status_token(&mut tx, report_id).await?;
+        let original = match payload.message {
+            Some(message) => embargo_store::messages::raw(&mut tx, report_id, message).await?,
+            None => None,
+        };
+        tx.rollback().await?;
+        let in_reply_to = original.and_then(|raw| embargo_mail::parse(&raw).message_id);
+
+        let reply_address = crate::intake::reply_address(app, &report.reply_token);
+        let text = crate::mail::acknowledgement(
+            app,
+            &report.reference,
+            reporter.name.as_deref(),
+            &status_token,
+            &reply_address,
+        );
+        let organisation = &app.config.organisation;
+        let message_id = format!("embargo.ack.{}.{}@{}", report.reference, job.id, app.config.mail_hostname());
+        let outbound = embargo_mail::outbound::OutboundMail {
+            from: format!(
+                "{} security <{}>",
+                organisation.name.replace(['<', '>', '"', ','], ""),
+                organisation.security_address
+            ),
+            to: reporter.email.clone(),
+            reply_to: reply_address,
+            subject: text.subject.clone(),
+            body: text.body.clone(),
+            message_id: message_id.clone(),
+            in_reply_to,
+            auto_reply: true,
+        };
+        let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let receipt = app
+            .transport
+            .send(&format!("ack-{}", report.reference), &organisation.security_address, &reporter.email, &raw)
+            .await
+            .map_err(|e| match e {
+                embargo_mail::outbound::SendError::Invalid(m) => JobError::Permanent(m),
+                embargo_mail::outbound::SendError::Transport(m) => JobError::Retry(m),
+            })?;
+
+        // Record the sent mail on the report's thread, with the job's completion.
+        let now = app.now();
+        let mut tx = app.store.begin().await?;
+        embargo_store::messages::insert(
+            &mut tx,
+            &embargo_store::messages::NewMessage {
+                report: report_id,
+                kind: embargo_store::messages::MessageKind::Outbound,
+                author: "system:intake",
+                sender: Some(&organisation.security_address),
+                subject: Some(&text.subject),
+                body: &text.body,
+                raw: None,
+                message_id: Some(&message_id),
+                quarantined: false,
+                at: now,
+            },
+        )
+        .await?;
+        crate::audit::record(
+            &mut tx,
+            app,
+            &Actor::System("mail"),
+            "mail.acknowledgement.sent",
+            &format!("report:{}", report.reference),
+            &format!("via={}", receipt.split_whitespace().next().unwrap_or("")),
+        )
+        .await?;
+        if !store_jobs::complete(&mut tx, job, now).await? {
+            tx.rollback().await?;
+            return Err(JobError::LeaseLost);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn probe(&self, job: &Job) -> Result<(), JobError> {
-        let payload: ProbePayload = serde_json::from_str(&job.payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let payload: ProbePayload =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
         tokio::time::sleep(Duration::from_millis(payload.hold_ms)).await;
         let now = self.app.now();
         let mut tx = self.app.store.begin().await?;

@@ -20,7 +20,9 @@ mod context;
 mod error;
 pub mod intake;
 pub mod jobs;
+pub mod mail;
 pub mod reports;
+mod tokens;
 
 pub use context::{App, Clock, SystemClock};
 pub use embargo_crypto::KeySource;

@@ -69,6 +69,9 @@ pub struct Submission {
     pub raw: Option<Vec<u8>>,
     /// Mail Message-ID, for threading replies.
     pub message_id: Option<String>,
+    /// Whether to send the reporter the acknowledgement mail (not for auto-replies, bounces
+    /// and mail loops).
+    pub acknowledge: bool,
 }
 
 /// What [`submit`] created.
@@ -110,56 +113,37 @@ fn subject(reference: &ReferenceId) -> String {
 
 fn validate(app: &App, submission: &Submission) -> Result<(), AppError> {
     let email = submission.reporter_email.trim();
-    if email.is_empty()
-        || !email.contains('@')
-        || email.len() > 320
-        || email.contains(char::is_whitespace)
-    {
-        return Err(AppError::Invalid(
-            "the reporter's e-mail address is missing or malformed".into(),
-        ));
+    if email.is_empty() || !email.contains('@') || email.len() > 320 || email.contains(char::is_whitespace) {
+        return Err(AppError::Invalid("the reporter's e-mail address is missing or malformed".into()));
     }
     let size = submission.body.len()
         + submission.title.len()
         + submission.raw.as_ref().map_or(0, Vec::len)
-        + submission
-            .attachments
-            .iter()
-            .map(|a| a.data.len())
-            .sum::<usize>();
+        + submission.attachments.iter().map(|a| a.data.len()).sum::<usize>();
     let limit = app.config.limits.max_message_bytes;
     if size as u64 > limit.saturating_mul(2) {
-        return Err(AppError::Invalid(format!(
-            "the report is larger than the limit of {limit} bytes"
-        )));
+        return Err(AppError::Invalid(format!("the report is larger than the limit of {limit} bytes")));
     }
     Ok(())
 }
 
 /// Records a new report with its first message and attachments, in one transaction.
 /// When this returns, the report is durably committed.
-pub async fn submit(
-    app: &App,
-    actor: &Actor,
-    submission: Submission,
-) -> Result<Submitted, AppError> {
+pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<Submitted, AppError> {
     validate(app, &submission)?;
     let now = app.now();
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::SubmitReport).await?;
-    let reporter = reporters::find_or_create(
-        &mut tx,
-        submission.reporter_email.trim(),
-        submission.reporter_name.as_deref(),
-        now,
-    )
-    .await?;
+    let reporter =
+        reporters::find_or_create(&mut tx, submission.reporter_email.trim(), submission.reporter_name.as_deref(), now)
+            .await?;
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
     let reference = sr::next_reference(&mut tx, &app.config.reference_prefix(), year).await?;
     let title = match submission.title.trim() {
         "" => "(no subject)",
         t => t,
     };
+    let status_token = crate::tokens::secret("");
     let id = sr::insert(
         &mut tx,
         &NewReport {
@@ -169,6 +153,9 @@ pub async fn submit(
             title,
             body: &submission.body,
             received_at: now,
+            reply_token: &crate::tokens::reply(),
+            status_token: &status_token,
+            status_token_hash: &crate::tokens::hash(&status_token),
         },
     )
     .await?;
@@ -183,6 +170,7 @@ pub async fn submit(
             body: &submission.body,
             raw: submission.raw.as_deref(),
             message_id: submission.message_id.as_deref(),
+            quarantined: false,
             at: now,
         },
     )
@@ -201,39 +189,37 @@ pub async fn submit(
         )
         .await?;
     }
+    if submission.acknowledge {
+        crate::jobs::enqueue_acknowledgement(&mut tx, app, id, Some(message)).await?;
+    }
     audit::record(
         &mut tx,
         app,
         actor,
         "report.create",
         &subject(&reference),
-        &format!(
-            "channel={} attachments={}",
-            submission.channel.as_str(),
-            submission.attachments.len()
-        ),
+        &format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
     )
     .await?;
     tx.commit().await?;
-    metrics::counter!("embargo_reports_received_total", "channel" => submission.channel.as_str())
-        .increment(1);
+    metrics::counter!("embargo_reports_received_total", "channel" => submission.channel.as_str()).increment(1);
     tracing::info!(report = %reference, channel = submission.channel.as_str(), "report received");
     Ok(Submitted { id, reference })
 }
 
-/// Adds a reply from the reporter to an existing report (threaded mail).
-pub async fn add_reporter_message(
+/// Adds an inbound message to an existing report: a reply from the reporter, or, with
+/// `quarantined`, mail to the report's reply address from someone else.
+pub async fn add_inbound_message(
     app: &App,
     actor: &Actor,
     report: ReportId,
     message: &Submission,
+    quarantined: bool,
 ) -> Result<ReferenceId, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ChangeReportState(report)).await?;
-    let record = sr::get(&mut tx, report)
-        .await?
-        .ok_or_else(|| AppError::NotFound("report".into()))?;
+    let record = sr::get(&mut tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     let id = messages::insert(
         &mut tx,
         &NewMessage {
@@ -245,6 +231,7 @@ pub async fn add_reporter_message(
             body: &message.body,
             raw: message.raw.as_deref(),
             message_id: message.message_id.as_deref(),
+            quarantined,
             at: now,
         },
     )
@@ -267,22 +254,18 @@ pub async fn add_reporter_message(
         &mut tx,
         app,
         actor,
-        "report.message.add",
+        if quarantined { "report.message.quarantine" } else { "report.message.add" },
         &subject(&record.reference),
         &format!("kind=inbound attachments={}", message.attachments.len()),
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(report = %record.reference, "reporter message threaded");
+    tracing::info!(report = %record.reference, quarantined, "inbound message threaded");
     Ok(record.reference)
 }
 
 /// Lists reports the actor may see, newest first. Listing shows titles, so it is audited.
-pub async fn list(
-    app: &App,
-    actor: &Actor,
-    state: Option<&str>,
-) -> Result<Vec<ReportRecord>, AppError> {
+pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<ReportRecord>, AppError> {
     if let Some(state) = state
         && !ReportState::CODES.contains(&state)
     {
@@ -294,21 +277,10 @@ pub async fn list(
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
     let member = match actor {
-        Actor::User {
-            id,
-            role: embargo_domain::Role::Responder,
-        } => Some(*id),
+        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
         _ => None,
     };
-    let reports = sr::list(
-        &mut tx,
-        &ReportFilter {
-            state: state.map(str::to_owned),
-            member,
-            limit: None,
-        },
-    )
-    .await?;
+    let reports = sr::list(&mut tx, &ReportFilter { state: state.map(str::to_owned), member, limit: None }).await?;
     audit::record(
         &mut tx,
         app,
@@ -323,9 +295,7 @@ pub async fn list(
 }
 
 async fn find(tx: &mut Tx, reference: &ReferenceId) -> Result<ReportRecord, AppError> {
-    sr::get_by_reference(tx, reference)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))
+    sr::get_by_reference(tx, reference).await?.ok_or_else(|| AppError::NotFound(format!("report {reference}")))
 }
 
 /// Refuses a report-level permission as "not found", so that people off a report cannot
@@ -360,23 +330,9 @@ pub async fn show(
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",
     };
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        action,
-        &subject(reference),
-        &format!("messages={}", messages.len()),
-    )
-    .await?;
+    audit::record(&mut tx, app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
     tx.commit().await?;
-    Ok(ReportDetail {
-        report,
-        reporter,
-        messages,
-        attachments,
-        transitions,
-    })
+    Ok(ReportDetail { report, reporter, messages, attachments, transitions })
 }
 
 /// Moves a report to another state, checked against the lifecycle.
@@ -391,26 +347,16 @@ pub async fn transition(
 ) -> Result<Transition, AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(
-        &mut tx,
-        actor,
-        Permission::ChangeReportState(report.id),
-        reference,
-    )
-    .await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
     let original = match duplicate_of {
         Some(other) => Some(find(&mut tx, other).await?.id),
         None => None,
     };
     if target == "closed:duplicate" && original.is_none() {
-        return Err(AppError::Invalid(
-            "closing as a duplicate needs the original report (--duplicate-of ID)".into(),
-        ));
+        return Err(AppError::Invalid("closing as a duplicate needs the original report (--duplicate-of ID)".into()));
     }
     if original.is_some() && target != "closed:duplicate" {
-        return Err(AppError::Invalid(
-            "an original report only goes with closed:duplicate".into(),
-        ));
+        return Err(AppError::Invalid("an original report only goes with closed:duplicate".into()));
     }
     let to = ReportState::parse_target(target, original).ok_or_else(|| {
         AppError::Invalid(format!(
@@ -422,26 +368,14 @@ pub async fn transition(
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
     sr::record_transition(&mut tx, report.id, &transition).await?;
-    let mut details = format!(
-        "from={} to={}",
-        transition.from.code(),
-        transition.to.code()
-    );
+    let mut details = format!("from={} to={}", transition.from.code(), transition.to.code());
     if let ReportState::Closed(reason) = to {
         details.push_str(&format!(" reason={}", reason.code()));
         if let Some(other) = duplicate_of {
             details.push_str(&format!(" duplicate_of={other}"));
         }
     }
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "report.transition",
-        &subject(reference),
-        &details,
-    )
-    .await?;
+    audit::record(&mut tx, app, actor, "report.transition", &subject(reference), &details).await?;
     tx.commit().await?;
     metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
     tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
@@ -449,12 +383,7 @@ pub async fn transition(
 }
 
 /// Gives a team member access to a report (need-to-know). Admins only.
-pub async fn add_member(
-    app: &App,
-    actor: &Actor,
-    reference: &ReferenceId,
-    email: &str,
-) -> Result<(), AppError> {
+pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
@@ -462,15 +391,7 @@ pub async fn add_member(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
     sr::add_member(&mut tx, report.id, user.id, app.now()).await?;
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "report.member.add",
-        &subject(reference),
-        &format!("user={}", user.id),
-    )
-    .await?;
+    audit::record(&mut tx, app, actor, "report.member.add", &subject(reference), &format!("user={}", user.id)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -37,29 +37,19 @@ struct Instance {
 
 async fn instance(db: TestDb) -> Instance {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        database_url: Secret::new(db.url.clone()),
-        ..Config::default()
-    };
+    let mut config =
+        Config { data_dir: dir.path().to_owned(), database_url: Secret::new(db.url.clone()), ..Config::default() };
     config.organisation.reference_prefix = "EMB".into();
     config.jobs.lease_seconds = 2;
     config.jobs.poll_interval_ms = 20;
     // 2026-03-02T12:00:00Z.
     let clock = Arc::new(ManualClock(AtomicI64::new(1_772_452_800_000)));
     let (app, _) = App::open_with_clock(config, clock.clone()).await.unwrap();
-    Instance {
-        app,
-        clock,
-        _dir: dir,
-        db,
-    }
+    Instance { app, clock, _dir: dir, db }
 }
 
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
-    let mut text = format!(
-        "From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n"
-    );
+    let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");
     if let Some(parent) = in_reply_to {
         text.push_str(&format!("In-Reply-To: <{parent}>\r\n"));
     }
@@ -78,6 +68,7 @@ fn submission(email: &str, title: &str) -> Submission {
         attachments: vec![],
         raw: None,
         message_id: None,
+        acknowledge: false,
     }
 }
 
@@ -95,18 +86,10 @@ async fn mail_opens_reports_threads_replies_and_ignores_redeliveries() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let first = ingest_mail(
-            app,
-            &mail(
-                "Alice <alice@example.org>",
-                "Overflow",
-                "a1@example.org",
-                None,
-                "Steps...",
-            ),
-        )
-        .await
-        .unwrap();
+        let first =
+            ingest_mail(app, &mail("Alice <alice@example.org>", "Overflow", "a1@example.org", None, "Steps..."))
+                .await
+                .unwrap();
         let reference = match first {
             IngestOutcome::NewReport(r) => r,
             other => panic!("{other:?}"),
@@ -116,26 +99,14 @@ async fn mail_opens_reports_threads_replies_and_ignores_redeliveries() {
         // The reporter's reply threads in; a redelivery of the same message is not stored twice.
         let reply = ingest_mail(
             app,
-            &mail(
-                "alice@EXAMPLE.org",
-                "Re: Overflow",
-                "a2@example.org",
-                Some("a1@example.org"),
-                "More",
-            ),
+            &mail("alice@EXAMPLE.org", "Re: Overflow", "a2@example.org", Some("a1@example.org"), "More"),
         )
         .await
         .unwrap();
         assert_eq!(reply, IngestOutcome::Reply(reference.clone()));
         let again = ingest_mail(
             app,
-            &mail(
-                "alice@example.org",
-                "Re: Overflow",
-                "a2@example.org",
-                Some("a1@example.org"),
-                "More",
-            ),
+            &mail("alice@example.org", "Re: Overflow", "a2@example.org", Some("a1@example.org"), "More"),
         )
         .await
         .unwrap();
@@ -144,24 +115,13 @@ async fn mail_opens_reports_threads_replies_and_ignores_redeliveries() {
         // Someone else answering the thread is never posted as the reporter.
         let other = ingest_mail(
             app,
-            &mail(
-                "mallory@example.net",
-                "Re: Overflow",
-                "m1@example.net",
-                Some("a1@example.org"),
-                "I am Alice",
-            ),
+            &mail("mallory@example.net", "Re: Overflow", "m1@example.net", Some("a1@example.org"), "I am Alice"),
         )
         .await
         .unwrap();
-        assert!(
-            matches!(other, IngestOutcome::NewReport(ref r) if *r != reference),
-            "{other:?}"
-        );
+        assert!(matches!(other, IngestOutcome::NewReport(ref r) if *r != reference), "{other:?}");
 
-        let detail = reports::show(app, &Actor::System("test"), &reference, ReadPurpose::Read)
-            .await
-            .unwrap();
+        let detail = reports::show(app, &Actor::System("test"), &reference, ReadPurpose::Read).await.unwrap();
         assert_eq!(detail.messages.len(), 2);
         assert_eq!(detail.messages[1].body, "More");
         assert_eq!(detail.reporter.email, "alice@example.org");
@@ -169,17 +129,10 @@ async fn mail_opens_reports_threads_replies_and_ignores_redeliveries() {
 
         // Unparsable input is still kept as a report.
         let garbage = ingest_mail(app, b"\xff\xfe\x00 not mail").await.unwrap();
-        let IngestOutcome::NewReport(garbage) = garbage else {
-            panic!()
-        };
-        let detail = reports::show(app, &Actor::System("test"), &garbage, ReadPurpose::Read)
-            .await
-            .unwrap();
+        let IngestOutcome::NewReport(garbage) = garbage else { panic!() };
+        let detail = reports::show(app, &Actor::System("test"), &garbage, ReadPurpose::Read).await.unwrap();
         assert!(detail.report.body.contains("not mail"));
-        assert!(matches!(
-            ingest_mail(app, b"  \r\n").await,
-            Err(AppError::Invalid(_))
-        ));
+        assert!(matches!(ingest_mail(app, b"  \r\n").await, Err(AppError::Invalid(_))));
     }
 }
 
@@ -188,77 +141,39 @@ async fn need_to_know_decides_who_reads_and_moves_a_report() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let local = Actor::LocalAdmin {
-            os_user: "root".into(),
-        };
-        let admin_id = accounts::create_user(
-            app,
-            &local,
-            "admin@example.org",
-            Role::Admin,
-            Some("correct horse battery"),
-        )
-        .await
-        .unwrap();
-        let on_id = accounts::create_user(app, &local, "on@example.org", Role::Responder, None)
-            .await
-            .unwrap();
-        let off_id = accounts::create_user(app, &local, "off@example.org", Role::Responder, None)
-            .await
-            .unwrap();
-        let admin = Actor::User {
-            id: admin_id,
-            role: Role::Admin,
-        };
-        let on = Actor::User {
-            id: on_id,
-            role: Role::Responder,
-        };
-        let off = Actor::User {
-            id: off_id,
-            role: Role::Responder,
-        };
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let admin_id =
+            accounts::create_user(app, &local, "admin@example.org", Role::Admin, Some("correct horse battery"))
+                .await
+                .unwrap();
+        let on_id = accounts::create_user(app, &local, "on@example.org", Role::Responder, None).await.unwrap();
+        let off_id = accounts::create_user(app, &local, "off@example.org", Role::Responder, None).await.unwrap();
+        let admin = Actor::User { id: admin_id, role: Role::Admin };
+        let on = Actor::User { id: on_id, role: Role::Responder };
+        let off = Actor::User { id: off_id, role: Role::Responder };
 
-        let submitted = reports::submit(
-            app,
-            &Actor::Reporter,
-            submission("r@example.org", "Auth bypass"),
-        )
-        .await
-        .unwrap();
+        let submitted =
+            reports::submit(app, &Actor::Reporter, submission("r@example.org", "Auth bypass")).await.unwrap();
         let reference = submitted.reference.clone();
-        reports::add_member(app, &admin, &reference, "on@example.org")
-            .await
-            .unwrap();
+        reports::add_member(app, &admin, &reference, "on@example.org").await.unwrap();
 
         // Responders cannot create accounts; reporters cannot list.
         assert!(matches!(
             accounts::create_user(app, &on, "x@example.org", Role::Admin, None).await,
             Err(AppError::Forbidden(_))
         ));
-        assert!(matches!(
-            reports::list(app, &Actor::Reporter, None).await,
-            Err(AppError::Forbidden(_))
-        ));
+        assert!(matches!(reports::list(app, &Actor::Reporter, None).await, Err(AppError::Forbidden(_))));
 
         // The responder on the report sees and moves it; the one off it cannot tell it exists.
         assert_eq!(reports::list(app, &on, None).await.unwrap().len(), 1);
         assert_eq!(reports::list(app, &off, None).await.unwrap().len(), 0);
         assert_eq!(reports::list(app, &admin, None).await.unwrap().len(), 1);
-        reports::show(app, &on, &reference, ReadPurpose::Read)
-            .await
-            .unwrap();
-        let denied = reports::show(app, &off, &reference, ReadPurpose::Read)
-            .await
-            .unwrap_err();
+        reports::show(app, &on, &reference, ReadPurpose::Read).await.unwrap();
+        let denied = reports::show(app, &off, &reference, ReadPurpose::Read).await.unwrap_err();
         assert!(matches!(denied, AppError::NotFound(_)), "{denied}");
-        let denied = reports::transition(app, &off, &reference, "triaging", None)
-            .await
-            .unwrap_err();
+        let denied = reports::transition(app, &off, &reference, "triaging", None).await.unwrap_err();
         assert!(matches!(denied, AppError::NotFound(_)), "{denied}");
-        reports::transition(app, &on, &reference, "acknowledged", None)
-            .await
-            .unwrap();
+        reports::transition(app, &on, &reference, "acknowledged", None).await.unwrap();
         // Adding members is for admins.
         assert!(matches!(
             reports::add_member(app, &on, &reference, "off@example.org").await,
@@ -273,11 +188,7 @@ async fn need_to_know_decides_who_reads_and_moves_a_report() {
         assert!(entries.contains(&(on_text.clone(), "report.transition".into(), subject.clone())));
         assert!(entries.contains(&("reporter".into(), "report.create".into(), subject.clone())));
         let off_text = off.to_string();
-        assert!(
-            !entries
-                .iter()
-                .any(|(a, act, _)| *a == off_text && act != "report.list")
-        );
+        assert!(!entries.iter().any(|(a, act, _)| *a == off_text && act != "report.list"));
     }
 }
 
@@ -286,96 +197,49 @@ async fn the_lifecycle_is_enforced_and_recorded_end_to_end() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let admin = Actor::LocalAdmin {
-            os_user: "root".into(),
-        };
-        let a = reports::submit(app, &Actor::Reporter, submission("a@example.org", "A"))
-            .await
-            .unwrap()
-            .reference;
-        let b = reports::submit(app, &Actor::Reporter, submission("b@example.org", "B"))
-            .await
-            .unwrap()
-            .reference;
+        let admin = Actor::LocalAdmin { os_user: "root".into() };
+        let a = reports::submit(app, &Actor::Reporter, submission("a@example.org", "A")).await.unwrap().reference;
+        let b = reports::submit(app, &Actor::Reporter, submission("b@example.org", "B")).await.unwrap().reference;
 
-        let err = reports::transition(app, &admin, &a, "disclosed", None)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a report cannot move from new to disclosed"
-        );
-        let err = reports::transition(app, &admin, &a, "closed:duplicate", Some(&a))
-            .await
-            .unwrap_err();
+        let err = reports::transition(app, &admin, &a, "disclosed", None).await.unwrap_err();
+        assert_eq!(err.to_string(), "a report cannot move from new to disclosed");
+        let err = reports::transition(app, &admin, &a, "closed:duplicate", Some(&a)).await.unwrap_err();
         assert_eq!(err.to_string(), "a report cannot be a duplicate of itself");
         assert!(matches!(
             reports::transition(app, &admin, &a, "closed:duplicate", None).await,
             Err(AppError::Invalid(_))
         ));
-        assert!(matches!(
-            reports::transition(app, &admin, &a, "closed:bogus", None).await,
-            Err(AppError::Invalid(_))
-        ));
+        assert!(matches!(reports::transition(app, &admin, &a, "closed:bogus", None).await, Err(AppError::Invalid(_))));
         let missing: ReferenceId = "EMB-2026-99".parse().unwrap();
         assert!(matches!(
             reports::transition(app, &admin, &missing, "triaging", None).await,
             Err(AppError::NotFound(_))
         ));
 
-        for (i, target) in [
-            "acknowledged",
-            "triaging",
-            "accepted",
-            "fixing",
-            "ready-for-disclosure",
-            "disclosed",
-        ]
-        .into_iter()
-        .enumerate()
+        for (i, target) in ["acknowledged", "triaging", "accepted", "fixing", "ready-for-disclosure", "disclosed"]
+            .into_iter()
+            .enumerate()
         {
             it.clock.advance_secs(60);
-            let t = reports::transition(app, &admin, &a, target, None)
-                .await
-                .unwrap();
+            let t = reports::transition(app, &admin, &a, target, None).await.unwrap();
             assert_eq!(t.to.code(), target, "step {i}");
         }
-        reports::transition(app, &admin, &b, "closed:duplicate", Some(&a))
-            .await
-            .unwrap();
-        assert!(
-            reports::transition(app, &admin, &a, "closed:spam", None)
-                .await
-                .is_err(),
-            "disclosed is final"
-        );
+        reports::transition(app, &admin, &b, "closed:duplicate", Some(&a)).await.unwrap();
+        assert!(reports::transition(app, &admin, &a, "closed:spam", None).await.is_err(), "disclosed is final");
 
-        let detail = reports::show(app, &admin, &b, ReadPurpose::Export)
-            .await
-            .unwrap();
-        assert!(matches!(
-            detail.report.state,
-            ReportState::Closed(embargo_domain::CloseReason::Duplicate { .. })
-        ));
-        let detail = reports::show(app, &admin, &a, ReadPurpose::Read)
-            .await
-            .unwrap();
+        let detail = reports::show(app, &admin, &b, ReadPurpose::Export).await.unwrap();
+        assert!(matches!(detail.report.state, ReportState::Closed(embargo_domain::CloseReason::Duplicate { .. })));
+        let detail = reports::show(app, &admin, &a, ReadPurpose::Read).await.unwrap();
         assert_eq!(detail.transitions.len(), 6);
         assert_eq!(detail.transitions[0].actor, "cli:root");
         assert!(detail.transitions.windows(2).all(|w| w[0].at < w[1].at));
 
         let closed = reports::list(app, &admin, Some("closed")).await.unwrap();
         assert_eq!(closed.len(), 1);
-        assert!(matches!(
-            reports::list(app, &admin, Some("shut")).await,
-            Err(AppError::Invalid(_))
-        ));
+        assert!(matches!(reports::list(app, &admin, Some("shut")).await, Err(AppError::Invalid(_))));
         let entries = audit_actions(app).await;
         assert!(
-            entries
-                .iter()
-                .any(|(_, action, subject)| action == "report.export"
-                    && *subject == format!("report:{b}"))
+            entries.iter().any(|(_, action, subject)| action == "report.export" && *subject == format!("report:{b}"))
         );
         match audit::verify(app, &admin).await.unwrap() {
             audit::Verification::Intact(n) => assert!(n > 10),
@@ -389,80 +253,35 @@ async fn the_first_admin_link_works_once() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let link = accounts::first_admin_link(app, &app.config.base_url())
-            .await
-            .unwrap()
-            .unwrap();
+        let link = accounts::first_admin_link(app, &app.config.base_url()).await.unwrap().unwrap();
         let token = link.rsplit('/').next().unwrap().to_owned();
         assert!(link.starts_with("http://127.0.0.1:8080/setup/"));
         assert!(accounts::first_admin_link_valid(app, &token).await.unwrap());
-        assert!(
-            !accounts::first_admin_link_valid(app, "wrong")
-                .await
-                .unwrap()
-        );
+        assert!(!accounts::first_admin_link_valid(app, "wrong").await.unwrap());
         assert!(matches!(
             accounts::create_first_admin(app, &token, "a@example.org", "short").await,
             Err(AppError::Invalid(_))
         ));
-        accounts::create_first_admin(app, &token, "first@example.org", "a long enough password")
-            .await
-            .unwrap();
+        accounts::create_first_admin(app, &token, "first@example.org", "a long enough password").await.unwrap();
         assert!(matches!(
-            accounts::create_first_admin(
-                app,
-                &token,
-                "again@example.org",
-                "a long enough password"
-            )
-            .await,
+            accounts::create_first_admin(app, &token, "again@example.org", "a long enough password").await,
             Err(AppError::NotFound(_))
         ));
         assert_eq!(
-            accounts::first_admin_link(app, &app.config.base_url())
-                .await
-                .unwrap(),
+            accounts::first_admin_link(app, &app.config.base_url()).await.unwrap(),
             None,
             "no link once an admin exists"
         );
 
-        let token = accounts::create_token(
-            app,
-            &Actor::LocalAdmin {
-                os_user: "root".into(),
-            },
-            "first@example.org",
-            "ci",
-        )
-        .await
-        .unwrap();
-        let actor = accounts::authenticate_token(app, &token)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(matches!(
-            actor,
-            Actor::User {
-                role: Role::Admin,
-                ..
-            }
-        ));
-        assert_eq!(
-            accounts::authenticate_token(app, "emb_wrong")
+        let token =
+            accounts::create_token(app, &Actor::LocalAdmin { os_user: "root".into() }, "first@example.org", "ci")
                 .await
-                .unwrap(),
-            None
-        );
-        assert!(
-            accounts::verify_password_of(app, "first@example.org", "a long enough password")
-                .await
-                .unwrap()
-        );
-        assert!(
-            !accounts::verify_password_of(app, "first@example.org", "wrong password!!")
-                .await
-                .unwrap()
-        );
+                .unwrap();
+        let actor = accounts::authenticate_token(app, &token).await.unwrap().unwrap();
+        assert!(matches!(actor, Actor::User { role: Role::Admin, .. }));
+        assert_eq!(accounts::authenticate_token(app, "emb_wrong").await.unwrap(), None);
+        assert!(accounts::verify_password_of(app, "first@example.org", "a long enough password").await.unwrap());
+        assert!(!accounts::verify_password_of(app, "first@example.org", "wrong password!!").await.unwrap());
     }
 }
 
@@ -471,9 +290,7 @@ async fn workers_run_jobs_and_retake_expired_leases() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let local = Actor::LocalAdmin {
-            os_user: "root".into(),
-        };
+        let local = Actor::LocalAdmin { os_user: "root".into() };
         let ids = jobs::enqueue_probes(app, &local, 3, 0).await.unwrap();
         assert_eq!(ids.len(), 3);
         let worker = jobs::Worker::new(app.clone());
@@ -481,9 +298,6 @@ async fn workers_run_jobs_and_retake_expired_leases() {
         let done = jobs::list(app, &local, Some("done"), 10).await.unwrap();
         assert_eq!(done.len(), 3, "{}", it.db.backend);
         assert!(!worker.run_once().await.unwrap(), "nothing left");
-        assert!(matches!(
-            jobs::enqueue_probes(app, &Actor::Reporter, 1, 0).await,
-            Err(AppError::Forbidden(_))
-        ));
+        assert!(matches!(jobs::enqueue_probes(app, &Actor::Reporter, 1, 0).await, Err(AppError::Forbidden(_))));
     }
 }

@@ -68,9 +68,7 @@ pub enum CryptoError {
         source: std::io::Error,
     },
     /// The value was sealed under a different master key.
-    #[error(
-        "value was encrypted with another master key (key id {found}, this instance has {expected})"
-    )]
+    #[error("value was encrypted with another master key (key id {found}, this instance has {expected})")]
     WrongKey {
         /// Key id in the value.
         found: String,
@@ -91,9 +89,7 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring")
-            .field("key_id", &hex::encode(self.key_id))
-            .finish_non_exhaustive()
+        f.debug_struct("Keyring").field("key_id", &hex::encode(self.key_id)).finish_non_exhaustive()
     }
 }
 
@@ -114,29 +110,17 @@ impl Keyring {
         let master = Zeroizing::new(bytes);
         let digest = Sha256::digest(master.as_slice());
         let key_id = [digest[0], digest[1], digest[2], digest[3]];
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.as_slice())
-            .expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.as_slice()).expect("HMAC takes any key length");
         mac.update(b"embargo blind index v1");
         let mut index_key = Zeroizing::new([0u8; 32]);
         index_key.copy_from_slice(&mac.finalize().into_bytes());
-        Self {
-            master,
-            key_id,
-            index_key,
-        }
+        Self { master, key_id, index_key }
     }
 
     /// Parses a base64 master key.
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let decoded = Zeroizing::new(
-            BASE64
-                .decode(text.trim())
-                .map_err(|_| CryptoError::BadKey)?,
-        );
-        let bytes: [u8; 32] = decoded
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::BadKey)?;
+        let decoded = Zeroizing::new(BASE64.decode(text.trim()).map_err(|_| CryptoError::BadKey)?);
+        let bytes: [u8; 32] = decoded.as_slice().try_into().map_err(|_| CryptoError::BadKey)?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -149,19 +133,13 @@ impl Keyring {
 
     /// Loads the master key from `from_env` when given, else from `<data_dir>/master.key`,
     /// creating that file (mode 0600) with a new random key on first start.
-    pub fn load_or_create(
-        data_dir: &Path,
-        from_env: Option<&str>,
-    ) -> Result<(Self, KeySource), CryptoError> {
+    pub fn load_or_create(data_dir: &Path, from_env: Option<&str>) -> Result<(Self, KeySource), CryptoError> {
         if let Some(text) = from_env {
             return Ok((Self::from_base64(text)?, KeySource::Environment));
         }
         let path = data_dir.join(KEY_FILE_NAME);
         let shown = path.display().to_string();
-        let io_err = |source| CryptoError::KeyFile {
-            path: shown.clone(),
-            source,
-        };
+        let io_err = |source| CryptoError::KeyFile { path: shown.clone(), source };
         match fs::read_to_string(&path) {
             Ok(text) => {
                 check_private(&path)?;
@@ -203,13 +181,7 @@ impl Keyring {
         let wrap_nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let wrapper = XChaCha20Poly1305::new(self.master.as_slice().into());
         let wrapped = wrapper
-            .encrypt(
-                &wrap_nonce,
-                Payload {
-                    msg: data_key.as_slice(),
-                    aad: &header,
-                },
-            )
+            .encrypt(&wrap_nonce, Payload { msg: data_key.as_slice(), aad: &header })
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         out.extend_from_slice(&wrap_nonce);
         out.extend_from_slice(&wrapped);
@@ -217,13 +189,7 @@ impl Keyring {
         let data_nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let cipher = XChaCha20Poly1305::new(&data_key);
         let sealed = cipher
-            .encrypt(
-                &data_nonce,
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(&data_nonce, Payload { msg: plaintext, aad })
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         out.extend_from_slice(&data_nonce);
         out.extend_from_slice(&sealed);
@@ -242,10 +208,7 @@ impl Keyring {
         }
         let (header, rest) = sealed.split_at(HEADER_LEN);
         if header[1..] != self.key_id {
-            return Err(CryptoError::WrongKey {
-                found: hex::encode(&header[1..]),
-                expected: self.key_id(),
-            });
+            return Err(CryptoError::WrongKey { found: hex::encode(&header[1..]), expected: self.key_id() });
         }
         let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
         let (wrapped, rest) = rest.split_at(WRAPPED_KEY_LEN);
@@ -253,25 +216,12 @@ impl Keyring {
         let wrapper = XChaCha20Poly1305::new(self.master.as_slice().into());
         let data_key = Zeroizing::new(
             wrapper
-                .decrypt(
-                    XNonce::from_slice(wrap_nonce),
-                    Payload {
-                        msg: wrapped,
-                        aad: header,
-                    },
-                )
+                .decrypt(XNonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad: header })
                 .map_err(|_| CryptoError::Corrupt)?,
         );
-        let cipher =
-            XChaCha20Poly1305::new_from_slice(&data_key).map_err(|_| CryptoError::Corrupt)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&data_key).map_err(|_| CryptoError::Corrupt)?;
         cipher
-            .decrypt(
-                XNonce::from_slice(data_nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(data_nonce), Payload { msg: ciphertext, aad })
             .map_err(|_| CryptoError::Corrupt)
     }
 
@@ -283,8 +233,8 @@ impl Keyring {
     /// A keyed, deterministic index of `value` within `domain` (hex), for equality lookups
     /// on sealed data without storing the plaintext.
     pub fn blind_index(&self, domain: &str, value: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_slice())
-            .expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_slice()).expect("HMAC takes any key length");
         mac.update(&(domain.len() as u64).to_be_bytes());
         mac.update(domain.as_bytes());
         mac.update(value);
@@ -296,18 +246,10 @@ impl Keyring {
 fn check_private(path: &Path) -> Result<(), CryptoError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display().to_string();
-    let mode = fs::metadata(path)
-        .map_err(|source| CryptoError::KeyFile {
-            path: shown.clone(),
-            source,
-        })?
-        .permissions()
-        .mode();
+    let mode =
+        fs::metadata(path).map_err(|source| CryptoError::KeyFile { path: shown.clone(), source })?.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(CryptoError::KeyFileTooOpen {
-            path: shown,
-            mode: mode & 0o777,
-        });
+        return Err(CryptoError::KeyFileTooOpen { path: shown, mode: mode & 0o777 });
     }
     Ok(())
 }
@@ -327,30 +269,15 @@ mod tests {
         let keys = Keyring::generate();
         let sealed = keys.seal(b"the canary", b"reports.body:EMB-2026-1");
         assert!(!sealed.windows(10).any(|w| w == b"the canary"));
-        assert_eq!(
-            keys.open(&sealed, b"reports.body:EMB-2026-1").unwrap(),
-            b"the canary"
-        );
-        assert!(matches!(
-            keys.open(&sealed, b"reports.body:EMB-2026-2"),
-            Err(CryptoError::Corrupt)
-        ));
+        assert_eq!(keys.open(&sealed, b"reports.body:EMB-2026-1").unwrap(), b"the canary");
+        assert!(matches!(keys.open(&sealed, b"reports.body:EMB-2026-2"), Err(CryptoError::Corrupt)));
         let other = Keyring::generate();
-        assert!(matches!(
-            other.open(&sealed, b"reports.body:EMB-2026-1"),
-            Err(CryptoError::WrongKey { .. })
-        ));
+        assert!(matches!(other.open(&sealed, b"reports.body:EMB-2026-1"), Err(CryptoError::WrongKey { .. })));
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(matches!(
-            keys.open(&flipped, b"reports.body:EMB-2026-1"),
-            Err(CryptoError::Corrupt)
-        ));
-        assert!(matches!(
-            keys.open(&sealed[..10], b"x"),
-            Err(CryptoError::Corrupt)
-        ));
+        assert!(matches!(keys.open(&flipped, b"reports.body:EMB-2026-1"), Err(CryptoError::Corrupt)));
+        assert!(matches!(keys.open(&sealed[..10], b"x"), Err(CryptoError::Corrupt)));
     }
 
     #[test]
@@ -365,10 +292,7 @@ mod tests {
         let a = keys.blind_index("reporter.email", b"alice@example.org");
         assert_eq!(a, keys.blind_index("reporter.email", b"alice@example.org"));
         assert_ne!(a, keys.blind_index("message.id", b"alice@example.org"));
-        assert_ne!(
-            a,
-            Keyring::generate().blind_index("reporter.email", b"alice@example.org")
-        );
+        assert_ne!(a, Keyring::generate().blind_index("reporter.email", b"alice@example.org"));
     }
 
     #[test]
@@ -385,10 +309,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let path = dir.path().join(KEY_FILE_NAME);
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             let err = Keyring::load_or_create(dir.path(), None).unwrap_err();
             assert!(err.to_string().contains("chmod 600"), "{err}");

@@ -89,9 +89,7 @@ impl StoredEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     /// An entry's sequence number is not the one expected at its position.
-    #[error(
-        "audit entry {expected}: missing (entry {found} stands in its place); entries were removed or renumbered"
-    )]
+    #[error("audit entry {expected}: missing (entry {found} stands in its place); entries were removed or renumbered")]
     Gap {
         /// The sequence number expected at this position.
         expected: i64,
@@ -111,9 +109,7 @@ pub enum ChainError {
         seq: i64,
     },
     /// The chain ends before the recorded head.
-    #[error(
-        "audit chain ends at entry {last} but the head records entry {head}; entries were removed from the end"
-    )]
+    #[error("audit chain ends at entry {last} but the head records entry {head}; entries were removed from the end")]
     Truncated {
         /// Last entry present.
         last: i64,
@@ -137,10 +133,7 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_owned(),
-        }
+        Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned() }
     }
 }
 
@@ -148,10 +141,7 @@ impl ChainVerifier {
     /// Checks the next entry.
     pub fn push(&mut self, entry: &StoredEntry) -> Result<(), ChainError> {
         if entry.seq != self.expected_seq {
-            return Err(ChainError::Gap {
-                expected: self.expected_seq,
-                found: entry.seq,
-            });
+            return Err(ChainError::Gap { expected: self.expected_seq, found: entry.seq });
         }
         if entry.prev_hash != self.prev_hash {
             return Err(ChainError::Broken { seq: entry.seq });
@@ -168,10 +158,7 @@ impl ChainVerifier {
     pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<i64, ChainError> {
         let last = self.expected_seq - 1;
         if last < head_seq {
-            return Err(ChainError::Truncated {
-                last,
-                head: head_seq,
-            });
+            return Err(ChainError::Truncated { last, head: head_seq });
         }
         if last > head_seq || self.prev_hash != head_hash {
             return Err(ChainError::HeadMismatch { seq: last });
@@ -227,32 +214,17 @@ mod tests {
 
         let mut altered = entries.clone();
         altered[2].details = "changed".into();
-        assert_eq!(
-            verify(&altered, (head.0, &head.1)),
-            Err(ChainError::Altered { seq: 3 })
-        );
+        assert_eq!(verify(&altered, (head.0, &head.1)), Err(ChainError::Altered { seq: 3 }));
 
         let mut removed = entries.clone();
         removed.remove(1);
-        assert_eq!(
-            verify(&removed, (head.0, &head.1)),
-            Err(ChainError::Gap {
-                expected: 2,
-                found: 3
-            })
-        );
+        assert_eq!(verify(&removed, (head.0, &head.1)), Err(ChainError::Gap { expected: 2, found: 3 }));
 
         let mut reordered = entries.clone();
         reordered.swap(1, 2);
         (reordered[1].seq, reordered[2].seq) = (2, 3);
-        assert_eq!(
-            verify(&reordered, (head.0, &head.1)),
-            Err(ChainError::Broken { seq: 2 })
-        );
+        assert_eq!(verify(&reordered, (head.0, &head.1)), Err(ChainError::Broken { seq: 2 }));
 
-        assert_eq!(
-            verify(&entries[..4], (head.0, &head.1)),
-            Err(ChainError::Truncated { last: 4, head: 5 })
-        );
+        assert_eq!(verify(&entries[..4], (head.0, &head.1)), Err(ChainError::Truncated { last: 4, head: 5 }));
     }
 }

@@ -34,9 +34,7 @@ pub struct ReferencePrefix(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
     /// The prefix is empty, too long or uses characters other than `A-Z0-9`.
-    #[error(
-        "reference prefix must be 1-16 characters A-Z or 0-9, starting with a letter, got {0:?}"
-    )]
+    #[error("reference prefix must be 1-16 characters A-Z or 0-9, starting with a letter, got {0:?}")]
     BadPrefix(String),
     /// The text is not of the form `PREFIX-YEAR-N`.
     #[error("reference ID must look like PREFIX-YEAR-N (for example EMB-2026-1), got {0:?}")]
@@ -49,14 +47,8 @@ impl ReferencePrefix {
         let ok = !text.is_empty()
             && text.len() <= 16
             && text.starts_with(|c: char| c.is_ascii_uppercase())
-            && text
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(ReferenceError::BadPrefix(text.to_owned()))
-        }
+            && text.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok { Ok(Self(text.to_owned())) } else { Err(ReferenceError::BadPrefix(text.to_owned())) }
     }
 
     /// The prefix text.
@@ -83,15 +75,9 @@ impl ReferenceId {
     /// Builds a reference from its parts. `number` starts at 1 each year.
     pub fn new(prefix: ReferencePrefix, year: i16, number: u32) -> Result<Self, ReferenceError> {
         if !(1970..=9999).contains(&year) || number == 0 {
-            return Err(ReferenceError::BadReference(format!(
-                "{prefix}-{year}-{number}"
-            )));
+            return Err(ReferenceError::BadReference(format!("{prefix}-{year}-{number}")));
         }
-        Ok(Self {
-            prefix,
-            year,
-            number,
-        })
+        Ok(Self { prefix, year, number })
     }
 
     /// The prefix part.

@@ -67,14 +67,7 @@ impl CloseReason {
     }
 
     /// Every code, for help texts and validation messages.
-    pub const CODES: [&'static str; 6] = [
-        "invalid",
-        "duplicate",
-        "not-security",
-        "out-of-scope",
-        "spam",
-        "wont-fix",
-    ];
+    pub const CODES: [&'static str; 6] = ["invalid", "duplicate", "not-security", "out-of-scope", "spam", "wont-fix"];
 }
 
 /// Where a report is in its lifecycle.
@@ -130,11 +123,7 @@ impl ReportState {
     }
 
     /// Rebuilds a state from stored codes.
-    pub fn from_codes(
-        state: &str,
-        close_reason: Option<&str>,
-        duplicate_of: Option<ReportId>,
-    ) -> Option<Self> {
+    pub fn from_codes(state: &str, close_reason: Option<&str>, duplicate_of: Option<ReportId>) -> Option<Self> {
         let open = |s| (close_reason.is_none() && duplicate_of.is_none()).then_some(s);
         match state {
             "new" => open(ReportState::New),
@@ -145,9 +134,7 @@ impl ReportState {
             "fixing" => open(ReportState::Fixing),
             "ready-for-disclosure" => open(ReportState::ReadyForDisclosure),
             "disclosed" => open(ReportState::Disclosed),
-            "closed" => {
-                CloseReason::from_code(close_reason?, duplicate_of).map(ReportState::Closed)
-            }
+            "closed" => CloseReason::from_code(close_reason?, duplicate_of).map(ReportState::Closed),
             _ => None,
         }
     }
@@ -156,13 +143,9 @@ impl ReportState {
     /// `closed:<reason>` (a duplicate needs its target passed separately).
     pub fn parse_target(text: &str, duplicate_of: Option<ReportId>) -> Option<Self> {
         match text.split_once(':') {
-            Some(("closed", reason)) => {
-                CloseReason::from_code(reason, duplicate_of).map(ReportState::Closed)
-            }
+            Some(("closed", reason)) => CloseReason::from_code(reason, duplicate_of).map(ReportState::Closed),
             Some(_) => None,
-            None if duplicate_of.is_none() && text != "closed" => {
-                Self::from_codes(text, None, None)
-            }
+            None if duplicate_of.is_none() && text != "closed" => Self::from_codes(text, None, None),
             None => None,
         }
     }
@@ -195,9 +178,7 @@ impl ReportState {
 impl fmt::Display for ReportState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReportState::Closed(CloseReason::Duplicate { of }) => {
-                f.pad(&format!("closed (duplicate of report {of})"))
-            }
+            ReportState::Closed(CloseReason::Duplicate { of }) => f.pad(&format!("closed (duplicate of report {of})")),
             ReportState::Closed(reason) => f.pad(&format!("closed ({})", reason.code())),
             other => f.pad(other.code()),
         }
@@ -247,20 +228,12 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// A new report's lifecycle, in state `new`.
     pub fn new(report: ReportId) -> Self {
-        Self {
-            report,
-            state: ReportState::New,
-            history: Vec::new(),
-        }
+        Self { report, state: ReportState::New, history: Vec::new() }
     }
 
     /// Rebuilds a lifecycle from stored state and history.
     pub fn restore(report: ReportId, state: ReportState, history: Vec<Transition>) -> Self {
-        Self {
-            report,
-            state,
-            history,
-        }
+        Self { report, state, history }
     }
 
     /// The current state.
@@ -284,28 +257,15 @@ impl Lifecycle {
             return Err(TransitionError::Unchanged(to));
         }
         if !self.state.can_move_to(to) {
-            return Err(TransitionError::NotAllowed {
-                from: self.state,
-                to,
-            });
+            return Err(TransitionError::NotAllowed { from: self.state, to });
         }
         Ok(())
     }
 
     /// Makes a move, recording actor and time. On error nothing changes.
-    pub fn apply(
-        &mut self,
-        to: ReportState,
-        actor: Actor,
-        at: Timestamp,
-    ) -> Result<&Transition, TransitionError> {
+    pub fn apply(&mut self, to: ReportState, actor: Actor, at: Timestamp) -> Result<&Transition, TransitionError> {
         self.check(to)?;
-        self.history.push(Transition {
-            from: self.state,
-            to,
-            actor,
-            at,
-        });
+        self.history.push(Transition { from: self.state, to, actor, at });
         self.state = to;
         Ok(self.history.last().expect("just pushed"))
     }
@@ -321,16 +281,7 @@ mod tests {
 
     fn all_states() -> Vec<ReportState> {
         use ReportState::*;
-        let mut states = vec![
-            New,
-            Acknowledged,
-            Triaging,
-            NeedsInfo,
-            Accepted,
-            Fixing,
-            ReadyForDisclosure,
-            Disclosed,
-        ];
+        let mut states = vec![New, Acknowledged, Triaging, NeedsInfo, Accepted, Fixing, ReadyForDisclosure, Disclosed];
         for reason in [
             CloseReason::Invalid,
             CloseReason::Duplicate { of: OTHER },
@@ -353,16 +304,7 @@ mod tests {
     fn the_happy_path_reaches_disclosure() {
         use ReportState::*;
         let mut life = Lifecycle::new(ME);
-        for (i, to) in [
-            Acknowledged,
-            Triaging,
-            Accepted,
-            Fixing,
-            ReadyForDisclosure,
-            Disclosed,
-        ]
-        .into_iter()
-        .enumerate()
+        for (i, to) in [Acknowledged, Triaging, Accepted, Fixing, ReadyForDisclosure, Disclosed].into_iter().enumerate()
         {
             life.apply(to, Actor::System("test"), at(i as i64)).unwrap();
         }
@@ -374,13 +316,8 @@ mod tests {
     #[test]
     fn illegal_moves_are_refused_with_a_clear_error() {
         let mut life = Lifecycle::new(ME);
-        let err = life
-            .apply(ReportState::Disclosed, Actor::Reporter, at(0))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a report cannot move from new to disclosed"
-        );
+        let err = life.apply(ReportState::Disclosed, Actor::Reporter, at(0)).unwrap_err();
+        assert_eq!(err.to_string(), "a report cannot move from new to disclosed");
         assert_eq!(life.state(), ReportState::New);
         assert!(life.history().is_empty());
     }
@@ -390,28 +327,16 @@ mod tests {
         let life = Lifecycle::new(ME);
         let to = ReportState::Closed(CloseReason::Duplicate { of: ME });
         assert_eq!(life.check(to), Err(TransitionError::DuplicateOfItself));
-        assert!(
-            life.check(ReportState::Closed(CloseReason::Duplicate { of: OTHER }))
-                .is_ok()
-        );
+        assert!(life.check(ReportState::Closed(CloseReason::Duplicate { of: OTHER })).is_ok());
     }
 
     #[test]
     fn closed_reports_reopen_into_triage_only() {
         let mut life = Lifecycle::new(ME);
-        life.apply(
-            ReportState::Closed(CloseReason::Spam),
-            Actor::Reporter,
-            at(0),
-        )
-        .unwrap();
+        life.apply(ReportState::Closed(CloseReason::Spam), Actor::Reporter, at(0)).unwrap();
         assert!(life.check(ReportState::Acknowledged).is_err());
-        assert!(
-            life.check(ReportState::Closed(CloseReason::Invalid))
-                .is_err()
-        );
-        life.apply(ReportState::Triaging, Actor::Reporter, at(1))
-            .unwrap();
+        assert!(life.check(ReportState::Closed(CloseReason::Invalid)).is_err());
+        life.apply(ReportState::Triaging, Actor::Reporter, at(1)).unwrap();
         assert_eq!(life.state(), ReportState::Triaging);
     }
 
@@ -428,15 +353,9 @@ mod tests {
                 ),
                 _ => (None, None),
             };
-            assert_eq!(
-                ReportState::from_codes(state.code(), reason, dup),
-                Some(state)
-            );
+            assert_eq!(ReportState::from_codes(state.code(), reason, dup), Some(state));
         }
-        assert_eq!(
-            ReportState::from_codes("closed", Some("duplicate"), None),
-            None
-        );
+        assert_eq!(ReportState::from_codes("closed", Some("duplicate"), None), None);
         assert_eq!(ReportState::from_codes("new", Some("spam"), None), None);
         assert_eq!(ReportState::from_codes("bogus", None, None), None);
         assert_eq!(

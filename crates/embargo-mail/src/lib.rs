@@ -1,9 +1,13 @@
-//! Mail for Embargo. For now: parsing inbound messages into what intake needs.
+//! Mail for Embargo: parsing inbound messages into what intake needs, and the built-in
+//! SMTP listener ([`smtp`]).
 //!
 //! Everything in a message is attacker-controlled. Parsing never fails: a message that
 //! cannot be parsed still yields its raw text, and the caller keeps the raw bytes, so no
 //! report is lost to malformed MIME.
 #![forbid(unsafe_code)]
+
+pub mod outbound;
+pub mod smtp;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -31,6 +35,9 @@ pub struct InboundMail {
     pub message_id: Option<String>,
     /// Message-IDs from In-Reply-To and References, nearest first.
     pub thread_ids: Vec<String>,
+    /// Addresses from To, Cc, Delivered-To and X-Original-To (the envelope recipient is
+    /// better when known; these serve the `ingest-mail` pipe).
+    pub recipients: Vec<String>,
     /// The readable text: the text part, HTML reduced to text, or the raw message when it
     /// could not be parsed.
     pub text: String,
@@ -56,25 +63,33 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         .and_then(|a| a.address())
         .map(|a| a.trim().to_owned())
         .filter(|a| a.contains('@') && !a.contains(char::is_whitespace) && a.len() <= 320);
-    let from_name = from
-        .and_then(|a| a.name())
-        .map(str::to_owned)
-        .filter(|n| !n.trim().is_empty());
+    let from_name = from.and_then(|a| a.name()).map(str::to_owned).filter(|n| !n.trim().is_empty());
 
     let mut thread_ids: Vec<String> = Vec::new();
     for header in [message.in_reply_to(), message.references()] {
         let ids: Vec<String> = if let Some(list) = header.as_text_list() {
             list.iter().map(|s| s.to_string()).collect()
         } else {
-            header
-                .as_text()
-                .map(|s| vec![s.to_owned()])
-                .unwrap_or_default()
+            header.as_text().map(|s| vec![s.to_owned()]).unwrap_or_default()
         };
         for id in ids.into_iter().rev() {
             if !thread_ids.contains(&id) {
                 thread_ids.push(id);
             }
+        }
+    }
+
+    let mut recipients: Vec<String> = Vec::new();
+    for list in [message.to(), message.cc()].into_iter().flatten() {
+        for addr in list.iter() {
+            if let Some(a) = addr.address() {
+                recipients.push(a.trim().to_owned());
+            }
+        }
+    }
+    for name in ["Delivered-To", "X-Original-To"] {
+        if let Some(value) = message.header_raw(name) {
+            recipients.push(value.trim().trim_start_matches('<').trim_end_matches('>').to_owned());
         }
     }
 
@@ -96,10 +111,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
                 })
                 .unwrap_or_else(|| "application/octet-stream".into());
             MailAttachment {
-                filename: part
-                    .attachment_name()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("attachment-{}", i + 1)),
+                filename: part.attachment_name().map(str::to_owned).unwrap_or_else(|| format!("attachment-{}", i + 1)),
                 media_type,
                 data: part.contents().to_vec(),
             }
@@ -108,20 +120,12 @@ pub fn parse(raw: &[u8]) -> InboundMail {
     // Whatever the parser made of it, a message that yields no readable text and no files
     // is shown as its raw text: nothing a reporter sent may be invisible to the team.
     let (text, parsed) = if text.trim().is_empty() && attachments.is_empty() {
-        (
-            String::from_utf8_lossy(raw).into_owned(),
-            message.from().is_some(),
-        )
+        (String::from_utf8_lossy(raw).into_owned(), message.from().is_some())
     } else {
         (text, true)
     };
 
-    let header_text = |name: &str| {
-        message
-            .header_raw(name)
-            .map(|v| v.trim().to_ascii_lowercase())
-            .unwrap_or_default()
-    };
+    let header_text = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase()).unwrap_or_default();
     let auto_submitted = header_text("Auto-Submitted");
     let precedence = header_text("Precedence");
     let return_path = header_text("Return-Path");
@@ -138,6 +142,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         subject: message.subject().unwrap_or_default().to_owned(),
         message_id: message.message_id().map(str::to_owned),
         thread_ids,
+        recipients,
         text,
         attachments,
         auto_generated,
@@ -159,6 +164,7 @@ mod tests {
         assert_eq!(mail.subject, "Heap overflow ✓");
         assert_eq!(mail.message_id.as_deref(), Some("abc@example.org"));
         assert_eq!(mail.thread_ids, vec!["p2@x".to_owned(), "p1@x".to_owned()]);
+        assert_eq!(mail.recipients, vec!["security@example.org".to_owned()]);
         assert_eq!(mail.text.trim(), "The parser overflows.");
         assert!(!mail.auto_generated);
     }
@@ -176,14 +182,10 @@ mod tests {
 
     #[test]
     fn auto_replies_are_recognised() {
-        for header in [
-            "Auto-Submitted: auto-replied",
-            "Precedence: bulk",
-            "Return-Path: <>",
-            "List-Id: <x.example.org>",
-        ] {
-            let raw =
-                format!("From: a@example.org\r\n{header}\r\nSubject: away\r\n\r\nI am away.\r\n");
+        for header in
+            ["Auto-Submitted: auto-replied", "Precedence: bulk", "Return-Path: <>", "List-Id: <x.example.org>"]
+        {
+            let raw = format!("From: a@example.org\r\n{header}\r\nSubject: away\r\n\r\nI am away.\r\n");
             assert!(parse(raw.as_bytes()).auto_generated, "{header}");
         }
         let raw = b"From: a@example.org\r\nAuto-Submitted: no\r\nSubject: hi\r\n\r\nx\r\n";
@@ -192,18 +194,10 @@ mod tests {
 
     #[test]
     fn garbage_is_never_lost() {
-        for raw in [
-            &b"\xff\xfe not a mail at all"[..],
-            b"\xff\xfe\x00 not a mail at all",
-            b"Subject: x\r\n\r\n",
-        ] {
+        for raw in [&b"\xff\xfe not a mail at all"[..], b"\xff\xfe\x00 not a mail at all", b"Subject: x\r\n\r\n"] {
             let mail = parse(raw);
             let expected = String::from_utf8_lossy(raw);
-            assert!(
-                mail.text.contains(expected.trim()),
-                "{raw:?}: {:?}",
-                mail.text
-            );
+            assert!(mail.text.contains(expected.trim()), "{raw:?}: {:?}", mail.text);
             assert_eq!(mail.from_address, None);
         }
     }

@@ -63,12 +63,11 @@ pub async fn insert(tx: &mut Tx, new: &NewAttachment<'_>) -> Result<i64, StoreEr
 
 /// A report's attachments (descriptions only).
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<AttachmentMeta>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, filename_enc, media_type_enc, size FROM attachments WHERE report_id = $1 ORDER BY id",
-    )
-    .bind(report.0)
-    .fetch_all(tx.conn())
-    .await?;
+    let rows =
+        sqlx::query("SELECT id, filename_enc, media_type_enc, size FROM attachments WHERE report_id = $1 ORDER BY id")
+            .bind(report.0)
+            .fetch_all(tx.conn())
+            .await?;
     rows.iter()
         .map(|row| {
             let filename: Vec<u8> = row.try_get("filename_enc")?;
@@ -91,7 +90,5 @@ pub async fn data(tx: &mut Tx, report: ReportId, id: i64) -> Result<Option<Vec<u
             .bind(report.0)
             .fetch_optional(tx.conn())
             .await?;
-    sealed
-        .map(|s| Ok(tx.keys.open(&s, aad(report, "data").as_bytes())?))
-        .transpose()
+    sealed.map(|s| Ok(tx.keys.open(&s, aad(report, "data").as_bytes())?)).transpose()
 }

@@ -55,10 +55,7 @@ pub async fn append(tx: &mut Tx, entry: &NewEntry<'_>) -> Result<i64, StoreError
     .bind(&hash)
     .execute(tx.conn())
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(tx.conn()).await?;
     Ok(seq)
 }
 
@@ -101,9 +98,7 @@ pub enum Verification {
 /// read snapshot so that appends running meanwhile do not disturb it.
 pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
     let mut tx = store.snapshot().await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(tx.conn())
-        .await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(tx.conn()).await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("hash")?;
     let mut verifier = ChainVerifier::default();

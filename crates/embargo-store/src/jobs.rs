@@ -72,11 +72,7 @@ pub struct JobRecord {
 
 /// Enqueues a job in the caller's transaction. Returns `None` when a job with the same
 /// idempotency key already exists.
-pub async fn enqueue(
-    tx: &mut Tx,
-    job: &NewJob<'_>,
-    now: Timestamp,
-) -> Result<Option<i64>, StoreError> {
+pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>, now: Timestamp) -> Result<Option<i64>, StoreError> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO jobs (kind, payload, idempotency_key, state, run_at, attempts, max_attempts, \
          created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) \
@@ -118,12 +114,7 @@ pub async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
         Backend::Postgres => CLAIM_POSTGRES,
     };
-    let row = sqlx::query(sql)
-        .bind(worker)
-        .bind(ms(lease_until))
-        .bind(ms(now))
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(sql).bind(worker).bind(ms(lease_until)).bind(ms(now)).fetch_optional(tx.conn()).await?;
     tx.commit().await?;
     row.map(|row| {
         Ok(Job {
@@ -188,11 +179,7 @@ pub async fn fail(
 
 /// Extends a lease held by this worker (a heartbeat for long jobs). Returns whether the
 /// worker still held it.
-pub async fn extend_lease(
-    store: &Store,
-    job: &Job,
-    lease_until: Timestamp,
-) -> Result<bool, StoreError> {
+pub async fn extend_lease(store: &Store, job: &Job, lease_until: Timestamp) -> Result<bool, StoreError> {
     let mut tx = store.begin().await?;
     let updated = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' \
@@ -209,11 +196,7 @@ pub async fn extend_lease(
 }
 
 /// Jobs, newest first, optionally of one state.
-pub async fn list(
-    store: &Store,
-    state: Option<&str>,
-    limit: i64,
-) -> Result<Vec<JobRecord>, StoreError> {
+pub async fn list(store: &Store, state: Option<&str>, limit: i64) -> Result<Vec<JobRecord>, StoreError> {
     let mut tx = store.snapshot().await?;
     let rows = sqlx::query(
         "SELECT id, kind, state, attempts, run_at, lease_owner, last_error FROM jobs \
@@ -242,13 +225,10 @@ pub async fn list(
 /// Number of jobs per state.
 pub async fn count_by_state(store: &Store) -> Result<Vec<(String, i64)>, StoreError> {
     let mut tx = store.snapshot().await?;
-    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state")
-        .fetch_all(tx.conn())
-        .await?;
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state").fetch_all(tx.conn()).await?;
     tx.rollback().await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
-        .collect()
+    rows.iter().map(|row| Ok((row.try_get("state")?, row.try_get("n")?))).collect()
 }
 
 /// Records one run of the diagnostic probe job (see `embargo jobs probe`).
@@ -266,12 +246,9 @@ pub async fn record_probe(tx: &mut Tx, job: &Job, at: Timestamp) -> Result<(), S
 /// How many times each probe job's effect was committed: `(job id, count)`.
 pub async fn probe_counts(store: &Store) -> Result<Vec<(i64, i64)>, StoreError> {
     let mut tx = store.snapshot().await?;
-    let rows =
-        sqlx::query("SELECT job_id, COUNT(*) AS n FROM job_probes GROUP BY job_id ORDER BY job_id")
-            .fetch_all(tx.conn())
-            .await?;
+    let rows = sqlx::query("SELECT job_id, COUNT(*) AS n FROM job_probes GROUP BY job_id ORDER BY job_id")
+        .fetch_all(tx.conn())
+        .await?;
     tx.rollback().await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("job_id")?, row.try_get("n")?)))
-        .collect()
+    rows.iter().map(|row| Ok((row.try_get("job_id")?, row.try_get("n")?))).collect()
 }

@@ -132,9 +132,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
 
@@ -148,10 +146,7 @@ pub struct Tx {
 impl Store {
     /// The SQLite URL of `embargo.db` inside a data directory.
     pub fn sqlite_url_for(data_dir: &Path) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            data_dir.join("embargo.db").display()
-        )
+        format!("sqlite://{}?mode=rwc", data_dir.join("embargo.db").display())
     }
 
     /// Connects to the database at `url`. Does not migrate.
@@ -181,11 +176,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self {
-            pool,
-            backend,
-            keys,
-        })
+        Ok(Self { pool, backend, keys })
     }
 
     /// Applies pending migrations for this backend. Safe to run concurrently on PostgreSQL
@@ -204,11 +195,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx {
-            inner,
-            backend: self.backend,
-            keys: self.keys.clone(),
-        })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot.
@@ -216,17 +203,9 @@ impl Store {
         let inner = match self.backend {
             // A deferred transaction in WAL mode keeps the snapshot of its first read.
             Backend::Sqlite => self.pool.begin().await?,
-            Backend::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?
-            }
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
         };
-        Ok(Tx {
-            inner,
-            backend: self.backend,
-            keys: self.keys.clone(),
-        })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
     }
 
     /// Which backend this is.

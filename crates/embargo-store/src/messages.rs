@@ -55,6 +55,8 @@ pub struct NewMessage<'a> {
     pub raw: Option<&'a [u8]>,
     /// The mail Message-ID, indexed blindly for threading.
     pub message_id: Option<&'a str>,
+    /// Set for mail to the reply address from someone other than the reporter.
+    pub quarantined: bool,
     /// When.
     pub at: Timestamp,
 }
@@ -76,6 +78,8 @@ pub struct MessageRecord {
     pub body: String,
     /// Size of the kept original, in bytes, when there is one.
     pub raw_size: Option<usize>,
+    /// Whether the message is quarantined (not from the reporter).
+    pub quarantined: bool,
     /// When.
     pub at: Timestamp,
 }
@@ -86,12 +90,8 @@ fn aad(report: ReportId, field: &str) -> String {
 
 /// The blind index of a Message-ID (angle brackets and case of the domain ignored).
 pub fn message_id_index(tx: &Tx, message_id: &str) -> String {
-    let trimmed = message_id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    tx.keys
-        .blind_index("messages.message_id", trimmed.as_bytes())
+    let trimmed = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    tx.keys.blind_index("messages.message_id", trimmed.as_bytes())
 }
 
 /// Inserts a message; returns its row id.
@@ -100,13 +100,11 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     let sender = new.sender.map(|v| tx.seal(v, &aad(report, "sender")));
     let subject = new.subject.map(|v| tx.seal(v, &aad(report, "subject")));
     let body = tx.seal(new.body, &aad(report, "body"));
-    let raw = new
-        .raw
-        .map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
+    let raw = new.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
     let index = new.message_id.map(|m| message_id_index(tx, m));
     let id = sqlx::query_scalar(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
-         raw_enc, message_id_index, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         raw_enc, message_id_index, created_at, quarantined) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          RETURNING id",
     )
     .bind(report.0)
@@ -118,6 +116,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     .bind(raw)
     .bind(index)
     .bind(ms(new.at))
+    .bind(i64::from(new.quarantined))
     .fetch_one(tx.conn())
     .await?;
     Ok(id)
@@ -126,7 +125,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
 /// A report's messages, oldest first, opened.
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, created_at \
+        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, created_at \
          FROM messages WHERE report_id = $1 ORDER BY id",
     )
     .bind(report.0)
@@ -139,25 +138,16 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
         let subject: Option<Vec<u8>> = row.try_get("subject_enc")?;
         let body: Vec<u8> = row.try_get("body_enc")?;
         let raw: Option<Vec<u8>> = row.try_get("raw_enc")?;
+        let quarantined: i64 = row.try_get("quarantined")?;
         out.push(MessageRecord {
             id: row.try_get("id")?,
-            kind: MessageKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
+            kind: MessageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
             author: row.try_get("author")?,
-            sender: sender
-                .map(|v| tx.open(&v, &aad(report, "sender")))
-                .transpose()?,
-            subject: subject
-                .map(|v| tx.open(&v, &aad(report, "subject")))
-                .transpose()?,
+            sender: sender.map(|v| tx.open(&v, &aad(report, "sender"))).transpose()?,
+            subject: subject.map(|v| tx.open(&v, &aad(report, "subject"))).transpose()?,
             body: tx.open(&body, &aad(report, "body"))?,
-            raw_size: raw
-                .map(|v| {
-                    tx.keys
-                        .open(&v, aad(report, "raw").as_bytes())
-                        .map(|r| r.len())
-                })
-                .transpose()?,
+            raw_size: raw.map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len())).transpose()?,
+            quarantined: quarantined != 0,
             at: ts(row.try_get("created_at")?)?,
         });
     }
@@ -165,11 +155,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
 }
 
 /// The original bytes of a message, when kept.
-pub async fn raw(
-    tx: &mut Tx,
-    report: ReportId,
-    message: i64,
-) -> Result<Option<Vec<u8>>, StoreError> {
+pub async fn raw(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<Vec<u8>>, StoreError> {
     let raw: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("SELECT raw_enc FROM messages WHERE id = $1 AND report_id = $2")
             .bind(message)
@@ -183,19 +169,14 @@ pub async fn raw(
 }
 
 /// The reports that hold a message with any of these Message-IDs (for threading replies).
-pub async fn reports_by_message_ids(
-    tx: &mut Tx,
-    message_ids: &[&str],
-) -> Result<Vec<ReportId>, StoreError> {
+pub async fn reports_by_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result<Vec<ReportId>, StoreError> {
     let mut found = Vec::new();
     for message_id in message_ids {
         let index = message_id_index(tx, message_id);
-        let rows: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT report_id FROM messages WHERE message_id_index = $1",
-        )
-        .bind(index)
-        .fetch_all(tx.conn())
-        .await?;
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT report_id FROM messages WHERE message_id_index = $1")
+            .bind(index)
+            .fetch_all(tx.conn())
+            .await?;
         for id in rows {
             if !found.contains(&ReportId(id)) {
                 found.push(ReportId(id));

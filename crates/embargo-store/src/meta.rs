@@ -6,10 +6,7 @@ use crate::{StoreError, Tx};
 
 /// Reads a value.
 pub async fn get(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT value FROM instance_meta WHERE key = $1")
-        .bind(key)
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query("SELECT value FROM instance_meta WHERE key = $1").bind(key).fetch_optional(tx.conn()).await?;
     row.map(|r| Ok(r.try_get("value")?)).transpose()
 }
 

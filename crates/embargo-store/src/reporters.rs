@@ -26,23 +26,16 @@ fn aad(index: &str, field: &str) -> String {
 
 /// The blind index of an address (case-insensitive).
 pub fn email_index(tx: &Tx, email: &str) -> String {
-    tx.keys
-        .blind_index("reporters.email", normalise(email).as_bytes())
+    tx.keys.blind_index("reporters.email", normalise(email).as_bytes())
 }
 
 /// Finds the reporter with this address or creates one; returns the row id.
-pub async fn find_or_create(
-    tx: &mut Tx,
-    email: &str,
-    name: Option<&str>,
-    at: Timestamp,
-) -> Result<i64, StoreError> {
+pub async fn find_or_create(tx: &mut Tx, email: &str, name: Option<&str>, at: Timestamp) -> Result<i64, StoreError> {
     let index = email_index(tx, email);
-    if let Some(id) =
-        sqlx::query_scalar::<_, i64>("SELECT id FROM reporters WHERE email_index = $1")
-            .bind(&index)
-            .fetch_optional(tx.conn())
-            .await?
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM reporters WHERE email_index = $1")
+        .bind(&index)
+        .fetch_optional(tx.conn())
+        .await?
     {
         return Ok(id);
     }
@@ -63,19 +56,16 @@ pub async fn find_or_create(
 
 /// Reads a reporter, identity opened.
 pub async fn get(tx: &mut Tx, id: i64) -> Result<ReporterRecord, StoreError> {
-    let row =
-        sqlx::query("SELECT id, email_index, email_enc, name_enc FROM reporters WHERE id = $1")
-            .bind(id)
-            .fetch_one(tx.conn())
-            .await?;
+    let row = sqlx::query("SELECT id, email_index, email_enc, name_enc FROM reporters WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
     let index: String = row.try_get("email_index")?;
     let email: Vec<u8> = row.try_get("email_enc")?;
     let name: Option<Vec<u8>> = row.try_get("name_enc")?;
     Ok(ReporterRecord {
         id,
         email: tx.open(&email, &aad(&index, "email"))?,
-        name: name
-            .map(|n| tx.open(&n, &aad(&index, "name")))
-            .transpose()?,
+        name: name.map(|n| tx.open(&n, &aad(&index, "name"))).transpose()?,
     })
 }

@@ -1,8 +1,6 @@
 //! Reports: reference numbering, sealed content, lifecycle state and its history.
 
-use embargo_domain::{
-    CloseReason, ReferenceId, ReferencePrefix, ReportId, ReportState, Timestamp, Transition, UserId,
-};
+use embargo_domain::{CloseReason, ReferenceId, ReferencePrefix, ReportId, ReportState, Timestamp, Transition, UserId};
 use sqlx::Row;
 
 use crate::{StoreError, Tx, ms, ts};
@@ -22,6 +20,12 @@ pub struct NewReport<'a> {
     pub body: &'a str,
     /// When it was received.
     pub received_at: Timestamp,
+    /// The token of the report's reply address.
+    pub reply_token: &'a str,
+    /// The reporter's status-link token (sealed here).
+    pub status_token: &'a str,
+    /// The status token's hash, for lookup.
+    pub status_token_hash: &'a str,
 }
 
 /// A report as read back, content opened.
@@ -41,6 +45,8 @@ pub struct ReportRecord {
     pub title: String,
     /// Text.
     pub body: String,
+    /// The token of the report's reply address.
+    pub reply_token: String,
     /// Received.
     pub created_at: Timestamp,
     /// Last changed.
@@ -73,11 +79,7 @@ pub struct ReportFilter {
 
 /// Hands out the next reference for `year`: numbers are sequential per year and never
 /// reused, because the counter row is updated in the caller's transaction.
-pub async fn next_reference(
-    tx: &mut Tx,
-    prefix: &ReferencePrefix,
-    year: i16,
-) -> Result<ReferenceId, StoreError> {
+pub async fn next_reference(tx: &mut Tx, prefix: &ReferencePrefix, year: i16) -> Result<ReferenceId, StoreError> {
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO reference_counters (year, last) VALUES ($1, 1) \
          ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 \
@@ -86,8 +88,7 @@ pub async fn next_reference(
     .bind(i64::from(year))
     .fetch_one(tx.conn())
     .await?;
-    let number =
-        u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
+    let number = u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
     ReferenceId::new(prefix.clone(), year, number).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -99,15 +100,20 @@ fn body_aad(reference: &ReferenceId) -> String {
     format!("reports.body:{reference}")
 }
 
+fn status_aad(reference: &ReferenceId) -> String {
+    format!("reports.status_token:{reference}")
+}
+
 /// Inserts a new report in state `new`.
 pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreError> {
     let title = tx.seal(new.title, &title_aad(new.reference));
     let body = tx.seal(new.body, &body_aad(new.reference));
+    let status = tx.seal(new.status_token, &status_aad(new.reference));
     let at = ms(new.received_at);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, \
-         title_enc, body_enc, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $8, $8) RETURNING id",
+         title_enc, body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8) RETURNING id",
     )
     .bind(new.reference.to_string())
     .bind(i64::from(new.reference.year()))
@@ -117,14 +123,17 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
     .bind(title)
     .bind(body)
     .bind(at)
+    .bind(new.reply_token)
+    .bind(new.status_token_hash)
+    .bind(status)
     .fetch_one(tx.conn())
     .await
-    .map_err(|e| StoreError::on_unique(e, "report reference"))?;
+    .map_err(|e| StoreError::on_unique(e, "report reference or token"))?;
     Ok(ReportId(id))
 }
 
 const SELECT_REPORT: &str = "SELECT id, reference, state, close_reason, duplicate_of, channel, \
-     reporter_id, title_enc, body_enc, created_at, updated_at FROM reports";
+     reporter_id, title_enc, body_enc, reply_token, created_at, updated_at FROM reports";
 
 fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
     let state: String = row.try_get("state")?;
@@ -136,8 +145,7 @@ fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
 
 fn reference_of(row: &sqlx::any::AnyRow) -> Result<ReferenceId, StoreError> {
     let text: String = row.try_get("reference")?;
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("reference {text:?}")))
+    text.parse().map_err(|_| StoreError::Corrupt(format!("reference {text:?}")))
 }
 
 fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> {
@@ -151,6 +159,7 @@ fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> 
         reporter_id: row.try_get("reporter_id")?,
         title: tx.open(&title, &title_aad(&reference))?,
         body: tx.open(&body, &body_aad(&reference))?,
+        reply_token: row.try_get("reply_token")?,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         reference,
@@ -158,23 +167,15 @@ fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> 
 }
 
 /// Reads a report by its reference, content opened.
-pub async fn get_by_reference(
-    tx: &mut Tx,
-    reference: &ReferenceId,
-) -> Result<Option<ReportRecord>, StoreError> {
-    let row = sqlx::query(const_format_select_by_reference())
-        .bind(reference.to_string())
-        .fetch_optional(tx.conn())
-        .await?;
+pub async fn get_by_reference(tx: &mut Tx, reference: &ReferenceId) -> Result<Option<ReportRecord>, StoreError> {
+    let row =
+        sqlx::query(const_format_select_by_reference()).bind(reference.to_string()).fetch_optional(tx.conn()).await?;
     row.map(|row| record(tx, &row)).transpose()
 }
 
 /// Reads a report by id, content opened.
 pub async fn get(tx: &mut Tx, id: ReportId) -> Result<Option<ReportRecord>, StoreError> {
-    let row = sqlx::query(const_format_select_by_id())
-        .bind(id.0)
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(const_format_select_by_id()).bind(id.0).fetch_optional(tx.conn()).await?;
     row.map(|row| record(tx, &row)).transpose()
 }
 
@@ -210,11 +211,7 @@ pub async fn list(tx: &mut Tx, filter: &ReportFilter) -> Result<Vec<ReportRecord
 
 /// Applies a transition: updates the report's state and appends to its history.
 /// The caller has checked it against the lifecycle (see [`embargo_domain::Lifecycle`]).
-pub async fn record_transition(
-    tx: &mut Tx,
-    report: ReportId,
-    transition: &Transition,
-) -> Result<(), StoreError> {
+pub async fn record_transition(tx: &mut Tx, report: ReportId, transition: &Transition) -> Result<(), StoreError> {
     let (reason, duplicate_of) = match transition.to {
         ReportState::Closed(reason) => (
             Some(reason.code()),
@@ -261,10 +258,7 @@ pub async fn record_transition(
 }
 
 /// A report's lifecycle history, oldest first.
-pub async fn transitions(
-    tx: &mut Tx,
-    report: ReportId,
-) -> Result<Vec<TransitionRecord>, StoreError> {
+pub async fn transitions(tx: &mut Tx, report: ReportId) -> Result<Vec<TransitionRecord>, StoreError> {
     let rows = sqlx::query(
         "SELECT t.from_state, t.to_state, t.close_reason, t.duplicate_of, t.actor, t.at \
          FROM report_transitions t WHERE t.report_id = $1 ORDER BY t.id",
@@ -280,23 +274,13 @@ pub async fn transitions(
             let duplicate_of: Option<i64> = row.try_get("duplicate_of")?;
             let to = ReportState::from_codes(&to, reason.as_deref(), duplicate_of.map(ReportId))
                 .ok_or_else(|| StoreError::Corrupt(format!("transition to {to:?}")))?;
-            Ok(TransitionRecord {
-                from,
-                to,
-                actor: row.try_get("actor")?,
-                at: ts(row.try_get("at")?)?,
-            })
+            Ok(TransitionRecord { from, to, actor: row.try_get("actor")?, at: ts(row.try_get("at")?)? })
         })
         .collect()
 }
 
 /// Gives a team member access to a report.
-pub async fn add_member(
-    tx: &mut Tx,
-    report: ReportId,
-    user: UserId,
-    at: Timestamp,
-) -> Result<(), StoreError> {
+pub async fn add_member(tx: &mut Tx, report: ReportId, user: UserId, at: Timestamp) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO report_members (report_id, user_id, added_at) VALUES ($1, $2, $3) \
          ON CONFLICT (report_id, user_id) DO NOTHING",
@@ -311,22 +295,47 @@ pub async fn add_member(
 
 /// Whether a team member has access to a report.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM report_members WHERE report_id = $1 AND user_id = $2")
-            .bind(report.0)
-            .bind(user.0)
-            .fetch_optional(tx.conn())
-            .await?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM report_members WHERE report_id = $1 AND user_id = $2")
+        .bind(report.0)
+        .bind(user.0)
+        .fetch_optional(tx.conn())
+        .await?;
     Ok(found.is_some())
 }
 
 /// Counts reports per state code (for metrics).
 pub async fn count_by_state(tx: &mut Tx) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows =
-        sqlx::query("SELECT state, COUNT(*) AS n FROM reports GROUP BY state ORDER BY state")
-            .fetch_all(tx.conn())
-            .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
-        .collect()
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM reports GROUP BY state ORDER BY state")
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter().map(|row| Ok((row.try_get("state")?, row.try_get("n")?))).collect()
+}
+
+/// The report whose reply address carries `token`.
+pub async fn by_reply_token(tx: &mut Tx, token: &str) -> Result<Option<ReportId>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE reply_token = $1")
+        .bind(token)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(id.map(ReportId))
+}
+
+/// The report whose status-link token has this hash.
+pub async fn by_status_token_hash(tx: &mut Tx, hash: &str) -> Result<Option<ReportId>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE status_token_hash = $1")
+        .bind(hash)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(id.map(ReportId))
+}
+
+/// A report's status-link token, opened (for the mail that carries the link).
+pub async fn status_token(tx: &mut Tx, report: ReportId) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT reference, status_token_enc FROM reports WHERE id = $1")
+        .bind(report.0)
+        .fetch_one(tx.conn())
+        .await?;
+    let reference = reference_of(&row)?;
+    let sealed: Vec<u8> = row.try_get("status_token_enc")?;
+    tx.open(&sealed, &status_aad(&reference))
 }

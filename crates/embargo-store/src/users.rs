@@ -56,21 +56,18 @@ pub async fn create(
 
 /// Finds an account by address.
 pub async fn by_email(tx: &mut Tx, email: &str) -> Result<Option<UserRecord>, StoreError> {
-    let row =
-        sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(tx.conn())
-            .await?;
+    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(tx.conn())
+        .await?;
     row.as_ref().map(user_of).transpose()
 }
 
 /// Number of enabled admin accounts.
 pub async fn count_admins(tx: &mut Tx) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
-            .fetch_one(tx.conn())
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        .fetch_one(tx.conn())
+        .await?)
 }
 
 /// Stores an API token's hash.
@@ -94,11 +91,7 @@ pub async fn create_token(
 }
 
 /// The enabled account owning an unrevoked token with this hash; marks the token used.
-pub async fn by_token_hash(
-    tx: &mut Tx,
-    token_hash: &str,
-    at: Timestamp,
-) -> Result<Option<UserRecord>, StoreError> {
+pub async fn by_token_hash(tx: &mut Tx, token_hash: &str, at: Timestamp) -> Result<Option<UserRecord>, StoreError> {
     let row = sqlx::query(
         "SELECT u.id, u.email, u.role, u.password_hash, u.disabled FROM api_tokens t \
          JOIN users u ON u.id = t.user_id \
@@ -139,12 +132,7 @@ pub async fn create_one_time(
 }
 
 /// Whether a one-time link is still valid for `purpose` (without using it).
-pub async fn one_time_valid(
-    tx: &mut Tx,
-    token_hash: &str,
-    purpose: &str,
-    at: Timestamp,
-) -> Result<bool, StoreError> {
+pub async fn one_time_valid(tx: &mut Tx, token_hash: &str, purpose: &str, at: Timestamp) -> Result<bool, StoreError> {
     let row: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 \
          AND used_at IS NULL AND expires_at > $3",
@@ -158,12 +146,7 @@ pub async fn one_time_valid(
 }
 
 /// Uses a one-time link: returns whether it was valid for `purpose`; it never works twice.
-pub async fn consume_one_time(
-    tx: &mut Tx,
-    token_hash: &str,
-    purpose: &str,
-    at: Timestamp,
-) -> Result<bool, StoreError> {
+pub async fn consume_one_time(tx: &mut Tx, token_hash: &str, purpose: &str, at: Timestamp) -> Result<bool, StoreError> {
     let updated = sqlx::query(
         "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 \
          AND used_at IS NULL AND expires_at > $1",
@@ -177,11 +160,7 @@ pub async fn consume_one_time(
 }
 
 /// Whether any unused, unexpired one-time link exists for `purpose`.
-pub async fn one_time_pending(
-    tx: &mut Tx,
-    purpose: &str,
-    at: Timestamp,
-) -> Result<bool, StoreError> {
+pub async fn one_time_pending(tx: &mut Tx, purpose: &str, at: Timestamp) -> Result<bool, StoreError> {
     let row: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM one_time_tokens WHERE purpose = $1 AND used_at IS NULL AND expires_at > $2 LIMIT 1",
     )

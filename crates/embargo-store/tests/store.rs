@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use embargo_crypto::Keyring;
-use embargo_domain::{
-    Actor, CloseReason, Lifecycle, ReferencePrefix, ReportId, ReportState, Role, Timestamp,
-};
+use embargo_domain::{Actor, CloseReason, Lifecycle, ReferencePrefix, ReportId, ReportState, Role, Timestamp};
 use embargo_store::jobs::{self, NewJob};
 use embargo_store::messages::{MessageKind, NewMessage};
 use embargo_store::reports::{NewReport, ReportFilter};
@@ -13,9 +11,7 @@ use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, u
 use embargo_test_support::{TestDb, both_backends, files_containing};
 
 async fn open(db: &TestDb) -> Store {
-    let store = Store::connect(&db.url, Arc::new(Keyring::generate()))
-        .await
-        .unwrap();
+    let store = Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap();
     store.migrate().await.unwrap();
     store
 }
@@ -24,21 +20,11 @@ fn at(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_780_000_000 + seconds).unwrap()
 }
 
-async fn new_report(
-    store: &Store,
-    year: i16,
-    title: &str,
-    body: &str,
-    email: &str,
-) -> (ReportId, String) {
+async fn new_report(store: &Store, year: i16, title: &str, body: &str, email: &str) -> (ReportId, String) {
     let mut tx = store.begin().await.unwrap();
     let prefix = ReferencePrefix::parse("EMB").unwrap();
-    let reference = reports::next_reference(&mut tx, &prefix, year)
-        .await
-        .unwrap();
-    let reporter = reporters::find_or_create(&mut tx, email, Some("Reporter"), at(0))
-        .await
-        .unwrap();
+    let reference = reports::next_reference(&mut tx, &prefix, year).await.unwrap();
+    let reporter = reporters::find_or_create(&mut tx, email, Some("Reporter"), at(0)).await.unwrap();
     let id = reports::insert(
         &mut tx,
         &NewReport {
@@ -48,6 +34,9 @@ async fn new_report(
             title,
             body,
             received_at: at(0),
+            reply_token: &format!("r-{reference}"),
+            status_token: &format!("status-{reference}"),
+            status_token_hash: &format!("hash-{reference}"),
         },
     )
     .await
@@ -63,58 +52,32 @@ async fn references_are_sequential_per_year_and_content_round_trips() {
         let (_, a) = new_report(&store, 2026, "first", "body one", "a@example.org").await;
         let (_, b) = new_report(&store, 2026, "second", "body two", "b@example.org").await;
         let (_, c) = new_report(&store, 2027, "third", "body three", "a@example.org").await;
-        assert_eq!(
-            (a.as_str(), b.as_str(), c.as_str()),
-            ("EMB-2026-1", "EMB-2026-2", "EMB-2027-1"),
-            "{}",
-            db.backend
-        );
+        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("EMB-2026-1", "EMB-2026-2", "EMB-2027-1"), "{}", db.backend);
 
         let mut tx = store.begin().await.unwrap();
-        let report = reports::get_by_reference(&mut tx, &b.parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (report.title.as_str(), report.body.as_str()),
-            ("second", "body two")
-        );
+        let report = reports::get_by_reference(&mut tx, &b.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!((report.title.as_str(), report.body.as_str()), ("second", "body two"));
         assert_eq!(report.state, ReportState::New);
         let reporter = reporters::get(&mut tx, report.reporter_id).await.unwrap();
         assert_eq!(reporter.email, "b@example.org");
         // The same address (in any case) is the same reporter.
-        let again = reporters::find_or_create(&mut tx, " A@Example.ORG ", None, at(1))
-            .await
-            .unwrap();
-        let first = reports::get_by_reference(&mut tx, &a.parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let again = reporters::find_or_create(&mut tx, " A@Example.ORG ", None, at(1)).await.unwrap();
+        let first = reports::get_by_reference(&mut tx, &a.parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(again, first.reporter_id);
 
-        let all = reports::list(&mut tx, &ReportFilter::default())
-            .await
-            .unwrap();
+        // Reply and status tokens find their report; the status link itself is sealed.
+        assert_eq!(reports::by_reply_token(&mut tx, &format!("r-{b}")).await.unwrap(), Some(report.id));
+        assert_eq!(reports::by_reply_token(&mut tx, "nope").await.unwrap(), None);
+        assert_eq!(reports::by_status_token_hash(&mut tx, &format!("hash-{b}")).await.unwrap(), Some(report.id));
+        assert_eq!(reports::status_token(&mut tx, report.id).await.unwrap(), format!("status-{b}"));
+
+        let all = reports::list(&mut tx, &ReportFilter::default()).await.unwrap();
         assert_eq!(all.len(), 3);
-        let new_only = reports::list(
-            &mut tx,
-            &ReportFilter {
-                state: Some("new".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let new_only =
+            reports::list(&mut tx, &ReportFilter { state: Some("new".into()), ..Default::default() }).await.unwrap();
         assert_eq!(new_only.len(), 3);
-        let closed = reports::list(
-            &mut tx,
-            &ReportFilter {
-                state: Some("closed".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let closed =
+            reports::list(&mut tx, &ReportFilter { state: Some("closed".into()), ..Default::default() }).await.unwrap();
         assert!(closed.is_empty());
         tx.commit().await.unwrap();
     }
@@ -128,15 +91,7 @@ async fn concurrent_intake_never_hands_out_a_reference_twice() {
         for i in 0..24 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                new_report(
-                    &store,
-                    2026,
-                    &format!("r{i}"),
-                    "x",
-                    &format!("r{i}@example.org"),
-                )
-                .await
-                .1
+                new_report(&store, 2026, &format!("r{i}"), "x", &format!("r{i}@example.org")).await.1
             }));
         }
         let mut refs = Vec::new();
@@ -156,10 +111,7 @@ async fn transitions_update_state_and_history() {
         let (id, reference) = new_report(&store, 2026, "t", "b", "x@example.org").await;
         let (other, _) = new_report(&store, 2026, "t2", "b2", "y@example.org").await;
         let mut life = Lifecycle::new(id);
-        let admin = Actor::User {
-            id: embargo_domain::UserId(7),
-            role: Role::Admin,
-        };
+        let admin = Actor::User { id: embargo_domain::UserId(7), role: Role::Admin };
         let mut tx = store.begin().await.unwrap();
         for (i, to) in [
             ReportState::Acknowledged,
@@ -176,17 +128,11 @@ async fn transitions_update_state_and_history() {
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        let report = reports::get_by_reference(&mut tx, &reference.parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let report = reports::get_by_reference(&mut tx, &reference.parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(report.state, ReportState::Triaging);
         let history = reports::transitions(&mut tx, id).await.unwrap();
         assert_eq!(history.len(), 4);
-        assert_eq!(
-            history[2].to,
-            ReportState::Closed(CloseReason::Duplicate { of: other })
-        );
+        assert_eq!(history[2].to, ReportState::Closed(CloseReason::Duplicate { of: other }));
         assert_eq!(history[3].from, "closed");
         assert_eq!(history[0].actor, "user:7:admin");
         assert_eq!(history[1].at, at(1));
@@ -198,9 +144,7 @@ async fn transitions_update_state_and_history() {
             actor: admin.clone(),
             at: at(9),
         };
-        let err = reports::record_transition(&mut tx, id, &stale)
-            .await
-            .unwrap_err();
+        let err = reports::record_transition(&mut tx, id, &stale).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 }
@@ -230,6 +174,7 @@ async fn confidential_values_never_reach_the_database_files() {
                 body: &canary,
                 raw: Some(canary.as_bytes()),
                 message_id: Some(&format!("<{canary}@example.org>")),
+                quarantined: false,
                 at: at(1),
             },
         )
@@ -255,19 +200,10 @@ async fn confidential_values_never_reach_the_database_files() {
         let messages = embargo_store::messages::list(&mut tx, id).await.unwrap();
         assert_eq!(messages[0].body, canary);
         let files = attachments::list(&mut tx, id).await.unwrap();
-        assert_eq!(
-            attachments::data(&mut tx, id, files[0].id)
-                .await
-                .unwrap()
-                .unwrap(),
-            canary.as_bytes()
-        );
-        let threaded = embargo_store::messages::reports_by_message_ids(
-            &mut tx,
-            &[&format!("<{canary}@example.org>")],
-        )
-        .await
-        .unwrap();
+        assert_eq!(attachments::data(&mut tx, id, files[0].id).await.unwrap().unwrap(), canary.as_bytes());
+        let threaded = embargo_store::messages::reports_by_message_ids(&mut tx, &[&format!("<{canary}@example.org>")])
+            .await
+            .unwrap();
         assert_eq!(threaded, vec![id]);
         tx.commit().await.unwrap();
         store.close().await;
@@ -287,10 +223,7 @@ fn rand_hex() -> String {
 async fn the_audit_chain_appends_and_verifies() {
     for db in both_backends() {
         let store = open(&db).await;
-        assert!(matches!(
-            audit::verify(&store).await.unwrap(),
-            audit::Verification::Intact(0)
-        ));
+        assert!(matches!(audit::verify(&store).await.unwrap(), audit::Verification::Intact(0)));
         let mut tasks = Vec::new();
         for i in 0..20 {
             let store = store.clone();
@@ -320,23 +253,11 @@ async fn the_audit_chain_appends_and_verifies() {
         }
         // A rolled-back transaction leaves no entry behind.
         let mut tx = store.begin().await.unwrap();
-        audit::append(
-            &mut tx,
-            &audit::NewEntry {
-                at: at(99),
-                actor: "a",
-                action: "b",
-                subject: "c",
-                details: "",
-            },
-        )
-        .await
-        .unwrap();
+        audit::append(&mut tx, &audit::NewEntry { at: at(99), actor: "a", action: "b", subject: "c", details: "" })
+            .await
+            .unwrap();
         tx.rollback().await.unwrap();
-        assert!(matches!(
-            audit::verify(&store).await.unwrap(),
-            audit::Verification::Intact(20)
-        ));
+        assert!(matches!(audit::verify(&store).await.unwrap(), audit::Verification::Intact(20)));
     }
 }
 
@@ -345,88 +266,39 @@ async fn jobs_are_claimed_once_fenced_and_retried() {
     for db in both_backends() {
         let store = open(&db).await;
         let mut tx = store.begin().await.unwrap();
-        let job = NewJob {
-            kind: "test",
-            payload: "{}",
-            idempotency_key: Some("k1"),
-            run_at: at(0),
-            max_attempts: 3,
-        };
+        let job = NewJob { kind: "test", payload: "{}", idempotency_key: Some("k1"), run_at: at(0), max_attempts: 3 };
         let first = jobs::enqueue(&mut tx, &job, at(0)).await.unwrap();
         let dup = jobs::enqueue(&mut tx, &job, at(0)).await.unwrap();
-        let later = jobs::enqueue(
-            &mut tx,
-            &NewJob {
-                idempotency_key: None,
-                run_at: at(100),
-                ..job.clone()
-            },
-            at(0),
-        )
-        .await
-        .unwrap();
+        let later = jobs::enqueue(&mut tx, &NewJob { idempotency_key: None, run_at: at(100), ..job.clone() }, at(0))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         assert!(first.is_some() && later.is_some());
         assert_eq!(dup, None, "{}: idempotency key ignored", db.backend);
 
         // Only the due job is claimable, and only once while its lease holds.
-        let claimed = jobs::claim(&store, "w1", at(1), at(31))
-            .await
-            .unwrap()
-            .unwrap();
+        let claimed = jobs::claim(&store, "w1", at(1), at(31)).await.unwrap().unwrap();
         assert_eq!((claimed.id, claimed.attempt), (first.unwrap(), 1));
-        assert_eq!(
-            jobs::claim(&store, "w2", at(2), at(32)).await.unwrap(),
-            None
-        );
+        assert_eq!(jobs::claim(&store, "w2", at(2), at(32)).await.unwrap(), None);
 
         // After the lease expires another worker takes it over, and the first is fenced out.
-        let stolen = jobs::claim(&store, "w2", at(40), at(70))
-            .await
-            .unwrap()
-            .unwrap();
+        let stolen = jobs::claim(&store, "w2", at(40), at(70)).await.unwrap().unwrap();
         assert_eq!((stolen.id, stolen.attempt), (claimed.id, 2));
         let mut tx = store.begin().await.unwrap();
         assert!(!jobs::complete(&mut tx, &claimed, at(41)).await.unwrap());
         assert!(jobs::complete(&mut tx, &stolen, at(41)).await.unwrap());
         tx.commit().await.unwrap();
-        assert!(
-            !jobs::fail(&store, &claimed, "late", None, at(42))
-                .await
-                .unwrap()
-        );
+        assert!(!jobs::fail(&store, &claimed, "late", None, at(42)).await.unwrap());
 
         // Failure with a retry time requeues; without one the job is dead.
-        let next = jobs::claim(&store, "w1", at(100), at(130))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            jobs::fail(&store, &next, "boom", Some(at(200)), at(101))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            jobs::claim(&store, "w1", at(150), at(180)).await.unwrap(),
-            None
-        );
-        let retry = jobs::claim(&store, "w1", at(200), at(230))
-            .await
-            .unwrap()
-            .unwrap();
+        let next = jobs::claim(&store, "w1", at(100), at(130)).await.unwrap().unwrap();
+        assert!(jobs::fail(&store, &next, "boom", Some(at(200)), at(101)).await.unwrap());
+        assert_eq!(jobs::claim(&store, "w1", at(150), at(180)).await.unwrap(), None);
+        let retry = jobs::claim(&store, "w1", at(200), at(230)).await.unwrap().unwrap();
         assert_eq!(retry.attempt, 2);
-        assert!(
-            jobs::fail(&store, &retry, "boom again", None, at(201))
-                .await
-                .unwrap()
-        );
+        assert!(jobs::fail(&store, &retry, "boom again", None, at(201)).await.unwrap());
         let counts = jobs::count_by_state(&store).await.unwrap();
-        assert_eq!(
-            counts,
-            vec![("dead".to_owned(), 1), ("done".to_owned(), 1)],
-            "{}",
-            db.backend
-        );
+        assert_eq!(counts, vec![("dead".to_owned(), 1), ("done".to_owned(), 1)], "{}", db.backend);
         let listed = jobs::list(&store, Some("dead"), 10).await.unwrap();
         assert_eq!(listed[0].last_error.as_deref(), Some("boom again"));
     }
@@ -437,77 +309,27 @@ async fn accounts_tokens_and_one_time_links() {
     for db in both_backends() {
         let store = open(&db).await;
         let mut tx = store.begin().await.unwrap();
-        let id = users::create(
-            &mut tx,
-            "Admin@Example.org",
-            Role::Admin,
-            Some("$argon2id$x"),
-            at(0),
-        )
-        .await
-        .unwrap();
-        let err = users::create(&mut tx, "admin@example.org", Role::Responder, None, at(0))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Conflict(_)),
-            "{}: {err}",
-            db.backend
-        );
+        let id = users::create(&mut tx, "Admin@Example.org", Role::Admin, Some("$argon2id$x"), at(0)).await.unwrap();
+        let err = users::create(&mut tx, "admin@example.org", Role::Responder, None, at(0)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{}: {err}", db.backend);
         tx.rollback().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        let id2 = users::create(&mut tx, "Admin@Example.org", Role::Admin, None, at(0))
-            .await
-            .unwrap();
+        let id2 = users::create(&mut tx, "Admin@Example.org", Role::Admin, None, at(0)).await.unwrap();
         assert!(id2.0 > 0 && id.0 > 0);
         assert_eq!(users::count_admins(&mut tx).await.unwrap(), 1);
-        users::create_token(&mut tx, id2, "hash1", "cli", at(0))
-            .await
-            .unwrap();
-        let owner = users::by_token_hash(&mut tx, "hash1", at(1))
-            .await
-            .unwrap()
-            .unwrap();
+        users::create_token(&mut tx, id2, "hash1", "cli", at(0)).await.unwrap();
+        let owner = users::by_token_hash(&mut tx, "hash1", at(1)).await.unwrap().unwrap();
         assert_eq!(owner.email, "admin@example.org");
-        assert!(
-            users::by_token_hash(&mut tx, "other", at(1))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(users::by_token_hash(&mut tx, "other", at(1)).await.unwrap().is_none());
 
-        users::create_one_time(&mut tx, "ott", "first-admin", at(0), at(100))
-            .await
-            .unwrap();
-        assert!(
-            users::one_time_pending(&mut tx, "first-admin", at(1))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !users::consume_one_time(&mut tx, "ott", "other-purpose", at(1))
-                .await
-                .unwrap()
-        );
-        assert!(
-            users::consume_one_time(&mut tx, "ott", "first-admin", at(1))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !users::consume_one_time(&mut tx, "ott", "first-admin", at(2))
-                .await
-                .unwrap()
-        );
-        users::create_one_time(&mut tx, "old", "first-admin", at(0), at(10))
-            .await
-            .unwrap();
-        assert!(
-            !users::consume_one_time(&mut tx, "old", "first-admin", at(11))
-                .await
-                .unwrap()
-        );
+        users::create_one_time(&mut tx, "ott", "first-admin", at(0), at(100)).await.unwrap();
+        assert!(users::one_time_pending(&mut tx, "first-admin", at(1)).await.unwrap());
+        assert!(!users::consume_one_time(&mut tx, "ott", "other-purpose", at(1)).await.unwrap());
+        assert!(users::consume_one_time(&mut tx, "ott", "first-admin", at(1)).await.unwrap());
+        assert!(!users::consume_one_time(&mut tx, "ott", "first-admin", at(2)).await.unwrap());
+        users::create_one_time(&mut tx, "old", "first-admin", at(0), at(10)).await.unwrap();
+        assert!(!users::consume_one_time(&mut tx, "old", "first-admin", at(11)).await.unwrap());
         tx.commit().await.unwrap();
     }
 }

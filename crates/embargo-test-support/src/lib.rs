@@ -59,16 +59,8 @@ pub fn both_backends() -> Vec<TestDb> {
 /// A fresh SQLite database in a new temporary directory.
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("embargo.db").display()
-    );
-    TestDb {
-        url,
-        backend: "sqlite",
-        files: dir.path().to_owned(),
-        _dir: Some(dir),
-    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("embargo.db").display());
+    TestDb { url, backend: "sqlite", files: dir.path().to_owned(), _dir: Some(dir) }
 }
 
 /// Every file below `dir` that contains `needle`, read raw (used by the canary tests).

@@ -34,17 +34,9 @@ fn find_bin_dir() -> Result<PathBuf, String> {
         .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
         .unwrap_or_default();
     candidates.sort_by_key(|p| {
-        p.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
+        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
     });
-    if let Some(dir) = candidates
-        .into_iter()
-        .rev()
-        .find(|d| d.join("initdb").exists())
-    {
+    if let Some(dir) = candidates.into_iter().rev().find(|d| d.join("initdb").exists()) {
         return Ok(dir);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -54,20 +46,11 @@ fn find_bin_dir() -> Result<PathBuf, String> {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 fn user_exists(name: &str) -> bool {
-    Command::new("id")
-        .arg(name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 impl PgServer {
@@ -94,21 +77,13 @@ impl PgServer {
 
     /// The URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
-        format!(
-            "postgres://embargo@localhost:{}/{name}?host={}",
-            self.port,
-            self.socket_dir().display()
-        )
+        format!("postgres://embargo@localhost:{}/{name}?host={}", self.port, self.socket_dir().display())
     }
 
     /// Creates a new, empty database and returns it.
     pub fn fresh_database(&self) -> crate::TestDb {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!(
-            "t{}_{}_{n}",
-            std::process::id(),
-            rand::thread_rng().r#gen::<u32>()
-        );
+        let name = format!("t{}_{}_{n}", std::process::id(), rand::thread_rng().r#gen::<u32>());
         let status = self
             .command("createdb")
             .arg("-h")
@@ -121,28 +96,16 @@ impl PgServer {
             .status()
             .expect("createdb runs");
         assert!(status.success(), "createdb {name} failed");
-        crate::TestDb {
-            url: self.url(&name),
-            backend: "postgres",
-            files: self.data_dir(),
-            _dir: None,
-        }
+        crate::TestDb { url: self.url(&name), backend: "postgres", files: self.data_dir(), _dir: None }
     }
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: {e}"))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        Err(format!("{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -163,22 +126,13 @@ fn start() -> Result<PgServer, String> {
     } else {
         None
     };
-    let root = tempfile::Builder::new()
-        .prefix("embargo-pg-")
-        .tempdir()
-        .map_err(|e| e.to_string())?
-        .keep();
+    let root = tempfile::Builder::new().prefix("embargo-pg-").tempdir().map_err(|e| e.to_string())?.keep();
     std::fs::create_dir_all(root.join("socket")).map_err(|e| e.to_string())?;
     if let Some(user) = &run_as {
         chown_to(&root, user)?;
     }
     let port = 5432 + (std::process::id() % 1000) as u16;
-    let server = PgServer {
-        root,
-        bin,
-        run_as,
-        port,
-    };
+    let server = PgServer { root, bin, run_as, port };
     // The watchdog is started before the server so that a failure below still cleans up.
     spawn_watchdog(&server);
     run(

@@ -34,15 +34,8 @@ impl Instance {
     /// A fresh instance using `bin`, on the database of `db` (SQLite uses the data directory).
     pub fn new(bin: &str, db: Option<&crate::TestDb>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let database_url = db
-            .filter(|db| db.backend == "postgres")
-            .map(|db| db.url.clone());
-        Self {
-            bin: PathBuf::from(bin),
-            data_dir: dir.path().join("data"),
-            database_url,
-            _dir: dir,
-        }
+        let database_url = db.filter(|db| db.backend == "postgres").map(|db| db.url.clone());
+        Self { bin: PathBuf::from(bin), data_dir: dir.path().join("data"), database_url, _dir: dir }
     }
 
     /// A command with `--data-dir` (and `--database-url`) set, clean of `EMBARGO_*`
@@ -66,11 +59,23 @@ impl Instance {
         run_command(self.command(args), stdin)
     }
 
-    /// Starts `embargo serve` on a free loopback port and waits until it prints its address.
+    /// Starts `embargo serve` on free loopback ports and waits until it prints them.
     pub fn serve(&self, extra_env: &[(&str, &str)]) -> Server {
-        let mut cmd = self.command(&["serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0"]);
+        self.serve_with(&[], extra_env)
+    }
+
+    /// [`Instance::serve`] with extra arguments (such as `--config FILE`).
+    pub fn serve_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Server {
+        let mut all = vec!["serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut cmd = self.command(&all);
         cmd.envs(extra_env.iter().copied());
         Server::start(cmd)
+    }
+
+    /// A file in the instance's temporary directory (beside the data directory).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.data_dir.parent().expect("data dir has a parent").join(name)
     }
 
     /// The database files on disk, for SQLite (for PostgreSQL see `PgServer::data_dir`).
@@ -100,8 +105,10 @@ pub fn run_command(mut cmd: Command, stdin: &[u8]) -> Output {
 #[derive(Debug)]
 pub struct Server {
     child: Child,
-    /// Where it listens.
+    /// Where it listens for HTTP.
     pub addr: SocketAddr,
+    /// Where it listens for SMTP.
+    pub smtp_addr: SocketAddr,
     /// Everything printed on standard output so far, whole lines.
     pub stdout: Arc<Mutex<Vec<String>>>,
     /// Everything printed on standard error so far (the logs).
@@ -135,48 +142,30 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                text.lock()
-                    .expect("lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                text.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let found = stdout.lock().expect("lock").iter().find_map(|line| {
-                let rest = line.split("running at http://").nth(1)?;
-                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
-            });
-            if let Some(addr) = found {
-                return Self {
-                    child,
-                    addr,
-                    stdout,
-                    stderr,
-                };
+            let find = |marker: &str| {
+                stdout.lock().expect("lock").iter().find_map(|line| {
+                    let rest = line.split(marker).nth(1)?;
+                    rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+                })
+            };
+            if let (Some(addr), Some(smtp_addr)) = (find("running at http://"), find("SMTP intake at ")) {
+                return Self { child, addr, smtp_addr, stdout, stderr };
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "embargo serve exited with {status}: {}",
-                    stderr.lock().expect("lock")
-                );
+                panic!("embargo serve exited with {status}: {}", stderr.lock().expect("lock"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "embargo serve did not start: {}",
-                stderr.lock().expect("lock")
-            );
+            assert!(Instant::now() < deadline, "embargo serve did not start: {}", stderr.lock().expect("lock"));
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Sends an HTTP/1.1 request and reads the whole response.
-    pub fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> HttpResponse {
+    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
         http_request(self.addr, method, path, headers, body)
     }
 
@@ -185,12 +174,15 @@ impl Server {
         self.stdout.lock().expect("lock").clone()
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (at most `timeout`) for the exit code.
     pub fn terminate(mut self, timeout: Duration) -> Option<i32> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -231,27 +223,16 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
 /// A minimal HTTP/1.1 client (one request per connection), enough for tests.
-pub fn http_request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
+pub fn http_request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).expect("connects");
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -263,18 +244,11 @@ pub fn http_request(
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
+    let status =
+        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("a status line");
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    HttpResponse { status, headers, body: body.to_owned() }
 }

@@ -28,14 +28,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <title>{}</title></head><body><main>{body}</main></body></html>",
         escape(title)
     );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
         .into_response()
 }
 
@@ -43,9 +36,6 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            super::escape("<script>\"a\"&'b'"),
-            "&lt;script&gt;&quot;a&quot;&amp;&#x27;b&#x27;"
-        );
+        assert_eq!(super::escape("<script>\"a\"&'b'"), "&lt;script&gt;&quot;a&quot;&amp;&#x27;b&#x27;");
     }
 }

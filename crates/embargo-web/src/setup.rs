@@ -17,9 +17,7 @@ pub(crate) struct AdminForm {
 }
 
 fn form(token: &str, email: &str, error: Option<&str>) -> String {
-    let error = error.map_or_else(String::new, |e| {
-        format!("<p role=\"alert\"><strong>{}</strong></p>", escape(e))
-    });
+    let error = error.map_or_else(String::new, |e| format!("<p role=\"alert\"><strong>{}</strong></p>", escape(e)));
     format!(
         "<h1>Create the first administrator</h1>{error}\
          <form method=\"post\" action=\"/setup/{token}\">\
@@ -47,20 +45,12 @@ fn gone() -> Response {
 
 fn internal(err: &AppError) -> Response {
     tracing::error!(error = %err, "setup failed");
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Error",
-        "<h1>Something went wrong</h1><p>Please try again.</p>",
-    )
+    page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<h1>Something went wrong</h1><p>Please try again.</p>")
 }
 
 pub(crate) async fn show_form(State(app): State<App>, Path(token): Path<String>) -> Response {
     match accounts::first_admin_link_valid(&app, &token).await {
-        Ok(true) => page(
-            StatusCode::OK,
-            "Create the first administrator",
-            &form(&token, "", None),
-        ),
+        Ok(true) => page(StatusCode::OK, "Create the first administrator", &form(&token, "", None)),
         Ok(false) => gone(),
         Err(err) => internal(&err),
     }
@@ -75,9 +65,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
             let origin = headers.get("origin").and_then(|v| v.to_str().ok());
             let host = headers.get("host").and_then(|v| v.to_str().ok());
             match (origin, host) {
-                (Some(origin), Some(host)) => {
-                    origin.split_once("://").is_some_and(|(_, h)| h == host)
-                }
+                (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, h)| h == host),
                 (Some(_), None) => false,
                 (None, _) => true,
             }
@@ -92,11 +80,7 @@ pub(crate) async fn create_admin(
     Form(input): Form<AdminForm>,
 ) -> Response {
     if !same_origin(&headers) {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "<h1>Cross-site request refused</h1>",
-        );
+        return page(StatusCode::FORBIDDEN, "Refused", "<h1>Cross-site request refused</h1>");
     }
     if input.password != input.confirm {
         return page(

@@ -59,6 +59,19 @@ pub enum Command {
     /// Inspect and exercise the job queue
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Outgoing mail kept in the outbox Maildir (when no relay is configured)
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List the messages in the outbox, oldest first
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

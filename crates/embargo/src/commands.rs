@@ -9,9 +9,7 @@ use embargo_app::{App, AppError, accounts, audit, intake, jobs, reports};
 use embargo_domain::{Actor, ReferenceId, Role};
 use tokio::sync::watch;
 
-use crate::cli::{
-    AdminCommand, AuditCommand, Cli, Command, ConfigCommand, JobsCommand, ReportCommand,
-};
+use crate::cli::{AdminCommand, AuditCommand, Cli, Command, ConfigCommand, JobsCommand, OutboxCommand, ReportCommand};
 use crate::output;
 
 // Exit codes from sysexits.h.
@@ -34,10 +32,7 @@ pub struct Failure {
 
 impl Failure {
     fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code,
-        }
+        Self { message: message.into(), code }
     }
 }
 
@@ -62,9 +57,7 @@ impl From<AppError> for Failure {
 type Outcome = Result<ExitCode, Failure>;
 
 fn local_admin() -> Actor {
-    let os_user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "local".into());
+    let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "local".into());
     Actor::LocalAdmin { os_user }
 }
 
@@ -73,12 +66,8 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
         Command::Serve(args) => (args.http.clone(), args.smtp.clone()),
         _ => (None, None),
     };
-    let overrides = Overrides {
-        data_dir: cli.global.data_dir.clone(),
-        database_url: cli.global.database_url.clone(),
-        http,
-        smtp,
-    };
+    let overrides =
+        Overrides { data_dir: cli.global.data_dir.clone(), database_url: cli.global.database_url.clone(), http, smtp };
     Config::load(cli.global.config.as_deref(), std::env::vars(), &overrides)
         .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))
 }
@@ -86,21 +75,13 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
 fn init_logging(config: &Config, long_running: bool) {
     use tracing_subscriber::EnvFilter;
     // One-shot commands stay quiet unless asked; the server logs at the configured level.
-    let default = if long_running {
-        config.log.level.clone()
-    } else {
-        "warn".to_owned()
-    };
+    let default = if long_running { config.log.level.clone() } else { "warn".to_owned() };
     let filter = EnvFilter::try_from_env("EMBARGO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if config.log.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
     };
 }
 
@@ -147,6 +128,11 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Report(command) => report(open(config).await?, command).await,
         Command::Audit(command) => audit_command(open(config).await?, command).await,
         Command::Jobs(command) => jobs_command(open(config).await?, command).await,
+        Command::Outbox(OutboxCommand::List { json }) => {
+            let app = open(config).await?;
+            output::outbox(&intake::outbox(&app)?, json);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -154,14 +140,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -171,31 +156,39 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn serve(config: Config) -> Outcome {
+async fn serve(mut config: Config) -> Outcome {
     embargo_web::install_metrics_recorder();
     let http = config.http.clone();
     let smtp = config.smtp.clone();
-    let app = open(config).await?;
     let listener = tokio::net::TcpListener::bind(&http)
         .await
         .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen on {http}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
-    tracing::info!(http = %local, database = app.backend_name(), "embargo started");
-    tracing::info!(smtp = %smtp, "SMTP intake is not in this version yet; pipe mail to `embargo ingest-mail`");
+    let local = listener.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
+    // Links sent to people point at the public URL; without one, at the bound address
+    // (which differs from the configured one when port 0 was asked for).
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{local}");
+    }
+    let app = open(config).await?;
+    let smtp_settings = intake::smtp_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let starttls = smtp_settings.tls.is_some();
+    let smtp_listener = tokio::net::TcpListener::bind(&smtp)
+        .await
+        .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen for SMTP on {smtp}: {e}")))?;
+    let smtp_local = smtp_listener.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
+    tracing::info!(http = %local, smtp = %smtp_local, starttls, database = app.backend_name(), "embargo started");
+    println!("Embargo is running at http://{local} ({} database). Stop with Ctrl-C.", app.backend_name());
     println!(
-        "Embargo is running at http://{local} ({} database). Stop with Ctrl-C.",
-        app.backend_name()
+        "SMTP intake at {smtp_local} for {} ({}); outgoing mail {}.",
+        app.config.organisation.security_address,
+        if starttls { "STARTTLS offered" } else { "no STARTTLS: set mail.tls_certificate" },
+        if app.config.mail.relay.is_empty() {
+            format!("goes to the outbox {}", app.config.outbox_dir().display())
+        } else {
+            "goes through the configured relay".to_owned()
+        }
     );
-    // Links point at the public URL when one is configured, else at the bound address
-    // (which differs from the configured one when it asked for port 0).
-    let base_url = if app.config.public_url.is_empty() {
-        format!("http://{local}")
-    } else {
-        app.config.base_url()
-    };
-    if let Some(link) = accounts::first_admin_link(&app, &base_url).await? {
+    if let Some(link) = accounts::first_admin_link(&app, &app.config.base_url()).await? {
         println!();
         println!("No administrator exists yet. Create the first one, within 24 hours, at:");
         println!();
@@ -204,6 +197,7 @@ async fn serve(config: Config) -> Outcome {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
@@ -216,6 +210,7 @@ async fn serve(config: Config) -> Outcome {
     });
     let served = server.await;
     signal.abort();
+    let _ = smtp_server.await;
     let _ = worker.await;
     app.store.close().await;
     served.map_err(|e| Failure::new(EX_OSERR, format!("HTTP server failed: {e}")))?;
@@ -226,11 +221,7 @@ async fn serve(config: Config) -> Outcome {
 async fn worker(config: Config) -> Outcome {
     let app = open(config).await?;
     let worker = jobs::Worker::new(app.clone());
-    tracing::info!(
-        worker = worker.id(),
-        database = app.backend_name(),
-        "job worker started"
-    );
+    tracing::info!(worker = worker.id(), database = app.backend_name(), "job worker started");
     let (stop_tx, stop_rx) = watch::channel(false);
     let running = tokio::spawn(worker.run(stop_rx));
     shutdown_signal().await;
@@ -244,28 +235,19 @@ async fn worker(config: Config) -> Outcome {
 async fn admin(app: App, command: AdminCommand) -> Outcome {
     let actor = local_admin();
     match command {
-        AdminCommand::CreateUser {
-            email,
-            role,
-            password_stdin,
-        } => {
-            let role = Role::parse(&role)
-                .ok_or_else(|| Failure::new(EX_USAGE, "role must be admin or responder"))?;
+        AdminCommand::CreateUser { email, role, password_stdin } => {
+            let role = Role::parse(&role).ok_or_else(|| Failure::new(EX_USAGE, "role must be admin or responder"))?;
             let password = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map_err(|e| {
-                    Failure::new(EX_NOINPUT, format!("cannot read the password: {e}"))
-                })?;
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read the password: {e}")))?;
                 Some(line.trim_end_matches(['\r', '\n']).to_owned())
             } else {
                 None
             };
             let id = accounts::create_user(&app, &actor, &email, role, password.as_deref()).await?;
-            println!(
-                "created {} account {} (id {id})",
-                role.as_str(),
-                email.trim().to_lowercase()
-            );
+            println!("created {} account {} (id {id})", role.as_str(), email.trim().to_lowercase());
             if password.is_none() {
                 println!("it has no password yet: use --password-stdin, or an API token");
             }
@@ -286,35 +268,29 @@ async fn ingest_mail(config: Config) -> Outcome {
         .read_to_end(&mut raw)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("cannot read the message: {e}")))?;
     if raw.len() as u64 > limit {
-        return Err(Failure::new(
-            EX_DATAERR,
-            format!("the message is larger than the limit of {limit} bytes"),
-        ));
+        return Err(Failure::new(EX_DATAERR, format!("the message is larger than the limit of {limit} bytes")));
     }
     let app = open(config).await.map_err(|f| {
         // Anything that stops us from storing the message is temporary for the MTA, so it
         // keeps the message and retries; configuration problems included.
         Failure::new(EX_TEMPFAIL, f.message)
     })?;
-    let outcome = intake::ingest_mail(&app, &raw)
-        .await
-        .map_err(|err| match err {
-            AppError::Invalid(m) => Failure::new(EX_DATAERR, m),
-            other => Failure::new(EX_TEMPFAIL, other.to_string()),
-        })?;
+    let outcome = intake::ingest_mail(&app, &raw).await.map_err(|err| match err {
+        AppError::Invalid(m) => Failure::new(EX_DATAERR, m),
+        other => Failure::new(EX_TEMPFAIL, other.to_string()),
+    })?;
     app.store.close().await;
     match outcome {
         intake::IngestOutcome::NewReport(r) => println!("new report {r}"),
         intake::IngestOutcome::Reply(r) => println!("reply added to {r}"),
         intake::IngestOutcome::AlreadyReceived(r) => println!("already received as part of {r}"),
+        intake::IngestOutcome::Quarantined(r) => println!("quarantined on {r} (not from the reporter)"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn parse_reference(text: &str) -> Result<ReferenceId, Failure> {
-    text.trim()
-        .parse()
-        .map_err(|e: embargo_domain::ids::ReferenceError| Failure::new(EX_USAGE, e.to_string()))
+    text.trim().parse().map_err(|e: embargo_domain::ids::ReferenceError| Failure::new(EX_USAGE, e.to_string()))
 }
 
 async fn report(app: App, command: ReportCommand) -> Outcome {
@@ -326,23 +302,14 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
         }
         ReportCommand::Show { id, json } => {
             let reference = parse_reference(&id)?;
-            let purpose = if json {
-                ReadPurpose::Export
-            } else {
-                ReadPurpose::Read
-            };
+            let purpose = if json { ReadPurpose::Export } else { ReadPurpose::Read };
             let detail = reports::show(&app, &actor, &reference, purpose).await?;
             output::report_detail(&detail, json);
         }
-        ReportCommand::Transition {
-            id,
-            state,
-            duplicate_of,
-        } => {
+        ReportCommand::Transition { id, state, duplicate_of } => {
             let reference = parse_reference(&id)?;
             let original = duplicate_of.as_deref().map(parse_reference).transpose()?;
-            let transition =
-                reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
+            let transition = reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
             println!("{reference}: {} -> {}", transition.from, transition.to);
         }
     }

@@ -10,9 +10,7 @@ use embargo_domain::{ReportState, Timestamp};
 use serde_json::{Value, json};
 
 fn time(at: Timestamp) -> String {
-    at.round(jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| at.to_string())
+    at.round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_else(|_| at.to_string())
 }
 
 fn close_reason(state: ReportState) -> Value {
@@ -26,26 +24,13 @@ fn close_reason(state: ReportState) -> Value {
 fn clean(text: &str) -> String {
     text.replace("\r\n", "\n")
         .chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c })
         .collect()
 }
 
 fn one_line(text: &str, max: usize) -> String {
-    let flat: String = clean(text)
-        .chars()
-        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
-        .collect();
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max - 1).collect::<String>())
-    } else {
-        flat
-    }
+    let flat: String = clean(text).chars().map(|c| if c == '\n' || c == '\t' { ' ' } else { c }).collect();
+    if flat.chars().count() > max { format!("{}…", flat.chars().take(max - 1).collect::<String>()) } else { flat }
 }
 
 pub fn report_list(reports: &[ReportRecord], as_json: bool) {
@@ -104,6 +89,7 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
                 "subject": m.subject,
                 "body": m.body,
                 "raw_size": m.raw_size,
+                "quarantined": m.quarantined,
                 "at": time(m.at),
             })).collect::<Vec<_>>(),
             "attachments": detail.attachments.iter().map(|a| json!({
@@ -122,23 +108,12 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
     println!(
         "reporter:  {}{}",
         clean(&detail.reporter.email),
-        detail
-            .reporter
-            .name
-            .as_deref()
-            .map(|n| format!(" ({})", one_line(n, 60)))
-            .unwrap_or_default()
+        detail.reporter.name.as_deref().map(|n| format!(" ({})", one_line(n, 60))).unwrap_or_default()
     );
     if !detail.attachments.is_empty() {
         println!("attachments:");
         for a in &detail.attachments {
-            println!(
-                "  #{} {} ({}, {} bytes)",
-                a.id,
-                one_line(&a.filename, 80),
-                one_line(&a.media_type, 40),
-                a.size
-            );
+            println!("  #{} {} ({}, {} bytes)", a.id, one_line(&a.filename, 80), one_line(&a.media_type, 40), a.size);
         }
     }
     if !detail.transitions.is_empty() {
@@ -150,13 +125,11 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
     for m in &detail.messages {
         println!();
         println!(
-            "--- message {} ({}) from {} at {}",
+            "--- message {} ({}{}) from {} at {}",
             m.id,
             m.kind.as_str(),
-            m.sender
-                .as_deref()
-                .map(|s| one_line(s, 80))
-                .unwrap_or_else(|| m.author.clone()),
+            if m.quarantined { ", QUARANTINED: not from the reporter" } else { "" },
+            m.sender.as_deref().map(|s| one_line(s, 80)).unwrap_or_else(|| m.author.clone()),
             time(m.at)
         );
         if let Some(subject) = &m.subject {
@@ -176,13 +149,8 @@ pub fn audit_entries(entries: &[StoredEntry], as_json: bool) {
                         "subject": e.subject, "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash })
             );
         } else {
-            let at = Timestamp::from_millisecond(e.at_ms)
-                .map(time)
-                .unwrap_or_default();
-            println!(
-                "{:>6} {} {:<24} {:<20} {} {}",
-                e.seq, at, e.actor, e.action, e.subject, e.details
-            );
+            let at = Timestamp::from_millisecond(e.at_ms).map(time).unwrap_or_default();
+            println!("{:>6} {} {:<24} {:<20} {} {}", e.seq, at, e.actor, e.action, e.subject, e.details);
         }
     }
 }
@@ -191,16 +159,15 @@ pub fn job_list(list: &[JobRecord], as_json: bool) {
     if as_json {
         let value: Vec<Value> = list
             .iter()
-            .map(|j| json!({ "id": j.id, "kind": j.kind, "state": j.state, "attempts": j.attempts,
-                             "run_at": time(j.run_at), "lease_owner": j.lease_owner, "last_error": j.last_error }))
+            .map(|j| {
+                json!({ "id": j.id, "kind": j.kind, "state": j.state, "attempts": j.attempts,
+                             "run_at": time(j.run_at), "lease_owner": j.lease_owner, "last_error": j.last_error })
+            })
             .collect();
         println!("{}", Value::Array(value));
         return;
     }
-    println!(
-        "{:>6} {:<20} {:<8} {:>8} {:<20} LAST ERROR",
-        "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT"
-    );
+    println!("{:>6} {:<20} {:<8} {:>8} {:<20} LAST ERROR", "ID", "KIND", "STATE", "ATTEMPTS", "RUN AT");
     for j in list {
         println!(
             "{:>6} {:<20} {:<8} {:>8} {:<20} {}",
@@ -211,5 +178,24 @@ pub fn job_list(list: &[JobRecord], as_json: bool) {
             time(j.run_at),
             j.last_error.as_deref().unwrap_or("")
         );
+    }
+}
+
+pub fn outbox(entries: &[embargo_app::mail::OutboxEntry], as_json: bool) {
+    if as_json {
+        let value: Vec<Value> = entries
+            .iter()
+            .map(|e| json!({ "path": e.path.display().to_string(), "date": e.date, "to": e.to, "subject": e.subject }))
+            .collect();
+        println!("{}", Value::Array(value));
+        return;
+    }
+    if entries.is_empty() {
+        println!("the outbox is empty");
+        return;
+    }
+    for e in entries {
+        println!("{}  to {}  {}", one_line(&e.date, 40), one_line(&e.to, 60), one_line(&e.subject, 80));
+        println!("    {}", e.path.display());
     }
 }

@@ -71,6 +71,13 @@ CREATE TABLE reports (
     reporter_id   BIGINT NOT NULL REFERENCES reporters(id),
     title_enc     BYTEA NOT NULL,
     body_enc      BYTEA NOT NULL,
+    -- The token in the report's reply address (security+<token>@domain); not secret,
+    -- replies to it from anyone but the reporter are quarantined.
+    reply_token   TEXT NOT NULL UNIQUE,
+    -- The reporter's status link: its hash for lookup, the link itself sealed (it is a
+    -- credential) so that mail jobs can include it.
+    status_token_hash  TEXT NOT NULL UNIQUE,
+    status_token_enc   BYTEA NOT NULL,
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     UNIQUE (ref_year, ref_number)
@@ -109,6 +116,9 @@ CREATE TABLE messages (
     body_enc          BYTEA NOT NULL,
     raw_enc           BYTEA,
     message_id_index  TEXT,
+    -- 1 when mail reached the report's reply address from someone other than the reporter:
+    -- kept for the team, never treated as the reporter's words.
+    quarantined       BIGINT NOT NULL DEFAULT 0,
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX messages_report ON messages(report_id, id);

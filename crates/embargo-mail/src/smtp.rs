@@ -1,0 +1,756 @@
+//! The built-in SMTP listener: Embargo as the MX (or relay target) for the security address.
+//!
+//! It speaks ESMTP (RFC 5321) with SIZE, 8BITMIME, PIPELINING, ENHANCEDSTATUSCODES and, when
+//! a certificate is configured, STARTTLS. It accepts mail only for the addresses the
+//! [`Delivery`] accepts, and answers `250` to a message only after [`Delivery::deliver`]
+//! returned, which commits the message durably; any failure before that is answered with a
+//! `4xx` code so that the sender keeps the message and retries.
+//!
+//! Everything the peer sends is hostile: command lines are bounded, the message size is
+//! enforced while reading (the excess is discarded, never buffered), errors and idle time
+//! end the session, connections are limited per address and in total, and messages are
+//! rate-limited per address. End of data is recognised only as `<CRLF>.<CRLF>`, never as a
+//! bare `<LF>.<LF>`, which closes the SMTP smuggling hole. Input buffered before STARTTLS
+//! is discarded (CVE-2011-0411 class of command injection).
+//!
+//! Written here rather than taken from a crate: the maintained Rust SMTP server libraries
+//! are either unmaintained (mailin, samotop) or part of a whole mail server (Stalwart), and
+//! the protocol subset needed for intake is a few hundred lines (see ADR 6).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// Longest command line accepted (RFC 5321 allows 512; extensions add a little).
+const MAX_COMMAND_LINE: usize = 2048;
+/// Protocol errors tolerated before the session is closed.
+const MAX_ERRORS: u32 = 10;
+
+/// Listener settings.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (announced with SIZE).
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Simultaneous connections from one address.
+    pub max_connections_per_ip: usize,
+    /// Simultaneous connections in total.
+    pub max_connections: usize,
+    /// Messages accepted per address per minute.
+    pub messages_per_minute_per_ip: u32,
+    /// Idle time after which a session is closed.
+    pub idle_timeout: Duration,
+    /// TLS for STARTTLS, when a certificate is configured.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("hostname", &self.hostname)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("starttls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One received message with its envelope.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The connecting address.
+    pub peer: SocketAddr,
+    /// The name given in HELO/EHLO.
+    pub helo: String,
+    /// The reverse path (empty for bounces).
+    pub mail_from: String,
+    /// Accepted recipients.
+    pub rcpt_to: Vec<String>,
+    /// Whether the message came over TLS.
+    pub tls: bool,
+    /// The message, dot-unstuffed, with CRLF line ends as sent.
+    pub data: Vec<u8>,
+}
+
+/// Why a delivery failed.
+#[derive(Debug)]
+pub enum DeliveryError {
+    /// Not stored; the sender should retry (answered with 451).
+    Temporary(String),
+    /// Refused for good (answered with 554).
+    Permanent(String),
+}
+
+/// A boxed future, for the object-safe [`Delivery`] trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where accepted mail goes.
+pub trait Delivery: Send + Sync + 'static {
+    /// Whether mail for `address` is accepted here (RCPT TO).
+    fn accepts(&self, address: &str) -> bool;
+    /// Stores a message durably; returns a short receipt for the `250` reply.
+    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>>;
+}
+
+/// Runs the listener until `stop` turns true; sessions in progress are then closed at
+/// their next command with `421`.
+pub async fn serve(
+    listener: TcpListener,
+    settings: SmtpSettings,
+    delivery: Arc<dyn Delivery>,
+    stop: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(settings);
+    let limits = Arc::new(Limits::default());
+    let total = Arc::new(Semaphore::new(settings.max_connections));
+    let mut stop_accept = stop.clone();
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(error = %err, "smtp accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop_accept.wait_for(|s| *s).await; } => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let settings = settings.clone();
+        let delivery = delivery.clone();
+        let limits = limits.clone();
+        let stop = stop.clone();
+        let permit = total.clone().try_acquire_owned();
+        tokio::spawn(async move {
+            let mut socket = socket;
+            let Ok(_permit) = permit else {
+                let _ = socket.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
+                return;
+            };
+            let Some(_guard) = limits.enter(peer.ip(), settings.max_connections_per_ip) else {
+                let _ =
+                    socket.write_all(b"421 4.7.0 Too many connections from your address, try again later\r\n").await;
+                return;
+            };
+            let session = Session::new(settings, delivery, limits.clone(), peer, stop);
+            if let Err(err) = session.run(Stream::Plain(socket)).await {
+                tracing::debug!(peer = %peer, error = %err, "smtp session ended with an error");
+            }
+        });
+    }
+}
+
+/// Connection counts and message rates per address.
+#[derive(Debug, Default)]
+struct Limits {
+    state: Mutex<HashMap<IpAddr, PeerState>>,
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    connections: usize,
+    window_start: Option<Instant>,
+    messages_in_window: u32,
+}
+
+struct ConnectionGuard {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut state = self.limits.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(peer) = state.get_mut(&self.ip) {
+            peer.connections = peer.connections.saturating_sub(1);
+            let stale = peer.window_start.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+            if peer.connections == 0 && stale {
+                state.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Limits {
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ConnectionGuard> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let peer = state.entry(ip).or_default();
+        if peer.connections >= max {
+            return None;
+        }
+        peer.connections += 1;
+        Some(ConnectionGuard { limits: self.clone(), ip })
+    }
+
+    /// Counts one message from `ip`; false when it exceeds the per-minute rate.
+    fn allow_message(&self, ip: IpAddr, per_minute: u32) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let peer = state.entry(ip).or_default();
+        let now = Instant::now();
+        match peer.window_start {
+            Some(start) if now.duration_since(start) < Duration::from_secs(60) => {}
+            _ => {
+                peer.window_start = Some(now);
+                peer.messages_in_window = 0;
+            }
+        }
+        if peer.messages_in_window >= per_minute {
+            return false;
+        }
+        peer.messages_in_window += 1;
+        true
+    }
+}
+
+/// A plain or TLS connection.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What reading one line gave.
+enum Line {
+    /// A line, including its terminator.
+    Text(Vec<u8>),
+    /// The line was longer than allowed (it was consumed and dropped).
+    TooLong,
+    /// The peer closed the connection.
+    Eof,
+}
+
+/// Reads one line of at most `max` bytes without ever buffering more than that.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> io::Result<Line> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if line.is_empty() && !too_long { Line::Eof } else { Line::Text(line) });
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let n = chunk.len();
+        if !too_long {
+            if line.len() + n > max {
+                too_long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(n);
+        if done {
+            return Ok(if too_long { Line::TooLong } else { Line::Text(line) });
+        }
+    }
+}
+
+#[derive(Debug)]
+enum DataOutcome {
+    Complete(Vec<u8>),
+    TooBig,
+    Eof,
+}
+
+/// Reads DATA until `<CRLF>.<CRLF>`, dot-unstuffing, keeping at most `max` bytes.
+async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> io::Result<DataOutcome> {
+    let mut data = Vec::new();
+    let mut too_big = false;
+    loop {
+        // Data lines may be long; the size limit bounds what is kept.
+        let line = match read_line(reader, max.saturating_add(1024).max(MAX_COMMAND_LINE)).await? {
+            Line::Eof => return Ok(DataOutcome::Eof),
+            Line::TooLong => {
+                too_big = true;
+                continue;
+            }
+            Line::Text(line) => line,
+        };
+        if line == b".\r\n" {
+            return Ok(if too_big { DataOutcome::TooBig } else { DataOutcome::Complete(data) });
+        }
+        if !line.ends_with(b"\n") {
+            // The connection closed in the middle of a line.
+            return Ok(DataOutcome::Eof);
+        }
+        // Dot-stuffing applies to proper CRLF lines only; bare-LF oddities are kept as sent.
+        let content = if line.starts_with(b".") && line.ends_with(b"\r\n") { &line[1..] } else { &line[..] };
+        if !too_big {
+            if data.len() + content.len() > max {
+                too_big = true;
+                data = Vec::new();
+            } else {
+                data.extend_from_slice(content);
+            }
+        }
+    }
+}
+
+/// Extracts the address from `FROM:<a@b> PARAMS` / `TO:<a@b>`; returns (address, params).
+fn parse_path(argument: &str, keyword: &str) -> Option<(String, String)> {
+    let rest = argument.get(..keyword.len())?.eq_ignore_ascii_case(keyword).then(|| &argument[keyword.len()..])?;
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix('<')?;
+    let end = rest.find('>')?;
+    let address = rest[..end].trim();
+    // Drop a source route (`@a,@b:user@host`), obsolete but legal.
+    let address = address.rsplit_once(':').map_or(address, |(_, a)| a);
+    if address.len() > 320 || address.chars().any(|c| c.is_control() || c == ' ') {
+        return None;
+    }
+    Some((address.to_owned(), rest[end + 1..].trim().to_owned()))
+}
+
+struct Session {
+    settings: Arc<SmtpSettings>,
+    delivery: Arc<dyn Delivery>,
+    limits: Arc<Limits>,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+    helo: Option<String>,
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+    tls: bool,
+    errors: u32,
+}
+
+enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+impl Session {
+    fn new(
+        settings: Arc<SmtpSettings>,
+        delivery: Arc<dyn Delivery>,
+        limits: Arc<Limits>,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            settings,
+            delivery,
+            limits,
+            peer,
+            stop,
+            helo: None,
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            tls: false,
+            errors: 0,
+        }
+    }
+
+    async fn run(mut self, stream: Stream) -> io::Result<()> {
+        let mut reader = BufReader::new(stream);
+        let greeting = format!("220 {} ESMTP Embargo\r\n", self.settings.hostname);
+        reader.get_mut().write_all(greeting.as_bytes()).await?;
+        loop {
+            match self.commands(&mut reader).await? {
+                Next::Close => {
+                    let _ = reader.get_mut().shutdown().await;
+                    return Ok(());
+                }
+                Next::StartTls => {
+                    let Some(acceptor) = self.settings.tls.clone() else { return Ok(()) };
+                    // Anything the client pipelined after STARTTLS is discarded: it was
+                    // sent in the clear and must not be executed inside the TLS session.
+                    let Stream::Plain(tcp) = reader.into_inner() else { return Ok(()) };
+                    let tls = match tokio::time::timeout(self.settings.idle_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(err)) => {
+                            tracing::debug!(peer = %self.peer, error = %err, "TLS handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => return Ok(()),
+                    };
+                    self.tls = true;
+                    self.helo = None;
+                    self.reset();
+                    reader = BufReader::new(Stream::Tls(Box::new(tls)));
+                }
+                Next::Continue => unreachable!("commands returns only to close or start TLS"),
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.mail_from = None;
+        self.rcpt_to.clear();
+    }
+
+    async fn reply(&self, reader: &mut BufReader<Stream>, pending: &mut Vec<u8>, text: &str) -> io::Result<()> {
+        pending.extend_from_slice(text.as_bytes());
+        pending.extend_from_slice(b"\r\n");
+        // PIPELINING: answer a group of commands together, once the client has sent them all.
+        if reader.buffer().is_empty() {
+            reader.get_mut().write_all(pending).await?;
+            reader.get_mut().flush().await?;
+            pending.clear();
+        }
+        Ok(())
+    }
+
+    async fn flush(reader: &mut BufReader<Stream>, pending: &mut Vec<u8>) -> io::Result<()> {
+        if !pending.is_empty() {
+            reader.get_mut().write_all(pending).await?;
+            reader.get_mut().flush().await?;
+            pending.clear();
+        }
+        Ok(())
+    }
+
+    async fn commands(&mut self, reader: &mut BufReader<Stream>) -> io::Result<Next> {
+        let mut pending = Vec::new();
+        loop {
+            let stopping = *self.stop.borrow();
+            if stopping {
+                self.reply(reader, &mut pending, "421 4.3.2 Service shutting down, try again later").await?;
+                Self::flush(reader, &mut pending).await?;
+                return Ok(Next::Close);
+            }
+            if self.errors >= MAX_ERRORS {
+                self.reply(reader, &mut pending, "421 4.7.0 Too many errors, closing connection").await?;
+                Self::flush(reader, &mut pending).await?;
+                return Ok(Next::Close);
+            }
+            let line = match tokio::time::timeout(self.settings.idle_timeout, read_line(reader, MAX_COMMAND_LINE)).await
+            {
+                Err(_) => {
+                    Self::flush(reader, &mut pending).await?;
+                    reader.get_mut().write_all(b"421 4.4.2 Idle timeout, closing connection\r\n").await?;
+                    return Ok(Next::Close);
+                }
+                Ok(line) => line?,
+            };
+            let line = match line {
+                Line::Eof => return Ok(Next::Close),
+                Line::TooLong => {
+                    self.errors += 1;
+                    self.reply(reader, &mut pending, "500 5.5.2 Line too long").await?;
+                    continue;
+                }
+                Line::Text(line) => line,
+            };
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches(['\r', '\n']);
+            let (verb, argument) = match text.split_once(' ') {
+                Some((verb, argument)) => (verb.to_ascii_uppercase(), argument.trim()),
+                None => (text.to_ascii_uppercase(), ""),
+            };
+            match self.command(reader, &mut pending, &verb, argument).await? {
+                Next::Continue => {}
+                other => {
+                    Self::flush(reader, &mut pending).await?;
+                    return Ok(other);
+                }
+            }
+        }
+    }
+
+    async fn command(
+        &mut self,
+        reader: &mut BufReader<Stream>,
+        pending: &mut Vec<u8>,
+        verb: &str,
+        argument: &str,
+    ) -> io::Result<Next> {
+        match verb {
+            "EHLO" | "HELO" => {
+                if argument.is_empty() || argument.len() > 255 {
+                    self.errors += 1;
+                    self.reply(reader, pending, "501 5.5.4 A domain or address is required").await?;
+                    return Ok(Next::Continue);
+                }
+                self.helo = Some(argument.to_owned());
+                self.reset();
+                let host = &self.settings.hostname;
+                if verb == "HELO" {
+                    self.reply(reader, pending, &format!("250 {host}")).await?;
+                } else {
+                    let mut lines = vec![
+                        host.clone(),
+                        format!("SIZE {}", self.settings.max_message_bytes),
+                        "8BITMIME".into(),
+                        "PIPELINING".into(),
+                        "ENHANCEDSTATUSCODES".into(),
+                    ];
+                    if self.settings.tls.is_some() && !self.tls {
+                        lines.push("STARTTLS".into());
+                    }
+                    let last = lines.len() - 1;
+                    let reply = lines
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| format!("250{}{l}", if i == last { ' ' } else { '-' }))
+                        .collect::<Vec<_>>()
+                        .join("\r\n");
+                    self.reply(reader, pending, &reply).await?;
+                }
+            }
+            "STARTTLS" => {
+                if self.settings.tls.is_none() || self.tls {
+                    self.errors += 1;
+                    self.reply(reader, pending, "502 5.5.1 STARTTLS not available").await?;
+                } else if !argument.is_empty() {
+                    self.reply(reader, pending, "501 5.5.4 No parameters allowed").await?;
+                } else {
+                    Self::flush(reader, pending).await?;
+                    reader.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                    reader.get_mut().flush().await?;
+                    return Ok(Next::StartTls);
+                }
+            }
+            "MAIL" => {
+                if self.helo.is_none() {
+                    self.errors += 1;
+                    self.reply(reader, pending, "503 5.5.1 Say EHLO first").await?;
+                } else if self.mail_from.is_some() {
+                    self.errors += 1;
+                    self.reply(reader, pending, "503 5.5.1 Sender already given").await?;
+                } else {
+                    match parse_path(argument, "FROM:") {
+                        None => {
+                            self.errors += 1;
+                            self.reply(reader, pending, "501 5.1.7 Bad sender address syntax").await?;
+                        }
+                        Some((from, params)) => {
+                            let declared = params.split_whitespace().find_map(|p| {
+                                p.get(..5)
+                                    .filter(|k| k.eq_ignore_ascii_case("SIZE="))
+                                    .and_then(|_| p[5..].parse::<usize>().ok())
+                            });
+                            if declared.is_some_and(|n| n > self.settings.max_message_bytes) {
+                                self.reply(reader, pending, "552 5.3.4 Message size exceeds the limit").await?;
+                            } else if !self
+                                .limits
+                                .allow_message(self.peer.ip(), self.settings.messages_per_minute_per_ip)
+                            {
+                                self.reply(
+                                    reader,
+                                    pending,
+                                    "450 4.7.1 Too many messages from your address, try again later",
+                                )
+                                .await?;
+                            } else {
+                                self.mail_from = Some(from);
+                                self.reply(reader, pending, "250 2.1.0 Sender OK").await?;
+                            }
+                        }
+                    }
+                }
+            }
+            "RCPT" => {
+                if self.mail_from.is_none() {
+                    self.errors += 1;
+                    self.reply(reader, pending, "503 5.5.1 Need MAIL first").await?;
+                } else {
+                    match parse_path(argument, "TO:") {
+                        None => {
+                            self.errors += 1;
+                            self.reply(reader, pending, "501 5.1.3 Bad recipient address syntax").await?;
+                        }
+                        Some((to, _)) if !self.delivery.accepts(&to) => {
+                            self.errors += 1;
+                            self.reply(reader, pending, "550 5.1.1 No such mailbox here").await?;
+                        }
+                        Some(_) if self.rcpt_to.len() >= self.settings.max_recipients => {
+                            self.reply(reader, pending, "452 4.5.3 Too many recipients").await?;
+                        }
+                        Some((to, _)) => {
+                            self.rcpt_to.push(to);
+                            self.reply(reader, pending, "250 2.1.5 Recipient OK").await?;
+                        }
+                    }
+                }
+            }
+            "DATA" => {
+                if self.mail_from.is_none() || self.rcpt_to.is_empty() {
+                    self.errors += 1;
+                    self.reply(reader, pending, "503 5.5.1 Need MAIL and RCPT first").await?;
+                    return Ok(Next::Continue);
+                }
+                Self::flush(reader, pending).await?;
+                reader.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                reader.get_mut().flush().await?;
+                let outcome = tokio::time::timeout(
+                    self.settings.idle_timeout.max(Duration::from_secs(60)) * 10,
+                    read_data(reader, self.settings.max_message_bytes),
+                )
+                .await;
+                let data = match outcome {
+                    Err(_) => return Ok(Next::Close),
+                    Ok(result) => match result? {
+                        DataOutcome::Eof => return Ok(Next::Close),
+                        DataOutcome::TooBig => {
+                            self.reset();
+                            self.reply(reader, pending, "552 5.3.4 Message size exceeds the limit").await?;
+                            return Ok(Next::Continue);
+                        }
+                        DataOutcome::Complete(data) => data,
+                    },
+                };
+                let envelope = Envelope {
+                    peer: self.peer,
+                    helo: self.helo.clone().unwrap_or_default(),
+                    mail_from: self.mail_from.clone().unwrap_or_default(),
+                    rcpt_to: std::mem::take(&mut self.rcpt_to),
+                    tls: self.tls,
+                    data,
+                };
+                self.reset();
+                // The 250 goes out only after the delivery committed the message.
+                let reply = match self.delivery.deliver(envelope).await {
+                    Ok(receipt) => format!("250 2.0.0 OK: {receipt}"),
+                    Err(DeliveryError::Temporary(reason)) => {
+                        tracing::warn!(peer = %self.peer, reason = %reason, "smtp delivery failed temporarily");
+                        "451 4.3.0 Temporary failure, please try again later".to_owned()
+                    }
+                    Err(DeliveryError::Permanent(reason)) => {
+                        let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
+                        format!("554 5.6.0 {reason}")
+                    }
+                };
+                self.reply(reader, pending, &reply).await?;
+            }
+            "RSET" => {
+                self.reset();
+                self.reply(reader, pending, "250 2.0.0 OK").await?;
+            }
+            "NOOP" => self.reply(reader, pending, "250 2.0.0 OK").await?,
+            "QUIT" => {
+                self.reply(reader, pending, "221 2.0.0 Bye").await?;
+                return Ok(Next::Close);
+            }
+            "VRFY" => self.reply(reader, pending, "252 2.5.0 Cannot verify, but will accept mail").await?,
+            "HELP" => self.reply(reader, pending, "214 2.0.0 See RFC 5321").await?,
+            "BDAT" => {
+                self.errors += 1;
+                self.reply(reader, pending, "502 5.5.1 CHUNKING not offered").await?;
+            }
+            _ => {
+                self.errors += 1;
+                self.reply(reader, pending, "500 5.5.2 Command not recognised").await?;
+            }
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// Loads a PEM certificate chain and private key into a STARTTLS acceptor.
+pub fn tls_acceptor(certificate_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(certificate_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("certificate: no certificate found in the PEM file".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key: {e}"))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_parsed_strictly() {
+        assert_eq!(parse_path("FROM:<a@b.org> SIZE=10", "FROM:"), Some(("a@b.org".into(), "SIZE=10".into())));
+        assert_eq!(parse_path("from: <a@b.org>", "FROM:"), Some(("a@b.org".into(), String::new())));
+        assert_eq!(parse_path("FROM:<>", "FROM:"), Some((String::new(), String::new())));
+        assert_eq!(parse_path("TO:<@relay.org:u@b.org>", "TO:"), Some(("u@b.org".into(), String::new())));
+        assert_eq!(parse_path("FROM:a@b.org", "FROM:"), None);
+        assert_eq!(parse_path("TO:<a b@c>", "TO:"), None);
+        assert_eq!(parse_path("TO", "TO:"), None);
+    }
+
+    #[tokio::test]
+    async fn data_is_unstuffed_and_ends_only_at_crlf_dot_crlf() {
+        let input: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\nbare\n.\nstill data\r\n.\r\nNEXT\r\n";
+        let mut reader = BufReader::new(input);
+        match read_data(&mut reader, 1000).await.unwrap() {
+            DataOutcome::Complete(data) => {
+                assert_eq!(data, b"Subject: x\r\n\r\n.leading dot\r\nbare\n.\nstill data\r\n".to_vec());
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut rest = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut rest).await.unwrap();
+        assert_eq!(rest, "NEXT\r\n");
+    }
+
+    #[tokio::test]
+    async fn oversized_data_is_drained_not_kept() {
+        let mut input = b"x".repeat(5000);
+        input.extend_from_slice(b"\r\n.\r\n");
+        let mut reader = BufReader::new(&input[..]);
+        assert!(matches!(read_data(&mut reader, 100).await.unwrap(), DataOutcome::TooBig));
+    }
+
+    #[tokio::test]
+    async fn long_command_lines_are_refused_without_buffering() {
+        let mut input = b"A".repeat(10_000);
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        let mut reader = BufReader::new(&input[..]);
+        assert!(matches!(read_line(&mut reader, 100).await.unwrap(), Line::TooLong));
+        assert!(matches!(read_line(&mut reader, 100).await.unwrap(), Line::Text(l) if l == b"NOOP\r\n"));
+    }
+}

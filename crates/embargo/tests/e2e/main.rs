@@ -1,0 +1,8 @@
+//! End-to-end tests of the `embargo` binary with real peers (swaks, Python's smtplib,
+//! PostgreSQL). Each runs on SQLite and, where PostgreSQL is available, on PostgreSQL.
+
+mod cli;
+mod smtp;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_embargo");

@@ -1,0 +1,502 @@
+//! Mail intake over SMTP with real peers: swaks, Python's smtplib, and raw sessions for the
+//! limits. The acknowledgement and outbox, threading by reply address, quarantine, loop
+//! detection, hostile messages, and durability across a SIGKILL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use embargo_test_support::{Instance, Server, both_backends, require};
+use serde_json::Value;
+
+use crate::BIN;
+
+const FAST_JOBS: [(&str, &str); 1] = [("EMBARGO_JOBS__POLL_INTERVAL_MS", "50")];
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.exists()))
+        .ok_or_else(|| format!("{name} not found on PATH"));
+    require(name, found)
+}
+
+fn swaks(server: &Server, args: &[&str]) -> (i32, String) {
+    let out = Command::new("swaks")
+        .arg("--server")
+        .arg(server.smtp_addr.to_string())
+        .arg("--helo")
+        .arg("client.test")
+        .args(args)
+        .output()
+        .expect("swaks runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+fn python_send(server: &Server, from: &str, to: &str, raw: &[u8], dir: &Path) -> u16 {
+    let file = dir.join(format!("msg-{}.eml", rand_suffix()));
+    std::fs::write(&file, raw).unwrap();
+    let out = Command::new("python3")
+        .arg(client_script())
+        .args(["send", "127.0.0.1", &server.smtp_addr.port().to_string(), from, to])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/smtp_client.py")
+}
+
+fn rand_suffix() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+fn reports(it: &Instance) -> Vec<Value> {
+    let out = it.run(&["report", "list", "--json"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn show(it: &Instance, id: &str) -> Value {
+    let out = it.run(&["report", "show", id, "--json"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// Waits until the outbox holds `n` messages (the acknowledgement jobs ran), then returns them.
+fn outbox(it: &Instance, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = it.run(&["outbox", "list", "--json"], b"");
+        let list = serde_json::from_str::<Value>(&out.stdout).unwrap().as_array().unwrap().clone();
+        if list.len() >= n || Instant::now() > deadline {
+            return list;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn header(raw: &str, name: &str) -> Option<String> {
+    raw.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(|v| v.trim().to_owned()))
+}
+
+/// A raw SMTP session for exercising the protocol and limits.
+struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> (Self, String) {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut raw = Raw { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream };
+        let greeting = raw.reply();
+        (raw, greeting)
+    }
+
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    fn send(&mut self, text: &str) -> String {
+        self.writer.write_all(text.as_bytes()).unwrap();
+        self.reply()
+    }
+}
+
+fn tls_files(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    tool("openssl")?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "openssl: {}", String::from_utf8_lossy(&status.stderr));
+    Some((cert, key))
+}
+
+fn config(it: &Instance, text: &str) -> String {
+    let path = it.path("embargo.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn swaks_delivers_plain_multipart_attachment_pipelined_and_starttls_mail() {
+    let Some(_) = tool("swaks") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let Some((cert, key)) = tls_files(&it.path("")) else { return };
+        let file = config(
+            &it,
+            &format!("[mail]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n", cert.display(), key.display()),
+        );
+        let server = it.serve_with(&["--config", &file], &FAST_JOBS);
+        let attachment = it.path("poc.bin");
+        std::fs::write(&attachment, [0u8, 1, 2, 255, 254, b'\n', b'.', b'\r', b'\n']).unwrap();
+        let attachment_arg = format!("@{}", attachment.display());
+
+        let sends: Vec<(&str, Vec<&str>)> = vec![
+            (
+                "plain",
+                vec![
+                    "--from",
+                    "plain@example.net",
+                    "--to",
+                    "security@example.org",
+                    "--header",
+                    "Subject: plain report",
+                ],
+            ),
+            (
+                "multipart",
+                vec![
+                    "--from",
+                    "multi@example.net",
+                    "--to",
+                    "security@example.org",
+                    "--header",
+                    "Subject: multipart report",
+                    "--attach-type",
+                    "text/html",
+                    "--attach-body",
+                    "<p>HTML <b>part</b></p>",
+                ],
+            ),
+            (
+                "attachment",
+                vec![
+                    "--from",
+                    "attach@example.net",
+                    "--to",
+                    "security@example.org",
+                    "--header",
+                    "Subject: with attachment",
+                    "--attach-type",
+                    "application/octet-stream",
+                    "--attach-name",
+                    "poc.bin",
+                    "--attach",
+                    &attachment_arg,
+                ],
+            ),
+            (
+                "pipelined",
+                vec![
+                    "--from",
+                    "pipe@example.net",
+                    "--to",
+                    "SECURITY@example.org",
+                    "--header",
+                    "Subject: pipelined",
+                    "--pipeline",
+                ],
+            ),
+            (
+                "starttls",
+                vec![
+                    "--from",
+                    "tls@example.net",
+                    "--to",
+                    "security@example.org",
+                    "--header",
+                    "Subject: over tls",
+                    "--tls",
+                ],
+            ),
+        ];
+        for (name, args) in &sends {
+            let (code, output) = swaks(&server, args);
+            assert_eq!(code, 0, "{}: swaks {name} failed:\n{output}", db.backend);
+            assert!(output.contains("250 2.0.0 OK: SEC-"), "{name}: {output}");
+            if *name == "starttls" {
+                assert!(output.contains("TLS started"), "{output}");
+            }
+            if *name == "pipelined" {
+                assert!(output.contains("PIPELINING"), "{output}");
+            }
+        }
+
+        let list = reports(&it);
+        assert_eq!(list.len(), 5, "{}", db.backend);
+        let find = |title: &str| list.iter().find(|r| r["title"] == title).unwrap()["id"].as_str().unwrap().to_owned();
+        let detail = show(&it, &find("with attachment"));
+        assert_eq!(detail["attachments"][0]["filename"], "poc.bin");
+        assert_eq!(detail["attachments"][0]["size"], 9);
+        let detail = show(&it, &find("multipart report"));
+        let body = detail["body"].as_str().unwrap();
+        assert!(body.contains("HTML part") && !body.contains("<b>"), "HTML reduced to text: {detail}");
+
+        // Every sender got an acknowledgement with the reference, the policy's promise,
+        // the status link and the reply address.
+        let acks = outbox(&it, 5);
+        assert_eq!(acks.len(), 5, "{}", db.backend);
+        let ack = acks.iter().find(|a| a["to"].as_str().unwrap().contains("plain@example.net")).unwrap();
+        let raw = std::fs::read_to_string(ack["path"].as_str().unwrap()).unwrap();
+        let reference = find("plain report");
+        assert_eq!(header(&raw, "Subject").unwrap(), format!("[{reference}] We received your security report"));
+        assert_eq!(header(&raw, "Auto-Submitted").as_deref(), Some("auto-replied"));
+        let reply_to = header(&raw, "Reply-To").unwrap();
+        assert!(reply_to.starts_with("security+") && reply_to.ends_with("@example.org"), "{reply_to}");
+        let decoded = raw.replace("=\r\n", "").replace("=\n", "");
+        assert!(decoded.contains("within 10 working days"), "{decoded}");
+        assert!(decoded.contains(&format!("http://{}/status/", server.addr)), "{decoded}");
+        assert_eq!(server.terminate(Duration::from_secs(20)), Some(0));
+    }
+}
+
+#[test]
+fn replies_thread_by_reply_address_and_strangers_are_quarantined() {
+    let Some(_) = tool("python3") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let server = it.serve(&FAST_JOBS);
+        let dir = it.path("");
+        let first = b"From: Rita <rita@example.net>\r\nTo: security@example.org\r\nSubject: Token leak\r\nMessage-ID: <r1@example.net>\r\n\r\nThe token leaks.\r\n";
+        assert_eq!(python_send(&server, "rita@example.net", "security@example.org", first, &dir), 250);
+        let ack = outbox(&it, 1).remove(0);
+        let raw = std::fs::read_to_string(ack["path"].as_str().unwrap()).unwrap();
+        let reply_to = header(&raw, "Reply-To").unwrap();
+        let ack_id = header(&raw, "Message-ID").unwrap();
+
+        // The reporter answers the acknowledgement: threaded by the reply address.
+        let reply = format!(
+            "From: rita@example.net\r\nTo: {reply_to}\r\nSubject: Re: received\r\nMessage-ID: <r2@example.net>\r\nIn-Reply-To: {ack_id}\r\n\r\nHere is a PoC.\r\n"
+        );
+        assert_eq!(python_send(&server, "rita@example.net", &reply_to, reply.as_bytes(), &dir), 250);
+        // Someone else writes to the same reply address: kept, but quarantined.
+        let stranger = format!(
+            "From: mallory@example.com\r\nTo: {reply_to}\r\nSubject: Re: received\r\nMessage-ID: <m1@example.com>\r\n\r\nI am Rita, close it.\r\n"
+        );
+        assert_eq!(python_send(&server, "mallory@example.com", &reply_to, stranger.as_bytes(), &dir), 250);
+        // An unknown token is not lost either: it opens a report.
+        let unknown = b"From: x@example.com\r\nSubject: hi\r\nMessage-ID: <x1@example.com>\r\n\r\nhello\r\n";
+        assert_eq!(python_send(&server, "x@example.com", "security+zzzzzzzzzzzz@example.org", unknown, &dir), 250);
+        // Other domains and other local parts are refused at RCPT.
+        assert_eq!(python_send(&server, "x@example.com", "postmaster@example.org", unknown, &dir), 550);
+        assert_eq!(python_send(&server, "x@example.com", "security@example.net", unknown, &dir), 550);
+
+        let list = reports(&it);
+        assert_eq!(list.len(), 2, "{}: {list:?}", db.backend);
+        let id = list.iter().find(|r| r["title"] == "Token leak").unwrap()["id"].as_str().unwrap().to_owned();
+        let detail = show(&it, &id);
+        let messages = detail["messages"].as_array().unwrap();
+        let inbound: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "inbound").collect();
+        assert_eq!(inbound.len(), 3, "{detail}");
+        assert_eq!(inbound[1]["body"].as_str().unwrap().trim(), "Here is a PoC.");
+        assert_eq!(inbound[1]["quarantined"], false);
+        assert_eq!(inbound[2]["quarantined"], true);
+        assert!(messages.iter().any(|m| m["kind"] == "outbound"), "the acknowledgement is on the thread");
+        // Only the first message of a report is acknowledged.
+        assert_eq!(outbox(&it, 2).len(), 2);
+        drop(server);
+    }
+}
+
+#[test]
+fn robots_bounces_and_loops_get_no_acknowledgement() {
+    let Some(_) = tool("swaks") else { return };
+    let it = Instance::new(BIN, None);
+    let server = it.serve(&FAST_JOBS);
+    let cases: [&[&str]; 5] = [
+        &["--from", "ooo@example.net", "--to", "security@example.org", "--add-header", "Auto-Submitted: auto-replied"],
+        &["--from", "list@example.net", "--to", "security@example.org", "--add-header", "Precedence: bulk"],
+        &["--from", "<>", "--to", "security@example.org", "--header", "From: mailer-daemon@example.net"],
+        &["--from", "security@example.org", "--to", "security@example.org"],
+        &[
+            "--from",
+            "x@example.net",
+            "--to",
+            "security@example.org",
+            "--header",
+            "Message-Id: <embargo.ack.SEC-2026-9.1@example.org>",
+        ],
+    ];
+    for args in cases {
+        let (code, output) = swaks(&server, args);
+        assert_eq!(code, 0, "{output}");
+    }
+    let (code, _) = swaks(&server, &["--from", "human@example.net", "--to", "security@example.org"]);
+    assert_eq!(code, 0);
+    assert_eq!(reports(&it).len(), 6, "every message is kept");
+    let acks = outbox(&it, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let acks_later = outbox(&it, 1);
+    let _ = acks;
+    assert_eq!(acks_later.len(), 1, "only the human was answered: {acks_later:?} {:?}", reports(&it));
+    assert!(acks_later[0]["to"].as_str().unwrap().contains("human@example.net"));
+}
+
+#[test]
+fn hostile_messages_are_all_kept_and_only_oversize_is_refused() {
+    let Some(_) = tool("python3") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let file = config(&it, "[limits]\nmax_message_bytes = 200000\n");
+        let server = it.serve_with(&["--config", &file], &[]);
+        let dir = it.path("");
+        let corpus: Vec<(&str, Vec<u8>)> = vec![
+            ("broken boundary", b"From: a@x.test\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=NOPE\r\n\r\n--OTHER\r\nhalf a part\r\n".to_vec()),
+            ("wrong charset", b"From: a@x.test\r\nSubject: charset\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n\r\n\xe9t\xe9\r\n".to_vec()),
+            ("undeclared 8-bit", b"From: a@x.test\r\nSubject: 8bit \xff\xfe\r\n\r\nbody \xc3\x28 \xa0\r\n".to_vec()),
+            ("NUL bytes", b"From: a@x.test\r\nSubject: nul\x00here\r\n\r\nbody\x00with\x00nuls\r\n".to_vec()),
+            (
+                "path traversal",
+                b"From: a@x.test\r\nSubject: traversal\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../../../etc/passwd\"\r\n\r\nroot:x:0:0\r\n--B--\r\n".to_vec(),
+            ),
+            ("huge header", format!("From: a@x.test\r\nSubject: huge\r\nX-Huge: {}\r\n\r\nbody\r\n", "h".repeat(100_000)).into_bytes()),
+            ("no headers at all", b"just some text\r\nwithout any header\r\n".to_vec()),
+            ("script everywhere", b"From: \"<script>alert(1)</script>\" <a@x.test>\r\nSubject: <img src=x onerror=alert(1)>\r\nContent-Type: text/html\r\n\r\n<script>alert(document.cookie)</script>\r\n".to_vec()),
+            (
+                "smuggling",
+                b"From: a@x.test\r\nSubject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@x.test>\nRCPT TO:<security@example.org>\nDATA\nSubject: smuggled\n\nsecond\n.\r\n".to_vec(),
+            ),
+        ];
+        for (name, raw) in &corpus {
+            assert_eq!(
+                python_send(&server, "a@x.test", "security@example.org", raw, &dir),
+                250,
+                "{}: {name}",
+                db.backend
+            );
+        }
+        // Nothing lost: one report per message, the raw message kept whole.
+        let list = reports(&it);
+        assert_eq!(list.len(), corpus.len(), "{}: {list:?}", db.backend);
+        assert!(!list.iter().any(|r| r["title"] == "smuggled"), "SMTP smuggling created a second message");
+        for report in &list {
+            let detail = show(&it, report["id"].as_str().unwrap());
+            assert!(detail["messages"][0]["raw_size"].as_u64().unwrap() > 0);
+        }
+        let traversal = list.iter().find(|r| r["title"] == "traversal").unwrap();
+        let detail = show(&it, traversal["id"].as_str().unwrap());
+        assert_eq!(
+            detail["attachments"][0]["filename"], "../../../../etc/passwd",
+            "kept as data, never used as a path"
+        );
+
+        // Only the size limit refuses, with 552 both when declared and when discovered.
+        let big = format!("From: a@x.test\r\nSubject: big\r\n\r\n{}\r\n", "x".repeat(250_000));
+        assert_eq!(python_send(&server, "a@x.test", "security@example.org", big.as_bytes(), &dir), 552);
+        let (mut raw, _) = Raw::connect(server.smtp_addr);
+        raw.send("EHLO client.test\r\n");
+        assert!(raw.send("MAIL FROM:<a@x.test> SIZE=999999999\r\n").starts_with("552 "));
+        assert_eq!(reports(&it).len(), corpus.len());
+        drop(server);
+    }
+}
+
+#[test]
+fn smtp_protocol_errors_and_limits_are_answered_correctly() {
+    let it = Instance::new(BIN, None);
+    let file = config(&it, "[mail]\nmax_recipients = 2\nmax_connections_per_ip = 3\nmessages_per_minute_per_ip = 2\n");
+    let server = it.serve_with(&["--config", &file], &[]);
+    let (mut s, greeting) = Raw::connect(server.smtp_addr);
+    assert!(greeting.starts_with("220 example.org ESMTP"), "{greeting}");
+    assert!(s.send("MAIL FROM:<a@x.test>\r\n").starts_with("503 "), "MAIL before EHLO");
+    let ehlo = s.send("EHLO client.test\r\n");
+    for extension in ["SIZE 26214400", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"] {
+        assert!(ehlo.contains(extension), "{ehlo}");
+    }
+    assert!(!ehlo.contains("STARTTLS"), "no certificate, no STARTTLS");
+    assert!(s.send("STARTTLS\r\n").starts_with("502 "));
+    assert!(s.send("RCPT TO:<security@example.org>\r\n").starts_with("503 "), "RCPT before MAIL");
+    assert!(s.send("DATA\r\n").starts_with("503 "));
+    assert!(s.send("MAIL FROM:a@x.test\r\n").starts_with("501 "), "address without brackets");
+    assert!(s.send("FROBNICATE\r\n").starts_with("500 "));
+    assert!(s.send(&format!("NOOP {}\r\n", "x".repeat(5000))).starts_with("500 5.5.2 Line too long"));
+    assert!(s.send("MAIL FROM:<a@x.test>\r\n").starts_with("250 "));
+    assert!(s.send("RCPT TO:<root@example.org>\r\n").starts_with("550 "));
+    assert!(s.send("RCPT TO:<security@example.org>\r\n").starts_with("250 "));
+    assert!(s.send("RCPT TO:<security+abc@example.org>\r\n").starts_with("250 "));
+    assert!(s.send("RCPT TO:<security+def@example.org>\r\n").starts_with("452 "), "max recipients");
+    assert!(s.send("RSET\r\n").starts_with("250 "));
+    assert!(s.send("MAIL FROM:<a@x.test>\r\n").starts_with("250 "));
+    assert!(s.send("RSET\r\n").starts_with("250 "));
+    assert!(s.send("MAIL FROM:<a@x.test>\r\n").starts_with("450 4.7.1"), "rate limit per address");
+    assert!(s.send("QUIT\r\n").starts_with("221 "));
+
+    // Connections per address.
+    let held: Vec<(Raw, String)> = (0..3).map(|_| Raw::connect(server.smtp_addr)).collect();
+    assert!(held.iter().all(|(_, g)| g.starts_with("220 ")));
+    let (_, refused) = Raw::connect(server.smtp_addr);
+    assert!(refused.starts_with("421 4.7.0"), "{refused}");
+    drop(held);
+
+    // Too many errors end the session.
+    std::thread::sleep(Duration::from_millis(200));
+    let (mut s, _) = Raw::connect(server.smtp_addr);
+    let mut last = String::new();
+    for _ in 0..11 {
+        last = s.send("BOGUS\r\n");
+    }
+    assert!(last.starts_with("421 ") || last.is_empty(), "{last}");
+}
+
+#[test]
+fn a_killed_server_loses_no_accepted_message() {
+    let Some(_) = tool("python3") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let file = config(&it, "[mail]\nmessages_per_minute_per_ip = 1000000\nmax_connections_per_ip = 64\n");
+        let server = it.serve_with(&["--config", &file], &[]);
+        let log = it.path("accepted.log");
+        let mut load = Command::new("python3")
+            .arg(client_script())
+            .args(["load", "127.0.0.1", &server.smtp_addr.port().to_string(), "1000", "16"])
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        // Kill the server partway through.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0) < 150 {
+            assert!(Instant::now() < deadline, "the load did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.kill();
+        load.wait().unwrap();
+        let accepted: Vec<u32> = std::fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+        assert!(
+            accepted.len() >= 150 && accepted.len() < 1000,
+            "{}: kill was not partway: {}",
+            db.backend,
+            accepted.len()
+        );
+
+        // After a restart, every message that got 250 is there exactly once.
+        let server = it.serve(&[]);
+        let titles: Vec<String> = reports(&it).iter().map(|r| r["title"].as_str().unwrap().to_owned()).collect();
+        for n in &accepted {
+            let title = format!("durability {n}");
+            let count = titles.iter().filter(|t| **t == title).count();
+            assert_eq!(count, 1, "{}: message {n} was answered 250 but stored {count} times", db.backend);
+        }
+        let out = it.run(&["audit", "verify"], b"");
+        assert_eq!(out.code, 0, "{}", out.stdout);
+        drop(server);
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""SMTP peer for Embargo's end-to-end tests, on Python's smtplib.
+
+  smtp_client.py send HOST PORT FROM TO FILE
+      Sends the raw message in FILE; prints the final reply code (or the error code).
+  smtp_client.py load HOST PORT COUNT CLIENTS LOG
+      Sends COUNT messages (Subject "durability N", Message-ID <durability-N@load.test>)
+      from CLIENTS threads, one connection each, and appends N to LOG (flushed) for every
+      message answered 250. Stops a thread when the server goes away.
+"""
+import smtplib
+import sys
+import threading
+
+
+def send(host, port, sender, rcpt, path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+            smtp.ehlo("client.test")
+            refused = smtp.sendmail(sender, [rcpt], raw)
+            print(250 if not refused else 550)
+    except smtplib.SMTPResponseException as e:
+        print(e.smtp_code)
+    except smtplib.SMTPRecipientsRefused as e:
+        print(list(e.recipients.values())[0][0])
+
+
+def load(host, port, count, clients, log_path):
+    count, clients = int(count), int(clients)
+    lock = threading.Lock()
+    log = open(log_path, "a")
+    counter = iter(range(count))
+
+    def worker():
+        try:
+            smtp = smtplib.SMTP(host, int(port), timeout=30)
+            smtp.ehlo("load.test")
+        except OSError:
+            return
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                break
+            msg = (
+                f"From: loader{n % 97}@load.test\r\nTo: security@example.org\r\n"
+                f"Subject: durability {n}\r\nMessage-ID: <durability-{n}@load.test>\r\n\r\n"
+                + ("payload line for the durability test\r\n" * 50)
+            ).encode()
+            try:
+                smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], msg)
+            except (smtplib.SMTPException, OSError):
+                return
+            with lock:
+                log.write(f"{n}\n")
+                log.flush()
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+
+
+if __name__ == "__main__":
+    {"send": send, "load": load}[sys.argv[1]](*sys.argv[2:])
