@@ -119,8 +119,18 @@ pub async fn ingest_mail(app: &App, raw: &[u8]) -> Result<IngestOutcome, AppErro
     ingest(app, raw, &MailEnvelope::default()).await
 }
 
-/// Takes in one message.
+/// Takes in one message, in its own transaction.
 pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<IngestOutcome, AppError> {
+    let mail = precheck(app, raw)?;
+    let mut tx = app.store.begin().await?;
+    let outcome = ingest_in(&mut tx, app, raw, &mail, envelope).await?;
+    tx.commit().await?;
+    log_outcome(&outcome);
+    Ok(outcome)
+}
+
+/// Refuses what can never be stored (empty or oversized), and parses the rest.
+fn precheck(app: &App, raw: &[u8]) -> Result<InboundMail, AppError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::Invalid("the message is empty".into()));
     }
@@ -128,18 +138,35 @@ pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<In
     if raw.len() as u64 > limit {
         return Err(AppError::Invalid(format!("the message is larger than the limit of {limit} bytes")));
     }
-    let mail = embargo_mail::parse(raw);
+    Ok(embargo_mail::parse(raw))
+}
+
+fn log_outcome(outcome: &IngestOutcome) {
+    match outcome {
+        IngestOutcome::NewReport(reference) => reports::submitted_log(
+            &reports::Submitted { id: embargo_domain::ReportId(0), reference: reference.clone() },
+            Channel::Email,
+        ),
+        IngestOutcome::Reply(r) => tracing::info!(report = %r, "reply threaded"),
+        IngestOutcome::Quarantined(r) => tracing::info!(report = %r, "message quarantined"),
+        IngestOutcome::AlreadyReceived(r) => tracing::info!(report = %r, "redelivery ignored"),
+    }
+}
+
+/// Files one parsed message inside the caller's transaction.
+async fn ingest_in(
+    tx: &mut Tx,
+    app: &App,
+    raw: &[u8],
+    mail: &InboundMail,
+    envelope: &MailEnvelope,
+) -> Result<IngestOutcome, AppError> {
     let actor = Actor::System("intake");
     let ours = SecurityAddress::of(app);
-
     // The reply token: from the envelope when there is one, else from the headers.
     let recipients = if envelope.rcpt_to.is_empty() { &mail.recipients } else { &envelope.rcpt_to };
     let token = recipients.iter().find_map(|r| ours.classify(r).flatten());
-
-    let mut tx = app.store.begin().await?;
-    let target = find_thread(&mut tx, &mail, token.as_deref()).await;
-    tx.rollback().await?;
-
+    let target = find_thread(tx, mail, token.as_deref()).await?;
     let submission = Submission {
         channel: Channel::Email,
         reporter_email: mail.from_address.clone().unwrap_or_else(|| "unknown-sender@invalid".into()),
@@ -153,22 +180,117 @@ pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<In
             .collect(),
         raw: Some(raw.to_vec()),
         message_id: mail.message_id.clone(),
-        acknowledge: may_acknowledge(app, &mail, envelope),
+        acknowledge: may_acknowledge(app, mail, envelope),
     };
-    match target? {
-        Thread::Redelivery(reference) => Ok(IngestOutcome::AlreadyReceived(reference)),
+    Ok(match target {
+        Thread::Redelivery(reference) => IngestOutcome::AlreadyReceived(reference),
         Thread::Reply(report) => {
-            let reference = reports::add_inbound_message(app, &actor, report, &submission, false).await?;
-            Ok(IngestOutcome::Reply(reference))
+            IngestOutcome::Reply(reports::add_inbound_message_in(tx, app, &actor, report, &submission, false).await?)
         }
-        Thread::Quarantine(report) => {
-            let reference = reports::add_inbound_message(app, &actor, report, &submission, true).await?;
-            Ok(IngestOutcome::Quarantined(reference))
+        Thread::Quarantine(report) => IngestOutcome::Quarantined(
+            reports::add_inbound_message_in(tx, app, &actor, report, &submission, true).await?,
+        ),
+        Thread::New => IngestOutcome::NewReport(reports::submit_in(tx, app, &actor, &submission).await?.reference),
+    })
+}
+
+/// Commits concurrent SMTP deliveries together ("group commit"): one transaction, and one
+/// durable flush, for every message that arrived while the previous batch was committing.
+/// Each sender still gets its `250` only after the commit that holds its message.
+#[derive(Debug, Clone)]
+pub struct IntakeQueue {
+    sender: tokio::sync::mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    raw: Vec<u8>,
+    envelope: MailEnvelope,
+    reply: tokio::sync::oneshot::Sender<Result<IngestOutcome, AppError>>,
+}
+
+/// The most messages committed in one transaction.
+const MAX_BATCH: usize = 64;
+
+impl IntakeQueue {
+    /// Starts the committer task for `app`.
+    pub fn start(app: App) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(committer(app, receiver));
+        Self { sender }
+    }
+
+    /// Takes in one message; returns once it is committed (or failed).
+    pub async fn ingest(&self, raw: Vec<u8>, envelope: MailEnvelope) -> Result<IngestOutcome, AppError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.sender
+            .send(Pending { raw, envelope, reply })
+            .await
+            .map_err(|_| AppError::Unavailable("intake is shutting down".into()))?;
+        answer.await.map_err(|_| AppError::Unavailable("intake stopped before committing".into()))?
+    }
+}
+
+async fn committer(app: App, mut receiver: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
         }
-        Thread::New => {
-            let submitted = reports::submit(app, &actor, submission).await?;
-            Ok(IngestOutcome::NewReport(submitted.reference))
+        commit_batch(&app, batch).await;
+    }
+}
+
+async fn commit_batch(app: &App, batch: Vec<Pending>) {
+    let mut ready = Vec::with_capacity(batch.len());
+    for pending in batch {
+        match precheck(app, &pending.raw) {
+            Ok(mail) => ready.push((pending, mail)),
+            Err(err) => {
+                let _ = pending.reply.send(Err(err));
+            }
         }
+    }
+    if ready.is_empty() {
+        return;
+    }
+    metrics::histogram!("embargo_intake_batch_size").record(ready.len() as f64);
+    let fail_all = |ready: Vec<(Pending, InboundMail)>, err: &AppError| {
+        for (pending, _) in ready {
+            let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
+        }
+    };
+    let mut tx = match app.store.begin().await {
+        Ok(tx) => tx,
+        Err(err) => return fail_all(ready, &AppError::from(err)),
+    };
+    let mut outcomes = Vec::with_capacity(ready.len());
+    for (pending, mail) in &ready {
+        match ingest_in(&mut tx, app, &pending.raw, mail, &pending.envelope).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => {
+                // One failure aborts the shared transaction. Nothing was half-stored; each
+                // message is then taken in on its own, so that one bad message cannot hold
+                // the others back.
+                tracing::warn!(error = %err, batch = ready.len(), "intake batch failed; retrying one by one");
+                let _ = tx.rollback().await;
+                for (pending, _) in ready {
+                    let result = ingest(app, &pending.raw, &pending.envelope).await;
+                    let _ = pending.reply.send(result);
+                }
+                return;
+            }
+        }
+    }
+    if let Err(err) = tx.commit().await {
+        return fail_all(ready, &AppError::from(err));
+    }
+    for ((pending, _), outcome) in ready.into_iter().zip(outcomes) {
+        log_outcome(&outcome);
+        let _ = pending.reply.send(Ok(outcome));
     }
 }
 
@@ -215,12 +337,13 @@ async fn find_thread(tx: &mut Tx, mail: &InboundMail, token: Option<&str>) -> Re
 #[derive(Debug, Clone)]
 pub struct SmtpIntake {
     app: App,
+    queue: IntakeQueue,
 }
 
 impl SmtpIntake {
-    /// Intake for `app`.
+    /// Intake for `app`, with its group-commit queue.
     pub fn new(app: App) -> Arc<Self> {
-        Arc::new(Self { app })
+        Arc::new(Self { queue: IntakeQueue::start(app.clone()), app })
     }
 }
 
@@ -231,9 +354,11 @@ impl Delivery for SmtpIntake {
 
     fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>> {
         Box::pin(async move {
-            let mail_envelope =
-                MailEnvelope { mail_from: Some(envelope.mail_from.clone()), rcpt_to: envelope.rcpt_to.clone() };
-            match ingest(&self.app, &envelope.data, &mail_envelope).await {
+            let started = std::time::Instant::now();
+            let mail_envelope = MailEnvelope { mail_from: Some(envelope.mail_from), rcpt_to: envelope.rcpt_to };
+            let result = self.queue.ingest(envelope.data, mail_envelope).await;
+            metrics::histogram!("embargo_smtp_commit_seconds").record(started.elapsed().as_secs_f64());
+            match result {
                 Ok(outcome) => {
                     metrics::counter!("embargo_smtp_messages_accepted_total").increment(1);
                     Ok(format!("{}", outcome.reference()))

@@ -324,8 +324,8 @@ impl Worker {
             .send(&format!("ack-{}", report.reference), &organisation.security_address, &reporter.email, &raw)
             .await
             .map_err(|e| match e {
-                embargo_mail::outbound::SendError::Invalid(m) => JobError::Permanent(m),
-                embargo_mail::outbound::SendError::Transport(m) => JobError::Retry(m),
+                embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
+                embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
             })?;
 
         // Record the sent mail on the report's thread, with the job's completion.

@@ -130,22 +130,41 @@ fn validate(app: &App, submission: &Submission) -> Result<(), AppError> {
 /// Records a new report with its first message and attachments, in one transaction.
 /// When this returns, the report is durably committed.
 pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<Submitted, AppError> {
-    validate(app, &submission)?;
-    let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::SubmitReport).await?;
+    let submitted = submit_in(&mut tx, app, actor, &submission).await?;
+    tx.commit().await?;
+    submitted_log(&submitted, submission.channel);
+    Ok(submitted)
+}
+
+/// Logs and counts a committed submission.
+pub(crate) fn submitted_log(submitted: &Submitted, channel: Channel) {
+    metrics::counter!("embargo_reports_received_total", "channel" => channel.as_str()).increment(1);
+    tracing::info!(report = %submitted.reference, channel = channel.as_str(), "report received");
+}
+
+/// [`submit`] inside the caller's transaction (intake commits several messages at once).
+pub(crate) async fn submit_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    submission: &Submission,
+) -> Result<Submitted, AppError> {
+    validate(app, submission)?;
+    let now = app.now();
+    authz::require(tx, actor, Permission::SubmitReport).await?;
     let reporter =
-        reporters::find_or_create(&mut tx, submission.reporter_email.trim(), submission.reporter_name.as_deref(), now)
+        reporters::find_or_create(tx, submission.reporter_email.trim(), submission.reporter_name.as_deref(), now)
             .await?;
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let reference = sr::next_reference(&mut tx, &app.config.reference_prefix(), year).await?;
+    let reference = sr::next_reference(tx, &app.config.reference_prefix(), year).await?;
     let title = match submission.title.trim() {
         "" => "(no subject)",
         t => t,
     };
     let status_token = crate::tokens::secret("");
     let id = sr::insert(
-        &mut tx,
+        tx,
         &NewReport {
             reference: &reference,
             channel: submission.channel.as_str(),
@@ -160,7 +179,7 @@ pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<
     )
     .await?;
     let message = messages::insert(
-        &mut tx,
+        tx,
         &NewMessage {
             report: id,
             kind: MessageKind::Inbound,
@@ -177,7 +196,7 @@ pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<
     .await?;
     for upload in &submission.attachments {
         attachments::insert(
-            &mut tx,
+            tx,
             &NewAttachment {
                 report: id,
                 message: Some(message),
@@ -190,10 +209,10 @@ pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<
         .await?;
     }
     if submission.acknowledge {
-        crate::jobs::enqueue_acknowledgement(&mut tx, app, id, Some(message)).await?;
+        crate::jobs::enqueue_acknowledgement(tx, app, id, Some(message)).await?;
     }
     audit::record(
-        &mut tx,
+        tx,
         app,
         actor,
         "report.create",
@@ -201,9 +220,6 @@ pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<
         &format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
     )
     .await?;
-    tx.commit().await?;
-    metrics::counter!("embargo_reports_received_total", "channel" => submission.channel.as_str()).increment(1);
-    tracing::info!(report = %reference, channel = submission.channel.as_str(), "report received");
     Ok(Submitted { id, reference })
 }
 
@@ -216,12 +232,27 @@ pub async fn add_inbound_message(
     message: &Submission,
     quarantined: bool,
 ) -> Result<ReferenceId, AppError> {
-    let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ChangeReportState(report)).await?;
-    let record = sr::get(&mut tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
+    let reference = add_inbound_message_in(&mut tx, app, actor, report, message, quarantined).await?;
+    tx.commit().await?;
+    tracing::info!(report = %reference, quarantined, "inbound message threaded");
+    Ok(reference)
+}
+
+/// [`add_inbound_message`] inside the caller's transaction.
+pub(crate) async fn add_inbound_message_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    report: ReportId,
+    message: &Submission,
+    quarantined: bool,
+) -> Result<ReferenceId, AppError> {
+    let now = app.now();
+    authz::require(tx, actor, Permission::ChangeReportState(report)).await?;
+    let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     let id = messages::insert(
-        &mut tx,
+        tx,
         &NewMessage {
             report,
             kind: MessageKind::Inbound,
@@ -238,7 +269,7 @@ pub async fn add_inbound_message(
     .await?;
     for upload in &message.attachments {
         attachments::insert(
-            &mut tx,
+            tx,
             &NewAttachment {
                 report,
                 message: Some(id),
@@ -251,7 +282,7 @@ pub async fn add_inbound_message(
         .await?;
     }
     audit::record(
-        &mut tx,
+        tx,
         app,
         actor,
         if quarantined { "report.message.quarantine" } else { "report.message.add" },
@@ -259,8 +290,6 @@ pub async fn add_inbound_message(
         &format!("kind=inbound attachments={}", message.attachments.len()),
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(report = %record.reference, quarantined, "inbound message threaded");
     Ok(record.reference)
 }
 

@@ -209,8 +209,10 @@ fn report_content_is_encrypted_at_rest_and_never_logged() {
             "postgres" => postgres().unwrap().data_dir(),
             _ => it.sqlite_dir().to_owned(),
         };
-        let hits: Vec<_> =
-            files_containing(&files, canary.as_bytes()).into_iter().filter(|p| !p.starts_with(files.join("outbox"))).collect();
+        let hits: Vec<_> = files_containing(&files, canary.as_bytes())
+            .into_iter()
+            .filter(|p| !p.starts_with(files.join("outbox")))
+            .collect();
         assert!(hits.is_empty(), "{}: canary found on disk in {hits:?}", db.backend);
         if db.backend == "sqlite" {
             assert!(files.join("embargo.db").exists(), "the test looked at the right place");

@@ -500,3 +500,168 @@ fn a_killed_server_loses_no_accepted_message() {
         drop(server);
     }
 }
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A private Postfix instance (own configuration, queue and logs in `dir`, loopback only)
+/// that relays mail for example.org to `relay_to`, as a production MX in front of Embargo.
+struct Postfix {
+    conf: PathBuf,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Postfix {
+    fn start(dir: &Path, relay_to: SocketAddr) -> Option<Self> {
+        tool("postfix")?;
+        if !is_root() {
+            require::<()>("postfix", Err("a private Postfix instance needs root".into()))?;
+        }
+        let base = dir.join("postfix");
+        let (conf, queue, data) = (base.join("conf"), base.join("queue"), base.join("data"));
+        for d in [&conf, &queue, &data] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let port = free_port();
+        std::fs::write(
+            conf.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {queue}\ndata_directory = {data}\n\
+                 command_directory = /usr/sbin\ndaemon_directory = /usr/lib/postfix/sbin\n\
+                 meta_directory = /etc/postfix\nshlib_directory = /usr/lib/postfix\nmail_owner = postfix\n\
+                 setgid_group = postdrop\nmyhostname = mx.example.org\ninet_interfaces = 127.0.0.1\n\
+                 inet_protocols = ipv4\nmydestination =\nmynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\n\
+                 relay_domains = example.org\ntransport_maps = inline:{{ example.org=smtp:[127.0.0.1]:{embargo} }}\n\
+                 smtp_tls_security_level = none\nmaillog_file = /dev/stdout\nsmtputf8_enable = no\n",
+                queue = queue.display(),
+                data = data.display(),
+                embargo = relay_to.port(),
+            ),
+        )
+        .unwrap();
+        let master = std::fs::read_to_string("/etc/postfix/master.cf").unwrap();
+        let mut lines: Vec<String> =
+            master.lines().filter(|l| !l.starts_with("smtp      inet")).map(str::to_owned).collect();
+        lines.insert(0, format!("127.0.0.1:{port} inet n - n - - smtpd"));
+        std::fs::write(conf.join("master.cf"), lines.join("\n") + "\n").unwrap();
+        Command::new("chown").arg("postfix").arg(&data).status().unwrap();
+        Command::new("chmod").args(["755"]).arg(dir).arg(&base).status().unwrap();
+        let child = Command::new("postfix")
+            .arg("-c")
+            .arg(&conf)
+            .arg("start-fg")
+            .stdout(std::fs::File::create(base.join("postfix.log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        Some(Postfix { conf, child, port })
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix").arg("-c").arg(&self.conf).arg("stop").output();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_real_postfix_relays_mail_into_embargo() {
+    let Some(_) = tool("swaks") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let server = it.serve(&FAST_JOBS);
+        let Some(postfix) = Postfix::start(&it.path(""), server.smtp_addr) else { return };
+        let out = Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{}", postfix.port), "--from", "finder@example.net"])
+            .args(["--to", "security@example.org", "--header", "Subject: relayed through postfix"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("250 2.0.0 Ok: queued"), "{out:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let report = loop {
+            if let Some(r) = reports(&it).into_iter().find(|r| r["title"] == "relayed through postfix") {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "{}: Postfix did not relay the message into Embargo", db.backend);
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let detail = show(&it, report["id"].as_str().unwrap());
+        assert_eq!(detail["reporter"]["email"], "finder@example.net");
+        assert_eq!(outbox(&it, 1).len(), 1, "the relayed reporter is acknowledged");
+        drop(postfix);
+    }
+}
+
+#[test]
+fn outbound_mail_goes_through_a_real_smtp_relay_and_is_retried_until_it_is_up() {
+    let Some(_) = tool("smtp-sink") else { return };
+    let it = Instance::new(BIN, None);
+    let sink_port = free_port();
+    let file = config(&it, &format!("[mail]\nrelay = \"smtp://127.0.0.1:{sink_port}\"\n"));
+    let server = it.serve_with(&["--config", &file], &FAST_JOBS);
+    let (code, output) = swaks(&server, &["--from", "relay-me@example.net", "--to", "security@example.org"]);
+    assert_eq!(code, 0, "{output}");
+
+    // The relay is down: the job fails, is kept and retried, nothing is lost.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = it.run(&["jobs", "list", "--json"], b"");
+        let jobs: Value = serde_json::from_str(&out.stdout).unwrap();
+        let ack = jobs.as_array().unwrap().iter().find(|j| j["kind"] == "mail.acknowledgement").cloned();
+        if let Some(job) = ack.filter(|j| j["state"] == "queued" && j["attempts"] == 1) {
+            assert!(job["last_error"].as_str().unwrap().contains("cannot send"), "{job}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failed delivery was not recorded for retry: {jobs}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Postfix's smtp-sink comes up as the relay; the retry (after 5 s) delivers through it.
+    let dump = it.path("sink");
+    std::fs::create_dir_all(&dump).unwrap();
+    Command::new("chmod").args(["777"]).arg(&dump).status().unwrap();
+    let mut sink = Command::new("smtp-sink");
+    if is_root() {
+        sink.args(["-u", "postfix"]);
+    }
+    let mut sink = sink
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("127.0.0.1:{sink_port}"))
+        .arg("10")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let files: Vec<PathBuf> = std::fs::read_dir(&dump).unwrap().flatten().map(|e| e.path()).collect();
+        if let Some(file) = files.first() {
+            std::thread::sleep(Duration::from_millis(200));
+            break std::fs::read_to_string(file).unwrap();
+        }
+        assert!(Instant::now() < deadline, "nothing reached the relay");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = sink.kill();
+    let _ = sink.wait();
+    assert!(delivered.contains("X-Rcpt-Args: <relay-me@example.net>"), "{delivered}");
+    assert!(delivered.contains("X-Mail-Args: <security@example.org>"), "{delivered}");
+    assert!(delivered.contains("We received your security report"), "{delivered}");
+    assert!(it.run(&["outbox", "list", "--json"], b"").stdout.trim() == "[]", "a relay, not the outbox");
+    drop(server);
+}
