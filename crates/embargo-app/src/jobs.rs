@@ -32,8 +32,12 @@ pub const PROBE: &str = "diagnostic.probe";
 /// Sends the reporter the acknowledgement of a new report.
 pub const ACKNOWLEDGEMENT: &str = "mail.acknowledgement";
 
+/// Sends the reporter of a report closed as not-security the policy's redirect to the public
+/// issue tracker.
+pub const NOT_SECURITY: &str = "mail.not_security";
+
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT];
+pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ProbePayload {
@@ -43,29 +47,31 @@ struct ProbePayload {
 /// Identifiers only: the reporter's Message-ID is read from the sealed original message
 /// when the job runs, so that nothing the reporter wrote sits in the jobs table in clear.
 #[derive(Debug, Serialize, Deserialize)]
-struct AcknowledgementPayload {
+struct ReportMailPayload {
     report: i64,
     message: Option<i64>,
 }
 
-/// Enqueues the acknowledgement mail for a new report, in the caller's transaction (one per
-/// report, by idempotency key).
-pub(crate) async fn enqueue_acknowledgement(
+/// Enqueues a mail to a report's reporter (`kind` is [`ACKNOWLEDGEMENT`] or
+/// [`NOT_SECURITY`]) in the caller's transaction. `message` is the reporter's message it
+/// answers; `key` makes it happen once.
+pub(crate) async fn enqueue_report_mail(
     tx: &mut embargo_store::Tx,
     app: &App,
+    kind: &'static str,
     report: embargo_domain::ReportId,
     message: Option<i64>,
+    key: &str,
 ) -> Result<(), AppError> {
-    let payload = serde_json::to_string(&AcknowledgementPayload { report: report.0, message })
+    let payload = serde_json::to_string(&ReportMailPayload { report: report.0, message })
         .map_err(|e| AppError::Internal(e.into()))?;
-    let key = format!("ack:{}", report.0);
     let now = app.now();
     store_jobs::enqueue(
         tx,
         &NewJob {
-            kind: ACKNOWLEDGEMENT,
+            kind,
             payload: &payload,
-            idempotency_key: Some(&key),
+            idempotency_key: Some(key),
             run_at: now,
             max_attempts: i64::from(app.config.jobs.max_attempts),
         },
@@ -271,13 +277,15 @@ impl Worker {
     async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
         match job.kind.as_str() {
             PROBE => self.probe(job).await,
-            ACKNOWLEDGEMENT => self.acknowledge(job).await,
+            ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mail(job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
 
-    async fn acknowledge(&self, job: &Job) -> Result<(), JobError> {
-        let payload: AcknowledgementPayload =
+    /// Composes and sends a mail to a report's reporter, then records it on the thread and
+    /// completes the job in one transaction.
+    async fn report_mail(&self, job: &Job) -> Result<(), JobError> {
+        let payload: ReportMailPayload =
             serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
         let app = &self.app;
         let report_id = embargo_domain::ReportId(payload.report);
@@ -295,15 +303,26 @@ impl Worker {
         let in_reply_to = original.and_then(|raw| embargo_mail::parse(&raw).message_id);
 
         let reply_address = crate::intake::reply_address(app, &report.reply_token);
-        let text = crate::mail::acknowledgement(
-            app,
-            &report.reference,
-            reporter.name.as_deref(),
-            &status_token,
-            &reply_address,
-        );
+        let (text, tag, auto_reply) = match job.kind.as_str() {
+            NOT_SECURITY => (
+                crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
+                "ns",
+                false,
+            ),
+            _ => (
+                crate::mail::acknowledgement(
+                    app,
+                    &report.reference,
+                    reporter.name.as_deref(),
+                    &status_token,
+                    &reply_address,
+                ),
+                "ack",
+                true,
+            ),
+        };
         let organisation = &app.config.organisation;
-        let message_id = format!("embargo.ack.{}.{}@{}", report.reference, job.id, app.config.mail_hostname());
+        let message_id = format!("embargo.{tag}.{}.{}@{}", report.reference, job.id, app.config.mail_hostname());
         let outbound = embargo_mail::outbound::OutboundMail {
             from: format!(
                 "{} security <{}>",
@@ -316,12 +335,17 @@ impl Worker {
             body: text.body.clone(),
             message_id: message_id.clone(),
             in_reply_to,
-            auto_reply: true,
+            auto_reply,
         };
         let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
         let receipt = app
             .transport
-            .send(&format!("ack-{}", report.reference), &organisation.security_address, &reporter.email, &raw)
+            .send(
+                &format!("{tag}-{}-{}", report.reference, job.id),
+                &organisation.security_address,
+                &reporter.email,
+                &raw,
+            )
             .await
             .map_err(|e| match e {
                 embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
@@ -351,9 +375,9 @@ impl Worker {
             &mut tx,
             app,
             &Actor::System("mail"),
-            "mail.acknowledgement.sent",
+            "mail.sent",
             &format!("report:{}", report.reference),
-            &format!("via={}", receipt.split_whitespace().next().unwrap_or("")),
+            &format!("kind={} via={}", job.kind, receipt.split_whitespace().next().unwrap_or("")),
         )
         .await?;
         if !store_jobs::complete(&mut tx, job, now).await? {

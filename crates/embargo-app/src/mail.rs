@@ -27,10 +27,7 @@ pub fn acknowledgement(
     let config = &app.config;
     let organisation = &config.organisation.name;
     let days = config.sla.acknowledge_working_days;
-    let greeting = match reporter_name.map(str::trim).filter(|n| !n.is_empty() && n.len() <= 80) {
-        Some(name) => format!("Hello {},", name.chars().filter(|c| !c.is_control()).collect::<String>()),
-        None => "Hello,".to_owned(),
-    };
+    let greeting = greeting(reporter_name);
     let body = format!(
         "{greeting}\n\n\
          Thank you for reporting a security issue to {organisation}.\n\
@@ -48,4 +45,32 @@ pub fn acknowledgement(
         base = config.base_url(),
     );
     MailText { subject: format!("[{reference}] We received your security report"), body }
+}
+
+/// The policy's redirect for reports that are not security issues: thanks, and where normal
+/// bugs go (the public issue tracker).
+pub fn not_security(app: &App, reference: &ReferenceId, reporter_name: Option<&str>, reply_address: &str) -> MailText {
+    let config = &app.config;
+    let organisation = &config.organisation.name;
+    let body = format!(
+        "{greeting}\n\n\
+         Thank you for your report {reference} to the {organisation} security team.\n\n\
+         We looked at it and concluded that it is not a security vulnerability,\n\
+         so we have closed it on our side. If it is a bug, please report it in\n\
+         the public issue tracker, where the maintainers handle normal bugs:\n\n\
+         {tracker}\n\n\
+         If you think we misjudged the security impact, reply to this message\n\
+         (replies to {reply_address} reach us) and tell us why.\n\n\
+         -- \n{organisation} security team\n",
+        greeting = greeting(reporter_name),
+        tracker = config.organisation.public_issue_tracker,
+    );
+    MailText { subject: format!("[{reference}] Not a security issue: please use the public tracker"), body }
+}
+
+fn greeting(reporter_name: Option<&str>) -> String {
+    match reporter_name.map(str::trim).filter(|n| !n.is_empty() && n.len() <= 80) {
+        Some(name) => format!("Hello {},", name.chars().filter(|c| !c.is_control()).collect::<String>()),
+        None => "Hello,".to_owned(),
+    }
 }

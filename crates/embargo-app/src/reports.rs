@@ -8,7 +8,7 @@ pub use embargo_store::messages::{MessageKind, MessageRecord};
 use embargo_store::reporters;
 pub use embargo_store::reporters::ReporterRecord;
 use embargo_store::reports::{NewReport, ReportFilter};
-pub use embargo_store::reports::{ReportRecord, TransitionRecord};
+pub use embargo_store::reports::{ReportRecord, TransitionRecord, Upstream};
 use embargo_store::{Tx, reports as sr};
 
 use crate::authz::{self, Permission};
@@ -209,7 +209,8 @@ pub(crate) async fn submit_in(
         .await?;
     }
     if submission.acknowledge {
-        crate::jobs::enqueue_acknowledgement(tx, app, id, Some(message)).await?;
+        let key = format!("ack:{}", id.0);
+        crate::jobs::enqueue_report_mail(tx, app, crate::jobs::ACKNOWLEDGEMENT, id, Some(message), &key).await?;
     }
     audit::record(
         tx,
@@ -397,6 +398,11 @@ pub async fn transition(
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
     sr::record_transition(&mut tx, report.id, &transition).await?;
+    if to == ReportState::Closed(embargo_domain::CloseReason::NotSecurity) {
+        // The policy's answer to non-security reports: the public issue tracker.
+        let key = format!("not-security:{}:{}", report.id.0, transition.at.as_millisecond());
+        crate::jobs::enqueue_report_mail(&mut tx, app, crate::jobs::NOT_SECURITY, report.id, None, &key).await?;
+    }
     let mut details = format!("from={} to={}", transition.from.code(), transition.to.code());
     if let ReportState::Closed(reason) = to {
         details.push_str(&format!(" reason={}", reason.code()));
@@ -421,6 +427,30 @@ pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
     sr::add_member(&mut tx, report.id, user.id, app.now()).await?;
     audit::record(&mut tx, app, actor, "report.member.add", &subject(reference), &format!("user={}", user.id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a report as being about a dependency ("a vulnerability present in another project
+/// that we depend on"), recording the upstream project and its security contact, so that
+/// coordination with them is tracked on the report.
+pub async fn mark_upstream(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    project: &str,
+    contact: &str,
+) -> Result<(), AppError> {
+    let (project, contact) = (project.trim(), contact.trim());
+    if project.is_empty() || project.len() > 200 || contact.is_empty() || contact.len() > 500 {
+        return Err(AppError::Invalid("an upstream needs a project name and a security contact".into()));
+    }
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let upstream = Upstream { project: project.to_owned(), contact: contact.to_owned() };
+    sr::set_upstream(&mut tx, &report, &upstream, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.upstream", &subject(reference), "marked").await?;
     tx.commit().await?;
     Ok(())
 }

@@ -47,10 +47,25 @@ pub struct ReportRecord {
     pub body: String,
     /// The token of the report's reply address.
     pub reply_token: String,
+    /// The upstream project and contact, when the flaw is in a dependency.
+    pub upstream: Option<Upstream>,
     /// Received.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+}
+
+/// Where a report about a dependency is coordinated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The upstream project (for example `Docker`).
+    pub project: String,
+    /// Its security contact (an address or URL).
+    pub contact: String,
+}
+
+fn upstream_aad(reference: &ReferenceId) -> String {
+    format!("reports.upstream:{reference}")
 }
 
 /// A transition as read back from storage.
@@ -133,7 +148,7 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
 }
 
 const SELECT_REPORT: &str = "SELECT id, reference, state, close_reason, duplicate_of, channel, \
-     reporter_id, title_enc, body_enc, reply_token, created_at, updated_at FROM reports";
+     reporter_id, title_enc, body_enc, reply_token, upstream_enc, created_at, updated_at FROM reports";
 
 fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
     let state: String = row.try_get("state")?;
@@ -160,6 +175,14 @@ fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> 
         title: tx.open(&title, &title_aad(&reference))?,
         body: tx.open(&body, &body_aad(&reference))?,
         reply_token: row.try_get("reply_token")?,
+        upstream: match row.try_get::<Option<Vec<u8>>, _>("upstream_enc")? {
+            Some(sealed) => {
+                let text = tx.open(&sealed, &upstream_aad(&reference))?;
+                let (project, contact) = text.split_once('\n').unwrap_or((&text, ""));
+                Some(Upstream { project: project.to_owned(), contact: contact.to_owned() })
+            }
+            None => None,
+        },
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         reference,
@@ -338,4 +361,22 @@ pub async fn status_token(tx: &mut Tx, report: ReportId) -> Result<String, Store
     let reference = reference_of(&row)?;
     let sealed: Vec<u8> = row.try_get("status_token_enc")?;
     tx.open(&sealed, &status_aad(&reference))
+}
+
+/// Marks a report as being about a dependency, recording the upstream project and contact.
+pub async fn set_upstream(
+    tx: &mut Tx,
+    report: &ReportRecord,
+    upstream: &Upstream,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let text = format!("{}\n{}", upstream.project.replace('\n', " "), upstream.contact.replace('\n', " "));
+    let sealed = tx.seal(&text, &upstream_aad(&report.reference));
+    sqlx::query("UPDATE reports SET upstream_enc = $1, updated_at = $2 WHERE id = $3")
+        .bind(sealed)
+        .bind(ms(at))
+        .bind(report.id.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

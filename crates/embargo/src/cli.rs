@@ -146,6 +146,17 @@ pub enum ReportCommand {
         #[arg(long, value_name = "ID")]
         duplicate_of: Option<String>,
     },
+    /// Mark a report as being about a dependency, with the upstream project's security contact
+    Upstream {
+        /// Reference ID
+        id: String,
+        /// The upstream project, such as Docker
+        #[arg(long)]
+        project: String,
+        /// Its security contact (address or URL)
+        #[arg(long)]
+        contact: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -312,6 +312,11 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let transition = reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
             println!("{reference}: {} -> {}", transition.from, transition.to);
         }
+        ReportCommand::Upstream { id, project, contact } => {
+            let reference = parse_reference(&id)?;
+            reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
+            println!("{reference}: upstream {project} ({contact})");
+        }
     }
     app.store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -81,6 +81,7 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
             "created_at": time(r.created_at),
             "updated_at": time(r.updated_at),
             "reporter": { "email": detail.reporter.email, "name": detail.reporter.name },
+            "upstream": r.upstream.as_ref().map(|u| json!({ "project": u.project, "contact": u.contact })),
             "messages": detail.messages.iter().map(|m| json!({
                 "id": m.id,
                 "kind": m.kind.as_str(),
@@ -110,6 +111,13 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
         clean(&detail.reporter.email),
         detail.reporter.name.as_deref().map(|n| format!(" ({})", one_line(n, 60))).unwrap_or_default()
     );
+    if let Some(upstream) = &r.upstream {
+        println!(
+            "upstream:  {} (security contact {})",
+            one_line(&upstream.project, 80),
+            one_line(&upstream.contact, 80)
+        );
+    }
     if !detail.attachments.is_empty() {
         println!("attachments:");
         for a in &detail.attachments {

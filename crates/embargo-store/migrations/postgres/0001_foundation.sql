@@ -78,6 +78,9 @@ CREATE TABLE reports (
     -- credential) so that mail jobs can include it.
     status_token_hash  TEXT NOT NULL UNIQUE,
     status_token_enc   BYTEA NOT NULL,
+    -- When the flaw is in a dependency: the upstream project and its security contact,
+    -- sealed together (they reveal what is affected before disclosure).
+    upstream_enc  BYTEA,
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     UNIQUE (ref_year, ref_number)

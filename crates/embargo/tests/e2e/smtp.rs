@@ -665,3 +665,50 @@ fn outbound_mail_goes_through_a_real_smtp_relay_and_is_retried_until_it_is_up() 
     assert!(it.run(&["outbox", "list", "--json"], b"").stdout.trim() == "[]", "a relay, not the outbox");
     drop(server);
 }
+
+#[test]
+fn closing_as_not_security_sends_the_public_tracker_and_upstream_is_recorded() {
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let file = config(&it, "[organisation]\npublic_issue_tracker = \"https://tracker.example.org/issues/new\"\n");
+        let server = it.serve_with(&["--config", &file], &FAST_JOBS);
+        let mail = b"From: Bob <bob@example.net>\r\nSubject: Button is blue\r\nMessage-ID: <b1@example.net>\r\n\r\nIt should be green.\r\n";
+        let mut cmd = it.command(&["ingest-mail", "--config", &file]);
+        cmd.env("EMBARGO_LOG", "warn");
+        let out = embargo_test_support::run_command(cmd, mail);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let id = out.stdout.trim().trim_start_matches("new report ").to_owned();
+        assert_eq!(outbox(&it, 1).len(), 1);
+
+        let out = it.run(&["report", "transition", &id, "closed:not-security", "--config", &file], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mails = outbox(&it, 2);
+        assert_eq!(mails.len(), 2, "{}", db.backend);
+        let redirect = mails.iter().find(|m| m["subject"].as_str().unwrap().contains("Not a security issue")).unwrap();
+        assert!(redirect["to"].as_str().unwrap().contains("bob@example.net"));
+        let raw = std::fs::read_to_string(redirect["path"].as_str().unwrap())
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        assert!(raw.contains("https://tracker.example.org/issues/new"), "{raw}");
+        assert!(header(&raw, "Auto-Submitted").is_none(), "a human decision, not an auto-reply");
+
+        // Reopening sends nothing; the thread shows both mails.
+        assert_eq!(it.run(&["report", "transition", &id, "triaging", "--config", &file], b"").code, 0);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(outbox(&it, 2).len(), 2);
+        let detail = show(&it, &id);
+        let outbound = detail["messages"].as_array().unwrap().iter().filter(|m| m["kind"] == "outbound").count();
+        assert_eq!(outbound, 2, "{detail}");
+
+        // A report about a dependency is marked upstream with its contact.
+        let out = it.run(&["report", "upstream", &id, "--project", "Docker", "--contact", "security@docker.com"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let detail = show(&it, &id);
+        assert_eq!(detail["upstream"]["project"], "Docker");
+        assert_eq!(detail["upstream"]["contact"], "security@docker.com");
+        let out = it.run(&["report", "upstream", &id, "--project", "", "--contact", "x"], b"");
+        assert_eq!(out.code, 65);
+        drop(server);
+    }
+}
