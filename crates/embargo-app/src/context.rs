@@ -36,6 +36,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Where outgoing mail goes: the configured relay, or the outbox Maildir.
     pub transport: Arc<embargo_mail::outbound::Transport>,
+    /// The instance's OpenPGP key, once loaded (see `openpgp::instance_key`).
+    pub pgp_key: Arc<std::sync::OnceLock<embargo_mail::openpgp::InstanceKey>>,
 }
 
 impl App {
@@ -67,7 +69,10 @@ impl App {
         store.migrate().await.map_err(|e| AppError::Unavailable(format!("cannot migrate the database: {e}")))?;
         let transport = embargo_mail::outbound::Transport::new(config.mail.relay.expose(), &config.outbox_dir())
             .map_err(|e| AppError::Invalid(format!("mail.relay: {e}")))?;
-        Ok((Self { store, config: Arc::new(config), clock, transport: Arc::new(transport) }, source))
+        Ok((
+            Self { store, config: Arc::new(config), clock, transport: Arc::new(transport), pgp_key: Arc::default() },
+            source,
+        ))
     }
 
     /// Whether the database answers.

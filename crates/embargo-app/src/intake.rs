@@ -121,7 +121,8 @@ pub async fn ingest_mail(app: &App, raw: &[u8]) -> Result<IngestOutcome, AppErro
 
 /// Takes in one message, in its own transaction.
 pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<IngestOutcome, AppError> {
-    let mail = precheck(app, raw)?;
+    let key = crate::openpgp::instance_key(app).await?;
+    let mail = precheck(app, raw, &key)?;
     let mut tx = app.store.begin().await?;
     let outcome = ingest_in(&mut tx, app, raw, &mail, envelope).await?;
     tx.commit().await?;
@@ -129,8 +130,8 @@ pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<In
     Ok(outcome)
 }
 
-/// Refuses what can never be stored (empty or oversized), and parses the rest.
-fn precheck(app: &App, raw: &[u8]) -> Result<InboundMail, AppError> {
+/// Refuses what can never be stored (empty or oversized), and parses (and decrypts) the rest.
+fn precheck(app: &App, raw: &[u8], key: &embargo_mail::openpgp::InstanceKey) -> Result<InboundMail, AppError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::Invalid("the message is empty".into()));
     }
@@ -138,7 +139,7 @@ fn precheck(app: &App, raw: &[u8]) -> Result<InboundMail, AppError> {
     if raw.len() as u64 > limit {
         return Err(AppError::Invalid(format!("the message is larger than the limit of {limit} bytes")));
     }
-    Ok(embargo_mail::parse(raw))
+    Ok(embargo_mail::parse_with_key(raw, Some(key)))
 }
 
 fn log_outcome(outcome: &IngestOutcome) {
@@ -181,6 +182,7 @@ async fn ingest_in(
         raw: Some(raw.to_vec()),
         message_id: mail.message_id.clone(),
         acknowledge: may_acknowledge(app, mail, envelope),
+        pgp: mail.pgp.as_ref().map(embargo_mail::PgpStatus::code),
     };
     Ok(match target {
         Thread::Redelivery(reference) => IngestOutcome::AlreadyReceived(reference),
@@ -245,9 +247,18 @@ async fn committer(app: App, mut receiver: tokio::sync::mpsc::Receiver<Pending>)
 }
 
 async fn commit_batch(app: &App, batch: Vec<Pending>) {
+    let key = match crate::openpgp::instance_key(app).await {
+        Ok(key) => key,
+        Err(err) => {
+            for pending in batch {
+                let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
+            }
+            return;
+        }
+    };
     let mut ready = Vec::with_capacity(batch.len());
     for pending in batch {
-        match precheck(app, &pending.raw) {
+        match precheck(app, &pending.raw, &key) {
             Ok(mail) => ready.push((pending, mail)),
             Err(err) => {
                 let _ = pending.reply.send(Err(err));

@@ -367,6 +367,7 @@ impl Worker {
                 raw: None,
                 message_id: Some(&message_id),
                 quarantined: false,
+                pgp: None,
                 at: now,
             },
         )

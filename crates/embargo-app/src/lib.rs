@@ -21,6 +21,7 @@ mod error;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
+pub mod openpgp;
 pub mod reports;
 mod tokens;
 

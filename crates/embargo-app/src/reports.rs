@@ -72,6 +72,8 @@ pub struct Submission {
     /// Whether to send the reporter the acknowledgement mail (not for auto-replies, bounces
     /// and mail loops).
     pub acknowledge: bool,
+    /// OpenPGP status of the message at intake, if it was encrypted.
+    pub pgp: Option<String>,
 }
 
 /// What [`submit`] created.
@@ -190,6 +192,7 @@ pub(crate) async fn submit_in(
             raw: submission.raw.as_deref(),
             message_id: submission.message_id.as_deref(),
             quarantined: false,
+            pgp: submission.pgp.as_deref(),
             at: now,
         },
     )
@@ -264,6 +267,7 @@ pub(crate) async fn add_inbound_message_in(
             raw: message.raw.as_deref(),
             message_id: message.message_id.as_deref(),
             quarantined,
+            pgp: message.pgp.as_deref(),
             at: now,
         },
     )

@@ -69,6 +69,7 @@ fn submission(email: &str, title: &str) -> Submission {
         raw: None,
         message_id: None,
         acknowledge: false,
+        pgp: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! report is lost to malformed MIME.
 #![forbid(unsafe_code)]
 
+pub mod openpgp;
 pub mod outbound;
 pub mod smtp;
 
@@ -47,6 +48,79 @@ pub struct InboundMail {
     pub auto_generated: bool,
     /// Whether MIME parsing succeeded.
     pub parsed: bool,
+    /// OpenPGP: `None` for plain mail, else what happened to the encrypted content.
+    pub pgp: Option<PgpStatus>,
+}
+
+/// What became of an OpenPGP-encrypted message at intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgpStatus {
+    /// Decrypted with the instance key; `signed` when the plaintext carried a signature.
+    Decrypted {
+        /// PGP/MIME (RFC 3156) rather than inline.
+        mime: bool,
+        /// Whether a signature was present (not verified until the signer's key is known).
+        signed: bool,
+    },
+    /// Encrypted, but not readable with the instance key; the ciphertext is kept as the text.
+    Undecryptable(String),
+}
+
+impl PgpStatus {
+    /// A short stored form: `pgp-mime`, `pgp-inline`, with `+signed`, or `undecryptable`.
+    pub fn code(&self) -> String {
+        match self {
+            PgpStatus::Decrypted { mime, signed } => {
+                format!("{}{}", if *mime { "pgp-mime" } else { "pgp-inline" }, if *signed { "+signed" } else { "" })
+            }
+            PgpStatus::Undecryptable(_) => "undecryptable".into(),
+        }
+    }
+}
+
+/// Parses a message and decrypts PGP/MIME or inline-PGP content with the instance key:
+/// the decrypted text and attachments replace the encrypted ones; sender, subject and
+/// threading headers stay those of the outer message. Never fails.
+pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundMail {
+    let mut mail = parse(raw);
+    let Some(key) = key else { return mail };
+    let pgp_mime = mail.attachments.iter().any(|a| a.media_type.eq_ignore_ascii_case("application/pgp-encrypted"));
+    if pgp_mime {
+        let Some(payload) = mail
+            .attachments
+            .iter()
+            .find(|a| a.data.windows(27).any(|w| w == b"-----BEGIN PGP MESSAGE-----"))
+            .map(|a| a.data.clone())
+        else {
+            mail.pgp = Some(PgpStatus::Undecryptable("no encrypted part found".into()));
+            return mail;
+        };
+        match key.decrypt(&payload) {
+            Ok(decrypted) => {
+                // The plaintext of PGP/MIME is a MIME entity with its own headers.
+                let inner = parse(&decrypted.data);
+                mail.text = inner.text;
+                mail.attachments = inner.attachments;
+                mail.pgp = Some(PgpStatus::Decrypted { mime: true, signed: decrypted.signed });
+            }
+            Err(err) => {
+                mail.text = String::from_utf8_lossy(&payload).into_owned();
+                mail.pgp = Some(PgpStatus::Undecryptable(err.to_string()));
+            }
+        }
+        return mail;
+    }
+    if let Some(block) = openpgp::inline_block(&mail.text).map(str::to_owned) {
+        match key.decrypt(block.as_bytes()) {
+            Ok(decrypted) => {
+                let plaintext = String::from_utf8_lossy(&decrypted.data).into_owned();
+                mail.text = mail.text.replacen(&block, &plaintext, 1);
+                mail.pgp = Some(PgpStatus::Decrypted { mime: false, signed: decrypted.signed });
+            }
+            Err(err) => mail.pgp = Some(PgpStatus::Undecryptable(err.to_string())),
+        }
+    }
+    mail
 }
 
 /// Parses a message. Never fails; see [`InboundMail::parsed`].
@@ -147,6 +221,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         attachments,
         auto_generated,
         parsed,
+        pgp: None,
     }
 }
 

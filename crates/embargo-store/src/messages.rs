@@ -57,6 +57,8 @@ pub struct NewMessage<'a> {
     pub message_id: Option<&'a str>,
     /// Set for mail to the reply address from someone other than the reporter.
     pub quarantined: bool,
+    /// OpenPGP status at intake (`pgp-mime`, `pgp-inline+signed`, `undecryptable`...).
+    pub pgp: Option<&'a str>,
     /// When.
     pub at: Timestamp,
 }
@@ -80,6 +82,8 @@ pub struct MessageRecord {
     pub raw_size: Option<usize>,
     /// Whether the message is quarantined (not from the reporter).
     pub quarantined: bool,
+    /// OpenPGP status at intake.
+    pub pgp: Option<String>,
     /// When.
     pub at: Timestamp,
 }
@@ -104,7 +108,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     let index = new.message_id.map(|m| message_id_index(tx, m));
     let id = sqlx::query_scalar(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
-         raw_enc, message_id_index, created_at, quarantined) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         raw_enc, message_id_index, created_at, quarantined, pgp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          RETURNING id",
     )
     .bind(report.0)
@@ -117,6 +121,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     .bind(index)
     .bind(ms(new.at))
     .bind(i64::from(new.quarantined))
+    .bind(new.pgp)
     .fetch_one(tx.conn())
     .await?;
     Ok(id)
@@ -125,7 +130,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
 /// A report's messages, oldest first, opened.
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, created_at \
+        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, created_at \
          FROM messages WHERE report_id = $1 ORDER BY id",
     )
     .bind(report.0)
@@ -148,6 +153,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
             body: tx.open(&body, &aad(report, "body"))?,
             raw_size: raw.map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len())).transpose()?,
             quarantined: quarantined != 0,
+            pgp: row.try_get("pgp")?,
             at: ts(row.try_get("created_at")?)?,
         });
     }

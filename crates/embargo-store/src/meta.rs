@@ -22,3 +22,25 @@ pub async fn set(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> 
     .await?;
     Ok(())
 }
+
+/// Reads a sealed value (for instance secrets such as the OpenPGP key).
+pub async fn get_sealed(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
+    match get(tx, key).await? {
+        Some(text) => {
+            let sealed = hex::decode(text).map_err(|_| StoreError::Corrupt(format!("instance_meta {key}")))?;
+            Ok(Some(tx.open(&sealed, &format!("instance_meta:{key}"))?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Stores a sealed value unless one exists already; returns whether it stored it.
+pub async fn insert_sealed(tx: &mut Tx, key: &str, value: &str) -> Result<bool, StoreError> {
+    let sealed = hex::encode(tx.seal(value, &format!("instance_meta:{key}")));
+    let inserted = sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(key)
+        .bind(sealed)
+        .execute(tx.conn())
+        .await?;
+    Ok(inserted.rows_affected() == 1)
+}

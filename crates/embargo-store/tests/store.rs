@@ -175,6 +175,7 @@ async fn confidential_values_never_reach_the_database_files() {
                 raw: Some(canary.as_bytes()),
                 message_id: Some(&format!("<{canary}@example.org>")),
                 quarantined: false,
+                pgp: Some("pgp-inline"),
                 at: at(1),
             },
         )

@@ -91,6 +91,7 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
                 "body": m.body,
                 "raw_size": m.raw_size,
                 "quarantined": m.quarantined,
+                "pgp": m.pgp,
                 "at": time(m.at),
             })).collect::<Vec<_>>(),
             "attachments": detail.attachments.iter().map(|a| json!({
@@ -136,7 +137,11 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
             "--- message {} ({}{}) from {} at {}",
             m.id,
             m.kind.as_str(),
-            if m.quarantined { ", QUARANTINED: not from the reporter" } else { "" },
+            match (&m.pgp, m.quarantined) {
+                (_, true) => ", QUARANTINED: not from the reporter".to_owned(),
+                (Some(pgp), false) => format!(", {pgp}"),
+                (None, false) => String::new(),
+            },
             m.sender.as_deref().map(|s| one_line(s, 80)).unwrap_or_else(|| m.author.clone()),
             time(m.at)
         );

@@ -122,6 +122,9 @@ CREATE TABLE messages (
     -- 1 when mail reached the report's reply address from someone other than the reporter:
     -- kept for the team, never treated as the reporter's words.
     quarantined       BIGINT NOT NULL DEFAULT 0,
+    -- OpenPGP at intake: NULL for plain mail, else pgp-mime / pgp-inline (+signed) or
+    -- undecryptable.
+    pgp               TEXT,
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX messages_report ON messages(report_id, id);

@@ -258,7 +258,7 @@ async fn audit_verify_names_the_first_tampered_entry() {
             it.run(&["report", "list"], b"");
             let out = it.run(&["audit", "verify"], b"");
             assert_eq!(out.code, 0, "{}: {}", db.backend, out.stdout);
-            assert!(out.stdout.contains("intact: 4 entries"), "{}", out.stdout);
+            assert!(out.stdout.contains("intact: 5 entries"), "{}", out.stdout);
 
             sql(&url_of(&it), statements).await;
             let out = it.run(&["audit", "verify"], b"");

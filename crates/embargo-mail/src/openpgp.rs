@@ -1,0 +1,184 @@
+//! OpenPGP for mail: the instance's own key, decrypting what reporters encrypt to it, and
+//! encrypting to recipients' keys. Pure Rust (rPGP).
+//!
+//! The instance key is a v4 Curve25519 key (Ed25519 primary for certification and signing,
+//! Curve25519 ECDH subkey for encryption): the form every deployed OpenPGP implementation,
+//! GnuPG 2.2 included, reads. The server never does RSA decryption with its own key, which
+//! keeps it clear of the `rsa` crate's timing side channel (RUSTSEC-2023-0071).
+
+use std::io::Cursor;
+
+use pgp::composed::{
+    ArmorOptions, Deserializable, EncryptionCaps, KeyType, Message, MessageBuilder, SecretKeyParamsBuilder,
+    SignedPublicKey, SignedSecretKey, SubkeyParamsBuilder,
+};
+use pgp::crypto::ecc_curve::ECCCurve;
+use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::types::{KeyDetails, Password};
+
+/// What can go wrong with OpenPGP data.
+#[derive(Debug, thiserror::Error)]
+pub enum PgpError {
+    /// The key could not be generated or serialised.
+    #[error("OpenPGP key: {0}")]
+    Key(String),
+    /// The input is not an OpenPGP message or key we can read.
+    #[error("not readable OpenPGP data: {0}")]
+    Malformed(String),
+    /// The message is not encrypted to this instance's key.
+    #[error("the message is not encrypted to this instance's key: {0}")]
+    NotForUs(String),
+    /// Encryption failed (for example, the key has no encryption subkey).
+    #[error("cannot encrypt: {0}")]
+    Encrypt(String),
+}
+
+/// The instance's secret key.
+#[derive(Clone)]
+pub struct InstanceKey {
+    key: SignedSecretKey,
+}
+
+impl std::fmt::Debug for InstanceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceKey").field("fingerprint", &self.fingerprint()).finish_non_exhaustive()
+    }
+}
+
+/// A decrypted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decrypted {
+    /// The plaintext.
+    pub data: Vec<u8>,
+    /// Whether the plaintext carried an OpenPGP signature (verified only once the signer's
+    /// key is known; see [`InstanceKey::decrypt`]).
+    pub signed: bool,
+}
+
+impl InstanceKey {
+    /// Generates a new key for `user_id` (for example `Example security <security@example.org>`).
+    pub fn generate(user_id: &str) -> Result<Self, PgpError> {
+        let mut encrypt = SubkeyParamsBuilder::default();
+        encrypt
+            .key_type(KeyType::ECDH(ECCCurve::Curve25519Legacy))
+            .can_sign(false)
+            .can_encrypt(EncryptionCaps::All)
+            .can_authenticate(false);
+        let mut params = SecretKeyParamsBuilder::default();
+        params
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(true)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id(user_id.into())
+            .subkeys(vec![encrypt.build().map_err(|e| PgpError::Key(e.to_string()))?]);
+        let key = params
+            .build()
+            .map_err(|e| PgpError::Key(e.to_string()))?
+            .generate(rand::thread_rng())
+            .map_err(|e| PgpError::Key(e.to_string()))?;
+        Ok(Self { key })
+    }
+
+    /// Reads a key stored with [`InstanceKey::to_armored_secret`].
+    pub fn from_armored_secret(text: &str) -> Result<Self, PgpError> {
+        let (key, _) = SignedSecretKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
+        key.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+        Ok(Self { key })
+    }
+
+    /// The secret key, armored (store it sealed).
+    pub fn to_armored_secret(&self) -> Result<String, PgpError> {
+        self.key.to_armored_string(ArmorOptions::default()).map_err(|e| PgpError::Key(e.to_string()))
+    }
+
+    /// The public key (certificate), armored, for publishing.
+    pub fn public_armored(&self) -> Result<String, PgpError> {
+        SignedPublicKey::from(self.key.clone())
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|e| PgpError::Key(e.to_string()))
+    }
+
+    /// The fingerprint in upper-case hex.
+    pub fn fingerprint(&self) -> String {
+        format!("{}", self.key.fingerprint()).to_uppercase()
+    }
+
+    /// Decrypts an OpenPGP message (armored or binary) encrypted to this key, decompressing
+    /// as needed. Signatures inside are noted, not yet verified.
+    pub fn decrypt(&self, data: &[u8]) -> Result<Decrypted, PgpError> {
+        let text = std::str::from_utf8(data).ok().filter(|t| t.contains("-----BEGIN PGP MESSAGE-----"));
+        let message = match text {
+            Some(text) => Message::from_string(text).map(|(m, _)| m),
+            None => Message::from_bytes(Cursor::new(data.to_vec())),
+        }
+        .map_err(|e| PgpError::Malformed(e.to_string()))?;
+        if !message.is_encrypted() {
+            return Err(PgpError::Malformed("the message is not encrypted".into()));
+        }
+        let mut message =
+            message.decrypt(&Password::empty(), &self.key).map_err(|e| PgpError::NotForUs(e.to_string()))?;
+        if message.is_compressed() {
+            message = message.decompress().map_err(|e| PgpError::Malformed(e.to_string()))?;
+        }
+        let signed = message.is_signed() || message.is_one_pass_signed();
+        let data = message.as_data_vec().map_err(|e| PgpError::Malformed(e.to_string()))?;
+        Ok(Decrypted { data, signed })
+    }
+}
+
+/// Encrypts `data` to the first usable encryption key of `certificate` (armored), producing
+/// an armored message.
+pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
+    let (cert, _) = SignedPublicKey::from_string(certificate).map_err(|e| PgpError::Malformed(e.to_string()))?;
+    cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+    let mut builder =
+        MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
+    let subkey = cert
+        .public_subkeys
+        .iter()
+        .find(|k| k.algorithm().can_encrypt())
+        .ok_or_else(|| PgpError::Encrypt("the key has no encryption subkey".into()))?;
+    builder.encrypt_to_key(rand::thread_rng(), subkey).map_err(|e| PgpError::Encrypt(e.to_string()))?;
+    builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
+}
+
+/// Finds an inline-PGP block (`-----BEGIN PGP MESSAGE-----` ... `-----END PGP MESSAGE-----`)
+/// in a text body.
+pub fn inline_block(text: &str) -> Option<&str> {
+    let start = text.find("-----BEGIN PGP MESSAGE-----")?;
+    let end_marker = "-----END PGP MESSAGE-----";
+    let end = text[start..].find(end_marker)? + start + end_marker.len();
+    Some(&text[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_round_trips_and_decrypts_what_is_encrypted_to_it() {
+        let key = InstanceKey::generate("Example security <security@example.org>").unwrap();
+        let stored = key.to_armored_secret().unwrap();
+        let again = InstanceKey::from_armored_secret(&stored).unwrap();
+        assert_eq!(key.fingerprint(), again.fingerprint());
+        assert_eq!(key.fingerprint().len(), 40);
+        let public = key.public_armored().unwrap();
+        assert!(public.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        assert!(!public.contains("PRIVATE"));
+
+        let armored = encrypt_to(&public, b"heap overflow in parse()").unwrap();
+        assert!(!armored.contains("heap overflow"));
+        let body = format!("Hi,\n\n{armored}\n\nthanks");
+        let block = inline_block(&body).unwrap();
+        let decrypted = again.decrypt(block.as_bytes()).unwrap();
+        assert_eq!(decrypted.data, b"heap overflow in parse()");
+
+        let other = InstanceKey::generate("Other <o@example.org>").unwrap();
+        assert!(matches!(other.decrypt(block.as_bytes()), Err(PgpError::NotForUs(_))));
+        assert!(matches!(
+            key.decrypt(b"-----BEGIN PGP MESSAGE-----\ngarbage\n-----END PGP MESSAGE-----"),
+            Err(PgpError::Malformed(_))
+        ));
+    }
+}
