@@ -104,10 +104,12 @@ pub fn reply_address(app: &App, token: &str) -> String {
 /// from one of our own addresses, not carrying one of our own Message-IDs (a loop).
 fn may_acknowledge(app: &App, mail: &InboundMail, envelope: &MailEnvelope) -> bool {
     let ours = SecurityAddress::of(app);
-    let our_message_id = mail
-        .message_id
-        .as_deref()
-        .is_some_and(|id| id.starts_with("embargo.") && id.ends_with(&format!("@{}", app.config.mail_hostname())));
+    // Our own Message-IDs, on the message itself or among those it answers: a robot
+    // answering our mail (without saying it is a robot) must not start a loop.
+    let ours_suffix = format!("@{}", app.config.mail_hostname());
+    let is_ours = |id: &str| id.starts_with("embargo.") && id.ends_with(&ours_suffix);
+    let our_message_id =
+        mail.message_id.as_deref().is_some_and(is_ours) || mail.thread_ids.iter().any(|id| is_ours(id));
     !mail.auto_generated
         && envelope.mail_from.as_deref() != Some("")
         && mail.from_address.as_deref().is_some_and(|from| !ours.is_ours(from))
@@ -123,8 +125,17 @@ pub async fn ingest_mail(app: &App, raw: &[u8]) -> Result<IngestOutcome, AppErro
 pub async fn ingest(app: &App, raw: &[u8], envelope: &MailEnvelope) -> Result<IngestOutcome, AppError> {
     let key = crate::openpgp::instance_key(app).await?;
     let mail = precheck(app, raw, &key)?;
+    ingest_parsed(app, raw, &mail, envelope).await
+}
+
+async fn ingest_parsed(
+    app: &App,
+    raw: &[u8],
+    mail: &InboundMail,
+    envelope: &MailEnvelope,
+) -> Result<IngestOutcome, AppError> {
     let mut tx = app.store.begin().await?;
-    let outcome = ingest_in(&mut tx, app, raw, &mail, envelope).await?;
+    let outcome = ingest_in(&mut tx, app, raw, mail, envelope).await?;
     tx.commit().await?;
     log_outcome(&outcome);
     Ok(outcome)
@@ -207,6 +218,7 @@ pub struct IntakeQueue {
 #[derive(Debug)]
 struct Pending {
     raw: Vec<u8>,
+    mail: InboundMail,
     envelope: MailEnvelope,
     reply: tokio::sync::oneshot::Sender<Result<IngestOutcome, AppError>>,
 }
@@ -222,11 +234,20 @@ impl IntakeQueue {
         Self { sender }
     }
 
-    /// Takes in one message; returns once it is committed (or failed).
-    pub async fn ingest(&self, raw: Vec<u8>, envelope: MailEnvelope) -> Result<IngestOutcome, AppError> {
+    /// Takes in one message; returns once it is committed (or failed). Parsing and
+    /// decryption run here, on a blocking thread, so the committer only writes.
+    pub async fn ingest(&self, app: &App, raw: Vec<u8>, envelope: MailEnvelope) -> Result<IngestOutcome, AppError> {
+        let key = crate::openpgp::instance_key(app).await?;
+        let app_for_parse = app.clone();
+        let (raw, mail) = tokio::task::spawn_blocking(move || {
+            let mail = precheck(&app_for_parse, &raw, &key)?;
+            Ok::<_, AppError>((raw, mail))
+        })
+        .await
+        .map_err(|e| AppError::Unavailable(format!("parsing failed: {e}")))??;
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
-            .send(Pending { raw, envelope, reply })
+            .send(Pending { raw, mail, envelope, reply })
             .await
             .map_err(|_| AppError::Unavailable("intake is shutting down".into()))?;
         answer.await.map_err(|_| AppError::Unavailable("intake stopped before committing".into()))?
@@ -242,54 +263,37 @@ async fn committer(app: App, mut receiver: tokio::sync::mpsc::Receiver<Pending>)
                 Err(_) => break,
             }
         }
-        commit_batch(&app, batch).await;
+        // A panic while filing a batch must not stop intake: it drops the batch's reply
+        // channels (each sender is told to retry) and the committer carries on.
+        let _ = tokio::spawn(commit_batch(app.clone(), batch)).await;
     }
 }
 
-async fn commit_batch(app: &App, batch: Vec<Pending>) {
-    let key = match crate::openpgp::instance_key(app).await {
-        Ok(key) => key,
+async fn commit_batch(app: App, batch: Vec<Pending>) {
+    let app = &app;
+    metrics::histogram!("embargo_intake_batch_size").record(batch.len() as f64);
+    let mut tx = match app.store.begin().await {
+        Ok(tx) => tx,
         Err(err) => {
+            let err = AppError::from(err);
             for pending in batch {
                 let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
             }
             return;
         }
     };
-    let mut ready = Vec::with_capacity(batch.len());
-    for pending in batch {
-        match precheck(app, &pending.raw, &key) {
-            Ok(mail) => ready.push((pending, mail)),
-            Err(err) => {
-                let _ = pending.reply.send(Err(err));
-            }
-        }
-    }
-    if ready.is_empty() {
-        return;
-    }
-    metrics::histogram!("embargo_intake_batch_size").record(ready.len() as f64);
-    let fail_all = |ready: Vec<(Pending, InboundMail)>, err: &AppError| {
-        for (pending, _) in ready {
-            let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
-        }
-    };
-    let mut tx = match app.store.begin().await {
-        Ok(tx) => tx,
-        Err(err) => return fail_all(ready, &AppError::from(err)),
-    };
-    let mut outcomes = Vec::with_capacity(ready.len());
-    for (pending, mail) in &ready {
-        match ingest_in(&mut tx, app, &pending.raw, mail, &pending.envelope).await {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for pending in &batch {
+        match ingest_in(&mut tx, app, &pending.raw, &pending.mail, &pending.envelope).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
                 // One failure aborts the shared transaction. Nothing was half-stored; each
                 // message is then taken in on its own, so that one bad message cannot hold
                 // the others back.
-                tracing::warn!(error = %err, batch = ready.len(), "intake batch failed; retrying one by one");
+                tracing::warn!(error = %err, batch = batch.len(), "intake batch failed; retrying one by one");
                 let _ = tx.rollback().await;
-                for (pending, _) in ready {
-                    let result = ingest(app, &pending.raw, &pending.envelope).await;
+                for pending in batch {
+                    let result = ingest_parsed(app, &pending.raw, &pending.mail, &pending.envelope).await;
                     let _ = pending.reply.send(result);
                 }
                 return;
@@ -297,9 +301,13 @@ async fn commit_batch(app: &App, batch: Vec<Pending>) {
         }
     }
     if let Err(err) = tx.commit().await {
-        return fail_all(ready, &AppError::from(err));
+        let err = AppError::from(err);
+        for pending in batch {
+            let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
+        }
+        return;
     }
-    for ((pending, _), outcome) in ready.into_iter().zip(outcomes) {
+    for (pending, outcome) in batch.into_iter().zip(outcomes) {
         log_outcome(&outcome);
         let _ = pending.reply.send(Ok(outcome));
     }
@@ -367,12 +375,13 @@ impl Delivery for SmtpIntake {
         Box::pin(async move {
             let started = std::time::Instant::now();
             let mail_envelope = MailEnvelope { mail_from: Some(envelope.mail_from), rcpt_to: envelope.rcpt_to };
-            let result = self.queue.ingest(envelope.data, mail_envelope).await;
+            let result = self.queue.ingest(&self.app, envelope.data, mail_envelope).await;
             metrics::histogram!("embargo_smtp_commit_seconds").record(started.elapsed().as_secs_f64());
             match result {
-                Ok(outcome) => {
+                Ok(_) => {
                     metrics::counter!("embargo_smtp_messages_accepted_total").increment(1);
-                    Ok(format!("{}", outcome.reference()))
+                    // The reply names no report: it would tell a sender which reports exist.
+                    Ok("queued".to_owned())
                 }
                 Err(AppError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
                 Err(err) => {

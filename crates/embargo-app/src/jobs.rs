@@ -322,7 +322,9 @@ impl Worker {
             ),
         };
         let organisation = &app.config.organisation;
-        let message_id = format!("embargo.{tag}.{}.{}@{}", report.reference, job.id, app.config.mail_hostname());
+        // Unguessable, so that nobody can thread mail into a report by citing our messages.
+        let message_id =
+            format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
         let outbound = embargo_mail::outbound::OutboundMail {
             from: format!(
                 "{} security <{}>",

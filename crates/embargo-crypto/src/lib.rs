@@ -146,20 +146,37 @@ impl Keyring {
                 Ok((Self::from_base64(&text)?, KeySource::File))
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole to a temporary file, synced, then linked into place, so a
+                // crash never leaves an empty or partial key behind; a concurrent first start
+                // loses the race cleanly and uses the winner's key.
                 let keyring = Self::generate();
+                let tmp = data_dir.join(format!(".{KEY_FILE_NAME}.{}", std::process::id()));
                 let mut options = fs::OpenOptions::new();
-                options.write(true).create_new(true);
+                options.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::OpenOptionsExt;
                     options.mode(0o600);
                 }
-                let mut file = options.open(&path).map_err(io_err)?;
-                let text = Zeroizing::new(BASE64.encode(keyring.master.as_slice()));
-                file.write_all(text.as_bytes()).map_err(io_err)?;
-                file.write_all(b"\n").map_err(io_err)?;
-                file.sync_all().map_err(io_err)?;
-                Ok((keyring, KeySource::Generated))
+                let written = (|| {
+                    let mut file = options.open(&tmp)?;
+                    let text = Zeroizing::new(BASE64.encode(keyring.master.as_slice()));
+                    file.write_all(text.as_bytes())?;
+                    file.write_all(b"\n")?;
+                    file.sync_all()
+                })();
+                let linked = written.and_then(|()| fs::hard_link(&tmp, &path));
+                let _ = fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => {
+                        if let Ok(dir) = fs::File::open(data_dir) {
+                            let _ = dir.sync_all();
+                        }
+                        Ok((keyring, KeySource::Generated))
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir, None),
+                    Err(err) => Err(io_err(err)),
+                }
             }
             Err(err) => Err(io_err(err)),
         }

@@ -12,6 +12,9 @@ pub mod smtp;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
+/// The most Message-IDs (In-Reply-To and References) and header recipients looked at.
+pub const MAX_THREAD_IDS: usize = 50;
+
 /// A file attached to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailAttachment {
@@ -139,23 +142,29 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         .filter(|a| a.contains('@') && !a.contains(char::is_whitespace) && a.len() <= 320);
     let from_name = from.and_then(|a| a.name()).map(str::to_owned).filter(|n| !n.trim().is_empty());
 
+    // Bounded, and deduplicated in linear time: a hostile References header can carry
+    // millions of IDs.
     let mut thread_ids: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for header in [message.in_reply_to(), message.references()] {
-        let ids: Vec<String> = if let Some(list) = header.as_text_list() {
-            list.iter().map(|s| s.to_string()).collect()
+        let ids: Vec<&str> = if let Some(list) = header.as_text_list() {
+            list.iter().rev().map(|s| s.as_ref()).collect()
         } else {
-            header.as_text().map(|s| vec![s.to_owned()]).unwrap_or_default()
+            header.as_text().into_iter().collect()
         };
-        for id in ids.into_iter().rev() {
-            if !thread_ids.contains(&id) {
-                thread_ids.push(id);
+        for id in ids {
+            if thread_ids.len() >= MAX_THREAD_IDS {
+                break;
+            }
+            if seen.insert(id) {
+                thread_ids.push(id.to_owned());
             }
         }
     }
 
     let mut recipients: Vec<String> = Vec::new();
     for list in [message.to(), message.cc()].into_iter().flatten() {
-        for addr in list.iter() {
+        for addr in list.iter().take(MAX_THREAD_IDS) {
             if let Some(a) = addr.address() {
                 recipients.push(a.trim().to_owned());
             }
@@ -253,6 +262,15 @@ mod tests {
         assert_eq!(mail.attachments[0].filename, "poc.bin");
         assert_eq!(mail.attachments[0].data, vec![0, 1, 2, 3]);
         assert_eq!(mail.attachments[0].media_type, "application/octet-stream");
+    }
+
+    #[test]
+    fn huge_reference_lists_are_bounded() {
+        let refs: String = (0..200_000).map(|i| format!("<r{i}@x> ")).collect();
+        let raw = format!("From: a@x.test\r\nReferences: {refs}<r7@x>\r\nSubject: s\r\n\r\nbody\r\n");
+        let mail = parse(raw.as_bytes());
+        assert_eq!(mail.thread_ids.len(), MAX_THREAD_IDS);
+        assert_eq!(mail.thread_ids[0], "r7@x", "nearest first");
     }
 
     #[test]

@@ -187,7 +187,14 @@ impl Drop for ConnectionGuard {
 
 impl Limits {
     fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ConnectionGuard> {
+        let ip = limit_key(ip);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.len() > 4096 {
+            // Forget addresses that are neither connected nor inside their rate window.
+            state.retain(|_, p| {
+                p.connections > 0 || p.window_start.is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+            });
+        }
         let peer = state.entry(ip).or_default();
         if peer.connections >= max {
             return None;
@@ -198,6 +205,7 @@ impl Limits {
 
     /// Counts one message from `ip`; false when it exceeds the per-minute rate.
     fn allow_message(&self, ip: IpAddr, per_minute: u32) -> bool {
+        let ip = limit_key(ip);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let peer = state.entry(ip).or_default();
         let now = Instant::now();
@@ -254,6 +262,35 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// How long a write may take before the peer is considered gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest a session may last, and the most commands it may send.
+const MAX_SESSION: Duration = Duration::from_secs(3600);
+const MAX_COMMANDS: u32 = 10_000;
+
+/// Writes and flushes, giving up on a peer that does not read.
+async fn write_timeout(reader: &mut BufReader<Stream>, bytes: &[u8]) -> io::Result<()> {
+    let write = async {
+        reader.get_mut().write_all(bytes).await?;
+        reader.get_mut().flush().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "peer does not read")))
+}
+
+/// The key connection and rate limits are counted under: the address, or its /64 for IPv6
+/// (one IPv6 host usually controls a whole /64).
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0))
+        }
+    }
+}
+
 /// What reading one line gave.
 enum Line {
     /// A line, including its terminator.
@@ -300,21 +337,38 @@ enum DataOutcome {
     Eof,
 }
 
-/// Reads DATA until `<CRLF>.<CRLF>`, dot-unstuffing, keeping at most `max` bytes.
-async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> io::Result<DataOutcome> {
+/// Reads DATA until `<CRLF>.<CRLF>`, dot-unstuffing, keeping at most `max` bytes, giving up
+/// when the client stays silent for `idle`.
+///
+/// The terminating dot counts only on a line of its own after a CRLF line ending: neither
+/// `<LF>.<LF>` nor `<LF>.<CRLF>` ends the data (SMTP smuggling). Memory stays within `max`
+/// plus one line: each line may only be as long as the budget left.
+async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    idle: Duration,
+) -> io::Result<DataOutcome> {
     let mut data = Vec::new();
     let mut too_big = false;
+    let mut after_crlf = true;
     loop {
-        // Data lines may be long; the size limit bounds what is kept.
-        let line = match read_line(reader, max.saturating_add(1024).max(MAX_COMMAND_LINE)).await? {
+        let budget = if too_big { 64 * 1024 } else { max - data.len() + 3 };
+        let line = match tokio::time::timeout(idle, read_line(reader, budget)).await {
+            Err(_) => return Ok(DataOutcome::Eof),
+            Ok(line) => line?,
+        };
+        let line = match line {
             Line::Eof => return Ok(DataOutcome::Eof),
             Line::TooLong => {
                 too_big = true;
+                data = Vec::new();
+                // The dropped line ended with a line feed; treat it as a proper line end.
+                after_crlf = true;
                 continue;
             }
             Line::Text(line) => line,
         };
-        if line == b".\r\n" {
+        if line == b".\r\n" && after_crlf {
             return Ok(if too_big { DataOutcome::TooBig } else { DataOutcome::Complete(data) });
         }
         if !line.ends_with(b"\n") {
@@ -322,7 +376,9 @@ async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usiz
             return Ok(DataOutcome::Eof);
         }
         // Dot-stuffing applies to proper CRLF lines only; bare-LF oddities are kept as sent.
-        let content = if line.starts_with(b".") && line.ends_with(b"\r\n") { &line[1..] } else { &line[..] };
+        let proper = after_crlf && line.ends_with(b"\r\n");
+        after_crlf = line.ends_with(b"\r\n");
+        let content = if proper && line.starts_with(b".") { &line[1..] } else { &line[..] };
         if !too_big {
             if data.len() + content.len() > max {
                 too_big = true;
@@ -360,6 +416,8 @@ struct Session {
     rcpt_to: Vec<String>,
     tls: bool,
     errors: u32,
+    commands: u32,
+    started: Instant,
 }
 
 enum Next {
@@ -387,13 +445,15 @@ impl Session {
             rcpt_to: Vec::new(),
             tls: false,
             errors: 0,
+            commands: 0,
+            started: Instant::now(),
         }
     }
 
     async fn run(mut self, stream: Stream) -> io::Result<()> {
         let mut reader = BufReader::new(stream);
         let greeting = format!("220 {} ESMTP Embargo\r\n", self.settings.hostname);
-        reader.get_mut().write_all(greeting.as_bytes()).await?;
+        write_timeout(&mut reader, greeting.as_bytes()).await?;
         loop {
             match self.commands(&mut reader).await? {
                 Next::Close => {
@@ -431,19 +491,17 @@ impl Session {
     async fn reply(&self, reader: &mut BufReader<Stream>, pending: &mut Vec<u8>, text: &str) -> io::Result<()> {
         pending.extend_from_slice(text.as_bytes());
         pending.extend_from_slice(b"\r\n");
-        // PIPELINING: answer a group of commands together, once the client has sent them all.
-        if reader.buffer().is_empty() {
-            reader.get_mut().write_all(pending).await?;
-            reader.get_mut().flush().await?;
-            pending.clear();
+        // PIPELINING: answer a group of commands together, once no further complete command
+        // is waiting. Replies never pile up beyond a few kilobytes, whatever the client does.
+        if !reader.buffer().contains(&b'\n') || pending.len() > 4096 {
+            Self::flush(reader, pending).await?;
         }
         Ok(())
     }
 
     async fn flush(reader: &mut BufReader<Stream>, pending: &mut Vec<u8>) -> io::Result<()> {
         if !pending.is_empty() {
-            reader.get_mut().write_all(pending).await?;
-            reader.get_mut().flush().await?;
+            write_timeout(reader, pending).await?;
             pending.clear();
         }
         Ok(())
@@ -458,6 +516,12 @@ impl Session {
                 Self::flush(reader, &mut pending).await?;
                 return Ok(Next::Close);
             }
+            self.commands += 1;
+            if self.started.elapsed() > MAX_SESSION || self.commands > MAX_COMMANDS {
+                self.reply(reader, &mut pending, "421 4.7.0 Session too long, closing connection").await?;
+                Self::flush(reader, &mut pending).await?;
+                return Ok(Next::Close);
+            }
             if self.errors >= MAX_ERRORS {
                 self.reply(reader, &mut pending, "421 4.7.0 Too many errors, closing connection").await?;
                 Self::flush(reader, &mut pending).await?;
@@ -467,7 +531,7 @@ impl Session {
             {
                 Err(_) => {
                     Self::flush(reader, &mut pending).await?;
-                    reader.get_mut().write_all(b"421 4.4.2 Idle timeout, closing connection\r\n").await?;
+                    write_timeout(reader, b"421 4.4.2 Idle timeout, closing connection\r\n").await?;
                     return Ok(Next::Close);
                 }
                 Ok(line) => line?,
@@ -545,8 +609,7 @@ impl Session {
                     self.reply(reader, pending, "501 5.5.4 No parameters allowed").await?;
                 } else {
                     Self::flush(reader, pending).await?;
-                    reader.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
-                    reader.get_mut().flush().await?;
+                    write_timeout(reader, b"220 2.0.0 Ready to start TLS\r\n").await?;
                     return Ok(Next::StartTls);
                 }
             }
@@ -620,11 +683,10 @@ impl Session {
                     return Ok(Next::Continue);
                 }
                 Self::flush(reader, pending).await?;
-                reader.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
-                reader.get_mut().flush().await?;
+                write_timeout(reader, b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                 let outcome = tokio::time::timeout(
-                    self.settings.idle_timeout.max(Duration::from_secs(60)) * 10,
-                    read_data(reader, self.settings.max_message_bytes),
+                    MAX_SESSION,
+                    read_data(reader, self.settings.max_message_bytes, self.settings.idle_timeout),
                 )
                 .await;
                 let data = match outcome {
@@ -724,11 +786,11 @@ mod tests {
 
     #[tokio::test]
     async fn data_is_unstuffed_and_ends_only_at_crlf_dot_crlf() {
-        let input: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\nbare\n.\nstill data\r\n.\r\nNEXT\r\n";
+        let input: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\nbare\n.\nstill\n.\r\ndata\r\n.\r\nNEXT\r\n";
         let mut reader = BufReader::new(input);
-        match read_data(&mut reader, 1000).await.unwrap() {
+        match read_data(&mut reader, 1000, Duration::from_secs(5)).await.unwrap() {
             DataOutcome::Complete(data) => {
-                assert_eq!(data, b"Subject: x\r\n\r\n.leading dot\r\nbare\n.\nstill data\r\n".to_vec());
+                assert_eq!(data, b"Subject: x\r\n\r\n.leading dot\r\nbare\n.\nstill\n.\r\ndata\r\n".to_vec());
             }
             other => panic!("{other:?}"),
         }
@@ -742,7 +804,7 @@ mod tests {
         let mut input = b"x".repeat(5000);
         input.extend_from_slice(b"\r\n.\r\n");
         let mut reader = BufReader::new(&input[..]);
-        assert!(matches!(read_data(&mut reader, 100).await.unwrap(), DataOutcome::TooBig));
+        assert!(matches!(read_data(&mut reader, 100, Duration::from_secs(5)).await.unwrap(), DataOutcome::TooBig));
     }
 
     #[tokio::test]

@@ -47,11 +47,17 @@ pub fn router(app: App) -> Router {
         .route("/setup/{token}", get(setup::show_form).post(setup::create_admin))
         .route("/", get(home))
         .fallback(not_found)
-        .layer(middleware::from_fn(access_log))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        // The access log sits outside the timeout, so timed-out requests are logged too.
+        .layer(middleware::from_fn(access_log))
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        // Request IDs are ours: a client-chosen one never reaches the logs.
+        .layer(middleware::map_request(|mut request: Request| async move {
+            request.headers_mut().remove("x-request-id");
+            request
+        }))
         // Security headers on every response (see the crate docs).
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -232,7 +232,7 @@ fn swaks_delivers_plain_multipart_attachment_pipelined_and_starttls_mail() {
         for (name, args) in &sends {
             let (code, output) = swaks(&server, args);
             assert_eq!(code, 0, "{}: swaks {name} failed:\n{output}", db.backend);
-            assert!(output.contains("250 2.0.0 OK: SEC-"), "{name}: {output}");
+            assert!(output.contains("250 2.0.0 OK: queued"), "{name}: {output}");
             if *name == "starttls" {
                 assert!(output.contains("TLS started"), "{output}");
             }
@@ -333,7 +333,7 @@ fn robots_bounces_and_loops_get_no_acknowledgement() {
             "--to",
             "security@example.org",
             "--header",
-            "Message-Id: <embargo.ack.SEC-2026-9.1@example.org>",
+            "In-Reply-To: <embargo.ack.0123abcd@example.org>",
         ],
     ];
     for args in cases {
