@@ -45,6 +45,8 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics_endpoint::render))
         // First start: the one-time link that creates the first admin.
         .route("/setup/{token}", get(setup::show_form).post(setup::create_admin))
+        // Public: the instance's OpenPGP key, for reporters to encrypt to.
+        .route("/.well-known/security.asc", get(openpgp_key))
         .route("/", get(home))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
@@ -146,6 +148,16 @@ async fn home(State(app): State<App>) -> Response {
             addr = html::escape(&app.config.organisation.security_address),
         ),
     )
+}
+
+async fn openpgp_key(State(app): State<App>) -> Response {
+    match embargo_app::openpgp::public_key(&app).await {
+        Ok(key) => ([(header::CONTENT_TYPE, "application/pgp-keys; charset=utf-8")], key).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the OpenPGP key");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 async fn not_found() -> Response {

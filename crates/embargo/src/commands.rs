@@ -188,6 +188,8 @@ async fn serve(mut config: Config) -> Outcome {
             "goes through the configured relay".to_owned()
         }
     );
+    let key = embargo_app::openpgp::instance_key(&app).await?;
+    println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
     if let Some(link) = accounts::first_admin_link(&app, &app.config.base_url()).await? {
         println!();
         println!("No administrator exists yet. Create the first one, within 24 hours, at:");

@@ -712,3 +712,169 @@ fn closing_as_not_security_sends_the_public_tracker_and_upstream_is_recorded() {
         drop(server);
     }
 }
+
+/// A GnuPG home of its own, with the instance key imported and a reporter key generated.
+struct Gpg {
+    home: PathBuf,
+}
+
+impl Gpg {
+    fn new(dir: &Path, instance_key: &str) -> Option<Self> {
+        tool("gpg")?;
+        let home = dir.join("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        Command::new("chmod").arg("700").arg(&home).status().unwrap();
+        let gpg = Gpg { home };
+        if !instance_key.is_empty() {
+            std::fs::write(dir.join("instance.asc"), instance_key).unwrap();
+            gpg.run(&["--import", dir.join("instance.asc").to_str().unwrap()]);
+        }
+        gpg.run(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Reporter <reporter@example.net>",
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        Some(gpg)
+    }
+
+    fn run(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--trust-model", "always"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// Encrypts (and with `sign`, signs) `plaintext` to the instance key, armored.
+    fn encrypt(&self, dir: &Path, plaintext: &[u8], sign: bool) -> String {
+        let input = dir.join(format!("plain-{}", rand_suffix()));
+        std::fs::write(&input, plaintext).unwrap();
+        let mut args = vec!["--armor", "--encrypt", "-r", "security@example.org", "-o", "-"];
+        if sign {
+            args.extend(["--sign", "-u", "reporter@example.net"]);
+        }
+        args.push(input.to_str().unwrap());
+        String::from_utf8(self.run(&args)).unwrap()
+    }
+}
+
+#[test]
+fn gnupg_encrypted_reports_are_decrypted_at_intake() {
+    let Some(_) = tool("python3") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let server = it.serve(&FAST_JOBS);
+        let key = server.http("GET", "/.well-known/security.asc", &[], b"");
+        assert_eq!(key.status, 200);
+        assert_eq!(key.header("content-type"), Some("application/pgp-keys; charset=utf-8"));
+        assert!(key.body.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        let fingerprint_line = server.stdout_lines().into_iter().find(|l| l.starts_with("OpenPGP key ")).unwrap();
+        let dir = it.path("");
+        let Some(gpg) = Gpg::new(&dir, &key.body) else { return };
+        // GnuPG sees the published key under the security address, with the printed fingerprint.
+        let listed = String::from_utf8(gpg.run(&["--with-colons", "--fingerprint", "security@example.org"])).unwrap();
+        let fingerprint = fingerprint_line.split_whitespace().nth(2).unwrap();
+        assert!(listed.contains(fingerprint), "{listed}");
+
+        // Inline PGP in a plain-text body.
+        let armored = gpg.encrypt(&dir, b"Inline secret: the admin token is never rotated.\n", false);
+        let inline = format!(
+            "From: reporter@example.net\r\nTo: security@example.org\r\nSubject: inline pgp\r\nMessage-ID: <i1@example.net>\r\n\r\nHello,\r\n\r\n{}\r\n",
+            armored.replace('\n', "\r\n")
+        );
+        assert_eq!(python_send(&server, "reporter@example.net", "security@example.org", inline.as_bytes(), &dir), 250);
+
+        // PGP/MIME (RFC 3156), signed and encrypted, with an attachment inside.
+        let entity = "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMIME secret: race in the session store.\r\n--in\r\nContent-Type: text/x-python\r\nContent-Disposition: attachment; filename=\"poc.py\"\r\n\r\nprint('poc')\r\n--in--\r\n";
+        let armored = gpg.encrypt(&dir, entity.as_bytes(), true);
+        let mime = format!(
+            "From: reporter@example.net\r\nTo: security@example.org\r\nSubject: pgp mime\r\nMessage-ID: <m1@example.net>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"out\"\r\n\r\n\
+             --out\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+             --out\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n{}\r\n--out--\r\n",
+            armored.replace('\n', "\r\n")
+        );
+        assert_eq!(python_send(&server, "reporter@example.net", "security@example.org", mime.as_bytes(), &dir), 250);
+
+        // Sequoia's sq as a second implementation.
+        let Some(_) = tool("sq") else { return };
+        let plain = dir.join("sq-plain.txt");
+        std::fs::write(&plain, "Sequoia secret: the upload path is not normalised.\n").unwrap();
+        let out = Command::new("sq")
+            .arg("encrypt")
+            .arg("--recipient-cert")
+            .arg(dir.join("instance.asc"))
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sq: {}", String::from_utf8_lossy(&out.stderr));
+        let armored = String::from_utf8(out.stdout).unwrap();
+        let body = format!(
+            "From: sq@example.net\r\nSubject: sq inline\r\nMessage-ID: <s1@example.net>\r\n\r\n{}\r\n",
+            armored.replace('\n', "\r\n")
+        );
+        assert_eq!(python_send(&server, "sq@example.net", "security@example.org", body.as_bytes(), &dir), 250);
+
+        let list = reports(&it);
+        let find = |title: &str| show(&it, list.iter().find(|r| r["title"] == title).unwrap()["id"].as_str().unwrap());
+        let sq = find("sq inline");
+        assert!(sq["body"].as_str().unwrap().contains("Sequoia secret: the upload path is not normalised."), "{sq}");
+        assert_eq!(sq["messages"][0]["pgp"], "pgp-inline");
+        let inline = find("inline pgp");
+        assert!(
+            inline["body"].as_str().unwrap().contains("Inline secret: the admin token is never rotated."),
+            "{inline}"
+        );
+        assert!(!inline["body"].as_str().unwrap().contains("BEGIN PGP MESSAGE"));
+        assert_eq!(inline["messages"][0]["pgp"], "pgp-inline");
+        let mime = find("pgp mime");
+        assert!(mime["body"].as_str().unwrap().contains("MIME secret: race in the session store."), "{mime}");
+        assert_eq!(mime["messages"][0]["pgp"], "pgp-mime+signed");
+        assert_eq!(mime["attachments"][0]["filename"], "poc.py");
+
+        // Mail encrypted to some other key is kept as it came, marked undecryptable.
+        let other = Gpg::new(&dir.join("other"), "").map(|g| {
+            g.run(&[
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "Other <other@example.net>",
+                "future-default",
+                "default",
+                "never",
+            ]);
+            let input = dir.join("other-plain");
+            std::fs::write(&input, "not for embargo").unwrap();
+            String::from_utf8(g.run(&[
+                "--armor",
+                "--encrypt",
+                "-r",
+                "other@example.net",
+                "-o",
+                "-",
+                input.to_str().unwrap(),
+            ]))
+            .unwrap()
+        });
+        if let Some(armored) = other {
+            let body = format!(
+                "From: x@example.net\r\nSubject: wrong key\r\nMessage-ID: <w1@example.net>\r\n\r\n{}\r\n",
+                armored.replace('\n', "\r\n")
+            );
+            assert_eq!(python_send(&server, "x@example.net", "security@example.org", body.as_bytes(), &dir), 250);
+            let wrong =
+                show(&it, reports(&it).iter().find(|r| r["title"] == "wrong key").unwrap()["id"].as_str().unwrap());
+            assert_eq!(wrong["messages"][0]["pgp"], "undecryptable");
+            assert!(wrong["body"].as_str().unwrap().contains("BEGIN PGP MESSAGE"));
+        }
+        drop(server);
+    }
+}
