@@ -136,6 +136,9 @@ pub struct Mail {
     /// or `smtps://mail.example.org`. Empty: mail is written to the outbox Maildir in the
     /// data directory (`embargo outbox list`).
     pub relay: Secret,
+    /// Recipients who must only get encrypted mail: addresses, or `@domain` for a whole
+    /// domain. Mail to them without a known OpenPGP key is not sent (the job fails visibly).
+    pub require_encryption_for: Vec<String>,
 }
 
 impl Default for Mail {
@@ -149,6 +152,7 @@ impl Default for Mail {
             max_connections: 500,
             messages_per_minute_per_ip: 600,
             relay: Secret::default(),
+            require_encryption_for: Vec::new(),
         }
     }
 }
@@ -383,6 +387,15 @@ impl Config {
         }
     }
 
+    /// Whether mail to `address` must be encrypted (`mail.require_encryption_for`).
+    pub fn requires_encryption(&self, address: &str) -> bool {
+        let address = address.trim().to_lowercase();
+        self.mail.require_encryption_for.iter().any(|rule| {
+            let rule = rule.trim().to_lowercase();
+            if rule.starts_with('@') { address.ends_with(&rule) } else { address == rule }
+        })
+    }
+
     /// The outbox Maildir (used when no relay is configured).
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
@@ -533,6 +546,9 @@ messages_per_minute_per_ip = 600
 # Outgoing relay, e.g. "smtp://user:PASSWORD@mail.example.org:587?tls=required" or
 # "smtps://mail.example.org". Empty: outgoing mail goes to <data_dir>/outbox (a Maildir).
 relay = ""
+# Recipients who only get encrypted mail (addresses, or "@domain"); mail to them without a
+# known OpenPGP key is held back. Mail to anyone whose key is known is always encrypted.
+require_encryption_for = []
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB).
@@ -604,6 +620,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http"), "{err}");
+    }
+
+    #[test]
+    fn encryption_requirements_match_addresses_and_domains() {
+        let config = Config::load(
+            None,
+            vars(&[("EMBARGO_MAIL__REQUIRE_ENCRYPTION_FOR", "[\"@Partner.example\", \"cto@example.org\"]")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(config.requires_encryption("alice@partner.example"));
+        assert!(config.requires_encryption("CTO@example.org"));
+        assert!(!config.requires_encryption("alice@example.org"));
+        assert!(!config.requires_encryption("x@notpartner.example.com"));
     }
 
     #[test]

@@ -338,7 +338,13 @@ impl Worker {
             message_id: message_id.clone(),
             in_reply_to,
             auto_reply,
+            encrypt_to: reporter.openpgp_key.clone(),
         };
+        if outbound.encrypt_to.is_none() && app.config.requires_encryption(&reporter.email) {
+            return Err(JobError::Permanent(
+                "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
+            ));
+        }
         let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
         let receipt = app
             .transport
@@ -380,7 +386,12 @@ impl Worker {
             &Actor::System("mail"),
             "mail.sent",
             &format!("report:{}", report.reference),
-            &format!("kind={} via={}", job.kind, receipt.split_whitespace().next().unwrap_or("")),
+            &format!(
+                "kind={} via={} encrypted={}",
+                job.kind,
+                receipt.split_whitespace().next().unwrap_or(""),
+                reporter.openpgp_key.is_some()
+            ),
         )
         .await?;
         if !store_jobs::complete(&mut tx, job, now).await? {

@@ -458,3 +458,48 @@ pub async fn mark_upstream(
     tx.commit().await?;
     Ok(())
 }
+
+/// Where an imported key comes from.
+#[derive(Debug, Clone)]
+pub enum KeyImport {
+    /// An attachment of the report (a reporter often attaches their key).
+    Attachment(i64),
+    /// Armored text supplied by the team.
+    Text(String),
+}
+
+/// Imports the reporter's OpenPGP certificate (after the team has looked at it): from then
+/// on, mail to the reporter is encrypted. Returns the fingerprint.
+pub async fn import_reporter_key(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    source: KeyImport,
+) -> Result<String, AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let text = match source {
+        KeyImport::Text(text) => text,
+        KeyImport::Attachment(id) => {
+            let data = attachments::data(&mut tx, report.id, id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("attachment {id} of {reference}")))?;
+            String::from_utf8(data).map_err(|_| AppError::Invalid("the attachment is not an armored key".into()))?
+        }
+    };
+    let fingerprint = embargo_mail::openpgp::certificate_fingerprint(&text)
+        .map_err(|e| AppError::Invalid(format!("not a usable OpenPGP key: {e}")))?;
+    reporters::set_openpgp_key(&mut tx, report.reporter_id, &text).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "reporter.key.import",
+        &subject(reference),
+        &format!("fingerprint={fingerprint}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(fingerprint)
+}

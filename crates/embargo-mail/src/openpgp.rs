@@ -143,6 +143,17 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
     builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
 }
 
+/// Checks that `text` is an OpenPGP certificate (public key) that can receive encrypted
+/// mail; returns its fingerprint.
+pub fn certificate_fingerprint(text: &str) -> Result<String, PgpError> {
+    let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
+    cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+    if !cert.public_subkeys.iter().any(|k| k.algorithm().can_encrypt()) {
+        return Err(PgpError::Encrypt("the key has no encryption subkey".into()));
+    }
+    Ok(format!("{}", cert.fingerprint()).to_uppercase())
+}
+
 /// Finds an inline-PGP block (`-----BEGIN PGP MESSAGE-----` ... `-----END PGP MESSAGE-----`)
 /// in a text body.
 pub fn inline_block(text: &str) -> Option<&str> {

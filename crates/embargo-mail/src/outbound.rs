@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// A plain-text message to send.
@@ -34,6 +34,9 @@ pub struct OutboundMail {
     /// Marks automatic replies (`Auto-Submitted: auto-replied`, RFC 3834) so that other
     /// robots do not answer them.
     pub auto_reply: bool,
+    /// The recipient's OpenPGP certificate (armored): when set, the body is sent encrypted
+    /// as PGP/MIME (RFC 3156); only the envelope headers stay readable.
+    pub encrypt_to: Option<String>,
 }
 
 /// Why a message could not be composed or sent.
@@ -66,10 +69,29 @@ pub fn compose(mail: &OutboundMail) -> Result<Vec<u8>, SendError> {
         builder = builder
             .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".to_owned()));
     }
-    let message = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.body.clone())
-        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    let message = match &mail.encrypt_to {
+        None => builder.header(ContentType::TEXT_PLAIN).body(mail.body.clone()),
+        Some(certificate) => {
+            let entity = SinglePart::plain(mail.body.clone()).formatted();
+            let armored = crate::openpgp::encrypt_to(certificate, &entity)
+                .map_err(|e| SendError::Invalid(format!("OpenPGP: {e}")))?;
+            let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
+            builder.multipart(
+                MultiPart::encrypted("application/pgp-encrypted".to_owned())
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(content_type("application/pgp-encrypted")?)
+                            .body("Version: 1\r\n".to_owned()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)
+                            .body(armored),
+                    ),
+            )
+        }
+    }
+    .map_err(|e| SendError::Invalid(e.to_string()))?;
     Ok(message.formatted())
 }
 
@@ -217,6 +239,7 @@ mod tests {
             message_id: "embargo.ack.1@example.org".into(),
             in_reply_to: Some("orig@example.net".into()),
             auto_reply: true,
+            encrypt_to: None,
         }
     }
 
@@ -231,6 +254,20 @@ mod tests {
         assert!(parsed.text.contains("ünïcode"));
         let text = String::from_utf8_lossy(&raw);
         assert!(text.contains("Reply-To: security+abc123@example.org"), "{text}");
+    }
+
+    #[test]
+    fn mail_to_a_known_key_is_pgp_mime_encrypted() {
+        let key = crate::openpgp::InstanceKey::generate("Reporter <jorg@example.net>").unwrap();
+        let mut mail = sample();
+        mail.encrypt_to = Some(key.public_armored().unwrap());
+        let raw = compose(&mail).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("multipart/encrypted") && text.contains("application/pgp-encrypted"), "{text}");
+        assert!(!text.contains("Thank you."), "the body is not readable");
+        let parsed = crate::parse_with_key(&raw, Some(&key));
+        assert!(parsed.text.contains("Thank you."), "{}", parsed.text);
+        assert_eq!(parsed.pgp, Some(crate::PgpStatus::Decrypted { mime: true, signed: false }));
     }
 
     #[test]

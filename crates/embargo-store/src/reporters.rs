@@ -14,6 +14,8 @@ pub struct ReporterRecord {
     pub email: String,
     /// Display name, when one was given.
     pub name: Option<String>,
+    /// OpenPGP certificate (armored), when imported.
+    pub openpgp_key: Option<String>,
 }
 
 fn normalise(email: &str) -> String {
@@ -56,16 +58,31 @@ pub async fn find_or_create(tx: &mut Tx, email: &str, name: Option<&str>, at: Ti
 
 /// Reads a reporter, identity opened.
 pub async fn get(tx: &mut Tx, id: i64) -> Result<ReporterRecord, StoreError> {
-    let row = sqlx::query("SELECT id, email_index, email_enc, name_enc FROM reporters WHERE id = $1")
+    let row = sqlx::query("SELECT id, email_index, email_enc, name_enc, openpgp_key_enc FROM reporters WHERE id = $1")
         .bind(id)
         .fetch_one(tx.conn())
         .await?;
     let index: String = row.try_get("email_index")?;
     let email: Vec<u8> = row.try_get("email_enc")?;
     let name: Option<Vec<u8>> = row.try_get("name_enc")?;
+    let key: Option<Vec<u8>> = row.try_get("openpgp_key_enc")?;
     Ok(ReporterRecord {
         id,
         email: tx.open(&email, &aad(&index, "email"))?,
         name: name.map(|n| tx.open(&n, &aad(&index, "name"))).transpose()?,
+        openpgp_key: key.map(|k| tx.open(&k, &aad(&index, "openpgp_key"))).transpose()?,
     })
+}
+
+/// Stores (replaces) a reporter's OpenPGP certificate.
+pub async fn set_openpgp_key(tx: &mut Tx, id: i64, certificate: &str) -> Result<(), StoreError> {
+    let index: String =
+        sqlx::query_scalar("SELECT email_index FROM reporters WHERE id = $1").bind(id).fetch_one(tx.conn()).await?;
+    let sealed = tx.seal(certificate, &aad(&index, "openpgp_key"));
+    sqlx::query("UPDATE reporters SET openpgp_key_enc = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

@@ -146,6 +146,17 @@ pub enum ReportCommand {
         #[arg(long, value_name = "ID")]
         duplicate_of: Option<String>,
     },
+    /// Import the reporter's OpenPGP key (from an attachment or a file): mail to them is then encrypted
+    ImportKey {
+        /// Reference ID
+        id: String,
+        /// The attachment holding the key (its number in `report show`)
+        #[arg(long, conflicts_with = "file")]
+        attachment: Option<i64>,
+        /// A file holding the armored key
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
     /// Mark a report as being about a dependency, with the upstream project's security contact
     Upstream {
         /// Reference ID

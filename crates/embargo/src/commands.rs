@@ -314,6 +314,19 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let transition = reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
             println!("{reference}: {} -> {}", transition.from, transition.to);
         }
+        ReportCommand::ImportKey { id, attachment, file } => {
+            let reference = parse_reference(&id)?;
+            let source = match (attachment, file) {
+                (Some(n), None) => reports::KeyImport::Attachment(n),
+                (None, Some(path)) => reports::KeyImport::Text(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?,
+                ),
+                _ => return Err(Failure::new(EX_USAGE, "give --attachment N or --file PATH")),
+            };
+            let fingerprint = reports::import_reporter_key(&app, &actor, &reference, source).await?;
+            println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
+        }
         ReportCommand::Upstream { id, project, contact } => {
             let reference = parse_reference(&id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;

@@ -80,7 +80,11 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
             "body": r.body,
             "created_at": time(r.created_at),
             "updated_at": time(r.updated_at),
-            "reporter": { "email": detail.reporter.email, "name": detail.reporter.name },
+            "reporter": {
+                "email": detail.reporter.email,
+                "name": detail.reporter.name,
+                "openpgp_key": detail.reporter.openpgp_key.is_some(),
+            },
             "upstream": r.upstream.as_ref().map(|u| json!({ "project": u.project, "contact": u.contact })),
             "messages": detail.messages.iter().map(|m| json!({
                 "id": m.id,

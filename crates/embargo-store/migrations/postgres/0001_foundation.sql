@@ -19,6 +19,8 @@ CREATE TABLE reporters (
     email_index   TEXT NOT NULL UNIQUE,
     email_enc     BYTEA NOT NULL,
     name_enc      BYTEA,
+    -- The reporter's OpenPGP certificate, once imported: mail to them is then encrypted.
+    openpgp_key_enc  BYTEA,
     created_at    BIGINT NOT NULL
 );
 

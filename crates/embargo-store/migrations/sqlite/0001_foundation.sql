@@ -19,6 +19,8 @@ CREATE TABLE reporters (
     email_index   TEXT NOT NULL UNIQUE,
     email_enc     BLOB NOT NULL,
     name_enc      BLOB,
+    -- The reporter's OpenPGP certificate, once imported: mail to them is then encrypted.
+    openpgp_key_enc  BLOB,
     created_at    BIGINT NOT NULL
 );
 

@@ -729,16 +729,17 @@ impl Gpg {
             std::fs::write(dir.join("instance.asc"), instance_key).unwrap();
             gpg.run(&["--import", dir.join("instance.asc").to_str().unwrap()]);
         }
-        gpg.run(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "Reporter <reporter@example.net>",
-            "ed25519",
-            "sign",
-            "never",
-        ]);
+        gpg.add_key("Reporter <reporter@example.net>");
         Some(gpg)
+    }
+
+    /// Generates an Ed25519 key with a Curve25519 encryption subkey for `user_id`.
+    fn add_key(&self, user_id: &str) {
+        self.run(&["--passphrase", "", "--quick-gen-key", user_id, "ed25519", "cert,sign", "never"]);
+        let listing = String::from_utf8(self.run(&["--with-colons", "--list-keys", user_id])).unwrap();
+        let fingerprint =
+            listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
+        self.run(&["--passphrase", "", "--quick-add-key", &fingerprint, "cv25519", "encr", "never"]);
     }
 
     fn run(&self, args: &[&str]) -> Vec<u8> {
@@ -792,8 +793,15 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         );
         assert_eq!(python_send(&server, "reporter@example.net", "security@example.org", inline.as_bytes(), &dir), 250);
 
-        // PGP/MIME (RFC 3156), signed and encrypted, with an attachment inside.
-        let entity = "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMIME secret: race in the session store.\r\n--in\r\nContent-Type: text/x-python\r\nContent-Disposition: attachment; filename=\"poc.py\"\r\n\r\nprint('poc')\r\n--in--\r\n";
+        // PGP/MIME (RFC 3156), signed and encrypted, with a proof of concept and the
+        // reporter's own key attached inside.
+        let reporter_key = String::from_utf8(gpg.run(&["--armor", "--export", "reporter@example.net"])).unwrap();
+        let entity = format!(
+            "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMIME secret: race in the session store.\r\n\
+             --in\r\nContent-Type: text/x-python\r\nContent-Disposition: attachment; filename=\"poc.py\"\r\n\r\nprint('poc')\r\n\
+             --in\r\nContent-Type: application/pgp-keys\r\nContent-Disposition: attachment; filename=\"reporter.asc\"\r\n\r\n{}\r\n--in--\r\n",
+            reporter_key.replace('\n', "\r\n")
+        );
         let armored = gpg.encrypt(&dir, entity.as_bytes(), true);
         let mime = format!(
             "From: reporter@example.net\r\nTo: security@example.org\r\nSubject: pgp mime\r\nMessage-ID: <m1@example.net>\r\nMIME-Version: 1.0\r\n\
@@ -840,17 +848,32 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         assert_eq!(mime["messages"][0]["pgp"], "pgp-mime+signed");
         assert_eq!(mime["attachments"][0]["filename"], "poc.py");
 
+        // The team imports the attached key; from then on mail to the reporter is encrypted,
+        // and GnuPG reads it with the reporter's key.
+        let key_attachment =
+            mime["attachments"].as_array().unwrap().iter().find(|a| a["filename"] == "reporter.asc").unwrap();
+        let id = mime["id"].as_str().unwrap();
+        let out = it.run(&["report", "import-key", id, "--attachment", &key_attachment["id"].to_string()], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(show(&it, id)["reporter"]["openpgp_key"], true);
+        let before = outbox(&it, 1).len();
+        assert_eq!(it.run(&["report", "transition", id, "closed:not-security"], b"").code, 0);
+        let mails = outbox(&it, before + 1);
+        let redirect = mails
+            .iter()
+            .find(|m| m["subject"].as_str().unwrap().starts_with(&format!("[{id}] Not a security")))
+            .unwrap();
+        let raw = std::fs::read_to_string(redirect["path"].as_str().unwrap()).unwrap();
+        assert!(raw.contains("multipart/encrypted") && !raw.contains("public issue tracker"), "{raw}");
+        let start = raw.find("-----BEGIN PGP MESSAGE-----").unwrap();
+        let end = raw.find("-----END PGP MESSAGE-----").unwrap() + "-----END PGP MESSAGE-----".len();
+        std::fs::write(dir.join("reply.asc"), raw[start..end].replace("\r\n", "\n")).unwrap();
+        let decrypted = String::from_utf8(gpg.run(&["--decrypt", dir.join("reply.asc").to_str().unwrap()])).unwrap();
+        assert!(decrypted.replace("=\r\n", "").replace("=\n", "").contains("public issue tracker"), "{decrypted}");
+
         // Mail encrypted to some other key is kept as it came, marked undecryptable.
         let other = Gpg::new(&dir.join("other"), "").map(|g| {
-            g.run(&[
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "Other <other@example.net>",
-                "future-default",
-                "default",
-                "never",
-            ]);
+            g.add_key("Other <other@example.net>");
             let input = dir.join("other-plain");
             std::fs::write(&input, "not for embargo").unwrap();
             String::from_utf8(g.run(&[
