@@ -64,6 +64,8 @@ pub struct Config {
     pub jobs: Jobs,
     /// Mail intake and outbound mail.
     pub mail: Mail,
+    /// Polling an existing mailbox over IMAP.
+    pub imap: Imap,
     /// Input limits.
     pub limits: Limits,
     /// Logging.
@@ -157,6 +159,37 @@ impl Default for Mail {
     }
 }
 
+/// Polling an existing security mailbox over IMAP (implicit TLS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Imap {
+    /// `host:port` of the IMAP server (TLS, usually port 993). Empty: no polling.
+    pub server: String,
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+    /// The mailbox to read.
+    pub mailbox: String,
+    /// Extra trusted CA certificate (PEM file) for a server with a private CA.
+    pub ca_certificate: String,
+    /// Seconds between looks when the server has no IDLE (and the longest IDLE wait).
+    pub poll_seconds: u32,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Self {
+            server: String::new(),
+            username: String::new(),
+            password: Secret::default(),
+            mailbox: "INBOX".into(),
+            ca_certificate: String::new(),
+            poll_seconds: 60,
+        }
+    }
+}
+
 /// Input limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -187,6 +220,7 @@ impl Default for Config {
             sla: Sla::default(),
             jobs: Jobs::default(),
             mail: Mail::default(),
+            imap: Imap::default(),
             limits: Limits::default(),
             log: Log::default(),
         }
@@ -353,6 +387,18 @@ impl Config {
         if self.mail.max_recipients == 0 || self.mail.max_connections_per_ip == 0 || self.mail.max_connections == 0 {
             return invalid("mail limits must be at least 1".into());
         }
+        if !self.imap.server.is_empty() {
+            let valid = self
+                .imap
+                .server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid || self.imap.username.is_empty() || self.imap.poll_seconds == 0 {
+                return invalid(
+                    "imap: server must be host:port, with a username and poll_seconds of at least 1".into(),
+                );
+            }
+        }
         if self.sla.acknowledge_working_days == 0 || self.sla.analyse_working_days == 0 {
             return invalid("sla: working-day targets must be at least 1".into());
         }
@@ -420,6 +466,9 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = Secret::new(redact_url(self.database_url.expose()));
         shown.mail.relay = Secret::new(redact_url(self.mail.relay.expose()));
+        if !shown.imap.password.is_empty() {
+            shown.imap.password = Secret::new("[redacted]");
+        }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
 }
@@ -549,6 +598,17 @@ relay = ""
 # Recipients who only get encrypted mail (addresses, or "@domain"); mail to them without a
 # known OpenPGP key is held back. Mail to anyone whose key is known is always encrypted.
 require_encryption_for = []
+
+[imap]
+# Poll an existing mailbox instead of (or beside) receiving over SMTP: "host:993", TLS.
+# Messages are marked $EmbargoIngested (and seen) only after they are stored.
+server = ""
+username = ""
+password = ""
+mailbox = "INBOX"
+# PEM file of a private CA that signed the server's certificate, if any.
+ca_certificate = ""
+poll_seconds = 60
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB).

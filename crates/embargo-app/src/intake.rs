@@ -433,3 +433,51 @@ pub fn outbox(app: &App) -> Result<Vec<embargo_mail::outbound::OutboxEntry>, App
         .list()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot read the outbox: {e}")))
 }
+
+/// IMAP polling's sink: each message goes through the same group-commit queue as SMTP.
+#[derive(Debug, Clone)]
+struct ImapIntake {
+    app: App,
+    queue: IntakeQueue,
+}
+
+impl embargo_mail::imap::MailSink for ImapIntake {
+    fn ingest(&self, raw: Vec<u8>) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            match self.queue.ingest(&self.app, raw, MailEnvelope::default()).await {
+                Ok(_) => Ok(()),
+                Err(AppError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
+                Err(err) => Err(DeliveryError::Temporary(err.to_string())),
+            }
+        })
+    }
+}
+
+/// The IMAP poller's settings, when `imap.server` is configured.
+pub fn imap_settings(app: &App) -> Result<Option<embargo_mail::imap::ImapSettings>, AppError> {
+    let imap = &app.config.imap;
+    let Some((host, port)) = imap.server.rsplit_once(':') else { return Ok(None) };
+    let ca_certificate_pem = if imap.ca_certificate.is_empty() {
+        None
+    } else {
+        Some(
+            std::fs::read(&imap.ca_certificate)
+                .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", imap.ca_certificate)))?,
+        )
+    };
+    Ok(Some(embargo_mail::imap::ImapSettings {
+        host: host.to_owned(),
+        port: port.parse().map_err(|_| AppError::Invalid("imap.server: bad port".into()))?,
+        username: imap.username.clone(),
+        password: imap.password.expose().to_owned(),
+        mailbox: imap.mailbox.clone(),
+        ca_certificate_pem,
+        poll_interval: std::time::Duration::from_secs(u64::from(imap.poll_seconds)),
+    }))
+}
+
+/// Polls the configured mailbox until `stop` turns true.
+pub async fn poll_imap(app: App, settings: embargo_mail::imap::ImapSettings, stop: tokio::sync::watch::Receiver<bool>) {
+    let sink = Arc::new(ImapIntake { queue: IntakeQueue::start(app.clone()), app });
+    embargo_mail::imap::run(settings, sink, stop).await;
+}

@@ -6,6 +6,7 @@
 //! report is lost to malformed MIME.
 #![forbid(unsafe_code)]
 
+pub mod imap;
 pub mod openpgp;
 pub mod outbound;
 pub mod smtp;

@@ -198,8 +198,13 @@ async fn serve(mut config: Config) -> Outcome {
         println!();
     }
 
+    let imap = intake::imap_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
+    let imap_poller = imap.map(|settings| {
+        println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
+        tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone()))
+    });
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
@@ -213,6 +218,9 @@ async fn serve(mut config: Config) -> Outcome {
     let served = server.await;
     signal.abort();
     let _ = smtp_server.await;
+    if let Some(poller) = imap_poller {
+        let _ = poller.await;
+    }
     let _ = worker.await;
     app.store.close().await;
     served.map_err(|e| Failure::new(EX_OSERR, format!("HTTP server failed: {e}")))?;

@@ -139,6 +139,61 @@ fn tls_files(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     Some((cert, key))
 }
 
+/// A test CA and a server certificate for `localhost` signed by it: (CA, certificate, key).
+fn ca_and_server_cert(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    tool("openssl")?;
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Embargo Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
+    Some((dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key")))
+}
+
 fn config(it: &Instance, text: &str) -> String {
     let path = it.path("embargo.toml");
     std::fs::write(&path, text).unwrap();
@@ -899,5 +954,140 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
             assert!(wrong["body"].as_str().unwrap().contains("BEGIN PGP MESSAGE"));
         }
         drop(server);
+    }
+}
+
+/// A private Dovecot instance (own configuration, TLS certificate, users and mail in `dir`,
+/// loopback only) holding an existing security mailbox.
+struct Dovecot {
+    conf: PathBuf,
+    port: u16,
+    /// The CA that signed the server's certificate.
+    cert: PathBuf,
+}
+
+impl Dovecot {
+    fn start(dir: &Path) -> Option<Self> {
+        tool("dovecot")?;
+        if !is_root() {
+            require::<()>("dovecot", Err("a private Dovecot instance needs root".into()))?;
+        }
+        let (ca, cert, key) = ca_and_server_cert(dir)?;
+        let base = dir.join("dovecot");
+        let home = base.join("home");
+        std::fs::create_dir_all(base.join("run")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Command::new("chown").args(["-R", "dovecot:"]).arg(&home).status().unwrap();
+        Command::new("chmod").arg("755").arg(dir).arg(&base).status().unwrap();
+        std::fs::write(base.join("passwd"), "security:{PLAIN}imap-secret::::\n").unwrap();
+        let port = free_port();
+        let conf = base.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "base_dir = {b}/run\nstate_dir = {b}/run\nlisten = 127.0.0.1\nprotocols = imap\nssl = required\n\
+                 ssl_cert = <{cert}\nssl_key = <{key}\nlog_path = {b}/dovecot.log\nauth_mechanisms = plain\n\
+                 first_valid_uid = 1\npassdb {{\n  driver = passwd-file\n  args = {b}/passwd\n}}\n\
+                 userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={b}/home/%u\n}}\n\
+                 mail_location = maildir:~/Maildir\nservice imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n\
+                 inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n",
+                b = base.display(),
+                cert = cert.display(),
+                key = key.display(),
+            ),
+        )
+        .unwrap();
+        let status = Command::new("dovecot").arg("-c").arg(&conf).status().unwrap();
+        assert!(status.success(), "dovecot did not start");
+        wait_for_port(port);
+        Some(Dovecot { conf, port, cert: ca })
+    }
+
+    /// Runs Python's imaplib against the server: `append` a message file, or count messages
+    /// carrying a keyword.
+    fn imaplib(&self, action: &str, argument: &str) -> String {
+        let script = format!(
+            "import imaplib, ssl, sys\n\
+             ctx = ssl.create_default_context(cafile={cert:?})\n\
+             m = imaplib.IMAP4_SSL('localhost', {port}, ssl_context=ctx)\n\
+             m.login('security', 'imap-secret')\n\
+             if {action:?} == 'append':\n    m.append('INBOX', None, None, open({argument:?}, 'rb').read())\n\
+             else:\n    m.select('INBOX')\n    typ, data = m.search(None, 'KEYWORD', {argument:?})\n    print(len(data[0].split()))\n\
+             m.logout()\n",
+            cert = self.cert.display().to_string(),
+            port = self.port,
+        );
+        let out = Command::new("python3").arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "imaplib: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("doveadm").arg("-c").arg(&self.conf).arg("stop").output();
+    }
+}
+
+#[test]
+fn an_existing_mailbox_is_polled_over_imap_and_flagged_only_after_commit() {
+    let Some(_) = tool("python3") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let dir = it.path("");
+        let Some(dovecot) = Dovecot::start(&dir) else { return };
+        for (n, subject) in ["imap one", "imap two"].iter().enumerate() {
+            let file = dir.join(format!("m{n}.eml"));
+            std::fs::write(&file, format!("From: poll{n}@example.net\r\nSubject: {subject}\r\nMessage-ID: <p{n}@example.net>\r\n\r\nFrom the mailbox.\r\n")).unwrap();
+            dovecot.imaplib("append", file.to_str().unwrap());
+        }
+        let file = config(
+            &it,
+            &format!(
+                "[imap]\nserver = \"localhost:{}\"\nusername = \"security\"\npassword = \"imap-secret\"\nca_certificate = \"{}\"\npoll_seconds = 2\n",
+                dovecot.port,
+                dovecot.cert.display()
+            ),
+        );
+        let server = it.serve_with(&["--config", &file], &FAST_JOBS);
+        let wait_for = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let list = reports(&it);
+                if list.len() >= n {
+                    return list;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: IMAP mail not taken in: {list:?}\n{}",
+                    db.backend,
+                    server.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        let list = wait_for(2);
+        assert!(list.iter().any(|r| r["title"] == "imap one") && list.iter().any(|r| r["title"] == "imap two"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while dovecot.imaplib("count", "$EmbargoIngested") != "2" {
+            assert!(Instant::now() < deadline, "messages were not flagged after commit");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        // New mail arriving while Embargo waits (IDLE) is taken in too, once.
+        let late = dir.join("late.eml");
+        std::fs::write(
+            &late,
+            "From: late@example.net\r\nSubject: imap three\r\nMessage-ID: <p3@example.net>\r\n\r\nLater.\r\n",
+        )
+        .unwrap();
+        dovecot.imaplib("append", late.to_str().unwrap());
+        let list = wait_for(3);
+        assert_eq!(list.iter().filter(|r| r["title"] == "imap three").count(), 1);
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(reports(&it).len(), 3, "nothing is taken in twice");
+        assert_eq!(outbox(&it, 3).len(), 3, "polled reporters are acknowledged");
+        drop(server);
+        drop(dovecot);
     }
 }

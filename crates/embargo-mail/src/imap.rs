@@ -1,0 +1,194 @@
+//! IMAP polling: take in the mail of an existing security mailbox.
+//!
+//! The poller logs in over TLS (implicit TLS, port 993 style), looks in the mailbox for
+//! messages without the `$EmbargoIngested` keyword, hands each to the [`MailSink`], and sets
+//! the keyword (and `\Seen`) only after the sink has committed the message. A crash between
+//! the two means the message is offered again, and intake recognises the redelivery by its
+//! Message-ID. Where the server offers IDLE, the poller waits for new mail with it instead
+//! of sleeping; either way it looks again at least every poll interval.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+use crate::smtp::{BoxFuture, DeliveryError};
+
+/// The keyword set on messages Embargo has committed.
+pub const DONE_KEYWORD: &str = "$EmbargoIngested";
+/// The keyword set on messages intake refused for good (too large, empty).
+pub const REJECTED_KEYWORD: &str = "$EmbargoRejected";
+
+/// Where polled messages go.
+pub trait MailSink: Send + Sync + 'static {
+    /// Stores one raw message durably.
+    fn ingest(&self, raw: Vec<u8>) -> BoxFuture<'_, Result<(), DeliveryError>>;
+}
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct ImapSettings {
+    /// Server host name (also checked against its certificate).
+    pub host: String,
+    /// Port (993 for implicit TLS).
+    pub port: u16,
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The mailbox to read (usually `INBOX`).
+    pub mailbox: String,
+    /// Extra trusted CA certificates (PEM), for servers with a private CA.
+    pub ca_certificate_pem: Option<Vec<u8>>,
+    /// How often to look when IDLE is not available, and the longest IDLE wait.
+    pub poll_interval: Duration,
+}
+
+impl std::fmt::Debug for ImapSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("mailbox", &self.mailbox)
+            .finish_non_exhaustive()
+    }
+}
+
+/// IMAP failures (connection, TLS, login, protocol).
+#[derive(Debug, thiserror::Error)]
+#[error("IMAP {0}")]
+pub struct ImapError(String);
+
+fn err(context: &str) -> impl Fn(String) -> ImapError + '_ {
+    move |e| ImapError(format!("{context}: {e}"))
+}
+
+type Session = async_imap::Session<tokio_rustls::client::TlsStream<TcpStream>>;
+
+async fn connect(settings: &ImapSettings) -> Result<Session, ImapError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &settings.ca_certificate_pem {
+        use rustls_pki_types::pem::PemObject;
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| err("CA certificate")(e.to_string()))?;
+            roots.add(cert).map_err(|e| err("CA certificate")(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err("TLS")(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp =
+        tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((settings.host.as_str(), settings.port)))
+            .await
+            .map_err(|_| ImapError("connect: timed out".into()))?
+            .map_err(|e| err("connect")(e.to_string()))?;
+    let name =
+        rustls_pki_types::ServerName::try_from(settings.host.clone()).map_err(|e| err("host name")(e.to_string()))?;
+    let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| err("TLS")(e.to_string()))?;
+    let mut client = async_imap::Client::new(tls);
+    client
+        .read_response()
+        .await
+        .map_err(|e| err("greeting")(e.to_string()))?
+        .ok_or_else(|| ImapError("greeting: connection closed".into()))?;
+    client.login(&settings.username, &settings.password).await.map_err(|(e, _)| err("login")(e.to_string()))
+}
+
+/// Connects, takes in every waiting message once, and returns the session (for IDLE) and
+/// how many messages were committed.
+async fn poll(settings: &ImapSettings, sink: &dyn MailSink) -> Result<(Session, usize), ImapError> {
+    let mut session = connect(settings).await?;
+    session.select(&settings.mailbox).await.map_err(|e| err("select")(e.to_string()))?;
+    let query = format!("NOT KEYWORD {DONE_KEYWORD} NOT KEYWORD {REJECTED_KEYWORD} NOT DELETED");
+    let mut uids: Vec<u32> =
+        session.uid_search(&query).await.map_err(|e| err("search")(e.to_string()))?.into_iter().collect();
+    uids.sort_unstable();
+    let mut committed = 0;
+    for uid in uids {
+        let raw = {
+            let mut fetches =
+                session.uid_fetch(uid.to_string(), "BODY.PEEK[]").await.map_err(|e| err("fetch")(e.to_string()))?;
+            let mut raw = None;
+            while let Some(fetch) = fetches.next().await {
+                let fetch = fetch.map_err(|e| err("fetch")(e.to_string()))?;
+                if let Some(body) = fetch.body() {
+                    raw = Some(body.to_vec());
+                }
+            }
+            raw
+        };
+        let Some(raw) = raw else { continue };
+        let keyword = match sink.ingest(raw).await {
+            Ok(()) => {
+                committed += 1;
+                DONE_KEYWORD
+            }
+            Err(DeliveryError::Permanent(reason)) => {
+                tracing::warn!(uid, reason = %reason, "IMAP message refused by intake");
+                REJECTED_KEYWORD
+            }
+            Err(DeliveryError::Temporary(reason)) => {
+                tracing::warn!(uid, reason = %reason, "IMAP message not taken in; will retry");
+                continue;
+            }
+        };
+        // Flagged only now, after the commit.
+        let flags = format!("+FLAGS ({keyword} \\Seen)");
+        let updates = session.uid_store(uid.to_string(), &flags).await.map_err(|e| err("store")(e.to_string()))?;
+        let _: Vec<_> = updates.collect().await;
+    }
+    Ok((session, committed))
+}
+
+/// Polls until `stop` turns true, with IDLE where the server offers it.
+pub async fn run(settings: ImapSettings, sink: Arc<dyn MailSink>, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    while !*stop.borrow() {
+        match poll(&settings, sink.as_ref()).await {
+            Ok((mut session, committed)) => {
+                failures = 0;
+                if committed > 0 {
+                    tracing::info!(committed, "IMAP messages taken in");
+                }
+                let idle = session.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false);
+                if idle {
+                    let mut handle = session.idle();
+                    if handle.init().await.is_ok() {
+                        let (wait, interrupt) = handle.wait_with_timeout(settings.poll_interval);
+                        tokio::select! {
+                            _ = wait => {}
+                            _ = stop.changed() => drop(interrupt),
+                        }
+                    }
+                    if let Ok(mut session) = handle.done().await {
+                        let _ = session.logout().await;
+                    }
+                } else {
+                    let _ = session.logout().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(settings.poll_interval) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let backoff = settings.poll_interval.saturating_mul(failures.min(10));
+                tracing::warn!(error = %error, retry_in_s = backoff.as_secs(), "IMAP poll failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+}
