@@ -141,6 +141,10 @@ pub struct Mail {
     /// Recipients who must only get encrypted mail: addresses, or `@domain` for a whole
     /// domain. Mail to them without a known OpenPGP key is not sent (the job fails visibly).
     pub require_encryption_for: Vec<String>,
+    /// Evaluate DKIM, SPF and DMARC for mail received over SMTP.
+    pub check_sender_authentication: bool,
+    /// DNS server for those checks, `ip:port`. Empty: the system's resolver.
+    pub dns_server: String,
 }
 
 impl Default for Mail {
@@ -155,6 +159,8 @@ impl Default for Mail {
             messages_per_minute_per_ip: 600,
             relay: Secret::default(),
             require_encryption_for: Vec::new(),
+            check_sender_authentication: true,
+            dns_server: String::new(),
         }
     }
 }
@@ -384,6 +390,9 @@ impl Config {
         if !(relay.is_empty() || relay.starts_with("smtp://") || relay.starts_with("smtps://")) {
             return invalid("mail.relay must be empty (outbox), smtp://... or smtps://...".into());
         }
+        if !self.mail.dns_server.is_empty() && self.mail.dns_server.parse::<SocketAddr>().is_err() {
+            return invalid("mail.dns_server must be ip:port, such as 127.0.0.1:53".into());
+        }
         if self.mail.max_recipients == 0 || self.mail.max_connections_per_ip == 0 || self.mail.max_connections == 0 {
             return invalid("mail limits must be at least 1".into());
         }
@@ -598,6 +607,10 @@ relay = ""
 # Recipients who only get encrypted mail (addresses, or "@domain"); mail to them without a
 # known OpenPGP key is held back. Mail to anyone whose key is known is always encrypted.
 require_encryption_for = []
+# DKIM, SPF and DMARC for mail received over SMTP, recorded on each message; a reply that
+# fails them is quarantined. dns_server: "ip:port", empty for the system resolver.
+check_sender_authentication = true
+dns_server = ""
 
 [imap]
 # Poll an existing mailbox instead of (or beside) receiving over SMTP: "host:993", TLS.

@@ -55,6 +55,8 @@ pub struct MailEnvelope {
     pub mail_from: Option<String>,
     /// The envelope recipients.
     pub rcpt_to: Vec<String>,
+    /// DKIM, SPF and DMARC results, when they were checked.
+    pub auth: Option<embargo_mail::auth::AuthSummary>,
 }
 
 /// The parts of the security address, for recognising reply addresses.
@@ -194,6 +196,13 @@ async fn ingest_in(
         message_id: mail.message_id.clone(),
         acknowledge: may_acknowledge(app, mail, envelope),
         pgp: mail.pgp.as_ref().map(embargo_mail::PgpStatus::code),
+        auth: envelope.auth.as_ref().map(embargo_mail::auth::AuthSummary::code),
+    };
+    // A reply whose sender authentication fails is not trusted to speak as the reporter.
+    let auth_failed = envelope.auth.as_ref().is_some_and(embargo_mail::auth::AuthSummary::failed);
+    let target = match target {
+        Thread::Reply(report) if auth_failed => Thread::Quarantine(report),
+        other => other,
     };
     Ok(match target {
         Thread::Redelivery(reference) => IngestOutcome::AlreadyReceived(reference),
@@ -357,12 +366,27 @@ async fn find_thread(tx: &mut Tx, mail: &InboundMail, token: Option<&str>) -> Re
 pub struct SmtpIntake {
     app: App,
     queue: IntakeQueue,
+    checker: Option<Arc<embargo_mail::auth::Checker>>,
 }
 
 impl SmtpIntake {
-    /// Intake for `app`, with its group-commit queue.
+    /// Intake for `app`, with its group-commit queue and, when enabled, the DKIM/SPF/DMARC
+    /// checker.
     pub fn new(app: App) -> Arc<Self> {
-        Arc::new(Self { queue: IntakeQueue::start(app.clone()), app })
+        let mail = &app.config.mail;
+        let checker = if mail.check_sender_authentication {
+            let server = mail.dns_server.parse().ok();
+            match embargo_mail::auth::Checker::new(server, &app.config.mail_hostname()) {
+                Ok(checker) => Some(Arc::new(checker)),
+                Err(error) => {
+                    tracing::warn!(error = %error, "sender authentication disabled: no DNS resolver");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Arc::new(Self { queue: IntakeQueue::start(app.clone()), app, checker })
     }
 }
 
@@ -374,7 +398,20 @@ impl Delivery for SmtpIntake {
     fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>> {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let mail_envelope = MailEnvelope { mail_from: Some(envelope.mail_from), rcpt_to: envelope.rcpt_to };
+            let auth = match &self.checker {
+                Some(checker) => {
+                    let check = checker.check(&envelope.data, envelope.peer.ip(), &envelope.helo, &envelope.mail_from);
+                    Some(tokio::time::timeout(std::time::Duration::from_secs(20), check).await.unwrap_or_else(|_| {
+                        embargo_mail::auth::AuthSummary {
+                            dkim: "temperror".into(),
+                            spf: "temperror".into(),
+                            dmarc: "temperror".into(),
+                        }
+                    }))
+                }
+                None => None,
+            };
+            let mail_envelope = MailEnvelope { mail_from: Some(envelope.mail_from), rcpt_to: envelope.rcpt_to, auth };
             let result = self.queue.ingest(&self.app, envelope.data, mail_envelope).await;
             metrics::histogram!("embargo_smtp_commit_seconds").record(started.elapsed().as_secs_f64());
             match result {

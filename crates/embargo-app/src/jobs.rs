@@ -376,6 +376,7 @@ impl Worker {
                 message_id: Some(&message_id),
                 quarantined: false,
                 pgp: None,
+                auth: None,
                 at: now,
             },
         )

@@ -26,7 +26,12 @@ pub async fn instance_key(app: &App) -> Result<InstanceKey, AppError> {
             );
             let key = InstanceKey::generate(&user_id).map_err(|e| AppError::Internal(e.into()))?;
             let armored = key.to_armored_secret().map_err(|e| AppError::Internal(e.into()))?;
-            meta::insert_sealed(&mut tx, META_KEY, &armored).await?;
+            if !meta::insert_sealed(&mut tx, META_KEY, &armored).await? {
+                // Another process created the key first (PostgreSQL, several instances):
+                // use theirs, never a second one.
+                tx.rollback().await?;
+                return Box::pin(instance_key(app)).await;
+            }
             audit::record(
                 &mut tx,
                 app,

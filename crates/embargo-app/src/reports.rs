@@ -74,6 +74,8 @@ pub struct Submission {
     pub acknowledge: bool,
     /// OpenPGP status of the message at intake, if it was encrypted.
     pub pgp: Option<String>,
+    /// Sender authentication results, for mail received over SMTP.
+    pub auth: Option<String>,
 }
 
 /// What [`submit`] created.
@@ -193,6 +195,7 @@ pub(crate) async fn submit_in(
             message_id: submission.message_id.as_deref(),
             quarantined: false,
             pgp: submission.pgp.as_deref(),
+            auth: submission.auth.as_deref(),
             at: now,
         },
     )
@@ -268,6 +271,7 @@ pub(crate) async fn add_inbound_message_in(
             message_id: message.message_id.as_deref(),
             quarantined,
             pgp: message.pgp.as_deref(),
+            auth: message.auth.as_deref(),
             at: now,
         },
     )

@@ -70,6 +70,7 @@ fn submission(email: &str, title: &str) -> Submission {
         message_id: None,
         acknowledge: false,
         pgp: None,
+        auth: None,
     }
 }
 

@@ -103,48 +103,79 @@ async fn connect(settings: &ImapSettings) -> Result<Session, ImapError> {
     client.login(&settings.username, &settings.password).await.map_err(|(e, _)| err("login")(e.to_string()))
 }
 
+/// The longest one IMAP step (connect, login, a command) may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+async fn step<T, E: std::fmt::Display>(
+    context: &str,
+    future: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(STEP_TIMEOUT, future).await {
+        Ok(result) => result.map_err(|e| ImapError(format!("{context}: {e}"))),
+        Err(_) => Err(ImapError(format!("{context}: timed out"))),
+    }
+}
+
 /// Connects, takes in every waiting message once, and returns the session (for IDLE) and
-/// how many messages were committed.
+/// how many messages were committed. A message that cannot be fetched or is refused for
+/// good is skipped (and flagged rejected where possible); a temporary intake failure ends
+/// the round, to be retried after a pause.
 async fn poll(settings: &ImapSettings, sink: &dyn MailSink) -> Result<(Session, usize), ImapError> {
-    let mut session = connect(settings).await?;
-    session.select(&settings.mailbox).await.map_err(|e| err("select")(e.to_string()))?;
+    let mut session = tokio::time::timeout(STEP_TIMEOUT, connect(settings))
+        .await
+        .map_err(|_| ImapError("connect: timed out".into()))??;
+    let mailbox = step("select", session.select(&settings.mailbox)).await?;
+    // Without keywords the poller cannot remember what it took in.
+    if !mailbox.permanent_flags.iter().any(|f| matches!(f, async_imap::types::Flag::MayCreate)) {
+        return Err(ImapError(format!(
+            "mailbox {} does not keep custom keywords ($EmbargoIngested)",
+            settings.mailbox
+        )));
+    }
     let query = format!("NOT KEYWORD {DONE_KEYWORD} NOT KEYWORD {REJECTED_KEYWORD} NOT DELETED");
-    let mut uids: Vec<u32> =
-        session.uid_search(&query).await.map_err(|e| err("search")(e.to_string()))?.into_iter().collect();
+    let mut uids: Vec<u32> = step("search", session.uid_search(&query)).await?.into_iter().collect();
     uids.sort_unstable();
     let mut committed = 0;
     for uid in uids {
-        let raw = {
-            let mut fetches =
-                session.uid_fetch(uid.to_string(), "BODY.PEEK[]").await.map_err(|e| err("fetch")(e.to_string()))?;
+        let fetched = step("fetch", async {
+            let mut fetches = session.uid_fetch(uid.to_string(), "BODY.PEEK[]").await?;
             let mut raw = None;
             while let Some(fetch) = fetches.next().await {
-                let fetch = fetch.map_err(|e| err("fetch")(e.to_string()))?;
-                if let Some(body) = fetch.body() {
+                if let Some(body) = fetch?.body() {
                     raw = Some(body.to_vec());
                 }
             }
-            raw
-        };
-        let Some(raw) = raw else { continue };
-        let keyword = match sink.ingest(raw).await {
-            Ok(()) => {
-                committed += 1;
-                DONE_KEYWORD
-            }
-            Err(DeliveryError::Permanent(reason)) => {
-                tracing::warn!(uid, reason = %reason, "IMAP message refused by intake");
+            Ok::<_, async_imap::error::Error>(raw)
+        })
+        .await;
+        let keyword = match fetched {
+            Ok(Some(raw)) => match sink.ingest(raw).await {
+                Ok(()) => {
+                    committed += 1;
+                    DONE_KEYWORD
+                }
+                Err(DeliveryError::Permanent(reason)) => {
+                    tracing::warn!(uid, reason = %reason, "IMAP message refused by intake");
+                    REJECTED_KEYWORD
+                }
+                Err(DeliveryError::Temporary(reason)) => {
+                    return Err(ImapError(format!("intake unavailable, will retry: {reason}")));
+                }
+            },
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(uid, error = %error, "IMAP message cannot be fetched; skipped");
                 REJECTED_KEYWORD
-            }
-            Err(DeliveryError::Temporary(reason)) => {
-                tracing::warn!(uid, reason = %reason, "IMAP message not taken in; will retry");
-                continue;
             }
         };
         // Flagged only now, after the commit.
         let flags = format!("+FLAGS ({keyword} \\Seen)");
-        let updates = session.uid_store(uid.to_string(), &flags).await.map_err(|e| err("store")(e.to_string()))?;
-        let _: Vec<_> = updates.collect().await;
+        step("store", async {
+            let updates = session.uid_store(uid.to_string(), &flags).await?;
+            let _: Vec<_> = updates.collect().await;
+            Ok::<_, async_imap::error::Error>(())
+        })
+        .await?;
     }
     Ok((session, committed))
 }
@@ -153,27 +184,35 @@ async fn poll(settings: &ImapSettings, sink: &dyn MailSink) -> Result<(Session, 
 pub async fn run(settings: ImapSettings, sink: Arc<dyn MailSink>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     while !*stop.borrow() {
-        match poll(&settings, sink.as_ref()).await {
+        let round = tokio::select! {
+            round = poll(&settings, sink.as_ref()) => round,
+            _ = stop.changed() => break,
+        };
+        match round {
             Ok((mut session, committed)) => {
                 failures = 0;
                 if committed > 0 {
                     tracing::info!(committed, "IMAP messages taken in");
                 }
-                let idle = session.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false);
+                let idle = step("capabilities", session.capabilities()).await.is_ok_and(|c| c.has_str("IDLE"));
                 if idle {
                     let mut handle = session.idle();
-                    if handle.init().await.is_ok() {
-                        let (wait, interrupt) = handle.wait_with_timeout(settings.poll_interval);
-                        tokio::select! {
-                            _ = wait => {}
-                            _ = stop.changed() => drop(interrupt),
+                    if step("idle", handle.init()).await.is_ok() {
+                        {
+                            let (wait, interrupt) = handle.wait_with_timeout(settings.poll_interval);
+                            // Keepalives restart the library's timeout; bound the whole wait.
+                            tokio::select! {
+                                _ = tokio::time::timeout(settings.poll_interval, wait) => {}
+                                _ = stop.changed() => drop(interrupt),
+                            }
+                        }
+                        if let Ok(mut session) = step("idle done", handle.done()).await {
+                            let _ = step("logout", session.logout()).await;
                         }
                     }
-                    if let Ok(mut session) = handle.done().await {
-                        let _ = session.logout().await;
-                    }
+                    // After a failed IDLE start the session is dropped; the next round reconnects.
                 } else {
-                    let _ = session.logout().await;
+                    let _ = step("logout", session.logout()).await;
                     tokio::select! {
                         _ = tokio::time::sleep(settings.poll_interval) => {}
                         _ = stop.changed() => {}

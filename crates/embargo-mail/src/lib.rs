@@ -6,6 +6,7 @@
 //! report is lost to malformed MIME.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod imap;
 pub mod openpgp;
 pub mod outbound;
@@ -54,6 +55,8 @@ pub struct InboundMail {
     pub parsed: bool,
     /// OpenPGP: `None` for plain mail, else what happened to the encrypted content.
     pub pgp: Option<PgpStatus>,
+    /// Whether the top-level part is `multipart/encrypted` (PGP/MIME).
+    pub multipart_encrypted: bool,
 }
 
 /// What became of an OpenPGP-encrypted message at intake.
@@ -86,10 +89,21 @@ impl PgpStatus {
 /// the decrypted text and attachments replace the encrypted ones; sender, subject and
 /// threading headers stay those of the outer message. Never fails.
 pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundMail {
+    // A parser bug must not turn a message into an endless retry: on a panic the message
+    // is kept as raw text.
+    std::panic::catch_unwind(|| parse_and_decrypt(raw, key)).unwrap_or_else(|_| InboundMail {
+        text: String::from_utf8_lossy(raw).into_owned(),
+        parsed: false,
+        ..InboundMail::default()
+    })
+}
+
+fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundMail {
     let mut mail = parse(raw);
     let Some(key) = key else { return mail };
-    let pgp_mime = mail.attachments.iter().any(|a| a.media_type.eq_ignore_ascii_case("application/pgp-encrypted"));
-    if pgp_mime {
+    // Decrypted content may not grow far beyond what was received.
+    let limit = raw.len().saturating_mul(4).max(1 << 20);
+    if mail.multipart_encrypted {
         let Some(payload) = mail
             .attachments
             .iter()
@@ -99,7 +113,7 @@ pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> Inbound
             mail.pgp = Some(PgpStatus::Undecryptable("no encrypted part found".into()));
             return mail;
         };
-        match key.decrypt(&payload) {
+        match key.decrypt(&payload, limit) {
             Ok(decrypted) => {
                 // The plaintext of PGP/MIME is a MIME entity with its own headers.
                 let inner = parse(&decrypted.data);
@@ -115,7 +129,7 @@ pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> Inbound
         return mail;
     }
     if let Some(block) = openpgp::inline_block(&mail.text).map(str::to_owned) {
-        match key.decrypt(block.as_bytes()) {
+        match key.decrypt(block.as_bytes(), limit) {
             Ok(decrypted) => {
                 let plaintext = String::from_utf8_lossy(&decrypted.data).into_owned();
                 mail.text = mail.text.replacen(&block, &plaintext, 1);
@@ -213,6 +227,10 @@ pub fn parse(raw: &[u8]) -> InboundMail {
     let auto_submitted = header_text("Auto-Submitted");
     let precedence = header_text("Precedence");
     let return_path = header_text("Return-Path");
+    let multipart_encrypted = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("encrypted"))
+    });
     let auto_generated = (!auto_submitted.is_empty() && auto_submitted != "no")
         || matches!(precedence.as_str(), "bulk" | "junk" | "list" | "auto_reply")
         || return_path == "<>"
@@ -232,6 +250,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         auto_generated,
         parsed,
         pgp: None,
+        multipart_encrypted,
     }
 }
 

@@ -105,8 +105,9 @@ impl InstanceKey {
     }
 
     /// Decrypts an OpenPGP message (armored or binary) encrypted to this key, decompressing
-    /// as needed. Signatures inside are noted, not yet verified.
-    pub fn decrypt(&self, data: &[u8]) -> Result<Decrypted, PgpError> {
+    /// as needed, keeping at most `limit` bytes of plaintext (compressed packets can expand a
+    /// thousandfold). Signatures inside are noted, not yet verified.
+    pub fn decrypt(&self, data: &[u8], limit: usize) -> Result<Decrypted, PgpError> {
         let text = std::str::from_utf8(data).ok().filter(|t| t.contains("-----BEGIN PGP MESSAGE-----"));
         let message = match text {
             Some(text) => Message::from_string(text).map(|(m, _)| m),
@@ -122,7 +123,12 @@ impl InstanceKey {
             message = message.decompress().map_err(|e| PgpError::Malformed(e.to_string()))?;
         }
         let signed = message.is_signed() || message.is_one_pass_signed();
-        let data = message.as_data_vec().map_err(|e| PgpError::Malformed(e.to_string()))?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut message, limit as u64 + 1), &mut data)
+            .map_err(|e| PgpError::Malformed(e.to_string()))?;
+        if data.len() > limit {
+            return Err(PgpError::Malformed(format!("the decrypted message is larger than {limit} bytes")));
+        }
         Ok(Decrypted { data, signed })
     }
 }
@@ -134,11 +140,7 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
     cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
     let mut builder =
         MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
-    let subkey = cert
-        .public_subkeys
-        .iter()
-        .find(|k| k.algorithm().can_encrypt())
-        .ok_or_else(|| PgpError::Encrypt("the key has no encryption subkey".into()))?;
+    let subkey = encryption_subkey(&cert)?;
     builder.encrypt_to_key(rand::thread_rng(), subkey).map_err(|e| PgpError::Encrypt(e.to_string()))?;
     builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
 }
@@ -148,10 +150,19 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
 pub fn certificate_fingerprint(text: &str) -> Result<String, PgpError> {
     let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
     cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
-    if !cert.public_subkeys.iter().any(|k| k.algorithm().can_encrypt()) {
-        return Err(PgpError::Encrypt("the key has no encryption subkey".into()));
-    }
+    encryption_subkey(&cert)?;
     Ok(format!("{}", cert.fingerprint()).to_uppercase())
+}
+
+/// The subkey to encrypt to: the newest whose binding signature carries an encryption key
+/// flag (an RSA subkey can "encrypt" by algorithm while being flagged for signing only).
+fn encryption_subkey(cert: &SignedPublicKey) -> Result<&pgp::composed::SignedPublicSubKey, PgpError> {
+    cert.public_subkeys
+        .iter()
+        .filter(|k| k.algorithm().can_encrypt())
+        .filter(|k| k.signatures.iter().any(|sig| sig.key_flags().encrypt_comms() || sig.key_flags().encrypt_storage()))
+        .max_by_key(|k| k.created_at())
+        .ok_or_else(|| PgpError::Encrypt("the key has no subkey flagged for encryption".into()))
 }
 
 /// Finds an inline-PGP block (`-----BEGIN PGP MESSAGE-----` ... `-----END PGP MESSAGE-----`)
@@ -182,13 +193,14 @@ mod tests {
         assert!(!armored.contains("heap overflow"));
         let body = format!("Hi,\n\n{armored}\n\nthanks");
         let block = inline_block(&body).unwrap();
-        let decrypted = again.decrypt(block.as_bytes()).unwrap();
+        let decrypted = again.decrypt(block.as_bytes(), 1 << 20).unwrap();
         assert_eq!(decrypted.data, b"heap overflow in parse()");
 
         let other = InstanceKey::generate("Other <o@example.org>").unwrap();
-        assert!(matches!(other.decrypt(block.as_bytes()), Err(PgpError::NotForUs(_))));
+        assert!(matches!(other.decrypt(block.as_bytes(), 1 << 20), Err(PgpError::NotForUs(_))));
+        assert!(matches!(again.decrypt(block.as_bytes(), 5), Err(PgpError::Malformed(_))), "plaintext over the limit");
         assert!(matches!(
-            key.decrypt(b"-----BEGIN PGP MESSAGE-----\ngarbage\n-----END PGP MESSAGE-----"),
+            key.decrypt(b"-----BEGIN PGP MESSAGE-----\ngarbage\n-----END PGP MESSAGE-----", 1 << 20),
             Err(PgpError::Malformed(_))
         ));
     }

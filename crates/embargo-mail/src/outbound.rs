@@ -177,8 +177,15 @@ impl Outbox {
     }
 
     fn file_name(key: &str) -> String {
-        let safe: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-        format!("{safe}.embargo")
+        // Readable part plus a hash of the whole key, so that keys differing only in
+        // replaced characters never share a file.
+        let safe: String =
+            key.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in key.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{safe}.{hash:016x}.embargo")
     }
 
     /// Writes a message durably (tmp, fsync, rename into `new`). Writing the same key twice
@@ -189,17 +196,26 @@ impl Outbox {
         }
         let name = Self::file_name(key);
         let target = self.dir.join("new").join(&name);
-        if target.exists() || self.dir.join("cur").join(format!("{name}:2,S")).exists() {
+        let delivered_before = fs::read_dir(self.dir.join("cur"))?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().split(':').next() == Some(name.as_str()));
+        if target.exists() || delivered_before {
             return Ok(target);
         }
-        let tmp = self.dir.join("tmp").join(format!("{name}.{}", std::process::id()));
+        let tmp = self.dir.join("tmp").join(format!("{name}.{}.{:016x}", std::process::id(), rand::random::<u64>()));
         {
             let mut file = fs::File::create(&tmp)?;
             file.write_all(raw)?;
             file.sync_all()?;
         }
-        fs::rename(&tmp, &target)?;
-        fs::File::open(self.dir.join("new"))?.sync_all()?;
+        // A hard link never replaces an existing file: of two concurrent writers, one wins.
+        let linked = fs::hard_link(&tmp, &target);
+        fs::remove_file(&tmp)?;
+        match linked {
+            Ok(()) => fs::File::open(self.dir.join("new"))?.sync_all()?,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err),
+        }
         Ok(target)
     }
 

@@ -59,6 +59,8 @@ pub struct NewMessage<'a> {
     pub quarantined: bool,
     /// OpenPGP status at intake (`pgp-mime`, `pgp-inline+signed`, `undecryptable`...).
     pub pgp: Option<&'a str>,
+    /// Sender authentication results (`dkim=... spf=... dmarc=...`), for mail over SMTP.
+    pub auth: Option<&'a str>,
     /// When.
     pub at: Timestamp,
 }
@@ -84,6 +86,8 @@ pub struct MessageRecord {
     pub quarantined: bool,
     /// OpenPGP status at intake.
     pub pgp: Option<String>,
+    /// Sender authentication results.
+    pub auth: Option<String>,
     /// When.
     pub at: Timestamp,
 }
@@ -108,7 +112,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     let index = new.message_id.map(|m| message_id_index(tx, m));
     let id = sqlx::query_scalar(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
-         raw_enc, message_id_index, created_at, quarantined, pgp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         raw_enc, message_id_index, created_at, quarantined, pgp, auth_results) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          RETURNING id",
     )
     .bind(report.0)
@@ -122,6 +126,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     .bind(ms(new.at))
     .bind(i64::from(new.quarantined))
     .bind(new.pgp)
+    .bind(new.auth)
     .fetch_one(tx.conn())
     .await?;
     Ok(id)
@@ -130,7 +135,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
 /// A report's messages, oldest first, opened.
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, created_at \
+        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, auth_results, created_at \
          FROM messages WHERE report_id = $1 ORDER BY id",
     )
     .bind(report.0)
@@ -154,6 +159,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
             raw_size: raw.map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len())).transpose()?,
             quarantined: quarantined != 0,
             pgp: row.try_get("pgp")?,
+            auth: row.try_get("auth_results")?,
             at: ts(row.try_get("created_at")?)?,
         });
     }

@@ -176,6 +176,7 @@ async fn confidential_values_never_reach_the_database_files() {
                 message_id: Some(&format!("<{canary}@example.org>")),
                 quarantined: false,
                 pgp: Some("pgp-inline"),
+                auth: Some("dkim=none spf=pass dmarc=none"),
                 at: at(1),
             },
         )

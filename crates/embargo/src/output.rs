@@ -96,6 +96,7 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
                 "raw_size": m.raw_size,
                 "quarantined": m.quarantined,
                 "pgp": m.pgp,
+                "auth": m.auth,
                 "at": time(m.at),
             })).collect::<Vec<_>>(),
             "attachments": detail.attachments.iter().map(|a| json!({

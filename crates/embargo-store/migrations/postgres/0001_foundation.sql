@@ -127,6 +127,8 @@ CREATE TABLE messages (
     -- OpenPGP at intake: NULL for plain mail, else pgp-mime / pgp-inline (+signed) or
     -- undecryptable.
     pgp               TEXT,
+    -- Sender authentication of mail received over SMTP: "dkim=pass spf=pass dmarc=pass".
+    auth_results      TEXT,
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX messages_report ON messages(report_id, id);

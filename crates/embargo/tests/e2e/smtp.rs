@@ -1091,3 +1091,98 @@ fn an_existing_mailbox_is_polled_over_imap_and_flagged_only_after_commit() {
         drop(dovecot);
     }
 }
+
+/// A real DNS server (dnsmasq) on loopback serving the SPF and DMARC records of the test.
+struct Dns {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Dns {
+    fn start(records: &[(&str, &str)]) -> Option<Self> {
+        tool("dnsmasq")?;
+        let port = free_port();
+        let mut cmd = Command::new("dnsmasq");
+        // `--address=/#/`: every other name does not exist (NXDOMAIN), as on the Internet,
+        // rather than "refused" for want of an upstream server.
+        cmd.args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--bind-interfaces"])
+            .arg("--address=/#/")
+            .args(["--listen-address=127.0.0.1", &format!("--port={port}"), "--log-facility=-"]);
+        if is_root() {
+            cmd.arg("--user=root");
+        }
+        for (name, text) in records {
+            cmd.arg(format!("--txt-record={name},{text}"));
+        }
+        let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        wait_for_port(port);
+        Some(Dns { child, port })
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn spf_and_dmarc_are_recorded_and_a_spoofed_reply_is_quarantined() {
+    let Some(_) = tool("swaks") else { return };
+    let Some(dns) = Dns::start(&[
+        ("example.net", "v=spf1 ip4:127.0.0.1 -all"),
+        ("_dmarc.example.net", "v=DMARC1; p=reject"),
+        ("spoofed.test", "v=spf1 ip4:192.0.2.1 -all"),
+    ]) else {
+        return;
+    };
+    let it = Instance::new(BIN, None);
+    let file =
+        config(&it, &format!("[mail]\ncheck_sender_authentication = true\ndns_server = \"127.0.0.1:{}\"\n", dns.port));
+    let server = it.serve_with(&["--config", &file], &[("EMBARGO_MAIL__CHECK_SENDER_AUTHENTICATION", "true")]);
+    let (code, output) = swaks(
+        &server,
+        &["--from", "alice@example.net", "--to", "security@example.org", "--header", "Subject: authenticated report"],
+    );
+    assert_eq!(code, 0, "{output}");
+    let id = reports(&it)[0]["id"].as_str().unwrap().to_owned();
+    let detail = show(&it, &id);
+    assert_eq!(detail["messages"][0]["auth"], "dkim=none spf=pass dmarc=pass", "{detail}");
+
+    // Find the report's reply address from its acknowledgement.
+    let ack = outbox(&it, 1).remove(0);
+    let raw = std::fs::read_to_string(ack["path"].as_str().unwrap()).unwrap();
+    let reply_to = header(&raw, "Reply-To").unwrap();
+
+    // A reply claiming to be Alice but sent from elsewhere fails DMARC: quarantined.
+    let (code, output) = swaks(
+        &server,
+        &[
+            "--from",
+            "bob@spoofed.test",
+            "--to",
+            &reply_to,
+            "--header",
+            "From: alice@example.net",
+            "--header",
+            "Subject: close it",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    // Alice's genuine reply passes and is hers.
+    let (code, output) =
+        swaks(&server, &["--from", "alice@example.net", "--to", &reply_to, "--header", "Subject: more details"]);
+    assert_eq!(code, 0, "{output}");
+
+    let detail = show(&it, &id);
+    let inbound: Vec<&Value> =
+        detail["messages"].as_array().unwrap().iter().filter(|m| m["kind"] == "inbound").collect();
+    assert_eq!(inbound.len(), 3, "{detail}");
+    assert_eq!(inbound[1]["subject"], "close it");
+    assert_eq!(inbound[1]["quarantined"], true);
+    assert_eq!(inbound[1]["auth"], "dkim=none spf=fail dmarc=fail");
+    assert_eq!(inbound[2]["subject"], "more details");
+    assert_eq!(inbound[2]["quarantined"], false);
+    drop(server);
+}
