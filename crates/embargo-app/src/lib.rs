@@ -22,6 +22,7 @@ pub mod intake;
 pub mod jobs;
 pub mod mail;
 pub mod openpgp;
+pub mod policy;
 pub mod reports;
 mod tokens;
 

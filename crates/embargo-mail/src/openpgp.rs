@@ -104,6 +104,14 @@ impl InstanceKey {
         format!("{}", self.key.fingerprint()).to_uppercase()
     }
 
+    /// Signs `text` with a cleartext signature (`-----BEGIN PGP SIGNED MESSAGE-----`), as
+    /// RFC 9116 recommends for security.txt.
+    pub fn clearsign(&self, text: &str) -> Result<String, PgpError> {
+        pgp::composed::CleartextSignedMessage::sign(rand::thread_rng(), text, &self.key.primary_key, &Password::empty())
+            .and_then(|signed| signed.to_armored_string(ArmorOptions::default()))
+            .map_err(|e| PgpError::Key(e.to_string()))
+    }
+
     /// Decrypts an OpenPGP message (armored or binary) encrypted to this key, decompressing
     /// as needed, keeping at most `limit` bytes of plaintext (compressed packets can expand a
     /// thousandfold). Signatures inside are noted, not yet verified.

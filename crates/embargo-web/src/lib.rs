@@ -47,6 +47,7 @@ pub fn router(app: App) -> Router {
         .route("/setup/{token}", get(setup::show_form).post(setup::create_admin))
         // Public: the instance's OpenPGP key, for reporters to encrypt to.
         .route("/.well-known/security.asc", get(openpgp_key))
+        .route("/.well-known/security.txt", get(security_txt))
         .route("/", get(home))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
@@ -155,6 +156,16 @@ async fn openpgp_key(State(app): State<App>) -> Response {
         Ok(key) => ([(header::CONTENT_TYPE, "application/pgp-keys; charset=utf-8")], key).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "cannot read the OpenPGP key");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn security_txt(State(app): State<App>) -> Response {
+    match embargo_app::policy::security_txt(&app).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot build security.txt");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

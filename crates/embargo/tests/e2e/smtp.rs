@@ -1186,3 +1186,43 @@ fn spf_and_dmarc_are_recorded_and_a_spoofed_reply_is_quarantined() {
     assert_eq!(inbound[2]["quarantined"], false);
     drop(server);
 }
+
+#[test]
+fn security_txt_is_valid_signed_and_names_the_key() {
+    let it = Instance::new(BIN, None);
+    // RFC 9116 wants HTTPS links: the public URL of a deployment behind TLS.
+    let server = it.serve(&[("EMBARGO_PUBLIC_URL", "https://security.example.org")]);
+    let response = server.http("GET", "/.well-known/security.txt", &[], b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    let text = response.body;
+    assert!(text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----"), "{text}");
+    assert!(text.contains("Contact: mailto:security@example.org"));
+    assert!(text.contains("Encryption: https://security.example.org/.well-known/security.asc"));
+    assert!(text.contains("Canonical: https://security.example.org/.well-known/security.txt"));
+    let expires = text.lines().find_map(|l| l.strip_prefix("Expires: ")).unwrap();
+    let expires: jiff::Timestamp = expires.parse().unwrap();
+    let ahead = expires.duration_since(jiff::Timestamp::now());
+    assert!(ahead > jiff::SignedDuration::from_hours(24 * 30) && ahead < jiff::SignedDuration::from_hours(24 * 365));
+    let dir = it.path("");
+    let file = dir.join("security.txt");
+    std::fs::write(&file, &text).unwrap();
+
+    // GnuPG verifies the signature with the published key.
+    let key = server.http("GET", "/.well-known/security.asc", &[], b"").body;
+    if let Some(gpg) = Gpg::new(&dir, &key) {
+        gpg.run(&["--verify", file.to_str().unwrap()]);
+    }
+    // The DigitalTrustCenter validator (PyPI sectxt) accepts it.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/venv/bin/sectxt");
+    let sectxt = if venv.exists() { Some(venv) } else { tool("sectxt") };
+    if let Some(sectxt) = sectxt {
+        let out = Command::new(sectxt).arg(&file).arg("--json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "sectxt: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! What the instance publishes about its policy: security.txt (RFC 9116), generated from the
+//! configuration and signed with the instance key.
+
+use jiff::SignedDuration;
+
+use crate::{App, AppError};
+
+/// `/.well-known/security.txt`: contact, expiry (always renewed: it is generated on each
+/// request, less than a year ahead), where the OpenPGP key is, and the canonical URL; signed
+/// with an OpenPGP cleartext signature.
+pub async fn security_txt(app: &App) -> Result<String, AppError> {
+    let base = app.config.base_url();
+    let expires = app
+        .now()
+        .checked_add(SignedDuration::from_hours(24 * 180))
+        .map_err(|e| AppError::Internal(e.into()))?
+        .round(jiff::Unit::Second)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let text = format!(
+        "# Security contact of {name}. Reports are handled by Embargo.\n\
+         Contact: mailto:{address}\n\
+         Expires: {expires}\n\
+         Encryption: {base}/.well-known/security.asc\n\
+         Preferred-Languages: en\n\
+         Canonical: {base}/.well-known/security.txt\n",
+        name = app.config.organisation.name.replace(['\n', '\r'], " "),
+        address = app.config.organisation.security_address,
+    );
+    let key = crate::openpgp::instance_key(app).await?;
+    key.clearsign(&text).map_err(|e| AppError::Internal(e.into()))
+}
