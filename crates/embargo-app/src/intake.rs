@@ -34,6 +34,8 @@ pub enum IngestOutcome {
     Quarantined(ReferenceId),
     /// The same message (by Message-ID) was already taken in; nothing was stored again.
     AlreadyReceived(ReferenceId),
+    /// A bounce of mail Embargo sent: recorded on that report as a delivery failure.
+    Bounce(ReferenceId),
 }
 
 impl IngestOutcome {
@@ -43,7 +45,8 @@ impl IngestOutcome {
             IngestOutcome::NewReport(r)
             | IngestOutcome::Reply(r)
             | IngestOutcome::Quarantined(r)
-            | IngestOutcome::AlreadyReceived(r) => r,
+            | IngestOutcome::AlreadyReceived(r)
+            | IngestOutcome::Bounce(r) => r,
         }
     }
 }
@@ -164,6 +167,7 @@ fn log_outcome(outcome: &IngestOutcome) {
         IngestOutcome::Reply(r) => tracing::info!(report = %r, "reply threaded"),
         IngestOutcome::Quarantined(r) => tracing::info!(report = %r, "message quarantined"),
         IngestOutcome::AlreadyReceived(r) => tracing::info!(report = %r, "redelivery ignored"),
+        IngestOutcome::Bounce(r) => tracing::warn!(report = %r, "mail to the reporter bounced"),
     }
 }
 
@@ -180,7 +184,7 @@ async fn ingest_in(
     // The reply token: from the envelope when there is one, else from the headers.
     let recipients = if envelope.rcpt_to.is_empty() { &mail.recipients } else { &envelope.rcpt_to };
     let token = recipients.iter().find_map(|r| ours.classify(r).flatten());
-    let target = find_thread(tx, mail, token.as_deref()).await?;
+    let target = find_thread(tx, app, raw, mail, envelope, token.as_deref()).await?;
     let submission = Submission {
         channel: Channel::Email,
         reporter_email: mail.from_address.clone().unwrap_or_else(|| "unknown-sender@invalid".into()),
@@ -212,6 +216,9 @@ async fn ingest_in(
         Thread::Quarantine(report) => IngestOutcome::Quarantined(
             reports::add_inbound_message_in(tx, app, &actor, report, &submission, true).await?,
         ),
+        Thread::Bounce(report) => {
+            IngestOutcome::Bounce(reports::add_bounce_in(tx, app, &actor, report, &submission).await?)
+        }
         Thread::New => IngestOutcome::NewReport(reports::submit_in(tx, app, &actor, &submission).await?.reference),
     })
 }
@@ -326,11 +333,44 @@ enum Thread {
     Redelivery(ReferenceId),
     Reply(embargo_domain::ReportId),
     Quarantine(embargo_domain::ReportId),
+    /// A delivery status notification about mail Embargo sent on this report.
+    Bounce(embargo_domain::ReportId),
     New,
 }
 
+/// Our own Message-IDs quoted anywhere in `raw` (a bounce quotes the failed message).
+fn our_message_ids(raw: &[u8], hostname: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let suffix = format!("@{hostname}");
+    let mut ids = Vec::new();
+    for (start, _) in text.match_indices("embargo.").take(100) {
+        let candidate: String =
+            text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '@')).collect();
+        if candidate.ends_with(&suffix) && !ids.contains(&candidate) {
+            ids.push(candidate);
+        }
+    }
+    ids
+}
+
 /// Decides where a message belongs (read-only).
-async fn find_thread(tx: &mut Tx, mail: &InboundMail, token: Option<&str>) -> Result<Thread, AppError> {
+async fn find_thread(
+    tx: &mut Tx,
+    app: &App,
+    raw: &[u8],
+    mail: &InboundMail,
+    envelope: &MailEnvelope,
+    token: Option<&str>,
+) -> Result<Thread, AppError> {
+    // Bounces (null sender or robots) that quote one of our messages belong to its report.
+    let robot = mail.auto_generated || envelope.mail_from.as_deref() == Some("");
+    if robot {
+        let ids = our_message_ids(raw, &app.config.mail_hostname());
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if let Some(report) = messages::reports_by_message_ids(tx, &ids).await?.first() {
+            return Ok(Thread::Bounce(*report));
+        }
+    }
     if let Some(message_id) = &mail.message_id
         && let Some(report) = messages::reports_by_message_ids(tx, &[message_id]).await?.first()
     {

@@ -507,3 +507,37 @@ pub async fn import_reporter_key(
     tx.commit().await?;
     Ok(fingerprint)
 }
+
+/// Records a delivery failure (a bounce of mail Embargo sent) on a report, as an internal
+/// note carrying the notification's text; the original is kept sealed.
+pub(crate) async fn add_bounce_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    report: ReportId,
+    message: &Submission,
+) -> Result<ReferenceId, AppError> {
+    authz::require(tx, actor, Permission::ChangeReportState(report)).await?;
+    let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
+    let body = format!("Mail to the reporter could not be delivered. The delivery report says:\n\n{}", message.body);
+    messages::insert(
+        tx,
+        &NewMessage {
+            report,
+            kind: MessageKind::Note,
+            author: "system:mail",
+            sender: Some(message.reporter_email.trim()),
+            subject: Some(&message.title),
+            body: &body,
+            raw: message.raw.as_deref(),
+            message_id: message.message_id.as_deref(),
+            quarantined: false,
+            pgp: None,
+            auth: message.auth.as_deref(),
+            at: app.now(),
+        },
+    )
+    .await?;
+    audit::record(tx, app, actor, "mail.bounce", &subject(&record.reference), "delivery failed").await?;
+    Ok(record.reference)
+}

@@ -295,6 +295,7 @@ async fn ingest_mail(config: Config) -> Outcome {
         intake::IngestOutcome::Reply(r) => println!("reply added to {r}"),
         intake::IngestOutcome::AlreadyReceived(r) => println!("already received as part of {r}"),
         intake::IngestOutcome::Quarantined(r) => println!("quarantined on {r} (not from the reporter)"),
+        intake::IngestOutcome::Bounce(r) => println!("delivery failure recorded on {r}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1226,3 +1226,33 @@ fn security_txt_is_valid_signed_and_names_the_key() {
         );
     }
 }
+
+#[test]
+fn a_bounce_of_our_mail_is_recorded_on_its_report() {
+    let Some(_) = tool("python3") else { return };
+    let it = Instance::new(BIN, None);
+    let server = it.serve(&FAST_JOBS);
+    let dir = it.path("");
+    let first = b"From: gone@example.net\r\nSubject: Bug in login\r\nMessage-ID: <g1@example.net>\r\n\r\nDetails.\r\n";
+    assert_eq!(python_send(&server, "gone@example.net", "security@example.org", first, &dir), 250);
+    let ack = outbox(&it, 1).remove(0);
+    let raw = std::fs::read_to_string(ack["path"].as_str().unwrap()).unwrap();
+    let ack_id = header(&raw, "Message-ID").unwrap();
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: security@example.org\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <dsn1@mx.example.net>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered: user unknown.\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+         Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         --B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ack_id}\r\nSubject: [x] We received your security report\r\n--B--\r\n"
+    );
+    assert_eq!(python_send(&server, "", "security@example.org", dsn.as_bytes(), &dir), 250);
+    let list = reports(&it);
+    assert_eq!(list.len(), 1, "a bounce opens no report: {list:?}");
+    let detail = show(&it, list[0]["id"].as_str().unwrap());
+    let note = detail["messages"].as_array().unwrap().iter().find(|m| m["kind"] == "note").expect("bounce recorded");
+    assert!(note["body"].as_str().unwrap().contains("could not be delivered: user unknown"), "{note}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(outbox(&it, 1).len(), 1, "a bounce is never answered");
+}
