@@ -185,6 +185,16 @@ async fn ingest_in(
     let recipients = if envelope.rcpt_to.is_empty() { &mail.recipients } else { &envelope.rcpt_to };
     let token = recipients.iter().find_map(|r| ours.classify(r).flatten());
     let target = find_thread(tx, app, raw, mail, envelope, token.as_deref()).await?;
+    // A signature inside encrypted mail is checked against the sender's imported key.
+    let mut pgp = mail.pgp.clone();
+    if let Some(embargo_mail::PgpStatus::Decrypted { signed: true, verified: None, .. }) = &pgp
+        && let Some(from) = &mail.from_address
+        && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
+    {
+        let key = crate::openpgp::instance_key(app).await?;
+        pgp = embargo_mail::parse_with_keys(raw, Some(&key), Some(&certificate)).pgp;
+    }
+    let bad_signature = matches!(pgp, Some(embargo_mail::PgpStatus::Decrypted { verified: Some(false), .. }));
     let submission = Submission {
         channel: Channel::Email,
         reporter_email: mail.from_address.clone().unwrap_or_else(|| "unknown-sender@invalid".into()),
@@ -199,11 +209,11 @@ async fn ingest_in(
         raw: Some(raw.to_vec()),
         message_id: mail.message_id.clone(),
         acknowledge: may_acknowledge(app, mail, envelope),
-        pgp: mail.pgp.as_ref().map(embargo_mail::PgpStatus::code),
+        pgp: pgp.as_ref().map(embargo_mail::PgpStatus::code),
         auth: envelope.auth.as_ref().map(embargo_mail::auth::AuthSummary::code),
     };
     // A reply whose sender authentication fails is not trusted to speak as the reporter.
-    let auth_failed = envelope.auth.as_ref().is_some_and(embargo_mail::auth::AuthSummary::failed);
+    let auth_failed = envelope.auth.as_ref().is_some_and(embargo_mail::auth::AuthSummary::failed) || bad_signature;
     let target = match target {
         Thread::Reply(report) if auth_failed => Thread::Quarantine(report),
         other => other,

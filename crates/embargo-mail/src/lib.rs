@@ -66,8 +66,10 @@ pub enum PgpStatus {
     Decrypted {
         /// PGP/MIME (RFC 3156) rather than inline.
         mime: bool,
-        /// Whether a signature was present (not verified until the signer's key is known).
+        /// Whether a signature was present.
         signed: bool,
+        /// Whether it verified against the sender's known key (`None`: no key to check with).
+        verified: Option<bool>,
     },
     /// Encrypted, but not readable with the instance key; the ciphertext is kept as the text.
     Undecryptable(String),
@@ -77,9 +79,16 @@ impl PgpStatus {
     /// A short stored form: `pgp-mime`, `pgp-inline`, with `+signed`, or `undecryptable`.
     pub fn code(&self) -> String {
         match self {
-            PgpStatus::Decrypted { mime, signed } => {
-                format!("{}{}", if *mime { "pgp-mime" } else { "pgp-inline" }, if *signed { "+signed" } else { "" })
-            }
+            PgpStatus::Decrypted { mime, signed, verified } => format!(
+                "{}{}",
+                if *mime { "pgp-mime" } else { "pgp-inline" },
+                match (signed, verified) {
+                    (false, _) => "",
+                    (true, None) => "+signed-unverified",
+                    (true, Some(true)) => "+signed-verified",
+                    (true, Some(false)) => "+signed-bad-signature",
+                }
+            ),
             PgpStatus::Undecryptable(_) => "undecryptable".into(),
         }
     }
@@ -89,16 +98,22 @@ impl PgpStatus {
 /// the decrypted text and attachments replace the encrypted ones; sender, subject and
 /// threading headers stay those of the outer message. Never fails.
 pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundMail {
+    parse_with_keys(raw, key, None)
+}
+
+/// [`parse_with_key`], verifying a signature inside against `signer` (the sender's armored
+/// certificate) when there is one.
+pub fn parse_with_keys(raw: &[u8], key: Option<&openpgp::InstanceKey>, signer: Option<&str>) -> InboundMail {
     // A parser bug must not turn a message into an endless retry: on a panic the message
     // is kept as raw text.
-    std::panic::catch_unwind(|| parse_and_decrypt(raw, key)).unwrap_or_else(|_| InboundMail {
+    std::panic::catch_unwind(|| parse_and_decrypt(raw, key, signer)).unwrap_or_else(|_| InboundMail {
         text: String::from_utf8_lossy(raw).into_owned(),
         parsed: false,
         ..InboundMail::default()
     })
 }
 
-fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundMail {
+fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>, signer: Option<&str>) -> InboundMail {
     let mut mail = parse(raw);
     let Some(key) = key else { return mail };
     // Decrypted content may not grow far beyond what was received.
@@ -113,13 +128,14 @@ fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundM
             mail.pgp = Some(PgpStatus::Undecryptable("no encrypted part found".into()));
             return mail;
         };
-        match key.decrypt(&payload, limit) {
+        match key.decrypt_verify(&payload, limit, signer) {
             Ok(decrypted) => {
                 // The plaintext of PGP/MIME is a MIME entity with its own headers.
                 let inner = parse(&decrypted.data);
                 mail.text = inner.text;
                 mail.attachments = inner.attachments;
-                mail.pgp = Some(PgpStatus::Decrypted { mime: true, signed: decrypted.signed });
+                mail.pgp =
+                    Some(PgpStatus::Decrypted { mime: true, signed: decrypted.signed, verified: decrypted.verified });
             }
             Err(err) => {
                 mail.text = String::from_utf8_lossy(&payload).into_owned();
@@ -129,11 +145,12 @@ fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> InboundM
         return mail;
     }
     if let Some(block) = openpgp::inline_block(&mail.text).map(str::to_owned) {
-        match key.decrypt(block.as_bytes(), limit) {
+        match key.decrypt_verify(block.as_bytes(), limit, signer) {
             Ok(decrypted) => {
                 let plaintext = String::from_utf8_lossy(&decrypted.data).into_owned();
                 mail.text = mail.text.replacen(&block, &plaintext, 1);
-                mail.pgp = Some(PgpStatus::Decrypted { mime: false, signed: decrypted.signed });
+                mail.pgp =
+                    Some(PgpStatus::Decrypted { mime: false, signed: decrypted.signed, verified: decrypted.verified });
             }
             Err(err) => mail.pgp = Some(PgpStatus::Undecryptable(err.to_string())),
         }

@@ -13,6 +13,7 @@ use pgp::composed::{
     SignedPublicKey, SignedSecretKey, SubkeyParamsBuilder,
 };
 use pgp::crypto::ecc_curve::ECCCurve;
+use pgp::crypto::hash::HashAlgorithm;
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
 use pgp::types::{KeyDetails, Password};
 
@@ -50,9 +51,10 @@ impl std::fmt::Debug for InstanceKey {
 pub struct Decrypted {
     /// The plaintext.
     pub data: Vec<u8>,
-    /// Whether the plaintext carried an OpenPGP signature (verified only once the signer's
-    /// key is known; see [`InstanceKey::decrypt`]).
+    /// Whether the plaintext carried an OpenPGP signature.
     pub signed: bool,
+    /// With a signer's certificate given: whether the signature verified with it.
+    pub verified: Option<bool>,
 }
 
 impl InstanceKey {
@@ -70,6 +72,13 @@ impl InstanceKey {
             .can_certify(true)
             .can_sign(true)
             .can_encrypt(EncryptionCaps::None)
+            // Without stated preferences, senders such as GnuPG fall back to SHA-1 for their
+            // signatures, which no longer verify with Ed25519 keys.
+            .preferred_hash_algorithms(vec![HashAlgorithm::Sha512, HashAlgorithm::Sha256].into())
+            .preferred_symmetric_algorithms(vec![SymmetricKeyAlgorithm::AES256, SymmetricKeyAlgorithm::AES128].into())
+            .preferred_compression_algorithms(
+                vec![pgp::types::CompressionAlgorithm::ZLIB, pgp::types::CompressionAlgorithm::ZIP].into(),
+            )
             .primary_user_id(user_id.into())
             .subkeys(vec![encrypt.build().map_err(|e| PgpError::Key(e.to_string()))?]);
         let key = params
@@ -116,6 +125,12 @@ impl InstanceKey {
     /// as needed, keeping at most `limit` bytes of plaintext (compressed packets can expand a
     /// thousandfold). Signatures inside are noted, not yet verified.
     pub fn decrypt(&self, data: &[u8], limit: usize) -> Result<Decrypted, PgpError> {
+        self.decrypt_verify(data, limit, None)
+    }
+
+    /// [`InstanceKey::decrypt`], also verifying a signature against `signer` (an armored
+    /// certificate: its primary key or any subkey may have signed).
+    pub fn decrypt_verify(&self, data: &[u8], limit: usize, signer: Option<&str>) -> Result<Decrypted, PgpError> {
         let text = std::str::from_utf8(data).ok().filter(|t| t.contains("-----BEGIN PGP MESSAGE-----"));
         let message = match text {
             Some(text) => Message::from_string(text).map(|(m, _)| m),
@@ -137,7 +152,15 @@ impl InstanceKey {
         if data.len() > limit {
             return Err(PgpError::Malformed(format!("the decrypted message is larger than {limit} bytes")));
         }
-        Ok(Decrypted { data, signed })
+        let verified = match (signer, signed) {
+            (Some(text), true) => {
+                let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
+                let by_primary = message.verify(&cert.primary_key).is_ok();
+                Some(by_primary || cert.public_subkeys.iter().any(|sub| message.verify(&sub.key).is_ok()))
+            }
+            _ => None,
+        };
+        Ok(Decrypted { data, signed, verified })
     }
 }
 

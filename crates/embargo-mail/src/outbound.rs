@@ -283,7 +283,7 @@ mod tests {
         assert!(!text.contains("Thank you."), "the body is not readable");
         let parsed = crate::parse_with_key(&raw, Some(&key));
         assert!(parsed.text.contains("Thank you."), "{}", parsed.text);
-        assert_eq!(parsed.pgp, Some(crate::PgpStatus::Decrypted { mime: true, signed: false }));
+        assert_eq!(parsed.pgp, Some(crate::PgpStatus::Decrypted { mime: true, signed: false, verified: None }));
     }
 
     #[test]

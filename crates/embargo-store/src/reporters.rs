@@ -86,3 +86,16 @@ pub async fn set_openpgp_key(tx: &mut Tx, id: i64, certificate: &str) -> Result<
         .await?;
     Ok(())
 }
+
+/// The reporter with this address, if any.
+pub async fn by_email(tx: &mut Tx, email: &str) -> Result<Option<ReporterRecord>, StoreError> {
+    let index = email_index(tx, email);
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM reporters WHERE email_index = $1")
+        .bind(&index)
+        .fetch_optional(tx.conn())
+        .await?;
+    match id {
+        Some(id) => Ok(Some(get(tx, id).await?)),
+        None => Ok(None),
+    }
+}

@@ -900,7 +900,7 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         assert_eq!(inline["messages"][0]["pgp"], "pgp-inline");
         let mime = find("pgp mime");
         assert!(mime["body"].as_str().unwrap().contains("MIME secret: race in the session store."), "{mime}");
-        assert_eq!(mime["messages"][0]["pgp"], "pgp-mime+signed");
+        assert_eq!(mime["messages"][0]["pgp"], "pgp-mime+signed-unverified", "no key known yet");
         assert_eq!(mime["attachments"][0]["filename"], "poc.py");
 
         // The team imports the attached key; from then on mail to the reporter is encrypted,
@@ -911,6 +911,23 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         let out = it.run(&["report", "import-key", id, "--attachment", &key_attachment["id"].to_string()], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(show(&it, id)["reporter"]["openpgp_key"], true);
+
+        // With the key known, the reporter's signature on later mail is verified.
+        let armored = gpg.encrypt(&dir, b"Signed follow-up.\n", true);
+
+        let follow_up = format!(
+            "From: reporter@example.net\r\nTo: security@example.org\r\nSubject: signed follow-up\r\nMessage-ID: <f1@example.net>\r\nIn-Reply-To: <m1@example.net>\r\n\r\n{}\r\n",
+            armored.replace('\n', "\r\n")
+        );
+        assert_eq!(
+            python_send(&server, "reporter@example.net", "security@example.org", follow_up.as_bytes(), &dir),
+            250
+        );
+        let thread = show(&it, id);
+        let last =
+            thread["messages"].as_array().unwrap().iter().rev().find(|m| m["kind"] == "inbound").unwrap().clone();
+        assert_eq!(last["pgp"], "pgp-inline+signed-verified", "{thread}");
+        assert_eq!(last["quarantined"], false);
         let before = outbox(&it, 1).len();
         assert_eq!(it.run(&["report", "transition", id, "closed:not-security"], b"").code, 0);
         let mails = outbox(&it, before + 1);
