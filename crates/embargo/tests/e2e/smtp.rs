@@ -1147,10 +1147,29 @@ impl Drop for Dns {
 #[test]
 fn spf_and_dmarc_are_recorded_and_a_spoofed_reply_is_quarantined() {
     let Some(_) = tool("swaks") else { return };
+    // A DKIM key for example.net, published in DNS, and dkimpy (PyPI) to sign with it.
+    let dkimsign = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/venv/bin/dkimsign");
+    let dkimsign = if dkimsign.exists() { Some(dkimsign) } else { tool("dkimsign") };
+    let Some(dkimsign) = dkimsign else { return };
+    let Some(_) = tool("openssl") else { return };
+    let keys = tempfile_dir();
+    let key = keys.join("dkim.key");
+    let status = Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").output().unwrap();
+    assert!(status.status.success());
+    let der = Command::new("openssl").args(["rsa", "-pubout", "-outform", "DER", "-in"]).arg(&key).output().unwrap();
+    let public = base64_encode(&der.stdout);
+    // TXT records longer than 255 octets are split into several strings.
+    let chunks: Vec<String> = format!("v=DKIM1; k=rsa; p={public}")
+        .as_bytes()
+        .chunks(200)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let dkim_record = chunks.join(",");
     let Some(dns) = Dns::start(&[
         ("example.net", "v=spf1 ip4:127.0.0.1 -all"),
         ("_dmarc.example.net", "v=DMARC1; p=reject"),
         ("spoofed.test", "v=spf1 ip4:192.0.2.1 -all"),
+        ("sel._domainkey.example.net", &dkim_record),
     ]) else {
         return;
     };
@@ -1166,6 +1185,52 @@ fn spf_and_dmarc_are_recorded_and_a_spoofed_reply_is_quarantined() {
     let id = reports(&it)[0]["id"].as_str().unwrap().to_owned();
     let detail = show(&it, &id);
     assert_eq!(detail["messages"][0]["auth"], "dkim=none spf=pass dmarc=pass", "{detail}");
+
+    // A DKIM-signed report verifies; the same message altered after signing does not.
+    let sign = |id: &str| {
+        let message = format!(
+            "From: alice@example.net\r\nTo: security@example.org\r\nSubject: signed report\r\nMessage-ID: <{id}@example.net>\r\n\r\nSigned body.\r\n"
+        );
+        let signed = Command::new(&dkimsign)
+            .args(["sel", "example.net"])
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(message.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(signed.status.success(), "dkimsign: {}", String::from_utf8_lossy(&signed.stderr));
+        String::from_utf8(signed.stdout).unwrap()
+    };
+    for (name, data) in
+        [("dkim-ok", sign("dkim-ok")), ("dkim-broken", sign("dkim-broken").replace("Signed body.", "Altered body."))]
+    {
+        let file = keys.join(format!("{name}.eml"));
+        std::fs::write(&file, data).unwrap();
+        let (code, output) = swaks(
+            &server,
+            &["--from", "alice@example.net", "--to", "security@example.org", "--data", file.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{output}");
+    }
+    let auth_of = |message_id_part: &str| {
+        let list = reports(&it);
+        list.iter()
+            .map(|r| show(&it, r["id"].as_str().unwrap()))
+            .find(|d| {
+                d["messages"][0]["subject"] == "signed report"
+                    && d["messages"][0]["body"].as_str().unwrap().contains(message_id_part)
+            })
+            .map(|d| d["messages"][0]["auth"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(auth_of("Signed body."), "dkim=pass spf=pass dmarc=pass");
+    // mail-auth reports a body-hash mismatch as "neutral" (RFC 6376 leaves fail/neutral open).
+    let altered = auth_of("Altered body.");
+    assert!(altered.starts_with("dkim=fail") || altered.starts_with("dkim=neutral"), "{altered}");
 
     // Find the report's reply address from its acknowledgement.
     let ack = outbox(&it, 1).remove(0);
@@ -1272,4 +1337,27 @@ fn a_bounce_of_our_mail_is_recorded_on_its_report() {
     assert!(note["body"].as_str().unwrap().contains("could not be delivered: user unknown"), "{note}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(outbox(&it, 1).len(), 1, "a bounce is never answered");
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("embargo-e2e-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
