@@ -182,38 +182,7 @@ pub(crate) async fn submit_in(
         },
     )
     .await?;
-    let message = messages::insert(
-        tx,
-        &NewMessage {
-            report: id,
-            kind: MessageKind::Inbound,
-            author: "reporter",
-            sender: Some(submission.reporter_email.trim()),
-            subject: Some(title),
-            body: &submission.body,
-            raw: submission.raw.as_deref(),
-            message_id: submission.message_id.as_deref(),
-            quarantined: false,
-            pgp: submission.pgp.as_deref(),
-            auth: submission.auth.as_deref(),
-            at: now,
-        },
-    )
-    .await?;
-    for upload in &submission.attachments {
-        attachments::insert(
-            tx,
-            &NewAttachment {
-                report: id,
-                message: Some(message),
-                filename: &upload.filename,
-                media_type: &upload.media_type,
-                data: &upload.data,
-                at: now,
-            },
-        )
-        .await?;
-    }
+    let message = insert_inbound(tx, id, submission, title, false, now).await?;
     if submission.acknowledge {
         let key = format!("ack:{}", id.0);
         crate::jobs::enqueue_report_mail(tx, app, crate::jobs::ACKNOWLEDGEMENT, id, Some(message), &key).await?;
@@ -228,6 +197,50 @@ pub(crate) async fn submit_in(
     )
     .await?;
     Ok(Submitted { id, reference })
+}
+
+/// Stores an inbound message with its attachments; returns the message's id.
+async fn insert_inbound(
+    tx: &mut Tx,
+    report: ReportId,
+    message: &Submission,
+    subject: &str,
+    quarantined: bool,
+    now: embargo_domain::Timestamp,
+) -> Result<i64, AppError> {
+    let id = messages::insert(
+        tx,
+        &NewMessage {
+            report,
+            kind: MessageKind::Inbound,
+            author: "reporter",
+            sender: Some(message.reporter_email.trim()),
+            subject: Some(subject),
+            body: &message.body,
+            raw: message.raw.as_deref(),
+            message_id: message.message_id.as_deref(),
+            quarantined,
+            pgp: message.pgp.as_deref(),
+            auth: message.auth.as_deref(),
+            at: now,
+        },
+    )
+    .await?;
+    for upload in &message.attachments {
+        attachments::insert(
+            tx,
+            &NewAttachment {
+                report,
+                message: Some(id),
+                filename: &upload.filename,
+                media_type: &upload.media_type,
+                data: &upload.data,
+                at: now,
+            },
+        )
+        .await?;
+    }
+    Ok(id)
 }
 
 /// Adds an inbound message to an existing report: a reply from the reporter, or, with
@@ -258,38 +271,7 @@ pub(crate) async fn add_inbound_message_in(
     let now = app.now();
     authz::require(tx, actor, Permission::ChangeReportState(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
-    let id = messages::insert(
-        tx,
-        &NewMessage {
-            report,
-            kind: MessageKind::Inbound,
-            author: "reporter",
-            sender: Some(message.reporter_email.trim()),
-            subject: Some(&message.title),
-            body: &message.body,
-            raw: message.raw.as_deref(),
-            message_id: message.message_id.as_deref(),
-            quarantined,
-            pgp: message.pgp.as_deref(),
-            auth: message.auth.as_deref(),
-            at: now,
-        },
-    )
-    .await?;
-    for upload in &message.attachments {
-        attachments::insert(
-            tx,
-            &NewAttachment {
-                report,
-                message: Some(id),
-                filename: &upload.filename,
-                media_type: &upload.media_type,
-                data: &upload.data,
-                at: now,
-            },
-        )
-        .await?;
-    }
+    insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     audit::record(
         tx,
         app,

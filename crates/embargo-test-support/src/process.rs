@@ -156,7 +156,8 @@ impl Server {
                     rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
                 })
             };
-            if let (Some(addr), Some(smtp_addr)) = (find("running at http://"), find("SMTP intake at ")) {
+            let ready = stdout.lock().expect("lock").iter().any(|l| l.starts_with("Ready."));
+            if let (true, Some(addr), Some(smtp_addr)) = (ready, find("running at http://"), find("SMTP intake at ")) {
                 return Self { child, addr, smtp_addr, stdout, stderr };
             }
             if let Ok(Some(status)) = child.try_wait() {

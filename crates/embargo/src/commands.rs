@@ -177,7 +177,11 @@ async fn serve(mut config: Config) -> Outcome {
         .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen for SMTP on {smtp}: {e}")))?;
     let smtp_local = smtp_listener.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
     tracing::info!(http = %local, smtp = %smtp_local, starttls, database = app.backend_name(), "embargo started");
-    println!("Embargo is running at http://{local} ({} database). Stop with Ctrl-C.", app.backend_name());
+    let key = embargo_app::openpgp::instance_key(&app).await?;
+    let imap = intake::imap_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let admin_link = accounts::first_admin_link(&app, &app.config.base_url()).await?;
+    // Everything is printed at once, ending with the "Ready" line that scripts wait for.
+    println!("Embargo is running at http://{local} ({} database).", app.backend_name());
     println!(
         "SMTP intake at {smtp_local} for {} ({}); outgoing mail {}.",
         app.config.organisation.security_address,
@@ -188,23 +192,22 @@ async fn serve(mut config: Config) -> Outcome {
             "goes through the configured relay".to_owned()
         }
     );
-    let key = embargo_app::openpgp::instance_key(&app).await?;
     println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
-    if let Some(link) = accounts::first_admin_link(&app, &app.config.base_url()).await? {
+    if let Some(settings) = &imap {
+        println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
+    }
+    if let Some(link) = admin_link {
         println!();
         println!("No administrator exists yet. Create the first one, within 24 hours, at:");
         println!();
         println!("    {link}");
         println!();
     }
+    println!("Ready. Stop with Ctrl-C.");
 
-    let imap = intake::imap_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
-    let imap_poller = imap.map(|settings| {
-        println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
-        tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone()))
-    });
+    let imap_poller = imap.map(|settings| tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone())));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
