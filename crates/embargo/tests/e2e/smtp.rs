@@ -85,6 +85,20 @@ fn outbox(it: &Instance, n: usize) -> Vec<Value> {
     }
 }
 
+/// Waits (at most 20 s) for a mail in the outbox that matches.
+fn wait_for_mail(it: &Instance, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = it.run(&["outbox", "list", "--json"], b"");
+        let list = serde_json::from_str::<Value>(&out.stdout).unwrap();
+        if let Some(mail) = list.as_array().unwrap().iter().find(|m| matches(m)) {
+            return mail.clone();
+        }
+        assert!(Instant::now() < deadline, "no such mail in the outbox: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn header(raw: &str, name: &str) -> Option<String> {
     raw.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(|v| v.trim().to_owned()))
 }
@@ -928,13 +942,9 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
             thread["messages"].as_array().unwrap().iter().rev().find(|m| m["kind"] == "inbound").unwrap().clone();
         assert_eq!(last["pgp"], "pgp-inline+signed-verified", "{thread}");
         assert_eq!(last["quarantined"], false);
-        let before = outbox(&it, 1).len();
         assert_eq!(it.run(&["report", "transition", id, "closed:not-security"], b"").code, 0);
-        let mails = outbox(&it, before + 1);
-        let redirect = mails
-            .iter()
-            .find(|m| m["subject"].as_str().unwrap().starts_with(&format!("[{id}] Not a security")))
-            .unwrap();
+        let prefix = format!("[{id}] Not a security");
+        let redirect = wait_for_mail(&it, |m| m["subject"].as_str().unwrap().starts_with(&prefix));
         let raw = std::fs::read_to_string(redirect["path"].as_str().unwrap()).unwrap();
         assert!(raw.contains("multipart/encrypted") && !raw.contains("public issue tracker"), "{raw}");
         let start = raw.find("-----BEGIN PGP MESSAGE-----").unwrap();
@@ -1233,7 +1243,8 @@ fn spf_and_dmarc_are_recorded_and_a_spoofed_reply_is_quarantined() {
     assert!(altered.starts_with("dkim=fail") || altered.starts_with("dkim=neutral"), "{altered}");
 
     // Find the report's reply address from its acknowledgement.
-    let ack = outbox(&it, 1).remove(0);
+    let acks = outbox(&it, 3);
+    let ack = acks.iter().find(|a| a["subject"].as_str().unwrap().starts_with(&format!("[{id}]"))).unwrap().clone();
     let raw = std::fs::read_to_string(ack["path"].as_str().unwrap()).unwrap();
     let reply_to = header(&raw, "Reply-To").unwrap();
 
