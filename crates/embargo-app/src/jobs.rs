@@ -154,6 +154,11 @@ pub async fn queue_counts(app: &App) -> Result<Vec<(String, i64)>, AppError> {
     Ok(store_jobs::count_by_state(&app.store).await?)
 }
 
+/// Replaces every word that contains an `@` (an address) with `[address]`.
+pub fn redact_addresses(text: &str) -> String {
+    text.split(' ').map(|word| if word.contains('@') { "[address]" } else { word }).collect::<Vec<_>>().join(" ")
+}
+
 /// The delay before retry `attempt` (from 1): 5 s doubling per attempt, at most one hour.
 pub fn backoff(attempt: i64) -> SignedDuration {
     let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
@@ -245,9 +250,11 @@ impl Worker {
                     JobError::Retry(_) if job.attempt < job.max_attempts => Some(self.after(now, backoff(job.attempt))),
                     _ => None,
                 };
+                // Relay errors can quote the recipient; keep addresses out of logs and the table.
+                let error = redact_addresses(&err.to_string());
                 metrics::counter!("embargo_jobs_failed_total", "kind" => job.kind.clone()).increment(1);
-                tracing::warn!(job.id = job.id, job.kind = %job.kind, attempt = job.attempt, retry = retry.is_some(), error = %err, "job failed");
-                store_jobs::fail(&self.app.store, &job, &err.to_string(), retry, now).await?;
+                tracing::warn!(job.id = job.id, job.kind = %job.kind, attempt = job.attempt, retry = retry.is_some(), error = %error, "job failed");
+                store_jobs::fail(&self.app.store, &job, &error, retry, now).await?;
             }
         }
         Ok(true)
@@ -422,6 +429,15 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_redacted_from_errors() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <alice@example.net>: Recipient address rejected"),
+            "550 5.1.1 [address] Recipient address rejected"
+        );
+        assert_eq!(redact_addresses("connection refused"), "connection refused");
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -144,17 +144,36 @@ fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>, signer: Opt
         }
         return mail;
     }
-    if let Some(block) = openpgp::inline_block(&mail.text).map(str::to_owned) {
+    // Inline PGP: every block is decrypted (a reply may quote an earlier one), at most ten.
+    let mut decrypted_any: Option<(bool, Option<bool>)> = None;
+    let mut failure = None;
+    let mut searched = 0;
+    for _ in 0..10 {
+        let Some(block) = mail.text.get(searched..).and_then(openpgp::inline_block).map(str::to_owned) else { break };
+        let start = searched + mail.text[searched..].find(&block).unwrap_or(0);
         match key.decrypt_verify(block.as_bytes(), limit, signer) {
             Ok(decrypted) => {
                 let plaintext = String::from_utf8_lossy(&decrypted.data).into_owned();
-                mail.text = mail.text.replacen(&block, &plaintext, 1);
-                mail.pgp =
-                    Some(PgpStatus::Decrypted { mime: false, signed: decrypted.signed, verified: decrypted.verified });
+                mail.text.replace_range(start..start + block.len(), &plaintext);
+                searched = start + plaintext.len();
+                let (signed, verified) = decrypted_any.unwrap_or((false, None));
+                let verified = match (verified, decrypted.verified) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (a, b) => a.or(b),
+                };
+                decrypted_any = Some((signed || decrypted.signed, verified));
             }
-            Err(err) => mail.pgp = Some(PgpStatus::Undecryptable(err.to_string())),
+            Err(err) => {
+                searched = start + block.len();
+                failure.get_or_insert(err.to_string());
+            }
         }
     }
+    mail.pgp = match (decrypted_any, failure) {
+        (Some((signed, verified)), _) => Some(PgpStatus::Decrypted { mime: false, signed, verified }),
+        (None, Some(reason)) => Some(PgpStatus::Undecryptable(reason)),
+        (None, None) => mail.pgp,
+    };
     mail
 }
 
@@ -299,6 +318,19 @@ mod tests {
         assert_eq!(mail.attachments[0].filename, "poc.bin");
         assert_eq!(mail.attachments[0].data, vec![0, 1, 2, 3]);
         assert_eq!(mail.attachments[0].media_type, "application/octet-stream");
+    }
+
+    #[test]
+    fn every_inline_pgp_block_is_decrypted() {
+        let key = openpgp::InstanceKey::generate("Security <security@example.org>").unwrap();
+        let public = key.public_armored().unwrap();
+        let first = openpgp::encrypt_to(&public, b"first secret").unwrap();
+        let second = openpgp::encrypt_to(&public, b"second secret").unwrap();
+        let raw = format!("From: a@x.test\r\nSubject: two\r\n\r\nNew text:\r\n{first}\r\n> quoted:\r\n{second}\r\n");
+        let mail = parse_with_key(raw.as_bytes(), Some(&key));
+        assert!(mail.text.contains("first secret") && mail.text.contains("second secret"), "{}", mail.text);
+        assert!(!mail.text.contains("BEGIN PGP MESSAGE"));
+        assert_eq!(mail.pgp, Some(PgpStatus::Decrypted { mime: false, signed: false, verified: None }));
     }
 
     #[test]
