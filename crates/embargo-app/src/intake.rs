@@ -298,15 +298,15 @@ async fn committer(app: App, mut receiver: tokio::sync::mpsc::Receiver<Pending>)
 async fn commit_batch(app: App, batch: Vec<Pending>) {
     let app = &app;
     metrics::histogram!("embargo_intake_batch_size").record(batch.len() as f64);
+    let fail_all = |batch: Vec<Pending>, err: embargo_store::StoreError| {
+        let reason = AppError::from(err).to_string();
+        for pending in batch {
+            let _ = pending.reply.send(Err(AppError::Unavailable(reason.clone())));
+        }
+    };
     let mut tx = match app.store.begin().await {
         Ok(tx) => tx,
-        Err(err) => {
-            let err = AppError::from(err);
-            for pending in batch {
-                let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
-            }
-            return;
-        }
+        Err(err) => return fail_all(batch, err),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for pending in &batch {
@@ -327,11 +327,7 @@ async fn commit_batch(app: App, batch: Vec<Pending>) {
         }
     }
     if let Err(err) = tx.commit().await {
-        let err = AppError::from(err);
-        for pending in batch {
-            let _ = pending.reply.send(Err(AppError::Unavailable(err.to_string())));
-        }
-        return;
+        return fail_all(batch, err);
     }
     for (pending, outcome) in batch.into_iter().zip(outcomes) {
         log_outcome(&outcome);
@@ -410,6 +406,15 @@ async fn find_thread(
     Ok(Thread::New)
 }
 
+/// How intake failures are told to a mail peer: bad input is refused for good, everything
+/// else is temporary (the peer keeps the message and retries).
+fn delivery_error(err: AppError) -> DeliveryError {
+    match err {
+        AppError::Invalid(reason) => DeliveryError::Permanent(reason),
+        err => DeliveryError::Temporary(err.to_string()),
+    }
+}
+
 /// The SMTP listener's delivery: accepts the security address and its reply addresses,
 /// and stores each message through [`ingest`] before the listener answers `250`.
 #[derive(Debug, Clone)]
@@ -470,10 +475,9 @@ impl Delivery for SmtpIntake {
                     // The reply names no report: it would tell a sender which reports exist.
                     Ok("queued".to_owned())
                 }
-                Err(AppError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
                 Err(err) => {
-                    metrics::counter!("embargo_smtp_messages_deferred_total").increment(1);
-                    Err(DeliveryError::Temporary(err.to_string()))
+                    metrics::counter!("embargo_smtp_messages_refused_total").increment(1);
+                    Err(delivery_error(err))
                 }
             }
         })
@@ -531,11 +535,7 @@ struct ImapIntake {
 impl embargo_mail::imap::MailSink for ImapIntake {
     fn ingest(&self, raw: Vec<u8>) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async move {
-            match self.queue.ingest(&self.app, raw, MailEnvelope::default()).await {
-                Ok(_) => Ok(()),
-                Err(AppError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
-                Err(err) => Err(DeliveryError::Temporary(err.to_string())),
-            }
+            self.queue.ingest(&self.app, raw, MailEnvelope::default()).await.map(drop).map_err(delivery_error)
         })
     }
 }

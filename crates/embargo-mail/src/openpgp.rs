@@ -154,7 +154,7 @@ impl InstanceKey {
         }
         let verified = match (signer, signed) {
             (Some(text), true) => {
-                let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
+                let cert = read_certificate(text)?;
                 let by_primary = message.verify(&cert.primary_key).is_ok();
                 Some(by_primary || cert.public_subkeys.iter().any(|sub| message.verify(&sub.key).is_ok()))
             }
@@ -167,8 +167,7 @@ impl InstanceKey {
 /// Encrypts `data` to the first usable encryption key of `certificate` (armored), producing
 /// an armored message.
 pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
-    let (cert, _) = SignedPublicKey::from_string(certificate).map_err(|e| PgpError::Malformed(e.to_string()))?;
-    cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+    let cert = read_certificate(certificate)?;
     let mut builder =
         MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
     let subkey = encryption_subkey(&cert)?;
@@ -179,10 +178,16 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
 /// Checks that `text` is an OpenPGP certificate (public key) that can receive encrypted
 /// mail; returns its fingerprint.
 pub fn certificate_fingerprint(text: &str) -> Result<String, PgpError> {
-    let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
-    cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+    let cert = read_certificate(text)?;
     encryption_subkey(&cert)?;
     Ok(format!("{}", cert.fingerprint()).to_uppercase())
+}
+
+/// Parses an armored certificate and checks its binding signatures.
+fn read_certificate(text: &str) -> Result<SignedPublicKey, PgpError> {
+    let (cert, _) = SignedPublicKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
+    cert.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
+    Ok(cert)
 }
 
 /// The subkey to encrypt to: the newest whose binding signature carries an encryption key

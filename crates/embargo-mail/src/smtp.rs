@@ -499,6 +499,12 @@ impl Session {
         Ok(())
     }
 
+    /// Answers a protocol error, counting it against the session's error budget.
+    async fn refuse(&mut self, reader: &mut BufReader<Stream>, pending: &mut Vec<u8>, text: &str) -> io::Result<()> {
+        self.errors += 1;
+        self.reply(reader, pending, text).await
+    }
+
     async fn flush(reader: &mut BufReader<Stream>, pending: &mut Vec<u8>) -> io::Result<()> {
         if !pending.is_empty() {
             write_timeout(reader, pending).await?;
@@ -539,8 +545,7 @@ impl Session {
             let line = match line {
                 Line::Eof => return Ok(Next::Close),
                 Line::TooLong => {
-                    self.errors += 1;
-                    self.reply(reader, &mut pending, "500 5.5.2 Line too long").await?;
+                    self.refuse(reader, &mut pending, "500 5.5.2 Line too long").await?;
                     continue;
                 }
                 Line::Text(line) => line,
@@ -571,8 +576,7 @@ impl Session {
         match verb {
             "EHLO" | "HELO" => {
                 if argument.is_empty() || argument.len() > 255 {
-                    self.errors += 1;
-                    self.reply(reader, pending, "501 5.5.4 A domain or address is required").await?;
+                    self.refuse(reader, pending, "501 5.5.4 A domain or address is required").await?;
                     return Ok(Next::Continue);
                 }
                 self.helo = Some(argument.to_owned());
@@ -603,8 +607,7 @@ impl Session {
             }
             "STARTTLS" => {
                 if self.settings.tls.is_none() || self.tls {
-                    self.errors += 1;
-                    self.reply(reader, pending, "502 5.5.1 STARTTLS not available").await?;
+                    self.refuse(reader, pending, "502 5.5.1 STARTTLS not available").await?;
                 } else if !argument.is_empty() {
                     self.reply(reader, pending, "501 5.5.4 No parameters allowed").await?;
                 } else {
@@ -615,16 +618,13 @@ impl Session {
             }
             "MAIL" => {
                 if self.helo.is_none() {
-                    self.errors += 1;
-                    self.reply(reader, pending, "503 5.5.1 Say EHLO first").await?;
+                    self.refuse(reader, pending, "503 5.5.1 Say EHLO first").await?;
                 } else if self.mail_from.is_some() {
-                    self.errors += 1;
-                    self.reply(reader, pending, "503 5.5.1 Sender already given").await?;
+                    self.refuse(reader, pending, "503 5.5.1 Sender already given").await?;
                 } else {
                     match parse_path(argument, "FROM:") {
                         None => {
-                            self.errors += 1;
-                            self.reply(reader, pending, "501 5.1.7 Bad sender address syntax").await?;
+                            self.refuse(reader, pending, "501 5.1.7 Bad sender address syntax").await?;
                         }
                         Some((from, params)) => {
                             let declared = params.split_whitespace().find_map(|p| {
@@ -654,17 +654,14 @@ impl Session {
             }
             "RCPT" => {
                 if self.mail_from.is_none() {
-                    self.errors += 1;
-                    self.reply(reader, pending, "503 5.5.1 Need MAIL first").await?;
+                    self.refuse(reader, pending, "503 5.5.1 Need MAIL first").await?;
                 } else {
                     match parse_path(argument, "TO:") {
                         None => {
-                            self.errors += 1;
-                            self.reply(reader, pending, "501 5.1.3 Bad recipient address syntax").await?;
+                            self.refuse(reader, pending, "501 5.1.3 Bad recipient address syntax").await?;
                         }
                         Some((to, _)) if !self.delivery.accepts(&to) => {
-                            self.errors += 1;
-                            self.reply(reader, pending, "550 5.1.1 No such mailbox here").await?;
+                            self.refuse(reader, pending, "550 5.1.1 No such mailbox here").await?;
                         }
                         Some(_) if self.rcpt_to.len() >= self.settings.max_recipients => {
                             self.reply(reader, pending, "452 4.5.3 Too many recipients").await?;
@@ -678,8 +675,7 @@ impl Session {
             }
             "DATA" => {
                 if self.mail_from.is_none() || self.rcpt_to.is_empty() {
-                    self.errors += 1;
-                    self.reply(reader, pending, "503 5.5.1 Need MAIL and RCPT first").await?;
+                    self.refuse(reader, pending, "503 5.5.1 Need MAIL and RCPT first").await?;
                     return Ok(Next::Continue);
                 }
                 Self::flush(reader, pending).await?;
@@ -736,12 +732,10 @@ impl Session {
             "VRFY" => self.reply(reader, pending, "252 2.5.0 Cannot verify, but will accept mail").await?,
             "HELP" => self.reply(reader, pending, "214 2.0.0 See RFC 5321").await?,
             "BDAT" => {
-                self.errors += 1;
-                self.reply(reader, pending, "502 5.5.1 CHUNKING not offered").await?;
+                self.refuse(reader, pending, "502 5.5.1 CHUNKING not offered").await?;
             }
             _ => {
-                self.errors += 1;
-                self.reply(reader, pending, "500 5.5.2 Command not recognised").await?;
+                self.refuse(reader, pending, "500 5.5.2 Command not recognised").await?;
             }
         }
         Ok(Next::Continue)

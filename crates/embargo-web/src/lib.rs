@@ -143,7 +143,9 @@ async fn home(State(app): State<App>) -> Response {
         &format!("{name} security"),
         &format!(
             "<h1>{}</h1><p>This is the coordinated vulnerability disclosure service of {}. \
-             To report a vulnerability privately, e-mail <a href=\"mailto:{addr}\">{addr}</a>.</p>",
+             To report a vulnerability privately, e-mail <a href=\"mailto:{addr}\">{addr}</a>.</p>\
+             <p>To encrypt your report, use our <a href=\"/.well-known/security.asc\">OpenPGP key</a> \
+             (PGP/MIME or inline). Contact details: <a href=\"/.well-known/security.txt\">security.txt</a>.</p>",
             html::escape(&format!("{name} security")),
             html::escape(name),
             addr = html::escape(&app.config.organisation.security_address),

@@ -53,6 +53,8 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
             metrics.body
         );
         assert_eq!(server.http("GET", "/nope", &[], b"").status, 404);
+        let home = server.http("GET", "/", &[], b"");
+        assert!(home.body.contains("mailto:security@example.org") && home.body.contains("/.well-known/security.asc"));
 
         // The one-time link creates the first admin, once.
         let link = server
