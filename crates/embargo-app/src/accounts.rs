@@ -29,6 +29,11 @@ fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
 }
 
+/// A valid Argon2id hash of a random password, checked against when an account does not
+/// exist so that sign-in takes as long either way.
+pub(crate) const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3ZVYzZ5vLwQ7x2n8lQ0pY9Zx3mH0c7wq0b0vY8vN1yE";
+
 /// Whether `password` matches a stored Argon2id hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -146,4 +151,120 @@ pub async fn create_first_admin(app: &App, token: &str, email: &str, password: &
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Every team account (admins only).
+pub async fn list_users(app: &App, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let list = users::list(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// Team members to pick from (for assignment); any team member may see the list.
+pub async fn team(app: &App, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    authz::require(&mut tx, actor, Permission::ListReports).await?;
+    let list = users::list(&mut tx).await?.into_iter().filter(|u| !u.disabled).collect();
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// A product and who is responsible for it.
+#[derive(Debug, Clone)]
+pub struct ProductView {
+    /// The product.
+    pub product: embargo_store::products::ProductRecord,
+    /// Addresses of its responders.
+    pub responders: Vec<String>,
+}
+
+/// The product catalogue with responders.
+pub async fn products(app: &App, actor: &Actor) -> Result<Vec<ProductView>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    authz::require(&mut tx, actor, Permission::ListReports).await?;
+    let all = users::list(&mut tx).await?;
+    let mut out = Vec::new();
+    for product in embargo_store::products::list(&mut tx).await? {
+        let ids = embargo_store::products::responders(&mut tx, product.id).await?;
+        let responders = all.iter().filter(|u| ids.contains(&u.id)).map(|u| u.email.clone()).collect();
+        out.push(ProductView { product, responders });
+    }
+    tx.rollback().await?;
+    Ok(out)
+}
+
+/// Adds a product to the catalogue (admins).
+pub async fn create_product(app: &App, actor: &Actor, name: &str) -> Result<i64, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid("a product needs a name of at most 200 characters".into()));
+    }
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let id = embargo_store::products::create(&mut tx, name, app.now()).await?;
+    audit::record(&mut tx, app, actor, "product.create", &format!("product:{id}"), "").await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Makes a team member responsible for a product: they see its reports (admins).
+pub async fn add_product_responder(app: &App, actor: &Actor, product: i64, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    if !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == product) {
+        return Err(AppError::NotFound(format!("product {product}")));
+    }
+    let user = users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    embargo_store::products::add_responder(&mut tx, product, user.id).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "product.responder.add",
+        &format!("product:{product}"),
+        &format!("user={}", user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The actor's own API tokens.
+pub async fn my_tokens(app: &App, actor: &Actor) -> Result<Vec<users::TokenRecord>, AppError> {
+    let Actor::User { id, .. } = actor else { return Err(AppError::Forbidden("list API tokens")) };
+    let mut tx = app.store.snapshot().await?;
+    let list = users::tokens(&mut tx, *id).await?;
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// Creates an API token for the actor's own account; returns it (shown once).
+pub async fn create_my_token(app: &App, actor: &Actor, name: &str) -> Result<String, AppError> {
+    let Actor::User { id, .. } = actor else { return Err(AppError::Forbidden("create API tokens")) };
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid("give the token a name of at most 100 characters".into()));
+    }
+    let mut tx = app.store.begin().await?;
+    let token = crate::tokens::secret("emb_");
+    let token_id = users::create_token(&mut tx, *id, &crate::tokens::hash(&token), name, app.now()).await?;
+    audit::record(&mut tx, app, actor, "token.create", &format!("user:{id}"), &format!("token={token_id}")).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Revokes one of the actor's own API tokens.
+pub async fn revoke_my_token(app: &App, actor: &Actor, token: i64) -> Result<(), AppError> {
+    let Actor::User { id, .. } = actor else { return Err(AppError::Forbidden("revoke API tokens")) };
+    let mut tx = app.store.begin().await?;
+    if !users::revoke_token(&mut tx, *id, token, app.now()).await? {
+        return Err(AppError::NotFound("token".into()));
+    }
+    audit::record(&mut tx, app, actor, "token.revoke", &format!("user:{id}"), &format!("token={token}")).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -52,3 +52,21 @@ pub async fn list(app: &App, actor: &Actor, after_seq: i64, limit: i64) -> Resul
     tx.commit().await?;
     Ok(entries)
 }
+
+/// A report's audit trail (the latest 200 entries), for those who may read the report.
+pub async fn for_report(
+    app: &App,
+    actor: &embargo_domain::Actor,
+    reference: &embargo_domain::ReferenceId,
+) -> Result<Vec<StoredEntry>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
+        return Err(AppError::NotFound(format!("report {reference}")));
+    }
+    let entries = audit::list_for_subject(&mut tx, &format!("report:{reference}"), 200).await?;
+    tx.rollback().await?;
+    Ok(entries)
+}

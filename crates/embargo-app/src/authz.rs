@@ -1,8 +1,10 @@
 //! Who may do what. Every use case calls [`require`] before it reads or changes anything.
 //!
 //! Need-to-know: admins (and local administrators on the command line) see everything; a
-//! responder sees a report only when they are a member of it; the system acts for intake,
-//! SLAs and jobs but never manages accounts; a reporter only submits.
+//! responder sees a report only when it is assigned to them, they were added to it, or they
+//! are responsible for its product; the system acts for intake, SLAs and jobs but never
+//! manages accounts; a reporter submits, and adds messages to their own report through its
+//! status link (the use case checks the link).
 
 use embargo_domain::{Actor, ReportId, Role};
 use embargo_store::{Tx, reports};
@@ -20,6 +22,9 @@ pub enum Permission {
     ReadReport(ReportId),
     /// Change a report's state.
     ChangeReportState(ReportId),
+    /// Add a message from the reporter (mail intake, or the reporter on their status page,
+    /// who proved it with the link).
+    AddReporterMessage(ReportId),
     /// Decide who may see a report.
     ManageReportAccess(ReportId),
     /// Create accounts and tokens.
@@ -37,6 +42,7 @@ impl Permission {
             Permission::ListReports => "list reports",
             Permission::ReadReport(_) => "read this report",
             Permission::ChangeReportState(_) => "change this report",
+            Permission::AddReporterMessage(_) => "add a reporter message",
             Permission::ManageReportAccess(_) => "manage access to this report",
             Permission::ManageAccounts => "manage accounts",
             Permission::ReadAudit => "read the audit trail",
@@ -51,10 +57,12 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
     let allowed = match actor {
         Actor::LocalAdmin { .. } | Actor::User { role: Role::Admin, .. } => true,
         Actor::System(_) => !matches!(permission, ManageAccounts | ManageReportAccess(_)),
-        Actor::Reporter => matches!(permission, SubmitReport),
+        Actor::Reporter => matches!(permission, SubmitReport | AddReporterMessage(_)),
         Actor::User { id, role: Role::Responder } => match permission {
             SubmitReport | ListReports => true,
-            ReadReport(report) | ChangeReportState(report) => reports::is_member(tx, report, *id).await?,
+            ReadReport(report) | ChangeReportState(report) | AddReporterMessage(report) => {
+                reports::is_member(tx, report, *id).await?
+            }
             ManageReportAccess(_) | ManageAccounts | ReadAudit | ManageJobs => false,
         },
     };

@@ -66,10 +66,48 @@ pub struct Config {
     pub mail: Mail,
     /// Polling an existing mailbox over IMAP.
     pub imap: Imap,
+    /// The web app, the reporter form and the status pages.
+    pub web: Web,
     /// Input limits.
     pub limits: Limits,
     /// Logging.
     pub log: Log,
+}
+
+/// The web app: sign-in, sessions and the reporter form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// Team accounts must use a second factor (TOTP) to sign in.
+    pub require_totp: bool,
+    /// A session ends after this many hours without a request.
+    pub session_idle_hours: u32,
+    /// Failed sign-ins per account (and per address x 10) in 15 minutes before sign-in is
+    /// refused for the rest of the window.
+    pub max_failed_logins: u32,
+    /// Reports per hour accepted from one network address through the form.
+    pub reports_per_hour_per_ip: u32,
+    /// Anti-spam: the proof-of-work difficulty (leading zero bits of a SHA-256) the form's
+    /// script solves, and the wait, in seconds, that replaces it without JavaScript.
+    pub proof_of_work_bits: u32,
+    /// See `proof_of_work_bits`.
+    pub no_script_delay_seconds: u32,
+    /// Languages in security.txt's Preferred-Languages (comma-separated tags).
+    pub preferred_languages: String,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Self {
+            require_totp: true,
+            session_idle_hours: 12,
+            max_failed_logins: 5,
+            reports_per_hour_per_ip: 10,
+            proof_of_work_bits: 16,
+            no_script_delay_seconds: 8,
+            preferred_languages: "en".into(),
+        }
+    }
 }
 
 /// The organisation and its policy contacts.
@@ -227,6 +265,7 @@ impl Default for Config {
             jobs: Jobs::default(),
             mail: Mail::default(),
             imap: Imap::default(),
+            web: Web::default(),
             limits: Limits::default(),
             log: Log::default(),
         }
@@ -362,6 +401,9 @@ impl Config {
     /// Checks values that types alone do not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if jiff::tz::TimeZone::get(&self.sla.time_zone).is_err() {
+            return invalid(format!("sla.time_zone: unknown time zone {:?}", self.sla.time_zone));
+        }
         if let Err(e) = ReferencePrefix::parse(&self.organisation.reference_prefix) {
             return invalid(format!("organisation.reference_prefix: {e}"));
         }
@@ -434,6 +476,16 @@ impl Config {
     }
 
     /// The base URL for links: `public_url`, or `http://<http address>`.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.sla.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// Whether links and cookies are served over HTTPS (the public URL says so).
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The public base URL, without a trailing slash.
     pub fn base_url(&self) -> String {
         if self.public_url.is_empty() {
             format!("http://{}", self.http)
@@ -622,6 +674,21 @@ mailbox = "INBOX"
 # PEM file of a private CA that signed the server's certificate, if any.
 ca_certificate = ""
 poll_seconds = 60
+
+[web]
+# Team accounts sign in with a password and a TOTP code (an authenticator app).
+require_totp = true
+session_idle_hours = 12
+# Failed sign-ins per account in 15 minutes before sign-in is refused until the window ends
+# (per network address: ten times this). Counted in the database, so it holds across instances.
+max_failed_logins = 5
+# The reporter form: reports per hour from one network address, and its anti-spam measure:
+# a small proof of work solved by the page's script, or, without JavaScript, a short wait.
+reports_per_hour_per_ip = 10
+proof_of_work_bits = 16
+no_script_delay_seconds = 8
+# security.txt Preferred-Languages.
+preferred_languages = "en"
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB).

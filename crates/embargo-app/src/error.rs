@@ -17,6 +17,9 @@ pub enum AppError {
     /// The input is invalid; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
+    /// Too many attempts: wait, then try again.
+    #[error("{0}")]
+    TooMany(String),
     /// A temporary failure (database busy or unreachable): retry later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -161,7 +161,11 @@ fn precheck(app: &App, raw: &[u8], key: &embargo_mail::openpgp::InstanceKey) -> 
 fn log_outcome(outcome: &IngestOutcome) {
     match outcome {
         IngestOutcome::NewReport(reference) => reports::submitted_log(
-            &reports::Submitted { id: embargo_domain::ReportId(0), reference: reference.clone() },
+            &reports::Submitted {
+                id: embargo_domain::ReportId(0),
+                reference: reference.clone(),
+                status_token: String::new(),
+            },
             Channel::Email,
         ),
         IngestOutcome::Reply(r) => tracing::info!(report = %r, "reply threaded"),
@@ -211,6 +215,8 @@ async fn ingest_in(
         acknowledge: may_acknowledge(app, mail, envelope),
         pgp: pgp.as_ref().map(embargo_mail::PgpStatus::code),
         auth: envelope.auth.as_ref().map(embargo_mail::auth::AuthSummary::code),
+        details: None,
+        product_id: None,
     };
     // A reply whose sender authentication fails is not trusted to speak as the reporter.
     let auth_failed = envelope.auth.as_ref().is_some_and(embargo_mail::auth::AuthSummary::failed) || bad_signature;

@@ -36,8 +36,53 @@ pub const ACKNOWLEDGEMENT: &str = "mail.acknowledgement";
 /// issue tracker.
 pub const NOT_SECURITY: &str = "mail.not_security";
 
+/// Sends a message the team wrote to the reporter (a reply or a state-change notice), as
+/// stored on the report's thread.
+pub const MESSAGE: &str = "mail.message";
+
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY];
+pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE];
+
+/// Identifiers only: the text is read from the sealed message when the job runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct MessagePayload {
+    report: i64,
+    message: i64,
+    message_id: String,
+}
+
+/// Enqueues the sending of stored outbound message `message` in the caller's transaction.
+pub(crate) async fn enqueue_message(
+    tx: &mut embargo_store::Tx,
+    app: &App,
+    report: embargo_domain::ReportId,
+    message: i64,
+    message_id: &str,
+) -> Result<(), AppError> {
+    let payload =
+        serde_json::to_string(&MessagePayload { report: report.0, message, message_id: message_id.to_owned() })
+            .map_err(|e| AppError::Internal(e.into()))?;
+    let now = app.now();
+    let key = format!("message:{message}");
+    store_jobs::enqueue(
+        tx,
+        &NewJob {
+            kind: MESSAGE,
+            payload: &payload,
+            idempotency_key: Some(&key),
+            run_at: now,
+            max_attempts: i64::from(app.config.jobs.max_attempts),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A fresh, unguessable Message-ID for mail Embargo sends.
+pub(crate) fn new_message_id(app: &App, tag: &str) -> String {
+    format!("embargo.{tag}.{}@{}", &crate::tokens::secret("")[..32], app.config.mail_hostname())
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ProbePayload {
@@ -79,6 +124,53 @@ pub(crate) async fn enqueue_report_mail(
     )
     .await?;
     Ok(())
+}
+
+/// A mail to a report's reporter, ready to compose.
+struct ReporterMail<'a> {
+    reporter: &'a embargo_store::reporters::ReporterRecord,
+    reply_to: String,
+    subject: String,
+    body: String,
+    message_id: String,
+    in_reply_to: Option<String>,
+    auto_reply: bool,
+    /// Names the outbox file / relay attempt.
+    label: String,
+}
+
+/// Composes (encrypting when the reporter's key is known, refusing when encryption is
+/// required and no key is known) and sends a mail to a reporter; returns the transport's
+/// receipt.
+async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, JobError> {
+    let organisation = &app.config.organisation;
+    let outbound = embargo_mail::outbound::OutboundMail {
+        from: format!(
+            "{} security <{}>",
+            organisation.name.replace(['<', '>', '"', ','], ""),
+            organisation.security_address
+        ),
+        to: mail.reporter.email.clone(),
+        reply_to: mail.reply_to,
+        subject: mail.subject,
+        body: mail.body,
+        message_id: mail.message_id,
+        in_reply_to: mail.in_reply_to,
+        auto_reply: mail.auto_reply,
+        encrypt_to: mail.reporter.openpgp_key.clone(),
+    };
+    if outbound.encrypt_to.is_none() && app.config.requires_encryption(&mail.reporter.email) {
+        return Err(JobError::Permanent(
+            "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
+        ));
+    }
+    let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+    app.transport.send(&mail.label, &organisation.security_address, &mail.reporter.email, &raw).await.map_err(|e| {
+        match e {
+            embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
+            embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
+        }
+    })
 }
 
 /// How a job attempt failed.
@@ -285,6 +377,7 @@ impl Worker {
         match job.kind.as_str() {
             PROBE => self.probe(job).await,
             ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mail(job).await,
+            MESSAGE => self.message_mail(job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
@@ -332,40 +425,20 @@ impl Worker {
         // Unguessable, so that nobody can thread mail into a report by citing our messages.
         let message_id =
             format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
-        let outbound = embargo_mail::outbound::OutboundMail {
-            from: format!(
-                "{} security <{}>",
-                organisation.name.replace(['<', '>', '"', ','], ""),
-                organisation.security_address
-            ),
-            to: reporter.email.clone(),
-            reply_to: reply_address,
-            subject: text.subject.clone(),
-            body: text.body.clone(),
-            message_id: message_id.clone(),
-            in_reply_to,
-            auto_reply,
-            encrypt_to: reporter.openpgp_key.clone(),
-        };
-        if outbound.encrypt_to.is_none() && app.config.requires_encryption(&reporter.email) {
-            return Err(JobError::Permanent(
-                "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
-            ));
-        }
-        let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let receipt = app
-            .transport
-            .send(
-                &format!("{tag}-{}-{}", report.reference, job.id),
-                &organisation.security_address,
-                &reporter.email,
-                &raw,
-            )
-            .await
-            .map_err(|e| match e {
-                embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
-                embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
-            })?;
+        let receipt = send_to_reporter(
+            app,
+            ReporterMail {
+                reporter: &reporter,
+                reply_to: reply_address,
+                subject: text.subject.clone(),
+                body: text.body.clone(),
+                message_id: message_id.clone(),
+                in_reply_to,
+                auto_reply,
+                label: format!("{tag}-{}-{}", report.reference, job.id),
+            },
+        )
+        .await?;
 
         // Record the sent mail on the report's thread, with the job's completion.
         let now = app.now();
@@ -397,6 +470,64 @@ impl Worker {
             &format!(
                 "kind={} via={} encrypted={}",
                 job.kind,
+                receipt.split_whitespace().next().unwrap_or(""),
+                reporter.openpgp_key.is_some()
+            ),
+        )
+        .await?;
+        if !store_jobs::complete(&mut tx, job, now).await? {
+            tx.rollback().await?;
+            return Err(JobError::LeaseLost);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends a stored outbound message (a reply or notice the team wrote) to the reporter,
+    /// then records the delivery and completes the job in one transaction.
+    async fn message_mail(&self, job: &Job) -> Result<(), JobError> {
+        let payload: MessagePayload =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let app = &self.app;
+        let report_id = embargo_domain::ReportId(payload.report);
+        let mut tx = app.store.begin().await?;
+        let report = embargo_store::reports::get(&mut tx, report_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
+        let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
+        let message = embargo_store::messages::get(&mut tx, report_id, payload.message)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("message {} does not exist", payload.message)))?;
+        // Thread under the reporter's latest message, when it came by mail.
+        let latest_inbound = embargo_store::messages::latest_inbound_raw(&mut tx, report_id).await?;
+        tx.rollback().await?;
+        let in_reply_to = latest_inbound.and_then(|raw| embargo_mail::parse(&raw).message_id);
+        let receipt = send_to_reporter(
+            app,
+            ReporterMail {
+                reporter: &reporter,
+                reply_to: crate::intake::reply_address(app, &report.reply_token),
+                subject: message.subject.clone().unwrap_or_else(|| format!("[{}]", report.reference)),
+                body: message.body.clone(),
+                message_id: payload.message_id.clone(),
+                in_reply_to,
+                auto_reply: false,
+                label: format!("msg-{}-{}", report.reference, job.id),
+            },
+        )
+        .await?;
+        let now = app.now();
+        let mut tx = app.store.begin().await?;
+        crate::audit::record(
+            &mut tx,
+            app,
+            &Actor::System("mail"),
+            "mail.sent",
+            &format!("report:{}", report.reference),
+            &format!(
+                "kind={} message={} via={} encrypted={}",
+                job.kind,
+                payload.message,
                 receipt.split_whitespace().next().unwrap_or(""),
                 reporter.openpgp_key.is_some()
             ),

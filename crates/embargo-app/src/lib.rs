@@ -23,7 +23,9 @@ pub mod jobs;
 pub mod mail;
 pub mod openpgp;
 pub mod policy;
+pub mod portal;
 pub mod reports;
+pub mod sessions;
 mod tokens;
 
 pub use context::{App, Clock, SystemClock};

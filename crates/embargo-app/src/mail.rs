@@ -74,3 +74,95 @@ fn greeting(reporter_name: Option<&str>) -> String {
         None => "Hello,".to_owned(),
     }
 }
+
+/// The templated notice to the reporter when their report moves to `state`, or `None` for
+/// states the reporter is not told about (`new`, `ready-for-disclosure`). The team may edit
+/// the text before it goes.
+pub fn state_notice(
+    app: &App,
+    reference: &ReferenceId,
+    reporter_name: Option<&str>,
+    state: embargo_domain::ReportState,
+    reply_address: &str,
+) -> Option<MailText> {
+    use embargo_domain::{CloseReason, ReportState};
+    let config = &app.config;
+    let organisation = &config.organisation.name;
+    if let ReportState::Closed(CloseReason::NotSecurity) = state {
+        return Some(not_security(app, reference, reporter_name, reply_address));
+    }
+    let (headline, text) = match state {
+        ReportState::New | ReportState::ReadyForDisclosure => return None,
+        ReportState::Acknowledged => (
+            "Your report is acknowledged",
+            "We have read your report and acknowledged it. We will now analyse it and tell you\n\
+             what we find."
+                .to_owned(),
+        ),
+        ReportState::Triaging => (
+            "We are analysing your report",
+            "We are analysing your report: reproducing it and assessing its impact.".to_owned(),
+        ),
+        ReportState::NeedsInfo => (
+            "We need more information",
+            "To continue our analysis we need more information from you:\n\n\
+             [Write your questions here.]\n\n\
+             Please answer by replying to this message or on your status page."
+                .to_owned(),
+        ),
+        ReportState::Accepted => (
+            "Your report is accepted as a vulnerability",
+            "We have confirmed the vulnerability you reported. We will now work on a fix and\n\
+             keep you updated on its progress and on the planned disclosure."
+                .to_owned(),
+        ),
+        ReportState::Fixing => (
+            "A fix is in progress",
+            "We are developing a fix for the vulnerability you reported. We will tell you the\n\
+             planned disclosure date once it is set."
+                .to_owned(),
+        ),
+        ReportState::Disclosed => (
+            "The vulnerability is disclosed",
+            "The fix and the advisory for the vulnerability you reported are now public.\n\
+             Thank you for reporting it responsibly."
+                .to_owned(),
+        ),
+        ReportState::Closed(reason) => {
+            let why = match reason {
+                CloseReason::Duplicate { .. } => {
+                    "it describes a vulnerability that was already reported to us. We will handle\n\
+                     it under the earlier report; thank you for reporting it as well."
+                }
+                CloseReason::Invalid => "we could not confirm a vulnerability from it.",
+                CloseReason::OutOfScope => "it concerns something outside the scope of our security policy.",
+                CloseReason::Spam => "it was not a vulnerability report.",
+                CloseReason::WontFix => {
+                    "we concluded that the behaviour is intended or the risk is accepted, so no fix\n\
+                     is planned."
+                }
+                CloseReason::NotSecurity => unreachable!("handled above"),
+            };
+            (
+                "Your report is closed",
+                format!(
+                    "We have closed your report because {why}\n\nIf you disagree, reply to this message and tell us why."
+                ),
+            )
+        }
+    };
+    let body = format!(
+        "{greeting}\n\n{text}\n\n\
+         You can follow your report {reference} on your private status page, and\n\
+         reply to {reply_address} at any time.\n\n\
+         -- \n{organisation} security team\n",
+        greeting = greeting(reporter_name),
+    );
+    Some(MailText { subject: format!("[{reference}] {headline}"), body })
+}
+
+/// The subject of a reply from the team.
+pub fn reply_subject(reference: &ReferenceId, title: &str) -> String {
+    let title: String = title.chars().filter(|c| !c.is_control()).take(120).collect();
+    format!("[{reference}] Re: {title}")
+}

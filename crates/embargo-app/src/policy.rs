@@ -6,7 +6,8 @@ use jiff::SignedDuration;
 use crate::{App, AppError};
 
 /// `/.well-known/security.txt`: contact, expiry (always renewed: it is generated on each
-/// request, less than a year ahead), where the OpenPGP key is, and the canonical URL; signed
+/// request, less than a year ahead), where the OpenPGP key is, the policy page, the
+/// preferred languages and the canonical URL; signed
 /// with an OpenPGP cleartext signature.
 pub async fn security_txt(app: &App) -> Result<String, AppError> {
     let base = app.config.base_url();
@@ -21,10 +22,12 @@ pub async fn security_txt(app: &App) -> Result<String, AppError> {
          Contact: mailto:{address}\n\
          Expires: {expires}\n\
          Encryption: {base}/.well-known/security.asc\n\
-         Preferred-Languages: en\n\
+         Policy: {base}/policy\n\
+         Preferred-Languages: {languages}\n\
          Canonical: {base}/.well-known/security.txt\n",
         name = app.config.organisation.name.replace(['\n', '\r'], " "),
         address = app.config.organisation.security_address,
+        languages = app.config.web.preferred_languages.replace(['\n', '\r'], ""),
     );
     let key = crate::openpgp::instance_key(app).await?;
     key.clearsign(&text).map_err(|e| AppError::Internal(e.into()))

@@ -76,6 +76,10 @@ pub struct Submission {
     pub pgp: Option<String>,
     /// Sender authentication results, for mail received over SMTP.
     pub auth: Option<String>,
+    /// The structured fields of a web-form report, as JSON (sealed at rest).
+    pub details: Option<String>,
+    /// The product it concerns, when the reporter chose one from the catalogue.
+    pub product_id: Option<i64>,
 }
 
 /// What [`submit`] created.
@@ -85,6 +89,8 @@ pub struct Submitted {
     pub id: ReportId,
     /// Human reference.
     pub reference: ReferenceId,
+    /// The reporter's status-link token (a credential: shown once, never logged).
+    pub status_token: String,
 }
 
 /// A report with everything about it, as read by an authorised actor.
@@ -167,6 +173,8 @@ pub(crate) async fn submit_in(
         t => t,
     };
     let status_token = crate::tokens::secret("");
+    let tz = app.config.time_zone();
+    let ack_due = embargo_domain::calendar::add_working_days(now, app.config.sla.acknowledge_working_days, &tz);
     let id = sr::insert(
         tx,
         &NewReport {
@@ -179,9 +187,18 @@ pub(crate) async fn submit_in(
             reply_token: &crate::tokens::reply(),
             status_token: &status_token,
             status_token_hash: &crate::tokens::hash(&status_token),
+            details: submission.details.as_deref(),
+            product_id: submission.product_id,
+            ack_due_at: Some(ack_due),
         },
     )
     .await?;
+    let mut words = search_words(title);
+    words.extend(search_words(&submission.body));
+    words.extend(search_words(submission.reporter_email.trim()));
+    words.sort();
+    words.dedup();
+    sr::set_terms(tx, id, &words).await?;
     let message = insert_inbound(tx, id, submission, title, false, now).await?;
     if submission.acknowledge {
         let key = format!("ack:{}", id.0);
@@ -196,7 +213,7 @@ pub(crate) async fn submit_in(
         &format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
     )
     .await?;
-    Ok(Submitted { id, reference })
+    Ok(Submitted { id, reference, status_token })
 }
 
 /// Stores an inbound message with its attachments; returns the message's id.
@@ -269,7 +286,7 @@ pub(crate) async fn add_inbound_message_in(
     quarantined: bool,
 ) -> Result<ReferenceId, AppError> {
     let now = app.now();
-    authz::require(tx, actor, Permission::ChangeReportState(report)).await?;
+    authz::require(tx, actor, Permission::AddReporterMessage(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     audit::record(
@@ -355,7 +372,19 @@ pub async fn show(
     Ok(ReportDetail { report, reporter, messages, attachments, transitions })
 }
 
-/// Moves a report to another state, checked against the lifecycle.
+/// What to tell the reporter about a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The templated notice for the new state (see [`crate::mail::state_notice`]).
+    Template,
+    /// This text instead (the team edited the template).
+    Custom(String),
+    /// Nothing.
+    None,
+}
+
+/// Moves a report to another state, checked against the lifecycle, and mails the reporter
+/// the templated notice for reporter-visible states (see [`change_state`]).
 ///
 /// `duplicate_of` names the original when closing as a duplicate.
 pub async fn transition(
@@ -365,11 +394,31 @@ pub async fn transition(
     target: &str,
     duplicate_of: Option<&ReferenceId>,
 ) -> Result<Transition, AppError> {
+    change_state(app, actor, reference, target, duplicate_of, Notice::Template).await
+}
+
+/// Moves a report to another state and, as `notice` says, records a message to the
+/// reporter on the thread and enqueues its mail, all in one transaction.
+pub async fn change_state(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    target: &str,
+    duplicate_of: Option<&ReferenceId>,
+    notice: Notice,
+) -> Result<Transition, AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
     let original = match duplicate_of {
-        Some(other) => Some(find(&mut tx, other).await?.id),
+        Some(other) if other == reference => {
+            return Err(AppError::Invalid("a report cannot be a duplicate of itself".into()));
+        }
+        Some(other) => {
+            let original = find(&mut tx, other).await?;
+            require_on(&mut tx, actor, Permission::ReadReport(original.id), other).await?;
+            Some(original.id)
+        }
         None => None,
     };
     if target == "closed:duplicate" && original.is_none() {
@@ -388,12 +437,22 @@ pub async fn transition(
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
     sr::record_transition(&mut tx, report.id, &transition).await?;
-    if to == ReportState::Closed(embargo_domain::CloseReason::NotSecurity) {
-        // The policy's answer to non-security reports: the public issue tracker.
-        let key = format!("not-security:{}:{}", report.id.0, transition.at.as_millisecond());
-        crate::jobs::enqueue_report_mail(&mut tx, app, crate::jobs::NOT_SECURITY, report.id, None, &key).await?;
+    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    let template = crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address);
+    let text = match (notice, template) {
+        (Notice::None, _) | (Notice::Template, None) => None,
+        (Notice::Template, Some(t)) => Some(t),
+        (Notice::Custom(body), template) => Some(crate::mail::MailText {
+            subject: template.map_or_else(|| format!("[{reference}] Update on your report"), |t| t.subject),
+            body: body.replace("\r\n", "\n"),
+        }),
+    };
+    let notified = text.is_some();
+    if let Some(text) = text {
+        outbound_in(&mut tx, app, actor, &report, &text.subject, &text.body).await?;
     }
-    let mut details = format!("from={} to={}", transition.from.code(), transition.to.code());
+    let mut details = format!("from={} to={} notice={notified}", transition.from.code(), transition.to.code());
     if let ReportState::Closed(reason) = to {
         details.push_str(&format!(" reason={}", reason.code()));
         if let Some(other) = duplicate_of {
@@ -405,6 +464,415 @@ pub async fn transition(
     metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
     tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
     Ok(transition)
+}
+
+/// The text of the notice the reporter would get for moving a report to `target` (for the
+/// team to edit before it goes); `None` for states the reporter is not told about.
+pub async fn notice_template(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    target: &str,
+) -> Result<Option<crate::mail::MailText>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    tx.rollback().await?;
+    let placeholder = if target == "closed:duplicate" { Some(report.id) } else { None };
+    let to = ReportState::parse_target(target, placeholder)
+        .ok_or_else(|| AppError::Invalid(format!("unknown target state {target:?}")))?;
+    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    Ok(crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address))
+}
+
+/// Records a message from the team to the reporter on the thread and enqueues its mail.
+async fn outbound_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    report: &ReportRecord,
+    subject_line: &str,
+    body: &str,
+) -> Result<i64, AppError> {
+    team_mail_in(tx, app, actor, report, MessageKind::Outbound, subject_line, body).await
+}
+
+/// Records a mail the team sends as a message of `kind` (outbound, shown to the reporter;
+/// or a note, kept from the status page) and enqueues it.
+async fn team_mail_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    report: &ReportRecord,
+    kind: MessageKind,
+    subject_line: &str,
+    body: &str,
+) -> Result<i64, AppError> {
+    let message_id = crate::jobs::new_message_id(app, "msg");
+    let author = actor.to_string();
+    let id = messages::insert(
+        tx,
+        &NewMessage {
+            report: report.id,
+            kind,
+            author: &author,
+            sender: Some(&app.config.organisation.security_address),
+            subject: Some(subject_line),
+            body,
+            raw: None,
+            message_id: Some(&message_id),
+            quarantined: false,
+            pgp: None,
+            auth: None,
+            at: app.now(),
+        },
+    )
+    .await?;
+    crate::jobs::enqueue_message(tx, app, report.id, id, &message_id).await?;
+    Ok(id)
+}
+
+fn check_text(body: &str, what: &str) -> Result<String, AppError> {
+    let body = body.replace("\r\n", "\n");
+    if body.trim().is_empty() {
+        return Err(AppError::Invalid(format!("the {what} is empty")));
+    }
+    if body.len() > 200_000 {
+        return Err(AppError::Invalid(format!("the {what} is longer than 200,000 bytes")));
+    }
+    Ok(body)
+}
+
+/// Replies to the reporter: the message is recorded on the thread at once and mailed (encrypted
+/// when their key is known) by a job.
+pub async fn reply(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
+    let body = check_text(body, "reply")?;
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let subject_line = crate::mail::reply_subject(reference, &report.title);
+    let id = outbound_in(&mut tx, app, actor, &report, &subject_line, &body).await?;
+    sr::add_terms(&mut tx, report.id, &search_words(&body)).await?;
+    audit::record(&mut tx, app, actor, "report.reply", &subject(reference), &format!("message={id}")).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Adds an internal note (never shown to the reporter).
+pub async fn add_note(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
+    let body = check_text(body, "note")?;
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let author = actor.to_string();
+    let id = messages::insert(
+        &mut tx,
+        &NewMessage {
+            report: report.id,
+            kind: MessageKind::Note,
+            author: &author,
+            sender: None,
+            subject: None,
+            body: &body,
+            raw: None,
+            message_id: None,
+            quarantined: false,
+            pgp: None,
+            auth: None,
+            at: app.now(),
+        },
+    )
+    .await?;
+    sr::add_terms(&mut tx, report.id, &search_words(&body)).await?;
+    audit::record(&mut tx, app, actor, "report.note", &subject(reference), &format!("message={id}")).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Assigns a report to a team member (`None`: nobody). Admins assign anyone; a responder
+/// who can work on the report may take it themselves.
+pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Option<&str>) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let user = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => Some(
+            embargo_store::users::by_email(&mut tx, email)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or_else(|| AppError::NotFound(format!("account {email}")))?
+                .id,
+        ),
+        None => None,
+    };
+    let is_self = matches!((actor, user), (Actor::User { id, .. }, Some(u)) if *id == u);
+    if !is_self {
+        authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    }
+    sr::assign(&mut tx, report.id, user, app.now()).await?;
+    let who = user.map_or_else(|| "nobody".to_owned(), |u| format!("user:{u}"));
+    audit::record(&mut tx, app, actor, "report.assign", &subject(reference), &format!("assignee={who}")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets the product a report concerns (admins, or whoever can change the report).
+pub async fn set_product(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    product: Option<i64>,
+) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    if let Some(id) = product
+        && !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == id)
+    {
+        return Err(AppError::NotFound(format!("product {id}")));
+    }
+    sr::set_product(&mut tx, report.id, product, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.product", &subject(reference), &format!("product={product:?}")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An attachment's content, for download. Every download is audited.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// File name as given (untrusted).
+    pub filename: String,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// Reads an attachment of a report.
+pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i64) -> Result<Download, AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let meta = attachments::list(&mut tx, report.id).await?.into_iter().find(|a| a.id == id);
+    let data = attachments::data(&mut tx, report.id, id).await?;
+    let (Some(meta), Some(data)) = (meta, data) else {
+        return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
+    };
+    audit::record(&mut tx, app, actor, "report.attachment.read", &subject(reference), &format!("attachment={id}"))
+        .await?;
+    tx.commit().await?;
+    Ok(Download { filename: meta.filename, data })
+}
+
+/// Words for the private search index: lower-cased runs of letters and digits of 2 to 40
+/// characters, at most 5,000 per text.
+pub fn search_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| (2..=40).contains(&w.chars().count()))
+        .map(str::to_lowercase)
+        .take(5000)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Inbox query, as typed in the filters.
+#[derive(Debug, Clone, Default)]
+pub struct InboxQuery {
+    /// A state code, or `open`.
+    pub state: Option<String>,
+    /// A product id.
+    pub product: Option<i64>,
+    /// An assignee: an address, `me`, or `none`.
+    pub assignee: Option<String>,
+    /// `overdue` (acknowledgement overdue) or `soon` (due within two working days).
+    pub due: Option<String>,
+    /// Search words or a reference.
+    pub search: Option<String>,
+    /// Page number from 1.
+    pub page: i64,
+    /// Rows per page.
+    pub per_page: i64,
+}
+
+/// One inbox row.
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    /// The report.
+    pub summary: embargo_store::reports::Summary,
+    /// The assignee's address.
+    pub assignee: Option<String>,
+    /// The product's name.
+    pub product: Option<String>,
+}
+
+/// A page of the inbox.
+#[derive(Debug, Clone)]
+pub struct InboxPage {
+    /// Rows.
+    pub rows: Vec<InboxRow>,
+    /// Matching reports in all.
+    pub total: i64,
+}
+
+/// The inbox: reports the actor may see, filtered, newest first. Listing shows titles, so
+/// it is audited.
+pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<InboxPage, AppError> {
+    let state = query.state.as_deref().filter(|s| !s.is_empty() && *s != "any");
+    if let Some(state) = state
+        && state != "open"
+        && !ReportState::CODES.contains(&state)
+    {
+        return Err(AppError::Invalid(format!("unknown state {state:?}")));
+    }
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ListReports).await?;
+    let me = match actor {
+        Actor::User { id, .. } => Some(*id),
+        _ => None,
+    };
+    let visible_to = match actor {
+        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
+        _ => None,
+    };
+    let assignee = match query.assignee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None | Some("any") => None,
+        Some("none") => Some(None),
+        Some("me") => Some(me),
+        Some(email) => Some(Some(
+            embargo_store::users::by_email(&mut tx, email)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("account {email}")))?
+                .id,
+        )),
+    };
+    let now = app.now();
+    let ack_due_before = match query.due.as_deref() {
+        Some("overdue") => Some(now),
+        Some("soon") => Some(embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone())),
+        _ => None,
+    };
+    let search = query.search.as_deref().map(str::trim).unwrap_or("");
+    let reference: Option<ReferenceId> = search.parse().ok();
+    let per_page = query.per_page.clamp(1, 200);
+    let page = query.page.max(1);
+    let mut filter = embargo_store::reports::InboxFilter {
+        state: state.map(str::to_owned),
+        product_id: query.product,
+        assignee,
+        visible_to,
+        ack_due_before,
+        words: if reference.is_some() { Vec::new() } else { search_words(search).into_iter().take(4).collect() },
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let (summaries, total) = match &reference {
+        Some(reference) => {
+            // A reference goes straight to that report, if the actor may see it.
+            let found = sr::get_by_reference(&mut tx, reference).await?;
+            let allowed = match &found {
+                Some(r) => authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok(),
+                None => false,
+            };
+            filter.limit = 0;
+            match found.filter(|_| allowed) {
+                Some(r) => (
+                    vec![embargo_store::reports::Summary {
+                        id: r.id,
+                        reference: r.reference,
+                        state: r.state,
+                        title: r.title,
+                        assignee: r.assignee,
+                        product_id: r.product_id,
+                        ack_due_at: r.ack_due_at,
+                        created_at: r.created_at,
+                        updated_at: r.updated_at,
+                    }],
+                    1,
+                ),
+                None => (Vec::new(), 0),
+            }
+        }
+        None => sr::inbox(&mut tx, &filter).await?,
+    };
+    let users = embargo_store::users::list(&mut tx).await?;
+    let products = embargo_store::products::list(&mut tx).await?;
+    let rows = summaries
+        .into_iter()
+        .map(|summary| InboxRow {
+            assignee: summary.assignee.and_then(|a| users.iter().find(|u| u.id == a).map(|u| u.email.clone())),
+            product: summary.product_id.and_then(|p| products.iter().find(|x| x.id == p).map(|x| x.name.clone())),
+            summary,
+        })
+        .collect();
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "report.list",
+        "reports",
+        &format!("state={} page={page} count={total} search={}", state.unwrap_or("any"), !search.is_empty()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(InboxPage { rows, total })
+}
+
+/// The reports closed as duplicates of this one (threads linked both ways).
+pub async fn duplicates_of(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<ReferenceId>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let found = sr::duplicates_of(&mut tx, report.id).await?;
+    tx.rollback().await?;
+    Ok(found)
+}
+
+/// The reference of a report by id (for links), if the actor may read it.
+pub async fn reference_of(app: &App, actor: &Actor, id: ReportId) -> Result<Option<ReferenceId>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let found = sr::get(&mut tx, id).await?;
+    let visible = match &found {
+        Some(r) => authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok(),
+        None => false,
+    };
+    tx.rollback().await?;
+    Ok(found.filter(|_| visible).map(|r| r.reference))
+}
+
+/// Team action on the reporter's status link: revoke it, or replace it and mail the reporter
+/// the new one.
+pub async fn reset_status_link(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    revoke: bool,
+) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    if revoke {
+        sr::revoke_status_token(&mut tx, report.id, app.now()).await?;
+        audit::record(&mut tx, app, actor, "report.status_link.revoke", &subject(reference), "").await?;
+    } else {
+        let token = crate::tokens::secret("");
+        sr::rotate_status_token(&mut tx, &report, &token, &crate::tokens::hash(&token), app.now()).await?;
+        let body = format!(
+            "Hello,\n\nThe private link to the status page of your report {reference} was replaced.\n\
+             The old link no longer works. The new one is:\n\n{}/status/{token}\n\n\
+             Do not share it.\n\n-- \n{} security team\n",
+            app.config.base_url(),
+            app.config.organisation.name
+        );
+        // Kept as a note, not shown on the status page: the mail carries the new link, a
+        // credential.
+        let subject_line = format!("[{}] Your new status link", report.reference);
+        team_mail_in(&mut tx, app, actor, &report, MessageKind::Note, &subject_line, &body).await?;
+        audit::record(&mut tx, app, actor, "report.status_link.rotate", &subject(reference), "").await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Gives a team member access to a report (need-to-know). Admins only.

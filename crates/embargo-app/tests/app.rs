@@ -71,6 +71,8 @@ fn submission(email: &str, title: &str) -> Submission {
         acknowledge: false,
         pgp: None,
         auth: None,
+        details: None,
+        product_id: None,
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod calendar;
 pub mod ids;
 pub mod lifecycle;
 

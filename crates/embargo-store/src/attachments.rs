@@ -33,6 +33,8 @@ pub struct AttachmentMeta {
     pub media_type: String,
     /// Size in bytes.
     pub size: i64,
+    /// The message it came with.
+    pub message: Option<i64>,
 }
 
 fn aad(report: ReportId, field: &str) -> String {
@@ -63,11 +65,12 @@ pub async fn insert(tx: &mut Tx, new: &NewAttachment<'_>) -> Result<i64, StoreEr
 
 /// A report's attachments (descriptions only).
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<AttachmentMeta>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, filename_enc, media_type_enc, size FROM attachments WHERE report_id = $1 ORDER BY id")
-            .bind(report.0)
-            .fetch_all(tx.conn())
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, message_id, filename_enc, media_type_enc, size FROM attachments WHERE report_id = $1 ORDER BY id",
+    )
+    .bind(report.0)
+    .fetch_all(tx.conn())
+    .await?;
     rows.iter()
         .map(|row| {
             let filename: Vec<u8> = row.try_get("filename_enc")?;
@@ -77,6 +80,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<AttachmentMeta>, 
                 filename: tx.open(&filename, &aad(report, "filename"))?,
                 media_type: tx.open(&media_type, &aad(report, "media_type"))?,
                 size: row.try_get("size")?,
+                message: row.try_get("message_id")?,
             })
         })
         .collect()

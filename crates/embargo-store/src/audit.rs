@@ -119,3 +119,18 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
         Err(err) => Verification::Broken(err),
     })
 }
+
+/// The latest `limit` entries about one subject (such as `report:SEC-2026-1`), oldest first.
+pub async fn list_for_subject(tx: &mut Tx, subject: &str, limit: i64) -> Result<Vec<StoredEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+         WHERE subject = $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(subject)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut entries = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
+    entries.reverse();
+    Ok(entries)
+}

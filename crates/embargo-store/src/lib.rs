@@ -29,8 +29,10 @@ pub mod audit;
 pub mod jobs;
 pub mod messages;
 pub mod meta;
+pub mod products;
 pub mod reporters;
 pub mod reports;
+pub mod sessions;
 pub mod users;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

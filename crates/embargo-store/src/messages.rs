@@ -88,6 +88,9 @@ pub struct MessageRecord {
     pub pgp: Option<String>,
     /// Sender authentication results.
     pub auth: Option<String>,
+    /// Whether the reporter sees it on the status page (their own messages and the team's
+    /// mail to them; never notes or quarantined mail).
+    pub visible_to_reporter: bool,
     /// When.
     pub at: Timestamp,
 }
@@ -110,10 +113,15 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     let body = tx.seal(new.body, &aad(report, "body"));
     let raw = new.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
     let index = new.message_id.map(|m| message_id_index(tx, m));
+    let visible = match new.kind {
+        MessageKind::Inbound => !new.quarantined,
+        MessageKind::Outbound => true,
+        MessageKind::Note => false,
+    };
     let id = sqlx::query_scalar(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
-         raw_enc, message_id_index, created_at, quarantined, pgp, auth_results) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         RETURNING id",
+         raw_enc, message_id_index, created_at, quarantined, pgp, auth_results, visible_to_reporter) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(report.0)
     .bind(new.kind.as_str())
@@ -127,6 +135,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     .bind(i64::from(new.quarantined))
     .bind(new.pgp)
     .bind(new.auth)
+    .bind(i64::from(visible))
     .fetch_one(tx.conn())
     .await?;
     Ok(id)
@@ -135,7 +144,7 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
 /// A report's messages, oldest first, opened.
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, auth_results, created_at \
+        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, auth_results, visible_to_reporter, created_at \
          FROM messages WHERE report_id = $1 ORDER BY id",
     )
     .bind(report.0)
@@ -149,6 +158,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
         let body: Vec<u8> = row.try_get("body_enc")?;
         let raw: Option<Vec<u8>> = row.try_get("raw_enc")?;
         let quarantined: i64 = row.try_get("quarantined")?;
+        let visible: i64 = row.try_get("visible_to_reporter")?;
         out.push(MessageRecord {
             id: row.try_get("id")?,
             kind: MessageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
@@ -160,6 +170,7 @@ pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, S
             quarantined: quarantined != 0,
             pgp: row.try_get("pgp")?,
             auth: row.try_get("auth_results")?,
+            visible_to_reporter: visible != 0,
             at: ts(row.try_get("created_at")?)?,
         });
     }
@@ -196,4 +207,24 @@ pub async fn reports_by_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result
         }
     }
     Ok(found)
+}
+
+/// One message of a report, opened.
+pub async fn get(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<MessageRecord>, StoreError> {
+    Ok(list(tx, report).await?.into_iter().find(|m| m.id == message))
+}
+
+/// The original bytes of the reporter's latest message that came by mail, if any.
+pub async fn latest_inbound_raw(tx: &mut Tx, report: ReportId) -> Result<Option<Vec<u8>>, StoreError> {
+    let raw: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        "SELECT raw_enc FROM messages WHERE report_id = $1 AND kind = 'inbound' AND quarantined = 0 \
+         AND raw_enc IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(report.0)
+    .fetch_optional(tx.conn())
+    .await?;
+    match raw.flatten() {
+        Some(sealed) => Ok(Some(tx.keys.open(&sealed, aad(report, "raw").as_bytes())?)),
+        None => Ok(None),
+    }
 }

@@ -26,6 +26,12 @@ pub struct NewReport<'a> {
     pub status_token: &'a str,
     /// The status token's hash, for lookup.
     pub status_token_hash: &'a str,
+    /// The structured fields of a web-form report (JSON, sealed here).
+    pub details: Option<&'a str>,
+    /// The product it concerns, when known.
+    pub product_id: Option<i64>,
+    /// When the acknowledgement is due.
+    pub ack_due_at: Option<Timestamp>,
 }
 
 /// A report as read back, content opened.
@@ -49,6 +55,16 @@ pub struct ReportRecord {
     pub reply_token: String,
     /// The upstream project and contact, when the flaw is in a dependency.
     pub upstream: Option<Upstream>,
+    /// The team member responsible for it.
+    pub assignee: Option<UserId>,
+    /// The product it concerns, when known.
+    pub product_id: Option<i64>,
+    /// The structured fields of a web-form report (JSON).
+    pub details: Option<String>,
+    /// When the acknowledgement is due.
+    pub ack_due_at: Option<Timestamp>,
+    /// Whether the reporter's status link was revoked.
+    pub status_revoked: bool,
     /// Received.
     pub created_at: Timestamp,
     /// Last changed.
@@ -119,16 +135,22 @@ fn status_aad(reference: &ReferenceId) -> String {
     format!("reports.status_token:{reference}")
 }
 
+fn details_aad(reference: &ReferenceId) -> String {
+    format!("reports.details:{reference}")
+}
+
 /// Inserts a new report in state `new`.
 pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreError> {
     let title = tx.seal(new.title, &title_aad(new.reference));
     let body = tx.seal(new.body, &body_aad(new.reference));
     let status = tx.seal(new.status_token, &status_aad(new.reference));
+    let details = new.details.map(|d| tx.seal(d, &details_aad(new.reference)));
     let at = ms(new.received_at);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, \
-         title_enc, body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8) RETURNING id",
+         title_enc, body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at, \
+         details_enc, product_id, ack_due_at) \
+         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8, $12, $13, $14) RETURNING id",
     )
     .bind(new.reference.to_string())
     .bind(i64::from(new.reference.year()))
@@ -141,6 +163,9 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
     .bind(new.reply_token)
     .bind(new.status_token_hash)
     .bind(status)
+    .bind(details)
+    .bind(new.product_id)
+    .bind(new.ack_due_at.map(ms))
     .fetch_one(tx.conn())
     .await
     .map_err(|e| StoreError::on_unique(e, "report reference or token"))?;
@@ -148,7 +173,8 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
 }
 
 const SELECT_REPORT: &str = "SELECT id, reference, state, close_reason, duplicate_of, channel, \
-     reporter_id, title_enc, body_enc, reply_token, upstream_enc, created_at, updated_at FROM reports";
+     reporter_id, title_enc, body_enc, reply_token, upstream_enc, created_at, updated_at, \
+     assignee_id, product_id, details_enc, ack_due_at, status_revoked_at FROM reports";
 
 fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
     let state: String = row.try_get("state")?;
@@ -183,6 +209,14 @@ fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> 
             }
             None => None,
         },
+        assignee: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+        product_id: row.try_get("product_id")?,
+        details: match row.try_get::<Option<Vec<u8>>, _>("details_enc")? {
+            Some(sealed) => Some(tx.open(&sealed, &details_aad(&reference))?),
+            None => None,
+        },
+        ack_due_at: row.try_get::<Option<i64>, _>("ack_due_at")?.map(ts).transpose()?,
+        status_revoked: row.try_get::<Option<i64>, _>("status_revoked_at")?.is_some(),
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         reference,
@@ -219,7 +253,9 @@ pub async fn list(tx: &mut Tx, filter: &ReportFilter) -> Result<Vec<ReportRecord
     let sql = SQL.get_or_init(|| {
         format!(
             "{SELECT_REPORT} WHERE ($1 IS NULL OR state = $1) \
-             AND ($2 IS NULL OR id IN (SELECT report_id FROM report_members WHERE user_id = $2)) \
+             AND ($2 IS NULL OR assignee_id = $2 \
+                  OR id IN (SELECT report_id FROM report_members WHERE user_id = $2) \
+                  OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $2)) \
              ORDER BY created_at DESC, id DESC LIMIT $3"
         )
     });
@@ -316,14 +352,226 @@ pub async fn add_member(tx: &mut Tx, report: ReportId, user: UserId, at: Timesta
     Ok(())
 }
 
-/// Whether a team member has access to a report.
+/// Whether a team member may see a report (need-to-know): they were added to it, it is
+/// assigned to them, or they are responsible for its product.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM report_members WHERE report_id = $1 AND user_id = $2")
-        .bind(report.0)
-        .bind(user.0)
-        .fetch_optional(tx.conn())
-        .await?;
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM reports r WHERE r.id = $1 AND (r.assignee_id = $2 \
+         OR EXISTS (SELECT 1 FROM report_members m WHERE m.report_id = r.id AND m.user_id = $2) \
+         OR EXISTS (SELECT 1 FROM product_responders p WHERE p.product_id = r.product_id AND p.user_id = $2))",
+    )
+    .bind(report.0)
+    .bind(user.0)
+    .fetch_optional(tx.conn())
+    .await?;
     Ok(found.is_some())
+}
+
+/// The team members added to a report.
+pub async fn members(tx: &mut Tx, report: ReportId) -> Result<Vec<UserId>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM report_members WHERE report_id = $1 ORDER BY added_at")
+        .bind(report.0)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(ids.into_iter().map(UserId).collect())
+}
+
+/// Assigns a report to a team member (or nobody).
+pub async fn assign(tx: &mut Tx, report: ReportId, user: Option<UserId>, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE reports SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(user.map(|u| u.0))
+        .bind(ms(at))
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Sets the product a report concerns.
+pub async fn set_product(tx: &mut Tx, report: ReportId, product: Option<i64>, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE reports SET product_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(product)
+        .bind(ms(at))
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Replaces a report's search terms (blind indexes, see [`term_index`]).
+pub async fn set_terms(tx: &mut Tx, report: ReportId, words: &[String]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM report_terms WHERE report_id = $1").bind(report.0).execute(tx.conn()).await?;
+    for word in words {
+        let term = term_index(tx, word);
+        sqlx::query("INSERT INTO report_terms (term, report_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(term)
+            .bind(report.0)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds search terms to a report (for replies).
+pub async fn add_terms(tx: &mut Tx, report: ReportId, words: &[String]) -> Result<(), StoreError> {
+    for word in words {
+        let term = term_index(tx, word);
+        sqlx::query("INSERT INTO report_terms (term, report_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(term)
+            .bind(report.0)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The blind index of a normalised search word.
+pub fn term_index(tx: &Tx, word: &str) -> String {
+    tx.keys.blind_index("reports.term", word.as_bytes())
+}
+
+/// Replaces the reporter's status link (the old one stops working) and clears a revocation.
+pub async fn rotate_status_token(
+    tx: &mut Tx,
+    report: &ReportRecord,
+    token: &str,
+    token_hash: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let sealed = tx.seal(token, &status_aad(&report.reference));
+    sqlx::query(
+        "UPDATE reports SET status_token_hash = $1, status_token_enc = $2, status_revoked_at = NULL, \
+         updated_at = $3 WHERE id = $4",
+    )
+    .bind(token_hash)
+    .bind(sealed)
+    .bind(ms(at))
+    .bind(report.id.0)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Revokes the reporter's status link.
+pub async fn revoke_status_token(tx: &mut Tx, report: ReportId, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE reports SET status_revoked_at = $1, updated_at = $1 WHERE id = $2")
+        .bind(ms(at))
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// A report as listed in the inbox: no body, only what a row shows.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Database id.
+    pub id: ReportId,
+    /// Reference.
+    pub reference: ReferenceId,
+    /// State.
+    pub state: ReportState,
+    /// Title, opened.
+    pub title: String,
+    /// Assignee.
+    pub assignee: Option<UserId>,
+    /// Product.
+    pub product_id: Option<i64>,
+    /// When the acknowledgement is due.
+    pub ack_due_at: Option<Timestamp>,
+    /// Received.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Inbox filters. Every field narrows the list; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    /// Only this state code; `open` means every state but closed and disclosed.
+    pub state: Option<String>,
+    /// Only this product.
+    pub product_id: Option<i64>,
+    /// Only reports assigned to this user; `Some(None)` means unassigned.
+    pub assignee: Option<Option<UserId>>,
+    /// Need-to-know: only reports this user may see (see [`is_member`]).
+    pub visible_to: Option<UserId>,
+    /// Only unacknowledged reports whose acknowledgement is due before this time.
+    pub ack_due_before: Option<Timestamp>,
+    /// Only reports containing every one of these words (at most four are used).
+    pub words: Vec<String>,
+    /// Skip this many.
+    pub offset: i64,
+    /// Return at most this many.
+    pub limit: i64,
+}
+
+const INBOX_WHERE: &str = "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND state NOT IN ('closed', 'disclosed'))) \
+     AND ($2 IS NULL OR product_id = $2) \
+     AND ($3 = 0 OR ($4 IS NULL AND assignee_id IS NULL) OR assignee_id = $4) \
+     AND ($5 IS NULL OR assignee_id = $5 \
+          OR id IN (SELECT report_id FROM report_members WHERE user_id = $5) \
+          OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $5)) \
+     AND ($6 IS NULL OR (state = 'new' AND ack_due_at <= $6)) \
+     AND ($7 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $7)) \
+     AND ($8 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $8)) \
+     AND ($9 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $9)) \
+     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))";
+
+fn bind_inbox<'q>(
+    tx: &Tx,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    filter: &InboxFilter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let term = |i: usize| filter.words.get(i).map(|w| term_index(tx, w));
+    query
+        .bind(filter.state.clone())
+        .bind(filter.product_id)
+        .bind(i64::from(filter.assignee.is_some()))
+        .bind(filter.assignee.flatten().map(|u| u.0))
+        .bind(filter.visible_to.map(|u| u.0))
+        .bind(filter.ack_due_before.map(ms))
+        .bind(term(0))
+        .bind(term(1))
+        .bind(term(2))
+        .bind(term(3))
+}
+
+/// One page of the inbox, newest first, and the number of matching reports.
+pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i64), StoreError> {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        format!(
+            "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
+             ack_due_at, created_at, updated_at FROM reports {INBOX_WHERE} \
+             ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12"
+        )
+    });
+    let count = COUNT.get_or_init(|| format!("SELECT COUNT(*) AS n FROM reports {INBOX_WHERE}"));
+    let rows = bind_inbox(tx, sqlx::query(page.as_str()), filter)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(tx.conn())
+        .await?;
+    let total: i64 = bind_inbox(tx, sqlx::query(count.as_str()), filter).fetch_one(tx.conn()).await?.try_get("n")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let reference = reference_of(row)?;
+        let title: Vec<u8> = row.try_get("title_enc")?;
+        out.push(Summary {
+            id: ReportId(row.try_get("id")?),
+            state: state_of(row)?,
+            title: tx.open(&title, &title_aad(&reference))?,
+            assignee: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+            product_id: row.try_get("product_id")?,
+            ack_due_at: row.try_get::<Option<i64>, _>("ack_due_at")?.map(ts).transpose()?,
+            created_at: ts(row.try_get("created_at")?)?,
+            updated_at: ts(row.try_get("updated_at")?)?,
+            reference,
+        });
+    }
+    Ok((out, total))
 }
 
 /// Counts reports per state code (for metrics).
@@ -343,12 +591,13 @@ pub async fn by_reply_token(tx: &mut Tx, token: &str) -> Result<Option<ReportId>
     Ok(id.map(ReportId))
 }
 
-/// The report whose status-link token has this hash.
+/// The report whose status-link token has this hash, unless the link was revoked.
 pub async fn by_status_token_hash(tx: &mut Tx, hash: &str) -> Result<Option<ReportId>, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE status_token_hash = $1")
-        .bind(hash)
-        .fetch_optional(tx.conn())
-        .await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM reports WHERE status_token_hash = $1 AND status_revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(tx.conn())
+            .await?;
     Ok(id.map(ReportId))
 }
 
@@ -379,4 +628,13 @@ pub async fn set_upstream(
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// The reports closed as duplicates of `report`.
+pub async fn duplicates_of(tx: &mut Tx, report: ReportId) -> Result<Vec<ReferenceId>, StoreError> {
+    let rows = sqlx::query("SELECT reference FROM reports WHERE duplicate_of = $1 ORDER BY id")
+        .bind(report.0)
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter().map(reference_of).collect()
 }

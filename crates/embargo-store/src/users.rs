@@ -20,7 +20,7 @@ pub struct UserRecord {
     pub disabled: bool,
 }
 
-fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+pub(crate) fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
     let role: String = row.try_get("role")?;
     let disabled: i64 = row.try_get("disabled")?;
     Ok(UserRecord {
@@ -169,4 +169,131 @@ pub async fn one_time_pending(tx: &mut Tx, purpose: &str, at: Timestamp) -> Resu
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.is_some())
+}
+
+fn totp_aad(user: UserId) -> String {
+    format!("users.totp_secret:{user}")
+}
+
+/// Reads an account by id.
+pub async fn get(tx: &mut Tx, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(tx.conn())
+        .await?;
+    row.as_ref().map(user_of).transpose()
+}
+
+/// Every account, by address.
+pub async fn list(tx: &mut Tx) -> Result<Vec<UserRecord>, StoreError> {
+    let rows = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users ORDER BY email")
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter().map(user_of).collect()
+}
+
+/// An account's TOTP state: the secret (opened) and whether it was confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totp {
+    /// Base32 secret.
+    pub secret: String,
+    /// Confirmed with a first code (before that it is only being set up).
+    pub enabled: bool,
+}
+
+/// The account's TOTP secret and state, if one was generated.
+pub async fn totp(tx: &mut Tx, user: UserId) -> Result<Option<Totp>, StoreError> {
+    let row = sqlx::query("SELECT totp_secret_enc, totp_enabled_at FROM users WHERE id = $1")
+        .bind(user.0)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let sealed: Option<Vec<u8>> = row.try_get("totp_secret_enc")?;
+    let enabled: Option<i64> = row.try_get("totp_enabled_at")?;
+    match sealed {
+        Some(sealed) => Ok(Some(Totp { secret: tx.open(&sealed, &totp_aad(user))?, enabled: enabled.is_some() })),
+        None => Ok(None),
+    }
+}
+
+/// Stores a new, not yet confirmed TOTP secret (sealed).
+pub async fn set_totp_secret(tx: &mut Tx, user: UserId, secret: &str) -> Result<(), StoreError> {
+    let sealed = tx.seal(secret, &totp_aad(user));
+    sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $2")
+        .bind(sealed)
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Marks the TOTP secret confirmed.
+pub async fn enable_totp(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET totp_enabled_at = $1 WHERE id = $2")
+        .bind(ms(at))
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Accepts TOTP time step `step` once: returns false when it (or a later one) was used
+/// already, so that an observed code cannot be replayed.
+pub async fn accept_totp_step(tx: &mut Tx, user: UserId, step: i64) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+    )
+    .bind(step)
+    .bind(user.0)
+    .execute(tx.conn())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Id.
+    pub id: i64,
+    /// Name given at creation.
+    pub name: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last used.
+    pub last_used_at: Option<Timestamp>,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// An account's API tokens.
+pub async fn tokens(tx: &mut Tx, user: UserId) -> Result<Vec<TokenRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user.0)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(TokenRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                created_at: crate::ts(row.try_get("created_at")?)?,
+                last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(crate::ts).transpose()?,
+                revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// Revokes one of an account's API tokens; returns whether it existed.
+pub async fn revoke_token(tx: &mut Tx, user: UserId, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+    let updated =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+            .bind(ms(at))
+            .bind(id)
+            .bind(user.0)
+            .execute(tx.conn())
+            .await?;
+    Ok(updated.rows_affected() == 1)
 }

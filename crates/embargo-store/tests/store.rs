@@ -37,6 +37,9 @@ async fn new_report(store: &Store, year: i16, title: &str, body: &str, email: &s
             reply_token: &format!("r-{reference}"),
             status_token: &format!("status-{reference}"),
             status_token_hash: &format!("hash-{reference}"),
+            details: None,
+            product_id: None,
+            ack_due_at: None,
         },
     )
     .await

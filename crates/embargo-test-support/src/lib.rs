@@ -1,14 +1,17 @@
 //! Test support: a throwaway PostgreSQL server, per-test databases, temporary data
-//! directories, and the rule for tests that need optional tools.
+//! directories, a headless browser for end-to-end tests ([`Browser`]), and the rule for tests
+//! that need optional tools.
 //!
 //! Tests that need a tool that may be missing call [`require`]: without the tool the test
 //! prints why it is skipped, unless `EMBARGO_TEST_STRICT=1` (set by `.ci/run`), where the
 //! missing tool fails the test.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 mod postgres;
 mod process;
 
+pub use browser::Browser;
 pub use postgres::{PgServer, postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
 

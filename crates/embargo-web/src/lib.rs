@@ -11,46 +11,110 @@
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
+mod api;
+mod auth;
 mod html;
 mod metrics_endpoint;
+mod public;
+mod render;
 mod setup;
+mod team;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use embargo_app::App;
 use tokio::net::TcpListener;
+use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use metrics_endpoint::install_metrics_recorder;
 
-/// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+/// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere;
+/// violations are reported to `/csp-report` (counted, never logged with content).
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report";
+
+/// `Strict-Transport-Security`, sent when the public URL is HTTPS.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// The JSON API's own documentation (for tests that check it is complete).
+pub const OPENAPI: &str = api::OPENAPI;
 
 /// Builds the router with every route and middleware.
 pub fn router(app: App) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    // Forms with files may be as large as the largest accepted message (plus form fields).
+    let upload_limit =
+        usize::try_from(app.config.limits.max_message_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
+    let hsts = app.config.https();
+    let router = Router::new()
         // Operations.
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_endpoint::render))
+        .route("/csp-report", post(csp_report))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
         // First start: the one-time link that creates the first admin.
         .route("/setup/{token}", get(setup::show_form).post(setup::create_admin))
-        // Public: the instance's OpenPGP key, for reporters to encrypt to.
+        // Public: the policy, the instance's OpenPGP key, security.txt.
+        .route("/", get(public::home))
+        .route("/policy", get(public::policy))
         .route("/.well-known/security.asc", get(openpgp_key))
         .route("/.well-known/security.txt", get(security_txt))
-        .route("/", get(home))
+        // Reporters: the form and the status page behind the private link.
+        .route(
+            "/report",
+            get(public::report_form).post(public::submit_report).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/status/{token}", get(public::status))
+        .route("/status/{token}/reply", post(public::status_reply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/status/{token}/rotate", post(public::status_rotate))
+        // Team sign-in.
+        .route("/login", get(team::login_form).post(team::login))
+        .route("/login/totp", get(team::totp_form).post(team::totp))
+        .route("/logout", post(team::logout))
+        // Team app.
+        .route("/inbox", get(team::inbox))
+        .route("/reports/{reference}", get(team::report))
+        .route("/reports/{reference}/reply", post(team::reply))
+        .route("/reports/{reference}/note", post(team::note))
+        .route("/reports/{reference}/transition", post(team::transition))
+        .route("/reports/{reference}/assign", post(team::assign))
+        .route("/reports/{reference}/product", post(team::set_product))
+        .route("/reports/{reference}/members", post(team::add_member))
+        .route("/reports/{reference}/import-key", post(team::import_key))
+        .route("/reports/{reference}/status-link", post(team::status_link))
+        .route("/reports/{reference}/attachments/{id}", get(team::attachment))
+        .route("/account", get(team::account))
+        .route("/account/sessions/{id}/revoke", post(team::revoke_session))
+        .route("/account/tokens", post(team::create_token))
+        .route("/account/tokens/{id}/revoke", post(team::revoke_token))
+        .route("/admin", get(team::admin))
+        .route("/admin/users", post(team::create_user))
+        .route("/admin/products", post(team::create_product))
+        .route("/admin/products/{id}/responders", post(team::add_responder))
+        // JSON API (bearer tokens).
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/reports", get(api::list))
+        .route("/api/v1/reports/{reference}", get(api::show))
+        .route("/api/v1/reports/{reference}/replies", post(api::reply))
+        .route("/api/v1/reports/{reference}/notes", post(api::note))
+        .route("/api/v1/reports/{reference}/transitions", post(api::transition))
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        // Cross-site requests that change state are refused (Sec-Fetch-Site and Origin, as
+        // Go 1.25 does); the session cookie is also SameSite=Strict.
+        .layer(CsrfLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
@@ -65,8 +129,16 @@ pub fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .with_state(app)
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+    let router = if hsts {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
+    };
+    router.with_state(app)
 }
 
 /// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests.
@@ -75,7 +147,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[derive(Clone, Copy)]
@@ -136,23 +210,6 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
-async fn home(State(app): State<App>) -> Response {
-    let name = &app.config.organisation.name;
-    html::page(
-        StatusCode::OK,
-        &format!("{name} security"),
-        &format!(
-            "<h1>{}</h1><p>This is the coordinated vulnerability disclosure service of {}. \
-             To report a vulnerability privately, e-mail <a href=\"mailto:{addr}\">{addr}</a>.</p>\
-             <p>To encrypt your report, use our <a href=\"/.well-known/security.asc\">OpenPGP key</a> \
-             (PGP/MIME or inline). Contact details: <a href=\"/.well-known/security.txt\">security.txt</a>.</p>",
-            html::escape(&format!("{name} security")),
-            html::escape(name),
-            addr = html::escape(&app.config.organisation.security_address),
-        ),
-    )
-}
-
 async fn openpgp_key(State(app): State<App>) -> Response {
     match embargo_app::openpgp::public_key(&app).await {
         Ok(key) => ([(header::CONTENT_TYPE, "application/pgp-keys; charset=utf-8")], key).into_response(),
@@ -173,6 +230,45 @@ async fn security_txt(State(app): State<App>) -> Response {
     }
 }
 
-async fn not_found() -> Response {
-    html::page(StatusCode::NOT_FOUND, "Not found", "<h1>Not found</h1><p>There is nothing here.</p>")
+async fn not_found(State(app): State<App>) -> Response {
+    render::message(
+        StatusCode::NOT_FOUND,
+        render::Layout::public(&app, "Not found", ""),
+        "Not found",
+        "There is nothing here.",
+        Some(("/", "Home")),
+    )
+}
+
+/// Counts CSP violation reports. Their content (which may quote page URLs carrying status
+/// tokens) is neither logged nor stored.
+async fn csp_report() -> StatusCode {
+    metrics::counter!("embargo_csp_violations_total").increment(1);
+    CSP_VIOLATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!("content security policy violation reported by a browser");
+    StatusCode::NO_CONTENT
+}
+
+/// CSP violations reported since start (tests read it through `/metrics`).
+static CSP_VIOLATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of CSP violation reports received by this process.
+pub fn csp_violations() -> u64 {
+    CSP_VIOLATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/app.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/app.js"),
+    )
+        .into_response()
 }

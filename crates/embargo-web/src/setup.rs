@@ -93,8 +93,8 @@ pub(crate) async fn create_admin(
         Ok(_) => page(
             StatusCode::CREATED,
             "Administrator created",
-            "<h1>Administrator created</h1><p>The account exists. The team app's sign-in page comes \
-             with the web interface; the command line works now (<code>embargo admin create-token</code>).</p>",
+            "<h1>Administrator created</h1><p>The account exists. <a href=\"/login\">Sign in</a>: \
+             you will set up two-factor sign-in with an authenticator app.</p>",
         ),
         Err(AppError::Invalid(message)) => page(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -43,7 +43,7 @@ impl From<AppError> for Failure {
             AppError::Forbidden(_) => EX_NOPERM,
             AppError::Conflict(_) => 1,
             AppError::Invalid(_) => EX_DATAERR,
-            AppError::Unavailable(_) => EX_TEMPFAIL,
+            AppError::Unavailable(_) | AppError::TooMany(_) => EX_TEMPFAIL,
             AppError::Internal(_) => EX_SOFTWARE,
         };
         let message = match &err {

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `embargo` binary with real peers (swaks, Python's smtplib,
 //! PostgreSQL). Each runs on SQLite and, where PostgreSQL is available, on PostgreSQL.
 
+mod browser;
 mod cli;
 mod smtp;
 

@@ -762,13 +762,15 @@ fn closing_as_not_security_sends_the_public_tracker_and_upstream_is_recorded() {
         assert!(raw.contains("https://tracker.example.org/issues/new"), "{raw}");
         assert!(header(&raw, "Auto-Submitted").is_none(), "a human decision, not an auto-reply");
 
-        // Reopening sends nothing; the thread shows both mails.
+        // Reopening tells the reporter too (every reporter-visible change does); the thread
+        // shows the three mails.
         assert_eq!(it.run(&["report", "transition", &id, "triaging", "--config", &file], b"").code, 0);
-        std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(outbox(&it, 2).len(), 2);
+        let mails = outbox(&it, 3);
+        assert_eq!(mails.len(), 3);
+        assert!(mails.iter().any(|m| m["subject"].as_str().unwrap().contains("We are analysing your report")));
         let detail = show(&it, &id);
         let outbound = detail["messages"].as_array().unwrap().iter().filter(|m| m["kind"] == "outbound").count();
-        assert_eq!(outbound, 2, "{detail}");
+        assert_eq!(outbound, 3, "{detail}");
 
         // A report about a dependency is marked upstream with its contact.
         let out = it.run(&["report", "upstream", &id, "--project", "Docker", "--contact", "security@docker.com"], b"");
@@ -1293,6 +1295,8 @@ fn security_txt_is_valid_signed_and_names_the_key() {
     assert!(text.contains("Contact: mailto:security@example.org"));
     assert!(text.contains("Encryption: https://security.example.org/.well-known/security.asc"));
     assert!(text.contains("Canonical: https://security.example.org/.well-known/security.txt"));
+    assert!(text.contains("Policy: https://security.example.org/policy"));
+    assert!(text.contains("Preferred-Languages: en"));
     let expires = text.lines().find_map(|l| l.strip_prefix("Expires: ")).unwrap();
     let expires: jiff::Timestamp = expires.parse().unwrap();
     let ahead = expires.duration_since(jiff::Timestamp::now());

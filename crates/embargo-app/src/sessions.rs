@@ -1,0 +1,296 @@
+//! Signing in to the web app: password, then TOTP; sessions, their list and revocation;
+//! throttling kept in the database.
+//!
+//! A session cookie carries a random 256-bit token; only its SHA-256 is stored. A session
+//! starts at stage `password` and becomes `full` only after the second factor, when its
+//! token is replaced (so a token seen before sign-in completed is worthless after).
+//! Failed attempts are counted per account and per network address in 15-minute windows
+//! in the database, so that the limit holds across instances.
+
+use embargo_domain::{Actor, Role, Timestamp, UserId};
+use embargo_store::sessions::{self as store_sessions, Stage};
+pub use embargo_store::sessions::{SessionRecord, Stage as SessionStage};
+use embargo_store::users;
+use jiff::SignedDuration;
+use totp_rs::{Builder, Secret, Totp};
+
+use crate::{App, AppError, audit};
+
+/// The throttling window.
+const WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// A signed-in (or half signed-in) browser.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The stored session.
+    pub record: SessionRecord,
+}
+
+impl Session {
+    /// The actor the session stands for, once fully signed in.
+    pub fn actor(&self) -> Option<Actor> {
+        (self.record.stage == Stage::Full)
+            .then_some(Actor::User { id: self.record.user.id, role: self.record.user.role })
+    }
+
+    /// The account.
+    pub fn user_id(&self) -> UserId {
+        self.record.user.id
+    }
+
+    /// The account's address.
+    pub fn email(&self) -> &str {
+        &self.record.user.email
+    }
+
+    /// Whether the account is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.record.user.role == Role::Admin
+    }
+}
+
+/// What signing in with a password led to.
+#[derive(Debug, Clone)]
+pub struct PasswordOutcome {
+    /// The new session's cookie value.
+    pub token: String,
+    /// Whether the second factor is still needed (always, unless TOTP is not required and
+    /// not set up).
+    pub needs_totp: bool,
+    /// Whether the account has no TOTP yet and must set it up now.
+    pub must_enrol: bool,
+}
+
+fn window(now: Timestamp) -> i64 {
+    now.as_millisecond() / WINDOW_MS * WINDOW_MS
+}
+
+fn account_key(email: &str) -> String {
+    format!("login:account:{}", crate::tokens::hash(&email.trim().to_lowercase()))
+}
+
+fn address_key(address: &str) -> String {
+    format!("login:address:{}", crate::tokens::hash(address))
+}
+
+fn too_many() -> AppError {
+    AppError::TooMany("too many failed sign-ins; wait 15 minutes and try again".into())
+}
+
+fn user_agent_summary(user_agent: &str) -> String {
+    let cleaned: String = user_agent.chars().filter(|c| !c.is_control()).take(160).collect();
+    if cleaned.is_empty() { "unknown browser".into() } else { cleaned }
+}
+
+fn expiry(app: &App, now: Timestamp) -> Timestamp {
+    now.checked_add(SignedDuration::from_hours(i64::from(app.config.web.session_idle_hours.max(1)))).unwrap_or(now)
+}
+
+/// Checks the password of `email`, counting failures per account and per `address`.
+/// Refuses with [`AppError::TooMany`] while either limit is reached, even for the right
+/// password, so that guessing gets nowhere.
+pub async fn sign_in_password(
+    app: &App,
+    email: &str,
+    password: &str,
+    address: &str,
+    user_agent: &str,
+) -> Result<PasswordOutcome, AppError> {
+    let now = app.now();
+    let (account, net) = (account_key(email), address_key(address));
+    let limit = i64::from(app.config.web.max_failed_logins.max(1));
+    let mut tx = app.store.begin().await?;
+    if store_sessions::count(&mut tx, &account, window(now)).await? >= limit
+        || store_sessions::count(&mut tx, &net, window(now)).await? >= limit * 10
+    {
+        tx.rollback().await?;
+        metrics::counter!("embargo_sign_in_throttled_total").increment(1);
+        return Err(too_many());
+    }
+    let user = users::by_email(&mut tx, email).await?;
+    let valid = match &user {
+        Some(user) if !user.disabled => {
+            user.password_hash.as_deref().is_some_and(|h| crate::accounts::verify_password(h, password))
+        }
+        _ => {
+            // Spend the same time as a real check, so that timing does not reveal accounts.
+            let _ = crate::accounts::verify_password(crate::accounts::DUMMY_HASH, password);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| valid) else {
+        store_sessions::hit(&mut tx, &account, window(now)).await?;
+        store_sessions::hit(&mut tx, &net, window(now)).await?;
+        audit::record(&mut tx, app, &Actor::System("sign-in"), "auth.password.fail", "auth", "").await?;
+        tx.commit().await?;
+        metrics::counter!("embargo_sign_in_failures_total").increment(1);
+        return Err(AppError::Invalid("the e-mail address or the password is wrong".into()));
+    };
+    let totp = users::totp(&mut tx, user.id).await?;
+    let enabled = totp.as_ref().is_some_and(|t| t.enabled);
+    let needs_totp = enabled || app.config.web.require_totp;
+    let token = crate::tokens::secret("");
+    let stage = if needs_totp { Stage::Password } else { Stage::Full };
+    let ua = user_agent_summary(user_agent);
+    let id = store_sessions::create(&mut tx, &crate::tokens::hash(&token), user.id, stage, &ua, now, expiry(app, now))
+        .await?;
+    let actor = Actor::User { id: user.id, role: user.role };
+    let action = if needs_totp { "auth.password.ok" } else { "auth.sign_in" };
+    audit::record(&mut tx, app, &actor, action, &format!("user:{}", user.id), &format!("session={id}")).await?;
+    if !needs_totp {
+        store_sessions::clear(&mut tx, &account).await?;
+    }
+    tx.commit().await?;
+    Ok(PasswordOutcome { token, needs_totp, must_enrol: needs_totp && !enabled })
+}
+
+/// The live session for a cookie value, touching it at most once a minute.
+pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError> {
+    let now = app.now();
+    let hash = crate::tokens::hash(token);
+    let mut tx = app.store.snapshot().await?;
+    let record = store_sessions::get(&mut tx, &hash, now).await?;
+    tx.rollback().await?;
+    let Some(record) = record else { return Ok(None) };
+    if now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
+        let mut tx = app.store.begin().await?;
+        store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
+        tx.commit().await?;
+    }
+    Ok(Some(Session { record }))
+}
+
+fn totp_of(app: &App, secret: &str, email: &str) -> Result<Totp, AppError> {
+    let secret =
+        Secret::try_from_base32(secret).map_err(|e| AppError::Internal(anyhow::anyhow!("TOTP secret: {e:?}")))?;
+    Builder::new()
+        .with_secret(secret)
+        .with_issuer(Some(app.config.organisation.name.replace(':', " ")))
+        .with_account_name(email.replace(':', " "))
+        .build()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("TOTP: {e:?}")))
+}
+
+/// What a person needs to set up TOTP: the secret (base32) and the `otpauth://` URI.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    /// Base32 secret, to type into an authenticator.
+    pub secret: String,
+    /// `otpauth://totp/...`, for authenticators that take a link or a QR code.
+    pub uri: String,
+}
+
+/// Starts (or shows again) TOTP set-up for a session whose account has none confirmed.
+pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, AppError> {
+    let mut tx = app.store.begin().await?;
+    let secret = match users::totp(&mut tx, session.user_id()).await? {
+        Some(t) if t.enabled => {
+            tx.rollback().await?;
+            return Err(AppError::Conflict("TOTP is already set up for this account".into()));
+        }
+        Some(t) => t.secret,
+        None => {
+            let secret = Secret::generate().to_base32();
+            users::set_totp_secret(&mut tx, session.user_id(), &secret).await?;
+            secret
+        }
+    };
+    tx.commit().await?;
+    let uri =
+        totp_of(app, &secret, session.email())?.to_url().map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+    Ok(Enrolment { secret, uri })
+}
+
+/// Checks a TOTP code for a session at stage `password` (which also confirms a new
+/// set-up). On success the session is fully signed in under a new token, returned.
+pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &str) -> Result<String, AppError> {
+    let now = app.now();
+    let (account, net) = (account_key(session.email()), address_key(address));
+    let limit = i64::from(app.config.web.max_failed_logins.max(1));
+    let mut tx = app.store.begin().await?;
+    if store_sessions::count(&mut tx, &account, window(now)).await? >= limit {
+        tx.rollback().await?;
+        return Err(too_many());
+    }
+    let user = session.user_id();
+    let totp = users::totp(&mut tx, user).await?.ok_or_else(|| AppError::Conflict("TOTP is not set up".into()))?;
+    let checker = totp_of(app, &totp.secret, session.email())?;
+    let code: String = code.chars().filter(char::is_ascii_digit).collect();
+    let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+    let step = checker.check(&code, seconds);
+    let accepted = match step {
+        Some(step) => users::accept_totp_step(&mut tx, user, i64::try_from(step).unwrap_or(i64::MAX)).await?,
+        None => false,
+    };
+    let actor = Actor::User { id: user, role: session.record.user.role };
+    if !accepted {
+        store_sessions::hit(&mut tx, &account, window(now)).await?;
+        store_sessions::hit(&mut tx, &net, window(now)).await?;
+        audit::record(&mut tx, app, &actor, "auth.totp.fail", &format!("user:{user}"), "").await?;
+        tx.commit().await?;
+        return Err(AppError::Invalid("the code is wrong or was used already; use the next one".into()));
+    }
+    if !totp.enabled {
+        users::enable_totp(&mut tx, user, now).await?;
+        audit::record(&mut tx, app, &actor, "auth.totp.enable", &format!("user:{user}"), "").await?;
+    }
+    let token = crate::tokens::secret("");
+    store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token)).await?;
+    store_sessions::clear(&mut tx, &account).await?;
+    audit::record(
+        &mut tx,
+        app,
+        &actor,
+        "auth.sign_in",
+        &format!("user:{user}"),
+        &format!("session={}", session.record.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Ends the session of this cookie value.
+pub async fn sign_out(app: &App, session: &Session) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    store_sessions::revoke(&mut tx, session.user_id(), session.record.id, app.now()).await?;
+    let actor = Actor::User { id: session.user_id(), role: session.record.user.role };
+    audit::record(&mut tx, app, &actor, "auth.sign_out", &format!("user:{}", session.user_id()), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The account's live sessions.
+pub async fn list(app: &App, session: &Session) -> Result<Vec<SessionRecord>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let list = store_sessions::list_for_user(&mut tx, session.user_id(), app.now()).await?;
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// Revokes one of the account's own sessions.
+pub async fn revoke(app: &App, session: &Session, id: i64) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    if !store_sessions::revoke(&mut tx, session.user_id(), id, app.now()).await? {
+        return Err(AppError::NotFound("session".into()));
+    }
+    let actor = Actor::User { id: session.user_id(), role: session.record.user.role };
+    audit::record(
+        &mut tx,
+        app,
+        &actor,
+        "auth.session.revoke",
+        &format!("user:{}", session.user_id()),
+        &format!("session={id}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// For tests and operators: the current TOTP code for a base32 secret.
+pub fn totp_code(secret: &str, at: Timestamp) -> Option<String> {
+    let secret = Secret::try_from_base32(secret).ok()?;
+    let totp = Builder::new().with_secret(secret).with_account_name("x".to_owned()).build().ok()?;
+    Some(totp.generate(u64::try_from(at.as_second()).ok()?).to_string())
+}

@@ -1,0 +1,160 @@
+//! Who is asking: the session cookie for the team app, bearer tokens for the API, and the
+//! client's network address for throttling.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use embargo_app::sessions::{self, Session, SessionStage};
+use embargo_app::{App, AppError};
+use embargo_domain::Actor;
+
+/// The cookie's name: with the `__Host-` prefix behind HTTPS (bound to this host, secure
+/// and path `/`), plain otherwise.
+pub fn cookie_name(app: &App) -> &'static str {
+    if app.config.https() { "__Host-embargo_session" } else { "embargo_session" }
+}
+
+/// A `Set-Cookie` value for a session token.
+pub fn set_cookie(app: &App, token: &str) -> HeaderValue {
+    let secure = if app.config.https() { "; Secure" } else { "" };
+    let max_age = u64::from(app.config.web.session_idle_hours.max(1)) * 3600;
+    HeaderValue::from_str(&format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        cookie_name(app)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A `Set-Cookie` value that deletes the session cookie.
+pub fn clear_cookie(app: &App) -> HeaderValue {
+    let secure = if app.config.https() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", cookie_name(app)))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The session cookie's value, if sent.
+pub fn session_token(app: &App, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(app);
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name && !value.is_empty() && value.len() <= 128).then(|| value.to_owned())
+    })
+}
+
+/// The client's address as the connection shows it (headers are not trusted).
+pub fn client_address(parts: &Parts) -> String {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+}
+
+/// A fully signed-in team member.
+#[derive(Debug, Clone)]
+pub struct Team {
+    /// The session.
+    pub session: Session,
+    /// The actor it stands for.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<App> for Team {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Some(token) = session_token(app, &parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match sessions::session(app, &token).await {
+            Ok(Some(session)) => match session.actor() {
+                Some(actor) => Ok(Team { actor, session }),
+                None => Err(Redirect::to("/login/totp").into_response()),
+            },
+            Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
+            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+        }
+    }
+}
+
+/// A session in any stage (for the second-factor page).
+#[derive(Debug, Clone)]
+pub struct AnySession {
+    /// The session.
+    pub session: Session,
+    /// The client's address.
+    pub address: String,
+}
+
+impl FromRequestParts<App> for AnySession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let token = session_token(app, &parts.headers).ok_or_else(|| Redirect::to("/login").into_response())?;
+        match sessions::session(app, &token).await {
+            Ok(Some(session)) => Ok(AnySession { session, address: client_address(parts) }),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+        }
+    }
+}
+
+impl AnySession {
+    /// Whether the second factor is still needed.
+    pub fn pending(&self) -> bool {
+        self.session.record.stage == SessionStage::Password
+    }
+}
+
+/// An API caller authenticated by `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub Actor);
+
+impl FromRequestParts<App> for ApiCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let unauthorised = || {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(
+                    serde_json::json!({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}),
+                ),
+            )
+                .into_response()
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| t.len() <= 128)
+            .ok_or_else(unauthorised)?;
+        match embargo_app::accounts::authenticate_token(app, token).await {
+            Ok(Some(actor)) => Ok(ApiCaller(actor)),
+            Ok(None) => Err(unauthorised()),
+            Err(err) => Err(crate::api::error(&err)),
+        }
+    }
+}
+
+/// Maps an error from a sign-in step for the page.
+pub fn sign_in_message(err: &AppError) -> Option<String> {
+    match err {
+        AppError::Invalid(m) | AppError::TooMany(m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+/// The client's network address (from the connection), or `unknown`.
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(parts)))
+    }
+}

@@ -1,0 +1,1032 @@
+//! The team app: sign-in with TOTP, the inbox, the report page and its actions, the account
+//! page (sessions, API tokens) and the team page (accounts, products).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
+use embargo_app::{App, AppError, accounts, sessions};
+use embargo_domain::{ReferenceId, ReportState, Role};
+use serde::Deserialize;
+
+use crate::auth::{self, AnySession, Team};
+use crate::render::{self, Layout, page};
+
+// ---- Sign-in -------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    error: Option<String>,
+}
+
+pub(crate) async fn login_form(State(app): State<App>) -> Response {
+    page(StatusCode::OK, &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginInput {
+    email: String,
+    password: String,
+}
+
+pub(crate) async fn login(
+    State(app): State<App>,
+    auth::ClientAddress(address): auth::ClientAddress,
+    headers: HeaderMap,
+    Form(input): Form<LoginInput>,
+) -> Response {
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent).await {
+        Ok(outcome) => {
+            let to = if outcome.needs_totp { "/login/totp" } else { "/inbox" };
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(to)).into_response()
+        }
+        Err(err) => match auth::sign_in_message(&err) {
+            Some(message) => {
+                let status = if matches!(err, AppError::TooMany(_)) {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                page(
+                    status,
+                    &LoginPage {
+                        layout: Layout::public(&app, "Sign in", ""),
+                        email: input.email,
+                        error: Some(message),
+                    },
+                )
+            }
+            None => render::error(Layout::public(&app, "Error", ""), &err),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    layout: Layout,
+    enrol: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Option<String>) -> Response {
+    let enrol = match sessions::totp_enrolment(app, &who.session).await {
+        Ok(e) => Some((e.secret, e.uri)),
+        Err(AppError::Conflict(_)) => None,
+        Err(err) => return render::error(Layout::public(app, "Error", ""), &err),
+    };
+    page(status, &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error })
+}
+
+pub(crate) async fn totp_form(State(app): State<App>, who: AnySession) -> Response {
+    if !who.pending() {
+        return Redirect::to("/inbox").into_response();
+    }
+    totp_page(&app, &who, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TotpInput {
+    code: String,
+}
+
+pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): Form<TotpInput>) -> Response {
+    if !who.pending() {
+        return Redirect::to("/inbox").into_response();
+    }
+    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address).await {
+        Ok(token) => ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response(),
+        Err(err) => match auth::sign_in_message(&err) {
+            Some(message) => {
+                let status = if matches!(err, AppError::TooMany(_)) {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                totp_page(&app, &who, status, Some(message)).await
+            }
+            None => render::error(Layout::public(&app, "Error", ""), &err),
+        },
+    }
+}
+
+pub(crate) async fn logout(State(app): State<App>, who: AnySession) -> Response {
+    if let Err(err) = sessions::sign_out(&app, &who.session).await {
+        return render::error(Layout::public(&app, "Error", ""), &err);
+    }
+    ([(header::SET_COOKIE, auth::clear_cookie(&app))], Redirect::to("/login")).into_response()
+}
+
+// ---- Inbox ---------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub(crate) struct InboxParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    due: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+struct InboxRow {
+    reference: String,
+    title: String,
+    state: String,
+    state_class: &'static str,
+    product: String,
+    assignee: String,
+    due: String,
+    due_class: &'static str,
+    received: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    layout: Layout,
+    rows: Vec<InboxRow>,
+    total: i64,
+    q: String,
+    state: String,
+    product: String,
+    assignee: String,
+    due: String,
+    states: Vec<(String, String)>,
+    products: Vec<(i64, String)>,
+    team: Vec<String>,
+    page: i64,
+    pages: i64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+const PER_PAGE: i64 = 50;
+
+fn due_of(app: &App, state: ReportState, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
+    match (state, due) {
+        (ReportState::New, Some(due)) => {
+            let now = app.now();
+            let soon = embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone());
+            let class = if due <= now {
+                "overdue"
+            } else if due <= soon {
+                "soon"
+            } else {
+                ""
+            };
+            (render::date(app, due), class)
+        }
+        _ => (String::new(), ""),
+    }
+}
+
+pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Query<InboxParams>) -> Response {
+    let state = if params.state.is_empty() { "open".to_owned() } else { params.state.clone() };
+    let query = InboxQuery {
+        state: Some(state.clone()),
+        product: params.product.parse().ok(),
+        assignee: Some(params.assignee.clone()).filter(|a| !a.is_empty()),
+        due: Some(params.due.clone()).filter(|d| !d.is_empty()),
+        search: Some(params.q.clone()).filter(|q| !q.trim().is_empty()),
+        page: params.page.unwrap_or(1),
+        per_page: PER_PAGE,
+    };
+    let layout = Layout { script: true, ..Layout::team(&app, "Inbox", "inbox", &who) };
+    let result = reports::inbox(&app, &who.actor, &query).await;
+    let inbox = match result {
+        Ok(inbox) => inbox,
+        Err(err) => return render::error(layout, &err),
+    };
+    let products = match accounts::products(&app, &who.actor).await {
+        Ok(list) => list.into_iter().map(|p| (p.product.id, p.product.name)).collect(),
+        Err(err) => return render::error(layout, &err),
+    };
+    let team = match accounts::team(&app, &who.actor).await {
+        Ok(list) => list.into_iter().map(|u| u.email).collect(),
+        Err(err) => return render::error(layout, &err),
+    };
+    let rows = inbox
+        .rows
+        .into_iter()
+        .map(|row| {
+            let (state, state_class) = render::state(row.summary.state);
+            let (due, due_class) = due_of(&app, row.summary.state, row.summary.ack_due_at);
+            InboxRow {
+                reference: row.summary.reference.to_string(),
+                title: row.summary.title,
+                state,
+                state_class,
+                product: row.product.unwrap_or_default(),
+                assignee: row.assignee.unwrap_or_default(),
+                due,
+                due_class,
+                received: render::time(&app, row.summary.created_at),
+            }
+        })
+        .collect();
+    let mut states = vec![("open".to_owned(), "Open".to_owned()), ("any".to_owned(), "Any".to_owned())];
+    states.extend(ReportState::CODES.iter().map(|c| ((*c).to_owned(), (*c).replace('-', " "))));
+    let page_no = query.page.max(1);
+    let pages = ((inbox.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let link = |p: i64| {
+        let params = [
+            ("q", params.q.as_str()),
+            ("state", state.as_str()),
+            ("product", params.product.as_str()),
+            ("assignee", params.assignee.as_str()),
+            ("due", params.due.as_str()),
+        ];
+        let mut url = String::from("/inbox?");
+        for (k, v) in params {
+            url.push_str(&format!("{k}={}&", urlencode(v)));
+        }
+        url.push_str(&format!("page={p}"));
+        url
+    };
+    page(
+        StatusCode::OK,
+        &InboxPage {
+            layout,
+            rows,
+            total: inbox.total,
+            q: params.q.clone(),
+            state: state.clone(),
+            product: params.product.clone(),
+            assignee: params.assignee.clone(),
+            due: params.due.clone(),
+            states,
+            products,
+            team,
+            page: page_no,
+            pages,
+            prev: (page_no > 1).then(|| link(page_no - 1)),
+            next: (page_no < pages).then(|| link(page_no + 1)),
+        },
+    )
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---- Report page ---------------------------------------------------------------------
+
+struct FileView {
+    id: i64,
+    name: String,
+    size: String,
+    key_like: bool,
+}
+
+enum TimelineItem {
+    State {
+        label: String,
+        class: &'static str,
+        actor: String,
+        at: String,
+    },
+    Message {
+        kind: &'static str,
+        kind_label: &'static str,
+        author: String,
+        sender: String,
+        subject: String,
+        body_html: String,
+        files: Vec<FileView>,
+        flags: Vec<String>,
+        at: String,
+    },
+    Audit {
+        action: String,
+        actor: String,
+        details: String,
+        at: String,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage {
+    layout: Layout,
+    layout_admin: bool,
+    reference: String,
+    report_title: String,
+    channel: String,
+    received: String,
+    state: String,
+    state_class: &'static str,
+    duplicate_of: Option<String>,
+    ack_due: Option<String>,
+    due_class: &'static str,
+    assignee: String,
+    product: String,
+    reporter_name: String,
+    reporter_email: String,
+    reporter_key: bool,
+    facts: Vec<(String, String)>,
+    duplicates: Vec<String>,
+    upstream: Option<String>,
+    events: Vec<TimelineItem>,
+    targets: Vec<(String, String)>,
+    team: Vec<String>,
+    products: Vec<(i64, String)>,
+    prefix: String,
+    status_revoked: bool,
+}
+
+fn parse_reference(text: &str) -> Result<ReferenceId, AppError> {
+    text.parse().map_err(|_| AppError::NotFound(format!("report {text}")))
+}
+
+fn size(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0),
+    }
+}
+
+fn targets(state: ReportState) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for code in ReportState::CODES {
+        if code == "closed" {
+            continue;
+        }
+        if let Some(target) = ReportState::parse_target(code, None)
+            && state.can_move_to(target)
+        {
+            out.push((code.to_owned(), code.replace('-', " ")));
+        }
+    }
+    if state.is_open() {
+        for reason in embargo_domain::CloseReason::CODES {
+            out.push((format!("closed:{reason}"), format!("closed: {}", reason.replace('-', " "))));
+        }
+    }
+    out
+}
+
+pub(crate) async fn report(
+    State(app): State<App>,
+    who: Team,
+    Path(reference): Path<String>,
+    Query(flash): Query<FlashParams>,
+) -> Response {
+    let mut layout = Layout::team(&app, format!("Report {reference}"), "inbox", &who);
+    match report_page(&app, &who, &reference).await {
+        Ok(mut report) => {
+            layout.flashes = flash.message().into_iter().collect();
+            report.layout = layout;
+            page(StatusCode::OK, &report)
+        }
+        Err(err) => render::error(layout, &err),
+    }
+}
+
+async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPage, AppError> {
+    let reference = parse_reference(reference)?;
+    let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
+    let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
+    let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
+    let team = accounts::team(app, &who.actor).await?;
+    let products = accounts::products(app, &who.actor).await?;
+    let report = &detail.report;
+    let duplicate_of = match report.state {
+        ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
+            reports::reference_of(app, &who.actor, of).await?.map(|r| r.to_string())
+        }
+        _ => None,
+    };
+    let mut events: Vec<(embargo_domain::Timestamp, i64, TimelineItem)> = Vec::new();
+    for t in &detail.transitions {
+        let (label, class) = render::state(t.to);
+        events.push((
+            t.at,
+            1,
+            TimelineItem::State { label, class, actor: t.actor.clone(), at: render::time(app, t.at) },
+        ));
+    }
+    for m in &detail.messages {
+        let (kind, kind_label) = match (m.kind, m.quarantined) {
+            (_, true) => ("quarantined", "Quarantined mail (not from the reporter)"),
+            (MessageKind::Inbound, _) => ("inbound", "From the reporter"),
+            (MessageKind::Outbound, _) => ("outbound", "To the reporter"),
+            (MessageKind::Note, _) => ("note", "Internal note"),
+        };
+        let mut flags = Vec::new();
+        if let Some(pgp) = &m.pgp {
+            flags.push(format!("OpenPGP: {pgp}"));
+        }
+        if let Some(auth) = &m.auth
+            && auth.contains("fail")
+        {
+            flags.push(format!("sender authentication: {auth}"));
+        }
+        let files = detail
+            .attachments
+            .iter()
+            .filter(|a| a.message == Some(m.id))
+            .map(|a| FileView {
+                id: a.id,
+                name: a.filename.clone(),
+                size: size(a.size),
+                key_like: a.media_type.contains("pgp-keys")
+                    || a.filename.to_lowercase().ends_with(".asc") && a.size < 200_000,
+            })
+            .collect();
+        events.push((
+            m.at,
+            0,
+            TimelineItem::Message {
+                kind,
+                kind_label,
+                author: m.author.clone(),
+                sender: m.sender.clone().unwrap_or_default(),
+                subject: m.subject.clone().unwrap_or_default(),
+                body_html: render::markdown(&m.body),
+                files,
+                flags,
+                at: render::time(app, m.at),
+            },
+        ));
+    }
+    for entry in trail.iter().filter(|e| !matches!(e.action.as_str(), "report.read" | "report.list")) {
+        let at = embargo_domain::Timestamp::from_millisecond(entry.at_ms).unwrap_or_default();
+        events.push((
+            at,
+            2,
+            TimelineItem::Audit {
+                action: entry.action.clone(),
+                actor: entry.actor.clone(),
+                details: entry.details.clone(),
+                at: render::time(app, at),
+            },
+        ));
+    }
+    events.sort_by_key(|(at, order, _)| (*at, *order));
+    let mut facts = Vec::new();
+    if let Some(details) = report.details.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) {
+        let get = |k: &str| details.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        for (label, key) in [
+            ("Product (reporter)", "product_other"),
+            ("Version", "version"),
+            ("Credit", "credit"),
+            ("Credit as", "credit_name"),
+            ("AI tools used", "ai_used"),
+        ] {
+            let value = get(key);
+            if !value.is_empty() {
+                facts.push((label.to_owned(), value));
+            }
+        }
+    }
+    let product_name = report
+        .product_id
+        .and_then(|p| products.iter().find(|x| x.product.id == p))
+        .map(|p| p.product.name.clone())
+        .unwrap_or_else(|| "none".into());
+    let assignee = report
+        .assignee
+        .and_then(|a| team.iter().find(|u| u.id == a))
+        .map(|u| u.email.clone())
+        .unwrap_or_else(|| "nobody".into());
+    let (state, state_class) = render::state(report.state);
+    let (ack_due, due_class) = due_of(app, report.state, report.ack_due_at);
+    Ok(ReportPage {
+        layout: Layout::team(app, "", "inbox", who),
+        layout_admin: who.session.is_admin(),
+        reference: reference.to_string(),
+        report_title: report.title.clone(),
+        channel: report.channel.clone(),
+        received: render::time(app, report.created_at),
+        state,
+        state_class,
+        duplicate_of,
+        ack_due: Some(ack_due).filter(|d| !d.is_empty()),
+        due_class,
+        assignee,
+        product: product_name,
+        reporter_name: detail.reporter.name.clone().unwrap_or_default(),
+        reporter_email: detail.reporter.email.clone(),
+        reporter_key: detail.reporter.openpgp_key.is_some(),
+        facts,
+        duplicates: duplicates.iter().map(ToString::to_string).collect(),
+        upstream: report.upstream.as_ref().map(|u| format!("{} ({})", u.project, u.contact)),
+        events: events.into_iter().map(|(_, _, e)| e).collect(),
+        targets: targets(report.state),
+        team: team.iter().map(|u| u.email.clone()).collect(),
+        products: products.iter().map(|p| (p.product.id, p.product.name.clone())).collect(),
+        prefix: app.config.organisation.reference_prefix.clone(),
+        status_revoked: report.status_revoked,
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct FlashParams {
+    #[serde(default)]
+    done: String,
+}
+
+impl FlashParams {
+    fn message(&self) -> Option<String> {
+        Some(
+            match self.done.as_str() {
+                "reply" => "Reply recorded; it is being mailed to the reporter.",
+                "note" => "Note added.",
+                "state" => "State changed.",
+                "assign" => "Assignment saved.",
+                "product" => "Product saved.",
+                "member" => "Access granted.",
+                "key" => "Key imported: mail to the reporter is encrypted from now on.",
+                "link-rotate" => "A new status link was mailed to the reporter; the old one no longer works.",
+                "link-revoke" => "The status link is revoked.",
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    }
+}
+
+fn back(reference: &ReferenceId, done: &str) -> Response {
+    Redirect::to(&format!("/reports/{reference}?done={done}")).into_response()
+}
+
+async fn act<F, Fut>(app: &App, who: &Team, reference: &str, done: &str, action: F) -> Response
+where
+    F: FnOnce(ReferenceId) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let layout = Layout::team(app, "Error", "inbox", who);
+    let reference = match parse_reference(reference) {
+        Ok(r) => r,
+        Err(err) => return render::error(layout, &err),
+    };
+    match action(reference.clone()).await {
+        Ok(()) => back(&reference, done),
+        Err(err) => render::error(layout, &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BodyInput {
+    body: String,
+}
+
+pub(crate) async fn reply(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<BodyInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "reply", |reference| async move {
+        reports::reply(app, &who.actor, &reference, &input.body).await.map(|_| ())
+    })
+    .await
+}
+
+pub(crate) async fn note(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<BodyInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "note", |reference| async move {
+        reports::add_note(app, &who.actor, &reference, &input.body).await.map(|_| ())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TransitionInput {
+    target: String,
+    #[serde(default)]
+    duplicate_of: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    send: String,
+    #[serde(default)]
+    notice: String,
+}
+
+#[derive(Template)]
+#[template(path = "transition.html")]
+struct TransitionPage {
+    layout: Layout,
+    reference: String,
+    target: String,
+    target_label: String,
+    duplicate_of: String,
+    subject: Option<String>,
+    body: String,
+}
+
+/// Two steps, without JavaScript: the first shows the templated notice for editing, the
+/// second (`confirm=1`) changes the state and sends the edited notice, or none.
+pub(crate) async fn transition(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<TransitionInput>,
+) -> Response {
+    let layout = Layout::team(&app, "Change state", "inbox", &who);
+    let reference = match parse_reference(&r) {
+        Ok(r) => r,
+        Err(err) => return render::error(layout, &err),
+    };
+    let duplicate_of = match input.duplicate_of.trim() {
+        "" => None,
+        text => match text.parse::<ReferenceId>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return render::error(layout, &AppError::Invalid(format!("{text:?} is not a report reference")));
+            }
+        },
+    };
+    if input.confirm != "1" {
+        return match reports::notice_template(&app, &who.actor, &reference, &input.target).await {
+            Ok(template) => page(
+                StatusCode::OK,
+                &TransitionPage {
+                    layout,
+                    reference: reference.to_string(),
+                    target_label: input.target.replace([':', '-'], " "),
+                    target: input.target.clone(),
+                    duplicate_of: input.duplicate_of.trim().to_owned(),
+                    subject: template.as_ref().map(|t| t.subject.clone()),
+                    body: template.map(|t| t.body).unwrap_or_default(),
+                },
+            ),
+            Err(err) => render::error(layout, &err),
+        };
+    }
+    let notice = if input.send == "1" { Notice::Custom(input.notice) } else { Notice::None };
+    match reports::change_state(&app, &who.actor, &reference, &input.target, duplicate_of.as_ref(), notice).await {
+        Ok(_) => back(&reference, "state"),
+        Err(err) => render::error(layout, &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AssignInput {
+    #[serde(default)]
+    assignee: String,
+}
+
+pub(crate) async fn assign(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<AssignInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "assign", |reference| async move {
+        reports::assign(app, &who.actor, &reference, Some(input.assignee.as_str()).filter(|a| !a.is_empty())).await
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProductInput {
+    #[serde(default)]
+    product: String,
+}
+
+pub(crate) async fn set_product(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<ProductInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "product", |reference| async move {
+        reports::set_product(app, &who.actor, &reference, input.product.parse().ok()).await
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailInput {
+    email: String,
+}
+
+pub(crate) async fn add_member(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<EmailInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "member", |reference| async move {
+        reports::add_member(app, &who.actor, &reference, &input.email).await
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyInput {
+    attachment: i64,
+}
+
+pub(crate) async fn import_key(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<KeyInput>,
+) -> Response {
+    let (app, who) = (&app, &who);
+    act(app, who, &r, "key", |reference| async move {
+        reports::import_reporter_key(app, &who.actor, &reference, KeyImport::Attachment(input.attachment))
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LinkInput {
+    action: String,
+}
+
+pub(crate) async fn status_link(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<LinkInput>,
+) -> Response {
+    let revoke = input.action == "revoke";
+    let (app, who) = (&app, &who);
+    act(app, who, &r, if revoke { "link-revoke" } else { "link-rotate" }, |reference| async move {
+        reports::reset_status_link(app, &who.actor, &reference, revoke).await
+    })
+    .await
+}
+
+/// Attachments are only ever downloads: a neutral type, `attachment` disposition with a
+/// cleaned name, no sniffing, and a sandboxing CSP in case a browser renders it anyway.
+pub(crate) async fn attachment(State(app): State<App>, who: Team, Path((r, id)): Path<(String, i64)>) -> Response {
+    let layout = Layout::team(&app, "Error", "inbox", &who);
+    let reference = match parse_reference(&r) {
+        Ok(r) => r,
+        Err(err) => return render::error(layout, &err),
+    };
+    match reports::attachment(&app, &who.actor, &reference, id).await {
+        Ok(download) => {
+            let cleaned: String = download
+                .filename
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("attachment")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' })
+                .take(120)
+                .collect();
+            let cleaned = match cleaned.trim_matches(['.', ' ']) {
+                "" => "attachment".to_owned(),
+                name => name.to_owned(),
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{cleaned}\"")),
+                    (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                download.data,
+            )
+                .into_response()
+        }
+        Err(err) => render::error(layout, &err),
+    }
+}
+
+// ---- Account -------------------------------------------------------------------------
+
+struct SessionView {
+    id: i64,
+    agent: String,
+    created: String,
+    seen: String,
+    current: bool,
+}
+
+struct TokenView {
+    id: i64,
+    name: String,
+    created: String,
+    used: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    email: String,
+    role: &'static str,
+    sessions: Vec<SessionView>,
+    tokens: Vec<TokenView>,
+    new_token: Option<String>,
+}
+
+async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
+    let mut layout = Layout::team(app, "Your account", "account", who);
+    layout.flashes = flash.into_iter().collect();
+    let list = match sessions::list(app, &who.session).await {
+        Ok(list) => list,
+        Err(err) => return render::error(layout, &err),
+    };
+    let tokens = match accounts::my_tokens(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return render::error(layout, &err),
+    };
+    page(
+        StatusCode::OK,
+        &AccountPage {
+            layout,
+            email: who.session.email().to_owned(),
+            role: who.session.record.user.role.as_str(),
+            sessions: list
+                .into_iter()
+                .map(|s| SessionView {
+                    current: s.id == who.session.record.id,
+                    id: s.id,
+                    agent: s.user_agent,
+                    created: render::time(app, s.created_at),
+                    seen: render::time(app, s.last_seen_at),
+                })
+                .collect(),
+            tokens: tokens
+                .into_iter()
+                .map(|t| TokenView {
+                    id: t.id,
+                    name: t.name,
+                    created: render::time(app, t.created_at),
+                    used: t.last_used_at.map_or_else(|| "never".into(), |u| render::time(app, u)),
+                    revoked: t.revoked,
+                })
+                .collect(),
+            new_token,
+        },
+    )
+}
+
+pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Query<FlashParams>) -> Response {
+    let message = match flash.done.as_str() {
+        "session" => Some("Session revoked.".to_owned()),
+        "token-revoke" => Some("Token revoked.".to_owned()),
+        _ => None,
+    };
+    account_page(&app, &who, None, message).await
+}
+
+pub(crate) async fn revoke_session(State(app): State<App>, who: Team, Path(id): Path<i64>) -> Response {
+    match sessions::revoke(&app, &who.session, id).await {
+        Ok(()) if id == who.session.record.id => {
+            ([(header::SET_COOKIE, auth::clear_cookie(&app))], Redirect::to("/login")).into_response()
+        }
+        Ok(()) => Redirect::to("/account?done=session").into_response(),
+        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NameInput {
+    name: String,
+}
+
+pub(crate) async fn create_token(State(app): State<App>, who: Team, Form(input): Form<NameInput>) -> Response {
+    match accounts::create_my_token(&app, &who.actor, &input.name).await {
+        Ok(token) => account_page(&app, &who, Some(token), None).await,
+        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+    }
+}
+
+pub(crate) async fn revoke_token(State(app): State<App>, who: Team, Path(id): Path<i64>) -> Response {
+    match accounts::revoke_my_token(&app, &who.actor, id).await {
+        Ok(()) => Redirect::to("/account?done=token-revoke").into_response(),
+        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+    }
+}
+
+// ---- Team administration -------------------------------------------------------------
+
+struct ProductRow {
+    id: i64,
+    name: String,
+    responders: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    layout: Layout,
+    users: Vec<(String, &'static str, &'static str)>,
+    products: Vec<ProductRow>,
+    error: Option<String>,
+}
+
+async fn admin_page(
+    app: &App,
+    who: &Team,
+    status: StatusCode,
+    error: Option<String>,
+    flash: Option<String>,
+) -> Response {
+    let mut layout = Layout::team(app, "Team", "admin", who);
+    layout.flashes = flash.into_iter().collect();
+    let users = match accounts::list_users(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return render::error(layout, &err),
+    };
+    let products = match accounts::products(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return render::error(layout, &err),
+    };
+    page(
+        status,
+        &AdminPage {
+            layout,
+            users: users
+                .into_iter()
+                .map(|u| (u.email, u.role.as_str(), if u.disabled { "disabled" } else { "active" }))
+                .collect(),
+            products: products
+                .into_iter()
+                .map(|p| ProductRow { id: p.product.id, name: p.product.name, responders: p.responders.join(", ") })
+                .collect(),
+            error,
+        },
+    )
+}
+
+pub(crate) async fn admin(State(app): State<App>, who: Team, Query(flash): Query<FlashParams>) -> Response {
+    let message = match flash.done.as_str() {
+        "user" => Some("Account created. They sign in with the password and set up TOTP.".to_owned()),
+        "product" => Some("Product added.".to_owned()),
+        "responder" => Some("Responder added.".to_owned()),
+        _ => None,
+    };
+    admin_page(&app, &who, StatusCode::OK, None, message).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UserInput {
+    email: String,
+    role: String,
+    password: String,
+}
+
+async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/admin?done={done}")).into_response(),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            admin_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        }
+        Err(err) => render::error(Layout::team(app, "Error", "admin", who), &err),
+    }
+}
+
+pub(crate) async fn create_user(State(app): State<App>, who: Team, Form(input): Form<UserInput>) -> Response {
+    let role = Role::parse(&input.role).unwrap_or(Role::Responder);
+    let result = accounts::create_user(&app, &who.actor, &input.email, role, Some(&input.password)).await.map(|_| ());
+    admin_result(&app, &who, result, "user").await
+}
+
+pub(crate) async fn create_product(State(app): State<App>, who: Team, Form(input): Form<NameInput>) -> Response {
+    let result = accounts::create_product(&app, &who.actor, &input.name).await.map(|_| ());
+    admin_result(&app, &who, result, "product").await
+}
+
+pub(crate) async fn add_responder(
+    State(app): State<App>,
+    who: Team,
+    Path(id): Path<i64>,
+    Form(input): Form<EmailInput>,
+) -> Response {
+    let result = accounts::add_product_responder(&app, &who.actor, id, &input.email).await;
+    admin_result(&app, &who, result, "responder").await
+}
