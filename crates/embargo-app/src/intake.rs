@@ -195,7 +195,9 @@ async fn ingest_in(
         && let Some(from) = &mail.from_address
         && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
     {
-        let key = crate::openpgp::instance_key(app).await?;
+        // The key was loaded when the message was parsed; never open a second write
+        // transaction while this one is open (on SQLite they queue on one lock).
+        let key = app.pgp_key.get().cloned().ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
         pgp = embargo_mail::parse_with_keys(raw, Some(&key), Some(&certificate)).pgp;
     }
     let bad_signature = matches!(pgp, Some(embargo_mail::PgpStatus::Decrypted { verified: Some(false), .. }));

@@ -40,6 +40,13 @@ pub const NOT_SECURITY: &str = "mail.not_security";
 /// stored on the report's thread.
 pub const MESSAGE: &str = "mail.message";
 
+/// Stands for the reporter's status link in a stored message; replaced by the real link
+/// only in the mail itself, so the link never sits readable on the thread.
+pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
+
+/// What the thread shows where a mail carried the status link.
+const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
+
 /// Every job kind this version knows.
 pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE];
 
@@ -352,25 +359,30 @@ impl Worker {
         Ok(true)
     }
 
+    /// Runs a job while a separate task keeps its lease alive. (A separate task, not a
+    /// `select!` arm: the heartbeat's own write must be able to wait for the job's open
+    /// transaction without stopping the job from finishing it.)
     async fn run_with_heartbeat(&self, job: &Job) -> Result<(), JobError> {
-        let run = self.dispatch(job);
-        tokio::pin!(run);
         let beat = (self.lease() / 3).max(SignedDuration::from_millis(100));
-        let mut ticker = tokio::time::interval(beat.unsigned_abs());
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                result = &mut run => return result,
-                _ = ticker.tick() => {
-                    let until = self.after(self.app.now(), self.lease());
-                    match store_jobs::extend_lease(&self.app.store, job, until).await {
+        let heartbeat = {
+            let (worker, job) = (self.clone(), job.clone());
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(beat.unsigned_abs());
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    let until = worker.after(worker.app.now(), worker.lease());
+                    match store_jobs::extend_lease(&worker.app.store, &job, until).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(job.id = job.id, "lease taken over while running"),
                         Err(err) => tracing::warn!(job.id = job.id, error = %err, "lease heartbeat failed"),
                     }
                 }
-            }
-        }
+            })
+        };
+        let result = self.dispatch(job).await;
+        heartbeat.abort();
+        result
     }
 
     async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
@@ -451,7 +463,9 @@ impl Worker {
                 author: "system:intake",
                 sender: Some(&organisation.security_address),
                 subject: Some(&text.subject),
-                body: &text.body,
+                // The thread keeps the text without the status link: the link is the
+                // reporter's credential, mailed to them only.
+                body: &text.body.replace(&status_token, STATUS_LINK_REDACTED),
                 raw: None,
                 message_id: Some(&message_id),
                 quarantined: false,
@@ -500,6 +514,12 @@ impl Worker {
             .ok_or_else(|| JobError::Permanent(format!("message {} does not exist", payload.message)))?;
         // Thread under the reporter's latest message, when it came by mail.
         let latest_inbound = embargo_store::messages::latest_inbound_raw(&mut tx, report_id).await?;
+        let body = if message.body.contains(STATUS_LINK_PLACEHOLDER) {
+            let token = embargo_store::reports::status_token(&mut tx, report_id).await?;
+            message.body.replace(STATUS_LINK_PLACEHOLDER, &format!("{}/status/{token}", app.config.base_url()))
+        } else {
+            message.body.clone()
+        };
         tx.rollback().await?;
         let in_reply_to = latest_inbound.and_then(|raw| embargo_mail::parse(&raw).message_id);
         let receipt = send_to_reporter(
@@ -508,7 +528,7 @@ impl Worker {
                 reporter: &reporter,
                 reply_to: crate::intake::reply_address(app, &report.reply_token),
                 subject: message.subject.clone().unwrap_or_else(|| format!("[{}]", report.reference)),
-                body: message.body.clone(),
+                body,
                 message_id: payload.message_id.clone(),
                 in_reply_to,
                 auto_reply: false,

@@ -322,11 +322,23 @@ pub async fn submit_form(
         details: Some(details.to_string()),
         product_id,
     };
+    // A key typed into the form is taken as the reporter's only for a new reporter: anyone
+    // can type anyone's address, so for a known address it is attached to the report for
+    // the team to look at and import.
+    let known_reporter = reporters::by_email(&mut tx, form.email.trim()).await?.is_some();
+    let key = form.openpgp_key.trim();
+    let mut submission = submission;
+    if !key.is_empty() && known_reporter {
+        submission.attachments.push(Upload {
+            filename: "openpgp-key-from-form.asc".into(),
+            media_type: "application/pgp-keys".into(),
+            data: key.as_bytes().to_vec(),
+        });
+    }
     let submitted = crate::reports::submit_in(&mut tx, app, &Actor::Reporter, &submission).await?;
-    if !form.openpgp_key.trim().is_empty() {
-        // The reporter gave it themselves in the form: mail to them is encrypted from now on.
+    if !key.is_empty() && !known_reporter {
         let record = sr::get(&mut tx, submitted.id).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
-        reporters::set_openpgp_key(&mut tx, record.reporter_id, form.openpgp_key.trim()).await?;
+        reporters::set_openpgp_key(&mut tx, record.reporter_id, key).await?;
         audit::record(
             &mut tx,
             app,
@@ -396,9 +408,21 @@ async fn report_for_token(tx: &mut embargo_store::Tx, token: &str) -> Result<Rep
         .ok_or_else(|| AppError::NotFound("status page".into()))
 }
 
+/// Whether `token` is a live status link (checked before an upload is read).
+pub async fn link_valid(app: &App, token: &str) -> Result<bool, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let found = report_for_token(&mut tx, token).await;
+    tx.rollback().await?;
+    match found {
+        Ok(_) => Ok(true),
+        Err(AppError::NotFound(_)) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// The status page of the report behind `token`. Reads are audited.
 pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.snapshot().await?;
     let id = report_for_token(&mut tx, token).await?;
     let report = sr::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound("status page".into()))?;
     let transitions = sr::transitions(&mut tx, id).await?;
@@ -419,16 +443,9 @@ pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
         StatusEvent::State { at, .. } | StatusEvent::Message { at, .. } => *at,
     });
     let acknowledged = transitions.iter().any(|t| t.from == "new");
-    audit::record(
-        &mut tx,
-        app,
-        &Actor::Reporter,
-        "report.read",
-        &format!("report:{}", report.reference),
-        "via=status-link",
-    )
-    .await?;
-    tx.commit().await?;
+    tx.rollback().await?;
+    let subject = format!("report:{}", report.reference);
+    crate::reports::audit_read(app, &Actor::Reporter, "report.read", &subject, "via=status-link").await?;
     Ok(StatusView {
         reference: report.reference,
         title: report.title,

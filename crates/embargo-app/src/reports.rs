@@ -349,26 +349,42 @@ async fn require_on(
     }
 }
 
-/// Reads a report in full. Every read is audited in the same transaction.
+/// Records a read. Reads run in a read-only snapshot and their audit entry is committed in
+/// a short write transaction of its own before anything is returned: nothing is shown
+/// that is not on the record, and readers do not hold the write lock while they read.
+pub(crate) async fn audit_read(
+    app: &App,
+    actor: &Actor,
+    action: &str,
+    subject_text: &str,
+    details: &str,
+) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    audit::record(&mut tx, app, actor, action, subject_text, details).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reads a report in full. Every read is audited (see [`audit_read`]).
 pub async fn show(
     app: &App,
     actor: &Actor,
     reference: &ReferenceId,
     purpose: ReadPurpose,
 ) -> Result<ReportDetail, AppError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
     let messages = messages::list(&mut tx, report.id).await?;
     let attachments = attachments::list(&mut tx, report.id).await?;
     let transitions = sr::transitions(&mut tx, report.id).await?;
+    tx.rollback().await?;
     let action = match purpose {
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",
     };
-    audit::record(&mut tx, app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
-    tx.commit().await?;
+    audit_read(app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
     Ok(ReportDetail { report, reporter, messages, attachments, transitions })
 }
 
@@ -445,7 +461,7 @@ pub async fn change_state(
         (Notice::Template, Some(t)) => Some(t),
         (Notice::Custom(body), template) => Some(crate::mail::MailText {
             subject: template.map_or_else(|| format!("[{reference}] Update on your report"), |t| t.subject),
-            body: body.replace("\r\n", "\n"),
+            body: check_text(&body, "message to the reporter")?,
         }),
     };
     let notified = text.is_some();
@@ -606,8 +622,10 @@ pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Op
         ),
         None => None,
     };
+    // A responder may take an unassigned report; anything that takes access from someone
+    // else (reassigning, unassigning) needs the right to manage access.
     let is_self = matches!((actor, user), (Actor::User { id, .. }, Some(u)) if *id == u);
-    if !is_self {
+    if !(is_self && report.assignee.is_none_or(|a| Some(a) == user)) {
         authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
     }
     sr::assign(&mut tx, report.id, user, app.now()).await?;
@@ -617,7 +635,7 @@ pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Op
     Ok(())
 }
 
-/// Sets the product a report concerns (admins, or whoever can change the report).
+/// Sets the product a report concerns (admins: it decides who sees the report).
 pub async fn set_product(
     app: &App,
     actor: &Actor,
@@ -627,6 +645,8 @@ pub async fn set_product(
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    // The product decides which responders see the report: an access decision.
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
     if let Some(id) = product
         && !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == id)
     {
@@ -649,17 +669,16 @@ pub struct Download {
 
 /// Reads an attachment of a report.
 pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i64) -> Result<Download, AppError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
     let meta = attachments::list(&mut tx, report.id).await?.into_iter().find(|a| a.id == id);
     let data = attachments::data(&mut tx, report.id, id).await?;
+    tx.rollback().await?;
     let (Some(meta), Some(data)) = (meta, data) else {
         return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
     };
-    audit::record(&mut tx, app, actor, "report.attachment.read", &subject(reference), &format!("attachment={id}"))
-        .await?;
-    tx.commit().await?;
+    audit_read(app, actor, "report.attachment.read", &subject(reference), &format!("attachment={id}")).await?;
     Ok(Download { filename: meta.filename, data })
 }
 
@@ -726,7 +745,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
     {
         return Err(AppError::Invalid(format!("unknown state {state:?}")));
     }
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.snapshot().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
     let me = match actor {
         Actor::User { id, .. } => Some(*id),
@@ -756,7 +775,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
     let search = query.search.as_deref().map(str::trim).unwrap_or("");
     let reference: Option<ReferenceId> = search.parse().ok();
     let per_page = query.per_page.clamp(1, 200);
-    let page = query.page.max(1);
+    let page = query.page.clamp(1, 1_000_000);
     let mut filter = embargo_store::reports::InboxFilter {
         state: state.map(str::to_owned),
         product_id: query.product,
@@ -806,8 +825,8 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             summary,
         })
         .collect();
-    audit::record(
-        &mut tx,
+    tx.rollback().await?;
+    audit_read(
         app,
         actor,
         "report.list",
@@ -815,7 +834,6 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         &format!("state={} page={page} count={total} search={}", state.unwrap_or("any"), !search.is_empty()),
     )
     .await?;
-    tx.commit().await?;
     Ok(InboxPage { rows, total })
 }
 
@@ -824,9 +842,16 @@ pub async fn duplicates_of(app: &App, actor: &Actor, reference: &ReferenceId) ->
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
-    let found = sr::duplicates_of(&mut tx, report.id).await?;
+    let mut visible = Vec::new();
+    for duplicate in sr::duplicates_of(&mut tx, report.id).await? {
+        if let Some(r) = sr::get_by_reference(&mut tx, &duplicate).await?
+            && authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok()
+        {
+            visible.push(duplicate);
+        }
+    }
     tx.rollback().await?;
-    Ok(found)
+    Ok(visible)
 }
 
 /// The reference of a report by id (for links), if the actor may read it.
@@ -860,13 +885,12 @@ pub async fn reset_status_link(
         sr::rotate_status_token(&mut tx, &report, &token, &crate::tokens::hash(&token), app.now()).await?;
         let body = format!(
             "Hello,\n\nThe private link to the status page of your report {reference} was replaced.\n\
-             The old link no longer works. The new one is:\n\n{}/status/{token}\n\n\
+             The old link no longer works. The new one is:\n\n{}\n\n\
              Do not share it.\n\n-- \n{} security team\n",
-            app.config.base_url(),
+            crate::jobs::STATUS_LINK_PLACEHOLDER,
             app.config.organisation.name
         );
-        // Kept as a note, not shown on the status page: the mail carries the new link, a
-        // credential.
+        // The stored text holds a placeholder; the mail job puts the new link in.
         let subject_line = format!("[{}] Your new status link", report.reference);
         team_mail_in(&mut tx, app, actor, &report, MessageKind::Note, &subject_line, &body).await?;
         audit::record(&mut tx, app, actor, "report.status_link.rotate", &subject(reference), "").await?;
@@ -879,6 +903,8 @@ pub async fn reset_status_link(
 pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
+    // Those who may not read the report do not learn that it exists.
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
     authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
     let user = embargo_store::users::by_email(&mut tx, email)
         .await?
@@ -936,6 +962,17 @@ pub async fn import_reporter_key(
     let text = match source {
         KeyImport::Text(text) => text,
         KeyImport::Attachment(id) => {
+            // Only from the reporter's own messages: quarantined mail is someone else's.
+            let files = attachments::list(&mut tx, report.id).await?;
+            let thread = messages::list(&mut tx, report.id).await?;
+            let from_reporter = files.iter().find(|a| a.id == id).is_some_and(|a| {
+                thread.iter().any(|m| Some(m.id) == a.message && m.kind == MessageKind::Inbound && !m.quarantined)
+            });
+            if !from_reporter {
+                return Err(AppError::Invalid(format!(
+                    "attachment {id} did not come from the reporter (quarantined mail is not theirs)"
+                )));
+            }
             let data = attachments::data(&mut tx, report.id, id)
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("attachment {id} of {reference}")))?;

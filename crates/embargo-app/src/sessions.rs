@@ -65,12 +65,51 @@ fn window(now: Timestamp) -> i64 {
     now.as_millisecond() / WINDOW_MS * WINDOW_MS
 }
 
-fn account_key(email: &str) -> String {
-    format!("login:account:{}", crate::tokens::hash(&email.trim().to_lowercase()))
+/// The counters an attempt is charged to: the account from this address (the strict
+/// limit), the account from anywhere and the address for any account (ten times the limit
+/// each, against guessing spread over addresses or accounts). Charging the pair strictly
+/// rather than the account means a stranger cannot lock a member out with the strict limit.
+fn throttle_keys(email: &str, address: &str) -> [(String, i64); 3] {
+    let account = crate::tokens::hash(&email.trim().to_lowercase());
+    let address = crate::tokens::hash(address);
+    [
+        (format!("login:pair:{account}:{address}"), 1),
+        (format!("login:account:{account}"), 10),
+        (format!("login:address:{address}"), 10),
+    ]
 }
 
-fn address_key(address: &str) -> String {
-    format!("login:address:{}", crate::tokens::hash(address))
+/// Charges an attempt to its counters before anything is checked, in its own short
+/// transaction, so that parallel attempts cannot slip past the limit. Refuses (and audits)
+/// when a counter is over its limit.
+async fn charge(app: &App, email: &str, address: &str) -> Result<[(String, i64); 3], AppError> {
+    let now = app.now();
+    let limit = i64::from(app.config.web.max_failed_logins.max(1));
+    let keys = throttle_keys(email, address);
+    let mut tx = app.store.begin().await?;
+    let mut over = false;
+    for (key, factor) in &keys {
+        over |= store_sessions::hit(&mut tx, key, window(now)).await? > limit * factor;
+    }
+    if over {
+        audit::record(&mut tx, app, &Actor::System("sign-in"), "auth.throttled", "auth", "").await?;
+    }
+    tx.commit().await?;
+    if over {
+        metrics::counter!("embargo_sign_in_throttled_total").increment(1);
+        return Err(too_many());
+    }
+    Ok(keys)
+}
+
+/// A successful step: the pair's failures are forgotten, and the attempt is taken back from
+/// the account's and the address's counts.
+async fn succeeded(tx: &mut embargo_store::Tx, keys: &[(String, i64); 3], now: Timestamp) -> Result<(), AppError> {
+    store_sessions::clear(tx, &keys[0].0).await?;
+    for (key, _) in &keys[1..] {
+        store_sessions::forgive(tx, key, window(now)).await?;
+    }
+    Ok(())
 }
 
 fn too_many() -> AppError {
@@ -86,9 +125,28 @@ fn expiry(app: &App, now: Timestamp) -> Timestamp {
     now.checked_add(SignedDuration::from_hours(i64::from(app.config.web.session_idle_hours.max(1)))).unwrap_or(now)
 }
 
-/// Checks the password of `email`, counting failures per account and per `address`.
-/// Refuses with [`AppError::TooMany`] while either limit is reached, even for the right
-/// password, so that guessing gets nowhere.
+/// A session between the password and the second factor lives this long, never extended.
+const PARTIAL_SESSION: SignedDuration = SignedDuration::from_mins(5);
+
+/// Argon2 takes tens of milliseconds of CPU: off the async runtime, outside any
+/// transaction.
+async fn verify_off_thread(hash: Option<String>, password: &str) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => crate::accounts::verify_password(&hash, &password),
+        None => {
+            // Spend the same time as a real check, so that timing does not reveal accounts.
+            let _ = crate::accounts::verify_password(crate::accounts::DUMMY_HASH, &password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Checks the password of `email`. Every attempt is first charged to the throttling
+/// counters (see [`charge`]); over the limit, even the right password is refused, so that
+/// guessing gets nowhere. A success clears the counters of this account and address.
 pub async fn sign_in_password(
     app: &App,
     email: &str,
@@ -96,31 +154,14 @@ pub async fn sign_in_password(
     address: &str,
     user_agent: &str,
 ) -> Result<PasswordOutcome, AppError> {
+    let keys = charge(app, email, address).await?;
+    let mut tx = app.store.snapshot().await?;
+    let user = users::by_email(&mut tx, email).await?.filter(|u| !u.disabled);
+    tx.rollback().await?;
+    let valid = verify_off_thread(user.as_ref().and_then(|u| u.password_hash.clone()), password).await;
     let now = app.now();
-    let (account, net) = (account_key(email), address_key(address));
-    let limit = i64::from(app.config.web.max_failed_logins.max(1));
     let mut tx = app.store.begin().await?;
-    if store_sessions::count(&mut tx, &account, window(now)).await? >= limit
-        || store_sessions::count(&mut tx, &net, window(now)).await? >= limit * 10
-    {
-        tx.rollback().await?;
-        metrics::counter!("embargo_sign_in_throttled_total").increment(1);
-        return Err(too_many());
-    }
-    let user = users::by_email(&mut tx, email).await?;
-    let valid = match &user {
-        Some(user) if !user.disabled => {
-            user.password_hash.as_deref().is_some_and(|h| crate::accounts::verify_password(h, password))
-        }
-        _ => {
-            // Spend the same time as a real check, so that timing does not reveal accounts.
-            let _ = crate::accounts::verify_password(crate::accounts::DUMMY_HASH, password);
-            false
-        }
-    };
     let Some(user) = user.filter(|_| valid) else {
-        store_sessions::hit(&mut tx, &account, window(now)).await?;
-        store_sessions::hit(&mut tx, &net, window(now)).await?;
         audit::record(&mut tx, app, &Actor::System("sign-in"), "auth.password.fail", "auth", "").await?;
         tx.commit().await?;
         metrics::counter!("embargo_sign_in_failures_total").increment(1);
@@ -132,14 +173,12 @@ pub async fn sign_in_password(
     let token = crate::tokens::secret("");
     let stage = if needs_totp { Stage::Password } else { Stage::Full };
     let ua = user_agent_summary(user_agent);
-    let id = store_sessions::create(&mut tx, &crate::tokens::hash(&token), user.id, stage, &ua, now, expiry(app, now))
-        .await?;
+    let expires = if needs_totp { now.checked_add(PARTIAL_SESSION).unwrap_or(now) } else { expiry(app, now) };
+    let id = store_sessions::create(&mut tx, &crate::tokens::hash(&token), user.id, stage, &ua, now, expires).await?;
     let actor = Actor::User { id: user.id, role: user.role };
     let action = if needs_totp { "auth.password.ok" } else { "auth.sign_in" };
     audit::record(&mut tx, app, &actor, action, &format!("user:{}", user.id), &format!("session={id}")).await?;
-    if !needs_totp {
-        store_sessions::clear(&mut tx, &account).await?;
-    }
+    succeeded(&mut tx, &keys, now).await?;
     tx.commit().await?;
     Ok(PasswordOutcome { token, needs_totp, must_enrol: needs_totp && !enabled })
 }
@@ -152,7 +191,7 @@ pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError
     let record = store_sessions::get(&mut tx, &hash, now).await?;
     tx.rollback().await?;
     let Some(record) = record else { return Ok(None) };
-    if now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
+    if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
         let mut tx = app.store.begin().await?;
         store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
         tx.commit().await?;
@@ -192,6 +231,8 @@ pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, A
         None => {
             let secret = Secret::generate().to_base32();
             users::set_totp_secret(&mut tx, session.user_id(), &secret).await?;
+            let actor = Actor::User { id: session.user_id(), role: session.record.user.role };
+            audit::record(&mut tx, app, &actor, "auth.totp.secret", &format!("user:{}", session.user_id()), "").await?;
             secret
         }
     };
@@ -204,14 +245,9 @@ pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, A
 /// Checks a TOTP code for a session at stage `password` (which also confirms a new
 /// set-up). On success the session is fully signed in under a new token, returned.
 pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &str) -> Result<String, AppError> {
+    let keys = charge(app, session.email(), address).await?;
     let now = app.now();
-    let (account, net) = (account_key(session.email()), address_key(address));
-    let limit = i64::from(app.config.web.max_failed_logins.max(1));
     let mut tx = app.store.begin().await?;
-    if store_sessions::count(&mut tx, &account, window(now)).await? >= limit {
-        tx.rollback().await?;
-        return Err(too_many());
-    }
     let user = session.user_id();
     let totp = users::totp(&mut tx, user).await?.ok_or_else(|| AppError::Conflict("TOTP is not set up".into()))?;
     let checker = totp_of(app, &totp.secret, session.email())?;
@@ -224,8 +260,6 @@ pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &st
     };
     let actor = Actor::User { id: user, role: session.record.user.role };
     if !accepted {
-        store_sessions::hit(&mut tx, &account, window(now)).await?;
-        store_sessions::hit(&mut tx, &net, window(now)).await?;
         audit::record(&mut tx, app, &actor, "auth.totp.fail", &format!("user:{user}"), "").await?;
         tx.commit().await?;
         return Err(AppError::Invalid("the code is wrong or was used already; use the next one".into()));
@@ -235,8 +269,8 @@ pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &st
         audit::record(&mut tx, app, &actor, "auth.totp.enable", &format!("user:{user}"), "").await?;
     }
     let token = crate::tokens::secret("");
-    store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token)).await?;
-    store_sessions::clear(&mut tx, &account).await?;
+    store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token), expiry(app, now)).await?;
+    succeeded(&mut tx, &keys, now).await?;
     audit::record(
         &mut tx,
         app,

@@ -104,10 +104,12 @@ pub async fn touch(tx: &mut Tx, id: i64, at: Timestamp, expires_at: Timestamp) -
     Ok(())
 }
 
-/// Replaces a session's token (after the second factor) and marks it fully signed in.
-pub async fn promote(tx: &mut Tx, id: i64, new_token_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET stage = 'full', token_hash = $1 WHERE id = $2")
+/// Replaces a session's token (after the second factor), marks it fully signed in and
+/// sets its expiry.
+pub async fn promote(tx: &mut Tx, id: i64, new_token_hash: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET stage = 'full', token_hash = $1, expires_at = $2 WHERE id = $3")
         .bind(new_token_hash)
+        .bind(ms(expires_at))
         .bind(id)
         .execute(tx.conn())
         .await?;
@@ -195,4 +197,15 @@ pub async fn spend_challenge(tx: &mut Tx, hash: &str, expires_at: Timestamp) -> 
             .execute(tx.conn())
             .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Takes one event back from `key`'s count in a window (a success is not held against the
+/// account or the address).
+pub async fn forgive(tx: &mut Tx, key: &str, window_start: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE rate_counters SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0")
+        .bind(key)
+        .bind(window_start)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

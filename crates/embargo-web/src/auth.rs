@@ -44,9 +44,18 @@ pub fn session_token(app: &App, headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// The client's address as the connection shows it (headers are not trusted).
+/// The client's address as the connection shows it (headers are not trusted), for
+/// throttling: IPv6 clients are grouped by /64, since one host usually holds a whole /64.
 pub fn client_address(parts: &Parts) -> String {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+    match parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+        Some(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(String::new, |v4| v4.to_string()),
+        Some(ip) => ip.to_string(),
+        None => "unknown".into(),
+    }
 }
 
 /// A fully signed-in team member.

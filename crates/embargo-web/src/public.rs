@@ -89,27 +89,44 @@ pub(crate) async fn report_form(State(app): State<App>) -> Response {
     form_page(&app, StatusCode::OK, form, FormErrors::default()).await
 }
 
+/// Uploads being read at once, at most: each may hold up to the message limit in memory.
+static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+
+/// Why a multipart form could not be read: too large (413) or malformed (400).
+struct Unreadable(StatusCode);
+
 /// Reads a multipart form: text fields by name, and files from `attachments`.
-async fn read_multipart(mut multipart: Multipart) -> Result<(Vec<(String, String)>, Vec<Upload>), AppError> {
+async fn read_multipart(mut multipart: Multipart) -> Result<(Vec<(String, String)>, Vec<Upload>), Unreadable> {
+    let _permit = UPLOADS.acquire().await.map_err(|_| Unreadable(StatusCode::SERVICE_UNAVAILABLE))?;
     let mut fields = Vec::new();
     let mut uploads = Vec::new();
-    while let Some(field) =
-        multipart.next_field().await.map_err(|e| AppError::Invalid(format!("the form could not be read: {e}")))?
-    {
+    let unreadable = |e: axum::extract::multipart::MultipartError| Unreadable(e.status());
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "attachments" {
             let filename = field.file_name().unwrap_or("attachment").to_owned();
             let media_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-            let data = field.bytes().await.map_err(|e| AppError::Invalid(format!("a file could not be read: {e}")))?;
+            let data = field.bytes().await.map_err(unreadable)?;
             if !data.is_empty() {
-                uploads.push(Upload { filename, media_type, data: data.to_vec() });
+                uploads.push(Upload { filename, media_type, data: Vec::from(data) });
             }
         } else if fields.len() < 64 {
-            let text = field.text().await.map_err(|e| AppError::Invalid(format!("the form could not be read: {e}")))?;
-            fields.push((name, text));
+            fields.push((name, field.text().await.map_err(unreadable)?));
         }
     }
     Ok((fields, uploads))
+}
+
+fn unreadable(app: &App, Unreadable(status): Unreadable) -> Response {
+    let text = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "The form is too large: files may total at most {} MB.",
+            app.config.limits.max_message_bytes / 1_000_000
+        )
+    } else {
+        "The form could not be read. Please try again.".to_owned()
+    };
+    render::message(status, Layout::public(app, "Not sent", "report"), "Not sent", &text, Some(("/report", "Back")))
 }
 
 #[derive(Template)]
@@ -129,7 +146,7 @@ pub(crate) async fn submit_report(
 ) -> Response {
     let (fields, uploads) = match read_multipart(multipart).await {
         Ok(read) => read,
-        Err(err) => return render::error(Layout::public(&app, "Error", "report"), &err),
+        Err(err) => return unreadable(&app, err),
     };
     let mut form = ReportForm::default();
     for (name, value) in fields {
@@ -253,9 +270,15 @@ pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) ->
 }
 
 pub(crate) async fn status_reply(State(app): State<App>, Path(token): Path<String>, multipart: Multipart) -> Response {
+    // The link is checked before the body is read: nobody uploads to a link they lack.
+    match portal::link_valid(&app, &token).await {
+        Ok(true) => {}
+        Ok(false) => return status_error(&app, &AppError::NotFound("status page".into())),
+        Err(err) => return status_error(&app, &err),
+    }
     let (fields, uploads) = match read_multipart(multipart).await {
         Ok(read) => read,
-        Err(err) => return status_error(&app, &err),
+        Err(err) => return unreadable(&app, err),
     };
     let body = fields.into_iter().find(|(n, _)| n == "body").map(|(_, v)| v).unwrap_or_default();
     match portal::status_reply(&app, &token, &body, uploads).await {

@@ -954,3 +954,98 @@ async fn the_api_works_with_tokens_and_is_fully_documented() {
         assert!(served.body.contains("\"openapi\": \"3.1.0\""));
     }
 }
+
+#[tokio::test]
+async fn credentials_stay_with_their_owner_and_access_changes_need_the_right() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let local = Actor::LocalAdmin { os_user: "t".into() };
+        // The acknowledgement mail carries the status link; the thread the team reads does not.
+        let ack = reports::submit(
+            &w.web.app,
+            &Actor::System("test"),
+            Submission { acknowledge: true, ..submission("dora@example.net", "Charlie crash", "charlie body") },
+        )
+        .await
+        .unwrap();
+        let worker = embargo_app::jobs::Worker::new(w.web.app.clone());
+        while worker.run_once().await.unwrap() {}
+        let outbox = embargo_app::intake::outbox(&w.web.app).unwrap();
+        let mail = std::fs::read_to_string(&outbox.last().unwrap().path).unwrap().replace("=\r\n", "");
+        assert!(mail.contains(&ack.status_token), "the reporter's mail has the link");
+        let page = send(router, get(&format!("/reports/{}", ack.reference), Some(&w.admin))).await;
+        assert!(page.body.contains("We received your security report"));
+        assert!(!page.body.contains(&ack.status_token), "the team's view of the thread has no link");
+        let api_view =
+            send(router, api("GET", &format!("/api/v1/reports/{}", ack.reference), Some(&w.admin_token), None)).await;
+        assert!(!api_view.body.contains(&ack.status_token));
+        // A team rotation mails the new link without putting it on the thread.
+        send(router, post(&format!("/reports/{}/status-link", ack.reference), Some(&w.admin), &[("action", "rotate")]))
+            .await;
+        while worker.run_once().await.unwrap() {}
+        let outbox = embargo_app::intake::outbox(&w.web.app).unwrap();
+        let newest =
+            outbox.iter().find(|m| m.subject.contains("Your new status link")).expect("the new link is mailed");
+        let mail = std::fs::read_to_string(&newest.path).unwrap().replace("=\r\n", "");
+        let new_link = between(&mail, "/status/", "\n").unwrap().trim().to_owned();
+        assert_eq!(new_link.len(), 64, "{mail}");
+        assert_eq!(send(router, get(&format!("/status/{new_link}"), None)).await.status, StatusCode::OK);
+        let page = send(router, get(&format!("/reports/{}", ack.reference), Some(&w.admin))).await;
+        assert!(!page.body.contains(&new_link));
+
+        // A key typed into the form for an address we know is not taken as theirs.
+        let key = embargo_mail::openpgp::InstanceKey::generate("Mallory <mallory@example.net>")
+            .unwrap()
+            .public_armored()
+            .unwrap();
+        {
+            let (challenge, nonce) = form_fields(router).await;
+            let reply = send(
+                router,
+                multipart(
+                    "/report",
+                    &[
+                        ("challenge", &challenge),
+                        ("nonce", &nonce),
+                        ("title", "t"),
+                        ("description", "d"),
+                        ("email", "alice@example.net"),
+                        ("openpgp_key", &key),
+                    ],
+                    &[],
+                ),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::CREATED);
+            let reference: ReferenceId = between(&reply.body, "id=\"reference\">", "<").unwrap().parse().unwrap();
+            let detail = reports::show(&w.web.app, &local, &reference, reports::ReadPurpose::Read).await.unwrap();
+            assert!(detail.reporter.openpgp_key.is_none(), "a known reporter's key is not replaced from the form");
+            assert!(
+                detail.attachments.iter().any(|a| a.filename == "openpgp-key-from-form.asc"),
+                "it is offered instead"
+            );
+        }
+
+        // Responders cannot move access around: the product, or someone else's report.
+        let r1 = w.r1.to_string();
+        let reply = send(router, post(&format!("/reports/{r1}/product"), Some(&w.on), &[("product", "")])).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        let reply = send(router, post(&format!("/reports/{r1}/assign"), Some(&w.on), &[("assignee", "")])).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "unassigning takes access away");
+        // Off the report, the members form says nothing exists.
+        let reply =
+            send(router, post(&format!("/reports/{r1}/members"), Some(&w.off), &[("email", "off@team.test")])).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+        // Uploads to a link nobody holds are refused before the body is read.
+        let reply = send(router, multipart(&format!("/status/{}/reply", "cd".repeat(32)), &[("body", "x")], &[])).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+        // Half signed in lasts five minutes.
+        let reply = send(router, post("/login", None, &[("email", "on@team.test"), ("password", PASSWORD)])).await;
+        let partial = reply.cookie().unwrap();
+        w.web.clock.advance_secs(6 * 60);
+        assert_eq!(send(router, get("/login/totp", Some(&partial))).await.location(), "/login");
+    }
+}
