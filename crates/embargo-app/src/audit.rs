@@ -53,7 +53,8 @@ pub async fn list(app: &App, actor: &Actor, after_seq: i64, limit: i64) -> Resul
     Ok(entries)
 }
 
-/// A report's audit trail (the latest 200 entries), for those who may read the report.
+/// The latest entries of a report's audit trail (reads included: who looked at it is part
+/// of the record), newest last, for those who may read the report.
 pub async fn for_report(
     app: &App,
     actor: &embargo_domain::Actor,
@@ -66,7 +67,86 @@ pub async fn for_report(
     if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
         return Err(AppError::NotFound(format!("report {reference}")));
     }
-    let entries = audit::list_for_subject(&mut tx, &format!("report:{reference}"), 200).await?;
+    let entries = audit::list_for_subject(&mut tx, &format!("report:{reference}"), 30).await?;
     tx.rollback().await?;
     Ok(entries)
+}
+
+/// A read to record, waiting for the read committer.
+#[derive(Debug)]
+pub(crate) struct PendingRead {
+    at: embargo_domain::Timestamp,
+    actor: String,
+    action: String,
+    subject: String,
+    details: String,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The most reads recorded in one transaction.
+const MAX_READ_BATCH: usize = 256;
+
+/// Records a read and returns once it is committed. Reads from many requests are committed
+/// together by one task (group commit, as for mail intake): each caller still waits for
+/// the commit that holds its entry, so nothing is shown that is not on the record, but the
+/// cost of a durable commit is shared.
+pub(crate) async fn record_read(
+    app: &App,
+    actor: &embargo_domain::Actor,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> Result<(), AppError> {
+    let queue = app.read_log.get_or_init(|| start_read_committer(app.store.clone()));
+    let (done, wait) = tokio::sync::oneshot::channel();
+    let pending = PendingRead {
+        at: app.now(),
+        actor: actor.to_string(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        details: details.to_owned(),
+        done,
+    };
+    queue.send(pending).await.map_err(|_| AppError::Unavailable("the audit log is not accepting entries".into()))?;
+    match wait.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(AppError::Unavailable(format!("cannot record the read: {reason}"))),
+        Err(_) => Err(AppError::Unavailable("the audit log stopped".into())),
+    }
+}
+
+fn start_read_committer(store: embargo_store::Store) -> tokio::sync::mpsc::Sender<PendingRead> {
+    let (queue, mut incoming) = tokio::sync::mpsc::channel::<PendingRead>(4 * MAX_READ_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = incoming.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_READ_BATCH {
+                match incoming.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("embargo_audit_read_batch_size").record(batch.len() as f64);
+            let result = async {
+                let mut tx = store.begin().await?;
+                for read in &batch {
+                    let entry = audit::NewEntry {
+                        at: read.at,
+                        actor: &read.actor,
+                        action: &read.action,
+                        subject: &read.subject,
+                        details: &read.details,
+                    };
+                    audit::append(&mut tx, &entry).await?;
+                }
+                tx.commit().await
+            }
+            .await
+            .map_err(|e| e.to_string());
+            for read in batch {
+                let _ = read.done.send(result.clone());
+            }
+        }
+    });
+    queue
 }

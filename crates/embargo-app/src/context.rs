@@ -38,6 +38,9 @@ pub struct App {
     pub transport: Arc<embargo_mail::outbound::Transport>,
     /// The instance's OpenPGP key, once loaded (see `openpgp::instance_key`).
     pub pgp_key: Arc<std::sync::OnceLock<embargo_mail::openpgp::InstanceKey>>,
+    /// The queue of the task that commits audit entries of reads together (started on
+    /// first use; see `audit::record_read`).
+    pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::audit::PendingRead>>>,
 }
 
 impl App {
@@ -70,7 +73,14 @@ impl App {
         let transport = embargo_mail::outbound::Transport::new(config.mail.relay.expose(), &config.outbox_dir())
             .map_err(|e| AppError::Invalid(format!("mail.relay: {e}")))?;
         Ok((
-            Self { store, config: Arc::new(config), clock, transport: Arc::new(transport), pgp_key: Arc::default() },
+            Self {
+                store,
+                config: Arc::new(config),
+                clock,
+                transport: Arc::new(transport),
+                pgp_key: Arc::default(),
+                read_log: Arc::default(),
+            },
             source,
         ))
     }

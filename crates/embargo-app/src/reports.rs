@@ -349,9 +349,10 @@ async fn require_on(
     }
 }
 
-/// Records a read. Reads run in a read-only snapshot and their audit entry is committed in
-/// a short write transaction of its own before anything is returned: nothing is shown
-/// that is not on the record, and readers do not hold the write lock while they read.
+/// Records a read. Reads run in a read-only snapshot and their audit entry is committed
+/// (group-committed with other reads, see [`audit::record_read`]) before anything is
+/// returned: nothing is shown that is not on the record, and readers never hold the write
+/// lock while they read.
 pub(crate) async fn audit_read(
     app: &App,
     actor: &Actor,
@@ -359,10 +360,7 @@ pub(crate) async fn audit_read(
     subject_text: &str,
     details: &str,
 ) -> Result<(), AppError> {
-    let mut tx = app.store.begin().await?;
-    audit::record(&mut tx, app, actor, action, subject_text, details).await?;
-    tx.commit().await?;
-    Ok(())
+    audit::record_read(app, actor, action, subject_text, details).await
 }
 
 /// Reads a report in full. Every read is audited (see [`audit_read`]).
@@ -726,12 +724,15 @@ pub struct InboxRow {
     pub product: Option<String>,
 }
 
+pub use embargo_store::reports::INBOX_COUNT_CAP;
+
 /// A page of the inbox.
 #[derive(Debug, Clone)]
 pub struct InboxPage {
     /// Rows.
     pub rows: Vec<InboxRow>,
-    /// Matching reports in all.
+    /// Matching reports in all, counted up to [`INBOX_COUNT_CAP`] (a larger value means
+    /// "more than the cap").
     pub total: i64,
 }
 

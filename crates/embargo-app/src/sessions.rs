@@ -187,10 +187,7 @@ pub async fn sign_in_password(
 pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError> {
     let now = app.now();
     let hash = crate::tokens::hash(token);
-    let mut tx = app.store.snapshot().await?;
-    let record = store_sessions::get(&mut tx, &hash, now).await?;
-    tx.rollback().await?;
-    let Some(record) = record else { return Ok(None) };
+    let Some(record) = store_sessions::lookup(&app.store, &hash, now).await? else { return Ok(None) };
     if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
         let mut tx = app.store.begin().await?;
         store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;

@@ -225,6 +225,11 @@ impl Store {
         self.backend
     }
 
+    /// The pool, for single-statement reads outside a transaction.
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// The keyring (for callers that need a blind index).
     pub fn keys(&self) -> &Keyring {
         &self.keys

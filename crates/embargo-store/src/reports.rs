@@ -537,7 +537,11 @@ fn bind_inbox<'q>(
         .bind(term(3))
 }
 
-/// One page of the inbox, newest first, and the number of matching reports.
+/// The inbox counts matching reports up to this many; beyond, it reports `cap + 1`.
+pub const INBOX_COUNT_CAP: i64 = 10_000;
+
+/// One page of the inbox, newest first, and the number of matching reports (at most
+/// [`INBOX_COUNT_CAP`] + 1).
 pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i64), StoreError> {
     static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static COUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -548,7 +552,14 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
              ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12"
         )
     });
-    let count = COUNT.get_or_init(|| format!("SELECT COUNT(*) AS n FROM reports {INBOX_WHERE}"));
+    // Counting stops past the cap: an exact count of a large inbox costs a scan per page
+    // view, and "more than 10,000" says enough.
+    let count = COUNT.get_or_init(|| {
+        format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports {INBOX_WHERE} LIMIT {}) AS matching",
+            INBOX_COUNT_CAP + 1
+        )
+    });
     let rows = bind_inbox(tx, sqlx::query(page.as_str()), filter)
         .bind(filter.limit)
         .bind(filter.offset)

@@ -83,13 +83,18 @@ fn session_of(row: &sqlx::any::AnyRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-/// The live session with this token hash: not revoked, not expired, account enabled.
-pub async fn get(tx: &mut Tx, token_hash: &str, at: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+/// The live session with this token hash: not revoked, not expired, account enabled. One
+/// statement outside a transaction (one round trip: every team request looks it up).
+pub async fn lookup(
+    store: &crate::Store,
+    token_hash: &str,
+    at: Timestamp,
+) -> Result<Option<SessionRecord>, StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!("{SELECT} WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = 0")
     });
-    let row = sqlx::query(sql.as_str()).bind(token_hash).bind(ms(at)).fetch_optional(tx.conn()).await?;
+    let row = sqlx::query(sql.as_str()).bind(token_hash).bind(ms(at)).fetch_optional(store.pool()).await?;
     row.as_ref().map(session_of).transpose()
 }
 

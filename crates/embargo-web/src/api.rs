@@ -99,7 +99,14 @@ pub(crate) async fn list(State(app): State<App>, ApiCaller(actor): ApiCaller, Qu
                     })
                 })
                 .collect();
-            Json(json!({ "reports": items, "total": inbox.total, "page": query.page.max(1) })).into_response()
+            let capped = inbox.total > reports::INBOX_COUNT_CAP;
+            Json(json!({
+                "reports": items,
+                "total": inbox.total.min(reports::INBOX_COUNT_CAP),
+                "total_is_lower_bound": capped,
+                "page": query.page.max(1),
+            }))
+            .into_response()
         }
         Err(err) => error(&err),
     }

@@ -158,7 +158,7 @@ struct InboxRow {
 struct InboxPage {
     layout: Layout,
     rows: Vec<InboxRow>,
-    total: i64,
+    total: String,
     q: String,
     state: String,
     product: String,
@@ -240,7 +240,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
     let mut states = vec![("open".to_owned(), "Open".to_owned()), ("any".to_owned(), "Any".to_owned())];
     states.extend(ReportState::CODES.iter().map(|c| ((*c).to_owned(), (*c).replace('-', " "))));
     let page_no = query.page.max(1);
-    let pages = ((inbox.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let pages = ((inbox.total.min(reports::INBOX_COUNT_CAP) + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |p: i64| {
         let params = [
             ("q", params.q.as_str()),
@@ -261,7 +261,11 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         &InboxPage {
             layout,
             rows,
-            total: inbox.total,
+            total: match inbox.total {
+                1 => "1 report".to_owned(),
+                n if n > reports::INBOX_COUNT_CAP => format!("more than {} reports", reports::INBOX_COUNT_CAP),
+                n => format!("{n} reports"),
+            },
             q: params.q.clone(),
             state: state.clone(),
             product: params.product.clone(),
@@ -273,7 +277,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
             page: page_no,
             pages,
             prev: (page_no > 1).then(|| link(page_no - 1)),
-            next: (page_no < pages).then(|| link(page_no + 1)),
+            next: (page_no < pages || inbox.total > reports::INBOX_COUNT_CAP).then(|| link(page_no + 1)),
         },
     )
 }
@@ -317,12 +321,13 @@ enum TimelineItem {
         flags: Vec<String>,
         at: String,
     },
-    Audit {
-        action: String,
-        actor: String,
-        details: String,
-        at: String,
-    },
+}
+
+struct ActivityRow {
+    action: String,
+    actor: String,
+    details: String,
+    at: String,
 }
 
 #[derive(Template)]
@@ -348,6 +353,7 @@ struct ReportPage {
     duplicates: Vec<String>,
     upstream: Option<String>,
     events: Vec<TimelineItem>,
+    activity: Vec<ActivityRow>,
     targets: Vec<(String, String)>,
     team: Vec<String>,
     products: Vec<(i64, String)>,
@@ -471,19 +477,6 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
             },
         ));
     }
-    for entry in trail.iter().filter(|e| !matches!(e.action.as_str(), "report.read" | "report.list")) {
-        let at = embargo_domain::Timestamp::from_millisecond(entry.at_ms).unwrap_or_default();
-        events.push((
-            at,
-            2,
-            TimelineItem::Audit {
-                action: entry.action.clone(),
-                actor: entry.actor.clone(),
-                details: entry.details.clone(),
-                at: render::time(app, at),
-            },
-        ));
-    }
     events.sort_by_key(|(at, order, _)| (*at, *order));
     let mut facts = Vec::new();
     if let Some(details) = report.details.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) {
@@ -534,6 +527,16 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         duplicates: duplicates.iter().map(ToString::to_string).collect(),
         upstream: report.upstream.as_ref().map(|u| format!("{} ({})", u.project, u.contact)),
         events: events.into_iter().map(|(_, _, e)| e).collect(),
+        activity: trail
+            .iter()
+            .rev()
+            .map(|entry| ActivityRow {
+                action: entry.action.clone(),
+                actor: entry.actor.clone(),
+                details: entry.details.clone(),
+                at: render::time(app, embargo_domain::Timestamp::from_millisecond(entry.at_ms).unwrap_or_default()),
+            })
+            .collect(),
         targets: targets(report.state),
         team: team.iter().map(|u| u.email.clone()).collect(),
         products: products.iter().map(|p| (p.product.id, p.product.name.clone())).collect(),
