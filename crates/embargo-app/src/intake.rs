@@ -195,8 +195,7 @@ async fn ingest_in(
         && let Some(from) = &mail.from_address
         && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
     {
-        // The key was loaded when the message was parsed; never open a second write
-        // transaction while this one is open (on SQLite they queue on one lock).
+        // The key was loaded when the message was parsed (no second transaction here).
         let key = app.pgp_key.get().cloned().ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
         pgp = embargo_mail::parse_with_keys(raw, Some(&key), Some(&certificate)).pgp;
     }

@@ -490,7 +490,6 @@ pub async fn status_reply(app: &App, token: &str, body: &str, uploads: Vec<Uploa
         product_id: None,
     };
     let reference = crate::reports::add_inbound_message_in(&mut tx, app, &Actor::Reporter, id, &message, false).await?;
-    sr::add_terms(&mut tx, id, &crate::reports::search_words(&message.body)).await?;
     tx.commit().await?;
     tracing::info!(report = %reference, "reporter replied on the status page");
     Ok(reference)

@@ -198,7 +198,7 @@ pub(crate) async fn submit_in(
     words.extend(search_words(submission.reporter_email.trim()));
     words.sort();
     words.dedup();
-    sr::set_terms(tx, id, &words).await?;
+    sr::add_terms(tx, id, &words).await?;
     let message = insert_inbound(tx, id, submission, title, false, now).await?;
     if submission.acknowledge {
         let key = format!("ack:{}", id.0);
@@ -289,6 +289,9 @@ pub(crate) async fn add_inbound_message_in(
     authz::require(tx, actor, Permission::AddReporterMessage(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
+    if !quarantined {
+        sr::add_terms(tx, report, &search_words(&message.body)).await?;
+    }
     audit::record(
         tx,
         app,
@@ -680,17 +683,17 @@ pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i
     Ok(Download { filename: meta.filename, data })
 }
 
-/// Words for the private search index: lower-cased runs of letters and digits of 2 to 40
-/// characters, at most 5,000 per text.
+/// Words for the private search index: the distinct lower-cased runs of letters and digits
+/// of 2 to 40 characters, at most 2,000 per text.
 pub fn search_words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| (2..=40).contains(&w.chars().count()))
         .map(str::to_lowercase)
-        .take(5000)
         .collect();
     words.sort();
     words.dedup();
+    words.truncate(2000);
     words
 }
 

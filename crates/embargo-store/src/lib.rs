@@ -130,10 +130,6 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     keys: Arc<Keyring>,
-    /// SQLite allows one writer at a time. Write transactions of this process queue here
-    /// instead of in SQLite's busy handler, which sleeps in growing steps and turns
-    /// contention into long tail latencies. (Other processes still meet the busy timeout.)
-    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,8 +143,6 @@ pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     backend: Backend,
     keys: Arc<Keyring>,
-    /// Held until the transaction ends (SQLite write transactions only).
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -184,7 +178,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend, keys, writer: Arc::default() })
+        Ok(Self { pool, backend, keys })
     }
 
     /// Applies pending migrations for this backend. Safe to run concurrently on PostgreSQL
@@ -197,17 +191,13 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction. Never start a second one in the same task while one is
-    /// open: on SQLite they queue on one lock.
+    /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let (inner, writer) = match self.backend {
-            Backend::Sqlite => {
-                let writer = self.writer.clone().lock_owned().await;
-                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(writer))
-            }
-            Backend::Postgres => (self.pool.begin().await?, None),
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _writer: writer })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot.
@@ -217,7 +207,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _writer: None })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
     }
 
     /// Which backend this is.

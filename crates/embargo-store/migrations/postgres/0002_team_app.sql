@@ -36,6 +36,7 @@ CREATE TABLE report_terms (
     report_id  BIGINT NOT NULL REFERENCES reports(id),
     PRIMARY KEY (term, report_id)
 );
+CREATE INDEX report_terms_report ON report_terms(report_id);
 
 -- TOTP (the secret sealed) and replay protection: the last accepted time step.
 ALTER TABLE users ADD COLUMN totp_secret_enc BYTEA;

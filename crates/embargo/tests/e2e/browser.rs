@@ -152,6 +152,13 @@ async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_t
     submit(driver, "form[action='/login/totp'] button[type=submit]").await;
     assert!(driver.current_url().await.unwrap().path().ends_with("/inbox"));
 
+    // The account and team pages pass axe too.
+    for page in ["/account", "/admin", "/policy", "/"] {
+        driver.goto(format!("{base}{page}")).await.unwrap();
+        axe_clean(&browser, page).await;
+    }
+    driver.goto(format!("{base}/inbox")).await.unwrap();
+
     // The inbox shows the report; open it.
     axe_clean(&browser, "/inbox").await;
     submit(driver, &format!("a[href='/reports/{reference}'].ref")).await;
