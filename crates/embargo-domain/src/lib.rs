@@ -2,7 +2,7 @@
 //!
 //! This crate is the innermost layer (see `ARCHITECTURE.md`). It holds the types that carry
 //! Embargo's invariants and the rules that act on them: reference identifiers, the report
-//! lifecycle state machine, actors and roles, and the audit-chain hashing.
+//! lifecycle state machine, actors and roles, the audit-chain hashing and CVSS vectors.
 //!
 //! Architecture invariant: nothing here does IO, nothing is `async`, and nothing depends on
 //! a database, HTTP or mail crate. Every rule is a plain function of its inputs; the current
@@ -12,6 +12,7 @@
 pub mod actor;
 pub mod audit;
 pub mod calendar;
+pub mod cvss;
 pub mod ids;
 pub mod lifecycle;
 

@@ -62,6 +62,14 @@ pub enum Command {
     /// Outgoing mail kept in the outbox Maildir (when no relay is configured)
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Check a CVSS 3.1 or 4.0 vector and print its canonical form, scores and severities; exits 2 when invalid
+    Cvss {
+        /// The vector, such as CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
+        vector: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

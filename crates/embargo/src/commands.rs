@@ -106,6 +106,10 @@ pub async fn run(cli: Cli) -> Outcome {
         print!("{}", embargo_app::config::EXAMPLE);
         return Ok(ExitCode::SUCCESS);
     }
+    // Pure computation: needs no configuration, data directory or database.
+    if let Command::Cvss { vector, json } = &cli.command {
+        return cvss(vector, *json);
+    }
     let config = load_config(&cli)?;
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Worker);
     init_logging(&config, long_running);
@@ -114,7 +118,7 @@ pub async fn run(cli: Cli) -> Outcome {
             print!("{}", config.to_redacted_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
+        Command::Config(ConfigCommand::Example) | Command::Cvss { .. } => unreachable!("handled above"),
         Command::Serve(_) => serve(config).await,
         Command::Worker => worker(config).await,
         Command::Migrate => {
@@ -134,6 +138,16 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Exit code for an invalid CVSS vector (the CLI contract promises 2, like a usage error).
+const EX_CVSS_INVALID: u8 = 2;
+
+fn cvss(vector: &str, as_json: bool) -> Outcome {
+    let parsed = embargo_domain::cvss::Vector::parse(vector.trim())
+        .map_err(|err| Failure::new(EX_CVSS_INVALID, format!("invalid CVSS vector: {err}")))?;
+    output::cvss(&parsed, as_json);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

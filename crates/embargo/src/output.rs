@@ -6,6 +6,7 @@ use embargo_app::jobs::JobRecord;
 use embargo_app::reports::ReportDetail;
 use embargo_app::reports::ReportRecord;
 use embargo_domain::audit::StoredEntry;
+use embargo_domain::cvss::{Score, Vector};
 use embargo_domain::{ReportState, Timestamp};
 use serde_json::{Value, json};
 
@@ -215,5 +216,45 @@ pub fn outbox(entries: &[embargo_app::mail::OutboxEntry], as_json: bool) {
     for e in entries {
         println!("{}  to {}  {}", one_line(&e.date, 40), one_line(&e.to, 60), one_line(&e.subject, 80));
         println!("    {}", e.path.display());
+    }
+}
+
+/// One CVSS score as JSON: the number and its severity (upper case, as in FIRST's JSON schemas).
+fn cvss_score(score: Score) -> Value {
+    json!({ "score": score.value(), "severity": score.severity().as_str().to_ascii_uppercase() })
+}
+
+pub fn cvss(vector: &Vector, as_json: bool) {
+    if as_json {
+        let mut value = json!({
+            "version": vector.version(),
+            "vector": vector.to_string(),
+            "score": vector.score().value(),
+            "severity": vector.severity().as_str().to_ascii_uppercase(),
+        });
+        match vector {
+            Vector::V31(v) => {
+                let s = v.scores();
+                value["base"] = cvss_score(s.base);
+                value["temporal"] = cvss_score(s.temporal);
+                value["environmental"] = cvss_score(s.environmental);
+            }
+            Vector::V40(v) => value["nomenclature"] = json!(v.score().nomenclature.as_str()),
+        }
+        println!("{value}");
+        return;
+    }
+    println!("{vector}");
+    match vector {
+        Vector::V31(v) => {
+            let s = v.scores();
+            for (name, score) in [("base", s.base), ("temporal", s.temporal), ("environmental", s.environmental)] {
+                println!("{name:<15}{score:>5}  {}", score.severity());
+            }
+        }
+        Vector::V40(v) => {
+            let s = v.score();
+            println!("{:<15}{:>5}  {}", s.nomenclature, s.score, s.score.severity());
+        }
     }
 }

@@ -423,3 +423,45 @@ fn configuration_layers_and_secrets_stay_hidden() {
     assert!(out.stdout.contains("reference_prefix = \"ENV\""));
     assert!(!out.stdout.contains("hunter2") && out.stdout.contains("[redacted]"), "{}", out.stdout);
 }
+
+#[test]
+fn cvss_scores_valid_vectors_and_rejects_invalid_ones_without_a_data_directory() {
+    let it = Instance::new(BIN, None);
+    // 3.1 in any order is shown canonically, with all three scores.
+    let out = it.run(&["cvss", "--json", "CVSS:3.1/E:P/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/CR:L"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let body: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(body["version"], "3.1");
+    assert_eq!(body["vector"], "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:P/CR:L");
+    assert_eq!(body["base"]["score"], 9.8);
+    assert_eq!(body["base"]["severity"], "CRITICAL");
+    assert_eq!(body["temporal"]["score"], 9.3);
+    assert_eq!(body["environmental"]["score"], 9.0);
+    assert_eq!(body["score"], 9.0);
+
+    let v40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U";
+    let out = it.run(&["cvss", v40, "--json"], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let body: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(body["version"], "4.0");
+    assert_eq!(body["vector"], v40);
+    assert_eq!(body["score"], 8.1);
+    assert_eq!(body["severity"], "HIGH");
+    assert_eq!(body["nomenclature"], "CVSS-BT");
+    let out = it.run(&["cvss", v40], b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("CVSS-BT") && out.stdout.contains("8.1  High"), "{}", out.stdout);
+
+    // Lower-case names, out-of-order 4.0 metrics and missing base metrics are rejected.
+    for bad in [
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/vc:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H",
+    ] {
+        let out = it.run(&["cvss", bad, "--json"], b"");
+        assert_eq!(out.code, 2, "{bad}: {}", out.stdout);
+        assert!(out.stdout.is_empty() && out.stderr.contains("invalid CVSS vector"), "{}", out.stderr);
+        assert_no_panic(&out);
+    }
+    assert!(!it.data_dir.join("embargo.db").exists(), "cvss must not open the database");
+}
