@@ -97,6 +97,7 @@ fn csp_violations(server: &Server) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_text() {
     let Some(browser) = Browser::start().await else { return };
+    browser.resize(1280, 900).await;
     let db = embargo_test_support::sqlite();
     let it = Instance::new(BIN, Some(&db));
     let server = it.serve(&[("EMBARGO_WEB__PROOF_OF_WORK_BITS", "12"), ("EMBARGO_ORGANISATION__NAME", "Acme")]);
