@@ -160,14 +160,7 @@ fn precheck(app: &App, raw: &[u8], key: &embargo_mail::openpgp::InstanceKey) -> 
 
 fn log_outcome(outcome: &IngestOutcome) {
     match outcome {
-        IngestOutcome::NewReport(reference) => reports::submitted_log(
-            &reports::Submitted {
-                id: embargo_domain::ReportId(0),
-                reference: reference.clone(),
-                status_token: String::new(),
-            },
-            Channel::Email,
-        ),
+        IngestOutcome::NewReport(reference) => reports::submitted_log(reference, Channel::Email),
         IngestOutcome::Reply(r) => tracing::info!(report = %r, "reply threaded"),
         IngestOutcome::Quarantined(r) => tracing::info!(report = %r, "message quarantined"),
         IngestOutcome::AlreadyReceived(r) => tracing::info!(report = %r, "redelivery ignored"),

@@ -180,6 +180,24 @@ async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, J
     })
 }
 
+/// Completes a job in the transaction that holds its effect, fenced on the lease: if
+/// another worker took the job over, the effect is rolled back.
+async fn complete_in(mut tx: embargo_store::Tx, job: &Job, now: Timestamp) -> Result<(), JobError> {
+    if !store_jobs::complete(&mut tx, job, now).await? {
+        tx.rollback().await?;
+        return Err(JobError::LeaseLost);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The audit details of a sent mail (no addresses, no content).
+fn sent_details(job: &Job, message: Option<i64>, receipt: &str, encrypted: bool) -> String {
+    let message = message.map_or_else(String::new, |m| format!(" message={m}"));
+    let via = receipt.split_whitespace().next().unwrap_or("");
+    format!("kind={}{message} via={via} encrypted={encrypted}", job.kind)
+}
+
 /// How a job attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -481,20 +499,10 @@ impl Worker {
             &Actor::System("mail"),
             "mail.sent",
             &format!("report:{}", report.reference),
-            &format!(
-                "kind={} via={} encrypted={}",
-                job.kind,
-                receipt.split_whitespace().next().unwrap_or(""),
-                reporter.openpgp_key.is_some()
-            ),
+            &sent_details(job, None, &receipt, reporter.openpgp_key.is_some()),
         )
         .await?;
-        if !store_jobs::complete(&mut tx, job, now).await? {
-            tx.rollback().await?;
-            return Err(JobError::LeaseLost);
-        }
-        tx.commit().await?;
-        Ok(())
+        complete_in(tx, job, now).await
     }
 
     /// Sends a stored outbound message (a reply or notice the team wrote) to the reporter,
@@ -544,21 +552,10 @@ impl Worker {
             &Actor::System("mail"),
             "mail.sent",
             &format!("report:{}", report.reference),
-            &format!(
-                "kind={} message={} via={} encrypted={}",
-                job.kind,
-                payload.message,
-                receipt.split_whitespace().next().unwrap_or(""),
-                reporter.openpgp_key.is_some()
-            ),
+            &sent_details(job, Some(payload.message), &receipt, reporter.openpgp_key.is_some()),
         )
         .await?;
-        if !store_jobs::complete(&mut tx, job, now).await? {
-            tx.rollback().await?;
-            return Err(JobError::LeaseLost);
-        }
-        tx.commit().await?;
-        Ok(())
+        complete_in(tx, job, now).await
     }
 
     async fn probe(&self, job: &Job) -> Result<(), JobError> {
@@ -568,12 +565,7 @@ impl Worker {
         let now = self.app.now();
         let mut tx = self.app.store.begin().await?;
         store_jobs::record_probe(&mut tx, job, now).await?;
-        if !store_jobs::complete(&mut tx, job, now).await? {
-            tx.rollback().await?;
-            return Err(JobError::LeaseLost);
-        }
-        tx.commit().await?;
-        Ok(())
+        complete_in(tx, job, now).await
     }
 }
 

@@ -350,7 +350,7 @@ pub async fn submit_form(
         .await?;
     }
     tx.commit().await?;
-    crate::reports::submitted_log(&submitted, Channel::Web);
+    crate::reports::submitted_log(&submitted.reference, Channel::Web);
     Ok(Received { reference: submitted.reference, status_token: submitted.status_token })
 }
 

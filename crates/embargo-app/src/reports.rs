@@ -143,14 +143,14 @@ pub async fn submit(app: &App, actor: &Actor, submission: Submission) -> Result<
     let mut tx = app.store.begin().await?;
     let submitted = submit_in(&mut tx, app, actor, &submission).await?;
     tx.commit().await?;
-    submitted_log(&submitted, submission.channel);
+    submitted_log(&submitted.reference, submission.channel);
     Ok(submitted)
 }
 
 /// Logs and counts a committed submission.
-pub(crate) fn submitted_log(submitted: &Submitted, channel: Channel) {
+pub(crate) fn submitted_log(reference: &ReferenceId, channel: Channel) {
     metrics::counter!("embargo_reports_received_total", "channel" => channel.as_str()).increment(1);
-    tracing::info!(report = %submitted.reference, channel = channel.as_str(), "report received");
+    tracing::info!(report = %reference, channel = channel.as_str(), "report received");
 }
 
 /// [`submit`] inside the caller's transaction (intake commits several messages at once).
@@ -561,48 +561,65 @@ fn check_text(body: &str, what: &str) -> Result<String, AppError> {
     Ok(body)
 }
 
-/// Replies to the reporter: the message is recorded on the thread at once and mailed (encrypted
-/// when their key is known) by a job.
-pub async fn reply(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
-    let body = check_text(body, "reply")?;
-    let mut tx = app.store.begin().await?;
-    let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
-    let subject_line = crate::mail::reply_subject(reference, &report.title);
-    let id = outbound_in(&mut tx, app, actor, &report, &subject_line, &body).await?;
-    sr::add_terms(&mut tx, report.id, &search_words(&body)).await?;
-    audit::record(&mut tx, app, actor, "report.reply", &subject(reference), &format!("message={id}")).await?;
-    tx.commit().await?;
-    Ok(id)
+/// What a team member writes on a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamMessage {
+    /// A reply to the reporter: recorded at once, mailed by a job (encrypted when their
+    /// key is known), shown on their status page.
+    Reply,
+    /// An internal note, never shown to the reporter.
+    Note,
 }
 
-/// Adds an internal note (never shown to the reporter).
+/// Replies to the reporter (see [`TeamMessage::Reply`]).
+pub async fn reply(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
+    write(app, actor, reference, TeamMessage::Reply, body).await
+}
+
+/// Adds an internal note (see [`TeamMessage::Note`]).
 pub async fn add_note(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
-    let body = check_text(body, "note")?;
+    write(app, actor, reference, TeamMessage::Note, body).await
+}
+
+/// Records a reply or a note on the thread, indexes its words and audits it, in one
+/// transaction; returns the message's id.
+pub async fn write(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    kind: TeamMessage,
+    body: &str,
+) -> Result<i64, AppError> {
+    let body = check_text(body, if kind == TeamMessage::Reply { "reply" } else { "note" })?;
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
-    let author = actor.to_string();
-    let id = messages::insert(
-        &mut tx,
-        &NewMessage {
-            report: report.id,
-            kind: MessageKind::Note,
-            author: &author,
-            sender: None,
-            subject: None,
-            body: &body,
-            raw: None,
-            message_id: None,
-            quarantined: false,
-            pgp: None,
-            auth: None,
-            at: app.now(),
-        },
-    )
-    .await?;
+    let (id, action) = match kind {
+        TeamMessage::Reply => {
+            let subject_line = crate::mail::reply_subject(reference, &report.title);
+            (outbound_in(&mut tx, app, actor, &report, &subject_line, &body).await?, "report.reply")
+        }
+        TeamMessage::Note => {
+            let author = actor.to_string();
+            let new = NewMessage {
+                report: report.id,
+                kind: MessageKind::Note,
+                author: &author,
+                sender: None,
+                subject: None,
+                body: &body,
+                raw: None,
+                message_id: None,
+                quarantined: false,
+                pgp: None,
+                auth: None,
+                at: app.now(),
+            };
+            (messages::insert(&mut tx, &new).await?, "report.note")
+        }
+    };
     sr::add_terms(&mut tx, report.id, &search_words(&body)).await?;
-    audit::record(&mut tx, app, actor, "report.note", &subject(reference), &format!("message={id}")).await?;
+    audit::record(&mut tx, app, actor, action, &subject(reference), &format!("message={id}")).await?;
     tx.commit().await?;
     Ok(id)
 }

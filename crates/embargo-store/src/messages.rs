@@ -141,40 +141,47 @@ pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError
     Ok(id)
 }
 
+const SELECT_MESSAGE: &str = "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, \
+     auth_results, visible_to_reporter, created_at FROM messages";
+
+fn message_of(tx: &Tx, report: ReportId, row: &sqlx::any::AnyRow) -> Result<MessageRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let sender: Option<Vec<u8>> = row.try_get("sender_enc")?;
+    let subject: Option<Vec<u8>> = row.try_get("subject_enc")?;
+    let body: Vec<u8> = row.try_get("body_enc")?;
+    let raw: Option<Vec<u8>> = row.try_get("raw_enc")?;
+    let quarantined: i64 = row.try_get("quarantined")?;
+    let visible: i64 = row.try_get("visible_to_reporter")?;
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        kind: MessageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
+        author: row.try_get("author")?,
+        sender: sender.map(|v| tx.open(&v, &aad(report, "sender"))).transpose()?,
+        subject: subject.map(|v| tx.open(&v, &aad(report, "subject"))).transpose()?,
+        body: tx.open(&body, &aad(report, "body"))?,
+        raw_size: raw.map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len())).transpose()?,
+        quarantined: quarantined != 0,
+        pgp: row.try_get("pgp")?,
+        auth: row.try_get("auth_results")?,
+        visible_to_reporter: visible != 0,
+        at: ts(row.try_get("created_at")?)?,
+    })
+}
+
 /// A report's messages, oldest first, opened.
 pub async fn list(tx: &mut Tx, report: ReportId) -> Result<Vec<MessageRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, auth_results, visible_to_reporter, created_at \
-         FROM messages WHERE report_id = $1 ORDER BY id",
-    )
-    .bind(report.0)
-    .fetch_all(tx.conn())
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kind: String = row.try_get("kind")?;
-        let sender: Option<Vec<u8>> = row.try_get("sender_enc")?;
-        let subject: Option<Vec<u8>> = row.try_get("subject_enc")?;
-        let body: Vec<u8> = row.try_get("body_enc")?;
-        let raw: Option<Vec<u8>> = row.try_get("raw_enc")?;
-        let quarantined: i64 = row.try_get("quarantined")?;
-        let visible: i64 = row.try_get("visible_to_reporter")?;
-        out.push(MessageRecord {
-            id: row.try_get("id")?,
-            kind: MessageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("message kind {kind:?}")))?,
-            author: row.try_get("author")?,
-            sender: sender.map(|v| tx.open(&v, &aad(report, "sender"))).transpose()?,
-            subject: subject.map(|v| tx.open(&v, &aad(report, "subject"))).transpose()?,
-            body: tx.open(&body, &aad(report, "body"))?,
-            raw_size: raw.map(|v| tx.keys.open(&v, aad(report, "raw").as_bytes()).map(|r| r.len())).transpose()?,
-            quarantined: quarantined != 0,
-            pgp: row.try_get("pgp")?,
-            auth: row.try_get("auth_results")?,
-            visible_to_reporter: visible != 0,
-            at: ts(row.try_get("created_at")?)?,
-        });
-    }
-    Ok(out)
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| format!("{SELECT_MESSAGE} WHERE report_id = $1 ORDER BY id"));
+    let rows = sqlx::query(sql.as_str()).bind(report.0).fetch_all(tx.conn()).await?;
+    rows.iter().map(|row| message_of(tx, report, row)).collect()
+}
+
+/// One message of a report, opened.
+pub async fn get(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<MessageRecord>, StoreError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| format!("{SELECT_MESSAGE} WHERE report_id = $1 AND id = $2"));
+    let row = sqlx::query(sql.as_str()).bind(report.0).bind(message).fetch_optional(tx.conn()).await?;
+    row.map(|row| message_of(tx, report, &row)).transpose()
 }
 
 /// The original bytes of a message, when kept.
@@ -207,11 +214,6 @@ pub async fn reports_by_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result
         }
     }
     Ok(found)
-}
-
-/// One message of a report, opened.
-pub async fn get(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<MessageRecord>, StoreError> {
-    Ok(list(tx, report).await?.into_iter().find(|m| m.id == message))
 }
 
 /// The original bytes of the reporter's latest message that came by mail, if any.

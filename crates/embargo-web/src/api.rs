@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use embargo_app::reports::{self, InboxQuery, Notice, ReadPurpose};
+use embargo_app::reports::{self, InboxQuery, Notice, ReadPurpose, TeamMessage};
 use embargo_app::{App, AppError};
 use embargo_domain::{ReferenceId, ReportState, Timestamp};
 use serde::Deserialize;
@@ -191,14 +191,7 @@ pub(crate) async fn reply(
     Path(r): Path<String>,
     Json(input): Json<BodyInput>,
 ) -> Response {
-    let reference = match reference(&r) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
-    match reports::reply(&app, &actor, &reference, &input.body).await {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "message": id }))).into_response(),
-        Err(err) => error(&err),
-    }
+    write(&app, &actor, &r, TeamMessage::Reply, &input.body).await
 }
 
 pub(crate) async fn note(
@@ -207,11 +200,15 @@ pub(crate) async fn note(
     Path(r): Path<String>,
     Json(input): Json<BodyInput>,
 ) -> Response {
-    let reference = match reference(&r) {
+    write(&app, &actor, &r, TeamMessage::Note, &input.body).await
+}
+
+async fn write(app: &App, actor: &embargo_domain::Actor, r: &str, kind: TeamMessage, body: &str) -> Response {
+    let reference = match reference(r) {
         Ok(r) => r,
         Err(response) => return *response,
     };
-    match reports::add_note(&app, &actor, &reference, &input.body).await {
+    match reports::write(app, actor, &reference, kind, body).await {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "message": id }))).into_response(),
         Err(err) => error(&err),
     }

@@ -151,7 +151,11 @@ impl FromRequestParts<App> for ApiCaller {
 /// Maps an error from a sign-in step for the page.
 pub fn sign_in_message(err: &AppError) -> Option<String> {
     match err {
-        AppError::Invalid(m) | AppError::TooMany(m) => Some(m.clone()),
+        AppError::Invalid(m) | AppError::TooMany(m) => {
+            // Use-case messages are sentence fragments; the page shows a sentence.
+            let mut chars = m.chars();
+            chars.next().map(|first| format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')))
+        }
         _ => None,
     }
 }

@@ -207,6 +207,7 @@ async fn serve(mut config: Config) -> Outcome {
         }
     );
     println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
+    println!("Reporters: {0}/report (form and status pages). Team: {0}/login.", app.config.base_url());
     if let Some(settings) = &imap {
         println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
     }
