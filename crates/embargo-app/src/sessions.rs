@@ -325,3 +325,18 @@ pub fn totp_code(secret: &str, at: Timestamp) -> Option<String> {
     let totp = Builder::new().with_secret(secret).with_account_name("x".to_owned()).build().ok()?;
     Some(totp.generate(u64::try_from(at.as_second()).ok()?).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_rfc_6238() {
+        // RFC 6238 appendix B: SHA-1, secret "12345678901234567890"; the 8-digit codes end
+        // in these 6 digits.
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        for (seconds, code) in [(59, "287082"), (1_111_111_109, "081804"), (1_234_567_890, "005924")] {
+            assert_eq!(totp_code(secret, Timestamp::from_second(seconds).unwrap()).as_deref(), Some(code));
+        }
+    }
+}

@@ -465,3 +465,36 @@ fn cvss_scores_valid_vectors_and_rejects_invalid_ones_without_a_data_directory()
     }
     assert!(!it.data_dir.join("embargo.db").exists(), "cvss must not open the database");
 }
+
+#[test]
+fn the_served_openapi_document_passes_the_official_validator() {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/venv/bin/openapi-spec-validator");
+    let found = if venv.exists() {
+        Ok(venv)
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths).map(|d| d.join("openapi-spec-validator")).find(|p| p.exists())
+            })
+            .ok_or_else(|| "openapi-spec-validator (PyPI) not found".to_owned())
+    };
+    let Some(validator) = require("openapi-spec-validator", found) else { return };
+    let it = Instance::new(BIN, None);
+    let server = it.serve(&[]);
+    let doc = server.http("GET", "/api/v1/openapi.json", &[], b"");
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.header("content-type"), Some("application/json"));
+    let file = it.path("openapi.json");
+    std::fs::write(&file, &doc.body).unwrap();
+    let validate = |path: &std::path::Path| std::process::Command::new(&validator).arg(path).output().unwrap();
+    let out = validate(&file);
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It really validates: the same document with a dangling reference fails.
+    std::fs::write(&file, doc.body.replace("#/components/schemas/Report\"", "#/components/schemas/Nope\"")).unwrap();
+    assert!(!validate(&file).status.success(), "a dangling reference must fail validation");
+}
