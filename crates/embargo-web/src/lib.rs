@@ -13,7 +13,6 @@
 
 mod api;
 mod auth;
-mod html;
 mod metrics_endpoint;
 mod public;
 mod render;

@@ -1,13 +1,15 @@
 //! The first-admin page, reached through the one-time link printed at first start.
+//! (Cross-site posts are refused by the router's CSRF layer, as everywhere.)
 
+use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use embargo_app::{App, AppError, accounts};
 use serde::Deserialize;
 
-use crate::html::{escape, page};
+use crate::render::{self, Layout, page};
 
 #[derive(Deserialize)]
 pub(crate) struct AdminForm {
@@ -16,92 +18,68 @@ pub(crate) struct AdminForm {
     confirm: String,
 }
 
-fn form(token: &str, email: &str, error: Option<&str>) -> String {
-    let error = error.map_or_else(String::new, |e| format!("<p role=\"alert\"><strong>{}</strong></p>", escape(e)));
-    format!(
-        "<h1>Create the first administrator</h1>{error}\
-         <form method=\"post\" action=\"/setup/{token}\">\
-         <p><label for=\"email\">E-mail address</label><br>\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\"></p>\
-         <p><label for=\"password\">Password (at least {min} characters)</label><br>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required></p>\
-         <p><label for=\"confirm\">Repeat the password</label><br>\
-         <input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required></p>\
-         <p><button type=\"submit\">Create administrator</button></p></form>",
-        token = escape(token),
-        email = escape(email),
-        min = accounts::MIN_PASSWORD_LEN,
-    )
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    token: String,
+    email: String,
+    error: Option<String>,
+    min: usize,
 }
 
-fn gone() -> Response {
+fn form(app: &App, status: StatusCode, token: &str, email: &str, error: Option<&str>) -> Response {
     page(
-        StatusCode::NOT_FOUND,
-        "Link not valid",
-        "<h1>This link is not valid</h1><p>It was used already, has expired, or an administrator \
-         exists. Restart the server to print a new link while no administrator exists.</p>",
+        status,
+        &SetupPage {
+            layout: Layout::public(app, "Create the first administrator", ""),
+            token: token.to_owned(),
+            email: email.to_owned(),
+            error: error.map(str::to_owned),
+            min: accounts::MIN_PASSWORD_LEN,
+        },
     )
 }
 
-fn internal(err: &AppError) -> Response {
-    tracing::error!(error = %err, "setup failed");
-    page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<h1>Something went wrong</h1><p>Please try again.</p>")
+fn gone(app: &App) -> Response {
+    render::message(
+        StatusCode::NOT_FOUND,
+        Layout::public(app, "Link not valid", ""),
+        "This link is not valid",
+        "It was used already, has expired, or an administrator exists. Restart the server to print a new \
+         link while no administrator exists.",
+        None,
+    )
 }
 
 pub(crate) async fn show_form(State(app): State<App>, Path(token): Path<String>) -> Response {
     match accounts::first_admin_link_valid(&app, &token).await {
-        Ok(true) => page(StatusCode::OK, "Create the first administrator", &form(&token, "", None)),
-        Ok(false) => gone(),
-        Err(err) => internal(&err),
-    }
-}
-
-/// Cross-site form posts are refused: browsers send `Sec-Fetch-Site` (and `Origin`) with
-/// every POST, and only same-origin ones are accepted.
-fn same_origin(headers: &HeaderMap) -> bool {
-    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some(site) => matches!(site, "same-origin" | "none"),
-        None => {
-            let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-            let host = headers.get("host").and_then(|v| v.to_str().ok());
-            match (origin, host) {
-                (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, h)| h == host),
-                (Some(_), None) => false,
-                (None, _) => true,
-            }
-        }
+        Ok(true) => form(&app, StatusCode::OK, &token, "", None),
+        Ok(false) => gone(&app),
+        Err(err) => render::error(Layout::public(&app, "Error", ""), &err),
     }
 }
 
 pub(crate) async fn create_admin(
     State(app): State<App>,
     Path(token): Path<String>,
-    headers: HeaderMap,
     Form(input): Form<AdminForm>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return page(StatusCode::FORBIDDEN, "Refused", "<h1>Cross-site request refused</h1>");
-    }
     if input.password != input.confirm {
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Create the first administrator",
-            &form(&token, &input.email, Some("The passwords do not match.")),
-        );
+        return form(&app, StatusCode::UNPROCESSABLE_ENTITY, &token, &input.email, Some("The passwords do not match."));
     }
     match accounts::create_first_admin(&app, &token, &input.email, &input.password).await {
-        Ok(_) => page(
+        Ok(_) => render::message(
             StatusCode::CREATED,
+            Layout::public(&app, "Administrator created", ""),
             "Administrator created",
-            "<h1>Administrator created</h1><p>The account exists. <a href=\"/login\">Sign in</a>: \
-             you will set up two-factor sign-in with an authenticator app.</p>",
+            "The account exists. Sign in now: you will set up two-factor sign-in with an authenticator app.",
+            Some(("/login", "Sign in")),
         ),
-        Err(AppError::Invalid(message)) => page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Create the first administrator",
-            &form(&token, &input.email, Some(&message)),
-        ),
-        Err(AppError::NotFound(_)) => gone(),
-        Err(err) => internal(&err),
+        Err(AppError::Invalid(message)) => {
+            form(&app, StatusCode::UNPROCESSABLE_ENTITY, &token, &input.email, Some(&message))
+        }
+        Err(AppError::NotFound(_)) => gone(&app),
+        Err(err) => render::error(Layout::public(&app, "Error", ""), &err),
     }
 }
