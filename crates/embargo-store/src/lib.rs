@@ -33,6 +33,7 @@ pub mod products;
 pub mod reporters;
 pub mod reports;
 pub mod sessions;
+pub mod sla;
 pub mod users;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
