@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod cvss;
 pub mod ids;
 pub mod lifecycle;
+pub mod sla;
 
 pub use actor::{Actor, Role};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
