@@ -13,6 +13,7 @@ pub mod actor;
 pub mod audit;
 pub mod calendar;
 pub mod cvss;
+pub mod cwe;
 pub mod ids;
 pub mod lifecycle;
 pub mod sla;
