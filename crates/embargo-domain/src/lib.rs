@@ -17,6 +17,7 @@ pub mod cwe;
 pub mod ids;
 pub mod lifecycle;
 pub mod sla;
+pub mod ssvc;
 
 pub use actor::{Actor, Role};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
