@@ -13,8 +13,11 @@ pub mod actor;
 pub mod audit;
 pub mod calendar;
 pub mod cvss;
+pub mod cwe;
 pub mod ids;
 pub mod lifecycle;
+pub mod sla;
+pub mod ssvc;
 
 pub use actor::{Actor, Role};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
