@@ -16,6 +16,7 @@ pub mod cvss;
 pub mod cwe;
 pub mod ids;
 pub mod lifecycle;
+pub mod similarity;
 pub mod sla;
 pub mod ssvc;
 
