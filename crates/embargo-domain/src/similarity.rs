@@ -50,7 +50,7 @@ const _: () = assert!(BANDS * ROWS == SIGNATURE_LEN);
 
 /// Common English words that carry no meaning for matching, and greeting or sign-off words
 /// that duplicates add or drop.
-const STOPWORDS: &[&str] = &[
+pub const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "do", "does", "for", "from", "had",
     "has", "have", "he", "her", "his", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our",
     "she", "so", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those",
