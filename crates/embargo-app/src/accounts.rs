@@ -209,6 +209,71 @@ pub async fn create_product(app: &App, actor: &Actor, name: &str) -> Result<i64,
     Ok(id)
 }
 
+/// Checks a package URL's shape: `pkg:<type>/<name>` with an optional namespace,
+/// version, qualifiers and subpath (the purl specification's components).
+pub fn valid_purl(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("pkg:") else { return false };
+    let Some((kind, path)) = rest.split_once('/') else { return false };
+    let kind_ok = !kind.is_empty()
+        && kind.starts_with(|c: char| c.is_ascii_alphabetic())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'));
+    let name = path.split(['@', '?', '#']).next().unwrap_or("");
+    kind_ok && !name.is_empty() && !name.ends_with('/') && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Sets a product's catalogue details: repository URL, OSV ecosystem, package URL and the
+/// supported release lines (admins).
+pub async fn update_product(
+    app: &App,
+    actor: &Actor,
+    id: i64,
+    repository_url: &str,
+    ecosystem: &str,
+    purl: &str,
+    release_lines: &str,
+) -> Result<(), AppError> {
+    let repository_url = repository_url.trim();
+    if !(repository_url.is_empty()
+        || (repository_url.starts_with("https://") || repository_url.starts_with("http://"))
+            && repository_url.len() <= 500
+            && !repository_url.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(AppError::Invalid("the repository URL must be an http(s):// address".into()));
+    }
+    let ecosystem = ecosystem.trim();
+    if ecosystem.len() > 60 || ecosystem.chars().any(char::is_control) {
+        return Err(AppError::Invalid("the ecosystem is an OSV ecosystem name such as crates.io, npm or PyPI".into()));
+    }
+    let purl = purl.trim();
+    if !(purl.is_empty() || valid_purl(purl)) {
+        return Err(AppError::Invalid(format!("{purl:?} is not a package URL such as pkg:cargo/example")));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for line in release_lines.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        if line.len() > 40 || line.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AppError::Invalid(format!("release line {line:?}: at most 40 characters, no spaces")));
+        }
+        if !lines.iter().any(|l| l == line) {
+            lines.push(line.to_owned());
+        }
+    }
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let mut product = embargo_store::products::list(&mut tx)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| AppError::NotFound(format!("product {id}")))?;
+    product.repository_url = repository_url.to_owned();
+    product.ecosystem = ecosystem.to_owned();
+    product.purl = purl.to_owned();
+    product.release_lines = lines;
+    embargo_store::products::update(&mut tx, &product).await?;
+    audit::record(&mut tx, app, actor, "product.update", &format!("product:{id}"), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Makes a team member responsible for a product: they see its reports (admins).
 pub async fn add_product_responder(app: &App, actor: &Actor, product: i64, email: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;

@@ -136,8 +136,46 @@ pub struct Sla {
     pub reporter_update_working_days: u32,
     /// Close a needs-info report after this many days without an answer.
     pub needs_info_close_days: u32,
-    /// The team's time zone (IANA name) for working-day arithmetic.
+    /// The team's time zone (IANA name) for working-day arithmetic; the default of the
+    /// business calendar, which admins edit on `/admin/calendar`.
     pub time_zone: String,
+    /// Warn the people responsible when this share of a clock's time is used.
+    pub warn_at_percent: u8,
+    /// Fix targets, in working days from acceptance, by severity.
+    pub fix_working_days: FixTargets,
+}
+
+/// Fix targets by severity, in working days. A report without a CVSS score uses `medium`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixTargets {
+    /// CVSS 9.0-10.0.
+    pub critical: u32,
+    /// CVSS 7.0-8.9.
+    pub high: u32,
+    /// CVSS 4.0-6.9, and unrated reports.
+    pub medium: u32,
+    /// CVSS 0.1-3.9.
+    pub low: u32,
+}
+
+impl Default for FixTargets {
+    fn default() -> Self {
+        Self { critical: 7, high: 30, medium: 60, low: 90 }
+    }
+}
+
+impl FixTargets {
+    /// The target for a severity code (`critical`, `high`, `medium`, `low`, `none`); unrated
+    /// and `none` use `medium`.
+    pub fn for_severity(&self, severity: Option<&str>) -> u32 {
+        match severity {
+            Some("critical") => self.critical,
+            Some("high") => self.high,
+            Some("low") => self.low,
+            _ => self.medium,
+        }
+    }
 }
 
 /// Background job settings.
@@ -291,6 +329,8 @@ impl Default for Sla {
             reporter_update_working_days: 5,
             needs_info_close_days: 30,
             time_zone: "UTC".into(),
+            warn_at_percent: 80,
+            fix_working_days: FixTargets::default(),
         }
     }
 }
@@ -450,8 +490,23 @@ impl Config {
                 );
             }
         }
-        if self.sla.acknowledge_working_days == 0 || self.sla.analyse_working_days == 0 {
+        let fix = &self.sla.fix_working_days;
+        if [
+            self.sla.acknowledge_working_days,
+            self.sla.analyse_working_days,
+            self.sla.reporter_update_working_days,
+            self.sla.needs_info_close_days,
+            fix.critical,
+            fix.high,
+            fix.medium,
+            fix.low,
+        ]
+        .contains(&0)
+        {
             return invalid("sla: working-day targets must be at least 1".into());
+        }
+        if !(1..=99).contains(&self.sla.warn_at_percent) {
+            return invalid("sla.warn_at_percent must be between 1 and 99".into());
         }
         if self.jobs.concurrency == 0 || self.jobs.lease_seconds == 0 {
             return invalid("jobs.concurrency and jobs.lease_seconds must be at least 1".into());
@@ -633,8 +688,19 @@ analyse_working_days = 10
 reporter_update_working_days = 5
 # A report waiting on the reporter is closed after this many days without an answer.
 needs_info_close_days = 30
-# The team's time zone for working-day arithmetic (IANA name).
+# The team's time zone for working-day arithmetic (IANA name). Admins can change it, the
+# weekend days and the holidays on /admin/calendar (or: embargo calendar import FILE.ics).
 time_zone = "UTC"
+# Warn the people responsible when this share of a deadline's time is used; on a breach
+# the admins are told as well.
+warn_at_percent = 80
+
+[sla.fix_working_days]
+# Fix targets from acceptance, by CVSS severity (unrated reports use medium).
+critical = 7
+high = 30
+medium = 60
+low = 90
 
 [jobs]
 # Jobs run at once by one process; lease before another process may take a job over.

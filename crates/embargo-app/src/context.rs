@@ -41,6 +41,8 @@ pub struct App {
     /// The queue of the task that commits audit entries of reads together (started on
     /// first use; see `audit::record_read`).
     pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::audit::PendingRead>>>,
+    /// The business calendar, cached briefly (see `sla::calendar_in`).
+    pub(crate) calendar: Arc<std::sync::Mutex<Option<crate::sla::CachedCalendar>>>,
 }
 
 impl App {
@@ -80,6 +82,7 @@ impl App {
                 transport: Arc::new(transport),
                 pgp_key: Arc::default(),
                 read_log: Arc::default(),
+                calendar: Arc::default(),
             },
             source,
         ))

@@ -40,6 +40,15 @@ pub const NOT_SECURITY: &str = "mail.not_security";
 /// stored on the report's thread.
 pub const MESSAGE: &str = "mail.message";
 
+/// Mails a team member an SLA warning or escalation about a report (no report content).
+pub const TEAM_ALERT: &str = "mail.team_alert";
+
+/// Runs the SLA sweep (see [`crate::sla::sweep`]) and schedules the next one a minute later.
+pub const SLA_SWEEP: &str = "sla.sweep";
+
+/// How often the SLA sweep runs.
+const SLA_SWEEP_EVERY_SECONDS: i64 = 60;
+
 /// Stands for the reporter's status link in a stored message; replaced by the real link
 /// only in the mail itself, so the link never sits readable on the thread.
 pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
@@ -48,7 +57,68 @@ pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
 const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
 
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE];
+pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TeamAlertPayload {
+    report: i64,
+    user: i64,
+    clock: String,
+    kind: String,
+    due_ms: i64,
+}
+
+/// Enqueues an SLA alert mail to one team member, once per (report, clock, kind, deadline,
+/// member).
+pub(crate) async fn enqueue_team_alert(
+    tx: &mut embargo_store::Tx,
+    app: &App,
+    report: embargo_domain::ReportId,
+    user: embargo_domain::UserId,
+    clock: &str,
+    kind: &str,
+    due: Timestamp,
+) -> Result<(), AppError> {
+    let due_ms = due.as_millisecond();
+    let payload = serde_json::to_string(&TeamAlertPayload {
+        report: report.0,
+        user: user.0,
+        clock: clock.to_owned(),
+        kind: kind.to_owned(),
+        due_ms,
+    })
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let key = format!("sla:{}:{clock}:{kind}:{due_ms}:{}", report.0, user.0);
+    let now = app.now();
+    let job = NewJob {
+        kind: TEAM_ALERT,
+        payload: &payload,
+        idempotency_key: Some(&key),
+        run_at: now,
+        max_attempts: i64::from(app.config.jobs.max_attempts),
+    };
+    store_jobs::enqueue(tx, &job, now).await?;
+    Ok(())
+}
+
+/// Schedules the SLA sweep for the minute after `after` (idempotent per minute, so any
+/// number of workers schedule it once).
+pub async fn schedule_sla_sweep(app: &App, after: Timestamp) -> Result<(), AppError> {
+    let slot = after.as_second().div_euclid(SLA_SWEEP_EVERY_SECONDS) + 1;
+    let run_at = Timestamp::from_second(slot * SLA_SWEEP_EVERY_SECONDS).unwrap_or(after);
+    let key = format!("sla.sweep:{slot}");
+    let mut tx = app.store.begin().await?;
+    let job = NewJob {
+        kind: SLA_SWEEP,
+        payload: "{}",
+        idempotency_key: Some(&key),
+        run_at,
+        max_attempts: i64::from(app.config.jobs.max_attempts),
+    };
+    store_jobs::enqueue(&mut tx, &job, app.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// Identifiers only: the text is read from the sealed message when the job runs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -305,6 +375,15 @@ impl Worker {
     /// Runs `concurrency` claim loops until `stop` turns true; jobs already running are
     /// finished before it returns.
     pub async fn run(self, stop: watch::Receiver<bool>) {
+        let now = self.app.now();
+        if let Err(err) = schedule_sla_sweep(
+            &self.app,
+            now.checked_sub(SignedDuration::from_secs(SLA_SWEEP_EVERY_SECONDS)).unwrap_or(now),
+        )
+        .await
+        {
+            tracing::warn!(error = %err, "could not schedule the SLA sweep");
+        }
         let loops = self.app.config.jobs.concurrency.max(1);
         let mut tasks = Vec::new();
         for _ in 0..loops {
@@ -408,6 +487,13 @@ impl Worker {
             PROBE => self.probe(job).await,
             ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mail(job).await,
             MESSAGE => self.message_mail(job).await,
+            TEAM_ALERT => self.team_alert(job).await,
+            SLA_SWEEP => {
+                crate::sla::sweep(&self.app).await?;
+                schedule_sla_sweep(&self.app, self.app.now()).await?;
+                let now = self.app.now();
+                complete_in(self.app.store.begin().await?, job, now).await
+            }
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
@@ -553,6 +639,64 @@ impl Worker {
             "mail.sent",
             &format!("report:{}", report.reference),
             &sent_details(job, Some(payload.message), &receipt, reporter.openpgp_key.is_some()),
+        )
+        .await?;
+        complete_in(tx, job, now).await
+    }
+
+    /// Mails a team member an SLA alert: the reference, the clock, the deadline and a link,
+    /// never report content.
+    async fn team_alert(&self, job: &Job) -> Result<(), JobError> {
+        let payload: TeamAlertPayload =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let app = &self.app;
+        let mut tx = app.store.begin().await?;
+        let report = embargo_store::reports::get(&mut tx, embargo_domain::ReportId(payload.report))
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
+        let user = embargo_store::users::get(&mut tx, embargo_domain::UserId(payload.user)).await?;
+        let tz = crate::sla::calendar_in(&mut tx, app).await?.time_zone.clone();
+        tx.rollback().await?;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            let now = app.now();
+            return complete_in(app.store.begin().await?, job, now).await;
+        };
+        let due = Timestamp::from_millisecond(payload.due_ms).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let text = crate::mail::sla_alert(app, &report.reference, &payload.clock, &payload.kind, due, &tz);
+        let organisation = &app.config.organisation;
+        let outbound = embargo_mail::outbound::OutboundMail {
+            from: format!(
+                "{} security <{}>",
+                organisation.name.replace(['<', '>', '"', ','], ""),
+                organisation.security_address
+            ),
+            to: user.email.clone(),
+            reply_to: organisation.security_address.clone(),
+            subject: text.subject,
+            body: text.body,
+            message_id: new_message_id(app, "sla"),
+            in_reply_to: None,
+            auto_reply: true,
+            encrypt_to: None,
+        };
+        let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let receipt = app
+            .transport
+            .send(&format!("sla-{}-{}", report.reference, job.id), &organisation.security_address, &user.email, &raw)
+            .await
+            .map_err(|e| match e {
+                embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
+                embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
+            })?;
+        let now = app.now();
+        let mut tx = app.store.begin().await?;
+        crate::audit::record(
+            &mut tx,
+            app,
+            &Actor::System("mail"),
+            "mail.sent",
+            &format!("report:{}", report.reference),
+            &sent_details(job, None, &receipt, false),
         )
         .await?;
         complete_in(tx, job, now).await

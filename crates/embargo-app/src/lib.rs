@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod assessment;
 pub mod audit;
 pub mod authz;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod portal;
 pub mod reports;
 pub mod sessions;
+pub mod sla;
 mod tokens;
 
 pub use context::{App, Clock, SystemClock};

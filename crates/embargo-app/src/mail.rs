@@ -1,7 +1,7 @@
 //! The texts of the mail Embargo sends. Plain text, built from configuration; they never
 //! quote report content (outgoing mail may sit unencrypted in an outbox or a relay's queue).
 
-use embargo_domain::ReferenceId;
+use embargo_domain::{ReferenceId, Timestamp};
 pub use embargo_mail::outbound::OutboxEntry;
 
 use crate::App;
@@ -141,6 +141,10 @@ pub fn state_notice(
                     "we concluded that the behaviour is intended or the risk is accepted, so no fix\n\
                      is planned."
                 }
+                CloseReason::NoResponse => {
+                    "we asked you for more information and did not hear back. If you answer\n\
+                     later, the report is reopened."
+                }
                 CloseReason::NotSecurity => unreachable!("handled above"),
             };
             (
@@ -165,4 +169,40 @@ pub fn state_notice(
 pub fn reply_subject(reference: &ReferenceId, title: &str) -> String {
     let title: String = title.chars().filter(|c| !c.is_control()).take(120).collect();
     format!("[{reference}] Re: {title}")
+}
+
+/// The mail that tells a team member about an SLA warning or breach. Only the reference,
+/// the clock and the deadline: never report content.
+pub fn sla_alert(
+    app: &App,
+    reference: &ReferenceId,
+    clock: &str,
+    kind: &str,
+    due: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> MailText {
+    let what = match clock {
+        "acknowledge" => "acknowledging the report",
+        "analyse" => "finishing the analysis",
+        "update" => "the next update to the reporter",
+        "fix" => "the fix",
+        _ => "a deadline",
+    };
+    let due_text = due.to_zoned_datetime(tz.clone()).strftime("%a %Y-%m-%d %H:%M %Z").to_string();
+    let (subject, line) = if kind == "breach" {
+        (
+            format!("[{reference}] SLA breached: {what}"),
+            format!("The deadline for {what} on {reference} passed at {due_text}."),
+        )
+    } else {
+        (
+            format!("[{reference}] SLA warning: {what} due {due_text}"),
+            format!(
+                "{percent}% of the time for {what} on {reference} is used; it is due at {due_text}.",
+                percent = app.config.sla.warn_at_percent
+            ),
+        )
+    };
+    let body = format!("{line}\n\nOpen the report: {}/reports/{reference}\n\n-- \nEmbargo\n", app.config.base_url());
+    MailText { subject, body }
 }

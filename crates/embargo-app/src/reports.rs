@@ -106,6 +106,16 @@ pub struct ReportDetail {
     pub attachments: Vec<AttachmentMeta>,
     /// Lifecycle history.
     pub transitions: Vec<TransitionRecord>,
+    /// Severity, CVSS, CWE, SSVC and affected versions.
+    pub assessment: crate::assessment::Assessment,
+    /// SLA milestones and deadlines.
+    pub sla: embargo_store::sla::SlaRecord,
+    /// The SLA clocks, as of now.
+    pub clocks: Vec<crate::sla::Clock>,
+    /// SLA warnings and escalations raised.
+    pub alerts: Vec<embargo_store::sla::Alert>,
+    /// The team's time zone (for showing deadlines).
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 /// Why a report is read: shown to a person, or exported in full (JSON).
@@ -173,8 +183,7 @@ pub(crate) async fn submit_in(
         t => t,
     };
     let status_token = crate::tokens::secret("");
-    let tz = app.config.time_zone();
-    let ack_due = embargo_domain::calendar::add_working_days(now, app.config.sla.acknowledge_working_days, &tz);
+    let (ack_due, next_sla) = crate::sla::new_report_in(tx, app, now).await?;
     let id = sr::insert(
         tx,
         &NewReport {
@@ -190,6 +199,7 @@ pub(crate) async fn submit_in(
             details: submission.details.as_deref(),
             product_id: submission.product_id,
             ack_due_at: Some(ack_due),
+            next_sla_at: Some(next_sla),
         },
     )
     .await?;
@@ -301,7 +311,30 @@ pub(crate) async fn add_inbound_message_in(
         &format!("kind=inbound attachments={}", message.attachments.len()),
     )
     .await?;
+    if !quarantined {
+        resume_on_answer_in(tx, app, &record).await?;
+    }
     Ok(record.reference)
+}
+
+/// The reporter answered: a report waiting on them (needs-info) goes back to where it was,
+/// and one closed for lack of an answer reopens into triage. Their clocks resume.
+async fn resume_on_answer_in(tx: &mut Tx, app: &App, record: &ReportRecord) -> Result<(), AppError> {
+    let back = match record.state {
+        ReportState::NeedsInfo => {
+            let transitions = sr::transitions(tx, record.id).await?;
+            let before = transitions.iter().rev().find(|t| t.to == ReportState::NeedsInfo).map(|t| t.from.as_str());
+            // Back where it was when the lifecycle allows it, else into triage.
+            let previous = before.and_then(|code| ReportState::parse_target(code, None));
+            Some(previous.filter(|p| record.state.can_move_to(*p)).unwrap_or(ReportState::Triaging))
+        }
+        ReportState::Closed(embargo_domain::CloseReason::NoResponse) => Some(ReportState::Triaging),
+        _ => None,
+    };
+    if let Some(to) = back {
+        change_state_in(tx, app, &Actor::System("reporter-answer"), &record.reference, to, Notice::None).await?;
+    }
+    Ok(())
 }
 
 /// Lists reports the actor may see, newest first. Listing shows titles, so it is audited.
@@ -380,13 +413,40 @@ pub async fn show(
     let messages = messages::list(&mut tx, report.id).await?;
     let attachments = attachments::list(&mut tx, report.id).await?;
     let transitions = sr::transitions(&mut tx, report.id).await?;
+    let assessment = crate::assessment::get_in(&mut tx, report.id).await?;
+    let sla = embargo_store::sla::get(&mut tx, report.id).await?;
+    let alerts = embargo_store::sla::alerts(&mut tx, report.id).await?;
+    let calendar = crate::sla::calendar_in(&mut tx, app).await?;
     tx.rollback().await?;
+    let (_, clocks) = crate::sla::compute(
+        &calendar,
+        &crate::sla::policy(app),
+        app.config.sla.needs_info_close_days,
+        &crate::sla::ReportClocks {
+            state: report.state,
+            created_at: report.created_at,
+            transitions: &transitions,
+            last_update_at: sla.last_update_at,
+            previous: &sla,
+        },
+    );
     let action = match purpose {
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",
     };
     audit_read(app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
-    Ok(ReportDetail { report, reporter, messages, attachments, transitions })
+    Ok(ReportDetail {
+        report,
+        reporter,
+        messages,
+        attachments,
+        transitions,
+        assessment,
+        sla,
+        clocks,
+        alerts,
+        time_zone: calendar.time_zone.clone(),
+    })
 }
 
 /// What to tell the reporter about a state change.
@@ -451,10 +511,28 @@ pub async fn change_state(
             embargo_domain::CloseReason::CODES.join(", "),
         ))
     })?;
+    let transition = change_state_in(&mut tx, app, actor, reference, to, notice).await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
+    tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
+    Ok(transition)
+}
+
+/// [`change_state`] in the caller's transaction, permission already checked: records the
+/// transition, the notice (as `notice` says), the audit entry, and moves the SLA clocks.
+pub(crate) async fn change_state_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    to: ReportState,
+    notice: Notice,
+) -> Result<Transition, AppError> {
+    let report = find(tx, reference).await?;
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
-    sr::record_transition(&mut tx, report.id, &transition).await?;
-    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    sr::record_transition(tx, report.id, &transition).await?;
+    let reporter = reporters::get(tx, report.reporter_id).await?;
     let reply_address = crate::intake::reply_address(app, &report.reply_token);
     let template = crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address);
     let text = match (notice, template) {
@@ -467,19 +545,19 @@ pub async fn change_state(
     };
     let notified = text.is_some();
     if let Some(text) = text {
-        outbound_in(&mut tx, app, actor, &report, &text.subject, &text.body).await?;
+        outbound_in(tx, app, actor, &report, &text.subject, &text.body).await?;
     }
     let mut details = format!("from={} to={} notice={notified}", transition.from.code(), transition.to.code());
     if let ReportState::Closed(reason) = to {
         details.push_str(&format!(" reason={}", reason.code()));
-        if let Some(other) = duplicate_of {
-            details.push_str(&format!(" duplicate_of={other}"));
+        if let embargo_domain::CloseReason::Duplicate { of } = reason
+            && let Some(other) = sr::get(tx, of).await?
+        {
+            details.push_str(&format!(" duplicate_of={}", other.reference));
         }
     }
-    audit::record(&mut tx, app, actor, "report.transition", &subject(reference), &details).await?;
-    tx.commit().await?;
-    metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
-    tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
+    audit::record(tx, app, actor, "report.transition", &subject(reference), &details).await?;
+    crate::sla::refresh_in(tx, app, report.id, notified.then(|| app.now())).await?;
     Ok(transition)
 }
 
@@ -567,6 +645,9 @@ pub enum TeamMessage {
     /// A reply to the reporter: recorded at once, mailed by a job (encrypted when their
     /// key is known), shown on their status page.
     Reply,
+    /// A reply that asks the reporter something: the report moves to needs-info and its
+    /// SLA clocks pause until they answer (or it is closed after `sla.needs_info_close_days`).
+    Question,
     /// An internal note, never shown to the reporter.
     Note,
 }
@@ -590,14 +671,19 @@ pub async fn write(
     kind: TeamMessage,
     body: &str,
 ) -> Result<i64, AppError> {
-    let body = check_text(body, if kind == TeamMessage::Reply { "reply" } else { "note" })?;
+    let body = check_text(body, if kind == TeamMessage::Note { "note" } else { "reply" })?;
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
     let (id, action) = match kind {
-        TeamMessage::Reply => {
+        TeamMessage::Reply | TeamMessage::Question => {
             let subject_line = crate::mail::reply_subject(reference, &report.title);
-            (outbound_in(&mut tx, app, actor, &report, &subject_line, &body).await?, "report.reply")
+            let id = outbound_in(&mut tx, app, actor, &report, &subject_line, &body).await?;
+            if kind == TeamMessage::Question {
+                change_state_in(&mut tx, app, actor, reference, ReportState::NeedsInfo, Notice::None).await?;
+            }
+            crate::sla::refresh_in(&mut tx, app, report.id, Some(app.now())).await?;
+            (id, "report.reply")
         }
         TeamMessage::Note => {
             let author = actor.to_string();
@@ -723,7 +809,8 @@ pub struct InboxQuery {
     pub product: Option<i64>,
     /// An assignee: an address, `me`, or `none`.
     pub assignee: Option<String>,
-    /// `overdue` (acknowledgement overdue) or `soon` (due within two working days).
+    /// `overdue` (the deadline of the clock that matters in the report's state has passed)
+    /// or `soon` (it falls within two working days).
     pub due: Option<String>,
     /// Search words or a reference.
     pub search: Option<String>,
@@ -788,9 +875,9 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         )),
     };
     let now = app.now();
-    let ack_due_before = match query.due.as_deref() {
+    let due_before = match query.due.as_deref() {
         Some("overdue") => Some(now),
-        Some("soon") => Some(embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone())),
+        Some("soon") => Some(crate::sla::calendar_in(&mut tx, app).await?.add_working_days(now, 2)),
         _ => None,
     };
     let search = query.search.as_deref().map(str::trim).unwrap_or("");
@@ -802,7 +889,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         product_id: query.product,
         assignee,
         visible_to,
-        ack_due_before,
+        due_before,
         words: if reference.is_some() { Vec::new() } else { search_words(search).into_iter().take(4).collect() },
         offset: (page - 1) * per_page,
         limit: per_page,
@@ -817,20 +904,24 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             };
             filter.limit = 0;
             match found.filter(|_| allowed) {
-                Some(r) => (
-                    vec![embargo_store::reports::Summary {
-                        id: r.id,
-                        reference: r.reference,
-                        state: r.state,
-                        title: r.title,
-                        assignee: r.assignee,
-                        product_id: r.product_id,
-                        ack_due_at: r.ack_due_at,
-                        created_at: r.created_at,
-                        updated_at: r.updated_at,
-                    }],
-                    1,
-                ),
+                Some(r) => {
+                    let sla = embargo_store::sla::get(&mut tx, r.id).await?;
+                    (
+                        vec![embargo_store::reports::Summary {
+                            due_at: crate::sla::due_in_state(r.state, &sla),
+                            id: r.id,
+                            reference: r.reference,
+                            state: r.state,
+                            title: r.title,
+                            assignee: r.assignee,
+                            product_id: r.product_id,
+                            ack_due_at: r.ack_due_at,
+                            created_at: r.created_at,
+                            updated_at: r.updated_at,
+                        }],
+                        1,
+                    )
+                }
                 None => (Vec::new(), 0),
             }
         }

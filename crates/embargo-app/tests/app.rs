@@ -2,51 +2,14 @@
 //! transaction, the lifecycle through the store, mail threading, the first-admin link and
 //! the job worker.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-use embargo_app::config::{Config, Secret};
 use embargo_app::intake::{IngestOutcome, ingest_mail};
 use embargo_app::reports::{self, Channel, ReadPurpose, Submission};
-use embargo_app::{App, AppError, Clock, accounts, audit, jobs};
-use embargo_domain::{Actor, ReferenceId, ReportState, Role, Timestamp};
-use embargo_test_support::{TestDb, both_backends};
+use embargo_app::{App, AppError, accounts, audit, jobs};
+use embargo_domain::{Actor, ReferenceId, ReportState, Role};
+use embargo_test_support::both_backends;
 
-/// A clock that the test moves by hand.
-#[derive(Debug)]
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millisecond(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-impl ManualClock {
-    fn advance_secs(&self, secs: i64) {
-        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
-    }
-}
-
-struct Instance {
-    app: App,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
-    db: TestDb,
-}
-
-async fn instance(db: TestDb) -> Instance {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        Config { data_dir: dir.path().to_owned(), database_url: Secret::new(db.url.clone()), ..Config::default() };
-    config.organisation.reference_prefix = "EMB".into();
-    config.jobs.lease_seconds = 2;
-    config.jobs.poll_interval_ms = 20;
-    // 2026-03-02T12:00:00Z.
-    let clock = Arc::new(ManualClock(AtomicI64::new(1_772_452_800_000)));
-    let (app, _) = App::open_with_clock(config, clock.clone()).await.unwrap();
-    Instance { app, clock, _dir: dir, db }
-}
+mod common;
+use common::instance;
 
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");

@@ -401,6 +401,17 @@ impl V40 {
     }
 }
 
+/// The base metrics of a version (`"3.1"` or `"4.0"`) with their allowed values, in the
+/// specification's order: what a calculator offers. `None` for an unknown version.
+pub fn base_metrics(version: &str) -> Option<Vec<(&'static str, &'static [&'static str])>> {
+    let defs = match version {
+        "3.1" => V31_METRICS,
+        "4.0" => V40_METRICS,
+        _ => return None,
+    };
+    Some(defs.iter().filter(|d| d.group == Group::Base).map(|d| (d.name, d.values)).collect())
+}
+
 /// A strictly parsed CVSS vector, shown in canonical order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Vector {

@@ -37,6 +37,9 @@ pub enum CloseReason {
     Spam,
     /// Accepted as real, but it will not be fixed.
     WontFix,
+    /// The reporter did not answer the team's question in time (needs-info auto-close); an
+    /// answer reopens it.
+    NoResponse,
 }
 
 impl CloseReason {
@@ -50,6 +53,7 @@ impl CloseReason {
             CloseReason::OutOfScope => "out-of-scope",
             CloseReason::Spam => "spam",
             CloseReason::WontFix => "wont-fix",
+            CloseReason::NoResponse => "no-response",
         }
     }
 
@@ -62,12 +66,14 @@ impl CloseReason {
             ("out-of-scope", None) => CloseReason::OutOfScope,
             ("spam", None) => CloseReason::Spam,
             ("wont-fix", None) => CloseReason::WontFix,
+            ("no-response", None) => CloseReason::NoResponse,
             _ => return None,
         })
     }
 
     /// Every code, for help texts and validation messages.
-    pub const CODES: [&'static str; 6] = ["invalid", "duplicate", "not-security", "out-of-scope", "spam", "wont-fix"];
+    pub const CODES: [&'static str; 7] =
+        ["invalid", "duplicate", "not-security", "out-of-scope", "spam", "wont-fix", "no-response"];
 }
 
 /// Where a report is in its lifecycle.
@@ -290,6 +296,7 @@ mod tests {
             CloseReason::OutOfScope,
             CloseReason::Spam,
             CloseReason::WontFix,
+            CloseReason::NoResponse,
         ] {
             states.push(Closed(reason));
         }

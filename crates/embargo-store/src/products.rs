@@ -6,12 +6,20 @@ use sqlx::Row;
 use crate::{StoreError, Tx, ms};
 
 /// A product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProductRecord {
     /// Id.
     pub id: i64,
     /// Name.
     pub name: String,
+    /// Where its source lives (`https://...`); empty when not set.
+    pub repository_url: String,
+    /// Its OSV ecosystem (`crates.io`, `npm`, `PyPI`, `Go`...); empty when not set.
+    pub ecosystem: String,
+    /// Its package URL (`pkg:cargo/example`); empty when not set.
+    pub purl: String,
+    /// The release lines that get security fixes (`2.x`, `1.8`).
+    pub release_lines: Vec<String>,
 }
 
 /// Adds a product; names are unique.
@@ -26,8 +34,41 @@ pub async fn create(tx: &mut Tx, name: &str, at: Timestamp) -> Result<i64, Store
 
 /// Every product, by name.
 pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
-    let rows = sqlx::query("SELECT id, name FROM products ORDER BY name").fetch_all(tx.conn()).await?;
-    rows.iter().map(|row| Ok(ProductRecord { id: row.try_get("id")?, name: row.try_get("name")? })).collect()
+    let rows =
+        sqlx::query("SELECT id, name, repository_url, ecosystem, purl, release_lines FROM products ORDER BY name")
+            .fetch_all(tx.conn())
+            .await?;
+    rows.iter()
+        .map(|row| {
+            let lines: String = row.try_get("release_lines")?;
+            Ok(ProductRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                repository_url: row.try_get("repository_url")?,
+                ecosystem: row.try_get("ecosystem")?,
+                purl: row.try_get("purl")?,
+                release_lines: serde_json::from_str(&lines)
+                    .map_err(|_| StoreError::Corrupt(format!("release lines {lines:?}")))?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces a product's catalogue details (not its name); false when there is no such
+/// product.
+pub async fn update(tx: &mut Tx, product: &ProductRecord) -> Result<bool, StoreError> {
+    let lines = serde_json::to_string(&product.release_lines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let done = sqlx::query(
+        "UPDATE products SET repository_url = $2, ecosystem = $3, purl = $4, release_lines = $5 WHERE id = $1",
+    )
+    .bind(product.id)
+    .bind(&product.repository_url)
+    .bind(&product.ecosystem)
+    .bind(&product.purl)
+    .bind(lines)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Makes a responder responsible for a product.

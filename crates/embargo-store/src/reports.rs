@@ -32,6 +32,8 @@ pub struct NewReport<'a> {
     pub product_id: Option<i64>,
     /// When the acknowledgement is due.
     pub ack_due_at: Option<Timestamp>,
+    /// When the SLA sweep must first look at it (see [`crate::sla`]).
+    pub next_sla_at: Option<Timestamp>,
 }
 
 /// A report as read back, content opened.
@@ -149,8 +151,8 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, \
          title_enc, body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at, \
-         details_enc, product_id, ack_due_at) \
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8, $12, $13, $14) RETURNING id",
+         details_enc, product_id, ack_due_at, next_sla_at) \
+         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8, $12, $13, $14, $15) RETURNING id",
     )
     .bind(new.reference.to_string())
     .bind(i64::from(new.reference.year()))
@@ -166,6 +168,7 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
     .bind(details)
     .bind(new.product_id)
     .bind(new.ack_due_at.map(ms))
+    .bind(new.next_sla_at.map(ms))
     .fetch_one(tx.conn())
     .await
     .map_err(|e| StoreError::on_unique(e, "report reference or token"))?;
@@ -475,11 +478,20 @@ pub struct Summary {
     pub product_id: Option<i64>,
     /// When the acknowledgement is due.
     pub ack_due_at: Option<Timestamp>,
+    /// The deadline of the clock that matters in its state: acknowledgement (new),
+    /// analysis (acknowledged, triaging) or fix (accepted, fixing). None otherwise, and
+    /// while paused (needs-info).
+    pub due_at: Option<Timestamp>,
     /// Received.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
 }
+
+/// The deadline that matters in a report's state (see [`Summary::due_at`]).
+const DUE_AT: &str = "(CASE WHEN state = 'new' THEN ack_due_at \
+     WHEN state IN ('acknowledged', 'triaging') THEN analyse_due_at \
+     WHEN state IN ('accepted', 'fixing') THEN fix_due_at ELSE NULL END)";
 
 /// Inbox filters. Every field narrows the list; `None` means any.
 #[derive(Debug, Clone, Default)]
@@ -492,8 +504,8 @@ pub struct InboxFilter {
     pub assignee: Option<Option<UserId>>,
     /// Need-to-know: only reports this user may see (see [`is_member`]).
     pub visible_to: Option<UserId>,
-    /// Only unacknowledged reports whose acknowledgement is due before this time.
-    pub ack_due_before: Option<Timestamp>,
+    /// Only reports whose current deadline ([`Summary::due_at`]) is before this time.
+    pub due_before: Option<Timestamp>,
     /// Only reports containing every one of these words (at most four are used).
     pub words: Vec<String>,
     /// Skip this many.
@@ -502,17 +514,21 @@ pub struct InboxFilter {
     pub limit: i64,
 }
 
-const INBOX_WHERE: &str = "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND state NOT IN ('closed', 'disclosed'))) \
+static INBOX_WHERE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND state NOT IN ('closed', 'disclosed'))) \
      AND ($2 IS NULL OR product_id = $2) \
      AND ($3 = 0 OR ($4 IS NULL AND assignee_id IS NULL) OR assignee_id = $4) \
      AND ($5 IS NULL OR assignee_id = $5 \
           OR id IN (SELECT report_id FROM report_members WHERE user_id = $5) \
           OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $5)) \
-     AND ($6 IS NULL OR (state = 'new' AND ack_due_at <= $6)) \
+     AND ($6 IS NULL OR {DUE_AT} <= $6) \
      AND ($7 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $7)) \
      AND ($8 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $8)) \
      AND ($9 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $9)) \
-     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))";
+     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))"
+    )
+});
 
 fn bind_inbox<'q>(
     tx: &Tx,
@@ -526,7 +542,7 @@ fn bind_inbox<'q>(
         .bind(i64::from(filter.assignee.is_some()))
         .bind(filter.assignee.flatten().map(|u| u.0))
         .bind(filter.visible_to.map(|u| u.0))
-        .bind(filter.ack_due_before.map(ms))
+        .bind(filter.due_before.map(ms))
         .bind(term(0))
         .bind(term(1))
         .bind(term(2))
@@ -544,15 +560,17 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
     let page = PAGE.get_or_init(|| {
         format!(
             "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
-             ack_due_at, created_at, updated_at FROM reports {INBOX_WHERE} \
-             ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12"
+             ack_due_at, {DUE_AT} AS due_at, created_at, updated_at FROM reports {where_} \
+             ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12",
+            where_ = *INBOX_WHERE
         )
     });
     // Counting stops past the cap: an exact count of a large inbox costs a scan per page
     // view, and "more than 1,000" says enough.
     let count = COUNT.get_or_init(|| {
         format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports {INBOX_WHERE} LIMIT {}) AS matching",
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports {} LIMIT {}) AS matching",
+            *INBOX_WHERE,
             INBOX_COUNT_CAP + 1
         )
     });
@@ -573,6 +591,7 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
             assignee: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
             product_id: row.try_get("product_id")?,
             ack_due_at: row.try_get::<Option<i64>, _>("ack_due_at")?.map(ts).transpose()?,
+            due_at: row.try_get::<Option<i64>, _>("due_at")?.map(ts).transpose()?,
             created_at: ts(row.try_get("created_at")?)?,
             updated_at: ts(row.try_get("updated_at")?)?,
             reference,

@@ -204,3 +204,13 @@ pub async fn add_holidays(tx: &mut Tx, days: &[Holiday], at: Timestamp) -> Resul
 pub async fn remove_holiday(tx: &mut Tx, day: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("DELETE FROM holidays WHERE day = $1").bind(day).execute(tx.conn()).await?.rows_affected() == 1)
 }
+
+/// Asks the sweep to look at every open report at `at` (after a calendar change, deadlines
+/// are recomputed there).
+pub async fn schedule_open(tx: &mut Tx, at: Timestamp) -> Result<u64, StoreError> {
+    Ok(sqlx::query("UPDATE reports SET next_sla_at = $1 WHERE state NOT IN ('closed', 'disclosed')")
+        .bind(ms(at))
+        .execute(tx.conn())
+        .await?
+        .rows_affected())
+}

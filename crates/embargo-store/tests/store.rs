@@ -40,6 +40,7 @@ async fn new_report(store: &Store, year: i16, title: &str, body: &str, email: &s
             details: None,
             product_id: None,
             ack_due_at: None,
+            next_sla_at: None,
         },
     )
     .await

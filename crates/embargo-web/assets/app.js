@@ -2,6 +2,8 @@
 // 1. The report form solves its anti-spam proof of work, so it can be sent at once
 //    (without JavaScript the server asks for a short wait instead).
 // 2. Keyboard navigation in the inbox: j/k move, Enter opens, / focuses the search.
+// 3. The CVSS calculator on the report page shows the score as metrics are picked (scored
+//    by the server, GET /cvss/score, with the same code that stores it).
 "use strict";
 
 async function sha256(text) {
@@ -59,7 +61,37 @@ function inboxKeys(table) {
   });
 }
 
+function cvssCalculator(form) {
+  const version = form.dataset.version;
+  const output = form.querySelector("output.cvss-score");
+  const pasted = form.querySelector('input[name="vector"]');
+  const extra = form.querySelector('input[name="extra"]');
+  const update = async () => {
+    let vector = pasted && pasted.value.trim();
+    if (!vector) {
+      const parts = ["CVSS:" + version];
+      for (const fieldset of form.querySelectorAll("fieldset.metric")) {
+        const checked = fieldset.querySelector("input:checked");
+        if (!checked) { output.textContent = "pick every metric"; return; }
+        parts.push(checked.name.slice(2) + ":" + checked.value);
+      }
+      if (extra && extra.value) parts.push(extra.value);
+      vector = parts.join("/");
+    }
+    try {
+      const response = await fetch("/cvss/score?vector=" + encodeURIComponent(vector), { credentials: "same-origin" });
+      const result = await response.json();
+      output.textContent = result.error ? "invalid: " + result.error : result.text;
+    } catch (_) {
+      output.textContent = "score unavailable";
+    }
+  };
+  form.addEventListener("change", update);
+  if (pasted) pasted.addEventListener("input", update);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll("form.cvss-calc")) cvssCalculator(form);
   const form = document.getElementById("report-form");
   if (form) solve(form);
   const table = document.getElementById("inbox-table");

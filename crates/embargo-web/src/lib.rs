@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod evaluation;
 mod metrics_endpoint;
 mod public;
 mod render;
@@ -40,7 +41,7 @@ pub use metrics_endpoint::install_metrics_recorder;
 
 /// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere;
 /// violations are reported to `/csp-report` (counted, never logged with content).
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report";
 
 /// `Strict-Transport-Security`, sent when the public URL is HTTPS.
@@ -94,6 +95,10 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/import-key", post(team::import_key))
         .route("/reports/{reference}/status-link", post(team::status_link))
         .route("/reports/{reference}/attachments/{id}", get(team::attachment))
+        .route("/reports/{reference}/cvss", post(evaluation::set_cvss))
+        .route("/reports/{reference}/classification", post(evaluation::set_classification))
+        .route("/reports/{reference}/affected", post(evaluation::set_affected))
+        .route("/cvss/score", get(evaluation::score))
         .route("/account", get(team::account))
         .route("/account/sessions/{id}/revoke", post(team::revoke_session))
         .route("/account/tokens", post(team::create_token))
@@ -102,6 +107,11 @@ pub fn router(app: App) -> Router {
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
         .route("/admin/products/{id}/responders", post(team::add_responder))
+        .route("/admin/products/{id}", post(evaluation::update_product))
+        .route("/admin/calendar", get(evaluation::calendar).post(evaluation::save_calendar))
+        .route("/admin/calendar/holidays", post(evaluation::add_holiday))
+        .route("/admin/calendar/holidays/{day}/remove", post(evaluation::remove_holiday))
+        .route("/admin/calendar/import", post(evaluation::import_holidays))
         // JSON API (bearer tokens).
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/reports", get(api::list))

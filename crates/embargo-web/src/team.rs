@@ -175,9 +175,9 @@ struct InboxPage {
 
 const PER_PAGE: i64 = 50;
 
-fn due_of(app: &App, state: ReportState, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-    match (state, due) {
-        (ReportState::New, Some(due)) => {
+fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
+    match due {
+        Some(due) => {
             let now = app.now();
             let soon = embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone());
             let class = if due <= now {
@@ -189,7 +189,7 @@ fn due_of(app: &App, state: ReportState, due: Option<embargo_domain::Timestamp>)
             };
             (render::date(app, due), class)
         }
-        _ => (String::new(), ""),
+        None => (String::new(), ""),
     }
 }
 
@@ -223,7 +223,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         .into_iter()
         .map(|row| {
             let (state, state_class) = render::state(row.summary.state);
-            let (due, due_class) = due_of(&app, row.summary.state, row.summary.ack_due_at);
+            let (due, due_class) = due_of(&app, row.summary.due_at);
             InboxRow {
                 reference: row.summary.reference.to_string(),
                 title: row.summary.title,
@@ -359,6 +359,7 @@ struct ReportPage {
     products: Vec<(i64, String)>,
     prefix: String,
     status_revoked: bool,
+    eval: crate::evaluation::EvalView,
 }
 
 fn parse_reference(text: &str) -> Result<ReferenceId, AppError> {
@@ -399,7 +400,7 @@ pub(crate) async fn report(
     Path(reference): Path<String>,
     Query(flash): Query<FlashParams>,
 ) -> Response {
-    let mut layout = Layout::team(&app, format!("Report {reference}"), "inbox", &who);
+    let mut layout = Layout { script: true, ..Layout::team(&app, format!("Report {reference}"), "inbox", &who) };
     match report_page(&app, &who, &reference).await {
         Ok(mut report) => {
             layout.flashes = flash.message().into_iter().collect();
@@ -505,7 +506,9 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         .map(|u| u.email.clone())
         .unwrap_or_else(|| "nobody".into());
     let (state, state_class) = render::state(report.state);
-    let (ack_due, due_class) = due_of(app, report.state, report.ack_due_at);
+    let (ack_due, due_class) = due_of(app, embargo_app::sla::due_in_state(report.state, &detail.sla));
+    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.product.id, p.product.name.clone())).collect();
+    let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
         layout_admin: who.session.is_admin(),
@@ -542,6 +545,7 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         products: products.iter().map(|p| (p.product.id, p.product.name.clone())).collect(),
         prefix: app.config.organisation.reference_prefix.clone(),
         status_revoked: report.status_revoked,
+        eval,
     })
 }
 
@@ -564,6 +568,9 @@ impl FlashParams {
                 "key" => "Key imported: mail to the reporter is encrypted from now on.",
                 "link-rotate" => "A new status link was mailed to the reporter; the old one no longer works.",
                 "link-revoke" => "The status link is revoked.",
+                "cvss" => "CVSS saved.",
+                "classification" => "Classification saved.",
+                "affected" => "Affected versions saved.",
                 _ => return None,
             }
             .to_owned(),
@@ -594,6 +601,9 @@ where
 #[derive(Deserialize)]
 pub(crate) struct BodyInput {
     body: String,
+    /// On a reply: it asks the reporter something (needs-info).
+    #[serde(default)]
+    ask: String,
 }
 
 pub(crate) async fn reply(
@@ -604,7 +614,8 @@ pub(crate) async fn reply(
 ) -> Response {
     let (app, who) = (&app, &who);
     act(app, who, &r, "reply", |reference| async move {
-        reports::reply(app, &who.actor, &reference, &input.body).await.map(|_| ())
+        let kind = if input.ask.is_empty() { reports::TeamMessage::Reply } else { reports::TeamMessage::Question };
+        reports::write(app, &who.actor, &reference, kind, &input.body).await.map(|_| ())
     })
     .await
 }
@@ -941,6 +952,10 @@ struct ProductRow {
     id: i64,
     name: String,
     responders: String,
+    repository_url: String,
+    ecosystem: String,
+    purl: String,
+    release_lines: String,
 }
 
 #[derive(Template)]
@@ -979,7 +994,15 @@ async fn admin_page(
                 .collect(),
             products: products
                 .into_iter()
-                .map(|p| ProductRow { id: p.product.id, name: p.product.name, responders: p.responders.join(", ") })
+                .map(|p| ProductRow {
+                    id: p.product.id,
+                    responders: p.responders.join(", "),
+                    repository_url: p.product.repository_url,
+                    ecosystem: p.product.ecosystem,
+                    purl: p.product.purl,
+                    release_lines: p.product.release_lines.join(", "),
+                    name: p.product.name,
+                })
                 .collect(),
             error,
         },
@@ -991,6 +1014,7 @@ pub(crate) async fn admin(State(app): State<App>, who: Team, Query(flash): Query
         "user" => Some("Account created. They sign in with the password and set up TOTP.".to_owned()),
         "product" => Some("Product added.".to_owned()),
         "responder" => Some("Responder added.".to_owned()),
+        "product-details" => Some("Product details saved.".to_owned()),
         _ => None,
     };
     admin_page(&app, &who, StatusCode::OK, None, message).await

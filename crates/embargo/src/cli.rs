@@ -148,7 +148,7 @@ pub enum ReportCommand {
     Transition {
         /// Reference ID
         id: String,
-        /// Target state, or closed:invalid|duplicate|not-security|out-of-scope|spam|wont-fix
+        /// Target state, or closed:invalid|duplicate|not-security|out-of-scope|spam|wont-fix|no-response
         state: String,
         /// With closed:duplicate, the original report's reference
         #[arg(long, value_name = "ID")]

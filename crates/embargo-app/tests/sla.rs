@@ -1,0 +1,232 @@
+//! SLA clocks end to end, on SQLite and PostgreSQL, with an injected clock: deadlines on the
+//! business calendar (holidays, weekends), warnings and escalations raised at the right
+//! instants and only once, mailed to the right people without report content, pauses while
+//! the report waits on the reporter, the needs-info auto-close and the reopening on an
+//! answer, and the fix deadline following the CVSS severity.
+//!
+//! Instants below are worked out by hand: a working day is one local day of a working
+//! date; 2026-03-02 is a Monday.
+
+mod common;
+
+use common::{Instance, instance_with};
+use embargo_app::reports::{self, Channel, ReadPurpose, Submission, TeamMessage};
+use embargo_app::{AppError, accounts, assessment, jobs, sla};
+use embargo_domain::{Actor, CloseReason, ReportState, Role, Timestamp};
+use embargo_test_support::both_backends;
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn submission(title: &str) -> Submission {
+    Submission {
+        channel: Channel::Web,
+        reporter_email: "reporter@example.net".into(),
+        reporter_name: None,
+        title: title.into(),
+        body: "details".into(),
+        attachments: vec![],
+        raw: None,
+        message_id: None,
+        acknowledge: false,
+        pgp: None,
+        auth: None,
+        details: None,
+        product_id: None,
+    }
+}
+
+fn answer() -> Submission {
+    Submission { body: "Here is the answer".into(), ..submission("Re: question") }
+}
+
+/// Mails in the outbox, as text.
+fn outbox(it: &Instance) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(entries) = std::fs::read_dir(it.app.config.outbox_dir().join(sub)) {
+            for entry in entries.flatten() {
+                out.push(std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+async fn run_jobs(it: &Instance) {
+    let worker = jobs::Worker::new(it.app.clone());
+    while worker.run_once().await.unwrap() {}
+}
+
+#[tokio::test]
+async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
+    for db in both_backends() {
+        let it = instance_with(db, |c| {
+            c.sla.acknowledge_working_days = 2;
+            c.sla.analyse_working_days = 3;
+            c.sla.warn_at_percent = 50;
+            c.sla.needs_info_close_days = 30;
+        })
+        .await;
+        let app = &it.app;
+        let backend = it.db.backend;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let admin_id = accounts::create_user(app, &local, "admin@example.org", Role::Admin, None).await.unwrap();
+        let admin = Actor::User { id: admin_id, role: Role::Admin };
+        // Wednesday 2026-03-04 is a holiday.
+        sla::add_holidays(app, &admin, &[("2026-03-04".parse().unwrap(), "Test day".into())]).await.unwrap();
+
+        // Monday 12:00: acknowledge within 2 working days = Mon 12h + Tue + (Wed off) Thu 12h.
+        it.clock.set("2026-03-02T12:00:00Z");
+        let submitted = reports::submit(app, &Actor::Reporter, submission("Secret title XYZZY")).await.unwrap();
+        let reference = submitted.reference.clone();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-05T12:00:00Z")), "{backend}");
+        // The sweep first looks at it when half the time is used: Tuesday 12:00.
+        assert_eq!(detail.sla.next_sla_at, Some(at("2026-03-03T12:00:00Z")), "{backend}");
+
+        assert_eq!(sla::sweep(app).await.unwrap().warnings, 0);
+        it.clock.set("2026-03-03T11:59:00Z");
+        assert_eq!(sla::sweep(app).await.unwrap(), sla::Sweep::default(), "nothing due yet");
+        it.clock.set("2026-03-03T12:00:00Z");
+        let swept = sla::sweep(app).await.unwrap();
+        assert_eq!((swept.warnings, swept.breaches), (1, 0), "{backend}");
+        assert_eq!(sla::sweep(app).await.unwrap().warnings, 0, "raised once");
+
+        // The warning goes to the admins (nobody is assigned), without report content.
+        run_jobs(&it).await;
+        let mails = outbox(&it);
+        let warning = mails.iter().find(|m| m.contains("SLA warning")).expect("warning mailed");
+        assert!(warning.contains("admin@example.org") && warning.contains(&reference.to_string()));
+        assert!(!mails.iter().any(|m| m.contains("XYZZY")), "no report content in team alerts");
+
+        // Thursday 12:00 the acknowledgement is overdue: escalated once.
+        it.clock.set("2026-03-05T12:00:00Z");
+        let swept = sla::sweep(app).await.unwrap();
+        assert_eq!((swept.warnings, swept.breaches), (0, 1), "{backend}");
+        assert_eq!(sla::sweep(app).await.unwrap().breaches, 0);
+        run_jobs(&it).await;
+        assert!(outbox(&it).iter().any(|m| m.contains("SLA breached")));
+
+        // Acknowledged Thursday 13:00 (late): the analysis has 3 working days:
+        // Thu 11h + Fri + (weekend) Mon + Tue 13h = Tue 2026-03-10 13:00.
+        it.clock.set("2026-03-05T13:00:00Z");
+        reports::transition(app, &admin, &reference, "acknowledged", None).await.unwrap();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.acknowledged_at, Some(at("2026-03-05T13:00:00Z")));
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-05T12:00:00Z")), "a stopped clock keeps its deadline");
+        assert_eq!(detail.sla.analyse_due_at, Some(at("2026-03-10T13:00:00Z")), "{backend}");
+
+        // Friday 13:00 the team asks a question (1 working day used): the clock pauses.
+        it.clock.set("2026-03-06T13:00:00Z");
+        reports::write(app, &admin, &reference, TeamMessage::Question, "Which version?").await.unwrap();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.report.state, ReportState::NeedsInfo);
+        assert_eq!(detail.sla.analyse_due_at, None, "paused");
+        assert_eq!(detail.sla.needs_info_since, Some(at("2026-03-06T13:00:00Z")));
+
+        // The reporter answers Monday 09:00: back into triage, 2 working days left:
+        // Mon 15h + Tue + Wed 9h = Wed 2026-03-11 09:00.
+        it.clock.set("2026-03-09T09:00:00Z");
+        reports::add_inbound_message(app, &Actor::System("intake"), submitted.id, &answer(), false).await.unwrap();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.report.state, ReportState::Triaging, "{backend}");
+        assert_eq!(detail.sla.analyse_due_at, Some(at("2026-03-11T09:00:00Z")), "{backend}");
+
+        // Asked again at 10:00 with no answer for 30 days: closed with a notice, then reopened
+        // by a late answer.
+        it.clock.set("2026-03-09T10:00:00Z");
+        reports::write(app, &admin, &reference, TeamMessage::Question, "And the config?").await.unwrap();
+        it.clock.set("2026-04-08T09:59:00Z");
+        assert_eq!(sla::sweep(app).await.unwrap().closed, 0, "not yet");
+        it.clock.set("2026-04-08T10:00:00Z");
+        assert_eq!(sla::sweep(app).await.unwrap().closed, 1, "{backend}");
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.report.state, ReportState::Closed(CloseReason::NoResponse));
+        let notice = detail.messages.last().unwrap();
+        assert!(notice.body.contains("did not hear back"), "{}", notice.body);
+        assert_eq!(sla::sweep(app).await.unwrap().closed, 0);
+
+        it.clock.set("2026-04-09T09:00:00Z");
+        reports::add_inbound_message(app, &Actor::System("intake"), submitted.id, &answer(), false).await.unwrap();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.report.state, ReportState::Triaging, "a late answer reopens the report");
+    }
+}
+
+#[tokio::test]
+async fn the_fix_deadline_follows_the_severity_and_calendars_are_admin_only() {
+    for db in both_backends() {
+        let it = instance_with(db, |_| {}).await;
+        let app = &it.app;
+        let backend = it.db.backend;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let admin_id = accounts::create_user(app, &local, "admin@example.org", Role::Admin, None).await.unwrap();
+        let admin = Actor::User { id: admin_id, role: Role::Admin };
+        let responder_id = accounts::create_user(app, &local, "r@example.org", Role::Responder, None).await.unwrap();
+        let responder = Actor::User { id: responder_id, role: Role::Responder };
+
+        // Monday 2026-03-02 12:00: accepted at once.
+        it.clock.set("2026-03-02T12:00:00Z");
+        let reference = reports::submit(app, &Actor::Reporter, submission("Bug")).await.unwrap().reference;
+        for state in ["acknowledged", "triaging", "accepted"] {
+            reports::transition(app, &admin, &reference, state, None).await.unwrap();
+        }
+        // Unrated: the medium target, 60 working days = 12 weeks = Monday 2026-05-25 12:00.
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.fix_due_at, Some(at("2026-05-25T12:00:00Z")), "{backend}");
+
+        // Critical (9.8): 7 working days = Wednesday 2026-03-11 12:00. Vectors are stored
+        // canonical; the audit trail names the field, never the vector.
+        let stored =
+            assessment::set_cvss(app, &admin, &reference, "3.1", Some("CVSS:3.1/C:H/I:H/A:H/AV:N/AC:L/PR:N/UI:N/S:U"))
+                .await
+                .unwrap();
+        assert_eq!(stored.cvss_v3.as_deref(), Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"));
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.severity.as_deref(), Some("critical"));
+        assert_eq!(detail.sla.fix_due_at, Some(at("2026-03-11T12:00:00Z")), "{backend}");
+        assert!(matches!(
+            assessment::set_cvss(app, &admin, &reference, "4.0", Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"))
+                .await,
+            Err(AppError::Invalid(_))
+        ));
+        assert!(matches!(
+            assessment::set_cvss(app, &admin, &reference, "3.1", Some("CVSS:3.1/av:N")).await,
+            Err(AppError::Invalid(_))
+        ));
+        // A responder off the report cannot assess it (and cannot tell it exists).
+        assert!(matches!(
+            assessment::set_cvss(app, &responder, &reference, "3.1", None).await,
+            Err(AppError::NotFound(_))
+        ));
+
+        // A holiday inside the window moves the running fix deadline by a day (after the sweep
+        // recomputes open reports).
+        sla::add_holidays(app, &admin, &[("2026-03-05".parse().unwrap(), "Closed".into())]).await.unwrap();
+        sla::sweep(app).await.unwrap();
+        let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.fix_due_at, Some(at("2026-03-12T12:00:00Z")), "{backend}");
+
+        // Calendars: admins only; a Friday-Saturday weekend from an .ics and settings.
+        assert!(matches!(
+            sla::set_calendar(app, &responder, "Asia/Jerusalem", &["friday".into(), "saturday".into()]).await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(sla::set_calendar(app, &admin, "Mars/Olympus", &[]).await, Err(AppError::Invalid(_))));
+        let every_day: Vec<String> = sla::WEEKDAYS.iter().map(|(_, n)| (*n).to_owned()).collect();
+        assert!(matches!(sla::set_calendar(app, &admin, "UTC", &every_day).await, Err(AppError::Invalid(_))));
+        sla::set_calendar(app, &admin, "Asia/Jerusalem", &["friday".into(), "saturday".into()]).await.unwrap();
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261225\r\nSUMMARY:Christmas\r\n\
+                   END:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_eq!(sla::import_ics(app, &admin, ics).await.unwrap(), 1);
+        assert!(matches!(sla::import_ics(app, &admin, "not a calendar").await, Err(AppError::Invalid(_))));
+        let view = sla::calendar(app, &admin).await.unwrap();
+        assert_eq!(view.settings.time_zone, "Asia/Jerusalem");
+        assert_eq!(view.settings.weekend, vec!["friday", "saturday"]);
+        assert!(view.holidays.iter().any(|h| h.day == "2026-12-25" && h.name == "Christmas"));
+        sla::remove_holiday(app, &admin, "2026-12-25").await.unwrap();
+        assert!(matches!(sla::remove_holiday(app, &admin, "2026-12-25").await, Err(AppError::NotFound(_))));
+    }
+}
