@@ -520,7 +520,8 @@ pub(crate) async fn add_holiday(State(app): State<App>, who: Team, Form(input): 
 pub(crate) async fn import_holidays(State(app): State<App>, who: Team, mut multipart: Multipart) -> Response {
     let mut text = None;
     while let Ok(Some(field)) = multipart.next_field().await {
-        if field.name() == Some("ics") {
+        // The form's file field (`ics`); any uploaded file is taken.
+        if field.name() == Some("ics") || field.file_name().is_some() {
             match field.bytes().await {
                 Ok(bytes) => text = Some(String::from_utf8_lossy(&bytes).into_owned()),
                 Err(_) => break,

@@ -18,6 +18,9 @@ use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
 use embargo_test_support::{TestDb, both_backends};
 use tower::ServiceExt;
 
+#[path = "web/evaluation.rs"]
+mod evaluation;
+
 #[derive(Debug)]
 struct ManualClock(AtomicI64);
 
@@ -440,6 +443,14 @@ async fn every_route_for_every_role() {
             // State changes on report 1.
             let path = format!("/reports/{r1}/note");
             let reply = send(router, post(&path, cookie, &[("body", "matrix note")])).await;
+            match expect(Content, NotFound) {
+                Content => assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} as {who:?}"),
+                other => check(&path, who, &reply, other, ""),
+            }
+            let reply = send(router, get("/admin/calendar", cookie)).await;
+            check("/admin/calendar", who, &reply, expect(Forbidden, Forbidden), "Business calendar");
+            let path = format!("/reports/{r1}/cvss");
+            let reply = send(router, post(&path, cookie, &[("version", "3.1"), ("clear", "1")])).await;
             match expect(Content, NotFound) {
                 Content => assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} as {who:?}"),
                 other => check(&path, who, &reply, other, ""),

@@ -1,0 +1,184 @@
+//! Evaluation in the web app: deadlines on the report page and in the inbox, the CVSS
+//! calculator (buttons without JavaScript, pasted vectors, the live score route),
+//! classification and affected versions, the business calendar and the catalogue details,
+//! each checked for who may use it.
+
+use super::*;
+
+fn form_of<'a>(pairs: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn the_report_page_scores_classifies_and_shows_deadlines() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let r1 = w.r1.to_string();
+        let page = format!("/reports/{r1}");
+
+        // Deadlines: a new report shows its acknowledgement deadline (Wednesday 12:00 + 10
+        // working days = Wednesday 2026-03-18).
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body.contains("Deadlines") && reply.body.contains("2026-03-18"), "{}", db.backend);
+        assert!(reply.body.contains("cvss-calc") && reply.body.contains("name=\"m_AV\""));
+
+        // The calculator's buttons (no JavaScript): every base metric picked.
+        let metrics =
+            [("AV", "N"), ("AC", "L"), ("PR", "N"), ("UI", "N"), ("S", "U"), ("C", "H"), ("I", "H"), ("A", "H")];
+        let mut fields: Vec<(&str, String)> = vec![("version", "3.1".into()), ("extra", String::new())];
+        let names: Vec<String> = metrics.iter().map(|(m, _)| format!("m_{m}")).collect();
+        for ((_, v), name) in metrics.iter().zip(&names) {
+            fields.push((name.as_str(), (*v).to_owned()));
+        }
+        let reply = send(router, post(&format!("{page}/cvss"), Some(&w.on), &form_of(&fields))).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(reply.body.contains("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"));
+        assert!(reply.body.contains("9.8 Critical"), "score shown");
+        // Critical: the fix clock will use 7 working days; severity is on the page.
+        assert!(reply.body.contains("Critical"));
+
+        // A missing metric and a wrong vector are clear errors that store nothing.
+        let reply = send(router, post(&format!("{page}/cvss"), Some(&w.on), &[("version", "4.0")])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("choose a value for Attack Vector"), "{}", reply.body);
+        let bad = [("version", "4.0"), ("vector", "CVSS:4.0/AV:N/AC:L")];
+        let reply = send(router, post(&format!("{page}/cvss"), Some(&w.on), &bad)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("CVSS vector"), "{}", reply.body);
+        let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        let reply =
+            send(router, post(&format!("{page}/cvss"), Some(&w.on), &[("version", "4.0"), ("vector", v4)])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(reply.body.contains(v4) && reply.body.contains("9.3 Critical (CVSS-B)"), "4.0 scored");
+
+        // The live score for the calculator's script.
+        let reply = send(router, get(&format!("/cvss/score?vector={}", encode(v4)), Some(&w.on))).await;
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(json["score"], 9.3);
+        assert_eq!(json["severity"], "Critical");
+        let reply = send(router, get("/cvss/score?vector=CVSS%3A3.1%2Fav%3AN", Some(&w.on))).await;
+        assert!(reply.body.contains("error"), "{}", reply.body);
+        let reply = send(router, get("/cvss/score?vector=x", None)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "team only");
+
+        // Classification: CWE checked strictly, SSVC decided by the table.
+        let class = [("cwe", "CWE-79, CWE-352"), ("ssvc_e", "A"), ("ssvc_u", "S"), ("ssvc_ti", "T"), ("ssvc_psi", "S")];
+        let reply = send(router, post(&format!("{page}/classification"), Some(&w.on), &class)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(reply.body.contains("CWE-79, CWE-352") && reply.body.contains("Immediate"), "SSVC outcome shown");
+        let reply = send(router, post(&format!("{page}/classification"), Some(&w.on), &[("cwe", "XSS")])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let reply = send(router, post(&format!("{page}/classification"), Some(&w.on), &[("ssvc_e", "A")])).await;
+        assert!(reply.body.contains("all four decision points"), "{}", reply.body);
+
+        // Affected versions need catalogue products (admins add them and their details).
+        let reply = send(router, post("/admin/products", Some(&w.admin), &[("name", "libparse")])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let products = accounts::products(&w.web.app, &Actor::System("test")).await.unwrap();
+        let id = products.iter().find(|p| p.product.name == "libparse").unwrap().product.id.to_string();
+        let details = [
+            ("repository_url", "https://git.example.org/libparse"),
+            ("ecosystem", "crates.io"),
+            ("purl", "pkg:cargo/libparse"),
+            ("release_lines", "2.x, 1.8"),
+        ];
+        let reply = send(router, post(&format!("/admin/products/{id}"), Some(&w.on), &details)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "catalogue edits are for admins");
+        let reply = send(router, post(&format!("/admin/products/{id}"), Some(&w.admin), &details)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let bad = [("purl", "cargo/libparse")];
+        let reply = send(router, post(&format!("/admin/products/{id}"), Some(&w.admin), &bad)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let reply = send(router, get("/admin", Some(&w.admin))).await;
+        assert!(reply.body.contains("pkg:cargo/libparse") && reply.body.contains("2.x, 1.8"));
+
+        let rows = [("product_0", id.as_str()), ("introduced_0", "2.0.0"), ("fixed_0", "2.4.1")];
+        let reply = send(router, post(&format!("{page}/affected"), Some(&w.on), &rows)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(reply.body.contains("value=\"2.4.1\""));
+        let both = [("product_0", id.as_str()), ("introduced_0", "0"), ("fixed_0", "1"), ("last_affected_0", "2")];
+        let reply = send(router, post(&format!("{page}/affected"), Some(&w.on), &both)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Nothing of this reaches a responder off the report.
+        for path in ["cvss", "classification", "affected"] {
+            let reply =
+                send(router, post(&format!("{page}/{path}"), Some(&w.off), &[("version", "3.1"), ("clear", "1")]))
+                    .await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        // The assessment is sealed: no CWE or vector in the SQLite files.
+        if db.backend == "sqlite" {
+            let mut raw = Vec::new();
+            for entry in std::fs::read_dir(&w.web.config.data_dir).unwrap().flatten() {
+                if entry.file_name().to_string_lossy().starts_with("embargo.db") {
+                    raw.extend(std::fs::read(entry.path()).unwrap());
+                }
+            }
+            let text = String::from_utf8_lossy(&raw);
+            assert!(!text.contains("CWE-352") && !text.contains("AV:N/AC:L/AT:N"), "assessment stored in clear");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_business_calendar_is_edited_by_admins_and_moves_deadlines() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let reply = send(router, get("/admin/calendar", Some(&w.on))).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body.contains("name=\"weekend\" value=\"saturday\" checked"));
+
+        // The report of Wednesday 2026-03-04 12:00 is due Wednesday 2026-03-18; a holiday on
+        // Monday 2026-03-16 moves it to Thursday 2026-03-19.
+        let holiday = [("day", "2026-03-16"), ("name", "Founders' day")];
+        let reply = send(router, post("/admin/calendar/holidays", Some(&w.admin), &holiday)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        embargo_app::sla::sweep(&w.web.app).await.unwrap();
+        let reply = send(router, get(&format!("/reports/{}", w.r1), Some(&w.admin))).await;
+        assert!(reply.body.contains("2026-03-19") && !reply.body.contains("2026-03-18"), "{}", db.backend);
+        let reply = send(router, get("/inbox", Some(&w.admin))).await;
+        assert!(reply.body.contains("Thu 19 Mar 2026"), "the inbox shows the moved deadline");
+
+        // An .ics upload adds holidays; a broken one is refused with the reason.
+        let ics = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nDTEND;VALUE=DATE:20261227\r\n\
+SUMMARY:Winter break\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut request = multipart("/admin/calendar/import", &[], &[("ics", ics)]);
+        request.headers_mut().insert(header::COOKIE, w.admin.parse().unwrap());
+        let reply = send(router, request).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        for day in ["2026-12-24", "2026-12-25", "2026-12-26"] {
+            assert!(reply.body.contains(day), "{day}");
+        }
+        assert!(!reply.body.contains("2026-12-27"), "DTEND is exclusive");
+        let mut request = multipart(
+            "/admin/calendar/import",
+            &[],
+            &[("ics", b"BEGIN:VEVENT\r\nDTSTART:20261224T100000Z\r\nEND:VEVENT\r\n")],
+        );
+        request.headers_mut().insert(header::COOKIE, w.admin.parse().unwrap());
+        let reply = send(router, request).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+
+        // Weekend and time zone.
+        let settings = [("time_zone", "Asia/Jerusalem"), ("weekend", "friday"), ("weekend", "saturday")];
+        let reply = send(router, post("/admin/calendar", Some(&w.admin), &settings)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        assert!(reply.body.contains("Asia/Jerusalem") && reply.body.contains("value=\"friday\" checked"));
+        let reply = send(router, post("/admin/calendar", Some(&w.admin), &[("time_zone", "Nowhere/City")])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let reply = send(router, post("/admin/calendar/holidays/2026-12-25/remove", Some(&w.admin), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    }
+}
