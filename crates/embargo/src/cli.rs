@@ -62,6 +62,9 @@ pub enum Command {
     /// Outgoing mail kept in the outbox Maildir (when no relay is configured)
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The business calendar that SLA deadlines count working days on
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
     /// Check a CVSS 3.1 or 4.0 vector and print its canonical form, scores and severities; exits 2 when invalid
     Cvss {
         /// The vector, such as CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
@@ -69,6 +72,43 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Show the time zone, weekend days and holidays
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the time zone and weekend days (open reports' deadlines are recomputed)
+    Set {
+        /// IANA time zone, such as Europe/Paris
+        #[arg(long)]
+        time_zone: String,
+        /// Weekend days, comma-separated, such as saturday,sunday
+        #[arg(long, value_delimiter = ',', default_value = "saturday,sunday")]
+        weekend: Vec<String>,
+    },
+    /// Add a holiday
+    Add {
+        /// The date, YYYY-MM-DD
+        date: String,
+        /// Its name
+        #[arg(default_value = "Holiday")]
+        name: String,
+    },
+    /// Remove a holiday
+    Remove {
+        /// The date, YYYY-MM-DD
+        date: String,
+    },
+    /// Import the all-day events of an iCalendar (.ics) file as holidays
+    Import {
+        /// The .ics file
+        file: std::path::PathBuf,
     },
 }
 
@@ -164,6 +204,20 @@ pub enum ReportCommand {
         /// A file holding the armored key
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+    },
+    /// Record the assessment: CVSS vectors (3.1 and/or 4.0), CWE identifiers, an SSVC decision
+    Assess {
+        /// Reference ID
+        id: String,
+        /// A CVSS 3.1 or 4.0 vector (repeat for both); the version comes from its prefix
+        #[arg(long)]
+        cvss: Vec<String>,
+        /// CWE identifiers, comma-separated, such as CWE-79,CWE-352 (replaces the list)
+        #[arg(long)]
+        cwe: Option<String>,
+        /// An SSVC supplier decision vector, such as SSVCv2/E:P/U:E/TI:T/PSI:M/
+        #[arg(long)]
+        ssvc: Option<String>,
     },
     /// Mark a report as being about a dependency, with the upstream project's security contact
     Upstream {

@@ -9,7 +9,9 @@ use embargo_app::{App, AppError, accounts, audit, intake, jobs, reports};
 use embargo_domain::{Actor, ReferenceId, Role};
 use tokio::sync::watch;
 
-use crate::cli::{AdminCommand, AuditCommand, Cli, Command, ConfigCommand, JobsCommand, OutboxCommand, ReportCommand};
+use crate::cli::{
+    AdminCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, JobsCommand, OutboxCommand, ReportCommand,
+};
 use crate::output;
 
 // Exit codes from sysexits.h.
@@ -130,6 +132,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Admin(command) => admin(open(config).await?, command).await,
         Command::IngestMail => ingest_mail(config).await,
         Command::Report(command) => report(open(config).await?, command).await,
+        Command::Calendar(command) => calendar(open(config).await?, command).await,
         Command::Audit(command) => audit_command(open(config).await?, command).await,
         Command::Jobs(command) => jobs_command(open(config).await?, command).await,
         Command::Outbox(OutboxCommand::List { json }) => {
@@ -354,10 +357,83 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let fingerprint = reports::import_reporter_key(&app, &actor, &reference, source).await?;
             println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
         }
+        ReportCommand::Assess { id, cvss, cwe, ssvc } => {
+            let reference = parse_reference(&id)?;
+            let mut latest = None;
+            for vector in &cvss {
+                let version = if vector.starts_with("CVSS:4.0/") { "4.0" } else { "3.1" };
+                latest =
+                    Some(embargo_app::assessment::set_cvss(&app, &actor, &reference, version, Some(vector)).await?);
+            }
+            if cwe.is_some() || ssvc.is_some() {
+                let decision = match ssvc.as_deref() {
+                    Some(text) => Some(
+                        text.parse::<embargo_domain::ssvc::SupplierDecision>()
+                            .map_err(|e| Failure::new(EX_USAGE, format!("SSVC vector: {e}")))?,
+                    ),
+                    None => None,
+                };
+                let cwe = cwe.unwrap_or_default();
+                latest =
+                    Some(embargo_app::assessment::set_classification(&app, &actor, &reference, &cwe, decision).await?);
+            }
+            let Some(assessment) = latest else {
+                return Err(Failure::new(EX_USAGE, "give --cvss, --cwe or --ssvc"));
+            };
+            let severity = assessment.severity().map_or_else(|| "unrated".to_owned(), |s| s.as_str().to_owned());
+            println!("{reference}: assessed, severity {severity}");
+        }
         ReportCommand::Upstream { id, project, contact } => {
             let reference = parse_reference(&id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
             println!("{reference}: upstream {project} ({contact})");
+        }
+    }
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn calendar(app: App, command: CalendarCommand) -> Outcome {
+    let actor = local_admin();
+    let date = |text: &str| {
+        text.parse::<jiff::civil::Date>()
+            .map_err(|_| Failure::new(EX_USAGE, format!("{text:?} is not a date YYYY-MM-DD")))
+    };
+    match command {
+        CalendarCommand::Show { json } => {
+            let view = embargo_app::sla::calendar(&app, &actor).await?;
+            if json {
+                let value = serde_json::json!({
+                    "time_zone": view.settings.time_zone,
+                    "weekend": view.settings.weekend,
+                    "holidays": view.holidays.iter().map(|h| serde_json::json!({ "date": h.day, "name": h.name })).collect::<Vec<_>>(),
+                });
+                println!("{value}");
+            } else {
+                println!("time zone: {}", view.settings.time_zone);
+                println!("weekend:   {}", view.settings.weekend.join(", "));
+                for h in &view.holidays {
+                    println!("{}  {}", h.day, output::one_line(&h.name, 80));
+                }
+            }
+        }
+        CalendarCommand::Set { time_zone, weekend } => {
+            embargo_app::sla::set_calendar(&app, &actor, &time_zone, &weekend).await?;
+            println!("calendar: {time_zone}, weekend {}", weekend.join(", "));
+        }
+        CalendarCommand::Add { date: day, name } => {
+            let added = embargo_app::sla::add_holidays(&app, &actor, &[(date(&day)?, name)]).await?;
+            println!("{day}: {}", if added == 1 { "holiday added" } else { "already a holiday" });
+        }
+        CalendarCommand::Remove { date: day } => {
+            embargo_app::sla::remove_holiday(&app, &actor, &date(&day)?.to_string()).await?;
+            println!("{day}: holiday removed");
+        }
+        CalendarCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", file.display())))?;
+            let added = embargo_app::sla::import_ics(&app, &actor, &text).await?;
+            println!("{added} holidays added from {}", file.display());
         }
     }
     app.store.close().await;

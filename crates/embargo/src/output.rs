@@ -29,7 +29,7 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-fn one_line(text: &str, max: usize) -> String {
+pub fn one_line(text: &str, max: usize) -> String {
     let flat: String = clean(text).chars().map(|c| if c == '\n' || c == '\t' { ' ' } else { c }).collect();
     if flat.chars().count() > max { format!("{}…", flat.chars().take(max - 1).collect::<String>()) } else { flat }
 }
@@ -106,6 +106,27 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
             "transitions": detail.transitions.iter().map(|t| json!({
                 "from": t.from, "to": t.to.code(), "close_reason": close_reason(t.to), "actor": t.actor, "at": time(t.at),
             })).collect::<Vec<_>>(),
+            "deadlines": detail.clocks.iter().map(|c| json!({
+                "clock": c.name,
+                "budget_working_days": c.budget_days,
+                "started": time(c.started),
+                "due": c.due.map(time),
+                "stopped": c.stopped.map(time),
+                "paused": c.stopped.is_none() && c.due.is_none(),
+            })).collect::<Vec<_>>(),
+            "sla_alerts": detail.alerts.iter().map(|a| json!({
+                "clock": a.clock, "kind": a.kind, "due": time(a.due_at), "at": time(a.at),
+            })).collect::<Vec<_>>(),
+            "assessment": {
+                "severity": detail.sla.severity,
+                "cvss_v3": detail.assessment.cvss_v3,
+                "cvss_v4": detail.assessment.cvss_v4,
+                "cwe": detail.assessment.cwe,
+                "ssvc": detail.assessment.ssvc,
+                "affected": detail.assessment.affected.iter().map(|a| json!({
+                    "product_id": a.product_id, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected,
+                })).collect::<Vec<_>>(),
+            },
         });
         println!("{value}");
         return;
@@ -124,6 +145,37 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
             one_line(&upstream.project, 80),
             one_line(&upstream.contact, 80)
         );
+    }
+    if let Some(severity) = &detail.sla.severity {
+        println!("severity:  {severity}");
+    }
+    for vector in [&detail.assessment.cvss_v3, &detail.assessment.cvss_v4].into_iter().flatten() {
+        println!("cvss:      {vector}");
+    }
+    if !detail.assessment.cwe.is_empty() {
+        println!("cwe:       {}", detail.assessment.cwe.join(", "));
+    }
+    if let Some(ssvc) = &detail.assessment.ssvc {
+        println!("ssvc:      {ssvc}");
+    }
+    if !detail.clocks.is_empty() {
+        println!("deadlines:");
+        for c in &detail.clocks {
+            let status = match (c.stopped, c.due) {
+                (Some(stopped), Some(due)) => {
+                    format!(
+                        "{} at {} (due {})",
+                        if stopped <= due { "met" } else { "missed" },
+                        time(stopped),
+                        time(due)
+                    )
+                }
+                (Some(stopped), None) => format!("done at {}", time(stopped)),
+                (None, Some(due)) => format!("due {}", time(due)),
+                (None, None) => "paused (waiting on the reporter)".to_owned(),
+            };
+            println!("  {:<12} {status}", c.name);
+        }
     }
     if !detail.attachments.is_empty() {
         println!("attachments:");

@@ -175,6 +175,76 @@ fn mail_in_then_list_show_and_move_through_the_cli() {
 }
 
 #[test]
+fn assessment_and_the_business_calendar_through_the_cli() {
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let out = it.run(&["ingest-mail"], &mail("alice@example.org", "XSS in wiki", "x1@example.org", "Steps"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let id = out.stdout.trim().trim_start_matches("new report ").to_owned();
+
+        let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:L/VI:L/VA:N/SC:L/SI:L/SA:N";
+        let out = it.run(
+            &[
+                "report",
+                "assess",
+                &id,
+                "--cvss",
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N",
+                "--cvss",
+                v4,
+                "--cwe",
+                "CWE-79",
+                "--ssvc",
+                "SSVCv2/E:P/U:E/TI:P/PSI:M/",
+            ],
+            b"",
+        );
+        assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+        assert!(out.stdout.contains("severity medium") || out.stdout.contains("severity Medium"), "{}", out.stdout);
+        let out = it.run(&["report", "show", &id, "--json"], b"");
+        let shown: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(shown["assessment"]["cvss_v4"], v4);
+        assert_eq!(shown["assessment"]["cwe"][0], "CWE-79");
+        assert_eq!(shown["assessment"]["ssvc"], "SSVCv2/E:P/U:E/TI:P/PSI:M/DSOI:S/");
+        assert_eq!(shown["deadlines"][0]["clock"], "acknowledge");
+        assert!(shown["deadlines"][0]["due"].is_string());
+        // Invalid input: a clear error and exit 65 (EX_DATAERR), nothing stored.
+        let out = it.run(&["report", "assess", &id, "--cwe", "cwe-79"], b"");
+        assert_eq!(out.code, 65, "{}", out.stderr);
+        assert!(out.stderr.contains("CWE identifier"), "{}", out.stderr);
+        let out = it.run(&["report", "assess", &id, "--ssvc", "SSVCv2/E:P/"], b"");
+        assert_ne!(out.code, 0);
+
+        // The calendar: an .ics import, a holiday, the weekend.
+        let tmp = tempfile::tempdir().unwrap();
+        let ics = tmp.path().join("holidays.ics");
+        std::fs::write(
+            &ics,
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20270101\r\nRRULE:FREQ=YEARLY\r\n\
+             SUMMARY:New Year\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        )
+        .unwrap();
+        let out = it.run(&["calendar", "import", ics.to_str().unwrap()], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.starts_with("11 holidays added"), "2027 through 2037: {}", out.stdout);
+        let out = it.run(&["calendar", "add", "2027-05-03", "Spring"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["calendar", "set", "--time-zone", "Europe/Paris", "--weekend", "saturday,sunday"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["calendar", "show", "--json"], b"");
+        let calendar: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(calendar["time_zone"], "Europe/Paris");
+        assert!(calendar["holidays"].as_array().unwrap().iter().any(|h| h["date"] == "2027-05-03"));
+        let out = it.run(&["calendar", "set", "--time-zone", "Nowhere/City"], b"");
+        assert_eq!(out.code, 65);
+        assert!(out.stderr.contains("unknown time zone"), "{}", out.stderr);
+        let out = it.run(&["calendar", "remove", "2027-05-04"], b"");
+        assert_ne!(out.code, 0, "no holiday on that date");
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {
         let it = Instance::new(BIN, Some(&db));
