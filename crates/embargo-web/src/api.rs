@@ -94,6 +94,7 @@ pub(crate) async fn list(State(app): State<App>, ApiCaller(actor): ApiCaller, Qu
                         "product": row.product,
                         "assignee": row.assignee,
                         "ack_due_at": row.summary.ack_due_at.map(time),
+                        "due_at": row.summary.due_at.map(time),
                         "received_at": time(row.summary.created_at),
                         "updated_at": time(row.summary.updated_at),
                     })
@@ -173,6 +174,25 @@ pub(crate) async fn show(State(app): State<App>, ApiCaller(actor): ApiCaller, Pa
                 },
                 "messages": messages,
                 "transitions": transitions,
+                "deadlines": detail.clocks.iter().map(|c| json!({
+                    "clock": c.name,
+                    "budget_working_days": c.budget_days,
+                    "started": time(c.started),
+                    "due": c.due.map(time),
+                    "stopped": c.stopped.map(time),
+                    "met": c.stopped.zip(c.due).map(|(s, d)| s <= d),
+                    "paused": c.stopped.is_none() && c.due.is_none(),
+                })).collect::<Vec<_>>(),
+                "assessment": {
+                    "severity": detail.sla.severity,
+                    "cvss_v3": detail.assessment.cvss_v3,
+                    "cvss_v4": detail.assessment.cvss_v4,
+                    "cwe": detail.assessment.cwe,
+                    "ssvc": detail.assessment.ssvc,
+                    "affected": detail.assessment.affected.iter().map(|a| json!({
+                        "product_id": a.product_id, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected,
+                    })).collect::<Vec<_>>(),
+                },
             }))
             .into_response()
         }

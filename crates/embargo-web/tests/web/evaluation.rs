@@ -106,6 +106,15 @@ async fn the_report_page_scores_classifies_and_shows_deadlines() {
         let reply = send(router, post(&format!("{page}/affected"), Some(&w.on), &both)).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+        // The API shows the same assessment and deadlines.
+        let reply = send(router, api("GET", &format!("/api/v1/reports/{r1}"), Some(&w.on_token), None)).await;
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(json["assessment"]["cvss_v4"], v4);
+        assert_eq!(json["assessment"]["severity"], "critical");
+        assert_eq!(json["assessment"]["affected"][0]["fixed"], "2.4.1");
+        assert_eq!(json["deadlines"][0]["clock"], "acknowledge");
+        assert_eq!(json["deadlines"][0]["due"], "2026-03-18T12:00:00Z");
+
         // Nothing of this reaches a responder off the report.
         for path in ["cvss", "classification", "affected"] {
             let reply =
