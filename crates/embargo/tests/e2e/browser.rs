@@ -198,6 +198,35 @@ async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_t
     assert!(page.contains("a symlink entry pointing to /etc is followed"));
     browser.screenshot(&shots.join("report-page.png")).await;
 
+    // The CVSS calculator: picking metrics shows the live score (scored by the server
+    // through the page script), saving stores the canonical vector.
+    for (metric, value) in [
+        ("AV", "N"),
+        ("AC", "L"),
+        ("AT", "N"),
+        ("PR", "N"),
+        ("UI", "N"),
+        ("VC", "H"),
+        ("VI", "H"),
+        ("VA", "H"),
+        ("SC", "N"),
+        ("SI", "N"),
+        ("SA", "N"),
+    ] {
+        let css = format!("form[data-version='4.0'] input[name='m_{metric}'][value='{value}']");
+        let radio = driver.find(By::Css(css)).await.unwrap();
+        radio.scroll_into_view().await.unwrap();
+        radio.click().await.unwrap();
+    }
+    wait_for_text(driver, "score-v40", "9.3 Critical").await;
+    submit(driver, "form[data-version='4.0'] button[type=submit]").await;
+    let page = driver.source().await.unwrap();
+    assert!(page.contains("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"), "vector stored");
+    let section = driver.find(By::Id("assessment")).await.unwrap();
+    section.scroll_into_view().await.unwrap();
+    std::fs::write(shots.join("assessment.png"), section.screenshot_as_png().await.unwrap()).unwrap();
+    axe_clean(&browser, "the report page with its assessment").await;
+
     // Hostile content: every payload in a form report's fields and in a mail's subject,
     // sender name, text, HTML part and attachment names.
     let joined = XSS.join(" ");
