@@ -298,7 +298,7 @@ fn csaf_product_tree_and_tracking() {
     let revised = to_csaf(&semver_library(), &publisher);
     assert_eq!(revised["document"]["tracking"]["version"], "2");
     assert_eq!(revised["document"]["tracking"]["current_release_date"], "2026-11-22T15:30:00Z");
-    assert_eq!(csaf_filename(&revised["document"]["tracking"]["id"].as_str().unwrap()), "emb-2026-0001.json");
+    assert_eq!(csaf_filename(revised["document"]["tracking"]["id"].as_str().unwrap()), "emb-2026-0001.json");
 }
 
 #[test]
@@ -395,6 +395,31 @@ fn our_csaf_passes_each_implemented_mandatory_test() {
         let document = to_csaf(&record, &publisher);
         assert_eq!(mandatory::run_all(&document), vec![], "{}", record.id);
     }
+}
+
+#[test]
+fn schemas_refuse_tampered_outputs() {
+    use embargo_advisory::schema::{Schema, validate};
+    let publisher = common::publisher();
+    let record = semver_library();
+    // The CSAF schema reaches the FIRST CVSS schema registered from the bundle.
+    let mut csaf = to_csaf(&record, &publisher);
+    csaf["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseSeverity"] = json!("EXTREME");
+    let errors = validate(Schema::Csaf, &csaf);
+    assert!(errors.iter().any(|e| e.contains("EXTREME")), "{errors:?}");
+    // ...and 6.1.9 would catch a wrong but well-formed score.
+    csaf["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseSeverity"] = json!("LOW");
+    assert_eq!(mandatory::run("6.1.9", &csaf).unwrap().len(), 1);
+    let mut osv = to_osv(&record);
+    osv["id"] = json!("EMB-2026-0001");
+    assert!(!validate(Schema::Osv, &osv).is_empty(), "an ID without a registered prefix or x_");
+    let mut container = cna_container(&record, &publisher);
+    container["descriptions"] = json!([]);
+    assert!(!validate(Schema::CveCnaContainer, &container).is_empty());
+    let mut full = cve_record(&record, &publisher);
+    full["cveMetadata"]["assignerOrgId"] = json!("not-a-uuid");
+    let errors = validate(Schema::CveRecord, &full);
+    assert!(errors.iter().any(|e| e.starts_with("/cveMetadata/assignerOrgId")), "{errors:?}");
 }
 
 #[test]
