@@ -201,10 +201,31 @@ fn realistic() -> Vec<AdvisoryRecord> {
     vec![semver_library(), git_only(), cvss4_only(), several_products()]
 }
 
+/// With `EMBARGO_ADVISORY_OUT=<dir>`, writes every output there for external validators
+/// (`check-jsonschema`, `cve validate`, the secvisogram CSAF validator).
+fn dump(record: &AdvisoryRecord, publisher: &Publisher) {
+    let Some(dir) = std::env::var_os("EMBARGO_ADVISORY_OUT").map(std::path::PathBuf::from) else { return };
+    let id = record.id.to_string();
+    let mut files = vec![
+        (format!("osv/{id}.json"), to_osv(record)),
+        (format!("csaf/{}", csaf_filename(&id)), to_csaf(record, publisher)),
+    ];
+    if record.cve_id.is_some() {
+        files.push((format!("cve/{id}-cna.json"), cna_container(record, publisher)));
+        files.push((format!("cve/{id}-record.json"), cve_record(record, publisher)));
+    }
+    for (path, value) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    }
+}
+
 #[test]
 fn realistic_advisories_are_valid_in_every_format() {
     let publisher = common::publisher();
     for record in realistic() {
+        dump(&record, &publisher);
         assert_eq!(record.validate(), vec![], "{}", record.id);
         let report = validate_outputs(&record, &publisher);
         assert!(report.is_publishable(), "{}:\n{report}", record.id);

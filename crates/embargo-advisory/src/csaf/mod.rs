@@ -98,7 +98,8 @@ fn product(name: String, id: &str, purl: Option<String>) -> Value {
 fn product_branch(index: usize, a: &Affected) -> (Value, Ids) {
     let mut ids = Ids::default();
     let mut children = Vec::new();
-    let full = |suffix: &str| format!("{} {} {suffix}", a.vendor, a.product);
+    let base = if a.product.starts_with(&a.vendor) { a.product.clone() } else { format!("{} {}", a.vendor, a.product) };
+    let full = |suffix: &str| format!("{base} {suffix}");
     let versioned_purl = |version: &str, kind: Option<RangeKind>| {
         a.purl
             .as_ref()
@@ -147,7 +148,7 @@ fn product_branch(index: usize, a: &Affected) -> (Value, Ids) {
         let branch = json!({
             "category": "product_name",
             "name": a.product,
-            "product": product(format!("{} {}", a.vendor, a.product), &id, a.purl.clone()),
+            "product": product(base.clone(), &id, a.purl.clone()),
         });
         ids.affected.push(id);
         branch
