@@ -1,0 +1,134 @@
+//! The human advisory: Markdown, and HTML rendered from it (comrak, raw HTML dropped, then
+//! ammonia's allow-list).
+
+use std::fmt::Write;
+
+use crate::record::{AdvisoryRecord, Event, Publisher, RangeKind, utc};
+
+/// Escapes text for Markdown so that names and versions typed by people cannot add markup.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~') {
+            out.push('\\');
+        }
+        out.push(if c == '\n' { ' ' } else { c });
+    }
+    out
+}
+
+fn range_text(kind: RangeKind, events: &[&Event]) -> String {
+    let parts: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            Event::Introduced(v) if v == "0" => "from the first version".to_owned(),
+            Event::Introduced(v) => format!("from {}", text(v)),
+            Event::Fixed(v) => format!("fixed in {}", text(v)),
+            Event::LastAffected(v) => format!("up to and including {}", text(v)),
+            Event::Limit(v) => format!("up to {}", text(v)),
+        })
+        .collect();
+    let kind = match kind {
+        RangeKind::Semver => "versions",
+        RangeKind::Ecosystem => "versions",
+        RangeKind::Git => "commits",
+    };
+    format!("{kind} {}", parts.join(", "))
+}
+
+/// The advisory as Markdown, every section included.
+pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", text(&record.title));
+    let mut ids = vec![record.id.to_string()];
+    ids.extend(record.cve_id.iter().cloned());
+    ids.extend(record.aliases.iter().cloned());
+    let _ = writeln!(md, "- **Identifiers:** {}", ids.iter().map(|i| text(i)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(md, "- **Publisher:** {}", text(&publisher.name));
+    if let Some(published) = record.published {
+        let _ = writeln!(md, "- **Published:** {}", utc(published));
+    }
+    let _ = writeln!(md, "- **Last updated:** {}", utc(record.modified));
+    if let Some(withdrawn) = record.withdrawn {
+        let _ = writeln!(md, "- **Withdrawn:** {}", utc(withdrawn));
+    }
+    for v in record.severity.vectors() {
+        let _ = writeln!(md, "- **CVSS {}:** {} ({}) `{v}`", v.version(), v.score(), v.severity());
+    }
+    if !record.weaknesses.is_empty() {
+        let list: Vec<String> = record
+            .weaknesses
+            .iter()
+            .map(|w| w.name.as_ref().map_or_else(|| text(&w.id), |n| format!("{} ({})", text(&w.id), text(n))))
+            .collect();
+        let _ = writeln!(md, "- **Weaknesses:** {}", list.join(", "));
+    }
+    md.push('\n');
+    if !record.summary.trim().is_empty() {
+        let _ = writeln!(md, "## Summary\n\n{}\n", text(record.summary.trim()));
+    }
+    if !record.details.trim().is_empty() {
+        let _ = writeln!(md, "## Details\n\n{}\n", record.details.trim());
+    }
+    if !record.affected.is_empty() {
+        md.push_str("## Affected products\n\n");
+        for a in &record.affected {
+            let mut line = format!("- **{}** by {}", text(&a.product), text(&a.vendor));
+            if let Some(e) = &a.ecosystem {
+                let _ = write!(line, " ({})", text(e));
+            }
+            let mut what: Vec<String> = a.ranges.iter().map(|r| range_text(r.kind, &r.sorted_events())).collect();
+            if !a.versions.is_empty() {
+                what.push(format!("versions {}", a.versions.iter().map(|v| text(v)).collect::<Vec<_>>().join(", ")));
+            }
+            if what.is_empty() {
+                what.push("all versions".into());
+            }
+            let _ = writeln!(md, "{line}: {}", what.join("; "));
+            if let Some(repo) = &a.repository {
+                let _ = writeln!(md, "  - Repository: <{}>", repo.replace('>', "%3E"));
+            }
+        }
+        md.push('\n');
+    }
+    if !record.workarounds.trim().is_empty() {
+        let _ = writeln!(md, "## Workarounds and mitigations\n\n{}\n", record.workarounds.trim());
+    }
+    if !record.credits.is_empty() {
+        md.push_str("## Credits\n\n");
+        for c in &record.credits {
+            match c.kind {
+                Some(kind) => {
+                    let _ = writeln!(md, "- {} ({})", text(&c.name), kind.words());
+                }
+                None => {
+                    let _ = writeln!(md, "- {}", text(&c.name));
+                }
+            }
+        }
+        md.push('\n');
+    }
+    if !record.references.is_empty() {
+        md.push_str("## References\n\n");
+        for r in &record.references {
+            let _ = writeln!(md, "- {}: <{}>", r.kind.label(), r.url.replace('>', "%3E"));
+        }
+        md.push('\n');
+    }
+    let history = record.revision_history();
+    md.push_str("## Revision history\n\n");
+    for r in &history {
+        let _ = writeln!(md, "- {} ({}): {}", r.number, utc(r.date), text(&r.summary));
+    }
+    md
+}
+
+/// The advisory as sanitised HTML (a fragment, no `<html>`).
+pub fn to_html(record: &AdvisoryRecord, publisher: &Publisher) -> String {
+    let mut options = comrak::Options::default();
+    options.extension.autolink = true;
+    options.extension.table = true;
+    options.extension.strikethrough = true;
+    let html = comrak::markdown_to_html(&to_markdown(record, publisher), &options);
+    ammonia::Builder::default().rm_tags(["img"]).link_rel(Some("noopener noreferrer nofollow")).clean(&html).to_string()
+}
