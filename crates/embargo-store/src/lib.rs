@@ -24,6 +24,7 @@ use embargo_crypto::{CryptoError, Keyring};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor};
 
+pub mod advisories;
 pub mod assessments;
 pub mod attachments;
 pub mod audit;
