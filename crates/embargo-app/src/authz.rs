@@ -4,7 +4,8 @@
 //! responder sees a report only when it is assigned to them, they were added to it, or they
 //! are responsible for its product; the system acts for intake, SLAs and jobs but never
 //! manages accounts; a reporter submits, and adds messages to their own report through its
-//! status link (the use case checks the link).
+//! status link (the use case checks the link). Listing and metrics are open to every
+//! responder, narrowed by the use case to what they may see.
 
 use embargo_domain::{Actor, ReportId, Role};
 use embargo_store::{Tx, reports};
@@ -36,6 +37,9 @@ pub enum Permission {
     /// Write, review and publish advisories (responders only for advisories whose reports
     /// they may all read; see `advisories`).
     ManageAdvisories,
+    /// Read the metrics dashboard (responders: over their products only, see
+    /// `metrics::dashboard`).
+    ReadMetrics,
 }
 
 impl Permission {
@@ -51,6 +55,7 @@ impl Permission {
             Permission::ReadAudit => "read the audit trail",
             Permission::ManageJobs => "manage jobs",
             Permission::ManageAdvisories => "manage advisories",
+            Permission::ReadMetrics => "read metrics",
         }
     }
 }
@@ -63,7 +68,7 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
         Actor::System(_) => !matches!(permission, ManageAccounts | ManageReportAccess(_)),
         Actor::Reporter => matches!(permission, SubmitReport | AddReporterMessage(_)),
         Actor::User { id, role: Role::Responder } => match permission {
-            SubmitReport | ListReports | ManageAdvisories => true,
+            SubmitReport | ListReports | ManageAdvisories | ReadMetrics => true,
             ReadReport(report) | ChangeReportState(report) | AddReporterMessage(report) => {
                 reports::is_member(tx, report, *id).await?
             }

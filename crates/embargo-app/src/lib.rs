@@ -23,6 +23,7 @@ mod error;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod openpgp;
 pub mod policy;
 pub mod portal;

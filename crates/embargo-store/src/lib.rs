@@ -31,6 +31,7 @@ pub mod audit;
 pub mod jobs;
 pub mod messages;
 pub mod meta;
+pub mod metrics;
 pub mod products;
 pub mod reporters;
 pub mod reports;

@@ -339,3 +339,191 @@ async fn accounts_tokens_and_one_time_links() {
         tx.commit().await.unwrap();
     }
 }
+
+/// A report received at `at` (for the metrics tests), with its product.
+async fn received(store: &Store, number: i64, product: Option<i64>, received_at: Timestamp) -> ReportId {
+    let mut tx = store.begin().await.unwrap();
+    let prefix = ReferencePrefix::parse("MET").unwrap();
+    let reference = reports::next_reference(&mut tx, &prefix, 2026).await.unwrap();
+    let reporter = reporters::find_or_create(&mut tx, "m@example.org", None, received_at).await.unwrap();
+    let id = reports::insert(
+        &mut tx,
+        &NewReport {
+            reference: &reference,
+            channel: "email",
+            reporter_id: reporter,
+            title: "t",
+            body: "b",
+            received_at,
+            reply_token: &format!("m-{number}"),
+            status_token: &format!("ms-{number}"),
+            status_token_hash: &format!("mh-{number}"),
+            details: None,
+            product_id: product,
+            ack_due_at: None,
+            next_sla_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_responders_products() {
+    use embargo_store::metrics::{self, Tally, WEEK_MS, Window};
+    use embargo_store::{products, sla};
+    const HOUR: i64 = 3_600_000;
+    let base = at(0).as_millisecond();
+    let t = |ms: i64| Timestamp::from_millisecond(base + ms).unwrap();
+    for db in both_backends() {
+        let store = open(&db).await;
+        let mut tx = store.begin().await.unwrap();
+        let widget = products::create(&mut tx, "Widget", at(0)).await.unwrap();
+        let gadget = products::create(&mut tx, "Gadget", at(0)).await.unwrap();
+        let responder = users::create(&mut tx, "r@example.org", Role::Responder, None, at(0)).await.unwrap();
+        products::add_responder(&mut tx, widget, responder).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // The window is [base, base + 3 weeks), judged at base + 3 weeks; weeks count from
+        // one day before base.
+        let now = t(3 * WEEK_MS);
+        let window = Window { from: t(0), to: now, now, week_start: t(-24 * HOUR), responsible: None };
+        // Before and at the end of the window: not counted.
+        received(&store, 0, Some(widget), t(-1)).await;
+        received(&store, 1, Some(widget), now).await;
+        let set = |id: ReportId, record: sla::SlaRecord| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                sla::set(&mut tx, id, &record).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        // Widget, first day: acknowledged in time after 2 h, assessed late, fixed in time.
+        let a = received(&store, 2, Some(widget), t(0)).await;
+        set(
+            a,
+            sla::SlaRecord {
+                acknowledged_at: Some(t(2 * HOUR)),
+                ack_due_at: Some(t(24 * HOUR)),
+                next_sla_at: None,
+                assessed_at: Some(t(80 * HOUR)),
+                analyse_due_at: Some(t(72 * HOUR)),
+                fixed_at: Some(t(100 * HOUR)),
+                fix_due_at: Some(t(200 * HOUR)),
+                disclosed_at: Some(t(150 * HOUR)),
+                ..Default::default()
+            },
+        )
+        .await;
+        // Widget, second week: one never acknowledged nor assessed, both overdue; one
+        // acknowledged in time, whose analysis is paused while it waits on the reporter
+        // (pending, though past due).
+        let b = received(&store, 3, Some(widget), t(WEEK_MS)).await;
+        set(
+            b,
+            sla::SlaRecord {
+                ack_due_at: Some(t(WEEK_MS + 24 * HOUR)),
+                next_sla_at: None,
+                analyse_due_at: Some(t(WEEK_MS + 72 * HOUR)),
+                ..Default::default()
+            },
+        )
+        .await;
+        let c = received(&store, 4, Some(widget), t(WEEK_MS + HOUR)).await;
+        set(
+            c,
+            sla::SlaRecord {
+                acknowledged_at: Some(t(WEEK_MS + 9 * HOUR)),
+                ack_due_at: Some(t(WEEK_MS + 24 * HOUR)),
+                next_sla_at: None,
+                analyse_due_at: Some(t(WEEK_MS + 72 * HOUR)),
+                needs_info_since: Some(t(WEEK_MS + 10 * HOUR)),
+                ..Default::default()
+            },
+        )
+        .await;
+        // Gadget: acknowledged late, then closed without a fix: its fix clock is not counted.
+        let d = received(&store, 5, Some(gadget), t(2 * WEEK_MS)).await;
+        set(
+            d,
+            sla::SlaRecord {
+                acknowledged_at: Some(t(2 * WEEK_MS + 30 * HOUR)),
+                ack_due_at: Some(t(2 * WEEK_MS + 24 * HOUR)),
+                next_sla_at: None,
+                assessed_at: Some(t(2 * WEEK_MS + 31 * HOUR)),
+                analyse_due_at: Some(t(2 * WEEK_MS + 200 * HOUR)),
+                fix_due_at: Some(t(2 * WEEK_MS + HOUR)),
+                ..Default::default()
+            },
+        )
+        .await;
+        let mut life = Lifecycle::new(d);
+        let admin = Actor::User { id: responder, role: Role::Admin };
+        let mut tx = store.begin().await.unwrap();
+        let closing = life.apply(ReportState::Closed(CloseReason::Invalid), admin, t(2 * WEEK_MS + 31 * HOUR)).unwrap();
+        reports::record_transition(&mut tx, d, closing).await.unwrap();
+        tx.commit().await.unwrap();
+        // No product, last week: acknowledge clock still ahead.
+        let e = received(&store, 6, None, t(3 * WEEK_MS - HOUR)).await;
+        set(e, sla::SlaRecord { ack_due_at: Some(t(3 * WEEK_MS + HOUR)), ..Default::default() }).await;
+
+        let mut tx = store.snapshot().await.unwrap();
+        let mut buckets = metrics::buckets(&mut tx, &window).await.unwrap();
+        buckets.sort_by_key(|b| (b.product_id, b.week));
+        let tally = |met, missed, pending| Tally { met, missed, pending };
+        let summary: Vec<_> = buckets
+            .iter()
+            .map(|b| {
+                (
+                    b.product_id,
+                    b.week,
+                    b.reports,
+                    [b.acknowledged, b.assessed, b.fixed, b.disclosed],
+                    [b.acknowledge, b.analyse, b.fix],
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (None, 3, 1, [0, 0, 0, 0], [tally(0, 0, 1), tally(0, 0, 0), tally(0, 0, 0)]),
+                (Some(widget), 0, 1, [1, 1, 1, 1], [tally(1, 0, 0), tally(0, 1, 0), tally(1, 0, 0)]),
+                (Some(widget), 1, 2, [1, 0, 0, 0], [tally(1, 1, 0), tally(0, 1, 1), tally(0, 0, 0)]),
+                (Some(gadget), 2, 1, [1, 1, 0, 0], [tally(0, 1, 0), tally(1, 0, 0), tally(0, 0, 0)]),
+            ],
+            "{}",
+            db.backend
+        );
+        let mut durations = metrics::durations(&mut tx, &window).await.unwrap();
+        durations.sort_by_key(|d| (d.product_id, d.acknowledge));
+        let widget_durations: Vec<_> = durations
+            .iter()
+            .filter(|d| d.product_id == Some(widget))
+            .map(|d| (d.acknowledge, d.assess, d.fix, d.disclose))
+            .collect();
+        assert_eq!(
+            widget_durations,
+            vec![
+                (None, None, None, None),
+                (Some(2 * HOUR), Some(80 * HOUR), Some(100 * HOUR), Some(150 * HOUR)),
+                (Some(8 * HOUR), None, None, None),
+            ],
+            "{}",
+            db.backend
+        );
+        assert_eq!(durations.len(), 5);
+
+        // The responder's view: their product only.
+        let theirs = Window { responsible: Some(responder), ..window };
+        let buckets = metrics::buckets(&mut tx, &theirs).await.unwrap();
+        assert!(buckets.iter().all(|b| b.product_id == Some(widget)), "{buckets:?}");
+        assert_eq!(buckets.iter().map(|b| b.reports).sum::<i64>(), 3);
+        let durations = metrics::durations(&mut tx, &theirs).await.unwrap();
+        assert_eq!(durations.len(), 3);
+        assert_eq!(metrics::products_of(&mut tx, responder).await.unwrap(), vec![widget]);
+        tx.rollback().await.unwrap();
+    }
+}

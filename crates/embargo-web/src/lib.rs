@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod evaluation;
 mod metrics_endpoint;
 mod public;
@@ -85,6 +86,8 @@ pub fn router(app: App) -> Router {
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
+        .route("/dashboard", get(dashboard::dashboard))
+        .route("/dashboard.csv", get(dashboard::dashboard_csv))
         .route("/reports/{reference}", get(team::report))
         .route("/reports/{reference}/reply", post(team::reply))
         .route("/reports/{reference}/note", post(team::note))

@@ -5,112 +5,19 @@
 //! Requests go through `tower::ServiceExt::oneshot` on the real router with every layer;
 //! the browser tests (in the `embargo` crate) drive the same pages in Chromium.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use embargo_app::config::{Config, Secret};
-use embargo_app::reports::{self, Channel, Submission, Upload};
-use embargo_app::{App, Clock, accounts, audit, sessions};
-use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
-use embargo_test_support::{TestDb, both_backends};
-use tower::ServiceExt;
-
+mod common;
 #[path = "web/evaluation.rs"]
 mod evaluation;
 
-#[derive(Debug)]
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millisecond(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-impl ManualClock {
-    fn advance_secs(&self, secs: i64) {
-        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
-    }
-}
-
-struct Web {
-    app: App,
-    router: Router,
-    clock: Arc<ManualClock>,
-    config: Config,
-    _dir: tempfile::TempDir,
-}
-
-async fn web(db: &TestDb) -> Web {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        Config { data_dir: dir.path().to_owned(), database_url: Secret::new(db.url.clone()), ..Config::default() };
-    config.organisation.reference_prefix = "WEB".into();
-    config.web.proof_of_work_bits = 8;
-    // Wednesday 2026-03-04 12:00 UTC.
-    let clock = Arc::new(ManualClock(AtomicI64::new(1_772_625_600_000)));
-    let (app, _) = App::open_with_clock(config.clone(), clock.clone()).await.unwrap();
-    let router = embargo_web::router(app.clone());
-    Web { app, router, clock, config, _dir: dir }
-}
-
-impl Web {
-    /// A second instance on the same database (another server behind the load balancer).
-    async fn sibling(&self) -> Router {
-        let (app, _) = App::open_with_clock(self.config.clone(), self.clock.clone()).await.unwrap();
-        embargo_web::router(app)
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-
-    fn cookie(&self) -> Option<String> {
-        let value = self.headers.get(header::SET_COOKIE)?.to_str().ok()?;
-        let pair = value.split(';').next()?;
-        (!pair.ends_with('=')).then(|| pair.to_owned())
-    }
-}
-
-async fn send(router: &Router, request: Request<Body>) -> Reply {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await.unwrap();
-    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut request = Request::get(path).header(header::HOST, "embargo.test");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    request.body(Body::empty()).unwrap()
-}
-
-/// A same-origin form post, as a browser sends it.
-fn post(path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body> {
-    let body = form.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
-    let mut request = Request::post(path)
-        .header(header::HOST, "embargo.test")
-        .header("sec-fetch-site", "same-origin")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    request.body(Body::from(body)).unwrap()
-}
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::*;
+use embargo_app::config::Config;
+use embargo_app::reports::{self, Channel, Submission, Upload};
+use embargo_app::{App, accounts, audit, sessions};
+use embargo_domain::{Actor, ReferenceId, Role};
+use embargo_test_support::{TestDb, both_backends};
 
 fn multipart(path: &str, fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> Request<Body> {
     let boundary = "----embargo-test-boundary";
@@ -151,82 +58,6 @@ fn api(method: &str, path: &str, token: Option<&str>, json: Option<serde_json::V
         }
         None => request.body(Body::empty()).unwrap(),
     }
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let to = text[from..].find(end)? + from;
-    Some(&text[from..to])
-}
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn create_user(web: &Web, email: &str, role: Role) {
-    let admin = Actor::LocalAdmin { os_user: "test".into() };
-    accounts::create_user(&web.app, &admin, email, role, Some(PASSWORD)).await.unwrap();
-}
-
-/// Signs in with password and TOTP (setting TOTP up on first use); returns the cookie.
-async fn sign_in(web: &Web, router: &Router, email: &str) -> String {
-    let reply = send(router, post("/login", None, &[("email", email), ("password", PASSWORD)])).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(reply.location(), "/login/totp");
-    let partial = reply.cookie().expect("a session cookie");
-    // Half signed in: the team app is not reachable yet.
-    let inbox = send(router, get("/inbox", Some(&partial))).await;
-    assert_eq!(inbox.location(), "/login/totp");
-    let page = send(router, get("/login/totp", Some(&partial))).await;
-    let secret = match between(&page.body, "id=\"totp-secret\" class=\"secret\">", "<") {
-        Some(secret) => secret.to_owned(),
-        None => totp_secret(web, email).await,
-    };
-    let code = sessions::totp_code(&secret, web.app.now()).unwrap();
-    let reply = send(router, post("/login/totp", Some(&partial), &[("code", &code)])).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", between(&reply.body, "role=\"alert\">", "<").unwrap_or(""));
-    assert_eq!(reply.location(), "/inbox");
-    let full = reply.cookie().expect("a new session cookie");
-    assert_ne!(full, partial, "the session token is replaced after the second factor");
-    // The next code step, so that a later sign-in of the same account is not a replay.
-    web.clock.advance_secs(30);
-    full
-}
-
-async fn totp_secret(web: &Web, email: &str) -> String {
-    SECRETS.with(|s| s.borrow().iter().rev().find(|(e, _)| e == email).map(|(_, s)| s.clone())).unwrap_or_else(|| {
-        panic!("no TOTP secret recorded for {email} ({})", web.app.backend_name());
-    })
-}
-
-thread_local! {
-    static SECRETS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The first sign-in shows the secret; later ones need it again from the test's memory
-/// (the latest entry: each backend's run enrols again).
-async fn first_sign_in(web: &Web, email: &str) -> String {
-    let router = &web.router;
-    let reply = send(router, post("/login", None, &[("email", email), ("password", PASSWORD)])).await;
-    let partial = reply.cookie().unwrap();
-    let page = send(router, get("/login/totp", Some(&partial))).await;
-    let secret = between(&page.body, "id=\"totp-secret\" class=\"secret\">", "<").expect("enrolment shows the secret");
-    SECRETS.with(|s| s.borrow_mut().push((email.to_owned(), secret.to_owned())));
-    let code = sessions::totp_code(secret, web.app.now()).unwrap();
-    let reply = send(router, post("/login/totp", Some(&partial), &[("code", &code)])).await;
-    assert_eq!(reply.location(), "/inbox", "{}", reply.body);
-    web.clock.advance_secs(30);
-    reply.cookie().unwrap()
 }
 
 fn submission(email: &str, title: &str, body: &str) -> Submission {
