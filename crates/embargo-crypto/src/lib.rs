@@ -110,11 +110,15 @@ impl Keyring {
         let master = Zeroizing::new(bytes);
         let digest = Sha256::digest(master.as_slice());
         let key_id = [digest[0], digest[1], digest[2], digest[3]];
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.as_slice()).expect("HMAC takes any key length");
-        mac.update(b"embargo blind index v1");
-        let mut index_key = Zeroizing::new([0u8; 32]);
-        index_key.copy_from_slice(&mac.finalize().into_bytes());
+        let index_key = derive(&master, "blind index");
         Self { master, key_id, index_key }
+    }
+
+    /// A key for `purpose` derived from the master key (HMAC-SHA-256 of
+    /// `embargo <purpose> v1` under it, as the blind-index key is): stable for the instance,
+    /// different per purpose, and useless without the master key.
+    pub fn derived_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        derive(&self.master, purpose)
     }
 
     /// Parses a base64 master key.
@@ -257,6 +261,14 @@ impl Keyring {
         mac.update(value);
         hex::encode(mac.finalize().into_bytes())
     }
+}
+
+fn derive(master: &[u8; 32], purpose: &str) -> Zeroizing<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(format!("embargo {purpose} v1").as_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    key
 }
 
 #[cfg(unix)]

@@ -18,6 +18,9 @@ use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
 use embargo_test_support::{TestDb, both_backends};
 use tower::ServiceExt;
 
+#[path = "web/triage.rs"]
+mod triage;
+
 #[derive(Debug)]
 struct ManualClock(AtomicI64);
 
@@ -277,6 +280,9 @@ async fn world(db: &TestDb) -> World {
         reports::submit(&web.app, &system, submission("bob@example.net", "Bravo bypass in login", "bravo secret body"))
             .await
             .unwrap();
+    // Search is eventually consistent: the reports are found once their index jobs ran.
+    let worker = embargo_app::jobs::Worker::new(web.app.clone());
+    while worker.run_once().await.unwrap() {}
     create_user(&web, "admin@team.test", Role::Admin).await;
     create_user(&web, "on@team.test", Role::Responder).await;
     create_user(&web, "off@team.test", Role::Responder).await;
