@@ -2,7 +2,9 @@
 //!
 //! This crate is the innermost layer (see `ARCHITECTURE.md`). It holds the types that carry
 //! Embargo's invariants and the rules that act on them: reference identifiers, the report
-//! lifecycle state machine, actors and roles, the audit-chain hashing and CVSS vectors.
+//! lifecycle state machine, actors and roles, the audit-chain hashing, CVSS vectors, CWE
+//! identifiers and SSVC supplier decisions, business calendars (working days, holidays,
+//! iCalendar import) and the SLA clocks built on them, and near-duplicate signatures.
 //!
 //! Architecture invariant: nothing here does IO, nothing is `async`, and nothing depends on
 //! a database, HTTP or mail crate. Every rule is a plain function of its inputs; the current
@@ -13,10 +15,16 @@ pub mod actor;
 pub mod audit;
 pub mod calendar;
 pub mod cvss;
+pub mod cwe;
 pub mod ids;
 pub mod lifecycle;
+pub mod similarity;
+pub mod sla;
+pub mod ssvc;
 
 pub use actor::{Actor, Role};
+pub use calendar::{BusinessCalendar, WorkingDuration};
+pub use cwe::CweId;
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
 pub use lifecycle::{CloseReason, Lifecycle, ReportState, Transition, TransitionError};
 

@@ -1,0 +1,429 @@
+//! SLA clocks: budgets in working days that pause while a report waits on its reporter.
+//!
+//! A clock starts at an instant with a budget of working days (see [`SlaPolicy`]) and uses up
+//! working time in a team's [`BusinessCalendar`]. Needs-info intervals pause it: working time
+//! inside a pause is not used. A pause is `(from, Some(until))` once the reporter replied, or
+//! `(from, None)` while still waiting. Pauses may be given in any order and may overlap; parts
+//! before the clock's start are ignored.
+//!
+//! Everything is measured with [`BusinessCalendar::working_days_between`] and located with its
+//! exact inverse [`BusinessCalendar::add_working_duration`], so resuming a clock with X working
+//! seconds left lands exactly X working seconds later. Without pauses a deadline is the same
+//! local time N working days later, except when the start or end day is a DST-change day,
+//! where it can be off the wall-clock time by a few minutes (see [`crate::calendar`]). What to do on a warning or a breach
+//! (notify, escalate) is the caller's business.
+
+use jiff::Timestamp;
+
+use crate::calendar::{BusinessCalendar, WorkingDuration};
+use crate::cvss::Severity;
+
+/// Fix targets in working days by severity; `None` means no target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FixTargets {
+    pub critical: Option<u32>,
+    pub high: Option<u32>,
+    pub medium: Option<u32>,
+    pub low: Option<u32>,
+}
+
+impl FixTargets {
+    /// The target for `severity` (severity None has no target).
+    pub fn for_severity(&self, severity: Severity) -> Option<u32> {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+            Severity::None => None,
+        }
+    }
+}
+
+/// A team's SLA policy. Budgets are in working days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlaPolicy {
+    /// From receipt to acknowledgement.
+    pub acknowledge_days: u32,
+    /// From receipt to a first substantive (non-automatic) response, if tracked.
+    pub first_response_days: Option<u32>,
+    /// From acknowledgement to the end of the analysis.
+    pub analyse_days: u32,
+    /// The longest gap between reporter-visible updates while the report is open.
+    pub update_every_days: Option<u32>,
+    /// From the end of the analysis to a fix, by severity.
+    pub fix_days: FixTargets,
+    /// The share of a budget, in percent, at which a warning is due (clamped to 100).
+    pub warn_at_percent: u8,
+}
+
+impl Default for SlaPolicy {
+    /// Acknowledge and analyse within 10 working days each (the numbers), an update at
+    /// least every 10 working days, no first-response or fix targets, warnings at 80 %.
+    fn default() -> Self {
+        SlaPolicy {
+            acknowledge_days: 10,
+            first_response_days: None,
+            analyse_days: 10,
+            update_every_days: Some(10),
+            fix_days: FixTargets::default(),
+            warn_at_percent: 80,
+        }
+    }
+}
+
+/// The clocks a report can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClockKind {
+    Acknowledge,
+    FirstResponse,
+    Analyse,
+    Update,
+    Fix,
+}
+
+impl SlaPolicy {
+    /// The budget of clock `kind` in working days, if the policy sets one (`severity` matters
+    /// only for [`ClockKind::Fix`]; without one there is no fix target).
+    pub fn budget_days(&self, kind: ClockKind, severity: Option<Severity>) -> Option<u32> {
+        match kind {
+            ClockKind::Acknowledge => Some(self.acknowledge_days),
+            ClockKind::FirstResponse => self.first_response_days,
+            ClockKind::Analyse => Some(self.analyse_days),
+            ClockKind::Update => self.update_every_days,
+            ClockKind::Fix => severity.and_then(|s| self.fix_days.for_severity(s)),
+        }
+    }
+}
+
+/// Where a clock stands at some instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockStatus {
+    /// Less than the warning share of the budget is used.
+    OnTrack { due: Timestamp },
+    /// At least the warning share is used, but not all.
+    Warning { due: Timestamp },
+    /// The budget ran out at `due`; `by` is the working time used since (pauses excluded).
+    Breached { due: Timestamp, by: WorkingDuration },
+    /// Waiting on the reporter with this much of the budget left; no deadline while frozen.
+    Paused { remaining_working_seconds: u64 },
+}
+
+/// The pauses as sorted, disjoint `(from, until)` intervals starting no earlier than `started`
+/// (`until` None: still open; nothing after an open pause matters).
+fn normalise(started: Timestamp, pauses: &[(Timestamp, Option<Timestamp>)]) -> Vec<(Timestamp, Option<Timestamp>)> {
+    let mut sorted: Vec<(Timestamp, Option<Timestamp>)> = pauses
+        .iter()
+        .filter(|(_, until)| until.is_none_or(|u| u > started))
+        .map(|&(from, until)| (from.max(started), until))
+        .filter(|(from, until)| until.is_none_or(|u| u > *from))
+        .collect();
+    sorted.sort_by_key(|(from, _)| *from);
+    let mut merged: Vec<(Timestamp, Option<Timestamp>)> = Vec::with_capacity(sorted.len());
+    for (from, until) in sorted {
+        if let Some(last) = merged.last_mut() {
+            match last.1 {
+                None => break,
+                Some(end) if from <= end => {
+                    last.1 = until.map(|u| u.max(end));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        merged.push((from, until));
+    }
+    merged
+}
+
+/// The instant at which `amount` of working time has been used by a clock started at
+/// `started`, with `pauses`. None if a pause that is still open began before then: the clock
+/// is frozen and the instant unknown.
+pub fn when_used(
+    cal: &BusinessCalendar,
+    started: Timestamp,
+    amount: WorkingDuration,
+    pauses: &[(Timestamp, Option<Timestamp>)],
+) -> Option<Timestamp> {
+    let mut at = started;
+    let mut left = amount;
+    for (from, until) in normalise(started, pauses) {
+        let available = cal.working_days_between(at, from);
+        if available >= left {
+            break;
+        }
+        left = left.saturating_sub(available);
+        at = until?;
+    }
+    Some(cal.add_working_duration(at, left))
+}
+
+/// The working time used by a clock started at `started` up to `now`, pauses excluded (pauses
+/// that begin after `now` do not matter).
+pub fn used(
+    cal: &BusinessCalendar,
+    started: Timestamp,
+    pauses: &[(Timestamp, Option<Timestamp>)],
+    now: Timestamp,
+) -> WorkingDuration {
+    let mut at = started;
+    let mut total = WorkingDuration::ZERO;
+    for (from, until) in normalise(started, pauses) {
+        if from >= now {
+            break;
+        }
+        total = total.saturating_add(cal.working_days_between(at, from));
+        match until {
+            Some(until) if until < now => at = until,
+            _ => return total,
+        }
+    }
+    if now > at { total.saturating_add(cal.working_days_between(at, now)) } else { total }
+}
+
+/// The deadline of a clock with `budget_days` working days: None while a still-open pause
+/// froze it before the budget ran out. If the budget ran out before that pause began, that
+/// (past) instant is returned.
+pub fn deadline(
+    cal: &BusinessCalendar,
+    started: Timestamp,
+    budget_days: u32,
+    pauses: &[(Timestamp, Option<Timestamp>)],
+) -> Option<Timestamp> {
+    when_used(cal, started, WorkingDuration::from_days(budget_days), pauses)
+}
+
+/// The warning share of a budget, in working seconds (exact: a working day has 86 400).
+fn warning_share(budget_days: u32, warn_at_percent: u8) -> WorkingDuration {
+    let budget = WorkingDuration::from_days(budget_days).seconds();
+    WorkingDuration::from_seconds(budget * u64::from(warn_at_percent.min(100)) / 100)
+}
+
+/// The instant at which `warn_at_percent` % of the budget is used, under the rules of
+/// [`deadline`].
+pub fn warning_at(
+    cal: &BusinessCalendar,
+    started: Timestamp,
+    budget_days: u32,
+    warn_at_percent: u8,
+    pauses: &[(Timestamp, Option<Timestamp>)],
+) -> Option<Timestamp> {
+    when_used(cal, started, warning_share(budget_days, warn_at_percent), pauses)
+}
+
+/// Where a clock stands at `now`. Pauses that begin after `now` are not taken into account.
+/// A clock that is paused after its budget ran out stays [`ClockStatus::Breached`]; a budget
+/// that runs out exactly at `now` is breached (by zero).
+pub fn status(
+    cal: &BusinessCalendar,
+    started: Timestamp,
+    budget_days: u32,
+    warn_at_percent: u8,
+    pauses: &[(Timestamp, Option<Timestamp>)],
+    now: Timestamp,
+) -> ClockStatus {
+    let known: Vec<_> = pauses.iter().copied().filter(|(from, _)| *from <= now).collect();
+    let budget = WorkingDuration::from_days(budget_days);
+    let spent = used(cal, started, &known, now);
+    let due = when_used(cal, started, budget, &known);
+    match due {
+        Some(due) if spent >= budget && due <= now => ClockStatus::Breached { due, by: spent.saturating_sub(budget) },
+        None => ClockStatus::Paused { remaining_working_seconds: budget.saturating_sub(spent).seconds() },
+        Some(due) => {
+            let paused_now =
+                normalise(started, &known).iter().any(|(from, until)| *from <= now && until.is_none_or(|u| now < u));
+            if paused_now {
+                ClockStatus::Paused { remaining_working_seconds: budget.saturating_sub(spent).seconds() }
+            } else if spent >= warning_share(budget_days, warn_at_percent) {
+                ClockStatus::Warning { due }
+            } else {
+                ClockStatus::OnTrack { due }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::WORKING_DAY_SECONDS;
+    use jiff::tz::TimeZone;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn utc() -> BusinessCalendar {
+        BusinessCalendar::new(TimeZone::UTC)
+    }
+
+    const DAY: u64 = WORKING_DAY_SECONDS;
+
+    #[test]
+    fn policy_budgets() {
+        let mut policy = SlaPolicy::default();
+        policy.fix_days.critical = Some(5);
+        assert_eq!(policy.budget_days(ClockKind::Acknowledge, None), Some(10));
+        assert_eq!(policy.budget_days(ClockKind::Analyse, None), Some(10));
+        assert_eq!(policy.budget_days(ClockKind::FirstResponse, None), None);
+        assert_eq!(policy.budget_days(ClockKind::Update, None), Some(10));
+        assert_eq!(policy.budget_days(ClockKind::Fix, Some(Severity::Critical)), Some(5));
+        assert_eq!(policy.budget_days(ClockKind::Fix, Some(Severity::Low)), None);
+        assert_eq!(policy.budget_days(ClockKind::Fix, None), None);
+        assert_eq!(policy.warn_at_percent, 80);
+    }
+
+    #[test]
+    fn without_pauses_the_deadline_is_whole_working_days() {
+        let cal = utc();
+        // Wed 25 Nov 2026 10:00 + 10 working days = Wed 9 Dec 10:00.
+        let started = at("2026-11-25T10:00:00Z");
+        assert_eq!(deadline(&cal, started, 10, &[]), Some(at("2026-12-09T10:00:00Z")));
+        assert_eq!(deadline(&cal, started, 10, &[]), Some(cal.add_working_days(started, 10)));
+        // 80 % of 10 days is 8 days: Mon 7 Dec 10:00.
+        assert_eq!(warning_at(&cal, started, 10, 80, &[]), Some(at("2026-12-07T10:00:00Z")));
+        // 50 % of 1 day from Friday 18:00: 12 working hours, 6 on Friday and 6 on Monday.
+        assert_eq!(warning_at(&cal, at("2026-11-27T18:00:00Z"), 1, 50, &[]), Some(at("2026-11-30T06:00:00Z")));
+    }
+
+    #[test]
+    fn a_pause_across_a_weekend_costs_only_its_working_time() {
+        let cal = utc();
+        // Started Mon 23 Nov 09:00, 5 working days: due Mon 30 Nov 09:00 without pauses.
+        let started = at("2026-11-23T09:00:00Z");
+        assert_eq!(deadline(&cal, started, 5, &[]), Some(at("2026-11-30T09:00:00Z")));
+        // Needs-info from Fri 27 Nov 15:00 to Mon 30 Nov 11:00: 9 working hours on Friday and 11
+        // on Monday are paused (20 h); the weekend was free anyway.
+        let pause = [(at("2026-11-27T15:00:00Z"), Some(at("2026-11-30T11:00:00Z")))];
+        // Before the pause: Mon 09:00 .. Fri 15:00 = 4.25 days used; 18 h left from Mon 30 11:00:
+        // 13 h on Monday and 5 h on Tuesday.
+        assert_eq!(deadline(&cal, started, 5, &pause), Some(at("2026-12-01T05:00:00Z")));
+        // Which is the unpaused deadline plus the paused working time (20 h).
+        let paused_time = cal.working_days_between(pause[0].0, pause[0].1.unwrap());
+        assert_eq!(paused_time.seconds(), 20 * 3600);
+        assert_eq!(
+            deadline(&cal, started, 5, &pause),
+            Some(cal.add_working_duration(at("2026-11-30T09:00:00Z"), paused_time))
+        );
+        // A pause entirely inside the weekend changes nothing.
+        let weekend = [(at("2026-11-28T08:00:00Z"), Some(at("2026-11-29T20:00:00Z")))];
+        assert_eq!(deadline(&cal, started, 5, &weekend), Some(at("2026-11-30T09:00:00Z")));
+    }
+
+    #[test]
+    fn an_open_pause_freezes_the_clock() {
+        let cal = utc();
+        let started = at("2026-11-23T09:00:00Z");
+        let open = [(at("2026-11-25T09:00:00Z"), None)];
+        assert_eq!(deadline(&cal, started, 5, &open), None);
+        assert_eq!(warning_at(&cal, started, 5, 80, &open), None);
+        // Status while waiting: 2 days used, 3 left, whenever we look.
+        for now in ["2026-11-25T10:00:00Z", "2026-12-25T10:00:00Z"] {
+            assert_eq!(
+                status(&cal, started, 5, 80, &open, at(now)),
+                ClockStatus::Paused { remaining_working_seconds: 3 * DAY }
+            );
+        }
+        // But a warning that falls before the open pause is known: 40 % = 2 days, Wed 09:00.
+        assert_eq!(warning_at(&cal, started, 5, 40, &open), Some(at("2026-11-25T09:00:00Z")));
+        // And a budget that ran out before the pause stays breached.
+        let late = [(at("2026-12-02T09:00:00Z"), None)];
+        assert_eq!(deadline(&cal, started, 5, &late), Some(at("2026-11-30T09:00:00Z")));
+        assert_eq!(
+            status(&cal, started, 5, 80, &late, at("2026-12-10T09:00:00Z")),
+            ClockStatus::Breached { due: at("2026-11-30T09:00:00Z"), by: WorkingDuration::from_days(2) }
+        );
+    }
+
+    #[test]
+    fn resuming_gives_back_the_remaining_time() {
+        let cal = utc();
+        let started = at("2026-11-23T09:00:00Z");
+        // Paused Wed 09:00 to the next Wed 09:00 (5 working days), 3 days left on resumption.
+        let pauses = [(at("2026-11-25T09:00:00Z"), Some(at("2026-12-02T09:00:00Z")))];
+        assert_eq!(deadline(&cal, started, 5, &pauses), Some(at("2026-12-07T09:00:00Z")));
+        assert_eq!(
+            status(&cal, started, 5, 80, &pauses, at("2026-12-02T09:00:00Z")),
+            ClockStatus::OnTrack { due: at("2026-12-07T09:00:00Z") }
+        );
+        // 80 % = 4 days: 2 before the pause, 2 after: Fri 4 Dec 09:00.
+        assert_eq!(warning_at(&cal, started, 5, 80, &pauses), Some(at("2026-12-04T09:00:00Z")));
+        assert_eq!(
+            status(&cal, started, 5, 80, &pauses, at("2026-12-04T09:00:00Z")),
+            ClockStatus::Warning { due: at("2026-12-07T09:00:00Z") }
+        );
+        assert_eq!(
+            status(&cal, started, 5, 80, &pauses, at("2026-12-07T09:00:00Z")),
+            ClockStatus::Breached { due: at("2026-12-07T09:00:00Z"), by: WorkingDuration::ZERO }
+        );
+        assert_eq!(
+            status(&cal, started, 5, 80, &pauses, at("2026-12-07T21:00:00Z")),
+            ClockStatus::Breached { due: at("2026-12-07T09:00:00Z"), by: WorkingDuration::from_seconds(DAY / 2) }
+        );
+    }
+
+    #[test]
+    fn pauses_overlapping_out_of_order_or_before_the_start() {
+        let cal = utc();
+        let started = at("2026-11-23T09:00:00Z");
+        let tidy = [(at("2026-11-24T09:00:00Z"), Some(at("2026-11-26T09:00:00Z")))];
+        let messy = [
+            (at("2026-11-25T09:00:00Z"), Some(at("2026-11-26T09:00:00Z"))),
+            (at("2026-11-20T09:00:00Z"), Some(at("2026-11-23T08:00:00Z"))), // before the start
+            (at("2026-11-24T09:00:00Z"), Some(at("2026-11-25T12:00:00Z"))),
+            (at("2026-11-24T10:00:00Z"), Some(at("2026-11-24T11:00:00Z"))), // inside another
+        ];
+        assert_eq!(deadline(&cal, started, 5, &messy), deadline(&cal, started, 5, &tidy));
+        assert_eq!(deadline(&cal, started, 5, &tidy), Some(at("2026-12-02T09:00:00Z")));
+        // A pause that covers the start delays the whole clock.
+        let covering = [(at("2026-11-20T09:00:00Z"), Some(at("2026-11-24T09:00:00Z")))];
+        assert_eq!(deadline(&cal, started, 5, &covering), Some(at("2026-12-01T09:00:00Z")));
+    }
+
+    #[test]
+    fn status_ignores_pauses_after_now() {
+        let cal = utc();
+        let started = at("2026-11-23T09:00:00Z");
+        let future = [(at("2026-11-27T09:00:00Z"), None)];
+        assert_eq!(
+            status(&cal, started, 5, 80, &future, at("2026-11-24T09:00:00Z")),
+            ClockStatus::OnTrack { due: at("2026-11-30T09:00:00Z") }
+        );
+        // A zero-day budget is breached at once, and a 0 % warning warns at once.
+        assert_eq!(
+            status(&cal, started, 0, 80, &[], started),
+            ClockStatus::Breached { due: started, by: WorkingDuration::ZERO }
+        );
+        assert_eq!(status(&cal, started, 5, 0, &[], started), ClockStatus::Warning { due: at("2026-11-30T09:00:00Z") });
+        assert_eq!(used(&cal, started, &[], at("2026-11-20T09:00:00Z")), WorkingDuration::ZERO);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn instant(offset: i64) -> Timestamp {
+            Timestamp::from_second(1_790_000_000 + offset).unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn the_deadline_uses_exactly_the_budget(
+                budget in 0u32..15,
+                raw in proptest::collection::vec((0i64..3_000_000, 1i64..600_000), 0..4),
+            ) {
+                let cal = BusinessCalendar::new(TimeZone::get("Europe/Paris").unwrap());
+                let started = instant(0);
+                let pauses: Vec<_> = raw.iter().map(|&(a, len)| (instant(a), Some(instant(a + len)))).collect();
+                let due = deadline(&cal, started, budget, &pauses).unwrap();
+                prop_assert_eq!(used(&cal, started, &pauses, due), WorkingDuration::from_days(budget));
+                if budget > 0 {
+                    let before = Timestamp::from_second(due.as_second() - 1).unwrap();
+                    prop_assert!(used(&cal, started, &pauses, before) < WorkingDuration::from_days(budget));
+                }
+                // Pauses never bring a deadline forward.
+                prop_assert!(due >= deadline(&cal, started, budget, &[]).unwrap());
+            }
+        }
+    }
+}
