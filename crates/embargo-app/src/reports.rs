@@ -1,6 +1,6 @@
 //! Reports: submission, listing, reading and lifecycle changes.
 
-use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportId, ReportState, Transition};
+use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportId, ReportState, Transition, similarity};
 pub use embargo_store::attachments::AttachmentMeta;
 use embargo_store::attachments::{self, NewAttachment};
 use embargo_store::messages::{self, NewMessage};
@@ -351,7 +351,7 @@ pub(crate) async fn index_in(
         words.sort();
         words.dedup();
         sr::add_terms(tx, report, &words).await?;
-        let _ = app; // SIMILARITY: signature and bands once embargo_domain::similarity lands.
+        index_similarity_in(tx, app, &record).await?;
     } else {
         let found = messages::get(tx, report, message)
             .await?
@@ -359,6 +359,100 @@ pub(crate) async fn index_in(
         sr::add_terms(tx, report, &search_words(&found.body)).await?;
     }
     Ok(())
+}
+
+/// What the band key is derived for (see [`embargo_crypto::Keyring::derived_key`]).
+const BAND_KEY_PURPOSE: &str = "near-duplicate bands";
+
+/// Computes a report's near-duplicate signature over its title, text and product name, and
+/// stores it sealed with its keyed band hashes.
+async fn index_similarity_in(tx: &mut Tx, app: &App, report: &ReportRecord) -> Result<(), AppError> {
+    let product = match report.product_id {
+        Some(id) => embargo_store::products::list(tx).await?.into_iter().find(|p| p.id == id).map(|p| p.name),
+        None => None,
+    };
+    let text = format!("{}\n{}", report.title, report.body);
+    let signature = similarity::signature(&text, product.as_deref());
+    let key = app.store.keys().derived_key(BAND_KEY_PURPOSE);
+    let bands: Vec<String> = similarity::bands(&signature, &key).iter().map(|band| format!("{band:016x}")).collect();
+    sr::set_similarity(tx, report.id, &report.reference, &signature.to_bytes(), &bands).await?;
+    Ok(())
+}
+
+/// A possible duplicate of a report.
+#[derive(Debug, Clone)]
+pub struct Similar {
+    /// Its reference.
+    pub reference: ReferenceId,
+    /// Its title.
+    pub title: String,
+    /// Its state.
+    pub state: ReportState,
+    /// Estimated Jaccard similarity of the two texts, 0.0 to 1.0.
+    pub score: f64,
+}
+
+/// At most this many suggestions are shown.
+pub const SIMILAR_SHOWN: usize = 5;
+
+/// At most this many candidates (those sharing the most bands) are scored.
+const SIMILAR_CANDIDATES: i64 = 200;
+
+/// Reports that look like near-duplicates of this one: sharing at least one band, not
+/// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
+/// first, at most [`SIMILAR_SHOWN`], and only reports the actor may read (a report the
+/// actor may not see is never suggested, so its existence does not leak). Shows titles,
+/// so each suggestion is audited as a read of that report.
+pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<Similar>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let own = match sr::similarity(&mut tx, report.id).await? {
+        Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
+        None => None,
+    };
+    let Some(own) = own else {
+        // Not indexed yet (or by an older signature version): nothing to compare.
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    };
+    let mut scored: Vec<(f64, sr::Candidate)> = sr::similarity_candidates(&mut tx, report.id, SIMILAR_CANDIDATES)
+        .await?
+        .into_iter()
+        .filter_map(|candidate| {
+            let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
+            let score = similarity::estimated_jaccard(&own, &theirs);
+            (score >= similarity::SUGGEST_THRESHOLD).then_some((score, candidate))
+        })
+        .collect();
+    scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
+    let mut shown = Vec::new();
+    for (score, candidate) in scored {
+        if shown.len() == SIMILAR_SHOWN {
+            break;
+        }
+        // Need-to-know: the check comes before anything about the candidate is read.
+        if authz::require(&mut tx, actor, Permission::ReadReport(candidate.id)).await.is_err() {
+            continue;
+        }
+        if let Some(other) = sr::get(&mut tx, candidate.id).await? {
+            shown.push(Similar { reference: other.reference, title: other.title, state: other.state, score });
+        }
+    }
+    tx.rollback().await?;
+    // Each suggestion's title was read: on record under that report. The details name
+    // neither report, so a trail never shows anyone a reference they may not read.
+    for suggestion in &shown {
+        audit_read(
+            app,
+            actor,
+            "report.similar",
+            &subject(&suggestion.reference),
+            &format!("score={:.2}", suggestion.score),
+        )
+        .await?;
+    }
+    Ok(shown)
 }
 
 /// Splits one finding off a report that piles several together: a new report for the same
@@ -473,11 +567,7 @@ pub use embargo_store::reports::{FLAG_MIN_INVALID, ReporterHistory};
 
 /// How the reporter's other reports turned out (counts only, never which reports): shown
 /// beside a report so the team can weigh it. Counting reveals nothing but numbers.
-pub async fn reporter_history(
-    app: &App,
-    actor: &Actor,
-    reference: &ReferenceId,
-) -> Result<ReporterHistory, AppError> {
+pub async fn reporter_history(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReporterHistory, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
@@ -954,7 +1044,9 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
     let flagged_last = match query.sort.as_deref().map(str::trim) {
         None | Some("" | "newest") => false,
         Some("flagged-last") => true,
-        Some(other) => return Err(AppError::Invalid(format!("unknown sort {other:?}; expected newest or flagged-last"))),
+        Some(other) => {
+            return Err(AppError::Invalid(format!("unknown sort {other:?}; expected newest or flagged-last")));
+        }
     };
     let mut tx = app.store.snapshot().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
@@ -1011,21 +1103,21 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
                 Some(r) => {
                     let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id).await?.flagged();
                     (
-                    vec![embargo_store::reports::Summary {
-                        id: r.id,
-                        reference: r.reference,
-                        state: r.state,
-                        title: r.title,
-                        assignee: r.assignee,
-                        product_id: r.product_id,
-                        ack_due_at: r.ack_due_at,
-                        created_at: r.created_at,
-                        updated_at: r.updated_at,
-                        reporter_id: r.reporter_id,
-                        flagged,
-                    }],
-                    1,
-                )
+                        vec![embargo_store::reports::Summary {
+                            id: r.id,
+                            reference: r.reference,
+                            state: r.state,
+                            title: r.title,
+                            assignee: r.assignee,
+                            product_id: r.product_id,
+                            ack_due_at: r.ack_due_at,
+                            created_at: r.created_at,
+                            updated_at: r.updated_at,
+                            reporter_id: r.reporter_id,
+                            flagged,
+                        }],
+                        1,
+                    )
                 }
                 None => (Vec::new(), 0),
             }

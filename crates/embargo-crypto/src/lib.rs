@@ -316,6 +316,17 @@ mod tests {
     }
 
     #[test]
+    fn derived_keys_are_stable_per_master_key_and_differ_per_purpose() {
+        let keys = Keyring::from_bytes([7u8; 32]);
+        let bands = keys.derived_key("near-duplicate bands");
+        assert_eq!(*bands, *Keyring::from_bytes([7u8; 32]).derived_key("near-duplicate bands"));
+        assert_ne!(*bands, *keys.derived_key("something else"));
+        assert_ne!(*bands, *Keyring::from_bytes([8u8; 32]).derived_key("near-duplicate bands"));
+        // The blind-index key is the derived key of its purpose: existing indexes stay valid.
+        assert_eq!(*keys.index_key, *keys.derived_key("blind index"));
+    }
+
+    #[test]
     fn blind_indexes_are_deterministic_keyed_and_domain_separated() {
         let keys = Keyring::generate();
         let a = keys.blind_index("reporter.email", b"alice@example.org");

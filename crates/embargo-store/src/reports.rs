@@ -742,7 +742,11 @@ pub async fn duplicates_of(tx: &mut Tx, report: ReportId) -> Result<Vec<Referenc
 
 /// Records that `report` was split off `from`.
 pub async fn mark_split(tx: &mut Tx, report: ReportId, from: ReportId) -> Result<(), StoreError> {
-    sqlx::query("UPDATE reports SET split_from = $1 WHERE id = $2").bind(from.0).bind(report.0).execute(tx.conn()).await?;
+    sqlx::query("UPDATE reports SET split_from = $1 WHERE id = $2")
+        .bind(from.0)
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 

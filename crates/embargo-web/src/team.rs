@@ -574,9 +574,22 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
     })
 }
 
-/// Near-duplicate suggestions (SIMILARITY: filled once embargo_domain::similarity lands).
-async fn similar_views(_app: &App, _who: &Team, _reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
-    Ok(Vec::new())
+/// Near-duplicate suggestions, as the report page shows them.
+async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
+    Ok(reports::similar(app, &who.actor, reference)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let (state, state_class) = render::state(s.state);
+            SimilarView {
+                reference: s.reference.to_string(),
+                title: s.title,
+                state,
+                state_class,
+                score: format!("{:.0} %", s.score * 100.0),
+            }
+        })
+        .collect())
 }
 
 #[derive(Deserialize, Default)]
