@@ -48,6 +48,11 @@ pub const SLA_SWEEP: &str = "sla.sweep";
 
 /// How often the SLA sweep runs.
 const SLA_SWEEP_EVERY_SECONDS: i64 = 60;
+/// Indexes a new report or an inbound message: the blind search terms and, for a report,
+/// the near-duplicate signature and its band keys. The search index is eventually
+/// consistent: a report is found by search once this job has run (milliseconds later on a
+/// running server).
+pub const INDEX: &str = "report.index";
 
 /// Stands for the reporter's status link in a stored message; replaced by the real link
 /// only in the mail itself, so the link never sits readable on the thread.
@@ -57,7 +62,7 @@ pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
 const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
 
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP];
+pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP, INDEX];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TeamAlertPayload {
@@ -117,6 +122,45 @@ pub async fn schedule_sla_sweep(app: &App, after: Timestamp) -> Result<(), AppEr
     };
     store_jobs::enqueue(&mut tx, &job, app.now()).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Identifiers only: the words are read from the sealed report and message when the job
+/// runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexPayload {
+    report: i64,
+    message: i64,
+    /// Whether the report itself is new: index its title and reporter and compute its
+    /// signature, not only the message.
+    new_report: bool,
+}
+
+/// Enqueues the indexing of report `report` (when `new_report`) or of its inbound message
+/// `message`, in the caller's transaction; once per (report, message).
+pub(crate) async fn enqueue_index(
+    tx: &mut embargo_store::Tx,
+    app: &App,
+    report: embargo_domain::ReportId,
+    message: i64,
+    new_report: bool,
+) -> Result<(), AppError> {
+    let payload = serde_json::to_string(&IndexPayload { report: report.0, message, new_report })
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let now = app.now();
+    let key = format!("index:{}:{message}", report.0);
+    store_jobs::enqueue(
+        tx,
+        &NewJob {
+            kind: INDEX,
+            payload: &payload,
+            idempotency_key: Some(&key),
+            run_at: now,
+            max_attempts: i64::from(app.config.jobs.max_attempts),
+        },
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -494,6 +538,7 @@ impl Worker {
                 let now = self.app.now();
                 complete_in(self.app.store.begin().await?, job, now).await
             }
+            INDEX => self.index(job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
@@ -700,6 +745,22 @@ impl Worker {
         )
         .await?;
         complete_in(tx, job, now).await
+    }
+
+    /// Writes a report's or message's index entries and completes the job in one
+    /// transaction (so they are written once, however often the job is claimed).
+    async fn index(&self, job: &Job) -> Result<(), JobError> {
+        let payload: IndexPayload =
+            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let app = &self.app;
+        let mut tx = app.store.begin().await?;
+        let report = embargo_domain::ReportId(payload.report);
+        match crate::reports::index_in(&mut tx, app, report, payload.message, payload.new_report).await {
+            Ok(()) => {}
+            Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
+            Err(err) => return Err(err.into()),
+        }
+        complete_in(tx, job, app.now()).await
     }
 
     async fn probe(&self, job: &Job) -> Result<(), JobError> {

@@ -1,6 +1,6 @@
 //! Reports: submission, listing, reading and lifecycle changes.
 
-use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportId, ReportState, Transition};
+use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportId, ReportState, Transition, similarity};
 pub use embargo_store::attachments::AttachmentMeta;
 use embargo_store::attachments::{self, NewAttachment};
 use embargo_store::messages::{self, NewMessage};
@@ -176,40 +176,27 @@ pub(crate) async fn submit_in(
     let reporter =
         reporters::find_or_create(tx, submission.reporter_email.trim(), submission.reporter_name.as_deref(), now)
             .await?;
-    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let reference = sr::next_reference(tx, &app.config.reference_prefix(), year).await?;
     let title = match submission.title.trim() {
         "" => "(no subject)",
         t => t,
     };
-    let status_token = crate::tokens::secret("");
-    let (ack_due, next_sla) = crate::sla::new_report_in(tx, app, now).await?;
-    let id = sr::insert(
+    let Submitted { id, reference, status_token } = create_in(
         tx,
-        &NewReport {
-            reference: &reference,
+        app,
+        &Creation {
             channel: submission.channel.as_str(),
-            reporter_id: reporter,
+            reporter,
             title,
             body: &submission.body,
-            received_at: now,
-            reply_token: &crate::tokens::reply(),
-            status_token: &status_token,
-            status_token_hash: &crate::tokens::hash(&status_token),
             details: submission.details.as_deref(),
             product_id: submission.product_id,
-            ack_due_at: Some(ack_due),
-            next_sla_at: Some(next_sla),
         },
     )
     .await?;
-    let mut words = search_words(title);
-    words.extend(search_words(&submission.body));
-    words.extend(search_words(submission.reporter_email.trim()));
-    words.sort();
-    words.dedup();
-    sr::add_terms(tx, id, &words).await?;
     let message = insert_inbound(tx, id, submission, title, false, now).await?;
+    // The search terms and the near-duplicate signature are written by a job, off the
+    // intake path (the index is eventually consistent).
+    crate::jobs::enqueue_index(tx, app, id, message, true).await?;
     if submission.acknowledge {
         let key = format!("ack:{}", id.0);
         crate::jobs::enqueue_report_mail(tx, app, crate::jobs::ACKNOWLEDGEMENT, id, Some(message), &key).await?;
@@ -221,6 +208,46 @@ pub(crate) async fn submit_in(
         "report.create",
         &subject(&reference),
         &format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
+    )
+    .await?;
+    Ok(Submitted { id, reference, status_token })
+}
+
+/// What a new report row is made of (see [`create_in`]).
+struct Creation<'a> {
+    channel: &'a str,
+    reporter: i64,
+    title: &'a str,
+    body: &'a str,
+    details: Option<&'a str>,
+    product_id: Option<i64>,
+}
+
+/// Inserts a new report: its reference, reply address, status link and acknowledgement
+/// deadline (its SLA clock starts now). Shared by submissions and splits.
+async fn create_in(tx: &mut Tx, app: &App, new: &Creation<'_>) -> Result<Submitted, AppError> {
+    let now = app.now();
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+    let reference = sr::next_reference(tx, &app.config.reference_prefix(), year).await?;
+    let status_token = crate::tokens::secret("");
+    let (ack_due, next_sla) = crate::sla::new_report_in(tx, app, now).await?;
+    let id = sr::insert(
+        tx,
+        &NewReport {
+            reference: &reference,
+            channel: new.channel,
+            reporter_id: new.reporter,
+            title: new.title,
+            body: new.body,
+            received_at: now,
+            reply_token: &crate::tokens::reply(),
+            status_token: &status_token,
+            status_token_hash: &crate::tokens::hash(&status_token),
+            details: new.details,
+            product_id: new.product_id,
+            ack_due_at: Some(ack_due),
+            next_sla_at: Some(next_sla),
+        },
     )
     .await?;
     Ok(Submitted { id, reference, status_token })
@@ -298,9 +325,10 @@ pub(crate) async fn add_inbound_message_in(
     let now = app.now();
     authz::require(tx, actor, Permission::AddReporterMessage(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
-    insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
+    let id = insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     if !quarantined {
-        sr::add_terms(tx, report, &search_words(&message.body)).await?;
+        // Searchable once the index job has run.
+        crate::jobs::enqueue_index(tx, app, report, id, false).await?;
     }
     audit::record(
         tx,
@@ -335,6 +363,250 @@ async fn resume_on_answer_in(tx: &mut Tx, app: &App, record: &ReportRecord) -> R
         change_state_in(tx, app, &Actor::System("reporter-answer"), &record.reference, to, Notice::None).await?;
     }
     Ok(())
+}
+
+/// Writes the index entries of a new report (`new_report`: its title, text and reporter's
+/// address as search terms, and its near-duplicate signature) or of its inbound message
+/// `message` (the message's words). Runs in the `report.index` job's transaction.
+pub(crate) async fn index_in(
+    tx: &mut Tx,
+    app: &App,
+    report: ReportId,
+    message: i64,
+    new_report: bool,
+) -> Result<(), AppError> {
+    let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound(format!("report {}", report.0)))?;
+    if new_report {
+        let reporter = reporters::get(tx, record.reporter_id).await?;
+        let mut words = search_words(&record.title);
+        words.extend(search_words(&record.body));
+        words.extend(search_words(&reporter.email));
+        words.sort();
+        words.dedup();
+        sr::add_terms(tx, report, &words).await?;
+        index_similarity_in(tx, app, &record).await?;
+    } else {
+        let found = messages::get(tx, report, message)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("message {message} of {}", record.reference)))?;
+        sr::add_terms(tx, report, &search_words(&found.body)).await?;
+    }
+    Ok(())
+}
+
+/// What the band key is derived for (see [`embargo_crypto::Keyring::derived_key`]).
+const BAND_KEY_PURPOSE: &str = "near-duplicate bands";
+
+/// Computes a report's near-duplicate signature over its title, text and product name, and
+/// stores it sealed with its keyed band hashes.
+async fn index_similarity_in(tx: &mut Tx, app: &App, report: &ReportRecord) -> Result<(), AppError> {
+    let product = match report.product_id {
+        Some(id) => embargo_store::products::list(tx).await?.into_iter().find(|p| p.id == id).map(|p| p.name),
+        None => None,
+    };
+    let text = format!("{}\n{}", report.title, report.body);
+    let signature = similarity::signature(&text, product.as_deref());
+    let key = app.store.keys().derived_key(BAND_KEY_PURPOSE);
+    let bands: Vec<String> = similarity::bands(&signature, &key).iter().map(|band| format!("{band:016x}")).collect();
+    sr::set_similarity(tx, report.id, &report.reference, &signature.to_bytes(), &bands).await?;
+    Ok(())
+}
+
+/// A possible duplicate of a report.
+#[derive(Debug, Clone)]
+pub struct Similar {
+    /// Its reference.
+    pub reference: ReferenceId,
+    /// Its title.
+    pub title: String,
+    /// Its state.
+    pub state: ReportState,
+    /// Estimated Jaccard similarity of the two texts, 0.0 to 1.0.
+    pub score: f64,
+}
+
+/// At most this many suggestions are shown.
+pub const SIMILAR_SHOWN: usize = 5;
+
+/// At most this many candidates (those sharing the most bands) are scored.
+const SIMILAR_CANDIDATES: i64 = 200;
+
+/// Reports that look like near-duplicates of this one: sharing at least one band, not
+/// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
+/// first, at most [`SIMILAR_SHOWN`], and only reports the actor may read (a report the
+/// actor may not see is never suggested, so its existence does not leak). Shows titles,
+/// so each suggestion is audited as a read of that report.
+pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<Similar>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let own = match sr::similarity(&mut tx, report.id).await? {
+        Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
+        None => None,
+    };
+    let Some(own) = own else {
+        // Not indexed yet (or by an older signature version): nothing to compare.
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    };
+    let mut scored: Vec<(f64, sr::Candidate)> = sr::similarity_candidates(&mut tx, report.id, SIMILAR_CANDIDATES)
+        .await?
+        .into_iter()
+        .filter_map(|candidate| {
+            let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
+            let score = similarity::estimated_jaccard(&own, &theirs);
+            (score >= similarity::SUGGEST_THRESHOLD).then_some((score, candidate))
+        })
+        .collect();
+    scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
+    let mut shown = Vec::new();
+    for (score, candidate) in scored {
+        if shown.len() == SIMILAR_SHOWN {
+            break;
+        }
+        // Need-to-know: the check comes before anything about the candidate is read.
+        if authz::require(&mut tx, actor, Permission::ReadReport(candidate.id)).await.is_err() {
+            continue;
+        }
+        if let Some(other) = sr::get(&mut tx, candidate.id).await? {
+            shown.push(Similar { reference: other.reference, title: other.title, state: other.state, score });
+        }
+    }
+    tx.rollback().await?;
+    // Each suggestion's title was read: on record under that report. The details name
+    // neither report, so a trail never shows anyone a reference they may not read.
+    for suggestion in &shown {
+        audit_read(
+            app,
+            actor,
+            "report.similar",
+            &subject(&suggestion.reference),
+            &format!("score={:.2}", suggestion.score),
+        )
+        .await?;
+    }
+    Ok(shown)
+}
+
+/// Splits one finding off a report that piles several together: a new report for the same
+/// reporter, with `body` as its text, linked to the original (`split_from`), with the
+/// original's product, assignee and members, and its own SLA clock. The reporter is not
+/// told (no acknowledgement, no notice). Returns the new report's reference.
+pub async fn split(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    title: &str,
+    body: &str,
+) -> Result<ReferenceId, AppError> {
+    let title = title.trim();
+    if title.is_empty() || title.len() > 500 {
+        return Err(AppError::Invalid("the new report needs a title (at most 500 bytes)".into()));
+    }
+    let body = check_text(body, "text of the finding")?;
+    let mut tx = app.store.begin().await?;
+    let original = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(original.id), reference).await?;
+    let now = app.now();
+    let created = create_in(
+        &mut tx,
+        app,
+        &Creation {
+            channel: &original.channel,
+            reporter: original.reporter_id,
+            title,
+            body: &body,
+            details: None,
+            product_id: original.product_id,
+        },
+    )
+    .await?;
+    sr::mark_split(&mut tx, created.id, original.id).await?;
+    if original.assignee.is_some() {
+        sr::assign(&mut tx, created.id, original.assignee, now).await?;
+    }
+    // Whoever knew of the finding in the original may know of it here.
+    for member in sr::members(&mut tx, original.id).await? {
+        sr::add_member(&mut tx, created.id, member, now).await?;
+    }
+    let author = actor.to_string();
+    // The finding is the reporter's text, entered by the team member who split it off.
+    let message = messages::insert(
+        &mut tx,
+        &NewMessage {
+            report: created.id,
+            kind: MessageKind::Inbound,
+            author: &author,
+            sender: None,
+            subject: Some(title),
+            body: &body,
+            raw: None,
+            message_id: None,
+            quarantined: false,
+            pgp: None,
+            auth: None,
+            at: now,
+        },
+    )
+    .await?;
+    crate::jobs::enqueue_index(&mut tx, app, created.id, message, true).await?;
+    audit::record(&mut tx, app, actor, "report.split", &subject(reference), &format!("into={}", created.reference))
+        .await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "report.create",
+        &subject(&created.reference),
+        &format!("channel={} split_from={reference}", original.channel),
+    )
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_reports_received_total", "channel" => "split").increment(1);
+    tracing::info!(report = %reference, into = %created.reference, "report split");
+    Ok(created.reference)
+}
+
+/// A report's split links, as far as the actor may see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SplitLinks {
+    /// The report it was split off.
+    pub from: Option<ReferenceId>,
+    /// The reports split off it, oldest first.
+    pub into: Vec<ReferenceId>,
+}
+
+/// The reports a report was split from and into (only those the actor may read).
+pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<SplitLinks, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let mut links = SplitLinks::default();
+    if let Some(from) = report.split_from
+        && authz::require(&mut tx, actor, Permission::ReadReport(from)).await.is_ok()
+    {
+        links.from = sr::get(&mut tx, from).await?.map(|r| r.reference);
+    }
+    for (id, into) in sr::split_into(&mut tx, report.id).await? {
+        if authz::require(&mut tx, actor, Permission::ReadReport(id)).await.is_ok() {
+            links.into.push(into);
+        }
+    }
+    tx.rollback().await?;
+    Ok(links)
+}
+
+pub use embargo_store::reports::{FLAG_MIN_INVALID, ReporterHistory};
+
+/// How the reporter's other reports turned out (counts only, never which reports): shown
+/// beside a report so the team can weigh it. Counting reveals nothing but numbers.
+pub async fn reporter_history(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReporterHistory, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let history = sr::reporter_history(&mut tx, report.reporter_id, report.id).await?;
+    tx.rollback().await?;
+    Ok(history)
 }
 
 /// Lists reports the actor may see, newest first. Listing shows titles, so it is audited.
@@ -814,6 +1086,9 @@ pub struct InboxQuery {
     pub due: Option<String>,
     /// Search words or a reference.
     pub search: Option<String>,
+    /// `newest` (the default) or `flagged-last` (reports whose reporter is flagged, see
+    /// [`ReporterHistory::flagged`], after the others).
+    pub sort: Option<String>,
     /// Page number from 1.
     pub page: i64,
     /// Rows per page.
@@ -853,6 +1128,13 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
     {
         return Err(AppError::Invalid(format!("unknown state {state:?}")));
     }
+    let flagged_last = match query.sort.as_deref().map(str::trim) {
+        None | Some("" | "newest") => false,
+        Some("flagged-last") => true,
+        Some(other) => {
+            return Err(AppError::Invalid(format!("unknown sort {other:?}; expected newest or flagged-last")));
+        }
+    };
     let mut tx = app.store.snapshot().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
     let me = match actor {
@@ -891,6 +1173,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         visible_to,
         due_before,
         words: if reference.is_some() { Vec::new() } else { search_words(search).into_iter().take(4).collect() },
+        flagged_last,
         offset: (page - 1) * per_page,
         limit: per_page,
     };
@@ -906,6 +1189,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             match found.filter(|_| allowed) {
                 Some(r) => {
                     let sla = embargo_store::sla::get(&mut tx, r.id).await?;
+                    let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id).await?.flagged();
                     (
                         vec![embargo_store::reports::Summary {
                             due_at: crate::sla::due_in_state(r.state, &sla),
@@ -918,6 +1202,8 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
                             ack_due_at: r.ack_due_at,
                             created_at: r.created_at,
                             updated_at: r.updated_at,
+                            reporter_id: r.reporter_id,
+                            flagged,
                         }],
                         1,
                     )

@@ -110,11 +110,15 @@ impl Keyring {
         let master = Zeroizing::new(bytes);
         let digest = Sha256::digest(master.as_slice());
         let key_id = [digest[0], digest[1], digest[2], digest[3]];
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.as_slice()).expect("HMAC takes any key length");
-        mac.update(b"embargo blind index v1");
-        let mut index_key = Zeroizing::new([0u8; 32]);
-        index_key.copy_from_slice(&mac.finalize().into_bytes());
+        let index_key = derive(&master, "blind index");
         Self { master, key_id, index_key }
+    }
+
+    /// A key for `purpose` derived from the master key (HMAC-SHA-256 of
+    /// `embargo <purpose> v1` under it, as the blind-index key is): stable for the instance,
+    /// different per purpose, and useless without the master key.
+    pub fn derived_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        derive(&self.master, purpose)
     }
 
     /// Parses a base64 master key.
@@ -259,6 +263,14 @@ impl Keyring {
     }
 }
 
+fn derive(master: &[u8; 32], purpose: &str) -> Zeroizing<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(format!("embargo {purpose} v1").as_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    key
+}
+
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), CryptoError> {
     use std::os::unix::fs::PermissionsExt;
@@ -301,6 +313,17 @@ mod tests {
     fn sealing_twice_gives_different_ciphertexts() {
         let keys = Keyring::generate();
         assert_ne!(keys.seal(b"same", b"a"), keys.seal(b"same", b"a"));
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_master_key_and_differ_per_purpose() {
+        let keys = Keyring::from_bytes([7u8; 32]);
+        let bands = keys.derived_key("near-duplicate bands");
+        assert_eq!(*bands, *Keyring::from_bytes([7u8; 32]).derived_key("near-duplicate bands"));
+        assert_ne!(*bands, *keys.derived_key("something else"));
+        assert_ne!(*bands, *Keyring::from_bytes([8u8; 32]).derived_key("near-duplicate bands"));
+        // The blind-index key is the derived key of its purpose: existing indexes stay valid.
+        assert_eq!(*keys.index_key, *keys.derived_key("blind index"));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct ReportRecord {
     pub ack_due_at: Option<Timestamp>,
     /// Whether the reporter's status link was revoked.
     pub status_revoked: bool,
+    /// The report this one was split off (several findings in one report).
+    pub split_from: Option<ReportId>,
     /// Received.
     pub created_at: Timestamp,
     /// Last changed.
@@ -177,7 +179,7 @@ pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreE
 
 const SELECT_REPORT: &str = "SELECT id, reference, state, close_reason, duplicate_of, channel, \
      reporter_id, title_enc, body_enc, reply_token, upstream_enc, created_at, updated_at, \
-     assignee_id, product_id, details_enc, ack_due_at, status_revoked_at FROM reports";
+     assignee_id, product_id, details_enc, ack_due_at, status_revoked_at, split_from FROM reports";
 
 fn state_of(row: &sqlx::any::AnyRow) -> Result<ReportState, StoreError> {
     let state: String = row.try_get("state")?;
@@ -220,6 +222,7 @@ fn record(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReportRecord, StoreError> 
         },
         ack_due_at: row.try_get::<Option<i64>, _>("ack_due_at")?.map(ts).transpose()?,
         status_revoked: row.try_get::<Option<i64>, _>("status_revoked_at")?.is_some(),
+        split_from: row.try_get::<Option<i64>, _>("split_from")?.map(ReportId),
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         reference,
@@ -486,6 +489,11 @@ pub struct Summary {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The reporter row.
+    pub reporter_id: i64,
+    /// Whether the reporter's other reports make this one flagged (see
+    /// [`ReporterHistory::flagged`]).
+    pub flagged: bool,
 }
 
 /// The deadline that matters in a report's state (see [`Summary::due_at`]).
@@ -508,6 +516,9 @@ pub struct InboxFilter {
     pub due_before: Option<Timestamp>,
     /// Only reports containing every one of these words (at most four are used).
     pub words: Vec<String>,
+    /// Order flagged reports (see [`ReporterHistory::flagged`]) after the others; they are
+    /// never left out.
+    pub flagged_last: bool,
     /// Skip this many.
     pub offset: i64,
     /// Return at most this many.
@@ -552,19 +563,27 @@ fn bind_inbox<'q>(
 /// The inbox counts matching reports up to this many; beyond, it reports `cap + 1`.
 pub const INBOX_COUNT_CAP: i64 = 1_000;
 
-/// One page of the inbox, newest first, and the number of matching reports (at most
-/// [`INBOX_COUNT_CAP`] + 1).
+/// One page of the inbox, newest first (flagged reports last when asked), and the number
+/// of matching reports (at most [`INBOX_COUNT_CAP`] + 1).
 pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i64), StoreError> {
     static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static PAGE_FLAGGED_LAST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static COUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let page = PAGE.get_or_init(|| {
+    let select = || {
         format!(
             "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
-             ack_due_at, {DUE_AT} AS due_at, created_at, updated_at FROM reports {where_} \
-             ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12",
+             ack_due_at, {DUE_AT} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
+             FROM reports {where_}",
+            flagged = flagged_sql("reports"),
             where_ = *INBOX_WHERE
         )
-    });
+    };
+    let page = if filter.flagged_last {
+        PAGE_FLAGGED_LAST
+            .get_or_init(|| format!("{} ORDER BY flagged, created_at DESC, id DESC LIMIT $11 OFFSET $12", select()))
+    } else {
+        PAGE.get_or_init(|| format!("{} ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12", select()))
+    };
     // Counting stops past the cap: an exact count of a large inbox costs a scan per page
     // view, and "more than 1,000" says enough.
     let count = COUNT.get_or_init(|| {
@@ -594,10 +613,84 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
             due_at: row.try_get::<Option<i64>, _>("due_at")?.map(ts).transpose()?,
             created_at: ts(row.try_get("created_at")?)?,
             updated_at: ts(row.try_get("updated_at")?)?,
+            reporter_id: row.try_get("reporter_id")?,
+            flagged: row.try_get::<i64, _>("flagged")? != 0,
             reference,
         });
     }
     Ok((out, total))
+}
+
+// ---- Reporter history ----------------------------------------------------------------
+
+/// How a reporter's other reports turned out (instance-local): counts only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReporterHistory {
+    /// Other reports in all.
+    pub total: i64,
+    /// Accepted, fixing, ready for disclosure, disclosed, or closed as won't-fix.
+    pub valid: i64,
+    /// Closed as invalid, spam, not-security or out-of-scope.
+    pub invalid: i64,
+    /// Closed as duplicates.
+    pub duplicates: i64,
+}
+
+impl ReporterHistory {
+    /// Reports still open (new, acknowledged, triaging, needs-info).
+    pub fn open(&self) -> i64 {
+        self.total - self.valid - self.invalid - self.duplicates
+    }
+
+    /// Flagged: at least [`FLAG_MIN_INVALID`] invalid reports and no valid one. A flag only
+    /// orders the inbox; nothing is refused or hidden because of it.
+    pub fn flagged(&self) -> bool {
+        self.invalid >= FLAG_MIN_INVALID && self.valid == 0
+    }
+}
+
+/// Invalid reports (and no valid one) from which a reporter's reports are flagged.
+pub const FLAG_MIN_INVALID: i64 = 3;
+
+/// The outcome classes, over a `reports` row named `o`. Keep in step with
+/// [`ReporterHistory`]'s field docs.
+const VALID_SQL: &str = "(o.state IN ('accepted', 'fixing', 'ready-for-disclosure', 'disclosed') \
+     OR (o.state = 'closed' AND o.close_reason = 'wont-fix'))";
+const INVALID_SQL: &str =
+    "(o.state = 'closed' AND o.close_reason IN ('invalid', 'spam', 'not-security', 'out-of-scope'))";
+const DUPLICATE_SQL: &str = "(o.state = 'closed' AND o.close_reason = 'duplicate')";
+
+/// 1 when the report in row `outer` is flagged by its reporter's other reports, else 0 (two
+/// correlated look-ups on the `reports_reporter` index).
+fn flagged_sql(outer: &str) -> String {
+    format!(
+        "(CASE WHEN (SELECT COUNT(*) FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
+         AND o.id <> {outer}.id AND {INVALID_SQL}) >= {FLAG_MIN_INVALID} \
+         AND NOT EXISTS (SELECT 1 FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
+         AND o.id <> {outer}.id AND {VALID_SQL}) THEN 1 ELSE 0 END)"
+    )
+}
+
+/// How the reporter's reports other than `except` turned out, in one statement on the
+/// `reports_reporter (reporter_id, state)` index.
+pub async fn reporter_history(tx: &mut Tx, reporter: i64, except: ReportId) -> Result<ReporterHistory, StoreError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT COUNT(*) AS total, \
+             COALESCE(SUM(CASE WHEN {VALID_SQL} THEN 1 ELSE 0 END), 0) AS valid, \
+             COALESCE(SUM(CASE WHEN {INVALID_SQL} THEN 1 ELSE 0 END), 0) AS invalid, \
+             COALESCE(SUM(CASE WHEN {DUPLICATE_SQL} THEN 1 ELSE 0 END), 0) AS duplicates \
+             FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2"
+        )
+    });
+    let row = sqlx::query(sql.as_str()).bind(reporter).bind(except.0).fetch_one(tx.conn()).await?;
+    Ok(ReporterHistory {
+        total: row.try_get("total")?,
+        valid: row.try_get("valid")?,
+        invalid: row.try_get("invalid")?,
+        duplicates: row.try_get("duplicates")?,
+    })
 }
 
 /// Counts reports per state code (for metrics).
@@ -663,4 +756,125 @@ pub async fn duplicates_of(tx: &mut Tx, report: ReportId) -> Result<Vec<Referenc
         .fetch_all(tx.conn())
         .await?;
     rows.iter().map(reference_of).collect()
+}
+
+// ---- Split reports -------------------------------------------------------------------
+
+/// Records that `report` was split off `from`.
+pub async fn mark_split(tx: &mut Tx, report: ReportId, from: ReportId) -> Result<(), StoreError> {
+    sqlx::query("UPDATE reports SET split_from = $1 WHERE id = $2")
+        .bind(from.0)
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// The reports split off `report`, oldest first.
+pub async fn split_into(tx: &mut Tx, report: ReportId) -> Result<Vec<(ReportId, ReferenceId)>, StoreError> {
+    let rows = sqlx::query("SELECT id, reference FROM reports WHERE split_from = $1 ORDER BY id")
+        .bind(report.0)
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter().map(|row| Ok((ReportId(row.try_get("id")?), reference_of(row)?))).collect()
+}
+
+// ---- Near-duplicates -----------------------------------------------------------------
+
+fn similarity_aad(reference: &ReferenceId) -> String {
+    format!("reports.similarity:{reference}")
+}
+
+/// Stores a report's near-duplicate signature (sealed) and replaces its band keys (keyed
+/// hashes, as text).
+pub async fn set_similarity(
+    tx: &mut Tx,
+    report: ReportId,
+    reference: &ReferenceId,
+    signature: &[u8],
+    bands: &[String],
+) -> Result<(), StoreError> {
+    let sealed = tx.keys.seal(signature, similarity_aad(reference).as_bytes());
+    sqlx::query("UPDATE reports SET similarity_enc = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(report.0)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("DELETE FROM report_bands WHERE report_id = $1").bind(report.0).execute(tx.conn()).await?;
+    if bands.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(bands).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // As in `add_terms`: one statement, the JSON array becoming rows per dialect.
+    let sql = match tx.backend() {
+        crate::Backend::Sqlite => {
+            "INSERT INTO report_bands (band, report_id) SELECT value, $2 FROM json_each($1) WHERE true \
+             ON CONFLICT DO NOTHING"
+        }
+        crate::Backend::Postgres => {
+            "INSERT INTO report_bands (band, report_id) SELECT value, $2 FROM jsonb_array_elements_text($1::jsonb) \
+             AS value ON CONFLICT DO NOTHING"
+        }
+    };
+    sqlx::query(sql).bind(json).bind(report.0).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// A report's near-duplicate signature, opened, once it was indexed.
+pub async fn similarity(tx: &mut Tx, report: ReportId) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = sqlx::query("SELECT reference, similarity_enc FROM reports WHERE id = $1")
+        .bind(report.0)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let reference = reference_of(&row)?;
+    match row.try_get::<Option<Vec<u8>>, _>("similarity_enc")? {
+        Some(sealed) => Ok(Some(tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?)),
+        None => Ok(None),
+    }
+}
+
+/// A report sharing at least one band with another.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Database id.
+    pub id: ReportId,
+    /// Reference.
+    pub reference: ReferenceId,
+    /// Its signature, opened.
+    pub signature: Vec<u8>,
+    /// How many bands it shares.
+    pub shared: i64,
+}
+
+/// The reports sharing at least one band with `report`, most shared bands first, at most
+/// `limit`: not the report itself, and not those already linked to it as duplicates (either
+/// way).
+pub async fn similarity_candidates(tx: &mut Tx, report: ReportId, limit: i64) -> Result<Vec<Candidate>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.reference, r.similarity_enc, c.shared FROM reports r JOIN \
+         (SELECT b.report_id, COUNT(*) AS shared FROM report_bands b \
+          WHERE b.band IN (SELECT band FROM report_bands WHERE report_id = $1) AND b.report_id <> $1 \
+          GROUP BY b.report_id ORDER BY shared DESC, b.report_id LIMIT $2) c ON c.report_id = r.id \
+         WHERE r.similarity_enc IS NOT NULL \
+         AND (r.duplicate_of IS NULL OR r.duplicate_of <> $1) \
+         AND r.id NOT IN (SELECT duplicate_of FROM reports WHERE id = $1 AND duplicate_of IS NOT NULL) \
+         ORDER BY c.shared DESC, r.id",
+    )
+    .bind(report.0)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let reference = reference_of(row)?;
+            let sealed: Vec<u8> = row.try_get("similarity_enc")?;
+            Ok(Candidate {
+                id: ReportId(row.try_get("id")?),
+                signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
+                shared: row.try_get("shared")?,
+                reference,
+            })
+        })
+        .collect()
 }

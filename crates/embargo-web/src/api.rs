@@ -76,6 +76,7 @@ pub(crate) async fn list(State(app): State<App>, ApiCaller(actor): ApiCaller, Qu
         assignee: p.assignee,
         due: p.due,
         search: p.q,
+        sort: None,
         page: p.page.unwrap_or(1),
         per_page: p.per_page.unwrap_or(50),
     };

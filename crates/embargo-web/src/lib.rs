@@ -92,6 +92,7 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/reply", post(team::reply))
         .route("/reports/{reference}/note", post(team::note))
         .route("/reports/{reference}/transition", post(team::transition))
+        .route("/reports/{reference}/split", post(team::split))
         .route("/reports/{reference}/assign", post(team::assign))
         .route("/reports/{reference}/product", post(team::set_product))
         .route("/reports/{reference}/members", post(team::add_member))

@@ -138,6 +138,8 @@ pub(crate) struct InboxParams {
     #[serde(default)]
     due: String,
     #[serde(default)]
+    sort: String,
+    #[serde(default)]
     page: Option<i64>,
 }
 
@@ -151,6 +153,7 @@ struct InboxRow {
     due: String,
     due_class: &'static str,
     received: String,
+    flagged: bool,
 }
 
 #[derive(Template)]
@@ -164,6 +167,7 @@ struct InboxPage {
     product: String,
     assignee: String,
     due: String,
+    sort: String,
     states: Vec<(String, String)>,
     products: Vec<(i64, String)>,
     team: Vec<String>,
@@ -201,6 +205,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         assignee: Some(params.assignee.clone()).filter(|a| !a.is_empty()),
         due: Some(params.due.clone()).filter(|d| !d.is_empty()),
         search: Some(params.q.clone()).filter(|q| !q.trim().is_empty()),
+        sort: Some(params.sort.clone()).filter(|s| !s.is_empty()),
         page: params.page.unwrap_or(1),
         per_page: PER_PAGE,
     };
@@ -234,6 +239,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
                 due,
                 due_class,
                 received: render::time(&app, row.summary.created_at),
+                flagged: row.summary.flagged,
             }
         })
         .collect();
@@ -248,6 +254,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
             ("product", params.product.as_str()),
             ("assignee", params.assignee.as_str()),
             ("due", params.due.as_str()),
+            ("sort", params.sort.as_str()),
         ];
         let mut url = String::from("/inbox?");
         for (k, v) in params {
@@ -271,6 +278,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
             product: params.product.clone(),
             assignee: params.assignee.clone(),
             due: params.due.clone(),
+            sort: params.sort.clone(),
             states,
             products,
             team,
@@ -323,6 +331,16 @@ enum TimelineItem {
     },
 }
 
+/// A near-duplicate suggestion on the report page.
+struct SimilarView {
+    reference: String,
+    title: String,
+    state: String,
+    state_class: &'static str,
+    /// Estimated Jaccard similarity, as a percentage.
+    score: String,
+}
+
 struct ActivityRow {
     action: String,
     actor: String,
@@ -352,6 +370,10 @@ struct ReportPage {
     reporter_key: bool,
     facts: Vec<(String, String)>,
     duplicates: Vec<String>,
+    split_from: Option<String>,
+    split_into: Vec<String>,
+    history: reports::ReporterHistory,
+    similar: Vec<SimilarView>,
     upstream: Option<String>,
     events: Vec<TimelineItem>,
     activity: Vec<ActivityRow>,
@@ -417,6 +439,9 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
     let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
     let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
     let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
+    let splits = reports::split_links(app, &who.actor, &reference).await?;
+    let history = reports::reporter_history(app, &who.actor, &reference).await?;
+    let similar = similar_views(app, who, &reference).await?;
     let team = accounts::team(app, &who.actor).await?;
     let products = accounts::products(app, &who.actor).await?;
     let report = &detail.report;
@@ -534,6 +559,10 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         reporter_key: detail.reporter.openpgp_key.is_some(),
         facts,
         duplicates: duplicates.iter().map(ToString::to_string).collect(),
+        split_from: splits.from.map(|r| r.to_string()),
+        split_into: splits.into.iter().map(ToString::to_string).collect(),
+        history,
+        similar,
         upstream: report.upstream.as_ref().map(|u| format!("{} ({})", u.project, u.contact)),
         events: events.into_iter().map(|(_, _, e)| e).collect(),
         activity: trail
@@ -553,6 +582,24 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         status_revoked: report.status_revoked,
         eval,
     })
+}
+
+/// Near-duplicate suggestions, as the report page shows them.
+async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
+    Ok(reports::similar(app, &who.actor, reference)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let (state, state_class) = render::state(s.state);
+            SimilarView {
+                reference: s.reference.to_string(),
+                title: s.title,
+                state,
+                state_class,
+                score: format!("{:.0} %", s.score * 100.0),
+            }
+        })
+        .collect())
 }
 
 #[derive(Deserialize, Default)]
@@ -577,6 +624,7 @@ impl FlashParams {
                 "cvss" => "CVSS saved.",
                 "classification" => "Classification saved.",
                 "affected" => "Affected versions saved.",
+                "split" => "This report was split off the original. The reporter was not told.",
                 _ => return None,
             }
             .to_owned(),
@@ -706,6 +754,30 @@ pub(crate) async fn transition(
     let notice = if input.send == "1" { Notice::Custom(input.notice) } else { Notice::None };
     match reports::change_state(&app, &who.actor, &reference, &input.target, duplicate_of.as_ref(), notice).await {
         Ok(_) => back(&reference, "state"),
+        Err(err) => render::error(layout, &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SplitInput {
+    title: String,
+    body: String,
+}
+
+/// Splits a finding off the report into a new report, and shows the new one.
+pub(crate) async fn split(
+    State(app): State<App>,
+    who: Team,
+    Path(r): Path<String>,
+    Form(input): Form<SplitInput>,
+) -> Response {
+    let layout = Layout::team(&app, "Error", "inbox", &who);
+    let reference = match parse_reference(&r) {
+        Ok(r) => r,
+        Err(err) => return render::error(layout, &err),
+    };
+    match reports::split(&app, &who.actor, &reference, &input.title, &input.body).await {
+        Ok(new) => back(&new, "split"),
         Err(err) => render::error(layout, &err),
     }
 }

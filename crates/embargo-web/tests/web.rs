@@ -8,6 +8,8 @@
 mod common;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/triage.rs"]
+mod triage;
 
 use axum::Router;
 use axum::body::Body;
@@ -111,6 +113,9 @@ async fn world(db: &TestDb) -> World {
         reports::submit(&web.app, &system, submission("bob@example.net", "Bravo bypass in login", "bravo secret body"))
             .await
             .unwrap();
+    // Search is eventually consistent: the reports are found once their index jobs ran.
+    let worker = embargo_app::jobs::Worker::new(web.app.clone());
+    while worker.run_once().await.unwrap() {}
     create_user(&web, "admin@team.test", Role::Admin).await;
     create_user(&web, "on@team.test", Role::Responder).await;
     create_user(&web, "off@team.test", Role::Responder).await;
