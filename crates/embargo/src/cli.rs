@@ -65,6 +65,9 @@ pub enum Command {
     /// The business calendar that SLA deadlines count working days on
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Advisories: import, list, export, review and publish
+    #[command(subcommand)]
+    Advisory(AdvisoryCommand),
     /// Check a CVSS 3.1 or 4.0 vector and print its canonical form, scores and severities; exits 2 when invalid
     Cvss {
         /// The vector, such as CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
@@ -72,6 +75,74 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdvisoryCommand {
+    /// Import an existing advisory (OSV or GHSA in OSV form) as a draft with a new ID
+    Import {
+        /// The record's format
+        #[arg(long, value_parser = ["osv"], default_value = "osv")]
+        format: String,
+        /// The file
+        file: std::path::PathBuf,
+    },
+    /// List advisories, most recently changed first
+    List {
+        /// Only this state (draft, in-review, approved, published, withdrawn)
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an advisory in one format, computed from its record
+    Export {
+        /// Advisory ID, such as SEC-2026-0001
+        id: String,
+        /// osv, cve (the CNA container), cve-record, csaf, markdown, html or json (the record)
+        #[arg(long)]
+        format: String,
+    },
+    /// Start a draft, from a report's assessment when --report is given
+    Create {
+        /// Title (default: the report's)
+        #[arg(long, default_value = "")]
+        title: String,
+        /// The report it covers
+        #[arg(long)]
+        report: Option<String>,
+    },
+    /// Replace a draft's record with a JSON file (as `export --format json` prints it)
+    Edit {
+        /// Advisory ID
+        id: String,
+        /// The record, JSON
+        file: std::path::PathBuf,
+    },
+    /// Show every output's validation
+    Check {
+        /// Advisory ID
+        id: String,
+    },
+    /// Ask for review (every output must be valid)
+    Submit {
+        /// Advisory ID
+        id: String,
+    },
+    /// Approve an advisory in review (someone other than who asked)
+    Approve {
+        /// Advisory ID
+        id: String,
+    },
+    /// Publish an approved advisory now
+    Publish {
+        /// Advisory ID
+        id: String,
+        /// What changed, for the revision history
+        #[arg(long)]
+        summary: Option<String>,
     },
 }
 

@@ -10,7 +10,8 @@ use embargo_domain::{Actor, ReferenceId, Role};
 use tokio::sync::watch;
 
 use crate::cli::{
-    AdminCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, JobsCommand, OutboxCommand, ReportCommand,
+    AdminCommand, AdvisoryCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, JobsCommand,
+    OutboxCommand, ReportCommand,
 };
 use crate::output;
 
@@ -133,6 +134,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::IngestMail => ingest_mail(config).await,
         Command::Report(command) => report(open(config).await?, command).await,
         Command::Calendar(command) => calendar(open(config).await?, command).await,
+        Command::Advisory(command) => advisory(open(config).await?, command).await,
         Command::Audit(command) => audit_command(open(config).await?, command).await,
         Command::Jobs(command) => jobs_command(open(config).await?, command).await,
         Command::Outbox(OutboxCommand::List { json }) => {
@@ -387,6 +389,87 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let reference = parse_reference(&id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
             println!("{reference}: upstream {project} ({contact})");
+        }
+    }
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))
+}
+
+async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
+    use embargo_app::advisories;
+    let actor = local_admin();
+    match command {
+        AdvisoryCommand::Import { format: _, file } => {
+            let draft = advisories::import_osv(&app, &actor, &read_file(&file)?).await?;
+            println!("draft {} imported from {}", draft.id, file.display());
+            for note in &draft.notes {
+                println!("  note: {}", output::one_line(note, 200));
+            }
+        }
+        AdvisoryCommand::List { state, json } => {
+            let list = advisories::list(&app, &actor, state.as_deref()).await?;
+            if json {
+                let value: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.id, "state": a.state, "title": a.title, "cve_id": a.cve_id,
+                            "updated_at": a.updated_at.to_string(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(value));
+            } else {
+                for a in &list {
+                    println!(
+                        "{:<16} {:<10} {:<15} {}",
+                        a.id,
+                        a.state,
+                        a.cve_id.as_deref().unwrap_or("-"),
+                        output::one_line(&a.title, 80)
+                    );
+                }
+            }
+        }
+        AdvisoryCommand::Export { id, format } => {
+            print!("{}", advisories::export(&app, &actor, &id, &format).await?.trim_end());
+            println!();
+        }
+        AdvisoryCommand::Create { title, report } => {
+            let report = report.as_deref().map(parse_reference).transpose()?;
+            let id = advisories::create(&app, &actor, &title, report.as_ref()).await?;
+            println!("draft {id}");
+        }
+        AdvisoryCommand::Edit { id, file } => {
+            let record: embargo_advisory::AdvisoryRecord = serde_json::from_str(&read_file(&file)?)
+                .map_err(|e| Failure::new(EX_DATAERR, format!("{}: not an advisory record: {e}", file.display())))?;
+            let validation = advisories::update(&app, &actor, &id, record).await?;
+            println!("{id}: saved");
+            print!("{validation}");
+        }
+        AdvisoryCommand::Check { id } => {
+            let advisory = advisories::get(&app, &actor, &id).await?;
+            println!("{id}: {}", advisory.state);
+            print!("{}", advisory.validation);
+            if !advisory.validation.is_publishable() {
+                return Err(Failure::new(EX_DATAERR, "the advisory's outputs are not valid"));
+            }
+        }
+        AdvisoryCommand::Submit { id } => {
+            advisories::submit_for_review(&app, &actor, &id).await?;
+            println!("{id}: in review");
+        }
+        AdvisoryCommand::Approve { id } => {
+            advisories::approve(&app, &actor, &id).await?;
+            println!("{id}: approved");
+        }
+        AdvisoryCommand::Publish { id, summary } => {
+            let revision = advisories::publish(&app, &actor, &id, summary.as_deref()).await?;
+            println!("{id}: published (revision {revision})");
         }
     }
     app.store.close().await;

@@ -245,6 +245,56 @@ fn assessment_and_the_business_calendar_through_the_cli() {
 }
 
 #[test]
+fn advisories_import_list_export_and_publish_through_the_cli() {
+    let Some(vectors) = embargo_test_support::vectors_dir("osv/linter-testdata") else { return };
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        // A CNA's organisation UUID, so that records with a CVE ID have CVE outputs.
+        let cna = |args: &[&str]| {
+            let mut command = it.command(args);
+            command.env("EMBARGO_ADVISORIES__CVE_ORG_ID", "b3476cb9-2e3d-41a6-98d0-0f47421a65b6");
+            embargo_test_support::run_command(command, b"")
+        };
+        let file = vectors.join("GHSA-9v2f-6vcg-3hgv.json");
+        let out = it.run(&["advisory", "import", "--format", "osv", file.to_str().unwrap()], b"");
+        assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+        let id = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+        assert!(id.starts_with("SEC-"), "{}", out.stdout);
+
+        let out = it.run(&["advisory", "list", "--json"], b"");
+        let list: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(list[0]["id"], id.as_str());
+        assert_eq!(list[0]["state"], "draft");
+
+        let out = it.run(&["advisory", "export", &id, "--format", "osv"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let osv: Value = serde_json::from_str(&out.stdout).unwrap();
+        let original: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(osv["aliases"].as_array().unwrap().contains(&original["id"]), "{osv}");
+        assert_eq!(osv["schema_version"], "1.7.5");
+        for format in ["csaf", "cve-record", "markdown", "html", "json"] {
+            let out = cna(&["advisory", "export", &id, "--format", format]);
+            assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+            assert!(!out.stdout.trim().is_empty(), "{format}");
+        }
+        let out = it.run(&["advisory", "export", &id, "--format", "pdf"], b"");
+        assert_eq!(out.code, 65, "unknown format: {}", out.stderr);
+
+        // Review needs a second person; the local administrator is one person.
+        let out = cna(&["advisory", "check", &id]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let out = cna(&["advisory", "submit", &id]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["advisory", "approve", &id], b"");
+        assert_ne!(out.code, 0, "the one who asked for review cannot approve");
+        assert!(out.stderr.contains("second person"), "{}", out.stderr);
+        let out = it.run(&["advisory", "publish", &id], b"");
+        assert_ne!(out.code, 0, "not approved");
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {
         let it = Instance::new(BIN, Some(&db));
