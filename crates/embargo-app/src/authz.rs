@@ -33,6 +33,9 @@ pub enum Permission {
     ReadAudit,
     /// Operate the job queue.
     ManageJobs,
+    /// Write, review and publish advisories (responders only for advisories whose reports
+    /// they may all read; see `advisories`).
+    ManageAdvisories,
 }
 
 impl Permission {
@@ -47,6 +50,7 @@ impl Permission {
             Permission::ManageAccounts => "manage accounts",
             Permission::ReadAudit => "read the audit trail",
             Permission::ManageJobs => "manage jobs",
+            Permission::ManageAdvisories => "manage advisories",
         }
     }
 }
@@ -59,7 +63,7 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
         Actor::System(_) => !matches!(permission, ManageAccounts | ManageReportAccess(_)),
         Actor::Reporter => matches!(permission, SubmitReport | AddReporterMessage(_)),
         Actor::User { id, role: Role::Responder } => match permission {
-            SubmitReport | ListReports => true,
+            SubmitReport | ListReports | ManageAdvisories => true,
             ReadReport(report) | ChangeReportState(report) | AddReporterMessage(report) => {
                 reports::is_member(tx, report, *id).await?
             }

@@ -68,6 +68,8 @@ pub struct Config {
     pub imap: Imap,
     /// The web app, the reporter form and the status pages.
     pub web: Web,
+    /// Published advisories: identifiers and the publisher named in them.
+    pub advisories: Advisories,
     /// Input limits.
     pub limits: Limits,
     /// Logging.
@@ -177,6 +179,35 @@ pub struct Organisation {
     pub public_issue_tracker: String,
     /// Prefix of report reference IDs (`<PREFIX>-<year>-<n>`).
     pub reference_prefix: String,
+}
+
+/// Advisories: how they are numbered and who publishes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Advisories {
+    /// Prefix of advisory IDs (`<PREFIX>-<year>-<nnnn>`). Empty: the report reference prefix.
+    pub prefix: String,
+    /// The publisher's namespace URL in CSAF (`document.publisher.namespace`). Empty: the
+    /// public URL.
+    pub publisher_namespace: String,
+    /// CSAF publisher category: `vendor`, `coordinator`, `discoverer`, `other` or `user`.
+    pub publisher_category: String,
+    /// The CNA's organisation UUID at CVE Services (needed for CVE records).
+    pub cve_org_id: String,
+    /// The CNA's short name at CVE Services.
+    pub cve_short_name: String,
+}
+
+impl Default for Advisories {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            publisher_namespace: String::new(),
+            publisher_category: "vendor".into(),
+            cve_org_id: String::new(),
+            cve_short_name: String::new(),
+        }
+    }
 }
 
 /// SLA defaults (working days are counted on the team's business calendar).
@@ -359,6 +390,7 @@ impl Default for Config {
             mail: Mail::default(),
             imap: Imap::default(),
             web: Web::default(),
+            advisories: Advisories::default(),
             limits: Limits::default(),
             log: Log::default(),
             cve_services: CveServices::default(),
@@ -560,6 +592,18 @@ impl Config {
         .contains(&0)
         {
             return invalid("sla: working-day targets must be at least 1".into());
+        }
+        if !["vendor", "coordinator", "discoverer", "other", "user"]
+            .contains(&self.advisories.publisher_category.as_str())
+        {
+            return invalid(
+                "advisories.publisher_category must be vendor, coordinator, discoverer, other or user".into(),
+            );
+        }
+        if !self.advisories.prefix.is_empty()
+            && let Err(e) = ReferencePrefix::parse(&self.advisories.prefix)
+        {
+            return invalid(format!("advisories.prefix: {e}"));
         }
         if !(1..=99).contains(&self.sla.warn_at_percent) {
             return invalid("sla.warn_at_percent must be between 1 and 99".into());
@@ -830,6 +874,16 @@ proof_of_work_bits = 16
 no_script_delay_seconds = 8
 # security.txt Preferred-Languages.
 preferred_languages = "en"
+
+[advisories]
+# Advisory IDs look like SEC-2026-0001; empty: the report reference prefix.
+prefix = ""
+# The publisher named in CSAF documents: namespace URL (empty: public_url) and category.
+publisher_namespace = ""
+publisher_category = "vendor"
+# For CVE records: the CNA's organisation UUID and short name at CVE Services.
+cve_org_id = ""
+cve_short_name = ""
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB).

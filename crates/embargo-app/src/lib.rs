@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod advisories;
 pub mod assessment;
 pub mod audit;
 pub mod authz;

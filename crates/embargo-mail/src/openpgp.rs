@@ -121,6 +121,20 @@ impl InstanceKey {
             .map_err(|e| PgpError::Key(e.to_string()))
     }
 
+    /// A detached, armored signature of `data` (`.asc` files beside published documents,
+    /// such as CSAF advisories): binary mode, SHA-512.
+    pub fn sign_detached(&self, data: &[u8]) -> Result<String, PgpError> {
+        pgp::composed::DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &self.key.primary_key,
+            &Password::empty(),
+            HashAlgorithm::Sha512,
+            data,
+        )
+        .and_then(|signature| signature.to_armored_string(ArmorOptions::default()))
+        .map_err(|e| PgpError::Key(e.to_string()))
+    }
+
     /// Decrypts an OpenPGP message (armored or binary) encrypted to this key, decompressing
     /// as needed, keeping at most `limit` bytes of plaintext (compressed packets can expand a
     /// thousandfold). Signatures inside are noted, not yet verified.

@@ -37,6 +37,14 @@ pub fn require<T>(what: &str, found: Result<T, String>) -> Option<T> {
     }
 }
 
+/// A folder of the shared third-party vectors (`../shared/vectors/<sub>` beside the
+/// project), or `None` with a printed reason (a panic in strict mode) when it is missing.
+pub fn vectors_dir(sub: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors").join(sub);
+    let found = if dir.is_dir() { Ok(dir.clone()) } else { Err(format!("{} does not exist", dir.display())) };
+    require(&format!("the test vectors in shared/vectors/{sub}"), found)
+}
+
 /// A database to run a test against: a fresh SQLite file in its own temporary directory,
 /// or a fresh database on the shared throwaway PostgreSQL server.
 #[derive(Debug)]

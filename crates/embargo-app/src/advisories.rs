@@ -1,0 +1,548 @@
+//! Advisories: drafts written from reports (or imported from OSV), reviewed by a second
+//! person, and published: every output computed from the record, validated, the CSAF
+//! document signed with the instance's OpenPGP key, and stored as a publication that the
+//! public routes serve.
+//!
+//! States: `draft` → `in-review` (only when every output is valid) → `approved` (by someone
+//! other than who asked for review) → `published`. Editing a published advisory makes a new
+//! draft revision; the public keeps the last published one until the next publication.
+//!
+//! Need-to-know: admins see every advisory; a responder sees one only when it covers at
+//! least one report and they may read every report it covers. Anything else is "not found".
+
+use embargo_advisory::{AdvisoryId, AdvisoryRecord, Publisher, PublisherCategory, Report as Validation};
+use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
+use embargo_store::Tx;
+use embargo_store::advisories::{self as store, AdvisoryRow, Publication};
+
+use crate::authz::{self, Permission};
+use crate::{App, AppError, audit};
+
+/// An advisory as the team sees it.
+#[derive(Debug, Clone)]
+pub struct Advisory {
+    /// Our identifier.
+    pub id: String,
+    /// `draft`, `in-review`, `approved`, `published` or `withdrawn`.
+    pub state: String,
+    /// The record.
+    pub record: AdvisoryRecord,
+    /// What validation of every output says now.
+    pub validation: Validation,
+    /// The reports it covers.
+    pub reports: Vec<ReferenceId>,
+    /// Who asked for review.
+    pub submitted_by: Option<String>,
+    /// Who approved.
+    pub approved_by: Option<String>,
+    /// How many revisions were published.
+    pub published_revisions: i64,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The publisher named in outputs, from the configuration.
+pub fn publisher(app: &App) -> Publisher {
+    let config = &app.config;
+    let a = &config.advisories;
+    let non_empty = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+    Publisher {
+        name: config.organisation.name.clone(),
+        namespace: non_empty(&a.publisher_namespace).unwrap_or_else(|| config.base_url()),
+        contact: Some(config.organisation.security_address.clone()),
+        category: match a.publisher_category.as_str() {
+            "coordinator" => PublisherCategory::Coordinator,
+            "discoverer" => PublisherCategory::Discoverer,
+            "user" => PublisherCategory::User,
+            "other" => PublisherCategory::Other,
+            _ => PublisherCategory::Vendor,
+        },
+        cve_org_id: non_empty(&a.cve_org_id),
+        cve_short_name: non_empty(&a.cve_short_name),
+    }
+}
+
+fn prefix(app: &App) -> Result<embargo_domain::ReferencePrefix, AppError> {
+    let text = match app.config.advisories.prefix.as_str() {
+        "" => app.config.organisation.reference_prefix.as_str(),
+        p => p,
+    };
+    embargo_domain::ReferencePrefix::parse(text).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+fn parse_record(row: &AdvisoryRow) -> Result<AdvisoryRecord, AppError> {
+    serde_json::from_str(&row.record).map_err(|e| AppError::Internal(e.into()))
+}
+
+fn to_json(record: &AdvisoryRecord) -> Result<String, AppError> {
+    serde_json::to_string(record).map_err(|e| AppError::Internal(e.into()))
+}
+
+fn subject(id: &str) -> String {
+    format!("advisory:{id}")
+}
+
+/// Loads an advisory the actor may see, else "not found".
+async fn find(tx: &mut Tx, actor: &Actor, id: &str) -> Result<AdvisoryRow, AppError> {
+    authz::require(tx, actor, Permission::ManageAdvisories).await?;
+    let not_found = || AppError::NotFound(format!("advisory {id}"));
+    let row = store::get(tx, id).await?.ok_or_else(not_found)?;
+    if !may_see(tx, actor, row.id).await? {
+        return Err(not_found());
+    }
+    Ok(row)
+}
+
+async fn may_see(tx: &mut Tx, actor: &Actor, advisory: i64) -> Result<bool, AppError> {
+    if !matches!(actor, Actor::User { role: Role::Responder, .. }) {
+        return Ok(true);
+    }
+    let reports = store::reports(tx, advisory).await?;
+    if reports.is_empty() {
+        return Ok(false);
+    }
+    for report in reports {
+        if authz::require(tx, actor, Permission::ReadReport(report)).await.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn view(tx: &mut Tx, app: &App, row: AdvisoryRow) -> Result<Advisory, AppError> {
+    let record = parse_record(&row)?;
+    let mut reports = Vec::new();
+    for id in store::reports(tx, row.id).await? {
+        if let Some(report) = embargo_store::reports::get(tx, id).await? {
+            reports.push(report.reference);
+        }
+    }
+    let published_revisions = published_revisions(tx, &row).await?;
+    Ok(Advisory {
+        validation: embargo_advisory::validate_outputs(&record, &publisher(app)),
+        id: row.advisory_id,
+        state: row.state,
+        record,
+        reports,
+        submitted_by: row.submitted_by,
+        approved_by: row.approved_by,
+        published_revisions,
+        updated_at: row.updated_at,
+    })
+}
+
+async fn published_revisions(tx: &mut Tx, row: &AdvisoryRow) -> Result<i64, AppError> {
+    Ok(store::publication(tx, &row.advisory_id).await?.map_or(0, |p| p.revision))
+}
+
+/// A new draft, covering `report` when given: its title, and from its assessment the CVSS
+/// vectors, CWE identifiers and the affected versions of catalogue products.
+pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&ReferenceId>) -> Result<String, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAdvisories).await?;
+    let linked = match report {
+        Some(reference) => {
+            let record = embargo_store::reports::get_by_reference(&mut tx, reference)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+            match authz::require(&mut tx, actor, Permission::ReadReport(record.id)).await {
+                Err(AppError::Forbidden(_)) => return Err(AppError::NotFound(format!("report {reference}"))),
+                other => other?,
+            }
+            Some(record)
+        }
+        None if matches!(actor, Actor::User { role: Role::Responder, .. }) => {
+            return Err(AppError::Invalid("start an advisory from a report you work on".into()));
+        }
+        None => None,
+    };
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+    let number = store::next_number(&mut tx, year).await?;
+    let id = AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+    let title = title.trim();
+    let mut record = AdvisoryRecord {
+        id: id.clone(),
+        cve_id: None,
+        aliases: Vec::new(),
+        related: Vec::new(),
+        title: match (title, &linked) {
+            ("", Some(report)) => report.title.clone(),
+            (t, _) => t.to_owned(),
+        },
+        summary: String::new(),
+        details: String::new(),
+        affected: Vec::new(),
+        severity: Default::default(),
+        weaknesses: Vec::new(),
+        credits: Vec::new(),
+        references: Vec::new(),
+        workarounds: String::new(),
+        revisions: Vec::new(),
+        published: None,
+        modified: now,
+        withdrawn: None,
+    };
+    if let Some(report) = &linked {
+        prefill(&mut tx, app, &mut record, report).await?;
+    }
+    let advisory = store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
+    if let Some(report) = &linked {
+        store::link_report(&mut tx, advisory, report.id).await?;
+    }
+    let details = linked.as_ref().map_or_else(String::new, |r| format!("report={}", r.reference));
+    audit::record(&mut tx, app, actor, "advisory.create", &subject(&id.to_string()), &details).await?;
+    tx.commit().await?;
+    Ok(id.to_string())
+}
+
+/// Fills a new record from a report's assessment and the product catalogue.
+async fn prefill(
+    tx: &mut Tx,
+    app: &App,
+    record: &mut AdvisoryRecord,
+    report: &embargo_store::reports::ReportRecord,
+) -> Result<(), AppError> {
+    let assessment = crate::assessment::get_in(tx, report.id).await?;
+    record.severity.cvss_v3_1 = assessment.cvss_v3.clone();
+    record.severity.cvss_v4_0 = assessment.cvss_v4.clone();
+    record.weaknesses =
+        assessment.cwe.iter().map(|id| embargo_advisory::Weakness { id: id.clone(), name: None }).collect();
+    let products = embargo_store::products::list(tx).await?;
+    for row in &assessment.affected {
+        let Some(product) = products.iter().find(|p| p.id == row.product_id) else { continue };
+        let mut events = vec![embargo_advisory::Event::Introduced(row.introduced.clone())];
+        if !row.fixed.is_empty() {
+            events.push(embargo_advisory::Event::Fixed(row.fixed.clone()));
+        } else if !row.last_affected.is_empty() {
+            events.push(embargo_advisory::Event::LastAffected(row.last_affected.clone()));
+        }
+        let range = embargo_advisory::Range {
+            kind: if product.ecosystem.is_empty() {
+                embargo_advisory::RangeKind::Ecosystem
+            } else {
+                embargo_advisory::RangeKind::Semver
+            },
+            events,
+        };
+        match record.affected.iter_mut().find(|a| a.product == product.name) {
+            Some(existing) => existing.ranges.push(range),
+            None => record.affected.push(embargo_advisory::Affected {
+                product: product.name.clone(),
+                vendor: app.config.organisation.name.clone(),
+                ecosystem: Some(product.ecosystem.clone()).filter(|e| !e.is_empty()),
+                purl: Some(product.purl.clone()).filter(|p| !p.is_empty()),
+                repository: Some(product.repository_url.clone()).filter(|r| !r.is_empty()),
+                ranges: vec![range],
+                versions: Vec::new(),
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// A draft made by [`import_osv`].
+#[derive(Debug, Clone)]
+pub struct ImportedDraft {
+    /// Our identifier.
+    pub id: String,
+    /// What the import could not carry over.
+    pub notes: Vec<String>,
+}
+
+/// Imports an OSV (or GHSA-in-OSV) record as a new draft with our own ID; the record's own
+/// ID becomes an alias (admins).
+pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<ImportedDraft, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+    let number = store::next_number(&mut tx, year).await?;
+    let id = AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+    let imported = embargo_advisory::osv::import_osv(json, id.clone()).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let mut record = imported.record;
+    // A draft is not published, whatever the imported record said; it gets our dates.
+    record.published = None;
+    record.modified = now;
+    store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "advisory.import",
+        &subject(&id.to_string()),
+        &format!("format=osv dropped={}", imported.notes.len()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ImportedDraft { id: id.to_string(), notes: imported.notes })
+}
+
+/// Reads an advisory with the validation of every output (audited).
+pub async fn get(app: &App, actor: &Actor, id: &str) -> Result<Advisory, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let row = find(&mut tx, actor, id).await?;
+    let advisory = view(&mut tx, app, row).await?;
+    tx.rollback().await?;
+    crate::audit::record_read(app, actor, "advisory.read", &subject(id), "").await?;
+    Ok(advisory)
+}
+
+/// A line of the advisory list.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Our identifier.
+    pub id: String,
+    /// State.
+    pub state: String,
+    /// Title.
+    pub title: String,
+    /// CVE ID.
+    pub cve_id: Option<String>,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The advisories the actor may see, most recently changed first (audited).
+pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<Summary>, AppError> {
+    if let Some(state) = state
+        && !store::STATES.contains(&state)
+    {
+        return Err(AppError::Invalid(format!(
+            "unknown advisory state {state:?}; expected {}",
+            store::STATES.join(", ")
+        )));
+    }
+    let mut tx = app.store.snapshot().await?;
+    authz::require(&mut tx, actor, Permission::ManageAdvisories).await?;
+    let mut out = Vec::new();
+    for row in store::list(&mut tx, state).await? {
+        if !may_see(&mut tx, actor, row.id).await? {
+            continue;
+        }
+        let record = parse_record(&row)?;
+        out.push(Summary {
+            id: row.advisory_id,
+            state: row.state,
+            title: record.title,
+            cve_id: record.cve_id,
+            updated_at: row.updated_at,
+        });
+    }
+    tx.rollback().await?;
+    crate::audit::record_read(app, actor, "advisory.list", "advisories", &format!("count={}", out.len())).await?;
+    Ok(out)
+}
+
+/// Replaces a draft's record (the ID and publication times are kept). Editing an advisory
+/// that is in review, approved or published returns it to draft: it must be reviewed again.
+pub async fn update(app: &App, actor: &Actor, id: &str, mut record: AdvisoryRecord) -> Result<Validation, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    let old = parse_record(&row)?;
+    record.id = old.id.clone();
+    record.published = old.published;
+    record.revisions = old.revisions.clone();
+    record.modified = now;
+    store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
+    if row.state != "draft" {
+        store::set_state(&mut tx, row.id, "draft", None, None, now).await?;
+    }
+    audit::record(&mut tx, app, actor, "advisory.edit", &subject(id), &format!("from={}", row.state)).await?;
+    tx.commit().await?;
+    Ok(embargo_advisory::validate_outputs(&record, &publisher(app)))
+}
+
+/// Links another report to an advisory.
+pub async fn link_report(app: &App, actor: &Actor, id: &str, reference: &ReferenceId) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+    match authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await {
+        Err(AppError::Forbidden(_)) => return Err(AppError::NotFound(format!("report {reference}"))),
+        other => other?,
+    }
+    store::link_report(&mut tx, row.id, report.id).await?;
+    audit::record(&mut tx, app, actor, "advisory.link", &subject(id), &format!("report={reference}")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Asks for review: only a draft whose every output is valid.
+pub async fn submit_for_review(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    if row.state != "draft" {
+        return Err(AppError::Conflict(format!("advisory {id} is {}, not a draft", row.state)));
+    }
+    let record = parse_record(&row)?;
+    let validation = embargo_advisory::validate_outputs(&record, &publisher(app));
+    if !validation.is_publishable() {
+        return Err(AppError::Invalid(format!(
+            "the advisory's outputs are not valid yet:\n{}",
+            validation.problems().join("\n")
+        )));
+    }
+    store::set_state(&mut tx, row.id, "in-review", Some(&actor.to_string()), None, now).await?;
+    audit::record(&mut tx, app, actor, "advisory.review.request", &subject(id), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Approves an advisory in review; the approver must be someone other than who asked for
+/// review (the second pair of eyes).
+pub async fn approve(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    if row.state != "in-review" {
+        return Err(AppError::Conflict(format!("advisory {id} is {}, not in review", row.state)));
+    }
+    if row.submitted_by.as_deref() == Some(actor.to_string().as_str()) {
+        return Err(AppError::Conflict("a second person must approve: you asked for this review".into()));
+    }
+    store::set_state(&mut tx, row.id, "approved", None, Some(&actor.to_string()), now).await?;
+    audit::record(&mut tx, app, actor, "advisory.review.approve", &subject(id), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends an advisory in review back to draft.
+pub async fn request_changes(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    if !matches!(row.state.as_str(), "in-review" | "approved") {
+        return Err(AppError::Conflict(format!("advisory {id} is {}, not in review", row.state)));
+    }
+    store::set_state(&mut tx, row.id, "draft", None, None, now).await?;
+    audit::record(&mut tx, app, actor, "advisory.review.changes", &subject(id), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Publishes an approved advisory now: stamps the publication time and the revision,
+/// computes and validates every output, signs the CSAF document, and stores the
+/// publication that public routes serve. Returns the revision number.
+pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) -> Result<i64, AppError> {
+    let key = crate::openpgp::instance_key(app).await?;
+    let now = app.now().round(jiff::Unit::Second).map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    if row.state != "approved" {
+        return Err(AppError::Conflict(format!(
+            "advisory {id} is {}; only an approved advisory is published",
+            row.state
+        )));
+    }
+    let mut record = parse_record(&row)?;
+    let revision = published_revisions(&mut tx, &row).await? + 1;
+    let first = record.published.unwrap_or(now);
+    record.published = Some(first);
+    record.modified = now;
+    let number = u32::try_from(revision).map_err(|e| AppError::Internal(e.into()))?;
+    let default = if revision == 1 { "Initial release." } else { "Updated." };
+    let note = summary.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
+    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: note.to_owned() });
+    let publisher = publisher(app);
+    let validation = embargo_advisory::validate_outputs(&record, &publisher);
+    if !validation.is_publishable() {
+        return Err(AppError::Invalid(format!(
+            "the advisory's outputs are not valid:\n{}",
+            validation.problems().join("\n")
+        )));
+    }
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| AppError::Internal(e.into()));
+    let csaf = pretty(&embargo_advisory::csaf::to_csaf(&record, &publisher))?;
+    let csaf_signature = key.sign_detached(csaf.as_bytes()).map_err(|e| AppError::Internal(e.into()))?;
+    let publication = Publication {
+        advisory: row.id,
+        revision,
+        public_id: id.to_owned(),
+        cve_id: record.cve_id.clone(),
+        title: record.title.clone(),
+        published_at: first,
+        modified_at: now,
+        osv: pretty(&embargo_advisory::osv::to_osv(&record))?,
+        cve_record: match record.cve_id {
+            Some(_) => Some(pretty(&embargo_advisory::cve::cve_record(&record, &publisher))?),
+            None => None,
+        },
+        csaf_filename: embargo_advisory::csaf::csaf_filename(id),
+        csaf,
+        csaf_signature,
+        markdown: embargo_advisory::markdown::to_markdown(&record, &publisher),
+        html: embargo_advisory::markdown::to_html(&record, &publisher),
+    };
+    store::publish(&mut tx, &publication).await?;
+    store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
+    store::set_state(&mut tx, row.id, "published", None, row.approved_by.as_deref(), now).await?;
+    audit::record(&mut tx, app, actor, "advisory.publish", &subject(id), &format!("revision={revision}")).await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_advisories_published_total").increment(1);
+    tracing::info!(advisory = id, revision, "advisory published");
+    Ok(revision)
+}
+
+/// One output of an advisory, computed from its current record (for the editor and
+/// `embargo advisory export`; the public routes serve publications instead).
+pub async fn export(app: &App, actor: &Actor, id: &str, format: &str) -> Result<String, AppError> {
+    let advisory = get(app, actor, id).await?;
+    let publisher = publisher(app);
+    let record = &advisory.record;
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).map_err(|e| AppError::Internal(e.into()));
+    let need_cve = || {
+        if record.cve_id.is_none() {
+            Err(AppError::Invalid("this advisory has no CVE ID, so it has no CVE output".into()))
+        } else {
+            Ok(())
+        }
+    };
+    match format {
+        "osv" => pretty(embargo_advisory::osv::to_osv(record)),
+        "cve" => {
+            need_cve()?;
+            pretty(embargo_advisory::cve::cna_container(record, &publisher))
+        }
+        "cve-record" => {
+            need_cve()?;
+            pretty(embargo_advisory::cve::cve_record(record, &publisher))
+        }
+        "csaf" => pretty(embargo_advisory::csaf::to_csaf(record, &publisher)),
+        "markdown" => Ok(embargo_advisory::markdown::to_markdown(record, &publisher)),
+        "html" => Ok(embargo_advisory::markdown::to_html(record, &publisher)),
+        "json" => serde_json::to_string_pretty(record).map_err(|e| AppError::Internal(e.into())),
+        other => Err(AppError::Invalid(format!(
+            "unknown format {other:?}; expected osv, cve, cve-record, csaf, markdown, html or json"
+        ))),
+    }
+}
+
+/// The latest revision of every published advisory (public: no permission needed, nothing
+/// unpublished is read).
+pub async fn published(app: &App) -> Result<Vec<Publication>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let list = store::publications(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// Every published revision, oldest first (public).
+pub async fn published_revisions_all(app: &App) -> Result<Vec<Publication>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let list = store::all_revisions(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(list)
+}
+
+/// The latest revision of one published advisory (public).
+pub async fn published_one(app: &App, public_id: &str) -> Result<Option<Publication>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let found = store::publication(&mut tx, public_id).await?;
+    tx.rollback().await?;
+    Ok(found)
+}
