@@ -74,6 +74,61 @@ pub struct Config {
     pub limits: Limits,
     /// Logging.
     pub log: Log,
+    /// CVE Services, for reserving and publishing CVE IDs as a CNA.
+    pub cve_services: CveServices,
+}
+
+/// CVE Services (the CVE Program's API), used by the `embargo cve` commands. Nothing is sent
+/// unless `dry_run` is turned off, and IDs are reserved only by a person's command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CveServices {
+    /// `test` (cveawg-test.mitre.org) or `production` (cveawg.mitre.org).
+    pub environment: String,
+    /// Overrides the environment's URL (a local fake in tests). Empty: the environment's.
+    pub base_url: String,
+    /// The CNA's short name at CVE Services (`CVE-API-ORG`).
+    pub org: String,
+    /// The CVE Services user, usually an e-mail address (`CVE-API-USER`).
+    pub user: String,
+    /// That user's API key (`CVE-API-KEY`).
+    pub api_key: Secret,
+    /// Show what would be sent instead of sending it.
+    pub dry_run: bool,
+    /// Seconds one request may take.
+    pub timeout_seconds: u32,
+}
+
+impl Default for CveServices {
+    fn default() -> Self {
+        Self {
+            environment: "test".into(),
+            base_url: String::new(),
+            org: String::new(),
+            user: String::new(),
+            api_key: Secret::default(),
+            dry_run: true,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl CveServices {
+    /// The base URL in effect: `base_url`, or the environment's.
+    pub fn effective_base_url(&self) -> &str {
+        if !self.base_url.is_empty() {
+            return &self.base_url;
+        }
+        match self.environment.as_str() {
+            "production" => "https://cveawg.mitre.org/api",
+            _ => "https://cveawg-test.mitre.org/api",
+        }
+    }
+
+    /// Whether anything is configured (an organisation names the CNA).
+    pub fn is_configured(&self) -> bool {
+        !self.org.is_empty()
+    }
 }
 
 /// The web app: sign-in, sessions and the reporter form.
@@ -338,6 +393,7 @@ impl Default for Config {
             advisories: Advisories::default(),
             limits: Limits::default(),
             log: Log::default(),
+            cve_services: CveServices::default(),
         }
     }
 }
@@ -562,6 +618,22 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return invalid("public_url must start with http:// or https://".into());
         }
+        let cve = &self.cve_services;
+        if !matches!(cve.environment.as_str(), "test" | "production") {
+            return invalid("cve_services.environment must be test or production".into());
+        }
+        if !(cve.base_url.is_empty() || cve.base_url.starts_with("https://") || cve.base_url.starts_with("http://")) {
+            return invalid("cve_services.base_url must be empty (the environment's) or a URL".into());
+        }
+        if cve.org.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return invalid("cve_services.org is the CNA's short name, without spaces".into());
+        }
+        if cve.timeout_seconds == 0 {
+            return invalid("cve_services.timeout_seconds must be at least 1".into());
+        }
+        if !cve.dry_run && (cve.org.is_empty() || cve.user.is_empty() || cve.api_key.is_empty()) {
+            return invalid("cve_services: org, user and api_key are needed when dry_run is false".into());
+        }
         Ok(())
     }
 
@@ -628,6 +700,9 @@ impl Config {
         shown.mail.relay = Secret::new(redact_url(self.mail.relay.expose()));
         if !shown.imap.password.is_empty() {
             shown.imap.password = Secret::new("[redacted]");
+        }
+        if !shown.cve_services.api_key.is_empty() {
+            shown.cve_services.api_key = Secret::new("[redacted]");
         }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
@@ -818,6 +893,23 @@ max_message_bytes = 26214400
 # "text" for people, "json" for log collectors. Report content is never logged.
 format = "text"
 level = "info"
+
+[cve_services]
+# CVE Services, for a CNA: `embargo cve reserve | list | publish | reject`. IDs are reserved
+# only by such a command, never automatically. "test" is cveawg-test.mitre.org (separate
+# credentials, nothing public), "production" is cveawg.mitre.org.
+environment = "test"
+# Overrides the environment's URL (https://, or http:// to a loopback address). Empty: the
+# environment's.
+base_url = ""
+# The CNA's short name, the CVE Services user and its API key (or
+# EMBARGO_CVE_SERVICES__API_KEY). The key is never printed.
+org = ""
+user = ""
+api_key = ""
+# While true, the commands print the requests they would send and send none.
+dry_run = true
+timeout_seconds = 30
 "#;
 
 #[cfg(test)]
@@ -905,6 +997,40 @@ mod tests {
         let shown = config.to_redacted_toml();
         assert!(!shown.contains("hunter2") && shown.contains("postgres://embargo:[redacted]@db/embargo"), "{shown}");
         assert_eq!(config.database_url().expose(), "postgres://embargo:hunter2@db/embargo");
+    }
+
+    #[test]
+    fn cve_services_default_to_a_dry_run_on_the_test_environment() {
+        let config = Config::load(None, vars(&[]), &Overrides::default()).unwrap();
+        assert!(config.cve_services.dry_run);
+        assert!(!config.cve_services.is_configured());
+        assert_eq!(config.cve_services.effective_base_url(), "https://cveawg-test.mitre.org/api");
+
+        let env = vars(&[
+            ("EMBARGO_CVE_SERVICES__ENVIRONMENT", "production"),
+            ("EMBARGO_CVE_SERVICES__ORG", "example"),
+            ("EMBARGO_CVE_SERVICES__USER", "cna-admin@example.org"),
+            ("EMBARGO_CVE_SERVICES__API_KEY", "s3cret-cve-key"),
+            ("EMBARGO_CVE_SERVICES__DRY_RUN", "false"),
+        ]);
+        let config = Config::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(config.cve_services.effective_base_url(), "https://cveawg.mitre.org/api");
+        assert!(!format!("{config:?}").contains("s3cret-cve-key"));
+        assert!(!config.to_redacted_toml().contains("s3cret-cve-key"));
+        assert_eq!(config.cve_services.api_key.expose(), "s3cret-cve-key");
+
+        let err = Config::load(
+            None,
+            vars(&[("EMBARGO_CVE_SERVICES__DRY_RUN", "false"), ("EMBARGO_CVE_SERVICES__ORG", "example")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("api_key"), "{err}");
+        let err = Config::load(None, vars(&[("EMBARGO_CVE_SERVICES__ENVIRONMENT", "prod")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cve_services.environment"), "{err}");
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -28,6 +28,7 @@ pub mod advisories;
 pub mod assessments;
 pub mod attachments;
 pub mod audit;
+pub mod cve_ids;
 pub mod jobs;
 pub mod messages;
 pub mod meta;

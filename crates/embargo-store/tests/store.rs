@@ -527,3 +527,36 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         tx.rollback().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn reserved_cve_ids_are_kept_and_assigned_once_per_advisory() {
+    use embargo_store::{advisories, cve_ids};
+    for db in both_backends() {
+        let store = open(&db).await;
+        let mut tx = store.begin().await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "local-admin", at(0)).await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1001", "RESERVED", "local-admin", at(1)).await.unwrap();
+        let err = cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "x", at(2)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{}: {err}", db.backend);
+        tx.rollback().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "local-admin", at(0)).await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1001", "RESERVED", "local-admin", at(1)).await.unwrap();
+        let advisory = advisories::insert(&mut tx, "EMB-2026-0001", "{}", "local-admin", at(2)).await.unwrap();
+        cve_ids::assign(&mut tx, "CVE-2026-1000", advisory, at(3)).await.unwrap();
+        cve_ids::set_state(&mut tx, "CVE-2026-1000", "PUBLISHED", at(4)).await.unwrap();
+        let row = cve_ids::for_advisory(&mut tx, advisory).await.unwrap().unwrap();
+        assert_eq!(
+            (row.cve_id.as_str(), row.state.as_str(), row.advisory_id.as_deref()),
+            ("CVE-2026-1000", "PUBLISHED", Some("EMB-2026-0001"))
+        );
+        assert_eq!((row.reserved_at, row.updated_at), (at(0), at(4)));
+        let listed: Vec<String> = cve_ids::list(&mut tx).await.unwrap().into_iter().map(|r| r.cve_id).collect();
+        assert_eq!(listed, ["CVE-2026-1001", "CVE-2026-1000"], "newest first");
+        assert!(cve_ids::get(&mut tx, "CVE-2026-9999").await.unwrap().is_none());
+        let err = cve_ids::assign(&mut tx, "CVE-2026-1001", advisory, at(5)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "one ID per advisory ({}): {err}", db.backend);
+        tx.rollback().await.unwrap();
+    }
+}

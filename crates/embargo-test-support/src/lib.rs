@@ -1,6 +1,6 @@
 //! Test support: a throwaway PostgreSQL server, per-test databases, temporary data
 //! directories, a headless browser for end-to-end tests ([`Browser`]), and the rule for tests
-//! that need optional tools.
+//! that need optional tools. With the feature `cve-fake`: [`cve_fake`], a fake CVE Services.
 //!
 //! Tests that need a tool that may be missing call [`require`]: without the tool the test
 //! prints why it is skipped, unless `EMBARGO_TEST_STRICT=1` (set by `.ci/run`), where the
@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+#[cfg(feature = "cve-fake")]
+pub mod cve_fake;
 mod postgres;
 mod process;
 
