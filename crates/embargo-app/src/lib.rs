@@ -19,6 +19,7 @@ pub mod audit;
 pub mod authz;
 pub mod config;
 mod context;
+pub mod cve;
 mod error;
 pub mod intake;
 pub mod jobs;

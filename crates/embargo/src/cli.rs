@@ -68,6 +68,9 @@ pub enum Command {
     /// Advisories: import, list, export, review and publish
     #[command(subcommand)]
     Advisory(AdvisoryCommand),
+    /// CVE Services: reserve IDs, assign them, publish CNA containers, reject (dry run unless configured)
+    #[command(subcommand)]
+    Cve(CveCommand),
     /// Check a CVSS 3.1 or 4.0 vector and print its canonical form, scores and severities; exits 2 when invalid
     Cvss {
         /// The vector, such as CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
@@ -75,6 +78,42 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CveCommand {
+    /// Reserve CVE IDs for this year (a person's decision: never automatic)
+    Reserve {
+        /// How many (1 to 10)
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// The IDs reserved here
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a reserved ID into an advisory's record (it goes back to review)
+    Assign {
+        /// The CVE ID
+        cve: String,
+        /// The advisory ID
+        advisory: String,
+    },
+    /// Publish (or update) an approved or published advisory's CNA container
+    Publish {
+        /// The advisory ID
+        advisory: String,
+    },
+    /// Reject a CVE ID
+    Reject {
+        /// The CVE ID
+        cve: String,
+        /// Why, in English
+        #[arg(long)]
+        reason: String,
     },
 }
 

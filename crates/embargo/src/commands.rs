@@ -10,7 +10,7 @@ use embargo_domain::{Actor, ReferenceId, Role};
 use tokio::sync::watch;
 
 use crate::cli::{
-    AdminCommand, AdvisoryCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, JobsCommand,
+    AdminCommand, AdvisoryCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, CveCommand, JobsCommand,
     OutboxCommand, ReportCommand,
 };
 use crate::output;
@@ -135,6 +135,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Report(command) => report(open(config).await?, command).await,
         Command::Calendar(command) => calendar(open(config).await?, command).await,
         Command::Advisory(command) => advisory(open(config).await?, command).await,
+        Command::Cve(command) => cve(open(config).await?, command).await,
         Command::Audit(command) => audit_command(open(config).await?, command).await,
         Command::Jobs(command) => jobs_command(open(config).await?, command).await,
         Command::Outbox(OutboxCommand::List { json }) => {
@@ -470,6 +471,52 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
         AdvisoryCommand::Publish { id, summary } => {
             let revision = advisories::publish(&app, &actor, &id, summary.as_deref()).await?;
             println!("{id}: published (revision {revision})");
+        }
+    }
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn done<T>(result: embargo_app::cve::Done<T>, sent: impl FnOnce(T) -> String) {
+    match result {
+        embargo_app::cve::Done::Sent(value) => println!("{}", sent(value)),
+        embargo_app::cve::Done::DryRun(request) => {
+            println!("dry run (cve_services.dry_run = true): nothing was sent; the request would be:\n");
+            print!("{request}");
+        }
+    }
+}
+
+async fn cve(app: App, command: CveCommand) -> Outcome {
+    use embargo_app::cve;
+    let actor = local_admin();
+    match command {
+        CveCommand::Reserve { count } => {
+            done(cve::reserve(&app, &actor, count).await?, |ids| format!("reserved {}", ids.join(" ")))
+        }
+        CveCommand::List { json } => {
+            let rows = cve::list(&app, &actor).await?;
+            if json {
+                let value: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({ "cve_id": r.cve_id, "state": r.state, "advisory": r.advisory_id }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(value));
+            } else {
+                for r in &rows {
+                    println!("{:<18} {:<10} {}", r.cve_id, r.state, r.advisory_id.as_deref().unwrap_or("-"));
+                }
+            }
+        }
+        CveCommand::Assign { cve: id, advisory } => {
+            cve::assign(&app, &actor, &id, &advisory).await?;
+            println!("{id} assigned to {advisory}; the advisory is back in draft for review");
+        }
+        CveCommand::Publish { advisory } => {
+            done(cve::publish(&app, &actor, &advisory).await?, |id| format!("{id}: CNA container published"))
+        }
+        CveCommand::Reject { cve: id, reason } => {
+            done(cve::reject(&app, &actor, &id, &reason).await?, |id| format!("{id}: rejected"))
         }
     }
     app.store.close().await;
