@@ -1,0 +1,44 @@
+// Validates CSAF 2.0 documents with BSI's @secvisogram/csaf-validator-lib (installed by .ci/run):
+// the strict JSON schema (no additional properties) and every mandatory test (6.1.x), i.e. the
+// library's `basic` preset. Offline: these tests need no network.
+//
+//   node .ci/node/validate-csaf.mjs FILE...
+//
+// Prints one line per finding (`FILE: <test> <error|warning|info> <path>: <message>`).
+// Exit status: 0 when every file passes, 1 when any test reports an error, 2 on bad usage or
+// a file that cannot be read or parsed.
+import fs from 'node:fs'
+import validateStrict from '@secvisogram/csaf-validator-lib/validateStrict.js'
+import * as basic from '@secvisogram/csaf-validator-lib/basic.js'
+
+const files = process.argv.slice(2)
+if (files.length === 0) {
+  console.error('usage: node validate-csaf.mjs FILE...')
+  process.exit(2)
+}
+
+const tests = Object.values(basic)
+let failed = false
+for (const file of files) {
+  let document
+  try {
+    document = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (e) {
+    console.error(`${file}: ${e.message}`)
+    process.exit(2)
+  }
+  const result = await validateStrict(tests, document)
+  for (const test of result.tests) {
+    for (const [kind, findings] of [['error', test.errors], ['warning', test.warnings], ['info', test.infos]]) {
+      for (const f of findings) {
+        console.log(`${file}: ${test.name} ${kind} ${f.instancePath || '/'}: ${f.message}`)
+      }
+    }
+    if (!test.isValid && test.errors.length === 0) {
+      console.log(`${file}: ${test.name} error: the test failed without a message`)
+    }
+  }
+  if (!result.isValid) failed = true
+  console.log(`${file}: ${result.isValid ? 'valid' : 'INVALID'} (${tests.length} tests: schema csaf_2_0_strict and the mandatory tests)`)
+}
+process.exit(failed ? 1 : 0)
