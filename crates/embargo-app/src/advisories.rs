@@ -13,7 +13,9 @@
 use embargo_advisory::{AdvisoryId, AdvisoryRecord, Publisher, PublisherCategory, Report as Validation};
 use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
 use embargo_store::Tx;
-use embargo_store::advisories::{self as store, AdvisoryRow, Publication};
+/// One published revision as the public routes serve it.
+pub use embargo_store::advisories::Publication;
+use embargo_store::advisories::{self as store, AdvisoryRow};
 
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};

@@ -7,8 +7,12 @@ use crate::{App, AppError};
 
 /// `/.well-known/security.txt`: contact, expiry (always renewed: it is generated on each
 /// request, less than a year ahead), where the OpenPGP key is, the policy page, the
-/// preferred languages and the canonical URL; signed
+/// preferred languages, the canonical URL and the CSAF provider metadata; signed
 /// with an OpenPGP cleartext signature.
+///
+/// The `CSAF:` line (the RFC 9116 extension registered by CSAF 2.0, §7.1.8) is always there:
+/// the provider metadata is valid with no advisory published, and a line that is present
+/// from the first start says nothing about whether anything is published or embargoed.
 pub async fn security_txt(app: &App) -> Result<String, AppError> {
     let base = app.config.base_url();
     let expires = app
@@ -24,7 +28,8 @@ pub async fn security_txt(app: &App) -> Result<String, AppError> {
          Encryption: {base}/.well-known/security.asc\n\
          Policy: {base}/policy\n\
          Preferred-Languages: {languages}\n\
-         Canonical: {base}/.well-known/security.txt\n",
+         Canonical: {base}/.well-known/security.txt\n\
+         CSAF: {base}/.well-known/csaf/provider-metadata.json\n",
         name = app.config.organisation.name.replace(['\n', '\r'], " "),
         address = app.config.organisation.security_address,
         languages = app.config.web.preferred_languages.replace(['\n', '\r'], ""),

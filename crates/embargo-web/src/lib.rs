@@ -11,6 +11,7 @@
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
+mod advisories_public;
 mod api;
 mod auth;
 mod dashboard;
@@ -72,6 +73,16 @@ pub fn router(app: App) -> Router {
         .route("/policy", get(public::policy))
         .route("/.well-known/security.asc", get(openpgp_key))
         .route("/.well-known/security.txt", get(security_txt))
+        // Public advisories: only publications, never a draft (`advisories_public`).
+        .route("/advisories", get(advisories_public::index))
+        .route("/advisories.atom", get(advisories_public::atom))
+        .route("/advisories/osv/all.json", get(advisories_public::osv_all))
+        .route("/advisories/{name}", get(advisories_public::advisory))
+        .route("/.well-known/csaf/provider-metadata.json", get(advisories_public::provider_metadata))
+        .route("/.well-known/csaf/white/embargo-feed-tlp-white.json", get(advisories_public::rolie_feed))
+        .route("/.well-known/csaf/white/index.txt", get(advisories_public::index_txt))
+        .route("/.well-known/csaf/white/changes.csv", get(advisories_public::changes_csv))
+        .route("/.well-known/csaf/white/{year}/{file}", get(advisories_public::csaf_file))
         // Reporters: the form and the status page behind the private link.
         .route(
             "/report",

@@ -39,11 +39,17 @@ pub struct Web {
 }
 
 pub async fn web(db: &TestDb) -> Web {
+    web_with(db, |_| {}).await
+}
+
+/// [`web`] with configuration changes on top of the test defaults.
+pub async fn web_with(db: &TestDb, change: impl FnOnce(&mut Config)) -> Web {
     let dir = tempfile::tempdir().unwrap();
     let mut config =
         Config { data_dir: dir.path().to_owned(), database_url: Secret::new(db.url.clone()), ..Config::default() };
     config.organisation.reference_prefix = "WEB".into();
     config.web.proof_of_work_bits = 8;
+    change(&mut config);
     // Wednesday 2026-03-04 12:00 UTC.
     let clock = Arc::new(ManualClock(AtomicI64::new(1_772_625_600_000)));
     let (app, _) = App::open_with_clock(config.clone(), clock.clone()).await.unwrap();
