@@ -295,6 +295,93 @@ fn advisories_import_list_export_and_publish_through_the_cli() {
 }
 
 #[test]
+fn cve_ids_are_reserved_assigned_published_and_rejected_against_cve_services() {
+    let Some(vectors) = embargo_test_support::vectors_dir("osv/linter-testdata") else { return };
+    let fake = embargo_test_support::cve_fake::CveFake::start();
+    let db = both_backends().into_iter().next().unwrap();
+    let it = Instance::new(BIN, Some(&db));
+    let (url, org, user, key) = (fake.base_url().to_owned(), fake.org(), fake.user(), fake.api_key());
+    // `as_user` is the OS user (the local administrator's name): review needs two people.
+    let run = |args: &[&str], dry_run: bool, as_user: &str| {
+        let mut command = it.command(args);
+        command
+            .env("EMBARGO_CVE_SERVICES__BASE_URL", &url)
+            .env("EMBARGO_CVE_SERVICES__ORG", &org)
+            .env("EMBARGO_CVE_SERVICES__USER", &user)
+            .env("EMBARGO_CVE_SERVICES__API_KEY", &key)
+            .env("EMBARGO_CVE_SERVICES__DRY_RUN", if dry_run { "true" } else { "false" })
+            .env("EMBARGO_ADVISORIES__CVE_ORG_ID", "b3476cb9-2e3d-41a6-98d0-0f47421a65b6")
+            .env("EMBARGO_ADVISORIES__CVE_SHORT_NAME", &org)
+            .env("USER", as_user);
+        embargo_test_support::run_command(command, b"")
+    };
+
+    // Dry run (the default): the request is shown, nothing is sent or stored.
+    let out = run(&["cve", "reserve", "--count", "2"], true, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("dry run") && out.stdout.contains("POST ") && out.stdout.contains("[redacted]"));
+    assert!(!out.stdout.contains(&key), "the API key is never printed");
+    assert!(fake.requests().is_empty(), "a dry run sends nothing");
+
+    let out = run(&["cve", "reserve", "--count", "2"], false, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ids: Vec<String> = out.stdout.split_whitespace().skip(1).map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{}", out.stdout);
+    let out = run(&["cve", "list", "--json"], false, "alice");
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["state"], "RESERVED");
+
+    // An imported advisory gets the first ID, is reviewed by a second person, published,
+    // and its CNA container goes to CVE Services.
+    let file = vectors.join("GO-2020-0001.json");
+    let out = run(&["advisory", "import", file.to_str().unwrap()], false, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let advisory = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    let out = run(&["cve", "assign", &ids[0], &advisory], false, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&["cve", "publish", &advisory], false, "alice");
+    assert_ne!(out.code, 0, "a draft does not go to CVE Services");
+    for (step, who) in [("submit", "alice"), ("approve", "bob"), ("publish", "bob")] {
+        let out = run(&["advisory", step, &advisory], false, who);
+        assert_eq!(out.code, 0, "{step}: {}{}", out.stdout, out.stderr);
+    }
+    let out = run(&["cve", "publish", &advisory], false, "alice");
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let sent = fake.requests().into_iter().find(|r| r.method == "POST" && r.path.ends_with("/cna")).expect("published");
+    assert!(sent.path.contains(&ids[0]), "{}", sent.path);
+    assert_eq!(sent.status, 200, "the fake accepted the container: {}", sent.body);
+    assert_eq!(sent.headers.get("cve-api-org"), Some(&org));
+    let body: Value = serde_json::from_str(&sent.body).unwrap();
+    assert!(body["cnaContainer"]["affected"].is_array());
+    // Published again: an update (PUT).
+    let out = run(&["cve", "publish", &advisory], false, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(fake.requests().iter().any(|r| r.method == "PUT" && r.path.ends_with("/cna") && r.status == 200));
+
+    // The second ID is rejected.
+    let out = run(&["cve", "reject", &ids[1], "--reason", "Duplicate of another report."], false, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&["cve", "list", "--json"], false, "alice");
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    let states: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"PUBLISHED") && states.contains(&"REJECTED"), "{states:?}");
+
+    // Wrong credentials: a clear error without the key.
+    let mut command = it.command(&["cve", "reserve"]);
+    command
+        .env("EMBARGO_CVE_SERVICES__BASE_URL", &url)
+        .env("EMBARGO_CVE_SERVICES__ORG", &org)
+        .env("EMBARGO_CVE_SERVICES__USER", &user)
+        .env("EMBARGO_CVE_SERVICES__API_KEY", "not-the-key")
+        .env("EMBARGO_CVE_SERVICES__DRY_RUN", "false");
+    let out = embargo_test_support::run_command(command, b"");
+    assert_ne!(out.code, 0);
+    assert!(!out.stderr.contains("not-the-key"), "{}", out.stderr);
+    assert_no_panic(&out);
+}
+
+#[test]
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {
         let it = Instance::new(BIN, Some(&db));
