@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod advisories_public;
+mod advisories_team;
 mod api;
 mod auth;
 mod dashboard;
@@ -111,6 +112,11 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/status-link", post(team::status_link))
         .route("/reports/{reference}/attachments/{id}", get(team::attachment))
         .route("/reports/{reference}/cvss", post(evaluation::set_cvss))
+        .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
+        .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
+        .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
+        .route("/team/advisories/{id}/export/{format}", get(advisories_team::export))
+        .route("/team/advisories/{id}/{step}", post(advisories_team::step))
         .route("/reports/{reference}/classification", post(evaluation::set_classification))
         .route("/reports/{reference}/affected", post(evaluation::set_affected))
         .route("/cvss/score", get(evaluation::score))

@@ -42,6 +42,7 @@ const NOT_PUBLIC: &[&str] = &[
     "/account",
     "/admin",
     "/api/",
+    "/team/",
 ];
 
 /// Public routes that change with every request for reasons of their own (process-wide

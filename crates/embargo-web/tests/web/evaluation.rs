@@ -191,3 +191,68 @@ SUMMARY:Winter break\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
     }
 }
+
+#[tokio::test]
+async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let r1 = w.r1.to_string();
+        // Started from the report: a private draft.
+        let reply = send(router, post(&format!("/reports/{r1}/advisory"), Some(&w.on), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let page = reply.location().to_owned();
+        let id = page.rsplit('/').next().unwrap().to_owned();
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(reply.body.contains("Outputs") && reply.body.contains("Alpha overflow"), "{}", db.backend);
+        assert_eq!(send(router, get(&page, Some(&w.off))).await.status, StatusCode::NOT_FOUND, "need-to-know");
+        let reply = send(router, get(&page, None)).await;
+        assert_eq!((reply.status, reply.location()), (StatusCode::SEE_OTHER, "/login"), "team only");
+        assert_eq!(send(router, get(&format!("/advisories/{id}"), None)).await.status, StatusCode::NOT_FOUND);
+
+        // The editor says why it is not ready; a bad line is a clear error that keeps nothing.
+        let form = [
+            ("title", "Heap overflow in the Alpha parser"),
+            ("summary", "A crafted file overflows a heap buffer in the parser."),
+            ("details", "Parsing a crafted file writes past a heap buffer."),
+            ("workarounds", "Do not parse untrusted files until you upgrade."),
+            ("cvss_v3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"),
+            ("cwe", "CWE-787"),
+            ("references", "FIX https://git.example.org/alpha/commit/1"),
+            ("credits", "FINDER Alice"),
+            (
+                "affected",
+                r#"[{"product":"alpha","vendor":"Example","ecosystem":"crates.io","purl":"pkg:cargo/alpha","ranges":[{"kind":"SEMVER","events":[{"introduced":"1.0.0"},{"fixed":"1.2.0"}]}]}]"#,
+            ),
+        ];
+        let mut bad = form.to_vec();
+        bad[6] = ("references", "SOMETIMES https://example.org");
+        let reply = send(router, post(&page, Some(&w.on), &bad)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("start with a type"), "{}", reply.body);
+        let reply = send(router, post(&page, Some(&w.on), &form)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(!reply.body.contains("check-invalid"), "every output valid: {}", reply.body);
+
+        // Review by a second person, then publish.
+        let reply = send(router, post(&format!("{page}/submit"), Some(&w.on), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, post(&format!("{page}/approve"), Some(&w.on), &[])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "not by the one who asked");
+        assert!(reply.body.contains("second person"));
+        let reply = send(router, post(&format!("{page}/approve"), Some(&w.admin), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get(&format!("{page}/export/csaf"), Some(&w.admin))).await;
+        assert!(reply.body.contains("csaf_security_advisory"));
+        let reply = send(router, post(&format!("{page}/publish"), Some(&w.admin), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let public = send(router, get(&format!("/advisories/{id}"), None)).await;
+        assert_eq!(public.status, StatusCode::OK);
+        assert!(
+            public.body.contains("Heap overflow in the Alpha parser") && public.body.contains("Do not parse untrusted")
+        );
+        let reply = send(router, get("/team/advisories", Some(&w.on))).await;
+        assert!(reply.body.contains(&id) && reply.body.contains("published"));
+    }
+}
