@@ -71,6 +71,15 @@ pub enum Command {
     /// CVE Services: reserve IDs, assign them, publish CNA containers, reject (dry run unless configured)
     #[command(subcommand)]
     Cve(CveCommand),
+    /// The product catalogue
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// SLA metrics over the reports received in a window (the dashboard's figures, as CSV)
+    Metrics {
+        /// The window in days, up to 366
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
     /// Check a CVSS 3.1 or 4.0 vector and print its canonical form, scores and severities; exits 2 when invalid
     Cvss {
         /// The vector, such as CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
@@ -78,6 +87,38 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProductCommand {
+    /// List products with their catalogue details
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a product
+    Add {
+        /// Its name
+        name: String,
+    },
+    /// Set a product's catalogue details
+    Set {
+        /// The product's name
+        name: String,
+        /// Repository URL
+        #[arg(long, default_value = "")]
+        repository: String,
+        /// OSV ecosystem, such as crates.io
+        #[arg(long, default_value = "")]
+        ecosystem: String,
+        /// Package URL, such as pkg:cargo/example
+        #[arg(long, default_value = "")]
+        purl: String,
+        /// Supported release lines, comma-separated
+        #[arg(long, default_value = "")]
+        release_lines: String,
     },
 }
 
@@ -314,6 +355,11 @@ pub enum ReportCommand {
         /// A file holding the armored key
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+    },
+    /// Reports that look like near-duplicates of this one (that you may read)
+    Similar {
+        /// Reference ID
+        id: String,
     },
     /// Record the assessment: CVSS vectors (3.1 and/or 4.0), CWE identifiers, an SSVC decision
     Assess {

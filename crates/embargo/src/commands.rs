@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::cli::{
     AdminCommand, AdvisoryCommand, AuditCommand, CalendarCommand, Cli, Command, ConfigCommand, CveCommand, JobsCommand,
-    OutboxCommand, ReportCommand,
+    OutboxCommand, ProductCommand, ReportCommand,
 };
 use crate::output;
 
@@ -136,6 +136,15 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Calendar(command) => calendar(open(config).await?, command).await,
         Command::Advisory(command) => advisory(open(config).await?, command).await,
         Command::Cve(command) => cve(open(config).await?, command).await,
+        Command::Product(command) => product(open(config).await?, command).await,
+        Command::Metrics { days } => {
+            let app = open(config).await?;
+            let query = embargo_app::metrics::DashboardQuery { days };
+            let dashboard = embargo_app::metrics::dashboard(&app, &local_admin(), &query).await?;
+            print!("{}", embargo_app::metrics::csv(&dashboard));
+            app.store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(command) => audit_command(open(config).await?, command).await,
         Command::Jobs(command) => jobs_command(open(config).await?, command).await,
         Command::Outbox(OutboxCommand::List { json }) => {
@@ -360,6 +369,12 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let fingerprint = reports::import_reporter_key(&app, &actor, &reference, source).await?;
             println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
         }
+        ReportCommand::Similar { id } => {
+            let reference = parse_reference(&id)?;
+            for s in reports::similar(&app, &actor, &reference).await? {
+                println!("{}  {:.2}  {:<12} {}", s.reference, s.score, s.state.code(), output::one_line(&s.title, 80));
+            }
+        }
         ReportCommand::Assess { id, cvss, cwe, ssvc } => {
             let reference = parse_reference(&id)?;
             let mut latest = None;
@@ -471,6 +486,56 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
         AdvisoryCommand::Publish { id, summary } => {
             let revision = advisories::publish(&app, &actor, &id, summary.as_deref()).await?;
             println!("{id}: published (revision {revision})");
+        }
+    }
+    app.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn product(app: App, command: ProductCommand) -> Outcome {
+    use embargo_app::accounts;
+    let actor = local_admin();
+    let find = |list: &[accounts::ProductView], name: &str| {
+        list.iter()
+            .find(|p| p.product.name == name)
+            .map(|p| p.product.id)
+            .ok_or_else(|| Failure::new(EX_DATAERR, format!("no product named {name:?}")))
+    };
+    match command {
+        ProductCommand::List { json } => {
+            let list = accounts::products(&app, &actor).await?;
+            if json {
+                let value: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "name": p.product.name, "repository_url": p.product.repository_url,
+                            "ecosystem": p.product.ecosystem, "purl": p.product.purl,
+                            "release_lines": p.product.release_lines, "responders": p.responders,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(value));
+            } else {
+                for p in &list {
+                    println!(
+                        "{:<24} {:<12} {:<30} {}",
+                        output::one_line(&p.product.name, 24),
+                        p.product.ecosystem,
+                        p.product.purl,
+                        p.product.release_lines.join(",")
+                    );
+                }
+            }
+        }
+        ProductCommand::Add { name } => {
+            accounts::create_product(&app, &actor, &name).await?;
+            println!("product {name} added");
+        }
+        ProductCommand::Set { name, repository, ecosystem, purl, release_lines } => {
+            let id = find(&accounts::products(&app, &actor).await?, &name)?;
+            accounts::update_product(&app, &actor, id, &repository, &ecosystem, &purl, &release_lines).await?;
+            println!("product {name} updated");
         }
     }
     app.store.close().await;

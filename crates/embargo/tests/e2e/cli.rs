@@ -215,6 +215,28 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         let out = it.run(&["report", "assess", &id, "--ssvc", "SSVCv2/E:P/"], b"");
         assert_ne!(out.code, 0);
 
+        // The catalogue, near-duplicates and metrics.
+        let out = it.run(&["product", "add", "wiki"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(
+            &["product", "set", "wiki", "--ecosystem", "npm", "--purl", "pkg:npm/wiki", "--release-lines", "3.x,2.9"],
+            b"",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["product", "set", "wiki", "--purl", "npm/wiki"], b"");
+        assert_eq!(out.code, 65, "a bad package URL: {}", out.stderr);
+        let out = it.run(&["product", "list", "--json"], b"");
+        let products: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(products[0]["purl"], "pkg:npm/wiki");
+        assert_eq!(products[0]["release_lines"][1], "2.9");
+        let out = it.run(&["report", "similar", &id], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["metrics", "--days", "30"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.lines().count() >= 2, "a header and the overall row: {}", out.stdout);
+        let out = it.run(&["metrics", "--days", "0"], b"");
+        assert_eq!(out.code, 65);
+
         // The calendar: an .ics import, a holiday, the weekend.
         let tmp = tempfile::tempdir().unwrap();
         let ics = tmp.path().join("holidays.ics");
