@@ -189,6 +189,8 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     let mut document = json!({
         "category": "csaf_security_advisory",
         "csaf_version": "2.0",
+        // Published advisories are public: TLP:WHITE, as the provider's ROLIE feed says.
+        "distribution": {"tlp": {"label": "WHITE"}},
         "lang": "en",
         "publisher": publisher_json,
         "title": record.title,
