@@ -77,6 +77,10 @@ impl Browser {
     /// example a chromedriver of another version than the browser); under
     /// `EMBARGO_TEST_STRICT=1` both panic instead.
     pub async fn start() -> Option<Browser> {
+        // thirtyfour's HTTP client is reqwest, built (through feature unification with the CVE
+        // Services client) without a default rustls crypto provider: name ring, as everything
+        // else here does. An error only means a provider was installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         crate::require("Chromium", found(CHROMIUM, "chromium"))?;
         crate::require("chromedriver", found(CHROMEDRIVER, "chromium-driver"))?;
         crate::require("headless Chromium", Self::launch().await)

@@ -111,6 +111,9 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
     }
 }
 
+/// Probe jobs done (workers also schedule their own jobs, such as the SLA sweep).
+const PROBES_DONE: &str = "SELECT COUNT(*) FROM jobs WHERE state = 'done' AND kind = 'diagnostic.probe'";
+
 #[test]
 fn mail_in_then_list_show_and_move_through_the_cli() {
     for db in both_backends() {
@@ -532,9 +535,11 @@ async fn two_workers_on_one_postgres_run_every_job_once_when_one_is_killed() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let killed_owners = loop {
         let running: Vec<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE state = 'running'").fetch_all(&pool).await.unwrap();
-        let done: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetch_one(&pool).await.unwrap();
+            sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE state = 'running' AND kind = 'diagnostic.probe'")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let done: i64 = sqlx::query_scalar(PROBES_DONE).fetch_one(&pool).await.unwrap();
         if (!running.is_empty() && done >= 2) || Instant::now() > deadline {
             break running;
         }
@@ -548,8 +553,7 @@ async fn two_workers_on_one_postgres_run_every_job_once_when_one_is_killed() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetch_one(&pool).await.unwrap();
+        let done: i64 = sqlx::query_scalar(PROBES_DONE).fetch_one(&pool).await.unwrap();
         if done == 40 {
             break;
         }
@@ -562,17 +566,22 @@ async fn two_workers_on_one_postgres_run_every_job_once_when_one_is_killed() {
     }
 
     // Every job's effect was committed exactly once, including those the killed worker held.
-    let counts: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT j.id, (SELECT COUNT(*) FROM job_probes p WHERE p.job_id = j.id) FROM jobs j")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let counts: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT j.id, (SELECT COUNT(*) FROM job_probes p WHERE p.job_id = j.id) FROM jobs j \
+             WHERE j.kind = 'diagnostic.probe'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(counts.len(), 40);
     for (job, n) in &counts {
         assert_eq!(*n, 1, "job {job} ran {n} times");
     }
     let retaken: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts >= 2").fetch_one(&pool).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE attempts >= 2 AND kind = 'diagnostic.probe'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(retaken >= 1, "no job held by the killed worker ({killed_owners:?}) was taken over");
     let owners: i64 =
         sqlx::query_scalar("SELECT COUNT(DISTINCT worker) FROM job_probes").fetch_one(&pool).await.unwrap();
