@@ -264,13 +264,8 @@ struct ReporterMail<'a> {
 /// required and no key is known) and sends a mail to a reporter; returns the transport's
 /// receipt.
 async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, JobError> {
-    let organisation = &app.config.organisation;
     let outbound = embargo_mail::outbound::OutboundMail {
-        from: format!(
-            "{} security <{}>",
-            organisation.name.replace(['<', '>', '"', ','], ""),
-            organisation.security_address
-        ),
+        from: from_address(app),
         to: mail.reporter.email.clone(),
         reply_to: mail.reply_to,
         subject: mail.subject,
@@ -285,13 +280,43 @@ async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, J
             "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
         ));
     }
-    let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
-    app.transport.send(&mail.label, &organisation.security_address, &mail.reporter.email, &raw).await.map_err(|e| {
-        match e {
-            embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
-            embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
-        }
+    send_mail(app, &mail.label, &outbound).await
+}
+
+/// `<Organisation> security <security@...>`, the sender of everything Embargo mails.
+fn from_address(app: &App) -> String {
+    let organisation = &app.config.organisation;
+    format!("{} security <{}>", organisation.name.replace(['<', '>', '"', ','], ""), organisation.security_address)
+}
+
+/// Composes and sends one mail; returns the transport's receipt. A refused message is a
+/// permanent failure, a transport failure is retried.
+async fn send_mail(
+    app: &App,
+    label: &str,
+    outbound: &embargo_mail::outbound::OutboundMail,
+) -> Result<String, JobError> {
+    let raw = embargo_mail::outbound::compose(outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let sender = &app.config.organisation.security_address;
+    app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
+        embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
+        embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
     })
+}
+
+/// Records a sent mail on the report's audit trail and completes its job, in one
+/// transaction.
+async fn record_sent(
+    app: &App,
+    job: &Job,
+    reference: &embargo_domain::ReferenceId,
+    details: &str,
+) -> Result<(), JobError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    crate::audit::record(&mut tx, app, &Actor::System("mail"), "mail.sent", &format!("report:{reference}"), details)
+        .await?;
+    complete_in(tx, job, now).await
 }
 
 /// Completes a job in the transaction that holds its effect, fenced on the lease: if
@@ -675,18 +700,8 @@ impl Worker {
             },
         )
         .await?;
-        let now = app.now();
-        let mut tx = app.store.begin().await?;
-        crate::audit::record(
-            &mut tx,
-            app,
-            &Actor::System("mail"),
-            "mail.sent",
-            &format!("report:{}", report.reference),
-            &sent_details(job, Some(payload.message), &receipt, reporter.openpgp_key.is_some()),
-        )
-        .await?;
-        complete_in(tx, job, now).await
+        let details = sent_details(job, Some(payload.message), &receipt, reporter.openpgp_key.is_some());
+        record_sent(app, job, &report.reference, &details).await
     }
 
     /// Mails a team member an SLA alert: the reference, the clock, the deadline and a link,
@@ -708,15 +723,10 @@ impl Worker {
         };
         let due = Timestamp::from_millisecond(payload.due_ms).map_err(|e| JobError::Permanent(e.to_string()))?;
         let text = crate::mail::sla_alert(app, &report.reference, &payload.clock, &payload.kind, due, &tz);
-        let organisation = &app.config.organisation;
         let outbound = embargo_mail::outbound::OutboundMail {
-            from: format!(
-                "{} security <{}>",
-                organisation.name.replace(['<', '>', '"', ','], ""),
-                organisation.security_address
-            ),
+            from: from_address(app),
             to: user.email.clone(),
-            reply_to: organisation.security_address.clone(),
+            reply_to: app.config.organisation.security_address.clone(),
             subject: text.subject,
             body: text.body,
             message_id: new_message_id(app, "sla"),
@@ -724,27 +734,8 @@ impl Worker {
             auto_reply: true,
             encrypt_to: None,
         };
-        let raw = embargo_mail::outbound::compose(&outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let receipt = app
-            .transport
-            .send(&format!("sla-{}-{}", report.reference, job.id), &organisation.security_address, &user.email, &raw)
-            .await
-            .map_err(|e| match e {
-                embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
-                embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
-            })?;
-        let now = app.now();
-        let mut tx = app.store.begin().await?;
-        crate::audit::record(
-            &mut tx,
-            app,
-            &Actor::System("mail"),
-            "mail.sent",
-            &format!("report:{}", report.reference),
-            &sent_details(job, None, &receipt, false),
-        )
-        .await?;
-        complete_in(tx, job, now).await
+        let receipt = send_mail(app, &format!("sla-{}-{}", report.reference, job.id), &outbound).await?;
+        record_sent(app, job, &report.reference, &sent_details(job, None, &receipt, false)).await
     }
 
     /// Writes a report's or message's index entries and completes the job in one

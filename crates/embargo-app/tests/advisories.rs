@@ -5,27 +5,13 @@
 mod common;
 
 use common::instance_with;
-use embargo_app::reports::{self, Channel, Submission};
+use embargo_app::reports::{self, Submission};
 use embargo_app::{AppError, accounts, advisories, assessment, audit};
 use embargo_domain::{Actor, Role};
 use embargo_test_support::both_backends;
 
 fn submission(title: &str) -> Submission {
-    Submission {
-        channel: Channel::Web,
-        reporter_email: "reporter@example.net".into(),
-        reporter_name: Some("Rita Reporter".into()),
-        title: title.into(),
-        body: "details".into(),
-        attachments: vec![],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
-    }
+    Submission { reporter_name: Some("Rita Reporter".into()), ..common::submission("reporter@example.net", title) }
 }
 
 #[tokio::test]

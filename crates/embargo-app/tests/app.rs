@@ -3,13 +3,13 @@
 //! the job worker.
 
 use embargo_app::intake::{IngestOutcome, ingest_mail};
-use embargo_app::reports::{self, Channel, ReadPurpose, Submission};
+use embargo_app::reports::{self, ReadPurpose};
 use embargo_app::{App, AppError, accounts, audit, jobs};
 use embargo_domain::{Actor, ReferenceId, ReportState, Role};
 use embargo_test_support::both_backends;
 
 mod common;
-use common::instance;
+use common::{instance, submission};
 
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");
@@ -19,24 +19,6 @@ fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &s
     text.push_str("\r\n");
     text.push_str(body);
     text.into_bytes()
-}
-
-fn submission(email: &str, title: &str) -> Submission {
-    Submission {
-        channel: Channel::Web,
-        reporter_email: email.into(),
-        reporter_name: None,
-        title: title.into(),
-        body: "details".into(),
-        attachments: vec![],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
-    }
 }
 
 async fn audit_actions(app: &App) -> Vec<(String, String, String)> {

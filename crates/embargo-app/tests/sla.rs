@@ -10,7 +10,7 @@
 mod common;
 
 use common::{Instance, instance_with};
-use embargo_app::reports::{self, Channel, ReadPurpose, Submission, TeamMessage};
+use embargo_app::reports::{self, ReadPurpose, Submission, TeamMessage};
 use embargo_app::{AppError, accounts, assessment, jobs, sla};
 use embargo_domain::{Actor, CloseReason, ReportState, Role, Timestamp};
 use embargo_test_support::both_backends;
@@ -20,21 +20,7 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn submission(title: &str) -> Submission {
-    Submission {
-        channel: Channel::Web,
-        reporter_email: "reporter@example.net".into(),
-        reporter_name: None,
-        title: title.into(),
-        body: "details".into(),
-        attachments: vec![],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
-    }
+    common::submission("reporter@example.net", title)
 }
 
 fn answer() -> Submission {

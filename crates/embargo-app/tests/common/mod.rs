@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use embargo_app::config::{Config, Secret};
+use embargo_app::reports::{Channel, Submission};
 use embargo_app::{App, Clock};
 use embargo_domain::Timestamp;
 use embargo_test_support::TestDb;
@@ -57,4 +58,23 @@ pub async fn instance_with(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Inst
     let clock = Arc::new(ManualClock(AtomicI64::new(1_772_452_800_000)));
     let (app, _) = App::open_with_clock(config, clock.clone()).await.unwrap();
     Instance { app, clock, dir, db }
+}
+
+/// A web-form submission from `email` with `title` and a short body.
+pub fn submission(email: &str, title: &str) -> Submission {
+    Submission {
+        channel: Channel::Web,
+        reporter_email: email.into(),
+        reporter_name: None,
+        title: title.into(),
+        body: "details".into(),
+        attachments: vec![],
+        raw: None,
+        message_id: None,
+        acknowledge: false,
+        pgp: None,
+        auth: None,
+        details: None,
+        product_id: None,
+    }
 }
