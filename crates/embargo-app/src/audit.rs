@@ -21,6 +21,27 @@ pub async fn record(
     Ok(audit::append(tx, &audit::NewEntry { at: app.now(), actor: &actor, action, subject, details }).await?)
 }
 
+/// An audit entry for [`record_many`].
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub action: &'static str,
+    pub subject: String,
+    pub details: String,
+}
+
+/// Appends several entries by one actor, in order, in the caller's transaction (three
+/// statements however many). The same rule as [`record`]: no report content in details.
+pub(crate) async fn record_many(tx: &mut Tx, app: &App, actor: &Actor, entries: &[Entry]) -> Result<(), AppError> {
+    let actor = actor.to_string();
+    let at = app.now();
+    let rows: Vec<audit::NewEntry<'_>> = entries
+        .iter()
+        .map(|e| audit::NewEntry { at, actor: &actor, action: e.action, subject: &e.subject, details: &e.details })
+        .collect();
+    audit::append_many(tx, &rows).await?;
+    Ok(())
+}
+
 /// Result of [`verify`].
 pub use embargo_store::audit::Verification;
 
@@ -129,16 +150,17 @@ fn start_read_committer(store: embargo_store::Store) -> tokio::sync::mpsc::Sende
             metrics::histogram!("embargo_audit_read_batch_size").record(batch.len() as f64);
             let result = async {
                 let mut tx = store.begin().await?;
-                for read in &batch {
-                    let entry = audit::NewEntry {
+                let entries: Vec<audit::NewEntry<'_>> = batch
+                    .iter()
+                    .map(|read| audit::NewEntry {
                         at: read.at,
                         actor: &read.actor,
                         action: &read.action,
                         subject: &read.subject,
                         details: &read.details,
-                    };
-                    audit::append(&mut tx, &entry).await?;
-                }
+                    })
+                    .collect();
+                audit::append_many(&mut tx, &entries).await?;
                 tx.commit().await
             }
             .await

@@ -43,6 +43,9 @@ pub struct App {
     pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::audit::PendingRead>>>,
     /// The business calendar, cached briefly (see `sla::calendar_in`).
     pub(crate) calendar: Arc<std::sync::Mutex<Option<crate::sla::CachedCalendar>>>,
+    /// When mail intake last committed (see `jobs::Worker`: background jobs let intake
+    /// go first).
+    pub(crate) intake_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl App {
@@ -83,6 +86,7 @@ impl App {
                 pgp_key: Arc::default(),
                 read_log: Arc::default(),
                 calendar: Arc::default(),
+                intake_activity: Arc::default(),
             },
             source,
         ))
@@ -96,6 +100,20 @@ impl App {
     /// `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         self.store.backend().as_str()
+    }
+
+    /// Notes that mail intake committed just now.
+    pub(crate) fn intake_committed(&self) {
+        *self.intake_activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(std::time::Instant::now());
+    }
+
+    /// Whether mail intake committed within `window`.
+    pub(crate) fn intake_busy(&self, window: std::time::Duration) -> bool {
+        self.intake_activity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < window)
     }
 
     /// Now, from the app's clock.

@@ -25,6 +25,22 @@ pub use embargo_store::jobs::JobRecord;
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
 
+/// Job kinds a worker claims and completes in batches (one transaction for many jobs).
+const BATCHED: &[&str] = &[ACKNOWLEDGEMENT, INDEX];
+
+/// The most jobs claimed in one batch.
+const MAX_BATCH: i64 = 128;
+
+/// Intake counts as busy for this long after its last commit.
+const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
+
+/// The longest a job waits for busy intake before the workers catch up regardless.
+const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
+
+/// After a batch that was not full, a claim loop waits this long before claiming again, so
+/// that jobs arriving meanwhile are run (and committed) together rather than one by one.
+const BATCH_LINGER: Duration = Duration::from_millis(25);
+
 /// The diagnostic probe: holds for a while, then records one row. Used by
 /// `embargo jobs probe` to check that workers run and that no job runs twice.
 pub const PROBE: &str = "diagnostic.probe";
@@ -145,22 +161,47 @@ pub(crate) async fn enqueue_index(
     message: i64,
     new_report: bool,
 ) -> Result<(), AppError> {
-    let payload = serde_json::to_string(&IndexPayload { report: report.0, message, new_report })
-        .map_err(|e| AppError::Internal(e.into()))?;
+    enqueue_all(tx, app, &[index_job(report, message, new_report)?]).await
+}
+
+/// The job of [`enqueue_index`], for [`enqueue_all`].
+pub(crate) fn index_job(
+    report: embargo_domain::ReportId,
+    message: i64,
+    new_report: bool,
+) -> Result<PendingJob, AppError> {
+    Ok(PendingJob {
+        kind: INDEX,
+        payload: serde_json::to_string(&IndexPayload { report: report.0, message, new_report })
+            .map_err(|e| AppError::Internal(e.into()))?,
+        key: format!("index:{}:{message}", report.0),
+    })
+}
+
+/// A job ready to enqueue (see [`enqueue_all`]): due now, once per key.
+#[derive(Debug)]
+pub(crate) struct PendingJob {
+    kind: &'static str,
+    payload: String,
+    key: String,
+}
+
+/// Enqueues jobs, due now, in the caller's transaction with one statement; a job whose key
+/// exists already is not enqueued again.
+pub(crate) async fn enqueue_all(tx: &mut embargo_store::Tx, app: &App, jobs: &[PendingJob]) -> Result<(), AppError> {
     let now = app.now();
-    let key = format!("index:{}:{message}", report.0);
-    store_jobs::enqueue(
-        tx,
-        &NewJob {
-            kind: INDEX,
-            payload: &payload,
-            idempotency_key: Some(&key),
+    let max_attempts = i64::from(app.config.jobs.max_attempts);
+    let rows: Vec<NewJob<'_>> = jobs
+        .iter()
+        .map(|job| NewJob {
+            kind: job.kind,
+            payload: &job.payload,
+            idempotency_key: Some(&job.key),
             run_at: now,
-            max_attempts: i64::from(app.config.jobs.max_attempts),
-        },
-        now,
-    )
-    .await?;
+            max_attempts,
+        })
+        .collect();
+    store_jobs::enqueue_many(tx, &rows, now).await?;
     Ok(())
 }
 
@@ -218,33 +259,53 @@ struct ReportMailPayload {
     message: Option<i64>,
 }
 
-/// Enqueues a mail to a report's reporter (`kind` is [`ACKNOWLEDGEMENT`] or
-/// [`NOT_SECURITY`]) in the caller's transaction. `message` is the reporter's message it
-/// answers; `key` makes it happen once.
-pub(crate) async fn enqueue_report_mail(
-    tx: &mut embargo_store::Tx,
-    app: &App,
+/// A mail to a report's reporter (`kind` is [`ACKNOWLEDGEMENT`] or [`NOT_SECURITY`]), for
+/// [`enqueue_all`]. `message` is the reporter's message it answers; `key` makes it happen
+/// once.
+pub(crate) fn report_mail_job(
     kind: &'static str,
     report: embargo_domain::ReportId,
     message: Option<i64>,
     key: &str,
-) -> Result<(), AppError> {
-    let payload = serde_json::to_string(&ReportMailPayload { report: report.0, message })
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let now = app.now();
-    store_jobs::enqueue(
-        tx,
-        &NewJob {
-            kind,
-            payload: &payload,
-            idempotency_key: Some(key),
-            run_at: now,
-            max_attempts: i64::from(app.config.jobs.max_attempts),
-        },
-        now,
-    )
-    .await?;
-    Ok(())
+) -> Result<PendingJob, AppError> {
+    Ok(PendingJob {
+        kind,
+        payload: serde_json::to_string(&ReportMailPayload { report: report.0, message })
+            .map_err(|e| AppError::Internal(e.into()))?,
+        key: key.to_owned(),
+    })
+}
+
+/// A report mail (acknowledgement or not-security notice), composed from the report and
+/// ready to send.
+struct ReportMail {
+    label: String,
+    report: embargo_domain::ReportId,
+    reference: embargo_domain::ReferenceId,
+    reporter: embargo_store::reporters::ReporterRecord,
+    reply_address: String,
+    subject: String,
+    body: String,
+    /// The body as kept on the thread (without the status link).
+    thread_body: String,
+    message_id: String,
+    in_reply_to: Option<String>,
+    auto_reply: bool,
+}
+
+impl ReportMail {
+    fn mail(&self) -> ReporterMail<'_> {
+        ReporterMail {
+            reporter: &self.reporter,
+            reply_to: self.reply_address.clone(),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            message_id: self.message_id.clone(),
+            in_reply_to: self.in_reply_to.clone(),
+            auto_reply: self.auto_reply,
+            label: self.label.clone(),
+        }
+    }
 }
 
 /// A mail to a report's reporter, ready to compose.
@@ -321,8 +382,14 @@ async fn record_sent(
 
 /// Completes a job in the transaction that holds its effect, fenced on the lease: if
 /// another worker took the job over, the effect is rolled back.
-async fn complete_in(mut tx: embargo_store::Tx, job: &Job, now: Timestamp) -> Result<(), JobError> {
-    if !store_jobs::complete(&mut tx, job, now).await? {
+async fn complete_in(tx: embargo_store::Tx, job: &Job, now: Timestamp) -> Result<(), JobError> {
+    complete_all_in(tx, std::slice::from_ref(job), now).await
+}
+
+/// [`complete_in`] for several jobs whose effects share the transaction: if any lease was
+/// lost, all of it is rolled back.
+async fn complete_all_in(mut tx: embargo_store::Tx, jobs: &[Job], now: Timestamp) -> Result<(), JobError> {
+    if !store_jobs::complete_many(&mut tx, jobs, now).await? {
         tx.rollback().await?;
         return Err(JobError::LeaseLost);
     }
@@ -467,14 +534,38 @@ impl Worker {
 
     async fn claim_loop(&self, mut stop: watch::Receiver<bool>) {
         let idle = Duration::from_millis(u64::from(self.app.config.jobs.poll_interval_ms));
+        let mut deferred_since: Option<std::time::Instant> = None;
+        let mut catching_up = false;
         while !*stop.borrow() {
-            match self.run_once().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(err) => tracing::warn!(worker = %self.id, error = %err, "job claim failed"),
+            // Intake first: while mail is being committed (senders wait for their `250`),
+            // jobs wait too, for at most `INTAKE_FIRST_FOR`; after that the loop catches up
+            // without waiting until it finds the queue empty.
+            if !catching_up && self.app.intake_busy(INTAKE_BUSY_WINDOW) {
+                let since = *deferred_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < INTAKE_FIRST_FOR {
+                    tokio::select! {
+                        _ = tokio::time::sleep(INTAKE_BUSY_WINDOW) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+                catching_up = true;
             }
+            deferred_since = None;
+            let pause = match self.run_batch().await {
+                Ok(Some((claimed, true))) if (claimed as i64) < MAX_BATCH => BATCH_LINGER,
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    catching_up = false;
+                    idle
+                }
+                Err(err) => {
+                    tracing::warn!(worker = %self.id, error = %err, "job claim failed");
+                    idle
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(idle) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -488,18 +579,42 @@ impl Worker {
         from.checked_add(by).unwrap_or(from)
     }
 
-    /// Claims and runs one due job. Returns whether there was one.
+    /// Claims and runs one due job, or a batch of due jobs of a kind that is completed
+    /// together (see [`BATCHED`]). Returns whether there was any.
     pub async fn run_once(&self) -> Result<bool, AppError> {
+        Ok(self.run_batch().await?.is_some())
+    }
+
+    /// [`Self::run_once`]; returns the number of jobs claimed and whether they were of a
+    /// batched kind, or `None` when none was due.
+    async fn run_batch(&self) -> Result<Option<(usize, bool)>, AppError> {
         let now = self.app.now();
-        let Some(job) = store_jobs::claim(&self.app.store, &self.id, now, self.after(now, self.lease())).await? else {
-            return Ok(false);
-        };
-        tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
-        let outcome = if job.attempt > job.max_attempts {
-            Err(JobError::Permanent(format!("gave up after {} attempts", job.max_attempts)))
-        } else {
-            self.run_with_heartbeat(&job).await
-        };
+        let jobs =
+            store_jobs::claim_batch(&self.app.store, &self.id, now, self.after(now, self.lease()), BATCHED, MAX_BATCH)
+                .await?;
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        let claimed = (jobs.len(), BATCHED.contains(&jobs[0].kind.as_str()));
+        let mut runnable = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
+            if job.attempt > job.max_attempts {
+                let outcome = Err(JobError::Permanent(format!("gave up after {} attempts", job.max_attempts)));
+                self.finish(&job, outcome).await?;
+            } else {
+                runnable.push(job);
+            }
+        }
+        let outcomes = self.run_with_heartbeat(&runnable).await;
+        for (job, outcome) in runnable.iter().zip(outcomes) {
+            self.finish(job, outcome).await?;
+        }
+        Ok(Some(claimed))
+    }
+
+    /// Logs and counts an attempt's outcome, and records a failure (to retry or give up).
+    async fn finish(&self, job: &Job, outcome: Result<(), JobError>) -> Result<(), AppError> {
         let now = self.app.now();
         match outcome {
             Ok(()) => {
@@ -519,42 +634,55 @@ impl Worker {
                 let error = redact_addresses(&err.to_string());
                 metrics::counter!("embargo_jobs_failed_total", "kind" => job.kind.clone()).increment(1);
                 tracing::warn!(job.id = job.id, job.kind = %job.kind, attempt = job.attempt, retry = retry.is_some(), error = %error, "job failed");
-                store_jobs::fail(&self.app.store, &job, &error, retry, now).await?;
+                store_jobs::fail(&self.app.store, job, &error, retry, now).await?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// Runs a job while a separate task keeps its lease alive. (A separate task, not a
-    /// `select!` arm: the heartbeat's own write must be able to wait for the job's open
-    /// transaction without stopping the job from finishing it.)
-    async fn run_with_heartbeat(&self, job: &Job) -> Result<(), JobError> {
+    /// Runs jobs (one, or a batch of one kind) while a separate task keeps their leases
+    /// alive. (A separate task, not a `select!` arm: the heartbeat's own write must be able
+    /// to wait for the jobs' open transaction without stopping them from finishing it.)
+    /// Returns one outcome per job, in order.
+    async fn run_with_heartbeat(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         let beat = (self.lease() / 3).max(SignedDuration::from_millis(100));
         let heartbeat = {
-            let (worker, job) = (self.clone(), job.clone());
+            let (worker, jobs) = (self.clone(), jobs.to_vec());
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(beat.unsigned_abs());
                 ticker.tick().await;
                 loop {
                     ticker.tick().await;
                     let until = worker.after(worker.app.now(), worker.lease());
-                    match store_jobs::extend_lease(&worker.app.store, &job, until).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(job.id = job.id, "lease taken over while running"),
-                        Err(err) => tracing::warn!(job.id = job.id, error = %err, "lease heartbeat failed"),
+                    for job in &jobs {
+                        match store_jobs::extend_lease(&worker.app.store, job, until).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::warn!(job.id = job.id, "lease taken over while running"),
+                            Err(err) => tracing::warn!(job.id = job.id, error = %err, "lease heartbeat failed"),
+                        }
                     }
                 }
             })
         };
-        let result = self.dispatch(job).await;
+        let outcomes = match jobs.first().map(|job| job.kind.as_str()) {
+            Some(ACKNOWLEDGEMENT | NOT_SECURITY) => self.report_mails(jobs).await,
+            Some(INDEX) => self.index(jobs).await,
+            _ => {
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    outcomes.push(self.dispatch(job).await);
+                }
+                outcomes
+            }
+        };
         heartbeat.abort();
-        result
+        outcomes
     }
 
     async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
         match job.kind.as_str() {
             PROBE => self.probe(job).await,
-            ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mail(job).await,
+            ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mails(std::slice::from_ref(job)).await.remove(0),
             MESSAGE => self.message_mail(job).await,
             TEAM_ALERT => self.team_alert(job).await,
             SLA_SWEEP => {
@@ -563,102 +691,158 @@ impl Worker {
                 let now = self.app.now();
                 complete_in(self.app.store.begin().await?, job, now).await
             }
-            INDEX => self.index(job).await,
+            INDEX => self.index(std::slice::from_ref(job)).await.remove(0),
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
 
-    /// Composes and sends a mail to a report's reporter, then records it on the thread and
-    /// completes the job in one transaction.
-    async fn report_mail(&self, job: &Job) -> Result<(), JobError> {
-        let payload: ReportMailPayload =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    /// Composes and sends mails to reports' reporters (acknowledgements, not-security
+    /// notices), then records each on its report's thread and completes the jobs in one
+    /// transaction. Returns one outcome per job.
+    async fn report_mails(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         let app = &self.app;
-        let report_id = embargo_domain::ReportId(payload.report);
-        let mut tx = app.store.begin().await?;
-        let report = embargo_store::reports::get(&mut tx, report_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
-        let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
-        let status_token = embargo_store::reports::status_token(&mut tx, report_id).await?;
-        let original = match payload.message {
-            Some(message) => embargo_store::messages::raw(&mut tx, report_id, message).await?,
-            None => None,
+        let prepared = match self.prepare_report_mails(jobs).await {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                let reason = err.to_string();
+                return jobs.iter().map(|_| Err(JobError::Retry(reason.clone()))).collect();
+            }
         };
-        tx.rollback().await?;
-        let in_reply_to = original.and_then(|raw| embargo_mail::parse(&raw).message_id);
+        let mut outcomes: Vec<Result<(), JobError>> = Vec::with_capacity(jobs.len());
+        let mut sent = Vec::new();
+        for (position, (job, prepared)) in jobs.iter().zip(prepared).enumerate() {
+            let mail = match prepared {
+                Ok(mail) => mail,
+                Err(err) => {
+                    outcomes.push(Err(err));
+                    continue;
+                }
+            };
+            match send_to_reporter(app, mail.mail()).await {
+                Ok(receipt) => {
+                    outcomes.push(Ok(()));
+                    sent.push((position, job, mail, receipt));
+                }
+                Err(err) => outcomes.push(Err(err)),
+            }
+        }
+        // Record what was sent: all in one transaction, or, if that fails, one by one so
+        // that one job's lost lease does not undo the others' records.
+        if sent.len() > 1 && self.record_report_mails(&sent).await.is_ok() {
+            return outcomes;
+        }
+        for entry in &sent {
+            if let Err(err) = self.record_report_mails(std::slice::from_ref(entry)).await {
+                outcomes[entry.0] = Err(err);
+            }
+        }
+        outcomes
+    }
 
-        let reply_address = crate::intake::reply_address(app, &report.reply_token);
-        let (text, tag, auto_reply) = match job.kind.as_str() {
-            NOT_SECURITY => (
-                crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
-                "ns",
-                false,
-            ),
-            _ => (
-                crate::mail::acknowledgement(
-                    app,
-                    &report.reference,
-                    reporter.name.as_deref(),
-                    &status_token,
-                    &reply_address,
+    /// Reads what each report mail needs, in one snapshot: per job, the mail or why it
+    /// cannot be sent.
+    async fn prepare_report_mails(&self, jobs: &[Job]) -> Result<Vec<Result<ReportMail, JobError>>, JobError> {
+        let app = &self.app;
+        let mut tx = app.store.snapshot().await?;
+        let mut prepared = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let payload: ReportMailPayload = match serde_json::from_str(&job.payload) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    prepared.push(Err(JobError::Permanent(format!("bad payload: {e}"))));
+                    continue;
+                }
+            };
+            let report_id = embargo_domain::ReportId(payload.report);
+            let Some(report) = embargo_store::reports::get(&mut tx, report_id).await? else {
+                prepared.push(Err(JobError::Permanent(format!("report {} does not exist", payload.report))));
+                continue;
+            };
+            let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
+            let status_token = embargo_store::reports::status_token(&mut tx, report_id).await?;
+            let original = match payload.message {
+                Some(message) => embargo_store::messages::raw(&mut tx, report_id, message).await?,
+                None => None,
+            };
+            let in_reply_to = original.and_then(|raw| embargo_mail::parse(&raw).message_id);
+            let reply_address = crate::intake::reply_address(app, &report.reply_token);
+            let (text, tag, auto_reply) = match job.kind.as_str() {
+                NOT_SECURITY => (
+                    crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
+                    "ns",
+                    false,
                 ),
-                "ack",
-                true,
-            ),
-        };
-        let organisation = &app.config.organisation;
-        // Unguessable, so that nobody can thread mail into a report by citing our messages.
-        let message_id =
-            format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
-        let receipt = send_to_reporter(
-            app,
-            ReporterMail {
-                reporter: &reporter,
-                reply_to: reply_address,
-                subject: text.subject.clone(),
-                body: text.body.clone(),
-                message_id: message_id.clone(),
-                in_reply_to,
-                auto_reply,
+                _ => (
+                    crate::mail::acknowledgement(
+                        app,
+                        &report.reference,
+                        reporter.name.as_deref(),
+                        &status_token,
+                        &reply_address,
+                    ),
+                    "ack",
+                    true,
+                ),
+            };
+            // Unguessable, so that nobody can thread mail into a report by citing our messages.
+            let message_id =
+                format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
+            prepared.push(Ok(ReportMail {
                 label: format!("{tag}-{}-{}", report.reference, job.id),
-            },
-        )
-        .await?;
-
-        // Record the sent mail on the report's thread, with the job's completion.
-        let now = app.now();
-        let mut tx = app.store.begin().await?;
-        embargo_store::messages::insert(
-            &mut tx,
-            &embargo_store::messages::NewMessage {
                 report: report_id,
-                kind: embargo_store::messages::MessageKind::Outbound,
-                author: "system:intake",
-                sender: Some(&organisation.security_address),
-                subject: Some(&text.subject),
+                reference: report.reference,
+                reporter,
+                reply_address,
                 // The thread keeps the text without the status link: the link is the
                 // reporter's credential, mailed to them only.
-                body: &text.body.replace(&status_token, STATUS_LINK_REDACTED),
+                thread_body: text.body.replace(&status_token, STATUS_LINK_REDACTED),
+                subject: text.subject,
+                body: text.body,
+                message_id,
+                in_reply_to,
+                auto_reply,
+            }));
+        }
+        tx.rollback().await?;
+        Ok(prepared)
+    }
+
+    /// Records sent report mails on their threads and in the audit trail, and completes their
+    /// jobs, in one transaction.
+    async fn record_report_mails(&self, sent: &[(usize, &Job, ReportMail, String)]) -> Result<(), JobError> {
+        let app = &self.app;
+        let now = app.now();
+        let sender = &app.config.organisation.security_address;
+        let rows: Vec<embargo_store::messages::NewMessage<'_>> = sent
+            .iter()
+            .map(|(_, _, mail, _)| embargo_store::messages::NewMessage {
+                report: mail.report,
+                kind: embargo_store::messages::MessageKind::Outbound,
+                author: "system:intake",
+                sender: Some(sender),
+                subject: Some(&mail.subject),
+                body: &mail.thread_body,
                 raw: None,
-                message_id: Some(&message_id),
+                message_id: Some(&mail.message_id),
                 quarantined: false,
                 pgp: None,
                 auth: None,
                 at: now,
-            },
-        )
-        .await?;
-        crate::audit::record(
-            &mut tx,
-            app,
-            &Actor::System("mail"),
-            "mail.sent",
-            &format!("report:{}", report.reference),
-            &sent_details(job, None, &receipt, reporter.openpgp_key.is_some()),
-        )
-        .await?;
-        complete_in(tx, job, now).await
+            })
+            .collect();
+        let entries: Vec<audit::Entry> = sent
+            .iter()
+            .map(|(_, job, mail, receipt)| audit::Entry {
+                action: "mail.sent",
+                subject: format!("report:{}", mail.reference),
+                details: sent_details(job, None, receipt, mail.reporter.openpgp_key.is_some()),
+            })
+            .collect();
+        let mut tx = app.store.begin().await?;
+        embargo_store::messages::insert_many(&mut tx, &rows).await?;
+        audit::record_many(&mut tx, app, &Actor::System("mail"), &entries).await?;
+        let jobs: Vec<Job> = sent.iter().map(|(_, job, _, _)| (*job).clone()).collect();
+        complete_all_in(tx, &jobs, now).await
     }
 
     /// Sends a stored outbound message (a reply or notice the team wrote) to the reporter,
@@ -738,20 +922,46 @@ impl Worker {
         record_sent(app, job, &report.reference, &sent_details(job, None, &receipt, false)).await
     }
 
-    /// Writes a report's or message's index entries and completes the job in one
-    /// transaction (so they are written once, however often the job is claimed).
-    async fn index(&self, job: &Job) -> Result<(), JobError> {
-        let payload: IndexPayload =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let app = &self.app;
-        let mut tx = app.store.begin().await?;
-        let report = embargo_domain::ReportId(payload.report);
-        match crate::reports::index_in(&mut tx, app, report, payload.message, payload.new_report).await {
-            Ok(()) => {}
-            Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
-            Err(err) => return Err(err.into()),
+    /// Writes reports' or messages' index entries and completes their jobs in one
+    /// transaction (so they are written once, however often a job is claimed). If any job
+    /// of a batch fails, the batch is rolled back and each job is run on its own.
+    async fn index(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        if jobs.len() > 1 {
+            match self.index_in_one_transaction(jobs).await {
+                Ok(()) => return jobs.iter().map(|_| Ok(())).collect(),
+                Err(err) => {
+                    tracing::warn!(jobs = jobs.len(), error = %err, "index batch failed; running its jobs one by one")
+                }
+            }
         }
-        complete_in(tx, job, app.now()).await
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.index_in_one_transaction(std::slice::from_ref(job)).await);
+        }
+        outcomes
+    }
+
+    async fn index_in_one_transaction(&self, jobs: &[Job]) -> Result<(), JobError> {
+        let app = &self.app;
+        // Read and compute outside the write lock; write in one short transaction.
+        let mut snapshot = app.store.snapshot().await?;
+        let mut rows = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let payload: IndexPayload =
+                serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+            let report = embargo_domain::ReportId(payload.report);
+            match crate::reports::prepare_index_in(&mut snapshot, app, report, payload.message, payload.new_report)
+                .await
+            {
+                Ok(prepared) => rows.push(prepared),
+                Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        snapshot.rollback().await?;
+        let mut tx = app.store.begin().await?;
+        embargo_store::reports::write_index(&mut tx, &rows).await?;
+        complete_all_in(tx, jobs, app.now()).await
     }
 
     async fn probe(&self, job: &Job) -> Result<(), JobError> {

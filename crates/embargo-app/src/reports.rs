@@ -163,54 +163,80 @@ pub(crate) fn submitted_log(reference: &ReferenceId, channel: Channel) {
     tracing::info!(report = %reference, channel = channel.as_str(), "report received");
 }
 
-/// [`submit`] inside the caller's transaction (intake commits several messages at once).
+/// [`submit`] inside the caller's transaction.
 pub(crate) async fn submit_in(
     tx: &mut Tx,
     app: &App,
     actor: &Actor,
     submission: &Submission,
 ) -> Result<Submitted, AppError> {
-    validate(app, submission)?;
+    let mut submitted = submit_many_in(tx, app, actor, std::slice::from_ref(submission)).await?;
+    submitted.pop().ok_or_else(|| AppError::Internal(anyhow::anyhow!("the submission was not recorded")))
+}
+
+/// Several submissions in the caller's transaction, written with one statement per table
+/// whatever their number (mail intake files each group commit this way). Returns them in
+/// order.
+pub(crate) async fn submit_many_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    submissions: &[Submission],
+) -> Result<Vec<Submitted>, AppError> {
+    for submission in submissions {
+        validate(app, submission)?;
+    }
+    if submissions.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = app.now();
     authz::require(tx, actor, Permission::SubmitReport).await?;
-    let reporter =
-        reporters::find_or_create(tx, submission.reporter_email.trim(), submission.reporter_name.as_deref(), now)
-            .await?;
-    let title = match submission.title.trim() {
-        "" => "(no subject)",
-        t => t,
-    };
-    let Submitted { id, reference, status_token } = create_in(
-        tx,
-        app,
-        &Creation {
+    let people: Vec<(&str, Option<&str>)> =
+        submissions.iter().map(|s| (s.reporter_email.trim(), s.reporter_name.as_deref())).collect();
+    let reporters = reporters::find_or_create_many(tx, &people, now).await?;
+    let titles: Vec<&str> = submissions
+        .iter()
+        .map(|s| match s.title.trim() {
+            "" => "(no subject)",
+            t => t,
+        })
+        .collect();
+    let creations: Vec<Creation<'_>> = submissions
+        .iter()
+        .zip(&reporters)
+        .zip(&titles)
+        .map(|((submission, &reporter), title)| Creation {
             channel: submission.channel.as_str(),
             reporter,
             title,
             body: &submission.body,
             details: submission.details.as_deref(),
             product_id: submission.product_id,
-        },
-    )
-    .await?;
-    let message = insert_inbound(tx, id, submission, title, false, now).await?;
-    // The search terms and the near-duplicate signature are written by a job, off the
-    // intake path (the index is eventually consistent).
-    crate::jobs::enqueue_index(tx, app, id, message, true).await?;
-    if submission.acknowledge {
-        let key = format!("ack:{}", id.0);
-        crate::jobs::enqueue_report_mail(tx, app, crate::jobs::ACKNOWLEDGEMENT, id, Some(message), &key).await?;
+        })
+        .collect();
+    let created = create_many_in(tx, app, &creations).await?;
+    let inbound: Vec<(ReportId, &Submission, &str)> =
+        created.iter().zip(submissions).zip(&titles).map(|((c, s), t)| (c.id, s, *t)).collect();
+    let messages = insert_inbound_many(tx, &inbound, false, now).await?;
+    let mut jobs = Vec::with_capacity(2 * submissions.len());
+    let mut entries = Vec::with_capacity(submissions.len());
+    for ((report, submission), message) in created.iter().zip(submissions).zip(&messages) {
+        // The search terms and the near-duplicate signature are written by a job, off the
+        // intake path (the index is eventually consistent).
+        jobs.push(crate::jobs::index_job(report.id, *message, true)?);
+        if submission.acknowledge {
+            let key = format!("ack:{}", report.id.0);
+            jobs.push(crate::jobs::report_mail_job(crate::jobs::ACKNOWLEDGEMENT, report.id, Some(*message), &key)?);
+        }
+        entries.push(audit::Entry {
+            action: "report.create",
+            subject: subject(&report.reference),
+            details: format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
+        });
     }
-    audit::record(
-        tx,
-        app,
-        actor,
-        "report.create",
-        &subject(&reference),
-        &format!("channel={} attachments={}", submission.channel.as_str(), submission.attachments.len()),
-    )
-    .await?;
-    Ok(Submitted { id, reference, status_token })
+    crate::jobs::enqueue_all(tx, app, &jobs).await?;
+    audit::record_many(tx, app, actor, &entries).await?;
+    Ok(created)
 }
 
 /// What a new report row is made of (see [`create_in`]).
@@ -226,31 +252,53 @@ struct Creation<'a> {
 /// Inserts a new report: its reference, reply address, status link and acknowledgement
 /// deadline (its SLA clock starts now). Shared by submissions and splits.
 async fn create_in(tx: &mut Tx, app: &App, new: &Creation<'_>) -> Result<Submitted, AppError> {
+    let mut created = create_many_in(tx, app, std::slice::from_ref(new)).await?;
+    created.pop().ok_or_else(|| AppError::Internal(anyhow::anyhow!("the report was not created")))
+}
+
+/// [`create_in`] for several reports, with one statement for their references and one for
+/// their rows.
+async fn create_many_in(tx: &mut Tx, app: &App, new: &[Creation<'_>]) -> Result<Vec<Submitted>, AppError> {
     let now = app.now();
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let reference = sr::next_reference(tx, &app.config.reference_prefix(), year).await?;
-    let status_token = crate::tokens::secret("");
+    let count = u32::try_from(new.len()).map_err(|_| AppError::Invalid("too many reports at once".into()))?;
+    let references = sr::next_references(tx, &app.config.reference_prefix(), year, count).await?;
     let (ack_due, next_sla) = crate::sla::new_report_in(tx, app, now).await?;
-    let id = sr::insert(
-        tx,
-        &NewReport {
-            reference: &reference,
-            channel: new.channel,
-            reporter_id: new.reporter,
-            title: new.title,
-            body: new.body,
+    let secrets: Vec<(String, String, String)> = new
+        .iter()
+        .map(|_| {
+            let status_token = crate::tokens::secret("");
+            let hash = crate::tokens::hash(&status_token);
+            (status_token, hash, crate::tokens::reply())
+        })
+        .collect();
+    let rows: Vec<NewReport<'_>> = new
+        .iter()
+        .zip(&references)
+        .zip(&secrets)
+        .map(|((creation, reference), (status_token, status_token_hash, reply_token))| NewReport {
+            reference,
+            channel: creation.channel,
+            reporter_id: creation.reporter,
+            title: creation.title,
+            body: creation.body,
             received_at: now,
-            reply_token: &crate::tokens::reply(),
-            status_token: &status_token,
-            status_token_hash: &crate::tokens::hash(&status_token),
-            details: new.details,
-            product_id: new.product_id,
+            reply_token,
+            status_token,
+            status_token_hash,
+            details: creation.details,
+            product_id: creation.product_id,
             ack_due_at: Some(ack_due),
             next_sla_at: Some(next_sla),
-        },
-    )
-    .await?;
-    Ok(Submitted { id, reference, status_token })
+        })
+        .collect();
+    let ids = sr::insert_many(tx, &rows).await?;
+    Ok(ids
+        .into_iter()
+        .zip(references)
+        .zip(secrets)
+        .map(|((id, reference), (status_token, _, _))| Submitted { id, reference, status_token })
+        .collect())
 }
 
 /// Stores an inbound message with its attachments; returns the message's id.
@@ -262,9 +310,21 @@ async fn insert_inbound(
     quarantined: bool,
     now: embargo_domain::Timestamp,
 ) -> Result<i64, AppError> {
-    let id = messages::insert(
-        tx,
-        &NewMessage {
+    let ids = insert_inbound_many(tx, &[(report, message, subject)], quarantined, now).await?;
+    ids.first().copied().ok_or_else(|| AppError::Internal(anyhow::anyhow!("the message was not stored")))
+}
+
+/// [`insert_inbound`] for several (report, message, subject) at once; returns the
+/// messages' ids in order.
+async fn insert_inbound_many(
+    tx: &mut Tx,
+    inbound: &[(ReportId, &Submission, &str)],
+    quarantined: bool,
+    now: embargo_domain::Timestamp,
+) -> Result<Vec<i64>, AppError> {
+    let rows: Vec<NewMessage<'_>> = inbound
+        .iter()
+        .map(|&(report, message, subject)| NewMessage {
             report,
             kind: MessageKind::Inbound,
             author: "reporter",
@@ -277,24 +337,26 @@ async fn insert_inbound(
             pgp: message.pgp.as_deref(),
             auth: message.auth.as_deref(),
             at: now,
-        },
-    )
-    .await?;
-    for upload in &message.attachments {
-        attachments::insert(
-            tx,
-            &NewAttachment {
-                report,
-                message: Some(id),
-                filename: &upload.filename,
-                media_type: &upload.media_type,
-                data: &upload.data,
-                at: now,
-            },
-        )
-        .await?;
+        })
+        .collect();
+    let ids = messages::insert_many(tx, &rows).await?;
+    for (&(report, message, _), &id) in inbound.iter().zip(&ids) {
+        for upload in &message.attachments {
+            attachments::insert(
+                tx,
+                &NewAttachment {
+                    report,
+                    message: Some(id),
+                    filename: &upload.filename,
+                    media_type: &upload.media_type,
+                    data: &upload.data,
+                    at: now,
+                },
+            )
+            .await?;
+        }
     }
-    Ok(id)
+    Ok(ids)
 }
 
 /// Adds an inbound message to an existing report: a reply from the reporter, or, with
@@ -365,52 +427,56 @@ async fn resume_on_answer_in(tx: &mut Tx, app: &App, record: &ReportRecord) -> R
     Ok(())
 }
 
-/// Writes the index entries of a new report (`new_report`: its title, text and reporter's
-/// address as search terms, and its near-duplicate signature) or of its inbound message
-/// `message` (the message's words). Runs in the `report.index` job's transaction.
-pub(crate) async fn index_in(
+/// Reads and prepares the index entries of a new report (`new_report`: its title, text and
+/// reporter's address as search terms, and its near-duplicate signature) or of its inbound
+/// message `message` (the message's words). Runs in a read snapshot; the `report.index`
+/// job writes the result ([`sr::write_index`]) in a short write transaction.
+pub(crate) async fn prepare_index_in(
     tx: &mut Tx,
     app: &App,
     report: ReportId,
     message: i64,
     new_report: bool,
-) -> Result<(), AppError> {
+) -> Result<sr::IndexRows, AppError> {
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound(format!("report {}", report.0)))?;
+    let store = app.store.clone();
+    // Hashing hundreds of words and computing the signature is CPU work: off the async
+    // threads, which serve SMTP sessions and intake's commits meanwhile.
+    let compute = move |f: Box<dyn FnOnce(&embargo_crypto::Keyring) -> sr::IndexRows + Send>| async move {
+        tokio::task::spawn_blocking(move || f(store.keys()))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("indexing failed: {e}")))
+    };
     if new_report {
         let reporter = reporters::get(tx, record.reporter_id).await?;
-        let mut words = search_words(&record.title);
-        words.extend(search_words(&record.body));
-        words.extend(search_words(&reporter.email));
-        words.sort();
-        words.dedup();
-        sr::add_terms(tx, report, &words).await?;
-        index_similarity_in(tx, app, &record).await?;
+        let product = match record.product_id {
+            Some(id) => embargo_store::products::list(tx).await?.into_iter().find(|p| p.id == id).map(|p| p.name),
+            None => None,
+        };
+        compute(Box::new(move |keys| {
+            let mut words = search_words(&record.title);
+            words.extend(search_words(&record.body));
+            words.extend(search_words(&reporter.email));
+            words.sort();
+            words.dedup();
+            let text = format!("{}\n{}", record.title, record.body);
+            let signature = similarity::signature(&text, product.as_deref());
+            let key = keys.derived_key(BAND_KEY_PURPOSE);
+            let bands: Vec<String> =
+                similarity::bands(&signature, &key).iter().map(|band| format!("{band:016x}")).collect();
+            sr::prepare_index(keys, report, &words, Some((&record.reference, &signature.to_bytes(), &bands)))
+        }))
+        .await
     } else {
         let found = messages::get(tx, report, message)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("message {message} of {}", record.reference)))?;
-        sr::add_terms(tx, report, &search_words(&found.body)).await?;
+        compute(Box::new(move |keys| sr::prepare_index(keys, report, &search_words(&found.body), None))).await
     }
-    Ok(())
 }
 
 /// What the band key is derived for (see [`embargo_crypto::Keyring::derived_key`]).
 const BAND_KEY_PURPOSE: &str = "near-duplicate bands";
-
-/// Computes a report's near-duplicate signature over its title, text and product name, and
-/// stores it sealed with its keyed band hashes.
-async fn index_similarity_in(tx: &mut Tx, app: &App, report: &ReportRecord) -> Result<(), AppError> {
-    let product = match report.product_id {
-        Some(id) => embargo_store::products::list(tx).await?.into_iter().find(|p| p.id == id).map(|p| p.name),
-        None => None,
-    };
-    let text = format!("{}\n{}", report.title, report.body);
-    let signature = similarity::signature(&text, product.as_deref());
-    let key = app.store.keys().derived_key(BAND_KEY_PURPOSE);
-    let bands: Vec<String> = similarity::bands(&signature, &key).iter().map(|band| format!("{band:016x}")).collect();
-    sr::set_similarity(tx, report.id, &report.reference, &signature.to_bytes(), &bands).await?;
-    Ok(())
-}
 
 /// A possible duplicate of a report.
 #[derive(Debug, Clone)]

@@ -250,3 +250,98 @@ async fn workers_run_jobs_and_retake_expired_leases() {
         assert!(matches!(jobs::enqueue_probes(app, &Actor::Reporter, 1, 0).await, Err(AppError::Forbidden(_))));
     }
 }
+
+/// Concurrent SMTP deliveries are committed together. Whatever lands in one batch is filed
+/// exactly as it would be alone: new reports with their acknowledgement and index, a
+/// redelivery recognised within the batch, a reply threaded to a report opened earlier in
+/// the same batch, and mail to a reply address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_group_commit_files_every_message_as_it_would_alone() {
+    use embargo_app::intake::{IntakeQueue, MailEnvelope, reply_address};
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let existing = ingest_mail(app, &mail("rita@example.net", "Existing", "e1@example.net", None, "first"))
+            .await
+            .unwrap()
+            .reference()
+            .clone();
+        let detail = reports::show(app, &Actor::System("test"), &existing, ReadPurpose::Read).await.unwrap();
+        let reply_to = reply_address(app, &detail.report.reply_token);
+
+        let mut messages: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
+        let to_security = vec!["security@example.org".to_owned()];
+        for i in 0..8 {
+            let raw = mail(
+                &format!("p{}@example.org", i % 3),
+                &format!("Batch {i}"),
+                &format!("b{i}@x.org"),
+                None,
+                "zebrafish leak",
+            );
+            messages.push((raw, to_security.clone()));
+        }
+        let dup = mail("d@example.org", "Dup", "dup@x.org", None, "twice");
+        messages.push((dup.clone(), to_security.clone()));
+        messages.push((dup, to_security.clone()));
+        messages.push((mail("t@example.org", "Thread", "t1@x.org", None, "parent"), to_security.clone()));
+        messages
+            .push((mail("t@example.org", "Re: Thread", "t2@x.org", Some("t1@x.org"), "child"), to_security.clone()));
+        let answer = format!(
+            "From: rita@example.net\r\nTo: {reply_to}\r\nSubject: Re\r\nMessage-ID: <e2@example.net>\r\n\r\nmore"
+        );
+        messages.push((answer.into_bytes(), vec![reply_to.clone()]));
+
+        // Hold the audit head so that everything below queues up behind the first batch.
+        let mut hold = app.store.begin().await.unwrap();
+        let entry =
+            embargo_store::audit::NewEntry { at: app.now(), actor: "test", action: "hold", subject: "x", details: "" };
+        embargo_store::audit::append(&mut hold, &entry).await.unwrap();
+        let queue = IntakeQueue::start(app.clone());
+        let mut tasks = Vec::new();
+        for (raw, rcpt_to) in messages {
+            let (queue, app) = (queue.clone(), app.clone());
+            let envelope = MailEnvelope { mail_from: Some("sender@example.org".into()), rcpt_to, auth: None };
+            tasks.push(tokio::spawn(async move { queue.ingest(&app, raw, envelope).await }));
+            // In this order into the queue.
+            tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(tasks.iter().all(|t| !t.is_finished()), "{}: nothing is acknowledged before its commit", it.db.backend);
+        hold.rollback().await.unwrap();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap().unwrap());
+        }
+
+        let new: Vec<&ReferenceId> = outcomes[..8]
+            .iter()
+            .map(|o| match o {
+                IngestOutcome::NewReport(r) => r,
+                other => panic!("{}: {other:?}", it.db.backend),
+            })
+            .collect();
+        let distinct: std::collections::HashSet<String> = new.iter().map(ToString::to_string).collect();
+        assert_eq!(distinct.len(), 8);
+        let IngestOutcome::NewReport(dup_ref) = &outcomes[8] else { panic!("{:?}", outcomes[8]) };
+        assert_eq!(outcomes[9], IngestOutcome::AlreadyReceived(dup_ref.clone()), "{}", it.db.backend);
+        let IngestOutcome::NewReport(parent) = &outcomes[10] else { panic!("{:?}", outcomes[10]) };
+        assert_eq!(outcomes[11], IngestOutcome::Reply(parent.clone()), "{}", it.db.backend);
+        assert_eq!(outcomes[12], IngestOutcome::Reply(existing.clone()), "{}", it.db.backend);
+
+        // Each new report's jobs ran: acknowledged once each, and searchable.
+        let worker = jobs::Worker::new(app.clone());
+        while worker.run_once().await.unwrap() {}
+        let acks = embargo_app::intake::outbox(app).unwrap();
+        assert_eq!(acks.len(), 1 + 8 + 1 + 1, "{}: one acknowledgement per new report", it.db.backend);
+        let query =
+            reports::InboxQuery { search: Some("zebrafish".into()), page: 1, per_page: 50, ..Default::default() };
+        let found = reports::inbox(app, &Actor::System("test"), &query).await.unwrap();
+        assert_eq!(found.total, 8, "{}", it.db.backend);
+        let detail = reports::show(app, &Actor::System("test"), parent, ReadPurpose::Read).await.unwrap();
+        let bodies: Vec<&str> =
+            detail.messages.iter().filter(|m| m.kind.as_str() == "inbound").map(|m| m.body.trim()).collect();
+        assert_eq!(bodies, ["parent", "child"]);
+        assert!(matches!(audit::verify(app, &Actor::System("test")).await.unwrap(), audit::Verification::Intact(_)));
+    }
+}

@@ -27,36 +27,55 @@ pub struct NewEntry<'a> {
 
 /// Appends an entry; returns its sequence number.
 pub async fn append(tx: &mut Tx, entry: &NewEntry<'_>) -> Result<i64, StoreError> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    let seqs = append_many(tx, std::slice::from_ref(entry)).await?;
+    seqs.first().copied().ok_or_else(|| StoreError::Corrupt("audit append".into()))
+}
+
+/// Appends entries in order; returns their sequence numbers. Three statements however many
+/// entries: reserve the sequence numbers, insert the chained rows, move the head.
+pub async fn append_many(tx: &mut Tx, entries: &[NewEntry<'_>]) -> Result<Vec<i64>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(entries.len()).map_err(|_| StoreError::Corrupt("audit batch".into()))?;
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(count)
         .fetch_one(tx.conn())
         .await?;
-    let seq: i64 = row.try_get("seq")?;
-    let prev_hash: String = row.try_get("hash")?;
-    let fields = AuditFields {
-        seq,
-        at_ms: ms(entry.at),
-        actor: entry.actor,
-        action: entry.action,
-        subject: entry.subject,
-        details: entry.details,
-    };
-    let hash = fields.hash(&prev_hash);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(fields.at_ms)
-    .bind(entry.actor)
-    .bind(entry.action)
-    .bind(entry.subject)
-    .bind(entry.details)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(tx.conn()).await?;
-    Ok(seq)
+    let last: i64 = row.try_get("seq")?;
+    let mut prev_hash: String = row.try_get("hash")?;
+    let mut chained = Vec::with_capacity(entries.len());
+    for (offset, entry) in (0..count).zip(entries) {
+        let fields = AuditFields {
+            seq: last - count + 1 + offset,
+            at_ms: ms(entry.at),
+            actor: entry.actor,
+            action: entry.action,
+            subject: entry.subject,
+            details: entry.details,
+        };
+        let hash = fields.hash(&prev_hash);
+        chained.push((fields, std::mem::replace(&mut prev_hash, hash.clone()), hash));
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES {}",
+        crate::values_list("($1, $2, $3, $4, $5, $6, $7, $8)", 8, chained.len())
+    );
+    let mut query = crate::bulk(sql);
+    for (fields, prev, hash) in &chained {
+        query = query
+            .bind(fields.seq)
+            .bind(fields.at_ms)
+            .bind(fields.actor)
+            .bind(fields.action)
+            .bind(fields.subject)
+            .bind(fields.details)
+            .bind(prev.as_str())
+            .bind(hash.as_str());
+    }
+    query.execute(tx.conn()).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(tx.conn()).await?;
+    Ok(chained.iter().map(|(fields, _, _)| fields.seq).collect())
 }
 
 fn entry_of(row: &sqlx::any::AnyRow) -> Result<StoredEntry, StoreError> {

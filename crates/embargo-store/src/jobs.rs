@@ -89,6 +89,30 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>, now: Timestamp) -> Result<Op
     Ok(id)
 }
 
+/// Enqueues several jobs in one statement, in the caller's transaction; a job whose
+/// idempotency key already exists is skipped. Returns how many were created.
+pub async fn enqueue_many(tx: &mut Tx, jobs: &[NewJob<'_>], now: Timestamp) -> Result<u64, StoreError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO jobs (kind, payload, idempotency_key, state, run_at, attempts, max_attempts, \
+         created_at, updated_at) VALUES {} ON CONFLICT (idempotency_key) DO NOTHING",
+        crate::values_list("($1, $2, $3, 'queued', $4, 0, $5, $6, $6)", 6, jobs.len())
+    );
+    let mut query = crate::bulk(sql);
+    for job in jobs {
+        query = query
+            .bind(job.kind)
+            .bind(job.payload)
+            .bind(job.idempotency_key)
+            .bind(ms(job.run_at))
+            .bind(job.max_attempts)
+            .bind(ms(now));
+    }
+    Ok(query.execute(tx.conn()).await?.rows_affected())
+}
+
 const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
      attempts = attempts + 1, updated_at = $3 \
      WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
@@ -102,6 +126,31 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', lease_owner = $
                  FOR UPDATE SKIP LOCKED) \
      RETURNING id, kind, payload, attempts, max_attempts, idempotency_key";
 
+const CLAIM_KIND_SQLITE: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+     attempts = attempts + 1, updated_at = $3 \
+     WHERE id IN (SELECT id FROM jobs WHERE kind = $4 AND ((state = 'queued' AND run_at <= $3) \
+                  OR (state = 'running' AND lease_until <= $3)) ORDER BY run_at, id LIMIT $5) \
+     RETURNING id, kind, payload, attempts, max_attempts, idempotency_key";
+
+const CLAIM_KIND_POSTGRES: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+     attempts = attempts + 1, updated_at = $3 \
+     WHERE id IN (SELECT id FROM jobs WHERE kind = $4 AND ((state = 'queued' AND run_at <= $3) \
+                  OR (state = 'running' AND lease_until <= $3)) ORDER BY run_at, id LIMIT $5 \
+                  FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, payload, attempts, max_attempts, idempotency_key";
+
+fn job_of(row: &sqlx::any::AnyRow, worker: &str) -> Result<Job, StoreError> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        attempt: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        lease_owner: worker.to_owned(),
+    })
+}
+
 /// Claims the next due job (or one whose lease expired) for `worker` until `lease_until`.
 pub async fn claim(
     store: &Store,
@@ -109,25 +158,47 @@ pub async fn claim(
     now: Timestamp,
     lease_until: Timestamp,
 ) -> Result<Option<Job>, StoreError> {
+    Ok(claim_batch(store, worker, now, lease_until, &[], 1).await?.into_iter().next())
+}
+
+/// Claims the next due job like [`claim`] and, when its kind is one of `batched`, up to
+/// `limit - 1` more due jobs of that kind, in one transaction: a worker then completes them
+/// together. Ordered by due time.
+pub async fn claim_batch(
+    store: &Store,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    batched: &[&str],
+    limit: i64,
+) -> Result<Vec<Job>, StoreError> {
     let mut tx = store.begin().await?;
-    let sql = match store.backend {
-        Backend::Sqlite => CLAIM_SQLITE,
-        Backend::Postgres => CLAIM_POSTGRES,
+    let (first, more) = match store.backend {
+        Backend::Sqlite => (CLAIM_SQLITE, CLAIM_KIND_SQLITE),
+        Backend::Postgres => (CLAIM_POSTGRES, CLAIM_KIND_POSTGRES),
     };
-    let row = sqlx::query(sql).bind(worker).bind(ms(lease_until)).bind(ms(now)).fetch_optional(tx.conn()).await?;
+    let row = sqlx::query(first).bind(worker).bind(ms(lease_until)).bind(ms(now)).fetch_optional(tx.conn()).await?;
+    let Some(row) = row else {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    };
+    let mut jobs = vec![job_of(&row, worker)?];
+    if limit > 1 && batched.contains(&jobs[0].kind.as_str()) {
+        let rows = sqlx::query(more)
+            .bind(worker)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(jobs[0].kind.as_str())
+            .bind(limit - 1)
+            .fetch_all(tx.conn())
+            .await?;
+        for row in &rows {
+            jobs.push(job_of(row, worker)?);
+        }
+        jobs[1..].sort_by_key(|job| job.id);
+    }
     tx.commit().await?;
-    row.map(|row| {
-        Ok(Job {
-            id: row.try_get("id")?,
-            kind: row.try_get("kind")?,
-            payload: row.try_get("payload")?,
-            attempt: row.try_get("attempts")?,
-            max_attempts: row.try_get("max_attempts")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            lease_owner: worker.to_owned(),
-        })
-    })
-    .transpose()
+    Ok(jobs)
 }
 
 /// Marks a job done, if this worker still holds its lease. Returns whether it did; when it
@@ -144,6 +215,30 @@ pub async fn complete(tx: &mut Tx, job: &Job, now: Timestamp) -> Result<bool, St
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// [`complete`] for several jobs in one statement. Returns whether this worker still held
+/// every lease; when it returns `false` the caller must roll back.
+pub async fn complete_many(tx: &mut Tx, jobs: &[Job], now: Timestamp) -> Result<bool, StoreError> {
+    let Some(owner) = jobs.first().map(|job| job.lease_owner.as_str()) else { return Ok(true) };
+    if jobs.iter().any(|job| job.lease_owner != owner) {
+        for job in jobs {
+            if !complete(tx, job, now).await? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    let sql = format!(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 \
+         WHERE state = 'running' AND lease_owner = $2 AND (id, attempts) IN (VALUES {})",
+        crate::values_list("($3, $4)", 2, jobs.len())
+    );
+    let mut query = crate::bulk(sql).bind(ms(now)).bind(owner);
+    for job in jobs {
+        query = query.bind(job.id).bind(job.attempt);
+    }
+    Ok(query.execute(tx.conn()).await?.rows_affected() == jobs.len() as u64)
 }
 
 /// Records a failed attempt: the job is queued again at `retry_at`, or given up (`dead`)

@@ -133,8 +133,82 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: the one connection that writes. SQLite allows one writer at a time;
+    /// queueing this process's writers here, in order, replaces the busy handler's
+    /// sleep-and-retry between its own connections (sleeps of up to 100 ms that would
+    /// land on whoever waits, such as an SMTP sender waiting for its `250`).
+    writer: Option<AnyPool>,
+    /// SQLite only: who gets the write connection next (see [`WriterGate`]).
+    gate: Arc<WriterGate>,
     backend: Backend,
     keys: Arc<Keyring>,
+}
+
+/// The order in which this process's SQLite writers get the one write connection: urgent
+/// writers first (mail intake, whose senders wait for their `250`), then the others in
+/// arrival order. A background job thus waits while intake has a batch ready, and intake
+/// waits for at most the one transaction already running.
+#[derive(Debug, Default)]
+struct WriterGate {
+    state: std::sync::Mutex<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    held: bool,
+    urgent: std::collections::VecDeque<tokio::sync::oneshot::Sender<GatePass>>,
+    others: std::collections::VecDeque<tokio::sync::oneshot::Sender<GatePass>>,
+}
+
+/// The right to write, held by a [`Tx`] until it ends; dropping it hands the right on.
+#[derive(Debug)]
+struct GatePass(Arc<WriterGate>);
+
+impl WriterGate {
+    async fn enter(self: &Arc<Self>, urgent: bool) -> Result<GatePass, StoreError> {
+        let waiting = {
+            let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !state.held {
+                state.held = true;
+                return Ok(GatePass(self.clone()));
+            }
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            if urgent {
+                state.urgent.push_back(sender)
+            } else {
+                state.others.push_back(sender)
+            }
+            receiver
+        };
+        // A pass sent to a waiter that has gone away is dropped with the channel, and its
+        // drop hands the right on again. Waiting is bounded like SQLite's busy timeout.
+        match tokio::time::timeout(Duration::from_secs(15), waiting).await {
+            Ok(Ok(pass)) => Ok(pass),
+            Ok(Err(_)) => Err(StoreError::Database(sqlx::Error::PoolClosed)),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
+impl Drop for GatePass {
+    fn drop(&mut self) {
+        let gate = self.0.clone();
+        let mut state = gate.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(next) = state.urgent.pop_front().or_else(|| state.others.pop_front()) {
+            if next.is_closed() {
+                continue;
+            }
+            let pass = GatePass(gate.clone());
+            drop(state);
+            if let Err(pass) = next.send(pass) {
+                // Gone between the check and the send: the returned pass hands on when it
+                // is dropped here, after the lock is released.
+                drop(pass);
+            }
+            return;
+        }
+        state.held = false;
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -148,6 +222,8 @@ pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     backend: Backend,
     keys: Arc<Keyring>,
+    /// Released after `inner` ends (fields drop in order).
+    _gate: Option<GatePass>,
 }
 
 impl Store {
@@ -161,12 +237,25 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let options: AnyConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 10,
-            })
+        let readers = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 10,
+        };
+        let pool = Self::pool_options(backend, readers).connect_with(options.clone()).await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(Self::pool_options(backend, 1).connect_with(options).await?),
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, writer, gate: Arc::default(), backend, keys })
+    }
+
+    fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection is checked when it fails, not with an extra round trip before
+            // every use.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -181,9 +270,6 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, backend, keys })
     }
 
     /// Applies pending migrations for this backend. Safe to run concurrently on PostgreSQL
@@ -198,11 +284,24 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        self.begin_writer(false).await
+    }
+
+    /// Starts a write transaction that goes before waiting background writers (mail intake:
+    /// a sender waits for the commit). Only SQLite, with its one writer, has such a queue.
+    pub async fn begin_urgent(&self) -> Result<Tx, StoreError> {
+        self.begin_writer(true).await
+    }
+
+    async fn begin_writer(&self, urgent: bool) -> Result<Tx, StoreError> {
+        let (inner, gate) = match self.backend {
+            Backend::Sqlite => {
+                let gate = self.gate.enter(urgent).await?;
+                (self.writer.as_ref().unwrap_or(&self.pool).begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _gate: gate })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot.
@@ -212,7 +311,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
         };
-        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone() })
+        Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _gate: None })
     }
 
     /// Which backend this is.
@@ -238,6 +337,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }
@@ -273,6 +375,45 @@ impl Tx {
     }
 }
 
+/// The `VALUES` list of a multi-row statement: `rows` copies of `row`, a tuple written with
+/// placeholders `$1..=$columns`, renumbered for each copy (in the third copy `$1` becomes
+/// `$(2 * columns + 1)`). Multi-row statements keep a batch's writes to one round trip
+/// per table, which is what makes group commit cheap (see `embargo_app::intake`).
+fn values_list(row: &str, columns: usize, rows: usize) -> String {
+    let mut out = String::with_capacity((row.len() + 8) * rows);
+    for copy in 0..rows {
+        if copy > 0 {
+            out.push_str(", ");
+        }
+        let mut chars = row.chars().peekable();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c == '$' {
+                let mut number = 0usize;
+                while let Some(digit) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    number = number * 10 + digit as usize;
+                    chars.next();
+                }
+                out.push_str(&(number + copy * columns).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A statement whose text depends on a batch's size, built from [`values_list`] or
+/// [`placeholder_list`] and constants, never from input. It is kept prepared like the
+/// fixed statements: measured, re-preparing each time cost PostgreSQL more than the cache
+/// churn of a few dozen sizes.
+fn bulk<'q>(sql: String) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+/// `$from, $from+1, ...`: `count` placeholders for an `IN (...)` list.
+fn placeholder_list(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Converts a stored millisecond time.
 fn ts(ms: i64) -> Result<jiff::Timestamp, StoreError> {
     jiff::Timestamp::from_millisecond(ms).map_err(|_| StoreError::Corrupt(format!("time {ms}")))
@@ -281,4 +422,16 @@ fn ts(ms: i64) -> Result<jiff::Timestamp, StoreError> {
 /// Converts a time for storage.
 fn ms(at: jiff::Timestamp) -> i64 {
     at.as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_list_renumbers_each_row() {
+        assert_eq!(values_list("($1, 'x', $2, $2)", 2, 3), "($1, 'x', $2, $2), ($3, 'x', $4, $4), ($5, 'x', $6, $6)");
+        assert_eq!(values_list("($1, $12)", 12, 2), "($1, $12), ($13, $24)");
+        assert_eq!(placeholder_list(3, 3), "$3, $4, $5");
+    }
 }

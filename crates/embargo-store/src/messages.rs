@@ -107,38 +107,61 @@ pub fn message_id_index(tx: &Tx, message_id: &str) -> String {
 
 /// Inserts a message; returns its row id.
 pub async fn insert(tx: &mut Tx, new: &NewMessage<'_>) -> Result<i64, StoreError> {
-    let report = new.report;
-    let sender = new.sender.map(|v| tx.seal(v, &aad(report, "sender")));
-    let subject = new.subject.map(|v| tx.seal(v, &aad(report, "subject")));
-    let body = tx.seal(new.body, &aad(report, "body"));
-    let raw = new.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes()));
-    let index = new.message_id.map(|m| message_id_index(tx, m));
-    let visible = match new.kind {
-        MessageKind::Inbound => !new.quarantined,
-        MessageKind::Outbound => true,
-        MessageKind::Note => false,
-    };
-    let id = sqlx::query_scalar(
+    let ids = insert_many(tx, std::slice::from_ref(new)).await?;
+    ids.first().copied().ok_or_else(|| StoreError::Corrupt("message insert".into()))
+}
+
+/// Inserts messages, each on a different report, in one statement; returns their row ids
+/// in order. (Several messages on one report are inserted one by one.)
+pub async fn insert_many(tx: &mut Tx, new: &[NewMessage<'_>]) -> Result<Vec<i64>, StoreError> {
+    let distinct = new.iter().enumerate().all(|(i, m)| new[..i].iter().all(|other| other.report != m.report));
+    if !distinct {
+        let mut ids = Vec::with_capacity(new.len());
+        for message in new {
+            ids.extend(Box::pin(insert_many(tx, std::slice::from_ref(message))).await?);
+        }
+        return Ok(ids);
+    }
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
          raw_enc, message_id_index, created_at, quarantined, pgp, auth_results, visible_to_reporter) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-    )
-    .bind(report.0)
-    .bind(new.kind.as_str())
-    .bind(new.author)
-    .bind(sender)
-    .bind(subject)
-    .bind(body)
-    .bind(raw)
-    .bind(index)
-    .bind(ms(new.at))
-    .bind(i64::from(new.quarantined))
-    .bind(new.pgp)
-    .bind(new.auth)
-    .bind(i64::from(visible))
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(id)
+         VALUES {} RETURNING id, report_id",
+        crate::values_list("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, new.len())
+    );
+    let mut query = crate::bulk(sql);
+    for message in new {
+        let report = message.report;
+        let visible = match message.kind {
+            MessageKind::Inbound => !message.quarantined,
+            MessageKind::Outbound => true,
+            MessageKind::Note => false,
+        };
+        query = query
+            .bind(report.0)
+            .bind(message.kind.as_str())
+            .bind(message.author)
+            .bind(message.sender.map(|v| tx.seal(v, &aad(report, "sender"))))
+            .bind(message.subject.map(|v| tx.seal(v, &aad(report, "subject"))))
+            .bind(tx.seal(message.body, &aad(report, "body")))
+            .bind(message.raw.map(|v| tx.keys.seal(v, aad(report, "raw").as_bytes())))
+            .bind(message.message_id.map(|m| message_id_index(tx, m)))
+            .bind(ms(message.at))
+            .bind(i64::from(message.quarantined))
+            .bind(message.pgp)
+            .bind(message.auth)
+            .bind(i64::from(visible));
+    }
+    // RETURNING gives no order; the reports are distinct, so they match the rows back.
+    let mut ids = std::collections::HashMap::with_capacity(new.len());
+    for row in query.fetch_all(tx.conn()).await? {
+        ids.insert(row.try_get::<i64, _>("report_id")?, row.try_get::<i64, _>("id")?);
+    }
+    new.iter()
+        .map(|m| ids.get(&m.report.0).copied().ok_or_else(|| StoreError::Corrupt("message insert".into())))
+        .collect()
 }
 
 const SELECT_MESSAGE: &str = "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, \
@@ -201,18 +224,38 @@ pub async fn raw(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<V
 /// The reports that hold a message with any of these Message-IDs (for threading replies).
 pub async fn reports_by_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result<Vec<ReportId>, StoreError> {
     let mut found = Vec::new();
-    for message_id in message_ids {
-        let index = message_id_index(tx, message_id);
-        let rows: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT report_id FROM messages WHERE message_id_index = $1")
-            .bind(index)
-            .fetch_all(tx.conn())
-            .await?;
-        for id in rows {
-            if !found.contains(&ReportId(id)) {
-                found.push(ReportId(id));
-            }
+    for (_, report) in reports_for_message_ids(tx, message_ids).await? {
+        if !found.contains(&report) {
+            found.push(report);
         }
     }
+    Ok(found)
+}
+
+/// Which reports hold messages with these Message-IDs, in one statement: pairs of (position
+/// in `message_ids`, report), ordered by position.
+pub async fn reports_for_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result<Vec<(usize, ReportId)>, StoreError> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let indexes: Vec<String> = message_ids.iter().map(|m| message_id_index(tx, m)).collect();
+    let sql = format!(
+        "SELECT DISTINCT report_id, message_id_index FROM messages WHERE message_id_index IN ({})",
+        crate::placeholder_list(1, indexes.len())
+    );
+    let mut query = crate::bulk(sql);
+    for index in &indexes {
+        query = query.bind(index.as_str());
+    }
+    let mut found = Vec::new();
+    for row in query.fetch_all(tx.conn()).await? {
+        let index: String = row.try_get("message_id_index")?;
+        let report = ReportId(row.try_get("report_id")?);
+        for (position, _) in indexes.iter().enumerate().filter(|(_, i)| **i == index) {
+            found.push((position, report));
+        }
+    }
+    found.sort_by_key(|&(position, report)| (position, report.0));
     Ok(found)
 }
 

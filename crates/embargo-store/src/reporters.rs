@@ -1,5 +1,7 @@
 //! Reporters: their identity is sealed and found again through a blind index of the address.
 
+use std::collections::HashMap;
+
 use embargo_domain::Timestamp;
 use sqlx::Row;
 
@@ -33,27 +35,78 @@ pub fn email_index(tx: &Tx, email: &str) -> String {
 
 /// Finds the reporter with this address or creates one; returns the row id.
 pub async fn find_or_create(tx: &mut Tx, email: &str, name: Option<&str>, at: Timestamp) -> Result<i64, StoreError> {
-    let index = email_index(tx, email);
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM reporters WHERE email_index = $1")
-        .bind(&index)
-        .fetch_optional(tx.conn())
-        .await?
-    {
-        return Ok(id);
+    let ids = find_or_create_many(tx, &[(email, name)], at).await?;
+    ids.first().copied().ok_or_else(|| StoreError::Corrupt("reporter".into()))
+}
+
+/// [`find_or_create`] for several people at once (an address may repeat): one statement
+/// finds the known ones, one creates the rest. Returns the row ids in order.
+pub async fn find_or_create_many(
+    tx: &mut Tx,
+    people: &[(&str, Option<&str>)],
+    at: Timestamp,
+) -> Result<Vec<i64>, StoreError> {
+    if people.is_empty() {
+        return Ok(Vec::new());
     }
-    let email_enc = tx.seal(email.trim(), &aad(&index, "email"));
-    let name_enc = name.map(|n| tx.seal(n, &aad(&index, "name")));
-    let id = sqlx::query_scalar(
-        "INSERT INTO reporters (email_index, email_enc, name_enc, created_at) \
-         VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(&index)
-    .bind(email_enc)
-    .bind(name_enc)
-    .bind(ms(at))
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(id)
+    let indexes: Vec<String> = people.iter().map(|(email, _)| email_index(tx, email)).collect();
+    let mut distinct: Vec<usize> = Vec::new();
+    for (position, index) in indexes.iter().enumerate() {
+        if !distinct.iter().any(|&d| indexes[d] == *index) {
+            distinct.push(position);
+        }
+    }
+    let mut known: HashMap<String, i64> = HashMap::new();
+    let wanted: Vec<&str> = distinct.iter().map(|&d| indexes[d].as_str()).collect();
+    ids_by_index(tx, &wanted, &mut known).await?;
+    let missing: Vec<usize> = distinct.into_iter().filter(|&d| !known.contains_key(&indexes[d])).collect();
+    if !missing.is_empty() {
+        let sql = format!(
+            "INSERT INTO reporters (email_index, email_enc, name_enc, created_at) VALUES {} \
+             ON CONFLICT (email_index) DO NOTHING RETURNING id, email_index",
+            crate::values_list("($1, $2, $3, $4)", 4, missing.len())
+        );
+        let mut query = crate::bulk(sql);
+        for &m in &missing {
+            let (email, name) = people[m];
+            let index = &indexes[m];
+            query = query
+                .bind(index.as_str())
+                .bind(tx.seal(email.trim(), &aad(index, "email")))
+                .bind(name.map(|n| tx.seal(n, &aad(index, "name"))))
+                .bind(ms(at));
+        }
+        for row in query.fetch_all(tx.conn()).await? {
+            known.insert(row.try_get("email_index")?, row.try_get("id")?);
+        }
+        // Created meanwhile by a concurrent transaction (PostgreSQL): read them now.
+        let raced: Vec<&str> =
+            missing.iter().map(|&m| indexes[m].as_str()).filter(|index| !known.contains_key(*index)).collect();
+        ids_by_index(tx, &raced, &mut known).await?;
+    }
+    indexes
+        .iter()
+        .map(|index| known.get(index).copied().ok_or_else(|| StoreError::Corrupt("reporter not created".into())))
+        .collect()
+}
+
+/// Adds the ids of the reporters with these address indexes to `known`, in one statement.
+async fn ids_by_index(tx: &mut Tx, indexes: &[&str], known: &mut HashMap<String, i64>) -> Result<(), StoreError> {
+    if indexes.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT id, email_index FROM reporters WHERE email_index IN ({})",
+        crate::placeholder_list(1, indexes.len())
+    );
+    let mut query = crate::bulk(sql);
+    for index in indexes {
+        query = query.bind(*index);
+    }
+    for row in query.fetch_all(tx.conn()).await? {
+        known.insert(row.try_get("email_index")?, row.try_get("id")?);
+    }
+    Ok(())
 }
 
 /// Reads a reporter, identity opened.

@@ -115,16 +115,31 @@ pub struct ReportFilter {
 /// Hands out the next reference for `year`: numbers are sequential per year and never
 /// reused, because the counter row is updated in the caller's transaction.
 pub async fn next_reference(tx: &mut Tx, prefix: &ReferencePrefix, year: i16) -> Result<ReferenceId, StoreError> {
+    let references = next_references(tx, prefix, year, 1).await?;
+    references.into_iter().next().ok_or_else(|| StoreError::Corrupt("reference counter".into()))
+}
+
+/// Hands out the next `count` references for `year` in one statement (see [`next_reference`]).
+pub async fn next_references(
+    tx: &mut Tx,
+    prefix: &ReferencePrefix,
+    year: i16,
+    count: u32,
+) -> Result<Vec<ReferenceId>, StoreError> {
     let last: i64 = sqlx::query_scalar(
-        "INSERT INTO reference_counters (year, last) VALUES ($1, 1) \
-         ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 \
+        "INSERT INTO reference_counters (year, last) VALUES ($1, $2) \
+         ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + $2 \
          RETURNING last",
     )
     .bind(i64::from(year))
+    .bind(i64::from(count))
     .fetch_one(tx.conn())
     .await?;
-    let number = u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
-    ReferenceId::new(prefix.clone(), year, number).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let last = u32::try_from(last).map_err(|_| StoreError::Corrupt("reference counter".into()))?;
+    let first = (last + 1).checked_sub(count).ok_or_else(|| StoreError::Corrupt("reference counter".into()))?;
+    (first..=last)
+        .map(|number| ReferenceId::new(prefix.clone(), year, number).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
 }
 
 fn title_aad(reference: &ReferenceId) -> String {
@@ -145,36 +160,55 @@ fn details_aad(reference: &ReferenceId) -> String {
 
 /// Inserts a new report in state `new`.
 pub async fn insert(tx: &mut Tx, new: &NewReport<'_>) -> Result<ReportId, StoreError> {
-    let title = tx.seal(new.title, &title_aad(new.reference));
-    let body = tx.seal(new.body, &body_aad(new.reference));
-    let status = tx.seal(new.status_token, &status_aad(new.reference));
-    let details = new.details.map(|d| tx.seal(d, &details_aad(new.reference)));
-    let at = ms(new.received_at);
-    let id: i64 = sqlx::query_scalar(
+    let ids = insert_many(tx, std::slice::from_ref(new)).await?;
+    ids.first().copied().ok_or_else(|| StoreError::Corrupt("report insert".into()))
+}
+
+/// Inserts new reports in one statement; returns their ids in order.
+pub async fn insert_many(tx: &mut Tx, new: &[NewReport<'_>]) -> Result<Vec<ReportId>, StoreError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
         "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, \
          title_enc, body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at, \
-         details_enc, product_id, ack_due_at, next_sla_at) \
-         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8, $12, $13, $14, $15) RETURNING id",
-    )
-    .bind(new.reference.to_string())
-    .bind(i64::from(new.reference.year()))
-    .bind(i64::from(new.reference.number()))
-    .bind(new.channel)
-    .bind(new.reporter_id)
-    .bind(title)
-    .bind(body)
-    .bind(at)
-    .bind(new.reply_token)
-    .bind(new.status_token_hash)
-    .bind(status)
-    .bind(details)
-    .bind(new.product_id)
-    .bind(new.ack_due_at.map(ms))
-    .bind(new.next_sla_at.map(ms))
-    .fetch_one(tx.conn())
-    .await
-    .map_err(|e| StoreError::on_unique(e, "report reference or token"))?;
-    Ok(ReportId(id))
+         details_enc, product_id, ack_due_at, next_sla_at) VALUES {} RETURNING id, reference",
+        crate::values_list(
+            "($1, $2, $3, 'new', $4, $5, $6, $7, $9, $10, $11, $8, $8, $12, $13, $14, $15)",
+            15,
+            new.len()
+        )
+    );
+    let mut query = crate::bulk(sql);
+    for report in new {
+        query = query
+            .bind(report.reference.to_string())
+            .bind(i64::from(report.reference.year()))
+            .bind(i64::from(report.reference.number()))
+            .bind(report.channel)
+            .bind(report.reporter_id)
+            .bind(tx.seal(report.title, &title_aad(report.reference)))
+            .bind(tx.seal(report.body, &body_aad(report.reference)))
+            .bind(ms(report.received_at))
+            .bind(report.reply_token)
+            .bind(report.status_token_hash)
+            .bind(tx.seal(report.status_token, &status_aad(report.reference)))
+            .bind(report.details.map(|d| tx.seal(d, &details_aad(report.reference))))
+            .bind(report.product_id)
+            .bind(report.ack_due_at.map(ms))
+            .bind(report.next_sla_at.map(ms));
+    }
+    let rows = query.fetch_all(tx.conn()).await.map_err(|e| StoreError::on_unique(e, "report reference or token"))?;
+    // RETURNING gives no order; match the rows back by reference.
+    let mut ids = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        ids.insert(row.try_get::<String, _>("reference")?, ReportId(row.try_get("id")?));
+    }
+    new.iter()
+        .map(|report| {
+            ids.get(&report.reference.to_string()).copied().ok_or_else(|| StoreError::Corrupt("report insert".into()))
+        })
+        .collect()
 }
 
 const SELECT_REPORT: &str = "SELECT id, reference, state, close_reason, duplicate_of, channel, \
@@ -404,33 +438,101 @@ pub async fn set_product(tx: &mut Tx, report: ReportId, product: Option<i64>, at
     Ok(())
 }
 
-/// Adds search terms (blind indexes, see [`term_index`]) to a report, all in one statement: the indexes travel as one JSON
-/// array (a report has hundreds of words; a statement each would cost a round trip each).
+/// Adds search terms (blind indexes, see [`term_index`]) to a report, all in one statement:
+/// the indexes travel as one JSON array (a report has hundreds of words; a statement each
+/// would cost a round trip each).
 pub async fn add_terms(tx: &mut Tx, report: ReportId, words: &[String]) -> Result<(), StoreError> {
-    if words.is_empty() {
+    let rows = prepare_index(&tx.keys, report, words, None);
+    write_index(tx, std::slice::from_ref(&rows)).await
+}
+
+/// A report's index entries, blind-indexed and sealed by [`prepare_index`] (which needs
+/// only the keys, so it can run before the write transaction) and written by
+/// [`write_index`].
+#[derive(Debug, Clone)]
+pub struct IndexRows {
+    report: ReportId,
+    terms: Vec<String>,
+    /// The sealed near-duplicate signature and its band keys.
+    similarity: Option<(Vec<u8>, Vec<String>)>,
+}
+
+/// Prepares a report's search terms (`words`) and, when given, its near-duplicate signature
+/// (`(reference, signature, band keys)`) for [`write_index`].
+pub fn prepare_index(
+    keys: &embargo_crypto::Keyring,
+    report: ReportId,
+    words: &[String],
+    similarity: Option<(&ReferenceId, &[u8], &[String])>,
+) -> IndexRows {
+    IndexRows {
+        report,
+        terms: words.iter().map(|w| keys.blind_index(TERM_DOMAIN, w.as_bytes())).collect(),
+        similarity: similarity.map(|(reference, signature, bands)| {
+            (keys.seal(signature, similarity_aad(reference).as_bytes()), bands.to_vec())
+        }),
+    }
+}
+
+/// Writes prepared index entries for several reports: one statement for all their terms, and
+/// for the signatures one update per report plus one statement for all band keys. A
+/// report's new signature replaces its old one and its bands.
+pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreError> {
+    // The one dialect difference here: how a JSON array of [text, report] pairs becomes rows.
+    let backend = tx.backend();
+    let insert_pairs = |table: &str, column: &str| match backend {
+        crate::Backend::Sqlite => format!(
+            "INSERT INTO {table} ({column}, report_id) SELECT value ->> 0, value ->> 1 FROM json_each($1) \
+             WHERE true ON CONFLICT DO NOTHING"
+        ),
+        crate::Backend::Postgres => format!(
+            "INSERT INTO {table} ({column}, report_id) SELECT e ->> 0, (e ->> 1)::bigint \
+             FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT DO NOTHING"
+        ),
+    };
+    let pairs = |of: &dyn Fn(&IndexRows) -> Vec<&String>| -> Result<Option<String>, StoreError> {
+        let pairs: Vec<(&String, i64)> =
+            rows.iter().flat_map(|row| of(row).into_iter().map(|text| (text, row.report.0))).collect();
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        serde_json::to_string(&pairs).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    if let Some(json) = pairs(&|row| row.terms.iter().collect())? {
+        let sql = insert_pairs("report_terms", "term");
+        crate::bulk(sql).bind(json).execute(tx.conn()).await?;
+    }
+    let signed: Vec<&IndexRows> = rows.iter().filter(|row| row.similarity.is_some()).collect();
+    if signed.is_empty() {
         return Ok(());
     }
-    let terms: Vec<String> = words.iter().map(|w| term_index(tx, w)).collect();
-    let json = serde_json::to_string(&terms).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // The one dialect difference here: how a JSON array becomes rows.
-    let sql = match tx.backend() {
-        crate::Backend::Sqlite => {
-            "INSERT INTO report_terms (term, report_id) SELECT value, $2 FROM json_each($1) WHERE true \
-             ON CONFLICT DO NOTHING"
-        }
-        crate::Backend::Postgres => {
-            "INSERT INTO report_terms (term, report_id) SELECT value, $2 FROM jsonb_array_elements_text($1::jsonb) \
-             AS value ON CONFLICT DO NOTHING"
-        }
-    };
-    sqlx::query(sql).bind(json).bind(report.0).execute(tx.conn()).await?;
+    for row in &signed {
+        let sealed = row.similarity.as_ref().map(|(sealed, _)| sealed.clone());
+        sqlx::query("UPDATE reports SET similarity_enc = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(row.report.0)
+            .execute(tx.conn())
+            .await?;
+    }
+    let sql = format!("DELETE FROM report_bands WHERE report_id IN ({})", crate::placeholder_list(1, signed.len()));
+    let mut delete = crate::bulk(sql);
+    for row in &signed {
+        delete = delete.bind(row.report.0);
+    }
+    delete.execute(tx.conn()).await?;
+    if let Some(json) = pairs(&|row| row.similarity.iter().flat_map(|(_, bands)| bands).collect())? {
+        let sql = insert_pairs("report_bands", "band");
+        crate::bulk(sql).bind(json).execute(tx.conn()).await?;
+    }
     Ok(())
 }
 
 /// The blind index of a normalised search word.
 pub fn term_index(tx: &Tx, word: &str) -> String {
-    tx.keys.blind_index("reports.term", word.as_bytes())
+    tx.keys.blind_index(TERM_DOMAIN, word.as_bytes())
 }
+
+const TERM_DOMAIN: &str = "reports.term";
 
 /// Replaces the reporter's status link (the old one stops working) and clears a revocation.
 pub async fn rotate_status_token(
@@ -783,41 +885,6 @@ pub async fn split_into(tx: &mut Tx, report: ReportId) -> Result<Vec<(ReportId, 
 
 fn similarity_aad(reference: &ReferenceId) -> String {
     format!("reports.similarity:{reference}")
-}
-
-/// Stores a report's near-duplicate signature (sealed) and replaces its band keys (keyed
-/// hashes, as text).
-pub async fn set_similarity(
-    tx: &mut Tx,
-    report: ReportId,
-    reference: &ReferenceId,
-    signature: &[u8],
-    bands: &[String],
-) -> Result<(), StoreError> {
-    let sealed = tx.keys.seal(signature, similarity_aad(reference).as_bytes());
-    sqlx::query("UPDATE reports SET similarity_enc = $1 WHERE id = $2")
-        .bind(sealed)
-        .bind(report.0)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("DELETE FROM report_bands WHERE report_id = $1").bind(report.0).execute(tx.conn()).await?;
-    if bands.is_empty() {
-        return Ok(());
-    }
-    let json = serde_json::to_string(bands).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // As in `add_terms`: one statement, the JSON array becoming rows per dialect.
-    let sql = match tx.backend() {
-        crate::Backend::Sqlite => {
-            "INSERT INTO report_bands (band, report_id) SELECT value, $2 FROM json_each($1) WHERE true \
-             ON CONFLICT DO NOTHING"
-        }
-        crate::Backend::Postgres => {
-            "INSERT INTO report_bands (band, report_id) SELECT value, $2 FROM jsonb_array_elements_text($1::jsonb) \
-             AS value ON CONFLICT DO NOTHING"
-        }
-    };
-    sqlx::query(sql).bind(json).bind(report.0).execute(tx.conn()).await?;
-    Ok(())
 }
 
 /// A report's near-duplicate signature, opened, once it was indexed.

@@ -560,3 +560,239 @@ async fn reserved_cve_ids_are_kept_and_assigned_once_per_advisory() {
         tx.rollback().await.unwrap();
     }
 }
+
+fn report_row<'a>(reference: &'a embargo_domain::ReferenceId, reporter: i64, title: &'a str) -> NewReport<'a> {
+    NewReport {
+        reference,
+        channel: "email",
+        reporter_id: reporter,
+        title,
+        body: title,
+        received_at: at(0),
+        reply_token: title,
+        status_token: title,
+        status_token_hash: title,
+        details: None,
+        product_id: None,
+        ack_due_at: None,
+        next_sla_at: None,
+    }
+}
+
+fn message_row(report: ReportId, body: &str, message_id: Option<&'static str>) -> NewMessage<'static> {
+    NewMessage {
+        report,
+        kind: MessageKind::Inbound,
+        author: "reporter",
+        sender: Some("a@example.org"),
+        subject: Some("s"),
+        body: Box::leak(body.to_owned().into_boxed_str()),
+        raw: None,
+        message_id,
+        quarantined: false,
+        pgp: None,
+        auth: None,
+        at: at(0),
+    }
+}
+
+/// The multi-row writes of a group commit give what row-by-row writes give: the right ids
+/// in the right order, references in sequence, one reporter per address, an intact audit
+/// chain, and idempotent jobs.
+#[tokio::test]
+async fn bulk_writes_match_row_by_row_writes() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let prefix = ReferencePrefix::parse("EMB").unwrap();
+        let (_, first) = new_report(&store, 2026, "existing", "b", "known@example.org").await;
+        assert_eq!(first, "EMB-2026-1");
+
+        let mut tx = store.begin().await.unwrap();
+        let people = [
+            ("new@example.org", Some("New")),
+            ("KNOWN@example.org", None),
+            (" new@example.org ", None),
+            ("other@example.org", None),
+        ];
+        let ids = reporters::find_or_create_many(&mut tx, &people, at(1)).await.unwrap();
+        let known = reporters::find_or_create(&mut tx, "known@example.org", None, at(1)).await.unwrap();
+        assert_eq!(ids[0], ids[2], "{}: one reporter per address", db.backend);
+        assert_eq!(ids[1], known);
+        assert!(ids[3] != ids[0] && ids[3] != known);
+        assert_eq!(reporters::get(&mut tx, ids[0]).await.unwrap().name.as_deref(), Some("New"));
+
+        let references = reports::next_references(&mut tx, &prefix, 2026, 3).await.unwrap();
+        let texts: Vec<String> = references.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["EMB-2026-2", "EMB-2026-3", "EMB-2026-4"], "{}", db.backend);
+        let titles = ["zero", "one", "two"];
+        let rows: Vec<NewReport<'_>> =
+            references.iter().zip(titles).zip(&ids).map(|((r, t), id)| report_row(r, *id, t)).collect();
+        let report_ids = reports::insert_many(&mut tx, &rows).await.unwrap();
+        for (id, (reference, title)) in report_ids.iter().zip(references.iter().zip(titles)) {
+            let report = reports::get(&mut tx, *id).await.unwrap().unwrap();
+            assert_eq!((&report.reference, report.title.as_str()), (reference, title), "{}", db.backend);
+        }
+        assert_eq!(reports::next_reference(&mut tx, &prefix, 2026).await.unwrap().to_string(), "EMB-2026-5");
+
+        // Distinct reports: one statement; the same report twice: row by row. Either way the
+        // ids come back in order.
+        let messages_in = [
+            message_row(report_ids[2], "m-two", Some("<two@example.org>")),
+            message_row(report_ids[0], "m-zero", Some("<zero@example.org>")),
+        ];
+        let message_ids = embargo_store::messages::insert_many(&mut tx, &messages_in).await.unwrap();
+        let again = [message_row(report_ids[1], "first", None), message_row(report_ids[1], "second", None)];
+        let again_ids = embargo_store::messages::insert_many(&mut tx, &again).await.unwrap();
+        for (report, id, body) in [
+            (report_ids[2], message_ids[0], "m-two"),
+            (report_ids[0], message_ids[1], "m-zero"),
+            (report_ids[1], again_ids[0], "first"),
+            (report_ids[1], again_ids[1], "second"),
+        ] {
+            let message = embargo_store::messages::get(&mut tx, report, id).await.unwrap().unwrap();
+            assert_eq!(message.body, body, "{}", db.backend);
+        }
+        let found = embargo_store::messages::reports_for_message_ids(
+            &mut tx,
+            &["unknown@x", "zero@example.org", "<two@example.org>"],
+        )
+        .await
+        .unwrap();
+        assert_eq!(found, vec![(1, report_ids[0]), (2, report_ids[2])], "{}", db.backend);
+
+        let entries: Vec<audit::NewEntry<'_>> = (0..5)
+            .map(|i| audit::NewEntry {
+                at: at(i),
+                actor: "system:test",
+                action: "bulk",
+                subject: titles[i as usize % 3],
+                details: "",
+            })
+            .collect();
+        let seqs = audit::append_many(&mut tx, &entries).await.unwrap();
+        let single = audit::append(&mut tx, &entries[0]).await.unwrap();
+        assert_eq!(seqs.windows(2).filter(|w| w[1] == w[0] + 1).count(), 4);
+        assert_eq!(single, seqs[4] + 1);
+
+        let job = |key: &'static str| NewJob {
+            kind: "bulk.test",
+            payload: "{}",
+            idempotency_key: Some(key),
+            run_at: at(0),
+            max_attempts: 3,
+        };
+        let created = jobs::enqueue_many(&mut tx, &[job("a"), job("b"), job("a")], at(0)).await.unwrap();
+        assert_eq!(created, 2, "{}: a repeated key is one job", db.backend);
+        assert_eq!(jobs::enqueue_many(&mut tx, &[job("b"), job("c")], at(0)).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        match audit::verify(&store).await.unwrap() {
+            audit::Verification::Intact(n) => assert_eq!(n, 6, "{}", db.backend),
+            broken => panic!("{}: {broken:?}", db.backend),
+        }
+
+        // A batch claim takes the first due job and more of its kind only when the kind is
+        // batched; completing them together is fenced on every lease.
+        let mut tx = store.begin().await.unwrap();
+        jobs::enqueue(&mut tx, &NewJob { kind: "other", idempotency_key: Some("o"), ..job("o") }, at(0)).await.unwrap();
+        tx.commit().await.unwrap();
+        let one = jobs::claim_batch(&store, "w1", at(1), at(31), &[], 10).await.unwrap();
+        assert_eq!(one.len(), 1, "{}: not batched, one job", db.backend);
+        let batch = jobs::claim_batch(&store, "w1", at(1), at(31), &["bulk.test"], 10).await.unwrap();
+        assert_eq!(batch.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(), ["bulk.test", "bulk.test"]);
+        let rest = jobs::claim_batch(&store, "w1", at(1), at(31), &["bulk.test"], 10).await.unwrap();
+        assert_eq!(rest.len(), 1, "{}: other (not batched) after the first bulk.test", db.backend);
+        assert!(jobs::claim_batch(&store, "w2", at(2), at(32), &["bulk.test"], 10).await.unwrap().is_empty());
+        let stolen = jobs::claim(&store, "w2", at(40), at(70)).await.unwrap().unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let all: Vec<jobs::Job> = one.iter().chain(&batch).cloned().collect();
+        let lost = all.iter().any(|j| j.id == stolen.id);
+        assert_eq!(jobs::complete_many(&mut tx, &all, at(41)).await.unwrap(), !lost, "{}", db.backend);
+        tx.rollback().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let kept: Vec<jobs::Job> = all.iter().filter(|j| j.id != stolen.id).cloned().collect();
+        assert!(jobs::complete_many(&mut tx, &kept, at(41)).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Index entries prepared outside the write transaction: terms become searchable, and a new
+/// signature replaces the old one with its bands.
+#[tokio::test]
+async fn prepared_index_rows_are_written_in_one_go() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let (a, a_ref) = new_report(&store, 2026, "first", "b", "a@example.org").await;
+        let (b, b_ref) = new_report(&store, 2026, "second", "b", "b@example.org").await;
+        let (a_ref, b_ref) = (a_ref.parse().unwrap(), b_ref.parse().unwrap());
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let bands = |b: &[&str]| b.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let rows = vec![
+            reports::prepare_index(
+                store.keys(),
+                a,
+                &words(&["overflow", "parser"]),
+                Some((&a_ref, b"sig-a", &bands(&["x", "y"]))),
+            ),
+            reports::prepare_index(store.keys(), b, &words(&["parser"]), Some((&b_ref, b"sig-b", &bands(&["y"])))),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        reports::write_index(&mut tx, &rows).await.unwrap();
+        tx.commit().await.unwrap();
+        let search = |w: &[&str]| reports::InboxFilter { words: words(w), limit: 10, ..Default::default() };
+        let mut tx = store.snapshot().await.unwrap();
+        let ids = |found: Vec<reports::Summary>| found.iter().map(|s| s.id).collect::<Vec<_>>();
+        let mut both = ids(reports::inbox(&mut tx, &search(&["parser"])).await.unwrap().0);
+        both.sort_by_key(|id| id.0);
+        assert_eq!(both, vec![a, b], "{}", db.backend);
+        assert_eq!(ids(reports::inbox(&mut tx, &search(&["overflow"])).await.unwrap().0), vec![a]);
+        assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a"[..]));
+        let candidates = reports::similarity_candidates(&mut tx, a, 5).await.unwrap();
+        assert_eq!(candidates.iter().map(|c| (c.id, c.shared)).collect::<Vec<_>>(), vec![(b, 1)]);
+        tx.rollback().await.unwrap();
+
+        // Re-indexing a replaces its signature and bands.
+        let again = reports::prepare_index(store.keys(), a, &[], Some((&a_ref, b"sig-a2", &bands(&["z"]))));
+        let mut tx = store.begin().await.unwrap();
+        reports::write_index(&mut tx, &[again]).await.unwrap();
+        assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a2"[..]));
+        assert!(reports::similarity_candidates(&mut tx, a, 5).await.unwrap().is_empty(), "{}", db.backend);
+        tx.commit().await.unwrap();
+    }
+}
+
+/// On SQLite this process's writers share one connection: an urgent writer (mail intake)
+/// goes before background writers that were waiting longer. PostgreSQL has no such queue:
+/// both start while the first is still open.
+#[tokio::test]
+async fn urgent_writers_go_first_on_sqlite() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let held = store.begin().await.unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spawn = |name: &'static str, urgent: bool| {
+            let (store, order) = (store.clone(), order.clone());
+            tokio::spawn(async move {
+                let tx = if urgent { store.begin_urgent().await } else { store.begin().await }.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tx.commit().await.unwrap();
+            })
+        };
+        let background = spawn("background", false);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let urgent = spawn("urgent", true);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let started_while_held = order.lock().unwrap().len();
+        held.commit().await.unwrap();
+        background.await.unwrap();
+        urgent.await.unwrap();
+        let order = order.lock().unwrap().clone();
+        match db.backend {
+            "sqlite" => {
+                assert_eq!(started_while_held, 0);
+                assert_eq!(order, ["urgent", "background"]);
+            }
+            _ => assert_eq!(started_while_held, 2, "postgres: {order:?}"),
+        }
+    }
+}
