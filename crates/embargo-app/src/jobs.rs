@@ -37,6 +37,9 @@ const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
 /// The longest a job waits for busy intake before the workers catch up regardless.
 const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
 
+/// The most jobs claimed in one batch while intake is busy.
+const MAX_BATCH_BESIDE_INTAKE: i64 = 32;
+
 /// After a batch that was not full, a claim loop waits this long before claiming again, so
 /// that jobs arriving meanwhile are run (and committed) together rather than one by one.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
@@ -493,6 +496,8 @@ pub fn backoff(attempt: i64) -> SignedDuration {
 pub struct Worker {
     app: App,
     id: Arc<str>,
+    /// While intake is busy, only the holder of this permit runs jobs (see `claim_loop`).
+    beside_intake: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
@@ -500,7 +505,7 @@ impl Worker {
     pub fn new(app: App) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "embargo".into());
         let id = format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>());
-        Self { app, id: id.into() }
+        Self { app, id: id.into(), beside_intake: Arc::new(tokio::sync::Semaphore::new(1)) }
     }
 
     /// This worker's id, as recorded in job leases.
@@ -552,8 +557,16 @@ impl Worker {
                 catching_up = true;
             }
             deferred_since = None;
-            let pause = match self.run_batch().await {
-                Ok(Some((claimed, true))) if (claimed as i64) < MAX_BATCH => BATCH_LINGER,
+            // Beside busy intake, one loop at a time runs jobs, in smaller batches: the jobs
+            // catch up without taking both cores and long write locks from the senders.
+            let busy = self.app.intake_busy(INTAKE_BUSY_WINDOW);
+            let _permit = match busy {
+                true => Some(self.beside_intake.acquire().await),
+                false => None,
+            };
+            let limit = if busy { MAX_BATCH_BESIDE_INTAKE } else { MAX_BATCH };
+            let pause = match self.run_batch(limit).await {
+                Ok(Some((claimed, true))) if (claimed as i64) < limit => BATCH_LINGER,
                 Ok(Some(_)) => continue,
                 Ok(None) => {
                     catching_up = false;
@@ -582,16 +595,15 @@ impl Worker {
     /// Claims and runs one due job, or a batch of due jobs of a kind that is completed
     /// together (see [`BATCHED`]). Returns whether there was any.
     pub async fn run_once(&self) -> Result<bool, AppError> {
-        Ok(self.run_batch().await?.is_some())
+        Ok(self.run_batch(MAX_BATCH).await?.is_some())
     }
 
-    /// [`Self::run_once`]; returns the number of jobs claimed and whether they were of a
-    /// batched kind, or `None` when none was due.
-    async fn run_batch(&self) -> Result<Option<(usize, bool)>, AppError> {
+    /// [`Self::run_once`] with at most `limit` jobs in a batch; returns the number of jobs
+    /// claimed and whether they were of a batched kind, or `None` when none was due.
+    async fn run_batch(&self, limit: i64) -> Result<Option<(usize, bool)>, AppError> {
         let now = self.app.now();
-        let jobs =
-            store_jobs::claim_batch(&self.app.store, &self.id, now, self.after(now, self.lease()), BATCHED, MAX_BATCH)
-                .await?;
+        let until = self.after(now, self.lease());
+        let jobs = store_jobs::claim_batch(&self.app.store, &self.id, now, until, BATCHED, limit).await?;
         if jobs.is_empty() {
             return Ok(None);
         }
@@ -995,5 +1007,43 @@ mod tests {
         assert_eq!(backoff(5), SignedDuration::from_secs(80));
         assert_eq!(backoff(30), SignedDuration::from_secs(3600));
         assert_eq!(backoff(0), SignedDuration::from_secs(5));
+    }
+
+    /// Jobs let busy intake go first, but only for a bounded time: while intake keeps
+    /// committing, a due job waits, then runs anyway.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_wait_for_busy_intake_for_a_bounded_time() {
+        let db = embargo_test_support::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            database_url: crate::config::Secret::new(db.url.clone()),
+            ..Default::default()
+        };
+        let (app, _) = App::open(config).await.unwrap();
+        let busy = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                loop {
+                    app.intake_committed();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        let (stop_tx, stop) = watch::channel(false);
+        let worker = tokio::spawn(Worker::new(app.clone()).run(stop));
+        enqueue_probes(&app, &Actor::System("test"), 1, 0).await.unwrap();
+        let started = std::time::Instant::now();
+        let done = || async { store_jobs::probe_counts(&app.store).await.unwrap().len() };
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(done().await, 0, "the job ran beside busy intake before its wait was up");
+        while done().await == 0 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the job waited for intake without bound");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.elapsed() >= INTAKE_FIRST_FOR.saturating_sub(Duration::from_millis(100)));
+        busy.abort();
+        stop_tx.send(true).unwrap();
+        worker.await.unwrap();
     }
 }
