@@ -358,8 +358,15 @@ const MAX_BULK_THREAD_IDS: usize = 50;
 /// order, exactly as [`ingest_in`] does for a single message. Outcomes are in batch order.
 async fn file_batch(tx: &mut Tx, app: &App, batch: &[Pending]) -> Result<Vec<IngestOutcome>, AppError> {
     let ours = SecurityAddress::of(app);
+    // Compared as the store compares them (without angle brackets and spaces).
     let cited = |p: &Pending| -> Vec<String> {
-        let mut ids: Vec<String> = p.mail.message_id.iter().chain(&p.mail.thread_ids).cloned().collect();
+        let mut ids: Vec<String> = p
+            .mail
+            .message_id
+            .iter()
+            .chain(&p.mail.thread_ids)
+            .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+            .collect();
         ids.sort();
         ids.dedup();
         ids

@@ -751,72 +751,97 @@ impl Worker {
         outcomes
     }
 
-    /// Reads what each report mail needs, in one snapshot: per job, the mail or why it
-    /// cannot be sent.
+    /// Reads what each report mail needs, in one snapshot and a few statements for the whole
+    /// batch: per job, the mail or why it cannot be sent.
     async fn prepare_report_mails(&self, jobs: &[Job]) -> Result<Vec<Result<ReportMail, JobError>>, JobError> {
         let app = &self.app;
+        let payloads: Vec<Result<ReportMailPayload, JobError>> = jobs
+            .iter()
+            .map(|job| serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}"))))
+            .collect();
+        let wanted: Vec<embargo_domain::ReportId> =
+            payloads.iter().flatten().map(|p| embargo_domain::ReportId(p.report)).collect();
+        let originals: Vec<(embargo_domain::ReportId, i64)> = payloads
+            .iter()
+            .flatten()
+            .filter_map(|p| p.message.map(|m| (embargo_domain::ReportId(p.report), m)))
+            .collect();
         let mut tx = app.store.snapshot().await?;
+        let reports = embargo_store::reports::get_many(&mut tx, &wanted).await?;
+        let reporter_ids: Vec<i64> = reports.values().map(|r| r.reporter_id).collect();
+        let reporters = embargo_store::reporters::get_many(&mut tx, &reporter_ids).await?;
+        let tokens = embargo_store::reports::status_tokens(&mut tx, &wanted).await?;
+        let raws = embargo_store::messages::raws(&mut tx, &originals).await?;
+        tx.rollback().await?;
         let mut prepared = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let payload: ReportMailPayload = match serde_json::from_str(&job.payload) {
-                Ok(payload) => payload,
-                Err(e) => {
-                    prepared.push(Err(JobError::Permanent(format!("bad payload: {e}"))));
-                    continue;
-                }
-            };
-            let report_id = embargo_domain::ReportId(payload.report);
-            let Some(report) = embargo_store::reports::get(&mut tx, report_id).await? else {
-                prepared.push(Err(JobError::Permanent(format!("report {} does not exist", payload.report))));
-                continue;
-            };
-            let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
-            let status_token = embargo_store::reports::status_token(&mut tx, report_id).await?;
-            let original = match payload.message {
-                Some(message) => embargo_store::messages::raw(&mut tx, report_id, message).await?,
-                None => None,
-            };
-            let in_reply_to = original.and_then(|raw| embargo_mail::parse(&raw).message_id);
-            let reply_address = crate::intake::reply_address(app, &report.reply_token);
-            let (text, tag, auto_reply) = match job.kind.as_str() {
-                NOT_SECURITY => (
-                    crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
-                    "ns",
-                    false,
-                ),
-                _ => (
-                    crate::mail::acknowledgement(
-                        app,
-                        &report.reference,
-                        reporter.name.as_deref(),
-                        &status_token,
-                        &reply_address,
-                    ),
-                    "ack",
-                    true,
-                ),
-            };
-            // Unguessable, so that nobody can thread mail into a report by citing our messages.
-            let message_id =
-                format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
-            prepared.push(Ok(ReportMail {
-                label: format!("{tag}-{}-{}", report.reference, job.id),
-                report: report_id,
-                reference: report.reference,
-                reporter,
-                reply_address,
-                // The thread keeps the text without the status link: the link is the
-                // reporter's credential, mailed to them only.
-                thread_body: text.body.replace(&status_token, STATUS_LINK_REDACTED),
-                subject: text.subject,
-                body: text.body,
-                message_id,
-                in_reply_to,
-                auto_reply,
+        for (job, payload) in jobs.iter().zip(payloads) {
+            prepared.push(payload.and_then(|payload| {
+                let report_id = embargo_domain::ReportId(payload.report);
+                let report = reports
+                    .get(&report_id)
+                    .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
+                let reporter = reporters
+                    .get(&report.reporter_id)
+                    .cloned()
+                    .ok_or_else(|| JobError::Retry(format!("the reporter of {} was not found", report.reference)))?;
+                let status_token = tokens
+                    .get(&report_id)
+                    .ok_or_else(|| JobError::Retry(format!("the status link of {} was not found", report.reference)))?;
+                let original = payload.message.and_then(|message| raws.get(&message));
+                let in_reply_to = original.and_then(|raw| embargo_mail::parse(raw).message_id);
+                Ok(self.compose_report_mail(job, report, reporter, status_token, in_reply_to))
             }));
         }
-        tx.rollback().await?;
         Ok(prepared)
+    }
+
+    /// Composes one report mail (see [`Self::report_mails`]).
+    fn compose_report_mail(
+        &self,
+        job: &Job,
+        report: &embargo_store::reports::ReportRecord,
+        reporter: embargo_store::reporters::ReporterRecord,
+        status_token: &str,
+        in_reply_to: Option<String>,
+    ) -> ReportMail {
+        let app = &self.app;
+        let reply_address = crate::intake::reply_address(app, &report.reply_token);
+        let (text, tag, auto_reply) = match job.kind.as_str() {
+            NOT_SECURITY => (
+                crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
+                "ns",
+                false,
+            ),
+            _ => (
+                crate::mail::acknowledgement(
+                    app,
+                    &report.reference,
+                    reporter.name.as_deref(),
+                    status_token,
+                    &reply_address,
+                ),
+                "ack",
+                true,
+            ),
+        };
+        // Unguessable, so that nobody can thread mail into a report by citing our messages.
+        let message_id =
+            format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
+        ReportMail {
+            label: format!("{tag}-{}-{}", report.reference, job.id),
+            report: report.id,
+            reference: report.reference.clone(),
+            reporter,
+            reply_address,
+            // The thread keeps the text without the status link: the link is the
+            // reporter's credential, mailed to them only.
+            thread_body: text.body.replace(status_token, STATUS_LINK_REDACTED),
+            subject: text.subject,
+            body: text.body,
+            message_id,
+            in_reply_to,
+            auto_reply,
+        }
     }
 
     /// Records sent report mails on their threads and in the audit trail, and completes their
@@ -850,11 +875,18 @@ impl Worker {
                 details: sent_details(job, None, receipt, mail.reporter.openpgp_key.is_some()),
             })
             .collect();
+        let jobs: Vec<Job> = sent.iter().map(|(_, job, _, _)| (*job).clone()).collect();
         let mut tx = app.store.begin().await?;
         embargo_store::messages::insert_many(&mut tx, &rows).await?;
+        if !store_jobs::complete_many(&mut tx, &jobs, now).await? {
+            tx.rollback().await?;
+            return Err(JobError::LeaseLost);
+        }
+        // Last: appending locks the audit head (on PostgreSQL, until the commit), which
+        // intake's transactions need too.
         audit::record_many(&mut tx, app, &Actor::System("mail"), &entries).await?;
-        let jobs: Vec<Job> = sent.iter().map(|(_, job, _, _)| (*job).clone()).collect();
-        complete_all_in(tx, &jobs, now).await
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Sends a stored outbound message (a reply or notice the team wrote) to the reporter,
@@ -956,20 +988,18 @@ impl Worker {
     async fn index_in_one_transaction(&self, jobs: &[Job]) -> Result<(), JobError> {
         let app = &self.app;
         // Read and compute outside the write lock; write in one short transaction.
-        let mut snapshot = app.store.snapshot().await?;
-        let mut rows = Vec::with_capacity(jobs.len());
+        let mut items = Vec::with_capacity(jobs.len());
         for job in jobs {
             let payload: IndexPayload =
                 serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-            let report = embargo_domain::ReportId(payload.report);
-            match crate::reports::prepare_index_in(&mut snapshot, app, report, payload.message, payload.new_report)
-                .await
-            {
-                Ok(prepared) => rows.push(prepared),
-                Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
-                Err(err) => return Err(err.into()),
-            }
+            items.push((embargo_domain::ReportId(payload.report), payload.message, payload.new_report));
         }
+        let mut snapshot = app.store.snapshot().await?;
+        let rows = match crate::reports::prepare_index_many(&mut snapshot, app, &items).await {
+            Ok(rows) => rows,
+            Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
+            Err(err) => return Err(err.into()),
+        };
         snapshot.rollback().await?;
         let mut tx = app.store.begin().await?;
         embargo_store::reports::write_index(&mut tx, &rows).await?;

@@ -427,52 +427,73 @@ async fn resume_on_answer_in(tx: &mut Tx, app: &App, record: &ReportRecord) -> R
     Ok(())
 }
 
-/// Reads and prepares the index entries of a new report (`new_report`: its title, text and
-/// reporter's address as search terms, and its near-duplicate signature) or of its inbound
-/// message `message` (the message's words). Runs in a read snapshot; the `report.index`
-/// job writes the result ([`sr::write_index`]) in a short write transaction.
-pub(crate) async fn prepare_index_in(
+/// Reads and prepares the index entries of new reports (`new_report`: title, text and the
+/// reporter's address as search terms, and the near-duplicate signature) or of inbound
+/// messages (`message`: the message's words), one entry per `(report, message, new_report)`
+/// in order. Reads in the caller's snapshot, a few statements for the whole batch; the
+/// `report.index` job writes the result ([`sr::write_index`]) in a short write transaction.
+pub(crate) async fn prepare_index_many(
     tx: &mut Tx,
     app: &App,
-    report: ReportId,
-    message: i64,
-    new_report: bool,
-) -> Result<sr::IndexRows, AppError> {
-    let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound(format!("report {}", report.0)))?;
-    let store = app.store.clone();
-    // Hashing hundreds of words and computing the signature is CPU work: off the async
-    // threads, which serve SMTP sessions and intake's commits meanwhile.
-    let compute = move |f: Box<dyn FnOnce(&embargo_crypto::Keyring) -> sr::IndexRows + Send>| async move {
-        tokio::task::spawn_blocking(move || f(store.keys()))
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("indexing failed: {e}")))
+    items: &[(ReportId, i64, bool)],
+) -> Result<Vec<sr::IndexRows>, AppError> {
+    let ids: Vec<ReportId> = items.iter().map(|(report, _, _)| *report).collect();
+    let reports = sr::get_many(tx, &ids).await?;
+    let reporter_ids: Vec<i64> = reports.values().map(|r| r.reporter_id).collect();
+    let reporters = reporters::get_many(tx, &reporter_ids).await?;
+    let products = match reports.values().any(|r| r.product_id.is_some()) {
+        true => embargo_store::products::list(tx).await?,
+        false => Vec::new(),
     };
-    if new_report {
-        let reporter = reporters::get(tx, record.reporter_id).await?;
-        let product = match record.product_id {
-            Some(id) => embargo_store::products::list(tx).await?.into_iter().find(|p| p.id == id).map(|p| p.name),
-            None => None,
-        };
-        compute(Box::new(move |keys| {
-            let mut words = search_words(&record.title);
-            words.extend(search_words(&record.body));
-            words.extend(search_words(&reporter.email));
-            words.sort();
-            words.dedup();
-            let text = format!("{}\n{}", record.title, record.body);
-            let signature = similarity::signature(&text, product.as_deref());
-            let key = keys.derived_key(BAND_KEY_PURPOSE);
-            let bands: Vec<String> =
-                similarity::bands(&signature, &key).iter().map(|band| format!("{band:016x}")).collect();
-            sr::prepare_index(keys, report, &words, Some((&record.reference, &signature.to_bytes(), &bands)))
-        }))
-        .await
-    } else {
-        let found = messages::get(tx, report, message)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("message {message} of {}", record.reference)))?;
-        compute(Box::new(move |keys| sr::prepare_index(keys, report, &search_words(&found.body), None))).await
+    enum Source {
+        Report(Box<ReportRecord>, String, Option<String>),
+        Message(ReportId, String),
     }
+    let mut sources = Vec::with_capacity(items.len());
+    for &(report, message, new_report) in items {
+        let record = reports.get(&report).cloned().ok_or_else(|| AppError::NotFound(format!("report {}", report.0)))?;
+        if new_report {
+            let email = reporters
+                .get(&record.reporter_id)
+                .map(|r| r.email.clone())
+                .ok_or_else(|| AppError::NotFound(format!("the reporter of {}", record.reference)))?;
+            let product = products.iter().find(|p| Some(p.id) == record.product_id).map(|p| p.name.clone());
+            sources.push(Source::Report(Box::new(record), email, product));
+        } else {
+            let found = messages::get(tx, report, message)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("message {message} of {}", record.reference)))?;
+            sources.push(Source::Message(report, found.body));
+        }
+    }
+    // Hashing hundreds of words and computing signatures is CPU work: off the async
+    // threads, which serve SMTP sessions and intake's commits meanwhile.
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let keys = store.keys();
+        let band_key = keys.derived_key(BAND_KEY_PURPOSE);
+        sources
+            .into_iter()
+            .map(|source| match source {
+                Source::Report(record, email, product) => {
+                    let mut words = search_words(&record.title);
+                    words.extend(search_words(&record.body));
+                    words.extend(search_words(&email));
+                    words.sort();
+                    words.dedup();
+                    let text = format!("{}\n{}", record.title, record.body);
+                    let signature = similarity::signature(&text, product.as_deref());
+                    let bands: Vec<String> =
+                        similarity::bands(&signature, &band_key).iter().map(|band| format!("{band:016x}")).collect();
+                    let similarity = Some((&record.reference, &signature.to_bytes()[..], &bands[..]));
+                    sr::prepare_index(keys, record.id, &words, similarity)
+                }
+                Source::Message(report, body) => sr::prepare_index(keys, report, &search_words(&body), None),
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("indexing failed: {e}")))
 }
 
 /// What the band key is derived for (see [`embargo_crypto::Keyring::derived_key`]).

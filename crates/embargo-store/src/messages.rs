@@ -221,6 +221,35 @@ pub async fn raw(tx: &mut Tx, report: ReportId, message: i64) -> Result<Option<V
     }
 }
 
+/// [`raw`] of several (report, message) pairs, in one statement: the original bytes by
+/// message id, for the messages that have them.
+pub async fn raws(
+    tx: &mut Tx,
+    messages: &[(ReportId, i64)],
+) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
+    if messages.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, report_id, raw_enc FROM messages WHERE id IN ({}) AND raw_enc IS NOT NULL",
+        crate::placeholder_list(1, messages.len())
+    );
+    let mut query = crate::bulk(sql);
+    for (_, message) in messages {
+        query = query.bind(*message);
+    }
+    let mut found = std::collections::HashMap::new();
+    for row in query.fetch_all(tx.conn()).await? {
+        let (id, report): (i64, i64) = (row.try_get("id")?, row.try_get("report_id")?);
+        // Only the message asked for on its own report.
+        if messages.contains(&(ReportId(report), id)) {
+            let sealed: Vec<u8> = row.try_get("raw_enc")?;
+            found.insert(id, tx.keys.open(&sealed, aad(ReportId(report), "raw").as_bytes())?);
+        }
+    }
+    Ok(found)
+}
+
 /// The reports that hold a message with any of these Message-IDs (for threading replies).
 pub async fn reports_by_message_ids(tx: &mut Tx, message_ids: &[&str]) -> Result<Vec<ReportId>, StoreError> {
     let mut found = Vec::new();

@@ -115,12 +115,33 @@ pub async fn get(tx: &mut Tx, id: i64) -> Result<ReporterRecord, StoreError> {
         .bind(id)
         .fetch_one(tx.conn())
         .await?;
+    reporter_of(tx, &row)
+}
+
+/// Reads several reporters in one statement, by id (those that exist).
+pub async fn get_many(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, ReporterRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, email_index, email_enc, name_enc, openpgp_key_enc FROM reporters WHERE id IN ({})",
+        crate::placeholder_list(1, ids.len())
+    );
+    let mut query = crate::bulk(sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    rows.iter().map(|row| reporter_of(tx, row).map(|r| (r.id, r))).collect()
+}
+
+fn reporter_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReporterRecord, StoreError> {
     let index: String = row.try_get("email_index")?;
     let email: Vec<u8> = row.try_get("email_enc")?;
     let name: Option<Vec<u8>> = row.try_get("name_enc")?;
     let key: Option<Vec<u8>> = row.try_get("openpgp_key_enc")?;
     Ok(ReporterRecord {
-        id,
+        id: row.try_get("id")?,
         email: tx.open(&email, &aad(&index, "email"))?,
         name: name.map(|n| tx.open(&n, &aad(&index, "name"))).transpose()?,
         openpgp_key: key.map(|k| tx.open(&k, &aad(&index, "openpgp_key"))).transpose()?,

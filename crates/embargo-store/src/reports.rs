@@ -276,6 +276,23 @@ pub async fn get(tx: &mut Tx, id: ReportId) -> Result<Option<ReportRecord>, Stor
     row.map(|row| record(tx, &row)).transpose()
 }
 
+/// Reads several reports in one statement, content opened (those that exist).
+pub async fn get_many(
+    tx: &mut Tx,
+    ids: &[ReportId],
+) -> Result<std::collections::HashMap<ReportId, ReportRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let sql = format!("{SELECT_REPORT} WHERE id IN ({})", crate::placeholder_list(1, ids.len()));
+    let mut query = crate::bulk(sql);
+    for id in ids {
+        query = query.bind(id.0);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    rows.iter().map(|row| record(tx, row).map(|r| (r.id, r))).collect()
+}
+
 // sqlx 0.9 only takes `&'static str` as trusted SQL; these keep one column list.
 fn const_format_select_by_reference() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -475,7 +492,7 @@ pub fn prepare_index(
 }
 
 /// Writes prepared index entries for several reports: one statement for all their terms, and
-/// for the signatures one update per report plus one statement for all band keys. A
+/// for the signatures one update, one delete of the old band keys and one insert of the new. A
 /// report's new signature replaces its old one and its bands.
 pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreError> {
     // The one dialect difference here: how a JSON array of [text, report] pairs becomes rows.
@@ -506,14 +523,19 @@ pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreErr
     if signed.is_empty() {
         return Ok(());
     }
+    let sql = format!(
+        "UPDATE reports SET similarity_enc = CASE id {} END WHERE id IN ({})",
+        (0..signed.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(" "),
+        crate::placeholder_list(2 * signed.len() + 1, signed.len())
+    );
+    let mut update = crate::bulk(sql);
     for row in &signed {
-        let sealed = row.similarity.as_ref().map(|(sealed, _)| sealed.clone());
-        sqlx::query("UPDATE reports SET similarity_enc = $1 WHERE id = $2")
-            .bind(sealed)
-            .bind(row.report.0)
-            .execute(tx.conn())
-            .await?;
+        update = update.bind(row.report.0).bind(row.similarity.as_ref().map(|(sealed, _)| sealed.clone()));
     }
+    for row in &signed {
+        update = update.bind(row.report.0);
+    }
+    update.execute(tx.conn()).await?;
     let sql = format!("DELETE FROM report_bands WHERE report_id IN ({})", crate::placeholder_list(1, signed.len()));
     let mut delete = crate::bulk(sql);
     for row in &signed {
@@ -831,6 +853,32 @@ pub async fn status_token(tx: &mut Tx, report: ReportId) -> Result<String, Store
     let reference = reference_of(&row)?;
     let sealed: Vec<u8> = row.try_get("status_token_enc")?;
     tx.open(&sealed, &status_aad(&reference))
+}
+
+/// [`status_token`] of several reports, in one statement.
+pub async fn status_tokens(
+    tx: &mut Tx,
+    reports: &[ReportId],
+) -> Result<std::collections::HashMap<ReportId, String>, StoreError> {
+    if reports.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, reference, status_token_enc FROM reports WHERE id IN ({})",
+        crate::placeholder_list(1, reports.len())
+    );
+    let mut query = crate::bulk(sql);
+    for report in reports {
+        query = query.bind(report.0);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    rows.iter()
+        .map(|row| {
+            let reference = reference_of(row)?;
+            let sealed: Vec<u8> = row.try_get("status_token_enc")?;
+            Ok((ReportId(row.try_get("id")?), tx.open(&sealed, &status_aad(&reference))?))
+        })
+        .collect()
 }
 
 /// Marks a report as being about a dependency, recording the upstream project and contact.

@@ -633,6 +633,14 @@ async fn bulk_writes_match_row_by_row_writes() {
             assert_eq!((&report.reference, report.title.as_str()), (reference, title), "{}", db.backend);
         }
         assert_eq!(reports::next_reference(&mut tx, &prefix, 2026).await.unwrap().to_string(), "EMB-2026-5");
+        // And read back many at once.
+        let many = reports::get_many(&mut tx, &[report_ids[2], ReportId(-1), report_ids[0]]).await.unwrap();
+        assert_eq!(many.len(), 2, "{}: the missing id is left out", db.backend);
+        assert_eq!(many[&report_ids[2]].title, "two");
+        let tokens = reports::status_tokens(&mut tx, &report_ids).await.unwrap();
+        assert_eq!(tokens[&report_ids[1]], "one");
+        let people_back = reporters::get_many(&mut tx, &[ids[0], ids[3]]).await.unwrap();
+        assert_eq!(people_back[&ids[3]].email, "other@example.org");
 
         // Distinct reports: one statement; the same report twice: row by row. Either way the
         // ids come back in order.
@@ -659,6 +667,17 @@ async fn bulk_writes_match_row_by_row_writes() {
         .await
         .unwrap();
         assert_eq!(found, vec![(1, report_ids[0]), (2, report_ids[2])], "{}", db.backend);
+        let mut raw_row = message_row(report_ids[0], "with raw", None);
+        raw_row.raw = Some(b"From: a\r\n\r\nraw bytes");
+        let with_raw = embargo_store::messages::insert(&mut tx, &raw_row).await.unwrap();
+        let raws = embargo_store::messages::raws(
+            &mut tx,
+            &[(report_ids[0], with_raw), (report_ids[1], with_raw), (report_ids[2], message_ids[0])],
+        )
+        .await
+        .unwrap();
+        assert_eq!(raws.len(), 1, "{}: only a message with raw bytes, on its own report", db.backend);
+        assert_eq!(raws[&with_raw], b"From: a\r\n\r\nraw bytes");
 
         let entries: Vec<audit::NewEntry<'_>> = (0..5)
             .map(|i| audit::NewEntry {
@@ -746,6 +765,7 @@ async fn prepared_index_rows_are_written_in_one_go() {
         assert_eq!(both, vec![a, b], "{}", db.backend);
         assert_eq!(ids(reports::inbox(&mut tx, &search(&["overflow"])).await.unwrap().0), vec![a]);
         assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a"[..]));
+        assert_eq!(reports::similarity(&mut tx, b).await.unwrap().as_deref(), Some(&b"sig-b"[..]));
         let candidates = reports::similarity_candidates(&mut tx, a, 5).await.unwrap();
         assert_eq!(candidates.iter().map(|c| (c.id, c.shared)).collect::<Vec<_>>(), vec![(b, 1)]);
         tx.rollback().await.unwrap();
