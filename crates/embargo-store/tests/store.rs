@@ -816,3 +816,31 @@ async fn urgent_writers_go_first_on_sqlite() {
         }
     }
 }
+
+/// SQLite's write-ahead log is copied into the database file in the background, not by the
+/// commit that fills it: after a commit that stays under SQLite's own threshold, the
+/// database file grows within a few seconds without another write. (PostgreSQL manages its
+/// own log: nothing to check.)
+#[tokio::test]
+async fn the_sqlite_log_is_checkpointed_in_the_background() {
+    for db in both_backends() {
+        if db.backend != "sqlite" {
+            continue;
+        }
+        let store = open(&db).await;
+        let file = db.files.join("embargo.db");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let before = std::fs::metadata(&file).unwrap().len();
+        let body = "x".repeat(20_000);
+        for i in 0..50 {
+            new_report(&store, 2026, &format!("t{i}"), &body, "a@example.org").await;
+        }
+        let wal = std::fs::metadata(file.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+        assert!(wal > 500_000, "the reports went to the log first ({wal} bytes)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&file).unwrap().len() < before + 500_000 {
+            assert!(std::time::Instant::now() < deadline, "the log was not copied into {}", file.display());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
