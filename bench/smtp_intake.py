@@ -247,11 +247,20 @@ def main():
     os.chmod(tmp, 0o755)
     pg_url, pg_stop = start_postgres(tmp) if "postgres" in targets else (None, None)
 
+    def settle():
+        # Each target starts with the previous one's writes on disk, not still being
+        # written back beside it.
+        os.sync()
+        time.sleep(1)
+
     def one_round(messages, results):
+        settle()
         if "postfix" in targets:
             results["postfix"].append(postfix_run(tempfile.mkdtemp(dir=tmp), messages))
+            settle()
         if "sqlite" in targets:
             results["sqlite"].append(embargo_run(binary, tmp, messages))
+            settle()
         if pg_url:
             results["postgres"].append(embargo_run(binary, tmp, messages, pg_url))
 
