@@ -286,7 +286,8 @@ commit, one statement per table per batch). The same process acknowledges every 
 mail (written to the outbox Maildir, fsynced) and indexes it, in batched background jobs that
 let intake go first for at most 2 s at a time. "All delivered / acknowledged" is the time from
 the start of the load until the last message is in Postfix's Maildir, or the last
-acknowledgement is in Embargo's outbox.
+acknowledgement is in Embargo's outbox. PostgreSQL runs with `initdb`'s defaults
+(`shared_buffers` 128 MB), on the same two cores.
 
 A burst of {args.messages} messages, {args.runs} runs (medians; p99 is the worst run's histogram bound):
 
