@@ -608,30 +608,51 @@ impl Worker {
             return Ok(None);
         }
         let claimed = (jobs.len(), BATCHED.contains(&jobs[0].kind.as_str()));
+        // A batch is logged once at info (each job at debug, failures as warnings).
+        let batch = jobs.len() > 1;
+        if batch {
+            let (kind, count) = (jobs[0].kind.as_str(), jobs.len());
+            tracing::info!(worker = %self.id, job.kind = %kind, jobs = count, "job batch started");
+        }
         let mut runnable = Vec::with_capacity(jobs.len());
         for job in jobs {
-            tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
+            match batch {
+                true => {
+                    tracing::debug!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started")
+                }
+                false => {
+                    tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started")
+                }
+            }
             if job.attempt > job.max_attempts {
                 let outcome = Err(JobError::Permanent(format!("gave up after {} attempts", job.max_attempts)));
-                self.finish(&job, outcome).await?;
+                self.finish(&job, outcome, batch).await?;
             } else {
                 runnable.push(job);
             }
         }
         let outcomes = self.run_with_heartbeat(&runnable).await;
+        let done = outcomes.iter().filter(|o| o.is_ok()).count();
         for (job, outcome) in runnable.iter().zip(outcomes) {
-            self.finish(job, outcome).await?;
+            self.finish(job, outcome, batch).await?;
+        }
+        if batch {
+            tracing::info!(worker = %self.id, jobs = claimed.0, done, "job batch done");
         }
         Ok(Some(claimed))
     }
 
-    /// Logs and counts an attempt's outcome, and records a failure (to retry or give up).
-    async fn finish(&self, job: &Job, outcome: Result<(), JobError>) -> Result<(), AppError> {
+    /// Logs and counts an attempt's outcome (a success at debug level inside a batch), and
+    /// records a failure (to retry or give up).
+    async fn finish(&self, job: &Job, outcome: Result<(), JobError>, in_batch: bool) -> Result<(), AppError> {
         let now = self.app.now();
         match outcome {
             Ok(()) => {
                 metrics::counter!("embargo_jobs_completed_total", "kind" => job.kind.clone()).increment(1);
-                tracing::info!(job.id = job.id, job.kind = %job.kind, "job done");
+                match in_batch {
+                    true => tracing::debug!(job.id = job.id, job.kind = %job.kind, "job done"),
+                    false => tracing::info!(job.id = job.id, job.kind = %job.kind, "job done"),
+                }
             }
             Err(JobError::LeaseLost) => {
                 metrics::counter!("embargo_jobs_lease_lost_total", "kind" => job.kind.clone()).increment(1);
