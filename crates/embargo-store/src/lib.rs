@@ -3,8 +3,10 @@
 //! One code path serves SQLite (the embedded default) and PostgreSQL: queries go through
 //! sqlx's `Any` driver, written in the SQL both dialects share (`$n` placeholders,
 //! `RETURNING`, `ON CONFLICT`), with values limited to integers, text and bytes. Times are
-//! Unix milliseconds. The few places where the dialects differ (claiming a job) pick a
-//! statement by [`Backend`]. See `docs/adr/0001-storage.md`.
+//! Unix milliseconds. The few places where the dialects differ (claiming jobs, a JSON array
+//! becoming rows) pick a statement by [`Backend`]. See `docs/adr/0001-storage.md`. Writes a
+//! group commit makes have multi-row forms (`*_many`), one statement per table for a whole
+//! batch; see `docs/adr/0013-intake-first.md`.
 //!
 //! Architecture invariants:
 //! * Use cases own transactions: they call [`Store::begin`], pass `&mut Tx` to the module
@@ -12,8 +14,10 @@
 //! * Confidential values are sealed here, on the way in, and opened on the way out, so no
 //!   caller can store plaintext by mistake. Columns ending in `_enc` are never plaintext.
 //! * On SQLite every write transaction starts with `BEGIN IMMEDIATE` (one writer at a time,
-//!   no lock upgrades that fail under load) and commits are durable on return
-//!   (`journal_mode=WAL`, `synchronous=FULL`).
+//!   no lock upgrades that fail under load) on the store's one write connection, which
+//!   writers get in turn (urgent ones first, [`Store::begin_urgent`]), and commits are
+//!   durable on return (`journal_mode=WAL`, `synchronous=FULL`). Never open a write
+//!   transaction while the same task holds one.
 #![forbid(unsafe_code)]
 
 use std::path::Path;
