@@ -475,19 +475,9 @@ pub async fn status_reply(app: &App, token: &str, body: &str, uploads: Vec<Uploa
     let report = sr::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound("status page".into()))?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
     let message = Submission {
-        channel: Channel::Web,
-        reporter_email: reporter.email,
         reporter_name: reporter.name,
-        title: format!("Re: {}", report.title),
-        body,
         attachments: uploads,
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
+        ..Submission::new(Channel::Web, &reporter.email, &format!("Re: {}", report.title), &body)
     };
     let reference = crate::reports::add_inbound_message_in(&mut tx, app, &Actor::Reporter, id, &message, false).await?;
     tx.commit().await?;

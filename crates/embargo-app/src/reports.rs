@@ -82,6 +82,28 @@ pub struct Submission {
     pub product_id: Option<i64>,
 }
 
+impl Submission {
+    /// A submission of `title` and `body` from `reporter_email` by `channel`, with nothing
+    /// else: no name, attachments, raw message, acknowledgement or structured fields.
+    pub fn new(channel: Channel, reporter_email: &str, title: &str, body: &str) -> Self {
+        Self {
+            channel,
+            reporter_email: reporter_email.to_owned(),
+            reporter_name: None,
+            title: title.to_owned(),
+            body: body.to_owned(),
+            attachments: Vec::new(),
+            raw: None,
+            message_id: None,
+            acknowledge: false,
+            pgp: None,
+            auth: None,
+            details: None,
+            product_id: None,
+        }
+    }
+}
+
 /// What [`submit`] created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
@@ -637,17 +659,19 @@ pub async fn split(
     )
     .await?;
     crate::jobs::enqueue_index(&mut tx, app, created.id, message, true).await?;
-    audit::record(&mut tx, app, actor, "report.split", &subject(reference), &format!("into={}", created.reference))
-        .await?;
-    audit::record(
-        &mut tx,
-        app,
-        actor,
-        "report.create",
-        &subject(&created.reference),
-        &format!("channel={} split_from={reference}", original.channel),
-    )
-    .await?;
+    let entries = [
+        audit::Entry {
+            action: "report.split",
+            subject: subject(reference),
+            details: format!("into={}", created.reference),
+        },
+        audit::Entry {
+            action: "report.create",
+            subject: subject(&created.reference),
+            details: format!("channel={} split_from={reference}", original.channel),
+        },
+    ];
+    audit::record_many(&mut tx, app, actor, &entries).await?;
     tx.commit().await?;
     metrics::counter!("embargo_reports_received_total", "channel" => "split").increment(1);
     tracing::info!(report = %reference, into = %created.reference, "report split");

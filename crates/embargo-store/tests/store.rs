@@ -28,19 +28,11 @@ async fn new_report(store: &Store, year: i16, title: &str, body: &str, email: &s
     let id = reports::insert(
         &mut tx,
         &NewReport {
-            reference: &reference,
-            channel: "email",
-            reporter_id: reporter,
-            title,
             body,
-            received_at: at(0),
             reply_token: &format!("r-{reference}"),
             status_token: &format!("status-{reference}"),
             status_token_hash: &format!("hash-{reference}"),
-            details: None,
-            product_id: None,
-            ack_due_at: None,
-            next_sla_at: None,
+            ..report_row(&reference, reporter, title)
         },
     )
     .await

@@ -20,21 +20,7 @@ const DAY: i64 = 24 * HOUR;
 const FORMULA: &str = "=cmd|' /C calc'!A0";
 
 fn submission(title: &str, product_id: Option<i64>) -> Submission {
-    Submission {
-        channel: Channel::Email,
-        reporter_email: "reporter@example.net".into(),
-        reporter_name: None,
-        title: title.into(),
-        body: "body".into(),
-        attachments: Vec::new(),
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id,
-    }
+    Submission { product_id, ..Submission::new(Channel::Email, "reporter@example.net", title, "body") }
 }
 
 /// Submits a report now, and returns it with its receipt time.

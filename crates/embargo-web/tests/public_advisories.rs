@@ -138,19 +138,8 @@ async fn snapshot(router: &Router, routes: &[(&'static str, String)]) -> Snapsho
 
 fn submission(title: &str) -> Submission {
     Submission {
-        channel: Channel::Web,
-        reporter_email: "reporter@example.net".into(),
         reporter_name: Some("Rita Reporter".into()),
-        title: title.into(),
-        body: "details".into(),
-        attachments: vec![],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
+        ..Submission::new(Channel::Web, "reporter@example.net", title, "details")
     }
 }
 

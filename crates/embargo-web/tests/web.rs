@@ -64,23 +64,13 @@ fn api(method: &str, path: &str, token: Option<&str>, json: Option<serde_json::V
 
 fn submission(email: &str, title: &str, body: &str) -> Submission {
     Submission {
-        channel: Channel::Email,
-        reporter_email: email.into(),
         reporter_name: Some("Reporter".into()),
-        title: title.into(),
-        body: body.into(),
         attachments: vec![Upload {
             filename: "../../etc/passwd<script>.sh".into(),
             media_type: "text/html".into(),
             data: b"<script>alert('file')</script>".to_vec(),
         }],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
+        ..Submission::new(Channel::Email, email, title, body)
     }
 }
 

@@ -79,19 +79,13 @@ async fn main() {
             let mut last = None;
             for i in (t..count).step_by(tasks as usize) {
                 let submission = Submission {
-                    channel: Channel::Email,
-                    reporter_email: format!("reporter{}@example.net", i % 5000),
                     reporter_name: Some(format!("Reporter {}", i % 5000)),
-                    title: format!("{} in {}", text(i, 3), text(i + 7, 2)),
-                    body: text(i * 31, 120),
-                    attachments: Vec::new(),
-                    raw: None,
-                    message_id: None,
-                    acknowledge: false,
-                    pgp: None,
-                    auth: None,
-                    details: None,
-                    product_id: None,
+                    ..Submission::new(
+                        Channel::Email,
+                        &format!("reporter{}@example.net", i % 5000),
+                        &format!("{} in {}", text(i, 3), text(i + 7, 2)),
+                        &text(i * 31, 120),
+                    )
                 };
                 last = Some(reports::submit(&app, &system, submission).await.expect("submit").reference);
             }

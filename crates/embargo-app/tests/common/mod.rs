@@ -62,19 +62,5 @@ pub async fn instance_with(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Inst
 
 /// A web-form submission from `email` with `title` and a short body.
 pub fn submission(email: &str, title: &str) -> Submission {
-    Submission {
-        channel: Channel::Web,
-        reporter_email: email.into(),
-        reporter_name: None,
-        title: title.into(),
-        body: "details".into(),
-        attachments: vec![],
-        raw: None,
-        message_id: None,
-        acknowledge: false,
-        pgp: None,
-        auth: None,
-        details: None,
-        product_id: None,
-    }
+    Submission::new(Channel::Web, email, title, "details")
 }
