@@ -637,7 +637,8 @@ impl Worker {
             self.finish(job, outcome, batch).await?;
         }
         if batch {
-            tracing::info!(worker = %self.id, jobs = claimed.0, done, "job batch done");
+            let kind = runnable.first().map_or("", |job| job.kind.as_str());
+            tracing::info!(worker = %self.id, job.kind = %kind, jobs = claimed.0, done, "job batch done");
         }
         Ok(Some(claimed))
     }
