@@ -333,3 +333,405 @@ pub async fn revoke_my_token(app: &App, actor: &Actor, token: i64) -> Result<(),
     tx.commit().await?;
     Ok(())
 }
+
+// ---- Offboarding and recovery ------------------------------------------------------------
+//
+// Every change below is effective at once: sessions and API tokens are looked up in the
+// database on every request, and those of an account that is disabled, deleted or reset
+// are revoked in the same transaction as the change (so re-enabling an account does not
+// bring a stolen cookie or token back). There is always at least one active admin.
+
+/// An account by address for an admin operation (deleted accounts are not found).
+async fn account(tx: &mut embargo_store::Tx, email: &str) -> Result<users::UserRecord, AppError> {
+    users::by_email(tx, email)
+        .await?
+        .filter(|u| !u.deleted)
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))
+}
+
+/// Refuses when `user` is the last active admin (disabling or deleting them would leave
+/// nobody to manage the instance from the web).
+async fn keep_an_admin(tx: &mut embargo_store::Tx, user: &users::UserRecord, doing: &str) -> Result<(), AppError> {
+    if user.role == Role::Admin && !user.disabled && users::count_admins(tx).await? <= 1 {
+        return Err(AppError::Conflict(format!(
+            "cannot {doing} {}: it is the last active admin (make another admin first)",
+            user.email
+        )));
+    }
+    Ok(())
+}
+
+/// What disabling or deleting an account revoked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Live browser sessions ended.
+    pub sessions: u64,
+    /// API tokens revoked.
+    pub tokens: u64,
+    /// Products the account was responsible for (deletion only).
+    pub products: u64,
+    /// Reports it was a member of (deletion only).
+    pub memberships: u64,
+    /// Reports that were assigned to it and are now unassigned (deletion only).
+    pub assignments: u64,
+}
+
+/// Disables an account (admins): it can no longer sign in, and its sessions and API tokens
+/// are revoked at once. Refused for the last active admin.
+pub async fn disable_user(app: &App, actor: &Actor, email: &str) -> Result<Revoked, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = account(&mut tx, email).await?;
+    keep_an_admin(&mut tx, &user, "disable").await?;
+    if !users::set_disabled(&mut tx, user.id, true).await? {
+        tx.rollback().await?;
+        return Err(AppError::Conflict(format!("account {} is already disabled", user.email)));
+    }
+    let revoked = Revoked {
+        sessions: embargo_store::sessions::revoke_all(&mut tx, user.id, now).await?,
+        tokens: users::revoke_all_tokens(&mut tx, user.id, now).await?,
+        ..Revoked::default()
+    };
+    let details = format!("sessions={} tokens={}", revoked.sessions, revoked.tokens);
+    audit::record(&mut tx, app, actor, "user.disable", &format!("user:{}", user.id), &details).await?;
+    tx.commit().await?;
+    tracing::info!(user = user.id.0, sessions = revoked.sessions, tokens = revoked.tokens, "account disabled");
+    Ok(revoked)
+}
+
+/// Enables a disabled account again (admins). Its old sessions and tokens stay revoked.
+pub async fn enable_user(app: &App, actor: &Actor, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = account(&mut tx, email).await?;
+    if !users::set_disabled(&mut tx, user.id, false).await? {
+        tx.rollback().await?;
+        return Err(AppError::Conflict(format!("account {} is not disabled", user.email)));
+    }
+    audit::record(&mut tx, app, actor, "user.enable", &format!("user:{}", user.id), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes an account (admins). The row stays, anonymised, so that its audit entries,
+/// transitions and the messages and notes it wrote stay attributed to `user:<id>`; its
+/// address, password, second factor, sessions, tokens, product responsibilities and report
+/// memberships go, and reports assigned to it become unassigned. Refused for the last
+/// active admin.
+pub async fn delete_user(app: &App, actor: &Actor, email: &str) -> Result<Revoked, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = account(&mut tx, email).await?;
+    keep_an_admin(&mut tx, &user, "delete").await?;
+    let (memberships, assignments) = embargo_store::reports::remove_user_everywhere(&mut tx, user.id, now).await?;
+    let revoked = Revoked {
+        sessions: embargo_store::sessions::revoke_all(&mut tx, user.id, now).await?,
+        tokens: users::revoke_all_tokens(&mut tx, user.id, now).await?,
+        products: embargo_store::products::remove_responder_everywhere(&mut tx, user.id).await?,
+        memberships,
+        assignments,
+    };
+    users::anonymise(&mut tx, user.id, now).await?;
+    let details = format!(
+        "sessions={} tokens={} products={} memberships={} assignments={}",
+        revoked.sessions, revoked.tokens, revoked.products, revoked.memberships, revoked.assignments
+    );
+    audit::record(&mut tx, app, actor, "user.delete", &format!("user:{}", user.id), &details).await?;
+    tx.commit().await?;
+    tracing::info!(user = user.id.0, "account deleted (anonymised)");
+    Ok(revoked)
+}
+
+/// A random password for [`reset_password`] without one: 24 characters of a-z, A-Z, 2-9
+/// (about 140 bits).
+fn random_password() -> String {
+    use rand::RngCore;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+}
+
+/// Sets a new password for an account (admins) and ends its sessions. Without `password`
+/// a random one is made; the password set is returned (to hand over once).
+pub async fn reset_password(app: &App, actor: &Actor, email: &str, password: Option<&str>) -> Result<String, AppError> {
+    let password = password.map_or_else(random_password, str::to_owned);
+    let hash = hash_password(&password)?;
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = account(&mut tx, email).await?;
+    users::set_password_hash(&mut tx, user.id, Some(&hash)).await?;
+    let sessions = embargo_store::sessions::revoke_all(&mut tx, user.id, app.now()).await?;
+    audit::record(&mut tx, app, actor, "user.password.reset", &format!("user:{}", user.id), &format!("sessions={sessions}"))
+        .await?;
+    tx.commit().await?;
+    Ok(password)
+}
+
+/// Removes an account's second factor (a lost authenticator; admins): the TOTP secret and
+/// every recovery code go, its sessions end, and the next sign-in sets TOTP up again.
+pub async fn reset_totp(app: &App, actor: &Actor, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = account(&mut tx, email).await?;
+    users::clear_totp(&mut tx, user.id).await?;
+    let sessions = embargo_store::sessions::revoke_all(&mut tx, user.id, app.now()).await?;
+    audit::record(&mut tx, app, actor, "user.totp.reset", &format!("user:{}", user.id), &format!("sessions={sessions}"))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How many recovery codes a set holds.
+pub const RECOVERY_CODES: usize = 10;
+
+/// A recovery code: 16 characters of the RFC 4648 base32 alphabet (80 random bits), in
+/// groups of four.
+fn recovery_code() -> String {
+    use rand::RngCore;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+/// The stored form of a recovery code as typed: case, spaces and dashes do not matter.
+pub(crate) fn recovery_code_hash(code: &str) -> String {
+    let normal: String = code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    crate::tokens::hash(&format!("recovery:{normal}"))
+}
+
+/// Makes a new set of recovery codes for `user` in the caller's transaction (the old set
+/// stops working) and audits it; returns the codes, to be shown once.
+pub(crate) async fn new_recovery_codes(
+    tx: &mut embargo_store::Tx,
+    app: &App,
+    actor: &Actor,
+    user: UserId,
+) -> Result<Vec<String>, AppError> {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(c)).collect();
+    users::replace_recovery_codes(tx, user, &hashes, app.now()).await?;
+    audit::record(tx, app, actor, "auth.recovery_codes.generate", &format!("user:{user}"), &format!("count={}", codes.len()))
+        .await?;
+    Ok(codes)
+}
+
+async fn recovery_codes_for(app: &App, actor: &Actor, user: &users::UserRecord) -> Result<Vec<String>, AppError> {
+    let mut tx = app.store.begin().await?;
+    if !users::totp(&mut tx, user.id).await?.is_some_and(|t| t.enabled) {
+        tx.rollback().await?;
+        return Err(AppError::Conflict(format!(
+            "{} has no second factor set up: recovery codes are made when TOTP is confirmed",
+            user.email
+        )));
+    }
+    let codes = new_recovery_codes(&mut tx, app, actor, user.id).await?;
+    tx.commit().await?;
+    Ok(codes)
+}
+
+/// A new set of recovery codes for an account (admins, for example from the command line
+/// for someone who used theirs up); the old set stops working. Shown once.
+pub async fn regenerate_recovery_codes(app: &App, actor: &Actor, email: &str) -> Result<Vec<String>, AppError> {
+    let user = {
+        let mut tx = app.store.begin().await?;
+        authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+        let user = account(&mut tx, email).await?;
+        tx.rollback().await?;
+        user
+    };
+    recovery_codes_for(app, actor, &user).await
+}
+
+/// A new set of recovery codes for the actor's own account; the old set stops working.
+pub async fn my_recovery_codes(app: &App, actor: &Actor) -> Result<Vec<String>, AppError> {
+    let Actor::User { id, .. } = actor else { return Err(AppError::Forbidden("make recovery codes")) };
+    let mut tx = app.store.snapshot().await?;
+    let user = users::get(&mut tx, *id).await?.ok_or_else(|| AppError::NotFound("account".into()))?;
+    tx.rollback().await?;
+    recovery_codes_for(app, actor, &user).await
+}
+
+/// How many unused recovery codes the actor's own account has.
+pub async fn my_recovery_codes_left(app: &App, actor: &Actor) -> Result<i64, AppError> {
+    let Actor::User { id, .. } = actor else { return Ok(0) };
+    let mut tx = app.store.snapshot().await?;
+    let left = users::recovery_codes_left(&mut tx, *id).await?;
+    tx.rollback().await?;
+    Ok(left)
+}
+
+async fn product_by_id(tx: &mut embargo_store::Tx, id: i64) -> Result<embargo_store::products::ProductRecord, AppError> {
+    embargo_store::products::list(tx)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| AppError::NotFound(format!("product {id}")))
+}
+
+/// Takes a product's responsibility from a team member (admins): they stop seeing its
+/// reports at once (unless assigned to or members of them).
+pub async fn remove_product_responder(app: &App, actor: &Actor, product: i64, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let record = product_by_id(&mut tx, product).await?;
+    let user = users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    if !embargo_store::products::remove_responder(&mut tx, product, user.id).await? {
+        tx.rollback().await?;
+        return Err(AppError::NotFound(format!("{} as a responder of {}", user.email, record.name)));
+    }
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "product.responder.remove",
+        &format!("product:{product}"),
+        &format!("user={}", user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn product_name(name: &str) -> Result<&str, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid("a product needs a name of at most 200 characters".into()));
+    }
+    Ok(name)
+}
+
+/// Renames a product (admins). Reports keep pointing at it; advisories already written
+/// keep the name they were written with (it is part of their record), new ones take the
+/// new name.
+pub async fn rename_product(app: &App, actor: &Actor, product: i64, name: &str) -> Result<(), AppError> {
+    let name = product_name(name)?;
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    product_by_id(&mut tx, product).await?;
+    embargo_store::products::rename(&mut tx, product, name).await?;
+    audit::record(&mut tx, app, actor, "product.rename", &format!("product:{product}"), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes a product (admins), with its responders. Refused while reports name it or
+/// advisories list it as affected: move those reports to another product first (advisories
+/// keep their record; a product they name stays in the catalogue).
+pub async fn delete_product(app: &App, actor: &Actor, product: i64) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let record = product_by_id(&mut tx, product).await?;
+    let reports = embargo_store::products::report_count(&mut tx, product).await?;
+    let mut advisories = Vec::new();
+    for row in embargo_store::advisories::list(&mut tx, None).await? {
+        let parsed: embargo_advisory::AdvisoryRecord = serde_json::from_str(&row.record)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("advisory {}: {e}", row.advisory_id)))?;
+        if parsed.affected.iter().any(|a| a.product == record.name) {
+            advisories.push(row.advisory_id);
+        }
+    }
+    if reports > 0 || !advisories.is_empty() {
+        tx.rollback().await?;
+        let mut why = Vec::new();
+        if reports > 0 {
+            why.push(format!("{reports} report(s) name it (move them to another product first)"));
+        }
+        if !advisories.is_empty() {
+            why.push(format!("advisories list it as affected: {}", advisories.join(", ")));
+        }
+        return Err(AppError::Conflict(format!("cannot delete product {}: {}", record.name, why.join("; "))));
+    }
+    embargo_store::products::delete(&mut tx, product).await?;
+    audit::record(&mut tx, app, actor, "product.delete", &format!("product:{product}"), "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What removing a member from a report changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRemoved {
+    /// They had been added to the report.
+    pub was_member: bool,
+    /// The report was assigned to them (now unassigned).
+    pub was_assignee: bool,
+    /// They still see the report as a responder of its product (take that away with
+    /// [`remove_product_responder`]).
+    pub still_via_product: bool,
+}
+
+/// Takes a team member off a report (those who may manage its access): their membership
+/// goes and, if it was assigned to them, the report becomes unassigned. A responder of the
+/// report's product keeps seeing it through the product; the answer says so.
+pub async fn remove_report_member(
+    app: &App,
+    actor: &Actor,
+    reference: &embargo_domain::ReferenceId,
+    email: &str,
+) -> Result<MemberRemoved, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+    // Those who may not read the report do not learn that it exists.
+    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
+        return Err(AppError::NotFound(format!("report {reference}")));
+    }
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    let user = users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    let was_member = embargo_store::reports::remove_member(&mut tx, report.id, user.id).await?;
+    let was_assignee = report.assignee == Some(user.id);
+    if was_assignee {
+        embargo_store::reports::assign(&mut tx, report.id, None, now).await?;
+    }
+    if !was_member && !was_assignee {
+        tx.rollback().await?;
+        return Err(AppError::NotFound(format!("{} as a member of {reference}", user.email)));
+    }
+    let still_via_product = embargo_store::reports::is_member(&mut tx, report.id, user.id).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "report.member.remove",
+        &format!("report:{reference}"),
+        &format!("user={} unassigned={was_assignee}", user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(MemberRemoved { was_member, was_assignee, still_via_product })
+}
+
+/// The addresses of the team members added to a report (those who manage its access).
+pub async fn report_members(
+    app: &App,
+    actor: &Actor,
+    reference: &embargo_domain::ReferenceId,
+) -> Result<Vec<String>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
+        return Err(AppError::NotFound(format!("report {reference}")));
+    }
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    let ids = embargo_store::reports::members(&mut tx, report.id).await?;
+    let mut emails = Vec::new();
+    for id in ids {
+        if let Some(user) = users::get(&mut tx, id).await? {
+            emails.push(user.email);
+        }
+    }
+    tx.rollback().await?;
+    Ok(emails)
+}

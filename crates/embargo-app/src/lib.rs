@@ -17,6 +17,7 @@ pub mod advisories;
 pub mod assessment;
 pub mod audit;
 pub mod authz;
+pub mod checkpoints;
 pub mod config;
 mod context;
 pub mod cve;

@@ -239,31 +239,66 @@ pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, A
     Ok(Enrolment { secret, uri })
 }
 
-/// Checks a TOTP code for a session at stage `password` (which also confirms a new
-/// set-up). On success the session is fully signed in under a new token, returned.
-pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &str) -> Result<String, AppError> {
+/// A completed second factor.
+#[derive(Debug, Clone)]
+pub struct TotpSignIn {
+    /// The fully signed-in session's new cookie value.
+    pub token: String,
+    /// When this confirmed a new TOTP set-up: the account's first recovery codes, to show
+    /// once. Empty otherwise.
+    pub recovery_codes: Vec<String>,
+    /// When a recovery code was used: how many are left.
+    pub recovery_codes_left: Option<i64>,
+}
+
+/// Whether `code` looks like a TOTP code (six digits, spaces allowed) rather than a
+/// recovery code.
+fn is_totp_code(code: &str) -> bool {
+    let trimmed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    trimmed.len() == 6 && trimmed.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Checks the second factor for a session at stage `password`: a TOTP code (which also
+/// confirms a new set-up, and then makes the account's first recovery codes), or one of the
+/// account's one-time recovery codes in its place (used up, audited). On success the
+/// session is fully signed in under a new token.
+pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &str) -> Result<TotpSignIn, AppError> {
     let keys = charge(app, session.email(), address).await?;
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let user = session.user_id();
     let totp = users::totp(&mut tx, user).await?.ok_or_else(|| AppError::Conflict("TOTP is not set up".into()))?;
-    let checker = totp_of(app, &totp.secret, session.email())?;
-    let code: String = code.chars().filter(char::is_ascii_digit).collect();
-    let seconds = u64::try_from(now.as_second()).unwrap_or(0);
-    let step = checker.check(&code, seconds);
-    let accepted = match step {
-        Some(step) => users::accept_totp_step(&mut tx, user, i64::try_from(step).unwrap_or(i64::MAX)).await?,
-        None => false,
-    };
     let actor = Actor::User { id: user, role: session.record.user.role };
+    let mut recovery_codes_left = None;
+    let accepted = if is_totp_code(code) {
+        let checker = totp_of(app, &totp.secret, session.email())?;
+        let code: String = code.chars().filter(char::is_ascii_digit).collect();
+        let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+        match checker.check(&code, seconds) {
+            Some(step) => users::accept_totp_step(&mut tx, user, i64::try_from(step).unwrap_or(i64::MAX)).await?,
+            None => false,
+        }
+    } else if totp.enabled
+        && users::use_recovery_code(&mut tx, user, &crate::accounts::recovery_code_hash(code), now).await?
+    {
+        let left = users::recovery_codes_left(&mut tx, user).await?;
+        audit::record(&mut tx, app, &actor, "auth.recovery_code.use", &format!("user:{user}"), &format!("left={left}"))
+            .await?;
+        recovery_codes_left = Some(left);
+        true
+    } else {
+        false
+    };
     if !accepted {
         audit::record(&mut tx, app, &actor, "auth.totp.fail", &format!("user:{user}"), "").await?;
         tx.commit().await?;
         return Err(AppError::Invalid("the code is wrong or was used already; use the next one".into()));
     }
+    let mut recovery_codes = Vec::new();
     if !totp.enabled {
         users::enable_totp(&mut tx, user, now).await?;
         audit::record(&mut tx, app, &actor, "auth.totp.enable", &format!("user:{user}"), "").await?;
+        recovery_codes = crate::accounts::new_recovery_codes(&mut tx, app, &actor, user).await?;
     }
     let token = crate::tokens::secret("");
     store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token), expiry(app, now)).await?;
@@ -278,7 +313,7 @@ pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &st
     )
     .await?;
     tx.commit().await?;
-    Ok(token)
+    Ok(TotpSignIn { token, recovery_codes, recovery_codes_left })
 }
 
 /// Ends the session of this cookie value.

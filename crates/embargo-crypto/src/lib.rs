@@ -22,6 +22,8 @@
 //! with associated data for a database (see `docs/adr/0002-encryption-at-rest.md`).
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
+
 use std::fs;
 use std::io::Write;
 use std::path::Path;

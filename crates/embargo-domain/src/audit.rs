@@ -122,6 +122,28 @@ pub enum ChainError {
         /// The last entry.
         seq: i64,
     },
+    /// The head row is gone: someone deleted it from the database.
+    #[error(
+        "the audit head row is missing (audit_head has no row 1): it was deleted from the database, \
+         which only tampering does; {entries} entries are present"
+    )]
+    HeadMissing {
+        /// Entries present in the log.
+        entries: i64,
+    },
+    /// The chain disagrees with a signed checkpoint exported earlier.
+    #[error(
+        "audit entry {seq}: {problem} (signed checkpoint of {signed_at}); the chain was truncated or rewritten \
+         after that checkpoint"
+    )]
+    Checkpoint {
+        /// The checkpoint's sequence number.
+        seq: i64,
+        /// What differs.
+        problem: String,
+        /// When the checkpoint was signed (RFC 3339).
+        signed_at: String,
+    },
 }
 
 /// Incremental verifier: feed entries in sequence order, then check the head.

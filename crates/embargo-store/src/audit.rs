@@ -40,8 +40,9 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewEntry<'_>]) -> Result<Vec<i6
     let count = i64::try_from(entries.len()).map_err(|_| StoreError::Corrupt("audit batch".into()))?;
     let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
         .bind(count)
-        .fetch_one(tx.conn())
-        .await?;
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(head_missing)?;
     let last: i64 = row.try_get("seq")?;
     let mut prev_hash: String = row.try_get("hash")?;
     let mut chained = Vec::with_capacity(entries.len());
@@ -76,6 +77,31 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewEntry<'_>]) -> Result<Vec<i6
     query.execute(tx.conn()).await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(tx.conn()).await?;
     Ok(chained.iter().map(|(fields, _, _)| fields.seq).collect())
+}
+
+fn head_missing() -> StoreError {
+    StoreError::Corrupt(
+        "the audit head row is missing (audit_head has no row 1): it was deleted from the database, which only \
+         tampering does; nothing can be recorded until it is restored (run `embargo audit verify`)"
+            .into(),
+    )
+}
+
+/// The chain's head: the last sequence number and its hash (`None` when the head row was
+/// deleted, which only tampering does).
+pub async fn head(tx: &mut Tx) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(tx.conn()).await?;
+    row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?))).transpose()
+}
+
+/// How many entries the log holds.
+pub async fn count(tx: &mut Tx) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(tx.conn()).await?)
+}
+
+/// The hash of the entry with sequence number `seq`, if it exists.
+pub async fn hash_at(tx: &mut Tx, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_optional(tx.conn()).await?)
 }
 
 fn entry_of(row: &sqlx::any::AnyRow) -> Result<StoredEntry, StoreError> {
@@ -117,9 +143,11 @@ pub enum Verification {
 /// read snapshot so that appends running meanwhile do not disturb it.
 pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
     let mut tx = store.snapshot().await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(tx.conn()).await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: String = head.try_get("hash")?;
+    let Some((head_seq, head_hash)) = head(&mut tx).await? else {
+        let entries = count(&mut tx).await?;
+        tx.rollback().await?;
+        return Ok(Verification::Broken(ChainError::HeadMissing { entries }));
+    };
     let mut verifier = ChainVerifier::default();
     let mut after = i64::MIN;
     loop {

@@ -91,3 +91,48 @@ pub async fn responders(tx: &mut Tx, product: i64) -> Result<Vec<UserId>, StoreE
         .await?;
     Ok(ids.into_iter().map(UserId).collect())
 }
+
+/// Takes a product's responsibility from a responder; returns whether they had it.
+pub async fn remove_responder(tx: &mut Tx, product: i64, user: UserId) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM product_responders WHERE product_id = $1 AND user_id = $2")
+        .bind(product)
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes every product's responsibility from a responder (account deleted); returns how
+/// many they had.
+pub async fn remove_responder_everywhere(tx: &mut Tx, user: UserId) -> Result<u64, StoreError> {
+    let done =
+        sqlx::query("DELETE FROM product_responders WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    Ok(done.rows_affected())
+}
+
+/// Renames a product (names are unique); false when there is no such product.
+pub async fn rename(tx: &mut Tx, product: i64, name: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE products SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(product)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| StoreError::on_unique(e, "a product with this name"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many reports name this product.
+pub async fn report_count(tx: &mut Tx, product: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE product_id = $1")
+        .bind(product)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Deletes a product and its responders; false when there is no such product. The caller
+/// makes sure nothing refers to it.
+pub async fn delete(tx: &mut Tx, product: i64) -> Result<bool, StoreError> {
+    sqlx::query("DELETE FROM product_responders WHERE product_id = $1").bind(product).execute(tx.conn()).await?;
+    let done = sqlx::query("DELETE FROM products WHERE id = $1").bind(product).execute(tx.conn()).await?;
+    Ok(done.rows_affected() == 1)
+}

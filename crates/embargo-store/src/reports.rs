@@ -433,6 +433,29 @@ pub async fn members(tx: &mut Tx, report: ReportId) -> Result<Vec<UserId>, Store
     Ok(ids.into_iter().map(UserId).collect())
 }
 
+/// Takes a team member's explicit access to a report; returns whether they had it.
+pub async fn remove_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM report_members WHERE report_id = $1 AND user_id = $2")
+        .bind(report.0)
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes a team member off every report (account deleted): their memberships go and the
+/// reports assigned to them become unassigned. Returns (memberships, assignments) removed.
+pub async fn remove_user_everywhere(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<(u64, u64), StoreError> {
+    let members =
+        sqlx::query("DELETE FROM report_members WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    let assigned = sqlx::query("UPDATE reports SET assignee_id = NULL, updated_at = $1 WHERE assignee_id = $2")
+        .bind(ms(at))
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok((members.rows_affected(), assigned.rows_affected()))
+}
+
 /// Assigns a report to a team member (or nobody).
 pub async fn assign(tx: &mut Tx, report: ReportId, user: Option<UserId>, at: Timestamp) -> Result<(), StoreError> {
     sqlx::query("UPDATE reports SET assignee_id = $1, updated_at = $2 WHERE id = $3")

@@ -68,7 +68,7 @@ pub async fn create(
 }
 
 const SELECT: &str = "SELECT s.id AS sid, s.stage, s.user_agent, s.created_at AS s_created, s.last_seen_at, \
-     s.expires_at, u.id, u.email, u.role, u.password_hash, u.disabled FROM sessions s JOIN users u ON u.id = s.user_id";
+     s.expires_at, u.id, u.email, u.role, u.password_hash, u.disabled, u.deleted_at FROM sessions s JOIN users u ON u.id = s.user_id";
 
 fn session_of(row: &sqlx::any::AnyRow) -> Result<SessionRecord, StoreError> {
     let stage: String = row.try_get("stage")?;

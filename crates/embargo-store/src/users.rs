@@ -16,8 +16,10 @@ pub struct UserRecord {
     pub role: Role,
     /// Argon2id PHC string, when a password is set.
     pub password_hash: Option<String>,
-    /// Whether the account is disabled.
+    /// Whether the account is disabled (deleted accounts are disabled too).
     pub disabled: bool,
+    /// Whether the account was deleted (its row is kept, anonymised, for attribution).
+    pub deleted: bool,
 }
 
 pub(crate) fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
@@ -29,6 +31,7 @@ pub(crate) fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError>
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         password_hash: row.try_get("password_hash")?,
         disabled: disabled != 0,
+        deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
     })
 }
 
@@ -56,7 +59,7 @@ pub async fn create(
 
 /// Finds an account by address.
 pub async fn by_email(tx: &mut Tx, email: &str) -> Result<Option<UserRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE email = $1")
+    let row = sqlx::query("SELECT id, email, role, password_hash, disabled, deleted_at FROM users WHERE email = $1")
         .bind(email.trim().to_lowercase())
         .fetch_optional(tx.conn())
         .await?;
@@ -93,7 +96,7 @@ pub async fn create_token(
 /// The enabled account owning an unrevoked token with this hash; marks the token used.
 pub async fn by_token_hash(tx: &mut Tx, token_hash: &str, at: Timestamp) -> Result<Option<UserRecord>, StoreError> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.role, u.password_hash, u.disabled FROM api_tokens t \
+        "SELECT u.id, u.email, u.role, u.password_hash, u.disabled, u.deleted_at FROM api_tokens t \
          JOIN users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
     )
@@ -177,7 +180,7 @@ fn totp_aad(user: UserId) -> String {
 
 /// Reads an account by id.
 pub async fn get(tx: &mut Tx, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-    let row = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users WHERE id = $1")
+    let row = sqlx::query("SELECT id, email, role, password_hash, disabled, deleted_at FROM users WHERE id = $1")
         .bind(id.0)
         .fetch_optional(tx.conn())
         .await?;
@@ -186,7 +189,7 @@ pub async fn get(tx: &mut Tx, id: UserId) -> Result<Option<UserRecord>, StoreErr
 
 /// Every account, by address.
 pub async fn list(tx: &mut Tx) -> Result<Vec<UserRecord>, StoreError> {
-    let rows = sqlx::query("SELECT id, email, role, password_hash, disabled FROM users ORDER BY email")
+    let rows = sqlx::query("SELECT id, email, role, password_hash, disabled, deleted_at FROM users ORDER BY email")
         .fetch_all(tx.conn())
         .await?;
     rows.iter().map(user_of).collect()
@@ -296,4 +299,111 @@ pub async fn revoke_token(tx: &mut Tx, user: UserId, id: i64, at: Timestamp) -> 
             .execute(tx.conn())
             .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Disables or enables an account; returns whether it changed. Deleted accounts stay
+/// disabled.
+pub async fn set_disabled(tx: &mut Tx, user: UserId, disabled: bool) -> Result<bool, StoreError> {
+    let updated = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 AND disabled <> $1 AND deleted_at IS NULL")
+        .bind(i64::from(disabled))
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Replaces an account's password hash (`None`: no password sign-in).
+pub async fn set_password_hash(tx: &mut Tx, user: UserId, password_hash: Option<&str>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Forgets an account's second factor: the TOTP secret, its confirmation, its replay
+/// guard and every recovery code. The next sign-in sets up TOTP again.
+pub async fn clear_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE users SET totp_secret_enc = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
+    )
+    .bind(user.0)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Revokes every API token of an account; returns how many were live.
+pub async fn revoke_all_tokens(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<u64, StoreError> {
+    let updated = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(ms(at))
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
+    Ok(updated.rows_affected())
+}
+
+/// Deletes an account by anonymising its row: the address becomes
+/// `deleted-<id>@deleted.invalid`, the password and second factor are removed, the account
+/// is disabled and marked deleted. The id stays, so that what it did stays attributed.
+/// (Sessions, tokens and access are the caller's to remove in the same transaction.)
+pub async fn anonymise(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+    clear_totp(tx, user).await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, password_hash = NULL, disabled = 1, deleted_at = $2 WHERE id = $3",
+    )
+    .bind(format!("deleted-{}@deleted.invalid", user.0))
+    .bind(ms(at))
+    .bind(user.0)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Replaces an account's recovery codes with new ones (their SHA-256 hashes): the old set
+/// stops working.
+pub async fn replace_recovery_codes(
+    tx: &mut Tx,
+    user: UserId,
+    code_hashes: &[String],
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    if code_hashes.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES {}",
+        crate::values_list("($1, $2, $3)", 3, code_hashes.len())
+    );
+    let mut query = crate::bulk(sql);
+    for hash in code_hashes {
+        query = query.bind(user.0).bind(hash.as_str()).bind(ms(at));
+    }
+    query.execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Uses a recovery code of an account: returns whether it was valid and unused; it never
+/// works twice.
+pub async fn use_recovery_code(tx: &mut Tx, user: UserId, code_hash: &str, at: Timestamp) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+    )
+    .bind(ms(at))
+    .bind(user.0)
+    .bind(code_hash)
+    .execute(tx.conn())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// How many unused recovery codes an account has.
+pub async fn recovery_codes_left(tx: &mut Tx, user: UserId) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+        .bind(user.0)
+        .fetch_one(tx.conn())
+        .await?)
 }

@@ -11,6 +11,7 @@
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
+mod access;
 mod advisories_public;
 mod advisories_team;
 mod api;
@@ -108,6 +109,7 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/assign", post(team::assign))
         .route("/reports/{reference}/product", post(team::set_product))
         .route("/reports/{reference}/members", post(team::add_member))
+        .route("/reports/{reference}/members/remove", post(access::remove_member))
         .route("/reports/{reference}/import-key", post(team::import_key))
         .route("/reports/{reference}/status-link", post(team::status_link))
         .route("/reports/{reference}/attachments/{id}", get(team::attachment))
@@ -124,10 +126,19 @@ pub fn router(app: App) -> Router {
         .route("/account/sessions/{id}/revoke", post(team::revoke_session))
         .route("/account/tokens", post(team::create_token))
         .route("/account/tokens/{id}/revoke", post(team::revoke_token))
+        .route("/account/recovery-codes", post(access::new_recovery_codes))
         .route("/admin", get(team::admin))
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
+        .route("/admin/users/disable", post(access::disable_user))
+        .route("/admin/users/enable", post(access::enable_user))
+        .route("/admin/users/delete", post(access::delete_user))
+        .route("/admin/users/password", post(access::reset_password))
+        .route("/admin/users/totp", post(access::reset_totp))
         .route("/admin/products/{id}/responders", post(team::add_responder))
+        .route("/admin/products/{id}/responders/remove", post(access::remove_responder))
+        .route("/admin/products/{id}/rename", post(access::rename_product))
+        .route("/admin/products/{id}/delete", post(access::delete_product))
         .route("/admin/products/{id}", post(evaluation::update_product))
         .route("/admin/calendar", get(evaluation::calendar).post(evaluation::save_calendar))
         .route("/admin/calendar/holidays", post(evaluation::add_holiday))

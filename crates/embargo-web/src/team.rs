@@ -101,7 +101,14 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
         return Redirect::to("/inbox").into_response();
     }
     match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address).await {
-        Ok(token) => ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response(),
+        Ok(done) if !done.recovery_codes.is_empty() => {
+            let codes = crate::access::recovery_codes_page(&app, done.recovery_codes, "/inbox");
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], codes).into_response()
+        }
+        Ok(done) => {
+            let to = if done.recovery_codes_left.is_some() { "/account?done=recovery-used" } else { "/inbox" };
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], Redirect::to(to)).into_response()
+        }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
                 let status = if matches!(err, AppError::TooMany(_)) {
@@ -353,6 +360,8 @@ struct ActivityRow {
 struct ReportPage {
     layout: Layout,
     layout_admin: bool,
+    /// Team members added to the report (shown to those who manage its access).
+    members: Vec<String>,
     reference: String,
     report_title: String,
     channel: String,
@@ -385,7 +394,7 @@ struct ReportPage {
     eval: crate::evaluation::EvalView,
 }
 
-fn parse_reference(text: &str) -> Result<ReferenceId, AppError> {
+pub(crate) fn parse_reference(text: &str) -> Result<ReferenceId, AppError> {
     text.parse().map_err(|_| AppError::NotFound(format!("report {text}")))
 }
 
@@ -444,6 +453,11 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
     let similar = similar_views(app, who, &reference).await?;
     let team = accounts::team(app, &who.actor).await?;
     let products = accounts::products(app, &who.actor).await?;
+    let members = if who.session.is_admin() {
+        accounts::report_members(app, &who.actor, &reference).await?
+    } else {
+        Vec::new()
+    };
     let report = &detail.report;
     let duplicate_of = match report.state {
         ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
@@ -538,6 +552,7 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
         layout_admin: who.session.is_admin(),
+        members,
         reference: reference.to_string(),
         report_title: report.title.clone(),
         channel: report.channel.clone(),
@@ -618,6 +633,10 @@ impl FlashParams {
                 "assign" => "Assignment saved.",
                 "product" => "Product saved.",
                 "member" => "Access granted.",
+                "member-removed" => "Access removed.",
+                "member-removed-product" => {
+                    "Access removed; they still see this report as a responder of its product (remove that on the Team page)."
+                }
                 "key" => "Key imported: mail to the reporter is encrypted from now on.",
                 "link-rotate" => "A new status link was mailed to the reporter; the old one no longer works.",
                 "link-revoke" => "The status link is revoked.",
@@ -632,7 +651,7 @@ impl FlashParams {
     }
 }
 
-fn back(reference: &ReferenceId, done: &str) -> Response {
+pub(crate) fn back(reference: &ReferenceId, done: &str) -> Response {
     Redirect::to(&format!("/reports/{reference}?done={done}")).into_response()
 }
 
@@ -822,7 +841,7 @@ pub(crate) async fn set_product(
 
 #[derive(Deserialize)]
 pub(crate) struct EmailInput {
-    email: String,
+    pub(crate) email: String,
 }
 
 pub(crate) async fn add_member(
@@ -942,6 +961,8 @@ struct AccountPage {
     sessions: Vec<SessionView>,
     tokens: Vec<TokenView>,
     new_token: Option<String>,
+    /// Unused recovery codes.
+    recovery_left: i64,
 }
 
 async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
@@ -953,6 +974,10 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
     };
     let tokens = match accounts::my_tokens(app, &who.actor).await {
         Ok(list) => list,
+        Err(err) => return render::error(layout, &err),
+    };
+    let recovery_left = match accounts::my_recovery_codes_left(app, &who.actor).await {
+        Ok(n) => n,
         Err(err) => return render::error(layout, &err),
     };
     page(
@@ -982,6 +1007,7 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
                 })
                 .collect(),
             new_token,
+            recovery_left,
         },
     )
 }
@@ -990,6 +1016,10 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
     let message = match flash.done.as_str() {
         "session" => Some("Session revoked.".to_owned()),
         "token-revoke" => Some("Token revoked.".to_owned()),
+        "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
+        "recovery-used" => Some(
+            "You signed in with a recovery code, which no longer works. Make a new set below if few are left.".to_owned(),
+        ),
         _ => None,
     };
     account_page(&app, &who, None, message).await
@@ -1029,18 +1059,28 @@ pub(crate) async fn revoke_token(State(app): State<App>, who: Team, Path(id): Pa
 struct ProductRow {
     id: i64,
     name: String,
-    responders: String,
+    responders: Vec<String>,
     repository_url: String,
     ecosystem: String,
     purl: String,
     release_lines: String,
 }
 
+/// An account on the team page.
+struct UserRow {
+    email: String,
+    role: &'static str,
+    /// active, disabled or deleted.
+    status: &'static str,
+    /// The signed-in admin's own account.
+    is_self: bool,
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 struct AdminPage {
     layout: Layout,
-    users: Vec<(String, &'static str, &'static str)>,
+    users: Vec<UserRow>,
     products: Vec<ProductRow>,
     error: Option<String>,
 }
@@ -1068,13 +1108,24 @@ async fn admin_page(
             layout,
             users: users
                 .into_iter()
-                .map(|u| (u.email, u.role.as_str(), if u.disabled { "disabled" } else { "active" }))
+                .map(|u| UserRow {
+                    status: if u.deleted {
+                        "deleted"
+                    } else if u.disabled {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
+                    is_self: u.id == who.session.user_id(),
+                    role: u.role.as_str(),
+                    email: u.email,
+                })
                 .collect(),
             products: products
                 .into_iter()
                 .map(|p| ProductRow {
                     id: p.product.id,
-                    responders: p.responders.join(", "),
+                    responders: p.responders,
                     repository_url: p.product.repository_url,
                     ecosystem: p.product.ecosystem,
                     purl: p.product.purl,
@@ -1093,7 +1144,7 @@ pub(crate) async fn admin(State(app): State<App>, who: Team, Query(flash): Query
         "product" => Some("Product added.".to_owned()),
         "responder" => Some("Responder added.".to_owned()),
         "product-details" => Some("Product details saved.".to_owned()),
-        _ => None,
+        other => crate::access::admin_flash(other),
     };
     admin_page(&app, &who, StatusCode::OK, None, message).await
 }
@@ -1105,7 +1156,7 @@ pub(crate) struct UserInput {
     password: String,
 }
 
-async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
+pub(crate) async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin?done={done}")).into_response(),
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {

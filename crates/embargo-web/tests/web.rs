@@ -8,6 +8,8 @@
 mod common;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/offboarding.rs"]
+mod offboarding;
 #[path = "web/triage.rs"]
 mod triage;
 

@@ -109,7 +109,7 @@ async fn main() {
     let session = sessions::session(&app, &partial.token).await.unwrap().unwrap();
     let enrolment = sessions::totp_enrolment(&app, &session).await.unwrap();
     let code = sessions::totp_code(&enrolment.secret, app.now()).unwrap();
-    let token = sessions::sign_in_totp(&app, &session, &code, "bench").await.unwrap();
+    let token = sessions::sign_in_totp(&app, &session, &code, "bench").await.unwrap().token;
     println!(
         "{}",
         serde_json::json!({ "cookie": format!("embargo_session={token}"), "reference": reference.to_string() })

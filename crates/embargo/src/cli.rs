@@ -120,6 +120,34 @@ pub enum ProductCommand {
         #[arg(long, default_value = "")]
         release_lines: String,
     },
+    /// Make a team member responsible for a product (they see its reports)
+    AddResponder {
+        /// The product's name
+        name: String,
+        /// The member's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Take a product's responsibility from a team member (they stop seeing its reports at once)
+    RemoveResponder {
+        /// The product's name
+        name: String,
+        /// The member's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Rename a product (advisories already written keep the name they were written with)
+    Rename {
+        /// The product's name
+        name: String,
+        /// Its new name
+        new_name: String,
+    },
+    /// Delete a product; refused while reports name it or advisories list it as affected
+    Delete {
+        /// The product's name
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +342,45 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Disable an account: it can no longer sign in, and its sessions and API tokens stop working at once
+    DisableUser {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account again (its old sessions and tokens stay revoked)
+    EnableUser {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete an account: address, password, second factor, sessions, tokens and access go; its audit entries, messages and notes stay attributed to its id. Refused for the last active admin
+    DeleteUser {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new password (read from standard input, or a random one printed once) and end the account's sessions
+    ResetPassword {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+        /// Read the new password from standard input (first line) instead of making a random one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account's second factor and recovery codes (a lost authenticator); TOTP is set up again at the next sign-in
+    ResetTotp {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Make a new set of one-time recovery codes for an account and print them (shown once; the old set stops working)
+    RecoveryCodes {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,12 +453,37 @@ pub enum ReportCommand {
         #[arg(long)]
         contact: String,
     },
+    /// Give a team member access to a report
+    AddMember {
+        /// Reference ID
+        id: String,
+        /// The member's e-mail address
+        #[arg(long)]
+        email: String,
+    },
+    /// Take a team member off a report (their membership; an assignment to them too)
+    RemoveMember {
+        /// Reference ID
+        id: String,
+        /// The member's e-mail address
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the whole hash chain; exits 1 and names the first bad entry when it was tampered with
-    Verify,
+    Verify {
+        /// Also check the chain against signed checkpoints exported earlier (a file of `audit checkpoint` lines): detects a truncated or rewritten tail
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// The checkpoint public key to trust (hex, as in audit-checkpoint.pub) [default: the key of the data directory]
+        #[arg(long, value_name = "FILE")]
+        checkpoint_key: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the chain's head now, append it to the checkpoint file and print it
+    Checkpoint,
     /// Print audit entries
     List {
         /// Only entries after this sequence number

@@ -238,6 +238,11 @@ async fn serve(mut config: Config) -> Outcome {
     let (stop_tx, stop_rx) = watch::channel(false);
     let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
     let imap_poller = imap.map(|settings| tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone())));
+    let checkpoints = tokio::spawn(embargo_app::checkpoints::run_periodic(
+        app.clone(),
+        embargo_app::checkpoints::INTERVAL,
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
@@ -255,6 +260,7 @@ async fn serve(mut config: Config) -> Outcome {
         let _ = poller.await;
     }
     let _ = worker.await;
+    let _ = checkpoints.await;
     app.store.close().await;
     served.map_err(|e| Failure::new(EX_OSERR, format!("HTTP server failed: {e}")))?;
     tracing::info!("stopped");
@@ -275,20 +281,21 @@ async fn worker(config: Config) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The first line of standard input, without its line ending (a password).
+fn password_from_stdin() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 async fn admin(app: App, command: AdminCommand) -> Outcome {
     let actor = local_admin();
     match command {
         AdminCommand::CreateUser { email, role, password_stdin } => {
             let role = Role::parse(&role).ok_or_else(|| Failure::new(EX_USAGE, "role must be admin or responder"))?;
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read the password: {e}")))?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let password = if password_stdin { Some(password_from_stdin()?) } else { None };
             let id = accounts::create_user(&app, &actor, &email, role, password.as_deref()).await?;
             println!("created {} account {} (id {id})", role.as_str(), email.trim().to_lowercase());
             if password.is_none() {
@@ -299,7 +306,58 @@ async fn admin(app: App, command: AdminCommand) -> Outcome {
             let token = accounts::create_token(&app, &actor, &email, &name).await?;
             println!("{token}");
         }
+        AdminCommand::DisableUser { email } => {
+            let revoked = accounts::disable_user(&app, &actor, &email).await?;
+            println!(
+                "disabled {}: {} session(s) ended, {} API token(s) revoked",
+                email.trim().to_lowercase(),
+                revoked.sessions,
+                revoked.tokens
+            );
+        }
+        AdminCommand::EnableUser { email } => {
+            accounts::enable_user(&app, &actor, &email).await?;
+            println!("enabled {} (old sessions and tokens stay revoked)", email.trim().to_lowercase());
+        }
+        AdminCommand::DeleteUser { email } => {
+            let r = accounts::delete_user(&app, &actor, &email).await?;
+            println!(
+                "deleted {}: {} session(s) ended, {} API token(s) revoked, responsible for {} product(s) no more, \
+                 removed from {} report(s), {} report(s) unassigned; its audit entries, messages and notes stay \
+                 attributed to its id",
+                email.trim().to_lowercase(),
+                r.sessions,
+                r.tokens,
+                r.products,
+                r.memberships,
+                r.assignments
+            );
+        }
+        AdminCommand::ResetPassword { email, password_stdin } => {
+            let given = if password_stdin { Some(password_from_stdin()?) } else { None };
+            let password = accounts::reset_password(&app, &actor, &email, given.as_deref()).await?;
+            if given.is_none() {
+                println!("{password}");
+                eprintln!("embargo: new password for {} printed above (shown once); its sessions were ended", email.trim());
+            } else {
+                println!("password of {} set; its sessions were ended", email.trim().to_lowercase());
+            }
+        }
+        AdminCommand::ResetTotp { email } => {
+            accounts::reset_totp(&app, &actor, &email).await?;
+            println!(
+                "second factor and recovery codes of {} removed; TOTP is set up again at the next sign-in",
+                email.trim().to_lowercase()
+            );
+        }
+        AdminCommand::RecoveryCodes { email } => {
+            for code in accounts::regenerate_recovery_codes(&app, &actor, &email).await? {
+                println!("{code}");
+            }
+            eprintln!("embargo: each code works once in place of a TOTP code; the previous set no longer works");
+        }
     }
+    app.store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -405,6 +463,22 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let reference = parse_reference(&id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
             println!("{reference}: upstream {project} ({contact})");
+        }
+        ReportCommand::AddMember { id, email } => {
+            let reference = parse_reference(&id)?;
+            reports::add_member(&app, &actor, &reference, &email).await?;
+            println!("{reference}: {} added", email.trim().to_lowercase());
+        }
+        ReportCommand::RemoveMember { id, email } => {
+            let reference = parse_reference(&id)?;
+            let done = accounts::remove_report_member(&app, &actor, &reference, &email).await?;
+            let email = email.trim().to_lowercase();
+            println!("{reference}: {email} removed{}", if done.was_assignee { " and unassigned" } else { "" });
+            if done.still_via_product {
+                println!(
+                    "{reference}: {email} still sees it as a responder of its product (embargo product remove-responder)"
+                );
+            }
         }
     }
     app.store.close().await;
@@ -537,6 +611,26 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
             accounts::update_product(&app, &actor, id, &repository, &ecosystem, &purl, &release_lines).await?;
             println!("product {name} updated");
         }
+        ProductCommand::AddResponder { name, email } => {
+            let id = find(&accounts::products(&app, &actor).await?, &name)?;
+            accounts::add_product_responder(&app, &actor, id, &email).await?;
+            println!("{} is responsible for {name}", email.trim().to_lowercase());
+        }
+        ProductCommand::RemoveResponder { name, email } => {
+            let id = find(&accounts::products(&app, &actor).await?, &name)?;
+            accounts::remove_product_responder(&app, &actor, id, &email).await?;
+            println!("{} is no longer responsible for {name}", email.trim().to_lowercase());
+        }
+        ProductCommand::Rename { name, new_name } => {
+            let id = find(&accounts::products(&app, &actor).await?, &name)?;
+            accounts::rename_product(&app, &actor, id, &new_name).await?;
+            println!("product {name} renamed to {}", new_name.trim());
+        }
+        ProductCommand::Delete { name } => {
+            let id = find(&accounts::products(&app, &actor).await?, &name)?;
+            accounts::delete_product(&app, &actor, id).await?;
+            println!("product {name} deleted");
+        }
     }
     app.store.close().await;
     Ok(ExitCode::SUCCESS)
@@ -638,16 +732,49 @@ async fn calendar(app: App, command: CalendarCommand) -> Outcome {
 async fn audit_command(app: App, command: AuditCommand) -> Outcome {
     let actor = local_admin();
     match command {
-        AuditCommand::Verify => match audit::verify(&app, &actor).await? {
-            audit::Verification::Intact(n) => {
-                println!("audit trail intact: {n} entries verified");
-                Ok(ExitCode::SUCCESS)
+        AuditCommand::Verify { checkpoints, checkpoint_key } => {
+            use embargo_app::checkpoints::{self as cp, CheckpointCheck};
+            // Read the inputs first: a missing file is a usage error, not a verdict.
+            let exported = checkpoints.as_deref().map(read_file).transpose()?;
+            let trusted = match (&exported, &checkpoint_key) {
+                (None, _) => None,
+                (Some(_), Some(path)) => Some(read_file(path)?.trim().to_owned()),
+                (Some(_), None) => Some(cp::local_public_key(&app)?),
+            };
+            match audit::verify(&app, &actor).await? {
+                audit::Verification::Intact(n) => println!("audit trail intact: {n} entries verified"),
+                audit::Verification::Broken(err) => {
+                    println!("AUDIT TRAIL BROKEN: {err}");
+                    return Ok(ExitCode::from(1));
+                }
             }
-            audit::Verification::Broken(err) => {
-                println!("AUDIT TRAIL BROKEN: {err}");
-                Ok(ExitCode::from(1))
+            if let (Some(text), Some(key)) = (exported, trusted) {
+                match cp::verify_against(&app, &actor, &text, &key).await? {
+                    CheckpointCheck::Consistent { checked, latest } => {
+                        println!("consistent with {checked} signed checkpoint(s), the latest at entry {latest}");
+                    }
+                    CheckpointCheck::BadCheckpoint { line, reason } => {
+                        println!("CHECKPOINT FILE INVALID: line {line}: {reason}");
+                        return Ok(ExitCode::from(1));
+                    }
+                    CheckpointCheck::Broken(err) => {
+                        println!("AUDIT TRAIL BROKEN: {err}");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
             }
-        },
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Checkpoint => {
+            let checkpoint = embargo_app::checkpoints::checkpoint(&app, &actor).await?;
+            println!("{}", serde_json::to_string(&checkpoint).map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?);
+            eprintln!(
+                "embargo: checkpoint of entry {} appended to {}; keep a copy elsewhere",
+                checkpoint.seq,
+                app.config.data_dir.join(embargo_app::checkpoints::FILE).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::List { after, limit, json } => {
             let entries = audit::list(&app, &actor, after, limit).await?;
             output::audit_entries(&entries, json);

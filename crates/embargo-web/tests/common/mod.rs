@@ -147,14 +147,23 @@ pub async fn sign_in(web: &Web, router: &Router, email: &str) -> String {
     let inbox = send(router, get("/inbox", Some(&partial))).await;
     assert_eq!(inbox.location(), "/login/totp");
     let page = send(router, get("/login/totp", Some(&partial))).await;
-    let secret = match between(&page.body, "id=\"totp-secret\" class=\"secret\">", "<") {
-        Some(secret) => secret.to_owned(),
-        None => totp_secret(web, email).await,
+    let (secret, enrolling) = match between(&page.body, "id=\"totp-secret\" class=\"secret\">", "<") {
+        Some(secret) => (secret.to_owned(), true),
+        None => (totp_secret(web, email).await, false),
     };
     let code = sessions::totp_code(&secret, web.app.now()).unwrap();
     let reply = send(router, post("/login/totp", Some(&partial), &[("code", &code)])).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", between(&reply.body, "role=\"alert\">", "<").unwrap_or(""));
-    assert_eq!(reply.location(), "/inbox");
+    if enrolling {
+        recovery_codes_shown(email, &reply);
+    } else {
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            between(&reply.body, "role=\"alert\">", "<").unwrap_or("")
+        );
+        assert_eq!(reply.location(), "/inbox");
+    }
     let full = reply.cookie().expect("a new session cookie");
     assert_ne!(full, partial, "the session token is replaced after the second factor");
     // The next code step, so that a later sign-in of the same account is not a replay.
@@ -170,6 +179,24 @@ pub async fn totp_secret(web: &Web, email: &str) -> String {
 
 thread_local! {
     static SECRETS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static RECOVERY: std::cell::RefCell<Vec<(String, Vec<String>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Checks the page that ends a TOTP set-up: the account's recovery codes, shown once and
+/// not cached, with a way on to the inbox; remembers the codes for the test.
+fn recovery_codes_shown(email: &str, reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", between(&reply.body, "role=\"alert\">", "<").unwrap_or(""));
+    assert_eq!(reply.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"));
+    let list = between(&reply.body, "id=\"recovery-codes\"", "</ol>").expect("the recovery codes");
+    let codes: Vec<String> = list.split("<code>").skip(1).filter_map(|c| c.split("</code>").next()).map(str::to_owned).collect();
+    assert_eq!(codes.len(), accounts::RECOVERY_CODES, "{list}");
+    assert!(reply.body.contains("href=\"/inbox\""));
+    RECOVERY.with(|r| r.borrow_mut().push((email.to_owned(), codes)));
+}
+
+/// The recovery codes shown at the latest set-up of `email`.
+pub fn recovery_codes(email: &str) -> Vec<String> {
+    RECOVERY.with(|r| r.borrow().iter().rev().find(|(e, _)| e == email).map(|(_, c)| c.clone())).unwrap_or_default()
 }
 
 /// The first sign-in shows the secret; later ones need it again from the test's memory
@@ -183,7 +210,7 @@ pub async fn first_sign_in(web: &Web, email: &str) -> String {
     SECRETS.with(|s| s.borrow_mut().push((email.to_owned(), secret.to_owned())));
     let code = sessions::totp_code(secret, web.app.now()).unwrap();
     let reply = send(router, post("/login/totp", Some(&partial), &[("code", &code)])).await;
-    assert_eq!(reply.location(), "/inbox", "{}", reply.body);
+    recovery_codes_shown(email, &reply);
     web.clock.advance_secs(30);
     reply.cookie().unwrap()
 }

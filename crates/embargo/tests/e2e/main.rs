@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod offboarding;
 mod smtp;
 
 /// The binary under test.
