@@ -464,8 +464,15 @@ pub async fn reset_password(app: &App, actor: &Actor, email: &str, password: Opt
     let user = account(&mut tx, email).await?;
     users::set_password_hash(&mut tx, user.id, Some(&hash)).await?;
     let sessions = embargo_store::sessions::revoke_all(&mut tx, user.id, app.now()).await?;
-    audit::record(&mut tx, app, actor, "user.password.reset", &format!("user:{}", user.id), &format!("sessions={sessions}"))
-        .await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "user.password.reset",
+        &format!("user:{}", user.id),
+        &format!("sessions={sessions}"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(password)
 }
@@ -478,8 +485,15 @@ pub async fn reset_totp(app: &App, actor: &Actor, email: &str) -> Result<(), App
     let user = account(&mut tx, email).await?;
     users::clear_totp(&mut tx, user.id).await?;
     let sessions = embargo_store::sessions::revoke_all(&mut tx, user.id, app.now()).await?;
-    audit::record(&mut tx, app, actor, "user.totp.reset", &format!("user:{}", user.id), &format!("sessions={sessions}"))
-        .await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "user.totp.reset",
+        &format!("user:{}", user.id),
+        &format!("sessions={sessions}"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -515,8 +529,15 @@ pub(crate) async fn new_recovery_codes(
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(c)).collect();
     users::replace_recovery_codes(tx, user, &hashes, app.now()).await?;
-    audit::record(tx, app, actor, "auth.recovery_codes.generate", &format!("user:{user}"), &format!("count={}", codes.len()))
-        .await?;
+    audit::record(
+        tx,
+        app,
+        actor,
+        "auth.recovery_codes.generate",
+        &format!("user:{user}"),
+        &format!("count={}", codes.len()),
+    )
+    .await?;
     Ok(codes)
 }
 
@@ -565,7 +586,10 @@ pub async fn my_recovery_codes_left(app: &App, actor: &Actor) -> Result<i64, App
     Ok(left)
 }
 
-async fn product_by_id(tx: &mut embargo_store::Tx, id: i64) -> Result<embargo_store::products::ProductRecord, AppError> {
+async fn product_by_id(
+    tx: &mut embargo_store::Tx,
+    id: i64,
+) -> Result<embargo_store::products::ProductRecord, AppError> {
     embargo_store::products::list(tx)
         .await?
         .into_iter()

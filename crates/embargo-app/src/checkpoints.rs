@@ -49,8 +49,8 @@ pub struct Checkpoint {
 }
 
 fn load_key(app: &App) -> Result<CheckpointKey, AppError> {
-    let (key, created) = CheckpointKey::load_or_create(&app.config.data_dir)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    let (key, created) =
+        CheckpointKey::load_or_create(&app.config.data_dir).map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     if created {
         tracing::warn!(
             path = %CheckpointKey::path(&app.config.data_dir).display(),

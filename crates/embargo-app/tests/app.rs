@@ -11,10 +11,10 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
-#[path = "app/offboarding.rs"]
-mod offboarding;
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
+#[path = "app/offboarding.rs"]
+mod offboarding;
 
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");

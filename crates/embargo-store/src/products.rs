@@ -105,8 +105,7 @@ pub async fn remove_responder(tx: &mut Tx, product: i64, user: UserId) -> Result
 /// Takes every product's responsibility from a responder (account deleted); returns how
 /// many they had.
 pub async fn remove_responder_everywhere(tx: &mut Tx, user: UserId) -> Result<u64, StoreError> {
-    let done =
-        sqlx::query("DELETE FROM product_responders WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    let done = sqlx::query("DELETE FROM product_responders WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
     Ok(done.rows_affected())
 }
 

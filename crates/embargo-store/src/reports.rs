@@ -446,8 +446,7 @@ pub async fn remove_member(tx: &mut Tx, report: ReportId, user: UserId) -> Resul
 /// Takes a team member off every report (account deleted): their memberships go and the
 /// reports assigned to them become unassigned. Returns (memberships, assignments) removed.
 pub async fn remove_user_everywhere(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<(u64, u64), StoreError> {
-    let members =
-        sqlx::query("DELETE FROM report_members WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    let members = sqlx::query("DELETE FROM report_members WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
     let assigned = sqlx::query("UPDATE reports SET assignee_id = NULL, updated_at = $1 WHERE assignee_id = $2")
         .bind(ms(at))
         .bind(user.0)

@@ -325,12 +325,10 @@ pub async fn set_password_hash(tx: &mut Tx, user: UserId, password_hash: Option<
 /// Forgets an account's second factor: the TOTP secret, its confirmation, its replay
 /// guard and every recovery code. The next sign-in sets up TOTP again.
 pub async fn clear_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE users SET totp_secret_enc = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
-    )
-    .bind(user.0)
-    .execute(tx.conn())
-    .await?;
+    sqlx::query("UPDATE users SET totp_secret_enc = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1")
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
     Ok(())
 }
@@ -351,14 +349,12 @@ pub async fn revoke_all_tokens(tx: &mut Tx, user: UserId, at: Timestamp) -> Resu
 /// (Sessions, tokens and access are the caller's to remove in the same transaction.)
 pub async fn anonymise(tx: &mut Tx, user: UserId, at: Timestamp) -> Result<(), StoreError> {
     clear_totp(tx, user).await?;
-    sqlx::query(
-        "UPDATE users SET email = $1, password_hash = NULL, disabled = 1, deleted_at = $2 WHERE id = $3",
-    )
-    .bind(format!("deleted-{}@deleted.invalid", user.0))
-    .bind(ms(at))
-    .bind(user.0)
-    .execute(tx.conn())
-    .await?;
+    sqlx::query("UPDATE users SET email = $1, password_hash = NULL, disabled = 1, deleted_at = $2 WHERE id = $3")
+        .bind(format!("deleted-{}@deleted.invalid", user.0))
+        .bind(ms(at))
+        .bind(user.0)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -389,14 +385,13 @@ pub async fn replace_recovery_codes(
 /// Uses a recovery code of an account: returns whether it was valid and unused; it never
 /// works twice.
 pub async fn use_recovery_code(tx: &mut Tx, user: UserId, code_hash: &str, at: Timestamp) -> Result<bool, StoreError> {
-    let updated = sqlx::query(
-        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
-    )
-    .bind(ms(at))
-    .bind(user.0)
-    .bind(code_hash)
-    .execute(tx.conn())
-    .await?;
+    let updated =
+        sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
+            .bind(ms(at))
+            .bind(user.0)
+            .bind(code_hash)
+            .execute(tx.conn())
+            .await?;
     Ok(updated.rows_affected() == 1)
 }
 

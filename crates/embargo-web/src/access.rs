@@ -47,11 +47,7 @@ pub(crate) struct AccountInput {
 }
 
 fn confirmed(input: &AccountInput) -> Result<(), embargo_app::AppError> {
-    if input.confirm == "yes" {
-        Ok(())
-    } else {
-        Err(embargo_app::AppError::Invalid("tick the box to confirm".into()))
-    }
+    if input.confirm == "yes" { Ok(()) } else { Err(embargo_app::AppError::Invalid("tick the box to confirm".into())) }
 }
 
 pub(crate) async fn disable_user(State(app): State<App>, who: Team, Form(input): Form<AccountInput>) -> Response {
@@ -165,8 +161,10 @@ struct RecoveryCodesPage {
 
 /// The page that shows a new set of recovery codes, once.
 pub(crate) fn recovery_codes_page(app: &App, codes: Vec<String>, next: &'static str) -> Response {
-    let mut response =
-        page(StatusCode::OK, &RecoveryCodesPage { layout: Layout::public(app, "Your recovery codes", ""), codes, next });
+    let mut response = page(
+        StatusCode::OK,
+        &RecoveryCodesPage { layout: Layout::public(app, "Your recovery codes", ""), codes, next },
+    );
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
 }

@@ -453,11 +453,8 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
     let similar = similar_views(app, who, &reference).await?;
     let team = accounts::team(app, &who.actor).await?;
     let products = accounts::products(app, &who.actor).await?;
-    let members = if who.session.is_admin() {
-        accounts::report_members(app, &who.actor, &reference).await?
-    } else {
-        Vec::new()
-    };
+    let members =
+        if who.session.is_admin() { accounts::report_members(app, &who.actor, &reference).await? } else { Vec::new() };
     let report = &detail.report;
     let duplicate_of = match report.state {
         ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
@@ -1018,7 +1015,8 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
         "token-revoke" => Some("Token revoked.".to_owned()),
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
         "recovery-used" => Some(
-            "You signed in with a recovery code, which no longer works. Make a new set below if few are left.".to_owned(),
+            "You signed in with a recovery code, which no longer works. Make a new set below if few are left."
+                .to_owned(),
         ),
         _ => None,
     };

@@ -338,7 +338,10 @@ async fn admin(app: App, command: AdminCommand) -> Outcome {
             let password = accounts::reset_password(&app, &actor, &email, given.as_deref()).await?;
             if given.is_none() {
                 println!("{password}");
-                eprintln!("embargo: new password for {} printed above (shown once); its sessions were ended", email.trim());
+                eprintln!(
+                    "embargo: new password for {} printed above (shown once); its sessions were ended",
+                    email.trim()
+                );
             } else {
                 println!("password of {} set; its sessions were ended", email.trim().to_lowercase());
             }

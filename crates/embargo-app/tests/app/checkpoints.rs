@@ -22,11 +22,8 @@ async fn sql(url: &str, statements: &[String]) {
 async fn hash_of(url: &str, seq: i64) -> String {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let hash: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
-        .bind(seq)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let hash: String =
+        sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_one(&pool).await.unwrap();
     pool.close().await;
     hash
 }

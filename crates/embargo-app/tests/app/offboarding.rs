@@ -49,10 +49,7 @@ async fn disabling_an_account_ends_its_sessions_and_tokens_at_once() {
         assert_eq!(accounts::authenticate_token(app, &token).await.unwrap(), Some(leaver.clone()));
 
         // Only admins offboard.
-        assert!(matches!(
-            accounts::disable_user(app, &leaver, "admin@example.org").await,
-            Err(AppError::Forbidden(_))
-        ));
+        assert!(matches!(accounts::disable_user(app, &leaver, "admin@example.org").await, Err(AppError::Forbidden(_))));
         let revoked = accounts::disable_user(app, &admin, "Leaver@Example.org").await.unwrap();
         assert_eq!((revoked.sessions, revoked.tokens), (1, 1), "{}", it.db.backend);
         // The very next request with the old cookie or token is refused, and so is a sign-in.
@@ -62,10 +59,7 @@ async fn disabling_an_account_ends_its_sessions_and_tokens_at_once() {
             sessions::sign_in_password(app, "leaver@example.org", PASSWORD, "192.0.2.1", "test").await,
             Err(AppError::Invalid(_))
         ));
-        assert!(matches!(
-            accounts::disable_user(app, &admin, "leaver@example.org").await,
-            Err(AppError::Conflict(_))
-        ));
+        assert!(matches!(accounts::disable_user(app, &admin, "leaver@example.org").await, Err(AppError::Conflict(_))));
 
         // Enabled again: it signs in anew, but the old cookie and token stay dead.
         accounts::enable_user(app, &admin, "leaver@example.org").await.unwrap();
@@ -121,7 +115,8 @@ async fn deleting_an_account_removes_its_access_and_keeps_its_history_attributed
         let product = accounts::create_product(app, &admin, "Widget").await.unwrap();
         accounts::add_product_responder(app, &admin, product, "leaver@example.org").await.unwrap();
         let first = reports::submit(app, &Actor::Reporter, submission("r@example.org", "One")).await.unwrap().reference;
-        let second = reports::submit(app, &Actor::Reporter, submission("s@example.org", "Two")).await.unwrap().reference;
+        let second =
+            reports::submit(app, &Actor::Reporter, submission("s@example.org", "Two")).await.unwrap().reference;
         reports::add_member(app, &admin, &first, "leaver@example.org").await.unwrap();
         reports::assign(app, &admin, &second, Some("leaver@example.org")).await.unwrap();
         reports::add_note(app, &leaver, &first, "the leaver's note").await.unwrap();
@@ -156,10 +151,7 @@ async fn deleting_an_account_removes_its_access_and_keeps_its_history_attributed
         assert!(entries.contains(&(leaver.to_string(), "report.note".into(), format!("report:{first}"))));
         assert!(entries.contains(&(admin.to_string(), "user.delete".into(), format!("user:{}", id_of(&leaver)))));
         // A deleted account is not found for anything else.
-        assert!(matches!(
-            accounts::enable_user(app, &admin, &gone.email).await,
-            Err(AppError::NotFound(_))
-        ));
+        assert!(matches!(accounts::enable_user(app, &admin, &gone.email).await, Err(AppError::NotFound(_))));
         accounts::create_user(app, &admin, "leaver@example.org", Role::Responder, None).await.unwrap();
     }
 }
@@ -177,17 +169,15 @@ async fn password_and_second_factor_resets_end_sessions() {
         assert!(new_password.len() >= 20);
         assert!(sessions::session(app, &cookie).await.unwrap().is_none(), "{}", it.db.backend);
         assert!(sessions::sign_in_password(app, "member@example.org", PASSWORD, "192.0.2.1", "t").await.is_err());
-        let partial = sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t")
-            .await
-            .unwrap();
+        let partial =
+            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t").await.unwrap();
         assert!(partial.needs_totp && !partial.must_enrol, "the second factor stays");
 
         // A lost authenticator: the second factor goes, the next sign-in enrols again.
         accounts::reset_totp(app, &admin, "member@example.org").await.unwrap();
         assert!(sessions::session(app, &partial.token).await.unwrap().is_none(), "the half session ended too");
-        let again = sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t")
-            .await
-            .unwrap();
+        let again =
+            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t").await.unwrap();
         assert!(again.must_enrol, "{}", it.db.backend);
         let entries = audit_actions(app).await;
         for action in ["user.password.reset", "user.totp.reset"] {
@@ -320,7 +310,11 @@ async fn responders_and_members_lose_reports_at_once() {
         ));
         let entries = audit_actions(app).await;
         assert!(entries.contains(&(admin.to_string(), "report.member.remove".into(), format!("report:{reference}"))));
-        assert!(entries.contains(&(admin.to_string(), "product.responder.remove".into(), format!("product:{product}"))));
+        assert!(entries.contains(&(
+            admin.to_string(),
+            "product.responder.remove".into(),
+            format!("product:{product}")
+        )));
     }
 }
 
@@ -337,10 +331,7 @@ async fn products_are_renamed_and_deleted_only_when_nothing_refers_to_them() {
             accounts::rename_product(app, &responder, widget, "Widget Pro").await,
             Err(AppError::Forbidden(_))
         ));
-        assert!(matches!(
-            accounts::rename_product(app, &admin, widget, "Gadget").await,
-            Err(AppError::Conflict(_))
-        ));
+        assert!(matches!(accounts::rename_product(app, &admin, widget, "Gadget").await, Err(AppError::Conflict(_))));
         accounts::rename_product(app, &admin, widget, " Widget Pro ").await.unwrap();
         let names: Vec<String> =
             accounts::products(app, &admin).await.unwrap().into_iter().map(|p| p.product.name).collect();

@@ -188,7 +188,8 @@ fn recovery_codes_shown(email: &str, reply: &Reply) {
     assert_eq!(reply.status, StatusCode::OK, "{}", between(&reply.body, "role=\"alert\">", "<").unwrap_or(""));
     assert_eq!(reply.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"));
     let list = between(&reply.body, "id=\"recovery-codes\"", "</ol>").expect("the recovery codes");
-    let codes: Vec<String> = list.split("<code>").skip(1).filter_map(|c| c.split("</code>").next()).map(str::to_owned).collect();
+    let codes: Vec<String> =
+        list.split("<code>").skip(1).filter_map(|c| c.split("</code>").next()).map(str::to_owned).collect();
     assert_eq!(codes.len(), accounts::RECOVERY_CODES, "{list}");
     assert!(reply.body.contains("href=\"/inbox\""));
     RECOVERY.with(|r| r.borrow_mut().push((email.to_owned(), codes)));

@@ -45,8 +45,7 @@ async fn a_disabled_accounts_cookie_and_token_stop_working_at_once() {
         assert_eq!(send(router, get("/inbox", Some(&w.on))).await.location(), "/login");
 
         // The last admin cannot disable themselves: the page says why.
-        let reply =
-            send(router, post("/admin/users/disable", Some(&w.admin), &[("email", "admin@team.test")])).await;
+        let reply = send(router, post("/admin/users/disable", Some(&w.admin), &[("email", "admin@team.test")])).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(reply.body.contains("last active admin"), "{}", reply.body);
     }
@@ -101,7 +100,11 @@ async fn the_team_page_resets_deletes_and_takes_products_and_reports_away() {
         // A password reset ends the member's session; a delete needs the box ticked.
         let reply = send(
             router,
-            post("/admin/users/password", Some(&w.admin), &[("email", "off@team.test"), ("password", "a new password!")]),
+            post(
+                "/admin/users/password",
+                Some(&w.admin),
+                &[("email", "off@team.test"), ("password", "a new password!")],
+            ),
         )
         .await;
         assert_eq!(reply.location(), "/admin?done=password");
@@ -109,11 +112,9 @@ async fn the_team_page_resets_deletes_and_takes_products_and_reports_away() {
         let reply = send(router, post("/admin/users/delete", Some(&w.admin), &[("email", "on@team.test")])).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(send(router, get("/inbox", Some(&w.on))).await.status, StatusCode::OK);
-        let reply = send(
-            router,
-            post("/admin/users/delete", Some(&w.admin), &[("email", "on@team.test"), ("confirm", "yes")]),
-        )
-        .await;
+        let reply =
+            send(router, post("/admin/users/delete", Some(&w.admin), &[("email", "on@team.test"), ("confirm", "yes")]))
+                .await;
         assert_eq!(reply.location(), "/admin?done=deleted");
         assert_eq!(send(router, get("/inbox", Some(&w.on))).await.location(), "/login");
         let page = send(router, get("/admin", Some(&w.admin))).await;

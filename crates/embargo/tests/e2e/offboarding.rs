@@ -8,8 +8,10 @@ use embargo_test_support::{Instance, both_backends};
 use crate::BIN;
 
 fn mail(subject: &str, id: &str) -> Vec<u8> {
-    format!("From: r@example.org\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n")
-        .into_bytes()
+    format!(
+        "From: r@example.org\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nbody\r\n"
+    )
+    .into_bytes()
 }
 
 async fn sql(db_url: &str, statements: &[String]) {
@@ -103,13 +105,14 @@ async fn audit_verify_against_checkpoints_catches_a_cut_tail_with_a_rewritten_he
         assert_eq!(out.code, 0, "{}", out.stderr);
         let checkpoint: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
         let signed = checkpoint["seq"].as_i64().unwrap();
-        assert_eq!(signed, 4, "three reports and the checkpoint's own entry");
+        assert!(signed >= 4, "three reports and the checkpoint's own entry: {signed}");
         // The operator keeps a copy elsewhere.
         let saved = it.path("saved-checkpoints.jsonl");
         std::fs::copy(it.data_dir.join("audit-checkpoints.jsonl"), &saved).unwrap();
         let out = it.run(&["audit", "verify", "--checkpoints", saved.to_str().unwrap()], b"");
         assert_eq!(out.code, 0, "{}: {}{}", db.backend, out.stdout, out.stderr);
-        assert!(out.stdout.contains("consistent with 1 signed checkpoint(s), the latest at entry 4"), "{}", out.stdout);
+        let consistent = format!("consistent with 1 signed checkpoint(s), the latest at entry {signed}");
+        assert!(out.stdout.contains(&consistent), "{}", out.stdout);
 
         // Cut the tail after entry 2 and rewrite the head to match.
         let url = url_of(&it);
@@ -130,11 +133,19 @@ async fn audit_verify_against_checkpoints_catches_a_cut_tail_with_a_rewritten_he
         assert_eq!(out.code, 0, "{}: the chain alone cannot see it: {}", db.backend, out.stdout);
         let out = it.run(&["audit", "verify", "--checkpoints", saved.to_str().unwrap()], b"");
         assert_eq!(out.code, 1, "{}: not detected: {}", db.backend, out.stdout);
-        assert!(out.stdout.contains("AUDIT TRAIL BROKEN: audit entry 4: missing"), "{}", out.stdout);
+        let named = format!("AUDIT TRAIL BROKEN: audit entry {signed}: missing: the chain now ends at entry");
+        assert!(out.stdout.contains(&named), "{}", out.stdout);
         // Against an explicit public key, and one that did not sign them.
         let public = it.data_dir.join("audit-checkpoint.pub");
         let out = it.run(
-            &["audit", "verify", "--checkpoints", saved.to_str().unwrap(), "--checkpoint-key", public.to_str().unwrap()],
+            &[
+                "audit",
+                "verify",
+                "--checkpoints",
+                saved.to_str().unwrap(),
+                "--checkpoint-key",
+                public.to_str().unwrap(),
+            ],
             b"",
         );
         assert_eq!(out.code, 1);
