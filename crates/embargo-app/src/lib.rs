@@ -32,6 +32,7 @@ pub mod reports;
 pub mod sessions;
 pub mod sla;
 mod tokens;
+pub mod views;
 
 pub use context::{App, Clock, SystemClock};
 pub use embargo_crypto::KeySource;

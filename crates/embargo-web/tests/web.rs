@@ -6,8 +6,17 @@
 //! the browser tests (in the `embargo` crate) drive the same pages in Chromium.
 
 mod common;
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "dashboard.rs"]
+mod dashboard;
+#[path = "web/errors.rs"]
+mod errors;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/layering.rs"]
+mod layering;
+#[path = "public_advisories.rs"]
+mod public_advisories;
 #[path = "web/triage.rs"]
 mod triage;
 

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod smtp;
+mod views;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_embargo");
