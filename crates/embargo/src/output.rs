@@ -6,9 +6,9 @@ use embargo_app::jobs::JobRecord;
 use embargo_app::reports::ReportDetail;
 use embargo_app::reports::ReportRecord;
 use embargo_app::views::{ReportSummaryView, ReportView, safe_filename};
+use embargo_domain::Timestamp;
 use embargo_domain::audit::StoredEntry;
 use embargo_domain::cvss::{Score, Vector};
-use embargo_domain::Timestamp;
 use serde_json::{Value, json};
 
 fn time(at: Timestamp) -> String {

@@ -60,11 +60,8 @@ async fn hostile_attachment_names_are_kept_as_sent_and_safe_wherever_used_as_a_p
             assert!(on_message.iter().any(|m| m["id"] == a["id"] && m["safe_name"] == expected.as_str()));
 
             // The download is saved under the safe name.
-            let download = send(
-                &w.web.router,
-                get(&format!("/reports/{r}/attachments/{}", a["id"]), Some(&w.admin)),
-            )
-            .await;
+            let download =
+                send(&w.web.router, get(&format!("/reports/{r}/attachments/{}", a["id"]), Some(&w.admin))).await;
             assert_eq!(download.status, StatusCode::OK);
             assert_eq!(download.body.as_bytes(), sent.as_bytes(), "the content is what was sent");
             assert_eq!(
@@ -129,14 +126,42 @@ async fn api_errors_are_json_in_the_documented_shape_and_api_answers_are_never_c
             }
             request.body(Body::from(body.to_owned())).unwrap()
         };
-        json_error(&send(router, raw(Some("application/json"), "{not json")).await, StatusCode::BAD_REQUEST, "bad_request");
-        json_error(&send(router, raw(None, "{\"body\": \"x\"}")).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-        json_error(&send(router, raw(Some("application/json"), "{\"text\": \"x\"}")).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-        json_error(&send(router, raw(Some("application/json"), "{\"body\": 5}")).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        json_error(
+            &send(router, raw(Some("application/json"), "{not json")).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
+        json_error(
+            &send(router, raw(None, "{\"body\": \"x\"}")).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        json_error(
+            &send(router, raw(Some("application/json"), "{\"text\": \"x\"}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        );
+        json_error(
+            &send(router, raw(Some("application/json"), "{\"body\": 5}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        );
         // Paths: a malformed reference is as unknown as a report one may not see.
-        json_error(&send(router, api("GET", "/api/v1/reports/not-a-reference", token, None)).await, StatusCode::NOT_FOUND, "not_found");
-        json_error(&send(router, api("GET", "/api/v1/nothing-here", token, None)).await, StatusCode::NOT_FOUND, "not_found");
-        json_error(&send(router, api("DELETE", "/api/v1/reports", token, None)).await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        json_error(
+            &send(router, api("GET", "/api/v1/reports/not-a-reference", token, None)).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        json_error(
+            &send(router, api("GET", "/api/v1/nothing-here", token, None)).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        json_error(
+            &send(router, api("DELETE", "/api/v1/reports", token, None)).await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        );
         // No token: 401 with the challenge, in the same shape.
         let reply = send(router, api("GET", "/api/v1/reports", None, None)).await;
         json_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
@@ -144,7 +169,12 @@ async fn api_errors_are_json_in_the_documented_shape_and_api_answers_are_never_c
         // A use-case refusal keeps its shape and message.
         let reply = send(
             router,
-            api("POST", &format!("/api/v1/reports/{r1}/transitions"), token, Some(serde_json::json!({"target": "disclosed"}))),
+            api(
+                "POST",
+                &format!("/api/v1/reports/{r1}/transitions"),
+                token,
+                Some(serde_json::json!({"target": "disclosed"})),
+            ),
         )
         .await;
         json_error(&reply, StatusCode::CONFLICT, "conflict");
@@ -174,7 +204,11 @@ async fn app_errors_are_pages_in_the_apps_layout_never_the_frameworks_text() {
     page_error(&send(router, get("/inbox?page=abc", admin)).await, StatusCode::BAD_REQUEST, true);
     page_error(&send(router, get("/dashboard?days=lots", admin)).await, StatusCode::BAD_REQUEST, true);
     // Path values: an attachment id that is not a number; a malformed reference.
-    page_error(&send(router, get(&format!("/reports/{r1}/attachments/xyz"), admin)).await, StatusCode::BAD_REQUEST, true);
+    page_error(
+        &send(router, get(&format!("/reports/{r1}/attachments/xyz"), admin)).await,
+        StatusCode::BAD_REQUEST,
+        true,
+    );
     page_error(&send(router, get("/reports/not-a-reference", admin)).await, StatusCode::NOT_FOUND, true);
     // Forms: a field of the wrong type, a missing field, no form at all.
     let reply = send(router, post(&format!("/reports/{r1}/import-key"), admin, &[("attachment", "first")])).await;

@@ -63,17 +63,60 @@ fn the_cli_and_the_api_print_one_report_view_with_safe_attachment_names() {
         let mut cli_keys = BTreeSet::new();
         keys(&cli, "", &mut cli_keys);
         for key in [
-            "id", "reference", "state", "close_reason", "channel", "title", "body", "created_at", "received_at",
-            "updated_at", "reporter.email", "reporter.name", "reporter.openpgp_key", "reporter.has_openpgp_key",
-            "upstream", "messages[].id", "messages[].kind", "messages[].author", "messages[].sender",
-            "messages[].subject", "messages[].body", "messages[].raw_size", "messages[].quarantined",
-            "messages[].pgp", "messages[].openpgp", "messages[].auth", "messages[].sender_authentication",
-            "messages[].visible_to_reporter", "messages[].at", "messages[].attachments[].safe_name",
-            "attachments[].id", "attachments[].filename", "attachments[].safe_name", "attachments[].media_type",
-            "attachments[].size", "transitions", "deadlines[].clock", "deadlines[].budget_working_days",
-            "deadlines[].started", "deadlines[].due", "deadlines[].stopped", "deadlines[].met", "deadlines[].paused",
-            "sla_alerts", "assessment.severity", "assessment.cvss_v3", "assessment.cvss_v4", "assessment.cwe",
-            "assessment.ssvc", "assessment.affected", "form", "product_id", "assignee_id", "ack_due_at",
+            "id",
+            "reference",
+            "state",
+            "close_reason",
+            "channel",
+            "title",
+            "body",
+            "created_at",
+            "received_at",
+            "updated_at",
+            "reporter.email",
+            "reporter.name",
+            "reporter.openpgp_key",
+            "reporter.has_openpgp_key",
+            "upstream",
+            "messages[].id",
+            "messages[].kind",
+            "messages[].author",
+            "messages[].sender",
+            "messages[].subject",
+            "messages[].body",
+            "messages[].raw_size",
+            "messages[].quarantined",
+            "messages[].pgp",
+            "messages[].openpgp",
+            "messages[].auth",
+            "messages[].sender_authentication",
+            "messages[].visible_to_reporter",
+            "messages[].at",
+            "messages[].attachments[].safe_name",
+            "attachments[].id",
+            "attachments[].filename",
+            "attachments[].safe_name",
+            "attachments[].media_type",
+            "attachments[].size",
+            "transitions",
+            "deadlines[].clock",
+            "deadlines[].budget_working_days",
+            "deadlines[].started",
+            "deadlines[].due",
+            "deadlines[].stopped",
+            "deadlines[].met",
+            "deadlines[].paused",
+            "sla_alerts",
+            "assessment.severity",
+            "assessment.cvss_v3",
+            "assessment.cvss_v4",
+            "assessment.cwe",
+            "assessment.ssvc",
+            "assessment.affected",
+            "form",
+            "product_id",
+            "assignee_id",
+            "ack_due_at",
         ] {
             assert!(cli_keys.contains(key), "{}: `report show --json` lacks {key}: {cli_keys:?}", db.backend);
         }
@@ -89,7 +132,11 @@ fn the_cli_and_the_api_print_one_report_view_with_safe_attachment_names() {
         // The text output shows the safe name and, escaped, the name as sent.
         let out = it.run(&["report", "show", &id], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(out.stdout.contains(" passwd (") && out.stdout.contains("sent as \"../../../../etc/passwd\""), "{}", out.stdout);
+        assert!(
+            out.stdout.contains(" passwd (") && out.stdout.contains("sent as \"../../../../etc/passwd\""),
+            "{}",
+            out.stdout
+        );
         assert!(!out.stdout.contains('\u{202e}'), "the override reaches the terminal: {}", out.stdout);
 
         // The API prints the same view.
