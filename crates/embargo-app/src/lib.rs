@@ -33,6 +33,7 @@ pub mod sessions;
 pub mod sla;
 mod tokens;
 
-pub use context::{App, Clock, SystemClock};
+pub use context::{App, Clock, OpenError, OpenMode, Opened, SystemClock};
 pub use embargo_crypto::KeySource;
+pub use embargo_store::OpenFailure;
 pub use error::AppError;
