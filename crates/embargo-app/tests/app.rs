@@ -354,11 +354,14 @@ async fn the_thread_keeps_no_part_of_the_status_link() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
-        let submitted =
-            reports::submit(app, &Actor::Reporter, submission("r@example.org", "Auth bypass")).await.unwrap();
+        let reference = ingest_mail(app, &mail("r@example.org", "Auth bypass", "sl@example.org", None, "Steps"))
+            .await
+            .unwrap()
+            .reference()
+            .clone();
         let worker = jobs::Worker::new(app.clone());
         while worker.run_once().await.unwrap() {}
-        let detail = reports::show(app, &Actor::System("test"), &submitted.reference, ReadPurpose::Read).await.unwrap();
+        let detail = reports::show(app, &Actor::System("test"), &reference, ReadPurpose::Read).await.unwrap();
         let sent: Vec<_> = detail.messages.iter().filter(|m| m.kind.as_str() == "outbound").collect();
         assert!(!sent.is_empty(), "{}: the acknowledgement is on the thread", it.db.backend);
         for message in sent {

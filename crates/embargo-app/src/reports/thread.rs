@@ -227,9 +227,8 @@ pub async fn import_reporter_key(
             let Some(file) = files.iter().find(|a| a.id == id) else {
                 return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
             };
-            let from_reporter = thread
-                .iter()
-                .any(|m| Some(m.id) == file.message && m.kind == MessageKind::Inbound && !m.quarantined);
+            let from_reporter =
+                thread.iter().any(|m| Some(m.id) == file.message && m.kind == MessageKind::Inbound && !m.quarantined);
             if !from_reporter {
                 return Err(AppError::Invalid(format!(
                     "attachment {id} did not come from the reporter (quarantined mail is not theirs)"
