@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod command_line;
 mod smtp;
 
 /// The binary under test.
