@@ -6,37 +6,15 @@
 //! The forms are plain server-rendered POSTs behind the same Fetch-Metadata CSRF layer as
 //! every other form; the use cases in `embargo_app::accounts` check permission and audit.
 
-use askama::Template;
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::{App, accounts};
 use serde::Deserialize;
 
 use crate::auth::Team;
-use crate::render::{self, Layout, page};
-use crate::team::{EmailInput, admin_result, back, parse_reference};
-
-/// Messages on the team page after one of these actions.
-pub(crate) fn admin_flash(done: &str) -> Option<String> {
-    Some(
-        match done {
-            "disabled" => "Account disabled: its sessions and API tokens no longer work.",
-            "enabled" => "Account enabled. It signs in again with its password; old sessions and tokens stay revoked.",
-            "deleted" => {
-                "Account deleted: its address, password, second factor and access are gone; what it did stays on the record."
-            }
-            "password" => "Password set; the account's sessions were ended. Hand the new password over safely.",
-            "totp" => "Second factor removed; the account sets up TOTP again at its next sign-in.",
-            "responder-removed" => "Responder removed from the product.",
-            "renamed" => "Product renamed.",
-            "product-deleted" => "Product deleted.",
-            _ => return None,
-        }
-        .to_owned(),
-    )
-}
+use crate::error::WebError;
+use crate::extract::{Form, Path, ReportPath};
+use crate::team::{EmailInput, admin_result, back, recovery_codes_page};
 
 #[derive(Deserialize)]
 pub(crate) struct AccountInput {
@@ -136,37 +114,11 @@ pub(crate) async fn delete_product(
 pub(crate) async fn remove_member(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<EmailInput>,
-) -> Response {
-    let layout = Layout::team(&app, "Error", "inbox", &who);
-    let reference = match parse_reference(&r) {
-        Ok(r) => r,
-        Err(err) => return render::error(layout, &err),
-    };
-    match accounts::remove_report_member(&app, &who.actor, &reference, &input.email).await {
-        Ok(done) if done.still_via_product => back(&reference, "member-removed-product"),
-        Ok(_) => back(&reference, "member-removed"),
-        Err(err) => render::error(layout, &err),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "recovery_codes.html")]
-struct RecoveryCodesPage {
-    layout: Layout,
-    codes: Vec<String>,
-    next: &'static str,
-}
-
-/// The page that shows a new set of recovery codes, once.
-pub(crate) fn recovery_codes_page(app: &App, codes: Vec<String>, next: &'static str) -> Response {
-    let mut response = page(
-        StatusCode::OK,
-        &RecoveryCodesPage { layout: Layout::public(app, "Your recovery codes", ""), codes, next },
-    );
-    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    response
+) -> Result<Response, WebError> {
+    let done = accounts::remove_report_member(&app, &who.actor, &reference, &input.email).await?;
+    Ok(back(&reference, if done.still_via_product { "member-removed-product" } else { "member-removed" }))
 }
 
 /// A new set of recovery codes for the signed-in member (the old set stops working).
@@ -174,6 +126,6 @@ pub(crate) async fn new_recovery_codes(State(app): State<App>, who: Team) -> Res
     match accounts::my_recovery_codes(&app, &who.actor).await {
         Ok(codes) => recovery_codes_page(&app, codes, "/account"),
         Err(embargo_app::AppError::Conflict(_)) => Redirect::to("/account?done=recovery-none").into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
