@@ -28,7 +28,7 @@ pub fn error(err: &AppError) -> Response {
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        AppError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+        AppError::TooMany(_) | AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
@@ -40,7 +40,9 @@ pub fn error(err: &AppError) -> Response {
         AppError::Unavailable(_) => "temporarily unavailable".to_owned(),
         other => other.to_string(),
     };
-    (status, Json(json!({ "error": code, "message": message }))).into_response()
+    let mut response = (status, Json(json!({ "error": code, "message": message }))).into_response();
+    crate::render::retry_after(&mut response, err);
+    response
 }
 
 fn time(at: Timestamp) -> String {

@@ -8,6 +8,8 @@
 mod common;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/security.rs"]
+mod security;
 #[path = "web/triage.rs"]
 mod triage;
 

@@ -84,7 +84,7 @@ async fn submit(driver: &WebDriver, css: &str) {
 }
 
 fn csp_violations(server: &Server) -> u64 {
-    let metrics = server.http("GET", "/metrics", &[], b"");
+    let metrics = server.metrics(&[]);
     metrics
         .body
         .lines()
