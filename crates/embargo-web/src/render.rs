@@ -179,17 +179,17 @@ pub fn text(text: &str) -> String {
 /// bracket, without trailing punctuation (and without a closing parenthesis it did not open).
 fn url_prefix(text: &str) -> &str {
     let end = text
-        .find(|c: char| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"' | '\'' | '`' | '{' | '}' | '|' | '\\' | '^'))
+        .find(|c: char| {
+            !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"' | '\'' | '`' | '{' | '}' | '|' | '\\' | '^')
+        })
         .unwrap_or(text.len());
     let mut url = &text[..end];
-    loop {
-        let Some(last) = url.chars().last() else { break };
+    while let Some(last) = url.chars().last() {
         let unbalanced = last == ')' && url.matches('(').count() < url.matches(')').count();
-        if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | ']' | '*' | '_' | '~') || unbalanced {
-            url = &url[..url.len() - 1];
-        } else {
+        if !(matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | ']' | '*' | '_' | '~') || unbalanced) {
             break;
         }
+        url = &url[..url.len() - 1];
     }
     url
 }
@@ -268,7 +268,11 @@ mod tests {
              https://example.org/a?b=1&amp;c=</a>&lt;2&gt;. or (<a href=\"http://x.test/p\" \
              rel=\"noopener noreferrer nofollow\">http://x.test/p</a>) javascript:alert(1)"
         );
-        assert_eq!(text("xhttp://a.test https://"), "xhttp://a.test https://", "no link inside a word or without a host");
+        assert_eq!(
+            text("xhttp://a.test https://"),
+            "xhttp://a.test https://",
+            "no link inside a word or without a host"
+        );
         assert_eq!(
             text("a\u{202E}b\u{1}c\u{85}"),
             "a<span class=\"ctl\" data-cp=\"U+202E\">\u{202E}</span>b<span class=\"ctl\" data-cp=\"U+0001\">&#1;</span>\

@@ -44,12 +44,13 @@ pub(crate) async fn login(
     let device = auth::device_token(&app, &headers);
     match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent, device.as_deref()).await {
         Ok(outcome) if outcome.needs_totp => {
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp")).into_response()
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp"))
+                .into_response()
         }
         Ok(outcome) => {
             let device = sessions::device_cookie(&app, &input.email);
-            let mut response =
-                ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox")).into_response();
+            let mut response = ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox"))
+                .into_response();
             response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
             response
         }

@@ -173,9 +173,7 @@ fn parse_page(html: &str) -> Page {
 /// [`parse_page`] for elements of another class.
 fn parse_page_for(html: &str, class: &str) -> Page {
     use html5ever::tendril::StrTendril;
-    use html5ever::tokenizer::{
-        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-    };
+    use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
     use std::cell::RefCell;
 
     #[derive(Default)]
@@ -208,8 +206,20 @@ fn parse_page_for(html: &str, class: &str) -> Page {
                         if !ours
                             && matches!(
                                 name.as_str(),
-                                "script" | "img" | "iframe" | "svg" | "object" | "embed" | "style" | "math" | "base"
-                                    | "video" | "audio" | "plaintext" | "xmp" | "details"
+                                "script"
+                                    | "img"
+                                    | "iframe"
+                                    | "svg"
+                                    | "object"
+                                    | "embed"
+                                    | "style"
+                                    | "math"
+                                    | "base"
+                                    | "video"
+                                    | "audio"
+                                    | "plaintext"
+                                    | "xmp"
+                                    | "details"
                             )
                             && !(name == "details" && attr("class").as_deref() == Some("card activity"))
                         {
@@ -284,13 +294,20 @@ async fn reporter_text_is_shown_exactly_as_sent_on_the_report_and_status_pages()
             let reply = send(&w.router, multipart(&format!("{link}/reply"), &[("body", &payload)], &[])).await;
             assert_eq!(reply.status, StatusCode::SEE_OTHER, "payload {n}: {}", reply.body);
 
-            let api = send(&w.router, super::api("GET", &format!("/api/v1/reports/{}", submitted.reference), Some(&token), None)).await;
+            let api = send(
+                &w.router,
+                super::api("GET", &format!("/api/v1/reports/{}", submitted.reference), Some(&token), None),
+            )
+            .await;
             assert_eq!(api.status, StatusCode::OK);
             let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
             let bodies: Vec<String> =
                 json["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
             assert_eq!(bodies.len(), 2, "payload {n}");
-            assert!(bodies.iter().any(|b| b.contains(payload.trim_matches(['\n', '\r', ' ', '\t']))), "payload {n} stored: {bodies:?}");
+            assert!(
+                bodies.iter().any(|b| b.contains(payload.trim_matches(['\n', '\r', ' ', '\t']))),
+                "payload {n} stored: {bodies:?}"
+            );
 
             let team = send(&w.router, get(&format!("/reports/{}", submitted.reference), Some(&admin))).await;
             assert_eq!(team.status, StatusCode::OK);
@@ -471,7 +488,11 @@ async fn sign_in_throttling_holds_its_documented_limits_says_when_and_cannot_loc
         let reply = send(router, login_from("on@team.test", PASSWORD, [192, 0, 2, 1], None)).await;
         assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(retry_after(&reply), until(&w.web, 15));
-        assert!(reply.body.contains("try again in 15 minutes"), "{}", between(&reply.body, "role=\"alert\">", "<").unwrap_or(""));
+        assert!(
+            reply.body.contains("try again in 15 minutes"),
+            "{}",
+            between(&reply.body, "role=\"alert\">", "<").unwrap_or("")
+        );
         // Refused attempts are not counted (waiting is always enough), and a stranger
         // hammering from one address does not lock the owner out elsewhere.
         for _ in 0..60 {
@@ -511,7 +532,8 @@ async fn sign_in_throttling_holds_its_documented_limits_says_when_and_cannot_loc
         //    for every account (even one never tried).
         for i in 0..10 {
             for _ in 0..5 {
-                let reply = send(router, login_from(&format!("guess{i}@team.test"), wrong, [198, 18, 0, 1], None)).await;
+                let reply =
+                    send(router, login_from(&format!("guess{i}@team.test"), wrong, [198, 18, 0, 1], None)).await;
                 assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
             }
         }
