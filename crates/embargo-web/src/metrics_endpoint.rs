@@ -55,7 +55,7 @@ fn authorised(app: &App, headers: &HeaderMap, metrics_listener: bool) -> bool {
 /// configured, then 401 without it.
 pub(crate) async fn public(State(app): State<App>, headers: HeaderMap) -> Response {
     if app.config.metrics_token.is_empty() {
-        return crate::not_found(State(app)).await;
+        return crate::error::WebError::request(StatusCode::NOT_FOUND, "There is nothing here.").into_response();
     }
     if !authorised(&app, &headers, false) {
         return unauthorised();

@@ -10,6 +10,7 @@ use embargo_app::{App, AppError};
 use embargo_domain::ReferenceId;
 
 use crate::auth::Team;
+use crate::error::WebError;
 use crate::render::{self, Layout, page};
 
 #[derive(Template)]
@@ -62,7 +63,7 @@ pub(crate) async fn show(State(app): State<App>, who: Team, Path((r, id)): Path<
                 },
             )
         }
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -78,6 +79,6 @@ pub(crate) async fn download(State(app): State<App>, who: Team, Path((r, id)): P
             raw,
         )
             .into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "inbox", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }

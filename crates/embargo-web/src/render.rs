@@ -1,5 +1,5 @@
 //! Rendering: the page layout every template extends, HTML responses, message text shown
-//! exactly as sent ([`text`]), times, and the mapping of use-case errors to pages.
+//! exactly as sent ([`text`]), and times. Error pages are `error_page`'s.
 
 use std::fmt::Write as _;
 
@@ -100,33 +100,6 @@ pub fn message(status: StatusCode, layout: Layout, heading: &str, text: &str, li
             link: link.map(|(h, l)| (h.to_owned(), l.to_owned())),
         },
     )
-}
-
-/// The page for a use-case error. Internal errors are logged with their cause and shown
-/// without it.
-pub fn error(layout: Layout, err: &AppError) -> Response {
-    let (status, heading, text) = match err {
-        AppError::NotFound(_) => {
-            (StatusCode::NOT_FOUND, "Not found", "There is nothing here, or you may not see it.".to_owned())
-        }
-        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed", "Your account may not do this.".to_owned()),
-        AppError::Conflict(m) => (StatusCode::CONFLICT, "Not possible now", m.clone()),
-        AppError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Please check your input", m.clone()),
-        AppError::TooMany(m) | AppError::Throttled { message: m, .. } => {
-            (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone())
-        }
-        AppError::Unavailable(_) => {
-            tracing::warn!(error = %err, "temporarily unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.".to_owned())
-        }
-        AppError::Internal(_) => {
-            tracing::error!(error = %format!("{err:#}"), "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.".to_owned())
-        }
-    };
-    let mut response = message(status, Layout { title: heading.to_owned(), ..layout }, heading, &text, None);
-    retry_after(&mut response, err);
-    response
 }
 
 /// Adds `Retry-After` (seconds) to a response for an error that knows when to try again.
