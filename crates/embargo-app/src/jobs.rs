@@ -81,7 +81,8 @@ pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
 const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
 
 /// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP, INDEX];
+pub const KINDS: &[&str] =
+    &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP, INDEX, crate::postmaster::FORWARD];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TeamAlertPayload {
@@ -360,7 +361,10 @@ async fn send_mail(
     label: &str,
     outbound: &embargo_mail::outbound::OutboundMail,
 ) -> Result<String, JobError> {
-    let raw = embargo_mail::outbound::compose(outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+    // Signed with the instance key (and, to a known key, encrypted with protected headers).
+    let key = crate::openpgp::instance_key(app).await.map_err(|e| JobError::Retry(e.to_string()))?;
+    let raw =
+        embargo_mail::outbound::compose_signed(outbound, &key).map_err(|e| JobError::Permanent(e.to_string()))?;
     let sender = &app.config.organisation.security_address;
     app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
         embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
@@ -719,6 +723,7 @@ impl Worker {
             ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mails(std::slice::from_ref(job)).await.remove(0),
             MESSAGE => self.message_mail(job).await,
             TEAM_ALERT => self.team_alert(job).await,
+            crate::postmaster::FORWARD => crate::postmaster::forward(&self.app, job).await,
             SLA_SWEEP => {
                 crate::sla::sweep(&self.app).await?;
                 schedule_sla_sweep(&self.app, self.app.now()).await?;
@@ -886,6 +891,7 @@ impl Worker {
                 quarantined: false,
                 pgp: None,
                 auth: None,
+                anomalies: None,
                 at: now,
             })
             .collect();

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod openpgp;
 pub mod policy;
 pub mod portal;
+pub mod postmaster;
 pub mod reports;
 pub mod sessions;
 pub mod sla;

@@ -189,6 +189,19 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
     builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
 }
 
+/// Signs `data` with the instance key and encrypts it to `certificate` (armored), in one
+/// OpenPGP message (the combined method of RFC 3156 §6.2): the recipient decrypts and
+/// verifies that the team sent it.
+pub fn sign_and_encrypt_to(certificate: &str, data: &[u8], signer: &InstanceKey) -> Result<String, PgpError> {
+    let cert = read_certificate(certificate)?;
+    let mut builder =
+        MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
+    let subkey = encryption_subkey(&cert)?;
+    builder.encrypt_to_key(rand::thread_rng(), subkey).map_err(|e| PgpError::Encrypt(e.to_string()))?;
+    builder.sign(&signer.key.primary_key, Password::empty(), HashAlgorithm::Sha512);
+    builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
+}
+
 /// Checks that `text` is an OpenPGP certificate (public key) that can receive encrypted
 /// mail; returns its fingerprint.
 pub fn certificate_fingerprint(text: &str) -> Result<String, PgpError> {

@@ -138,6 +138,7 @@ pub(crate) async fn show(State(app): State<App>, ApiCaller(actor): ApiCaller, Pa
                         "visible_to_reporter": m.visible_to_reporter,
                         "openpgp": m.pgp,
                         "sender_authentication": m.auth,
+                        "anomalies": m.anomalies,
                         "at": time(m.at),
                         "attachments": detail.attachments.iter().filter(|a| a.message == Some(m.id)).map(|a| json!({
                             "id": a.id, "filename": a.filename, "media_type": a.media_type, "size": a.size,

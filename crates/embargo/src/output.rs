@@ -98,6 +98,7 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
                 "quarantined": m.quarantined,
                 "pgp": m.pgp,
                 "auth": m.auth,
+                "anomalies": m.anomalies,
                 "at": time(m.at),
             })).collect::<Vec<_>>(),
             "attachments": detail.attachments.iter().map(|a| json!({
@@ -205,6 +206,9 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
         );
         if let Some(subject) = &m.subject {
             println!("subject: {}", one_line(subject, 100));
+        }
+        for code in &m.anomalies {
+            println!("warning: {}", embargo_app::intake::anomaly_text(code));
         }
         println!();
         println!("{}", clean(&m.body));

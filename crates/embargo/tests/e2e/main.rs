@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod mail;
 mod smtp;
 
 /// The binary under test.
