@@ -149,11 +149,7 @@ pub fn anomaly_text(code: &str) -> &'static str {
 ///   or when DMARC passed for it (its domain vouched for the message); with no envelope at
 ///   all (a bare pipe) a single `From` is acknowledged as before, an ambiguous one never.
 pub fn sender_of(mail: &InboundMail, envelope: &MailEnvelope) -> Sender {
-    let envelope_sender = envelope
-        .mail_from
-        .clone()
-        .or_else(|| mail.return_path.clone())
-        .map(|a| a.trim().to_owned());
+    let envelope_sender = envelope.mail_from.clone().or_else(|| mail.return_path.clone()).map(|a| a.trim().to_owned());
     let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
     let mut anomalies: Vec<String> =
         mail.anomalies.iter().filter(|a| *a == embargo_mail::ANOMALY_AMBIGUOUS_SENDER).cloned().collect();
@@ -240,7 +236,8 @@ fn precheck(app: &App, raw: &[u8], key: &embargo_mail::openpgp::InstanceKey) -> 
     if raw.len() as u64 > limit {
         return Err(AppError::Invalid(wire_limit_text(raw.len() as u64, limit)));
     }
-    Ok(embargo_mail::parse_with_key(raw, Some(key)))
+    let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
+    Ok(embargo_mail::parse_with_limit(raw, Some(key), None, decoded_limit))
 }
 
 /// The refusal of a message over the wire-size limit (SMTP, `ingest-mail`).
@@ -283,7 +280,8 @@ async fn ingest_in(
     {
         // The key was loaded when the message was parsed (no second transaction here).
         let key = app.pgp_key.get().cloned().ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
-        pgp = embargo_mail::parse_with_keys(raw, Some(&key), Some(&certificate)).pgp;
+        let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
+        pgp = embargo_mail::parse_with_limit(raw, Some(&key), Some(&certificate), decoded_limit).pgp;
     }
     let bad_signature = matches!(pgp, Some(embargo_mail::PgpStatus::Decrypted { verified: Some(false), .. }));
     let submission = submission_of(app, raw, mail, envelope, pgp.as_ref());
@@ -763,4 +761,56 @@ pub fn imap_settings(app: &App) -> Result<Option<embargo_mail::imap::ImapSetting
 pub async fn poll_imap(app: App, settings: embargo_mail::imap::ImapSettings, stop: tokio::sync::watch::Receiver<bool>) {
     let sink = Arc::new(ImapIntake { queue: IntakeQueue::start(app.clone()), app });
     embargo_mail::imap::run(settings, sink, stop).await;
+}
+
+#[cfg(test)]
+mod sender_tests {
+    use super::*;
+
+    fn envelope(mail_from: Option<&str>, dmarc: Option<&str>) -> MailEnvelope {
+        MailEnvelope {
+            mail_from: mail_from.map(str::to_owned),
+            rcpt_to: vec!["security@example.org".into()],
+            auth: dmarc.map(|d| embargo_mail::auth::AuthSummary {
+                dkim: "none".into(),
+                spf: "none".into(),
+                dmarc: d.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_acknowledgement_goes_only_where_the_envelope_confirms() {
+        let two = embargo_mail::parse(b"From: a@x.test\r\nFrom: victim@y.test\r\nSubject: s\r\n\r\nb\r\n");
+        // The envelope picks the reporter among several From addresses.
+        let sender = sender_of(&two, &envelope(Some("victim@y.test"), None));
+        assert_eq!(sender.address.as_deref(), Some("victim@y.test"));
+        assert!(sender.may_acknowledge);
+        assert_eq!(sender.anomalies, vec!["ambiguous-sender".to_owned()]);
+        // None of them is the envelope sender: the first is the reporter, nobody is answered.
+        let sender = sender_of(&two, &envelope(Some("attacker@evil.test"), None));
+        assert_eq!(sender.address.as_deref(), Some("a@x.test"));
+        assert!(!sender.may_acknowledge);
+        assert_eq!(sender.anomalies, vec!["ambiguous-sender".to_owned(), "sender-mismatch".to_owned()]);
+        // No envelope at all (a bare pipe): ambiguous is never answered.
+        assert!(!sender_of(&two, &envelope(None, None)).may_acknowledge);
+
+        let one = embargo_mail::parse(b"From: Victim <victim@y.test>\r\nSubject: s\r\n\r\nb\r\n");
+        let mismatch = sender_of(&one, &envelope(Some("attacker@evil.test"), None));
+        assert!(!mismatch.may_acknowledge);
+        assert_eq!(mismatch.anomalies, vec!["sender-mismatch".to_owned()]);
+        // DMARC passed for the From domain: it vouched for the message.
+        let vouched = sender_of(&one, &envelope(Some("bounces+123@esp.test"), Some("pass")));
+        assert!(vouched.may_acknowledge);
+        assert_eq!(vouched.anomalies, vec!["sender-mismatch".to_owned()]);
+        // The ordinary case, case-insensitively; and a pipe with the Return-Path the MTA wrote.
+        let same = sender_of(&one, &envelope(Some("VICTIM@y.test"), None));
+        assert!(same.may_acknowledge && same.anomalies.is_empty());
+        let piped =
+            embargo_mail::parse(b"Return-Path: <other@z.test>\r\nFrom: victim@y.test\r\nSubject: s\r\n\r\nb\r\n");
+        let piped = sender_of(&piped, &MailEnvelope::default());
+        assert!(!piped.may_acknowledge);
+        assert_eq!(piped.anomalies, vec!["sender-mismatch".to_owned()]);
+        assert!(sender_of(&one, &MailEnvelope::default()).may_acknowledge, "no envelope, one From: as before");
+    }
 }

@@ -363,8 +363,7 @@ async fn send_mail(
 ) -> Result<String, JobError> {
     // Signed with the instance key (and, to a known key, encrypted with protected headers).
     let key = crate::openpgp::instance_key(app).await.map_err(|e| JobError::Retry(e.to_string()))?;
-    let raw =
-        embargo_mail::outbound::compose_signed(outbound, &key).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let raw = embargo_mail::outbound::compose_signed(outbound, &key).map_err(|e| JobError::Permanent(e.to_string()))?;
     let sender = &app.config.organisation.security_address;
     app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
         embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),

@@ -51,8 +51,9 @@ pub fn is_postmaster(app: &App, address: &str) -> bool {
 pub async fn accept(app: &App, raw: &[u8], mail_from: &str, peer: &str) -> Result<(), AppError> {
     let hash = hex::encode(sha2::Sha256::digest(raw));
     let stored = format!("postmaster.{}", &hash[..32]);
-    let payload = serde_json::to_string(&Payload { stored: stored.clone(), mail_from: mail_from.into(), peer: peer.into() })
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let payload =
+        serde_json::to_string(&Payload { stored: stored.clone(), mail_from: mail_from.into(), peer: peer.into() })
+            .map_err(|e| AppError::Internal(e.into()))?;
     let key = format!("postmaster:{}", &hash[..32]);
     let now = app.now();
     let mut tx = app.store.begin().await?;
@@ -113,12 +114,7 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
     );
     let mut sent = Vec::new();
     for admin in &admins {
-        let message_id = format!(
-            "embargo.postmaster.{}.{}@{}",
-            job.id,
-            admin.id.0,
-            app.config.mail_hostname()
-        );
+        let message_id = format!("embargo.postmaster.{}.{}@{}", job.id, admin.id.0, app.config.mail_hostname());
         let raw = embargo_mail::outbound::compose_forward(
             &from,
             &admin.email,
@@ -129,14 +125,12 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
         )
         .map_err(|e| JobError::Permanent(e.to_string()))?;
         let label = format!("postmaster-{}-{}", job.id, admin.id.0);
-        let receipt = app
-            .transport
-            .send(&label, &organisation.security_address, &admin.email, &raw)
-            .await
-            .map_err(|e| match e {
+        let receipt = app.transport.send(&label, &organisation.security_address, &admin.email, &raw).await.map_err(
+            |e| match e {
                 embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
                 embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
-            })?;
+            },
+        )?;
         sent.push(format!("user:{} {receipt}", admin.id.0));
     }
     if admins.is_empty() {

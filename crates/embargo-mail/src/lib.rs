@@ -122,20 +122,36 @@ pub fn parse_with_key(raw: &[u8], key: Option<&openpgp::InstanceKey>) -> Inbound
 /// [`parse_with_key`], verifying a signature inside against `signer` (the sender's armored
 /// certificate) when there is one.
 pub fn parse_with_keys(raw: &[u8], key: Option<&openpgp::InstanceKey>, signer: Option<&str>) -> InboundMail {
+    // Without a configured bound, decrypted content may not grow far beyond what was received.
+    parse_with_limit(raw, key, signer, raw.len().saturating_mul(4).max(1 << 20))
+}
+
+/// [`parse_with_keys`], keeping at most `decoded_limit` bytes of decrypted (and
+/// decompressed) plaintext: a message whose plaintext is larger stays encrypted, marked
+/// undecryptable with the limit named.
+pub fn parse_with_limit(
+    raw: &[u8],
+    key: Option<&openpgp::InstanceKey>,
+    signer: Option<&str>,
+    decoded_limit: usize,
+) -> InboundMail {
     // A parser bug must not turn a message into an endless retry: on a panic the message
     // is kept as raw text.
-    std::panic::catch_unwind(|| parse_and_decrypt(raw, key, signer)).unwrap_or_else(|_| InboundMail {
+    std::panic::catch_unwind(|| parse_and_decrypt(raw, key, signer, decoded_limit)).unwrap_or_else(|_| InboundMail {
         text: String::from_utf8_lossy(raw).into_owned(),
         parsed: false,
         ..InboundMail::default()
     })
 }
 
-fn parse_and_decrypt(raw: &[u8], key: Option<&openpgp::InstanceKey>, signer: Option<&str>) -> InboundMail {
+fn parse_and_decrypt(
+    raw: &[u8],
+    key: Option<&openpgp::InstanceKey>,
+    signer: Option<&str>,
+    limit: usize,
+) -> InboundMail {
     let mut mail = parse(raw);
     let Some(key) = key else { return mail };
-    // Decrypted content may not grow far beyond what was received.
-    let limit = raw.len().saturating_mul(4).max(1 << 20);
     if mail.multipart_encrypted {
         let Some(payload) = mail
             .attachments
@@ -240,10 +256,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
         .next()
         .and_then(|v| v.as_address())
         .and_then(|a| a.first());
-    let from_address = from
-        .and_then(|a| a.address())
-        .map(|a| a.trim().to_owned())
-        .filter(|a| usable_address(a));
+    let from_address = from.and_then(|a| a.address()).map(|a| a.trim().to_owned()).filter(|a| usable_address(a));
     let from_name = from.and_then(|a| a.name()).map(str::to_owned).filter(|n| !n.trim().is_empty());
 
     // Bounded, and deduplicated in linear time: a hostile References header can carry
@@ -307,8 +320,7 @@ pub fn parse(raw: &[u8]) -> InboundMail {
     // Broken MIME: a part that did not decode, or a multipart whose boundary never occurs.
     let declared_multipart = message.content_type().is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"));
     let found_multipart = message.parts.iter().any(|p| matches!(p.body, mail_parser::PartType::Multipart(_)));
-    let malformed =
-        message.parts.iter().any(|p| p.is_encoding_problem) || (declared_multipart && !found_multipart);
+    let malformed = message.parts.iter().any(|p| p.is_encoding_problem) || (declared_multipart && !found_multipart);
     if malformed {
         anomalies.push(ANOMALY_MALFORMED_MIME.to_owned());
     }
@@ -380,9 +392,7 @@ fn usable_address(a: &str) -> bool {
 /// The text of a part that the parser could not decode or file as text: base64 decoded
 /// leniently (what is not base64 is skipped), anything else as it came.
 fn recover_text(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> String {
-    let base64 = part
-        .content_transfer_encoding()
-        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    let base64 = part.content_transfer_encoding().is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
     let source: &[u8] = raw.get(part.offset_body as usize..part.offset_end as usize).unwrap_or(part.contents());
     if part.is_encoding_problem && base64 {
         let decoded = lenient_base64(source);

@@ -164,7 +164,9 @@ impl InstanceKey {
         std::io::Read::read_to_end(&mut std::io::Read::take(&mut message, limit as u64 + 1), &mut data)
             .map_err(|e| PgpError::Malformed(e.to_string()))?;
         if data.len() > limit {
-            return Err(PgpError::Malformed(format!("the decrypted message is larger than {limit} bytes")));
+            return Err(PgpError::Malformed(format!(
+                "the decrypted message is larger than the limit of {limit} bytes for decoded content"
+            )));
         }
         let verified = match (signer, signed) {
             (Some(text), true) => {

@@ -214,7 +214,9 @@ pub fn compose_forward(
 fn encrypted_body(armored: String) -> Result<MultiPart, SendError> {
     let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
     Ok(MultiPart::encrypted("application/pgp-encrypted".to_owned())
-        .singlepart(SinglePart::builder().header(content_type("application/pgp-encrypted")?).body("Version: 1\r\n".to_owned()))
+        .singlepart(
+            SinglePart::builder().header(content_type("application/pgp-encrypted")?).body("Version: 1\r\n".to_owned()),
+        )
         .singlepart(
             SinglePart::builder()
                 .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)

@@ -12,7 +12,9 @@ use embargo_test_support::{Instance, Server, both_backends};
 use serde_json::Value;
 
 use crate::BIN;
-use crate::smtp::{FAST_JOBS, Gpg, Raw, config, header, outbox, python_send, reports, show, swaks, tool, wait_for_mail};
+use crate::smtp::{
+    FAST_JOBS, Gpg, Raw, config, header, outbox, python_send, reports, show, swaks, tool, wait_for_mail,
+};
 
 /// Parses a message with Python's `email` under `policy.strict` (see `mime_check.py`).
 fn strict_mime(path: &str) -> Value {
@@ -35,7 +37,8 @@ fn wait_for_mail_jobs(it: &Instance) {
         assert_eq!(out.code, 0, "{}", out.stderr);
         let jobs: Value = serde_json::from_str(&out.stdout).unwrap();
         let busy = jobs.as_array().unwrap().iter().any(|j| {
-            j["kind"].as_str().unwrap().starts_with("mail.") && matches!(j["state"].as_str(), Some("queued" | "running"))
+            j["kind"].as_str().unwrap().starts_with("mail.")
+                && matches!(j["state"].as_str(), Some("queued" | "running"))
         });
         if !busy {
             return;
@@ -103,7 +106,10 @@ fn outgoing_mail_is_strict_mime_signed_by_the_team_and_its_status_link_works() {
         let parts = parsed["parts"].as_array().unwrap();
         let text = parts.iter().find(|p| p["content_type"] == "text/plain").expect("a text part");
         assert_eq!(text["params"]["protected-headers"], "v1", "{text}");
-        assert_eq!(text["headers"]["Subject"], parsed["subject"], "protected subject = outer subject when not encrypted");
+        assert_eq!(
+            text["headers"]["Subject"], parsed["subject"],
+            "protected subject = outer subject when not encrypted"
+        );
         assert!(parts.iter().any(|p| p["content_type"] == "application/pgp-signature"), "{parsed}");
 
         // The status link survives decoding whole, and it works.
@@ -112,7 +118,10 @@ fn outgoing_mail_is_strict_mime_signed_by_the_team_and_its_status_link_works() {
         let start = decoded.find(&prefix).unwrap_or_else(|| panic!("no status link in {decoded}"));
         let link: String = decoded[start..].chars().take_while(|c| !c.is_whitespace()).collect();
         let token = &link[prefix.len()..];
-        assert!(token.len() >= 20 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{link}");
+        assert!(
+            token.len() >= 20 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{link}"
+        );
         let page = server.http("GET", &format!("/status/{token}"), &[], b"");
         assert_eq!(page.status, 200, "{link}");
         let reference = reports(&it)[0]["id"].as_str().unwrap().to_owned();
@@ -134,7 +143,10 @@ fn outgoing_mail_is_strict_mime_signed_by_the_team_and_its_status_link_works() {
             let fingerprint = server.stdout_lines().into_iter().find(|l| l.starts_with("OpenPGP key ")).unwrap();
             let fingerprint = fingerprint.split_whitespace().nth(2).unwrap().to_owned();
             let verify = |file: &str| {
-                gpg_status(&gpg, &["--verify", dir.join("signed.asc").to_str().unwrap(), dir.join(file).to_str().unwrap()])
+                gpg_status(
+                    &gpg,
+                    &["--verify", dir.join("signed.asc").to_str().unwrap(), dir.join(file).to_str().unwrap()],
+                )
             };
             let (ok, _, status) = verify("signed.txt");
             assert!(ok && status.contains(&format!("VALIDSIG {fingerprint}")), "{status}");
@@ -199,10 +211,7 @@ fn encrypted_mail_keeps_the_title_inside_and_is_signed_by_the_team() {
         wait_for_mail_jobs(&it);
 
         // The team replies through the API: the subject names the title.
-        assert_eq!(
-            it.run(&["admin", "create-user", "--email", "lead@example.org", "--role", "admin"], b"").code,
-            0
-        );
+        assert_eq!(it.run(&["admin", "create-user", "--email", "lead@example.org", "--role", "admin"], b"").code, 0);
         let token = it.run(&["admin", "create-token", "--email", "lead@example.org"], b"").stdout.trim().to_owned();
         let reply = server.http(
             "POST",
@@ -261,8 +270,8 @@ fn broken_mime_shows_its_text_and_is_flagged() {
         let server = it.serve(&[]);
         let dir = it.path("");
         let no_boundary = b"From: a@x.test\r\nSubject: no boundary\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nStep 1: open /admin\r\nStep 2: <img src=x onerror=alert(1)>\r\n";
-        let bad_base64 = b"From: b@x.test\r\nSubject: bad base64\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nVGhlIHRva2VuIGlz!IG5ldmVyIHJvdGF0ZWQuCg==\r\n--XX--\r\n";
-        let fine = b"From: c@x.test\r\nSubject: fine\r\n\r\nNothing wrong here.\r\n";
+        let bad_base64 = b"From: a@x.test\r\nSubject: bad base64\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nVGhlIHRva2VuIGlz!IG5ldmVyIHJvdGF0ZWQuCg==\r\n--XX--\r\n";
+        let fine = b"From: a@x.test\r\nSubject: fine\r\n\r\nNothing wrong here.\r\n";
         for raw in [&no_boundary[..], &bad_base64[..], &fine[..]] {
             assert_eq!(python_send(&server, "a@x.test", "security@example.org", raw, &dir), 250);
         }
@@ -317,13 +326,20 @@ fn ambiguous_or_mismatched_senders_are_flagged_and_never_cause_backscatter() {
         assert_eq!(find("ordinary")["messages"][0]["anomalies"], serde_json::json!([]));
 
         let out = it.run(&["outbox", "list", "--json"], b"");
-        let sent: Vec<String> = serde_json::from_str::<Value>(&out.stdout).unwrap().as_array().unwrap().iter()
+        let sent: Vec<String> = serde_json::from_str::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
             .map(|m| m["to"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(sent.len(), 2, "{sent:?}");
         assert!(sent.iter().any(|to| to.contains("finder@example.net")), "{sent:?}");
         assert!(sent.iter().any(|to| to.contains("rita@example.net")), "{sent:?}");
-        assert!(!sent.iter().any(|to| to.contains("third-party") || to.contains("fourth-party")), "backscatter: {sent:?}");
+        assert!(
+            !sent.iter().any(|to| to.contains("third-party") || to.contains("fourth-party")),
+            "backscatter: {sent:?}"
+        );
         drop(server);
     }
 }
@@ -335,33 +351,40 @@ fn the_wire_size_is_checked_against_the_advertised_limit_and_the_limit_is_named(
         let it = Instance::new(BIN, Some(&db));
         let file = config(&it, "[limits]\nmax_message_bytes = 2000000\nmax_decoded_bytes = 4000000\n");
         let server = it.serve_with(&["--config", &file], &[]);
-        // 1.4 MB on the wire under a 2 MB limit: base64 of a 1 MB file plus a 0.6 MB text.
-        // Counted with its raw copy, the decoded text and the file, it is over 2 MB; only the
-        // wire size counts against the advertised SIZE.
-        let attachment = it.path("poc.bin");
-        std::fs::write(&attachment, (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>()).unwrap();
-        let body = "A".repeat(76).repeat(8_000);
-        let (code, output) = swaks(
-            &server,
-            &[
-                "--from",
-                "big@example.net",
-                "--to",
-                "security@example.org",
-                "--header",
-                "Subject: big but allowed",
-                "--body",
-                &body,
-                "--attach-type",
-                "application/octet-stream",
-                "--attach-name",
-                "poc.bin",
-                "--attach",
-                &format!("@{}", attachment.display()),
-            ],
-        );
-        assert_eq!(code, 0, "{}: {}", db.backend, output.chars().rev().take(2000).collect::<String>());
-        assert!(reports(&it).iter().any(|r| r["title"] == "big but allowed"));
+        // Only the wire size counts against the advertised SIZE; what a message decodes to
+        // has its own limit. 20 kB of compressed, encrypted mail decodes to 3 MB: more than
+        // four times its size, which was the old, hidden bound on decryption.
+        let dir = it.path("");
+        let key = instance_key(&server, &dir);
+        if let Some(gpg) = Gpg::new(&dir, &std::fs::read_to_string(&key).unwrap()) {
+            let plaintext = "The session cookie is not rotated on login.\n".repeat(70_000);
+            let armored = gpg.encrypt(&dir, plaintext.as_bytes(), false);
+            assert!(armored.len() < 100_000, "compressed: {}", armored.len());
+            let body = format!(
+                "From: big@example.net\r\nTo: security@example.org\r\nSubject: big but allowed\r\n\r\n{}\r\n",
+                armored.replace('\n', "\r\n")
+            );
+            assert_eq!(python_send(&server, "big@example.net", "security@example.org", body.as_bytes(), &dir), 250);
+            let list = reports(&it);
+            let id = list.iter().find(|r| r["title"] == "big but allowed").unwrap()["id"].as_str().unwrap().to_owned();
+            let detail = show(&it, &id);
+            assert_eq!(detail["messages"][0]["pgp"], "pgp-inline", "{}: decrypted in full", db.backend);
+            let body = detail["body"].as_str().unwrap();
+            assert!(body.len() >= plaintext.len() && body.contains(&plaintext), "the whole plaintext");
+            // Past the decoded limit it is kept as it came, saying which limit it hit.
+            let plaintext = "x".repeat(4_100_000);
+            let armored = gpg.encrypt(&dir, plaintext.as_bytes(), false);
+            let body = format!(
+                "From: big@example.net\r\nTo: security@example.org\r\nSubject: too big decoded\r\n\r\n{}\r\n",
+                armored.replace('\n', "\r\n")
+            );
+            assert_eq!(python_send(&server, "big@example.net", "security@example.org", body.as_bytes(), &dir), 250);
+            let list = reports(&it);
+            let id = list.iter().find(|r| r["title"] == "too big decoded").unwrap()["id"].as_str().unwrap().to_owned();
+            let detail = show(&it, &id);
+            assert_eq!(detail["messages"][0]["pgp"], "undecryptable", "{detail}");
+            assert!(detail["body"].as_str().unwrap().contains("BEGIN PGP MESSAGE"), "kept as it came");
+        }
 
         // Over the wire limit: the reply names it, whether declared or discovered.
         let (mut raw, _) = Raw::connect(server.smtp_addr);
@@ -376,7 +399,10 @@ fn the_wire_size_is_checked_against_the_advertised_limit_and_the_limit_is_named(
         assert!(refused.starts_with("552 5.3.4") && refused.contains("SIZE limit of 2000000"), "{refused}");
 
         // ingest-mail names the limit as well.
-        let out = it.run(&["ingest-mail", "--config", &file], format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(2_100_000)).as_bytes());
+        let out = it.run(
+            &["ingest-mail", "--config", &file],
+            format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(2_100_000)).as_bytes(),
+        );
         assert_eq!(out.code, 65);
         assert!(out.stderr.contains("limits.max_message_bytes"), "{}", out.stderr);
         drop(server);
@@ -390,7 +416,9 @@ fn postmaster_mail_is_accepted_and_forwarded_to_the_admins_not_filed() {
         let it = Instance::new(BIN, Some(&db));
         let server = it.serve(&FAST_JOBS);
         let dir = it.path("");
-        for (email, role) in [("lead@example.org", "admin"), ("second@example.org", "admin"), ("resp@example.org", "responder")] {
+        for (email, role) in
+            [("lead@example.org", "admin"), ("second@example.org", "admin"), ("resp@example.org", "responder")]
+        {
             assert_eq!(it.run(&["admin", "create-user", "--email", email, "--role", role], b"").code, 0);
         }
         let message = b"From: ops@remote.test\r\nTo: postmaster@example.org\r\nSubject: your server rejects our DSNs\r\nMessage-ID: <pm1@remote.test>\r\n\r\nPlease check the bounce handling.\r\n";

@@ -945,8 +945,10 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         assert_eq!(last["pgp"], "pgp-inline+signed-verified", "{thread}");
         assert_eq!(last["quarantined"], false);
         assert_eq!(it.run(&["report", "transition", id, "closed:not-security"], b"").code, 0);
-        let prefix = format!("[{id}] Not a security");
-        let redirect = wait_for_mail(&it, |m| m["subject"].as_str().unwrap().starts_with(&prefix));
+        // Encrypted: the cleartext subject is only the reference (ADR 14).
+        let redirect = wait_for_mail(&it, |m| {
+            m["subject"].as_str().unwrap() == format!("[{id}]") && m["path"].as_str().unwrap().contains("/msg-")
+        });
         let raw = std::fs::read_to_string(redirect["path"].as_str().unwrap()).unwrap();
         assert!(raw.contains("multipart/encrypted") && !raw.contains("public issue tracker"), "{raw}");
         let start = raw.find("-----BEGIN PGP MESSAGE-----").unwrap();
