@@ -8,19 +8,16 @@
 //! transaction that completes it. A redelivered message is one job (keyed by its hash).
 
 use embargo_domain::Actor;
-use embargo_store::jobs::{Job, NewJob};
 use embargo_store::{meta, users};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::jobs::JobError;
+use crate::jobs::{self, Claim, Job, JobError};
 use crate::{App, AppError, audit};
 
-/// Forwards one postmaster message to the admins.
-pub const FORWARD: &str = "mail.postmaster";
-
+/// The `mail.postmaster` job: forwards one postmaster message to the admins.
 #[derive(Debug, Serialize, Deserialize)]
-struct Payload {
+pub struct Forward {
     /// The `instance_meta` key of the sealed message.
     stored: String,
     /// Envelope sender, as given (not confidential: the peer said it).
@@ -51,36 +48,30 @@ pub fn is_postmaster(app: &App, address: &str) -> bool {
 pub async fn accept(app: &App, raw: &[u8], mail_from: &str, peer: &str) -> Result<(), AppError> {
     let hash = hex::encode(sha2::Sha256::digest(raw));
     let stored = format!("postmaster.{}", &hash[..32]);
-    let payload =
-        serde_json::to_string(&Payload { stored: stored.clone(), mail_from: mail_from.into(), peer: peer.into() })
-            .map_err(|e| AppError::Internal(e.into()))?;
-    let key = format!("postmaster:{}", &hash[..32]);
-    let now = app.now();
     let mut tx = app.store.begin().await?;
     // Sealed under its own key; the same message again (a retry) finds it there already.
     meta::insert_sealed(&mut tx, &stored, &hex::encode(raw)).await?;
-    embargo_store::jobs::enqueue(
-        &mut tx,
-        &NewJob {
-            kind: FORWARD,
-            payload: &payload,
-            idempotency_key: Some(&key),
-            run_at: now,
-            max_attempts: i64::from(app.config.jobs.max_attempts),
-        },
-        now,
-    )
-    .await?;
+    jobs::enqueue(&mut tx, app, &Forward { stored, mail_from: mail_from.into(), peer: peer.into() }).await?;
     tx.commit().await?;
     tracing::info!("mail to the postmaster accepted");
     Ok(())
 }
 
-/// Runs a [`FORWARD`] job: mails each enabled admin the forward, then records it and
+impl Job for Forward {
+    const KIND: &'static str = "mail.postmaster";
+
+    fn key(&self) -> Option<String> {
+        Some(format!("postmaster:{}", self.stored))
+    }
+
+    async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
+        forward(app, self, claim).await
+    }
+}
+
+/// Runs a [`Forward`] job: mails each enabled admin the forward, then records it and
 /// completes the job in one transaction.
-pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
-    let payload: Payload =
-        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+async fn forward(app: &App, payload: Forward, claim: Claim) -> Result<(), JobError> {
     let mut tx = app.store.snapshot().await?;
     let stored = meta::get_sealed(&mut tx, &payload.stored).await?;
     let admins: Vec<users::UserRecord> = users::list(&mut tx)
@@ -92,10 +83,7 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
     let now = app.now();
     let Some(stored) = stored else {
         // Forwarded and dropped by an earlier attempt whose completion was lost.
-        let mut tx = app.store.begin().await?;
-        complete(&mut tx, job, now).await?;
-        tx.commit().await?;
-        return Ok(());
+        return claim.complete(app.store.begin().await?, now).await;
     };
     let raw = hex::decode(stored).map_err(|e| JobError::Permanent(format!("stored message: {e}")))?;
     let subject = embargo_mail::parse(&raw).subject;
@@ -112,9 +100,10 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
         organisation.name.replace(['<', '>', '"', ','], ""),
         organisation.security_address
     );
+    let job_id = claim.id();
     let mut sent = Vec::new();
     for admin in &admins {
-        let message_id = format!("embargo.postmaster.{}.{}@{}", job.id, admin.id.0, app.config.mail_hostname());
+        let message_id = format!("embargo.postmaster.{job_id}.{}@{}", admin.id.0, app.config.mail_hostname());
         let raw = embargo_mail::outbound::compose_forward(
             &from,
             &admin.email,
@@ -124,7 +113,7 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
             &raw,
         )
         .map_err(|e| JobError::Permanent(e.to_string()))?;
-        let label = format!("postmaster-{}-{}", job.id, admin.id.0);
+        let label = format!("postmaster-{job_id}-{}", admin.id.0);
         let receipt = app.transport.send(&label, &organisation.security_address, &admin.email, &raw).await.map_err(
             |e| match e {
                 embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
@@ -143,19 +132,9 @@ pub(crate) async fn forward(app: &App, job: &Job) -> Result<(), JobError> {
         &Actor::System("mail"),
         "mail.postmaster.forwarded",
         "instance",
-        &format!("job={} admins={} {}", job.id, admins.len(), sent.join("; ")),
+        &format!("job={job_id} admins={} {}", admins.len(), sent.join("; ")),
     )
     .await?;
     meta::delete(&mut tx, &payload.stored).await?;
-    complete(&mut tx, job, now).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-async fn complete(tx: &mut embargo_store::Tx, job: &Job, now: embargo_domain::Timestamp) -> Result<(), JobError> {
-    if embargo_store::jobs::complete_many(tx, std::slice::from_ref(job), now).await? {
-        Ok(())
-    } else {
-        Err(JobError::LeaseLost)
-    }
+    claim.complete(tx, now).await
 }

@@ -945,7 +945,7 @@ fn gnupg_encrypted_reports_are_decrypted_at_intake() {
         assert_eq!(last["pgp"], "pgp-inline+signed-verified", "{thread}");
         assert_eq!(last["quarantined"], false);
         assert_eq!(it.run(&["report", "transition", id, "closed:not-security"], b"").code, 0);
-        // Encrypted: the cleartext subject is only the reference (ADR 14).
+        // Encrypted: the cleartext subject is only the reference (ADR 15).
         let redirect = wait_for_mail(&it, |m| {
             m["subject"].as_str().unwrap() == format!("[{id}]") && m["path"].as_str().unwrap().contains("/msg-")
         });

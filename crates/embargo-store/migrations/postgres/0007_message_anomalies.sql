@@ -1,4 +1,4 @@
--- What was wrong with a received message (postgres). Keep in step with ../sqlite/0006_message_anomalies.sql.
+-- What was wrong with a received message (postgres). Keep in step with ../sqlite/0007_message_anomalies.sql.
 --
 -- Comma-separated stable codes, NULL when nothing was: malformed-mime (the MIME structure
 -- was broken; the text shown may be recovered from a part), ambiguous-sender (several From
