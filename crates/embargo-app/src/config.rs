@@ -650,6 +650,17 @@ impl Config {
         }
     }
 
+    /// The database in effect, in words for messages: "the SQLite database PATH" or "the
+    /// PostgreSQL database URL" (its password masked).
+    pub fn database_place(&self) -> String {
+        let url = self.database_url();
+        match embargo_store::Store::sqlite_path(url.expose()) {
+            Some(path) => format!("the SQLite database {}", path.display()),
+            None if url.expose().starts_with("sqlite:") => "the SQLite database".to_owned(),
+            None => format!("the PostgreSQL database {}", redact_url(url.expose())),
+        }
+    }
+
     /// The base URL for links: `public_url`, or `http://<http address>`.
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.sla.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)

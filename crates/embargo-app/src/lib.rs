@@ -37,7 +37,9 @@ pub mod sessions;
 pub mod sla;
 pub mod sla_sweep;
 mod tokens;
+pub mod views;
 
-pub use context::{App, Clock, SystemClock};
+pub use context::{App, Clock, OpenError, OpenMode, Opened, SystemClock};
 pub use embargo_crypto::KeySource;
+pub use embargo_store::OpenFailure;
 pub use error::AppError;

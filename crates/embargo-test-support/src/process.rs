@@ -31,8 +31,17 @@ pub struct Output {
 }
 
 impl Instance {
-    /// A fresh instance using `bin`, on the database of `db` (SQLite uses the data directory).
+    /// A fresh instance using `bin`, on the database of `db` (SQLite uses the data directory),
+    /// created with `embargo migrate` (only `serve` and `migrate` create an instance).
     pub fn new(bin: &str, db: Option<&crate::TestDb>) -> Self {
+        let it = Self::uncreated(bin, db);
+        let out = it.run(&["migrate"], b"");
+        assert_eq!(out.code, 0, "embargo migrate: {}", out.stderr);
+        it
+    }
+
+    /// [`Instance::new`] without creating the instance: its data directory does not exist yet.
+    pub fn uncreated(bin: &str, db: Option<&crate::TestDb>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = db.filter(|db| db.backend == "postgres").map(|db| db.url.clone());
         Self { bin: PathBuf::from(bin), data_dir: dir.path().join("data"), database_url, _dir: dir }

@@ -226,9 +226,11 @@ pub async fn import_reporter_key(
             // Only from the reporter's own messages: quarantined mail is someone else's.
             let files = attachments::list(&mut tx, report.id).await?;
             let thread = messages::list(&mut tx, report.id).await?;
-            let from_reporter = files.iter().find(|a| a.id == id).is_some_and(|a| {
-                thread.iter().any(|m| Some(m.id) == a.message && m.kind == MessageKind::Inbound && !m.quarantined)
-            });
+            let Some(file) = files.iter().find(|a| a.id == id) else {
+                return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
+            };
+            let from_reporter =
+                thread.iter().any(|m| Some(m.id) == file.message && m.kind == MessageKind::Inbound && !m.quarantined);
             if !from_reporter {
                 return Err(AppError::Invalid(format!(
                     "attachment {id} did not come from the reporter (quarantined mail is not theirs)"

@@ -759,7 +759,7 @@ fn configuration_layers_and_secrets_stay_hidden() {
 
 #[test]
 fn cvss_scores_valid_vectors_and_rejects_invalid_ones_without_a_data_directory() {
-    let it = Instance::new(BIN, None);
+    let it = Instance::uncreated(BIN, None);
     // 3.1 in any order is shown canonically, with all three scores.
     let out = it.run(&["cvss", "--json", "CVSS:3.1/E:P/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/CR:L"], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);
