@@ -42,26 +42,36 @@ pub(crate) async fn login(
     Form(input): Form<LoginInput>,
 ) -> Response {
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent).await {
+    let device = auth::device_token(&app, &headers);
+    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent, device.as_deref()).await {
+        Ok(outcome) if outcome.needs_totp => {
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp"))
+                .into_response()
+        }
         Ok(outcome) => {
-            let to = if outcome.needs_totp { "/login/totp" } else { "/inbox" };
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(to)).into_response()
+            let device = sessions::device_cookie(&app, &input.email);
+            let mut response = ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox"))
+                .into_response();
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
         }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                page(
+                let mut response = page(
                     status,
                     &LoginPage {
                         layout: Layout::public(&app, "Sign in", ""),
                         email: input.email,
                         error: Some(message),
                     },
-                )
+                );
+                render::retry_after(&mut response, &err);
+                response
             }
             None => WebError::from(err).into_response(),
         },
@@ -101,23 +111,29 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
     if !who.pending() {
         return Redirect::to("/inbox").into_response();
     }
-    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address).await {
-        Ok(done) if !done.recovery_codes.is_empty() => {
-            let codes = recovery_codes_page(&app, done.recovery_codes, "/inbox");
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], codes).into_response()
-        }
+    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address, who.device.as_deref()).await {
         Ok(done) => {
-            let to = if done.recovery_codes_left.is_some() { "/account?done=recovery-used" } else { "/inbox" };
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], Redirect::to(to)).into_response()
+            let device = sessions::device_cookie(&app, who.session.email());
+            let mut response = if !done.recovery_codes.is_empty() {
+                let codes = recovery_codes_page(&app, done.recovery_codes, "/inbox");
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], codes).into_response()
+            } else {
+                let to = if done.recovery_codes_left.is_some() { "/account?done=recovery-used" } else { "/inbox" };
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], Redirect::to(to)).into_response()
+            };
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
         }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                totp_page(&app, &who, status, Some(message)).await
+                let mut response = totp_page(&app, &who, status, Some(message)).await;
+                render::retry_after(&mut response, &err);
+                response
             }
             None => WebError::from(err).into_response(),
         },
@@ -336,6 +352,10 @@ enum TimelineItem {
         sender: String,
         subject: String,
         body_html: String,
+        /// The message's row id, for its "view original" link.
+        id: i64,
+        /// Whether the original (the mail as received, with headers) is kept.
+        original: bool,
         files: Vec<FileView>,
         flags: Vec<String>,
         at: String,
@@ -487,6 +507,9 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         {
             flags.push(format!("sender authentication: {auth}"));
         }
+        for code in &m.anomalies {
+            flags.push(embargo_app::intake::anomaly_text(code).to_owned());
+        }
         let files = detail
             .attachments
             .iter()
@@ -510,7 +533,9 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
                 author: m.author.clone(),
                 sender: m.sender.clone().unwrap_or_default(),
                 subject: m.subject.clone().unwrap_or_default(),
-                body_html: render::markdown(&m.body),
+                body_html: render::text(&m.body),
+                id: m.id,
+                original: m.raw_size.is_some(),
                 files,
                 flags,
                 at: render::time(app, m.at),

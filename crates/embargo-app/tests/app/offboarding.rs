@@ -31,7 +31,7 @@ fn id_of(actor: &Actor) -> UserId {
 
 /// A full session (no second factor required in these tests unless asked).
 async fn session_cookie(app: &App, email: &str) -> String {
-    let outcome = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "test").await.unwrap();
+    let outcome = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "test", None).await.unwrap();
     assert!(!outcome.needs_totp);
     outcome.token
 }
@@ -56,7 +56,7 @@ async fn disabling_an_account_ends_its_sessions_and_tokens_at_once() {
         assert!(sessions::session(app, &cookie).await.unwrap().is_none(), "{}", it.db.backend);
         assert!(accounts::authenticate_token(app, &token).await.unwrap().is_none(), "{}", it.db.backend);
         assert!(matches!(
-            sessions::sign_in_password(app, "leaver@example.org", PASSWORD, "192.0.2.1", "test").await,
+            sessions::sign_in_password(app, "leaver@example.org", PASSWORD, "192.0.2.1", "test", None).await,
             Err(AppError::Invalid(_))
         ));
         assert!(matches!(accounts::disable_user(app, &admin, "leaver@example.org").await, Err(AppError::Conflict(_))));
@@ -168,16 +168,16 @@ async fn password_and_second_factor_resets_end_sessions() {
         let new_password = accounts::reset_password(app, &admin, "member@example.org", None).await.unwrap();
         assert!(new_password.len() >= 20);
         assert!(sessions::session(app, &cookie).await.unwrap().is_none(), "{}", it.db.backend);
-        assert!(sessions::sign_in_password(app, "member@example.org", PASSWORD, "192.0.2.1", "t").await.is_err());
+        assert!(sessions::sign_in_password(app, "member@example.org", PASSWORD, "192.0.2.1", "t", None).await.is_err());
         let partial =
-            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t").await.unwrap();
+            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t", None).await.unwrap();
         assert!(partial.needs_totp && !partial.must_enrol, "the second factor stays");
 
         // A lost authenticator: the second factor goes, the next sign-in enrols again.
         accounts::reset_totp(app, &admin, "member@example.org").await.unwrap();
         assert!(sessions::session(app, &partial.token).await.unwrap().is_none(), "the half session ended too");
         let again =
-            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t").await.unwrap();
+            sessions::sign_in_password(app, "member@example.org", &new_password, "192.0.2.1", "t", None).await.unwrap();
         assert!(again.must_enrol, "{}", it.db.backend);
         let entries = audit_actions(app).await;
         for action in ["user.password.reset", "user.totp.reset"] {
@@ -194,18 +194,18 @@ async fn password_and_second_factor_resets_end_sessions() {
 /// Signs in with password and TOTP set-up; returns the full session's cookie, the TOTP
 /// secret and the recovery codes shown at set-up.
 async fn enrol(app: &App, clock: &crate::common::ManualClock, email: &str) -> (String, String, Vec<String>) {
-    let partial = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "t").await.unwrap();
+    let partial = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "t", None).await.unwrap();
     assert!(partial.must_enrol);
     let session = sessions::session(app, &partial.token).await.unwrap().unwrap();
     let secret = sessions::totp_enrolment(app, &session).await.unwrap().secret;
     let code = sessions::totp_code(&secret, app.now()).unwrap();
-    let done = sessions::sign_in_totp(app, &session, &code, "192.0.2.1").await.unwrap();
+    let done = sessions::sign_in_totp(app, &session, &code, "192.0.2.1", None).await.unwrap();
     clock.advance_secs(30);
     (done.token, secret, done.recovery_codes)
 }
 
 async fn half_session(app: &App, email: &str) -> sessions::Session {
-    let partial = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "t").await.unwrap();
+    let partial = sessions::sign_in_password(app, email, PASSWORD, "192.0.2.1", "t", None).await.unwrap();
     sessions::session(app, &partial.token).await.unwrap().unwrap()
 }
 
@@ -223,13 +223,13 @@ async fn recovery_codes_replace_a_totp_code_once_each_and_a_new_set_replaces_the
         // A code stands in for the TOTP code, in any case and with spaces.
         let session = half_session(app, "member@example.org").await;
         let typed = format!(" {} ", codes[0].to_uppercase().replace('-', " "));
-        let done = sessions::sign_in_totp(app, &session, &typed, "192.0.2.1").await.unwrap();
+        let done = sessions::sign_in_totp(app, &session, &typed, "192.0.2.1", None).await.unwrap();
         assert_eq!(done.recovery_codes_left, Some(9));
         assert!(sessions::session(app, &done.token).await.unwrap().unwrap().actor().is_some());
         // Each works once.
         let session = half_session(app, "member@example.org").await;
         assert!(matches!(
-            sessions::sign_in_totp(app, &session, &codes[0], "192.0.2.1").await,
+            sessions::sign_in_totp(app, &session, &codes[0], "192.0.2.1", None).await,
             Err(AppError::Invalid(_))
         ));
         // Stored hashed: the codes are nowhere on disk in clear.
@@ -242,9 +242,13 @@ async fn recovery_codes_replace_a_totp_code_once_each_and_a_new_set_replaces_the
         let fresh = accounts::my_recovery_codes(app, &member).await.unwrap();
         assert_eq!(accounts::my_recovery_codes_left(app, &member).await.unwrap(), 10);
         let session = half_session(app, "member@example.org").await;
-        assert!(sessions::sign_in_totp(app, &session, &codes[1], "192.0.2.1").await.is_err(), "{}", it.db.backend);
+        assert!(
+            sessions::sign_in_totp(app, &session, &codes[1], "192.0.2.1", None).await.is_err(),
+            "{}",
+            it.db.backend
+        );
         let session = half_session(app, "member@example.org").await;
-        sessions::sign_in_totp(app, &session, &fresh[3], "192.0.2.1").await.unwrap();
+        sessions::sign_in_totp(app, &session, &fresh[3], "192.0.2.1", None).await.unwrap();
         // An admin can make a set for someone (the command line); not a responder.
         assert!(matches!(
             accounts::regenerate_recovery_codes(app, &member, "member@example.org").await,
@@ -252,9 +256,9 @@ async fn recovery_codes_replace_a_totp_code_once_each_and_a_new_set_replaces_the
         ));
         let by_admin = accounts::regenerate_recovery_codes(app, &local(), "member@example.org").await.unwrap();
         let session = half_session(app, "member@example.org").await;
-        assert!(sessions::sign_in_totp(app, &session, &fresh[4], "192.0.2.1").await.is_err());
+        assert!(sessions::sign_in_totp(app, &session, &fresh[4], "192.0.2.1", None).await.is_err());
         let session = half_session(app, "member@example.org").await;
-        sessions::sign_in_totp(app, &session, &by_admin[0], "192.0.2.1").await.unwrap();
+        sessions::sign_in_totp(app, &session, &by_admin[0], "192.0.2.1", None).await.unwrap();
 
         let entries = audit_actions(app).await;
         let uses = entries.iter().filter(|(_, a, _)| a == "auth.recovery_code.use").count();
