@@ -40,6 +40,11 @@ const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
 /// The most jobs claimed in one batch while intake is busy.
 const MAX_BATCH_BESIDE_INTAKE: i64 = 32;
 
+/// Index entries are written this many reports (or messages) per write transaction, so
+/// that a transaction holds the writer for a few milliseconds, not a whole batch's worth
+/// (see `Worker::index`).
+const INDEX_WRITE_CHUNK: usize = 16;
+
 /// After a batch that was not full, a claim loop waits this long before claiming again, so
 /// that jobs arriving meanwhile are run (and committed) together rather than one by one.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
@@ -988,21 +993,29 @@ impl Worker {
         record_sent(app, job, &report.reference, &sent_details(job, None, &receipt, false)).await
     }
 
-    /// Writes reports' or messages' index entries and completes their jobs in one
-    /// transaction (so they are written once, however often a job is claimed). If any job
-    /// of a batch fails, the batch is rolled back and each job is run on its own.
+    /// Writes reports' or messages' index entries and completes their jobs in the same
+    /// transaction (so they are written once, however often a job is claimed),
+    /// [`INDEX_WRITE_CHUNK`] jobs per transaction: the one SQLite writer is held for a short
+    /// while at a time, so that a page's audit commit or an SMTP sender never waits behind a
+    /// whole batch of a backlog being indexed. If any job of a chunk fails, the chunk is
+    /// rolled back and each of its jobs is run on its own.
     async fn index(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        if jobs.len() > 1 {
-            match self.index_in_one_transaction(jobs).await {
-                Ok(()) => return jobs.iter().map(|_| Ok(())).collect(),
-                Err(err) => {
-                    tracing::warn!(jobs = jobs.len(), error = %err, "index batch failed; running its jobs one by one")
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(INDEX_WRITE_CHUNK) {
+            if chunk.len() > 1 {
+                match self.index_in_one_transaction(chunk).await {
+                    Ok(()) => {
+                        outcomes.extend(chunk.iter().map(|_| Ok(())));
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(jobs = chunk.len(), error = %err, "index batch failed; running its jobs one by one")
+                    }
                 }
             }
-        }
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(self.index_in_one_transaction(std::slice::from_ref(job)).await);
+            for job in chunk {
+                outcomes.push(self.index_in_one_transaction(std::slice::from_ref(job)).await);
+            }
         }
         outcomes
     }

@@ -538,7 +538,13 @@ pub struct Similar {
 pub const SIMILAR_SHOWN: usize = 5;
 
 /// At most this many candidates (those sharing the most bands) are scored.
-const SIMILAR_CANDIDATES: i64 = 200;
+pub const SIMILAR_CANDIDATES: i64 = 64;
+
+/// Per band of a report, at most this many reports received just before it, and as many
+/// received just after it, are read as candidates: a band every report of a scanner
+/// campaign shares costs no more than a rare one (see
+/// [`embargo_store::reports::similarity_candidates`]).
+pub const SIMILAR_PER_BAND: i64 = 8;
 
 /// Reports that look like near-duplicates of this one: sharing at least one band, not
 /// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
@@ -546,6 +552,16 @@ const SIMILAR_CANDIDATES: i64 = 200;
 /// actor may not see is never suggested, so its existence does not leak). Shows titles,
 /// so each suggestion is audited as a read of that report.
 pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<Similar>, AppError> {
+    Ok(similar_counted(app, actor, reference).await?.0)
+}
+
+/// [`similar`], and what finding the suggestions read: at most [`SIMILAR_PER_BAND`] × 2
+/// band rows per band and [`SIMILAR_CANDIDATES`] signatures, whatever the corpus.
+pub async fn similar_counted(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
@@ -556,10 +572,12 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
     let Some(own) = own else {
         // Not indexed yet (or by an older signature version): nothing to compare.
         tx.rollback().await?;
-        return Ok(Vec::new());
+        return Ok((Vec::new(), sr::CandidateWork::default()));
     };
-    let mut scored: Vec<(f64, sr::Candidate)> = sr::similarity_candidates(&mut tx, report.id, SIMILAR_CANDIDATES)
-        .await?
+    let (candidates, work) =
+        sr::similarity_candidates(&mut tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
+    metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
+    let mut scored: Vec<(f64, sr::Candidate)> = candidates
         .into_iter()
         .filter_map(|candidate| {
             let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
@@ -582,19 +600,19 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
         }
     }
     tx.rollback().await?;
-    // Each suggestion's title was read: on record under that report. The details name
-    // neither report, so a trail never shows anyone a reference they may not read.
-    for suggestion in &shown {
-        audit_read(
-            app,
-            actor,
-            "report.similar",
-            &subject(&suggestion.reference),
-            &format!("score={:.2}", suggestion.score),
-        )
-        .await?;
-    }
-    Ok(shown)
+    // Each suggestion's title was read: on record under that report, all in one commit. The
+    // details name neither report, so a trail never shows anyone a reference they may not
+    // read.
+    let reads: Vec<(String, String)> =
+        shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect();
+    audit::record_reads(
+        app,
+        actor,
+        "report.similar",
+        &reads.iter().map(|(subject, details)| (subject.as_str(), details.as_str())).collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok((shown, work))
 }
 
 /// Splits one finding off a report that piles several together: a new report for the same
