@@ -167,7 +167,7 @@ fn start_read_committer(store: embargo_store::Store) -> tokio::sync::mpsc::Sende
                 let entries: Vec<audit::NewEntry<'_>> = batch
                     .iter()
                     .flat_map(|pending| {
-                        pending.reads.iter().map(|(subject, details)| audit::NewEntry {
+                        pending.reads.iter().map(move |(subject, details)| audit::NewEntry {
                             at: pending.at,
                             actor: &pending.actor,
                             action: &pending.action,

@@ -1019,8 +1019,14 @@ pub async fn similarity_candidates(
     for band in &bands {
         query = query.bind(band.clone());
     }
-    let rows: Vec<i64> =
-        query.bind(report.0).bind(per_band).fetch_all(tx.conn()).await?.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?;
+    let rows: Vec<i64> = query
+        .bind(report.0)
+        .bind(per_band)
+        .fetch_all(tx.conn())
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
     work.band_rows = rows.len();
     let mut shared: std::collections::HashMap<i64, i64> = std::collections::HashMap::with_capacity(rows.len());
     for id in rows {
@@ -1030,6 +1036,9 @@ pub async fn similarity_candidates(
     let mut ranked: Vec<(i64, i64)> = shared.into_iter().collect();
     ranked.sort_by_key(|&(id, shared)| (std::cmp::Reverse(shared), id.abs_diff(report.0), id));
     ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if ranked.is_empty() {
+        return Ok((Vec::new(), work));
+    }
     let sql = format!(
         "SELECT id, reference, similarity_enc FROM reports WHERE id IN ({}) AND similarity_enc IS NOT NULL \
          AND (duplicate_of IS NULL OR duplicate_of <> $1) \

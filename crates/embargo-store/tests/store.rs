@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use embargo_crypto::Keyring;
-use embargo_domain::{Actor, CloseReason, Lifecycle, ReferenceId, ReferencePrefix, ReportId, ReportState, Role, Timestamp};
+use embargo_domain::{
+    Actor, CloseReason, Lifecycle, ReferenceId, ReferencePrefix, ReportId, ReportState, Role, Timestamp,
+};
 use embargo_store::jobs::{self, NewJob};
 use embargo_store::messages::{MessageKind, NewMessage};
 use embargo_store::reports::{NewReport, ReportFilter};
