@@ -96,6 +96,7 @@ def measure(base, path, cookie, seconds, connections, data, database_url):
 
 def serve(binary, data, database_url, seeded, seconds, during_seconds, connections):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBARGO_")}
+    env["EMBARGO_METRICS_LISTEN"] = "127.0.0.1:0"  # metrics on a free loopback port
     http = free_port()
     args = [binary, "serve", "--data-dir", data, "--http", f"127.0.0.1:{http}",
             "--smtp", f"127.0.0.1:{free_port()}"]
@@ -146,6 +147,7 @@ def serve(binary, data, database_url, seeded, seconds, during_seconds, connectio
 def run_backend(builds, seed, tmp, reports, seconds, during_seconds, connections, pg_url):
     seeded_dir = os.path.join(tempfile.mkdtemp(dir=tmp), "d")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBARGO_")}
+    env["EMBARGO_METRICS_LISTEN"] = "127.0.0.1:0"  # metrics on a free loopback port
     seed_db = None
     if pg_url:
         seed_db = pg_url.replace("/bench?", "/seeded?")

@@ -34,6 +34,9 @@ pub enum Permission {
     ReadAudit,
     /// Operate the job queue.
     ManageJobs,
+    /// Publish or update a CVE record at CVE Services (admins, and the system for the
+    /// disclosure runbook).
+    PublishCve,
     /// Write, review and publish advisories (responders only for advisories whose reports
     /// they may all read; see `advisories`).
     ManageAdvisories,
@@ -54,6 +57,7 @@ impl Permission {
             Permission::ManageAccounts => "manage accounts",
             Permission::ReadAudit => "read the audit trail",
             Permission::ManageJobs => "manage jobs",
+            Permission::PublishCve => "publish CVE records",
             Permission::ManageAdvisories => "manage advisories",
             Permission::ReadMetrics => "read metrics",
         }
@@ -72,7 +76,7 @@ pub async fn require(tx: &mut Tx, actor: &Actor, permission: Permission) -> Resu
             ReadReport(report) | ChangeReportState(report) | AddReporterMessage(report) => {
                 reports::is_member(tx, report, *id).await?
             }
-            ManageReportAccess(_) | ManageAccounts | ReadAudit | ManageJobs => false,
+            ManageReportAccess(_) | ManageAccounts | ReadAudit | ManageJobs | PublishCve => false,
         },
     };
     if allowed { Ok(()) } else { Err(AppError::Forbidden(permission.name())) }

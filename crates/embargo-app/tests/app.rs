@@ -11,6 +11,12 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "advisories.rs"]
+mod advisories;
+#[path = "sla.rs"]
+mod sla;
+
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");
     if let Some(parent) = in_reply_to {
@@ -234,20 +240,39 @@ async fn the_first_admin_link_works_once() {
     }
 }
 
+/// Publishing a CVE record is a permission of its own: the system may (the disclosure
+/// runbook publishes), a responder may not, and it is not account management.
+#[tokio::test]
+async fn the_system_may_publish_cve_records_and_a_responder_may_not() {
+    use embargo_app::authz::{Permission, require};
+    for db in both_backends() {
+        let it = instance(db).await;
+        let mut tx = it.app.store.begin().await.unwrap();
+        require(&mut tx, &Actor::System("runbook"), Permission::PublishCve).await.unwrap();
+        let responder = Actor::User { id: embargo_domain::UserId(1), role: Role::Responder };
+        assert!(matches!(require(&mut tx, &responder, Permission::PublishCve).await, Err(AppError::Forbidden(_))));
+        assert!(require(&mut tx, &Actor::System("runbook"), Permission::ManageAccounts).await.is_err());
+        tx.rollback().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn workers_run_jobs_and_retake_expired_leases() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
         let local = Actor::LocalAdmin { os_user: "root".into() };
-        let ids = jobs::enqueue_probes(app, &local, 3, 0).await.unwrap();
+        let ids = embargo_app::diagnostics::enqueue_probes(app, &local, 3, 0).await.unwrap();
         assert_eq!(ids.len(), 3);
         let worker = jobs::Worker::new(app.clone());
         while worker.run_once().await.unwrap() {}
         let done = jobs::list(app, &local, Some("done"), 10).await.unwrap();
         assert_eq!(done.len(), 3, "{}", it.db.backend);
         assert!(!worker.run_once().await.unwrap(), "nothing left");
-        assert!(matches!(jobs::enqueue_probes(app, &Actor::Reporter, 1, 0).await, Err(AppError::Forbidden(_))));
+        assert!(matches!(
+            embargo_app::diagnostics::enqueue_probes(app, &Actor::Reporter, 1, 0).await,
+            Err(AppError::Forbidden(_))
+        ));
     }
 }
 
@@ -343,6 +368,71 @@ async fn one_group_commit_files_every_message_as_it_would_alone() {
             detail.messages.iter().filter(|m| m.kind.as_str() == "inbound").map(|m| m.body.trim()).collect();
         assert_eq!(bodies, ["parent", "child"]);
         assert!(matches!(audit::verify(app, &Actor::System("test")).await.unwrap(), audit::Verification::Intact(_)));
+    }
+}
+
+/// The thread keeps mail to the reporter without their status link (their credential), and
+/// what stands in its place is no address at all: on the team's page a half-kept link
+/// (`https://host/status/[private ...]`) was made into a broken link.
+#[tokio::test]
+async fn the_thread_keeps_no_part_of_the_status_link() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let reference = ingest_mail(app, &mail("r@example.org", "Auth bypass", "sl@example.org", None, "Steps"))
+            .await
+            .unwrap()
+            .reference()
+            .clone();
+        let worker = jobs::Worker::new(app.clone());
+        while worker.run_once().await.unwrap() {}
+        let detail = reports::show(app, &Actor::System("test"), &reference, ReadPurpose::Read).await.unwrap();
+        let sent: Vec<_> = detail.messages.iter().filter(|m| m.kind.as_str() == "outbound").collect();
+        assert!(!sent.is_empty(), "{}: the acknowledgement is on the thread", it.db.backend);
+        for message in sent {
+            assert!(!message.body.contains("/status/"), "{}: {}", it.db.backend, message.body);
+            assert!(message.body.contains("[private link, sent only to the reporter]"), "{}", message.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn acting_as_an_account_is_for_who_manages_accounts_and_is_audited() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let id = accounts::create_user(app, &local, "resp@example.org", Role::Responder, None).await.unwrap();
+        let actor = accounts::act_as(app, &local, "RESP@example.org").await.unwrap();
+        assert_eq!(actor, Actor::User { id, role: Role::Responder });
+        assert!(matches!(accounts::act_as(app, &actor, "resp@example.org").await, Err(AppError::Forbidden(_))));
+        assert!(matches!(accounts::act_as(app, &local, "nobody@example.org").await, Err(AppError::NotFound(_))));
+        let actions = audit_actions(app).await;
+        assert_eq!(
+            actions.iter().filter(|(_, action, _)| action == "user.act_as").count(),
+            1,
+            "{}: {actions:?}",
+            it.db.backend
+        );
+        assert!(actions.contains(&("cli:root".into(), "user.act_as".into(), format!("user:{id}"))));
+    }
+}
+
+#[tokio::test]
+async fn importing_a_key_from_a_missing_attachment_says_it_is_missing() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let submitted = reports::submit(app, &Actor::Reporter, submission("r@example.org", "Key")).await.unwrap();
+        let err = reports::import_reporter_key(app, &local, &submitted.reference, reports::KeyImport::Attachment(99))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppError::NotFound(what) if what.starts_with("attachment 99")),
+            "{}: {err}",
+            it.db.backend
+        );
     }
 }
 

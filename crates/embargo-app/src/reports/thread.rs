@@ -43,7 +43,7 @@ pub(crate) async fn add_inbound_message_in(
     let id = insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     if !quarantined {
         // Searchable once the index job has run.
-        crate::jobs::enqueue_index(tx, app, report, id, false).await?;
+        crate::jobs::enqueue(tx, app, &super::IndexJob::new(report, id, false)).await?;
     }
     audit::record(
         tx,
@@ -103,7 +103,7 @@ pub(super) async fn team_mail_in(
     subject_line: &str,
     body: &str,
 ) -> Result<i64, AppError> {
-    let message_id = crate::jobs::new_message_id(app, "msg");
+    let message_id = crate::mail::new_message_id(app, "msg");
     let author = actor.to_string();
     let id = messages::insert(
         tx,
@@ -123,7 +123,7 @@ pub(super) async fn team_mail_in(
         },
     )
     .await?;
-    crate::jobs::enqueue_message(tx, app, report.id, id, &message_id).await?;
+    crate::jobs::enqueue(tx, app, &super::ReporterMessage::new(report.id, id, &message_id)).await?;
     Ok(id)
 }
 
@@ -224,9 +224,11 @@ pub async fn import_reporter_key(
             // Only from the reporter's own messages: quarantined mail is someone else's.
             let files = attachments::list(&mut tx, report.id).await?;
             let thread = messages::list(&mut tx, report.id).await?;
-            let from_reporter = files.iter().find(|a| a.id == id).is_some_and(|a| {
-                thread.iter().any(|m| Some(m.id) == a.message && m.kind == MessageKind::Inbound && !m.quarantined)
-            });
+            let Some(file) = files.iter().find(|a| a.id == id) else {
+                return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
+            };
+            let from_reporter =
+                thread.iter().any(|m| Some(m.id) == file.message && m.kind == MessageKind::Inbound && !m.quarantined);
             if !from_reporter {
                 return Err(AppError::Invalid(format!(
                     "attachment {id} did not come from the reporter (quarantined mail is not theirs)"
