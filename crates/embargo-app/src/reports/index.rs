@@ -257,7 +257,7 @@ impl Job for IndexJob {
 
 /// Index entries are written this many reports (or messages) per write transaction, so
 /// that a transaction holds the writer for a few milliseconds, not a whole batch's worth
-/// (ADR 14).
+/// (ADR 16).
 const INDEX_WRITE_CHUNK: usize = 16;
 
 /// Writes the index entries of `jobs` and completes them in one transaction (so that they
