@@ -36,6 +36,7 @@ pub mod sessions;
 pub mod sla;
 pub mod sla_sweep;
 mod tokens;
+pub mod views;
 
 pub use context::{App, Clock, OpenError, OpenMode, Opened, SystemClock};
 pub use embargo_crypto::KeySource;

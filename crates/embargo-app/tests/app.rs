@@ -11,6 +11,12 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "advisories.rs"]
+mod advisories;
+#[path = "sla.rs"]
+mod sla;
+
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");
     if let Some(parent) = in_reply_to {

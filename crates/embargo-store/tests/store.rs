@@ -10,6 +10,9 @@ use embargo_store::reports::{NewReport, ReportFilter};
 use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, users};
 use embargo_test_support::{TestDb, both_backends, files_containing};
 
+#[path = "store/migrations.rs"]
+mod migrations;
+
 async fn open(db: &TestDb) -> Store {
     let store = Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap();
     store.migrate().await.unwrap();

@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::sessions::{self, Session, SessionStage};
 use embargo_app::{App, AppError};
 use embargo_domain::Actor;
+
+use crate::error::WebError;
 
 /// The cookie's name: with the `__Host-` prefix behind HTTPS (bound to this host, secure
 /// and path `/`), plain otherwise.
@@ -80,7 +82,7 @@ impl FromRequestParts<App> for Team {
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
-            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+            Err(err) => Err(WebError::from(err).into_response()),
         }
     }
 }
@@ -102,7 +104,7 @@ impl FromRequestParts<App> for AnySession {
         match sessions::session(app, &token).await {
             Ok(Some(session)) => Ok(AnySession { session, address: client_address(parts) }),
             Ok(None) => Err(Redirect::to("/login").into_response()),
-            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+            Err(err) => Err(WebError::from(err).into_response()),
         }
     }
 }
@@ -119,19 +121,10 @@ impl AnySession {
 pub struct ApiCaller(pub Actor);
 
 impl FromRequestParts<App> for ApiCaller {
-    type Rejection = Response;
+    type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let unauthorised = || {
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(
-                    serde_json::json!({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}),
-                ),
-            )
-                .into_response()
-        };
+        let unauthorised = || WebError::Unauthorized;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -143,7 +136,7 @@ impl FromRequestParts<App> for ApiCaller {
         match embargo_app::accounts::authenticate_token(app, token).await {
             Ok(Some(actor)) => Ok(ApiCaller(actor)),
             Ok(None) => Err(unauthorised()),
-            Err(err) => Err(crate::api::error(&err)),
+            Err(err) => Err(err.into()),
         }
     }
 }

@@ -11,15 +11,27 @@
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
+// Modules in layers; each uses only modules of lower layers (a test checks there is no
+// import circle; ARCHITECTURE.md describes the layers):
+// 1. `error` (WebError), 2. `extract` (extractors, ReportPath), 3. `auth` (who is asking),
+// 4. `render` (layout, pages), 5. `error_page` (the error middleware), 6. the handlers,
+// 7. this file, the router.
+mod error;
+mod extract;
+
+mod auth;
+
+mod render;
+
+mod error_page;
+
 mod advisories_public;
 mod advisories_team;
 mod api;
-mod auth;
 mod dashboard;
 mod evaluation;
 mod metrics_endpoint;
 mod public;
-mod render;
 mod setup;
 mod team;
 
@@ -146,6 +158,9 @@ pub fn router(app: App) -> Router {
         // Go 1.25 does); the session cookie is also SameSite=Strict.
         .layer(CsrfLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // Every error, ours or the framework's, as the app's page or the API's JSON; API
+        // answers are never cached.
+        .layer(middleware::from_fn_with_state(app.clone(), error_page::error_pages))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
         .layer(middleware::from_fn(access_log))
@@ -260,14 +275,8 @@ async fn security_txt(State(app): State<App>) -> Response {
     }
 }
 
-async fn not_found(State(app): State<App>) -> Response {
-    render::message(
-        StatusCode::NOT_FOUND,
-        render::Layout::public(&app, "Not found", ""),
-        "Not found",
-        "There is nothing here.",
-        Some(("/", "Home")),
-    )
+async fn not_found() -> error::WebError {
+    error::WebError::request(StatusCode::NOT_FOUND, "There is nothing here.")
 }
 
 /// Counts CSP violation reports. Their content (which may quote page URLs carrying status

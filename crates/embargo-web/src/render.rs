@@ -1,10 +1,10 @@
 //! Rendering: the page layout every template extends, HTML responses, Markdown through
-//! comrak then ammonia, times, and the mapping of use-case errors to pages.
+//! comrak then ammonia, and times. Error pages are `error_page`'s.
 
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use embargo_app::{App, AppError};
+use embargo_app::App;
 use embargo_domain::Timestamp;
 
 /// The signed-in user shown in the navigation.
@@ -98,29 +98,6 @@ pub fn message(status: StatusCode, layout: Layout, heading: &str, text: &str, li
             link: link.map(|(h, l)| (h.to_owned(), l.to_owned())),
         },
     )
-}
-
-/// The page for a use-case error. Internal errors are logged with their cause and shown
-/// without it.
-pub fn error(layout: Layout, err: &AppError) -> Response {
-    let (status, heading, text) = match err {
-        AppError::NotFound(_) => {
-            (StatusCode::NOT_FOUND, "Not found", "There is nothing here, or you may not see it.".to_owned())
-        }
-        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed", "Your account may not do this.".to_owned()),
-        AppError::Conflict(m) => (StatusCode::CONFLICT, "Not possible now", m.clone()),
-        AppError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Please check your input", m.clone()),
-        AppError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone()),
-        AppError::Unavailable(_) => {
-            tracing::warn!(error = %err, "temporarily unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.".to_owned())
-        }
-        AppError::Internal(_) => {
-            tracing::error!(error = %format!("{err:#}"), "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.".to_owned())
-        }
-    };
-    message(status, Layout { title: heading.to_owned(), ..layout }, heading, &text, None)
 }
 
 /// Markdown (GFM) to safe HTML: comrak drops raw HTML, then ammonia keeps an allow-list of

@@ -6,8 +6,17 @@
 //! the browser tests (in the `embargo` crate) drive the same pages in Chromium.
 
 mod common;
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "dashboard.rs"]
+mod dashboard;
+#[path = "web/errors.rs"]
+mod errors;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/layering.rs"]
+mod layering;
+#[path = "public_advisories.rs"]
+mod public_advisories;
 #[path = "web/triage.rs"]
 mod triage;
 
@@ -465,7 +474,10 @@ async fn pages_carry_the_security_headers_and_attachments_are_only_downloads() {
         send(&w.web.router, get(&format!("/reports/{}/attachments/{}", w.r1, w.attachment1), Some(&w.admin))).await;
     let h = |name: &str| reply.headers.get(name).unwrap().to_str().unwrap().to_owned();
     assert_eq!(h("content-type"), "application/octet-stream");
-    assert_eq!(h("content-disposition"), "attachment; filename=\"passwd_script_.sh\"");
+    assert_eq!(
+        h("content-disposition"),
+        "attachment; filename=\"passwd_script_.sh\"; filename*=UTF-8''passwd_script_.sh"
+    );
     assert!(h("content-security-policy").starts_with("sandbox"));
     // The report page shows hostile names as text.
     let page = send(&w.web.router, get(&format!("/reports/{}", w.r1), Some(&w.admin))).await;

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod command_line;
 mod smtp;
+mod views;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_embargo");
