@@ -49,6 +49,7 @@ def wrk(url, cookie, seconds, connections):
 def run_backend(binary, seed, tmp, reports, seconds, connections, database_url):
     data = tempfile.mkdtemp(dir=tmp)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBARGO_")}
+    env["EMBARGO_METRICS_LISTEN"] = "127.0.0.1:0"  # metrics on a free loopback port
     t0 = time.perf_counter()
     seeded = json.loads(subprocess.run([seed, os.path.join(data, "d"), database_url or "", str(reports)],
                                        capture_output=True, text=True, check=True, env=env).stdout)

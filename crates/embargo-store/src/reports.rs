@@ -409,6 +409,17 @@ pub async fn add_member(tx: &mut Tx, report: ReportId, user: UserId, at: Timesta
     Ok(())
 }
 
+/// Need-to-know over a `reports` row (unqualified columns) for the user in parameter `user`
+/// (for example `$2`): the report is assigned to them, they were added to it, or they are
+/// responsible for its product.
+fn visible_to_sql(user: &str) -> String {
+    format!(
+        "(assignee_id = {user} \
+         OR id IN (SELECT report_id FROM report_members WHERE user_id = {user}) \
+         OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = {user}))"
+    )
+}
+
 /// Whether a team member may see a report (need-to-know): they were added to it, it is
 /// assigned to them, or they are responsible for its product.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
@@ -698,7 +709,7 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
             "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
              ack_due_at, {DUE_AT} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
              FROM reports {where_}",
-            flagged = flagged_sql("reports"),
+            flagged = flagged_sql("reports", "$5"),
             where_ = *INBOX_WHERE
         )
     };
@@ -785,19 +796,27 @@ const INVALID_SQL: &str =
 const DUPLICATE_SQL: &str = "(o.state = 'closed' AND o.close_reason = 'duplicate')";
 
 /// 1 when the report in row `outer` is flagged by its reporter's other reports, else 0 (two
-/// correlated look-ups on the `reports_reporter` index).
-fn flagged_sql(outer: &str) -> String {
+/// correlated look-ups on the `reports_reporter` index). Only the other reports that the user
+/// in parameter `viewer` may see count (all when it is NULL), as in [`reporter_history`].
+fn flagged_sql(outer: &str, viewer: &str) -> String {
+    let visible = visible_to_sql(viewer);
     format!(
         "(CASE WHEN (SELECT COUNT(*) FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {INVALID_SQL}) >= {FLAG_MIN_INVALID} \
+         AND o.id <> {outer}.id AND {INVALID_SQL} AND ({viewer} IS NULL OR {visible})) >= {FLAG_MIN_INVALID} \
          AND NOT EXISTS (SELECT 1 FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {VALID_SQL}) THEN 1 ELSE 0 END)"
+         AND o.id <> {outer}.id AND {VALID_SQL} AND ({viewer} IS NULL OR {visible})) THEN 1 ELSE 0 END)"
     )
 }
 
 /// How the reporter's reports other than `except` turned out, in one statement on the
-/// `reports_reporter (reporter_id, state)` index.
-pub async fn reporter_history(tx: &mut Tx, reporter: i64, except: ReportId) -> Result<ReporterHistory, StoreError> {
+/// `reports_reporter (reporter_id, state)` index. With `visible_to`, only the reports that
+/// user may see (need-to-know) are counted: the history tells nothing about the others.
+pub async fn reporter_history(
+    tx: &mut Tx,
+    reporter: i64,
+    except: ReportId,
+    visible_to: Option<UserId>,
+) -> Result<ReporterHistory, StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
@@ -805,10 +824,16 @@ pub async fn reporter_history(tx: &mut Tx, reporter: i64, except: ReportId) -> R
              COALESCE(SUM(CASE WHEN {VALID_SQL} THEN 1 ELSE 0 END), 0) AS valid, \
              COALESCE(SUM(CASE WHEN {INVALID_SQL} THEN 1 ELSE 0 END), 0) AS invalid, \
              COALESCE(SUM(CASE WHEN {DUPLICATE_SQL} THEN 1 ELSE 0 END), 0) AS duplicates \
-             FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2"
+             FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2 AND ($3 IS NULL OR {visible})",
+            visible = visible_to_sql("$3"),
         )
     });
-    let row = sqlx::query(sql.as_str()).bind(reporter).bind(except.0).fetch_one(tx.conn()).await?;
+    let row = sqlx::query(sql.as_str())
+        .bind(reporter)
+        .bind(except.0)
+        .bind(visible_to.map(|u| u.0))
+        .fetch_one(tx.conn())
+        .await?;
     Ok(ReporterHistory {
         total: row.try_get("total")?,
         valid: row.try_get("valid")?,

@@ -141,10 +141,10 @@ struct AdvisoryPage {
     published: String,
     updated: Option<String>,
     revision: i64,
-    /// The announcement as HTML. Trusted for `|safe` under the same rule as
-    /// `render::markdown`: it was made from Markdown by comrak and then cleaned by ammonia's
-    /// allow-list (`embargo_advisory::markdown::to_html`) at publication, and is served as
-    /// stored, never edited.
+    /// The announcement as HTML. Trusted for `|safe`: the team's Markdown was made HTML by
+    /// comrak and then cleaned by ammonia's allow-list (`embargo_advisory::markdown::to_html`)
+    /// at publication (text that came from a reporter, such as a title or a credit, is
+    /// escaped before that), and is served as stored, never edited.
     html: String,
     csaf_href: String,
     has_cve_record: bool,

@@ -73,7 +73,7 @@ impl WebError {
                     AppError::Invalid(m) => {
                         (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Please check your input", m.clone())
                     }
-                    AppError::TooMany(m) => {
+                    AppError::TooMany(m) | AppError::Throttled { message: m, .. } => {
                         (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many attempts", m.clone())
                     }
                     AppError::Unavailable(_) => {
@@ -137,6 +137,10 @@ impl IntoResponse for WebError {
         let mut response = report.status.into_response();
         if matches!(self, WebError::Unauthorized) {
             response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+        }
+        // When to try again, kept by the error page middleware.
+        if let WebError::App(AppError::Throttled { retry_after_secs, .. }) = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
         }
         response.extensions_mut().insert(report);
         response

@@ -248,7 +248,7 @@ pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) ->
             StatusEvent::Message { from_reporter, subject, body, attachments, at } => StatusItem::Message {
                 from_reporter,
                 subject: subject.unwrap_or_default(),
-                body_html: render::markdown(&body),
+                body_html: render::text(&body),
                 attachments,
                 at: render::time(&app, at),
             },

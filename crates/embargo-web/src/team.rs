@@ -42,26 +42,36 @@ pub(crate) async fn login(
     Form(input): Form<LoginInput>,
 ) -> Response {
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent).await {
+    let device = auth::device_token(&app, &headers);
+    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent, device.as_deref()).await {
+        Ok(outcome) if outcome.needs_totp => {
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp"))
+                .into_response()
+        }
         Ok(outcome) => {
-            let to = if outcome.needs_totp { "/login/totp" } else { "/inbox" };
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(to)).into_response()
+            let device = sessions::device_cookie(&app, &input.email);
+            let mut response = ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox"))
+                .into_response();
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
         }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                page(
+                let mut response = page(
                     status,
                     &LoginPage {
                         layout: Layout::public(&app, "Sign in", ""),
                         email: input.email,
                         error: Some(message),
                     },
-                )
+                );
+                render::retry_after(&mut response, &err);
+                response
             }
             None => WebError::from(err).into_response(),
         },
@@ -101,16 +111,24 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
     if !who.pending() {
         return Redirect::to("/inbox").into_response();
     }
-    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address).await {
-        Ok(token) => ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response(),
+    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address, who.device.as_deref()).await {
+        Ok(token) => {
+            let device = sessions::device_cookie(&app, who.session.email());
+            let mut response =
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response();
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
+        }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                totp_page(&app, &who, status, Some(message)).await
+                let mut response = totp_page(&app, &who, status, Some(message)).await;
+                render::retry_after(&mut response, &err);
+                response
             }
             None => WebError::from(err).into_response(),
         },
@@ -329,6 +347,10 @@ enum TimelineItem {
         sender: String,
         subject: String,
         body_html: String,
+        /// The message's row id, for its "view original" link.
+        id: i64,
+        /// Whether the original (the mail as received, with headers) is kept.
+        original: bool,
         files: Vec<FileView>,
         flags: Vec<String>,
         at: String,
@@ -499,7 +521,9 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
                 author: m.author.clone(),
                 sender: m.sender.clone().unwrap_or_default(),
                 subject: m.subject.clone().unwrap_or_default(),
-                body_html: render::markdown(&m.body),
+                body_html: render::text(&m.body),
+                id: m.id,
+                original: m.raw_size.is_some(),
                 files,
                 flags,
                 at: render::time(app, m.at),

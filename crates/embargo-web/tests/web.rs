@@ -17,6 +17,8 @@ mod evaluation;
 mod layering;
 #[path = "public_advisories.rs"]
 mod public_advisories;
+#[path = "web/security.rs"]
+mod security;
 #[path = "web/triage.rs"]
 mod triage;
 
@@ -618,7 +620,8 @@ async fn team_and_reporter_talk_through_the_status_page_and_notices_are_edited_b
         assert!(page.body.contains("triaging"));
         assert!(page.body.contains("Edited: we reproduced it."));
         assert!(!page.body.contains("assessing its impact"), "the edited text replaced the template");
-        assert!(page.body.contains("Which <strong>version</strong>?"));
+        // Shown as written (and as mailed): text, not Markdown.
+        assert!(page.body.contains("Which **version**?"));
         assert!(!page.body.contains("internal: looks real"));
         // The reporter answers with a file; the team sees it.
         let reply = send(

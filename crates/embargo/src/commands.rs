@@ -46,7 +46,7 @@ impl From<AppError> for Failure {
             AppError::Forbidden(_) => EX_NOPERM,
             AppError::Conflict(_) => 1,
             AppError::Invalid(_) => EX_DATAERR,
-            AppError::Unavailable(_) | AppError::TooMany(_) => EX_TEMPFAIL,
+            AppError::Unavailable(_) | AppError::TooMany(_) | AppError::Throttled { .. } => EX_TEMPFAIL,
             AppError::Internal(_) => EX_SOFTWARE,
         };
         let message = match &err {
@@ -225,6 +225,22 @@ async fn serve(mut config: Config) -> Outcome {
         .await
         .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen for SMTP on {smtp}: {e}")))?;
     let smtp_local = smtp_listener.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
+    // Metrics have their own listener (loopback by default): they tell when reports arrive.
+    let metrics_listener = if app.config.metrics_listen.is_empty() {
+        None
+    } else {
+        let addr = app.config.metrics_listen.clone();
+        Some(tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            Failure::new(
+                EX_UNAVAILABLE,
+                format!("cannot listen for metrics on {addr}: {e} (set metrics_listen to another address, or empty)"),
+            )
+        })?)
+    };
+    let metrics_local = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?),
+        None => None,
+    };
     tracing::info!(http = %local, smtp = %smtp_local, starttls, database = app.backend_name(), "embargo started");
     let key = embargo_app::openpgp::instance_key(&app).await?;
     let imap = intake::imap_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
@@ -243,6 +259,14 @@ async fn serve(mut config: Config) -> Outcome {
     );
     println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
     println!("Reporters: {0}/report (form and status pages). Team: {0}/login.", app.config.base_url());
+    match metrics_local {
+        Some(addr) => println!(
+            "Metrics for Prometheus at http://{addr}/metrics{}.",
+            if app.config.metrics_token.is_empty() { "" } else { " (bearer token required)" }
+        ),
+        None if app.config.metrics_token.is_empty() => println!("Metrics are off (metrics_listen is empty)."),
+        None => println!("Metrics at {}/metrics (bearer token required).", app.config.base_url()),
+    }
     if let Some(settings) = &imap {
         println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
     }
@@ -259,6 +283,12 @@ async fn serve(mut config: Config) -> Outcome {
     let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
     let imap_poller = imap.map(|settings| tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone())));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
+    let metrics_server = metrics_listener.map(|listener| {
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(embargo_web::serve_metrics(app.clone(), listener, async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }))
+    });
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
@@ -271,6 +301,9 @@ async fn serve(mut config: Config) -> Outcome {
     let served = server.await;
     signal.abort();
     let _ = smtp_server.await;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     if let Some(poller) = imap_poller {
         let _ = poller.await;
     }

@@ -45,13 +45,17 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
         assert_eq!(health.header("referrer-policy"), Some("no-referrer"));
         assert!(health.header("content-security-policy").unwrap().contains("default-src 'none'"));
 
-        let metrics = server.http("GET", "/metrics", &[], b"");
+        // Metrics are served on their own (loopback) listener, never on the public one.
+        let metrics = server.metrics(&[]);
         assert_eq!(metrics.status, 200);
         assert!(
             metrics.body.contains("embargo_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
             "{}",
             metrics.body
         );
+        let public = server.http("GET", "/metrics", &[], b"");
+        assert_eq!(public.status, 404, "the public listener has no /metrics");
+        assert!(!public.body.contains("embargo_"), "{}", public.body);
         assert_eq!(server.http("GET", "/nope", &[], b"").status, 404);
         let home = server.http("GET", "/", &[], b"");
         assert!(home.body.contains("mailto:security@example.org") && home.body.contains("/.well-known/security.asc"));
