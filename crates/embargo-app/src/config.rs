@@ -371,8 +371,12 @@ impl Default for Imap {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest accepted message (mail or form), in bytes.
+    /// Largest accepted message (mail or form), in bytes: for mail, its size on the wire
+    /// (as sent, before decoding), which the SMTP listener advertises as `SIZE`.
     pub max_message_bytes: u64,
+    /// Largest decoded content of one message (its text and files after base64 and
+    /// quoted-printable decoding, decryption and decompression), in bytes.
+    pub max_decoded_bytes: u64,
 }
 
 /// Logging.
@@ -442,7 +446,7 @@ impl Default for Jobs {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 25 * 1024 * 1024 }
+        Self { max_message_bytes: 25 * 1024 * 1024, max_decoded_bytes: 50 * 1024 * 1024 }
     }
 }
 
@@ -933,8 +937,12 @@ cve_org_id = ""
 cve_short_name = ""
 
 [limits]
-# Largest accepted message, mail or form, in bytes (25 MiB).
+# Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on
+# the wire, as sent (the SMTP listener advertises it as SIZE).
 max_message_bytes = 26214400
+# Largest decoded content of one message: its text and files after decoding, decryption
+# and decompression (50 MiB).
+max_decoded_bytes = 52428800
 
 [log]
 # "text" for people, "json" for log collectors. Report content is never logged.

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod openpgp;
 pub mod policy;
 pub mod portal;
+pub mod postmaster;
 pub mod registry;
 pub mod reports;
 pub mod sessions;

@@ -242,6 +242,9 @@ pub struct MessageView {
     pub sender_authentication: Option<String>,
     /// The same, as the CLI names it.
     pub auth: Option<String>,
+    /// What was wrong with it as received (`malformed-mime`, `ambiguous-sender`,
+    /// `sender-mismatch`); empty when nothing was.
+    pub anomalies: Vec<String>,
     /// When.
     pub at: String,
     /// Its attachments.
@@ -392,6 +395,7 @@ impl ReportView {
                     pgp: m.pgp.clone(),
                     sender_authentication: m.auth.clone(),
                     auth: m.auth.clone(),
+                    anomalies: m.anomalies.clone(),
                     at: time(m.at),
                     attachments: attachments.iter().filter(|a| a.message == Some(m.id)).cloned().collect(),
                 })

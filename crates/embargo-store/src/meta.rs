@@ -1,4 +1,5 @@
-//! Instance-wide key/value facts (first-start markers and the like). Never confidential.
+//! Instance-wide key/value facts (first-start markers and the like). Plain values are never
+//! confidential; what is (instance secrets, a message held for forwarding) is sealed.
 
 use sqlx::Row;
 
@@ -43,6 +44,12 @@ pub async fn insert_sealed(tx: &mut Tx, key: &str, value: &str) -> Result<bool, 
         .execute(tx.conn())
         .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Removes a value (plain or sealed); returns whether there was one.
+pub async fn delete(tx: &mut Tx, key: &str) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM instance_meta WHERE key = $1").bind(key).execute(tx.conn()).await?;
+    Ok(deleted.rows_affected() == 1)
 }
 
 /// Where the id of the instance's master key is recorded.

@@ -178,6 +178,7 @@ async fn confidential_values_never_reach_the_database_files() {
                 quarantined: false,
                 pgp: Some("pgp-inline"),
                 auth: Some("dkim=none spf=pass dmarc=none"),
+                anomalies: Some("malformed-mime,ambiguous-sender"),
                 at: at(1),
             },
         )
@@ -589,6 +590,7 @@ fn message_row(report: ReportId, body: &str, message_id: Option<&'static str>) -
         quarantined: false,
         pgp: None,
         auth: None,
+        anomalies: None,
         at: at(0),
     }
 }

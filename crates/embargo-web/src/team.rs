@@ -498,6 +498,9 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         {
             flags.push(format!("sender authentication: {auth}"));
         }
+        for code in &m.anomalies {
+            flags.push(embargo_app::intake::anomaly_text(code).to_owned());
+        }
         let files = detail
             .attachments
             .iter()

@@ -901,3 +901,36 @@ async fn credentials_stay_with_their_owner_and_access_changes_need_the_right() {
         assert_eq!(send(router, get("/login/totp", Some(&partial))).await.location(), "/login");
     }
 }
+
+/// Issue 12 items 2 and 4: what was wrong with a received message (broken MIME, two From
+/// addresses) is flagged on the report page and in the API, and the recovered text shows.
+#[tokio::test]
+async fn message_anomalies_are_shown_on_the_report_page_and_in_the_api() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let (app, router) = (&w.web.app, &w.web.router);
+        let raw = b"From: finder@example.net\r\nFrom: victim@third-party.test\r\nSubject: Broken upload\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nThe upload handler trusts the file name.\r\n";
+        let reference = embargo_app::intake::ingest_mail(app, raw).await.unwrap().reference().clone();
+        let path = format!("/reports/{reference}");
+        let reply = send(router, get(&path, Some(&w.admin))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", db.backend);
+        assert!(reply.body.contains("malformed message"), "{}", reply.body);
+        assert!(reply.body.contains("ambiguous sender"), "{}", reply.body);
+        assert!(reply.body.contains("The upload handler trusts the file name."), "{}", reply.body);
+        let reply = send(router, api("GET", &format!("/api/v1/reports/{reference}"), Some(&w.admin_token), None)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            json["messages"][0]["anomalies"],
+            serde_json::json!(["malformed-mime", "ambiguous-sender"]),
+            "{json}"
+        );
+        let plain =
+            embargo_app::intake::ingest_mail(app, b"From: a@example.net\r\nSubject: fine\r\n\r\nok\r\n").await.unwrap();
+        let reply =
+            send(router, api("GET", &format!("/api/v1/reports/{}", plain.reference()), Some(&w.admin_token), None))
+                .await;
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(json["messages"][0]["anomalies"], serde_json::json!([]));
+    }
+}

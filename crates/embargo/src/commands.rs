@@ -364,7 +364,14 @@ async fn ingest_mail(config: Config) -> Outcome {
         .read_to_end(&mut raw)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("cannot read the message: {e}")))?;
     if raw.len() as u64 > limit {
-        return Err(Failure::new(EX_DATAERR, format!("the message is larger than the limit of {limit} bytes")));
+        // Only `limit + 1` bytes were read: the message is at least that large.
+        return Err(Failure::new(
+            EX_DATAERR,
+            format!(
+                "the message is larger than the limit of {limit} bytes as received (limits.max_message_bytes, \
+                 advertised as SMTP SIZE)"
+            ),
+        ));
     }
     let app = open(config).await.map_err(|f| {
         // Anything that stops us from storing the message is temporary for the MTA, so it

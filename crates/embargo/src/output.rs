@@ -140,6 +140,9 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
         if let Some(subject) = &m.subject {
             println!("subject: {}", one_line(subject, 100));
         }
+        for code in &m.anomalies {
+            println!("warning: {}", embargo_app::intake::anomaly_text(code));
+        }
         println!();
         println!("{}", clean(&m.body));
     }

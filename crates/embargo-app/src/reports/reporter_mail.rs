@@ -250,6 +250,7 @@ async fn record(app: &App, kind: &str, sent: &[(usize, &Claim, ReportMail, Strin
             quarantined: false,
             pgp: None,
             auth: None,
+            anomalies: None,
             at: now,
         })
         .collect();

@@ -119,6 +119,7 @@ pub(super) async fn team_mail_in(
             quarantined: false,
             pgp: None,
             auth: None,
+            anomalies: None,
             at: app.now(),
         },
     )
@@ -187,6 +188,7 @@ pub async fn write(
                 quarantined: false,
                 pgp: None,
                 auth: None,
+                anomalies: None,
                 at: app.now(),
             };
             (messages::insert(&mut tx, &new).await?, "report.note")
@@ -282,6 +284,7 @@ pub(crate) async fn add_bounce_in(
             quarantined: false,
             pgp: None,
             auth: message.auth.as_deref(),
+            anomalies: message.anomalies.as_deref(),
             at: app.now(),
         },
     )

@@ -36,9 +36,13 @@ async fn metrics_are_served_only_to_authorised_scrapers() {
 
         // With a token: required on both listeners, and the public one serves it to holders.
         let token = "scrape-token-0123456789";
-        let t = web_with(&db, |c| c.metrics_token = embargo_app::config::Secret::new(token)).await;
-        let private = embargo_web::metrics_router(t.app.clone());
-        for router in [&t.router, &private] {
+        // (Another instance on the same database and data directory, with a token set.)
+        let mut config = w.web.config.clone();
+        config.metrics_token = embargo_app::config::Secret::new(token);
+        let (app, _) = App::open_with_clock(config, w.web.clock.clone()).await.unwrap();
+        let public = embargo_web::router(app.clone());
+        let private = embargo_web::metrics_router(app);
+        for router in [&public, &private] {
             for wrong in [None, Some("scrape-token-0123456788"), Some("")] {
                 let reply = send(router, metrics_request(wrong)).await;
                 assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
