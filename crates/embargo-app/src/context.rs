@@ -332,13 +332,13 @@ pub(crate) struct CachedCalendar {
     pub(crate) calendar: Arc<embargo_domain::calendar::BusinessCalendar>,
 }
 
-/// A read to record, waiting for the read committer.
+/// Reads to record, waiting for the read committer.
 #[derive(Debug)]
 pub(crate) struct PendingRead {
     pub(crate) at: embargo_domain::Timestamp,
     pub(crate) actor: String,
     pub(crate) action: String,
-    pub(crate) subject: String,
-    pub(crate) details: String,
+    /// `(subject, details)` of each read.
+    pub(crate) reads: Vec<(String, String)>,
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }

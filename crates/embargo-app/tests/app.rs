@@ -439,3 +439,51 @@ async fn importing_a_key_from_a_missing_attachment_says_it_is_missing() {
         );
     }
 }
+
+/// A scanner campaign: many reports with the same text, so every one shares every band
+/// with every other. Looking for one report's near-duplicates reads a bounded number of
+/// band rows and signatures (at most [`reports::SIMILAR_PER_BAND`] reports on either side
+/// per band), the same however large the campaign grows, and still suggests the closest
+/// ones, all audited in one go.
+#[tokio::test]
+async fn near_duplicate_work_is_bounded_however_many_reports_look_alike() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let worker = jobs::Worker::new(app.clone());
+        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
+                    network attacker can downgrade the connection and read the session cookie.";
+        let campaign = async |count: usize| {
+            let mut refs = Vec::new();
+            for i in 0..count {
+                let submission = embargo_app::reports::Submission::new(
+                    embargo_app::reports::Channel::Web,
+                    &format!("scanner{}@example.net", i % 7),
+                    "Missing HSTS header",
+                    text,
+                );
+                refs.push(reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference);
+            }
+            while worker.run_once().await.unwrap() {}
+            refs
+        };
+        let refs = campaign(40).await;
+        let bound = embargo_domain::similarity::BANDS * 2 * reports::SIMILAR_PER_BAND as usize;
+        let (shown, work) = reports::similar_counted(app, &local, &refs[20]).await.unwrap();
+        assert_eq!(shown.len(), reports::SIMILAR_SHOWN, "{}", it.db.backend);
+        assert!(shown.iter().all(|s| s.score == 1.0 && s.reference != refs[20]));
+        // Every band is shared by all 40, yet only the nearest per band are read.
+        assert_eq!(work.band_rows, bound, "{}: {work:?}", it.db.backend);
+        assert_eq!(work.distinct, 2 * reports::SIMILAR_PER_BAND as usize);
+        assert!(work.signatures as i64 <= reports::SIMILAR_CANDIDATES);
+        let trail = audit::for_report(app, &local, &shown[0].reference).await.unwrap();
+        assert!(trail.iter().any(|e| e.action == "report.similar"), "each suggestion is audited");
+
+        // Four times as many alike: the same work for the same report.
+        campaign(120).await;
+        let (again, more) = reports::similar_counted(app, &local, &refs[20]).await.unwrap();
+        assert_eq!(more, work, "{}", it.db.backend);
+        assert_eq!(again.len(), reports::SIMILAR_SHOWN);
+    }
+}

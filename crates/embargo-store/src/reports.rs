@@ -1005,38 +1005,117 @@ pub struct Candidate {
     pub reference: ReferenceId,
     /// Its signature, opened.
     pub signature: Vec<u8>,
-    /// How many bands it shares.
+    /// How many of the report's bands it shares, among the band rows read (see
+    /// [`similarity_candidates`]).
     pub shared: i64,
 }
 
-/// The reports sharing at least one band with `report`, most shared bands first, at most
-/// `limit`: not the report itself, and not those already linked to it as duplicates (either
-/// way).
-pub async fn similarity_candidates(tx: &mut Tx, report: ReportId, limit: i64) -> Result<Vec<Candidate>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.reference, r.similarity_enc, c.shared FROM reports r JOIN \
-         (SELECT b.report_id, COUNT(*) AS shared FROM report_bands b \
-          WHERE b.band IN (SELECT band FROM report_bands WHERE report_id = $1) AND b.report_id <> $1 \
-          GROUP BY b.report_id ORDER BY shared DESC, b.report_id LIMIT $2) c ON c.report_id = r.id \
-         WHERE r.similarity_enc IS NOT NULL \
-         AND (r.duplicate_of IS NULL OR r.duplicate_of <> $1) \
-         AND r.id NOT IN (SELECT duplicate_of FROM reports WHERE id = $1 AND duplicate_of IS NOT NULL) \
-         ORDER BY c.shared DESC, r.id",
-    )
-    .bind(report.0)
-    .bind(limit)
-    .fetch_all(tx.conn())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let reference = reference_of(row)?;
-            let sealed: Vec<u8> = row.try_get("similarity_enc")?;
-            Ok(Candidate {
-                id: ReportId(row.try_get("id")?),
-                signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
-                shared: row.try_get("shared")?,
-                reference,
-            })
+/// What looking for candidates read: the work of one call, bounded by its arguments
+/// whatever the corpus (see [`similarity_candidates`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CandidateWork {
+    /// The report's own band keys read.
+    pub own_bands: usize,
+    /// Rows read from the band index for those keys (other reports' memberships).
+    pub band_rows: usize,
+    /// Distinct reports among those rows.
+    pub distinct: usize,
+    /// Candidates whose row and signature were read (at most the `limit`).
+    pub signatures: usize,
+}
+
+/// The reports sharing at least one band with `report`, best first, at most `limit`: not
+/// the report itself, and not those already linked to it as duplicates (either way).
+///
+/// The work is bounded whatever the corpus: for each of the report's bands, at most
+/// `per_band` of the reports received just before it and `per_band` of those received just
+/// after it are read (index range scans on the band key's primary key), so a band shared by
+/// a whole scanner campaign costs the same as a band shared by two reports. The reports
+/// read are ranked by the number of bands they share (then by closeness in time of
+/// arrival), and only the best `limit` have their signatures read. Returns what was read.
+pub async fn similarity_candidates(
+    tx: &mut Tx,
+    report: ReportId,
+    per_band: i64,
+    limit: i64,
+) -> Result<(Vec<Candidate>, CandidateWork), StoreError> {
+    let mut work = CandidateWork::default();
+    let bands: Vec<String> = sqlx::query_scalar("SELECT band FROM report_bands WHERE report_id = $1 ORDER BY band")
+        .bind(report.0)
+        .fetch_all(tx.conn())
+        .await?;
+    work.own_bands = bands.len();
+    if bands.is_empty() || per_band <= 0 || limit <= 0 {
+        return Ok((Vec::new(), work));
+    }
+    // Per band, the nearest reports on either side of this one in arrival order (ids grow
+    // with arrival). The statement's text depends only on the number of bands.
+    let (own, cap) = (bands.len() + 1, bands.len() + 2);
+    let sql = (1..=bands.len())
+        .map(|band| {
+            format!(
+                "SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
+                 AND report_id < ${own} ORDER BY report_id DESC LIMIT ${cap}) AS before{band} \
+                 UNION ALL SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
+                 AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
+            )
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let mut query = crate::bulk(sql);
+    for band in &bands {
+        query = query.bind(band.clone());
+    }
+    let rows: Vec<i64> = query
+        .bind(report.0)
+        .bind(per_band)
+        .fetch_all(tx.conn())
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    work.band_rows = rows.len();
+    let mut shared: std::collections::HashMap<i64, i64> = std::collections::HashMap::with_capacity(rows.len());
+    for id in rows {
+        *shared.entry(id).or_default() += 1;
+    }
+    work.distinct = shared.len();
+    let mut ranked: Vec<(i64, i64)> = shared.into_iter().collect();
+    ranked.sort_by_key(|&(id, shared)| (std::cmp::Reverse(shared), id.abs_diff(report.0), id));
+    ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if ranked.is_empty() {
+        return Ok((Vec::new(), work));
+    }
+    let sql = format!(
+        "SELECT id, reference, similarity_enc FROM reports WHERE id IN ({}) AND similarity_enc IS NOT NULL \
+         AND (duplicate_of IS NULL OR duplicate_of <> $1) \
+         AND id NOT IN (SELECT duplicate_of FROM reports WHERE id = $1 AND duplicate_of IS NOT NULL)",
+        crate::placeholder_list(2, ranked.len())
+    );
+    let mut query = crate::bulk(sql).bind(report.0);
+    for (id, _) in &ranked {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    work.signatures = rows.len();
+    let mut found: std::collections::HashMap<i64, Candidate> = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let reference = reference_of(row)?;
+        let sealed: Vec<u8> = row.try_get("similarity_enc")?;
+        let id: i64 = row.try_get("id")?;
+        found.insert(
+            id,
+            Candidate {
+                id: ReportId(id),
+                signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
+                shared: 0,
+                reference,
+            },
+        );
+    }
+    let candidates = ranked
+        .into_iter()
+        .filter_map(|(id, shared)| found.remove(&id).map(|candidate| Candidate { shared, ..candidate }))
+        .collect();
+    Ok((candidates, work))
 }

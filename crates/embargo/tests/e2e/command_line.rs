@@ -352,4 +352,13 @@ fn messages_speak_of_this_instance() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains(&format!("attachment 99 of {id} not found")), "{}", out.stderr);
     assert!(!out.stderr.contains("did not come from the reporter"), "{}", out.stderr);
+
+    // CVSS 3.0, still common: refused with the reason and what to do, not as a bad prefix.
+    let v30 = "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+    for args in [&["cvss", v30][..], &["report", "assess", &id, "--cvss", v30]] {
+        let out = it.run(args, b"");
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains("CVSS 3.0 vectors are not supported"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("CVSS:3.1/"), "{}", out.stderr);
+    }
 }
