@@ -1,12 +1,14 @@
 //! CVE Services: reserving IDs, assigning them to advisories, publishing an advisory's CNA
-//! container, rejecting IDs. Every call is a person's command (admins only), audited; the
+//! container, rejecting IDs (`ManageCveIds`; publishing is `PublishCve`, which the system holds
+//! too, for a job), audited; the
 //! configured dry run (the default) shows what would be sent and sends nothing. See ADR 11.
 //!
 //! The network call happens outside any database transaction; what it changed is recorded
 //! afterwards, in one transaction with its audit entry.
 
 use embargo_cve::{ApiKey, Batch, Client, CveId, Environment, Outcome};
-use embargo_domain::Actor;
+use embargo_domain::cve_id::Write;
+use embargo_domain::{Actor, AdvisoryState, CveIdState, CveIdStep};
 use embargo_store::cve_ids::{self, CveIdRow};
 
 use crate::authz::{self, Permission};
@@ -43,9 +45,9 @@ fn service_error(err: embargo_cve::Error) -> AppError {
     }
 }
 
-async fn admin(app: &App, actor: &Actor) -> Result<(), AppError> {
+async fn allowed(app: &App, actor: &Actor, permission: Permission) -> Result<(), AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, permission).await?;
     tx.rollback().await?;
     Ok(())
 }
@@ -56,7 +58,7 @@ fn parse_id(text: &str) -> Result<CveId, AppError> {
 
 /// Reserves `count` IDs for this year (sequential) and records them.
 pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<String>>, AppError> {
-    admin(app, actor).await?;
+    allowed(app, actor, Permission::ManageCveIds).await?;
     if !(1..=10).contains(&count) {
         return Err(AppError::Invalid("reserve between 1 and 10 IDs at a time".into()));
     }
@@ -73,7 +75,10 @@ pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<St
             let mut ids = Vec::new();
             for info in &reservation.ids {
                 let id = info.cve_id.to_string();
-                cve_ids::insert(&mut tx, &id, info.state.as_str(), &actor.to_string(), app.now()).await?;
+                let state = CveIdState::parse(info.state.as_str()).ok_or_else(|| {
+                    AppError::Invalid(format!("CVE Services: {id} has the unknown state {:?}", info.state.as_str()))
+                })?;
+                cve_ids::insert(&mut tx, &id, state, &actor.to_string(), app.now()).await?;
                 ids.push(id);
             }
             audit::record(&mut tx, app, actor, "cve.reserve", "cve", &format!("ids={}", ids.join(","))).await?;
@@ -87,7 +92,7 @@ pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<St
 /// The IDs reserved here, newest first.
 pub async fn list(app: &App, actor: &Actor) -> Result<Vec<CveIdRow>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCveIds).await?;
     let rows = cve_ids::list(&mut tx).await?;
     tx.rollback().await?;
     Ok(rows)
@@ -99,14 +104,12 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     let id = parse_id(cve_id)?.to_string();
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCveIds).await?;
     let row = cve_ids::get(&mut tx, &id).await?.ok_or_else(|| AppError::NotFound(format!("reserved ID {id}")))?;
     if row.advisory.is_some() {
         return Err(AppError::Conflict(format!("{id} is already assigned to {}", row.advisory_id.unwrap_or_default())));
     }
-    if row.state == "REJECTED" {
-        return Err(AppError::Conflict(format!("{id} is rejected")));
-    }
+    row.state.check(CveIdStep::Assign)?;
     let advisory = embargo_store::advisories::get(&mut tx, advisory_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("advisory {advisory_id}")))?;
@@ -115,10 +118,8 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     record.cve_id = Some(id.clone());
     record.modified = now;
     let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
+    crate::advisories::edited_in(&mut tx, actor, &advisory, now).await?;
     embargo_store::advisories::update_record(&mut tx, advisory.id, advisory_id, &json, now).await?;
-    if advisory.state != "draft" {
-        embargo_store::advisories::set_state(&mut tx, advisory.id, "draft", None, None, now).await?;
-    }
     cve_ids::assign(&mut tx, &id, advisory.id, now).await?;
     audit::record(&mut tx, app, actor, "cve.assign", &format!("advisory:{advisory_id}"), &format!("cve={id}")).await?;
     tx.commit().await?;
@@ -128,9 +129,9 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
 /// Publishes (or updates) an approved or published advisory's CNA container at CVE
 /// Services.
 pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done<String>, AppError> {
-    admin(app, actor).await?;
+    allowed(app, actor, Permission::PublishCve).await?;
     let advisory = crate::advisories::get(app, actor, advisory_id).await?;
-    if !matches!(advisory.state.as_str(), "approved" | "published") {
+    if !matches!(advisory.state, AdvisoryState::Approved | AdvisoryState::Published) {
         return Err(AppError::Conflict(format!(
             "advisory {advisory_id} is {}; only an approved or published advisory goes to CVE Services",
             advisory.state
@@ -151,10 +152,10 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
     let container = embargo_advisory::cve::cna_container(&advisory.record, &crate::advisories::publisher(app));
     let cve = parse_id(&id)?;
     let client = client(app)?;
-    let outcome = if row.state == "RESERVED" {
-        client.publish(&cve, &container).await
-    } else {
-        client.update(&cve, &container).await
+    let (to, write) = row.state.check(CveIdStep::Publish)?;
+    let outcome = match write {
+        Write::Create => client.publish(&cve, &container).await,
+        Write::Update => client.update(&cve, &container).await,
     }
     .map_err(service_error)?;
     let mut tx = app.store.begin().await?;
@@ -165,7 +166,7 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
             Done::DryRun(planned.to_string())
         }
         Outcome::Done(_) => {
-            cve_ids::set_state(&mut tx, &id, "PUBLISHED", app.now()).await?;
+            cve_ids::set_state(&mut tx, &id, to, app.now()).await?;
             audit::record(&mut tx, app, actor, "cve.publish", &subject, &format!("cve={id}")).await?;
             Done::Sent(id.clone())
         }
@@ -176,7 +177,7 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
 
 /// Rejects an ID (with a reason in English).
 pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Result<Done<String>, AppError> {
-    admin(app, actor).await?;
+    allowed(app, actor, Permission::ManageCveIds).await?;
     let cve = parse_id(cve_id)?;
     let id = cve.to_string();
     let mut tx = app.store.snapshot().await?;
@@ -187,10 +188,10 @@ pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Res
         return Err(AppError::Invalid("give the reason for the rejection".into()));
     }
     let client = client(app)?;
-    let outcome = if row.state == "RESERVED" {
-        client.reject(&cve, reason.trim(), &[]).await
-    } else {
-        client.reject_existing(&cve, reason.trim(), &[]).await
+    let (to, write) = row.state.check(CveIdStep::Reject)?;
+    let outcome = match write {
+        Write::Create => client.reject(&cve, reason.trim(), &[]).await,
+        Write::Update => client.reject_existing(&cve, reason.trim(), &[]).await,
     }
     .map_err(service_error)?;
     let mut tx = app.store.begin().await?;
@@ -200,7 +201,7 @@ pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Res
             Done::DryRun(planned.to_string())
         }
         Outcome::Done(_) => {
-            cve_ids::set_state(&mut tx, &id, "REJECTED", app.now()).await?;
+            cve_ids::set_state(&mut tx, &id, to, app.now()).await?;
             audit::record(&mut tx, app, actor, "cve.reject", "cve", &format!("cve={id}")).await?;
             Done::Sent(id)
         }

@@ -732,10 +732,7 @@ pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<R
     }
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
-    let member = match actor {
-        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
-        _ => None,
-    };
+    let member = authz::narrowed_to(actor, Permission::ListReports);
     let reports = sr::list(&mut tx, &ReportFilter { state: state.map(str::to_owned), member, limit: None }).await?;
     audit::record(
         &mut tx,
@@ -801,18 +798,7 @@ pub async fn show(
     let alerts = embargo_store::sla::alerts(&mut tx, report.id).await?;
     let calendar = crate::sla::calendar_in(&mut tx, app).await?;
     tx.rollback().await?;
-    let (_, clocks) = crate::sla::compute(
-        &calendar,
-        &crate::sla::policy(app),
-        app.config.sla.needs_info_close_days,
-        &crate::sla::ReportClocks {
-            state: report.state,
-            created_at: report.created_at,
-            transitions: &transitions,
-            last_update_at: sla.last_update_at,
-            previous: &sla,
-        },
-    );
+    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
     let action = match purpose {
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",
@@ -1252,10 +1238,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         Actor::User { id, .. } => Some(*id),
         _ => None,
     };
-    let visible_to = match actor {
-        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
-        _ => None,
-    };
+    let visible_to = authz::narrowed_to(actor, Permission::ListReports);
     let assignee = match query.assignee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         None | Some("any") => None,
         Some("none") => Some(None),
@@ -1303,7 +1286,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
                     let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id).await?.flagged();
                     (
                         vec![embargo_store::reports::Summary {
-                            due_at: crate::sla::due_in_state(r.state, &sla),
+                            due_at: sla.due_in(r.state),
                             id: r.id,
                             reference: r.reference,
                             state: r.state,
