@@ -1,0 +1,223 @@
+//! Reading a report and its attachments (every read audited), and who may: members,
+//! assignment, the product (which decides who sees it) and the reporter's status link.
+
+use embargo_domain::{Actor, ReferenceId, ReportId};
+use embargo_store::attachments::{self, AttachmentMeta};
+use embargo_store::messages::{self, MessageKind, MessageRecord};
+use embargo_store::reporters::{self, ReporterRecord};
+use embargo_store::reports::{ReportRecord, TransitionRecord};
+
+use super::{audit_read, find, require_on, subject, team_mail_in};
+use crate::authz::{self, Permission};
+use crate::{App, AppError, audit};
+use embargo_store::reports as sr;
+
+/// A report with everything about it, as read by an authorised actor.
+#[derive(Debug, Clone)]
+pub struct ReportDetail {
+    /// The report.
+    pub report: ReportRecord,
+    /// Who reported it.
+    pub reporter: ReporterRecord,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageRecord>,
+    /// Attachments.
+    pub attachments: Vec<AttachmentMeta>,
+    /// Lifecycle history.
+    pub transitions: Vec<TransitionRecord>,
+    /// Severity, CVSS, CWE, SSVC and affected versions.
+    pub assessment: crate::assessment::Assessment,
+    /// SLA milestones and deadlines.
+    pub sla: embargo_store::sla::SlaRecord,
+    /// The SLA clocks, as of now.
+    pub clocks: Vec<crate::sla::Clock>,
+    /// SLA warnings and escalations raised.
+    pub alerts: Vec<embargo_store::sla::Alert>,
+    /// The team's time zone (for showing deadlines).
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+/// Why a report is read: shown to a person, or exported in full (JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPurpose {
+    /// Viewed.
+    Read,
+    /// Exported.
+    Export,
+}
+
+/// Reads a report in full. Every read is audited (see [`audit_read`]).
+pub async fn show(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    purpose: ReadPurpose,
+) -> Result<ReportDetail, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    let messages = messages::list(&mut tx, report.id).await?;
+    let attachments = attachments::list(&mut tx, report.id).await?;
+    let transitions = sr::transitions(&mut tx, report.id).await?;
+    let assessment = crate::assessment::get_in(&mut tx, report.id).await?;
+    let sla = embargo_store::sla::get(&mut tx, report.id).await?;
+    let alerts = embargo_store::sla::alerts(&mut tx, report.id).await?;
+    let calendar = crate::sla::calendar_in(&mut tx, app).await?;
+    tx.rollback().await?;
+    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
+    let action = match purpose {
+        ReadPurpose::Read => "report.read",
+        ReadPurpose::Export => "report.export",
+    };
+    audit_read(app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
+    Ok(ReportDetail {
+        report,
+        reporter,
+        messages,
+        attachments,
+        transitions,
+        assessment,
+        sla,
+        clocks,
+        alerts,
+        time_zone: calendar.time_zone.clone(),
+    })
+}
+
+/// An attachment's content, for download. Every download is audited.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// File name as given (untrusted).
+    pub filename: String,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// Reads an attachment of a report.
+pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i64) -> Result<Download, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let meta = attachments::list(&mut tx, report.id).await?.into_iter().find(|a| a.id == id);
+    let data = attachments::data(&mut tx, report.id, id).await?;
+    tx.rollback().await?;
+    let (Some(meta), Some(data)) = (meta, data) else {
+        return Err(AppError::NotFound(format!("attachment {id} of {reference}")));
+    };
+    audit_read(app, actor, "report.attachment.read", &subject(reference), &format!("attachment={id}")).await?;
+    Ok(Download { filename: meta.filename, data })
+}
+
+/// The reference of a report by id (for links), if the actor may read it.
+pub async fn reference_of(app: &App, actor: &Actor, id: ReportId) -> Result<Option<ReferenceId>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let found = sr::get(&mut tx, id).await?;
+    let visible = match &found {
+        Some(r) => authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok(),
+        None => false,
+    };
+    tx.rollback().await?;
+    Ok(found.filter(|_| visible).map(|r| r.reference))
+}
+
+/// Team action on the reporter's status link: revoke it, or replace it and mail the reporter
+/// the new one.
+pub async fn reset_status_link(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    revoke: bool,
+) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    if revoke {
+        sr::revoke_status_token(&mut tx, report.id, app.now()).await?;
+        audit::record(&mut tx, app, actor, "report.status_link.revoke", &subject(reference), "").await?;
+    } else {
+        let token = crate::tokens::secret("");
+        sr::rotate_status_token(&mut tx, &report, &token, &crate::tokens::hash(&token), app.now()).await?;
+        let body = format!(
+            "Hello,\n\nThe private link to the status page of your report {reference} was replaced.\n\
+             The old link no longer works. The new one is:\n\n{}\n\n\
+             Do not share it.\n\n-- \n{} security team\n",
+            crate::jobs::STATUS_LINK_PLACEHOLDER,
+            app.config.organisation.name
+        );
+        // The stored text holds a placeholder; the mail job puts the new link in.
+        let subject_line = format!("[{}] Your new status link", report.reference);
+        team_mail_in(&mut tx, app, actor, &report, MessageKind::Note, &subject_line, &body).await?;
+        audit::record(&mut tx, app, actor, "report.status_link.rotate", &subject(reference), "").await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives a team member access to a report (need-to-know). Admins only.
+pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email: &str) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    // Those who may not read the report do not learn that it exists.
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    let user = embargo_store::users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    sr::add_member(&mut tx, report.id, user.id, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.member.add", &subject(reference), &format!("user={}", user.id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Assigns a report to a team member (`None`: nobody). Admins assign anyone; a responder
+/// who can work on the report may take it themselves.
+pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Option<&str>) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let user = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => Some(
+            embargo_store::users::by_email(&mut tx, email)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or_else(|| AppError::NotFound(format!("account {email}")))?
+                .id,
+        ),
+        None => None,
+    };
+    // A responder may take an unassigned report; anything that takes access from someone
+    // else (reassigning, unassigning) needs the right to manage access.
+    let is_self = matches!((actor, user), (Actor::User { id, .. }, Some(u)) if *id == u);
+    if !(is_self && report.assignee.is_none_or(|a| Some(a) == user)) {
+        authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    }
+    sr::assign(&mut tx, report.id, user, app.now()).await?;
+    let who = user.map_or_else(|| "nobody".to_owned(), |u| format!("user:{u}"));
+    audit::record(&mut tx, app, actor, "report.assign", &subject(reference), &format!("assignee={who}")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets the product a report concerns (admins: it decides who sees the report).
+pub async fn set_product(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    product: Option<i64>,
+) -> Result<(), AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    // The product decides which responders see the report: an access decision.
+    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    if let Some(id) = product
+        && !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == id)
+    {
+        return Err(AppError::NotFound(format!("product {id}")));
+    }
+    sr::set_product(&mut tx, report.id, product, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.product", &subject(reference), &format!("product={product:?}")).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The private search index and near-duplicate suggestions: the words and signatures the
+//! `report.index` job writes, and the suggestions read back from them.
+
+use embargo_domain::{Actor, ReferenceId, ReportId, ReportState, similarity};
+use embargo_store::messages;
+use embargo_store::reporters;
+use embargo_store::reports::ReportRecord;
+use embargo_store::{Tx, reports as sr};
+
+use super::{audit_read, find, require_on, subject};
+use crate::authz::{self, Permission};
+use crate::{App, AppError};
+
+/// Words for the private search index: the distinct lower-cased runs of letters and digits
+/// of 2 to 40 characters, at most 2,000 per text.
+pub fn search_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| (2..=40).contains(&w.chars().count()))
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words.truncate(2000);
+    words
+}
+
+/// Reads and prepares the index entries of new reports (`new_report`: title, text and the
+/// reporter's address as search terms, and the near-duplicate signature) or of inbound
+/// messages (`message`: the message's words), one entry per `(report, message, new_report)`
+/// in order. Reads in the caller's snapshot, a few statements for the whole batch; the
+/// `report.index` job writes the result ([`sr::write_index`]) in a short write transaction.
+pub(crate) async fn prepare_index_many(
+    tx: &mut Tx,
+    app: &App,
+    items: &[(ReportId, i64, bool)],
+) -> Result<Vec<sr::IndexRows>, AppError> {
+    let ids: Vec<ReportId> = items.iter().map(|(report, _, _)| *report).collect();
+    let reports = sr::get_many(tx, &ids).await?;
+    let reporter_ids: Vec<i64> = reports.values().map(|r| r.reporter_id).collect();
+    let reporters = reporters::get_many(tx, &reporter_ids).await?;
+    let products = match reports.values().any(|r| r.product_id.is_some()) {
+        true => embargo_store::products::list(tx).await?,
+        false => Vec::new(),
+    };
+    enum Source {
+        Report(Box<ReportRecord>, String, Option<String>),
+        Message(ReportId, String),
+    }
+    let mut sources = Vec::with_capacity(items.len());
+    for &(report, message, new_report) in items {
+        let record = reports.get(&report).cloned().ok_or_else(|| AppError::NotFound(format!("report {}", report.0)))?;
+        if new_report {
+            let email = reporters
+                .get(&record.reporter_id)
+                .map(|r| r.email.clone())
+                .ok_or_else(|| AppError::NotFound(format!("the reporter of {}", record.reference)))?;
+            let product = products.iter().find(|p| Some(p.id) == record.product_id).map(|p| p.name.clone());
+            sources.push(Source::Report(Box::new(record), email, product));
+        } else {
+            let found = messages::get(tx, report, message)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("message {message} of {}", record.reference)))?;
+            sources.push(Source::Message(report, found.body));
+        }
+    }
+    // Hashing hundreds of words and computing signatures is CPU work: off the async
+    // threads, which serve SMTP sessions and intake's commits meanwhile.
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let keys = store.keys();
+        let band_key = keys.derived_key(BAND_KEY_PURPOSE);
+        sources
+            .into_iter()
+            .map(|source| match source {
+                Source::Report(record, email, product) => {
+                    let mut words = search_words(&record.title);
+                    words.extend(search_words(&record.body));
+                    words.extend(search_words(&email));
+                    words.sort();
+                    words.dedup();
+                    let text = format!("{}\n{}", record.title, record.body);
+                    let signature = similarity::signature(&text, product.as_deref());
+                    let bands: Vec<String> =
+                        similarity::bands(&signature, &band_key).iter().map(|band| format!("{band:016x}")).collect();
+                    let similarity = Some((&record.reference, &signature.to_bytes()[..], &bands[..]));
+                    sr::prepare_index(keys, record.id, &words, similarity)
+                }
+                Source::Message(report, body) => sr::prepare_index(keys, report, &search_words(&body), None),
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("indexing failed: {e}")))
+}
+
+/// What the band key is derived for (see [`embargo_crypto::Keyring::derived_key`]).
+const BAND_KEY_PURPOSE: &str = "near-duplicate bands";
+
+/// A possible duplicate of a report.
+#[derive(Debug, Clone)]
+pub struct Similar {
+    /// Its reference.
+    pub reference: ReferenceId,
+    /// Its title.
+    pub title: String,
+    /// Its state.
+    pub state: ReportState,
+    /// Estimated Jaccard similarity of the two texts, 0.0 to 1.0.
+    pub score: f64,
+}
+
+/// At most this many suggestions are shown.
+pub const SIMILAR_SHOWN: usize = 5;
+
+/// At most this many candidates (those sharing the most bands) are scored.
+const SIMILAR_CANDIDATES: i64 = 200;
+
+/// Reports that look like near-duplicates of this one: sharing at least one band, not
+/// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
+/// first, at most [`SIMILAR_SHOWN`], and only reports the actor may read (a report the
+/// actor may not see is never suggested, so its existence does not leak). Shows titles,
+/// so each suggestion is audited as a read of that report.
+pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<Similar>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let own = match sr::similarity(&mut tx, report.id).await? {
+        Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
+        None => None,
+    };
+    let Some(own) = own else {
+        // Not indexed yet (or by an older signature version): nothing to compare.
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    };
+    let mut scored: Vec<(f64, sr::Candidate)> = sr::similarity_candidates(&mut tx, report.id, SIMILAR_CANDIDATES)
+        .await?
+        .into_iter()
+        .filter_map(|candidate| {
+            let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
+            let score = similarity::estimated_jaccard(&own, &theirs);
+            (score >= similarity::SUGGEST_THRESHOLD).then_some((score, candidate))
+        })
+        .collect();
+    scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
+    let mut shown = Vec::new();
+    for (score, candidate) in scored {
+        if shown.len() == SIMILAR_SHOWN {
+            break;
+        }
+        // Need-to-know: the check comes before anything about the candidate is read.
+        if authz::require(&mut tx, actor, Permission::ReadReport(candidate.id)).await.is_err() {
+            continue;
+        }
+        if let Some(other) = sr::get(&mut tx, candidate.id).await? {
+            shown.push(Similar { reference: other.reference, title: other.title, state: other.state, score });
+        }
+    }
+    tx.rollback().await?;
+    // Each suggestion's title was read: on record under that report. The details name
+    // neither report, so a trail never shows anyone a reference they may not read.
+    for suggestion in &shown {
+        audit_read(
+            app,
+            actor,
+            "report.similar",
+            &subject(&suggestion.reference),
+            &format!("score={:.2}", suggestion.score),
+        )
+        .await?;
+    }
+    Ok(shown)
+}

@@ -1,0 +1,295 @@
+//! Lifecycle changes: state transitions with the reporter's notice, duplicates, splitting a
+//! report, and upstream dependencies.
+
+use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportState, Transition};
+use embargo_store::messages::{self, MessageKind, NewMessage};
+use embargo_store::reporters;
+use embargo_store::reports::Upstream;
+use embargo_store::{Tx, reports as sr};
+
+use super::{Creation, check_text, create_in, find, outbound_in, require_on, subject};
+use crate::authz::{self, Permission};
+use crate::{App, AppError, audit};
+
+/// What to tell the reporter about a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The templated notice for the new state (see [`crate::mail::state_notice`]).
+    Template,
+    /// This text instead (the team edited the template).
+    Custom(String),
+    /// Nothing.
+    None,
+}
+
+/// Moves a report to another state, checked against the lifecycle, and mails the reporter
+/// the templated notice for reporter-visible states (see [`change_state`]).
+///
+/// `duplicate_of` names the original when closing as a duplicate.
+pub async fn transition(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    target: &str,
+    duplicate_of: Option<&ReferenceId>,
+) -> Result<Transition, AppError> {
+    change_state(app, actor, reference, target, duplicate_of, Notice::Template).await
+}
+
+/// Moves a report to another state and, as `notice` says, records a message to the
+/// reporter on the thread and enqueues its mail, all in one transaction.
+pub async fn change_state(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    target: &str,
+    duplicate_of: Option<&ReferenceId>,
+    notice: Notice,
+) -> Result<Transition, AppError> {
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let original = match duplicate_of {
+        Some(other) if other == reference => {
+            return Err(AppError::Invalid("a report cannot be a duplicate of itself".into()));
+        }
+        Some(other) => {
+            let original = find(&mut tx, other).await?;
+            require_on(&mut tx, actor, Permission::ReadReport(original.id), other).await?;
+            Some(original.id)
+        }
+        None => None,
+    };
+    if target == "closed:duplicate" && original.is_none() {
+        return Err(AppError::Invalid("closing as a duplicate needs the original report (--duplicate-of ID)".into()));
+    }
+    if original.is_some() && target != "closed:duplicate" {
+        return Err(AppError::Invalid("an original report only goes with closed:duplicate".into()));
+    }
+    let to = ReportState::parse_target(target, original).ok_or_else(|| {
+        AppError::Invalid(format!(
+            "unknown target state {target:?}; expected one of {}, or closed:<reason> with a reason among {}",
+            ReportState::CODES.iter().filter(|c| **c != "closed").copied().collect::<Vec<_>>().join(", "),
+            embargo_domain::CloseReason::CODES.join(", "),
+        ))
+    })?;
+    let transition = change_state_in(&mut tx, app, actor, reference, to, notice).await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
+    tracing::info!(report = %reference, from = transition.from.code(), to = to.code(), "report state changed");
+    Ok(transition)
+}
+
+/// [`change_state`] in the caller's transaction, permission already checked: records the
+/// transition, the notice (as `notice` says), the audit entry, and moves the SLA clocks.
+pub(crate) async fn change_state_in(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    to: ReportState,
+    notice: Notice,
+) -> Result<Transition, AppError> {
+    let report = find(tx, reference).await?;
+    let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
+    let transition = life.apply(to, actor.clone(), app.now())?.clone();
+    sr::record_transition(tx, report.id, &transition).await?;
+    let reporter = reporters::get(tx, report.reporter_id).await?;
+    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    let template = crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address);
+    let text = match (notice, template) {
+        (Notice::None, _) | (Notice::Template, None) => None,
+        (Notice::Template, Some(t)) => Some(t),
+        (Notice::Custom(body), template) => Some(crate::mail::MailText {
+            subject: template.map_or_else(|| format!("[{reference}] Update on your report"), |t| t.subject),
+            body: check_text(&body, "message to the reporter")?,
+        }),
+    };
+    let notified = text.is_some();
+    if let Some(text) = text {
+        outbound_in(tx, app, actor, &report, &text.subject, &text.body).await?;
+    }
+    let mut details = format!("from={} to={} notice={notified}", transition.from.code(), transition.to.code());
+    if let ReportState::Closed(reason) = to {
+        details.push_str(&format!(" reason={}", reason.code()));
+        if let embargo_domain::CloseReason::Duplicate { of } = reason
+            && let Some(other) = sr::get(tx, of).await?
+        {
+            details.push_str(&format!(" duplicate_of={}", other.reference));
+        }
+    }
+    audit::record(tx, app, actor, "report.transition", &subject(reference), &details).await?;
+    crate::sla::refresh_in(tx, app, report.id, notified.then(|| app.now())).await?;
+    Ok(transition)
+}
+
+/// The text of the notice the reporter would get for moving a report to `target` (for the
+/// team to edit before it goes); `None` for states the reporter is not told about.
+pub async fn notice_template(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    target: &str,
+) -> Result<Option<crate::mail::MailText>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    tx.rollback().await?;
+    let placeholder = if target == "closed:duplicate" { Some(report.id) } else { None };
+    let to = ReportState::parse_target(target, placeholder)
+        .ok_or_else(|| AppError::Invalid(format!("unknown target state {target:?}")))?;
+    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    Ok(crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address))
+}
+
+/// Splits one finding off a report that piles several together: a new report for the same
+/// reporter, with `body` as its text, linked to the original (`split_from`), with the
+/// original's product, assignee and members, and its own SLA clock. The reporter is not
+/// told (no acknowledgement, no notice). Returns the new report's reference.
+pub async fn split(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    title: &str,
+    body: &str,
+) -> Result<ReferenceId, AppError> {
+    let title = title.trim();
+    if title.is_empty() || title.len() > 500 {
+        return Err(AppError::Invalid("the new report needs a title (at most 500 bytes)".into()));
+    }
+    let body = check_text(body, "text of the finding")?;
+    let mut tx = app.store.begin().await?;
+    let original = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(original.id), reference).await?;
+    let now = app.now();
+    let created = create_in(
+        &mut tx,
+        app,
+        &Creation {
+            channel: &original.channel,
+            reporter: original.reporter_id,
+            title,
+            body: &body,
+            details: None,
+            product_id: original.product_id,
+        },
+    )
+    .await?;
+    sr::mark_split(&mut tx, created.id, original.id).await?;
+    if original.assignee.is_some() {
+        sr::assign(&mut tx, created.id, original.assignee, now).await?;
+    }
+    // Whoever knew of the finding in the original may know of it here.
+    for member in sr::members(&mut tx, original.id).await? {
+        sr::add_member(&mut tx, created.id, member, now).await?;
+    }
+    let author = actor.to_string();
+    // The finding is the reporter's text, entered by the team member who split it off.
+    let message = messages::insert(
+        &mut tx,
+        &NewMessage {
+            report: created.id,
+            kind: MessageKind::Inbound,
+            author: &author,
+            sender: None,
+            subject: Some(title),
+            body: &body,
+            raw: None,
+            message_id: None,
+            quarantined: false,
+            pgp: None,
+            auth: None,
+            at: now,
+        },
+    )
+    .await?;
+    crate::jobs::enqueue_index(&mut tx, app, created.id, message, true).await?;
+    let entries = [
+        audit::Entry {
+            action: "report.split",
+            subject: subject(reference),
+            details: format!("into={}", created.reference),
+        },
+        audit::Entry {
+            action: "report.create",
+            subject: subject(&created.reference),
+            details: format!("channel={} split_from={reference}", original.channel),
+        },
+    ];
+    audit::record_many(&mut tx, app, actor, &entries).await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_reports_received_total", "channel" => "split").increment(1);
+    tracing::info!(report = %reference, into = %created.reference, "report split");
+    Ok(created.reference)
+}
+
+/// A report's split links, as far as the actor may see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SplitLinks {
+    /// The report it was split off.
+    pub from: Option<ReferenceId>,
+    /// The reports split off it, oldest first.
+    pub into: Vec<ReferenceId>,
+}
+
+/// The reports a report was split from and into (only those the actor may read).
+pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<SplitLinks, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let mut links = SplitLinks::default();
+    if let Some(from) = report.split_from
+        && authz::require(&mut tx, actor, Permission::ReadReport(from)).await.is_ok()
+    {
+        links.from = sr::get(&mut tx, from).await?.map(|r| r.reference);
+    }
+    for (id, into) in sr::split_into(&mut tx, report.id).await? {
+        if authz::require(&mut tx, actor, Permission::ReadReport(id)).await.is_ok() {
+            links.into.push(into);
+        }
+    }
+    tx.rollback().await?;
+    Ok(links)
+}
+
+/// The reports closed as duplicates of this one (threads linked both ways).
+pub async fn duplicates_of(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<ReferenceId>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let mut visible = Vec::new();
+    for duplicate in sr::duplicates_of(&mut tx, report.id).await? {
+        if let Some(r) = sr::get_by_reference(&mut tx, &duplicate).await?
+            && authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok()
+        {
+            visible.push(duplicate);
+        }
+    }
+    tx.rollback().await?;
+    Ok(visible)
+}
+
+/// Marks a report as being about a dependency ("a vulnerability present in another project
+/// that we depend on"), recording the upstream project and its security contact, so that
+/// coordination with them is tracked on the report.
+pub async fn mark_upstream(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    project: &str,
+    contact: &str,
+) -> Result<(), AppError> {
+    let (project, contact) = (project.trim(), contact.trim());
+    if project.is_empty() || project.len() > 200 || contact.is_empty() || contact.len() > 500 {
+        return Err(AppError::Invalid("an upstream needs a project name and a security contact".into()));
+    }
+    let mut tx = app.store.begin().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    let upstream = Upstream { project: project.to_owned(), contact: contact.to_owned() };
+    sr::set_upstream(&mut tx, &report, &upstream, app.now()).await?;
+    audit::record(&mut tx, app, actor, "report.upstream", &subject(reference), "marked").await?;
+    tx.commit().await?;
+    Ok(())
+}
