@@ -5,6 +5,7 @@ use embargo_domain::audit::StoredEntry;
 use embargo_store::{Tx, audit};
 
 use crate::authz::{self, Permission};
+use crate::context::PendingRead;
 use crate::{App, AppError};
 
 /// Appends an audit entry in the caller's transaction. `details` must never hold report
@@ -91,17 +92,6 @@ pub async fn for_report(
     let entries = audit::list_for_subject(&mut tx, &format!("report:{reference}"), 30).await?;
     tx.rollback().await?;
     Ok(entries)
-}
-
-/// A read to record, waiting for the read committer.
-#[derive(Debug)]
-pub(crate) struct PendingRead {
-    at: embargo_domain::Timestamp,
-    actor: String,
-    action: String,
-    subject: String,
-    details: String,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 /// The most reads recorded in one transaction.

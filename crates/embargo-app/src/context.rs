@@ -40,9 +40,9 @@ pub struct App {
     pub pgp_key: Arc<std::sync::OnceLock<embargo_mail::openpgp::InstanceKey>>,
     /// The queue of the task that commits audit entries of reads together (started on
     /// first use; see `audit::record_read`).
-    pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::audit::PendingRead>>>,
+    pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingRead>>>,
     /// The business calendar, cached briefly (see `sla::calendar_in`).
-    pub(crate) calendar: Arc<std::sync::Mutex<Option<crate::sla::CachedCalendar>>>,
+    pub(crate) calendar: Arc<std::sync::Mutex<Option<CachedCalendar>>>,
     /// When mail intake last committed (see `jobs::Worker`: background jobs let intake
     /// go first).
     pub(crate) intake_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
@@ -120,4 +120,22 @@ impl App {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// The cached calendar and when it was loaded.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedCalendar {
+    pub(crate) loaded: std::time::Instant,
+    pub(crate) calendar: Arc<embargo_domain::calendar::BusinessCalendar>,
+}
+
+/// A read to record, waiting for the read committer.
+#[derive(Debug)]
+pub(crate) struct PendingRead {
+    pub(crate) at: embargo_domain::Timestamp,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) subject: String,
+    pub(crate) details: String,
+    pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }

@@ -1,17 +1,22 @@
 //! CVE Services: reserving IDs, assigning them to advisories, publishing an advisory's CNA
-//! container, rejecting IDs (`ManageCveIds`; publishing is `PublishCve`, which the system holds
-//! too, for a job), audited; the
-//! configured dry run (the default) shows what would be sent and sends nothing. See ADR 11.
+//! container, rejecting IDs. Every call is a command (admins; publishing also the system,
+//! for the disclosure runbook), audited; the configured dry run (the default) shows what
+//! would be sent and sends nothing. See ADR 11.
 //!
-//! The network call happens outside any database transaction; what it changed is recorded
-//! afterwards, in one transaction with its audit entry.
+//! The network call happens outside any database transaction. Publication is an external
+//! effect with its intent recorded first and reconciled before any retry ([`publish`],
+//! [`PublishRecord`], ADR 14); reserving and rejecting record what changed afterwards, in
+//! one transaction with its audit entry.
 
 use embargo_cve::{ApiKey, Batch, Client, CveId, Environment, Outcome};
 use embargo_domain::cve_id::Write;
 use embargo_domain::{Actor, AdvisoryState, CveIdState, CveIdStep};
+use embargo_store::Tx;
 use embargo_store::cve_ids::{self, CveIdRow};
 
 use crate::authz::{self, Permission};
+use crate::intents::{self, Driven, Effect, ExternalEffect, Intent, Requested};
+use crate::jobs::JobError;
 use crate::{App, AppError, audit};
 
 /// What a CVE Services command did.
@@ -45,7 +50,11 @@ fn service_error(err: embargo_cve::Error) -> AppError {
     }
 }
 
-async fn allowed(app: &App, actor: &Actor, permission: Permission) -> Result<(), AppError> {
+async fn admin(app: &App, actor: &Actor) -> Result<(), AppError> {
+    permitted(app, actor, Permission::ManageCveIds).await
+}
+
+async fn permitted(app: &App, actor: &Actor, permission: Permission) -> Result<(), AppError> {
     let mut tx = app.store.snapshot().await?;
     authz::require(&mut tx, actor, permission).await?;
     tx.rollback().await?;
@@ -58,7 +67,7 @@ fn parse_id(text: &str) -> Result<CveId, AppError> {
 
 /// Reserves `count` IDs for this year (sequential) and records them.
 pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<String>>, AppError> {
-    allowed(app, actor, Permission::ManageCveIds).await?;
+    admin(app, actor).await?;
     if !(1..=10).contains(&count) {
         return Err(AppError::Invalid("reserve between 1 and 10 IDs at a time".into()));
     }
@@ -118,8 +127,8 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     record.cve_id = Some(id.clone());
     record.modified = now;
     let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
-    crate::advisories::edited_in(&mut tx, actor, &advisory, now).await?;
     embargo_store::advisories::update_record(&mut tx, advisory.id, advisory_id, &json, now).await?;
+    crate::advisories::edited_in(&mut tx, actor, &advisory, now).await?;
     cve_ids::assign(&mut tx, &id, advisory.id, now).await?;
     audit::record(&mut tx, app, actor, "cve.assign", &format!("advisory:{advisory_id}"), &format!("cve={id}")).await?;
     tx.commit().await?;
@@ -127,9 +136,15 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
 }
 
 /// Publishes (or updates) an approved or published advisory's CNA container at CVE
-/// Services.
+/// Services, as an external effect (see [`crate::intents`]): the intent (the ID, the hash
+/// of the container, an idempotency key) is recorded with the permission check and an audit
+/// entry, the call runs as a `cve.publish` job which this command drives at once, and the
+/// result is recorded after. After a crash, the next attempt (this command again, or any
+/// worker once the lease expired) first reads the ID's state at CVE Services and records a
+/// publication that happened instead of sending it twice. Dry run sends and records
+/// nothing.
 pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done<String>, AppError> {
-    allowed(app, actor, Permission::PublishCve).await?;
+    permitted(app, actor, Permission::PublishCve).await?;
     let advisory = crate::advisories::get(app, actor, advisory_id).await?;
     if !matches!(advisory.state, AdvisoryState::Approved | AdvisoryState::Published) {
         return Err(AppError::Conflict(format!(
@@ -145,39 +160,181 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
     if !advisory.validation.is_publishable() {
         return Err(AppError::Invalid(advisory.validation.problems().join("\n")));
     }
-    let mut tx = app.store.snapshot().await?;
-    let row = cve_ids::get(&mut tx, &id).await?;
-    tx.rollback().await?;
-    let row = row.ok_or_else(|| AppError::NotFound(format!("{id} was not reserved here")))?;
     let container = embargo_advisory::cve::cna_container(&advisory.record, &crate::advisories::publisher(app));
     let cve = parse_id(&id)?;
     let client = client(app)?;
-    let (to, write) = row.state.check(CveIdStep::Publish)?;
-    let outcome = match write {
-        Write::Create => client.publish(&cve, &container).await,
-        Write::Update => client.update(&cve, &container).await,
-    }
-    .map_err(service_error)?;
-    let mut tx = app.store.begin().await?;
     let subject = format!("advisory:{advisory_id}");
-    let result = match outcome {
-        Outcome::DryRun(planned) => {
-            audit::record(&mut tx, app, actor, "cve.publish", &subject, &format!("cve={id} dry_run=true")).await?;
-            Done::DryRun(planned.to_string())
+    if client.config().dry_run {
+        let mut tx = app.store.snapshot().await?;
+        let row = cve_ids::get(&mut tx, &id).await?;
+        tx.rollback().await?;
+        let row = row.ok_or_else(|| AppError::NotFound(format!("{id} was not reserved here")))?;
+        let outcome = match row.state.check(CveIdStep::Publish)?.1 {
+            Write::Create => client.publish(&cve, &container).await,
+            Write::Update => client.update(&cve, &container).await,
         }
-        Outcome::Done(_) => {
-            cve_ids::set_state(&mut tx, &id, to, app.now()).await?;
-            audit::record(&mut tx, app, actor, "cve.publish", &subject, &format!("cve={id}")).await?;
-            Done::Sent(id.clone())
-        }
+        .map_err(service_error)?;
+        let mut tx = app.store.begin().await?;
+        audit::record(&mut tx, app, actor, "cve.publish", &subject, &format!("cve={id} dry_run=true")).await?;
+        tx.commit().await?;
+        return Ok(match outcome {
+            Outcome::DryRun(planned) => Done::DryRun(planned.to_string()),
+            Outcome::Done(_) => Done::Sent(id),
+        });
+    }
+    // The intent, with the permission check and the audit entry.
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::PublishCve).await?;
+    let row =
+        cve_ids::get(&mut tx, &id).await?.ok_or_else(|| AppError::NotFound(format!("{id} was not reserved here")))?;
+    let operation = match row.state.check(CveIdStep::Publish)?.1 {
+        Write::Create => PUBLISH,
+        Write::Update => UPDATE,
     };
+    let hash = container_hash(&container)?;
+    let destination = destination(&id);
+    let requested = intents::request_in::<PublishRecord>(
+        &mut tx,
+        app,
+        actor,
+        &Effect { operation, destination: &destination, content_hash: &hash },
+    )
+    .await?;
+    let intent = requested.intent().clone();
+    let details = match &requested {
+        Requested::New(_) => format!("cve={id} intent={} operation={operation} hash={hash}", intent.id),
+        Requested::InFlight(_) => format!("cve={id} intent={} in_flight=true", intent.id),
+    };
+    audit::record(&mut tx, app, actor, "cve.publish.request", &subject, &details).await?;
     tx.commit().await?;
-    Ok(result)
+    match intents::drive::<PublishRecord>(app, &intent).await? {
+        Driven::Done(_) => Ok(Done::Sent(id)),
+        Driven::Failed(reason) => Err(AppError::Invalid(format!("CVE Services: {reason}"))),
+        Driven::Pending(why) => Err(AppError::Unavailable(format!(
+            "CVE Services: {why}; the publication of {id} is recorded and will be retried by the job workers"
+        ))),
+    }
+}
+
+/// The intent operations of [`PublishRecord`].
+const PUBLISH: &str = "cve.publish";
+const UPDATE: &str = "cve.update";
+
+/// Where a publication goes.
+fn destination(id: &str) -> String {
+    format!("cve-services:{id}")
+}
+
+/// The hash of a CNA container as sent (keys in order, so the same container always
+/// hashes the same).
+fn container_hash(container: &serde_json::Value) -> Result<String, AppError> {
+    Ok(intents::content_hash(&serde_json::to_vec(container).map_err(|e| AppError::Internal(e.into()))?))
+}
+
+/// Publishing or updating an advisory's CVE record at CVE Services: the effect behind the
+/// `cve.publish` job (see [`publish`]).
+#[derive(Debug)]
+pub struct PublishRecord {
+    cve: CveId,
+    advisory_id: String,
+    container: serde_json::Value,
+    update: bool,
+}
+
+impl ExternalEffect for PublishRecord {
+    const KIND: &'static str = "cve.publish";
+    type Output = ();
+
+    async fn prepare(app: &App, intent: &Intent) -> Result<Self, JobError> {
+        let id = intent
+            .destination
+            .strip_prefix("cve-services:")
+            .ok_or_else(|| JobError::Permanent(format!("not a CVE Services destination: {}", intent.destination)))?;
+        let cve = CveId::parse(id).map_err(JobError::Permanent)?;
+        let mut tx = app.store.snapshot().await?;
+        let row = cve_ids::get(&mut tx, id).await?;
+        let advisory = match row.as_ref().and_then(|r| r.advisory_id.as_deref()) {
+            Some(advisory_id) => embargo_store::advisories::get(&mut tx, advisory_id).await?,
+            None => None,
+        };
+        tx.rollback().await?;
+        let advisory = advisory.ok_or_else(|| JobError::Permanent(format!("{id} is not assigned to an advisory")))?;
+        let record: embargo_advisory::AdvisoryRecord =
+            serde_json::from_str(&advisory.record).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let container = embargo_advisory::cve::cna_container(&record, &crate::advisories::publisher(app));
+        if container_hash(&container)? != intent.content_hash {
+            return Err(JobError::Permanent(format!(
+                "advisory {} changed after its publication was requested; publish it again",
+                advisory.advisory_id
+            )));
+        }
+        Ok(Self { cve, advisory_id: advisory.advisory_id, container, update: intent.operation == UPDATE })
+    }
+
+    async fn reconcile(&self, app: &App) -> Result<Option<()>, JobError> {
+        if self.update {
+            // A whole-container PUT: repeating it after a crash leaves the same record.
+            return Ok(None);
+        }
+        let info = client(app)?.get_id(&self.cve).await.map_err(job_error)?;
+        match CveIdState::parse(info.state.as_str()) {
+            Some(CveIdState::Published) => Ok(Some(())),
+            Some(CveIdState::Rejected) => Err(JobError::Permanent(format!("{} is rejected at CVE Services", self.cve))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn call(&self, app: &App) -> Result<(), JobError> {
+        let client = client(app)?;
+        let outcome = if self.update {
+            client.update(&self.cve, &self.container).await
+        } else {
+            client.publish(&self.cve, &self.container).await
+        }
+        .map_err(job_error)?;
+        match outcome {
+            Outcome::Done(_) => Ok(()),
+            Outcome::DryRun(_) => Err(JobError::Permanent("cve_services.dry_run is on: nothing was sent".into())),
+        }
+    }
+
+    async fn record_in(
+        &self,
+        tx: &mut Tx,
+        app: &App,
+        intent: &Intent,
+        _: &(),
+        reconciled: bool,
+    ) -> Result<String, AppError> {
+        let actor = Actor::System("cve");
+        authz::require(tx, &actor, Permission::PublishCve).await?;
+        let id = self.cve.to_string();
+        cve_ids::set_state(tx, &id, CveIdState::Published, app.now()).await?;
+        let details =
+            format!("cve={id} intent={} requested_by={} reconciled={reconciled}", intent.id, intent.requested_by);
+        audit::record(tx, app, &actor, "cve.publish", &format!("advisory:{}", self.advisory_id), &details).await?;
+        Ok(format!("{id} PUBLISHED{}", if reconciled { " (found published)" } else { "" }))
+    }
+
+    async fn record_failure_in(&self, tx: &mut Tx, app: &App, intent: &Intent, reason: &str) -> Result<(), AppError> {
+        let details = format!("cve={} intent={} reason={reason}", self.cve, intent.id);
+        let subject = format!("advisory:{}", self.advisory_id);
+        audit::record(tx, app, &Actor::System("cve"), "cve.publish.failed", &subject, &details).await?;
+        Ok(())
+    }
+}
+
+fn job_error(err: embargo_cve::Error) -> JobError {
+    if err.is_retryable() {
+        JobError::Retry(format!("CVE Services: {err}"))
+    } else {
+        JobError::Permanent(err.to_string())
+    }
 }
 
 /// Rejects an ID (with a reason in English).
 pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Result<Done<String>, AppError> {
-    allowed(app, actor, Permission::ManageCveIds).await?;
+    admin(app, actor).await?;
     let cve = parse_id(cve_id)?;
     let id = cve.to_string();
     let mut tx = app.store.snapshot().await?;

@@ -20,6 +20,7 @@ use embargo_mail::InboundMail;
 use embargo_mail::smtp::{BoxFuture, Delivery, DeliveryError, Envelope};
 use embargo_store::{Tx, messages, reporters, reports as sr};
 
+use crate::mail::SecurityAddress;
 use crate::reports::{self, Channel, Submission, Upload};
 use crate::{App, AppError};
 
@@ -63,48 +64,7 @@ pub struct MailEnvelope {
     pub auth: Option<embargo_mail::auth::AuthSummary>,
 }
 
-/// The parts of the security address, for recognising reply addresses.
-struct SecurityAddress {
-    local: String,
-    domain: String,
-}
-
-impl SecurityAddress {
-    fn of(app: &App) -> Self {
-        let address = app.config.organisation.security_address.to_lowercase();
-        let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
-        Self { local: local.to_owned(), domain: domain.to_owned() }
-    }
-
-    /// `Some(None)` for the security address itself, `Some(Some(token))` for a reply
-    /// address, `None` for anything else.
-    fn classify(&self, address: &str) -> Option<Option<String>> {
-        let address = address.trim().to_lowercase();
-        let (local, domain) = address.rsplit_once('@')?;
-        if domain != self.domain {
-            return None;
-        }
-        if local == self.local {
-            return Some(None);
-        }
-        let token = local.strip_prefix(&self.local)?.strip_prefix('+')?;
-        let valid = !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric());
-        valid.then(|| Some(token.to_owned()))
-    }
-
-    fn reply_address(&self, token: &str) -> String {
-        format!("{}+{token}@{}", self.local, self.domain)
-    }
-
-    fn is_ours(&self, address: &str) -> bool {
-        self.classify(address).is_some()
-    }
-}
-
-/// The reply address of a report with this token.
-pub fn reply_address(app: &App, token: &str) -> String {
-    SecurityAddress::of(app).reply_address(token)
-}
+pub use crate::mail::reply_address;
 
 /// Whether mail may be answered automatically: not an auto-reply, bounce or list mail, not
 /// from one of our own addresses, not carrying one of our own Message-IDs (a loop).

@@ -1,6 +1,9 @@
-//! Durable background jobs: the registry of job kinds and the worker that runs them.
+//! Durable background jobs: the [`Job`] trait, enqueueing, and the [`Worker`] that claims
+//! and runs them. This module knows no job kind: each kind is a type implementing [`Job`]
+//! beside its domain module (the report mails in `reports`, the SLA sweep in `sla_sweep`,
+//! CVE publication in `cve`, ...), and `crate::registry` lists them all.
 //!
-//! Every external side effect (mail, git pushes, announcements) is a job, enqueued in the
+//! Every external side effect (mail, CVE Services, announcements) is a job, enqueued in the
 //! transaction of the change that needs it. Workers in any number of processes claim jobs
 //! with a lease (see `embargo_store::jobs`), keep the lease alive with a heartbeat while a
 //! job runs, and retry failures with exponential backoff until `max_attempts`, after which
@@ -8,403 +11,114 @@
 //! worker once its lease expires.
 //!
 //! Delivery is at-least-once. A job whose effect is a database write commits that write
-//! and its completion in one transaction, fenced on the lease, so the effect happens
-//! exactly once. Jobs with external effects use idempotency keys at the receiving end.
+//! and its completion in one transaction ([`Claim::complete`], fenced on the lease), so the
+//! effect happens exactly once. A job with an external effect records its intent first and
+//! reconciles with the receiver before any retry (see `crate::intents`).
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use embargo_domain::{Actor, Timestamp};
-use embargo_store::jobs::{self as store_jobs, Job, NewJob};
+use embargo_store::Tx;
+use embargo_store::jobs::{self as store_jobs, NewJob};
 use jiff::SignedDuration;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 pub use embargo_store::jobs::JobRecord;
 
 use crate::authz::{self, Permission};
-use crate::{App, AppError, audit};
+use crate::{App, AppError};
 
-/// Job kinds a worker claims and completes in batches (one transaction for many jobs).
-const BATCHED: &[&str] = &[ACKNOWLEDGEMENT, INDEX];
+/// A kind of background job. The implementing type is the job's payload: identifiers only,
+/// never report content (it is stored as JSON in the `jobs` table, in clear).
+///
+/// A job does its work and completes its [`Claim`] in the transaction that holds its
+/// database effect ([`Claim::complete`]), so that a worker that lost the lease rolls the
+/// effect back.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+    /// The stored kind. Never rename it: queued jobs of older versions carry it.
+    const KIND: &'static str;
 
-/// The most jobs claimed in one batch.
-const MAX_BATCH: i64 = 128;
+    /// Whether due jobs of this kind are claimed together (up to a batch size) and run by
+    /// one call of [`Job::run_batch`], which then completes them in one transaction.
+    const BATCHED: bool = false;
 
-/// Intake counts as busy for this long after its last commit.
-const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
+    /// The job's idempotency key: a second job with the same key is not enqueued while the
+    /// first exists. `None` for jobs that may repeat.
+    fn key(&self) -> Option<String>;
 
-/// The longest a job waits for busy intake before the workers catch up regardless.
-const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
+    /// Runs one job.
+    fn run(self, app: &App, claim: Claim) -> impl Future<Output = Result<(), JobError>> + Send;
 
-/// The most jobs claimed in one batch while intake is busy.
-const MAX_BATCH_BESIDE_INTAKE: i64 = 32;
-
-/// After a batch that was not full, a claim loop waits this long before claiming again, so
-/// that jobs arriving meanwhile are run (and committed) together rather than one by one.
-const BATCH_LINGER: Duration = Duration::from_millis(25);
-
-/// The diagnostic probe: holds for a while, then records one row. Used by
-/// `embargo jobs probe` to check that workers run and that no job runs twice.
-pub const PROBE: &str = "diagnostic.probe";
-
-/// Sends the reporter the acknowledgement of a new report.
-pub const ACKNOWLEDGEMENT: &str = "mail.acknowledgement";
-
-/// Sends the reporter of a report closed as not-security the policy's redirect to the public
-/// issue tracker.
-pub const NOT_SECURITY: &str = "mail.not_security";
-
-/// Sends a message the team wrote to the reporter (a reply or a state-change notice), as
-/// stored on the report's thread.
-pub const MESSAGE: &str = "mail.message";
-
-/// Mails a team member an SLA warning or escalation about a report (no report content).
-pub const TEAM_ALERT: &str = "mail.team_alert";
-
-/// Runs the SLA sweep (see [`crate::sla::sweep`]) and schedules the next one a minute later.
-pub const SLA_SWEEP: &str = "sla.sweep";
-
-/// How often the SLA sweep runs.
-const SLA_SWEEP_EVERY_SECONDS: i64 = 60;
-/// Indexes a new report or an inbound message: the blind search terms and, for a report,
-/// the near-duplicate signature and its band keys. The search index is eventually
-/// consistent: a report is found by search once this job has run (milliseconds later on a
-/// running server).
-pub const INDEX: &str = "report.index";
-
-/// Stands for the reporter's status link in a stored message; replaced by the real link
-/// only in the mail itself, so the link never sits readable on the thread.
-pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
-
-/// What the thread shows where a mail carried the status link.
-const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
-
-/// Every job kind this version knows.
-pub const KINDS: &[&str] = &[PROBE, ACKNOWLEDGEMENT, NOT_SECURITY, MESSAGE, TEAM_ALERT, SLA_SWEEP, INDEX];
-
-#[derive(Debug, Serialize, Deserialize)]
-struct TeamAlertPayload {
-    report: i64,
-    user: i64,
-    clock: String,
-    kind: String,
-    due_ms: i64,
-}
-
-/// Enqueues an SLA alert mail to one team member, once per (report, clock, kind, deadline,
-/// member).
-pub(crate) async fn enqueue_team_alert(
-    tx: &mut embargo_store::Tx,
-    app: &App,
-    report: embargo_domain::ReportId,
-    user: embargo_domain::UserId,
-    clock: &str,
-    kind: &str,
-    due: Timestamp,
-) -> Result<(), AppError> {
-    let due_ms = due.as_millisecond();
-    let payload = serde_json::to_string(&TeamAlertPayload {
-        report: report.0,
-        user: user.0,
-        clock: clock.to_owned(),
-        kind: kind.to_owned(),
-        due_ms,
-    })
-    .map_err(|e| AppError::Internal(e.into()))?;
-    let key = format!("sla:{}:{clock}:{kind}:{due_ms}:{}", report.0, user.0);
-    let now = app.now();
-    let job = NewJob {
-        kind: TEAM_ALERT,
-        payload: &payload,
-        idempotency_key: Some(&key),
-        run_at: now,
-        max_attempts: i64::from(app.config.jobs.max_attempts),
-    };
-    store_jobs::enqueue(tx, &job, now).await?;
-    Ok(())
-}
-
-/// Schedules the SLA sweep for the minute after `after` (idempotent per minute, so any
-/// number of workers schedule it once).
-pub async fn schedule_sla_sweep(app: &App, after: Timestamp) -> Result<(), AppError> {
-    let slot = after.as_second().div_euclid(SLA_SWEEP_EVERY_SECONDS) + 1;
-    let run_at = Timestamp::from_second(slot * SLA_SWEEP_EVERY_SECONDS).unwrap_or(after);
-    let key = format!("sla.sweep:{slot}");
-    let mut tx = app.store.begin().await?;
-    let job = NewJob {
-        kind: SLA_SWEEP,
-        payload: "{}",
-        idempotency_key: Some(&key),
-        run_at,
-        max_attempts: i64::from(app.config.jobs.max_attempts),
-    };
-    store_jobs::enqueue(&mut tx, &job, app.now()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Identifiers only: the words are read from the sealed report and message when the job
-/// runs.
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexPayload {
-    report: i64,
-    message: i64,
-    /// Whether the report itself is new: index its title and reporter and compute its
-    /// signature, not only the message.
-    new_report: bool,
-}
-
-/// Enqueues the indexing of report `report` (when `new_report`) or of its inbound message
-/// `message`, in the caller's transaction; once per (report, message).
-pub(crate) async fn enqueue_index(
-    tx: &mut embargo_store::Tx,
-    app: &App,
-    report: embargo_domain::ReportId,
-    message: i64,
-    new_report: bool,
-) -> Result<(), AppError> {
-    enqueue_all(tx, app, &[index_job(report, message, new_report)?]).await
-}
-
-/// The job of [`enqueue_index`], for [`enqueue_all`].
-pub(crate) fn index_job(
-    report: embargo_domain::ReportId,
-    message: i64,
-    new_report: bool,
-) -> Result<PendingJob, AppError> {
-    Ok(PendingJob {
-        kind: INDEX,
-        payload: serde_json::to_string(&IndexPayload { report: report.0, message, new_report })
-            .map_err(|e| AppError::Internal(e.into()))?,
-        key: format!("index:{}:{message}", report.0),
-    })
-}
-
-/// A job ready to enqueue (see [`enqueue_all`]): due now, once per key.
-#[derive(Debug)]
-pub(crate) struct PendingJob {
-    kind: &'static str,
-    payload: String,
-    key: String,
-}
-
-/// Enqueues jobs, due now, in the caller's transaction with one statement; a job whose key
-/// exists already is not enqueued again.
-pub(crate) async fn enqueue_all(tx: &mut embargo_store::Tx, app: &App, jobs: &[PendingJob]) -> Result<(), AppError> {
-    let now = app.now();
-    let max_attempts = i64::from(app.config.jobs.max_attempts);
-    let rows: Vec<NewJob<'_>> = jobs
-        .iter()
-        .map(|job| NewJob {
-            kind: job.kind,
-            payload: &job.payload,
-            idempotency_key: Some(&job.key),
-            run_at: now,
-            max_attempts,
-        })
-        .collect();
-    store_jobs::enqueue_many(tx, &rows, now).await?;
-    Ok(())
-}
-
-/// Identifiers only: the text is read from the sealed message when the job runs.
-#[derive(Debug, Serialize, Deserialize)]
-struct MessagePayload {
-    report: i64,
-    message: i64,
-    message_id: String,
-}
-
-/// Enqueues the sending of stored outbound message `message` in the caller's transaction.
-pub(crate) async fn enqueue_message(
-    tx: &mut embargo_store::Tx,
-    app: &App,
-    report: embargo_domain::ReportId,
-    message: i64,
-    message_id: &str,
-) -> Result<(), AppError> {
-    let payload =
-        serde_json::to_string(&MessagePayload { report: report.0, message, message_id: message_id.to_owned() })
-            .map_err(|e| AppError::Internal(e.into()))?;
-    let now = app.now();
-    let key = format!("message:{message}");
-    store_jobs::enqueue(
-        tx,
-        &NewJob {
-            kind: MESSAGE,
-            payload: &payload,
-            idempotency_key: Some(&key),
-            run_at: now,
-            max_attempts: i64::from(app.config.jobs.max_attempts),
-        },
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// A fresh, unguessable Message-ID for mail Embargo sends.
-pub(crate) fn new_message_id(app: &App, tag: &str) -> String {
-    format!("embargo.{tag}.{}@{}", &crate::tokens::secret("")[..32], app.config.mail_hostname())
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ProbePayload {
-    hold_ms: u64,
-}
-
-/// Identifiers only: the reporter's Message-ID is read from the sealed original message
-/// when the job runs, so that nothing the reporter wrote sits in the jobs table in clear.
-#[derive(Debug, Serialize, Deserialize)]
-struct ReportMailPayload {
-    report: i64,
-    message: Option<i64>,
-}
-
-/// A mail to a report's reporter (`kind` is [`ACKNOWLEDGEMENT`] or [`NOT_SECURITY`]), for
-/// [`enqueue_all`]. `message` is the reporter's message it answers; `key` makes it happen
-/// once.
-pub(crate) fn report_mail_job(
-    kind: &'static str,
-    report: embargo_domain::ReportId,
-    message: Option<i64>,
-    key: &str,
-) -> Result<PendingJob, AppError> {
-    Ok(PendingJob {
-        kind,
-        payload: serde_json::to_string(&ReportMailPayload { report: report.0, message })
-            .map_err(|e| AppError::Internal(e.into()))?,
-        key: key.to_owned(),
-    })
-}
-
-/// A report mail (acknowledgement or not-security notice), composed from the report and
-/// ready to send.
-struct ReportMail {
-    label: String,
-    report: embargo_domain::ReportId,
-    reference: embargo_domain::ReferenceId,
-    reporter: embargo_store::reporters::ReporterRecord,
-    reply_address: String,
-    subject: String,
-    body: String,
-    /// The body as kept on the thread (without the status link).
-    thread_body: String,
-    message_id: String,
-    in_reply_to: Option<String>,
-    auto_reply: bool,
-}
-
-impl ReportMail {
-    fn mail(&self) -> ReporterMail<'_> {
-        ReporterMail {
-            reporter: &self.reporter,
-            reply_to: self.reply_address.clone(),
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            message_id: self.message_id.clone(),
-            in_reply_to: self.in_reply_to.clone(),
-            auto_reply: self.auto_reply,
-            label: self.label.clone(),
+    /// Runs claimed jobs of this kind, returning one outcome per job in order. The default
+    /// runs them one by one; batched kinds do the work of all in one go.
+    fn run_batch(app: &App, jobs: Vec<(Self, Claim)>) -> impl Future<Output = Vec<Result<(), JobError>>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for (job, claim) in jobs {
+                outcomes.push(job.run(app, claim).await);
+            }
+            outcomes
         }
     }
-}
 
-/// A mail to a report's reporter, ready to compose.
-struct ReporterMail<'a> {
-    reporter: &'a embargo_store::reporters::ReporterRecord,
-    reply_to: String,
-    subject: String,
-    body: String,
-    message_id: String,
-    in_reply_to: Option<String>,
-    auto_reply: bool,
-    /// Names the outbox file / relay attempt.
-    label: String,
-}
-
-/// Composes (encrypting when the reporter's key is known, refusing when encryption is
-/// required and no key is known) and sends a mail to a reporter; returns the transport's
-/// receipt.
-async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, JobError> {
-    let outbound = embargo_mail::outbound::OutboundMail {
-        from: from_address(app),
-        to: mail.reporter.email.clone(),
-        reply_to: mail.reply_to,
-        subject: mail.subject,
-        body: mail.body,
-        message_id: mail.message_id,
-        in_reply_to: mail.in_reply_to,
-        auto_reply: mail.auto_reply,
-        encrypt_to: mail.reporter.openpgp_key.clone(),
-    };
-    if outbound.encrypt_to.is_none() && app.config.requires_encryption(&mail.reporter.email) {
-        return Err(JobError::Permanent(
-            "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
-        ));
+    /// Called once when a worker starts (a recurring job schedules its next run here).
+    fn on_worker_start(app: &App) -> impl Future<Output = Result<(), AppError>> + Send {
+        let _ = app;
+        async { Ok(()) }
     }
-    send_mail(app, &mail.label, &outbound).await
 }
 
-/// `<Organisation> security <security@...>`, the sender of everything Embargo mails.
-fn from_address(app: &App) -> String {
-    let organisation = &app.config.organisation;
-    format!("{} security <{}>", organisation.name.replace(['<', '>', '"', ','], ""), organisation.security_address)
-}
+/// A claimed job: the worker's lease on it, which its completion is fenced on.
+#[derive(Debug, Clone)]
+pub struct Claim(store_jobs::Job);
 
-/// Composes and sends one mail; returns the transport's receipt. A refused message is a
-/// permanent failure, a transport failure is retried.
-async fn send_mail(
-    app: &App,
-    label: &str,
-    outbound: &embargo_mail::outbound::OutboundMail,
-) -> Result<String, JobError> {
-    let raw = embargo_mail::outbound::compose(outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let sender = &app.config.organisation.security_address;
-    app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
-        embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
-        embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
-    })
-}
-
-/// Records a sent mail on the report's audit trail and completes its job, in one
-/// transaction.
-async fn record_sent(
-    app: &App,
-    job: &Job,
-    reference: &embargo_domain::ReferenceId,
-    details: &str,
-) -> Result<(), JobError> {
-    let now = app.now();
-    let mut tx = app.store.begin().await?;
-    crate::audit::record(&mut tx, app, &Actor::System("mail"), "mail.sent", &format!("report:{reference}"), details)
-        .await?;
-    complete_in(tx, job, now).await
-}
-
-/// Completes a job in the transaction that holds its effect, fenced on the lease: if
-/// another worker took the job over, the effect is rolled back.
-async fn complete_in(tx: embargo_store::Tx, job: &Job, now: Timestamp) -> Result<(), JobError> {
-    complete_all_in(tx, std::slice::from_ref(job), now).await
-}
-
-/// [`complete_in`] for several jobs whose effects share the transaction: if any lease was
-/// lost, all of it is rolled back.
-async fn complete_all_in(mut tx: embargo_store::Tx, jobs: &[Job], now: Timestamp) -> Result<(), JobError> {
-    if !store_jobs::complete_many(&mut tx, jobs, now).await? {
-        tx.rollback().await?;
-        return Err(JobError::LeaseLost);
+impl Claim {
+    /// The job's id.
+    pub fn id(&self) -> i64 {
+        self.0.id
     }
+
+    /// The job's kind.
+    pub fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> i64 {
+        self.0.attempt
+    }
+
+    /// The claimed row, for store functions that record a job's own effect.
+    pub(crate) fn stored(&self) -> &store_jobs::Job {
+        &self.0
+    }
+
+    /// Completes the job in `tx`, the transaction holding its effect, and commits; if
+    /// another worker took the job over, rolls everything back ([`JobError::LeaseLost`]).
+    pub async fn complete(&self, tx: Tx, now: Timestamp) -> Result<(), JobError> {
+        complete_all(tx, std::slice::from_ref(self), now).await
+    }
+}
+
+/// [`Claim::complete`] for several jobs whose effects share the transaction: if any lease
+/// was lost, all of it is rolled back.
+pub async fn complete_all(mut tx: Tx, claims: &[Claim], now: Timestamp) -> Result<(), JobError> {
+    mark_done_in(&mut tx, claims, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// The audit details of a sent mail (no addresses, no content).
-fn sent_details(job: &Job, message: Option<i64>, receipt: &str, encrypted: bool) -> String {
-    let message = message.map_or_else(String::new, |m| format!(" message={m}"));
-    let via = receipt.split_whitespace().next().unwrap_or("");
-    format!("kind={}{message} via={via} encrypted={encrypted}", job.kind)
+/// Marks jobs done in `tx` without committing, fenced on every lease. On
+/// [`JobError::LeaseLost`] the caller must drop or roll back `tx`.
+pub async fn mark_done_in(tx: &mut Tx, claims: &[Claim], now: Timestamp) -> Result<(), JobError> {
+    let jobs: Vec<store_jobs::Job> = claims.iter().map(|c| c.0.clone()).collect();
+    if store_jobs::complete_many(tx, &jobs, now).await? { Ok(()) } else { Err(JobError::LeaseLost) }
 }
 
 /// How a job attempt failed.
@@ -433,29 +147,155 @@ impl From<embargo_store::StoreError> for JobError {
     }
 }
 
-/// Enqueues `count` probe jobs that each hold for `hold_ms`; returns their ids.
-pub async fn enqueue_probes(app: &App, actor: &Actor, count: u32, hold_ms: u64) -> Result<Vec<i64>, AppError> {
-    let now = app.now();
-    let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageJobs).await?;
-    let payload = serde_json::to_string(&ProbePayload { hold_ms }).map_err(|e| AppError::Internal(e.into()))?;
-    let mut ids = Vec::new();
-    for _ in 0..count {
-        let job = NewJob {
-            kind: PROBE,
-            payload: &payload,
-            idempotency_key: None,
-            run_at: now,
-            max_attempts: i64::from(app.config.jobs.max_attempts),
-        };
-        if let Some(id) = store_jobs::enqueue(&mut tx, &job, now).await? {
-            ids.push(id);
-        }
-    }
-    audit::record(&mut tx, app, actor, "jobs.probe", "jobs", &format!("count={count} hold_ms={hold_ms}")).await?;
-    tx.commit().await?;
-    Ok(ids)
+/// A job ready to enqueue (see [`enqueue_all`]).
+#[derive(Debug)]
+pub(crate) struct PendingJob {
+    kind: &'static str,
+    payload: String,
+    key: Option<String>,
+    run_at: Option<Timestamp>,
 }
+
+/// `job`, due now, for [`enqueue_all`].
+pub(crate) fn pending<J: Job>(job: &J) -> Result<PendingJob, AppError> {
+    Ok(PendingJob {
+        kind: J::KIND,
+        payload: serde_json::to_string(job).map_err(|e| AppError::Internal(e.into()))?,
+        key: job.key(),
+        run_at: None,
+    })
+}
+
+/// Enqueues `job`, due now, in the caller's transaction. Returns its id, or `None` when a
+/// job with its key exists already.
+pub(crate) async fn enqueue<J: Job>(tx: &mut Tx, app: &App, job: &J) -> Result<Option<i64>, AppError> {
+    enqueue_at(tx, app, job, app.now()).await
+}
+
+/// [`enqueue`], due at `run_at`.
+pub(crate) async fn enqueue_at<J: Job>(
+    tx: &mut Tx,
+    app: &App,
+    job: &J,
+    run_at: Timestamp,
+) -> Result<Option<i64>, AppError> {
+    let mut pending = pending(job)?;
+    pending.run_at = Some(run_at);
+    let job = new_job(app, &pending, app.now());
+    Ok(store_jobs::enqueue(tx, &job, app.now()).await?)
+}
+
+/// Enqueues jobs in the caller's transaction with one statement; a job whose key exists
+/// already is not enqueued again.
+pub(crate) async fn enqueue_all(tx: &mut Tx, app: &App, jobs: &[PendingJob]) -> Result<(), AppError> {
+    let now = app.now();
+    let rows: Vec<NewJob<'_>> = jobs.iter().map(|job| new_job(app, job, now)).collect();
+    store_jobs::enqueue_many(tx, &rows, now).await?;
+    Ok(())
+}
+
+fn new_job<'a>(app: &App, job: &'a PendingJob, now: Timestamp) -> NewJob<'a> {
+    NewJob {
+        kind: job.kind,
+        payload: &job.payload,
+        idempotency_key: job.key.as_deref(),
+        run_at: job.run_at.unwrap_or(now),
+        max_attempts: i64::from(app.config.jobs.max_attempts),
+    }
+}
+
+type Outcomes<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), JobError>>> + Send + 'a>>;
+type Started<'a> = Pin<Box<dyn Future<Output = Result<(), AppError>> + Send + 'a>>;
+
+/// One registered kind, its type erased.
+#[derive(Clone, Copy)]
+struct Kind {
+    batched: bool,
+    run: for<'a> fn(&'a App, Vec<Claim>) -> Outcomes<'a>,
+    start: for<'a> fn(&'a App) -> Started<'a>,
+}
+
+/// The job kinds a worker runs (see `crate::registry`).
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Kind>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// Adds job kind `J`.
+    ///
+    /// # Panics
+    /// When a kind of the same name is registered already (a programming error).
+    #[must_use]
+    pub fn with<J: Job>(mut self) -> Self {
+        let kind = Kind { batched: J::BATCHED, run: run_kind::<J>, start: start_kind::<J> };
+        assert!(self.kinds.insert(J::KIND, kind).is_none(), "job kind {} registered twice", J::KIND);
+        self
+    }
+
+    /// Every registered kind.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+
+    fn batched(&self) -> Vec<&'static str> {
+        self.kinds.iter().filter(|(_, kind)| kind.batched).map(|(name, _)| *name).collect()
+    }
+}
+
+/// Parses the payloads of claimed jobs of kind `J` (a payload that does not parse fails
+/// for good) and runs the others with [`Job::run_batch`].
+fn run_kind<J: Job>(app: &App, claims: Vec<Claim>) -> Outcomes<'_> {
+    Box::pin(async move {
+        let mut outcomes: Vec<Option<Result<(), JobError>>> = claims.iter().map(|_| None).collect();
+        let mut positions = Vec::with_capacity(claims.len());
+        let mut batch = Vec::with_capacity(claims.len());
+        for (position, claim) in claims.into_iter().enumerate() {
+            match serde_json::from_str::<J>(&claim.0.payload) {
+                Ok(job) => {
+                    positions.push(position);
+                    batch.push((job, claim));
+                }
+                Err(e) => outcomes[position] = Some(Err(JobError::Permanent(format!("bad payload: {e}")))),
+            }
+        }
+        if !batch.is_empty() {
+            for (position, outcome) in positions.into_iter().zip(J::run_batch(app, batch).await) {
+                outcomes[position] = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(JobError::Retry(format!("{} returned no outcome", J::KIND)))))
+            .collect()
+    })
+}
+
+fn start_kind<J: Job>(app: &App) -> Started<'_> {
+    Box::pin(J::on_worker_start(app))
+}
+
+/// The most jobs claimed in one batch.
+const MAX_BATCH: i64 = 128;
+
+/// Intake counts as busy for this long after its last commit.
+const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
+
+/// The longest a job waits for busy intake before the workers catch up regardless.
+const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
+
+/// The most jobs claimed in one batch while intake is busy.
+const MAX_BATCH_BESIDE_INTAKE: i64 = 32;
+
+/// After a batch that was not full, a claim loop waits this long before claiming again, so
+/// that jobs arriving meanwhile are run (and committed) together rather than one by one.
+const BATCH_LINGER: Duration = Duration::from_millis(25);
 
 /// Jobs, newest first, optionally of one state.
 pub async fn list(
@@ -491,21 +331,32 @@ pub fn backoff(attempt: i64) -> SignedDuration {
     SignedDuration::from_secs((5i64 << exponent).min(3600))
 }
 
-/// A worker: claims and runs jobs until told to stop.
+/// A worker: claims and runs jobs of the kinds in its [`Registry`] until told to stop.
+/// (`Worker::new`, with every kind of this version, is in `crate::registry`.)
 #[derive(Debug, Clone)]
 pub struct Worker {
     app: App,
     id: Arc<str>,
+    registry: Arc<Registry>,
+    /// The kinds claimed in batches.
+    batched: Arc<[&'static str]>,
     /// While intake is busy, only the holder of this permit runs jobs (see `claim_loop`).
     beside_intake: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
-    /// A worker with a unique id (`<host>-<pid>-<random>`).
-    pub fn new(app: App) -> Self {
+    /// A worker with a unique id (`<host>-<pid>-<random>`) running the kinds of `registry`.
+    pub fn with_registry(app: App, registry: Registry) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "embargo".into());
         let id = format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>());
-        Self { app, id: id.into(), beside_intake: Arc::new(tokio::sync::Semaphore::new(1)) }
+        let batched = registry.batched().into();
+        Self {
+            app,
+            id: id.into(),
+            registry: Arc::new(registry),
+            batched,
+            beside_intake: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
     /// This worker's id, as recorded in job leases.
@@ -516,14 +367,10 @@ impl Worker {
     /// Runs `concurrency` claim loops until `stop` turns true; jobs already running are
     /// finished before it returns.
     pub async fn run(self, stop: watch::Receiver<bool>) {
-        let now = self.app.now();
-        if let Err(err) = schedule_sla_sweep(
-            &self.app,
-            now.checked_sub(SignedDuration::from_secs(SLA_SWEEP_EVERY_SECONDS)).unwrap_or(now),
-        )
-        .await
-        {
-            tracing::warn!(error = %err, "could not schedule the SLA sweep");
+        for (name, kind) in &self.registry.kinds {
+            if let Err(err) = (kind.start)(&self.app).await {
+                tracing::warn!(job.kind = %name, error = %err, "job kind could not start");
+            }
         }
         let loops = self.app.config.jobs.concurrency.max(1);
         let mut tasks = Vec::new();
@@ -592,10 +439,33 @@ impl Worker {
         from.checked_add(by).unwrap_or(from)
     }
 
-    /// Claims and runs one due job, or a batch of due jobs of a kind that is completed
-    /// together (see [`BATCHED`]). Returns whether there was any.
+    /// Claims and runs one due job, or a batch of due jobs of a batched kind. Returns
+    /// whether there was any.
     pub async fn run_once(&self) -> Result<bool, AppError> {
         Ok(self.run_batch(MAX_BATCH).await?.is_some())
+    }
+
+    /// Claims job `id` whatever its due time (when it is queued, or its lease expired) and
+    /// runs it now, as a claim loop would: the command that enqueued it drives it, and no
+    /// worker runs it beside. Returns whether it was claimed (its outcome is the job's
+    /// state); `false` when another holds its lease or it is finished.
+    pub async fn run_job(&self, id: i64) -> Result<bool, AppError> {
+        let now = self.app.now();
+        let until = self.after(now, self.lease());
+        let Some(job) = store_jobs::claim_one(&self.app.store, id, &self.id, now, until).await? else {
+            return Ok(false);
+        };
+        tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started");
+        let claim = Claim(job);
+        if claim.0.attempt > claim.0.max_attempts {
+            let outcome = Err(JobError::Permanent(format!("gave up after {} attempts", claim.0.max_attempts)));
+            self.finish(&claim, outcome, false).await?;
+            return Ok(true);
+        }
+        let claims = [claim];
+        let outcome = self.run_with_heartbeat(&claims).await.pop().unwrap_or(Err(JobError::Retry("no outcome".into())));
+        self.finish(&claims[0], outcome, false).await?;
+        Ok(true)
     }
 
     /// [`Self::run_once`] with at most `limit` jobs in a batch; returns the number of jobs
@@ -603,11 +473,11 @@ impl Worker {
     async fn run_batch(&self, limit: i64) -> Result<Option<(usize, bool)>, AppError> {
         let now = self.app.now();
         let until = self.after(now, self.lease());
-        let jobs = store_jobs::claim_batch(&self.app.store, &self.id, now, until, BATCHED, limit).await?;
+        let jobs = store_jobs::claim_batch(&self.app.store, &self.id, now, until, &self.batched, limit).await?;
         if jobs.is_empty() {
             return Ok(None);
         }
-        let claimed = (jobs.len(), BATCHED.contains(&jobs[0].kind.as_str()));
+        let claimed = (jobs.len(), self.batched.contains(&jobs[0].kind.as_str()));
         // A batch is logged once at info (each job at debug, failures as warnings).
         let batch = jobs.len() > 1;
         if batch {
@@ -624,20 +494,21 @@ impl Worker {
                     tracing::info!(worker = %self.id, job.id = job.id, job.kind = %job.kind, attempt = job.attempt, "job started")
                 }
             }
-            if job.attempt > job.max_attempts {
-                let outcome = Err(JobError::Permanent(format!("gave up after {} attempts", job.max_attempts)));
-                self.finish(&job, outcome, batch).await?;
+            let claim = Claim(job);
+            if claim.0.attempt > claim.0.max_attempts {
+                let outcome = Err(JobError::Permanent(format!("gave up after {} attempts", claim.0.max_attempts)));
+                self.finish(&claim, outcome, batch).await?;
             } else {
-                runnable.push(job);
+                runnable.push(claim);
             }
         }
         let outcomes = self.run_with_heartbeat(&runnable).await;
         let done = outcomes.iter().filter(|o| o.is_ok()).count();
-        for (job, outcome) in runnable.iter().zip(outcomes) {
-            self.finish(job, outcome, batch).await?;
+        for (claim, outcome) in runnable.iter().zip(outcomes) {
+            self.finish(claim, outcome, batch).await?;
         }
         if batch {
-            let kind = runnable.first().map_or("", |job| job.kind.as_str());
+            let kind = runnable.first().map_or("", Claim::kind);
             tracing::info!(worker = %self.id, job.kind = %kind, jobs = claimed.0, done, "job batch done");
         }
         Ok(Some(claimed))
@@ -645,8 +516,9 @@ impl Worker {
 
     /// Logs and counts an attempt's outcome (a success at debug level inside a batch), and
     /// records a failure (to retry or give up).
-    async fn finish(&self, job: &Job, outcome: Result<(), JobError>, in_batch: bool) -> Result<(), AppError> {
+    async fn finish(&self, claim: &Claim, outcome: Result<(), JobError>, in_batch: bool) -> Result<(), AppError> {
         let now = self.app.now();
+        let job = &claim.0;
         match outcome {
             Ok(()) => {
                 metrics::counter!("embargo_jobs_completed_total", "kind" => job.kind.clone()).increment(1);
@@ -678,17 +550,22 @@ impl Worker {
     /// alive. (A separate task, not a `select!` arm: the heartbeat's own write must be able
     /// to wait for the jobs' open transaction without stopping them from finishing it.)
     /// Returns one outcome per job, in order.
-    async fn run_with_heartbeat(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+    async fn run_with_heartbeat(&self, claims: &[Claim]) -> Vec<Result<(), JobError>> {
+        let Some(first) = claims.first() else { return Vec::new() };
+        let Some(kind) = self.registry.kinds.get(first.kind()).copied() else {
+            let unknown = first.kind().to_owned();
+            return claims.iter().map(|_| Err(JobError::Permanent(format!("unknown job kind {unknown:?}")))).collect();
+        };
         let beat = (self.lease() / 3).max(SignedDuration::from_millis(100));
         let heartbeat = {
-            let (worker, jobs) = (self.clone(), jobs.to_vec());
+            let (worker, jobs) = (self.clone(), claims.to_vec());
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(beat.unsigned_abs());
                 ticker.tick().await;
                 loop {
                     ticker.tick().await;
                     let until = worker.after(worker.app.now(), worker.lease());
-                    for job in &jobs {
+                    for Claim(job) in &jobs {
                         match store_jobs::extend_lease(&worker.app.store, job, until).await {
                             Ok(true) => {}
                             Ok(false) => tracing::warn!(job.id = job.id, "lease taken over while running"),
@@ -698,344 +575,9 @@ impl Worker {
                 }
             })
         };
-        let outcomes = match jobs.first().map(|job| job.kind.as_str()) {
-            Some(ACKNOWLEDGEMENT | NOT_SECURITY) => self.report_mails(jobs).await,
-            Some(INDEX) => self.index(jobs).await,
-            _ => {
-                let mut outcomes = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    outcomes.push(self.dispatch(job).await);
-                }
-                outcomes
-            }
-        };
+        let outcomes = (kind.run)(&self.app, claims.to_vec()).await;
         heartbeat.abort();
         outcomes
-    }
-
-    async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
-        match job.kind.as_str() {
-            PROBE => self.probe(job).await,
-            ACKNOWLEDGEMENT | NOT_SECURITY => self.report_mails(std::slice::from_ref(job)).await.remove(0),
-            MESSAGE => self.message_mail(job).await,
-            TEAM_ALERT => self.team_alert(job).await,
-            SLA_SWEEP => {
-                crate::sla::sweep(&self.app).await?;
-                schedule_sla_sweep(&self.app, self.app.now()).await?;
-                let now = self.app.now();
-                complete_in(self.app.store.begin().await?, job, now).await
-            }
-            INDEX => self.index(std::slice::from_ref(job)).await.remove(0),
-            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
-        }
-    }
-
-    /// Composes and sends mails to reports' reporters (acknowledgements, not-security
-    /// notices), then records each on its report's thread and completes the jobs in one
-    /// transaction. Returns one outcome per job.
-    async fn report_mails(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        let app = &self.app;
-        let prepared = match self.prepare_report_mails(jobs).await {
-            Ok(prepared) => prepared,
-            Err(err) => {
-                let reason = err.to_string();
-                return jobs.iter().map(|_| Err(JobError::Retry(reason.clone()))).collect();
-            }
-        };
-        let mut outcomes: Vec<Result<(), JobError>> = Vec::with_capacity(jobs.len());
-        let mut sent = Vec::new();
-        for (position, (job, prepared)) in jobs.iter().zip(prepared).enumerate() {
-            let mail = match prepared {
-                Ok(mail) => mail,
-                Err(err) => {
-                    outcomes.push(Err(err));
-                    continue;
-                }
-            };
-            match send_to_reporter(app, mail.mail()).await {
-                Ok(receipt) => {
-                    outcomes.push(Ok(()));
-                    sent.push((position, job, mail, receipt));
-                }
-                Err(err) => outcomes.push(Err(err)),
-            }
-        }
-        // Record what was sent: all in one transaction, or, if that fails, one by one so
-        // that one job's lost lease does not undo the others' records.
-        if sent.len() > 1 && self.record_report_mails(&sent).await.is_ok() {
-            return outcomes;
-        }
-        for entry in &sent {
-            if let Err(err) = self.record_report_mails(std::slice::from_ref(entry)).await {
-                outcomes[entry.0] = Err(err);
-            }
-        }
-        outcomes
-    }
-
-    /// Reads what each report mail needs, in one snapshot and a few statements for the whole
-    /// batch: per job, the mail or why it cannot be sent.
-    async fn prepare_report_mails(&self, jobs: &[Job]) -> Result<Vec<Result<ReportMail, JobError>>, JobError> {
-        let app = &self.app;
-        let payloads: Vec<Result<ReportMailPayload, JobError>> = jobs
-            .iter()
-            .map(|job| serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}"))))
-            .collect();
-        let wanted: Vec<embargo_domain::ReportId> =
-            payloads.iter().flatten().map(|p| embargo_domain::ReportId(p.report)).collect();
-        let originals: Vec<(embargo_domain::ReportId, i64)> = payloads
-            .iter()
-            .flatten()
-            .filter_map(|p| p.message.map(|m| (embargo_domain::ReportId(p.report), m)))
-            .collect();
-        let mut tx = app.store.snapshot().await?;
-        let reports = embargo_store::reports::get_many(&mut tx, &wanted).await?;
-        let reporter_ids: Vec<i64> = reports.values().map(|r| r.reporter_id).collect();
-        let reporters = embargo_store::reporters::get_many(&mut tx, &reporter_ids).await?;
-        let tokens = embargo_store::reports::status_tokens(&mut tx, &wanted).await?;
-        let raws = embargo_store::messages::raws(&mut tx, &originals).await?;
-        tx.rollback().await?;
-        let mut prepared = Vec::with_capacity(jobs.len());
-        for (job, payload) in jobs.iter().zip(payloads) {
-            prepared.push(payload.and_then(|payload| {
-                let report_id = embargo_domain::ReportId(payload.report);
-                let report = reports
-                    .get(&report_id)
-                    .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
-                let reporter = reporters
-                    .get(&report.reporter_id)
-                    .cloned()
-                    .ok_or_else(|| JobError::Retry(format!("the reporter of {} was not found", report.reference)))?;
-                let status_token = tokens
-                    .get(&report_id)
-                    .ok_or_else(|| JobError::Retry(format!("the status link of {} was not found", report.reference)))?;
-                let original = payload.message.and_then(|message| raws.get(&message));
-                let in_reply_to = original.and_then(|raw| embargo_mail::parse(raw).message_id);
-                Ok(self.compose_report_mail(job, report, reporter, status_token, in_reply_to))
-            }));
-        }
-        Ok(prepared)
-    }
-
-    /// Composes one report mail (see [`Self::report_mails`]).
-    fn compose_report_mail(
-        &self,
-        job: &Job,
-        report: &embargo_store::reports::ReportRecord,
-        reporter: embargo_store::reporters::ReporterRecord,
-        status_token: &str,
-        in_reply_to: Option<String>,
-    ) -> ReportMail {
-        let app = &self.app;
-        let reply_address = crate::intake::reply_address(app, &report.reply_token);
-        let (text, tag, auto_reply) = match job.kind.as_str() {
-            NOT_SECURITY => (
-                crate::mail::not_security(app, &report.reference, reporter.name.as_deref(), &reply_address),
-                "ns",
-                false,
-            ),
-            _ => (
-                crate::mail::acknowledgement(
-                    app,
-                    &report.reference,
-                    reporter.name.as_deref(),
-                    status_token,
-                    &reply_address,
-                ),
-                "ack",
-                true,
-            ),
-        };
-        // Unguessable, so that nobody can thread mail into a report by citing our messages.
-        let message_id =
-            format!("embargo.{tag}.{}@{}", crate::tokens::secret("")[..32].to_owned(), app.config.mail_hostname());
-        ReportMail {
-            label: format!("{tag}-{}-{}", report.reference, job.id),
-            report: report.id,
-            reference: report.reference.clone(),
-            reporter,
-            reply_address,
-            // The thread keeps the text without the status link: the link is the
-            // reporter's credential, mailed to them only.
-            thread_body: text.body.replace(status_token, STATUS_LINK_REDACTED),
-            subject: text.subject,
-            body: text.body,
-            message_id,
-            in_reply_to,
-            auto_reply,
-        }
-    }
-
-    /// Records sent report mails on their threads and in the audit trail, and completes their
-    /// jobs, in one transaction.
-    async fn record_report_mails(&self, sent: &[(usize, &Job, ReportMail, String)]) -> Result<(), JobError> {
-        let app = &self.app;
-        let now = app.now();
-        let sender = &app.config.organisation.security_address;
-        let rows: Vec<embargo_store::messages::NewMessage<'_>> = sent
-            .iter()
-            .map(|(_, _, mail, _)| embargo_store::messages::NewMessage {
-                report: mail.report,
-                kind: embargo_store::messages::MessageKind::Outbound,
-                author: "system:intake",
-                sender: Some(sender),
-                subject: Some(&mail.subject),
-                body: &mail.thread_body,
-                raw: None,
-                message_id: Some(&mail.message_id),
-                quarantined: false,
-                pgp: None,
-                auth: None,
-                at: now,
-            })
-            .collect();
-        let entries: Vec<audit::Entry> = sent
-            .iter()
-            .map(|(_, job, mail, receipt)| audit::Entry {
-                action: "mail.sent",
-                subject: format!("report:{}", mail.reference),
-                details: sent_details(job, None, receipt, mail.reporter.openpgp_key.is_some()),
-            })
-            .collect();
-        let jobs: Vec<Job> = sent.iter().map(|(_, job, _, _)| (*job).clone()).collect();
-        let mut tx = app.store.begin().await?;
-        embargo_store::messages::insert_many(&mut tx, &rows).await?;
-        if !store_jobs::complete_many(&mut tx, &jobs, now).await? {
-            tx.rollback().await?;
-            return Err(JobError::LeaseLost);
-        }
-        // Last: appending locks the audit head (on PostgreSQL, until the commit), which
-        // intake's transactions need too.
-        audit::record_many(&mut tx, app, &Actor::System("mail"), &entries).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Sends a stored outbound message (a reply or notice the team wrote) to the reporter,
-    /// then records the delivery and completes the job in one transaction.
-    async fn message_mail(&self, job: &Job) -> Result<(), JobError> {
-        let payload: MessagePayload =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let app = &self.app;
-        let report_id = embargo_domain::ReportId(payload.report);
-        let mut tx = app.store.begin().await?;
-        let report = embargo_store::reports::get(&mut tx, report_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
-        let reporter = embargo_store::reporters::get(&mut tx, report.reporter_id).await?;
-        let message = embargo_store::messages::get(&mut tx, report_id, payload.message)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("message {} does not exist", payload.message)))?;
-        // Thread under the reporter's latest message, when it came by mail.
-        let latest_inbound = embargo_store::messages::latest_inbound_raw(&mut tx, report_id).await?;
-        let body = if message.body.contains(STATUS_LINK_PLACEHOLDER) {
-            let token = embargo_store::reports::status_token(&mut tx, report_id).await?;
-            message.body.replace(STATUS_LINK_PLACEHOLDER, &format!("{}/status/{token}", app.config.base_url()))
-        } else {
-            message.body.clone()
-        };
-        tx.rollback().await?;
-        let in_reply_to = latest_inbound.and_then(|raw| embargo_mail::parse(&raw).message_id);
-        let receipt = send_to_reporter(
-            app,
-            ReporterMail {
-                reporter: &reporter,
-                reply_to: crate::intake::reply_address(app, &report.reply_token),
-                subject: message.subject.clone().unwrap_or_else(|| format!("[{}]", report.reference)),
-                body,
-                message_id: payload.message_id.clone(),
-                in_reply_to,
-                auto_reply: false,
-                label: format!("msg-{}-{}", report.reference, job.id),
-            },
-        )
-        .await?;
-        let details = sent_details(job, Some(payload.message), &receipt, reporter.openpgp_key.is_some());
-        record_sent(app, job, &report.reference, &details).await
-    }
-
-    /// Mails a team member an SLA alert: the reference, the clock, the deadline and a link,
-    /// never report content.
-    async fn team_alert(&self, job: &Job) -> Result<(), JobError> {
-        let payload: TeamAlertPayload =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let app = &self.app;
-        let mut tx = app.store.begin().await?;
-        let report = embargo_store::reports::get(&mut tx, embargo_domain::ReportId(payload.report))
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("report {} does not exist", payload.report)))?;
-        let user = embargo_store::users::get(&mut tx, embargo_domain::UserId(payload.user)).await?;
-        let tz = crate::sla::calendar_in(&mut tx, app).await?.time_zone.clone();
-        tx.rollback().await?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
-            let now = app.now();
-            return complete_in(app.store.begin().await?, job, now).await;
-        };
-        let due = Timestamp::from_millisecond(payload.due_ms).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let text = crate::mail::sla_alert(app, &report.reference, &payload.clock, &payload.kind, due, &tz);
-        let outbound = embargo_mail::outbound::OutboundMail {
-            from: from_address(app),
-            to: user.email.clone(),
-            reply_to: app.config.organisation.security_address.clone(),
-            subject: text.subject,
-            body: text.body,
-            message_id: new_message_id(app, "sla"),
-            in_reply_to: None,
-            auto_reply: true,
-            encrypt_to: None,
-        };
-        let receipt = send_mail(app, &format!("sla-{}-{}", report.reference, job.id), &outbound).await?;
-        record_sent(app, job, &report.reference, &sent_details(job, None, &receipt, false)).await
-    }
-
-    /// Writes reports' or messages' index entries and completes their jobs in one
-    /// transaction (so they are written once, however often a job is claimed). If any job
-    /// of a batch fails, the batch is rolled back and each job is run on its own.
-    async fn index(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        if jobs.len() > 1 {
-            match self.index_in_one_transaction(jobs).await {
-                Ok(()) => return jobs.iter().map(|_| Ok(())).collect(),
-                Err(err) => {
-                    tracing::warn!(jobs = jobs.len(), error = %err, "index batch failed; running its jobs one by one")
-                }
-            }
-        }
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(self.index_in_one_transaction(std::slice::from_ref(job)).await);
-        }
-        outcomes
-    }
-
-    async fn index_in_one_transaction(&self, jobs: &[Job]) -> Result<(), JobError> {
-        let app = &self.app;
-        // Read and compute outside the write lock; write in one short transaction.
-        let mut items = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let payload: IndexPayload =
-                serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-            items.push((embargo_domain::ReportId(payload.report), payload.message, payload.new_report));
-        }
-        let mut snapshot = app.store.snapshot().await?;
-        let rows = match crate::reports::prepare_index_many(&mut snapshot, app, &items).await {
-            Ok(rows) => rows,
-            Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
-            Err(err) => return Err(err.into()),
-        };
-        snapshot.rollback().await?;
-        let mut tx = app.store.begin().await?;
-        embargo_store::reports::write_index(&mut tx, &rows).await?;
-        complete_all_in(tx, jobs, app.now()).await
-    }
-
-    async fn probe(&self, job: &Job) -> Result<(), JobError> {
-        let payload: ProbePayload =
-            serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        tokio::time::sleep(Duration::from_millis(payload.hold_ms)).await;
-        let now = self.app.now();
-        let mut tx = self.app.store.begin().await?;
-        store_jobs::record_probe(&mut tx, job, now).await?;
-        complete_in(tx, job, now).await
     }
 }
 
@@ -1084,7 +626,7 @@ mod tests {
         };
         let (stop_tx, stop) = watch::channel(false);
         let worker = tokio::spawn(Worker::new(app.clone()).run(stop));
-        enqueue_probes(&app, &Actor::System("test"), 1, 0).await.unwrap();
+        crate::diagnostics::enqueue_probes(&app, &Actor::System("test"), 1, 0).await.unwrap();
         let started = std::time::Instant::now();
         let done = || async { store_jobs::probe_counts(&app.store).await.unwrap().len() };
         tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -1,10 +1,14 @@
-//! The texts of the mail Embargo sends. Plain text, built from configuration; they never
+//! The mail Embargo sends: its texts, addresses and Message-IDs, and sending it (for the
+//! jobs that mail reporters and the team).
+//!
+//! The texts of the mail Embargo sends Plain text, built from configuration; they never
 //! quote report content (outgoing mail may sit unencrypted in an outbox or a relay's queue).
 
-use embargo_domain::{ReferenceId, Timestamp};
+use embargo_domain::{Actor, ReferenceId, Timestamp};
 pub use embargo_mail::outbound::OutboxEntry;
 
 use crate::App;
+use crate::jobs::{Claim, JobError};
 
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,4 +209,139 @@ pub fn sla_alert(
     };
     let body = format!("{line}\n\nOpen the report: {}/reports/{reference}\n\n-- \nEmbargo\n", app.config.base_url());
     MailText { subject, body }
+}
+
+/// Stands for the reporter's status link in a stored message; replaced by the real link
+/// only in the mail itself, so the link never sits readable on the thread.
+pub const STATUS_LINK_PLACEHOLDER: &str = "[[status-link]]";
+
+/// What the thread shows where a mail carried the status link.
+pub(crate) const STATUS_LINK_REDACTED: &str = "[private link, sent only to the reporter]";
+
+/// The parts of the security address, for recognising reply addresses.
+pub(crate) struct SecurityAddress {
+    local: String,
+    domain: String,
+}
+
+impl SecurityAddress {
+    pub(crate) fn of(app: &App) -> Self {
+        let address = app.config.organisation.security_address.to_lowercase();
+        let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
+        Self { local: local.to_owned(), domain: domain.to_owned() }
+    }
+
+    /// `Some(None)` for the security address itself, `Some(Some(token))` for a reply
+    /// address, `None` for anything else.
+    pub(crate) fn classify(&self, address: &str) -> Option<Option<String>> {
+        let address = address.trim().to_lowercase();
+        let (local, domain) = address.rsplit_once('@')?;
+        if domain != self.domain {
+            return None;
+        }
+        if local == self.local {
+            return Some(None);
+        }
+        let token = local.strip_prefix(&self.local)?.strip_prefix('+')?;
+        let valid = !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric());
+        valid.then(|| Some(token.to_owned()))
+    }
+
+    fn reply_address(&self, token: &str) -> String {
+        format!("{}+{token}@{}", self.local, self.domain)
+    }
+
+    pub(crate) fn is_ours(&self, address: &str) -> bool {
+        self.classify(address).is_some()
+    }
+}
+
+/// The reply address of a report with this token.
+pub fn reply_address(app: &App, token: &str) -> String {
+    SecurityAddress::of(app).reply_address(token)
+}
+
+/// A fresh, unguessable Message-ID for mail Embargo sends (so that nobody can thread mail
+/// into a report by citing our messages).
+pub(crate) fn new_message_id(app: &App, tag: &str) -> String {
+    format!("embargo.{tag}.{}@{}", &crate::tokens::secret("")[..32], app.config.mail_hostname())
+}
+
+/// `<Organisation> security <security@...>`, the sender of everything Embargo mails.
+pub(crate) fn from_address(app: &App) -> String {
+    let organisation = &app.config.organisation;
+    format!("{} security <{}>", organisation.name.replace(['<', '>', '"', ','], ""), organisation.security_address)
+}
+
+/// A mail to a report's reporter, ready to compose.
+pub(crate) struct ReporterMail<'a> {
+    pub(crate) reporter: &'a embargo_store::reporters::ReporterRecord,
+    pub(crate) reply_to: String,
+    pub(crate) subject: String,
+    pub(crate) body: String,
+    pub(crate) message_id: String,
+    pub(crate) in_reply_to: Option<String>,
+    pub(crate) auto_reply: bool,
+    /// Names the outbox file / relay attempt.
+    pub(crate) label: String,
+}
+
+/// Composes (encrypting when the reporter's key is known, refusing when encryption is
+/// required and no key is known) and sends a mail to a reporter; returns the transport's
+/// receipt.
+pub(crate) async fn send_to_reporter(app: &App, mail: ReporterMail<'_>) -> Result<String, JobError> {
+    let outbound = embargo_mail::outbound::OutboundMail {
+        from: from_address(app),
+        to: mail.reporter.email.clone(),
+        reply_to: mail.reply_to,
+        subject: mail.subject,
+        body: mail.body,
+        message_id: mail.message_id,
+        in_reply_to: mail.in_reply_to,
+        auto_reply: mail.auto_reply,
+        encrypt_to: mail.reporter.openpgp_key.clone(),
+    };
+    if outbound.encrypt_to.is_none() && app.config.requires_encryption(&mail.reporter.email) {
+        return Err(JobError::Permanent(
+            "mail.require_encryption_for covers this recipient, but no OpenPGP key is known; import one".into(),
+        ));
+    }
+    send(app, &mail.label, &outbound).await
+}
+
+/// Composes and sends one mail; returns the transport's receipt. A refused message is a
+/// permanent failure, a transport failure is retried.
+pub(crate) async fn send(
+    app: &App,
+    label: &str,
+    outbound: &embargo_mail::outbound::OutboundMail,
+) -> Result<String, JobError> {
+    let raw = embargo_mail::outbound::compose(outbound).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let sender = &app.config.organisation.security_address;
+    app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
+        embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),
+        embargo_mail::outbound::SendError::Transport(_) => JobError::Retry(e.to_string()),
+    })
+}
+
+/// The audit details of a sent mail of job kind `kind` (no addresses, no content).
+pub(crate) fn sent_details(kind: &str, message: Option<i64>, receipt: &str, encrypted: bool) -> String {
+    let message = message.map_or_else(String::new, |m| format!(" message={m}"));
+    let via = receipt.split_whitespace().next().unwrap_or("");
+    format!("kind={kind}{message} via={via} encrypted={encrypted}")
+}
+
+/// Records a sent mail on the report's audit trail and completes its job, in one
+/// transaction.
+pub(crate) async fn record_sent(
+    app: &App,
+    claim: &Claim,
+    reference: &ReferenceId,
+    details: &str,
+) -> Result<(), JobError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    crate::audit::record(&mut tx, app, &Actor::System("mail"), "mail.sent", &format!("report:{reference}"), details)
+        .await?;
+    claim.complete(tx, now).await
 }

@@ -14,7 +14,7 @@
 //! changes, in that change's transaction: [`refresh_in`]. A stopped clock keeps the deadline
 //! it had, so "met" stays decidable after calendar edits.
 //!
-//! The sweep ([`sweep`], run every minute by the `sla.sweep` job) looks at reports whose
+//! The sweep (`crate::sla_sweep`, run every minute by the `sla.sweep` job) looks at reports whose
 //! `next_sla_at` has come: it raises a warning once [`crate::config::Sla::warn_at_percent`]
 //! of a clock's time is used and an escalation when it runs out (each once, recorded in
 //! `sla_alerts`, audited, and mailed to the people responsible through durable jobs), and
@@ -27,7 +27,7 @@ use embargo_domain::calendar::BusinessCalendar;
 use embargo_domain::sla::{self as clocks, SlaPolicy};
 /// A report's clocks and SLA record (the pure rules live in `embargo_domain::sla`).
 pub use embargo_domain::sla::{Clock, SlaRecord};
-use embargo_domain::{Actor, CloseReason, ReportId, ReportState, Role, Timestamp};
+use embargo_domain::{Actor, ReportId, Timestamp};
 use embargo_store::Tx;
 use embargo_store::reports::{ReportRecord, TransitionRecord};
 use jiff::civil::{Date, Weekday};
@@ -35,17 +35,11 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::authz::{self, Permission};
+use crate::context::CachedCalendar;
 use crate::{App, AppError, audit};
 
 /// How long the business calendar is cached in one process.
 const CALENDAR_TTL: Duration = Duration::from_secs(60);
-
-/// The cached calendar and when it was loaded.
-#[derive(Debug, Clone)]
-pub(crate) struct CachedCalendar {
-    loaded: Instant,
-    calendar: Arc<BusinessCalendar>,
-}
 
 /// The time zone and weekend days, as stored in `instance_meta` under [`SETTINGS_KEY`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +150,7 @@ pub(crate) fn compute(
 }
 
 /// When the needs-info auto-close is due for a report waiting since `since`.
-fn close_due(app: &App, since: Timestamp) -> Option<Timestamp> {
+pub(crate) fn close_due(app: &App, since: Timestamp) -> Option<Timestamp> {
     since.checked_add(jiff::SignedDuration::from_hours(24 * i64::from(app.config.sla.needs_info_close_days))).ok()
 }
 
@@ -193,142 +187,6 @@ pub(crate) async fn refresh_in(
         embargo_store::sla::set(tx, report, &sla).await?;
     }
     Ok((sla, clocks))
-}
-
-/// What a sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sweep {
-    /// Reports looked at.
-    pub reports: usize,
-    /// Warnings raised.
-    pub warnings: usize,
-    /// Escalations raised.
-    pub breaches: usize,
-    /// Needs-info reports closed for lack of an answer.
-    pub closed: usize,
-}
-
-/// Looks at every report whose next SLA instant has come: raises warnings and escalations
-/// (once each) and closes needs-info reports whose reporter did not answer in time.
-pub async fn sweep(app: &App) -> Result<Sweep, AppError> {
-    const BATCH: i64 = 100;
-    let mut outcome = Sweep::default();
-    loop {
-        let now = app.now();
-        let mut tx = app.store.begin().await?;
-        let due = embargo_store::sla::due(&mut tx, now, BATCH).await?;
-        for report in &due {
-            sweep_report_in(&mut tx, app, *report, now, &mut outcome).await?;
-        }
-        tx.commit().await?;
-        outcome.reports += due.len();
-        if (due.len() as i64) < BATCH {
-            break;
-        }
-    }
-    if outcome != Sweep::default() {
-        tracing::info!(
-            reports = outcome.reports,
-            warnings = outcome.warnings,
-            breaches = outcome.breaches,
-            closed = outcome.closed,
-            "SLA sweep"
-        );
-    }
-    Ok(outcome)
-}
-
-async fn sweep_report_in(
-    tx: &mut Tx,
-    app: &App,
-    report: ReportId,
-    now: Timestamp,
-    outcome: &mut Sweep,
-) -> Result<(), AppError> {
-    let actor = Actor::System("sla");
-    let (mut sla, mut clocks) = refresh_in(tx, app, report, None).await?;
-    if let Some(since) = sla.needs_info_since
-        && close_due(app, since).is_some_and(|at| at <= now)
-    {
-        let record =
-            embargo_store::reports::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
-        crate::reports::change_state_in(
-            tx,
-            app,
-            &actor,
-            &record.reference,
-            ReportState::Closed(CloseReason::NoResponse),
-            crate::reports::Notice::Template,
-        )
-        .await?;
-        outcome.closed += 1;
-        (sla, clocks) = refresh_in(tx, app, report, None).await?;
-    }
-    for clock in clocks.iter().filter(|c| c.stopped.is_none()) {
-        let (Some(due), Some(warn)) = (clock.due, clock.warn) else { continue };
-        let kind = if due <= now {
-            "breach"
-        } else if warn <= now {
-            "warning"
-        } else {
-            continue;
-        };
-        if embargo_store::sla::record_alert(tx, report, clock.name, kind, due, now).await? {
-            raise_in(tx, app, report, clock.name, kind, due).await?;
-            if kind == "breach" {
-                outcome.breaches += 1;
-            } else {
-                outcome.warnings += 1;
-            }
-        }
-    }
-    let next = clocks
-        .iter()
-        .filter(|c| c.stopped.is_none())
-        .flat_map(|c| [c.warn, c.due])
-        .flatten()
-        .chain(sla.needs_info_since.and_then(|s| close_due(app, s)))
-        .filter(|at| *at > now)
-        .min();
-    if next != sla.next_sla_at {
-        sla.next_sla_at = next;
-        embargo_store::sla::set(tx, report, &sla).await?;
-    }
-    Ok(())
-}
-
-/// Audits an alert and mails it to the people responsible: the assignee, else the
-/// product's responders, else the admins; a breach also goes to every admin.
-async fn raise_in(
-    tx: &mut Tx,
-    app: &App,
-    report: ReportId,
-    clock: &str,
-    kind: &str,
-    due: Timestamp,
-) -> Result<(), AppError> {
-    let record = embargo_store::reports::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
-    let users = embargo_store::users::list(tx).await?;
-    let admins: Vec<_> = users.iter().filter(|u| u.role == Role::Admin && !u.disabled).map(|u| u.id).collect();
-    let mut recipients = match (record.assignee, record.product_id) {
-        (Some(user), _) => vec![user],
-        (None, Some(product)) => embargo_store::products::responders(tx, product).await?,
-        (None, None) => Vec::new(),
-    };
-    if recipients.is_empty() || kind == "breach" {
-        recipients.extend(&admins);
-    }
-    recipients.sort_by_key(|u| u.0);
-    recipients.dedup();
-    recipients.retain(|id| users.iter().any(|u| u.id == *id && !u.disabled));
-    let subject_text = format!("report:{}", record.reference);
-    let details = format!("clock={clock} due={due} recipients={}", recipients.len());
-    audit::record(tx, app, &Actor::System("sla"), &format!("sla.{kind}"), &subject_text, &details).await?;
-    for user in recipients {
-        crate::jobs::enqueue_team_alert(tx, app, report, user, clock, kind, due).await?;
-    }
-    metrics::counter!("embargo_sla_alerts_total", "clock" => clock.to_owned(), "kind" => kind.to_owned()).increment(1);
-    Ok(())
 }
 
 /// The business calendar for display and editing.

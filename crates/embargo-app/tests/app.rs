@@ -234,20 +234,39 @@ async fn the_first_admin_link_works_once() {
     }
 }
 
+/// Publishing a CVE record is a permission of its own: the system may (the disclosure
+/// runbook publishes), a responder may not, and it is not account management.
+#[tokio::test]
+async fn the_system_may_publish_cve_records_and_a_responder_may_not() {
+    use embargo_app::authz::{Permission, require};
+    for db in both_backends() {
+        let it = instance(db).await;
+        let mut tx = it.app.store.begin().await.unwrap();
+        require(&mut tx, &Actor::System("runbook"), Permission::PublishCve).await.unwrap();
+        let responder = Actor::User { id: embargo_domain::UserId(1), role: Role::Responder };
+        assert!(matches!(require(&mut tx, &responder, Permission::PublishCve).await, Err(AppError::Forbidden(_))));
+        assert!(require(&mut tx, &Actor::System("runbook"), Permission::ManageAccounts).await.is_err());
+        tx.rollback().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn workers_run_jobs_and_retake_expired_leases() {
     for db in both_backends() {
         let it = instance(db).await;
         let app = &it.app;
         let local = Actor::LocalAdmin { os_user: "root".into() };
-        let ids = jobs::enqueue_probes(app, &local, 3, 0).await.unwrap();
+        let ids = embargo_app::diagnostics::enqueue_probes(app, &local, 3, 0).await.unwrap();
         assert_eq!(ids.len(), 3);
         let worker = jobs::Worker::new(app.clone());
         while worker.run_once().await.unwrap() {}
         let done = jobs::list(app, &local, Some("done"), 10).await.unwrap();
         assert_eq!(done.len(), 3, "{}", it.db.backend);
         assert!(!worker.run_once().await.unwrap(), "nothing left");
-        assert!(matches!(jobs::enqueue_probes(app, &Actor::Reporter, 1, 0).await, Err(AppError::Forbidden(_))));
+        assert!(matches!(
+            embargo_app::diagnostics::enqueue_probes(app, &Actor::Reporter, 1, 0).await,
+            Err(AppError::Forbidden(_))
+        ));
     }
 }
 

@@ -11,7 +11,7 @@ mod common;
 
 use common::{Instance, instance_with};
 use embargo_app::reports::{self, ReadPurpose, Submission, TeamMessage};
-use embargo_app::{AppError, accounts, assessment, jobs, sla};
+use embargo_app::{AppError, accounts, assessment, jobs, sla, sla_sweep};
 use embargo_domain::{Actor, CloseReason, ReportState, Role, Timestamp};
 use embargo_test_support::both_backends;
 
@@ -72,13 +72,13 @@ async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
         // The sweep first looks at it when half the time is used: Tuesday 12:00.
         assert_eq!(detail.sla.next_sla_at, Some(at("2026-03-03T12:00:00Z")), "{backend}");
 
-        assert_eq!(sla::sweep(app).await.unwrap().warnings, 0);
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().warnings, 0);
         it.clock.set("2026-03-03T11:59:00Z");
-        assert_eq!(sla::sweep(app).await.unwrap(), sla::Sweep::default(), "nothing due yet");
+        assert_eq!(sla_sweep::sweep(app).await.unwrap(), sla_sweep::Sweep::default(), "nothing due yet");
         it.clock.set("2026-03-03T12:00:00Z");
-        let swept = sla::sweep(app).await.unwrap();
+        let swept = sla_sweep::sweep(app).await.unwrap();
         assert_eq!((swept.warnings, swept.breaches), (1, 0), "{backend}");
-        assert_eq!(sla::sweep(app).await.unwrap().warnings, 0, "raised once");
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().warnings, 0, "raised once");
 
         // The warning goes to the admins (nobody is assigned), without report content.
         run_jobs(&it).await;
@@ -89,9 +89,9 @@ async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
 
         // Thursday 12:00 the acknowledgement is overdue: escalated once.
         it.clock.set("2026-03-05T12:00:00Z");
-        let swept = sla::sweep(app).await.unwrap();
+        let swept = sla_sweep::sweep(app).await.unwrap();
         assert_eq!((swept.warnings, swept.breaches), (0, 1), "{backend}");
-        assert_eq!(sla::sweep(app).await.unwrap().breaches, 0);
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().breaches, 0);
         run_jobs(&it).await;
         assert!(outbox(&it).iter().any(|m| m.contains("SLA breached")));
 
@@ -125,14 +125,14 @@ async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
         it.clock.set("2026-03-09T10:00:00Z");
         reports::write(app, &admin, &reference, TeamMessage::Question, "And the config?").await.unwrap();
         it.clock.set("2026-04-08T09:59:00Z");
-        assert_eq!(sla::sweep(app).await.unwrap().closed, 0, "not yet");
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().closed, 0, "not yet");
         it.clock.set("2026-04-08T10:00:00Z");
-        assert_eq!(sla::sweep(app).await.unwrap().closed, 1, "{backend}");
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().closed, 1, "{backend}");
         let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
         assert_eq!(detail.report.state, ReportState::Closed(CloseReason::NoResponse));
         let notice = detail.messages.last().unwrap();
         assert!(notice.body.contains("did not hear back"), "{}", notice.body);
-        assert_eq!(sla::sweep(app).await.unwrap().closed, 0);
+        assert_eq!(sla_sweep::sweep(app).await.unwrap().closed, 0);
 
         it.clock.set("2026-04-09T09:00:00Z");
         reports::add_inbound_message(app, &Actor::System("intake"), submitted.id, &answer(), false).await.unwrap();
@@ -191,7 +191,7 @@ async fn the_fix_deadline_follows_the_severity_and_calendars_are_admin_only() {
         // A holiday inside the window moves the running fix deadline by a day (after the sweep
         // recomputes open reports).
         sla::add_holidays(app, &admin, &[("2026-03-05".parse().unwrap(), "Closed".into())]).await.unwrap();
-        sla::sweep(app).await.unwrap();
+        sla_sweep::sweep(app).await.unwrap();
         let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
         assert_eq!(detail.sla.fix_due_at, Some(at("2026-03-12T12:00:00Z")), "{backend}");
 

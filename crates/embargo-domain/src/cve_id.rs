@@ -1,17 +1,17 @@
 //! A CVE ID's life at CVE Services, as a pure state machine.
 //!
 //! ```text
-//!   RESERVED ──publish (create)──► PUBLISHED ◄──publish (update)──┐
-//!      │                              │    ▲                      │
-//!      │                     reject (update) └─ publish (update) ─┤
-//!      └──reject (create)──► REJECTED ◄┘                          │
-//!                               └── reject (update: new reason) ──┘
+//!   RESERVED ──publish (create)──► PUBLISHED ──publish (update)──► PUBLISHED
+//!      │                              │
+//!      └──reject (create)──► REJECTED ◄┘ reject (update)
+//!                              └──► REJECTED: reject (update: a new reason)
 //! ```
 //!
 //! The codes are CVE Services' own (`RESERVED`, `PUBLISHED`, `REJECTED`). Publishing a
-//! reserved ID creates its record; every later publication or rejection updates the record
-//! (CVE Services lets a CNA publish a rejected record again, and change a rejection's
-//! reason). An ID can be assigned to an advisory unless it is rejected.
+//! reserved ID creates its record; a later publication or rejection updates it. A rejected
+//! ID is neither assigned nor published again here (CVE Services would take a record back,
+//! but that is a person's decision made there, and the publication job treats a rejected ID
+//! as a permanent failure).
 
 use std::fmt;
 
@@ -107,7 +107,8 @@ impl CveIdState {
             (Rejected, Assign) => Err(CveIdError { from: self, step }),
             (state, Assign) => Ok((state, Write::Update)),
             (Reserved, Publish) => Ok((Published, Write::Create)),
-            (Published | Rejected, Publish) => Ok((Published, Write::Update)),
+            (Rejected, Publish) => Err(CveIdError { from: self, step }),
+            (Published, Publish) => Ok((Published, Write::Update)),
             (Reserved, Reject) => Ok((Rejected, Write::Create)),
             (Published | Rejected, Reject) => Ok((Rejected, Write::Update)),
         }
@@ -130,7 +131,7 @@ mod tests {
             (Published, Publish, Some((Published, Write::Update))),
             (Published, Reject, Some((Rejected, Write::Update))),
             (Rejected, Assign, None),
-            (Rejected, Publish, Some((Published, Write::Update))),
+            (Rejected, Publish, None),
             (Rejected, Reject, Some((Rejected, Write::Update))),
         ];
         assert_eq!(table.len(), CveIdState::ALL.len() * CveIdStep::ALL.len());

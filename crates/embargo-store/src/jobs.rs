@@ -201,6 +201,61 @@ pub async fn claim_batch(
     Ok(jobs)
 }
 
+/// Claims job `id` for `worker` until `lease_until`, whatever its due time, if it is queued
+/// or its lease expired: the command that enqueued a job can run it at once, and no worker
+/// runs it beside. `None` when it is running under a live lease, done or dead.
+pub async fn claim_one(
+    store: &Store,
+    id: i64,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<Job>, StoreError> {
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(
+        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+         updated_at = $3 WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND lease_until <= $3)) \
+         RETURNING id, kind, payload, attempts, max_attempts, idempotency_key",
+    )
+    .bind(worker)
+    .bind(ms(lease_until))
+    .bind(ms(now))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    tx.commit().await?;
+    row.map(|row| job_of(&row, worker)).transpose()
+}
+
+/// The id of the job with idempotency key `key`, if any.
+pub async fn id_by_key(tx: &mut Tx, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = $1").bind(key).fetch_optional(tx.conn()).await?)
+}
+
+/// Queues the job with idempotency key `key` again, due now with its attempts reset, if it
+/// is dead (gave up). Returns whether it was.
+pub async fn requeue_dead(tx: &mut Tx, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, lease_owner = NULL, lease_until = NULL, \
+         updated_at = $1 WHERE idempotency_key = $2 AND state = 'dead'",
+    )
+    .bind(ms(now))
+    .bind(key)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// The state of job `id` (`queued`, `running`, `done`, `dead`) and its last error.
+pub async fn state_of(store: &Store, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
+    let mut tx = store.snapshot().await?;
+    let row =
+        sqlx::query("SELECT state, last_error FROM jobs WHERE id = $1").bind(id).fetch_optional(tx.conn()).await?;
+    tx.rollback().await?;
+    row.map(|row| Ok((row.try_get("state")?, row.try_get("last_error")?))).transpose()
+}
+
 /// Marks a job done, if this worker still holds its lease. Returns whether it did; when it
 /// returns `false` the caller must roll back whatever it did in this transaction.
 pub async fn complete(tx: &mut Tx, job: &Job, now: Timestamp) -> Result<bool, StoreError> {

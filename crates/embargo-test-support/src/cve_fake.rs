@@ -98,6 +98,10 @@ struct Inner {
     next_number: BTreeMap<u16, u64>,
     requests: Vec<Recorded>,
     fail_next: Option<u16>,
+    /// `(method, path suffix)`: matching requests take effect and are recorded, but their
+    /// answer waits until [`CveFake::release`] (see [`CveFake::hold_answers`]).
+    hold: Option<(String, String)>,
+    released: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A running fake; stops when dropped.
@@ -106,6 +110,7 @@ pub struct CveFake {
     base_url: String,
     inner: Arc<Mutex<Inner>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    release: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -114,6 +119,7 @@ impl CveFake {
     /// thread (so that it serves synchronous tests and other processes too).
     pub fn start() -> Self {
         let api_key = format!("fake-key-{:032x}", rand::random::<u128>());
+        let (release, released) = tokio::sync::watch::channel(false);
         let inner = Arc::new(Mutex::new(Inner {
             org: ORG.into(),
             user: USER.into(),
@@ -123,6 +129,8 @@ impl CveFake {
             next_number: BTreeMap::new(),
             requests: Vec::new(),
             fail_next: None,
+            hold: None,
+            released,
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("non-blocking listener");
@@ -142,7 +150,13 @@ impl CveFake {
                     .expect("the fake CVE Services runs");
             });
         });
-        Self { base_url: format!("http://{address}/api"), inner, shutdown: Some(shutdown), thread: Some(thread) }
+        Self {
+            base_url: format!("http://{address}/api"),
+            inner,
+            shutdown: Some(shutdown),
+            release,
+            thread: Some(thread),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -184,6 +198,20 @@ impl CveFake {
         self.lock().fail_next = Some(status);
     }
 
+    /// From now on, requests with `method` whose path ends with `path_suffix` take effect
+    /// and are recorded as usual, but their answer is held back until [`Self::release`]:
+    /// the caller sees the call hang after the service acted on it (a test kills the caller
+    /// there, between the service's effect and the caller's commit).
+    pub fn hold_answers(&self, method: &str, path_suffix: &str) {
+        self.lock().hold = Some((method.to_owned(), path_suffix.to_owned()));
+    }
+
+    /// Answers the held requests, and holds no more.
+    pub fn release(&self) {
+        self.lock().hold = None;
+        let _ = self.release.send(true);
+    }
+
     /// An ID as the fake holds it.
     pub fn id(&self, id: &str) -> Option<FakeId> {
         self.lock().ids.get(id).cloned()
@@ -208,6 +236,7 @@ impl CveFake {
 
 impl Drop for CveFake {
     fn drop(&mut self) {
+        let _ = self.release.send(true);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -237,11 +266,31 @@ fn now() -> String {
 }
 
 async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (answer, hold) = record(&shared, &method, &uri, &headers, &body);
+    if let Some(mut released) = hold {
+        loop {
+            let done = *released.borrow_and_update();
+            if done || released.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    answer.into_response()
+}
+
+/// Answers and records one request; with the receiver to wait on when its answer is held.
+fn record(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Answer, Option<tokio::sync::watch::Receiver<bool>>) {
     let query: BTreeMap<String, String> =
-        Query::<BTreeMap<String, String>>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
+        Query::<BTreeMap<String, String>>::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+    let body = String::from_utf8_lossy(body).into_owned();
     let mut inner = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let answer = answer(&mut inner, &method, uri.path(), &query, &headers, &body);
+    let answer = answer(&mut inner, method, uri.path(), &query, headers, &body);
     inner.requests.push(Recorded {
         method: method.as_str().to_owned(),
         path: uri.path().to_owned(),
@@ -254,7 +303,9 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
         status: answer.0.as_u16(),
         response: answer.1.clone(),
     });
-    answer.into_response()
+    let held =
+        inner.hold.as_ref().is_some_and(|(m, suffix)| m == method.as_str() && uri.path().ends_with(suffix.as_str()));
+    (answer, held.then(|| inner.released.clone()))
 }
 
 fn answer(

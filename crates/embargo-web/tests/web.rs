@@ -283,7 +283,10 @@ async fn every_route_for_every_role() {
             }
             // Each admin resource has its own permission (accounts, calendar, catalogue).
             for (path, form) in [
-                ("/admin/users", vec![("email", "new@team.test"), ("role", "responder"), ("password", "a long passphrase")]),
+                (
+                    "/admin/users",
+                    vec![("email", "new@team.test"), ("role", "responder"), ("password", "a long passphrase")],
+                ),
                 ("/admin/calendar/holidays", vec![("day", "2026-12-24"), ("name", "Eve")]),
             ] {
                 let reply = send(router, post(path, cookie, &form)).await;

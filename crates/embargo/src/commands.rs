@@ -674,7 +674,7 @@ async fn jobs_command(app: App, command: JobsCommand) -> Outcome {
     let actor = local_admin();
     match command {
         JobsCommand::Probe { count, hold_ms } => {
-            let ids = jobs::enqueue_probes(&app, &actor, count, hold_ms).await?;
+            let ids = embargo_app::diagnostics::enqueue_probes(&app, &actor, count, hold_ms).await?;
             println!("enqueued {} probe job(s): {ids:?}", ids.len());
         }
         JobsCommand::List { state, limit, json } => {

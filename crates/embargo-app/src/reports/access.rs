@@ -142,7 +142,7 @@ pub async fn reset_status_link(
             "Hello,\n\nThe private link to the status page of your report {reference} was replaced.\n\
              The old link no longer works. The new one is:\n\n{}\n\n\
              Do not share it.\n\n-- \n{} security team\n",
-            crate::jobs::STATUS_LINK_PLACEHOLDER,
+            crate::mail::STATUS_LINK_PLACEHOLDER,
             app.config.organisation.name
         );
         // The stored text holds a placeholder; the mail job puts the new link in.

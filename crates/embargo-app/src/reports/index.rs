@@ -7,8 +7,11 @@ use embargo_store::reporters;
 use embargo_store::reports::ReportRecord;
 use embargo_store::{Tx, reports as sr};
 
+use serde::{Deserialize, Serialize};
+
 use super::{audit_read, find, require_on, subject};
 use crate::authz::{self, Permission};
+use crate::jobs::{self, Claim, Job, JobError};
 use crate::{App, AppError};
 
 /// Words for the private search index: the distinct lower-cased runs of letters and digits
@@ -29,7 +32,7 @@ pub fn search_words(text: &str) -> Vec<String> {
 /// reporter's address as search terms, and the near-duplicate signature) or of inbound
 /// messages (`message`: the message's words), one entry per `(report, message, new_report)`
 /// in order. Reads in the caller's snapshot, a few statements for the whole batch; the
-/// `report.index` job writes the result ([`sr::write_index`]) in a short write transaction.
+/// `report.index` job ([`IndexJob`]) writes the result ([`sr::write_index`]) in a short write transaction.
 pub(crate) async fn prepare_index_many(
     tx: &mut Tx,
     app: &App,
@@ -171,4 +174,75 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
         .await?;
     }
     Ok(shown)
+}
+
+/// The `report.index` job: indexes a new report or an inbound message (the blind search
+/// terms and, for a report, the near-duplicate signature and its band keys). Identifiers
+/// only: the words are read from the sealed report and message when the job runs. Batched:
+/// a batch is read in a snapshot, computed off the async threads, and written with the
+/// completion of all its jobs in one short transaction; if that fails, each job is run on
+/// its own.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IndexJob {
+    report: i64,
+    message: i64,
+    /// Whether the report itself is new: index its title and reporter and compute its
+    /// signature, not only the message.
+    new_report: bool,
+}
+
+impl IndexJob {
+    /// The indexing of report `report` (when `new_report`) or of its inbound message
+    /// `message`; once per (report, message).
+    pub(crate) fn new(report: ReportId, message: i64, new_report: bool) -> Self {
+        Self { report: report.0, message, new_report }
+    }
+}
+
+impl Job for IndexJob {
+    const KIND: &'static str = "report.index";
+    const BATCHED: bool = true;
+
+    fn key(&self) -> Option<String> {
+        Some(format!("index:{}:{}", self.report, self.message))
+    }
+
+    async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
+        index_in_one_transaction(app, &[(self, claim)]).await
+    }
+
+    async fn run_batch(app: &App, jobs: Vec<(Self, Claim)>) -> Vec<Result<(), JobError>> {
+        if jobs.len() > 1 {
+            match index_in_one_transaction(app, &jobs).await {
+                Ok(()) => return jobs.iter().map(|_| Ok(())).collect(),
+                Err(err) => {
+                    tracing::warn!(jobs = jobs.len(), error = %err, "index batch failed; running its jobs one by one")
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            outcomes.push(index_in_one_transaction(app, std::slice::from_ref(job)).await);
+        }
+        outcomes
+    }
+}
+
+/// Writes the index entries of `jobs` and completes them in one transaction (so that they
+/// are written once, however often a job is claimed).
+async fn index_in_one_transaction(app: &App, jobs: &[(IndexJob, Claim)]) -> Result<(), JobError> {
+    // Read and compute outside the write lock; write in one short transaction.
+    let items: Vec<(ReportId, i64, bool)> =
+        jobs.iter().map(|(job, _)| (ReportId(job.report), job.message, job.new_report)).collect();
+    let mut snapshot = app.store.snapshot().await?;
+    let rows = match prepare_index_many(&mut snapshot, app, &items).await {
+        Ok(rows) => rows,
+        Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
+        Err(err) => return Err(err.into()),
+    };
+    snapshot.rollback().await?;
+    let mut tx = app.store.begin().await?;
+    sr::write_index(&mut tx, &rows).await?;
+    let claims: Vec<Claim> = jobs.iter().map(|(_, claim)| claim.clone()).collect();
+    jobs::complete_all(tx, &claims, app.now()).await
 }

@@ -95,7 +95,7 @@ pub(crate) async fn change_state_in(
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
     sr::record_transition(tx, report.id, &transition).await?;
     let reporter = reporters::get(tx, report.reporter_id).await?;
-    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    let reply_address = crate::mail::reply_address(app, &report.reply_token);
     let template = crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address);
     let text = match (notice, template) {
         (Notice::None, _) | (Notice::Template, None) => None,
@@ -139,7 +139,7 @@ pub async fn notice_template(
     let placeholder = if target == "closed:duplicate" { Some(report.id) } else { None };
     let to = ReportState::parse_target(target, placeholder)
         .ok_or_else(|| AppError::Invalid(format!("unknown target state {target:?}")))?;
-    let reply_address = crate::intake::reply_address(app, &report.reply_token);
+    let reply_address = crate::mail::reply_address(app, &report.reply_token);
     Ok(crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address))
 }
 
@@ -204,7 +204,7 @@ pub async fn split(
         },
     )
     .await?;
-    crate::jobs::enqueue_index(&mut tx, app, created.id, message, true).await?;
+    crate::jobs::enqueue(&mut tx, app, &super::IndexJob::new(created.id, message, true)).await?;
     let entries = [
         audit::Entry {
             action: "report.split",

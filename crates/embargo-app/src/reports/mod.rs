@@ -7,6 +7,7 @@ mod access;
 mod inbox;
 mod index;
 mod lifecycle;
+mod reporter_mail;
 mod submit;
 mod thread;
 
@@ -21,6 +22,7 @@ pub use self::access::*;
 pub use self::inbox::*;
 pub use self::index::*;
 pub use self::lifecycle::*;
+pub use self::reporter_mail::*;
 pub use self::submit::*;
 pub use self::thread::*;
 use crate::authz::{self, Permission};

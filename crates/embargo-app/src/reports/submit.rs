@@ -206,10 +206,9 @@ pub(crate) async fn submit_many_in(
     for ((report, submission), message) in created.iter().zip(submissions).zip(&messages) {
         // The search terms and the near-duplicate signature are written by a job, off the
         // intake path (the index is eventually consistent).
-        jobs.push(crate::jobs::index_job(report.id, *message, true)?);
+        jobs.push(crate::jobs::pending(&super::IndexJob::new(report.id, *message, true))?);
         if submission.acknowledge {
-            let key = format!("ack:{}", report.id.0);
-            jobs.push(crate::jobs::report_mail_job(crate::jobs::ACKNOWLEDGEMENT, report.id, Some(*message), &key)?);
+            jobs.push(crate::jobs::pending(&super::Acknowledgement::new(report.id, Some(*message)))?);
         }
         entries.push(audit::Entry {
             action: "report.create",

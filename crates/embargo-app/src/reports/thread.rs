@@ -43,7 +43,7 @@ pub(crate) async fn add_inbound_message_in(
     let id = insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     if !quarantined {
         // Searchable once the index job has run.
-        crate::jobs::enqueue_index(tx, app, report, id, false).await?;
+        crate::jobs::enqueue(tx, app, &super::IndexJob::new(report, id, false)).await?;
     }
     audit::record(
         tx,
@@ -103,7 +103,7 @@ pub(super) async fn team_mail_in(
     subject_line: &str,
     body: &str,
 ) -> Result<i64, AppError> {
-    let message_id = crate::jobs::new_message_id(app, "msg");
+    let message_id = crate::mail::new_message_id(app, "msg");
     let author = actor.to_string();
     let id = messages::insert(
         tx,
@@ -123,7 +123,7 @@ pub(super) async fn team_mail_in(
         },
     )
     .await?;
-    crate::jobs::enqueue_message(tx, app, report.id, id, &message_id).await?;
+    crate::jobs::enqueue(tx, app, &super::ReporterMessage::new(report.id, id, &message_id)).await?;
     Ok(id)
 }
 

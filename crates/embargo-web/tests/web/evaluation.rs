@@ -152,7 +152,7 @@ async fn the_business_calendar_is_edited_by_admins_and_moves_deadlines() {
         let holiday = [("day", "2026-03-16"), ("name", "Founders' day")];
         let reply = send(router, post("/admin/calendar/holidays", Some(&w.admin), &holiday)).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        embargo_app::sla::sweep(&w.web.app).await.unwrap();
+        embargo_app::sla_sweep::sweep(&w.web.app).await.unwrap();
         let reply = send(router, get(&format!("/reports/{}", w.r1), Some(&w.admin))).await;
         assert!(reply.body.contains("2026-03-19") && !reply.body.contains("2026-03-18"), "{}", db.backend);
         let reply = send(router, get("/inbox", Some(&w.admin))).await;

@@ -34,7 +34,12 @@ async fn search(app: &App, words: &str) -> Vec<String> {
 }
 
 async fn index_jobs(app: &App, state: &str) -> usize {
-    jobs::list(app, &local(), Some(state), 1000).await.unwrap().iter().filter(|j| j.kind == jobs::INDEX).count()
+    jobs::list(app, &local(), Some(state), 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|j| j.kind == <embargo_app::reports::IndexJob as jobs::Job>::KIND)
+        .count()
 }
 
 #[tokio::test]

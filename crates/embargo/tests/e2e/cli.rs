@@ -406,6 +406,101 @@ fn cve_ids_are_reserved_assigned_published_and_rejected_against_cve_services() {
     assert_no_panic(&out);
 }
 
+/// The crash test of a CVE publication: the process is killed (SIGKILL) after CVE Services
+/// published the record and before Embargo committed that; run again, it reads the ID's state
+/// at CVE Services, records the publication, and sends nothing twice: exactly one publish
+/// POST, on each backend.
+#[test]
+fn a_cve_publication_interrupted_by_a_crash_is_reconciled_not_sent_twice() {
+    let Some(vectors) = embargo_test_support::vectors_dir("osv/linter-testdata") else { return };
+    for db in both_backends() {
+        let fake = embargo_test_support::cve_fake::CveFake::start();
+        let it = Instance::new(BIN, Some(&db));
+        let (url, org, user, key) = (fake.base_url().to_owned(), fake.org(), fake.user(), fake.api_key());
+        let command = |args: &[&str], as_user: &str| {
+            let mut command = it.command(args);
+            command
+                .env("EMBARGO_CVE_SERVICES__BASE_URL", &url)
+                .env("EMBARGO_CVE_SERVICES__ORG", &org)
+                .env("EMBARGO_CVE_SERVICES__USER", &user)
+                .env("EMBARGO_CVE_SERVICES__API_KEY", &key)
+                .env("EMBARGO_CVE_SERVICES__DRY_RUN", "false")
+                .env("EMBARGO_ADVISORIES__CVE_ORG_ID", "b3476cb9-2e3d-41a6-98d0-0f47421a65b6")
+                .env("EMBARGO_ADVISORIES__CVE_SHORT_NAME", &org)
+                // A crashed command's lease on the publication job expires quickly.
+                .env("EMBARGO_JOBS__LEASE_SECONDS", "2")
+                .env("USER", as_user);
+            command
+        };
+        let run = |args: &[&str], as_user: &str| embargo_test_support::run_command(command(args, as_user), b"");
+        let out = run(&["cve", "reserve", "--count", "1"], "alice");
+        assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+        let id = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+        let file = vectors.join("GO-2020-0001.json");
+        let out = run(&["advisory", "import", file.to_str().unwrap()], "alice");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let advisory = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+        assert_eq!(run(&["cve", "assign", &id, &advisory], "alice").code, 0);
+        for (step, who) in [("submit", "alice"), ("approve", "bob"), ("publish", "bob")] {
+            let out = run(&["advisory", step, &advisory], who);
+            assert_eq!(out.code, 0, "{step}: {}{}", out.stdout, out.stderr);
+        }
+
+        // CVE Services takes the POST, but its answer hangs: the process is killed there.
+        fake.hold_answers("POST", "/cna");
+        let mut child = command(&["cve", "publish", &advisory], "alice")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let publish_posts =
+            || fake.requests().iter().filter(|r| r.method == "POST" && r.path == format!("/api/cve/{id}/cna")).count();
+        let started = Instant::now();
+        while publish_posts() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(120), "{}: the publish POST never came", db.backend);
+            assert!(child.try_wait().unwrap().is_none(), "{}: the command ended before its call", db.backend);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        fake.release();
+        assert_eq!(fake.id(&id).unwrap().state, "PUBLISHED", "CVE Services published it");
+        let out = run(&["cve", "list", "--json"], "alice");
+        let list: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(list[0]["state"], "RESERVED", "{}: the crash came before the commit", db.backend);
+
+        // Run again: the publication is reconciled with a read, not sent again.
+        let out = run(&["cve", "publish", &advisory], "alice");
+        assert_eq!(out.code, 0, "{}: {}{}", db.backend, out.stdout, out.stderr);
+        assert!(out.stdout.contains(&id), "{}", out.stdout);
+        assert_eq!(publish_posts(), 1, "{}: exactly one publish POST", db.backend);
+        assert!(
+            fake.requests().iter().any(|r| r.method == "GET" && r.path == format!("/api/cve-id/{id}")),
+            "{}: reconciled by reading the ID's state",
+            db.backend
+        );
+        let out = run(&["cve", "list", "--json"], "alice");
+        let list: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(list[0]["state"], "PUBLISHED", "{}", db.backend);
+        let out = run(&["audit", "list", "--json", "--limit", "1000"], "alice");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let published: Vec<String> = out
+            .stdout
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|e| e["action"] == "cve.publish")
+            .map(|e| e["details"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(published.len(), 1, "{}: recorded once: {published:?}", db.backend);
+        assert!(published[0].contains("reconciled=true"), "{published:?}");
+        // And again: an update (PUT), the record published once.
+        let out = run(&["cve", "publish", &advisory], "alice");
+        assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+        assert_eq!(publish_posts(), 1, "{}", db.backend);
+        assert!(fake.requests().iter().any(|r| r.method == "PUT" && r.path.ends_with("/cna") && r.status == 200));
+    }
+}
+
 #[test]
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {
