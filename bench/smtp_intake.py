@@ -150,11 +150,13 @@ def start_postgres(tmp):
 def embargo_run(binary, tmp, messages, database_url=None):
     data = tempfile.mkdtemp(dir=tmp)
     config = os.path.join(data, "embargo.toml")
+    http, smtp, metrics_port = free_port(), free_port(), free_port()
     with open(config, "w") as f:
+        # Metrics are served on their own loopback listener, never on the public one.
+        f.write(f'metrics_listen = "127.0.0.1:{metrics_port}"\n')
         # Sender authentication (DKIM/SPF/DMARC) needs DNS, which this machine does not reach.
         f.write("[mail]\nmessages_per_minute_per_ip = 100000000\nmax_connections_per_ip = 1000\n"
                 "check_sender_authentication = false\n")
-    http, smtp = free_port(), free_port()
     args = [binary, "serve", "--config", config, "--data-dir", os.path.join(data, "d"),
             "--http", f"127.0.0.1:{http}", "--smtp", f"127.0.0.1:{smtp}"]
     if database_url:
@@ -164,7 +166,7 @@ def embargo_run(binary, tmp, messages, database_url=None):
     try:
         wait_port(smtp)
         rate, t0 = smtp_source(smtp, messages)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
         # Every new report is acknowledged by mail (to the outbox Maildir, no relay here).
         acknowledged, done = wait_files(os.path.join(data, "d", "outbox", "new", "*"), messages, t0)
     finally:

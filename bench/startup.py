@@ -56,6 +56,7 @@ def rss_kib(pid):
 def start(binary, data_dir):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBARGO_")}
+    env["EMBARGO_METRICS_LISTEN"] = "127.0.0.1:0"  # metrics on a free loopback port
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [binary, "serve", "--data-dir", data_dir, "--http", f"127.0.0.1:{port}", "--smtp", "127.0.0.1:0"],

@@ -9,7 +9,8 @@ use crate::record::{AdvisoryRecord, Event, Publisher, RangeKind, utc};
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~') {
+        // `&` too: `&lt;` typed in a title is text, not the character it names.
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~' | '&') {
             out.push('\\');
         }
         out.push(if c == '\n' { ' ' } else { c });

@@ -209,6 +209,14 @@ fn markdown_has_every_section_and_html_is_sanitised() {
     );
     assert!(html.contains("&lt;script&gt;"), "{html}");
     assert!(html.contains(r#"<a href="https://example.org" rel="noopener noreferrer nofollow">ok</a>"#), "{html}");
+    // A title or a credit taken from a report is text: an entity in it stays as typed (not
+    // turned into the character it names), and a tag is shown, not dropped.
+    let mut reported = semver_library();
+    reported.title = "&lt;b&gt; & <i>x</i> &amp;".into();
+    reported.credits = vec![common::credit("Eve &lt;img&gt; <u>", CreditType::Finder)];
+    let html = to_html(&reported, &publisher);
+    assert!(html.contains("&amp;lt;b&amp;gt; &amp; &lt;i&gt;x&lt;/i&gt; &amp;amp;"), "{html}");
+    assert!(html.contains("Eve &amp;lt;img&amp;gt; &lt;u&gt;"), "{html}");
 }
 
 #[test]

@@ -108,6 +108,24 @@ pub async fn authenticate_token(app: &App, token: &str) -> Result<Option<Actor>,
     Ok(user.map(|u| Actor::User { id: u.id, role: u.role }))
 }
 
+/// The team account someone at the command line acts as (`--as EMAIL`): what they do next is
+/// checked against that account's permissions and recorded under its name. Only who may
+/// manage accounts (the local administrator) may act as another account, never as a
+/// disabled one; the switch itself is audited, naming both.
+pub async fn act_as(app: &App, actor: &Actor, email: &str) -> Result<Actor, AppError> {
+    let mut tx = app.store.begin().await?;
+    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    let user = users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    if user.disabled {
+        return Err(AppError::Forbidden("act as a disabled account"));
+    }
+    audit::record(&mut tx, app, actor, "user.act_as", &format!("user:{}", user.id), "").await?;
+    tx.commit().await?;
+    Ok(Actor::User { id: user.id, role: user.role })
+}
+
 /// At start: while no admin exists, issues a one-time link (valid 24 hours) to create the
 /// first one, and returns its URL under `base_url`. Returns `None` once an admin exists.
 pub async fn first_admin_link(app: &App, base_url: &str) -> Result<Option<String>, AppError> {

@@ -94,13 +94,14 @@ pub async fn for_report(
     Ok(entries)
 }
 
-/// The most reads recorded in one transaction.
+/// The most callers' reads recorded in one transaction.
 const MAX_READ_BATCH: usize = 256;
 
 /// Records a read and returns once it is committed. Reads from many requests are committed
 /// together by one task (group commit, as for mail intake): each caller still waits for
 /// the commit that holds its entry, so nothing is shown that is not on the record, but the
-/// cost of a durable commit is shared.
+/// cost of a durable commit is shared. The commit goes before waiting background writers
+/// (see [`embargo_store::Store::begin_urgent`]): someone is waiting for the page.
 pub(crate) async fn record_read(
     app: &App,
     actor: &embargo_domain::Actor,
@@ -108,14 +109,27 @@ pub(crate) async fn record_read(
     subject: &str,
     details: &str,
 ) -> Result<(), AppError> {
+    record_reads(app, actor, action, &[(subject, details)]).await
+}
+
+/// [`record_read`] for several reads of one kind (`(subject, details)` each), committed
+/// together: one wait, however many.
+pub(crate) async fn record_reads(
+    app: &App,
+    actor: &embargo_domain::Actor,
+    action: &str,
+    reads: &[(&str, &str)],
+) -> Result<(), AppError> {
+    if reads.is_empty() {
+        return Ok(());
+    }
     let queue = app.read_log.get_or_init(|| start_read_committer(app.store.clone()));
     let (done, wait) = tokio::sync::oneshot::channel();
     let pending = PendingRead {
         at: app.now(),
         actor: actor.to_string(),
         action: action.to_owned(),
-        subject: subject.to_owned(),
-        details: details.to_owned(),
+        reads: reads.iter().map(|(subject, details)| ((*subject).to_owned(), (*details).to_owned())).collect(),
         done,
     };
     queue.send(pending).await.map_err(|_| AppError::Unavailable("the audit log is not accepting entries".into()))?;
@@ -139,15 +153,17 @@ fn start_read_committer(store: embargo_store::Store) -> tokio::sync::mpsc::Sende
             }
             metrics::histogram!("embargo_audit_read_batch_size").record(batch.len() as f64);
             let result = async {
-                let mut tx = store.begin().await?;
+                let mut tx = store.begin_urgent().await?;
                 let entries: Vec<audit::NewEntry<'_>> = batch
                     .iter()
-                    .map(|read| audit::NewEntry {
-                        at: read.at,
-                        actor: &read.actor,
-                        action: &read.action,
-                        subject: &read.subject,
-                        details: &read.details,
+                    .flat_map(|pending| {
+                        pending.reads.iter().map(move |(subject, details)| audit::NewEntry {
+                            at: pending.at,
+                            actor: &pending.actor,
+                            action: &pending.action,
+                            subject,
+                            details,
+                        })
                     })
                     .collect();
                 audit::append_many(&mut tx, &entries).await?;

@@ -56,6 +56,13 @@ pub struct Config {
     pub smtp: String,
     /// The public base URL of this instance, used in links sent to people.
     pub public_url: String,
+    /// Where Prometheus scrapes `/metrics`: a separate listener (default loopback
+    /// `127.0.0.1:9090`), empty for none. The public listener never serves metrics without
+    /// `metrics_token`.
+    pub metrics_listen: String,
+    /// A bearer token for `/metrics`. When set, every scrape must send
+    /// `Authorization: Bearer <token>`, and the public listener serves `/metrics` to it too.
+    pub metrics_token: Secret,
     /// Who runs this instance.
     pub organisation: Organisation,
     /// Service-level targets, from the security policy.
@@ -139,8 +146,10 @@ pub struct Web {
     pub require_totp: bool,
     /// A session ends after this many hours without a request.
     pub session_idle_hours: u32,
-    /// Failed sign-ins per account (and per address x 10) in 15 minutes before sign-in is
-    /// refused for the rest of the window.
+    /// Failed sign-ins per account and address in 15 minutes before sign-in is refused until
+    /// the oldest leaves the window; per address (any account) ten times this in 15 minutes,
+    /// and per account (any address, except from a browser it signed in from) ten times
+    /// this in an hour.
     pub max_failed_logins: u32,
     /// Reports per hour accepted from one network address through the form.
     pub reports_per_hour_per_ip: u32,
@@ -362,8 +371,12 @@ impl Default for Imap {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest accepted message (mail or form), in bytes.
+    /// Largest accepted message (mail or form), in bytes: for mail, its size on the wire
+    /// (as sent, before decoding), which the SMTP listener advertises as `SIZE`.
     pub max_message_bytes: u64,
+    /// Largest decoded content of one message (its text and files after base64 and
+    /// quoted-printable decoding, decryption and decompression), in bytes.
+    pub max_decoded_bytes: u64,
 }
 
 /// Logging.
@@ -384,6 +397,8 @@ impl Default for Config {
             http: "127.0.0.1:8080".into(),
             smtp: "127.0.0.1:2525".into(),
             public_url: String::new(),
+            metrics_listen: "127.0.0.1:9090".into(),
+            metrics_token: Secret::default(),
             organisation: Organisation::default(),
             sla: Sla::default(),
             jobs: Jobs::default(),
@@ -431,7 +446,7 @@ impl Default for Jobs {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 25 * 1024 * 1024 }
+        Self { max_message_bytes: 25 * 1024 * 1024, max_decoded_bytes: 50 * 1024 * 1024 }
     }
 }
 
@@ -540,6 +555,16 @@ impl Config {
                 return invalid(format!("{key}: {value:?} is not an address such as 127.0.0.1:8080"));
             }
         }
+        if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<SocketAddr>().is_err() {
+            return invalid(format!(
+                "metrics_listen: {:?} is not an address such as 127.0.0.1:9090 (empty: no metrics listener)",
+                self.metrics_listen
+            ));
+        }
+        let token = self.metrics_token.expose();
+        if !token.is_empty() && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            return invalid("metrics_token must be at least 16 characters without spaces (empty: no token)".into());
+        }
         let url = self.database_url.expose();
         if !(url.is_empty()
             || url.starts_with("sqlite:")
@@ -646,6 +671,17 @@ impl Config {
         }
     }
 
+    /// The database in effect, in words for messages: "the SQLite database PATH" or "the
+    /// PostgreSQL database URL" (its password masked).
+    pub fn database_place(&self) -> String {
+        let url = self.database_url();
+        match embargo_store::Store::sqlite_path(url.expose()) {
+            Some(path) => format!("the SQLite database {}", path.display()),
+            None if url.expose().starts_with("sqlite:") => "the SQLite database".to_owned(),
+            None => format!("the PostgreSQL database {}", redact_url(url.expose())),
+        }
+    }
+
     /// The base URL for links: `public_url`, or `http://<http address>`.
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.sla.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
@@ -703,6 +739,9 @@ impl Config {
         }
         if !shown.cve_services.api_key.is_empty() {
             shown.cve_services.api_key = Secret::new("[redacted]");
+        }
+        if !shown.metrics_token.is_empty() {
+            shown.metrics_token = Secret::new("[redacted]");
         }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
@@ -790,6 +829,14 @@ smtp = "127.0.0.1:2525"
 # Empty: http://<http address>.
 public_url = ""
 
+# Prometheus metrics (GET /metrics) are served on their own listener, loopback by default,
+# and never on the public one unless metrics_token is set. Empty: no metrics listener.
+metrics_listen = "127.0.0.1:9090"
+# A bearer token for /metrics (at least 16 characters). When set, every scrape must send
+# "Authorization: Bearer <token>" (on either listener). Better set it through the
+# environment (EMBARGO_METRICS_TOKEN) than in this file.
+metrics_token = ""
+
 [organisation]
 name = "Example Project"
 # The private address reports are sent to.
@@ -864,8 +911,12 @@ poll_seconds = 60
 # Team accounts sign in with a password and a TOTP code (an authenticator app).
 require_totp = true
 session_idle_hours = 12
-# Failed sign-ins per account in 15 minutes before sign-in is refused until the window ends
-# (per network address: ten times this). Counted in the database, so it holds across instances.
+# Failed sign-ins per account and network address in 15 minutes before sign-in is refused
+# (with Retry-After) until the oldest failure is 15 minutes old. Also: ten times this per
+# address over all accounts in 15 minutes, and ten times this per account over all addresses
+# in an hour, which does not apply to a browser that signed in to the account before (it
+# holds a signed device cookie), so strangers cannot lock the owner out. Counted in the
+# database (sliding windows, to the minute), so the limits hold across instances.
 max_failed_logins = 5
 # The reporter form: reports per hour from one network address, and its anti-spam measure:
 # a small proof of work solved by the page's script, or, without JavaScript, a short wait.
@@ -886,8 +937,12 @@ cve_org_id = ""
 cve_short_name = ""
 
 [limits]
-# Largest accepted message, mail or form, in bytes (25 MiB).
+# Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on
+# the wire, as sent (the SMTP listener advertises it as SIZE).
 max_message_bytes = 26214400
+# Largest decoded content of one message: its text and files after decoding, decryption
+# and decompression (50 MiB).
+max_decoded_bytes = 52428800
 
 [log]
 # "text" for people, "json" for log collectors. Report content is never logged.

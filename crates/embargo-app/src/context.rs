@@ -48,35 +48,210 @@ pub struct App {
     pub(crate) intake_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
+/// Whether opening an instance may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `serve` and `migrate`: create what is missing (the data directory, the master key,
+    /// the database's tables).
+    Create,
+    /// Every other command: the instance must exist; nothing is created, so that a mistyped
+    /// `--data-dir` or database URL is an error instead of a new, empty instance.
+    Existing,
+}
+
+/// What [`App::open_instance`] found or made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Where the master key came from (generated: it is new).
+    pub key: KeySource,
+    /// The database held no instance, and now does.
+    pub created: bool,
+}
+
+/// Why an instance could not be opened. Each variant says what the operator must do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// There is no instance where the configuration points (and the mode may not create one).
+    #[error("{0}")]
+    NoInstance(String),
+    /// The configuration or the files do not fit together (such as a master key that does
+    /// not open the database's data).
+    #[error("{0}")]
+    Config(String),
+    /// The database cannot be used; `kind` tells whether waiting can help.
+    #[error("{message}")]
+    Database {
+        /// The cause, in plain words.
+        message: String,
+        /// What kind of failure.
+        kind: embargo_store::OpenFailure,
+    },
+    /// A temporary failure (such as a busy database): try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (such as a failed migration).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl OpenError {
+    fn from_store(context: &str, err: embargo_store::StoreError) -> Self {
+        match err {
+            embargo_store::StoreError::Open { message, kind } => OpenError::Database { message, kind },
+            embargo_store::StoreError::BadUrl => OpenError::Config(err.to_string()),
+            err if err.is_transient() => OpenError::Unavailable(format!("{context}: {err}")),
+            err => OpenError::Failed(format!("{context}: {err}")),
+        }
+    }
+}
+
+impl From<OpenError> for AppError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::NoInstance(m) | OpenError::Config(m) => AppError::Invalid(m),
+            OpenError::Database { message, kind: embargo_store::OpenFailure::Unreachable }
+            | OpenError::Unavailable(message) => AppError::Unavailable(message),
+            OpenError::Database { message, .. } => AppError::Invalid(message),
+            OpenError::Failed(m) => AppError::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
 impl App {
-    /// Opens an instance: creates the data directory, loads or creates the master key,
-    /// connects to the database and applies migrations.
+    /// Opens an instance, creating it when it does not exist yet: the data directory, the
+    /// master key, the database's tables (see [`App::open_instance`]).
     pub async fn open(config: Config) -> Result<(Self, KeySource), AppError> {
         Self::open_with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// [`App::open`] with an injected clock.
     pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<(Self, KeySource), AppError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            AppError::Invalid(format!("cannot create data directory {}: {e}", config.data_dir.display()))
-        })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // The data directory holds the key and the database: owner only.
-            let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+        let (app, opened) = Self::open_instance(config, clock, OpenMode::Create).await?;
+        Ok((app, opened.key))
+    }
+
+    /// Opens an instance: loads the master key, connects to the database, checks that the
+    /// key is the one its data is sealed under, and applies pending migrations. With
+    /// [`OpenMode::Create`] it creates what is missing; a master key is created only when
+    /// the database holds nothing sealed under another one, never beside a database whose
+    /// key is elsewhere.
+    pub async fn open_instance(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        mode: OpenMode,
+    ) -> Result<(Self, Opened), OpenError> {
+        let url = config.database_url();
+        embargo_store::Backend::of_url(url.expose()).map_err(|e| OpenError::Config(e.to_string()))?;
+        let data_dir = config.data_dir.clone();
+        let key_file = data_dir.join("master.key");
+        let sqlite_file = Store::sqlite_path(url.expose());
+        let place = config.database_place();
+        match mode {
+            OpenMode::Create => {
+                std::fs::create_dir_all(&data_dir).map_err(|e| {
+                    OpenError::Config(format!("cannot create data directory {}: {e}", data_dir.display()))
+                })?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    // The data directory holds the key and the database: owner only.
+                    let _ = std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700));
+                }
+            }
+            OpenMode::Existing => {
+                if let Some(file) = &sqlite_file
+                    && !file.exists()
+                {
+                    let why = if data_dir.is_dir() || !file.starts_with(&data_dir) {
+                        format!("{} does not exist", file.display())
+                    } else {
+                        format!("the data directory {} does not exist", data_dir.display())
+                    };
+                    return Err(OpenError::NoInstance(format!(
+                        "no Embargo instance here: {why}. Check --data-dir (or data_dir, --database-url); \
+                         `embargo serve` or `embargo migrate` creates a new instance"
+                    )));
+                }
+            }
         }
         let from_env = std::env::var("EMBARGO_MASTER_KEY").ok();
-        let (keys, source) = Keyring::load_or_create(&config.data_dir, from_env.as_deref())
-            .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let url = config.database_url();
-        let store = Store::connect(url.expose(), Arc::new(keys)).await.map_err(|e| match e {
-            embargo_store::StoreError::BadUrl => AppError::Invalid(e.to_string()),
-            e => AppError::Unavailable(format!("cannot open the database: {e}")),
-        })?;
-        store.migrate().await.map_err(|e| AppError::Unavailable(format!("cannot migrate the database: {e}")))?;
-        let transport = embargo_mail::outbound::Transport::new(config.mail.relay.expose(), &config.outbox_dir())
-            .map_err(|e| AppError::Invalid(format!("mail.relay: {e}")))?;
+        let found_key = Keyring::load(&data_dir, from_env.as_deref()).map_err(|e| OpenError::Config(e.to_string()))?;
+        let no_key = || {
+            format!(
+                "there is no master key: {} does not exist and EMBARGO_MASTER_KEY is not set. Point --data-dir \
+                 (or data_dir) at the directory that holds the instance's master.key, or set EMBARGO_MASTER_KEY",
+                key_file.display()
+            )
+        };
+        if mode == OpenMode::Existing && found_key.is_none() {
+            return Err(OpenError::NoInstance(no_key()));
+        }
+        // Until a key is chosen, the store works with a throwaway one: only to read what the
+        // database's data is sealed under, never to seal.
+        let (keys, source) = match found_key {
+            Some((keys, source)) => (Arc::new(keys), Some(source)),
+            None => (Arc::new(Keyring::generate()), None),
+        };
+        let store = Store::connect(url.expose(), keys.clone())
+            .await
+            .map_err(|e| OpenError::from_store("cannot open the database", e))?;
+        let checked = Self::check_instance(&store, mode, &place).await;
+        let (initialised, recorded, sealed_under) = match checked {
+            Ok(found) => found,
+            Err(err) => {
+                store.close().await;
+                return Err(err);
+            }
+        };
+        let chosen = match (source, sealed_under) {
+            (Some(source), Some(found)) if found != keys.key_id() => {
+                let ours = match source {
+                    KeySource::Environment => "the one in EMBARGO_MASTER_KEY".to_owned(),
+                    _ => format!("the one in {}", key_file.display()),
+                };
+                Err(OpenError::Config(format!(
+                    "{place} holds data sealed under master key {found}, but the master key in use is {} ({ours}), \
+                     which cannot read it. Use the instance's own key: point --data-dir at the directory that \
+                     holds its master.key, or set EMBARGO_MASTER_KEY",
+                    keys.key_id()
+                )))
+            }
+            (Some(source), _) => Ok((keys, source)),
+            (None, Some(found)) => Err(OpenError::Config(format!(
+                "{place} holds an instance whose data is sealed under master key {found}, and {}",
+                no_key().trim_start_matches("there is ")
+            ))),
+            (None, None) => Keyring::load_or_create(&data_dir, None)
+                .map(|(keys, source)| (Arc::new(keys), source))
+                .map_err(|e| OpenError::Config(e.to_string())),
+        };
+        let (keys, source) = match chosen {
+            Ok(chosen) => chosen,
+            Err(err) => {
+                store.close().await;
+                return Err(err);
+            }
+        };
+        let store = store.with_keys(keys.clone());
+        let ready = async {
+            store.migrate().await.map_err(|e| OpenError::from_store("cannot migrate the database", e))?;
+            if recorded.is_none() {
+                let mut tx = store.begin().await.map_err(|e| OpenError::from_store("cannot open the database", e))?;
+                embargo_store::meta::record_key_id(&mut tx, &keys.key_id())
+                    .await
+                    .map_err(|e| OpenError::from_store("cannot record the master key's id", e))?;
+                tx.commit().await.map_err(|e| OpenError::from_store("cannot record the master key's id", e))?;
+            }
+            embargo_mail::outbound::Transport::new(config.mail.relay.expose(), &config.outbox_dir())
+                .map_err(|e| OpenError::Config(format!("mail.relay: {e}")))
+        };
+        let transport = match ready.await {
+            Ok(transport) => transport,
+            Err(err) => {
+                store.close().await;
+                return Err(err);
+            }
+        };
         Ok((
             Self {
                 store,
@@ -88,8 +263,36 @@ impl App {
                 calendar: Arc::default(),
                 intake_activity: Arc::default(),
             },
-            source,
+            Opened { key: source, created: !initialised },
         ))
+    }
+
+    /// Whether the database holds an instance, the master key id it records, and the id of
+    /// the key its data is sealed under (recorded, or read off a sealed value).
+    async fn check_instance(
+        store: &Store,
+        mode: OpenMode,
+        place: &str,
+    ) -> Result<(bool, Option<String>, Option<String>), OpenError> {
+        let failed = |e| OpenError::from_store("cannot read the database", e);
+        let initialised = store.is_initialised().await.map_err(failed)?;
+        if !initialised {
+            if mode == OpenMode::Existing {
+                return Err(OpenError::NoInstance(format!(
+                    "no Embargo instance here: {place} holds none (its tables are missing). Check --database-url \
+                     (or database_url); `embargo serve` or `embargo migrate` creates a new instance"
+                )));
+            }
+            return Ok((false, None, None));
+        }
+        let mut tx = store.snapshot().await.map_err(failed)?;
+        let recorded = embargo_store::meta::recorded_key_id(&mut tx).await.map_err(failed)?;
+        let sealed_under = match &recorded {
+            Some(id) => Some(id.clone()),
+            None => embargo_store::meta::sampled_key_id(&mut tx).await.map_err(failed)?,
+        };
+        tx.rollback().await.map_err(failed)?;
+        Ok((true, recorded, sealed_under))
     }
 
     /// Whether the database answers.
@@ -129,13 +332,13 @@ pub(crate) struct CachedCalendar {
     pub(crate) calendar: Arc<embargo_domain::calendar::BusinessCalendar>,
 }
 
-/// A read to record, waiting for the read committer.
+/// Reads to record, waiting for the read committer.
 #[derive(Debug)]
 pub(crate) struct PendingRead {
     pub(crate) at: embargo_domain::Timestamp,
     pub(crate) actor: String,
     pub(crate) action: String,
-    pub(crate) subject: String,
-    pub(crate) details: String,
+    /// `(subject, details)` of each read.
+    pub(crate) reads: Vec<(String, String)>,
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }

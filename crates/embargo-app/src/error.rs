@@ -20,6 +20,14 @@ pub enum AppError {
     /// Too many attempts: wait, then try again.
     #[error("{0}")]
     TooMany(String),
+    /// Too many attempts, and the earliest retry is known (HTTP `Retry-After`).
+    #[error("{message}")]
+    Throttled {
+        /// What happened and when to try again, for people.
+        message: String,
+        /// Seconds until an attempt may succeed.
+        retry_after_secs: u64,
+    },
     /// A temporary failure (database busy or unreachable): retry later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

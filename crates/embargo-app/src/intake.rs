@@ -66,8 +66,86 @@ pub struct MailEnvelope {
 
 pub use crate::mail::reply_address;
 
+/// Who a message is from, decided against the envelope (see [`sender_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The address the report is filed under (the reporter), if there is a usable one.
+    pub address: Option<String>,
+    /// Whether an automatic acknowledgement may go to [`Sender::address`]: only to an address
+    /// that is the envelope sender too, or whose domain authenticated the message (DMARC).
+    pub may_acknowledge: bool,
+    /// `ambiguous-sender` and `sender-mismatch`, when they apply.
+    pub anomalies: Vec<String>,
+}
+
+/// The envelope sender disagrees with the `From` address.
+pub const ANOMALY_SENDER_MISMATCH: &str = "sender-mismatch";
+
+/// What an anomaly code means, for people (the report page and `report show`).
+pub fn anomaly_text(code: &str) -> &'static str {
+    match code {
+        embargo_mail::ANOMALY_MALFORMED_MIME => {
+            "malformed message: its MIME structure is broken; the text shown was recovered from it (see the original)"
+        }
+        embargo_mail::ANOMALY_AMBIGUOUS_SENDER => {
+            "ambiguous sender: the message names more than one From address; no automatic reply was sent to the others"
+        }
+        ANOMALY_SENDER_MISMATCH => "sender mismatch: the From address is not the envelope sender",
+        _ => "unrecognised anomaly",
+    }
+}
+
+/// Decides who a message is from and whether the acknowledgement may be sent there.
+///
+/// The `From` header costs nothing to forge; an acknowledgement sent to whatever it names
+/// is backscatter aimed at a third party. The envelope sender (`MAIL FROM`, or for piped and
+/// IMAP mail the `Return-Path` the delivering server recorded) is where any bounce of the
+/// message would go anyway, and SPF checks it. So:
+///
+/// - several `From` addresses (two headers, or a list): the reporter is the one that is the
+///   envelope sender, else the first; flagged `ambiguous-sender`;
+/// - a `From` address that is not the envelope sender: flagged `sender-mismatch`;
+/// - the acknowledgement goes to the reporter's address only when it is the envelope sender,
+///   or when DMARC passed for it (its domain vouched for the message); with no envelope at
+///   all (a bare pipe) a single `From` is acknowledged as before, an ambiguous one never.
+pub fn sender_of(mail: &InboundMail, envelope: &MailEnvelope) -> Sender {
+    let envelope_sender = envelope.mail_from.clone().or_else(|| mail.return_path.clone()).map(|a| a.trim().to_owned());
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    let mut anomalies: Vec<String> =
+        mail.anomalies.iter().filter(|a| *a == embargo_mail::ANOMALY_AMBIGUOUS_SENDER).cloned().collect();
+    let ambiguous = !anomalies.is_empty();
+    let address = match &envelope_sender {
+        Some(env) if ambiguous => {
+            let matching: Vec<&String> = mail.from_addresses.iter().filter(|f| same(f, env)).collect();
+            match matching.as_slice() {
+                [one] => Some((*one).clone()),
+                _ => mail.from_addresses.first().cloned().or_else(|| mail.from_address.clone()),
+            }
+        }
+        _ => mail.from_address.clone(),
+    };
+    let is_envelope_sender = match (&address, &envelope_sender) {
+        (Some(a), Some(env)) => same(a, env),
+        _ => false,
+    };
+    if let (Some(_), Some(env)) = (&address, &envelope_sender)
+        && !env.is_empty()
+        && !is_envelope_sender
+    {
+        anomalies.push(ANOMALY_SENDER_MISMATCH.to_owned());
+    }
+    let dmarc_pass = envelope.auth.as_ref().is_some_and(|a| a.dmarc == "pass");
+    let may_acknowledge = address.is_some()
+        && match &envelope_sender {
+            Some(_) => is_envelope_sender || dmarc_pass,
+            None => !ambiguous,
+        };
+    Sender { address, may_acknowledge, anomalies }
+}
+
 /// Whether mail may be answered automatically: not an auto-reply, bounce or list mail, not
-/// from one of our own addresses, not carrying one of our own Message-IDs (a loop).
+/// from one of our own addresses, not carrying one of our own Message-IDs (a loop), and
+/// to a sender the envelope confirms ([`sender_of`]).
 fn may_acknowledge(app: &App, mail: &InboundMail, envelope: &MailEnvelope) -> bool {
     let ours = SecurityAddress::of(app);
     // Our own Message-IDs, on the message itself or among those it answers: a robot
@@ -76,9 +154,11 @@ fn may_acknowledge(app: &App, mail: &InboundMail, envelope: &MailEnvelope) -> bo
     let is_ours = |id: &str| id.starts_with("embargo.") && id.ends_with(&ours_suffix);
     let our_message_id =
         mail.message_id.as_deref().is_some_and(is_ours) || mail.thread_ids.iter().any(|id| is_ours(id));
+    let sender = sender_of(mail, envelope);
     !mail.auto_generated
         && envelope.mail_from.as_deref() != Some("")
-        && mail.from_address.as_deref().is_some_and(|from| !ours.is_ours(from))
+        && sender.may_acknowledge
+        && sender.address.as_deref().is_some_and(|from| !ours.is_ours(from))
         && !our_message_id
 }
 
@@ -114,9 +194,18 @@ fn precheck(app: &App, raw: &[u8], key: &embargo_mail::openpgp::InstanceKey) -> 
     }
     let limit = app.config.limits.max_message_bytes;
     if raw.len() as u64 > limit {
-        return Err(AppError::Invalid(format!("the message is larger than the limit of {limit} bytes")));
+        return Err(AppError::Invalid(wire_limit_text(raw.len() as u64, limit)));
     }
-    Ok(embargo_mail::parse_with_key(raw, Some(key)))
+    let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
+    Ok(embargo_mail::parse_with_limit(raw, Some(key), None, decoded_limit))
+}
+
+/// The refusal of a message over the wire-size limit (SMTP, `ingest-mail`).
+pub fn wire_limit_text(size: u64, limit: u64) -> String {
+    format!(
+        "the message is {size} bytes as received, larger than the limit of {limit} bytes \
+         (limits.max_message_bytes, advertised as SMTP SIZE)"
+    )
 }
 
 fn log_outcome(outcome: &IngestOutcome) {
@@ -146,19 +235,22 @@ async fn ingest_in(
     // A signature inside encrypted mail is checked against the sender's imported key.
     let mut pgp = mail.pgp.clone();
     if let Some(embargo_mail::PgpStatus::Decrypted { signed: true, verified: None, .. }) = &pgp
-        && let Some(from) = &mail.from_address
+        && let Some(from) = &sender_of(mail, envelope).address
         && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
     {
         // The key was loaded when the message was parsed (no second transaction here).
         let key = app.pgp_key.get().cloned().ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
-        pgp = embargo_mail::parse_with_keys(raw, Some(&key), Some(&certificate)).pgp;
+        let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
+        pgp = embargo_mail::parse_with_limit(raw, Some(&key), Some(&certificate), decoded_limit).pgp;
     }
     let bad_signature = matches!(pgp, Some(embargo_mail::PgpStatus::Decrypted { verified: Some(false), .. }));
     let submission = submission_of(app, raw, mail, envelope, pgp.as_ref());
     // A reply whose sender authentication fails is not trusted to speak as the reporter.
     let auth_failed = envelope.auth.as_ref().is_some_and(embargo_mail::auth::AuthSummary::failed) || bad_signature;
+    // Nor is one whose sender is ambiguous (two From addresses).
+    let ambiguous = mail.anomalies.iter().any(|a| a == embargo_mail::ANOMALY_AMBIGUOUS_SENDER);
     let target = match target {
-        Thread::Reply(report) if auth_failed => Thread::Quarantine(report),
+        Thread::Reply(report) if auth_failed || ambiguous => Thread::Quarantine(report),
         other => other,
     };
     Ok(match target {
@@ -184,9 +276,13 @@ fn submission_of(
     envelope: &MailEnvelope,
     pgp: Option<&embargo_mail::PgpStatus>,
 ) -> Submission {
+    let sender = sender_of(mail, envelope);
+    let mut anomalies: Vec<String> =
+        mail.anomalies.iter().filter(|a| *a != embargo_mail::ANOMALY_AMBIGUOUS_SENDER).cloned().collect();
+    anomalies.extend(sender.anomalies);
     Submission {
         channel: Channel::Email,
-        reporter_email: mail.from_address.clone().unwrap_or_else(|| "unknown-sender@invalid".into()),
+        reporter_email: sender.address.unwrap_or_else(|| "unknown-sender@invalid".into()),
         reporter_name: mail.from_name.clone(),
         title: if mail.parsed { mail.subject.clone() } else { "(unparsable message)".into() },
         body: mail.text.clone(),
@@ -200,6 +296,7 @@ fn submission_of(
         acknowledge: may_acknowledge(app, mail, envelope),
         pgp: pgp.map(embargo_mail::PgpStatus::code),
         auth: envelope.auth.as_ref().map(embargo_mail::auth::AuthSummary::code),
+        anomalies: Some(anomalies.join(",")).filter(|a| !a.is_empty()),
         details: None,
         product_id: None,
     }
@@ -424,7 +521,8 @@ async fn find_thread(
         let record = sr::get(tx, *report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
         return Ok(Thread::Redelivery(record.reference));
     }
-    let sender_index = mail.from_address.as_deref().map(|from| reporters::email_index(tx, from));
+    let sender = sender_of(mail, envelope);
+    let sender_index = sender.address.as_deref().map(|from| reporters::email_index(tx, from));
     let from_reporter = async |tx: &mut Tx, report: embargo_domain::ReportId| -> Result<bool, AppError> {
         let Some(record) = sr::get(tx, report).await? else { return Ok(false) };
         let reporter = reporters::get(tx, record.reporter_id).await?;
@@ -488,11 +586,26 @@ impl SmtpIntake {
 
 impl Delivery for SmtpIntake {
     fn accepts(&self, address: &str) -> bool {
-        SecurityAddress::of(&self.app).is_ours(address)
+        SecurityAddress::of(&self.app).is_ours(address) || crate::postmaster::is_postmaster(&self.app, address)
     }
 
-    fn deliver(&self, envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>> {
+    fn deliver(&self, mut envelope: Envelope) -> BoxFuture<'_, Result<String, DeliveryError>> {
         Box::pin(async move {
+            // Mail to the postmaster goes to the admins, never into a report; the same
+            // message to the security address as well is filed there too.
+            let (postmaster, others): (Vec<String>, Vec<String>) = std::mem::take(&mut envelope.rcpt_to)
+                .into_iter()
+                .partition(|r| crate::postmaster::is_postmaster(&self.app, r));
+            envelope.rcpt_to = others;
+            if !postmaster.is_empty() {
+                let peer = envelope.peer.ip().to_string();
+                crate::postmaster::accept(&self.app, &envelope.data, &envelope.mail_from, &peer)
+                    .await
+                    .map_err(delivery_error)?;
+                if envelope.rcpt_to.is_empty() {
+                    return Ok("queued".to_owned());
+                }
+            }
             let started = std::time::Instant::now();
             let auth = match &self.checker {
                 Some(checker) => {
@@ -608,4 +721,56 @@ pub fn imap_settings(app: &App) -> Result<Option<embargo_mail::imap::ImapSetting
 pub async fn poll_imap(app: App, settings: embargo_mail::imap::ImapSettings, stop: tokio::sync::watch::Receiver<bool>) {
     let sink = Arc::new(ImapIntake { queue: IntakeQueue::start(app.clone()), app });
     embargo_mail::imap::run(settings, sink, stop).await;
+}
+
+#[cfg(test)]
+mod sender_tests {
+    use super::*;
+
+    fn envelope(mail_from: Option<&str>, dmarc: Option<&str>) -> MailEnvelope {
+        MailEnvelope {
+            mail_from: mail_from.map(str::to_owned),
+            rcpt_to: vec!["security@example.org".into()],
+            auth: dmarc.map(|d| embargo_mail::auth::AuthSummary {
+                dkim: "none".into(),
+                spf: "none".into(),
+                dmarc: d.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_acknowledgement_goes_only_where_the_envelope_confirms() {
+        let two = embargo_mail::parse(b"From: a@x.test\r\nFrom: victim@y.test\r\nSubject: s\r\n\r\nb\r\n");
+        // The envelope picks the reporter among several From addresses.
+        let sender = sender_of(&two, &envelope(Some("victim@y.test"), None));
+        assert_eq!(sender.address.as_deref(), Some("victim@y.test"));
+        assert!(sender.may_acknowledge);
+        assert_eq!(sender.anomalies, vec!["ambiguous-sender".to_owned()]);
+        // None of them is the envelope sender: the first is the reporter, nobody is answered.
+        let sender = sender_of(&two, &envelope(Some("attacker@evil.test"), None));
+        assert_eq!(sender.address.as_deref(), Some("a@x.test"));
+        assert!(!sender.may_acknowledge);
+        assert_eq!(sender.anomalies, vec!["ambiguous-sender".to_owned(), "sender-mismatch".to_owned()]);
+        // No envelope at all (a bare pipe): ambiguous is never answered.
+        assert!(!sender_of(&two, &envelope(None, None)).may_acknowledge);
+
+        let one = embargo_mail::parse(b"From: Victim <victim@y.test>\r\nSubject: s\r\n\r\nb\r\n");
+        let mismatch = sender_of(&one, &envelope(Some("attacker@evil.test"), None));
+        assert!(!mismatch.may_acknowledge);
+        assert_eq!(mismatch.anomalies, vec!["sender-mismatch".to_owned()]);
+        // DMARC passed for the From domain: it vouched for the message.
+        let vouched = sender_of(&one, &envelope(Some("bounces+123@esp.test"), Some("pass")));
+        assert!(vouched.may_acknowledge);
+        assert_eq!(vouched.anomalies, vec!["sender-mismatch".to_owned()]);
+        // The ordinary case, case-insensitively; and a pipe with the Return-Path the MTA wrote.
+        let same = sender_of(&one, &envelope(Some("VICTIM@y.test"), None));
+        assert!(same.may_acknowledge && same.anomalies.is_empty());
+        let piped =
+            embargo_mail::parse(b"Return-Path: <other@z.test>\r\nFrom: victim@y.test\r\nSubject: s\r\n\r\nb\r\n");
+        let piped = sender_of(&piped, &MailEnvelope::default());
+        assert!(!piped.may_acknowledge);
+        assert_eq!(piped.anomalies, vec!["sender-mismatch".to_owned()]);
+        assert!(sender_of(&one, &MailEnvelope::default()).may_acknowledge, "no envelope, one From: as before");
+    }
 }

@@ -30,13 +30,16 @@ pub mod metrics;
 pub mod openpgp;
 pub mod policy;
 pub mod portal;
+pub mod postmaster;
 pub mod registry;
 pub mod reports;
 pub mod sessions;
 pub mod sla;
 pub mod sla_sweep;
 mod tokens;
+pub mod views;
 
-pub use context::{App, Clock, SystemClock};
+pub use context::{App, Clock, OpenError, OpenMode, Opened, SystemClock};
 pub use embargo_crypto::KeySource;
+pub use embargo_store::OpenFailure;
 pub use error::AppError;

@@ -319,6 +319,7 @@ pub async fn submit_form(
         acknowledge: true,
         pgp: None,
         auth: None,
+        anomalies: None,
         details: Some(details.to_string()),
         product_id,
     };

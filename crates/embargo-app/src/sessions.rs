@@ -4,8 +4,9 @@
 //! A session cookie carries a random 256-bit token; only its SHA-256 is stored. A session
 //! starts at stage `password` and becomes `full` only after the second factor, when its
 //! token is replaced (so a token seen before sign-in completed is worthless after).
-//! Failed attempts are counted per account and per network address in 15-minute windows
-//! in the database, so that the limit holds across instances.
+//! Failed attempts are counted in the database (so that the limits hold across instances)
+//! per account and address, per address, and per account from browsers it never signed in
+//! from, in sliding windows (see [`limits`]); a refusal says when to try again.
 
 use embargo_domain::{Actor, Role, Timestamp, UserId};
 use embargo_store::sessions::{self as store_sessions, Stage};
@@ -16,8 +17,15 @@ use totp_rs::{Builder, Secret, Totp};
 
 use crate::{App, AppError, audit};
 
-/// The throttling window.
+/// Failures are counted in buckets of a minute; a limit looks at the buckets of its window
+/// (a sliding window, to the minute).
+const BUCKET_MS: i64 = 60 * 1000;
+/// The window of the per-address limits.
 const WINDOW_MS: i64 = 15 * 60 * 1000;
+/// The window of the account-wide limit (for browsers the account has not signed in from).
+const ACCOUNT_WINDOW_MS: i64 = 60 * 60 * 1000;
+/// How long a browser stays known to an account after a sign-in from it.
+pub const DEVICE_DAYS: i64 = 180;
 
 /// A signed-in (or half signed-in) browser.
 #[derive(Debug, Clone)]
@@ -61,59 +69,150 @@ pub struct PasswordOutcome {
     pub must_enrol: bool,
 }
 
-fn window(now: Timestamp) -> i64 {
-    now.as_millisecond() / WINDOW_MS * WINDOW_MS
+fn bucket(now: Timestamp) -> i64 {
+    now.as_millisecond() / BUCKET_MS * BUCKET_MS
 }
 
-/// The counters an attempt is charged to: the account from this address (the strict
-/// limit), the account from anywhere and the address for any account (ten times the limit
-/// each, against guessing spread over addresses or accounts). Charging the pair strictly
-/// rather than the account means a stranger cannot lock a member out with the strict limit.
-fn throttle_keys(email: &str, address: &str) -> [(String, i64); 3] {
-    let account = crate::tokens::hash(&email.trim().to_lowercase());
+/// One throttling counter: its key (hashes only; no address or account is stored), its limit
+/// and its window.
+#[derive(Debug, Clone)]
+struct Limit {
+    key: String,
+    max: i64,
+    window_ms: i64,
+}
+
+/// What an attempt is charged to, and the minute it was charged in (to take it back).
+#[derive(Debug, Clone)]
+pub(crate) struct Charged {
+    limits: Vec<Limit>,
+    bucket: i64,
+}
+
+/// The counters an attempt is charged to (`max_failed_logins` is `n`):
+///
+/// * the account from this address: `n` failures in 15 minutes;
+/// * the address, whatever the account: `10 n` in 15 minutes (one address guessing many
+///   accounts);
+/// * the account from any address: `10 n` in an hour (guessing spread over many addresses),
+///   except from a browser that signed in to the account before (a signed device cookie):
+///   a stranger can exhaust this limit, but cannot lock the owner out of their own browser.
+fn limits(app: &App, email: &str, address: &str, known_device: bool) -> Vec<Limit> {
+    let n = i64::from(app.config.web.max_failed_logins.max(1));
+    let account = crate::tokens::hash(&account_name(email));
     let address = crate::tokens::hash(address);
-    [
-        (format!("login:pair:{account}:{address}"), 1),
-        (format!("login:account:{account}"), 10),
-        (format!("login:address:{address}"), 10),
-    ]
+    let mut limits = vec![
+        Limit { key: format!("login:pair:{account}:{address}"), max: n, window_ms: WINDOW_MS },
+        Limit { key: format!("login:address:{address}"), max: 10 * n, window_ms: WINDOW_MS },
+    ];
+    if !known_device {
+        limits.push(Limit { key: format!("login:account:{account}"), max: 10 * n, window_ms: ACCOUNT_WINDOW_MS });
+    }
+    limits
 }
 
-/// Charges an attempt to its counters before anything is checked, in its own short
-/// transaction, so that parallel attempts cannot slip past the limit. Refuses (and audits)
-/// when a counter is over its limit.
-async fn charge(app: &App, email: &str, address: &str) -> Result<[(String, i64); 3], AppError> {
-    let now = app.now();
-    let limit = i64::from(app.config.web.max_failed_logins.max(1));
-    let keys = throttle_keys(email, address);
-    let mut tx = app.store.begin().await?;
-    let mut over = false;
-    for (key, factor) in &keys {
-        over |= store_sessions::hit(&mut tx, key, window(now)).await? > limit * factor;
+fn account_name(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The seconds until the failures counted in `buckets` (window start, count; oldest first)
+/// fall to below `max` again, so that one more attempt is allowed.
+fn retry_after(buckets: &[(i64, i64)], max: i64, window_ms: i64, now: Timestamp) -> u64 {
+    let total: i64 = buckets.iter().map(|(_, c)| c).sum();
+    let mut to_drop = total - max + 1;
+    let mut at = now.as_millisecond();
+    for (start, count) in buckets {
+        to_drop -= count;
+        at = start + window_ms;
+        if to_drop <= 0 {
+            break;
+        }
     }
-    if over {
+    u64::try_from((at - now.as_millisecond() + 999) / 1000).unwrap_or(0).max(1)
+}
+
+/// Charges an attempt to its counters before anything is checked, in one short transaction
+/// (the counters' rows are locked, so parallel attempts cannot slip past a limit). Over a
+/// limit, the attempt is refused, taken back (refused attempts are not counted, so that
+/// waiting is always enough) and audited.
+async fn charge(app: &App, email: &str, address: &str, device: Option<&str>) -> Result<Charged, AppError> {
+    let now = app.now();
+    let known_device = device.is_some_and(|d| device_valid(app, email, d, now));
+    let charged = Charged { limits: limits(app, email, address, known_device), bucket: bucket(now) };
+    let mut tx = app.store.begin().await?;
+    let mut wait: Option<u64> = None;
+    for limit in &charged.limits {
+        store_sessions::hit(&mut tx, &limit.key, charged.bucket).await?;
+        // A failure counts while its minute started less than a window ago.
+        let since = now.as_millisecond() - limit.window_ms + 1;
+        store_sessions::expire(&mut tx, &limit.key, since).await?;
+        let buckets = store_sessions::recent(&mut tx, &limit.key, since).await?;
+        let counted: i64 = buckets.iter().map(|(_, c)| c).sum();
+        if counted > limit.max {
+            let seconds = retry_after(&buckets, limit.max + 1, limit.window_ms, now);
+            wait = Some(wait.map_or(seconds, |w| w.max(seconds)));
+        }
+    }
+    if let Some(seconds) = wait {
+        for limit in &charged.limits {
+            store_sessions::forgive(&mut tx, &limit.key, charged.bucket).await?;
+        }
         audit::record(&mut tx, app, &Actor::System("sign-in"), "auth.throttled", "auth", "").await?;
+        tx.commit().await?;
+        metrics::counter!("embargo_sign_in_throttled_total").increment(1);
+        return Err(too_many(seconds));
     }
     tx.commit().await?;
-    if over {
-        metrics::counter!("embargo_sign_in_throttled_total").increment(1);
-        return Err(too_many());
-    }
-    Ok(keys)
+    Ok(charged)
 }
 
-/// A successful step: the pair's failures are forgotten, and the attempt is taken back from
-/// the account's and the address's counts.
-async fn succeeded(tx: &mut embargo_store::Tx, keys: &[(String, i64); 3], now: Timestamp) -> Result<(), AppError> {
-    store_sessions::clear(tx, &keys[0].0).await?;
-    for (key, _) in &keys[1..] {
-        store_sessions::forgive(tx, key, window(now)).await?;
+/// A successful step: the failures of this account from this address are forgotten, and
+/// the attempt is taken back from the other counters (a success is not held against the
+/// address or the account; earlier failures stay counted).
+async fn succeeded(tx: &mut embargo_store::Tx, charged: &Charged) -> Result<(), AppError> {
+    store_sessions::clear(tx, &charged.limits[0].key).await?;
+    for limit in &charged.limits[1..] {
+        store_sessions::forgive(tx, &limit.key, charged.bucket).await?;
     }
     Ok(())
 }
 
-fn too_many() -> AppError {
-    AppError::TooMany("too many failed sign-ins; wait 15 minutes and try again".into())
+fn too_many(seconds: u64) -> AppError {
+    let minutes = seconds.div_ceil(60);
+    AppError::Throttled {
+        message: format!(
+            "too many failed sign-ins; try again in {minutes} minute{}",
+            if minutes == 1 { "" } else { "s" }
+        ),
+        retry_after_secs: seconds,
+    }
+}
+
+/// A device cookie for a browser that just signed in to `email`: `<issued ms>.<nonce>.<mac>`,
+/// the MAC keyed by the instance's index key, so it cannot be made without it. It lets the
+/// browser past the account-wide throttling limit for [`DEVICE_DAYS`]; nothing else.
+pub fn device_cookie(app: &App, email: &str) -> String {
+    let issued = app.now().as_millisecond();
+    let nonce = crate::tokens::secret("")[..32].to_owned();
+    let mac = device_mac(app, email, issued, &nonce);
+    format!("{issued}.{nonce}.{mac}")
+}
+
+fn device_mac(app: &App, email: &str, issued: i64, nonce: &str) -> String {
+    app.store.keys().blind_index("sessions.device v1", format!("{}\n{issued}\n{nonce}", account_name(email)).as_bytes())
+}
+
+/// Whether a device cookie was issued to a browser that signed in to `email`, and is recent.
+fn device_valid(app: &App, email: &str, cookie: &str, now: Timestamp) -> bool {
+    let mut parts = cookie.trim().splitn(3, '.');
+    let (Some(issued), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let Ok(issued) = issued.parse::<i64>() else { return false };
+    let age = now.as_millisecond() - issued;
+    if !(0..=DEVICE_DAYS * 24 * 3_600_000).contains(&age) || nonce.len() != 32 {
+        return false;
+    }
+    let expected = device_mac(app, email, issued, nonce);
+    expected.len() == mac.len() && expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 fn user_agent_summary(user_agent: &str) -> String {
@@ -153,8 +252,9 @@ pub async fn sign_in_password(
     password: &str,
     address: &str,
     user_agent: &str,
+    device: Option<&str>,
 ) -> Result<PasswordOutcome, AppError> {
-    let keys = charge(app, email, address).await?;
+    let keys = charge(app, email, address, device).await?;
     let mut tx = app.store.snapshot().await?;
     let user = users::by_email(&mut tx, email).await?.filter(|u| !u.disabled);
     tx.rollback().await?;
@@ -178,7 +278,7 @@ pub async fn sign_in_password(
     let actor = Actor::User { id: user.id, role: user.role };
     let action = if needs_totp { "auth.password.ok" } else { "auth.sign_in" };
     audit::record(&mut tx, app, &actor, action, &format!("user:{}", user.id), &format!("session={id}")).await?;
-    succeeded(&mut tx, &keys, now).await?;
+    succeeded(&mut tx, &keys).await?;
     tx.commit().await?;
     Ok(PasswordOutcome { token, needs_totp, must_enrol: needs_totp && !enabled })
 }
@@ -241,8 +341,14 @@ pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, A
 
 /// Checks a TOTP code for a session at stage `password` (which also confirms a new
 /// set-up). On success the session is fully signed in under a new token, returned.
-pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &str) -> Result<String, AppError> {
-    let keys = charge(app, session.email(), address).await?;
+pub async fn sign_in_totp(
+    app: &App,
+    session: &Session,
+    code: &str,
+    address: &str,
+    device: Option<&str>,
+) -> Result<String, AppError> {
+    let keys = charge(app, session.email(), address, device).await?;
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let user = session.user_id();
@@ -267,7 +373,7 @@ pub async fn sign_in_totp(app: &App, session: &Session, code: &str, address: &st
     }
     let token = crate::tokens::secret("");
     store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token), expiry(app, now)).await?;
-    succeeded(&mut tx, &keys, now).await?;
+    succeeded(&mut tx, &keys).await?;
     audit::record(
         &mut tx,
         app,

@@ -2,7 +2,7 @@
 //! review by a second person, publication with a signed CSAF document, need-to-know, the
 //! audit trail, OSV import, and that nothing of a draft is public before publication.
 
-mod common;
+use crate::common;
 
 use common::instance_with;
 use embargo_app::reports::{self, Submission};

@@ -11,6 +11,12 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "advisories.rs"]
+mod advisories;
+#[path = "sla.rs"]
+mod sla;
+
 fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let mut text = format!("From: {from}\r\nTo: security@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n");
     if let Some(parent) = in_reply_to {
@@ -362,5 +368,118 @@ async fn one_group_commit_files_every_message_as_it_would_alone() {
             detail.messages.iter().filter(|m| m.kind.as_str() == "inbound").map(|m| m.body.trim()).collect();
         assert_eq!(bodies, ["parent", "child"]);
         assert!(matches!(audit::verify(app, &Actor::System("test")).await.unwrap(), audit::Verification::Intact(_)));
+    }
+}
+
+/// The thread keeps mail to the reporter without their status link (their credential), and
+/// what stands in its place is no address at all: on the team's page a half-kept link
+/// (`https://host/status/[private ...]`) was made into a broken link.
+#[tokio::test]
+async fn the_thread_keeps_no_part_of_the_status_link() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let reference = ingest_mail(app, &mail("r@example.org", "Auth bypass", "sl@example.org", None, "Steps"))
+            .await
+            .unwrap()
+            .reference()
+            .clone();
+        let worker = jobs::Worker::new(app.clone());
+        while worker.run_once().await.unwrap() {}
+        let detail = reports::show(app, &Actor::System("test"), &reference, ReadPurpose::Read).await.unwrap();
+        let sent: Vec<_> = detail.messages.iter().filter(|m| m.kind.as_str() == "outbound").collect();
+        assert!(!sent.is_empty(), "{}: the acknowledgement is on the thread", it.db.backend);
+        for message in sent {
+            assert!(!message.body.contains("/status/"), "{}: {}", it.db.backend, message.body);
+            assert!(message.body.contains("[private link, sent only to the reporter]"), "{}", message.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn acting_as_an_account_is_for_who_manages_accounts_and_is_audited() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let id = accounts::create_user(app, &local, "resp@example.org", Role::Responder, None).await.unwrap();
+        let actor = accounts::act_as(app, &local, "RESP@example.org").await.unwrap();
+        assert_eq!(actor, Actor::User { id, role: Role::Responder });
+        assert!(matches!(accounts::act_as(app, &actor, "resp@example.org").await, Err(AppError::Forbidden(_))));
+        assert!(matches!(accounts::act_as(app, &local, "nobody@example.org").await, Err(AppError::NotFound(_))));
+        let actions = audit_actions(app).await;
+        assert_eq!(
+            actions.iter().filter(|(_, action, _)| action == "user.act_as").count(),
+            1,
+            "{}: {actions:?}",
+            it.db.backend
+        );
+        assert!(actions.contains(&("cli:root".into(), "user.act_as".into(), format!("user:{id}"))));
+    }
+}
+
+#[tokio::test]
+async fn importing_a_key_from_a_missing_attachment_says_it_is_missing() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let submitted = reports::submit(app, &Actor::Reporter, submission("r@example.org", "Key")).await.unwrap();
+        let err = reports::import_reporter_key(app, &local, &submitted.reference, reports::KeyImport::Attachment(99))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppError::NotFound(what) if what.starts_with("attachment 99")),
+            "{}: {err}",
+            it.db.backend
+        );
+    }
+}
+
+/// A scanner campaign: many reports with the same text, so every one shares every band
+/// with every other. Looking for one report's near-duplicates reads a bounded number of
+/// band rows and signatures (at most [`reports::SIMILAR_PER_BAND`] reports on either side
+/// per band), the same however large the campaign grows, and still suggests the closest
+/// ones, all audited in one go.
+#[tokio::test]
+async fn near_duplicate_work_is_bounded_however_many_reports_look_alike() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let worker = jobs::Worker::new(app.clone());
+        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
+                    network attacker can downgrade the connection and read the session cookie.";
+        let campaign = async |count: usize| {
+            let mut refs = Vec::new();
+            for i in 0..count {
+                let submission = embargo_app::reports::Submission::new(
+                    embargo_app::reports::Channel::Web,
+                    &format!("scanner{}@example.net", i % 7),
+                    "Missing HSTS header",
+                    text,
+                );
+                refs.push(reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference);
+            }
+            while worker.run_once().await.unwrap() {}
+            refs
+        };
+        let refs = campaign(40).await;
+        let bound = embargo_domain::similarity::BANDS * 2 * reports::SIMILAR_PER_BAND as usize;
+        let (shown, work) = reports::similar_counted(app, &local, &refs[20]).await.unwrap();
+        assert_eq!(shown.len(), reports::SIMILAR_SHOWN, "{}", it.db.backend);
+        assert!(shown.iter().all(|s| s.score == 1.0 && s.reference != refs[20]));
+        // Every band is shared by all 40, yet only the nearest per band are read.
+        assert_eq!(work.band_rows, bound, "{}: {work:?}", it.db.backend);
+        assert_eq!(work.distinct, 2 * reports::SIMILAR_PER_BAND as usize);
+        assert!(work.signatures as i64 <= reports::SIMILAR_CANDIDATES);
+        let trail = audit::for_report(app, &local, &shown[0].reference).await.unwrap();
+        assert!(trail.iter().any(|e| e.action == "report.similar"), "each suggestion is audited");
+
+        // Four times as many alike: the same work for the same report.
+        campaign(120).await;
+        let (again, more) = reports::similar_counted(app, &local, &refs[20]).await.unwrap();
+        assert_eq!(more, work, "{}", it.db.backend);
+        assert_eq!(again.len(), reports::SIMILAR_SHOWN);
     }
 }

@@ -7,7 +7,7 @@
 //! Instants below are worked out by hand: a working day is one local day of a working
 //! date; 2026-03-02 is a Monday.
 
-mod common;
+use crate::common;
 
 use common::{Instance, instance_with};
 use embargo_app::reports::{self, ReadPurpose, Submission, TeamMessage};

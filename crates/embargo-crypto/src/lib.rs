@@ -138,57 +138,71 @@ impl Keyring {
     /// Loads the master key from `from_env` when given, else from `<data_dir>/master.key`,
     /// creating that file (mode 0600) with a new random key on first start.
     pub fn load_or_create(data_dir: &Path, from_env: Option<&str>) -> Result<(Self, KeySource), CryptoError> {
-        if let Some(text) = from_env {
-            return Ok((Self::from_base64(text)?, KeySource::Environment));
+        if let Some(found) = Self::load(data_dir, from_env)? {
+            return Ok(found);
         }
         let path = data_dir.join(KEY_FILE_NAME);
         let shown = path.display().to_string();
         let io_err = |source| CryptoError::KeyFile { path: shown.clone(), source };
+        // Written whole to a temporary file, synced, then linked into place, so a
+        // crash never leaves an empty or partial key behind; a concurrent first start
+        // loses the race cleanly and uses the winner's key.
+        let keyring = Self::generate();
+        let tmp = data_dir.join(format!(".{KEY_FILE_NAME}.{}", std::process::id()));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = (|| {
+            let mut file = options.open(&tmp)?;
+            let text = Zeroizing::new(BASE64.encode(keyring.master.as_slice()));
+            file.write_all(text.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()
+        })();
+        let linked = written.and_then(|()| fs::hard_link(&tmp, &path));
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Ok(dir) = fs::File::open(data_dir) {
+                    let _ = dir.sync_all();
+                }
+                Ok((keyring, KeySource::Generated))
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir, None),
+            Err(err) => Err(io_err(err)),
+        }
+    }
+
+    /// Loads the master key from `from_env` when given, else from `<data_dir>/master.key`;
+    /// `None` when there is no key file (nothing is created).
+    pub fn load(data_dir: &Path, from_env: Option<&str>) -> Result<Option<(Self, KeySource)>, CryptoError> {
+        if let Some(text) = from_env {
+            return Ok(Some((Self::from_base64(text)?, KeySource::Environment)));
+        }
+        let path = data_dir.join(KEY_FILE_NAME);
         match fs::read_to_string(&path) {
             Ok(text) => {
                 check_private(&path)?;
-                Ok((Self::from_base64(&text)?, KeySource::File))
+                Ok(Some((Self::from_base64(&text)?, KeySource::File)))
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                // Written whole to a temporary file, synced, then linked into place, so a
-                // crash never leaves an empty or partial key behind; a concurrent first start
-                // loses the race cleanly and uses the winner's key.
-                let keyring = Self::generate();
-                let tmp = data_dir.join(format!(".{KEY_FILE_NAME}.{}", std::process::id()));
-                let mut options = fs::OpenOptions::new();
-                options.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                let written = (|| {
-                    let mut file = options.open(&tmp)?;
-                    let text = Zeroizing::new(BASE64.encode(keyring.master.as_slice()));
-                    file.write_all(text.as_bytes())?;
-                    file.write_all(b"\n")?;
-                    file.sync_all()
-                })();
-                let linked = written.and_then(|()| fs::hard_link(&tmp, &path));
-                let _ = fs::remove_file(&tmp);
-                match linked {
-                    Ok(()) => {
-                        if let Ok(dir) = fs::File::open(data_dir) {
-                            let _ = dir.sync_all();
-                        }
-                        Ok((keyring, KeySource::Generated))
-                    }
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir, None),
-                    Err(err) => Err(io_err(err)),
-                }
-            }
-            Err(err) => Err(io_err(err)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CryptoError::KeyFile { path: path.display().to_string(), source }),
         }
     }
 
     /// The key id (hex), safe to log.
     pub fn key_id(&self) -> String {
         hex::encode(self.key_id)
+    }
+
+    /// The id (hex) of the master key a sealed value was made with, read from its header
+    /// (which is not secret); `None` when it is not a sealed value of this format.
+    pub fn key_id_of(sealed: &[u8]) -> Option<String> {
+        (sealed.len() >= OVERHEAD && sealed[0] == VERSION).then(|| hex::encode(&sealed[1..HEADER_LEN]))
     }
 
     /// Seals `plaintext` under a fresh data key, bound to `aad`.
@@ -345,6 +359,8 @@ mod tests {
         assert_eq!(first.key_id(), again.key_id());
         let sealed = first.seal(b"x", b"y");
         assert_eq!(again.open(&sealed, b"y").unwrap(), b"x");
+        assert_eq!(Keyring::key_id_of(&sealed), Some(first.key_id()));
+        assert_eq!(Keyring::key_id_of(b"plain"), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

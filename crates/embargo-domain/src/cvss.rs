@@ -7,7 +7,8 @@
 //! handed to the crate only in canonical form.
 //!
 //! Rules:
-//! - the prefix is exactly `CVSS:3.1/` or `CVSS:4.0/`;
+//! - the prefix is exactly `CVSS:3.1/` or `CVSS:4.0/` (3.0 is refused with the reason: see
+//!   [`CvssError::Prefix`]);
 //! - metric names and values are case-sensitive;
 //! - no unknown metric, no unknown value, no duplicate, no empty component;
 //! - every base metric is present;
@@ -136,6 +137,13 @@ fn quoted(text: &str) -> String {
 impl fmt::Display for CvssError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // 3.0 is common in the wild: say why it is refused and what to do instead.
+            Self::Prefix { found } if found == "CVSS:3.0" => f.write_str(
+                "CVSS 3.0 vectors are not supported: Embargo records CVSS 3.1 and 4.0, which the advisory \
+                 formats it writes (CVE, OSV, CSAF) name by version. 3.1 kept 3.0's metrics and values and \
+                 changed only the rounding, the environmental formula when scope changes and the guidance, \
+                 so re-score the same metrics as \"CVSS:3.1/...\" (check the result with `embargo cvss`)",
+            ),
             Self::Prefix { found } => {
                 write!(f, "a CVSS vector must start with \"CVSS:3.1/\" or \"CVSS:4.0/\", not {}", quoted(found))
             }
@@ -597,6 +605,12 @@ mod tests {
         }
         assert!(matches!(err(&format!("{V31_BASE}/E:P:P")), CvssError::Malformed { .. }));
         assert!(err("CVSS:3.1/\u{1b}[2J").to_string().contains("\\u{1b}"));
+        // 3.0, still common, is refused with the reason and what to do instead.
+        let refused = err("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").to_string();
+        assert!(
+            refused.starts_with("CVSS 3.0 vectors are not supported") && refused.contains("CVSS:3.1/"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub enum ReferenceError {
     #[error("reference prefix must be 1-16 characters A-Z or 0-9, starting with a letter, got {0:?}")]
     BadPrefix(String),
     /// The text is not of the form `PREFIX-YEAR-N`.
-    #[error("reference ID must look like PREFIX-YEAR-N (for example EMB-2026-1), got {0:?}")]
+    #[error("reference ID must look like PREFIX-YEAR-N, got {0:?}")]
     BadReference(String),
 }
 

@@ -164,7 +164,9 @@ impl InstanceKey {
         std::io::Read::read_to_end(&mut std::io::Read::take(&mut message, limit as u64 + 1), &mut data)
             .map_err(|e| PgpError::Malformed(e.to_string()))?;
         if data.len() > limit {
-            return Err(PgpError::Malformed(format!("the decrypted message is larger than {limit} bytes")));
+            return Err(PgpError::Malformed(format!(
+                "the decrypted message is larger than the limit of {limit} bytes for decoded content"
+            )));
         }
         let verified = match (signer, signed) {
             (Some(text), true) => {
@@ -186,6 +188,19 @@ pub fn encrypt_to(certificate: &str, data: &[u8]) -> Result<String, PgpError> {
         MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
     let subkey = encryption_subkey(&cert)?;
     builder.encrypt_to_key(rand::thread_rng(), subkey).map_err(|e| PgpError::Encrypt(e.to_string()))?;
+    builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
+}
+
+/// Signs `data` with the instance key and encrypts it to `certificate` (armored), in one
+/// OpenPGP message (the combined method of RFC 3156 §6.2): the recipient decrypts and
+/// verifies that the team sent it.
+pub fn sign_and_encrypt_to(certificate: &str, data: &[u8], signer: &InstanceKey) -> Result<String, PgpError> {
+    let cert = read_certificate(certificate)?;
+    let mut builder =
+        MessageBuilder::from_bytes("", data.to_vec()).seipd_v1(rand::thread_rng(), SymmetricKeyAlgorithm::AES256);
+    let subkey = encryption_subkey(&cert)?;
+    builder.encrypt_to_key(rand::thread_rng(), subkey).map_err(|e| PgpError::Encrypt(e.to_string()))?;
+    builder.sign(&signer.key.primary_key, Password::empty(), HashAlgorithm::Sha512);
     builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
 }
 

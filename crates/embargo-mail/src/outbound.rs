@@ -50,18 +50,58 @@ pub enum SendError {
     Transport(String),
 }
 
-/// Composes an RFC 5322 message (UTF-8 text, quoted-printable where needed).
+/// Composes an RFC 5322 message without a signature: one `text/plain` part, valid MIME
+/// (`MIME-Version: 1.0`, quoted-printable where needed). Embargo's jobs use
+/// [`compose_signed`]; this serves tools and tests that have no instance key.
 pub fn compose(mail: &OutboundMail) -> Result<Vec<u8>, SendError> {
+    compose_with(mail, None)
+}
+
+/// Composes an RFC 5322 message signed with the instance key, so that the recipient can
+/// tell it came from the team:
+///
+/// - with [`OutboundMail::encrypt_to`], PGP/MIME `multipart/encrypted` (RFC 3156), signed and
+///   encrypted in one OpenPGP message (§6.2). The encrypted entity carries the real headers
+///   (`Content-Type: text/plain; protected-headers="v1"` with Subject, From, To, Reply-To,
+///   Date and Message-ID inside, RFC 9788), and the cleartext `Subject` is reduced to the
+///   leading `[REFERENCE]` tag of the subject, or `...` without one: a report's title never
+///   travels in the clear;
+/// - otherwise `multipart/signed` (RFC 3156 §5) with a detached signature over the
+///   quoted-printable text part, which carries the same protected headers.
+pub fn compose_signed(mail: &OutboundMail, key: &crate::openpgp::InstanceKey) -> Result<Vec<u8>, SendError> {
+    compose_with(mail, Some(key))
+}
+
+/// The cleartext subject of an encrypted message: the leading `[...]` tag (the report's
+/// reference) or `...`.
+pub fn outer_subject(subject: &str) -> String {
+    let trimmed = subject.trim_start();
+    match trimmed.strip_prefix('[').and_then(|rest| rest.find(']')) {
+        Some(end) if end <= 64 && !trimmed[..end + 2].contains(char::is_whitespace) => trimmed[..end + 2].to_owned(),
+        _ => "...".to_owned(),
+    }
+}
+
+fn compose_with(mail: &OutboundMail, key: Option<&crate::openpgp::InstanceKey>) -> Result<Vec<u8>, SendError> {
+    use lettre::message::Mailboxes;
+    use lettre::message::header::{self, ContentTransferEncoding};
     let mailbox = |text: &str, what: &str| -> Result<Mailbox, SendError> {
         text.parse().map_err(|e| SendError::Invalid(format!("{what} {text:?}: {e}")))
     };
+    let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
+    let (from, to, reply_to) =
+        (mailbox(&mail.from, "sender")?, mailbox(&mail.to, "recipient")?, mailbox(&mail.reply_to, "reply address")?);
+    let now = std::time::SystemTime::now();
+    let message_id = format!("<{}>", mail.message_id);
+    let encrypted = key.is_some() && mail.encrypt_to.is_some();
+    let subject = if encrypted { outer_subject(&mail.subject) } else { mail.subject.clone() };
     let mut builder = Message::builder()
-        .from(mailbox(&mail.from, "sender")?)
-        .to(mailbox(&mail.to, "recipient")?)
-        .reply_to(mailbox(&mail.reply_to, "reply address")?)
-        .subject(mail.subject.clone())
-        .message_id(Some(format!("<{}>", mail.message_id)))
-        .date_now();
+        .from(from.clone())
+        .to(to.clone())
+        .reply_to(reply_to.clone())
+        .subject(subject)
+        .message_id(Some(message_id.clone()))
+        .date(now);
     if let Some(parent) = &mail.in_reply_to {
         builder = builder.in_reply_to(format!("<{parent}>")).references(format!("<{parent}>"));
     }
@@ -69,30 +109,119 @@ pub fn compose(mail: &OutboundMail) -> Result<Vec<u8>, SendError> {
         builder = builder
             .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".to_owned()));
     }
+    let Some(key) = key else {
+        // Unsigned: still valid MIME (the plain body is quoted-printable when it is not ASCII).
+        return match &mail.encrypt_to {
+            None => builder.singlepart(SinglePart::plain(mail.body.clone())),
+            Some(certificate) => {
+                let entity = SinglePart::plain(mail.body.clone()).formatted();
+                let armored = crate::openpgp::encrypt_to(certificate, &entity)
+                    .map_err(|e| SendError::Invalid(format!("OpenPGP: {e}")))?;
+                builder.multipart(encrypted_body(armored)?)
+            }
+        }
+        .map(|m| m.formatted())
+        .map_err(|e| SendError::Invalid(e.to_string()));
+    };
+    // The protected part: the text, quoted-printable (7-bit, so that no relay re-encodes it
+    // and trailing spaces such as the signature separator's survive), with the real headers.
+    let protected = SinglePart::builder()
+        .header(content_type("text/plain; charset=utf-8; protected-headers=\"v1\"")?)
+        .header(ContentTransferEncoding::QuotedPrintable)
+        .header(header::From::from(Mailboxes::from(from)))
+        .header(header::To::from(Mailboxes::from(to)))
+        .header(header::ReplyTo::from(Mailboxes::from(reply_to)))
+        .header(header::Subject::from(mail.subject.clone()))
+        .header(header::MessageId::from(message_id))
+        .header(header::Date::from(now))
+        .body(mail.body.clone());
     let message = match &mail.encrypt_to {
-        None => builder.header(ContentType::TEXT_PLAIN).body(mail.body.clone()),
         Some(certificate) => {
-            let entity = SinglePart::plain(mail.body.clone()).formatted();
-            let armored = crate::openpgp::encrypt_to(certificate, &entity)
+            let armored = crate::openpgp::sign_and_encrypt_to(certificate, &protected.formatted(), key)
                 .map_err(|e| SendError::Invalid(format!("OpenPGP: {e}")))?;
-            let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
+            builder.multipart(encrypted_body(armored)?)
+        }
+        None => {
+            // The signed content is the part as it appears between the boundaries: its
+            // serialisation without the CRLF that belongs to the next delimiter.
+            let formatted = protected.formatted();
+            let signed = formatted.strip_suffix(b"\r\n").unwrap_or(&formatted);
+            let signature =
+                key.sign_detached(signed).map_err(|e| SendError::Invalid(format!("OpenPGP signature: {e}")))?;
             builder.multipart(
-                MultiPart::encrypted("application/pgp-encrypted".to_owned())
+                MultiPart::signed("application/pgp-signature".to_owned(), "pgp-sha512".to_owned())
+                    .singlepart(protected)
                     .singlepart(
                         SinglePart::builder()
-                            .header(content_type("application/pgp-encrypted")?)
-                            .body("Version: 1\r\n".to_owned()),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)
-                            .body(armored),
+                            .header(content_type("application/pgp-signature; name=\"signature.asc\"")?)
+                            .header(ContentTransferEncoding::SevenBit)
+                            .body(signature.replace("\r\n", "\n").replace('\n', "\r\n")),
                     ),
             )
         }
     }
     .map_err(|e| SendError::Invalid(e.to_string()))?;
     Ok(message.formatted())
+}
+
+/// Composes a forward of a received message (mail to `postmaster@`, for the admins): a short
+/// note and the message as it came, attached as `message/rfc822` (7-bit messages) or as an
+/// `original.eml` file (anything else, base64). Valid MIME; the original is untouched.
+pub fn compose_forward(
+    from: &str,
+    to: &str,
+    subject: &str,
+    note: &str,
+    message_id: &str,
+    original: &[u8],
+) -> Result<Vec<u8>, SendError> {
+    use lettre::message::Body;
+    use lettre::message::header::ContentTransferEncoding;
+    let mailbox = |text: &str, what: &str| -> Result<Mailbox, SendError> {
+        text.parse().map_err(|e| SendError::Invalid(format!("{what} {text:?}: {e}")))
+    };
+    let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
+    let seven_bit = original.iter().all(|b| b.is_ascii() && *b != 0)
+        && original.split(|b| *b == b'\n').all(|line| line.len() <= 998);
+    let attachment = if seven_bit {
+        let text: String = String::from_utf8_lossy(original).replace("\r\n", "\n").replace('\n', "\r\n");
+        let body = Body::new_with_encoding(text, ContentTransferEncoding::SevenBit)
+            .map_err(|_| SendError::Invalid("the forwarded message is not 7-bit".into()))?;
+        SinglePart::builder()
+            .header(content_type("message/rfc822")?)
+            .header(lettre::message::header::ContentDisposition::inline())
+            .body(body)
+    } else {
+        SinglePart::builder()
+            .header(content_type("application/octet-stream; name=\"original.eml\"")?)
+            .header(lettre::message::header::ContentDisposition::attachment("original.eml"))
+            .header(ContentTransferEncoding::Base64)
+            .body(original.to_vec())
+    };
+    let message = Message::builder()
+        .from(mailbox(from, "sender")?)
+        .to(mailbox(to, "recipient")?)
+        .subject(subject.chars().filter(|c| !c.is_control()).take(200).collect::<String>())
+        .message_id(Some(format!("<{message_id}>")))
+        .date_now()
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".to_owned()))
+        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(note.to_owned())).singlepart(attachment))
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    Ok(message.formatted())
+}
+
+/// The `multipart/encrypted` body of RFC 3156 §4 around an armored OpenPGP message.
+fn encrypted_body(armored: String) -> Result<MultiPart, SendError> {
+    let content_type = |text: &str| ContentType::parse(text).map_err(|e| SendError::Invalid(e.to_string()));
+    Ok(MultiPart::encrypted("application/pgp-encrypted".to_owned())
+        .singlepart(
+            SinglePart::builder().header(content_type("application/pgp-encrypted")?).body("Version: 1\r\n".to_owned()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)
+                .body(armored),
+        ))
 }
 
 /// Where outgoing mail goes.
@@ -270,6 +399,82 @@ mod tests {
         assert!(parsed.text.contains("ünïcode"));
         let text = String::from_utf8_lossy(&raw);
         assert!(text.contains("Reply-To: security+abc123@example.org"), "{text}");
+    }
+
+    /// The bytes of the first part of a two-part `multipart/signed` message, as signed, and
+    /// the text of the second.
+    fn signed_parts(raw: &[u8]) -> (Vec<u8>, String) {
+        let text = String::from_utf8(raw.to_vec()).unwrap();
+        let start = text.find("boundary=\"").unwrap() + "boundary=\"".len();
+        let boundary = &text[start..start + text[start..].find('"').unwrap()];
+        let delimiter = format!("\r\n--{boundary}\r\n");
+        let first = text.find(&delimiter).unwrap() + delimiter.len();
+        let second = first + text[first..].find(&delimiter).unwrap();
+        let signature_part = &text[second + delimiter.len()..];
+        let signature = &signature_part[signature_part.find("-----BEGIN").unwrap()..];
+        (text.as_bytes()[first..second].to_vec(), signature.to_owned())
+    }
+
+    #[test]
+    fn every_message_declares_mime_version() {
+        for raw in [compose(&sample()).unwrap(), {
+            let key = crate::openpgp::InstanceKey::generate("Security <security@example.org>").unwrap();
+            compose_signed(&sample(), &key).unwrap()
+        }] {
+            let text = String::from_utf8_lossy(&raw);
+            let headers = &text[..text.find("\r\n\r\n").unwrap()];
+            assert!(headers.contains("\r\nMIME-Version: 1.0\r\n"), "{headers}");
+        }
+    }
+
+    #[test]
+    fn plain_mail_is_signed_pgp_mime_and_the_signature_verifies() {
+        use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
+        let key = crate::openpgp::InstanceKey::generate("Security <security@example.org>").unwrap();
+        let raw = compose_signed(&sample(), &key).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("multipart/signed") && text.contains("application/pgp-signature"), "{text}");
+        assert!(text.contains("micalg=\"pgp-sha512\"") || text.contains("micalg=pgp-sha512"), "{text}");
+        let (signed, signature) = signed_parts(&raw);
+        let signed_text = String::from_utf8_lossy(&signed);
+        assert!(signed_text.contains("protected-headers=\"v1\""), "{signed_text}");
+        assert!(signed_text.contains("Subject: [SEC-2026-1] We received your report"), "{signed_text}");
+        let (cert, _) = SignedPublicKey::from_string(&key.public_armored().unwrap()).unwrap();
+        let (sig, _) = DetachedSignature::from_string(&signature).unwrap();
+        sig.verify(&cert, &signed).expect("the detached signature verifies over the first part");
+        let mut tampered = signed.clone();
+        let at = tampered.len() - 3;
+        tampered[at] ^= 1;
+        assert!(sig.verify(&cert, &tampered).is_err(), "a changed byte breaks it");
+        // A reader that knows nothing of PGP still gets the text and the subject.
+        let parsed = crate::parse(&raw);
+        assert_eq!(parsed.subject, "[SEC-2026-1] We received your report");
+        assert!(parsed.text.contains("ünïcode"), "{}", parsed.text);
+    }
+
+    #[test]
+    fn encrypted_mail_is_signed_and_keeps_the_subject_inside() {
+        let instance = crate::openpgp::InstanceKey::generate("Security <security@example.org>").unwrap();
+        let reporter = crate::openpgp::InstanceKey::generate("Reporter <jorg@example.net>").unwrap();
+        let mut mail = sample();
+        mail.subject = "[SEC-2026-1] Re: SQL injection in /login".into();
+        mail.encrypt_to = Some(reporter.public_armored().unwrap());
+        let raw = compose_signed(&mail, &instance).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(!text.contains("SQL injection") && !text.contains("Thank you."), "{text}");
+        assert_eq!(crate::parse(&raw).subject, "[SEC-2026-1]", "only the reference in the clear");
+        let parsed = crate::parse_with_keys(&raw, Some(&reporter), Some(&instance.public_armored().unwrap()));
+        assert_eq!(parsed.pgp, Some(crate::PgpStatus::Decrypted { mime: true, signed: true, verified: Some(true) }));
+        assert_eq!(parsed.subject, "[SEC-2026-1] Re: SQL injection in /login", "the protected subject");
+        assert!(parsed.text.contains("Thank you."), "{}", parsed.text);
+    }
+
+    #[test]
+    fn the_outer_subject_is_the_reference_or_dots() {
+        assert_eq!(outer_subject("[SEC-2026-24] Re: XSS in the login form"), "[SEC-2026-24]");
+        assert_eq!(outer_subject("Re: XSS"), "...");
+        assert_eq!(outer_subject("[not a reference] XSS"), "...");
+        assert_eq!(outer_subject(""), "...");
     }
 
     #[test]

@@ -632,8 +632,12 @@ impl Session {
                                     .filter(|k| k.eq_ignore_ascii_case("SIZE="))
                                     .and_then(|_| p[5..].parse::<usize>().ok())
                             });
-                            if declared.is_some_and(|n| n > self.settings.max_message_bytes) {
-                                self.reply(reader, pending, "552 5.3.4 Message size exceeds the limit").await?;
+                            if let Some(size) = declared.filter(|n| *n > self.settings.max_message_bytes) {
+                                let text = format!(
+                                    "552 5.3.4 Declared SIZE={size} exceeds the limit of {} bytes",
+                                    self.settings.max_message_bytes
+                                );
+                                self.reply(reader, pending, &text).await?;
                             } else if !self
                                 .limits
                                 .allow_message(self.peer.ip(), self.settings.messages_per_minute_per_ip)
@@ -691,7 +695,11 @@ impl Session {
                         DataOutcome::Eof => return Ok(Next::Close),
                         DataOutcome::TooBig => {
                             self.reset();
-                            self.reply(reader, pending, "552 5.3.4 Message size exceeds the limit").await?;
+                            let text = format!(
+                                "552 5.3.4 Message larger than the SIZE limit of {} bytes as sent",
+                                self.settings.max_message_bytes
+                            );
+                            self.reply(reader, pending, &text).await?;
                             return Ok(Next::Continue);
                         }
                         DataOutcome::Complete(data) => data,

@@ -100,12 +100,35 @@ pub enum StoreError {
     /// A uniqueness rule was broken (for example an e-mail address already in use).
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The database could not be opened; the message says why in plain words (never with a
+    /// password) and the kind whether trying again can help.
+    #[error("{message}")]
+    Open {
+        /// What went wrong, such as "connection refused at db.internal:5432".
+        message: String,
+        /// What kind of failure it is.
+        kind: OpenFailure,
+    },
+}
+
+/// Why a database could not be opened (see [`StoreError::Open`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFailure {
+    /// Nothing answered (refused, unknown host, no answer in time): the server may be down
+    /// or the address wrong.
+    Unreachable,
+    /// The server answered but refused us (authentication, unknown database, permissions):
+    /// the configuration must change.
+    Refused,
+    /// The file is not a database, or is damaged.
+    NotADatabase,
 }
 
 impl StoreError {
     /// Whether retrying later may succeed (busy database, lost connection).
     pub fn is_transient(&self) -> bool {
         match self {
+            StoreError::Open { kind, .. } => *kind == OpenFailure::Unreachable,
             StoreError::Database(err) => match err {
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
@@ -238,11 +261,24 @@ impl Store {
         format!("sqlite://{}?mode=rwc", data_dir.join("embargo.db").display())
     }
 
+    /// The file of an SQLite URL (`sqlite:PATH`, `sqlite://PATH?options`); `None` for other
+    /// backends and in-memory databases.
+    pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+    }
+
     /// Connects to the database at `url`. Does not migrate.
+    ///
+    /// One connection is tried first, once: a database that cannot be used fails here at
+    /// once with its cause ([`StoreError::Open`]: "connection refused at HOST:PORT", "not a
+    /// database file") instead of the pool retrying until its timeout.
     pub async fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let options: AnyConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+        probe(backend, url, &options).await?;
         let readers = match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 10,
@@ -326,6 +362,24 @@ impl Store {
         Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _gate: None })
     }
 
+    /// The same store, sealing and opening with other keys (the pools are shared).
+    pub fn with_keys(&self, keys: Arc<Keyring>) -> Self {
+        Self { keys, ..self.clone() }
+    }
+
+    /// Whether the database holds Embargo's tables (an instance was created in it).
+    pub async fn is_initialised(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'instance_meta'",
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'instance_meta'"
+            }
+        };
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(count > 0)
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -384,6 +438,117 @@ impl Tx {
 
     fn open(&self, sealed: &[u8], aad: &str) -> Result<String, StoreError> {
         Ok(self.keys.open_str(sealed, aad)?)
+    }
+}
+
+/// Opens one connection, once, and asks the database one question, so that a database
+/// that cannot be used is named with its cause.
+async fn probe(backend: Backend, url: &str, options: &AnyConnectOptions) -> Result<(), StoreError> {
+    use sqlx::ConnectOptions;
+    const WAIT: Duration = Duration::from_secs(10);
+    let target = match backend {
+        Backend::Sqlite => Target::Sqlite(Store::sqlite_path(url).map(|p| p.display().to_string())),
+        Backend::Postgres => Target::Postgres(postgres_address(url)),
+    };
+    let silent = |what: &str| StoreError::Open {
+        message: match &target {
+            Target::Postgres(address) => format!("cannot connect to PostgreSQL: {what} at {address}"),
+            sqlite => format!("cannot open {sqlite}: {what}"),
+        },
+        kind: OpenFailure::Unreachable,
+    };
+    let mut conn = match tokio::time::timeout(WAIT, options.connect()).await {
+        Ok(conn) => conn.map_err(|err| describe_open_error(&target, err))?,
+        Err(_) => return Err(silent(&format!("no answer within {} s", WAIT.as_secs()))),
+    };
+    let question = match backend {
+        // Reading the schema reads the file's header: a file that is not a database fails here.
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master",
+        Backend::Postgres => "SELECT 1",
+    };
+    let answered = tokio::time::timeout(WAIT, conn.execute(question)).await;
+    let _ = sqlx::Connection::close(conn).await;
+    match answered {
+        Ok(result) => result.map(drop).map_err(|err| describe_open_error(&target, err)),
+        Err(_) => Err(silent(&format!("no answer within {} s", WAIT.as_secs()))),
+    }
+}
+
+/// The database being opened, for messages.
+enum Target {
+    /// The SQLite file, when there is one.
+    Sqlite(Option<String>),
+    /// `HOST:PORT` of the PostgreSQL server.
+    Postgres(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Sqlite(Some(path)) => write!(f, "the SQLite database {path}"),
+            Target::Sqlite(None) => f.write_str("the SQLite database"),
+            Target::Postgres(address) => write!(f, "PostgreSQL at {address}"),
+        }
+    }
+}
+
+/// `HOST:PORT` of a PostgreSQL URL, for messages (never the user name or password).
+fn postgres_address(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host_port = if host_port.is_empty() { "localhost" } else { host_port };
+    // A port is there when the last colon is not inside an IPv6 literal's brackets.
+    if host_port.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']')) {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+/// Words for a failure to open a database, and whether it can pass.
+fn describe_open_error(target: &Target, err: sqlx::Error) -> StoreError {
+    use std::io::ErrorKind;
+    let open = |kind, message: String| StoreError::Open { message, kind };
+    match (&err, target) {
+        (sqlx::Error::Io(io), _) => {
+            let what = match io.kind() {
+                ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                ErrorKind::TimedOut => "connection timed out".to_owned(),
+                ErrorKind::NotFound => "no such host or socket".to_owned(),
+                _ => io.to_string(),
+            };
+            let message = match target {
+                Target::Postgres(address) => format!("cannot connect to PostgreSQL: {what} at {address}"),
+                sqlite => format!("cannot open {sqlite}: {what}"),
+            };
+            open(OpenFailure::Unreachable, message)
+        }
+        (sqlx::Error::Tls(tls), _) => open(OpenFailure::Refused, format!("cannot connect to {target}: TLS: {tls}")),
+        (sqlx::Error::Configuration(cfg), _) => open(OpenFailure::Refused, format!("database URL: {cfg}")),
+        (sqlx::Error::Database(db), Target::Sqlite(_)) => {
+            // The primary result code is the low byte of an extended one.
+            let code = db.code().and_then(|c| c.parse::<i64>().ok()).map_or(0, |c| c & 0xff);
+            match code {
+                // SQLITE_CORRUPT, SQLITE_NOTADB.
+                11 | 26 => open(
+                    OpenFailure::NotADatabase,
+                    format!("{target} is not a database file, or is damaged ({})", db.message()),
+                ),
+                _ => open(OpenFailure::Refused, format!("cannot open {target}: {}", db.message())),
+            }
+        }
+        (sqlx::Error::Database(db), Target::Postgres(_)) => {
+            let code = db.code().unwrap_or_default();
+            // Class 08: connection exceptions; 57P03: the server is starting up.
+            if code.starts_with("08") || code == "57P03" {
+                open(OpenFailure::Unreachable, format!("cannot connect to {target}: {}", db.message()))
+            } else {
+                // 28xxx: authentication; 3D000: no such database; 42501: privileges.
+                open(OpenFailure::Refused, format!("{target} refused the connection: {}", db.message()))
+            }
+        }
+        _ => StoreError::Database(err),
     }
 }
 
@@ -456,6 +621,23 @@ fn ms(at: jiff::Timestamp) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_addresses_name_host_and_port_only() {
+        assert_eq!(postgres_address("postgres://embargo:secret@db.internal/embargo"), "db.internal:5432");
+        assert_eq!(postgres_address("postgres://u:p@127.0.0.1:5999/x?sslmode=disable"), "127.0.0.1:5999");
+        assert_eq!(postgres_address("postgresql://[::1]/x"), "[::1]:5432");
+        assert_eq!(postgres_address("postgresql://u@[::1]:6000/x"), "[::1]:6000");
+        assert_eq!(postgres_address("postgres:///x"), "localhost:5432");
+    }
+
+    #[test]
+    fn sqlite_paths_come_out_of_urls() {
+        assert_eq!(Store::sqlite_path("sqlite:///d/embargo.db?mode=rwc"), Some("/d/embargo.db".into()));
+        assert_eq!(Store::sqlite_path("sqlite:rel.db"), Some("rel.db".into()));
+        assert_eq!(Store::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(Store::sqlite_path("postgres://h/x"), None);
+    }
 
     #[test]
     fn values_list_renumbers_each_row() {

@@ -61,6 +61,9 @@ pub struct NewMessage<'a> {
     pub pgp: Option<&'a str>,
     /// Sender authentication results (`dkim=... spf=... dmarc=...`), for mail over SMTP.
     pub auth: Option<&'a str>,
+    /// What was wrong with a received message: comma-separated codes (`malformed-mime`,
+    /// `ambiguous-sender`, `sender-mismatch`), `None` when nothing was.
+    pub anomalies: Option<&'a str>,
     /// When.
     pub at: Timestamp,
 }
@@ -88,6 +91,8 @@ pub struct MessageRecord {
     pub pgp: Option<String>,
     /// Sender authentication results.
     pub auth: Option<String>,
+    /// What was wrong with it, as codes (see [`NewMessage::anomalies`]); empty when nothing.
+    pub anomalies: Vec<String>,
     /// Whether the reporter sees it on the status page (their own messages and the team's
     /// mail to them; never notes or quarantined mail).
     pub visible_to_reporter: bool,
@@ -127,9 +132,9 @@ pub async fn insert_many(tx: &mut Tx, new: &[NewMessage<'_>]) -> Result<Vec<i64>
     }
     let sql = format!(
         "INSERT INTO messages (report_id, kind, author, sender_enc, subject_enc, body_enc, \
-         raw_enc, message_id_index, created_at, quarantined, pgp, auth_results, visible_to_reporter) \
+         raw_enc, message_id_index, created_at, quarantined, pgp, auth_results, visible_to_reporter, anomalies) \
          VALUES {} RETURNING id, report_id",
-        crate::values_list("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, new.len())
+        crate::values_list("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", 14, new.len())
     );
     let mut query = crate::bulk(sql);
     for message in new {
@@ -152,7 +157,8 @@ pub async fn insert_many(tx: &mut Tx, new: &[NewMessage<'_>]) -> Result<Vec<i64>
             .bind(i64::from(message.quarantined))
             .bind(message.pgp)
             .bind(message.auth)
-            .bind(i64::from(visible));
+            .bind(i64::from(visible))
+            .bind(message.anomalies.filter(|a| !a.is_empty()));
     }
     // RETURNING gives no order; the reports are distinct, so they match the rows back.
     let mut ids = std::collections::HashMap::with_capacity(new.len());
@@ -165,7 +171,7 @@ pub async fn insert_many(tx: &mut Tx, new: &[NewMessage<'_>]) -> Result<Vec<i64>
 }
 
 const SELECT_MESSAGE: &str = "SELECT id, kind, author, sender_enc, subject_enc, body_enc, raw_enc, quarantined, pgp, \
-     auth_results, visible_to_reporter, created_at FROM messages";
+     auth_results, visible_to_reporter, created_at, anomalies FROM messages";
 
 fn message_of(tx: &Tx, report: ReportId, row: &sqlx::any::AnyRow) -> Result<MessageRecord, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -186,6 +192,10 @@ fn message_of(tx: &Tx, report: ReportId, row: &sqlx::any::AnyRow) -> Result<Mess
         quarantined: quarantined != 0,
         pgp: row.try_get("pgp")?,
         auth: row.try_get("auth_results")?,
+        anomalies: row
+            .try_get::<Option<String>, _>("anomalies")?
+            .map(|a| a.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
         visible_to_reporter: visible != 0,
         at: ts(row.try_get("created_at")?)?,
     })

@@ -1,4 +1,5 @@
-//! Instance-wide key/value facts (first-start markers and the like). Never confidential.
+//! Instance-wide key/value facts (first-start markers and the like). Plain values are never
+//! confidential; what is (instance secrets, a message held for forwarding) is sealed.
 
 use sqlx::Row;
 
@@ -43,4 +44,47 @@ pub async fn insert_sealed(tx: &mut Tx, key: &str, value: &str) -> Result<bool, 
         .execute(tx.conn())
         .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Removes a value (plain or sealed); returns whether there was one.
+pub async fn delete(tx: &mut Tx, key: &str) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM instance_meta WHERE key = $1").bind(key).execute(tx.conn()).await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// Where the id of the instance's master key is recorded.
+const MASTER_KEY_ID: &str = "master_key_id";
+
+/// The id of the master key the database's sealed values are made with, as recorded by
+/// [`record_key_id`].
+pub async fn recorded_key_id(tx: &mut Tx) -> Result<Option<String>, StoreError> {
+    get(tx, MASTER_KEY_ID).await
+}
+
+/// For a database from before [`record_key_id`]: the id of the master key a sealed value was
+/// made with, read off its header (a reporter's address, else the instance's OpenPGP key);
+/// `None` when nothing sealed is stored yet.
+pub async fn sampled_key_id(tx: &mut Tx) -> Result<Option<String>, StoreError> {
+    let sample: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT email_enc FROM reporters LIMIT 1").fetch_optional(tx.conn()).await?;
+    let sealed = match sample {
+        Some(sealed) => Some(sealed),
+        // Sealed instance secrets are stored hex-encoded (`insert_sealed`); this is the key
+        // `embargo_app::openpgp` keeps there.
+        None => sqlx::query_scalar::<_, String>("SELECT value FROM instance_meta WHERE key = 'openpgp.instance_key'")
+            .fetch_optional(tx.conn())
+            .await?
+            .and_then(|text| hex::decode(text).ok()),
+    };
+    Ok(sealed.as_deref().and_then(embargo_crypto::Keyring::key_id_of))
+}
+
+/// Records the id of the master key in use, unless one is recorded already.
+pub async fn record_key_id(tx: &mut Tx, key_id: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(MASTER_KEY_ID)
+        .bind(key_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

@@ -414,6 +414,17 @@ pub async fn add_member(tx: &mut Tx, report: ReportId, user: UserId, at: Timesta
     Ok(())
 }
 
+/// Need-to-know over a `reports` row (unqualified columns) for the user in parameter `user`
+/// (for example `$2`): the report is assigned to them, they were added to it, or they are
+/// responsible for its product.
+fn visible_to_sql(user: &str) -> String {
+    format!(
+        "(assignee_id = {user} \
+         OR id IN (SELECT report_id FROM report_members WHERE user_id = {user}) \
+         OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = {user}))"
+    )
+}
+
 /// Whether a team member may see a report (need-to-know): they were added to it, it is
 /// assigned to them, or they are responsible for its product.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
@@ -695,7 +706,7 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
             "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
              ack_due_at, {due_at} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
              FROM reports {where_}",
-            flagged = flagged_sql("reports"),
+            flagged = flagged_sql("reports", "$5"),
             due_at = *crate::rules::DUE_AT,
             where_ = *INBOX_WHERE
         )
@@ -783,19 +794,27 @@ const INVALID_SQL: &str =
 const DUPLICATE_SQL: &str = "(o.state = 'closed' AND o.close_reason = 'duplicate')";
 
 /// 1 when the report in row `outer` is flagged by its reporter's other reports, else 0 (two
-/// correlated look-ups on the `reports_reporter` index).
-fn flagged_sql(outer: &str) -> String {
+/// correlated look-ups on the `reports_reporter` index). Only the other reports that the user
+/// in parameter `viewer` may see count (all when it is NULL), as in [`reporter_history`].
+fn flagged_sql(outer: &str, viewer: &str) -> String {
+    let visible = visible_to_sql(viewer);
     format!(
         "(CASE WHEN (SELECT COUNT(*) FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {INVALID_SQL}) >= {FLAG_MIN_INVALID} \
+         AND o.id <> {outer}.id AND {INVALID_SQL} AND ({viewer} IS NULL OR {visible})) >= {FLAG_MIN_INVALID} \
          AND NOT EXISTS (SELECT 1 FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {VALID_SQL}) THEN 1 ELSE 0 END)"
+         AND o.id <> {outer}.id AND {VALID_SQL} AND ({viewer} IS NULL OR {visible})) THEN 1 ELSE 0 END)"
     )
 }
 
 /// How the reporter's reports other than `except` turned out, in one statement on the
-/// `reports_reporter (reporter_id, state)` index.
-pub async fn reporter_history(tx: &mut Tx, reporter: i64, except: ReportId) -> Result<ReporterHistory, StoreError> {
+/// `reports_reporter (reporter_id, state)` index. With `visible_to`, only the reports that
+/// user may see (need-to-know) are counted: the history tells nothing about the others.
+pub async fn reporter_history(
+    tx: &mut Tx,
+    reporter: i64,
+    except: ReportId,
+    visible_to: Option<UserId>,
+) -> Result<ReporterHistory, StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
@@ -803,10 +822,16 @@ pub async fn reporter_history(tx: &mut Tx, reporter: i64, except: ReportId) -> R
              COALESCE(SUM(CASE WHEN {VALID_SQL} THEN 1 ELSE 0 END), 0) AS valid, \
              COALESCE(SUM(CASE WHEN {INVALID_SQL} THEN 1 ELSE 0 END), 0) AS invalid, \
              COALESCE(SUM(CASE WHEN {DUPLICATE_SQL} THEN 1 ELSE 0 END), 0) AS duplicates \
-             FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2"
+             FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2 AND ($3 IS NULL OR {visible})",
+            visible = visible_to_sql("$3"),
         )
     });
-    let row = sqlx::query(sql.as_str()).bind(reporter).bind(except.0).fetch_one(tx.conn()).await?;
+    let row = sqlx::query(sql.as_str())
+        .bind(reporter)
+        .bind(except.0)
+        .bind(visible_to.map(|u| u.0))
+        .fetch_one(tx.conn())
+        .await?;
     Ok(ReporterHistory {
         total: row.try_get("total")?,
         valid: row.try_get("valid")?,
@@ -956,38 +981,117 @@ pub struct Candidate {
     pub reference: ReferenceId,
     /// Its signature, opened.
     pub signature: Vec<u8>,
-    /// How many bands it shares.
+    /// How many of the report's bands it shares, among the band rows read (see
+    /// [`similarity_candidates`]).
     pub shared: i64,
 }
 
-/// The reports sharing at least one band with `report`, most shared bands first, at most
-/// `limit`: not the report itself, and not those already linked to it as duplicates (either
-/// way).
-pub async fn similarity_candidates(tx: &mut Tx, report: ReportId, limit: i64) -> Result<Vec<Candidate>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.reference, r.similarity_enc, c.shared FROM reports r JOIN \
-         (SELECT b.report_id, COUNT(*) AS shared FROM report_bands b \
-          WHERE b.band IN (SELECT band FROM report_bands WHERE report_id = $1) AND b.report_id <> $1 \
-          GROUP BY b.report_id ORDER BY shared DESC, b.report_id LIMIT $2) c ON c.report_id = r.id \
-         WHERE r.similarity_enc IS NOT NULL \
-         AND (r.duplicate_of IS NULL OR r.duplicate_of <> $1) \
-         AND r.id NOT IN (SELECT duplicate_of FROM reports WHERE id = $1 AND duplicate_of IS NOT NULL) \
-         ORDER BY c.shared DESC, r.id",
-    )
-    .bind(report.0)
-    .bind(limit)
-    .fetch_all(tx.conn())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let reference = reference_of(row)?;
-            let sealed: Vec<u8> = row.try_get("similarity_enc")?;
-            Ok(Candidate {
-                id: ReportId(row.try_get("id")?),
-                signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
-                shared: row.try_get("shared")?,
-                reference,
-            })
+/// What looking for candidates read: the work of one call, bounded by its arguments
+/// whatever the corpus (see [`similarity_candidates`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CandidateWork {
+    /// The report's own band keys read.
+    pub own_bands: usize,
+    /// Rows read from the band index for those keys (other reports' memberships).
+    pub band_rows: usize,
+    /// Distinct reports among those rows.
+    pub distinct: usize,
+    /// Candidates whose row and signature were read (at most the `limit`).
+    pub signatures: usize,
+}
+
+/// The reports sharing at least one band with `report`, best first, at most `limit`: not
+/// the report itself, and not those already linked to it as duplicates (either way).
+///
+/// The work is bounded whatever the corpus: for each of the report's bands, at most
+/// `per_band` of the reports received just before it and `per_band` of those received just
+/// after it are read (index range scans on the band key's primary key), so a band shared by
+/// a whole scanner campaign costs the same as a band shared by two reports. The reports
+/// read are ranked by the number of bands they share (then by closeness in time of
+/// arrival), and only the best `limit` have their signatures read. Returns what was read.
+pub async fn similarity_candidates(
+    tx: &mut Tx,
+    report: ReportId,
+    per_band: i64,
+    limit: i64,
+) -> Result<(Vec<Candidate>, CandidateWork), StoreError> {
+    let mut work = CandidateWork::default();
+    let bands: Vec<String> = sqlx::query_scalar("SELECT band FROM report_bands WHERE report_id = $1 ORDER BY band")
+        .bind(report.0)
+        .fetch_all(tx.conn())
+        .await?;
+    work.own_bands = bands.len();
+    if bands.is_empty() || per_band <= 0 || limit <= 0 {
+        return Ok((Vec::new(), work));
+    }
+    // Per band, the nearest reports on either side of this one in arrival order (ids grow
+    // with arrival). The statement's text depends only on the number of bands.
+    let (own, cap) = (bands.len() + 1, bands.len() + 2);
+    let sql = (1..=bands.len())
+        .map(|band| {
+            format!(
+                "SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
+                 AND report_id < ${own} ORDER BY report_id DESC LIMIT ${cap}) AS before{band} \
+                 UNION ALL SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
+                 AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
+            )
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let mut query = crate::bulk(sql);
+    for band in &bands {
+        query = query.bind(band.clone());
+    }
+    let rows: Vec<i64> = query
+        .bind(report.0)
+        .bind(per_band)
+        .fetch_all(tx.conn())
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    work.band_rows = rows.len();
+    let mut shared: std::collections::HashMap<i64, i64> = std::collections::HashMap::with_capacity(rows.len());
+    for id in rows {
+        *shared.entry(id).or_default() += 1;
+    }
+    work.distinct = shared.len();
+    let mut ranked: Vec<(i64, i64)> = shared.into_iter().collect();
+    ranked.sort_by_key(|&(id, shared)| (std::cmp::Reverse(shared), id.abs_diff(report.0), id));
+    ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if ranked.is_empty() {
+        return Ok((Vec::new(), work));
+    }
+    let sql = format!(
+        "SELECT id, reference, similarity_enc FROM reports WHERE id IN ({}) AND similarity_enc IS NOT NULL \
+         AND (duplicate_of IS NULL OR duplicate_of <> $1) \
+         AND id NOT IN (SELECT duplicate_of FROM reports WHERE id = $1 AND duplicate_of IS NOT NULL)",
+        crate::placeholder_list(2, ranked.len())
+    );
+    let mut query = crate::bulk(sql).bind(report.0);
+    for (id, _) in &ranked {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    work.signatures = rows.len();
+    let mut found: std::collections::HashMap<i64, Candidate> = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let reference = reference_of(row)?;
+        let sealed: Vec<u8> = row.try_get("similarity_enc")?;
+        let id: i64 = row.try_get("id")?;
+        found.insert(
+            id,
+            Candidate {
+                id: ReportId(id),
+                signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
+                shared: 0,
+                reference,
+            },
+        );
+    }
+    let candidates = ranked
+        .into_iter()
+        .filter_map(|(id, shared)| found.remove(&id).map(|candidate| Candidate { shared, ..candidate }))
+        .collect();
+    Ok((candidates, work))
 }

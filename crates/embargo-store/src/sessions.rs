@@ -179,6 +179,29 @@ pub async fn count(tx: &mut Tx, key: &str, window_start: i64) -> Result<i64, Sto
     Ok(n.unwrap_or(0))
 }
 
+/// The counts of `key` in the windows that started at `since` or later, oldest first:
+/// (window start, count).
+pub async fn recent(tx: &mut Tx, key: &str, since: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT window_start, count FROM rate_counters WHERE key = $1 AND window_start >= $2 ORDER BY window_start",
+    )
+    .bind(key)
+    .bind(since)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get("window_start")?, row.try_get("count")?))).collect()
+}
+
+/// Forgets the counts of `key` in windows that started before `before`.
+pub async fn expire(tx: &mut Tx, key: &str, before: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM rate_counters WHERE key = $1 AND window_start < $2")
+        .bind(key)
+        .bind(before)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Forgets a key's counts (after a successful sign-in).
 pub async fn clear(tx: &mut Tx, key: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM rate_counters WHERE key = $1").bind(key).execute(tx.conn()).await?;

@@ -3,12 +3,17 @@
 use std::sync::Arc;
 
 use embargo_crypto::Keyring;
-use embargo_domain::{Actor, CloseReason, Lifecycle, ReferencePrefix, ReportId, ReportState, Role, Timestamp};
+use embargo_domain::{
+    Actor, CloseReason, Lifecycle, ReferenceId, ReferencePrefix, ReportId, ReportState, Role, Timestamp,
+};
 use embargo_store::jobs::{self, NewJob};
 use embargo_store::messages::{MessageKind, NewMessage};
 use embargo_store::reports::{NewReport, ReportFilter};
 use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, users};
 use embargo_test_support::{TestDb, both_backends, files_containing};
+
+#[path = "store/migrations.rs"]
+mod migrations;
 
 async fn open(db: &TestDb) -> Store {
     let store = Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap();
@@ -173,6 +178,7 @@ async fn confidential_values_never_reach_the_database_files() {
                 quarantined: false,
                 pgp: Some("pgp-inline"),
                 auth: Some("dkim=none spf=pass dmarc=none"),
+                anomalies: Some("malformed-mime,ambiguous-sender"),
                 at: at(1),
             },
         )
@@ -585,6 +591,7 @@ fn message_row(report: ReportId, body: &str, message_id: Option<&'static str>) -
         quarantined: false,
         pgp: None,
         auth: None,
+        anomalies: None,
         at: at(0),
     }
 }
@@ -759,7 +766,7 @@ async fn prepared_index_rows_are_written_in_one_go() {
         assert_eq!(ids(reports::inbox(&mut tx, &search(&["overflow"])).await.unwrap().0), vec![a]);
         assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a"[..]));
         assert_eq!(reports::similarity(&mut tx, b).await.unwrap().as_deref(), Some(&b"sig-b"[..]));
-        let candidates = reports::similarity_candidates(&mut tx, a, 5).await.unwrap();
+        let (candidates, _) = reports::similarity_candidates(&mut tx, a, 8, 5).await.unwrap();
         assert_eq!(candidates.iter().map(|c| (c.id, c.shared)).collect::<Vec<_>>(), vec![(b, 1)]);
         tx.rollback().await.unwrap();
 
@@ -768,8 +775,64 @@ async fn prepared_index_rows_are_written_in_one_go() {
         let mut tx = store.begin().await.unwrap();
         reports::write_index(&mut tx, &[again]).await.unwrap();
         assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a2"[..]));
-        assert!(reports::similarity_candidates(&mut tx, a, 5).await.unwrap().is_empty(), "{}", db.backend);
+        assert!(reports::similarity_candidates(&mut tx, a, 8, 5).await.unwrap().0.is_empty(), "{}", db.backend);
         tx.commit().await.unwrap();
+    }
+}
+
+/// A campaign of near-identical reports, every band shared by all of them: looking for one
+/// report's candidates reads at most `per_band` reports on either side of it per band, and
+/// only the best `limit` signatures, and it reads the same however large the campaign grows.
+#[tokio::test]
+async fn similarity_candidates_read_a_bounded_number_of_rows_however_many_look_alike() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let bands: Vec<String> = (0..32).map(|b| format!("band-{b:02}")).collect();
+        let mut ids = Vec::new();
+        let campaign = async |count: usize, ids: &mut Vec<ReportId>| {
+            let mut rows = Vec::new();
+            for _ in 0..count {
+                let (id, reference) = new_report(&store, 2026, "Missing header", "same", "scanner@example.org").await;
+                let reference: ReferenceId = reference.parse().unwrap();
+                rows.push(reports::prepare_index(store.keys(), id, &[], Some((&reference, b"sig", &bands[..]))));
+                ids.push(id);
+            }
+            let mut tx = store.begin().await.unwrap();
+            reports::write_index(&mut tx, &rows).await.unwrap();
+            tx.commit().await.unwrap();
+        };
+        campaign(40, &mut ids).await;
+        let middle = ids[20];
+        let look = async |limit: i64| {
+            let mut tx = store.snapshot().await.unwrap();
+            let found = reports::similarity_candidates(&mut tx, middle, 4, limit).await.unwrap();
+            tx.rollback().await.unwrap();
+            found
+        };
+        let (candidates, work) = look(10).await;
+        // 4 on either side in each of the 32 bands: the same 8 reports, each sharing every band.
+        assert_eq!(
+            work,
+            reports::CandidateWork { own_bands: 32, band_rows: 32 * 2 * 4, distinct: 8, signatures: 8 },
+            "{}",
+            db.backend
+        );
+        let mut nearest: Vec<ReportId> = candidates.iter().map(|c| c.id).collect();
+        assert_eq!(&nearest[..2], &[ids[19], ids[21]], "closest in arrival first");
+        nearest.sort_by_key(|id| id.0);
+        assert_eq!(nearest, [&ids[16..20], &ids[21..25]].concat());
+        assert!(candidates.iter().all(|c| c.shared == 32 && c.signature == b"sig"));
+        // Only the best `limit` are read in full.
+        let (candidates, work) = look(3).await;
+        assert_eq!((candidates.len(), work.band_rows, work.signatures), (3, 32 * 2 * 4, 3));
+        // Five times the campaign: the same work, the same candidates.
+        campaign(160, &mut ids).await;
+        let (again, work) = look(10).await;
+        assert_eq!(work.band_rows, 32 * 2 * 4, "{}", db.backend);
+        assert_eq!(work.signatures, 8);
+        let mut again: Vec<ReportId> = again.iter().map(|c| c.id).collect();
+        again.sort_by_key(|id| id.0);
+        assert_eq!(again, nearest);
     }
 }
 

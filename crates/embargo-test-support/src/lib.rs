@@ -1,18 +1,23 @@
 //! Test support: a throwaway PostgreSQL server, per-test databases, temporary data
 //! directories, a headless browser for end-to-end tests ([`Browser`]), and the rule for tests
-//! that need optional tools. With the feature `cve-fake`: [`cve_fake`], a fake CVE Services.
+//! that need optional tools. With the feature `cve-fake`: [`cve_fake`], a fake CVE Services;
+//! with the feature `app`: [`TestApp`], an app on a test database with a manual clock.
 //!
 //! Tests that need a tool that may be missing call [`require`]: without the tool the test
 //! prints why it is skipped, unless `EMBARGO_TEST_STRICT=1` (set by `.ci/run`), where the
 //! missing tool fails the test.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "app")]
+mod app;
 pub mod browser;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
 mod postgres;
 mod process;
 
+#[cfg(feature = "app")]
+pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
 pub use postgres::{PgServer, postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};

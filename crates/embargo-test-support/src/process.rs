@@ -31,8 +31,17 @@ pub struct Output {
 }
 
 impl Instance {
-    /// A fresh instance using `bin`, on the database of `db` (SQLite uses the data directory).
+    /// A fresh instance using `bin`, on the database of `db` (SQLite uses the data directory),
+    /// created with `embargo migrate` (only `serve` and `migrate` create an instance).
     pub fn new(bin: &str, db: Option<&crate::TestDb>) -> Self {
+        let it = Self::uncreated(bin, db);
+        let out = it.run(&["migrate"], b"");
+        assert_eq!(out.code, 0, "embargo migrate: {}", out.stderr);
+        it
+    }
+
+    /// [`Instance::new`] without creating the instance: its data directory does not exist yet.
+    pub fn uncreated(bin: &str, db: Option<&crate::TestDb>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = db.filter(|db| db.backend == "postgres").map(|db| db.url.clone());
         Self { bin: PathBuf::from(bin), data_dir: dir.path().join("data"), database_url, _dir: dir }
@@ -72,6 +81,8 @@ impl Instance {
         let mut all = vec!["serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut cmd = self.command(&all);
+        // Metrics on their own free loopback port too (a test may override it).
+        cmd.env("EMBARGO_METRICS_LISTEN", "127.0.0.1:0");
         cmd.envs(extra_env.iter().copied());
         Server::start(cmd)
     }
@@ -112,6 +123,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where it listens for SMTP.
     pub smtp_addr: SocketAddr,
+    /// Where it serves Prometheus metrics, when it has a metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// Everything printed on standard output so far, whole lines.
     pub stdout: Arc<Mutex<Vec<String>>>,
     /// Everything printed on standard error so far (the logs).
@@ -158,7 +171,12 @@ impl Server {
             };
             let ready = stdout.lock().expect("lock").iter().any(|l| l.starts_with("Ready."));
             if let (true, Some(addr), Some(smtp_addr)) = (ready, find("running at http://"), find("SMTP intake at ")) {
-                return Self { child, addr, smtp_addr, stdout, stderr };
+                // "Metrics for Prometheus at http://ADDR/metrics." names the address with the path.
+                let metrics_addr = stdout.lock().expect("lock").iter().find_map(|line| {
+                    let rest = line.split("Metrics for Prometheus at http://").nth(1)?;
+                    rest.split('/').next()?.parse::<SocketAddr>().ok()
+                });
+                return Self { child, addr, smtp_addr, metrics_addr, stdout, stderr };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("embargo serve exited with {status}: {}", stderr.lock().expect("lock"));
@@ -171,6 +189,12 @@ impl Server {
     /// Sends an HTTP/1.1 request and reads the whole response.
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
         http_request(self.addr, method, path, headers, body)
+    }
+
+    /// `GET /metrics` on the metrics listener (panics when the server has none).
+    pub fn metrics(&self, headers: &[(&str, &str)]) -> HttpResponse {
+        let addr = self.metrics_addr.expect("the server has a metrics listener (metrics_listen)");
+        http_request(addr, "GET", "/metrics", headers, b"")
     }
 
     /// The stdout lines so far.

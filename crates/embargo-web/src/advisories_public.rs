@@ -12,7 +12,7 @@
 //! publication match what a consumer downloads.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use embargo_app::advisories::{self, Publication};
@@ -21,7 +21,9 @@ use embargo_domain::Timestamp;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::render::{self, Layout, page};
+use crate::error::WebError;
+use crate::extract::Path;
+use crate::render::{Layout, page};
 
 /// The one ROLIE feed (TLP:WHITE): everything published is public.
 const ROLIE_FEED: &str = "/.well-known/csaf/white/embargo-feed-tlp-white.json";
@@ -40,18 +42,12 @@ fn reply(content_type: &'static str, body: impl Into<axum::body::Body>) -> Respo
 
 /// The same page as any unknown path: an unpublished advisory is indistinguishable from one
 /// that never existed.
-fn not_found(app: &App) -> Response {
-    render::message(
-        StatusCode::NOT_FOUND,
-        Layout::public(app, "Not found", ""),
-        "Not found",
-        "There is nothing here.",
-        Some(("/", "Home")),
-    )
+fn not_found(_app: &App) -> Response {
+    WebError::request(StatusCode::NOT_FOUND, "There is nothing here.").into_response()
 }
 
-fn failed(app: &App, err: &AppError) -> Response {
-    render::error(Layout::public(app, "Error", "advisories"), err)
+fn failed(_app: &App, err: AppError) -> Response {
+    WebError::from(err).into_response()
 }
 
 /// `2026-03-04` from a timestamp (UTC).
@@ -118,7 +114,7 @@ struct IndexPage {
 pub(crate) async fn index(State(app): State<App>) -> Response {
     let list = match newest_first(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let lines = list
         .into_iter()
@@ -145,10 +141,10 @@ struct AdvisoryPage {
     published: String,
     updated: Option<String>,
     revision: i64,
-    /// The announcement as HTML. Trusted for `|safe` under the same rule as
-    /// `render::markdown`: it was made from Markdown by comrak and then cleaned by ammonia's
-    /// allow-list (`embargo_advisory::markdown::to_html`) at publication, and is served as
-    /// stored, never edited.
+    /// The announcement as HTML. Trusted for `|safe`: the team's Markdown was made HTML by
+    /// comrak and then cleaned by ammonia's allow-list (`embargo_advisory::markdown::to_html`)
+    /// at publication (text that came from a reporter, such as a title or a credit, is
+    /// escaped before that), and is served as stored, never edited.
     html: String,
     csaf_href: String,
     has_cve_record: bool,
@@ -167,7 +163,7 @@ pub(crate) async fn advisory(State(app): State<App>, Path(name): Path<String>) -
     let publication = match advisories::published_one(&app, id).await {
         Ok(Some(p)) => p,
         Ok(None) => return not_found(&app),
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     match format {
         "osv" => reply(JSON, publication.osv),
@@ -201,18 +197,18 @@ pub(crate) async fn advisory(State(app): State<App>, Path(name): Path<String>) -
 pub(crate) async fn osv_all(State(app): State<App>) -> Response {
     let list = match newest_first(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let mut records = Vec::with_capacity(list.len());
     for p in &list {
         match serde_json::from_str::<Value>(&p.osv) {
             Ok(v) => records.push(v),
-            Err(e) => return failed(&app, &AppError::Internal(e.into())),
+            Err(e) => return failed(&app, AppError::Internal(e.into())),
         }
     }
     match serde_json::to_string_pretty(&records) {
         Ok(text) => reply(JSON, text),
-        Err(e) => failed(&app, &AppError::Internal(e.into())),
+        Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
 
@@ -251,7 +247,7 @@ fn last_changed(app: &App, list: &[Publication]) -> Timestamp {
 pub(crate) async fn atom(State(app): State<App>) -> Response {
     let list = match newest_first(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let base = app.config.base_url();
     let organisation = &app.config.organisation.name;
@@ -303,11 +299,11 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
 pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
     let list = match advisories::published(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let key = match embargo_app::openpgp::instance_key(&app).await {
         Ok(key) => key,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let base = app.config.base_url();
     let publisher = advisories::publisher(&app);
@@ -343,7 +339,7 @@ pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
     });
     match serde_json::to_string_pretty(&metadata) {
         Ok(text) => reply(JSON, text),
-        Err(e) => failed(&app, &AppError::Internal(e.into())),
+        Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
 
@@ -352,7 +348,7 @@ pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
 pub(crate) async fn rolie_feed(State(app): State<App>) -> Response {
     let list = match newest_first(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let base = app.config.base_url();
     let entries: Vec<Value> = list
@@ -395,7 +391,7 @@ pub(crate) async fn rolie_feed(State(app): State<App>) -> Response {
     });
     match serde_json::to_string_pretty(&feed) {
         Ok(text) => reply(JSON, text),
-        Err(e) => failed(&app, &AppError::Internal(e.into())),
+        Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
 
@@ -403,7 +399,7 @@ pub(crate) async fn rolie_feed(State(app): State<App>) -> Response {
 pub(crate) async fn index_txt(State(app): State<App>) -> Response {
     let mut list = match advisories::published(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     list.sort_by_key(csaf_path);
     let text: String = list.iter().map(|p| format!("{}\n", csaf_path(p))).collect();
@@ -415,7 +411,7 @@ pub(crate) async fn index_txt(State(app): State<App>) -> Response {
 pub(crate) async fn changes_csv(State(app): State<App>) -> Response {
     let mut list = match advisories::published(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     list.sort_by(|a, b| b.modified_at.cmp(&a.modified_at).then_with(|| csaf_path(b).cmp(&csaf_path(a))));
     let text: String = list.iter().map(|p| format!("\"{}\",\"{}\"\n", csaf_path(p), p.modified_at)).collect();
@@ -432,7 +428,7 @@ pub(crate) async fn csaf_file(State(app): State<App>, Path((year_text, name)): P
         .unwrap_or((name.as_str(), ""));
     let list = match advisories::published(&app).await {
         Ok(list) => list,
-        Err(err) => return failed(&app, &err),
+        Err(err) => return failed(&app, err),
     };
     let Some(p) = list.iter().find(|p| p.csaf_filename == filename && year(p).to_string() == year_text) else {
         return not_found(&app);

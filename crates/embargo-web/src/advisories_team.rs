@@ -3,8 +3,7 @@
 //! each output computed from the current record.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_advisory::{Credit, CreditType, Reference, ReferenceType, Status, Weakness};
@@ -12,7 +11,9 @@ use embargo_app::{App, AppError, advisories};
 use serde::Deserialize;
 
 use crate::auth::Team;
-use crate::render::{self, Layout, page};
+use crate::error::WebError;
+use crate::extract::{Form, Path, Query, ReportPath};
+use crate::render::{Layout, page};
 
 #[derive(Template)]
 #[template(path = "team_advisories.html")]
@@ -37,7 +38,7 @@ pub(crate) async fn list(State(app): State<App>, who: Team) -> Response {
                 layout,
             },
         ),
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -51,20 +52,20 @@ pub(crate) struct CreateInput {
 pub(crate) async fn create(State(app): State<App>, who: Team, Form(input): Form<CreateInput>) -> Response {
     match advisories::create(&app, &who.actor, &input.title, None).await {
         Ok(id) => Redirect::to(&format!("/team/advisories/{id}")).into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "advisories", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
 /// `POST /reports/{reference}/advisory`: a draft covering the report, prefilled from its
 /// assessment.
-pub(crate) async fn create_from_report(State(app): State<App>, who: Team, Path(r): Path<String>) -> Response {
-    let result = match r.parse() {
-        Ok(reference) => advisories::create(&app, &who.actor, "", Some(&reference)).await,
-        Err(_) => Err(AppError::NotFound(format!("report {r}"))),
-    };
-    match result {
+pub(crate) async fn create_from_report(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+) -> Response {
+    match advisories::create(&app, &who.actor, "", Some(&reference)).await {
         Ok(id) => Redirect::to(&format!("/team/advisories/{id}")).into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "inbox", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -112,7 +113,7 @@ async fn edit_page(
     let mut layout = Layout::team(app, format!("Advisory {id}"), "advisories", who);
     let advisory = match advisories::get(app, &who.actor, id).await {
         Ok(a) => a,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     layout.flashes = flash.map(str::to_owned).into_iter().collect();
     let r = &advisory.record;
@@ -282,7 +283,7 @@ pub(crate) async fn save(
     match result {
         Ok(_) => Redirect::to(&format!("/team/advisories/{id}?done=saved")).into_response(),
         Err(AppError::Invalid(m)) => edit_page(&app, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await,
-        Err(err) => render::error(Layout::team(&app, "Error", "advisories", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -300,7 +301,7 @@ pub(crate) async fn step(State(app): State<App>, who: Team, Path((id, step)): Pa
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
             edit_page(&app, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
         }
-        Err(err) => render::error(Layout::team(&app, "Error", "advisories", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -315,6 +316,6 @@ pub(crate) async fn export(State(app): State<App>, who: Team, Path((id, format))
             };
             ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-store")], text).into_response()
         }
-        Err(err) => render::error(Layout::team(&app, "Error", "advisories", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }

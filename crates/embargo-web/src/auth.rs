@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::sessions::{self, Session, SessionStage};
 use embargo_app::{App, AppError};
 use embargo_domain::Actor;
+
+use crate::error::WebError;
 
 /// The cookie's name: with the `__Host-` prefix behind HTTPS (bound to this host, secure
 /// and path `/`), plain otherwise.
@@ -35,13 +37,38 @@ pub fn clear_cookie(app: &App) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The session cookie's value, if sent.
-pub fn session_token(app: &App, headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(app);
+/// The device cookie's name: a browser that signed in to an account before is not held to
+/// the account-wide sign-in limit (see `embargo_app::sessions`). Sent only to `/login...`.
+pub fn device_cookie_name(app: &App) -> &'static str {
+    if app.config.https() { "__Secure-embargo_device" } else { "embargo_device" }
+}
+
+/// A `Set-Cookie` value for a device cookie.
+pub fn set_device_cookie(app: &App, value: &str) -> HeaderValue {
+    let secure = if app.config.https() { "; Secure" } else { "" };
+    let max_age = embargo_app::sessions::DEVICE_DAYS * 24 * 3600;
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        device_cookie_name(app)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The device cookie's value, if sent.
+pub fn device_token(app: &App, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, device_cookie_name(app))
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
         (key == name && !value.is_empty() && value.len() <= 128).then(|| value.to_owned())
     })
+}
+
+/// The session cookie's value, if sent.
+pub fn session_token(app: &App, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, cookie_name(app))
 }
 
 /// The client's address as the connection shows it (headers are not trusted), for
@@ -80,7 +107,7 @@ impl FromRequestParts<App> for Team {
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
-            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+            Err(err) => Err(WebError::from(err).into_response()),
         }
     }
 }
@@ -92,6 +119,8 @@ pub struct AnySession {
     pub session: Session,
     /// The client's address.
     pub address: String,
+    /// The device cookie, if the browser sent one.
+    pub device: Option<String>,
 }
 
 impl FromRequestParts<App> for AnySession {
@@ -100,9 +129,11 @@ impl FromRequestParts<App> for AnySession {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = session_token(app, &parts.headers).ok_or_else(|| Redirect::to("/login").into_response())?;
         match sessions::session(app, &token).await {
-            Ok(Some(session)) => Ok(AnySession { session, address: client_address(parts) }),
+            Ok(Some(session)) => {
+                Ok(AnySession { session, address: client_address(parts), device: device_token(app, &parts.headers) })
+            }
             Ok(None) => Err(Redirect::to("/login").into_response()),
-            Err(err) => Err(crate::render::error(crate::render::Layout::public(app, "Error", ""), &err)),
+            Err(err) => Err(WebError::from(err).into_response()),
         }
     }
 }
@@ -119,19 +150,10 @@ impl AnySession {
 pub struct ApiCaller(pub Actor);
 
 impl FromRequestParts<App> for ApiCaller {
-    type Rejection = Response;
+    type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let unauthorised = || {
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(
-                    serde_json::json!({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}),
-                ),
-            )
-                .into_response()
-        };
+        let unauthorised = || WebError::Unauthorized;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -143,7 +165,7 @@ impl FromRequestParts<App> for ApiCaller {
         match embargo_app::accounts::authenticate_token(app, token).await {
             Ok(Some(actor)) => Ok(ApiCaller(actor)),
             Ok(None) => Err(unauthorised()),
-            Err(err) => Err(crate::api::error(&err)),
+            Err(err) => Err(err.into()),
         }
     }
 }
@@ -151,7 +173,7 @@ impl FromRequestParts<App> for ApiCaller {
 /// Maps an error from a sign-in step for the page.
 pub fn sign_in_message(err: &AppError) -> Option<String> {
     match err {
-        AppError::Invalid(m) | AppError::TooMany(m) => {
+        AppError::Invalid(m) | AppError::TooMany(m) | AppError::Throttled { message: m, .. } => {
             // Use-case messages are sentence fragments; the page shows a sentence.
             let mut chars = m.chars();
             chars.next().map(|first| format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')))

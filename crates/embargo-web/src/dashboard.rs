@@ -4,7 +4,7 @@
 //! and a table that says the same in text.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use embargo_app::App;
@@ -12,6 +12,8 @@ use embargo_app::metrics::{self, Dashboard, DashboardQuery, Row, Scope, Tally, T
 use serde::Deserialize;
 
 use crate::auth::Team;
+use crate::error::WebError;
+use crate::extract::Query;
 use crate::render::{self, Layout, page};
 
 #[derive(Deserialize, Default)]
@@ -124,7 +126,7 @@ pub(crate) async fn dashboard(State(app): State<App>, who: Team, Query(params): 
     let layout = Layout::team(&app, "Dashboard", "dashboard", &who);
     let dashboard = match metrics::dashboard(&app, &who.actor, &params.query()).await {
         Ok(dashboard) => dashboard,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let rows = dashboard.products.iter().map(|r| row_view(r, false)).collect();
     page(
@@ -165,7 +167,7 @@ pub(crate) async fn dashboard_csv(
 ) -> Response {
     let dashboard = match metrics::dashboard(&app, &who.actor, &params.query()).await {
         Ok(dashboard) => dashboard,
-        Err(err) => return render::error(Layout::team(&app, "Dashboard", "dashboard", &who), &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let day = dashboard.to.to_zoned_datetime(app.config.time_zone()).strftime("%Y-%m-%d").to_string();
     (

@@ -6,8 +6,7 @@
 //! script, the score is shown live from `GET /cvss/score`, scored by the same code.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::assessment::{self, Affected};
@@ -22,7 +21,9 @@ use embargo_domain::ssvc::{
 use serde::Deserialize;
 
 use crate::auth::Team;
-use crate::render::{self, Layout, page};
+use crate::error::WebError;
+use crate::extract::{Form, Path, Query, ReportPath};
+use crate::render::{Layout, page};
 
 /// One row of the SLA panel.
 pub(crate) struct ClockRow {
@@ -260,16 +261,12 @@ pub(crate) fn view(app: &App, detail: &ReportDetail, products: &[(i64, String)])
     }
 }
 
-fn to_report(reference: &str, done: &str) -> Response {
+fn to_report(reference: &embargo_domain::ReferenceId, done: &str) -> Response {
     Redirect::to(&format!("/reports/{reference}?done={done}#assessment")).into_response()
 }
 
-fn fail(app: &App, who: &Team, err: &AppError) -> Response {
-    render::error(Layout::team(app, "Error", "inbox", who), err)
-}
-
-fn reference(text: &str) -> Result<embargo_domain::ReferenceId, AppError> {
-    text.parse().map_err(|_| AppError::NotFound(format!("report {text}")))
+fn fail(err: AppError) -> Response {
+    WebError::from(err).into_response()
 }
 
 /// `POST /reports/{reference}/cvss`: `version`, and either `vector` (pasted) or one
@@ -277,13 +274,12 @@ fn reference(text: &str) -> Result<embargo_domain::ReferenceId, AppError> {
 pub(crate) async fn set_cvss(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let version = get("version");
     let result = async {
-        let reference = reference(&r)?;
         let vector = if !get("clear").is_empty() {
             None
         } else if !get("vector").is_empty() {
@@ -312,8 +308,8 @@ pub(crate) async fn set_cvss(
     }
     .await;
     match result {
-        Ok(_) => to_report(&r, "cvss"),
-        Err(err) => fail(&app, &who, &err),
+        Ok(_) => to_report(&reference, "cvss"),
+        Err(err) => fail(err),
     }
 }
 
@@ -357,11 +353,10 @@ pub(crate) struct ClassificationInput {
 pub(crate) async fn set_classification(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<ClassificationInput>,
 ) -> Response {
     let result = async {
-        let reference = reference(&r)?;
         let picked = [&input.ssvc_e, &input.ssvc_u, &input.ssvc_ti, &input.ssvc_psi];
         let decision = if picked.iter().all(|v| v.is_empty()) {
             None
@@ -378,8 +373,8 @@ pub(crate) async fn set_classification(
     }
     .await;
     match result {
-        Ok(_) => to_report(&r, "classification"),
-        Err(err) => fail(&app, &who, &err),
+        Ok(_) => to_report(&reference, "classification"),
+        Err(err) => fail(err),
     }
 }
 
@@ -388,7 +383,7 @@ pub(crate) async fn set_classification(
 pub(crate) async fn set_affected(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: String| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
@@ -409,14 +404,10 @@ pub(crate) async fn set_affected(
         }
         rows.push(row);
     }
-    let result = async {
-        let reference = reference(&r)?;
-        assessment::set_affected(&app, &who.actor, &reference, &rows).await
-    }
-    .await;
+    let result = async { assessment::set_affected(&app, &who.actor, &reference, &rows).await }.await;
     match result {
-        Ok(_) => to_report(&r, "affected"),
-        Err(err) => fail(&app, &who, &err),
+        Ok(_) => to_report(&reference, "affected"),
+        Err(err) => fail(err),
     }
 }
 
@@ -457,7 +448,7 @@ async fn calendar_page(
                 },
             )
         }
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -484,7 +475,7 @@ async fn calendar_result(app: &App, who: &Team, result: Result<(), AppError>, do
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
             calendar_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
         }
-        Err(err) => render::error(Layout::team(app, "Error", "admin", who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -572,6 +563,6 @@ pub(crate) async fn update_product(
     .await;
     match result {
         Ok(()) => Redirect::to("/admin?done=product-details").into_response(),
-        Err(err) => fail(&app, &who, &err),
+        Err(err) => fail(err),
     }
 }

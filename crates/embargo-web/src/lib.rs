@@ -11,15 +11,31 @@
 //!   inline script or style.
 #![forbid(unsafe_code)]
 
+// Modules in layers; each uses only modules of lower layers (a test checks there is no
+// import circle; ARCHITECTURE.md describes the layers):
+// 1. `error` (WebError), 2. `extract` (extractors, ReportPath), 3. `auth` (who is asking),
+// 4. `render` (layout, pages), 5. `error_page` (the error middleware) and `csrf` (the
+// cross-origin check), 6. the handlers,
+// 7. this file, the router.
+mod error;
+mod extract;
+
+mod auth;
+
+mod render;
+
+mod error_page;
+
+mod csrf;
+
 mod advisories_public;
 mod advisories_team;
 mod api;
-mod auth;
 mod dashboard;
 mod evaluation;
 mod metrics_endpoint;
+mod originals;
 mod public;
-mod render;
 mod setup;
 mod team;
 
@@ -35,7 +51,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use embargo_app::App;
 use tokio::net::TcpListener;
-use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -63,7 +78,8 @@ pub fn router(app: App) -> Router {
     let router = Router::new()
         // Operations.
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_endpoint::render))
+        // Metrics: 404 here unless `metrics_token` is set (see `metrics_router`).
+        .route("/metrics", get(metrics_endpoint::public))
         .route("/csp-report", post(csp_report))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
@@ -111,6 +127,8 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/import-key", post(team::import_key))
         .route("/reports/{reference}/status-link", post(team::status_link))
         .route("/reports/{reference}/attachments/{id}", get(team::attachment))
+        .route("/reports/{reference}/messages/{id}/original", get(originals::show))
+        .route("/reports/{reference}/messages/{id}/original/download", get(originals::download))
         .route("/reports/{reference}/cvss", post(evaluation::set_cvss))
         .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
@@ -142,10 +160,14 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/transitions", post(api::transition))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        // Cross-site requests that change state are refused (Sec-Fetch-Site and Origin, as
-        // Go 1.25 does); the session cookie is also SameSite=Strict.
-        .layer(CsrfLayer::new())
+        // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,
+        // then Referer, against public_url's origin: see `csrf`); the session cookie is also
+        // SameSite=Strict.
+        .layer(middleware::from_fn_with_state(app.clone(), csrf::protect))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // Every error, ours or the framework's, as the app's page or the API's JSON; API
+        // answers are never cached.
+        .layer(middleware::from_fn_with_state(app.clone(), error_page::error_pages))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
         .layer(middleware::from_fn(access_log))
@@ -169,6 +191,27 @@ pub fn router(app: App) -> Router {
         router
     };
     router.with_state(app)
+}
+
+/// The router of the metrics listener (`metrics_listen`): `GET /metrics` only, with the
+/// same security headers as every response.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint::private))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .with_state(app)
+}
+
+/// Serves `metrics_router(app)` on `listener` until `shutdown` completes.
+pub async fn serve_metrics(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(app)).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests.
@@ -260,14 +303,8 @@ async fn security_txt(State(app): State<App>) -> Response {
     }
 }
 
-async fn not_found(State(app): State<App>) -> Response {
-    render::message(
-        StatusCode::NOT_FOUND,
-        render::Layout::public(&app, "Not found", ""),
-        "Not found",
-        "There is nothing here.",
-        Some(("/", "Home")),
-    )
+async fn not_found() -> error::WebError {
+    error::WebError::request(StatusCode::NOT_FOUND, "There is nothing here.")
 }
 
 /// Counts CSP violation reports. Their content (which may quote page URLs carrying status

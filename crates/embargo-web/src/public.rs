@@ -1,13 +1,15 @@
 //! Public pages: home, policy, the report form and the reporter's status page.
 
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::portal::{self, FormErrors, FormRejection, ReportForm, StatusEvent};
 use embargo_app::reports::Upload;
 use embargo_app::{App, AppError};
 
+use crate::error::WebError;
+use crate::extract::Path;
 use crate::render::{self, Layout, page};
 
 #[derive(Template)]
@@ -67,7 +69,7 @@ struct FormPage {
 async fn form_page(app: &App, status: StatusCode, form: ReportForm, errors: FormErrors) -> Response {
     let products = match portal::products(app).await {
         Ok(list) => list.into_iter().map(|p| (p.id, p.name)).collect(),
-        Err(err) => return render::error(Layout::public(app, "Error", "report"), &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let challenge = portal::challenge(app);
     page(
@@ -194,7 +196,7 @@ pub(crate) async fn submit_report(
             form.nonce.clear();
             form_page(&app, status, form, errors).await
         }
-        Err(FormRejection::App(err)) => render::error(Layout::public(&app, "Error", "report"), &err),
+        Err(FormRejection::App(err)) => WebError::from(err).into_response(),
     }
 }
 
@@ -217,7 +219,7 @@ struct StatusPage {
     path: String,
 }
 
-fn status_error(app: &App, err: &AppError) -> Response {
+fn status_error(app: &App, err: AppError) -> Response {
     match err {
         AppError::NotFound(_) => render::message(
             StatusCode::NOT_FOUND,
@@ -226,14 +228,14 @@ fn status_error(app: &App, err: &AppError) -> Response {
             "The link may have been replaced or revoked. Check your latest mail from the security team, or write to them.",
             None,
         ),
-        other => render::error(Layout::public(app, "Error", ""), other),
+        other => WebError::from(other).into_response(),
     }
 }
 
 pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) -> Response {
     let view = match portal::status(&app, &token).await {
         Ok(view) => view,
-        Err(err) => return status_error(&app, &err),
+        Err(err) => return status_error(&app, err),
     };
     let events = view
         .events
@@ -246,7 +248,7 @@ pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) ->
             StatusEvent::Message { from_reporter, subject, body, attachments, at } => StatusItem::Message {
                 from_reporter,
                 subject: subject.unwrap_or_default(),
-                body_html: render::markdown(&body),
+                body_html: render::text(&body),
                 attachments,
                 at: render::time(&app, at),
             },
@@ -273,8 +275,8 @@ pub(crate) async fn status_reply(State(app): State<App>, Path(token): Path<Strin
     // The link is checked before the body is read: nobody uploads to a link they lack.
     match portal::link_valid(&app, &token).await {
         Ok(true) => {}
-        Ok(false) => return status_error(&app, &AppError::NotFound("status page".into())),
-        Err(err) => return status_error(&app, &err),
+        Ok(false) => return status_error(&app, AppError::NotFound("status page".into())),
+        Err(err) => return status_error(&app, err),
     }
     let (fields, uploads) = match read_multipart(multipart).await {
         Ok(read) => read,
@@ -283,7 +285,7 @@ pub(crate) async fn status_reply(State(app): State<App>, Path(token): Path<Strin
     let body = fields.into_iter().find(|(n, _)| n == "body").map(|(_, v)| v).unwrap_or_default();
     match portal::status_reply(&app, &token, &body, uploads).await {
         Ok(_) => Redirect::to(&format!("/status/{token}")).into_response(),
-        Err(err) => status_error(&app, &err),
+        Err(err) => status_error(&app, err),
     }
 }
 
@@ -299,6 +301,6 @@ pub(crate) async fn status_rotate(State(app): State<App>, Path(token): Path<Stri
                 Some((&path, "Open the new link")),
             )
         }
-        Err(err) => status_error(&app, &err),
+        Err(err) => status_error(&app, err),
     }
 }

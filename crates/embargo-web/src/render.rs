@@ -1,5 +1,7 @@
-//! Rendering: the page layout every template extends, HTML responses, Markdown through
-//! comrak then ammonia, times, and the mapping of use-case errors to pages.
+//! Rendering: the page layout every template extends, HTML responses, message text shown
+//! exactly as sent ([`text`]), and times. Error pages are `error_page`'s.
+
+use std::fmt::Write as _;
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -100,46 +102,109 @@ pub fn message(status: StatusCode, layout: Layout, heading: &str, text: &str, li
     )
 }
 
-/// The page for a use-case error. Internal errors are logged with their cause and shown
-/// without it.
-pub fn error(layout: Layout, err: &AppError) -> Response {
-    let (status, heading, text) = match err {
-        AppError::NotFound(_) => {
-            (StatusCode::NOT_FOUND, "Not found", "There is nothing here, or you may not see it.".to_owned())
-        }
-        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed", "Your account may not do this.".to_owned()),
-        AppError::Conflict(m) => (StatusCode::CONFLICT, "Not possible now", m.clone()),
-        AppError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "Please check your input", m.clone()),
-        AppError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone()),
-        AppError::Unavailable(_) => {
-            tracing::warn!(error = %err, "temporarily unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.".to_owned())
-        }
-        AppError::Internal(_) => {
-            tracing::error!(error = %format!("{err:#}"), "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.".to_owned())
-        }
-    };
-    message(status, Layout { title: heading.to_owned(), ..layout }, heading, &text, None)
+/// Adds `Retry-After` (seconds) to a response for an error that knows when to try again.
+pub fn retry_after(response: &mut Response, err: &AppError) {
+    if let AppError::Throttled { retry_after_secs, .. } = err {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
+    }
 }
 
-/// Markdown (GFM) to safe HTML: comrak drops raw HTML, then ammonia keeps an allow-list of
-/// tags and attributes. Images are removed (they would load from elsewhere), links get
-/// `rel="noopener noreferrer nofollow"`.
-pub fn markdown(text: &str) -> String {
-    let mut options = comrak::Options::default();
-    options.extension.strikethrough = true;
-    options.extension.table = true;
-    options.extension.autolink = true;
-    options.extension.tasklist = true;
-    options.render.hardbreaks = true;
-    let html = comrak::markdown_to_html(text, &options);
-    ammonia::Builder::default()
-        .rm_tags(&["img"])
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .url_schemes(["http", "https", "mailto"].into_iter().collect())
-        .clean(&html)
-        .to_string()
+/// Message text (reporter text is evidence) as HTML that shows exactly what was sent: every
+/// character escaped, never interpreted as Markdown or HTML, in an element styled
+/// `white-space: pre-wrap` (class `text`). The rendered text content equals the input,
+/// character for character:
+///
+/// * `&`, `<`, `>`, `"` and `'` become references; a carriage return becomes `&#13;` (a raw
+///   one would be folded into the line feed by the HTML parser).
+/// * `http://` and `https://` URLs become links whose text is the URL itself
+///   (`rel="noopener noreferrer nofollow"`); no other scheme is linked.
+/// * Invisible characters that can disguise text (C0 and C1 controls, bidirectional
+///   overrides and isolates, zero-width characters) are kept but wrapped in
+///   `<span class="ctl" data-cp="U+202E">`: the stylesheet shows the code point beside them
+///   and isolates them, so a right-to-left override cannot reorder what follows.
+pub fn text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut rest = text;
+    let mut previous: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        let starts_word = previous.is_none_or(|p| !p.is_alphanumeric());
+        if starts_word && (rest.starts_with("http://") || rest.starts_with("https://")) {
+            let url = url_prefix(rest);
+            if url.len() > "https://".len() {
+                out.push_str("<a href=\"");
+                escape_into(&mut out, url);
+                out.push_str("\" rel=\"noopener noreferrer nofollow\">");
+                escape_into(&mut out, url);
+                out.push_str("</a>");
+                previous = url.chars().last();
+                rest = &rest[url.len()..];
+                continue;
+            }
+        }
+        push_char(&mut out, c);
+        previous = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// The URL at the start of `text`: printable ASCII up to a space, a quote or an angle
+/// bracket, without trailing punctuation (and without a closing parenthesis it did not open).
+fn url_prefix(text: &str) -> &str {
+    let end = text
+        .find(|c: char| {
+            !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"' | '\'' | '`' | '{' | '}' | '|' | '\\' | '^')
+        })
+        .unwrap_or(text.len());
+    let mut url = &text[..end];
+    while let Some(last) = url.chars().last() {
+        let unbalanced = last == ')' && url.matches('(').count() < url.matches(')').count();
+        if !(matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | ']' | '*' | '_' | '~') || unbalanced) {
+            break;
+        }
+        url = &url[..url.len() - 1];
+    }
+    url
+}
+
+/// Whether a character is invisible or reorders text, and so is shown marked.
+fn disguising(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\t' | '\r')
+        || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+fn push_char(out: &mut String, c: char) {
+    if disguising(c) {
+        let _ = write!(out, "<span class=\"ctl\" data-cp=\"U+{:04X}\">", c as u32);
+        match c {
+            // NUL cannot be carried by HTML at all; the replacement character stands in.
+            '\0' => out.push('\u{FFFD}'),
+            // Other C0 controls as references (the HTML parser keeps them as they are).
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            // DEL, C1 controls and format characters as they are: a reference to 0x80-0x9F
+            // would be read as a Windows-1252 character.
+            c => out.push(c),
+        }
+        out.push_str("</span>");
+        return;
+    }
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        '\r' => out.push_str("&#13;"),
+        c => out.push(c),
+    }
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        push_char(out, c);
+    }
 }
 
 /// A time for people: `2026-11-27 14:05 UTC` in the team's time zone.
@@ -163,18 +228,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markdown_drops_scripts_images_and_handlers() {
-        let html = markdown(
-            "# Hi\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n![x](http://evil/x.png)\n\n\
-             [link](javascript:alert(1)) [ok](https://example.org) <a href=\"x\" onclick=\"alert(1)\">a</a>",
+    fn text_escapes_everything_and_links_only_web_urls() {
+        let html = text("<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n# Hi & \"bye\" 'x'\r\n");
+        assert_eq!(
+            html,
+            "&lt;script&gt;alert(1)&lt;/script&gt;\n&lt;img src=x onerror=alert(1)&gt;\n# Hi &amp; &quot;bye&quot; \
+             &#39;x&#39;&#13;\n"
         );
-        assert!(!html.contains("<script"), "{html}");
-        assert!(!html.contains("<img"), "{html}");
-        assert!(!html.contains("onerror"), "{html}");
-        assert!(!html.contains("onclick"), "{html}");
-        assert!(!html.contains("javascript:"), "{html}");
-        assert!(html.contains("<h1>Hi</h1>"), "{html}");
-        assert!(html.contains("href=\"https://example.org\""), "{html}");
-        assert!(html.contains("noopener"), "{html}");
+        assert_eq!(
+            text("see https://example.org/a?b=1&c=<2>. or (http://x.test/p) javascript:alert(1)"),
+            "see <a href=\"https://example.org/a?b=1&amp;c=\" rel=\"noopener noreferrer nofollow\">\
+             https://example.org/a?b=1&amp;c=</a>&lt;2&gt;. or (<a href=\"http://x.test/p\" \
+             rel=\"noopener noreferrer nofollow\">http://x.test/p</a>) javascript:alert(1)"
+        );
+        assert_eq!(
+            text("xhttp://a.test https://"),
+            "xhttp://a.test https://",
+            "no link inside a word or without a host"
+        );
+        assert_eq!(
+            text("a\u{202E}b\u{1}c\u{85}"),
+            "a<span class=\"ctl\" data-cp=\"U+202E\">\u{202E}</span>b<span class=\"ctl\" data-cp=\"U+0001\">&#1;</span>\
+             c<span class=\"ctl\" data-cp=\"U+0085\">\u{85}</span>"
+        );
     }
 }

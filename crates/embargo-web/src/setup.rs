@@ -2,13 +2,14 @@
 //! (Cross-site posts are refused by the router's CSRF layer, as everywhere.)
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use embargo_app::{App, AppError, accounts};
 use serde::Deserialize;
 
+use crate::error::WebError;
+use crate::extract::{Form, Path};
 use crate::render::{self, Layout, page};
 
 #[derive(Deserialize)]
@@ -56,7 +57,7 @@ pub(crate) async fn show_form(State(app): State<App>, Path(token): Path<String>)
     match accounts::first_admin_link_valid(&app, &token).await {
         Ok(true) => form(&app, StatusCode::OK, &token, "", None),
         Ok(false) => gone(&app),
-        Err(err) => render::error(Layout::public(&app, "Error", ""), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -80,6 +81,6 @@ pub(crate) async fn create_admin(
             form(&app, StatusCode::UNPROCESSABLE_ENTITY, &token, &input.email, Some(&message))
         }
         Err(AppError::NotFound(_)) => gone(&app),
-        Err(err) => render::error(Layout::public(&app, "Error", ""), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }

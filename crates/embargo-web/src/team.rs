@@ -2,8 +2,7 @@
 //! page (sessions, API tokens) and the team page (accounts, products).
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
@@ -12,6 +11,8 @@ use embargo_domain::{ReferenceId, ReportState, Role};
 use serde::Deserialize;
 
 use crate::auth::{self, AnySession, Team};
+use crate::error::WebError;
+use crate::extract::{Form, Path, Query, ReportPath};
 use crate::render::{self, Layout, page};
 
 // ---- Sign-in -------------------------------------------------------------------------
@@ -41,28 +42,38 @@ pub(crate) async fn login(
     Form(input): Form<LoginInput>,
 ) -> Response {
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent).await {
+    let device = auth::device_token(&app, &headers);
+    match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent, device.as_deref()).await {
+        Ok(outcome) if outcome.needs_totp => {
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp"))
+                .into_response()
+        }
         Ok(outcome) => {
-            let to = if outcome.needs_totp { "/login/totp" } else { "/inbox" };
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(to)).into_response()
+            let device = sessions::device_cookie(&app, &input.email);
+            let mut response = ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox"))
+                .into_response();
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
         }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                page(
+                let mut response = page(
                     status,
                     &LoginPage {
                         layout: Layout::public(&app, "Sign in", ""),
                         email: input.email,
                         error: Some(message),
                     },
-                )
+                );
+                render::retry_after(&mut response, &err);
+                response
             }
-            None => render::error(Layout::public(&app, "Error", ""), &err),
+            None => WebError::from(err).into_response(),
         },
     }
 }
@@ -79,7 +90,7 @@ async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Optio
     let enrol = match sessions::totp_enrolment(app, &who.session).await {
         Ok(e) => Some((e.secret, e.uri)),
         Err(AppError::Conflict(_)) => None,
-        Err(err) => return render::error(Layout::public(app, "Error", ""), &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     page(status, &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error })
 }
@@ -100,25 +111,33 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
     if !who.pending() {
         return Redirect::to("/inbox").into_response();
     }
-    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address).await {
-        Ok(token) => ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response(),
+    match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address, who.device.as_deref()).await {
+        Ok(token) => {
+            let device = sessions::device_cookie(&app, who.session.email());
+            let mut response =
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &token))], Redirect::to("/inbox")).into_response();
+            response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
+            response
+        }
         Err(err) => match auth::sign_in_message(&err) {
             Some(message) => {
-                let status = if matches!(err, AppError::TooMany(_)) {
+                let status = if matches!(err, AppError::TooMany(_) | AppError::Throttled { .. }) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                totp_page(&app, &who, status, Some(message)).await
+                let mut response = totp_page(&app, &who, status, Some(message)).await;
+                render::retry_after(&mut response, &err);
+                response
             }
-            None => render::error(Layout::public(&app, "Error", ""), &err),
+            None => WebError::from(err).into_response(),
         },
     }
 }
 
 pub(crate) async fn logout(State(app): State<App>, who: AnySession) -> Response {
     if let Err(err) = sessions::sign_out(&app, &who.session).await {
-        return render::error(Layout::public(&app, "Error", ""), &err);
+        return WebError::from(err).into_response();
     }
     ([(header::SET_COOKIE, auth::clear_cookie(&app))], Redirect::to("/login")).into_response()
 }
@@ -213,15 +232,15 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
     let result = reports::inbox(&app, &who.actor, &query).await;
     let inbox = match result {
         Ok(inbox) => inbox,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let products = match accounts::products(&app, &who.actor).await {
         Ok(list) => list.into_iter().map(|p| (p.product.id, p.product.name)).collect(),
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let team = match accounts::team(&app, &who.actor).await {
         Ok(list) => list.into_iter().map(|u| u.email).collect(),
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let rows = inbox
         .rows
@@ -306,7 +325,10 @@ fn urlencode(text: &str) -> String {
 
 struct FileView {
     id: i64,
+    /// The name to save it under (`views::safe_filename`).
     name: String,
+    /// The name as sent, escaped for reading, when it differs.
+    sent_as: Option<String>,
     size: String,
     key_like: bool,
 }
@@ -325,6 +347,10 @@ enum TimelineItem {
         sender: String,
         subject: String,
         body_html: String,
+        /// The message's row id, for its "view original" link.
+        id: i64,
+        /// Whether the original (the mail as received, with headers) is kept.
+        original: bool,
         files: Vec<FileView>,
         flags: Vec<String>,
         at: String,
@@ -385,10 +411,6 @@ struct ReportPage {
     eval: crate::evaluation::EvalView,
 }
 
-fn parse_reference(text: &str) -> Result<ReferenceId, AppError> {
-    text.parse().map_err(|_| AppError::NotFound(format!("report {text}")))
-}
-
 fn size(bytes: i64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
@@ -420,7 +442,7 @@ fn targets(state: ReportState) -> Vec<(String, String)> {
 pub(crate) async fn report(
     State(app): State<App>,
     who: Team,
-    Path(reference): Path<String>,
+    ReportPath(reference): ReportPath,
     Query(flash): Query<FlashParams>,
 ) -> Response {
     let mut layout = Layout { script: true, ..Layout::team(&app, format!("Report {reference}"), "inbox", &who) };
@@ -430,12 +452,12 @@ pub(crate) async fn report(
             report.layout = layout;
             page(StatusCode::OK, &report)
         }
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
-async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPage, AppError> {
-    let reference = parse_reference(reference)?;
+async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<ReportPage, AppError> {
+    let reference = reference.clone();
     let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
     let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
     let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
@@ -476,13 +498,18 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
         {
             flags.push(format!("sender authentication: {auth}"));
         }
+        for code in &m.anomalies {
+            flags.push(embargo_app::intake::anomaly_text(code).to_owned());
+        }
         let files = detail
             .attachments
             .iter()
             .filter(|a| a.message == Some(m.id))
             .map(|a| FileView {
                 id: a.id,
-                name: a.filename.clone(),
+                name: embargo_app::views::safe_filename(&a.filename, a.id),
+                sent_as: (embargo_app::views::safe_filename(&a.filename, a.id) != a.filename)
+                    .then(|| format!("{:?}", a.filename)),
                 size: size(a.size),
                 key_like: a.media_type.contains("pgp-keys")
                     || a.filename.to_lowercase().ends_with(".asc") && a.size < 200_000,
@@ -497,7 +524,9 @@ async fn report_page(app: &App, who: &Team, reference: &str) -> Result<ReportPag
                 author: m.author.clone(),
                 sender: m.sender.clone().unwrap_or_default(),
                 subject: m.subject.clone().unwrap_or_default(),
-                body_html: render::markdown(&m.body),
+                body_html: render::text(&m.body),
+                id: m.id,
+                original: m.raw_size.is_some(),
                 files,
                 flags,
                 at: render::time(app, m.at),
@@ -636,20 +665,13 @@ fn back(reference: &ReferenceId, done: &str) -> Response {
     Redirect::to(&format!("/reports/{reference}?done={done}")).into_response()
 }
 
-async fn act<F, Fut>(app: &App, who: &Team, reference: &str, done: &str, action: F) -> Response
+async fn act<F, Fut>(reference: ReferenceId, done: &str, action: F) -> Result<Response, WebError>
 where
     F: FnOnce(ReferenceId) -> Fut,
     Fut: std::future::Future<Output = Result<(), AppError>>,
 {
-    let layout = Layout::team(app, "Error", "inbox", who);
-    let reference = match parse_reference(reference) {
-        Ok(r) => r,
-        Err(err) => return render::error(layout, &err),
-    };
-    match action(reference.clone()).await {
-        Ok(()) => back(&reference, done),
-        Err(err) => render::error(layout, &err),
-    }
+    action(reference.clone()).await?;
+    Ok(back(&reference, done))
 }
 
 #[derive(Deserialize)]
@@ -663,11 +685,11 @@ pub(crate) struct BodyInput {
 pub(crate) async fn reply(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<BodyInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "reply", |reference| async move {
+    act(reference, "reply", |reference| async move {
         let kind = if input.ask.is_empty() { reports::TeamMessage::Reply } else { reports::TeamMessage::Question };
         reports::write(app, &who.actor, &reference, kind, &input.body).await.map(|_| ())
     })
@@ -677,11 +699,11 @@ pub(crate) async fn reply(
 pub(crate) async fn note(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<BodyInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "note", |reference| async move {
+    act(reference, "note", |reference| async move {
         reports::add_note(app, &who.actor, &reference, &input.body).await.map(|_| ())
     })
     .await
@@ -717,20 +739,17 @@ struct TransitionPage {
 pub(crate) async fn transition(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<TransitionInput>,
 ) -> Response {
     let layout = Layout::team(&app, "Change state", "inbox", &who);
-    let reference = match parse_reference(&r) {
-        Ok(r) => r,
-        Err(err) => return render::error(layout, &err),
-    };
     let duplicate_of = match input.duplicate_of.trim() {
         "" => None,
         text => match text.parse::<ReferenceId>() {
             Ok(d) => Some(d),
             Err(_) => {
-                return render::error(layout, &AppError::Invalid(format!("{text:?} is not a report reference")));
+                return WebError::from(AppError::Invalid(format!("{text:?} is not a report reference")))
+                    .into_response();
             }
         },
     };
@@ -748,13 +767,13 @@ pub(crate) async fn transition(
                     body: template.map(|t| t.body).unwrap_or_default(),
                 },
             ),
-            Err(err) => render::error(layout, &err),
+            Err(err) => WebError::from(err).into_response(),
         };
     }
     let notice = if input.send == "1" { Notice::Custom(input.notice) } else { Notice::None };
     match reports::change_state(&app, &who.actor, &reference, &input.target, duplicate_of.as_ref(), notice).await {
         Ok(_) => back(&reference, "state"),
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -768,17 +787,12 @@ pub(crate) struct SplitInput {
 pub(crate) async fn split(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<SplitInput>,
 ) -> Response {
-    let layout = Layout::team(&app, "Error", "inbox", &who);
-    let reference = match parse_reference(&r) {
-        Ok(r) => r,
-        Err(err) => return render::error(layout, &err),
-    };
     match reports::split(&app, &who.actor, &reference, &input.title, &input.body).await {
         Ok(new) => back(&new, "split"),
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -791,11 +805,11 @@ pub(crate) struct AssignInput {
 pub(crate) async fn assign(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<AssignInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "assign", |reference| async move {
+    act(reference, "assign", |reference| async move {
         reports::assign(app, &who.actor, &reference, Some(input.assignee.as_str()).filter(|a| !a.is_empty())).await
     })
     .await
@@ -810,11 +824,11 @@ pub(crate) struct ProductInput {
 pub(crate) async fn set_product(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<ProductInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "product", |reference| async move {
+    act(reference, "product", |reference| async move {
         reports::set_product(app, &who.actor, &reference, input.product.parse().ok()).await
     })
     .await
@@ -828,13 +842,15 @@ pub(crate) struct EmailInput {
 pub(crate) async fn add_member(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<EmailInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "member", |reference| async move {
-        reports::add_member(app, &who.actor, &reference, &input.email).await
-    })
+    act(
+        reference,
+        "member",
+        |reference| async move { reports::add_member(app, &who.actor, &reference, &input.email).await },
+    )
     .await
 }
 
@@ -846,11 +862,11 @@ pub(crate) struct KeyInput {
 pub(crate) async fn import_key(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<KeyInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (app, who) = (&app, &who);
-    act(app, who, &r, "key", |reference| async move {
+    act(reference, "key", |reference| async move {
         reports::import_reporter_key(app, &who.actor, &reference, KeyImport::Attachment(input.attachment))
             .await
             .map(|_| ())
@@ -866,12 +882,12 @@ pub(crate) struct LinkInput {
 pub(crate) async fn status_link(
     State(app): State<App>,
     who: Team,
-    Path(r): Path<String>,
+    ReportPath(reference): ReportPath,
     Form(input): Form<LinkInput>,
-) -> Response {
+) -> Result<Response, WebError> {
     let revoke = input.action == "revoke";
     let (app, who) = (&app, &who);
-    act(app, who, &r, if revoke { "link-revoke" } else { "link-rotate" }, |reference| async move {
+    act(reference, if revoke { "link-revoke" } else { "link-rotate" }, |reference| async move {
         reports::reset_status_link(app, &who.actor, &reference, revoke).await
     })
     .await
@@ -879,31 +895,19 @@ pub(crate) async fn status_link(
 
 /// Attachments are only ever downloads: a neutral type, `attachment` disposition with a
 /// cleaned name, no sniffing, and a sandboxing CSP in case a browser renders it anyway.
-pub(crate) async fn attachment(State(app): State<App>, who: Team, Path((r, id)): Path<(String, i64)>) -> Response {
-    let layout = Layout::team(&app, "Error", "inbox", &who);
-    let reference = match parse_reference(&r) {
-        Ok(r) => r,
-        Err(err) => return render::error(layout, &err),
-    };
+pub(crate) async fn attachment(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Path((_, id)): Path<(String, i64)>,
+) -> Response {
     match reports::attachment(&app, &who.actor, &reference, id).await {
         Ok(download) => {
-            let cleaned: String = download
-                .filename
-                .rsplit(['/', '\\'])
-                .next()
-                .unwrap_or("attachment")
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' })
-                .take(120)
-                .collect();
-            let cleaned = match cleaned.trim_matches(['.', ' ']) {
-                "" => "attachment".to_owned(),
-                name => name.to_owned(),
-            };
+            let disposition = content_disposition(&embargo_app::views::safe_filename(&download.filename, id));
             (
                 [
                     (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{cleaned}\"")),
+                    (header::CONTENT_DISPOSITION, disposition),
                     (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
                     (header::CACHE_CONTROL, "no-store".to_owned()),
                 ],
@@ -911,8 +915,28 @@ pub(crate) async fn attachment(State(app): State<App>, who: Team, Path((r, id)):
             )
                 .into_response()
         }
-        Err(err) => render::error(layout, &err),
+        Err(err) => WebError::from(err).into_response(),
     }
+}
+
+/// `Content-Disposition: attachment` for a safe name (RFC 6266): an ASCII `filename` for old
+/// clients and the exact name as `filename*` (RFC 8187).
+pub(crate) fn content_disposition(safe_name: &str) -> String {
+    let ascii: String = safe_name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let encoded: String = safe_name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 // ---- Account -------------------------------------------------------------------------
@@ -949,11 +973,11 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
     layout.flashes = flash.into_iter().collect();
     let list = match sessions::list(app, &who.session).await {
         Ok(list) => list,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let tokens = match accounts::my_tokens(app, &who.actor).await {
         Ok(list) => list,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     page(
         StatusCode::OK,
@@ -1001,7 +1025,7 @@ pub(crate) async fn revoke_session(State(app): State<App>, who: Team, Path(id): 
             ([(header::SET_COOKIE, auth::clear_cookie(&app))], Redirect::to("/login")).into_response()
         }
         Ok(()) => Redirect::to("/account?done=session").into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -1013,14 +1037,14 @@ pub(crate) struct NameInput {
 pub(crate) async fn create_token(State(app): State<App>, who: Team, Form(input): Form<NameInput>) -> Response {
     match accounts::create_my_token(&app, &who.actor, &input.name).await {
         Ok(token) => account_page(&app, &who, Some(token), None).await,
-        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
 pub(crate) async fn revoke_token(State(app): State<App>, who: Team, Path(id): Path<i64>) -> Response {
     match accounts::revoke_my_token(&app, &who.actor, id).await {
         Ok(()) => Redirect::to("/account?done=token-revoke").into_response(),
-        Err(err) => render::error(Layout::team(&app, "Error", "account", &who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 
@@ -1056,11 +1080,11 @@ async fn admin_page(
     layout.flashes = flash.into_iter().collect();
     let users = match accounts::list_users(app, &who.actor).await {
         Ok(list) => list,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     let products = match accounts::products(app, &who.actor).await {
         Ok(list) => list,
-        Err(err) => return render::error(layout, &err),
+        Err(err) => return WebError::from(err).into_response(),
     };
     page(
         status,
@@ -1111,7 +1135,7 @@ async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done:
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
             admin_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
         }
-        Err(err) => render::error(Layout::team(app, "Error", "admin", who), &err),
+        Err(err) => WebError::from(err).into_response(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! responder's narrower view, the CSV export (with a product name that is a spreadsheet
 //! formula), the audit entry of each read, and pages without inline script or style.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::*;

@@ -5,7 +5,7 @@
 //! vectors, hashes, the detached signature checked by gpg), the Atom feed as XML, and the
 //! OSV export.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

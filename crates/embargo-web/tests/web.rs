@@ -6,8 +6,19 @@
 //! the browser tests (in the `embargo` crate) drive the same pages in Chromium.
 
 mod common;
+// One test binary for the crate (`autotests = false`): the other files are its modules.
+#[path = "dashboard.rs"]
+mod dashboard;
+#[path = "web/errors.rs"]
+mod errors;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/layering.rs"]
+mod layering;
+#[path = "public_advisories.rs"]
+mod public_advisories;
+#[path = "web/security.rs"]
+mod security;
 #[path = "web/triage.rs"]
 mod triage;
 
@@ -485,7 +496,10 @@ async fn pages_carry_the_security_headers_and_attachments_are_only_downloads() {
         send(&w.web.router, get(&format!("/reports/{}/attachments/{}", w.r1, w.attachment1), Some(&w.admin))).await;
     let h = |name: &str| reply.headers.get(name).unwrap().to_str().unwrap().to_owned();
     assert_eq!(h("content-type"), "application/octet-stream");
-    assert_eq!(h("content-disposition"), "attachment; filename=\"passwd_script_.sh\"");
+    assert_eq!(
+        h("content-disposition"),
+        "attachment; filename=\"passwd_script_.sh\"; filename*=UTF-8''passwd_script_.sh"
+    );
     assert!(h("content-security-policy").starts_with("sandbox"));
     // The report page shows hostile names as text.
     let page = send(&w.web.router, get(&format!("/reports/{}", w.r1), Some(&w.admin))).await;
@@ -626,7 +640,8 @@ async fn team_and_reporter_talk_through_the_status_page_and_notices_are_edited_b
         assert!(page.body.contains("triaging"));
         assert!(page.body.contains("Edited: we reproduced it."));
         assert!(!page.body.contains("assessing its impact"), "the edited text replaced the template");
-        assert!(page.body.contains("Which <strong>version</strong>?"));
+        // Shown as written (and as mailed): text, not Markdown.
+        assert!(page.body.contains("Which **version**?"));
         assert!(!page.body.contains("internal: looks real"));
         // The reporter answers with a file; the team sees it.
         let reply = send(
@@ -904,5 +919,38 @@ async fn credentials_stay_with_their_owner_and_access_changes_need_the_right() {
         let partial = reply.cookie().unwrap();
         w.web.clock.advance_secs(6 * 60);
         assert_eq!(send(router, get("/login/totp", Some(&partial))).await.location(), "/login");
+    }
+}
+
+/// Issue 12 items 2 and 4: what was wrong with a received message (broken MIME, two From
+/// addresses) is flagged on the report page and in the API, and the recovered text shows.
+#[tokio::test]
+async fn message_anomalies_are_shown_on_the_report_page_and_in_the_api() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let (app, router) = (&w.web.app, &w.web.router);
+        let raw = b"From: finder@example.net\r\nFrom: victim@third-party.test\r\nSubject: Broken upload\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nThe upload handler trusts the file name.\r\n";
+        let reference = embargo_app::intake::ingest_mail(app, raw).await.unwrap().reference().clone();
+        let path = format!("/reports/{reference}");
+        let reply = send(router, get(&path, Some(&w.admin))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", db.backend);
+        assert!(reply.body.contains("malformed message"), "{}", reply.body);
+        assert!(reply.body.contains("ambiguous sender"), "{}", reply.body);
+        assert!(reply.body.contains("The upload handler trusts the file name."), "{}", reply.body);
+        let reply = send(router, api("GET", &format!("/api/v1/reports/{reference}"), Some(&w.admin_token), None)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            json["messages"][0]["anomalies"],
+            serde_json::json!(["malformed-mime", "ambiguous-sender"]),
+            "{json}"
+        );
+        let plain =
+            embargo_app::intake::ingest_mail(app, b"From: a@example.net\r\nSubject: fine\r\n\r\nok\r\n").await.unwrap();
+        let reply =
+            send(router, api("GET", &format!("/api/v1/reports/{}", plain.reference()), Some(&w.admin_token), None))
+                .await;
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(json["messages"][0]["anomalies"], serde_json::json!([]));
     }
 }

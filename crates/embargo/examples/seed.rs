@@ -105,11 +105,11 @@ async fn main() {
     let email = "bench-admin@example.org";
     let password = "benchmark admin password";
     accounts::create_user(&app, &local, email, Role::Admin, Some(password)).await.expect("admin");
-    let partial = sessions::sign_in_password(&app, email, password, "bench", "wrk").await.unwrap();
+    let partial = sessions::sign_in_password(&app, email, password, "bench", "wrk", None).await.unwrap();
     let session = sessions::session(&app, &partial.token).await.unwrap().unwrap();
     let enrolment = sessions::totp_enrolment(&app, &session).await.unwrap();
     let code = sessions::totp_code(&enrolment.secret, app.now()).unwrap();
-    let token = sessions::sign_in_totp(&app, &session, &code, "bench").await.unwrap();
+    let token = sessions::sign_in_totp(&app, &session, &code, "bench", None).await.unwrap();
     println!(
         "{}",
         serde_json::json!({ "cookie": format!("embargo_session={token}"), "reference": reference.to_string() })

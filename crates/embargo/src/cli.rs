@@ -103,22 +103,22 @@ pub enum ProductCommand {
         /// Its name
         name: String,
     },
-    /// Set a product's catalogue details
+    /// Change a product's catalogue details: options not given keep their value, an empty value clears it
     Set {
         /// The product's name
         name: String,
-        /// Repository URL
-        #[arg(long, default_value = "")]
-        repository: String,
-        /// OSV ecosystem, such as crates.io
-        #[arg(long, default_value = "")]
-        ecosystem: String,
-        /// Package URL, such as pkg:cargo/example
-        #[arg(long, default_value = "")]
-        purl: String,
-        /// Supported release lines, comma-separated
-        #[arg(long, default_value = "")]
-        release_lines: String,
+        /// Repository URL ('' clears it)
+        #[arg(long)]
+        repository: Option<String>,
+        /// OSV ecosystem, such as crates.io ('' clears it)
+        #[arg(long)]
+        ecosystem: Option<String>,
+        /// Package URL, such as pkg:cargo/example ('' clears it)
+        #[arg(long)]
+        purl: Option<String>,
+        /// Supported release lines, comma-separated; replaces the list ('' clears it)
+        #[arg(long)]
+        release_lines: Option<String>,
     },
 }
 
@@ -344,6 +344,37 @@ pub enum ReportCommand {
         /// With closed:duplicate, the original report's reference
         #[arg(long, value_name = "ID")]
         duplicate_of: Option<String>,
+    },
+    /// Reply to the reporter: recorded at once, mailed by a job (encrypted when their key is known)
+    Reply {
+        /// Reference ID
+        id: String,
+        /// The text; - reads it from standard input
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        body: String,
+        /// The reply asks the reporter something: the report waits in needs-info (its deadlines pause)
+        #[arg(long)]
+        ask: bool,
+        /// Act as this team account (its permissions apply and the thread and audit trail name it)
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an internal note to a report (never shown to the reporter)
+    Note {
+        /// Reference ID
+        id: String,
+        /// The text; - reads it from standard input
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        body: String,
+        /// Act as this team account (its permissions apply and the thread and audit trail name it)
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Import the reporter's OpenPGP key (from an attachment or a file): mail to them is then encrypted
     ImportKey {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use embargo_app::config::{Config, Overrides};
 use embargo_app::reports::ReadPurpose;
-use embargo_app::{App, AppError, accounts, audit, intake, jobs, reports};
+use embargo_app::{App, AppError, OpenError, OpenFailure, OpenMode, accounts, audit, intake, jobs, reports};
 use embargo_domain::{Actor, ReferenceId, Role};
 use tokio::sync::watch;
 
@@ -46,7 +46,7 @@ impl From<AppError> for Failure {
             AppError::Forbidden(_) => EX_NOPERM,
             AppError::Conflict(_) => 1,
             AppError::Invalid(_) => EX_DATAERR,
-            AppError::Unavailable(_) | AppError::TooMany(_) => EX_TEMPFAIL,
+            AppError::Unavailable(_) | AppError::TooMany(_) | AppError::Throttled { .. } => EX_TEMPFAIL,
             AppError::Internal(_) => EX_SOFTWARE,
         };
         let message = match &err {
@@ -88,17 +88,37 @@ fn init_logging(config: &Config, long_running: bool) {
     };
 }
 
+/// Opens the instance for a command that needs one to exist already (every command but
+/// `serve` and `migrate`): a wrong `--data-dir` or database URL is an error, never a new,
+/// empty instance.
 async fn open(config: Config) -> Result<App, Failure> {
+    open_with(config, OpenMode::Existing).await
+}
+
+async fn open_with(config: Config, mode: OpenMode) -> Result<App, Failure> {
     let data_dir = config.data_dir.clone();
-    let (app, key_source) = App::open(config).await.map_err(|err| match err {
-        AppError::Invalid(m) => Failure::new(EX_CONFIG, m),
-        AppError::Unavailable(m) => Failure::new(EX_TEMPFAIL, m),
-        other => Failure::from(other),
-    })?;
-    if key_source == embargo_app::KeySource::Generated {
+    let database = config.database_place();
+    let (app, opened) =
+        App::open_instance(config, std::sync::Arc::new(embargo_app::SystemClock), mode).await.map_err(|err| {
+            let code = match &err {
+                OpenError::NoInstance(_) => EX_NOINPUT,
+                OpenError::Config(_) => EX_CONFIG,
+                OpenError::Database { kind: OpenFailure::Unreachable, .. } => EX_UNAVAILABLE,
+                OpenError::Database { kind: OpenFailure::Refused, .. } => EX_CONFIG,
+                OpenError::Database { kind: OpenFailure::NotADatabase, .. } => EX_DATAERR,
+                OpenError::Unavailable(_) => EX_TEMPFAIL,
+                OpenError::Failed(_) => EX_SOFTWARE,
+            };
+            Failure::new(code, err.to_string())
+        })?;
+    let key_file = data_dir.join("master.key");
+    if opened.created {
+        eprintln!("embargo: created a new instance in {database}");
+    }
+    if opened.key == embargo_app::KeySource::Generated {
         eprintln!(
             "embargo: created a new master key in {}; back it up: without it the data cannot be read",
-            data_dir.join("master.key").display()
+            key_file.display()
         );
     }
     Ok(app)
@@ -125,7 +145,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Serve(_) => serve(config).await,
         Command::Worker => worker(config).await,
         Command::Migrate => {
-            let app = open(config).await?;
+            let app = open_with(config, OpenMode::Create).await?;
             println!("database is up to date ({})", app.backend_name());
             app.store.close().await;
             Ok(ExitCode::SUCCESS)
@@ -198,13 +218,29 @@ async fn serve(mut config: Config) -> Outcome {
     if config.public_url.is_empty() {
         config.public_url = format!("http://{local}");
     }
-    let app = open(config).await?;
+    let app = open_with(config, OpenMode::Create).await?;
     let smtp_settings = intake::smtp_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
     let starttls = smtp_settings.tls.is_some();
     let smtp_listener = tokio::net::TcpListener::bind(&smtp)
         .await
         .map_err(|e| Failure::new(EX_UNAVAILABLE, format!("cannot listen for SMTP on {smtp}: {e}")))?;
     let smtp_local = smtp_listener.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?;
+    // Metrics have their own listener (loopback by default): they tell when reports arrive.
+    let metrics_listener = if app.config.metrics_listen.is_empty() {
+        None
+    } else {
+        let addr = app.config.metrics_listen.clone();
+        Some(tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            Failure::new(
+                EX_UNAVAILABLE,
+                format!("cannot listen for metrics on {addr}: {e} (set metrics_listen to another address, or empty)"),
+            )
+        })?)
+    };
+    let metrics_local = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| Failure::new(EX_OSERR, e.to_string()))?),
+        None => None,
+    };
     tracing::info!(http = %local, smtp = %smtp_local, starttls, database = app.backend_name(), "embargo started");
     let key = embargo_app::openpgp::instance_key(&app).await?;
     let imap = intake::imap_settings(&app).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
@@ -223,6 +259,14 @@ async fn serve(mut config: Config) -> Outcome {
     );
     println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
     println!("Reporters: {0}/report (form and status pages). Team: {0}/login.", app.config.base_url());
+    match metrics_local {
+        Some(addr) => println!(
+            "Metrics for Prometheus at http://{addr}/metrics{}.",
+            if app.config.metrics_token.is_empty() { "" } else { " (bearer token required)" }
+        ),
+        None if app.config.metrics_token.is_empty() => println!("Metrics are off (metrics_listen is empty)."),
+        None => println!("Metrics at {}/metrics (bearer token required).", app.config.base_url()),
+    }
     if let Some(settings) = &imap {
         println!("IMAP polling {}@{}:{} ({})", settings.username, settings.host, settings.port, settings.mailbox);
     }
@@ -239,6 +283,12 @@ async fn serve(mut config: Config) -> Outcome {
     let smtp_server = tokio::spawn(intake::serve_smtp(app.clone(), smtp_listener, smtp_settings, stop_rx.clone()));
     let imap_poller = imap.map(|settings| tokio::spawn(intake::poll_imap(app.clone(), settings, stop_rx.clone())));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
+    let metrics_server = metrics_listener.map(|listener| {
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(embargo_web::serve_metrics(app.clone(), listener, async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }))
+    });
     let mut http_stop = stop_tx.subscribe();
     let server = embargo_web::serve(app.clone(), listener, async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
@@ -251,6 +301,9 @@ async fn serve(mut config: Config) -> Outcome {
     let served = server.await;
     signal.abort();
     let _ = smtp_server.await;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     if let Some(poller) = imap_poller {
         let _ = poller.await;
     }
@@ -311,7 +364,14 @@ async fn ingest_mail(config: Config) -> Outcome {
         .read_to_end(&mut raw)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("cannot read the message: {e}")))?;
     if raw.len() as u64 > limit {
-        return Err(Failure::new(EX_DATAERR, format!("the message is larger than the limit of {limit} bytes")));
+        // Only `limit + 1` bytes were read: the message is at least that large.
+        return Err(Failure::new(
+            EX_DATAERR,
+            format!(
+                "the message is larger than the limit of {limit} bytes as received (limits.max_message_bytes, \
+                 advertised as SMTP SIZE)"
+            ),
+        ));
     }
     let app = open(config).await.map_err(|f| {
         // Anything that stops us from storing the message is temporary for the MTA, so it
@@ -333,8 +393,19 @@ async fn ingest_mail(config: Config) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_reference(text: &str) -> Result<ReferenceId, Failure> {
-    text.trim().parse().map_err(|e: embargo_domain::ids::ReferenceError| Failure::new(EX_USAGE, e.to_string()))
+/// A report reference; a malformed one is refused with an example in this instance's form.
+fn parse_reference(app: &App, text: &str) -> Result<ReferenceId, Failure> {
+    text.trim().parse().map_err(|_: embargo_domain::ids::ReferenceError| {
+        let year = app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+        let prefix = &app.config.organisation.reference_prefix;
+        Failure::new(
+            EX_USAGE,
+            format!(
+                "{:?} is not a report reference: they look like PREFIX-YEAR-N, such as {prefix}-{year}-1",
+                output::one_line(text, 60)
+            ),
+        )
+    })
 }
 
 async fn report(app: App, command: ReportCommand) -> Outcome {
@@ -345,19 +416,46 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             output::report_list(&list, json);
         }
         ReportCommand::Show { id, json } => {
-            let reference = parse_reference(&id)?;
+            let reference = parse_reference(&app, &id)?;
             let purpose = if json { ReadPurpose::Export } else { ReadPurpose::Read };
             let detail = reports::show(&app, &actor, &reference, purpose).await?;
             output::report_detail(&detail, json);
         }
         ReportCommand::Transition { id, state, duplicate_of } => {
-            let reference = parse_reference(&id)?;
-            let original = duplicate_of.as_deref().map(parse_reference).transpose()?;
+            let reference = parse_reference(&app, &id)?;
+            let original = duplicate_of.as_deref().map(|text| parse_reference(&app, text)).transpose()?;
             let transition = reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
             println!("{reference}: {} -> {}", transition.from, transition.to);
         }
+        ReportCommand::Reply { id, body, ask, as_user, json } => {
+            let reference = parse_reference(&app, &id)?;
+            let body = body_text(body)?;
+            let actor = acting(&app, &actor, as_user.as_deref()).await?;
+            let kind = if ask { reports::TeamMessage::Question } else { reports::TeamMessage::Reply };
+            let message = reports::write(&app, &actor, &reference, kind, &body).await?;
+            if json {
+                println!("{}", serde_json::json!({ "id": reference.to_string(), "message": message, "kind": "reply" }));
+            } else if ask {
+                println!(
+                    "{reference}: reply {message} recorded and queued for the reporter; the report waits in needs-info"
+                );
+            } else {
+                println!("{reference}: reply {message} recorded and queued for the reporter");
+            }
+        }
+        ReportCommand::Note { id, body, as_user, json } => {
+            let reference = parse_reference(&app, &id)?;
+            let body = body_text(body)?;
+            let actor = acting(&app, &actor, as_user.as_deref()).await?;
+            let message = reports::write(&app, &actor, &reference, reports::TeamMessage::Note, &body).await?;
+            if json {
+                println!("{}", serde_json::json!({ "id": reference.to_string(), "message": message, "kind": "note" }));
+            } else {
+                println!("{reference}: note {message} added");
+            }
+        }
         ReportCommand::ImportKey { id, attachment, file } => {
-            let reference = parse_reference(&id)?;
+            let reference = parse_reference(&app, &id)?;
             let source = match (attachment, file) {
                 (Some(n), None) => reports::KeyImport::Attachment(n),
                 (None, Some(path)) => reports::KeyImport::Text(
@@ -370,13 +468,13 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
         }
         ReportCommand::Similar { id } => {
-            let reference = parse_reference(&id)?;
+            let reference = parse_reference(&app, &id)?;
             for s in reports::similar(&app, &actor, &reference).await? {
                 println!("{}  {:.2}  {:<12} {}", s.reference, s.score, s.state.code(), output::one_line(&s.title, 80));
             }
         }
         ReportCommand::Assess { id, cvss, cwe, ssvc } => {
-            let reference = parse_reference(&id)?;
+            let reference = parse_reference(&app, &id)?;
             let mut latest = None;
             for vector in &cvss {
                 let version = if vector.starts_with("CVSS:4.0/") { "4.0" } else { "3.1" };
@@ -402,13 +500,33 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             println!("{reference}: assessed, severity {severity}");
         }
         ReportCommand::Upstream { id, project, contact } => {
-            let reference = parse_reference(&id)?;
+            let reference = parse_reference(&app, &id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
             println!("{reference}: upstream {project} ({contact})");
         }
     }
     app.store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text of `--body`: as given, or standard input for `-` (kept exactly: not trimmed).
+fn body_text(body: String) -> Result<String, Failure> {
+    if body != "-" {
+        return Ok(body);
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read standard input: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Failure::new(EX_DATAERR, "standard input is not UTF-8 text"))
+}
+
+/// Who a command acts as: the local administrator, or with `--as EMAIL` that team account.
+async fn acting(app: &App, local: &Actor, as_user: Option<&str>) -> Result<Actor, Failure> {
+    match as_user {
+        None => Ok(local.clone()),
+        Some(email) => Ok(accounts::act_as(app, local, email).await?),
+    }
 }
 
 fn read_file(path: &std::path::Path) -> Result<String, Failure> {
@@ -470,7 +588,7 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
             println!();
         }
         AdvisoryCommand::Create { title, report } => {
-            let report = report.as_deref().map(parse_reference).transpose()?;
+            let report = report.as_deref().map(|text| parse_reference(&app, text)).transpose()?;
             let id = advisories::create(&app, &actor, &title, report.as_ref()).await?;
             println!("draft {id}");
         }
@@ -509,10 +627,10 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
 async fn product(app: App, command: ProductCommand) -> Outcome {
     use embargo_app::accounts;
     let actor = local_admin();
-    let find = |list: &[accounts::ProductView], name: &str| {
-        list.iter()
+    let find = |list: Vec<accounts::ProductView>, name: &str| {
+        list.into_iter()
             .find(|p| p.product.name == name)
-            .map(|p| p.product.id)
+            .map(|p| p.product)
             .ok_or_else(|| Failure::new(EX_DATAERR, format!("no product named {name:?}")))
     };
     match command {
@@ -547,8 +665,21 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
             println!("product {name} added");
         }
         ProductCommand::Set { name, repository, ecosystem, purl, release_lines } => {
-            let id = find(&accounts::products(&app, &actor).await?, &name)?;
-            accounts::update_product(&app, &actor, id, &repository, &ecosystem, &purl, &release_lines).await?;
+            if repository.is_none() && ecosystem.is_none() && purl.is_none() && release_lines.is_none() {
+                return Err(Failure::new(EX_USAGE, "give --repository, --ecosystem, --purl or --release-lines"));
+            }
+            let current = find(accounts::products(&app, &actor).await?, &name)?;
+            // Options not given keep the product's current values; an empty one clears.
+            accounts::update_product(
+                &app,
+                &actor,
+                current.id,
+                repository.as_deref().unwrap_or(&current.repository_url),
+                ecosystem.as_deref().unwrap_or(&current.ecosystem),
+                purl.as_deref().unwrap_or(&current.purl),
+                &release_lines.unwrap_or_else(|| current.release_lines.join(",")),
+            )
+            .await?;
             println!("product {name} updated");
         }
     }

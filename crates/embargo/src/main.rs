@@ -16,6 +16,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     // A panic is a bug; say so plainly instead of printing a backtrace at the user.
     std::panic::set_hook(Box::new(|info| {
+        // Except one: `println!` panics when standard output was closed by the reader
+        // (`embargo report list | head -1`). Nobody is left to read the rest, which is not
+        // an error: stop quietly, as other command-line tools do.
+        if stdout_closed(info.payload()) {
+            std::process::exit(0);
+        }
         let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("embargo: internal error{location}; please report this bug");
     }));
@@ -34,4 +40,15 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Whether a panic is `print!`'s on a standard output whose reader has gone (EPIPE).
+fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    // std formats it as "failed printing to stdout: Broken pipe (os error 32)".
+    message.starts_with("failed printing to stdout") && message.to_ascii_lowercase().contains("broken pipe")
 }

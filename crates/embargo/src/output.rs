@@ -5,20 +5,14 @@
 use embargo_app::jobs::JobRecord;
 use embargo_app::reports::ReportDetail;
 use embargo_app::reports::ReportRecord;
+use embargo_app::views::{ReportSummaryView, ReportView, safe_filename};
+use embargo_domain::Timestamp;
 use embargo_domain::audit::StoredEntry;
 use embargo_domain::cvss::{Score, Vector};
-use embargo_domain::{ReportState, Timestamp};
 use serde_json::{Value, json};
 
 fn time(at: Timestamp) -> String {
     at.round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_else(|_| at.to_string())
-}
-
-fn close_reason(state: ReportState) -> Value {
-    match state {
-        ReportState::Closed(reason) => json!(reason.code()),
-        _ => Value::Null,
-    }
 }
 
 /// Replaces control characters so that hostile text cannot drive the terminal.
@@ -36,21 +30,8 @@ pub fn one_line(text: &str, max: usize) -> String {
 
 pub fn report_list(reports: &[ReportRecord], as_json: bool) {
     if as_json {
-        let list: Vec<Value> = reports
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.reference.to_string(),
-                    "state": r.state.code(),
-                    "close_reason": close_reason(r.state),
-                    "channel": r.channel,
-                    "title": r.title,
-                    "created_at": time(r.created_at),
-                    "updated_at": time(r.updated_at),
-                })
-            })
-            .collect();
-        println!("{}", Value::Array(list));
+        let list: Vec<ReportSummaryView> = reports.iter().map(ReportSummaryView::from_record).collect();
+        println!("{}", json!(list));
         return;
     }
     if reports.is_empty() {
@@ -72,63 +53,7 @@ pub fn report_list(reports: &[ReportRecord], as_json: bool) {
 pub fn report_detail(detail: &ReportDetail, as_json: bool) {
     let r = &detail.report;
     if as_json {
-        let value = json!({
-            "id": r.reference.to_string(),
-            "state": r.state.code(),
-            "close_reason": close_reason(r.state),
-            "channel": r.channel,
-            "title": r.title,
-            "body": r.body,
-            "created_at": time(r.created_at),
-            "updated_at": time(r.updated_at),
-            "reporter": {
-                "email": detail.reporter.email,
-                "name": detail.reporter.name,
-                "openpgp_key": detail.reporter.openpgp_key.is_some(),
-            },
-            "upstream": r.upstream.as_ref().map(|u| json!({ "project": u.project, "contact": u.contact })),
-            "messages": detail.messages.iter().map(|m| json!({
-                "id": m.id,
-                "kind": m.kind.as_str(),
-                "author": m.author,
-                "sender": m.sender,
-                "subject": m.subject,
-                "body": m.body,
-                "raw_size": m.raw_size,
-                "quarantined": m.quarantined,
-                "pgp": m.pgp,
-                "auth": m.auth,
-                "at": time(m.at),
-            })).collect::<Vec<_>>(),
-            "attachments": detail.attachments.iter().map(|a| json!({
-                "id": a.id, "filename": a.filename, "media_type": a.media_type, "size": a.size,
-            })).collect::<Vec<_>>(),
-            "transitions": detail.transitions.iter().map(|t| json!({
-                "from": t.from, "to": t.to.code(), "close_reason": close_reason(t.to), "actor": t.actor, "at": time(t.at),
-            })).collect::<Vec<_>>(),
-            "deadlines": detail.clocks.iter().map(|c| json!({
-                "clock": c.name,
-                "budget_working_days": c.budget_days,
-                "started": time(c.started),
-                "due": c.due.map(time),
-                "stopped": c.stopped.map(time),
-                "paused": c.stopped.is_none() && c.due.is_none(),
-            })).collect::<Vec<_>>(),
-            "sla_alerts": detail.alerts.iter().map(|a| json!({
-                "clock": a.clock, "kind": a.kind, "due": time(a.due_at), "at": time(a.at),
-            })).collect::<Vec<_>>(),
-            "assessment": {
-                "severity": detail.sla.severity,
-                "cvss_v3": detail.assessment.cvss_v3,
-                "cvss_v4": detail.assessment.cvss_v4,
-                "cwe": detail.assessment.cwe,
-                "ssvc": detail.assessment.ssvc,
-                "affected": detail.assessment.affected.iter().map(|a| json!({
-                    "product_id": a.product_id, "introduced": a.introduced, "fixed": a.fixed, "last_affected": a.last_affected,
-                })).collect::<Vec<_>>(),
-            },
-        });
-        println!("{value}");
+        println!("{}", json!(ReportView::new(detail)));
         return;
     }
     println!("{}  {}", r.reference, one_line(&r.title, 100));
@@ -180,7 +105,16 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
     if !detail.attachments.is_empty() {
         println!("attachments:");
         for a in &detail.attachments {
-            println!("  #{} {} ({}, {} bytes)", a.id, one_line(&a.filename, 80), one_line(&a.media_type, 40), a.size);
+            let safe = safe_filename(&a.filename, a.id);
+            let sent_as =
+                if safe == a.filename { String::new() } else { format!(", sent as {:?}", one_line(&a.filename, 80)) };
+            println!(
+                "  #{} {} ({}, {} bytes{sent_as})",
+                a.id,
+                one_line(&safe, 80),
+                one_line(&a.media_type, 40),
+                a.size
+            );
         }
     }
     if !detail.transitions.is_empty() {
@@ -205,6 +139,9 @@ pub fn report_detail(detail: &ReportDetail, as_json: bool) {
         );
         if let Some(subject) = &m.subject {
             println!("subject: {}", one_line(subject, 100));
+        }
+        for code in &m.anomalies {
+            println!("warning: {}", embargo_app::intake::anomaly_text(code));
         }
         println!();
         println!("{}", clean(&m.body));

@@ -109,6 +109,24 @@ pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i
     Ok(Download { filename: meta.filename, data })
 }
 
+/// A message exactly as it was received (the whole mail with its headers), for "view
+/// original". Reading it is a read of report content: permission-checked and audited.
+pub async fn original_message(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    message: i64,
+) -> Result<Vec<u8>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    let raw = messages::raw(&mut tx, report.id, message).await?;
+    tx.rollback().await?;
+    let raw = raw.ok_or_else(|| AppError::NotFound(format!("the original of message {message} of {reference}")))?;
+    audit_read(app, actor, "report.message.original.read", &subject(reference), &format!("message={message}")).await?;
+    Ok(raw)
+}
+
 /// The reference of a report by id (for links), if the actor may read it.
 pub async fn reference_of(app: &App, actor: &Actor, id: ReportId) -> Result<Option<ReferenceId>, AppError> {
     let mut tx = app.store.snapshot().await?;

@@ -121,7 +121,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             match found.filter(|_| allowed) {
                 Some(r) => {
                     let sla = embargo_store::sla::get(&mut tx, r.id).await?;
-                    let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id).await?.flagged();
+                    let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id, visible_to).await?.flagged();
                     (
                         vec![embargo_store::reports::Summary {
                             due_at: sla.due_in(r.state),
@@ -196,13 +196,20 @@ pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<R
 
 pub use embargo_store::reports::{FLAG_MIN_INVALID, ReporterHistory};
 
+/// The user whose need-to-know limits what `actor` may see of the reports, or `None` when
+/// the actor sees every report (admins, the local admin, the system).
+fn need_to_know(actor: &Actor) -> Option<embargo_domain::UserId> {
+    authz::narrowed_to(actor, Permission::ListReports)
+}
+
 /// How the reporter's other reports turned out (counts only, never which reports): shown
-/// beside a report so the team can weigh it. Counting reveals nothing but numbers.
+/// beside a report so the team can weigh it. Only the reports the actor may see are
+/// counted (need-to-know): a responder learns nothing of reports they cannot open.
 pub async fn reporter_history(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReporterHistory, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
-    let history = sr::reporter_history(&mut tx, report.reporter_id, report.id).await?;
+    let history = sr::reporter_history(&mut tx, report.reporter_id, report.id, need_to_know(actor)).await?;
     tx.rollback().await?;
     Ok(history)
 }

@@ -9,10 +9,10 @@ use embargo_store::{Tx, reports as sr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{audit_read, find, require_on, subject};
+use super::{find, require_on, subject};
 use crate::authz::{self, Permission};
 use crate::jobs::{self, Claim, Job, JobError};
-use crate::{App, AppError};
+use crate::{App, AppError, audit};
 
 /// Words for the private search index: the distinct lower-cased runs of letters and digits
 /// of 2 to 40 characters, at most 2,000 per text.
@@ -117,7 +117,13 @@ pub struct Similar {
 pub const SIMILAR_SHOWN: usize = 5;
 
 /// At most this many candidates (those sharing the most bands) are scored.
-const SIMILAR_CANDIDATES: i64 = 200;
+pub const SIMILAR_CANDIDATES: i64 = 64;
+
+/// Per band of a report, at most this many reports received just before it, and as many
+/// received just after it, are read as candidates: a band every report of a scanner
+/// campaign shares costs no more than a rare one (see
+/// [`embargo_store::reports::similarity_candidates`]).
+pub const SIMILAR_PER_BAND: i64 = 8;
 
 /// Reports that look like near-duplicates of this one: sharing at least one band, not
 /// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
@@ -125,6 +131,16 @@ const SIMILAR_CANDIDATES: i64 = 200;
 /// actor may not see is never suggested, so its existence does not leak). Shows titles,
 /// so each suggestion is audited as a read of that report.
 pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<Similar>, AppError> {
+    Ok(similar_counted(app, actor, reference).await?.0)
+}
+
+/// [`similar`], and what finding the suggestions read: at most [`SIMILAR_PER_BAND`] × 2
+/// band rows per band and [`SIMILAR_CANDIDATES`] signatures, whatever the corpus.
+pub async fn similar_counted(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
@@ -135,10 +151,12 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
     let Some(own) = own else {
         // Not indexed yet (or by an older signature version): nothing to compare.
         tx.rollback().await?;
-        return Ok(Vec::new());
+        return Ok((Vec::new(), sr::CandidateWork::default()));
     };
-    let mut scored: Vec<(f64, sr::Candidate)> = sr::similarity_candidates(&mut tx, report.id, SIMILAR_CANDIDATES)
-        .await?
+    let (candidates, work) =
+        sr::similarity_candidates(&mut tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
+    metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
+    let mut scored: Vec<(f64, sr::Candidate)> = candidates
         .into_iter()
         .filter_map(|candidate| {
             let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
@@ -161,19 +179,19 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
         }
     }
     tx.rollback().await?;
-    // Each suggestion's title was read: on record under that report. The details name
-    // neither report, so a trail never shows anyone a reference they may not read.
-    for suggestion in &shown {
-        audit_read(
-            app,
-            actor,
-            "report.similar",
-            &subject(&suggestion.reference),
-            &format!("score={:.2}", suggestion.score),
-        )
-        .await?;
-    }
-    Ok(shown)
+    // Each suggestion's title was read: on record under that report, all in one commit. The
+    // details name neither report, so a trail never shows anyone a reference they may not
+    // read.
+    let reads: Vec<(String, String)> =
+        shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect();
+    audit::record_reads(
+        app,
+        actor,
+        "report.similar",
+        &reads.iter().map(|(subject, details)| (subject.as_str(), details.as_str())).collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok((shown, work))
 }
 
 /// The `report.index` job: indexes a new report or an inbound message (the blind search
@@ -211,22 +229,36 @@ impl Job for IndexJob {
         index_in_one_transaction(app, &[(self, claim)]).await
     }
 
+    /// A batch is written [`INDEX_WRITE_CHUNK`] jobs per transaction: the one SQLite writer
+    /// is held for a short while at a time, so that a page's audit commit or an SMTP sender
+    /// never waits behind a whole batch of a backlog being indexed. If a chunk fails, its
+    /// jobs are run one by one.
     async fn run_batch(app: &App, jobs: Vec<(Self, Claim)>) -> Vec<Result<(), JobError>> {
-        if jobs.len() > 1 {
-            match index_in_one_transaction(app, &jobs).await {
-                Ok(()) => return jobs.iter().map(|_| Ok(())).collect(),
-                Err(err) => {
-                    tracing::warn!(jobs = jobs.len(), error = %err, "index batch failed; running its jobs one by one")
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(INDEX_WRITE_CHUNK) {
+            if chunk.len() > 1 {
+                match index_in_one_transaction(app, chunk).await {
+                    Ok(()) => {
+                        outcomes.extend(chunk.iter().map(|_| Ok(())));
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(jobs = chunk.len(), error = %err, "index batch failed; running its jobs one by one")
+                    }
                 }
             }
-        }
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            outcomes.push(index_in_one_transaction(app, std::slice::from_ref(job)).await);
+            for job in chunk {
+                outcomes.push(index_in_one_transaction(app, std::slice::from_ref(job)).await);
+            }
         }
         outcomes
     }
 }
+
+/// Index entries are written this many reports (or messages) per write transaction, so
+/// that a transaction holds the writer for a few milliseconds, not a whole batch's worth
+/// (ADR 16).
+const INDEX_WRITE_CHUNK: usize = 16;
 
 /// Writes the index entries of `jobs` and completes them in one transaction (so that they
 /// are written once, however often a job is claimed).

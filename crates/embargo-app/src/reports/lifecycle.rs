@@ -200,6 +200,7 @@ pub async fn split(
             quarantined: false,
             pgp: None,
             auth: None,
+            anomalies: None,
             at: now,
         },
     )

@@ -217,8 +217,12 @@ fn compose(
         reporter,
         reply_address,
         // The thread keeps the text without the status link: the link is the reporter's
-        // credential, mailed to them only.
-        thread_body: text.body.replace(status_token, STATUS_LINK_REDACTED),
+        // credential, mailed to them only. The whole address goes, not only the token: what
+        // is left must not read (or be linked) as an address.
+        thread_body: text
+            .body
+            .replace(&format!("{}/status/{status_token}", app.config.base_url()), STATUS_LINK_REDACTED)
+            .replace(status_token, STATUS_LINK_REDACTED),
         subject: text.subject,
         body: text.body,
         message_id: crate::mail::new_message_id(app, tag),
@@ -246,6 +250,7 @@ async fn record(app: &App, kind: &str, sent: &[(usize, &Claim, ReportMail, Strin
             quarantined: false,
             pgp: None,
             auth: None,
+            anomalies: None,
             at: now,
         })
         .collect();

@@ -75,6 +75,9 @@ pub struct Submission {
     pub pgp: Option<String>,
     /// Sender authentication results, for mail received over SMTP.
     pub auth: Option<String>,
+    /// What was wrong with a received message, as comma-separated codes
+    /// (`malformed-mime`, `ambiguous-sender`, `sender-mismatch`), shown to the team.
+    pub anomalies: Option<String>,
     /// The structured fields of a web-form report, as JSON (sealed at rest).
     pub details: Option<String>,
     /// The product it concerns, when the reporter chose one from the catalogue.
@@ -97,6 +100,7 @@ impl Submission {
             acknowledge: false,
             pgp: None,
             auth: None,
+            anomalies: None,
             details: None,
             product_id: None,
         }
@@ -119,13 +123,24 @@ fn validate(app: &App, submission: &Submission) -> Result<(), AppError> {
     if email.is_empty() || !email.contains('@') || email.len() > 320 || email.contains(char::is_whitespace) {
         return Err(AppError::Invalid("the reporter's e-mail address is missing or malformed".into()));
     }
-    let size = submission.body.len()
-        + submission.title.len()
-        + submission.raw.as_ref().map_or(0, Vec::len)
-        + submission.attachments.iter().map(|a| a.data.len()).sum::<usize>();
+    // Two limits, each named when it is hit: the message as received (mail on the wire; the
+    // SMTP listener refuses more already), and what it decodes to.
+    let wire = submission.raw.as_ref().map_or(0, Vec::len) as u64;
     let limit = app.config.limits.max_message_bytes;
-    if size as u64 > limit.saturating_mul(2) {
-        return Err(AppError::Invalid(format!("the report is larger than the limit of {limit} bytes")));
+    if wire > limit {
+        return Err(AppError::Invalid(format!(
+            "the message is {wire} bytes as received, larger than the limit of {limit} bytes (limits.max_message_bytes)"
+        )));
+    }
+    let decoded = (submission.body.len()
+        + submission.title.len()
+        + submission.attachments.iter().map(|a| a.data.len()).sum::<usize>()) as u64;
+    let limit = app.config.limits.max_decoded_bytes;
+    if decoded > limit {
+        return Err(AppError::Invalid(format!(
+            "the message decodes to {decoded} bytes of text and files, larger than the limit of {limit} bytes \
+             (limits.max_decoded_bytes)"
+        )));
     }
     Ok(())
 }
@@ -318,6 +333,7 @@ async fn insert_inbound_many(
             quarantined,
             pgp: message.pgp.as_deref(),
             auth: message.auth.as_deref(),
+            anomalies: message.anomalies.as_deref(),
             at: now,
         })
         .collect();

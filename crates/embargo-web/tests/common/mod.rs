@@ -4,64 +4,48 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use embargo_app::config::{Config, Secret};
-use embargo_app::{App, Clock, accounts, sessions};
-use embargo_domain::{Actor, Role, Timestamp};
-use embargo_test_support::TestDb;
+use embargo_app::config::Config;
+use embargo_app::{App, accounts, sessions};
+use embargo_domain::{Actor, Role};
+pub use embargo_test_support::ManualClock;
+use embargo_test_support::{TestApp, TestDb};
 use tower::ServiceExt;
-
-#[derive(Debug)]
-pub struct ManualClock(pub AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millisecond(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-impl ManualClock {
-    pub fn advance_secs(&self, secs: i64) {
-        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
-    }
-}
 
 pub struct Web {
     pub app: App,
     pub router: Router,
     pub clock: Arc<ManualClock>,
     pub config: Config,
-    _dir: tempfile::TempDir,
+    test_app: TestApp,
 }
 
 pub async fn web(db: &TestDb) -> Web {
     web_with(db, |_| {}).await
 }
 
-/// [`web`] with configuration changes on top of the test defaults.
+/// [`web`] with configuration changes on top of the test defaults: prefix `WEB`, Wednesday
+/// 2026-03-04 12:00 UTC, the cheapest proof of work on the report form.
 pub async fn web_with(db: &TestDb, change: impl FnOnce(&mut Config)) -> Web {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        Config { data_dir: dir.path().to_owned(), database_url: Secret::new(db.url.clone()), ..Config::default() };
-    config.organisation.reference_prefix = "WEB".into();
-    config.web.proof_of_work_bits = 8;
-    change(&mut config);
-    // Wednesday 2026-03-04 12:00 UTC.
-    let clock = Arc::new(ManualClock(AtomicI64::new(1_772_625_600_000)));
-    let (app, _) = App::open_with_clock(config.clone(), clock.clone()).await.unwrap();
-    let router = embargo_web::router(app.clone());
-    Web { app, router, clock, config, _dir: dir }
+    let test_app = TestApp::on(db)
+        .prefix("WEB")
+        .starting("2026-03-04T12:00:00Z")
+        .open_with(|config| {
+            config.web.proof_of_work_bits = 8;
+            change(config);
+        })
+        .await;
+    let router = embargo_web::router(test_app.app.clone());
+    Web { app: test_app.app.clone(), router, clock: test_app.clock.clone(), config: test_app.config.clone(), test_app }
 }
 
 impl Web {
     /// A second instance on the same database (another server behind the load balancer).
     pub async fn sibling(&self) -> Router {
-        let (app, _) = App::open_with_clock(self.config.clone(), self.clock.clone()).await.unwrap();
-        embargo_web::router(app)
+        embargo_web::router(self.test_app.sibling().await)
     }
 }
 

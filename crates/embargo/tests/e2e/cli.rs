@@ -45,13 +45,17 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
         assert_eq!(health.header("referrer-policy"), Some("no-referrer"));
         assert!(health.header("content-security-policy").unwrap().contains("default-src 'none'"));
 
-        let metrics = server.http("GET", "/metrics", &[], b"");
+        // Metrics are served on their own (loopback) listener, never on the public one.
+        let metrics = server.metrics(&[]);
         assert_eq!(metrics.status, 200);
         assert!(
             metrics.body.contains("embargo_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
             "{}",
             metrics.body
         );
+        let public = server.http("GET", "/metrics", &[], b"");
+        assert_eq!(public.status, 404, "the public listener has no /metrics");
+        assert!(!public.body.contains("embargo_"), "{}", public.body);
         assert_eq!(server.http("GET", "/nope", &[], b"").status, 404);
         let home = server.http("GET", "/", &[], b"");
         assert!(home.body.contains("mailto:security@example.org") && home.body.contains("/.well-known/security.asc"));
@@ -759,7 +763,7 @@ fn configuration_layers_and_secrets_stay_hidden() {
 
 #[test]
 fn cvss_scores_valid_vectors_and_rejects_invalid_ones_without_a_data_directory() {
-    let it = Instance::new(BIN, None);
+    let it = Instance::uncreated(BIN, None);
     // 3.1 in any order is shown canonically, with all three scores.
     let out = it.run(&["cvss", "--json", "CVSS:3.1/E:P/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/CR:L"], b"");
     assert_eq!(out.code, 0, "{}", out.stderr);

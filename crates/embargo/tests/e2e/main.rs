@@ -3,7 +3,10 @@
 
 mod browser;
 mod cli;
+mod command_line;
+mod mail;
 mod smtp;
+mod views;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_embargo");

@@ -1,5 +1,5 @@
--- Who edited an advisory's revision under review (SQLite). Keep in step with
--- ../postgres/0007_advisory_editors.sql.
+-- Who edited an advisory's revision under review (PostgreSQL). Keep in step with
+-- ../sqlite/0008_advisory_editors.sql.
 --
 -- The two-person rule: nobody in this list approves the revision. An edit adds its actor;
 -- a publication empties the list (the next revision starts with nobody's edits). Actors are

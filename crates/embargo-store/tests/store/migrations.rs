@@ -1,0 +1,140 @@
+//! ADR 1 keeps the SQLite and PostgreSQL migrations column for column in step. This test
+//! applies both and compares what the databases say they hold: the same tables, the same
+//! columns in each, of the same type family (integer, text, bytes, real) and nullability.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use embargo_crypto::Keyring;
+use embargo_store::Store;
+use embargo_test_support::{TestDb, postgres, require, sqlite};
+use sqlx::Row;
+
+/// A column as both catalogues can describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Column {
+    family: String,
+    nullable: bool,
+}
+
+/// Table → column → description.
+type Schema = BTreeMap<String, BTreeMap<String, Column>>;
+
+/// The type family of a declared SQLite type (by SQLite's own affinity rules, §3.1 of
+/// "Datatypes In SQLite") or of a PostgreSQL `data_type`.
+fn family(declared: &str) -> String {
+    let t = declared.to_ascii_lowercase();
+    match t.as_str() {
+        "bigint" | "integer" | "smallint" => "integer".into(),
+        "text" | "character varying" | "character" => "text".into(),
+        "bytea" => "bytes".into(),
+        "double precision" | "real" => "real".into(),
+        _ if t.contains("int") => "integer".into(),
+        _ if t.contains("char") || t.contains("clob") || t.contains("text") => "text".into(),
+        _ if t.contains("blob") || t.is_empty() => "bytes".into(),
+        _ if t.contains("real") || t.contains("floa") || t.contains("doub") => "real".into(),
+        // Anything else (boolean, timestamp, json, numeric) breaks the portable-types rule.
+        other => format!("unportable type {other}"),
+    }
+}
+
+async fn migrated(db: &TestDb) -> sqlx::AnyPool {
+    let store = Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&db.url).await.unwrap()
+}
+
+async fn sqlite_schema(db: &TestDb) -> Schema {
+    let pool = migrated(db).await;
+    let rows = sqlx::query(
+        "SELECT m.name AS table_name, p.name AS column_name, p.type AS declared, p.\"notnull\" AS not_null, \
+         p.pk AS pk FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx_%' \
+         ORDER BY m.name, p.cid",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for row in rows {
+        let table: String = row.get("table_name");
+        let column: String = row.get("column_name");
+        let declared: String = row.get("declared");
+        let not_null: i64 = row.get("not_null");
+        let pk: i64 = row.get("pk");
+        // A primary key column is never NULL in PostgreSQL; in SQLite only an INTEGER
+        // PRIMARY KEY is (others are not NULL here because every migration says so).
+        let nullable = not_null == 0 && pk == 0;
+        schema.entry(table).or_default().insert(column, Column { family: family(&declared), nullable });
+    }
+    schema
+}
+
+async fn postgres_schema(db: &TestDb) -> Schema {
+    let pool = migrated(db).await;
+    let rows = sqlx::query(
+        "SELECT table_name::text AS table_name, column_name::text AS column_name, data_type::text AS declared, \
+         is_nullable::text AS nullable FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx\\_%' \
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for row in rows {
+        let table: String = row.get("table_name");
+        let column: String = row.get("column_name");
+        let declared: String = row.get("declared");
+        let nullable: String = row.get("nullable");
+        schema
+            .entry(table)
+            .or_default()
+            .insert(column, Column { family: family(&declared), nullable: nullable == "YES" });
+    }
+    schema
+}
+
+/// Every difference between the two schemas, one line each.
+fn differences(sqlite: &Schema, postgres: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    let tables: std::collections::BTreeSet<&String> = sqlite.keys().chain(postgres.keys()).collect();
+    for table in tables {
+        match (sqlite.get(table), postgres.get(table)) {
+            (Some(_), None) => out.push(format!("table {table} exists only on SQLite")),
+            (None, Some(_)) => out.push(format!("table {table} exists only on PostgreSQL")),
+            (Some(s), Some(p)) => {
+                let columns: std::collections::BTreeSet<&String> = s.keys().chain(p.keys()).collect();
+                for column in columns {
+                    match (s.get(column), p.get(column)) {
+                        (Some(_), None) => out.push(format!("column {table}.{column} exists only on SQLite")),
+                        (None, Some(_)) => out.push(format!("column {table}.{column} exists only on PostgreSQL")),
+                        (Some(a), Some(b)) if a != b => {
+                            out.push(format!("column {table}.{column}: SQLite {a:?}, PostgreSQL {b:?}"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sqlite_and_postgres_migrations_stay_column_for_column_in_step() {
+    let Some(server) = require("PostgreSQL", postgres()) else { return };
+    let lite = sqlite_schema(&sqlite()).await;
+    let pg = postgres_schema(&server.fresh_database()).await;
+    assert!(lite.len() > 10 && lite.contains_key("reports") && lite["reports"].contains_key("title_enc"), "{lite:?}");
+    let diff = differences(&lite, &pg);
+    assert!(diff.is_empty(), "the migrations drifted apart:\n{}", diff.join("\n"));
+    // The comparison itself sees a drift: one column more, one type changed.
+    let mut drifted = pg.clone();
+    drifted.get_mut("reports").unwrap().insert("extra".into(), Column { family: "text".into(), nullable: true });
+    drifted.get_mut("reports").unwrap().get_mut("title_enc").unwrap().family = "text".into();
+    assert_eq!(differences(&lite, &drifted).len(), 2);
+    assert_eq!(family("BOOLEAN"), "unportable type boolean");
+}

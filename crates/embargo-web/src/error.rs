@@ -1,0 +1,148 @@
+//! `WebError`: every way a request can fail, as one type that handlers return and
+//! extractors reject with.
+//!
+//! A `WebError` does not render itself: it becomes a response with its status, an empty
+//! body and an [`ErrorReport`] extension. The [`crate::error_page`] middleware, which knows
+//! the app and the request, turns that into the app's error page (HTML) or, under
+//! `/api/`, the API's JSON error (`{"error": code, "message": text}`). This module depends
+//! on no other module of the crate.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use embargo_app::AppError;
+
+/// A failed request.
+#[derive(Debug)]
+pub enum WebError {
+    /// A use case refused or failed.
+    App(AppError),
+    /// The request itself was unusable: a bad query value, form, JSON body or path
+    /// (the extractors' rejections), with the status the framework chose.
+    Request {
+        /// 400, 413, 415, 422, ...
+        status: StatusCode,
+        /// What was wrong, for the client.
+        message: String,
+    },
+    /// The API needs a bearer token.
+    Unauthorized,
+}
+
+/// What the error page middleware needs to answer an error: attached to the response of
+/// a [`WebError`] (and built by the middleware for errors the framework answered itself).
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    /// The status.
+    pub status: StatusCode,
+    /// The API's error code (`not_found`, `invalid`, `bad_request`, ...).
+    pub code: &'static str,
+    /// The page's heading.
+    pub heading: &'static str,
+    /// The text for the client (never an internal cause).
+    pub message: String,
+}
+
+impl From<AppError> for WebError {
+    fn from(err: AppError) -> Self {
+        WebError::App(err)
+    }
+}
+
+impl WebError {
+    /// A refused request with this status and message.
+    pub fn request(status: StatusCode, message: impl Into<String>) -> Self {
+        WebError::Request { status, message: message.into() }
+    }
+
+    /// What the client is told. Internal and temporary failures are logged here with their
+    /// cause and shown without it.
+    pub fn report(&self) -> ErrorReport {
+        match self {
+            WebError::App(err) => {
+                let (status, code, heading, message) = match err {
+                    AppError::NotFound(_) => (
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "Not found",
+                        "There is nothing here, or you may not see it.".to_owned(),
+                    ),
+                    AppError::Forbidden(_) => {
+                        (StatusCode::FORBIDDEN, "forbidden", "Not allowed", "Your account may not do this.".to_owned())
+                    }
+                    AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Not possible now", m.clone()),
+                    AppError::Invalid(m) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Please check your input", m.clone())
+                    }
+                    AppError::TooMany(m) | AppError::Throttled { message: m, .. } => {
+                        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many attempts", m.clone())
+                    }
+                    AppError::Unavailable(_) => {
+                        tracing::warn!(error = %err, "temporarily unavailable");
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            "Temporarily unavailable",
+                            "Temporarily unavailable; please try again in a moment.".to_owned(),
+                        )
+                    }
+                    AppError::Internal(_) => {
+                        tracing::error!(error = %format!("{err:#}"), "request failed");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            "Something went wrong",
+                            "Internal error; please try again.".to_owned(),
+                        )
+                    }
+                };
+                ErrorReport { status, code, heading, message }
+            }
+            WebError::Request { status, message } => {
+                let (code, heading) = describe(*status);
+                ErrorReport { status: *status, code, heading, message: message.clone() }
+            }
+            WebError::Unauthorized => ErrorReport {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                heading: "Not signed in",
+                message: "send Authorization: Bearer <token>".to_owned(),
+            },
+        }
+    }
+}
+
+/// The API code and page heading of a status the framework (or a layer) answered with.
+pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "Not signed in"),
+        StatusCode::FORBIDDEN => ("forbidden", "Not allowed"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Not possible here"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "Timed out"),
+        StatusCode::CONFLICT => ("conflict", "Not possible now"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "Too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported content type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid", "Please check your input"),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "Too many attempts"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Temporarily unavailable"),
+        s if s.is_client_error() => ("bad_request", "Bad request"),
+        _ => ("internal", "Something went wrong"),
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let report = self.report();
+        let mut response = report.status.into_response();
+        if matches!(self, WebError::Unauthorized) {
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+        }
+        // When to try again, kept by the error page middleware.
+        if let WebError::App(AppError::Throttled { retry_after_secs, .. }) = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
+        response.extensions_mut().insert(report);
+        response
+    }
+}
