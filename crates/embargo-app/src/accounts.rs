@@ -70,6 +70,12 @@ pub async fn create_user(
     password: Option<&str>,
 ) -> Result<UserId, AppError> {
     let email = validate_email(email)?;
+    if !Role::ASSIGNABLE.contains(&role) {
+        return Err(AppError::Invalid(format!(
+            "{} accounts come with their feature; for now an account is an admin or a responder",
+            role.as_str()
+        )));
+    }
     let hash = password.map(hash_password).transpose()?;
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
@@ -183,7 +189,7 @@ pub async fn list_users(app: &App, actor: &Actor) -> Result<Vec<users::UserRecor
 /// Team members to pick from (for assignment); any team member may see the list.
 pub async fn team(app: &App, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ListReports).await?;
+    authz::require(&mut tx, actor, Permission::ListTeam).await?;
     let list = users::list(&mut tx).await?.into_iter().filter(|u| !u.disabled).collect();
     tx.rollback().await?;
     Ok(list)
@@ -201,7 +207,7 @@ pub struct ProductView {
 /// The product catalogue with responders.
 pub async fn products(app: &App, actor: &Actor) -> Result<Vec<ProductView>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ListReports).await?;
+    authz::require(&mut tx, actor, Permission::ReadCatalogue).await?;
     let all = users::list(&mut tx).await?;
     let mut out = Vec::new();
     for product in embargo_store::products::list(&mut tx).await? {
@@ -220,7 +226,7 @@ pub async fn create_product(app: &App, actor: &Actor, name: &str) -> Result<i64,
         return Err(AppError::Invalid("a product needs a name of at most 200 characters".into()));
     }
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     let id = embargo_store::products::create(&mut tx, name, app.now()).await?;
     audit::record(&mut tx, app, actor, "product.create", &format!("product:{id}"), "").await?;
     tx.commit().await?;
@@ -276,7 +282,7 @@ pub async fn update_product(
         }
     }
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     let mut product = embargo_store::products::list(&mut tx)
         .await?
         .into_iter()
@@ -295,7 +301,7 @@ pub async fn update_product(
 /// Makes a team member responsible for a product: they see its reports (admins).
 pub async fn add_product_responder(app: &App, actor: &Actor, product: i64, email: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     if !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == product) {
         return Err(AppError::NotFound(format!("product {product}")));
     }

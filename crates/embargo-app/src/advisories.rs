@@ -3,15 +3,20 @@
 //! document signed with the instance's OpenPGP key, and stored as a publication that the
 //! public routes serve.
 //!
-//! States: `draft` → `in-review` (only when every output is valid) → `approved` (by someone
-//! other than who asked for review) → `published`. Editing a published advisory makes a new
-//! draft revision; the public keeps the last published one until the next publication.
+//! States and steps are the domain's `AdvisoryReview` machine: `draft` → `in-review` (only
+//! when every output is valid) → `approved` (by someone who neither edited the revision nor
+//! asked for its review) → `published` (by someone holding `PublishAdvisory`: admins).
+//! Every edit (including a CVE ID assigned) adds its actor to the revision's editors and
+//! returns the advisory to draft. Editing a published advisory makes a new draft revision;
+//! the public keeps the last published one until the next publication.
 //!
 //! Need-to-know: admins see every advisory; a responder sees one only when it covers at
 //! least one report and they may read every report it covers. Anything else is "not found".
 
 use embargo_advisory::{AdvisoryId, AdvisoryRecord, Publisher, PublisherCategory, Report as Validation};
-use embargo_domain::{Actor, ReferenceId, Role, Timestamp};
+use embargo_domain::access::Grant;
+use embargo_domain::actor::identity_of;
+use embargo_domain::{Actor, AdvisoryReview, AdvisoryState, AdvisoryStep, ReferenceId, Timestamp};
 use embargo_store::Tx;
 /// One published revision as the public routes serve it.
 pub use embargo_store::advisories::Publication;
@@ -25,8 +30,8 @@ use crate::{App, AppError, audit};
 pub struct Advisory {
     /// Our identifier.
     pub id: String,
-    /// `draft`, `in-review`, `approved`, `published` or `withdrawn`.
-    pub state: String,
+    /// Where it is in its review.
+    pub state: AdvisoryState,
     /// The record.
     pub record: AdvisoryRecord,
     /// What validation of every output says now.
@@ -37,6 +42,9 @@ pub struct Advisory {
     pub submitted_by: Option<String>,
     /// Who approved.
     pub approved_by: Option<String>,
+    /// Who edited the revision under review (identities: `user:7`), none of whom may
+    /// approve it.
+    pub editors: Vec<String>,
     /// How many revisions were published.
     pub published_revisions: i64,
     /// Last changed.
@@ -84,9 +92,45 @@ fn subject(id: &str) -> String {
     format!("advisory:{id}")
 }
 
+fn state_of(row: &AdvisoryRow) -> Result<AdvisoryState, AppError> {
+    AdvisoryState::parse(&row.state).ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("advisory {} has the unknown state {:?}", row.advisory_id, row.state))
+    })
+}
+
+/// The review machine of a stored advisory.
+async fn review_of(tx: &mut Tx, row: &AdvisoryRow) -> Result<AdvisoryReview, AppError> {
+    let editors = store::editors(tx, row.id).await?;
+    Ok(AdvisoryReview::restore(state_of(row)?, editors.iter().map(|e| identity_of(e)), row.submitted_by.as_deref()))
+}
+
+async fn save_editors(tx: &mut Tx, id: i64, review: &AdvisoryReview) -> Result<(), AppError> {
+    store::set_editors(tx, id, &review.editors().collect::<Vec<_>>()).await?;
+    Ok(())
+}
+
+/// Records an edit of a stored advisory's record by `actor` (the record itself is written
+/// by the caller): the actor becomes an editor of the revision, and the advisory returns to
+/// draft. Returns the state it was in.
+pub(crate) async fn edited_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    row: &AdvisoryRow,
+    now: Timestamp,
+) -> Result<AdvisoryState, AppError> {
+    let mut review = review_of(tx, row).await?;
+    let from = review.state();
+    let to = review.apply(AdvisoryStep::Edit, actor)?;
+    if to != from {
+        store::set_state(tx, row.id, to.code(), None, None, now).await?;
+    }
+    save_editors(tx, row.id, &review).await?;
+    Ok(from)
+}
+
 /// Loads an advisory the actor may see, else "not found".
 async fn find(tx: &mut Tx, actor: &Actor, id: &str) -> Result<AdvisoryRow, AppError> {
-    authz::require(tx, actor, Permission::ManageAdvisories).await?;
+    authz::require(tx, actor, Permission::EditAdvisory).await?;
     let not_found = || AppError::NotFound(format!("advisory {id}"));
     let row = store::get(tx, id).await?.ok_or_else(not_found)?;
     if !may_see(tx, actor, row.id).await? {
@@ -96,7 +140,7 @@ async fn find(tx: &mut Tx, actor: &Actor, id: &str) -> Result<AdvisoryRow, AppEr
 }
 
 async fn may_see(tx: &mut Tx, actor: &Actor, advisory: i64) -> Result<bool, AppError> {
-    if !matches!(actor, Actor::User { role: Role::Responder, .. }) {
+    if authz::grant(actor, Permission::EditAdvisory) == Grant::All {
         return Ok(true);
     }
     let reports = store::reports(tx, advisory).await?;
@@ -120,10 +164,12 @@ async fn view(tx: &mut Tx, app: &App, row: AdvisoryRow) -> Result<Advisory, AppE
         }
     }
     let published_revisions = published_revisions(tx, &row).await?;
+    let review = review_of(tx, &row).await?;
     Ok(Advisory {
         validation: embargo_advisory::validate_outputs(&record, &publisher(app)),
+        editors: review.editors().map(str::to_owned).collect(),
+        state: review.state(),
         id: row.advisory_id,
-        state: row.state,
         record,
         reports,
         submitted_by: row.submitted_by,
@@ -142,7 +188,7 @@ async fn published_revisions(tx: &mut Tx, row: &AdvisoryRow) -> Result<i64, AppE
 pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&ReferenceId>) -> Result<String, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAdvisories).await?;
+    authz::require(&mut tx, actor, Permission::EditAdvisory).await?;
     let linked = match report {
         Some(reference) => {
             let record = embargo_store::reports::get_by_reference(&mut tx, reference)
@@ -154,7 +200,7 @@ pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&Refer
             }
             Some(record)
         }
-        None if matches!(actor, Actor::User { role: Role::Responder, .. }) => {
+        None if authz::grant(actor, Permission::EditAdvisory) != Grant::All => {
             return Err(AppError::Invalid("start an advisory from a report you work on".into()));
         }
         None => None,
@@ -189,6 +235,7 @@ pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&Refer
         prefill(&mut tx, app, &mut record, report).await?;
     }
     let advisory = store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
+    save_editors(&mut tx, advisory, &AdvisoryReview::new(actor)).await?;
     if let Some(report) = &linked {
         store::link_report(&mut tx, advisory, report.id).await?;
     }
@@ -257,7 +304,7 @@ pub struct ImportedDraft {
 pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<ImportedDraft, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ImportAdvisory).await?;
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
     let number = store::next_number(&mut tx, year).await?;
     let id = AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
@@ -266,7 +313,8 @@ pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<Imported
     // A draft is not published, whatever the imported record said; it gets our dates.
     record.published = None;
     record.modified = now;
-    store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
+    let advisory = store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
+    save_editors(&mut tx, advisory, &AdvisoryReview::new(actor)).await?;
     audit::record(
         &mut tx,
         app,
@@ -296,7 +344,7 @@ pub struct Summary {
     /// Our identifier.
     pub id: String,
     /// State.
-    pub state: String,
+    pub state: AdvisoryState,
     /// Title.
     pub title: String,
     /// CVE ID.
@@ -306,26 +354,18 @@ pub struct Summary {
 }
 
 /// The advisories the actor may see, most recently changed first (audited).
-pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<Summary>, AppError> {
-    if let Some(state) = state
-        && !store::STATES.contains(&state)
-    {
-        return Err(AppError::Invalid(format!(
-            "unknown advisory state {state:?}; expected {}",
-            store::STATES.join(", ")
-        )));
-    }
+pub async fn list(app: &App, actor: &Actor, state: Option<AdvisoryState>) -> Result<Vec<Summary>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ManageAdvisories).await?;
+    authz::require(&mut tx, actor, Permission::EditAdvisory).await?;
     let mut out = Vec::new();
-    for row in store::list(&mut tx, state).await? {
+    for row in store::list(&mut tx, state.map(AdvisoryState::code)).await? {
         if !may_see(&mut tx, actor, row.id).await? {
             continue;
         }
         let record = parse_record(&row)?;
         out.push(Summary {
+            state: state_of(&row)?,
             id: row.advisory_id,
-            state: row.state,
             title: record.title,
             cve_id: record.cve_id,
             updated_at: row.updated_at,
@@ -347,11 +387,9 @@ pub async fn update(app: &App, actor: &Actor, id: &str, mut record: AdvisoryReco
     record.published = old.published;
     record.revisions = old.revisions.clone();
     record.modified = now;
+    let from = edited_in(&mut tx, actor, &row, now).await?;
     store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
-    if row.state != "draft" {
-        store::set_state(&mut tx, row.id, "draft", None, None, now).await?;
-    }
-    audit::record(&mut tx, app, actor, "advisory.edit", &subject(id), &format!("from={}", row.state)).await?;
+    audit::record(&mut tx, app, actor, "advisory.edit", &subject(id), &format!("from={}", from.code())).await?;
     tx.commit().await?;
     Ok(embargo_advisory::validate_outputs(&record, &publisher(app)))
 }
@@ -378,9 +416,8 @@ pub async fn submit_for_review(app: &App, actor: &Actor, id: &str) -> Result<(),
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let row = find(&mut tx, actor, id).await?;
-    if row.state != "draft" {
-        return Err(AppError::Conflict(format!("advisory {id} is {}, not a draft", row.state)));
-    }
+    let mut review = review_of(&mut tx, &row).await?;
+    let to = review.apply(AdvisoryStep::SubmitForReview, actor)?;
     let record = parse_record(&row)?;
     let validation = embargo_advisory::validate_outputs(&record, &publisher(app));
     if !validation.is_publishable() {
@@ -389,25 +426,21 @@ pub async fn submit_for_review(app: &App, actor: &Actor, id: &str) -> Result<(),
             validation.problems().join("\n")
         )));
     }
-    store::set_state(&mut tx, row.id, "in-review", Some(&actor.to_string()), None, now).await?;
+    store::set_state(&mut tx, row.id, to.code(), Some(&actor.to_string()), None, now).await?;
     audit::record(&mut tx, app, actor, "advisory.review.request", &subject(id), "").await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Approves an advisory in review; the approver must be someone other than who asked for
-/// review (the second pair of eyes).
+/// Approves an advisory in review; the approver must be someone who neither edited the
+/// revision nor asked for its review (the second pair of eyes).
 pub async fn approve(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let row = find(&mut tx, actor, id).await?;
-    if row.state != "in-review" {
-        return Err(AppError::Conflict(format!("advisory {id} is {}, not in review", row.state)));
-    }
-    if row.submitted_by.as_deref() == Some(actor.to_string().as_str()) {
-        return Err(AppError::Conflict("a second person must approve: you asked for this review".into()));
-    }
-    store::set_state(&mut tx, row.id, "approved", None, Some(&actor.to_string()), now).await?;
+    authz::require(&mut tx, actor, Permission::ReviewAdvisory).await?;
+    let to = review_of(&mut tx, &row).await?.apply(AdvisoryStep::Approve, actor)?;
+    store::set_state(&mut tx, row.id, to.code(), None, Some(&actor.to_string()), now).await?;
     audit::record(&mut tx, app, actor, "advisory.review.approve", &subject(id), "").await?;
     tx.commit().await?;
     Ok(())
@@ -418,10 +451,9 @@ pub async fn request_changes(app: &App, actor: &Actor, id: &str) -> Result<(), A
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let row = find(&mut tx, actor, id).await?;
-    if !matches!(row.state.as_str(), "in-review" | "approved") {
-        return Err(AppError::Conflict(format!("advisory {id} is {}, not in review", row.state)));
-    }
-    store::set_state(&mut tx, row.id, "draft", None, None, now).await?;
+    authz::require(&mut tx, actor, Permission::ReviewAdvisory).await?;
+    let to = review_of(&mut tx, &row).await?.apply(AdvisoryStep::RequestChanges, actor)?;
+    store::set_state(&mut tx, row.id, to.code(), None, None, now).await?;
     audit::record(&mut tx, app, actor, "advisory.review.changes", &subject(id), "").await?;
     tx.commit().await?;
     Ok(())
@@ -435,12 +467,9 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
     let now = app.now().round(jiff::Unit::Second).map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = app.store.begin().await?;
     let row = find(&mut tx, actor, id).await?;
-    if row.state != "approved" {
-        return Err(AppError::Conflict(format!(
-            "advisory {id} is {}; only an approved advisory is published",
-            row.state
-        )));
-    }
+    authz::require(&mut tx, actor, Permission::PublishAdvisory).await?;
+    let mut review = review_of(&mut tx, &row).await?;
+    let to = review.apply(AdvisoryStep::Publish, actor)?;
     let mut record = parse_record(&row)?;
     let revision = published_revisions(&mut tx, &row).await? + 1;
     let first = record.published.unwrap_or(now);
@@ -482,7 +511,8 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
     };
     store::publish(&mut tx, &publication).await?;
     store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
-    store::set_state(&mut tx, row.id, "published", None, row.approved_by.as_deref(), now).await?;
+    store::set_state(&mut tx, row.id, to.code(), None, row.approved_by.as_deref(), now).await?;
+    save_editors(&mut tx, row.id, &review).await?;
     audit::record(&mut tx, app, actor, "advisory.publish", &subject(id), &format!("revision={revision}")).await?;
     tx.commit().await?;
     metrics::counter!("embargo_advisories_published_total").increment(1);

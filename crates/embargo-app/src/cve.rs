@@ -9,7 +9,8 @@
 //! one transaction with its audit entry.
 
 use embargo_cve::{ApiKey, Batch, Client, CveId, Environment, Outcome};
-use embargo_domain::Actor;
+use embargo_domain::cve_id::Write;
+use embargo_domain::{Actor, AdvisoryState, CveIdState, CveIdStep};
 use embargo_store::Tx;
 use embargo_store::cve_ids::{self, CveIdRow};
 
@@ -50,7 +51,7 @@ fn service_error(err: embargo_cve::Error) -> AppError {
 }
 
 async fn admin(app: &App, actor: &Actor) -> Result<(), AppError> {
-    permitted(app, actor, Permission::ManageAccounts).await
+    permitted(app, actor, Permission::ManageCveIds).await
 }
 
 async fn permitted(app: &App, actor: &Actor, permission: Permission) -> Result<(), AppError> {
@@ -83,7 +84,10 @@ pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<St
             let mut ids = Vec::new();
             for info in &reservation.ids {
                 let id = info.cve_id.to_string();
-                cve_ids::insert(&mut tx, &id, info.state.as_str(), &actor.to_string(), app.now()).await?;
+                let state = CveIdState::parse(info.state.as_str()).ok_or_else(|| {
+                    AppError::Invalid(format!("CVE Services: {id} has the unknown state {:?}", info.state.as_str()))
+                })?;
+                cve_ids::insert(&mut tx, &id, state, &actor.to_string(), app.now()).await?;
                 ids.push(id);
             }
             audit::record(&mut tx, app, actor, "cve.reserve", "cve", &format!("ids={}", ids.join(","))).await?;
@@ -97,7 +101,7 @@ pub async fn reserve(app: &App, actor: &Actor, count: u32) -> Result<Done<Vec<St
 /// The IDs reserved here, newest first.
 pub async fn list(app: &App, actor: &Actor) -> Result<Vec<CveIdRow>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCveIds).await?;
     let rows = cve_ids::list(&mut tx).await?;
     tx.rollback().await?;
     Ok(rows)
@@ -109,14 +113,12 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     let id = parse_id(cve_id)?.to_string();
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCveIds).await?;
     let row = cve_ids::get(&mut tx, &id).await?.ok_or_else(|| AppError::NotFound(format!("reserved ID {id}")))?;
     if row.advisory.is_some() {
         return Err(AppError::Conflict(format!("{id} is already assigned to {}", row.advisory_id.unwrap_or_default())));
     }
-    if row.state == "REJECTED" {
-        return Err(AppError::Conflict(format!("{id} is rejected")));
-    }
+    row.state.check(CveIdStep::Assign)?;
     let advisory = embargo_store::advisories::get(&mut tx, advisory_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("advisory {advisory_id}")))?;
@@ -126,9 +128,7 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     record.modified = now;
     let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
     embargo_store::advisories::update_record(&mut tx, advisory.id, advisory_id, &json, now).await?;
-    if advisory.state != "draft" {
-        embargo_store::advisories::set_state(&mut tx, advisory.id, "draft", None, None, now).await?;
-    }
+    crate::advisories::edited_in(&mut tx, actor, &advisory, now).await?;
     cve_ids::assign(&mut tx, &id, advisory.id, now).await?;
     audit::record(&mut tx, app, actor, "cve.assign", &format!("advisory:{advisory_id}"), &format!("cve={id}")).await?;
     tx.commit().await?;
@@ -146,7 +146,7 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
 pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done<String>, AppError> {
     permitted(app, actor, Permission::PublishCve).await?;
     let advisory = crate::advisories::get(app, actor, advisory_id).await?;
-    if !matches!(advisory.state.as_str(), "approved" | "published") {
+    if !matches!(advisory.state, AdvisoryState::Approved | AdvisoryState::Published) {
         return Err(AppError::Conflict(format!(
             "advisory {advisory_id} is {}; only an approved or published advisory goes to CVE Services",
             advisory.state
@@ -169,10 +169,9 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
         let row = cve_ids::get(&mut tx, &id).await?;
         tx.rollback().await?;
         let row = row.ok_or_else(|| AppError::NotFound(format!("{id} was not reserved here")))?;
-        let outcome = if row.state == "RESERVED" {
-            client.publish(&cve, &container).await
-        } else {
-            client.update(&cve, &container).await
+        let outcome = match row.state.check(CveIdStep::Publish)?.1 {
+            Write::Create => client.publish(&cve, &container).await,
+            Write::Update => client.update(&cve, &container).await,
         }
         .map_err(service_error)?;
         let mut tx = app.store.begin().await?;
@@ -188,10 +187,10 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
     authz::require(&mut tx, actor, Permission::PublishCve).await?;
     let row =
         cve_ids::get(&mut tx, &id).await?.ok_or_else(|| AppError::NotFound(format!("{id} was not reserved here")))?;
-    if row.state == "REJECTED" {
-        return Err(AppError::Conflict(format!("{id} is rejected")));
-    }
-    let operation = if row.state == "RESERVED" { PUBLISH } else { UPDATE };
+    let operation = match row.state.check(CveIdStep::Publish)?.1 {
+        Write::Create => PUBLISH,
+        Write::Update => UPDATE,
+    };
     let hash = container_hash(&container)?;
     let destination = destination(&id);
     let requested = intents::request_in::<PublishRecord>(
@@ -278,9 +277,9 @@ impl ExternalEffect for PublishRecord {
             return Ok(None);
         }
         let info = client(app)?.get_id(&self.cve).await.map_err(job_error)?;
-        match info.state.as_str() {
-            "PUBLISHED" => Ok(Some(())),
-            "REJECTED" => Err(JobError::Permanent(format!("{} is rejected at CVE Services", self.cve))),
+        match CveIdState::parse(info.state.as_str()) {
+            Some(CveIdState::Published) => Ok(Some(())),
+            Some(CveIdState::Rejected) => Err(JobError::Permanent(format!("{} is rejected at CVE Services", self.cve))),
             _ => Ok(None),
         }
     }
@@ -310,7 +309,7 @@ impl ExternalEffect for PublishRecord {
         let actor = Actor::System("cve");
         authz::require(tx, &actor, Permission::PublishCve).await?;
         let id = self.cve.to_string();
-        cve_ids::set_state(tx, &id, "PUBLISHED", app.now()).await?;
+        cve_ids::set_state(tx, &id, CveIdState::Published, app.now()).await?;
         let details =
             format!("cve={id} intent={} requested_by={} reconciled={reconciled}", intent.id, intent.requested_by);
         audit::record(tx, app, &actor, "cve.publish", &format!("advisory:{}", self.advisory_id), &details).await?;
@@ -346,10 +345,10 @@ pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Res
         return Err(AppError::Invalid("give the reason for the rejection".into()));
     }
     let client = client(app)?;
-    let outcome = if row.state == "RESERVED" {
-        client.reject(&cve, reason.trim(), &[]).await
-    } else {
-        client.reject_existing(&cve, reason.trim(), &[]).await
+    let (to, write) = row.state.check(CveIdStep::Reject)?;
+    let outcome = match write {
+        Write::Create => client.reject(&cve, reason.trim(), &[]).await,
+        Write::Update => client.reject_existing(&cve, reason.trim(), &[]).await,
     }
     .map_err(service_error)?;
     let mut tx = app.store.begin().await?;
@@ -359,7 +358,7 @@ pub async fn reject(app: &App, actor: &Actor, cve_id: &str, reason: &str) -> Res
             Done::DryRun(planned.to_string())
         }
         Outcome::Done(_) => {
-            cve_ids::set_state(&mut tx, &id, "REJECTED", app.now()).await?;
+            cve_ids::set_state(&mut tx, &id, to, app.now()).await?;
             audit::record(&mut tx, app, actor, "cve.reject", "cve", &format!("cve={id}")).await?;
             Done::Sent(id)
         }

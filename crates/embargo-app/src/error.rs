@@ -51,3 +51,15 @@ impl From<embargo_domain::TransitionError> for AppError {
         AppError::Conflict(err.to_string())
     }
 }
+
+impl From<embargo_domain::AdvisoryError> for AppError {
+    fn from(err: embargo_domain::AdvisoryError) -> Self {
+        AppError::Conflict(err.to_string())
+    }
+}
+
+impl From<embargo_domain::CveIdError> for AppError {
+    fn from(err: embargo_domain::CveIdError) -> Self {
+        AppError::Conflict(err.to_string())
+    }
+}

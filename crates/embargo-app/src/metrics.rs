@@ -9,7 +9,7 @@
 //! other products (even ones assigned to them), are left out, so that no count reveals
 //! reports they cannot list by product. Reading the dashboard is audited (`metrics.read`).
 
-use embargo_domain::{Actor, Role, Timestamp};
+use embargo_domain::{Actor, Timestamp};
 pub use embargo_store::metrics::Tally;
 use embargo_store::metrics::{self as sm, WEEK_MS, Window};
 
@@ -126,10 +126,8 @@ pub async fn dashboard(app: &App, actor: &Actor, query: &DashboardQuery) -> Resu
         .to_zoned_datetime(tz.clone())
         .map_err(|e| AppError::Internal(anyhow::anyhow!("week start: {e}")))?
         .timestamp();
-    let (scope, responsible) = match actor {
-        Actor::User { id, role: Role::Responder } => (Scope::ResponsibleProducts, Some(*id)),
-        _ => (Scope::All, None),
-    };
+    let responsible = authz::narrowed_to(actor, Permission::ReadMetrics);
+    let scope = if responsible.is_some() { Scope::ResponsibleProducts } else { Scope::All };
     let window = Window { from, to: now, now, week_start, responsible };
 
     let mut tx = app.store.snapshot().await?;

@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use embargo_domain::calendar::BusinessCalendar;
-use embargo_domain::cvss::Severity;
-use embargo_domain::sla::{self as clocks, ClockKind, SlaPolicy};
-use embargo_domain::{Actor, ReportId, ReportState, Timestamp};
+use embargo_domain::sla::{self as clocks, SlaPolicy};
+/// A report's clocks and SLA record (the pure rules live in `embargo_domain::sla`).
+pub use embargo_domain::sla::{Clock, SlaRecord};
+use embargo_domain::{Actor, ReportId, Timestamp};
 use embargo_store::Tx;
-use embargo_store::reports::TransitionRecord;
-use embargo_store::sla::SlaRecord;
+use embargo_store::reports::{ReportRecord, TransitionRecord};
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -128,190 +128,25 @@ pub fn policy(app: &App) -> SlaPolicy {
     }
 }
 
-fn severity_of(code: Option<&str>) -> Severity {
-    match code {
-        Some("critical") => Severity::Critical,
-        Some("high") => Severity::High,
-        Some("low") => Severity::Low,
-        // Unrated (and "none") reports get the medium target: every accepted report has a clock.
-        _ => Severity::Medium,
-    }
-}
-
-/// One clock of a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Clock {
-    /// Which clock.
-    pub kind: ClockKind,
-    /// Its name in alerts and the audit trail: `acknowledge`, `analyse`, `update`, `fix`.
-    pub name: &'static str,
-    /// When it started.
-    pub started: Timestamp,
-    /// Its budget in working days.
-    pub budget_days: u32,
-    /// When it stopped (its milestone), if it did.
-    pub stopped: Option<Timestamp>,
-    /// Needs-info pauses that apply to it (clipped to its stop).
-    pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
-    /// Its deadline; `None` while paused.
-    pub due: Option<Timestamp>,
-    /// When the warning is due; `None` while paused.
-    pub warn: Option<Timestamp>,
-}
-
-/// The name of a clock kind.
-pub fn clock_name(kind: ClockKind) -> &'static str {
-    match kind {
-        ClockKind::Acknowledge => "acknowledge",
-        ClockKind::FirstResponse => "first-response",
-        ClockKind::Analyse => "analyse",
-        ClockKind::Update => "update",
-        ClockKind::Fix => "fix",
-    }
-}
-
-/// The inputs of [`compute`].
-#[derive(Debug, Clone)]
-pub struct ReportClocks<'a> {
-    /// Current state.
-    pub state: ReportState,
-    /// Received.
-    pub created_at: Timestamp,
-    /// Lifecycle history, oldest first.
-    pub transitions: &'a [TransitionRecord],
-    /// The last update the reporter could see.
-    pub last_update_at: Option<Timestamp>,
-    /// The stored SLA columns (deadlines of stopped clocks are kept from here).
-    pub previous: &'a SlaRecord,
-}
-
-fn is_open(state: ReportState) -> bool {
-    !matches!(state, ReportState::Closed(_) | ReportState::Disclosed)
-}
-
-/// Computes a report's milestones, clocks and deadlines. Pure: the same inputs give the
-/// same answer.
-pub fn compute(
+/// A report's clocks from its stored history, under the configured policy: the pure rule is
+/// [`clocks::compute`]; this reads the policy from the configuration.
+pub(crate) fn compute(
+    app: &App,
     calendar: &BusinessCalendar,
-    policy: &SlaPolicy,
-    needs_info_close_days: u32,
-    input: &ReportClocks<'_>,
+    report: &ReportRecord,
+    transitions: &[TransitionRecord],
+    last_update_at: Option<Timestamp>,
+    previous: &SlaRecord,
 ) -> (SlaRecord, Vec<Clock>) {
-    let first = |test: &dyn Fn(&TransitionRecord) -> bool| input.transitions.iter().find(|t| test(t)).map(|t| t.at);
-    let acknowledged_at = first(&|t| t.from == "new");
-    let assessed_at = first(&|t| {
-        matches!(
-            t.to,
-            ReportState::Accepted
-                | ReportState::Fixing
-                | ReportState::ReadyForDisclosure
-                | ReportState::Disclosed
-                | ReportState::Closed(_)
-        )
-    });
-    let accepted_at = first(&|t| {
-        matches!(
-            t.to,
-            ReportState::Accepted | ReportState::Fixing | ReportState::ReadyForDisclosure | ReportState::Disclosed
-        )
-    });
-    let fixed_at = first(&|t| matches!(t.to, ReportState::ReadyForDisclosure | ReportState::Disclosed));
-    let disclosed_at = first(&|t| t.to == ReportState::Disclosed);
-    let last_into =
-        |state: fn(&ReportState) -> bool| input.transitions.iter().rev().find(|t| state(&t.to)).map(|t| t.at);
-    let closed_at = if matches!(input.state, ReportState::Closed(_)) {
-        last_into(|s| matches!(s, ReportState::Closed(_)))
-    } else {
-        None
+    let moves: Vec<_> = transitions.iter().map(TransitionRecord::as_move).collect();
+    let input = clocks::ReportClocks {
+        state: report.state,
+        created_at: report.created_at,
+        moves: &moves,
+        last_update_at,
+        previous,
     };
-    let needs_info_since =
-        if input.state == ReportState::NeedsInfo { last_into(|s| *s == ReportState::NeedsInfo) } else { None };
-    let ended = if is_open(input.state) { None } else { closed_at.or(disclosed_at) };
-
-    let mut pauses = Vec::new();
-    let mut open: Option<Timestamp> = None;
-    for t in input.transitions {
-        if let Some(from) = open.take() {
-            pauses.push((from, Some(t.at)));
-        }
-        if t.to == ReportState::NeedsInfo {
-            open = Some(t.at);
-        }
-    }
-    if let Some(from) = open {
-        pauses.push((from, None));
-    }
-
-    let severity = severity_of(input.previous.severity.as_deref());
-    // (clock, started, stopped, the deadline kept from before)
-    type Wanted = (ClockKind, Option<Timestamp>, Option<Timestamp>, Option<Timestamp>);
-    let mut wanted: Vec<Wanted> = vec![
-        (ClockKind::Acknowledge, Some(input.created_at), acknowledged_at.or(ended), input.previous.ack_due_at),
-        (ClockKind::Analyse, acknowledged_at, assessed_at.or(ended), input.previous.analyse_due_at),
-        (ClockKind::Fix, accepted_at, fixed_at.or(ended), input.previous.fix_due_at),
-    ];
-    if let Some(acknowledged) = acknowledged_at {
-        let since = input.last_update_at.map_or(acknowledged, |u| u.max(acknowledged));
-        wanted.push((ClockKind::Update, Some(since), ended, None));
-    }
-    let mut result = Vec::new();
-    for (kind, started, stopped, kept) in wanted {
-        let (Some(started), Some(budget_days)) = (started, policy.budget_days(kind, Some(severity))) else {
-            continue;
-        };
-        let clipped: Vec<_> = pauses
-            .iter()
-            .filter(|(from, _)| stopped.is_none_or(|s| *from < s))
-            .map(|&(from, until)| {
-                (
-                    from,
-                    match (until, stopped) {
-                        (Some(u), Some(s)) => Some(u.min(s)),
-                        (None, Some(s)) => Some(s),
-                        (u, None) => u,
-                    },
-                )
-            })
-            .collect();
-        let computed = clocks::deadline(calendar, started, budget_days, &clipped);
-        // A stopped clock keeps the deadline it was judged by.
-        let due = if stopped.is_some() { kept.or(computed) } else { computed };
-        let warn = clocks::warning_at(calendar, started, budget_days, policy.warn_at_percent, &clipped);
-        result.push(Clock { kind, name: clock_name(kind), started, budget_days, stopped, pauses: clipped, due, warn });
-    }
-    let due_of = |kind| result.iter().find(|c: &&Clock| c.kind == kind).and_then(|c| c.due);
-    let close_at = needs_info_since.and_then(|since| {
-        since.checked_add(jiff::SignedDuration::from_hours(24 * i64::from(needs_info_close_days))).ok()
-    });
-    let next_sla_at =
-        result.iter().filter(|c| c.stopped.is_none()).flat_map(|c| [c.warn, c.due]).flatten().chain(close_at).min();
-    let record = SlaRecord {
-        acknowledged_at,
-        assessed_at,
-        fixed_at,
-        disclosed_at,
-        closed_at,
-        last_update_at: input.last_update_at,
-        ack_due_at: due_of(ClockKind::Acknowledge),
-        analyse_due_at: due_of(ClockKind::Analyse),
-        update_due_at: result.iter().find(|c| c.kind == ClockKind::Update && c.stopped.is_none()).and_then(|c| c.due),
-        fix_due_at: due_of(ClockKind::Fix),
-        needs_info_since,
-        next_sla_at,
-        severity: input.previous.severity.clone(),
-    };
-    (record, result)
-}
-
-/// The deadline that matters in `state`: acknowledgement (new), analysis (acknowledged,
-/// triaging) or fix (accepted, fixing); none otherwise (needs-info is paused).
-pub fn due_in_state(state: ReportState, sla: &SlaRecord) -> Option<Timestamp> {
-    match state {
-        ReportState::New => sla.ack_due_at,
-        ReportState::Acknowledged | ReportState::Triaging => sla.analyse_due_at,
-        ReportState::Accepted | ReportState::Fixing => sla.fix_due_at,
-        _ => None,
-    }
+    clocks::compute(calendar, &policy(app), app.config.sla.needs_info_close_days, &input)
 }
 
 /// When the needs-info auto-close is due for a report waiting since `since`.
@@ -346,14 +181,8 @@ pub(crate) async fn refresh_in(
     let transitions = embargo_store::reports::transitions(tx, report).await?;
     let previous = embargo_store::sla::get(tx, report).await?;
     let calendar = calendar_in(tx, app).await?;
-    let input = ReportClocks {
-        state: record.state,
-        created_at: record.created_at,
-        transitions: &transitions,
-        last_update_at: last_update.or(previous.last_update_at),
-        previous: &previous,
-    };
-    let (sla, clocks) = compute(&calendar, &policy(app), app.config.sla.needs_info_close_days, &input);
+    let (sla, clocks) =
+        compute(app, &calendar, &record, &transitions, last_update.or(previous.last_update_at), &previous);
     if sla != previous {
         embargo_store::sla::set(tx, report, &sla).await?;
     }
@@ -372,7 +201,7 @@ pub struct CalendarView {
 /// The business calendar (admins).
 pub async fn calendar(app: &App, actor: &Actor) -> Result<CalendarView, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCalendar).await?;
     let (settings, holidays) = load_in(&mut tx, app).await?;
     tx.rollback().await?;
     Ok(CalendarView { settings, holidays })
@@ -408,7 +237,7 @@ pub async fn set_calendar(app: &App, actor: &Actor, time_zone: &str, weekend: &[
     }
     let settings = CalendarSettings { time_zone: time_zone.to_owned(), weekend: days };
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCalendar).await?;
     let json = serde_json::to_string(&settings).map_err(|e| AppError::Internal(e.into()))?;
     embargo_store::meta::set(&mut tx, SETTINGS_KEY, &json).await?;
     audit::record(
@@ -439,7 +268,7 @@ pub async fn add_holidays(app: &App, actor: &Actor, days: &[(Date, String)]) -> 
         })
         .collect();
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCalendar).await?;
     let added = embargo_store::sla::add_holidays(&mut tx, &holidays, app.now()).await?;
     audit::record(
         &mut tx,
@@ -468,7 +297,7 @@ pub async fn import_ics(app: &App, actor: &Actor, text: &str) -> Result<u64, App
 /// Removes a holiday (admins).
 pub async fn remove_holiday(app: &App, actor: &Actor, day: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCalendar).await?;
     if !embargo_store::sla::remove_holiday(&mut tx, day).await? {
         return Err(AppError::NotFound(format!("holiday on {day}")));
     }

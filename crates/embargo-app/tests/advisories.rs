@@ -7,7 +7,7 @@ use crate::common;
 use common::instance_with;
 use embargo_app::reports::{self, Submission};
 use embargo_app::{AppError, accounts, advisories, assessment, audit};
-use embargo_domain::{Actor, Role};
+use embargo_domain::{Actor, AdvisoryState, Role};
 use embargo_test_support::both_backends;
 
 fn submission(title: &str) -> Submission {
@@ -63,7 +63,7 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
         let id = advisories::create(app, &on, "", Some(&reference)).await.unwrap();
         assert!(id.starts_with("EMB-2026-"), "{id}");
         let draft = advisories::get(app, &on, &id).await.unwrap();
-        assert_eq!(draft.state, "draft");
+        assert_eq!(draft.state, AdvisoryState::Draft);
         assert_eq!(draft.record.title, "Heap overflow in libparse");
         assert_eq!(draft.record.severity.cvss_v3_1.as_deref(), Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"));
         assert_eq!(draft.record.weaknesses[0].id, "CWE-787");
@@ -113,15 +113,28 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
         assert_eq!(csaf["document"]["publisher"]["namespace"], "https://security.example.org");
 
         // An edit after publication is a new draft; the public keeps revision 1 until the
-        // update is reviewed and published as revision 2.
+        // update is reviewed and published as revision 2. The new revision starts with
+        // nobody's edits but its own.
         let mut record = advisories::get(app, &lead, &id).await.unwrap().record;
         record.details.push_str("\n\nUpdated with the fixed 1.x release.");
-        advisories::update(app, &lead, &id, record).await.unwrap();
-        assert_eq!(advisories::get(app, &lead, &id).await.unwrap().state, "draft");
+        advisories::update(app, &on, &id, record).await.unwrap();
+        let draft = advisories::get(app, &lead, &id).await.unwrap();
+        assert_eq!(draft.state, AdvisoryState::Draft);
+        assert_eq!(draft.editors, [format!("user:{on_id}")], "{backend}");
         assert_eq!(advisories::published_one(app, &id).await.unwrap().unwrap().revision, 1);
+        // Issue 12 item 9: the responder edited, an admin asked for review; the responder
+        // is not the second pair of eyes, and publishing is not theirs to do.
         advisories::submit_for_review(app, &lead, &id).await.unwrap();
-        advisories::approve(app, &on, &id).await.unwrap();
-        assert_eq!(advisories::publish(app, &on, &id, Some("Adds the 1.x fix.")).await.unwrap(), 2);
+        let refused = advisories::approve(app, &on, &id).await.unwrap_err();
+        assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("you edited this revision")), "{refused}");
+        let refused = advisories::approve(app, &lead, &id).await.unwrap_err();
+        assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("you asked for this review")), "{refused}");
+        advisories::approve(app, &local, &id).await.unwrap();
+        let refused = advisories::publish(app, &on, &id, Some("Adds the 1.x fix.")).await.unwrap_err();
+        assert!(matches!(refused, AppError::Forbidden("publish advisories")), "{refused}");
+        assert_eq!(advisories::published_one(app, &id).await.unwrap().unwrap().revision, 1, "still revision 1");
+        assert_eq!(advisories::publish(app, &lead, &id, Some("Adds the 1.x fix.")).await.unwrap(), 2);
+        assert!(advisories::get(app, &lead, &id).await.unwrap().editors.is_empty(), "published: a new revision");
         let public = advisories::published_one(app, &id).await.unwrap().unwrap();
         let csaf: serde_json::Value = serde_json::from_str(&public.csaf).unwrap();
         assert_eq!(csaf["document"]["tracking"]["revision_history"].as_array().unwrap().len(), 2);
@@ -174,7 +187,7 @@ async fn osv_records_import_as_drafts_and_export_in_every_format() {
             imported += 1;
         }
         assert!(imported > 0, "no good linter records found in {}", vectors.display());
-        let list = advisories::list(app, &local, Some("draft")).await.unwrap();
+        let list = advisories::list(app, &local, Some(AdvisoryState::Draft)).await.unwrap();
         assert_eq!(list.len(), imported);
         assert!(matches!(advisories::import_osv(app, &local, "{not json").await, Err(AppError::Invalid(_))));
         let responder_id = accounts::create_user(app, &local, "r@example.org", Role::Responder, None).await.unwrap();

@@ -11,9 +11,12 @@
 //! time is always passed in as a [`jiff::Timestamp`], never read from the clock.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod actor;
+pub mod advisory;
 pub mod audit;
 pub mod calendar;
+pub mod cve_id;
 pub mod cvss;
 pub mod cwe;
 pub mod ids;
@@ -22,8 +25,11 @@ pub mod similarity;
 pub mod sla;
 pub mod ssvc;
 
+pub use access::Grant;
 pub use actor::{Actor, Role};
+pub use advisory::{AdvisoryError, AdvisoryReview, AdvisoryState, AdvisoryStep};
 pub use calendar::{BusinessCalendar, WorkingDuration};
+pub use cve_id::{CveIdError, CveIdState, CveIdStep};
 pub use cwe::CweId;
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
 pub use lifecycle::{CloseReason, Lifecycle, ReportState, Transition, TransitionError};

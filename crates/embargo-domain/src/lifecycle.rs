@@ -156,6 +156,35 @@ impl ReportState {
         }
     }
 
+    /// The open states: every state but `closed` and `disclosed` (see [`Self::is_open`]).
+    /// The store's SQL for "open" is built from this list.
+    pub const OPEN: [ReportState; 7] = [
+        ReportState::New,
+        ReportState::Acknowledged,
+        ReportState::Triaging,
+        ReportState::NeedsInfo,
+        ReportState::Accepted,
+        ReportState::Fixing,
+        ReportState::ReadyForDisclosure,
+    ];
+
+    /// One state for every code (`closed` with one of its reasons: the rules that SQL
+    /// builds from codes do not depend on the reason).
+    pub fn of_every_code() -> [ReportState; 9] {
+        use ReportState::*;
+        [
+            New,
+            Acknowledged,
+            Triaging,
+            NeedsInfo,
+            Accepted,
+            Fixing,
+            ReadyForDisclosure,
+            Disclosed,
+            Closed(CloseReason::Invalid),
+        ]
+    }
+
     /// Whether the report is still being worked on (not closed and not disclosed).
     pub fn is_open(self) -> bool {
         !matches!(self, ReportState::Closed(_) | ReportState::Disclosed)
@@ -345,6 +374,15 @@ mod tests {
         assert!(life.check(ReportState::Closed(CloseReason::Invalid)).is_err());
         life.apply(ReportState::Triaging, Actor::Reporter, at(1)).unwrap();
         assert_eq!(life.state(), ReportState::Triaging);
+    }
+
+    #[test]
+    fn the_open_list_is_the_open_rule() {
+        for state in all_states() {
+            assert_eq!(ReportState::OPEN.contains(&state), state.is_open(), "{state}");
+        }
+        let codes: Vec<_> = ReportState::of_every_code().iter().map(|s| s.code()).collect();
+        assert_eq!(codes, ReportState::CODES);
     }
 
     #[test]

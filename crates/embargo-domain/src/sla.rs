@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use crate::calendar::{BusinessCalendar, WorkingDuration};
 use crate::cvss::Severity;
+use crate::lifecycle::ReportState;
 
 /// Fix targets in working days by severity; `None` means no target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -243,6 +244,263 @@ pub fn status(
     }
 }
 
+impl ClockKind {
+    /// The clock's stable name in alerts and the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockKind::Acknowledge => "acknowledge",
+            ClockKind::FirstResponse => "first-response",
+            ClockKind::Analyse => "analyse",
+            ClockKind::Update => "update",
+            ClockKind::Fix => "fix",
+        }
+    }
+
+    /// The clock whose deadline matters while a report is in `state`: acknowledgement
+    /// (new), analysis (acknowledged, triaging) or fix (accepted, fixing); none otherwise
+    /// (needs-info is paused; ready, disclosed and closed reports owe nothing). The store's
+    /// SQL for "the deadline that matters" is built from this function.
+    pub fn that_matters_in(state: ReportState) -> Option<ClockKind> {
+        match state {
+            ReportState::New => Some(ClockKind::Acknowledge),
+            ReportState::Acknowledged | ReportState::Triaging => Some(ClockKind::Analyse),
+            ReportState::Accepted | ReportState::Fixing => Some(ClockKind::Fix),
+            ReportState::NeedsInfo
+            | ReportState::ReadyForDisclosure
+            | ReportState::Disclosed
+            | ReportState::Closed(_) => None,
+        }
+    }
+}
+
+/// A report's SLA milestones and deadlines, as stored beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlaRecord {
+    /// When the report left `new`.
+    pub acknowledged_at: Option<Timestamp>,
+    /// When the analysis ended: accepted, or closed.
+    pub assessed_at: Option<Timestamp>,
+    /// When the fix was ready (ready-for-disclosure).
+    pub fixed_at: Option<Timestamp>,
+    /// When it was disclosed.
+    pub disclosed_at: Option<Timestamp>,
+    /// When it was last closed.
+    pub closed_at: Option<Timestamp>,
+    /// The last update the reporter could see (a reply or a state notice).
+    pub last_update_at: Option<Timestamp>,
+    /// The acknowledgement deadline.
+    pub ack_due_at: Option<Timestamp>,
+    /// The analysis deadline.
+    pub analyse_due_at: Option<Timestamp>,
+    /// When the reporter is next owed an update.
+    pub update_due_at: Option<Timestamp>,
+    /// The fix deadline (by severity).
+    pub fix_due_at: Option<Timestamp>,
+    /// Since when the report has waited on the reporter (needs-info); clocks are paused.
+    pub needs_info_since: Option<Timestamp>,
+    /// The next instant the SLA sweep must look at the report.
+    pub next_sla_at: Option<Timestamp>,
+    /// Severity from the CVSS assessment (`critical`, `high`, `medium`, `low`, `none`).
+    pub severity: Option<String>,
+}
+
+impl SlaRecord {
+    /// The stored deadline of a clock (the update clock's only while it runs).
+    pub fn due_of(&self, kind: ClockKind) -> Option<Timestamp> {
+        match kind {
+            ClockKind::Acknowledge => self.ack_due_at,
+            ClockKind::Analyse => self.analyse_due_at,
+            ClockKind::Update => self.update_due_at,
+            ClockKind::Fix => self.fix_due_at,
+            ClockKind::FirstResponse => None,
+        }
+    }
+
+    /// The deadline that matters in `state` (see [`ClockKind::that_matters_in`]).
+    pub fn due_in(&self, state: ReportState) -> Option<Timestamp> {
+        ClockKind::that_matters_in(state).and_then(|kind| self.due_of(kind))
+    }
+}
+
+/// One clock of a report, as [`compute`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    /// Which clock.
+    pub kind: ClockKind,
+    /// Its name in alerts and the audit trail ([`ClockKind::name`]).
+    pub name: &'static str,
+    /// When it started.
+    pub started: Timestamp,
+    /// Its budget in working days.
+    pub budget_days: u32,
+    /// When it stopped (its milestone), if it did.
+    pub stopped: Option<Timestamp>,
+    /// Needs-info pauses that apply to it (clipped to its stop).
+    pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
+    /// Its deadline; `None` while paused.
+    pub due: Option<Timestamp>,
+    /// When the warning is due; `None` while paused.
+    pub warn: Option<Timestamp>,
+}
+
+/// One move of a report's lifecycle, as the clocks need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// Whether the report left `new` with this move (the acknowledgement).
+    pub from_new: bool,
+    /// The state after.
+    pub to: ReportState,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The inputs of [`compute`].
+#[derive(Debug, Clone)]
+pub struct ReportClocks<'a> {
+    /// Current state.
+    pub state: ReportState,
+    /// Received.
+    pub created_at: Timestamp,
+    /// Lifecycle history, oldest first.
+    pub moves: &'a [Move],
+    /// The last update the reporter could see.
+    pub last_update_at: Option<Timestamp>,
+    /// The stored SLA columns (deadlines of stopped clocks are kept from here).
+    pub previous: &'a SlaRecord,
+}
+
+fn severity_of(code: Option<&str>) -> Severity {
+    match code {
+        Some("critical") => Severity::Critical,
+        Some("high") => Severity::High,
+        Some("low") => Severity::Low,
+        // Unrated (and "none") reports get the medium target: every accepted report has a clock.
+        _ => Severity::Medium,
+    }
+}
+
+/// Computes a report's milestones, clocks and deadlines from its history:
+/// * **acknowledge**: from receipt until the report leaves `new`;
+/// * **analyse**: from the acknowledgement until the analysis ends (accepted, or closed);
+/// * **update**: while an acknowledged report is open, from the last update the reporter
+///   could see (a reply or a state notice) or the acknowledgement;
+/// * **fix**: from acceptance until the fix is ready (ready-for-disclosure), by severity.
+///
+/// Every clock pauses while the report waits on the reporter (needs-info); a stopped clock
+/// keeps the deadline it was judged by (from `previous`). `next_sla_at` is the earliest
+/// warning, deadline or needs-info auto-close (`needs_info_close_days` calendar days) still
+/// ahead of a running clock.
+pub fn compute(
+    calendar: &BusinessCalendar,
+    policy: &SlaPolicy,
+    needs_info_close_days: u32,
+    input: &ReportClocks<'_>,
+) -> (SlaRecord, Vec<Clock>) {
+    let first = |test: &dyn Fn(&Move) -> bool| input.moves.iter().find(|t| test(t)).map(|t| t.at);
+    let acknowledged_at = first(&|t| t.from_new);
+    let assessed_at = first(&|t| {
+        matches!(
+            t.to,
+            ReportState::Accepted
+                | ReportState::Fixing
+                | ReportState::ReadyForDisclosure
+                | ReportState::Disclosed
+                | ReportState::Closed(_)
+        )
+    });
+    let accepted_at = first(&|t| {
+        matches!(
+            t.to,
+            ReportState::Accepted | ReportState::Fixing | ReportState::ReadyForDisclosure | ReportState::Disclosed
+        )
+    });
+    let fixed_at = first(&|t| matches!(t.to, ReportState::ReadyForDisclosure | ReportState::Disclosed));
+    let disclosed_at = first(&|t| t.to == ReportState::Disclosed);
+    let last_into = |state: fn(&ReportState) -> bool| input.moves.iter().rev().find(|t| state(&t.to)).map(|t| t.at);
+    let closed_at = if matches!(input.state, ReportState::Closed(_)) {
+        last_into(|s| matches!(s, ReportState::Closed(_)))
+    } else {
+        None
+    };
+    let needs_info_since =
+        if input.state == ReportState::NeedsInfo { last_into(|s| *s == ReportState::NeedsInfo) } else { None };
+    let ended = if input.state.is_open() { None } else { closed_at.or(disclosed_at) };
+
+    let mut pauses = Vec::new();
+    let mut open: Option<Timestamp> = None;
+    for t in input.moves {
+        if let Some(from) = open.take() {
+            pauses.push((from, Some(t.at)));
+        }
+        if t.to == ReportState::NeedsInfo {
+            open = Some(t.at);
+        }
+    }
+    if let Some(from) = open {
+        pauses.push((from, None));
+    }
+
+    let severity = severity_of(input.previous.severity.as_deref());
+    // (clock, started, stopped, the deadline kept from before)
+    type Wanted = (ClockKind, Option<Timestamp>, Option<Timestamp>, Option<Timestamp>);
+    let mut wanted: Vec<Wanted> = vec![
+        (ClockKind::Acknowledge, Some(input.created_at), acknowledged_at.or(ended), input.previous.ack_due_at),
+        (ClockKind::Analyse, acknowledged_at, assessed_at.or(ended), input.previous.analyse_due_at),
+        (ClockKind::Fix, accepted_at, fixed_at.or(ended), input.previous.fix_due_at),
+    ];
+    if let Some(acknowledged) = acknowledged_at {
+        let since = input.last_update_at.map_or(acknowledged, |u| u.max(acknowledged));
+        wanted.push((ClockKind::Update, Some(since), ended, None));
+    }
+    let mut result = Vec::new();
+    for (kind, started, stopped, kept) in wanted {
+        let (Some(started), Some(budget_days)) = (started, policy.budget_days(kind, Some(severity))) else {
+            continue;
+        };
+        let clipped: Vec<_> = pauses
+            .iter()
+            .filter(|(from, _)| stopped.is_none_or(|s| *from < s))
+            .map(|&(from, until)| {
+                (
+                    from,
+                    match (until, stopped) {
+                        (Some(u), Some(s)) => Some(u.min(s)),
+                        (None, Some(s)) => Some(s),
+                        (u, None) => u,
+                    },
+                )
+            })
+            .collect();
+        let computed = deadline(calendar, started, budget_days, &clipped);
+        // A stopped clock keeps the deadline it was judged by.
+        let due = if stopped.is_some() { kept.or(computed) } else { computed };
+        let warn = warning_at(calendar, started, budget_days, policy.warn_at_percent, &clipped);
+        result.push(Clock { kind, name: kind.name(), started, budget_days, stopped, pauses: clipped, due, warn });
+    }
+    let due_of = |kind| result.iter().find(|c: &&Clock| c.kind == kind).and_then(|c| c.due);
+    let close_at = needs_info_since.and_then(|since| {
+        since.checked_add(jiff::SignedDuration::from_hours(24 * i64::from(needs_info_close_days))).ok()
+    });
+    let next_sla_at =
+        result.iter().filter(|c| c.stopped.is_none()).flat_map(|c| [c.warn, c.due]).flatten().chain(close_at).min();
+    let record = SlaRecord {
+        acknowledged_at,
+        assessed_at,
+        fixed_at,
+        disclosed_at,
+        closed_at,
+        last_update_at: input.last_update_at,
+        ack_due_at: due_of(ClockKind::Acknowledge),
+        analyse_due_at: due_of(ClockKind::Analyse),
+        update_due_at: result.iter().find(|c| c.kind == ClockKind::Update && c.stopped.is_none()).and_then(|c| c.due),
+        fix_due_at: due_of(ClockKind::Fix),
+        needs_info_since,
+        next_sla_at,
+        severity: input.previous.severity.clone(),
+    };
+    (record, result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +636,68 @@ mod tests {
         // A pause that covers the start delays the whole clock.
         let covering = [(at("2026-11-20T09:00:00Z"), Some(at("2026-11-24T09:00:00Z")))];
         assert_eq!(deadline(&cal, started, 5, &covering), Some(at("2026-12-01T09:00:00Z")));
+    }
+
+    #[test]
+    fn the_deadline_that_matters_follows_the_state() {
+        use crate::lifecycle::CloseReason;
+        let record = SlaRecord {
+            ack_due_at: Some(at("2026-12-01T00:00:00Z")),
+            analyse_due_at: Some(at("2026-12-02T00:00:00Z")),
+            update_due_at: Some(at("2026-12-03T00:00:00Z")),
+            fix_due_at: Some(at("2026-12-04T00:00:00Z")),
+            ..SlaRecord::default()
+        };
+        let cases = [
+            (ReportState::New, record.ack_due_at),
+            (ReportState::Acknowledged, record.analyse_due_at),
+            (ReportState::Triaging, record.analyse_due_at),
+            (ReportState::NeedsInfo, None),
+            (ReportState::Accepted, record.fix_due_at),
+            (ReportState::Fixing, record.fix_due_at),
+            (ReportState::ReadyForDisclosure, None),
+            (ReportState::Disclosed, None),
+            (ReportState::Closed(CloseReason::Spam), None),
+        ];
+        assert_eq!(cases.len(), crate::lifecycle::ReportState::CODES.len());
+        for (state, due) in cases {
+            assert_eq!(record.due_in(state), due, "{state}");
+        }
+    }
+
+    #[test]
+    fn report_clocks_stop_at_their_milestones_and_pause_for_the_reporter() {
+        let cal = utc();
+        let created = at("2026-11-23T09:00:00Z"); // a Monday
+        let moves = [
+            Move { from_new: true, to: ReportState::Triaging, at: at("2026-11-24T09:00:00Z") },
+            Move { from_new: false, to: ReportState::NeedsInfo, at: at("2026-11-25T09:00:00Z") },
+            Move { from_new: false, to: ReportState::Triaging, at: at("2026-11-26T09:00:00Z") },
+        ];
+        let previous = SlaRecord::default();
+        let input = ReportClocks {
+            state: ReportState::Triaging,
+            created_at: created,
+            moves: &moves,
+            last_update_at: None,
+            previous: &previous,
+        };
+        let policy = SlaPolicy::default();
+        let (record, clocks) = compute(&cal, &policy, 30, &input);
+        assert_eq!(record.acknowledged_at, Some(at("2026-11-24T09:00:00Z")));
+        let ack = clocks.iter().find(|c| c.kind == ClockKind::Acknowledge).unwrap();
+        assert_eq!(ack.stopped, record.acknowledged_at);
+        let analyse = clocks.iter().find(|c| c.kind == ClockKind::Analyse).unwrap();
+        assert_eq!(analyse.stopped, None);
+        // Ten working days from Tue 24 Nov 09:00 plus the one working day paused.
+        assert_eq!(analyse.due, Some(at("2026-12-09T09:00:00Z")));
+        assert_eq!(record.analyse_due_at, analyse.due);
+        assert_eq!(record.due_in(ReportState::Triaging), analyse.due);
+        assert!(clocks.iter().all(|c| c.name == c.kind.name()));
+        assert_eq!(record.needs_info_since, None);
+        // Waiting on the reporter: the auto-close is the next thing the sweep looks at.
+        let (waiting, _) = compute(&cal, &policy, 1, &ReportClocks { state: ReportState::NeedsInfo, ..input });
+        assert_eq!(waiting.needs_info_since, Some(at("2026-11-25T09:00:00Z")));
     }
 
     #[test]

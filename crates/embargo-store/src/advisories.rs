@@ -9,9 +9,6 @@ use sqlx::Row;
 
 use crate::{StoreError, Tx, ms, ts};
 
-/// Where an advisory is in its life.
-pub const STATES: [&str; 5] = ["draft", "in-review", "approved", "published", "withdrawn"];
-
 /// A stored advisory, record opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdvisoryRow {
@@ -19,7 +16,7 @@ pub struct AdvisoryRow {
     pub id: i64,
     /// Our identifier (`PREFIX-YYYY-NNNN`).
     pub advisory_id: String,
-    /// One of [`STATES`].
+    /// One of `embargo_domain::AdvisoryState::CODES` (the use cases parse it).
     pub state: String,
     /// The record, JSON.
     pub record: String,
@@ -146,6 +143,27 @@ pub async fn set_state(
     .bind(ms(at))
     .execute(tx.conn())
     .await?;
+    Ok(())
+}
+
+/// Who edited the revision under review (actor texts, in no particular order).
+pub async fn editors(tx: &mut Tx, id: i64) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT editor FROM advisory_editors WHERE advisory_id = $1 ORDER BY editor")
+        .bind(id)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// Replaces the editors of the revision under review.
+pub async fn set_editors(tx: &mut Tx, id: i64, editors: &[&str]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM advisory_editors WHERE advisory_id = $1").bind(id).execute(tx.conn()).await?;
+    for editor in editors {
+        sqlx::query("INSERT INTO advisory_editors (advisory_id, editor) VALUES ($1, $2)")
+            .bind(id)
+            .bind(*editor)
+            .execute(tx.conn())
+            .await?;
+    }
     Ok(())
 }
 

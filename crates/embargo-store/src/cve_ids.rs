@@ -1,13 +1,10 @@
 //! CVE IDs reserved at CVE Services, their state as last seen, and the advisory each is
 //! assigned to. Rows are written only by the `cve` use cases, each a person's action.
 
-use embargo_domain::Timestamp;
+use embargo_domain::{CveIdState, Timestamp};
 use sqlx::Row;
 
 use crate::{StoreError, Tx, ms, ts};
-
-/// The states CVE Services gives an ID.
-pub const STATES: [&str; 3] = ["RESERVED", "PUBLISHED", "REJECTED"];
 
 /// A reserved CVE ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +13,8 @@ pub struct CveIdRow {
     pub id: i64,
     /// `CVE-YYYY-NNNN`.
     pub cve_id: String,
-    /// One of [`STATES`].
-    pub state: String,
+    /// Its state at CVE Services, as last seen.
+    pub state: CveIdState,
     /// The assigned advisory's database id.
     pub advisory: Option<i64>,
     /// The assigned advisory's identifier.
@@ -37,7 +34,10 @@ fn row_of(row: &sqlx::any::AnyRow) -> Result<CveIdRow, StoreError> {
     Ok(CveIdRow {
         id: row.try_get("id")?,
         cve_id: row.try_get("cve_id")?,
-        state: row.try_get("state")?,
+        state: {
+            let code: String = row.try_get("state")?;
+            CveIdState::parse(&code).ok_or_else(|| StoreError::Corrupt(format!("CVE ID state {code:?}")))?
+        },
         advisory: row.try_get("advisory")?,
         advisory_id: row.try_get("advisory_id")?,
         reserved_by: row.try_get("reserved_by")?,
@@ -50,7 +50,7 @@ fn row_of(row: &sqlx::any::AnyRow) -> Result<CveIdRow, StoreError> {
 pub async fn insert(
     tx: &mut Tx,
     cve_id: &str,
-    state: &str,
+    state: CveIdState,
     reserved_by: &str,
     at: Timestamp,
 ) -> Result<i64, StoreError> {
@@ -59,7 +59,7 @@ pub async fn insert(
          VALUES ($1, $2, $3, $4, $4) RETURNING id",
     )
     .bind(cve_id)
-    .bind(state)
+    .bind(state.code())
     .bind(reserved_by)
     .bind(ms(at))
     .fetch_one(tx.conn())
@@ -102,10 +102,10 @@ pub async fn assign(tx: &mut Tx, cve_id: &str, advisory: i64, at: Timestamp) -> 
 }
 
 /// Records the state CVE Services now gives the ID.
-pub async fn set_state(tx: &mut Tx, cve_id: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
+pub async fn set_state(tx: &mut Tx, cve_id: &str, state: CveIdState, at: Timestamp) -> Result<(), StoreError> {
     sqlx::query("UPDATE cve_ids SET state = $2, updated_at = $3 WHERE cve_id = $1")
         .bind(cve_id)
-        .bind(state)
+        .bind(state.code())
         .bind(ms(at))
         .execute(tx.conn())
         .await?;

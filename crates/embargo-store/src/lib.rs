@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod products;
 pub mod reporters;
 pub mod reports;
+pub mod rules;
 pub mod sessions;
 pub mod sla;
 pub mod users;

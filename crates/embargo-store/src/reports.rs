@@ -101,6 +101,13 @@ pub struct TransitionRecord {
     pub at: Timestamp,
 }
 
+impl TransitionRecord {
+    /// The move as the SLA clocks read it.
+    pub fn as_move(&self) -> embargo_domain::sla::Move {
+        embargo_domain::sla::Move { from_new: self.from == ReportState::New.code(), to: self.to, at: self.at }
+    }
+}
+
 /// Which reports to list.
 #[derive(Debug, Clone, Default)]
 pub struct ReportFilter {
@@ -309,11 +316,9 @@ pub async fn list(tx: &mut Tx, filter: &ReportFilter) -> Result<Vec<ReportRecord
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
-            "{SELECT_REPORT} WHERE ($1 IS NULL OR state = $1) \
-             AND ($2 IS NULL OR assignee_id = $2 \
-                  OR id IN (SELECT report_id FROM report_members WHERE user_id = $2) \
-                  OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $2)) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+            "{SELECT_REPORT} WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR {}) \
+             ORDER BY created_at DESC, id DESC LIMIT $3",
+            crate::rules::visible_to("$2")
         )
     });
     let rows = sqlx::query(sql.as_str())
@@ -423,15 +428,11 @@ fn visible_to_sql(user: &str) -> String {
 /// Whether a team member may see a report (need-to-know): they were added to it, it is
 /// assigned to them, or they are responsible for its product.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM reports r WHERE r.id = $1 AND (r.assignee_id = $2 \
-         OR EXISTS (SELECT 1 FROM report_members m WHERE m.report_id = r.id AND m.user_id = $2) \
-         OR EXISTS (SELECT 1 FROM product_responders p WHERE p.product_id = r.product_id AND p.user_id = $2))",
-    )
-    .bind(report.0)
-    .bind(user.0)
-    .fetch_optional(tx.conn())
-    .await?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT 1 FROM reports WHERE id = $1 AND {}", crate::rules::visible_to("$2"))
+    });
+    let found: Option<i64> =
+        sqlx::query_scalar(SQL.as_str()).bind(report.0).bind(user.0).fetch_optional(tx.conn()).await?;
     Ok(found.is_some())
 }
 
@@ -653,11 +654,6 @@ pub struct Summary {
     pub flagged: bool,
 }
 
-/// The deadline that matters in a report's state (see [`Summary::due_at`]).
-const DUE_AT: &str = "(CASE WHEN state = 'new' THEN ack_due_at \
-     WHEN state IN ('acknowledged', 'triaging') THEN analyse_due_at \
-     WHEN state IN ('accepted', 'fixing') THEN fix_due_at ELSE NULL END)";
-
 /// Inbox filters. Every field narrows the list; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct InboxFilter {
@@ -684,17 +680,18 @@ pub struct InboxFilter {
 
 static INBOX_WHERE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND state NOT IN ('closed', 'disclosed'))) \
+        "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND {open})) \
      AND ($2 IS NULL OR product_id = $2) \
      AND ($3 = 0 OR ($4 IS NULL AND assignee_id IS NULL) OR assignee_id = $4) \
-     AND ($5 IS NULL OR assignee_id = $5 \
-          OR id IN (SELECT report_id FROM report_members WHERE user_id = $5) \
-          OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $5)) \
-     AND ($6 IS NULL OR {DUE_AT} <= $6) \
+     AND ($5 IS NULL OR {visible}) \
+     AND ($6 IS NULL OR {due_at} <= $6) \
      AND ($7 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $7)) \
      AND ($8 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $8)) \
      AND ($9 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $9)) \
-     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))"
+     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))",
+        open = *crate::rules::OPEN,
+        visible = crate::rules::visible_to("$5"),
+        due_at = *crate::rules::DUE_AT,
     )
 });
 
@@ -729,9 +726,10 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
     let select = || {
         format!(
             "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
-             ack_due_at, {DUE_AT} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
+             ack_due_at, {due_at} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
              FROM reports {where_}",
             flagged = flagged_sql("reports", "$5"),
+            due_at = *crate::rules::DUE_AT,
             where_ = *INBOX_WHERE
         )
     };

@@ -11,36 +11,8 @@ use sqlx::Row;
 
 use crate::{StoreError, Tx, ms, ts};
 
-/// A report's SLA columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SlaRecord {
-    /// When the report left `new`.
-    pub acknowledged_at: Option<Timestamp>,
-    /// When the analysis ended: accepted, or closed.
-    pub assessed_at: Option<Timestamp>,
-    /// When the fix was ready (ready-for-disclosure).
-    pub fixed_at: Option<Timestamp>,
-    /// When it was disclosed.
-    pub disclosed_at: Option<Timestamp>,
-    /// When it was last closed.
-    pub closed_at: Option<Timestamp>,
-    /// The last update the reporter could see (a reply or a state notice).
-    pub last_update_at: Option<Timestamp>,
-    /// The acknowledgement deadline.
-    pub ack_due_at: Option<Timestamp>,
-    /// The analysis deadline.
-    pub analyse_due_at: Option<Timestamp>,
-    /// When the reporter is next owed an update.
-    pub update_due_at: Option<Timestamp>,
-    /// The fix deadline (by severity).
-    pub fix_due_at: Option<Timestamp>,
-    /// Since when the report has waited on the reporter (needs-info); clocks are paused.
-    pub needs_info_since: Option<Timestamp>,
-    /// The next instant the SLA sweep must look at the report.
-    pub next_sla_at: Option<Timestamp>,
-    /// Severity from the CVSS assessment (`critical`, `high`, `medium`, `low`, `none`).
-    pub severity: Option<String>,
-}
+/// A report's SLA columns (the domain's record: `embargo_domain::sla::SlaRecord`).
+pub use embargo_domain::sla::SlaRecord;
 
 const COLUMNS: &str = "acknowledged_at, assessed_at, fixed_at, disclosed_at, closed_at, last_update_at, \
      ack_due_at, analyse_due_at, update_due_at, fix_due_at, needs_info_since, next_sla_at, severity";
@@ -208,9 +180,7 @@ pub async fn remove_holiday(tx: &mut Tx, day: &str) -> Result<bool, StoreError> 
 /// Asks the sweep to look at every open report at `at` (after a calendar change, deadlines
 /// are recomputed there).
 pub async fn schedule_open(tx: &mut Tx, at: Timestamp) -> Result<u64, StoreError> {
-    Ok(sqlx::query("UPDATE reports SET next_sla_at = $1 WHERE state NOT IN ('closed', 'disclosed')")
-        .bind(ms(at))
-        .execute(tx.conn())
-        .await?
-        .rows_affected())
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("UPDATE reports SET next_sla_at = $1 WHERE {}", *crate::rules::OPEN));
+    Ok(sqlx::query(SQL.as_str()).bind(ms(at)).execute(tx.conn()).await?.rows_affected())
 }

@@ -528,26 +528,27 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
 
 #[tokio::test]
 async fn reserved_cve_ids_are_kept_and_assigned_once_per_advisory() {
+    use embargo_domain::CveIdState;
     use embargo_store::{advisories, cve_ids};
     for db in both_backends() {
         let store = open(&db).await;
         let mut tx = store.begin().await.unwrap();
-        cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "local-admin", at(0)).await.unwrap();
-        cve_ids::insert(&mut tx, "CVE-2026-1001", "RESERVED", "local-admin", at(1)).await.unwrap();
-        let err = cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "x", at(2)).await.unwrap_err();
+        cve_ids::insert(&mut tx, "CVE-2026-1000", CveIdState::Reserved, "local-admin", at(0)).await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1001", CveIdState::Reserved, "local-admin", at(1)).await.unwrap();
+        let err = cve_ids::insert(&mut tx, "CVE-2026-1000", CveIdState::Reserved, "x", at(2)).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{}: {err}", db.backend);
         tx.rollback().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        cve_ids::insert(&mut tx, "CVE-2026-1000", "RESERVED", "local-admin", at(0)).await.unwrap();
-        cve_ids::insert(&mut tx, "CVE-2026-1001", "RESERVED", "local-admin", at(1)).await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1000", CveIdState::Reserved, "local-admin", at(0)).await.unwrap();
+        cve_ids::insert(&mut tx, "CVE-2026-1001", CveIdState::Reserved, "local-admin", at(1)).await.unwrap();
         let advisory = advisories::insert(&mut tx, "EMB-2026-0001", "{}", "local-admin", at(2)).await.unwrap();
         cve_ids::assign(&mut tx, "CVE-2026-1000", advisory, at(3)).await.unwrap();
-        cve_ids::set_state(&mut tx, "CVE-2026-1000", "PUBLISHED", at(4)).await.unwrap();
+        cve_ids::set_state(&mut tx, "CVE-2026-1000", CveIdState::Published, at(4)).await.unwrap();
         let row = cve_ids::for_advisory(&mut tx, advisory).await.unwrap().unwrap();
         assert_eq!(
-            (row.cve_id.as_str(), row.state.as_str(), row.advisory_id.as_deref()),
-            ("CVE-2026-1000", "PUBLISHED", Some("EMB-2026-0001"))
+            (row.cve_id.as_str(), row.state, row.advisory_id.as_deref()),
+            ("CVE-2026-1000", CveIdState::Published, Some("EMB-2026-0001"))
         );
         assert_eq!((row.reserved_at, row.updated_at), (at(0), at(4)));
         let listed: Vec<String> = cve_ids::list(&mut tx).await.unwrap().into_iter().map(|r| r.cve_id).collect();
@@ -897,5 +898,105 @@ async fn the_sqlite_log_is_checkpointed_in_the_background() {
             assert!(std::time::Instant::now() < deadline, "the log was not copied into {}", file.display());
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// One rule, one place: the SQL the store builds for "open", "the deadline that matters"
+/// and need-to-know gives, on each backend, what the domain's Rust rules say for every
+/// state (with every close reason) and every combination of a member's ties to a report.
+#[tokio::test]
+async fn sql_rules_agree_with_the_domain_rules() {
+    use embargo_domain::access::ReportTies;
+    use embargo_domain::sla::SlaRecord;
+    use embargo_domain::{Transition, UserId};
+    use embargo_store::reports::InboxFilter;
+    use embargo_store::{products, sla};
+    for db in both_backends() {
+        let store = open(&db).await;
+        let mut tx = store.begin().await.unwrap();
+        let user = users::create(&mut tx, "u@example.org", Role::Responder, None, at(0)).await.unwrap();
+        let theirs = products::create(&mut tx, "theirs", at(0)).await.unwrap();
+        let other = products::create(&mut tx, "other", at(0)).await.unwrap();
+        products::add_responder(&mut tx, theirs, user).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // Every state, with every close reason.
+        let (first, _) = new_report(&store, 2026, "t", "b", "r@example.org").await;
+        let mut states: Vec<ReportState> = ReportState::of_every_code().to_vec();
+        for code in CloseReason::CODES {
+            states.push(ReportState::Closed(
+                CloseReason::from_code(code, (code == "duplicate").then_some(first)).unwrap(),
+            ));
+        }
+        let mut expected = Vec::new();
+        for (i, state) in states.iter().enumerate() {
+            let (id, _) = new_report(&store, 2026, "t", "b", "r@example.org").await;
+            let mut tx = store.begin().await.unwrap();
+            if *state != ReportState::New {
+                let t = Transition { from: ReportState::New, to: *state, actor: Actor::System("test"), at: at(1) };
+                reports::record_transition(&mut tx, id, &t).await.unwrap();
+            }
+            let i = i as i64;
+            let record = SlaRecord {
+                ack_due_at: Some(at(1000 + i)),
+                analyse_due_at: Some(at(2000 + i)),
+                update_due_at: Some(at(3000 + i)),
+                fix_due_at: Some(at(4000 + i)),
+                ..SlaRecord::default()
+            };
+            sla::set(&mut tx, id, &record).await.unwrap();
+            tx.commit().await.unwrap();
+            expected.push((id, *state, record.due_in(*state)));
+        }
+        let mut tx = store.begin().await.unwrap();
+        let inbox = |state: &str| InboxFilter { state: Some(state.into()), limit: 1000, ..Default::default() };
+        let (open, _) = reports::inbox(&mut tx, &inbox("open")).await.unwrap();
+        let (all, _) = reports::inbox(&mut tx, &InboxFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        for (id, state, due) in &expected {
+            assert_eq!(open.iter().any(|s| s.id == *id), state.is_open(), "open, {state} ({})", db.backend);
+            let row = all.iter().find(|s| s.id == *id).unwrap();
+            assert_eq!(row.state, *state);
+            assert_eq!(row.due_at, *due, "the deadline that matters, {state} ({})", db.backend);
+        }
+        // The sweep's "every open report" is the same rule (plus the first report, new).
+        let scheduled = sla::schedule_open(&mut tx, at(9)).await.unwrap();
+        assert_eq!(scheduled, 1 + expected.iter().filter(|(_, s, _)| s.is_open()).count() as u64, "{}", db.backend);
+        tx.rollback().await.unwrap();
+
+        // Need-to-know: every combination of the three ties.
+        let mut ties = Vec::new();
+        for bits in 0..8u8 {
+            let tie =
+                ReportTies { assigned: bits & 1 != 0, added: bits & 2 != 0, responsible_for_product: bits & 4 != 0 };
+            let (id, _) = new_report(&store, 2027, "t", "b", "r@example.org").await;
+            let mut tx = store.begin().await.unwrap();
+            if tie.assigned {
+                reports::assign(&mut tx, id, Some(user), at(2)).await.unwrap();
+            }
+            if tie.added {
+                reports::add_member(&mut tx, id, user, at(2)).await.unwrap();
+            }
+            let product = if tie.responsible_for_product { theirs } else { other };
+            reports::set_product(&mut tx, id, Some(product), at(2)).await.unwrap();
+            tx.commit().await.unwrap();
+            ties.push((id, tie));
+        }
+        let mut tx = store.begin().await.unwrap();
+        let listed = reports::list(&mut tx, &ReportFilter { member: Some(user), ..Default::default() }).await.unwrap();
+        let filter = InboxFilter { visible_to: Some(user), limit: 1000, ..Default::default() };
+        let (visible, _) = reports::inbox(&mut tx, &filter).await.unwrap();
+        for (id, tie) in &ties {
+            let rust = tie.need_to_know();
+            assert_eq!(
+                reports::is_member(&mut tx, *id, user).await.unwrap(),
+                rust,
+                "is_member {tie:?} ({})",
+                db.backend
+            );
+            assert_eq!(listed.iter().any(|r| r.id == *id), rust, "list {tie:?} ({})", db.backend);
+            assert_eq!(visible.iter().any(|r| r.id == *id), rust, "inbox {tie:?} ({})", db.backend);
+            assert!(!reports::is_member(&mut tx, *id, UserId(user.0 + 1000)).await.unwrap(), "nobody else");
+        }
+        tx.rollback().await.unwrap();
     }
 }

@@ -30,7 +30,10 @@ pub(crate) async fn list(State(app): State<App>, who: Team) -> Response {
         Ok(list) => page(
             StatusCode::OK,
             &ListPage {
-                rows: list.into_iter().map(|a| (a.id, a.state, a.cve_id.unwrap_or_default(), a.title)).collect(),
+                rows: list
+                    .into_iter()
+                    .map(|a| (a.id, a.state.code().to_owned(), a.cve_id.unwrap_or_default(), a.title))
+                    .collect(),
                 admin: who.session.is_admin(),
                 layout,
             },
@@ -72,6 +75,8 @@ struct EditPage {
     layout: Layout,
     id: String,
     state: String,
+    /// Whether the viewer holds the publication permission.
+    may_publish: bool,
     reports: Vec<String>,
     checks: Vec<(String, &'static str, &'static str, Vec<String>)>,
     publishable: bool,
@@ -127,7 +132,9 @@ async fn edit_page(
         &EditPage {
             layout,
             id: advisory.id.clone(),
-            state: advisory.state.clone(),
+            state: advisory.state.code().to_owned(),
+            may_publish: embargo_app::authz::grant(&who.actor, embargo_app::authz::Permission::PublishAdvisory)
+                != embargo_domain::Grant::No,
             reports: advisory.reports.iter().map(ToString::to_string).collect(),
             checks,
             publishable: advisory.validation.is_publishable(),

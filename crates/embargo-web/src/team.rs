@@ -570,7 +570,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         .map(|u| u.email.clone())
         .unwrap_or_else(|| "nobody".into());
     let (state, state_class) = render::state(report.state);
-    let (ack_due, due_class) = due_of(app, embargo_app::sla::due_in_state(report.state, &detail.sla));
+    let (ack_due, due_class) = due_of(app, detail.sla.due_in(report.state));
     let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.product.id, p.product.name.clone())).collect();
     let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {

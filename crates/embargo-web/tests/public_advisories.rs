@@ -199,7 +199,7 @@ async fn approved_advisory(web: &Web, (lead, second, product): (Actor, Actor, i6
     assert!(validation.is_publishable(), "{validation}");
     advisories::submit_for_review(app, &lead, &id).await.unwrap();
     advisories::approve(app, &second, &id).await.unwrap();
-    assert_eq!(advisories::get(app, &lead, &id).await.unwrap().state, "approved");
+    assert_eq!(advisories::get(app, &lead, &id).await.unwrap().state, embargo_domain::AdvisoryState::Approved);
     id
 }
 

@@ -294,6 +294,26 @@ async fn every_route_for_every_role() {
                 Content => assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} as {who:?}"),
                 other => check(&path, who, &reply, other, ""),
             }
+            // Each admin resource has its own permission (accounts, calendar, catalogue).
+            for (path, form) in [
+                (
+                    "/admin/users",
+                    vec![("email", "new@team.test"), ("role", "responder"), ("password", "a long passphrase")],
+                ),
+                ("/admin/calendar/holidays", vec![("day", "2026-12-24"), ("name", "Eve")]),
+            ] {
+                let reply = send(router, post(path, cookie, &form)).await;
+                match expect(Forbidden, Forbidden) {
+                    Content => assert!(reply.status.is_redirection() || reply.status.is_success(), "{path} as {who:?}"),
+                    other => check(path, who, &reply, other, ""),
+                }
+            }
+            // Advisories: every responder may open the list (narrowed to what they may see).
+            let reply = send(router, get("/team/advisories", cookie)).await;
+            match expect(Content, Content) {
+                Content => assert_eq!(reply.status, StatusCode::OK, "/team/advisories as {who:?}"),
+                other => check("/team/advisories", who, &reply, other, ""),
+            }
             let path = "/admin/products";
             let reply = send(router, post(path, cookie, &[("name", &format!("Product of {who:?}"))])).await;
             match expect(Forbidden, Forbidden) {

@@ -622,13 +622,27 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
             }
         }
         AdvisoryCommand::List { state, json } => {
-            let list = advisories::list(&app, &actor, state.as_deref()).await?;
+            let state = state
+                .as_deref()
+                .map(|s| {
+                    embargo_domain::AdvisoryState::parse(s).ok_or_else(|| {
+                        Failure::new(
+                            EX_DATAERR,
+                            format!(
+                                "unknown advisory state {s:?}; expected {}",
+                                embargo_domain::AdvisoryState::CODES.join(", ")
+                            ),
+                        )
+                    })
+                })
+                .transpose()?;
+            let list = advisories::list(&app, &actor, state).await?;
             if json {
                 let value: Vec<serde_json::Value> = list
                     .iter()
                     .map(|a| {
                         serde_json::json!({
-                            "id": a.id, "state": a.state, "title": a.title, "cve_id": a.cve_id,
+                            "id": a.id, "state": a.state.code(), "title": a.title, "cve_id": a.cve_id,
                             "updated_at": a.updated_at.to_string(),
                         })
                     })
@@ -792,7 +806,7 @@ async fn cve(app: App, command: CveCommand) -> Outcome {
             if json {
                 let value: Vec<serde_json::Value> = rows
                     .iter()
-                    .map(|r| serde_json::json!({ "cve_id": r.cve_id, "state": r.state, "advisory": r.advisory_id }))
+                    .map(|r| serde_json::json!({ "cve_id": r.cve_id, "state": r.state.code(), "advisory": r.advisory_id }))
                     .collect();
                 println!("{}", serde_json::Value::Array(value));
             } else {

@@ -65,18 +65,7 @@ pub async fn show(
     let alerts = embargo_store::sla::alerts(&mut tx, report.id).await?;
     let calendar = crate::sla::calendar_in(&mut tx, app).await?;
     tx.rollback().await?;
-    let (_, clocks) = crate::sla::compute(
-        &calendar,
-        &crate::sla::policy(app),
-        app.config.sla.needs_info_close_days,
-        &crate::sla::ReportClocks {
-            state: report.state,
-            created_at: report.created_at,
-            transitions: &transitions,
-            last_update_at: sla.last_update_at,
-            previous: &sla,
-        },
-    );
+    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
     let action = match purpose {
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",

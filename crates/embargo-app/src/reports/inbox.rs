@@ -76,7 +76,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         Actor::User { id, .. } => Some(*id),
         _ => None,
     };
-    let visible_to = need_to_know(actor);
+    let visible_to = authz::narrowed_to(actor, Permission::ListReports);
     let assignee = match query.assignee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         None | Some("any") => None,
         Some("none") => Some(None),
@@ -124,7 +124,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
                     let flagged = sr::reporter_history(&mut tx, r.reporter_id, r.id, visible_to).await?.flagged();
                     (
                         vec![embargo_store::reports::Summary {
-                            due_at: crate::sla::due_in_state(r.state, &sla),
+                            due_at: sla.due_in(r.state),
                             id: r.id,
                             reference: r.reference,
                             state: r.state,
@@ -179,10 +179,7 @@ pub async fn list(app: &App, actor: &Actor, state: Option<&str>) -> Result<Vec<R
     }
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ListReports).await?;
-    let member = match actor {
-        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
-        _ => None,
-    };
+    let member = authz::narrowed_to(actor, Permission::ListReports);
     let reports = sr::list(&mut tx, &ReportFilter { state: state.map(str::to_owned), member, limit: None }).await?;
     audit::record(
         &mut tx,
@@ -202,10 +199,7 @@ pub use embargo_store::reports::{FLAG_MIN_INVALID, ReporterHistory};
 /// The user whose need-to-know limits what `actor` may see of the reports, or `None` when
 /// the actor sees every report (admins, the local admin, the system).
 fn need_to_know(actor: &Actor) -> Option<embargo_domain::UserId> {
-    match actor {
-        Actor::User { id, role: embargo_domain::Role::Responder } => Some(*id),
-        _ => None,
-    }
+    authz::narrowed_to(actor, Permission::ListReports)
 }
 
 /// How the reporter's other reports turned out (counts only, never which reports): shown

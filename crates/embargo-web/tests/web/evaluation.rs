@@ -245,6 +245,12 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let reply = send(router, get(&format!("{page}/export/csaf"), Some(&w.admin))).await;
         assert!(reply.body.contains("csaf_security_advisory"));
+        // Publishing is a permission (admins): the responder is offered no button and refused.
+        let reply = send(router, get(&page, Some(&w.on))).await;
+        assert!(!reply.body.contains("Publish now") && reply.body.contains("An administrator publishes it"));
+        let reply = send(router, post(&format!("{page}/publish"), Some(&w.on), &[])).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", db.backend);
+        assert!(send(router, get(&page, Some(&w.admin))).await.body.contains("Publish now"));
         let reply = send(router, post(&format!("{page}/publish"), Some(&w.admin), &[])).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
         let public = send(router, get(&format!("/advisories/{id}"), None)).await;
