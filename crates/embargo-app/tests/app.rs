@@ -298,28 +298,32 @@ async fn one_group_commit_files_every_message_as_it_would_alone() {
         let detail = reports::show(app, &Actor::System("test"), &existing, ReadPurpose::Read).await.unwrap();
         let reply_to = reply_address(app, &detail.report.reply_token);
 
-        let mut messages: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
+        // Each message comes with its own envelope sender (mail whose From is not the envelope
+        // sender is not acknowledged: ADR 15).
+        let mut messages: Vec<(Vec<u8>, Vec<String>, &str)> = Vec::new();
         let to_security = vec!["security@example.org".to_owned()];
         for i in 0..8 {
-            let raw = mail(
-                &format!("p{}@example.org", i % 3),
-                &format!("Batch {i}"),
-                &format!("b{i}@x.org"),
-                None,
-                "zebrafish leak",
-            );
-            messages.push((raw, to_security.clone()));
+            let from = ["p0@example.org", "p1@example.org", "p2@example.org"][i % 3];
+            let raw = mail(from, &format!("Batch {i}"), &format!("b{i}@x.org"), None, "zebrafish leak");
+            messages.push((raw, to_security.clone(), from));
         }
         let dup = mail("d@example.org", "Dup", "dup@x.org", None, "twice");
-        messages.push((dup.clone(), to_security.clone()));
-        messages.push((dup, to_security.clone()));
-        messages.push((mail("t@example.org", "Thread", "t1@x.org", None, "parent"), to_security.clone()));
-        messages
-            .push((mail("t@example.org", "Re: Thread", "t2@x.org", Some("t1@x.org"), "child"), to_security.clone()));
+        messages.push((dup.clone(), to_security.clone(), "d@example.org"));
+        messages.push((dup, to_security.clone(), "d@example.org"));
+        messages.push((
+            mail("t@example.org", "Thread", "t1@x.org", None, "parent"),
+            to_security.clone(),
+            "t@example.org",
+        ));
+        messages.push((
+            mail("t@example.org", "Re: Thread", "t2@x.org", Some("t1@x.org"), "child"),
+            to_security.clone(),
+            "t@example.org",
+        ));
         let answer = format!(
             "From: rita@example.net\r\nTo: {reply_to}\r\nSubject: Re\r\nMessage-ID: <e2@example.net>\r\n\r\nmore"
         );
-        messages.push((answer.into_bytes(), vec![reply_to.clone()]));
+        messages.push((answer.into_bytes(), vec![reply_to.clone()], "rita@example.net"));
 
         // Hold the audit head so that everything below queues up behind the first batch.
         let mut hold = app.store.begin().await.unwrap();
@@ -328,9 +332,9 @@ async fn one_group_commit_files_every_message_as_it_would_alone() {
         embargo_store::audit::append(&mut hold, &entry).await.unwrap();
         let queue = IntakeQueue::start(app.clone());
         let mut tasks = Vec::new();
-        for (raw, rcpt_to) in messages {
+        for (raw, rcpt_to, from) in messages {
             let (queue, app) = (queue.clone(), app.clone());
-            let envelope = MailEnvelope { mail_from: Some("sender@example.org".into()), rcpt_to, auth: None };
+            let envelope = MailEnvelope { mail_from: Some(from.into()), rcpt_to, auth: None };
             tasks.push(tokio::spawn(async move { queue.ingest(&app, raw, envelope).await }));
             // In this order into the queue.
             tokio::time::sleep(std::time::Duration::from_millis(15)).await;
