@@ -725,13 +725,8 @@ pub async fn remove_report_member(
 ) -> Result<MemberRemoved, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
     // Those who may not read the report do not learn that it exists.
-    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
-        return Err(AppError::NotFound(format!("report {reference}")));
-    }
+    let report = crate::reports::readable(&mut tx, actor, reference).await?;
     authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
     let user = users::by_email(&mut tx, email)
         .await?
@@ -766,12 +761,8 @@ pub async fn report_members(
     reference: &embargo_domain::ReferenceId,
 ) -> Result<Vec<String>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    let report = embargo_store::reports::get_by_reference(&mut tx, reference)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
-    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
-        return Err(AppError::NotFound(format!("report {reference}")));
-    }
+    // Those who may not read the report do not learn that it exists.
+    let report = crate::reports::readable(&mut tx, actor, reference).await?;
     authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
     let ids = embargo_store::reports::members(&mut tx, report.id).await?;
     let mut emails = Vec::new();

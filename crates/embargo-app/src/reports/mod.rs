@@ -50,6 +50,14 @@ async fn require_on(
     }
 }
 
+/// The report behind a reference, for an actor who may read it; "not found" for anyone
+/// else (see [`require_on`]).
+pub(crate) async fn readable(tx: &mut Tx, actor: &Actor, reference: &ReferenceId) -> Result<ReportRecord, AppError> {
+    let report = find(tx, reference).await?;
+    require_on(tx, actor, Permission::ReadReport(report.id), reference).await?;
+    Ok(report)
+}
+
 /// Records a read. Reads run in a read-only snapshot and their audit entry is committed
 /// (group-committed with other reads, see [`audit::record_read`]) before anything is
 /// returned: nothing is shown that is not on the record, and readers never hold the write
