@@ -68,8 +68,10 @@ def psql(url, sql):
 
 
 def queued(data, database_url, kind=None):
-    """Jobs not yet done (queued or running), of one kind or all."""
-    sql = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+    """Jobs due and not yet done (queued or running), of one kind or all. A recurring job
+    queued for later (the SLA sweep) is not a backlog."""
+    now_ms = int(time.time() * 1000)
+    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND run_at <= {now_ms}"
     if kind:
         sql += f" AND kind = '{kind}'"
     if database_url:
