@@ -184,7 +184,7 @@ pub async fn run_with(
         .and_then(Pid::from_raw)
         .ok_or_else(|| io::Error::other("the sandbox exited before it could be watched"))?;
     // If this future is dropped, the command's processes go with it.
-    let guard = TreeGuard(Some(pid));
+    let mut guard = TreeGuard { pid, reaped: false, armed: true };
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     let mut buf = vec![0u8; 64 * 1024];
 
@@ -201,6 +201,7 @@ pub async fn run_with(
     };
     let outcome = match status {
         Some(status) => {
+            guard.reaped = true;
             // Background processes the command left behind go now (in a sandbox they died
             // with its PID namespace); then the rest of the output.
             kill_group(pid);
@@ -214,6 +215,7 @@ pub async fn run_with(
         None => {
             kill_tree(pid).await;
             child.wait().await?;
+            guard.reaped = true;
             kill_group(pid);
             // What the command wrote before it was killed.
             drain(&mut pipe, &mut buf, &mut log, eof).await?;
@@ -419,7 +421,10 @@ impl Plan {
                 Mount::HideFile(_) => format!("mount --bind /dev/null \"${{{n}}}\"\n"),
             });
         }
-        script.push_str("exec 9<&-\ncd \"$1\"\nexec setpriv --bounding-set=-all --inh-caps=-all --ambient-caps=-all --no-new-privs /bin/sh -c \"$2\"\n");
+        // The shell stays as the namespace's first process (which ignores signals it has no
+        // handler for), so the command is an ordinary process: `kill $$` works, and its exit
+        // status, 128 + a signal's number if killed, is the sandbox's.
+        script.push_str("exec 9<&-\ncd \"$1\"\nsetpriv --bounding-set=-all --inh-caps=-all --ambient-caps=-all --no-new-privs /bin/sh -c \"$2\"\n");
         let mut c = std::process::Command::new("unshare");
         c.args([
             "--user",
@@ -440,22 +445,29 @@ impl Plan {
 }
 
 /// Kills the command's process tree when dropped before [`TreeGuard::disarm`] (the run
-/// future was cancelled while the command ran).
-struct TreeGuard(Option<Pid>);
+/// future was cancelled): the whole tree while the first process is not reaped, afterwards
+/// only its process group (its pid may name another process by then).
+struct TreeGuard {
+    pid: Pid,
+    reaped: bool,
+    armed: bool,
+}
 
 impl TreeGuard {
     fn disarm(mut self) {
-        self.0 = None;
+        self.armed = false;
     }
 }
 
 impl Drop for TreeGuard {
     fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            kill_group(pid);
-            for pid in descendants(pid) {
-                let _ = kill_process(pid, Signal::KILL);
-            }
+        if !self.armed {
+            return;
+        }
+        if self.reaped {
+            kill_group(self.pid);
+        } else {
+            stop_and_kill(self.pid);
         }
     }
 }
@@ -472,6 +484,18 @@ fn kill_group(root: Pid) {
 /// fork, and no parent dies before its children are known), and only then killed. Only while
 /// `root` is not reaped (so that its pid still names it).
 async fn kill_tree(root: Pid) {
+    let tree = stop_and_kill(root);
+    // SIGKILL is not instant: wait (boundedly) until each is gone or a zombie.
+    for _ in 0..500 {
+        if tree.iter().all(|&pid| !alive(pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The synchronous part of [`kill_tree`]: stops the tree, kills it, returns the pids killed.
+fn stop_and_kill(root: Pid) -> Vec<Pid> {
     let _ = kill_process(root, Signal::STOP);
     let _ = kill_process_group(root, Signal::STOP);
     let mut tree: Vec<Pid> = Vec::new();
@@ -490,13 +514,7 @@ async fn kill_tree(root: Pid) {
         let _ = kill_process(pid, Signal::KILL);
     }
     let _ = kill_process(root, Signal::KILL);
-    // SIGKILL is not instant: wait (boundedly) until each is gone or a zombie.
-    for _ in 0..500 {
-        if tree.iter().all(|&pid| !alive(pid)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tree
 }
 
 /// `(state, ppid, pgrp)` of a process, from `/proc/<pid>/stat`.

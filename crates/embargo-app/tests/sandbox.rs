@@ -366,3 +366,54 @@ async fn a_missing_checkout_is_an_error_and_a_hidden_checkout_is_refused() {
     let err = sandbox::run_with(&hidden, Isolation::None, |_: &[u8]| {}).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn a_cancelled_run_kills_the_process_tree() {
+    for (n, isolation) in sandboxes().into_iter().chain([Isolation::None]).enumerate() {
+        let dir = scratch();
+        let marker = format!("1001.{}{n}", std::process::id());
+        let [background, own_session] = [1, 2].map(|i| format!("{marker}{i}"));
+        let spec = spec(dir.path(), &format!("sleep {background} & setsid sleep {own_session} & echo started; wait"));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let task = tokio::spawn(async move {
+            sandbox::run_with(&spec, isolation, move |bytes: &[u8]| {
+                let _ = tx.send(bytes.to_vec());
+            })
+            .await
+        });
+        let mut seen = String::new();
+        while !seen.contains("started\n") {
+            seen.push_str(&String::from_utf8_lossy(&rx.recv().await.expect("the run ended before it started")));
+        }
+        assert!(!processes_with(&background).is_empty() && !processes_with(&own_session).is_empty(), "{isolation}");
+        // The CI job's future is dropped (a shutdown, a cancelled run).
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        // The kill is sent when the run is dropped; SIGKILL takes effect shortly after.
+        let mut left = Vec::new();
+        for _ in 0..200 {
+            left = [&background, &own_session].into_iter().flat_map(|m| processes_with(m)).collect();
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(left, Vec::<PathBuf>::new(), "{isolation}: survived the cancelled run");
+    }
+}
+
+#[tokio::test]
+async fn a_command_killed_by_a_signal_fails() {
+    for isolation in sandboxes().into_iter().chain([Isolation::None]) {
+        let dir = scratch();
+        let (finished, log) = run(&spec(dir.path(), "echo before; kill -KILL $$"), isolation).await;
+        assert!(log.contains("before\n"), "{isolation}: {log}");
+        match isolation {
+            // The sandbox's own process reports its command's death by signal as 128 + 9.
+            Isolation::Bubblewrap | Isolation::Namespaces => {
+                assert_eq!(finished.outcome, Outcome::Failed { exit_code: Some(137), signal: None }, "{isolation}");
+            }
+            Isolation::None => assert_eq!(finished.outcome, Outcome::Failed { exit_code: None, signal: Some(9) }),
+        }
+    }
+}
