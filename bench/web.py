@@ -155,8 +155,10 @@ def run_backend(builds, seed, tmp, reports, seconds, during_seconds, connections
         seed_db = pg_url.replace("/bench?", "/seeded?")
         psql(pg_url, "CREATE DATABASE seeded")
     t0 = time.perf_counter()
-    seeded = json.loads(subprocess.run([seed, seeded_dir, seed_db or "", str(reports)],
-                                       capture_output=True, text=True, check=True, env=env).stdout)
+    run = subprocess.run([seed, seeded_dir, seed_db or "", str(reports)], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        sys.exit(f"the seeder failed ({run.returncode}): {run.stderr[-2000:]}")
+    seeded = json.loads(run.stdout)
     seed_seconds = time.perf_counter() - t0
     if pg_url:
         # A bulk load leaves PostgreSQL's statistics and visibility map stale until
