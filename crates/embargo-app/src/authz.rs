@@ -56,6 +56,11 @@ pub enum Permission {
     ReviewAdvisory,
     /// Publish an approved advisory to the public.
     PublishAdvisory,
+    /// Open a report's private fix repository, invite fix developers to it, change its
+    /// backport matrix and override its CI.
+    ManageFixRepository(ReportId),
+    /// Clone, push to and read the CI of a report's private fix repository.
+    UseFixRepository(ReportId),
     /// Operate the job queue.
     ManageJobs,
     /// Read or verify the audit trail.
@@ -86,6 +91,8 @@ impl Permission {
             Permission::ImportAdvisory => P::ImportAdvisory,
             Permission::ReviewAdvisory => P::ReviewAdvisory,
             Permission::PublishAdvisory => P::PublishAdvisory,
+            Permission::ManageFixRepository(_) => P::ManageFixRepository,
+            Permission::UseFixRepository(_) => P::UseFixRepository,
             Permission::ManageJobs => P::ManageJobs,
             Permission::ReadAudit => P::ReadAudit,
             Permission::ReadMetrics => P::ReadMetrics,
@@ -98,7 +105,9 @@ impl Permission {
             Permission::ReadReport(r)
             | Permission::ChangeReportState(r)
             | Permission::AddReporterMessage(r)
-            | Permission::ManageReportAccess(r) => Some(r),
+            | Permission::ManageReportAccess(r)
+            | Permission::ManageFixRepository(r)
+            | Permission::UseFixRepository(r) => Some(r),
             _ => None,
         }
     }

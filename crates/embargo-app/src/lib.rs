@@ -22,6 +22,7 @@ pub mod config;
 mod context;
 pub mod cve;
 pub mod diagnostics;
+pub mod fixes;
 mod error;
 pub mod intake;
 pub mod intents;

@@ -93,6 +93,9 @@ pub(crate) async fn change_state_in(
     let report = find(tx, reference).await?;
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
+    if to == ReportState::ReadyForDisclosure {
+        crate::fixes::check_ready(tx, report.id).await?;
+    }
     sr::record_transition(tx, report.id, &transition).await?;
     let reporter = reporters::get(tx, report.reporter_id).await?;
     let reply_address = crate::mail::reply_address(app, &report.reply_token);
