@@ -52,6 +52,13 @@ impl From<embargo_domain::TransitionError> for AppError {
     }
 }
 
+/// A target that does not parse is bad input, told as it is.
+impl From<embargo_domain::TargetError> for AppError {
+    fn from(err: embargo_domain::TargetError) -> Self {
+        AppError::Invalid(err.to_string())
+    }
+}
+
 impl From<embargo_domain::AdvisoryError> for AppError {
     fn from(err: embargo_domain::AdvisoryError) -> Self {
         AppError::Conflict(err.to_string())

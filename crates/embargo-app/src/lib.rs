@@ -35,6 +35,7 @@ pub mod portal;
 pub mod postmaster;
 pub mod registry;
 pub mod reports;
+pub mod sandbox;
 pub mod sessions;
 pub mod sla;
 pub mod sla_sweep;

@@ -5,7 +5,7 @@
 use embargo_app::intake::{IngestOutcome, ingest_mail};
 use embargo_app::reports::{self, ReadPurpose};
 use embargo_app::{App, AppError, accounts, audit, jobs};
-use embargo_domain::{Actor, ReferenceId, ReportState, Role};
+use embargo_domain::{Actor, ReferenceId, ReportState, Role, Target};
 use embargo_test_support::both_backends;
 
 mod common;
@@ -130,9 +130,9 @@ async fn need_to_know_decides_who_reads_and_moves_a_report() {
         reports::show(app, &on, &reference, ReadPurpose::Read).await.unwrap();
         let denied = reports::show(app, &off, &reference, ReadPurpose::Read).await.unwrap_err();
         assert!(matches!(denied, AppError::NotFound(_)), "{denied}");
-        let denied = reports::transition(app, &off, &reference, "triaging", None).await.unwrap_err();
+        let denied = reports::transition(app, &off, &reference, "triaging".parse().unwrap()).await.unwrap_err();
         assert!(matches!(denied, AppError::NotFound(_)), "{denied}");
-        reports::transition(app, &on, &reference, "acknowledged", None).await.unwrap();
+        reports::transition(app, &on, &reference, "acknowledged".parse().unwrap()).await.unwrap();
         // Adding members is for admins.
         assert!(matches!(
             reports::add_member(app, &on, &reference, "off@example.org").await,
@@ -160,18 +160,19 @@ async fn the_lifecycle_is_enforced_and_recorded_end_to_end() {
         let a = reports::submit(app, &Actor::Reporter, submission("a@example.org", "A")).await.unwrap().reference;
         let b = reports::submit(app, &Actor::Reporter, submission("b@example.org", "B")).await.unwrap().reference;
 
-        let err = reports::transition(app, &admin, &a, "disclosed", None).await.unwrap_err();
+        let err = reports::transition(app, &admin, &a, "disclosed".parse().unwrap()).await.unwrap_err();
         assert_eq!(err.to_string(), "a report cannot move from new to disclosed");
-        let err = reports::transition(app, &admin, &a, "closed:duplicate", Some(&a)).await.unwrap_err();
+        let err = reports::transition(app, &admin, &a, Target::duplicate_of(a.clone())).await.unwrap_err();
         assert_eq!(err.to_string(), "a report cannot be a duplicate of itself");
-        assert!(matches!(
-            reports::transition(app, &admin, &a, "closed:duplicate", None).await,
-            Err(AppError::Invalid(_))
-        ));
-        assert!(matches!(reports::transition(app, &admin, &a, "closed:bogus", None).await, Err(AppError::Invalid(_))));
+        // The original must exist (and be readable): nothing changes otherwise.
         let missing: ReferenceId = "EMB-2026-99".parse().unwrap();
         assert!(matches!(
-            reports::transition(app, &admin, &missing, "triaging", None).await,
+            reports::transition(app, &admin, &a, Target::duplicate_of(missing.clone())).await,
+            Err(AppError::NotFound(_))
+        ));
+        assert_eq!(reports::show(app, &admin, &a, ReadPurpose::Read).await.unwrap().report.state, ReportState::New);
+        assert!(matches!(
+            reports::transition(app, &admin, &missing, "triaging".parse().unwrap()).await,
             Err(AppError::NotFound(_))
         ));
 
@@ -180,11 +181,14 @@ async fn the_lifecycle_is_enforced_and_recorded_end_to_end() {
             .enumerate()
         {
             it.clock.advance_secs(60);
-            let t = reports::transition(app, &admin, &a, target, None).await.unwrap();
+            let t = reports::transition(app, &admin, &a, target.parse().unwrap()).await.unwrap();
             assert_eq!(t.to.code(), target, "step {i}");
         }
-        reports::transition(app, &admin, &b, "closed:duplicate", Some(&a)).await.unwrap();
-        assert!(reports::transition(app, &admin, &a, "closed:spam", None).await.is_err(), "disclosed is final");
+        reports::transition(app, &admin, &b, Target::duplicate_of(a.clone())).await.unwrap();
+        assert!(
+            reports::transition(app, &admin, &a, "closed:spam".parse().unwrap()).await.is_err(),
+            "disclosed is final"
+        );
 
         let detail = reports::show(app, &admin, &b, ReadPurpose::Export).await.unwrap();
         assert!(matches!(detail.report.state, ReportState::Closed(embargo_domain::CloseReason::Duplicate { .. })));

@@ -98,7 +98,7 @@ async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
         // Acknowledged Thursday 13:00 (late): the analysis has 3 working days:
         // Thu 11h + Fri + (weekend) Mon + Tue 13h = Tue 2026-03-10 13:00.
         it.clock.set("2026-03-05T13:00:00Z");
-        reports::transition(app, &admin, &reference, "acknowledged", None).await.unwrap();
+        reports::transition(app, &admin, &reference, "acknowledged".parse().unwrap()).await.unwrap();
         let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();
         assert_eq!(detail.sla.acknowledged_at, Some(at("2026-03-05T13:00:00Z")));
         assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-05T12:00:00Z")), "a stopped clock keeps its deadline");
@@ -157,7 +157,7 @@ async fn the_fix_deadline_follows_the_severity_and_calendars_are_admin_only() {
         it.clock.set("2026-03-02T12:00:00Z");
         let reference = reports::submit(app, &Actor::Reporter, submission("Bug")).await.unwrap().reference;
         for state in ["acknowledged", "triaging", "accepted"] {
-            reports::transition(app, &admin, &reference, state, None).await.unwrap();
+            reports::transition(app, &admin, &reference, state.parse().unwrap()).await.unwrap();
         }
         // Unrated: the medium target, 60 working days = 12 weeks = Monday 2026-05-25 12:00.
         let detail = reports::show(app, &admin, &reference, ReadPurpose::Read).await.unwrap();

@@ -145,17 +145,6 @@ impl ReportState {
         }
     }
 
-    /// Parses a target state as typed by a person: a state code, or for closing
-    /// `closed:<reason>` (a duplicate needs its target passed separately).
-    pub fn parse_target(text: &str, duplicate_of: Option<ReportId>) -> Option<Self> {
-        match text.split_once(':') {
-            Some(("closed", reason)) => CloseReason::from_code(reason, duplicate_of).map(ReportState::Closed),
-            Some(_) => None,
-            None if duplicate_of.is_none() && text != "closed" => Self::from_codes(text, None, None),
-            None => None,
-        }
-    }
-
     /// The open states: every state but `closed` and `disclosed` (see [`Self::is_open`]).
     /// The store's SQL for "open" is built from this list.
     pub const OPEN: [ReportState; 7] = [
@@ -216,6 +205,128 @@ impl fmt::Display for ReportState {
             ReportState::Closed(CloseReason::Duplicate { of }) => f.pad(&format!("closed (duplicate of report {of})")),
             ReportState::Closed(reason) => f.pad(&format!("closed ({})", reason.code())),
             other => f.pad(other.code()),
+        }
+    }
+}
+
+/// A target as a person asks for it at an edge (CLI, web form, API): a state code, or
+/// `closed:<reason>`, and for `closed:duplicate` the original report. `Of` names the original:
+/// a reference as typed at the edge, a [`ReportId`] once the use case has found it.
+///
+/// Parsed once, at the edge ([`Target::parse`]); a duplicate without its original, or an
+/// original with any other target, cannot be built, so no use case checks for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target<Of>(Aim<Of>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Aim<Of> {
+    /// Any state but closed as a duplicate (which needs its original).
+    State(ReportState),
+    /// Closed as a duplicate of this report.
+    Duplicate(Of),
+}
+
+/// Why a typed target could not be built from what a person typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Neither a state code nor `closed:<reason>`.
+    #[error(
+        "unknown target state {0:?}; expected one of {states}, or closed:<reason> with a reason among {reasons}",
+        states = ReportState::CODES.iter().filter(|c| **c != "closed").copied().collect::<Vec<_>>().join(", "),
+        reasons = CloseReason::CODES.join(", ")
+    )]
+    Unknown(String),
+    /// `closed:duplicate` without the original.
+    #[error("closing as a duplicate (closed:duplicate) needs the original report (duplicate_of, --duplicate-of)")]
+    DuplicateWithoutOriginal,
+    /// An original with a target other than `closed:duplicate`.
+    #[error("an original report only goes with closed:duplicate")]
+    OriginalWithoutDuplicate,
+}
+
+impl<Of> Target<Of> {
+    /// Parses a target as typed by a person: a state code, or `closed:<reason>`; the original
+    /// of a duplicate comes separately (`--duplicate-of`, the form's `duplicate_of` field).
+    pub fn parse(text: &str, duplicate_of: Option<Of>) -> Result<Self, TargetError> {
+        let state = match text.split_once(':') {
+            Some(("closed", "duplicate")) => {
+                return duplicate_of.map(|of| Target(Aim::Duplicate(of))).ok_or(TargetError::DuplicateWithoutOriginal);
+            }
+            Some(("closed", reason)) => CloseReason::from_code(reason, None).map(ReportState::Closed),
+            Some(_) => None,
+            None if text != "closed" => ReportState::from_codes(text, None, None),
+            None => None,
+        }
+        .ok_or_else(|| TargetError::Unknown(text.to_owned()))?;
+        match duplicate_of {
+            Some(_) => Err(TargetError::OriginalWithoutDuplicate),
+            None => Ok(Target(Aim::State(state))),
+        }
+    }
+
+    /// Closing as a duplicate of `of`.
+    pub fn duplicate_of(of: Of) -> Self {
+        Target(Aim::Duplicate(of))
+    }
+
+    /// The original, when this target closes as a duplicate.
+    pub fn original(&self) -> Option<&Of> {
+        match &self.0 {
+            Aim::Duplicate(of) => Some(of),
+            Aim::State(_) => None,
+        }
+    }
+
+    /// The state this target names, once `find` has turned the original (if any) into its
+    /// report id; `find`'s error (not found, not readable) is passed on.
+    pub async fn resolve<E>(self, find: impl AsyncFnOnce(Of) -> Result<ReportId, E>) -> Result<ReportState, E> {
+        match self.0 {
+            Aim::State(state) => Ok(state),
+            Aim::Duplicate(of) => Ok(ReportState::Closed(CloseReason::Duplicate { of: find(of).await? })),
+        }
+    }
+
+    /// Whether the lifecycle allows moving from `from` to this target (the original does not
+    /// matter: no edge depends on it).
+    pub fn allowed_from(&self, from: ReportState) -> bool {
+        match &self.0 {
+            Aim::State(to) => from.can_move_to(*to),
+            // The placeholder id is never stored: only the kind of state decides the edge.
+            Aim::Duplicate(_) => from.can_move_to(ReportState::Closed(CloseReason::Duplicate { of: ReportId(0) })),
+        }
+    }
+}
+
+impl Target<()> {
+    /// Every target a person can ask for, in lifecycle order (state codes, then each close
+    /// reason), without originals: for the choices of a form and for help texts.
+    pub fn every() -> Vec<Target<()>> {
+        let states = ReportState::of_every_code().into_iter().filter(|s| s.code() != "closed").map(Aim::State);
+        let closes = CloseReason::CODES.iter().map(|code| match CloseReason::from_code(code, None) {
+            Some(reason) => Aim::State(ReportState::Closed(reason)),
+            None => Aim::Duplicate(()),
+        });
+        states.chain(closes).map(Target).collect()
+    }
+}
+
+/// A target without an original (`closed:duplicate` needs [`Target::parse`] with one).
+impl<Of> std::str::FromStr for Target<Of> {
+    type Err = TargetError;
+
+    fn from_str(text: &str) -> Result<Self, TargetError> {
+        Target::parse(text, None)
+    }
+}
+
+impl<Of> fmt::Display for Target<Of> {
+    /// The target as typed: `triaging`, `closed:spam`, `closed:duplicate` (the original is
+    /// not part of the text).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Aim::State(ReportState::Closed(reason)) => write!(f, "closed:{}", reason.code()),
+            Aim::State(state) => f.write_str(state.code()),
+            Aim::Duplicate(_) => f.write_str("closed:duplicate"),
         }
     }
 }
@@ -403,12 +514,65 @@ mod tests {
         assert_eq!(ReportState::from_codes("closed", Some("duplicate"), None), None);
         assert_eq!(ReportState::from_codes("new", Some("spam"), None), None);
         assert_eq!(ReportState::from_codes("bogus", None, None), None);
+    }
+
+    fn resolved(target: Target<ReportId>) -> ReportState {
+        let found: Result<ReportState, std::convert::Infallible> = ready(target.resolve(async |of| Ok(of)));
+        found.unwrap()
+    }
+
+    /// Polls a future that never waits (the resolvers of these tests are immediate).
+    fn ready<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => unreachable!("the resolver does not wait"),
+        }
+    }
+
+    #[test]
+    fn targets_are_parsed_once_and_typed() {
+        let parse = |text: &str, of: Option<ReportId>| Target::parse(text, of);
         assert_eq!(
-            ReportState::parse_target("closed:not-security", None),
-            Some(ReportState::Closed(CloseReason::NotSecurity))
+            resolved(parse("closed:not-security", None).unwrap()),
+            ReportState::Closed(CloseReason::NotSecurity)
         );
-        assert_eq!(ReportState::parse_target("closed", None), None);
-        assert_eq!(ReportState::parse_target("triaging:x", None), None);
+        assert_eq!(resolved(parse("triaging", None).unwrap()), ReportState::Triaging);
+        assert_eq!(
+            resolved(parse("closed:duplicate", Some(OTHER)).unwrap()),
+            ReportState::Closed(CloseReason::Duplicate { of: OTHER })
+        );
+        assert_eq!(parse("closed:duplicate", Some(OTHER)).unwrap().original(), Some(&OTHER));
+        assert_eq!(parse("closed:spam", None).unwrap().original(), None);
+        // A duplicate needs its original; an original needs a duplicate.
+        assert_eq!(parse("closed:duplicate", None), Err(TargetError::DuplicateWithoutOriginal));
+        assert_eq!(parse("closed:spam", Some(OTHER)), Err(TargetError::OriginalWithoutDuplicate));
+        assert_eq!(parse("triaging", Some(OTHER)), Err(TargetError::OriginalWithoutDuplicate));
+        for bad in ["closed", "triaging:x", "closed:bogus", "shut", "", "CLOSED:spam"] {
+            assert_eq!(parse(bad, None), Err(TargetError::Unknown(bad.to_owned())), "{bad:?}");
+        }
+        let message = parse("bogus", None).unwrap_err().to_string();
+        assert!(
+            message.contains("triaging") && message.contains("wont-fix") && !message.contains(" closed,"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn every_target_prints_as_it_parses() {
+        let every = Target::every();
+        assert_eq!(every.len(), ReportState::CODES.len() - 1 + CloseReason::CODES.len());
+        for target in every {
+            let text = target.to_string();
+            let of = target.original().map(|()| OTHER);
+            let again = Target::parse(&text, of).unwrap();
+            assert_eq!(again.to_string(), text);
+            for from in all_states() {
+                let to = resolved(again.clone());
+                assert_eq!(target.allowed_from(from), from.can_move_to(to), "{from} -> {text}");
+            }
+        }
     }
 
     fn any_state() -> impl Strategy<Value = ReportState> {

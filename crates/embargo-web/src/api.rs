@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use embargo_app::reports::{self, InboxQuery, Notice, ReadPurpose, TeamMessage};
 use embargo_app::views::{ReportSummaryView, ReportView, time};
 use embargo_app::{App, AppError};
-use embargo_domain::{ReferenceId, ReportState};
+use embargo_domain::{ReferenceId, ReportState, Target};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -131,7 +131,8 @@ pub(crate) async fn transition(
         (None | Some("custom"), Some(text)) => Notice::Custom(text),
         _ => return Err(AppError::Invalid("notice is template, none, or custom with notice_text".into()).into()),
     };
-    let t = reports::change_state(&app, &actor, &reference, &input.target, duplicate_of.as_ref(), notice).await?;
+    let target = Target::parse(&input.target, duplicate_of).map_err(AppError::from)?;
+    let t = reports::change_state(&app, &actor, &reference, target, notice).await?;
     let (to, reason) = match t.to {
         ReportState::Closed(reason) => ("closed", Some(reason.code())),
         other => (other.code(), None),

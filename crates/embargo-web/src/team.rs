@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
 use embargo_app::{App, AppError, accounts, sessions};
-use embargo_domain::{ReferenceId, ReportState, Role};
+use embargo_domain::{ReferenceId, ReportState, Role, Target};
 use serde::Deserialize;
 
 use crate::auth::{self, AnySession, Team};
@@ -427,23 +427,15 @@ fn size(bytes: i64) -> String {
 }
 
 fn targets(state: ReportState) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for code in ReportState::CODES {
-        if code == "closed" {
-            continue;
-        }
-        if let Some(target) = ReportState::parse_target(code, None)
-            && state.can_move_to(target)
-        {
-            out.push((code.to_owned(), code.replace('-', " ")));
-        }
-    }
-    if state.is_open() {
-        for reason in embargo_domain::CloseReason::CODES {
-            out.push((format!("closed:{reason}"), format!("closed: {}", reason.replace('-', " "))));
-        }
-    }
-    out
+    Target::every()
+        .into_iter()
+        .filter(|target| target.allowed_from(state))
+        .map(|target| {
+            let text = target.to_string();
+            let label = text.replace(':', ": ").replace('-', " ");
+            (text, label)
+        })
+        .collect()
 }
 
 pub(crate) async fn report(
@@ -767,8 +759,12 @@ pub(crate) async fn transition(
             }
         },
     };
+    let target = match Target::parse(&input.target, duplicate_of) {
+        Ok(target) => target,
+        Err(err) => return WebError::from(AppError::from(err)).into_response(),
+    };
     if input.confirm != "1" {
-        return match reports::notice_template(&app, &who.actor, &reference, &input.target).await {
+        return match reports::notice_template(&app, &who.actor, &reference, &target).await {
             Ok(template) => page(
                 StatusCode::OK,
                 &TransitionPage {
@@ -785,7 +781,7 @@ pub(crate) async fn transition(
         };
     }
     let notice = if input.send == "1" { Notice::Custom(input.notice) } else { Notice::None };
-    match reports::change_state(&app, &who.actor, &reference, &input.target, duplicate_of.as_ref(), notice).await {
+    match reports::change_state(&app, &who.actor, &reference, target, notice).await {
         Ok(_) => back(&reference, "state"),
         Err(err) => WebError::from(err).into_response(),
     }

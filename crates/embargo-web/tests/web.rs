@@ -673,6 +673,27 @@ async fn team_and_reporter_talk_through_the_status_page_and_notices_are_edited_b
         assert_eq!(send(router, get(&new_path, None)).await.status, StatusCode::NOT_FOUND);
         // Duplicates: report 2 closed as a duplicate of report 1, linked both ways.
         let path2 = format!("/reports/{}/transition", w.r2);
+        // The form and the API parse the target once: a duplicate needs its original, an
+        // original goes only with a duplicate, and nothing changes when either is wrong.
+        for fields in [
+            vec![("target", "closed:duplicate"), ("confirm", "1")],
+            vec![("target", "closed:spam"), ("duplicate_of", r1.as_str()), ("confirm", "1")],
+            vec![("target", "closed:duplicate")],
+        ] {
+            let reply = send(router, post(&path2, Some(&w.admin), &fields)).await;
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}: {}", reply.body);
+            assert!(reply.body.contains("closed:duplicate"), "{fields:?}: {}", reply.body);
+        }
+        let api_path = format!("/api/v1/reports/{}/transitions", w.r2);
+        for body in [
+            serde_json::json!({ "target": "closed:duplicate" }),
+            serde_json::json!({ "target": "closed:spam", "duplicate_of": r1 }),
+        ] {
+            let reply = send(router, api("POST", &api_path, Some(&w.admin_token), Some(body.clone()))).await;
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", reply.body);
+        }
+        let detail = reports::show(&w.web.app, &local, &w.r2, reports::ReadPurpose::Read).await.unwrap();
+        assert!(detail.report.state.is_open(), "refused targets change nothing");
         let reply = send(
             router,
             post(

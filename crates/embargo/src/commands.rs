@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use embargo_app::config::{Config, Overrides};
 use embargo_app::reports::ReadPurpose;
 use embargo_app::{App, AppError, OpenError, OpenFailure, OpenMode, accounts, audit, intake, jobs, reports};
-use embargo_domain::{Actor, ReferenceId, Role};
+use embargo_domain::{Actor, ReferenceId, Role, Target};
 use tokio::sync::watch;
 
 use crate::cli::{
@@ -486,7 +486,8 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
         ReportCommand::Transition { id, state, duplicate_of } => {
             let reference = parse_reference(&app, &id)?;
             let original = duplicate_of.as_deref().map(|text| parse_reference(&app, text)).transpose()?;
-            let transition = reports::transition(&app, &actor, &reference, &state, original.as_ref()).await?;
+            let target = Target::parse(&state, original).map_err(AppError::from)?;
+            let transition = reports::transition(&app, &actor, &reference, target).await?;
             println!("{reference}: {} -> {}", transition.from, transition.to);
         }
         ReportCommand::Reply { id, body, ask, as_user, json } => {

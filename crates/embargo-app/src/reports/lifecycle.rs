@@ -1,7 +1,7 @@
 //! Lifecycle changes: state transitions with the reporter's notice, duplicates, splitting a
 //! report, and upstream dependencies.
 
-use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportState, Transition};
+use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportState, Target, Transition, TransitionError};
 use embargo_store::messages::{self, MessageKind, NewMessage};
 use embargo_store::reporters;
 use embargo_store::reports::Upstream;
@@ -24,55 +24,38 @@ pub enum Notice {
 
 /// Moves a report to another state, checked against the lifecycle, and mails the reporter
 /// the templated notice for reporter-visible states (see [`change_state`]).
-///
-/// `duplicate_of` names the original when closing as a duplicate.
 pub async fn transition(
     app: &App,
     actor: &Actor,
     reference: &ReferenceId,
-    target: &str,
-    duplicate_of: Option<&ReferenceId>,
+    target: Target<ReferenceId>,
 ) -> Result<Transition, AppError> {
-    change_state(app, actor, reference, target, duplicate_of, Notice::Template).await
+    change_state(app, actor, reference, target, Notice::Template).await
 }
 
-/// Moves a report to another state and, as `notice` says, records a message to the
-/// reporter on the thread and enqueues its mail, all in one transaction.
+/// Moves a report to `target` and, as `notice` says, records a message to the reporter on
+/// the thread and enqueues its mail, all in one transaction. The original of a duplicate must
+/// exist and be readable by the actor.
 pub async fn change_state(
     app: &App,
     actor: &Actor,
     reference: &ReferenceId,
-    target: &str,
-    duplicate_of: Option<&ReferenceId>,
+    target: Target<ReferenceId>,
     notice: Notice,
 ) -> Result<Transition, AppError> {
+    if target.original() == Some(reference) {
+        return Err(TransitionError::DuplicateOfItself.into());
+    }
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
-    let original = match duplicate_of {
-        Some(other) if other == reference => {
-            return Err(AppError::Invalid("a report cannot be a duplicate of itself".into()));
-        }
-        Some(other) => {
-            let original = find(&mut tx, other).await?;
-            require_on(&mut tx, actor, Permission::ReadReport(original.id), other).await?;
-            Some(original.id)
-        }
-        None => None,
-    };
-    if target == "closed:duplicate" && original.is_none() {
-        return Err(AppError::Invalid("closing as a duplicate needs the original report (--duplicate-of ID)".into()));
-    }
-    if original.is_some() && target != "closed:duplicate" {
-        return Err(AppError::Invalid("an original report only goes with closed:duplicate".into()));
-    }
-    let to = ReportState::parse_target(target, original).ok_or_else(|| {
-        AppError::Invalid(format!(
-            "unknown target state {target:?}; expected one of {}, or closed:<reason> with a reason among {}",
-            ReportState::CODES.iter().filter(|c| **c != "closed").copied().collect::<Vec<_>>().join(", "),
-            embargo_domain::CloseReason::CODES.join(", "),
-        ))
-    })?;
+    let to = target
+        .resolve(async |other| {
+            let original = find(&mut tx, &other).await?;
+            require_on(&mut tx, actor, Permission::ReadReport(original.id), &other).await?;
+            Ok::<_, AppError>(original.id)
+        })
+        .await?;
     let transition = change_state_in(&mut tx, app, actor, reference, to, notice).await?;
     tx.commit().await?;
     metrics::counter!("embargo_report_transitions_total", "to" => to.code()).increment(1);
@@ -132,16 +115,16 @@ pub async fn notice_template(
     app: &App,
     actor: &Actor,
     reference: &ReferenceId,
-    target: &str,
+    target: &Target<ReferenceId>,
 ) -> Result<Option<crate::mail::MailText>, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
     tx.rollback().await?;
-    let placeholder = if target == "closed:duplicate" { Some(report.id) } else { None };
-    let to = ReportState::parse_target(target, placeholder)
-        .ok_or_else(|| AppError::Invalid(format!("unknown target state {target:?}")))?;
+    // The notice does not name the original: any id stands in for it.
+    let to = target.clone().resolve(async |_| Ok::<_, std::convert::Infallible>(report.id)).await;
+    let Ok(to) = to;
     let reply_address = crate::mail::reply_address(app, &report.reply_token);
     Ok(crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address))
 }

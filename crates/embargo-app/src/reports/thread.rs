@@ -68,7 +68,7 @@ pub(super) async fn resume_on_answer_in(tx: &mut Tx, app: &App, record: &ReportR
             let transitions = sr::transitions(tx, record.id).await?;
             let before = transitions.iter().rev().find(|t| t.to == ReportState::NeedsInfo).map(|t| t.from.as_str());
             // Back where it was when the lifecycle allows it, else into triage.
-            let previous = before.and_then(|code| ReportState::parse_target(code, None));
+            let previous = before.and_then(|code| ReportState::from_codes(code, None, None));
             Some(previous.filter(|p| record.state.can_move_to(*p)).unwrap_or(ReportState::Triaging))
         }
         ReportState::Closed(embargo_domain::CloseReason::NoResponse) => Some(ReportState::Triaging),

@@ -396,7 +396,7 @@ async fn reporter_history_and_its_flag_count_only_reports_the_reader_may_see() {
             let r = reports::submit(app, &system, submission("alice@example.net", &format!("Other {i}"), "x"))
                 .await
                 .unwrap();
-            reports::change_state(app, &local, &r.reference, "closed:invalid", None, reports::Notice::None)
+            reports::change_state(app, &local, &r.reference, "closed:invalid".parse().unwrap(), reports::Notice::None)
                 .await
                 .unwrap();
             others.push(r.reference);

@@ -171,8 +171,7 @@ async fn reporter_history_counts_outcomes_and_flags_without_hiding() {
                 app,
                 &local(),
                 &r.reference,
-                &format!("closed:{reason}"),
-                None,
+                format!("closed:{reason}").parse().unwrap(),
                 reports::Notice::None,
             )
             .await
@@ -221,7 +220,9 @@ async fn reporter_history_counts_outcomes_and_flags_without_hiding() {
         // One valid report lifts the flag.
         let valid = reports::submit(app, &system, submission("noisy@example.net", "A real one", "r")).await.unwrap();
         for target in ["triaging", "accepted"] {
-            reports::change_state(app, &local(), &valid.reference, target, None, reports::Notice::None).await.unwrap();
+            reports::change_state(app, &local(), &valid.reference, target.parse().unwrap(), reports::Notice::None)
+                .await
+                .unwrap();
         }
         let history = reports::reporter_history(app, &local(), &latest.reference).await.unwrap();
         assert_eq!((history.total, history.valid, history.invalid), (4, 1, 3));

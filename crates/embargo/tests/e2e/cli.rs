@@ -154,6 +154,14 @@ fn mail_in_then_list_show_and_move_through_the_cli() {
         assert_eq!(out.code, 1);
         assert!(out.stderr.contains("cannot move from acknowledged to disclosed"), "{}", out.stderr);
         let second = format!("SEC-{year}-2");
+        // The target is parsed before anything is looked up: a duplicate needs its original
+        // and an original needs a duplicate (exit 65, EX_DATAERR).
+        let out = it.run(&["report", "transition", &second, "closed:duplicate"], b"");
+        assert_eq!(out.code, 65, "{}", out.stderr);
+        assert!(out.stderr.contains("needs the original report"), "{}", out.stderr);
+        let out = it.run(&["report", "transition", &second, "closed:spam", "--duplicate-of", &id], b"");
+        assert_eq!(out.code, 65, "{}", out.stderr);
+        assert!(out.stderr.contains("only goes with closed:duplicate"), "{}", out.stderr);
         let out = it.run(&["report", "transition", &second, "closed:duplicate", "--duplicate-of", &id], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
 
