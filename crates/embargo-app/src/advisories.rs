@@ -294,7 +294,9 @@ fn add_affected(
                 vendor: app.config.organisation.name.clone(),
                 ecosystem: Some(product.ecosystem.clone()).filter(|e| !e.is_empty()),
                 purl: Some(product.purl.clone()).filter(|p| !p.is_empty()),
-                repository: Some(product.repository_url.clone()).filter(|r| !r.is_empty()),
+                // A local mirror (a path or file:// URL, for the fix repository) is not public.
+                repository: Some(product.repository_url.clone())
+                    .filter(|r| r.starts_with("https://") || r.starts_with("http://")),
                 ranges: vec![range],
                 versions: Vec::new(),
             }),

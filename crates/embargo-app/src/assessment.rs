@@ -68,11 +68,10 @@ pub(crate) async fn get_in(tx: &mut Tx, report: ReportId) -> Result<Assessment, 
 
 /// Replaces the affected ranges of `product` in a report's assessment by the fix's backport
 /// matrix: one range per affected line, from its first affected version (`0` when not
-/// known) to the version that carries the fix; then refreshes the report's draft
-/// advisories. Called in the matrix change's transaction (permission checked there).
+/// known) to the version that carries the fix. Called in the matrix change's transaction
+/// (permission checked there).
 pub(crate) async fn set_affected_from_fix(
     tx: &mut Tx,
-    app: &App,
     report: &embargo_store::reports::ReportRecord,
     product: i64,
     lines: &[embargo_store::fixes::FixLine],
@@ -90,7 +89,6 @@ pub(crate) async fn set_affected_from_fix(
     let severity = assessment.severity().map(|s| s.as_str().to_lowercase());
     let json = serde_json::to_string(&assessment).map_err(|e| AppError::Internal(e.into()))?;
     embargo_store::assessments::set(tx, report.id, &report.reference, &json, severity.as_deref()).await?;
-    crate::advisories::refresh_affected_in(tx, app, report.id, product).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! private CI runs with their logs (sealed, appended in chunks while a run goes), and the
 //! invitations of fix developers.
 
+use embargo_domain::fix::{self, Blocker, LineCheck};
 use embargo_domain::{CiState, ReportId, Timestamp, UserId};
 use sqlx::Row;
 
@@ -163,7 +164,13 @@ pub async fn lines(tx: &mut Tx, report: ReportId) -> Result<Vec<FixLine>, StoreE
 
 /// Records a fix branch's new head; false when it already was the head (or there is no
 /// such line).
-pub async fn set_head(tx: &mut Tx, report: ReportId, line: &str, head: &str, at: Timestamp) -> Result<bool, StoreError> {
+pub async fn set_head(
+    tx: &mut Tx,
+    report: ReportId,
+    line: &str,
+    head: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE fix_lines SET head = $3, ci_override = NULL, updated_at = $4 \
          WHERE report_id = $1 AND line = $2 AND head <> $3",
@@ -277,9 +284,9 @@ pub async fn runs(tx: &mut Tx, report: ReportId) -> Result<Vec<CiRun>, StoreErro
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {RUN_COLUMNS} FROM ci_runs WHERE report_id = $1 ORDER BY id DESC"
     )))
-        .bind(report.0)
-        .fetch_all(tx.conn())
-        .await?;
+    .bind(report.0)
+    .fetch_all(tx.conn())
+    .await?;
     rows.iter().map(run_of).collect()
 }
 
@@ -386,12 +393,11 @@ pub async fn invite(
 
 /// The invitation a token's hash names.
 pub async fn invitation(tx: &mut Tx, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, user_id, report_id, expires_at, accepted_at FROM invitations WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(tx.conn())
-    .await?;
+    let row =
+        sqlx::query("SELECT id, user_id, report_id, expires_at, accepted_at FROM invitations WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(tx.conn())
+            .await?;
     row.map(|row| {
         Ok(Invitation {
             id: row.try_get("id")?,
@@ -412,4 +418,33 @@ pub async fn accept_invitation(tx: &mut Tx, id: i64, at: Timestamp) -> Result<bo
         .execute(tx.conn())
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The latest run on a line's current head.
+pub fn run_on_head<'a>(line: &FixLine, runs: &'a [CiRun]) -> Option<&'a CiRun> {
+    runs.iter().filter(|r| r.line == line.line && r.commit == line.head).max_by_key(|r| r.id)
+}
+
+/// The domain's readiness rule ([`fix::blockers`]) over stored lines and runs.
+pub fn blockers_of(lines: &[FixLine], runs: &[CiRun]) -> Vec<Blocker> {
+    let checks: Vec<LineCheck<'_>> = lines
+        .iter()
+        .map(|line| LineCheck {
+            line: &line.line,
+            affected: line.affected,
+            ci: run_on_head(line, runs).map(|r| r.state),
+            overridden: line.ci_override.is_some(),
+        })
+        .collect();
+    fix::blockers(&checks)
+}
+
+/// What keeps a report's fix from being ready for disclosure (nothing when it has no fix).
+pub async fn blockers(tx: &mut Tx, report: ReportId) -> Result<Vec<Blocker>, StoreError> {
+    if get(tx, report).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let lines = lines(tx, report).await?;
+    let runs = runs(tx, report).await?;
+    Ok(blockers_of(&lines, &runs))
 }

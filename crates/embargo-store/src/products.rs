@@ -37,10 +37,11 @@ pub async fn create(tx: &mut Tx, name: &str, at: Timestamp) -> Result<i64, Store
 
 /// Every product, by name.
 pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, name, repository_url, ecosystem, purl, release_lines, test_command FROM products ORDER BY name")
-            .fetch_all(tx.conn())
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, name, repository_url, ecosystem, purl, release_lines, test_command FROM products ORDER BY name",
+    )
+    .fetch_all(tx.conn())
+    .await?;
     rows.iter()
         .map(|row| {
             let lines: String = row.try_get("release_lines")?;

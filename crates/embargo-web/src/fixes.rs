@@ -7,18 +7,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use embargo_app::{App, AppError, accounts, fixes};
-use embargo_domain::{Actor, CiState, ReferenceId, Role};
+use embargo_domain::{CiState, ReferenceId};
 use serde::Deserialize;
 
-use crate::auth::Team;
+use crate::auth::{Team, is_fix_developer};
 use crate::error::WebError;
 use crate::extract::{Form, Path, ReportPath};
 use crate::render::{self, Layout, page};
-
-/// Whether an actor is a fix developer (their pages are the fixes they were given).
-pub(crate) fn is_fix_developer(actor: &Actor) -> bool {
-    matches!(actor, Actor::User { role: Role::FixDeveloper, .. })
-}
 
 #[derive(Template)]
 #[template(path = "fixes.html")]
@@ -319,7 +314,11 @@ async fn retry(app: &App, token: &str, message: &str) -> Response {
 }
 
 /// Accepts the invitation: sets the password, then on to sign in.
-pub(crate) async fn accept(State(app): State<App>, Path(token): Path<String>, Form(input): Form<AcceptInput>) -> Response {
+pub(crate) async fn accept(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    Form(input): Form<AcceptInput>,
+) -> Response {
     if input.password != input.confirm {
         return retry(&app, &token, "The passwords do not match.").await;
     }

@@ -63,7 +63,7 @@ impl Layout {
             user: Some(NavUser {
                 email: user.session.email().to_owned(),
                 admin: user.session.is_admin(),
-                fix_developer: crate::fixes::is_fix_developer(&user.actor),
+                fix_developer: crate::auth::is_fix_developer(&user.actor),
             }),
             body_class: "team",
             ..Self::public(app, title, section)

@@ -157,7 +157,8 @@ async fn finish(
     rest: &[u8],
 ) -> Result<(), JobError> {
     let mut tx = app.store.begin().await?;
-    let current = store::run(&mut tx, run).await?.ok_or_else(|| JobError::Permanent(format!("CI run {run} is gone")))?;
+    let current =
+        store::run(&mut tx, run).await?.ok_or_else(|| JobError::Permanent(format!("CI run {run} is gone")))?;
     current.state.apply(CiStep::Finish(state)).map_err(|e| JobError::Permanent(e.to_string()))?;
     if !rest.is_empty() {
         store::append_log(&mut tx, run, rest).await?;

@@ -112,7 +112,8 @@ pub(crate) async fn init(app: &App, path: &Path) -> Result<(), AppError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o700)).map_err(io("make the hook runnable"))?;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("make the hook runnable"))?;
     }
     Ok(())
 }

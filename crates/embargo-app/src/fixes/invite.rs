@@ -64,8 +64,12 @@ pub async fn invite(app: &App, actor: &Actor, reference: &ReferenceId, email: &s
     audit::record(&mut tx, app, actor, "fix.invite", &subject(reference), &format!("user={user}")).await?;
     let mailed = role == Role::FixDeveloper;
     if mailed {
-        crate::jobs::enqueue(&mut tx, app, &Invitation { report: report.id.0, user: user.0, at_ms: now.as_millisecond() })
-            .await?;
+        crate::jobs::enqueue(
+            &mut tx,
+            app,
+            &Invitation { report: report.id.0, user: user.0, at_ms: now.as_millisecond() },
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Invited { user: user.0, email, created, mailed })
@@ -137,9 +141,9 @@ pub async fn invitation(app: &App, token: &str) -> Result<Option<(String, Refere
     let mut tx = app.store.snapshot().await?;
     let found = valid_invitation(&mut tx, app.now(), token).await?;
     let out = match found {
-        Some((invitation, email)) => embargo_store::reports::get(&mut tx, invitation.report)
-            .await?
-            .map(|report| (email, report.reference)),
+        Some((invitation, email)) => {
+            embargo_store::reports::get(&mut tx, invitation.report).await?.map(|report| (email, report.reference))
+        }
         None => None,
     };
     tx.rollback().await?;

@@ -20,7 +20,7 @@ mod invite;
 
 use std::path::PathBuf;
 
-use embargo_domain::fix::{self, LineCheck};
+use embargo_domain::fix;
 use embargo_domain::{Actor, CiState, ReferenceId, ReportId, ReportState};
 use embargo_store::Tx;
 use embargo_store::fixes::{self as store, FixLine, FixRepository};
@@ -224,7 +224,12 @@ fn regex_escape(value: &str) -> String {
 /// Who may use a fix repository over git: the directory to serve, for an actor who may use
 /// the report's fix; "not found" for anyone else and for reports without one (the web layer
 /// answers both alike). Before a push, the hook's rules are brought up to date.
-pub async fn git_repository(app: &App, actor: &Actor, reference: &ReferenceId, push: bool) -> Result<PathBuf, AppError> {
+pub async fn git_repository(
+    app: &App,
+    actor: &Actor,
+    reference: &ReferenceId,
+    push: bool,
+) -> Result<PathBuf, AppError> {
     let mut tx = app.store.snapshot().await?;
     let (report, _) = find_for(&mut tx, actor, reference, Permission::UseFixRepository).await?;
     let path = repository_path(app, report.id);
@@ -330,7 +335,7 @@ async fn status_in(
         .find(|p| p.id == repository.product_id)
         .map_or_else(String::new, |p| p.name);
     let statuses: Vec<LineStatus> = lines.iter().map(|line| line_status(line, &runs)).collect();
-    let blockers = readiness(&lines, &runs).into_iter().map(|b| b.to_string()).collect();
+    let blockers = store::blockers_of(&lines, &runs).into_iter().map(|b| b.to_string()).collect();
     Ok(FixStatus {
         report: report.reference.to_string(),
         clone_url: clone_url(app, &report.reference),
@@ -341,13 +346,8 @@ async fn status_in(
     })
 }
 
-/// The latest run on a line's current head.
-fn run_on_head<'a>(line: &FixLine, runs: &'a [CiRun]) -> Option<&'a CiRun> {
-    runs.iter().filter(|r| r.line == line.line && r.commit == line.head).max_by_key(|r| r.id)
-}
-
 fn line_status(line: &FixLine, runs: &[CiRun]) -> LineStatus {
-    let run = run_on_head(line, runs);
+    let run = store::run_on_head(line, runs);
     LineStatus {
         line: line.line.clone(),
         branch: fix::fix_branch(&line.line),
@@ -363,19 +363,6 @@ fn line_status(line: &FixLine, runs: &[CiRun]) -> LineStatus {
     }
 }
 
-fn readiness(lines: &[FixLine], runs: &[CiRun]) -> Vec<fix::Blocker> {
-    let checks: Vec<LineCheck<'_>> = lines
-        .iter()
-        .map(|line| LineCheck {
-            line: &line.line,
-            affected: line.affected,
-            ci: run_on_head(line, runs).map(|r| r.state),
-            overridden: line.ci_override.is_some(),
-        })
-        .collect();
-    fix::blockers(&checks)
-}
-
 /// A fix's status: the backport matrix with CI on each line's head.
 pub async fn status(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<FixStatus, AppError> {
     let mut tx = app.store.snapshot().await?;
@@ -383,26 +370,6 @@ pub async fn status(app: &App, actor: &Actor, reference: &ReferenceId) -> Result
     let status = status_in(&mut tx, app, &report, &repository).await?;
     tx.rollback().await?;
     Ok(status)
-}
-
-/// Refuses to move a report with a fix to ready-for-disclosure while an affected line's CI
-/// has not passed on its head (unless a person overrode the line). Called in the
-/// transition's transaction.
-pub(crate) async fn check_ready(tx: &mut Tx, report: ReportId) -> Result<(), AppError> {
-    if store::get(tx, report).await?.is_none() {
-        return Ok(());
-    }
-    let lines = store::lines(tx, report).await?;
-    let runs = store::runs(tx, report).await?;
-    let blockers = readiness(&lines, &runs);
-    if blockers.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = blockers.iter().map(ToString::to_string).collect();
-    Err(AppError::Invalid(format!(
-        "the fix is not ready: {}. Fix the line, or override it with a reason (embargo fix override)",
-        list.join("; ")
-    )))
 }
 
 /// A change to one row of the backport matrix.
@@ -454,7 +421,8 @@ pub async fn set_line(
     let fixed = fixed.unwrap_or(current.fixed_version);
     store::set_matrix(&mut tx, report.id, line, affected, &introduced, &fixed, now).await?;
     let lines = store::lines(&mut tx, report.id).await?;
-    crate::assessment::set_affected_from_fix(&mut tx, app, &report, repository.product_id, &lines).await?;
+    crate::assessment::set_affected_from_fix(&mut tx, &report, repository.product_id, &lines).await?;
+    crate::advisories::refresh_affected_in(&mut tx, app, report.id, repository.product_id).await?;
     audit::record(
         &mut tx,
         app,
