@@ -13,6 +13,8 @@ use common::{instance, submission};
 
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
+#[path = "app/fixes.rs"]
+mod fixes;
 #[path = "app/offboarding.rs"]
 mod offboarding;
 // One test binary for the crate (`autotests = false`): the other files are its modules.

@@ -448,3 +448,62 @@ pub async fn blockers(tx: &mut Tx, report: ReportId) -> Result<Vec<Blocker>, Sto
     let runs = runs(tx, report).await?;
     Ok(blockers_of(&lines, &runs))
 }
+
+/// A comment of a fix's discussion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixComment {
+    /// Id.
+    pub id: i64,
+    /// Who wrote it (their address, or the actor's text).
+    pub author: String,
+    /// What they wrote.
+    pub body: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+fn comment_aad(report: ReportId) -> String {
+    format!("fix_comments:{}", report.0)
+}
+
+/// Adds a comment to a fix's discussion (sealed).
+pub async fn add_comment(
+    tx: &mut Tx,
+    report: ReportId,
+    author: &str,
+    body: &str,
+    at: Timestamp,
+) -> Result<i64, StoreError> {
+    let sealed = tx.seal(body, &comment_aad(report));
+    let id = sqlx::query_scalar(
+        "INSERT INTO fix_comments (report_id, author, body_enc, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(report.0)
+    .bind(author)
+    .bind(sealed)
+    .bind(ms(at))
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+/// A fix's discussion, oldest first.
+pub async fn comments(tx: &mut Tx, report: ReportId) -> Result<Vec<FixComment>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, author, body_enc, created_at FROM fix_comments WHERE report_id = $1 ORDER BY id")
+            .bind(report.0)
+            .fetch_all(tx.conn())
+            .await?;
+    let aad = comment_aad(report);
+    rows.iter()
+        .map(|row| {
+            let sealed: Vec<u8> = row.try_get("body_enc")?;
+            Ok(FixComment {
+                id: row.try_get("id")?,
+                author: row.try_get("author")?,
+                body: tx.open(&sealed, &aad)?,
+                created_at: ts(row.try_get("created_at")?)?,
+            })
+        })
+        .collect()
+}

@@ -28,6 +28,13 @@ pub(crate) async fn list(State(app): State<App>, who: Team) -> Result<Response, 
     Ok(page(StatusCode::OK, &FixesPage { layout: Layout::team(&app, "Fixes", "fixes", &who), fixes }))
 }
 
+struct CommentRow {
+    author: String,
+    when: String,
+    /// As written: the template escapes it, nothing is dropped.
+    body: String,
+}
+
 struct RunRow {
     id: i64,
     line: String,
@@ -53,6 +60,7 @@ struct FixPage {
     layout: Layout,
     reference: String,
     status: fixes::FixStatus,
+    comments: Vec<CommentRow>,
     runs: Vec<RunRow>,
     manage: bool,
     running: bool,
@@ -103,10 +111,18 @@ pub(crate) async fn show(
             when: render::time(&app, r.created_at),
         })
         .collect();
+    let comments = fixes::comments(&app, &who.actor, &reference)
+        .await?
+        .into_iter()
+        .map(|c| CommentRow { author: c.author, when: render::time(&app, c.created_at), body: c.body })
+        .collect();
     let manage = !is_fix_developer(&who.actor);
     let mut layout = layout;
     layout.refresh = running.then_some(3);
-    Ok(page(StatusCode::OK, &FixPage { layout, reference: reference.to_string(), status, runs, manage, running }))
+    Ok(page(
+        StatusCode::OK,
+        &FixPage { layout, reference: reference.to_string(), status, comments, runs, manage, running },
+    ))
 }
 
 #[derive(Template)]
@@ -203,6 +219,22 @@ pub(crate) async fn invite(
 ) -> Result<Response, WebError> {
     fixes::invite(&app, &who.actor, &reference, &input.email).await?;
     Ok(back(&reference, "invite"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CommentInput {
+    body: String,
+}
+
+/// Adds to the fix's discussion.
+pub(crate) async fn comment(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(input): Form<CommentInput>,
+) -> Result<Response, WebError> {
+    fixes::comment(&app, &who.actor, &reference, &input.body).await?;
+    Ok(back(&reference, "comment"))
 }
 
 #[derive(Deserialize)]

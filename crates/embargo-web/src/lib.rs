@@ -140,6 +140,7 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/fix/invite", post(fixes::invite))
         .route("/reports/{reference}/fix/line", post(fixes::set_line))
         .route("/reports/{reference}/fix/override", post(fixes::override_ci))
+        .route("/reports/{reference}/fix/comments", post(fixes::comment))
         .route("/reports/{reference}/fix/runs/{id}", get(fixes::run))
         .route("/reports/{reference}/fix/runs/{id}/log.txt", get(fixes::run_text))
         .route("/invitations/{token}", get(fixes::invitation).post(fixes::accept))
@@ -180,6 +181,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/replies", post(api::reply))
         .route("/api/v1/reports/{reference}/notes", post(api::note))
         .route("/api/v1/reports/{reference}/transitions", post(api::transition))
+        .route("/api/v1/reports/{reference}/fix", get(api::fix))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,

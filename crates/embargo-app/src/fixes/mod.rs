@@ -28,7 +28,7 @@ use serde::Serialize;
 
 pub use self::ci::CiJob;
 pub use self::invite::*;
-pub use embargo_store::fixes::CiRun;
+pub use embargo_store::fixes::{CiRun, FixComment};
 
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit, reports};
@@ -531,4 +531,36 @@ pub async fn mine(app: &App, actor: &Actor) -> Result<Vec<FixStatus>, AppError> 
     }
     tx.rollback().await?;
     Ok(out)
+}
+
+/// Adds to a fix's discussion (the team of the report and its fix developers read it; the
+/// report's own thread stays theirs alone).
+pub async fn comment(app: &App, actor: &Actor, reference: &ReferenceId, body: &str) -> Result<i64, AppError> {
+    if body.trim().is_empty() {
+        return Err(AppError::Invalid("write something".into()));
+    }
+    if body.len() > 100_000 {
+        return Err(AppError::Invalid("a comment has at most 100,000 bytes".into()));
+    }
+    let mut tx = app.store.begin().await?;
+    let (report, _) = find_for(&mut tx, actor, reference, Permission::UseFixRepository).await?;
+    let author = match actor {
+        Actor::User { id, .. } => {
+            embargo_store::users::get(&mut tx, *id).await?.map_or_else(|| actor.to_string(), |u| u.email)
+        }
+        other => other.to_string(),
+    };
+    let id = store::add_comment(&mut tx, report.id, &author, body, app.now()).await?;
+    audit::record(&mut tx, app, actor, "fix.comment", &subject(reference), &format!("comment={id}")).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A fix's discussion, oldest first.
+pub async fn comments(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<FixComment>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let (report, _) = find_for(&mut tx, actor, reference, Permission::UseFixRepository).await?;
+    let comments = store::comments(&mut tx, report.id).await?;
+    tx.rollback().await?;
+    Ok(comments)
 }

@@ -90,6 +90,17 @@ CREATE TABLE ci_log_chunks (
     PRIMARY KEY (run_id, seq)
 );
 
+-- The fix's discussion: what the team and the fix developers say about the fix (sealed;
+-- fix developers see this, never the report's own thread).
+CREATE TABLE fix_comments (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    report_id   BIGINT NOT NULL REFERENCES fix_repositories(report_id),
+    author      TEXT NOT NULL,
+    body_enc    BLOB NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX fix_comments_report ON fix_comments(report_id, id);
+
 -- Invitations of fix developers: a one-time link to set a password (only its hash kept).
 CREATE TABLE invitations (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
