@@ -658,7 +658,7 @@ async fn product_by_id(
 /// reports at once (unless assigned to or members of them).
 pub async fn remove_product_responder(app: &App, actor: &Actor, product: i64, email: &str) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     let record = product_by_id(&mut tx, product).await?;
     let user = users::by_email(&mut tx, email)
         .await?
@@ -694,7 +694,7 @@ fn product_name(name: &str) -> Result<&str, AppError> {
 pub async fn rename_product(app: &App, actor: &Actor, product: i64, name: &str) -> Result<(), AppError> {
     let name = product_name(name)?;
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     product_by_id(&mut tx, product).await?;
     embargo_store::products::rename(&mut tx, product, name).await?;
     audit::record(&mut tx, app, actor, "product.rename", &format!("product:{product}"), "").await?;
@@ -707,7 +707,7 @@ pub async fn rename_product(app: &App, actor: &Actor, product: i64, name: &str) 
 /// keep their record; a product they name stays in the catalogue).
 pub async fn delete_product(app: &App, actor: &Actor, product: i64) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
-    authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    authz::require(&mut tx, actor, Permission::ManageCatalogue).await?;
     let record = product_by_id(&mut tx, product).await?;
     let reports = embargo_store::products::report_count(&mut tx, product).await?;
     let mut advisories = Vec::new();
@@ -760,7 +760,7 @@ pub async fn remove_report_member(
     let mut tx = app.store.begin().await?;
     // Those who may not read the report do not learn that it exists.
     let report = crate::reports::readable(&mut tx, actor, reference).await?;
-    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
     let user = users::by_email(&mut tx, email)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
@@ -796,7 +796,7 @@ pub async fn report_members(
     let mut tx = app.store.snapshot().await?;
     // Those who may not read the report do not learn that it exists.
     let report = crate::reports::readable(&mut tx, actor, reference).await?;
-    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
     let ids = embargo_store::reports::members(&mut tx, report.id).await?;
     let mut emails = Vec::new();
     for id in ids {

@@ -148,7 +148,7 @@ async fn may_see(tx: &mut Tx, actor: &Actor, advisory: i64) -> Result<bool, AppE
         return Ok(false);
     }
     for report in reports {
-        if authz::require(tx, actor, Permission::ReadReport(report)).await.is_err() {
+        if authz::require(tx, actor, Permission::ReadReport.on(report)).await.is_err() {
             return Ok(false);
         }
     }
@@ -194,7 +194,7 @@ pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&Refer
             let record = embargo_store::reports::get_by_reference(&mut tx, reference)
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
-            match authz::require(&mut tx, actor, Permission::ReadReport(record.id)).await {
+            match authz::require(&mut tx, actor, Permission::ReadReport.on(record.id)).await {
                 Err(AppError::Forbidden(_)) => return Err(AppError::NotFound(format!("report {reference}"))),
                 other => other?,
             }
@@ -445,7 +445,7 @@ pub async fn link_report(app: &App, actor: &Actor, id: &str, reference: &Referen
     let report = embargo_store::reports::get_by_reference(&mut tx, reference)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
-    match authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await {
+    match authz::require(&mut tx, actor, Permission::ReadReport.on(report.id)).await {
         Err(AppError::Forbidden(_)) => return Err(AppError::NotFound(format!("report {reference}"))),
         other => other?,
     }

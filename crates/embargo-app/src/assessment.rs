@@ -106,7 +106,7 @@ async fn update(
     let report = embargo_store::reports::get_by_reference(&mut tx, reference)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
-    match crate::authz::require(&mut tx, actor, Permission::ChangeReportState(report.id)).await {
+    match crate::authz::require(&mut tx, actor, Permission::ChangeReport.on(report.id)).await {
         Err(AppError::Forbidden(_)) => return Err(AppError::NotFound(format!("report {reference}"))),
         other => other?,
     }

@@ -86,7 +86,7 @@ pub async fn for_report(
     let report = embargo_store::reports::get_by_reference(&mut tx, reference)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
-    if authz::require(&mut tx, actor, Permission::ReadReport(report.id)).await.is_err() {
+    if authz::require(&mut tx, actor, Permission::ReadReport.on(report.id)).await.is_err() {
         return Err(AppError::NotFound(format!("report {reference}")));
     }
     let entries = audit::list_for_subject(&mut tx, &format!("report:{reference}"), 30).await?;

@@ -153,6 +153,84 @@ async fn need_to_know_decides_who_reads_and_moves_a_report() {
     }
 }
 
+/// The permissions are the domain's, with no second list: every one of them is checked by
+/// `authz::require` exactly as its row of the table says, on the report for those that
+/// concern one (need-to-know resolved there), and a check that leaves out the report (or
+/// names one where none is concerned) is refused even to an administrator.
+#[tokio::test]
+async fn every_permission_of_the_domain_is_checked_as_its_row_says() {
+    use embargo_app::authz::{self, Permission};
+    use embargo_domain::UserId;
+    use embargo_domain::access::{Concerns, Grant};
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let on_id = accounts::create_user(app, &local, "on@example.org", Role::Responder, None).await.unwrap();
+        let off_id = accounts::create_user(app, &local, "off@example.org", Role::Responder, None).await.unwrap();
+        let report = reports::submit(app, &Actor::Reporter, submission("r@example.org", "A")).await.unwrap();
+        reports::add_member(app, &local, &report.reference, "on@example.org").await.unwrap();
+        let actors = [
+            (local.clone(), true),
+            (Actor::User { id: UserId(900), role: Role::Admin }, false),
+            (Actor::User { id: on_id, role: Role::Responder }, true),
+            (Actor::User { id: off_id, role: Role::Responder }, false),
+            (Actor::User { id: on_id, role: Role::FixDeveloper }, true),
+            (Actor::User { id: on_id, role: Role::Partner }, true),
+            (Actor::System("test"), false),
+            (Actor::Reporter, false),
+        ];
+        let mut tx = app.store.begin().await.unwrap();
+        let mut outcomes = std::collections::HashSet::new();
+        for permission in Permission::ALL {
+            for (actor, on_report) in &actors {
+                let checked = match permission.concerns() {
+                    Concerns::Report => authz::require(&mut tx, actor, permission.on(report.id)).await,
+                    _ => authz::require(&mut tx, actor, permission).await,
+                };
+                let expected = match (authz::grant(actor, permission), permission.concerns()) {
+                    (Grant::All, _) => true,
+                    (Grant::No, _) => false,
+                    (Grant::Scoped, Concerns::Report) => *on_report,
+                    (Grant::Scoped, Concerns::Kind) => true,
+                    (Grant::Scoped, Concerns::Shared) => false,
+                };
+                assert_eq!(checked.is_ok(), expected, "{permission:?} for {actor} ({})", it.db.backend);
+                if let Err(err) = checked {
+                    assert!(matches!(err, AppError::Forbidden(m) if m == permission.describe()), "{permission:?}");
+                }
+                outcomes.insert((permission.concerns(), authz::grant(actor, permission), expected));
+            }
+            // A check without the report it concerns, or with one it does not, is refused.
+            let malformed = match permission.concerns() {
+                Concerns::Report => authz::require(&mut tx, &local, permission).await,
+                _ => authz::require(&mut tx, &local, permission.on(report.id)).await,
+            };
+            assert!(matches!(malformed, Err(AppError::Forbidden(_))), "{permission:?} malformed");
+        }
+        // Both sides of need-to-know were exercised.
+        assert!(outcomes.contains(&(Concerns::Report, Grant::Scoped, true)));
+        assert!(outcomes.contains(&(Concerns::Report, Grant::Scoped, false)));
+        tx.rollback().await.unwrap();
+
+        // The product catalogue is guarded by its own permission, not by the accounts one.
+        let product = accounts::create_product(app, &local, "Decoder").await.unwrap();
+        let on = Actor::User { id: on_id, role: Role::Responder };
+        let catalogue = Permission::ManageCatalogue.describe();
+        for refused in [
+            accounts::rename_product(app, &on, product, "Encoder").await,
+            accounts::remove_product_responder(app, &on, product, "on@example.org").await,
+            accounts::delete_product(app, &on, product).await,
+            accounts::add_product_responder(app, &on, product, "on@example.org").await,
+            accounts::create_product(app, &on, "Other").await.map(|_| ()),
+        ] {
+            assert!(matches!(refused, Err(AppError::Forbidden(m)) if m == catalogue), "{refused:?}");
+        }
+        accounts::rename_product(app, &local, product, "Encoder").await.unwrap();
+        accounts::delete_product(app, &local, product).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_lifecycle_is_enforced_and_recorded_end_to_end() {
     for db in both_backends() {

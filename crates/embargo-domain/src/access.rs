@@ -8,10 +8,15 @@
 //! organisation). Resolving "within need-to-know" for one resource needs the database, so
 //! it is the application's job (`embargo_app::authz`); everything else is decided here.
 //!
-//! Adding a role or a permission is one row or one column of [`TABLE`]; a test checks that
-//! every permission has exactly one row.
+//! This is the one list of permissions: the application checks these very values
+//! (`embargo_app::authz::require`), on the report concerned for those that concern one
+//! ([`Permission::concerns`], [`Permission::on`]). Adding a permission is a variant here
+//! (with its `describe` and `concerns` arms, which the compiler asks for) and its row in
+//! [`TABLE`]; adding a role is a column. A test checks that every permission has exactly one
+//! row.
 
 use crate::actor::{Actor, Role};
+use crate::ids::ReportId;
 
 /// What an actor may do with one kind of resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +85,29 @@ pub enum Permission {
     ReadAudit,
     /// Read the metrics dashboard (scoped: over the actor's products).
     ReadMetrics,
+}
+
+/// What a scoped grant of a permission is about: what need-to-know is resolved on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Concerns {
+    /// A kind of resource (listing, metrics, the advisories), or nothing in particular: a
+    /// scoped grant lets the use case run, and it narrows what it shows.
+    Kind,
+    /// One report, checked with the permission ([`Permission::on`]): a scoped grant holds
+    /// when the actor may know of that report.
+    Report,
+    /// What was shared with the actor's organisation. Not resolvable yet: a scoped grant is
+    /// refused.
+    Shared,
+}
+
+/// A permission checked on one report (see [`Permission::on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OnReport {
+    /// The permission, one that [`Concerns::Report`].
+    pub permission: Permission,
+    /// The report it is checked on.
+    pub report: ReportId,
 }
 
 /// A column of [`TABLE`]: the roles of team accounts, then the actors that are not
@@ -174,6 +202,26 @@ impl Permission {
         }
         all
     };
+
+    /// This permission, checked on one report (for those that [`Concerns::Report`]).
+    pub const fn on(self, report: ReportId) -> OnReport {
+        OnReport { permission: self, report }
+    }
+
+    /// What a scoped grant of this permission is about.
+    pub const fn concerns(self) -> Concerns {
+        use Permission::*;
+        match self {
+            // A fix repository is a report's (its team and the fix developers invited to it,
+            // who are members of the report with a role that grants nothing else of it).
+            ReadReport | ChangeReport | AddReporterMessage | ManageReportAccess | PlanDisclosure
+            | ManageFixRepository | UseFixRepository => Concerns::Report,
+            ReadShared => Concerns::Shared,
+            SubmitReport | ListReports | ManageAccounts | ListTeam | ReadCatalogue | ManageCatalogue
+            | ManageCalendar | ManageCveIds | PublishCve | EditAdvisory | ImportAdvisory | ReviewAdvisory
+            | PublishAdvisory | ManagePartners | ManageJobs | ReadAudit | ReadMetrics => Concerns::Kind,
+        }
+    }
 
     /// How people read it in an error ("you may not {describe}").
     pub fn describe(self) -> &'static str {

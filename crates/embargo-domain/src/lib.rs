@@ -34,7 +34,7 @@ pub use cve_id::{CveIdError, CveIdState, CveIdStep};
 pub use cwe::CweId;
 pub use fix::{CiState, CiStep, FixError};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
-pub use lifecycle::{CloseReason, Lifecycle, ReportState, Target, TargetError, Transition, TransitionError};
+pub use lifecycle::{CloseReason, Lifecycle, Outcome, ReportState, Target, TargetError, Transition, TransitionError};
 
 /// Re-exported so that callers name one time type everywhere.
 pub use jiff::Timestamp;

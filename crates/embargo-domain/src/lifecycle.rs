@@ -76,6 +76,18 @@ impl CloseReason {
         ["invalid", "duplicate", "not-security", "out-of-scope", "spam", "wont-fix", "no-response"];
 }
 
+/// How a report turned out, for its reporter's track record (a reporter whose reports are
+/// invalid again and again, and never valid, is flagged in the inbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A real vulnerability: accepted (or further), or closed as won't-fix.
+    Valid,
+    /// Closed as invalid, spam, not a security issue, or out of scope.
+    Invalid,
+    /// Closed as a duplicate of another report.
+    Duplicate,
+}
+
 /// Where a report is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReportState {
@@ -172,6 +184,39 @@ impl ReportState {
             Disclosed,
             Closed(CloseReason::Invalid),
         ]
+    }
+
+    /// Every state a stored row can be in as far as codes go: each state code, and `closed`
+    /// with each close reason (a duplicate's original is a placeholder: no rule that SQL
+    /// builds from codes depends on it).
+    pub fn of_every_code_and_reason() -> Vec<ReportState> {
+        let open = Self::of_every_code().into_iter().filter(|s| !s.is_closed());
+        let closed = CloseReason::CODES.iter().map(|code| {
+            let reason = CloseReason::from_code(code, None).unwrap_or(CloseReason::Duplicate { of: ReportId(0) });
+            ReportState::Closed(reason)
+        });
+        open.chain(closed).collect()
+    }
+
+    /// Whether the report is closed (with any reason).
+    pub fn is_closed(self) -> bool {
+        matches!(self, ReportState::Closed(_))
+    }
+
+    /// How the report turned out, for its reporter's track record; `None` while that is not
+    /// known: before acceptance, or closed for lack of an answer (an answer reopens it).
+    pub fn outcome(self) -> Option<Outcome> {
+        use ReportState::*;
+        match self {
+            New | Acknowledged | Triaging | NeedsInfo => None,
+            Accepted | Fixing | ReadyForDisclosure | Disclosed => Some(Outcome::Valid),
+            Closed(CloseReason::WontFix) => Some(Outcome::Valid),
+            Closed(CloseReason::Invalid | CloseReason::Spam | CloseReason::NotSecurity | CloseReason::OutOfScope) => {
+                Some(Outcome::Invalid)
+            }
+            Closed(CloseReason::Duplicate { .. }) => Some(Outcome::Duplicate),
+            Closed(CloseReason::NoResponse) => None,
+        }
     }
 
     /// Whether the report is still being worked on (not closed and not disclosed).
@@ -494,6 +539,22 @@ mod tests {
         }
         let codes: Vec<_> = ReportState::of_every_code().iter().map(|s| s.code()).collect();
         assert_eq!(codes, ReportState::CODES);
+    }
+
+    #[test]
+    fn every_code_and_reason_is_listed_once() {
+        let every = ReportState::of_every_code_and_reason();
+        assert_eq!(every.len(), ReportState::CODES.len() - 1 + CloseReason::CODES.len());
+        for state in all_states() {
+            let listed = every.iter().filter(|s| {
+                s.code() == state.code()
+                    && match (s, state) {
+                        (ReportState::Closed(a), ReportState::Closed(b)) => a.code() == b.code(),
+                        _ => true,
+                    }
+            });
+            assert_eq!(listed.count(), 1, "{state}");
+        }
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn buckets_sql() -> &'static str {
              FROM reports {WINDOW_WHERE} GROUP BY product_id, week",
             clock("acknowledged_at", "ack_due_at", "1 = 0"),
             clock("assessed_at", "analyse_due_at", "1 = 0"),
-            clock("fixed_at", "fix_due_at", "fixed_at IS NULL AND state = 'closed'"),
+            clock("fixed_at", "fix_due_at", &format!("fixed_at IS NULL AND {}", *crate::rules::CLOSED)),
         )
     })
 }

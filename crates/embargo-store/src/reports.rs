@@ -1,6 +1,10 @@
 //! Reports: reference numbering, sealed content, lifecycle state and its history.
 
-use embargo_domain::{CloseReason, ReferenceId, ReferencePrefix, ReportId, ReportState, Timestamp, Transition, UserId};
+use std::sync::LazyLock;
+
+use embargo_domain::{
+    CloseReason, Outcome, ReferenceId, ReferencePrefix, ReportId, ReportState, Timestamp, Transition, UserId,
+};
 use sqlx::Row;
 
 use crate::{StoreError, Tx, ms, ts};
@@ -414,17 +418,6 @@ pub async fn add_member(tx: &mut Tx, report: ReportId, user: UserId, at: Timesta
     Ok(())
 }
 
-/// Need-to-know over a `reports` row (unqualified columns) for the user in parameter `user`
-/// (for example `$2`): the report is assigned to them, they were added to it, or they are
-/// responsible for its product.
-fn visible_to_sql(user: &str) -> String {
-    format!(
-        "(assignee_id = {user} \
-         OR id IN (SELECT report_id FROM report_members WHERE user_id = {user}) \
-         OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = {user}))"
-    )
-}
-
 /// Whether a team member may see a report (need-to-know): they were added to it, it is
 /// assigned to them, or they are responsible for its product.
 pub async fn is_member(tx: &mut Tx, report: ReportId, user: UserId) -> Result<bool, StoreError> {
@@ -783,16 +776,18 @@ pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i
 pub struct ReporterHistory {
     /// Other reports in all.
     pub total: i64,
-    /// Accepted, fixing, ready for disclosure, disclosed, or closed as won't-fix.
+    /// Valid ([`Outcome::Valid`]): accepted, fixing, ready for disclosure, disclosed, or
+    /// closed as won't-fix.
     pub valid: i64,
-    /// Closed as invalid, spam, not-security or out-of-scope.
+    /// Invalid ([`Outcome::Invalid`]): closed as invalid, spam, not-security or out-of-scope.
     pub invalid: i64,
-    /// Closed as duplicates.
+    /// Closed as duplicates ([`Outcome::Duplicate`]).
     pub duplicates: i64,
 }
 
 impl ReporterHistory {
-    /// Reports still open (new, acknowledged, triaging, needs-info).
+    /// Reports without an outcome yet ([`ReportState::outcome`] is `None`): new,
+    /// acknowledged, triaging, needs-info, or closed for lack of an answer.
     pub fn open(&self) -> i64 {
         self.total - self.valid - self.invalid - self.duplicates
     }
@@ -807,24 +802,23 @@ impl ReporterHistory {
 /// Invalid reports (and no valid one) from which a reporter's reports are flagged.
 pub const FLAG_MIN_INVALID: i64 = 3;
 
-/// The outcome classes, over a `reports` row named `o`. Keep in step with
-/// [`ReporterHistory`]'s field docs.
-const VALID_SQL: &str = "(o.state IN ('accepted', 'fixing', 'ready-for-disclosure', 'disclosed') \
-     OR (o.state = 'closed' AND o.close_reason = 'wont-fix'))";
-const INVALID_SQL: &str =
-    "(o.state = 'closed' AND o.close_reason IN ('invalid', 'spam', 'not-security', 'out-of-scope'))";
-const DUPLICATE_SQL: &str = "(o.state = 'closed' AND o.close_reason = 'duplicate')";
+/// The outcome classes (`ReportState::outcome`), over the `reports` row of a sub-query.
+static VALID_SQL: LazyLock<String> = LazyLock::new(|| crate::rules::outcome_is(Outcome::Valid));
+static INVALID_SQL: LazyLock<String> = LazyLock::new(|| crate::rules::outcome_is(Outcome::Invalid));
+static DUPLICATE_SQL: LazyLock<String> = LazyLock::new(|| crate::rules::outcome_is(Outcome::Duplicate));
 
 /// 1 when the report in row `outer` is flagged by its reporter's other reports, else 0 (two
 /// correlated look-ups on the `reports_reporter` index). Only the other reports that the user
 /// in parameter `viewer` may see count (all when it is NULL), as in [`reporter_history`].
 fn flagged_sql(outer: &str, viewer: &str) -> String {
-    let visible = visible_to_sql(viewer);
+    let visible = crate::rules::visible_to(viewer);
     format!(
         "(CASE WHEN (SELECT COUNT(*) FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {INVALID_SQL} AND ({viewer} IS NULL OR {visible})) >= {FLAG_MIN_INVALID} \
+         AND o.id <> {outer}.id AND {invalid} AND ({viewer} IS NULL OR {visible})) >= {FLAG_MIN_INVALID} \
          AND NOT EXISTS (SELECT 1 FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {VALID_SQL} AND ({viewer} IS NULL OR {visible})) THEN 1 ELSE 0 END)"
+         AND o.id <> {outer}.id AND {valid} AND ({viewer} IS NULL OR {visible})) THEN 1 ELSE 0 END)",
+        invalid = *INVALID_SQL,
+        valid = *VALID_SQL,
     )
 }
 
@@ -841,11 +835,14 @@ pub async fn reporter_history(
     let sql = SQL.get_or_init(|| {
         format!(
             "SELECT COUNT(*) AS total, \
-             COALESCE(SUM(CASE WHEN {VALID_SQL} THEN 1 ELSE 0 END), 0) AS valid, \
-             COALESCE(SUM(CASE WHEN {INVALID_SQL} THEN 1 ELSE 0 END), 0) AS invalid, \
-             COALESCE(SUM(CASE WHEN {DUPLICATE_SQL} THEN 1 ELSE 0 END), 0) AS duplicates \
+             COALESCE(SUM(CASE WHEN {valid} THEN 1 ELSE 0 END), 0) AS valid, \
+             COALESCE(SUM(CASE WHEN {invalid} THEN 1 ELSE 0 END), 0) AS invalid, \
+             COALESCE(SUM(CASE WHEN {duplicate} THEN 1 ELSE 0 END), 0) AS duplicates \
              FROM reports o WHERE o.reporter_id = $1 AND o.id <> $2 AND ($3 IS NULL OR {visible})",
-            visible = visible_to_sql("$3"),
+            valid = *VALID_SQL,
+            invalid = *INVALID_SQL,
+            duplicate = *DUPLICATE_SQL,
+            visible = crate::rules::visible_to("$3"),
         )
     });
     let row = sqlx::query(sql.as_str())

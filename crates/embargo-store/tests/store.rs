@@ -901,15 +901,18 @@ async fn the_sqlite_log_is_checkpointed_in_the_background() {
     }
 }
 
-/// One rule, one place: the SQL the store builds for "open", "the deadline that matters"
-/// and need-to-know gives, on each backend, what the domain's Rust rules say for every
-/// state (with every close reason) and every combination of a member's ties to a report.
+/// One rule, one place: the SQL the store builds for "open", "closed", "the deadline that
+/// matters", the reporter-history outcomes (and their flag) and need-to-know gives, on each
+/// backend, what the domain's Rust rules say for every state (with every close reason) and
+/// every combination of a member's ties to a report.
 #[tokio::test]
 async fn sql_rules_agree_with_the_domain_rules() {
+    use embargo_domain::Outcome;
     use embargo_domain::access::ReportTies;
     use embargo_domain::sla::SlaRecord;
     use embargo_domain::{Transition, UserId};
-    use embargo_store::reports::InboxFilter;
+    use embargo_store::metrics::Window;
+    use embargo_store::reports::{InboxFilter, ReporterHistory};
     use embargo_store::{products, sla};
     for db in both_backends() {
         let store = open(&db).await;
@@ -961,6 +964,64 @@ async fn sql_rules_agree_with_the_domain_rules() {
         // The sweep's "every open report" is the same rule (plus the first report, new).
         let scheduled = sla::schedule_open(&mut tx, at(9)).await.unwrap();
         assert_eq!(scheduled, 1 + expected.iter().filter(|(_, s, _)| s.is_open()).count() as u64, "{}", db.backend);
+        // The metrics' fix clock is not counted for a report closed without a fix: here
+        // every report but the first has a fix deadline and none is fixed.
+        let window = Window { from: at(-10), to: at(10), now: at(10), week_start: at(-10), responsible: None };
+        let buckets = embargo_store::metrics::buckets(&mut tx, &window).await.unwrap();
+        let fix_counted: i64 = buckets.iter().map(|b| b.fix.met + b.fix.missed + b.fix.pending).sum();
+        let rust = expected.iter().filter(|(_, s, _)| !s.is_closed()).count() as i64;
+        assert_eq!(fix_counted, rust, "fix clocks counted ({})", db.backend);
+        tx.rollback().await.unwrap();
+
+        // How reports turned out (the reporter history and its flag): every state with every
+        // reason from one reporter, and a second reporter with every invalid reason plus a
+        // duplicate, a no-response and a new report, whose reports are flagged.
+        let mut rows: Vec<(ReportId, ReportState)> = vec![(first, ReportState::New)];
+        rows.extend(expected.iter().map(|(id, state, _)| (*id, *state)));
+        let mut noisy: Vec<ReportState> = ReportState::of_every_code_and_reason()
+            .into_iter()
+            .filter(|s| s.outcome() == Some(Outcome::Invalid))
+            .collect();
+        noisy.extend([
+            ReportState::Closed(CloseReason::Duplicate { of: first }),
+            ReportState::Closed(CloseReason::NoResponse),
+            ReportState::New,
+        ]);
+        for state in noisy {
+            let (id, _) = new_report(&store, 2026, "t", "b", "n@example.org").await;
+            if state != ReportState::New {
+                let mut tx = store.begin().await.unwrap();
+                let t = Transition { from: ReportState::New, to: state, actor: Actor::System("test"), at: at(1) };
+                reports::record_transition(&mut tx, id, &t).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+            rows.push((id, state));
+        }
+        let mut tx = store.begin().await.unwrap();
+        let (all, _) = reports::inbox(&mut tx, &InboxFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        let mut reporter_of = std::collections::HashMap::new();
+        for (id, _) in &rows {
+            reporter_of.insert(*id, reports::get(&mut tx, *id).await.unwrap().unwrap().reporter_id);
+        }
+        let mut flags = Vec::new();
+        for (id, state) in &rows {
+            let reporter = reporter_of[id];
+            let others: Vec<ReportState> =
+                rows.iter().filter(|(o, _)| o != id && reporter_of[o] == reporter).map(|(_, s)| *s).collect();
+            let count = |outcome| others.iter().filter(|s| s.outcome() == Some(outcome)).count() as i64;
+            let rust = ReporterHistory {
+                total: others.len() as i64,
+                valid: count(Outcome::Valid),
+                invalid: count(Outcome::Invalid),
+                duplicates: count(Outcome::Duplicate),
+            };
+            let sql = reports::reporter_history(&mut tx, reporter, *id, None).await.unwrap();
+            assert_eq!(sql, rust, "history beside {state} ({})", db.backend);
+            let row = all.iter().find(|r| r.id == *id).unwrap();
+            assert_eq!(row.flagged, rust.flagged(), "flag of {state} ({})", db.backend);
+            flags.push(row.flagged);
+        }
+        assert!(flags.contains(&true) && flags.contains(&false), "both sides of the flag are exercised");
         tx.rollback().await.unwrap();
 
         // Need-to-know: every combination of the three ties.
@@ -997,6 +1058,10 @@ async fn sql_rules_agree_with_the_domain_rules() {
             assert_eq!(visible.iter().any(|r| r.id == *id), rust, "inbox {tie:?} ({})", db.backend);
             assert!(!reports::is_member(&mut tx, *id, UserId(user.0 + 1000)).await.unwrap(), "nobody else");
         }
+        // The reporter history counts only what the viewer may know of (the same rule).
+        let history = reports::reporter_history(&mut tx, reporter_of[&first], first, Some(user)).await.unwrap();
+        let rust = ties.iter().filter(|(_, tie)| tie.need_to_know()).count() as i64;
+        assert_eq!(history.total, rust, "reporter history under need-to-know ({})", db.backend);
         tx.rollback().await.unwrap();
     }
 }

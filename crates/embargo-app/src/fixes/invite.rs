@@ -54,7 +54,7 @@ pub async fn invite(app: &App, actor: &Actor, reference: &ReferenceId, email: &s
     match role {
         Role::FixDeveloper => {}
         Role::Admin | Role::Responder => {
-            authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+            authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
         }
         Role::Partner => {
             return Err(AppError::Invalid(format!("{email} is a partner account; fix developers have their own")));

@@ -53,11 +53,11 @@ async fn find_for(
     tx: &mut Tx,
     actor: &Actor,
     reference: &ReferenceId,
-    permission: impl Fn(ReportId) -> Permission,
+    permission: Permission,
 ) -> Result<(embargo_store::reports::ReportRecord, FixRepository), AppError> {
     let not_found = || AppError::NotFound(format!("fix of report {reference}"));
     let report = embargo_store::reports::get_by_reference(tx, reference).await?.ok_or_else(not_found)?;
-    match authz::require(tx, actor, permission(report.id)).await {
+    match authz::require(tx, actor, permission.on(report.id)).await {
         Err(AppError::Forbidden(_)) => return Err(not_found()),
         other => other?,
     }
@@ -84,7 +84,7 @@ pub async fn open(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<O
     let (report, product) = {
         let mut tx = app.store.snapshot().await?;
         let report = reports::readable(&mut tx, actor, reference).await?;
-        authz::require(&mut tx, actor, Permission::ManageFixRepository(report.id)).await?;
+        authz::require(&mut tx, actor, Permission::ManageFixRepository.on(report.id)).await?;
         if let Some(_existing) = store::get(&mut tx, report.id).await? {
             let lines = store::lines(&mut tx, report.id).await?.into_iter().map(|l| l.line).collect();
             tx.rollback().await?;
@@ -155,7 +155,7 @@ pub async fn open(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<O
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let report = reports::readable(&mut tx, actor, reference).await?;
-    authz::require(&mut tx, actor, Permission::ManageFixRepository(report.id)).await?;
+    authz::require(&mut tx, actor, Permission::ManageFixRepository.on(report.id)).await?;
     let record = FixRepository {
         report: report.id,
         product_id: product.id,
@@ -519,7 +519,7 @@ pub async fn mine(app: &App, actor: &Actor) -> Result<Vec<FixStatus>, AppError> 
     let mut tx = app.store.snapshot().await?;
     let mut out = Vec::new();
     for report_id in store::all(&mut tx).await? {
-        if authz::require(&mut tx, actor, Permission::UseFixRepository(report_id)).await.is_err() {
+        if authz::require(&mut tx, actor, Permission::UseFixRepository.on(report_id)).await.is_err() {
             continue;
         }
         let (Some(report), Some(repository)) =

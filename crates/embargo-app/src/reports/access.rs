@@ -55,7 +55,7 @@ pub async fn show(
 ) -> Result<ReportDetail, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
     let messages = messages::list(&mut tx, report.id).await?;
     let attachments = attachments::list(&mut tx, report.id).await?;
@@ -98,7 +98,7 @@ pub struct Download {
 pub async fn attachment(app: &App, actor: &Actor, reference: &ReferenceId, id: i64) -> Result<Download, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let meta = attachments::list(&mut tx, report.id).await?.into_iter().find(|a| a.id == id);
     let data = attachments::data(&mut tx, report.id, id).await?;
     tx.rollback().await?;
@@ -119,7 +119,7 @@ pub async fn original_message(
 ) -> Result<Vec<u8>, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let raw = messages::raw(&mut tx, report.id, message).await?;
     tx.rollback().await?;
     let raw = raw.ok_or_else(|| AppError::NotFound(format!("the original of message {message} of {reference}")))?;
@@ -132,7 +132,7 @@ pub async fn reference_of(app: &App, actor: &Actor, id: ReportId) -> Result<Opti
     let mut tx = app.store.snapshot().await?;
     let found = sr::get(&mut tx, id).await?;
     let visible = match &found {
-        Some(r) => authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok(),
+        Some(r) => authz::require(&mut tx, actor, Permission::ReadReport.on(r.id)).await.is_ok(),
         None => false,
     };
     tx.rollback().await?;
@@ -149,7 +149,7 @@ pub async fn reset_status_link(
 ) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     if revoke {
         sr::revoke_status_token(&mut tx, report.id, app.now()).await?;
         audit::record(&mut tx, app, actor, "report.status_link.revoke", &subject(reference), "").await?;
@@ -177,8 +177,8 @@ pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
     // Those who may not read the report do not learn that it exists.
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
-    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
     let user = embargo_store::users::by_email(&mut tx, email)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
@@ -193,7 +193,7 @@ pub async fn add_member(app: &App, actor: &Actor, reference: &ReferenceId, email
 pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Option<&str>) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let user = match email.map(str::trim).filter(|e| !e.is_empty()) {
         Some(email) => Some(
             embargo_store::users::by_email(&mut tx, email)
@@ -208,7 +208,7 @@ pub async fn assign(app: &App, actor: &Actor, reference: &ReferenceId, email: Op
     // else (reassigning, unassigning) needs the right to manage access.
     let is_self = matches!((actor, user), (Actor::User { id, .. }, Some(u)) if *id == u);
     if !(is_self && report.assignee.is_none_or(|a| Some(a) == user)) {
-        authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+        authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
     }
     sr::assign(&mut tx, report.id, user, app.now()).await?;
     let who = user.map_or_else(|| "nobody".to_owned(), |u| format!("user:{u}"));
@@ -226,9 +226,9 @@ pub async fn set_product(
 ) -> Result<(), AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     // The product decides which responders see the report: an access decision.
-    authz::require(&mut tx, actor, Permission::ManageReportAccess(report.id)).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
     if let Some(id) = product
         && !embargo_store::products::list(&mut tx).await?.iter().any(|p| p.id == id)
     {

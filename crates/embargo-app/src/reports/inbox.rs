@@ -114,7 +114,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             // A reference goes straight to that report, if the actor may see it.
             let found = sr::get_by_reference(&mut tx, reference).await?;
             let allowed = match &found {
-                Some(r) => authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok(),
+                Some(r) => authz::require(&mut tx, actor, Permission::ReadReport.on(r.id)).await.is_ok(),
                 None => false,
             };
             filter.limit = 0;
@@ -208,7 +208,7 @@ fn need_to_know(actor: &Actor) -> Option<embargo_domain::UserId> {
 pub async fn reporter_history(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReporterHistory, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let history = sr::reporter_history(&mut tx, report.reporter_id, report.id, need_to_know(actor)).await?;
     tx.rollback().await?;
     Ok(history)

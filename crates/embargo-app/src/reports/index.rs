@@ -143,7 +143,7 @@ pub async fn similar_counted(
 ) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let own = match sr::similarity(&mut tx, report.id).await? {
         Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
         None => None,
@@ -171,7 +171,7 @@ pub async fn similar_counted(
             break;
         }
         // Need-to-know: the check comes before anything about the candidate is read.
-        if authz::require(&mut tx, actor, Permission::ReadReport(candidate.id)).await.is_err() {
+        if authz::require(&mut tx, actor, Permission::ReadReport.on(candidate.id)).await.is_err() {
             continue;
         }
         if let Some(other) = sr::get(&mut tx, candidate.id).await? {

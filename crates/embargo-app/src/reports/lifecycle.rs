@@ -48,11 +48,11 @@ pub async fn change_state(
     }
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let to = target
         .resolve(async |other| {
             let original = find(&mut tx, &other).await?;
-            require_on(&mut tx, actor, Permission::ReadReport(original.id), &other).await?;
+            require_on(&mut tx, actor, Permission::ReadReport.on(original.id), &other).await?;
             Ok::<_, AppError>(original.id)
         })
         .await?;
@@ -128,7 +128,7 @@ pub async fn notice_template(
 ) -> Result<Option<crate::mail::MailText>, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
     tx.rollback().await?;
     // The notice does not name the original: any id stands in for it.
@@ -156,7 +156,7 @@ pub async fn split(
     let body = check_text(body, "text of the finding")?;
     let mut tx = app.store.begin().await?;
     let original = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(original.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(original.id), reference).await?;
     let now = app.now();
     let created = create_in(
         &mut tx,
@@ -233,15 +233,15 @@ pub struct SplitLinks {
 pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<SplitLinks, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let mut links = SplitLinks::default();
     if let Some(from) = report.split_from
-        && authz::require(&mut tx, actor, Permission::ReadReport(from)).await.is_ok()
+        && authz::require(&mut tx, actor, Permission::ReadReport.on(from)).await.is_ok()
     {
         links.from = sr::get(&mut tx, from).await?.map(|r| r.reference);
     }
     for (id, into) in sr::split_into(&mut tx, report.id).await? {
-        if authz::require(&mut tx, actor, Permission::ReadReport(id)).await.is_ok() {
+        if authz::require(&mut tx, actor, Permission::ReadReport.on(id)).await.is_ok() {
             links.into.push(into);
         }
     }
@@ -253,11 +253,11 @@ pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> R
 pub async fn duplicates_of(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<Vec<ReferenceId>, AppError> {
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let mut visible = Vec::new();
     for duplicate in sr::duplicates_of(&mut tx, report.id).await? {
         if let Some(r) = sr::get_by_reference(&mut tx, &duplicate).await?
-            && authz::require(&mut tx, actor, Permission::ReadReport(r.id)).await.is_ok()
+            && authz::require(&mut tx, actor, Permission::ReadReport.on(r.id)).await.is_ok()
         {
             visible.push(duplicate);
         }
@@ -282,7 +282,7 @@ pub async fn mark_upstream(
     }
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let upstream = Upstream { project: project.to_owned(), contact: contact.to_owned() };
     sr::set_upstream(&mut tx, &report, &upstream, app.now()).await?;
     audit::record(&mut tx, app, actor, "report.upstream", &subject(reference), "marked").await?;

@@ -41,7 +41,7 @@ async fn find(tx: &mut Tx, reference: &ReferenceId) -> Result<ReportRecord, AppE
 async fn require_on(
     tx: &mut Tx,
     actor: &Actor,
-    permission: Permission,
+    permission: embargo_domain::access::OnReport,
     reference: &ReferenceId,
 ) -> Result<(), AppError> {
     match authz::require(tx, actor, permission).await {
@@ -54,7 +54,7 @@ async fn require_on(
 /// else (see [`require_on`]).
 pub(crate) async fn readable(tx: &mut Tx, actor: &Actor, reference: &ReferenceId) -> Result<ReportRecord, AppError> {
     let report = find(tx, reference).await?;
-    require_on(tx, actor, Permission::ReadReport(report.id), reference).await?;
+    require_on(tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     Ok(report)
 }
 

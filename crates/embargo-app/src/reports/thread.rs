@@ -38,7 +38,7 @@ pub(crate) async fn add_inbound_message_in(
     quarantined: bool,
 ) -> Result<ReferenceId, AppError> {
     let now = app.now();
-    authz::require(tx, actor, Permission::AddReporterMessage(report)).await?;
+    authz::require(tx, actor, Permission::AddReporterMessage.on(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     let id = insert_inbound(tx, report, message, &message.title, quarantined, now).await?;
     if !quarantined {
@@ -163,7 +163,7 @@ pub async fn write(
     let body = check_text(body, if kind == TeamMessage::Note { "note" } else { "reply" })?;
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let (id, action) = match kind {
         TeamMessage::Reply | TeamMessage::Question => {
             let subject_line = crate::mail::reply_subject(reference, &report.title);
@@ -219,7 +219,7 @@ pub async fn import_reporter_key(
 ) -> Result<String, AppError> {
     let mut tx = app.store.begin().await?;
     let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ChangeReportState(report.id), reference).await?;
+    require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let text = match source {
         KeyImport::Text(text) => text,
         KeyImport::Attachment(id) => {
@@ -267,7 +267,7 @@ pub(crate) async fn add_bounce_in(
     report: ReportId,
     message: &Submission,
 ) -> Result<ReferenceId, AppError> {
-    authz::require(tx, actor, Permission::ChangeReportState(report)).await?;
+    authz::require(tx, actor, Permission::ChangeReport.on(report)).await?;
     let record = sr::get(tx, report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
     let body = format!("Mail to the reporter could not be delivered. The delivery report says:\n\n{}", message.body);
     messages::insert(
