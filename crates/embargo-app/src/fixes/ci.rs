@@ -69,7 +69,12 @@ impl Job for CiJob {
             workdir: checkout.clone(),
             command: repository.test_command.clone(),
             time_limit: Duration::from_secs(app.config.fixes.ci_time_limit_seconds),
-            hidden: vec![app.config.data_dir.clone()],
+            // The data directory (database, master key, repositories, outbox) and the usual
+            // place of the configuration file are not the command's to read.
+            hidden: [app.config.data_dir.clone(), std::path::PathBuf::from("/etc/embargo")]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect(),
         };
         let pending: Arc<Mutex<Vec<u8>>> = Arc::default();
         let sink = pending.clone();

@@ -124,11 +124,13 @@ pub(crate) fn write_rules(path: &Path, refs: &[String], words: &[String], mode: 
     let dir = path.join("embargo");
     std::fs::create_dir_all(&dir).map_err(io("write the hook rules"))?;
     let lines = |items: &[String]| items.iter().map(|i| format!("{i}\n")).collect::<String>();
-    std::fs::write(dir.join("refs.new"), lines(refs)).map_err(io("write the hook rules"))?;
-    std::fs::write(dir.join("words.new"), lines(words)).map_err(io("write the hook rules"))?;
-    std::fs::write(dir.join("mode.new"), format!("{mode}\n")).map_err(io("write the hook rules"))?;
-    for name in ["refs", "words", "mode"] {
-        std::fs::rename(dir.join(format!("{name}.new")), dir.join(name)).map_err(io("write the hook rules"))?;
+    // Each file is written aside under a name of its own and renamed into place, so that
+    // concurrent pushes never see (or make) a half-written rule.
+    let suffix = crate::tokens::reply();
+    for (name, content) in [("refs", lines(refs)), ("words", lines(words)), ("mode", format!("{mode}\n"))] {
+        let aside = dir.join(format!(".{name}.{suffix}"));
+        std::fs::write(&aside, content).map_err(io("write the hook rules"))?;
+        std::fs::rename(&aside, dir.join(name)).map_err(io("write the hook rules"))?;
     }
     Ok(())
 }

@@ -27,8 +27,8 @@ pub struct Invited {
     pub email: String,
     /// Whether the account was made now.
     pub created: bool,
-    /// Whether an invitation mail was queued (fix developers; team members already have
-    /// an account to sign in with).
+    /// Whether an invitation mail was queued (fix developers without a password yet; team
+    /// members and fix developers who already sign in find the fix on their pages).
     pub mailed: bool,
 }
 
@@ -40,15 +40,15 @@ pub async fn invite(app: &App, actor: &Actor, reference: &ReferenceId, email: &s
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let (report, _) = find_for(&mut tx, actor, reference, Permission::ManageFixRepository).await?;
-    let (user, role, created) = match users::by_email(&mut tx, &email).await? {
+    let (user, role, created, has_password) = match users::by_email(&mut tx, &email).await? {
         Some(user) if user.disabled || user.deleted => {
             return Err(AppError::Invalid(format!("the account {email} is disabled; enable it first")));
         }
-        Some(user) => (user.id, user.role, false),
+        Some(user) => (user.id, user.role, false, user.password_hash.is_some()),
         None => {
             let id = users::create(&mut tx, &email, Role::FixDeveloper, None, now).await?;
             audit::record(&mut tx, app, actor, "user.create", &format!("user:{id}"), "role=fix-developer").await?;
-            (id, Role::FixDeveloper, true)
+            (id, Role::FixDeveloper, true, false)
         }
     };
     match role {
@@ -62,7 +62,9 @@ pub async fn invite(app: &App, actor: &Actor, reference: &ReferenceId, email: &s
     }
     embargo_store::reports::add_member(&mut tx, report.id, user, now).await?;
     audit::record(&mut tx, app, actor, "fix.invite", &subject(reference), &format!("user={user}")).await?;
-    let mailed = role == Role::FixDeveloper;
+    // A link to set a password goes to a fix developer who has none yet; one who has finds
+    // the new fix on their start page.
+    let mailed = role == Role::FixDeveloper && !has_password;
     if mailed {
         crate::jobs::enqueue(
             &mut tx,
