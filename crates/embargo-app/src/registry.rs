@@ -5,7 +5,7 @@
 
 use crate::intents::IntentJob;
 use crate::jobs::{Registry, Worker};
-use crate::{App, cve, diagnostics, postmaster, reports, sla_sweep};
+use crate::{App, cve, diagnostics, fixes, postmaster, reports, sla_sweep};
 
 /// Every job kind of this version.
 pub fn registry() -> Registry {
@@ -19,6 +19,8 @@ pub fn registry() -> Registry {
         .with::<sla_sweep::TeamAlert>()
         .with::<IntentJob<cve::PublishRecord>>()
         .with::<postmaster::Forward>()
+        .with::<fixes::CiJob>()
+        .with::<fixes::Invitation>()
 }
 
 impl Worker {
