@@ -123,8 +123,10 @@ pub(crate) async fn record_reads(
     if reads.is_empty() {
         return Ok(());
     }
-    // Background jobs let pages go first (ADR 20).
+    // Background jobs let pages go first (ADR 20): a read counts as foreground work from
+    // here until its commit, however long that takes.
     app.read_committed();
+    let _in_flight = InFlight::enter(&app.reads_in_flight);
     let queue = app.read_log.get_or_init(|| start_read_committer(app.store.clone()));
     let (done, wait) = tokio::sync::oneshot::channel();
     let pending = PendingRead {
@@ -139,6 +141,22 @@ pub(crate) async fn record_reads(
         Ok(Ok(())) => Ok(()),
         Ok(Err(reason)) => Err(AppError::Unavailable(format!("cannot record the read: {reason}"))),
         Err(_) => Err(AppError::Unavailable("the audit log stopped".into())),
+    }
+}
+
+/// One page read waiting for its commit, counted while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

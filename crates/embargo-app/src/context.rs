@@ -49,6 +49,8 @@ pub struct App {
     /// When a page read last committed its audit entry (background jobs let pages go
     /// first as they do intake, ADR 20).
     pub(crate) read_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Page reads whose audit entry is waiting for its commit.
+    pub(crate) reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Whether opening an instance may create it.
@@ -266,6 +268,7 @@ impl App {
                 calendar: Arc::default(),
                 intake_activity: Arc::default(),
                 read_activity: Arc::default(),
+                reads_in_flight: Arc::default(),
             },
             Opened { key: source, created: !initialised },
         ))
@@ -328,10 +331,12 @@ impl App {
         *self.read_activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
     }
 
-    /// Whether someone is waiting in the foreground: mail intake or a page read committed
-    /// within `window`. Background jobs go after them (see `jobs::Worker`).
+    /// Whether someone is waiting in the foreground: mail intake committed within `window`,
+    /// a page read is waiting for its commit, or one was recorded within `window`.
+    /// Background jobs go after them (see `jobs::Worker`).
     pub(crate) fn foreground_busy(&self, window: std::time::Duration) -> bool {
         self.intake_busy(window)
+            || self.reads_in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
             || self
                 .read_activity
                 .lock()
