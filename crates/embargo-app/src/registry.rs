@@ -20,6 +20,7 @@ pub fn registry() -> Registry {
         .with::<IntentJob<cve::PublishRecord>>()
         .with::<postmaster::Forward>()
         .with::<fixes::CiJob>()
+        .with::<IntentJob<fixes::ExternalCi>>()
         .with::<fixes::Invitation>()
 }
 
