@@ -18,7 +18,7 @@ const FIRST_ADMIN: &str = "first-admin";
 /// Minimum password length for team accounts.
 pub const MIN_PASSWORD_LEN: usize = 12;
 
-fn hash_password(password: &str) -> Result<String, AppError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(AppError::Invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
     }
@@ -51,7 +51,7 @@ pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Resul
     })
 }
 
-fn validate_email(email: &str) -> Result<String, AppError> {
+pub(crate) fn validate_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email
@@ -256,13 +256,40 @@ pub async fn update_product(
     purl: &str,
     release_lines: &str,
 ) -> Result<(), AppError> {
+    update_product_details(app, actor, id, repository_url, ecosystem, purl, release_lines, None).await
+}
+
+/// [`update_product`], and the test command private CI runs on every push to a fix branch
+/// (`None` keeps it; empty: no CI).
+#[allow(clippy::too_many_arguments)]
+pub async fn update_product_details(
+    app: &App,
+    actor: &Actor,
+    id: i64,
+    repository_url: &str,
+    ecosystem: &str,
+    purl: &str,
+    release_lines: &str,
+    test_command: Option<&str>,
+) -> Result<(), AppError> {
     let repository_url = repository_url.trim();
     if !(repository_url.is_empty()
-        || (repository_url.starts_with("https://") || repository_url.starts_with("http://"))
+        || (repository_url.starts_with("https://")
+            || repository_url.starts_with("http://")
+            || repository_url.starts_with("file:///")
+            || repository_url.starts_with('/'))
             && repository_url.len() <= 500
             && !repository_url.chars().any(|c| c.is_whitespace() || c.is_control()))
     {
-        return Err(AppError::Invalid("the repository URL must be an http(s):// address".into()));
+        return Err(AppError::Invalid(
+            "the repository is an https:// URL, a file:// URL or an absolute local path (of a git repository)".into(),
+        ));
+    }
+    let test_command = test_command.map(str::trim);
+    if let Some(command) = test_command
+        && (command.len() > 4000 || command.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+    {
+        return Err(AppError::Invalid("the test command is one shell command line of at most 4000 bytes".into()));
     }
     let ecosystem = ecosystem.trim();
     if ecosystem.len() > 60 || ecosystem.chars().any(char::is_control) {
@@ -274,8 +301,11 @@ pub async fn update_product(
     }
     let mut lines: Vec<String> = Vec::new();
     for line in release_lines.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-        if line.len() > 40 || line.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AppError::Invalid(format!("release line {line:?}: at most 40 characters, no spaces")));
+        if line.len() > 40 || embargo_domain::fix::check_line_name(line).is_err() {
+            return Err(AppError::Invalid(format!(
+                "release line {line:?}: the public branch that carries it, at most 40 characters \
+                 (letters, digits, '.', '-', '_', '/')"
+            )));
         }
         if !lines.iter().any(|l| l == line) {
             lines.push(line.to_owned());
@@ -292,6 +322,9 @@ pub async fn update_product(
     product.ecosystem = ecosystem.to_owned();
     product.purl = purl.to_owned();
     product.release_lines = lines;
+    if let Some(command) = test_command {
+        command.clone_into(&mut product.test_command);
+    }
     embargo_store::products::update(&mut tx, &product).await?;
     audit::record(&mut tx, app, actor, "product.update", &format!("product:{id}"), "").await?;
     tx.commit().await?;

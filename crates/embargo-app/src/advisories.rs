@@ -16,7 +16,7 @@
 use embargo_advisory::{AdvisoryId, AdvisoryRecord, Publisher, PublisherCategory, Report as Validation};
 use embargo_domain::access::Grant;
 use embargo_domain::actor::identity_of;
-use embargo_domain::{Actor, AdvisoryReview, AdvisoryState, AdvisoryStep, ReferenceId, Timestamp};
+use embargo_domain::{Actor, AdvisoryReview, AdvisoryState, AdvisoryStep, ReferenceId, ReportId, Timestamp};
 use embargo_store::Tx;
 /// One published revision as the public routes serve it.
 pub use embargo_store::advisories::Publication;
@@ -258,7 +258,20 @@ async fn prefill(
     record.weaknesses =
         assessment.cwe.iter().map(|id| embargo_advisory::Weakness { id: id.clone(), name: None }).collect();
     let products = embargo_store::products::list(tx).await?;
-    for row in &assessment.affected {
+    add_affected(app, record, &assessment.affected, &products, None);
+    Ok(())
+}
+
+/// Adds the affected ranges of an assessment to a record: one range per row, grouped by
+/// catalogue product (only `only`, when given).
+fn add_affected(
+    app: &App,
+    record: &mut AdvisoryRecord,
+    rows: &[crate::assessment::Affected],
+    products: &[embargo_store::products::ProductRecord],
+    only: Option<i64>,
+) {
+    for row in rows.iter().filter(|r| only.is_none_or(|p| p == r.product_id)) {
         let Some(product) = products.iter().find(|p| p.id == row.product_id) else { continue };
         let mut events = vec![embargo_advisory::Event::Introduced(row.introduced.clone())];
         if !row.fixed.is_empty() {
@@ -281,13 +294,44 @@ async fn prefill(
                 vendor: app.config.organisation.name.clone(),
                 ecosystem: Some(product.ecosystem.clone()).filter(|e| !e.is_empty()),
                 purl: Some(product.purl.clone()).filter(|p| !p.is_empty()),
-                repository: Some(product.repository_url.clone()).filter(|r| !r.is_empty()),
+                // A local mirror (a path or file:// URL, for the fix repository) is not public.
+                repository: Some(product.repository_url.clone())
+                    .filter(|r| r.starts_with("https://") || r.starts_with("http://")),
                 ranges: vec![range],
                 versions: Vec::new(),
             }),
         }
     }
-    Ok(())
+}
+
+/// Brings the affected ranges of one product in a report's draft advisories in line with
+/// the report's assessment (the fix's backport matrix changed). Advisories past draft keep
+/// what their reviewers saw; they take the change when sent back to draft and saved.
+pub(crate) async fn refresh_affected_in(
+    tx: &mut Tx,
+    app: &App,
+    report: ReportId,
+    product: i64,
+) -> Result<Vec<String>, AppError> {
+    let assessment = crate::assessment::get_in(tx, report).await?;
+    let products = embargo_store::products::list(tx).await?;
+    let Some(name) = products.iter().find(|p| p.id == product).map(|p| p.name.clone()) else {
+        return Ok(Vec::new());
+    };
+    let mut refreshed = Vec::new();
+    let linked = store::for_report(tx, report).await?;
+    for row in store::list(tx, Some(AdvisoryState::Draft.code())).await? {
+        if !linked.contains(&row.id) {
+            continue;
+        }
+        let mut record = parse_record(&row)?;
+        record.affected.retain(|a| a.product != name);
+        add_affected(app, &mut record, &assessment.affected, &products, Some(product));
+        record.modified = app.now();
+        store::update_record(tx, row.id, &row.advisory_id, &to_json(&record)?, app.now()).await?;
+        refreshed.push(row.advisory_id);
+    }
+    Ok(refreshed)
 }
 
 /// A draft made by [`import_osv`].

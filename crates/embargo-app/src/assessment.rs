@@ -66,6 +66,32 @@ pub(crate) async fn get_in(tx: &mut Tx, report: ReportId) -> Result<Assessment, 
     }
 }
 
+/// Replaces the affected ranges of `product` in a report's assessment by the fix's backport
+/// matrix: one range per affected line, from its first affected version (`0` when not
+/// known) to the version that carries the fix. Called in the matrix change's transaction
+/// (permission checked there).
+pub(crate) async fn set_affected_from_fix(
+    tx: &mut Tx,
+    report: &embargo_store::reports::ReportRecord,
+    product: i64,
+    lines: &[embargo_store::fixes::FixLine],
+) -> Result<(), AppError> {
+    let mut assessment = get_in(tx, report.id).await?;
+    assessment.affected.retain(|a| a.product_id != product);
+    for line in lines.iter().filter(|l| l.affected) {
+        assessment.affected.push(Affected {
+            product_id: product,
+            introduced: if line.introduced.is_empty() { "0".to_owned() } else { line.introduced.clone() },
+            fixed: line.fixed_version.clone(),
+            last_affected: String::new(),
+        });
+    }
+    let severity = assessment.severity().map(|s| s.as_str().to_lowercase());
+    let json = serde_json::to_string(&assessment).map_err(|e| AppError::Internal(e.into()))?;
+    embargo_store::assessments::set(tx, report.id, &report.reference, &json, severity.as_deref()).await?;
+    Ok(())
+}
+
 /// Applies `change` to a report's assessment: checks permission, stores it, audits `what`
 /// (never the values: they are embargoed), and moves the fix deadline when the severity
 /// changed.

@@ -83,6 +83,27 @@ pub struct Config {
     pub log: Log,
     /// CVE Services, for reserving and publishing CVE IDs as a CNA.
     pub cve_services: CveServices,
+    /// Private fix repositories and their CI.
+    pub fixes: Fixes,
+}
+
+/// Private fix repositories (served over git's smart HTTP protocol) and private CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fixes {
+    /// What a push does with a commit message that names the advisory, a CVE or "security"
+    /// before the lift: `warn` (the push goes through, git shows a warning) or `refuse`.
+    pub commit_message_check: String,
+    /// The longest a CI run may take, in seconds; then its whole process tree is killed.
+    pub ci_time_limit_seconds: u64,
+    /// The `git` program (a runtime dependency).
+    pub git: String,
+}
+
+impl Default for Fixes {
+    fn default() -> Self {
+        Self { commit_message_check: "warn".into(), ci_time_limit_seconds: 1800, git: "git".into() }
+    }
 }
 
 /// CVE Services (the CVE Program's API), used by the `embargo cve` commands. Nothing is sent
@@ -406,6 +427,7 @@ impl Default for Config {
             imap: Imap::default(),
             web: Web::default(),
             advisories: Advisories::default(),
+            fixes: Fixes::default(),
             limits: Limits::default(),
             log: Log::default(),
             cve_services: CveServices::default(),
@@ -560,6 +582,15 @@ impl Config {
                 "metrics_listen: {:?} is not an address such as 127.0.0.1:9090 (empty: no metrics listener)",
                 self.metrics_listen
             ));
+        }
+        if !matches!(self.fixes.commit_message_check.as_str(), "warn" | "refuse") {
+            return invalid(format!(
+                "fixes.commit_message_check: {:?} is neither \"warn\" nor \"refuse\"",
+                self.fixes.commit_message_check
+            ));
+        }
+        if !(1..=86_400).contains(&self.fixes.ci_time_limit_seconds) {
+            return invalid("fixes.ci_time_limit_seconds: from 1 to 86400".into());
         }
         let token = self.metrics_token.expose();
         if !token.is_empty() && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control())) {
@@ -935,6 +966,15 @@ publisher_category = "vendor"
 # For CVE records: the CNA's organisation UUID and short name at CVE Services.
 cve_org_id = ""
 cve_short_name = ""
+
+[fixes]
+# Before the lift, a push whose commit message names the advisory, a CVE or "security":
+# "warn" (accepted with a warning) or "refuse".
+commit_message_check = "warn"
+# Private CI: the longest a run may take, in seconds (then its process tree is killed).
+ci_time_limit_seconds = 1800
+# The git program serving the fix repositories and running CI checkouts.
+git = "git"
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on

@@ -23,6 +23,7 @@ mod context;
 pub mod cve;
 pub mod diagnostics;
 mod error;
+pub mod fixes;
 pub mod intake;
 pub mod intents;
 pub mod jobs;

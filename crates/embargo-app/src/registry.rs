@@ -5,7 +5,7 @@
 
 use crate::intents::IntentJob;
 use crate::jobs::{Registry, Worker};
-use crate::{App, cve, diagnostics, postmaster, reports, sla_sweep};
+use crate::{App, cve, diagnostics, fixes, postmaster, reports, sla_sweep};
 
 /// Every job kind of this version.
 pub fn registry() -> Registry {
@@ -21,6 +21,8 @@ pub fn registry() -> Registry {
         .with::<IntentJob<cve::ReserveIds>>()
         .with::<IntentJob<cve::RejectId>>()
         .with::<postmaster::Forward>()
+        .with::<fixes::CiJob>()
+        .with::<fixes::Invitation>()
 }
 
 impl Worker {

@@ -13,6 +13,8 @@ use common::{instance, submission};
 
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
+#[path = "app/fixes.rs"]
+mod fixes;
 #[path = "app/offboarding.rs"]
 mod offboarding;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
@@ -191,7 +193,7 @@ async fn every_permission_of_the_domain_is_checked_as_its_row_says() {
                     (Grant::No, _) => false,
                     (Grant::Scoped, Concerns::Report) => *on_report,
                     (Grant::Scoped, Concerns::Kind) => true,
-                    (Grant::Scoped, Concerns::FixRepository | Concerns::Shared) => false,
+                    (Grant::Scoped, Concerns::Shared) => false,
                 };
                 assert_eq!(checked.is_ok(), expected, "{permission:?} for {actor} ({})", it.db.backend);
                 if let Err(err) = checked {

@@ -96,9 +96,6 @@ pub enum Concerns {
     /// One report, checked with the permission ([`Permission::on`]): a scoped grant holds
     /// when the actor may know of that report.
     Report,
-    /// One advisory's fix repository (the ones granted to the actor, or the advisory's
-    /// reports). Not resolvable yet: a scoped grant is refused.
-    FixRepository,
     /// What was shared with the actor's organisation. Not resolvable yet: a scoped grant is
     /// refused.
     Shared,
@@ -215,8 +212,10 @@ impl Permission {
     pub const fn concerns(self) -> Concerns {
         use Permission::*;
         match self {
-            ReadReport | ChangeReport | AddReporterMessage | ManageReportAccess | PlanDisclosure => Concerns::Report,
-            ManageFixRepository | UseFixRepository => Concerns::FixRepository,
+            // A fix repository is a report's (its team and the fix developers invited to it,
+            // who are members of the report with a role that grants nothing else of it).
+            ReadReport | ChangeReport | AddReporterMessage | ManageReportAccess | PlanDisclosure
+            | ManageFixRepository | UseFixRepository => Concerns::Report,
             ReadShared => Concerns::Shared,
             SubmitReport | ListReports | ManageAccounts | ListTeam | ReadCatalogue | ManageCatalogue
             | ManageCalendar | ManageCveIds | PublishCve | EditAdvisory | ImportAdvisory | ReviewAdvisory

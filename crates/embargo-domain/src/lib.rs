@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod cve_id;
 pub mod cvss;
 pub mod cwe;
+pub mod fix;
 pub mod ids;
 pub mod lifecycle;
 pub mod similarity;
@@ -31,6 +32,7 @@ pub use advisory::{AdvisoryError, AdvisoryReview, AdvisoryState, AdvisoryStep};
 pub use calendar::{BusinessCalendar, WorkingDuration};
 pub use cve_id::{CveIdError, CveIdState, CveIdStep};
 pub use cwe::CweId;
+pub use fix::{CiState, CiStep, FixError};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
 pub use lifecycle::{CloseReason, Lifecycle, Outcome, ReportState, Target, TargetError, Transition, TransitionError};
 

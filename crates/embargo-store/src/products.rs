@@ -20,6 +20,9 @@ pub struct ProductRecord {
     pub purl: String,
     /// The release lines that get security fixes (`2.x`, `1.8`).
     pub release_lines: Vec<String>,
+    /// The command private CI runs on every push to a fix branch (`sh -c`, in a fresh
+    /// checkout); empty when not set.
+    pub test_command: String,
 }
 
 /// Adds a product; names are unique.
@@ -34,10 +37,11 @@ pub async fn create(tx: &mut Tx, name: &str, at: Timestamp) -> Result<i64, Store
 
 /// Every product, by name.
 pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, name, repository_url, ecosystem, purl, release_lines FROM products ORDER BY name")
-            .fetch_all(tx.conn())
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, name, repository_url, ecosystem, purl, release_lines, test_command FROM products ORDER BY name",
+    )
+    .fetch_all(tx.conn())
+    .await?;
     rows.iter()
         .map(|row| {
             let lines: String = row.try_get("release_lines")?;
@@ -49,6 +53,7 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
                 purl: row.try_get("purl")?,
                 release_lines: serde_json::from_str(&lines)
                     .map_err(|_| StoreError::Corrupt(format!("release lines {lines:?}")))?,
+                test_command: row.try_get("test_command")?,
             })
         })
         .collect()
@@ -59,13 +64,15 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
 pub async fn update(tx: &mut Tx, product: &ProductRecord) -> Result<bool, StoreError> {
     let lines = serde_json::to_string(&product.release_lines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let done = sqlx::query(
-        "UPDATE products SET repository_url = $2, ecosystem = $3, purl = $4, release_lines = $5 WHERE id = $1",
+        "UPDATE products SET repository_url = $2, ecosystem = $3, purl = $4, release_lines = $5, test_command = $6 \
+         WHERE id = $1",
     )
     .bind(product.id)
     .bind(&product.repository_url)
     .bind(&product.ecosystem)
     .bind(&product.purl)
     .bind(lines)
+    .bind(&product.test_command)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -70,6 +70,16 @@ pub(crate) async fn show(
     Ok(axum::Json(ReportView::new(&detail)).into_response())
 }
 
+/// The report's private fix with CI per release line (`embargo fix status --json`).
+pub(crate) async fn fix(
+    State(app): State<App>,
+    ApiCaller(actor): ApiCaller,
+    ReportPath(reference): ReportPath,
+) -> Result<Response, WebError> {
+    let status = embargo_app::fixes::status(&app, &actor, &reference).await?;
+    Ok(axum::Json(status).into_response())
+}
+
 #[derive(Deserialize)]
 pub(crate) struct BodyInput {
     body: String,

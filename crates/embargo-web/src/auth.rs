@@ -85,6 +85,11 @@ pub fn client_address(parts: &Parts) -> String {
     }
 }
 
+/// Whether an actor is a fix developer (their pages are the fixes they were given).
+pub(crate) fn is_fix_developer(actor: &Actor) -> bool {
+    matches!(actor, Actor::User { role: embargo_domain::Role::FixDeveloper, .. })
+}
+
 /// A fully signed-in team member.
 #[derive(Debug, Clone)]
 pub struct Team {

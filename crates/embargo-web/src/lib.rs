@@ -34,6 +34,8 @@ mod advisories_team;
 mod api;
 mod dashboard;
 mod evaluation;
+mod fixes;
+mod git_http;
 mod metrics_endpoint;
 mod originals;
 mod public;
@@ -132,6 +134,16 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/messages/{id}/original", get(originals::show))
         .route("/reports/{reference}/messages/{id}/original/download", get(originals::download))
         .route("/reports/{reference}/cvss", post(evaluation::set_cvss))
+        .route("/fixes", get(fixes::list))
+        .route("/reports/{reference}/fix", get(fixes::show))
+        .route("/reports/{reference}/fix/open", post(fixes::open))
+        .route("/reports/{reference}/fix/invite", post(fixes::invite))
+        .route("/reports/{reference}/fix/line", post(fixes::set_line))
+        .route("/reports/{reference}/fix/override", post(fixes::override_ci))
+        .route("/reports/{reference}/fix/comments", post(fixes::comment))
+        .route("/reports/{reference}/fix/runs/{id}", get(fixes::run))
+        .route("/reports/{reference}/fix/runs/{id}/log.txt", get(fixes::run_text))
+        .route("/invitations/{token}", get(fixes::invitation).post(fixes::accept))
         .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
         .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
@@ -169,6 +181,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/replies", post(api::reply))
         .route("/api/v1/reports/{reference}/notes", post(api::note))
         .route("/api/v1/reports/{reference}/transitions", post(api::transition))
+        .route("/api/v1/reports/{reference}/fix", get(api::fix))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,
@@ -179,6 +192,9 @@ pub fn router(app: App) -> Router {
         // Every error, ours or the framework's, as the app's page or the API's JSON; API
         // answers are never cached.
         .layer(middleware::from_fn_with_state(app.clone(), error_page::error_pages))
+        // The fix repositories over git's smart HTTP protocol: no cookies, no forms, their
+        // own time limit, their own refusal (see `git_http`).
+        .merge(git_http::router())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
         .layer(middleware::from_fn(access_log))

@@ -16,6 +16,8 @@ pub struct NavUser {
     pub email: String,
     /// Whether the Team link is shown.
     pub admin: bool,
+    /// A fix developer: their navigation is the fixes they were given.
+    pub fix_developer: bool,
 }
 
 /// What the base layout needs.
@@ -35,6 +37,9 @@ pub struct Layout {
     pub flashes: Vec<String>,
     /// A class on `<body>`.
     pub body_class: &'static str,
+    /// Reload the page after this many seconds (a CI run in progress; works without
+    /// JavaScript).
+    pub refresh: Option<u32>,
 }
 
 impl Layout {
@@ -48,13 +53,18 @@ impl Layout {
             script: false,
             flashes: Vec::new(),
             body_class: "public",
+            refresh: None,
         }
     }
 
     /// A team page.
     pub fn team(app: &App, title: impl Into<String>, section: &'static str, user: &crate::auth::Team) -> Self {
         Self {
-            user: Some(NavUser { email: user.session.email().to_owned(), admin: user.session.is_admin() }),
+            user: Some(NavUser {
+                email: user.session.email().to_owned(),
+                admin: user.session.is_admin(),
+                fix_developer: crate::auth::is_fix_developer(&user.actor),
+            }),
             body_class: "team",
             ..Self::public(app, title, section)
         }

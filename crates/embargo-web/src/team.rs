@@ -222,6 +222,10 @@ fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'stati
 }
 
 pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Query<InboxParams>) -> Response {
+    // A fix developer's start page is the fixes they were given.
+    if crate::auth::is_fix_developer(&who.actor) {
+        return Redirect::to("/fixes").into_response();
+    }
     let state = if params.state.is_empty() { "open".to_owned() } else { params.state.clone() };
     let query = InboxQuery {
         state: Some(state.clone()),

@@ -33,6 +33,9 @@ const BASE: &str = "https://security.example.org";
 const NOT_PUBLIC: &[&str] = &[
     "/setup/",
     "/status/",
+    // A fix developer's link to set a password (a secret token, like the status link).
+    "/invitations/",
+    "/fixes",
     "/login",
     "/logout",
     "/inbox",

@@ -74,6 +74,9 @@ pub enum Command {
     /// The product catalogue
     #[command(subcommand)]
     Product(ProductCommand),
+    /// Private fix repositories: open one for an accepted report, invite fix developers, follow CI and the backport matrix
+    #[command(subcommand)]
+    Fix(FixCommand),
     /// SLA metrics over the reports received in a window (the dashboard's figures, as CSV)
     Metrics {
         /// The window in days, up to 366
@@ -116,9 +119,12 @@ pub enum ProductCommand {
         /// Package URL, such as pkg:cargo/example ('' clears it)
         #[arg(long)]
         purl: Option<String>,
-        /// Supported release lines, comma-separated; replaces the list ('' clears it)
+        /// Supported release lines, comma-separated; replaces the list ('' clears it). A line is named by the public branch that carries it (main, release-1.x)
         #[arg(long)]
         release_lines: Option<String>,
+        /// The command private CI runs (sh -c, in a fresh checkout) on every push to a fix branch ('' clears it)
+        #[arg(long)]
+        test_command: Option<String>,
     },
     /// Make a team member responsible for a product (they see its reports)
     AddResponder {
@@ -484,6 +490,13 @@ pub enum ReportCommand {
         #[arg(long)]
         contact: String,
     },
+    /// Put a report under a catalogue product (its responders see it; its repository seeds the fix); '' takes it off
+    Product {
+        /// Reference ID
+        id: String,
+        /// The product's name
+        name: String,
+    },
     /// Give a team member access to a report
     AddMember {
         /// Reference ID
@@ -551,5 +564,91 @@ pub enum JobsCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixCommand {
+    /// Open the report's private fix repository (the report must be accepted and under a product with a repository and release lines); prints its clone URL
+    Open {
+        /// Reference ID
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invite a fix developer by e-mail to the report's fix (they see its repository and CI, nothing else); then `admin create-token --email E` gives them a token for git
+    Invite {
+        /// Reference ID
+        id: String,
+        /// Their e-mail address
+        #[arg(long)]
+        email: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The backport matrix: per release line its fix branch, head commit, CI status and fixed version
+    Status {
+        /// Reference ID
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a release line of the backport matrix (it feeds the advisory's affected and fixed versions)
+    SetLine {
+        /// Reference ID
+        id: String,
+        /// The release line (the public branch that carries it)
+        line: String,
+        /// The version that will carry the fix, such as 1.4.3
+        #[arg(long)]
+        fixed_version: Option<String>,
+        /// The line's first affected version (default 0: every earlier version)
+        #[arg(long)]
+        introduced: Option<String>,
+        /// The line is affected (default)
+        #[arg(long, conflicts_with = "not_affected")]
+        affected: bool,
+        /// The line is not affected: it needs no fix
+        #[arg(long)]
+        not_affected: bool,
+    },
+    /// Let a release line be ready for disclosure although its CI did not pass (audited); an empty reason takes it back
+    Override {
+        /// Reference ID
+        id: String,
+        /// The release line
+        line: String,
+        /// Why
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print a CI run's log (the latest run of a line with --line)
+    Log {
+        /// Reference ID
+        id: String,
+        /// The run's number (see `fix runs`)
+        #[arg(long, conflicts_with = "line")]
+        run: Option<i64>,
+        /// The latest run on this line's head
+        #[arg(long)]
+        line: Option<String>,
+    },
+    /// List the CI runs of the fix, newest first
+    Runs {
+        /// Reference ID
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a release line's patch series (git format-patch), byte for byte what will be merged at disclosure
+    Patches {
+        /// Reference ID
+        id: String,
+        /// The release line
+        line: String,
     },
 }

@@ -34,7 +34,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
         Self { message: message.into(), code }
     }
 }
@@ -59,7 +59,7 @@ impl From<AppError> for Failure {
 
 type Outcome = Result<ExitCode, Failure>;
 
-fn local_admin() -> Actor {
+pub(crate) fn local_admin() -> Actor {
     let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "local".into());
     Actor::LocalAdmin { os_user }
 }
@@ -157,6 +157,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Advisory(command) => advisory(open(config).await?, command).await,
         Command::Cve(command) => cve(open(config).await?, command).await,
         Command::Product(command) => product(open(config).await?, command).await,
+        Command::Fix(command) => crate::fix::fix(open(config).await?, command).await,
         Command::Metrics { days } => {
             let app = open(config).await?;
             let query = embargo_app::metrics::DashboardQuery { days };
@@ -455,7 +456,7 @@ async fn ingest_mail(config: Config) -> Outcome {
 }
 
 /// A report reference; a malformed one is refused with an example in this instance's form.
-fn parse_reference(app: &App, text: &str) -> Result<ReferenceId, Failure> {
+pub(crate) fn parse_reference(app: &App, text: &str) -> Result<ReferenceId, Failure> {
     text.trim().parse().map_err(|_: embargo_domain::ids::ReferenceError| {
         let year = app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
         let prefix = &app.config.organisation.reference_prefix;
@@ -565,6 +566,27 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let reference = parse_reference(&app, &id)?;
             reports::mark_upstream(&app, &actor, &reference, &project, &contact).await?;
             println!("{reference}: upstream {project} ({contact})");
+        }
+        ReportCommand::Product { id, name } => {
+            let reference = parse_reference(&app, &id)?;
+            let product = if name.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    accounts::products(&app, &actor)
+                        .await?
+                        .into_iter()
+                        .find(|p| p.product.name == name.trim())
+                        .ok_or_else(|| Failure::new(EX_DATAERR, format!("no product named {:?}", name.trim())))?
+                        .product
+                        .id,
+                )
+            };
+            reports::set_product(&app, &actor, &reference, product).await?;
+            match product {
+                Some(_) => println!("{reference}: under product {}", name.trim()),
+                None => println!("{reference}: under no product"),
+            }
         }
         ReportCommand::AddMember { id, email } => {
             let reference = parse_reference(&app, &id)?;
@@ -702,6 +724,16 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A repository given as a relative local path, made absolute (URLs and absolute paths
+/// stay as given).
+fn absolute_repository(value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() || value.contains("://") || value.starts_with('/') {
+        return value.to_owned();
+    }
+    std::path::absolute(value).map_or_else(|_| value.to_owned(), |p| p.display().to_string())
+}
+
 async fn product(app: App, command: ProductCommand) -> Outcome {
     use embargo_app::accounts;
     let actor = local_admin();
@@ -722,6 +754,7 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
                             "name": p.product.name, "repository_url": p.product.repository_url,
                             "ecosystem": p.product.ecosystem, "purl": p.product.purl,
                             "release_lines": p.product.release_lines, "responders": p.responders,
+                            "test_command": p.product.test_command,
                         })
                     })
                     .collect();
@@ -742,13 +775,23 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
             accounts::create_product(&app, &actor, &name).await?;
             println!("product {name} added");
         }
-        ProductCommand::Set { name, repository, ecosystem, purl, release_lines } => {
-            if repository.is_none() && ecosystem.is_none() && purl.is_none() && release_lines.is_none() {
-                return Err(Failure::new(EX_USAGE, "give --repository, --ecosystem, --purl or --release-lines"));
+        ProductCommand::Set { name, repository, ecosystem, purl, release_lines, test_command } => {
+            if repository.is_none()
+                && ecosystem.is_none()
+                && purl.is_none()
+                && release_lines.is_none()
+                && test_command.is_none()
+            {
+                return Err(Failure::new(
+                    EX_USAGE,
+                    "give --repository, --ecosystem, --purl, --release-lines or --test-command",
+                ));
             }
             let current = find(accounts::products(&app, &actor).await?, &name)?;
+            // A local repository is named by its absolute path, wherever the command ran.
+            let repository = repository.map(|r| absolute_repository(&r));
             // Options not given keep the product's current values; an empty one clears.
-            accounts::update_product(
+            accounts::update_product_details(
                 &app,
                 &actor,
                 current.id,
@@ -756,6 +799,7 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
                 ecosystem.as_deref().unwrap_or(&current.ecosystem),
                 purl.as_deref().unwrap_or(&current.purl),
                 &release_lines.unwrap_or_else(|| current.release_lines.join(",")),
+                test_command.as_deref(),
             )
             .await?;
             println!("product {name} updated");

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod fix;
 mod output;
 
 use std::process::ExitCode;

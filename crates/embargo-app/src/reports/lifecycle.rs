@@ -76,6 +76,18 @@ pub(crate) async fn change_state_in(
     let report = find(tx, reference).await?;
     let mut life = Lifecycle::restore(report.id, report.state, Vec::new());
     let transition = life.apply(to, actor.clone(), app.now())?.clone();
+    if to == ReportState::ReadyForDisclosure {
+        // A private fix whose affected lines did not all pass CI keeps the report back
+        // (unless a person overrode the line: `fixes::override_ci`).
+        let blockers = embargo_store::fixes::blockers(tx, report.id).await?;
+        if !blockers.is_empty() {
+            let list: Vec<String> = blockers.iter().map(ToString::to_string).collect();
+            return Err(AppError::Invalid(format!(
+                "the fix is not ready: {}. Fix the line, or override it with a reason (embargo fix override)",
+                list.join("; ")
+            )));
+        }
+    }
     sr::record_transition(tx, report.id, &transition).await?;
     let reporter = reporters::get(tx, report.reporter_id).await?;
     let reply_address = crate::mail::reply_address(app, &report.reply_token);

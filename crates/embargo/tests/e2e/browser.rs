@@ -30,11 +30,11 @@ const XSS: &[&str] = &[
     "{{7*7}}${7*7}<%= 7*7 %>",
 ];
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
 }
 
-async fn axe_clean(browser: &Browser, page: &str) {
+pub(crate) async fn axe_clean(browser: &Browser, page: &str) {
     let serious = browser.axe_serious().await;
     assert!(serious.is_empty(), "axe-core finds serious problems on {page}: {serious:?}");
 }
@@ -44,7 +44,7 @@ async fn xss_fired(driver: &WebDriver) -> bool {
     value.json().as_i64() != Some(0)
 }
 
-async fn wait_for_text(driver: &WebDriver, id: &str, needle: &str) {
+pub(crate) async fn wait_for_text(driver: &WebDriver, id: &str, needle: &str) {
     for _ in 0..600 {
         if let Ok(element) = driver.find(By::Id(id)).await
             && element.text().await.unwrap_or_default().contains(needle)
@@ -56,7 +56,7 @@ async fn wait_for_text(driver: &WebDriver, id: &str, needle: &str) {
     panic!("#{id} never contained {needle:?}");
 }
 
-async fn fill(driver: &WebDriver, id: &str, text: &str) {
+pub(crate) async fn fill(driver: &WebDriver, id: &str, text: &str) {
     let Ok(element) = driver.find(By::Id(id)).await else {
         let url = driver.current_url().await.unwrap();
         let main = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap_or_default();
@@ -71,7 +71,7 @@ async fn choose(driver: &WebDriver, select: &str, value: &str) {
 }
 
 /// Clicks a submit button and waits until the browser has left the page.
-async fn submit(driver: &WebDriver, css: &str) {
+pub(crate) async fn submit(driver: &WebDriver, css: &str) {
     let old = driver.find(By::Tag("html")).await.unwrap();
     driver.find(By::Css(css)).await.unwrap().click().await.unwrap();
     for _ in 0..400 {
