@@ -16,6 +16,7 @@ Also: the time until every message is delivered (Postfix) or acknowledged (Embar
 sustained run of `--sustained` messages per target.
 
 Usage: python3 bench/smtp_intake.py [--messages N] [--runs N] [--sustained N] [--targets LIST]
+                                   [--binary PATH]
 """
 
 import argparse
@@ -238,13 +239,19 @@ def main():
     parser.add_argument("--targets", default="postfix,sqlite,postgres",
                         help="comma-separated subset of postfix,sqlite,postgres (BENCHMARKS.md is written "
                              "only when all three run)")
+    parser.add_argument("--binary", help="measure this build instead of building target/release/embargo")
     args = parser.parse_args()
     targets = set(args.targets.split(","))
     for tool in ("smtp-source", "postfix"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install postfix")
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "embargo"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "embargo")
+    binary = args.binary
+    if not binary:
+        # The same build as bench/web.py's (with the seeder example, whose dev-dependencies
+        # change feature unification): both benchmarks measure one binary, built once.
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "embargo", "--bin", "embargo",
+                        "--example", "seed"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target", "release", "embargo")
     tmp = tempfile.mkdtemp(prefix="embargo-smtp-bench-")
     os.chmod(tmp, 0o755)
     pg_url, pg_stop = start_postgres(tmp) if "postgres" in targets else (None, None)

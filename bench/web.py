@@ -68,8 +68,10 @@ def psql(url, sql):
 
 
 def queued(data, database_url, kind=None):
-    """Jobs not yet done (queued or running), of one kind or all."""
-    sql = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+    """Jobs due and not yet done (queued or running), of one kind or all. A recurring job
+    queued for later (the SLA sweep) is not a backlog."""
+    now_ms = int(time.time() * 1000)
+    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND run_at <= {now_ms}"
     if kind:
         sql += f" AND kind = '{kind}'"
     if database_url:
@@ -153,8 +155,10 @@ def run_backend(builds, seed, tmp, reports, seconds, during_seconds, connections
         seed_db = pg_url.replace("/bench?", "/seeded?")
         psql(pg_url, "CREATE DATABASE seeded")
     t0 = time.perf_counter()
-    seeded = json.loads(subprocess.run([seed, seeded_dir, seed_db or "", str(reports)],
-                                       capture_output=True, text=True, check=True, env=env).stdout)
+    run = subprocess.run([seed, seeded_dir, seed_db or "", str(reports)], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        sys.exit(f"the seeder failed ({run.returncode}): {run.stderr[-2000:]}")
+    seeded = json.loads(run.stdout)
     seed_seconds = time.perf_counter() - t0
     if pg_url:
         # A bulk load leaves PostgreSQL's statistics and visibility map stale until

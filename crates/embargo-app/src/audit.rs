@@ -123,6 +123,8 @@ pub(crate) async fn record_reads(
     if reads.is_empty() {
         return Ok(());
     }
+    // Background jobs let pages go first (ADR 20).
+    app.read_committed();
     let queue = app.read_log.get_or_init(|| start_read_committer(app.store.clone()));
     let (done, wait) = tokio::sync::oneshot::channel();
     let pending = PendingRead {

@@ -46,6 +46,9 @@ pub struct App {
     /// When mail intake last committed (see `jobs::Worker`: background jobs let intake
     /// go first).
     pub(crate) intake_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// When a page read last committed its audit entry (background jobs let pages go
+    /// first as they do intake, ADR 20).
+    pub(crate) read_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Whether opening an instance may create it.
@@ -262,6 +265,7 @@ impl App {
                 read_log: Arc::default(),
                 calendar: Arc::default(),
                 intake_activity: Arc::default(),
+                read_activity: Arc::default(),
             },
             Opened { key: source, created: !initialised },
         ))
@@ -317,6 +321,22 @@ impl App {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_some_and(|at| at.elapsed() < window)
+    }
+
+    /// Notes that a page read is being recorded (its audit entry committed) just now.
+    pub(crate) fn read_committed(&self) {
+        *self.read_activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+    }
+
+    /// Whether someone is waiting in the foreground: mail intake or a page read committed
+    /// within `window`. Background jobs go after them (see `jobs::Worker`).
+    pub(crate) fn foreground_busy(&self, window: std::time::Duration) -> bool {
+        self.intake_busy(window)
+            || self
+                .read_activity
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some_and(|at| at.elapsed() < window)
     }
 
     /// Now, from the app's clock.

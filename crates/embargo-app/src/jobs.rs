@@ -293,6 +293,9 @@ const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);
 /// The most jobs claimed in one batch while intake is busy.
 const MAX_BATCH_BESIDE_INTAKE: i64 = 32;
 
+/// The longest a loop rests after a batch run beside busy intake or page reads.
+const FOREGROUND_PACE_MAX: Duration = Duration::from_secs(1);
+
 /// After a batch that was not full, a claim loop waits this long before claiming again, so
 /// that jobs arriving meanwhile are run (and committed) together rather than one by one.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
@@ -389,10 +392,11 @@ impl Worker {
         let mut deferred_since: Option<std::time::Instant> = None;
         let mut catching_up = false;
         while !*stop.borrow() {
-            // Intake first: while mail is being committed (senders wait for their `250`),
-            // jobs wait too, for at most `INTAKE_FIRST_FOR`; after that the loop catches up
-            // without waiting until it finds the queue empty.
-            if !catching_up && self.app.intake_busy(INTAKE_BUSY_WINDOW) {
+            // Intake first: while mail is being committed (senders wait for their `250`)
+            // or pages are being read (people wait for them, ADR 20), jobs wait too, for at
+            // most `INTAKE_FIRST_FOR`; after that the loop catches up without waiting until
+            // it finds the queue empty.
+            if !catching_up && self.app.foreground_busy(INTAKE_BUSY_WINDOW) {
                 let since = *deferred_since.get_or_insert_with(std::time::Instant::now);
                 if since.elapsed() < INTAKE_FIRST_FOR {
                     tokio::select! {
@@ -404,17 +408,19 @@ impl Worker {
                 catching_up = true;
             }
             deferred_since = None;
-            // Beside busy intake, one loop at a time runs jobs, in smaller batches: the jobs
-            // catch up without taking both cores and long write locks from the senders.
-            let busy = self.app.intake_busy(INTAKE_BUSY_WINDOW);
+            // Beside busy intake or page reads, one loop at a time runs jobs, in smaller
+            // batches: the jobs catch up without taking both cores and long write locks from
+            // the senders and readers.
+            let busy = self.app.foreground_busy(INTAKE_BUSY_WINDOW);
             let _permit = match busy {
                 true => Some(self.beside_intake.acquire().await),
                 false => None,
             };
             let limit = if busy { MAX_BATCH_BESIDE_INTAKE } else { MAX_BATCH };
-            let pause = match self.run_batch(limit).await {
+            let started = std::time::Instant::now();
+            let mut pause = match self.run_batch(limit).await {
                 Ok(Some((claimed, true))) if (claimed as i64) < limit => BATCH_LINGER,
-                Ok(Some(_)) => continue,
+                Ok(Some(_)) => Duration::ZERO,
                 Ok(None) => {
                     catching_up = false;
                     idle
@@ -424,6 +430,15 @@ impl Worker {
                     idle
                 }
             };
+            if busy {
+                // Beside the foreground, the one running loop rests as long as its batch
+                // took (holding the permit): background work gets at most about half of
+                // one core while mail is committed or pages are read (ADR 20).
+                pause = pause.max(started.elapsed().min(FOREGROUND_PACE_MAX));
+            }
+            if pause.is_zero() {
+                continue;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
@@ -639,5 +654,45 @@ mod tests {
         busy.abort();
         stop_tx.send(true).unwrap();
         worker.await.unwrap();
+    }
+
+    /// Page reads go first too (ADR 20): while pages keep recording their reads, a due job
+    /// waits as it does for busy intake, then runs anyway. On both backends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_let_page_reads_go_first_for_a_bounded_time() {
+        for db in embargo_test_support::both_backends() {
+            let dir = tempfile::tempdir().unwrap();
+            let config = crate::config::Config {
+                data_dir: dir.path().to_owned(),
+                database_url: crate::config::Secret::new(db.url.clone()),
+                ..Default::default()
+            };
+            let (app, _) = App::open(config).await.unwrap();
+            let reads = {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let reader = Actor::System("reader");
+                    loop {
+                        crate::audit::record_read(&app, &reader, "report.list", "reports", "page=1").await.unwrap();
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+            };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (stop_tx, stop) = watch::channel(false);
+            let worker = tokio::spawn(Worker::new(app.clone()).run(stop));
+            crate::diagnostics::enqueue_probes(&app, &Actor::System("test"), 1, 0).await.unwrap();
+            let started = std::time::Instant::now();
+            let done = || async { store_jobs::probe_counts(&app.store).await.unwrap().len() };
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            assert_eq!(done().await, 0, "{}: the job ran beside busy page reads before its wait was up", db.url);
+            while done().await == 0 {
+                assert!(started.elapsed() < Duration::from_secs(30), "the job waited for page reads without bound");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            reads.abort();
+            stop_tx.send(true).unwrap();
+            worker.await.unwrap();
+        }
     }
 }

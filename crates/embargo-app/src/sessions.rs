@@ -289,7 +289,8 @@ pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError
     let hash = crate::tokens::hash(token);
     let Some(record) = store_sessions::lookup(&app.store, &hash, now).await? else { return Ok(None) };
     if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
-        let mut tx = app.store.begin().await?;
+        // Someone is waiting for the page: go before background writers (ADR 16).
+        let mut tx = app.store.begin_urgent().await?;
         store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
         tx.commit().await?;
     }

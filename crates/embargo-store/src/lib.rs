@@ -315,6 +315,11 @@ impl Store {
                         // Checkpoints run beside the writer (`checkpoint_wal`); a commit
                         // runs one itself only if the log grows past 40 MB regardless.
                         conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                        // Pages of the database file are read through a shared memory map
+                        // rather than a `read` call each into a per-connection cache (which
+                        // SQLite empties whenever another connection commits): at 100,000
+                        // reports, an inbox or report page reads hundreds of pages (ADR 20).
+                        conn.execute("PRAGMA mmap_size = 2147418112").await?;
                     }
                     Ok(())
                 })

@@ -823,7 +823,7 @@ fn flagged_sql(outer: &str, viewer: &str) -> String {
 }
 
 /// How the reporter's reports other than `except` turned out, in one statement on the
-/// `reports_reporter (reporter_id, state)` index. With `visible_to`, only the reports that
+/// `reports_reporter` index (which holds every column read here, migration 0012). With `visible_to`, only the reports that
 /// user may see (need-to-know) are counted: the history tells nothing about the others.
 pub async fn reporter_history(
     tx: &mut Tx,

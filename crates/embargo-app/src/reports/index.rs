@@ -165,19 +165,30 @@ pub async fn similar_counted(
         })
         .collect();
     scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
-    let mut shown = Vec::new();
+    let mut allowed = Vec::new();
     for (score, candidate) in scored {
-        if shown.len() == SIMILAR_SHOWN {
+        if allowed.len() == SIMILAR_SHOWN {
             break;
         }
         // Need-to-know: the check comes before anything about the candidate is read.
         if authz::require(&mut tx, actor, Permission::ReadReport.on(candidate.id)).await.is_err() {
             continue;
         }
-        if let Some(other) = sr::get(&mut tx, candidate.id).await? {
-            shown.push(Similar { reference: other.reference, title: other.title, state: other.state, score });
-        }
+        allowed.push((score, candidate.id));
     }
+    // The suggestions shown are read in one statement, best first.
+    let mut records = sr::get_many(&mut tx, &allowed.iter().map(|(_, id)| *id).collect::<Vec<_>>()).await?;
+    let shown: Vec<Similar> = allowed
+        .into_iter()
+        .filter_map(|(score, id)| {
+            records.remove(&id).map(|other| Similar {
+                reference: other.reference,
+                title: other.title,
+                state: other.state,
+                score,
+            })
+        })
+        .collect();
     tx.rollback().await?;
     // Each suggestion's title was read: on record under that report, all in one commit. The
     // details name neither report, so a trail never shows anyone a reference they may not

@@ -138,3 +138,61 @@ async fn sqlite_and_postgres_migrations_stay_column_for_column_in_step() {
     assert_eq!(differences(&lite, &drifted).len(), 2);
     assert_eq!(family("BOOLEAN"), "unportable type boolean");
 }
+
+/// Index name → its columns in order, for one table, as the database describes them.
+async fn indexes(db: &TestDb, table: &str) -> BTreeMap<String, Vec<String>> {
+    let pool = migrated(db).await;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if db.url.starts_with("sqlite") {
+        let rows = sqlx::query(
+            "SELECT il.name AS index_name, ii.name AS column_name FROM pragma_index_list($1) il \
+             JOIN pragma_index_info(il.name) ii ORDER BY il.name, ii.seqno",
+        )
+        .bind(table)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for row in rows {
+            out.entry(row.get("index_name")).or_default().push(row.get("column_name"));
+        }
+    } else {
+        let rows = sqlx::query(
+            "SELECT indexname::text AS index_name, indexdef AS definition FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = $1",
+        )
+        .bind(table)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for row in rows {
+            // `CREATE INDEX name ON schema.table USING btree (a, b)`
+            let definition: String = row.get("definition");
+            let inner = definition.rsplit_once('(').map(|(_, rest)| rest.trim_end_matches(')')).unwrap_or_default();
+            let columns = inner.split(',').map(|c| c.trim().to_owned()).collect();
+            out.insert(row.get("index_name"), columns);
+        }
+    }
+    out
+}
+
+/// What the report page and the inbox look reports up by is indexed on both backends (ADR
+/// 18): the reports split from a report (a scan of every report per page view before), the
+/// duplicates of a report, and the reporter's other reports with every column the inbox's
+/// "flagged" rule and need-to-know read, so that each row's flag comes from the index alone.
+#[tokio::test]
+async fn the_page_lookups_of_reports_are_indexed_on_both_backends() {
+    for db in embargo_test_support::both_backends() {
+        let found = indexes(&db, "reports").await;
+        let leading =
+            |columns: &[&str]| found.values().any(|index| index.iter().take(columns.len()).eq(columns.iter()));
+        for columns in [
+            &["split_from"][..],
+            &["duplicate_of"][..],
+            &["reporter_id", "state", "close_reason", "assignee_id", "product_id", "id"][..],
+        ] {
+            assert!(leading(columns), "{}: no index on reports({}) in {found:?}", db.url, columns.join(", "));
+        }
+        // The check itself tells a missing index.
+        assert!(!leading(&["title_enc"]));
+    }
+}
