@@ -70,7 +70,7 @@ pub(crate) async fn request_in(
         destination: &destination,
         content_hash: &crate::intents::content_hash(&body),
     };
-    Ok(crate::intents::request_in::<ExternalCi>(tx, app, actor, &effect).await?.intent().clone())
+    Ok(crate::intents::request_in::<ExternalCi>(tx, app, actor, &effect, ()).await?.intent().clone())
 }
 
 fn client() -> Result<reqwest::Client, JobError> {
@@ -101,8 +101,9 @@ async fn mark(app: &App, run: i64, isolation: &str) -> Result<(), JobError> {
 impl ExternalEffect for ExternalCi {
     const KIND: &'static str = OPERATION;
     type Output = ();
+    type Request = ();
 
-    async fn prepare(app: &App, intent: &Intent) -> Result<Self, JobError> {
+    async fn prepare(app: &App, intent: &Intent, (): ()) -> Result<Self, JobError> {
         let id: i64 =
             intent.destination.strip_prefix("external-ci:run:").and_then(|r| r.parse().ok()).ok_or_else(|| {
                 JobError::Permanent(format!("not an external CI destination: {}", intent.destination))
