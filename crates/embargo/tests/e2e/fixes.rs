@@ -458,72 +458,73 @@ async fn a_fix_developer_accepts_the_invitation_and_watches_ci_in_chromium() {
     }
     let Some(browser) = embargo_test_support::browser::Browser::start().await else { return };
     browser.resize(1280, 900).await;
-    let db = embargo_test_support::sqlite();
-    let f = fixture(Some(&db));
-    let (it, reference) = (&f.it, &f.reference);
-    ok(it, &["fix", "open", reference]);
-    let other = accepted_report(it, "fix-other@example.org");
-    ok(it, &["fix", "open", &other]);
-    ok(it, &["fix", "invite", reference, "--email", "dev@example.org"]);
-    let base = format!("http://{}", f.server.addr);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let link = loop {
-        if let Some(link) = invitation_link(it, "dev@example.org") {
-            break link;
+    for db in both_backends() {
+        let f = fixture(Some(&db));
+        let (it, reference) = (&f.it, &f.reference);
+        ok(it, &["fix", "open", reference]);
+        let other = accepted_report(it, "fix-other@example.org");
+        ok(it, &["fix", "open", &other]);
+        ok(it, &["fix", "invite", reference, "--email", "dev@example.org"]);
+        let base = format!("http://{}", f.server.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let link = loop {
+            if let Some(link) = invitation_link(it, "dev@example.org") {
+                break link;
+            }
+            assert!(Instant::now() < deadline, "no invitation mail");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+
+        // The invitation: a password, then sign-in with TOTP set up, then the fixes.
+        let driver = browser.driver();
+        driver.goto(format!("{base}{link}")).await.unwrap();
+        axe_clean(&browser, "the invitation").await;
+        let password = "a long developer password";
+        fill(driver, "password", password).await;
+        fill(driver, "confirm", password).await;
+        submit(driver, "button[type=submit]").await;
+        driver.goto(format!("{base}/login")).await.unwrap();
+        fill(driver, "email", "dev@example.org").await;
+        fill(driver, "password", password).await;
+        submit(driver, "button[type=submit]").await;
+        let secret = driver.find(By::Id("totp-secret")).await.unwrap().text().await.unwrap();
+        let code = embargo_app::sessions::totp_code(&secret, embargo_domain::Timestamp::now()).unwrap();
+        fill(driver, "code", &code).await;
+        submit(driver, "form[action='/login/totp'] button[type=submit]").await;
+        submit(driver, "a.button.primary").await;
+        // Their start page lists their fix and nothing else.
+        assert!(driver.current_url().await.unwrap().path().ends_with("/fixes"));
+        let main = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
+        assert!(main.contains(reference.as_str()) && !main.contains(other.as_str()), "{main}");
+        axe_clean(&browser, "/fixes").await;
+        // The report itself, another fix, the inbox: not theirs.
+        for page in [format!("/reports/{reference}"), format!("/reports/{other}/fix"), "/team/advisories".to_owned()] {
+            driver.goto(format!("{base}{page}")).await.unwrap();
+            let text = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
+            assert!(!text.contains("Overflow in parser") && !text.contains("Backport matrix"), "{page}: {text}");
         }
-        assert!(Instant::now() < deadline, "no invitation mail");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
 
-    // The invitation: a password, then sign-in with TOTP set up, then the fixes.
-    let driver = browser.driver();
-    driver.goto(format!("{base}{link}")).await.unwrap();
-    axe_clean(&browser, "the invitation").await;
-    let password = "a long developer password";
-    fill(driver, "password", password).await;
-    fill(driver, "confirm", password).await;
-    submit(driver, "button[type=submit]").await;
-    driver.goto(format!("{base}/login")).await.unwrap();
-    fill(driver, "email", "dev@example.org").await;
-    fill(driver, "password", password).await;
-    submit(driver, "button[type=submit]").await;
-    let secret = driver.find(By::Id("totp-secret")).await.unwrap().text().await.unwrap();
-    let code = embargo_app::sessions::totp_code(&secret, embargo_domain::Timestamp::now()).unwrap();
-    fill(driver, "code", &code).await;
-    submit(driver, "form[action='/login/totp'] button[type=submit]").await;
-    submit(driver, "a.button.primary").await;
-    // Their start page lists their fix and nothing else.
-    assert!(driver.current_url().await.unwrap().path().ends_with("/fixes"));
-    let main = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
-    assert!(main.contains(reference.as_str()) && !main.contains(other.as_str()), "{main}");
-    axe_clean(&browser, "/fixes").await;
-    // The report itself, another fix, the inbox: not theirs.
-    for page in [format!("/reports/{reference}"), format!("/reports/{other}/fix"), "/team/advisories".to_owned()] {
-        driver.goto(format!("{base}{page}")).await.unwrap();
-        let text = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
-        assert!(!text.contains("Overflow in parser") && !text.contains("Backport matrix"), "{page}: {text}");
+        // A push, and the CI run finishes before their eyes (the page reloads itself).
+        let token = ok(it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
+        let clone = f.root.path().join("clone");
+        git_ok(f.root.path(), &["clone", "-q", &f.url("dev@example.org", &token, reference), clone.to_str().unwrap()]);
+        std::fs::write(clone.join("code.txt"), "fixed\n").unwrap();
+        std::fs::write(clone.join("ci.sh"), "echo checking the bounds; sleep 2; grep -q fixed code.txt\n").unwrap();
+        git_ok(&clone, &["commit", "-q", "-am", "Check bounds"]);
+        git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
+        let run = driver.find(By::Css("#runs a")).await.unwrap();
+        run.click().await.unwrap();
+        wait_for_text(driver, "run-state", "passed").await;
+        wait_for_text(driver, "log", "checking the bounds").await;
+        axe_clean(&browser, "a CI run").await;
+        driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
+        wait_for_text(driver, "matrix", "passed").await;
+        axe_clean(&browser, "the fix page").await;
+        let shots = screenshots();
+        std::fs::create_dir_all(&shots).unwrap();
+        browser.screenshot(&shots.join("fix.png")).await;
     }
-
-    // A push, and the CI run finishes before their eyes (the page reloads itself).
-    let token = ok(it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
-    let clone = f.root.path().join("clone");
-    git_ok(f.root.path(), &["clone", "-q", &f.url("dev@example.org", &token, reference), clone.to_str().unwrap()]);
-    std::fs::write(clone.join("code.txt"), "fixed\n").unwrap();
-    std::fs::write(clone.join("ci.sh"), "echo checking the bounds; sleep 2; grep -q fixed code.txt\n").unwrap();
-    git_ok(&clone, &["commit", "-q", "-am", "Check bounds"]);
-    git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
-    driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
-    let run = driver.find(By::Css("#runs a")).await.unwrap();
-    run.click().await.unwrap();
-    wait_for_text(driver, "run-state", "passed").await;
-    wait_for_text(driver, "log", "checking the bounds").await;
-    axe_clean(&browser, "a CI run").await;
-    driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
-    wait_for_text(driver, "matrix", "passed").await;
-    axe_clean(&browser, "the fix page").await;
-    let shots = screenshots();
-    std::fs::create_dir_all(&shots).unwrap();
-    browser.screenshot(&shots.join("fix.png")).await;
 }
 
 /// The fake external CI (`fake_ci.py`), with its plan per delivery; its port and its
