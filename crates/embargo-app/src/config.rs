@@ -98,11 +98,23 @@ pub struct Fixes {
     pub ci_time_limit_seconds: u64,
     /// The `git` program (a runtime dependency).
     pub git: String,
+    /// An external CI instead of the built-in runner: every push is POSTed here (signed
+    /// with `external_ci_secret`, header `X-Embargo-Signature`), and the CI reports back to
+    /// `<public_url>/fixes/ci-callback`, signed the same way. Empty: the built-in runner.
+    pub external_ci_url: String,
+    /// The shared secret of the external CI's signatures (at least 32 characters).
+    pub external_ci_secret: Secret,
 }
 
 impl Default for Fixes {
     fn default() -> Self {
-        Self { commit_message_check: "warn".into(), ci_time_limit_seconds: 1800, git: "git".into() }
+        Self {
+            commit_message_check: "warn".into(),
+            ci_time_limit_seconds: 1800,
+            git: "git".into(),
+            external_ci_url: String::new(),
+            external_ci_secret: Secret::default(),
+        }
     }
 }
 
@@ -589,6 +601,15 @@ impl Config {
                 self.fixes.commit_message_check
             ));
         }
+        let ci = &self.fixes.external_ci_url;
+        if !ci.is_empty() {
+            if !(ci.starts_with("https://") || ci.starts_with("http://")) {
+                return invalid("fixes.external_ci_url must be an http(s):// URL (empty: the built-in runner)".into());
+            }
+            if self.fixes.external_ci_secret.expose().len() < 32 {
+                return invalid("fixes.external_ci_secret: at least 32 characters with an external CI".into());
+            }
+        }
         if !(1..=86_400).contains(&self.fixes.ci_time_limit_seconds) {
             return invalid("fixes.ci_time_limit_seconds: from 1 to 86400".into());
         }
@@ -773,6 +794,9 @@ impl Config {
         }
         if !shown.metrics_token.is_empty() {
             shown.metrics_token = Secret::new("[redacted]");
+        }
+        if !shown.fixes.external_ci_secret.is_empty() {
+            shown.fixes.external_ci_secret = Secret::new("[redacted]");
         }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
@@ -975,6 +999,11 @@ commit_message_check = "warn"
 ci_time_limit_seconds = 1800
 # The git program serving the fix repositories and running CI checkouts.
 git = "git"
+# An external CI instead of the built-in runner (empty: built in). Each push is POSTed to
+# it, signed (X-Embargo-Signature: t=<unix>,v1=<HMAC-SHA256 of "<t>.<body>">); it reports
+# back to <public_url>/fixes/ci-callback, signed the same way.
+external_ci_url = ""
+external_ci_secret = ""
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on

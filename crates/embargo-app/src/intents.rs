@@ -28,6 +28,7 @@ use embargo_domain::Actor;
 use embargo_store::Tx;
 pub use embargo_store::intents::Intent;
 use embargo_store::intents::{self as store_intents, NewIntent};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -78,9 +79,18 @@ pub trait ExternalEffect: Send + Sync + Sized + 'static {
     /// What the service answered, or what reconciling found.
     type Output: Send + Sync;
 
-    /// Loads what the call needs for `intent` from the store. `Err(Permanent)` when it
-    /// can no longer be done (settles the intent as failed).
-    fn prepare(app: &App, intent: &Intent) -> impl Future<Output = Result<Self, JobError>> + Send;
+    /// The parameters of the request that the store does not hold (the amount of IDs to
+    /// reserve, a rejection's reason), carried in the job's payload; they must hash to the
+    /// intent's `content_hash` (checked in `prepare`). `()` when the store holds it all.
+    type Request: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+
+    /// Loads what the call needs for `intent` (and its `request`) from the store.
+    /// `Err(Permanent)` when it can no longer be done (settles the intent as failed).
+    fn prepare(
+        app: &App,
+        intent: &Intent,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Self, JobError>> + Send;
 
     /// Asks the service whether the effect already happened: `Some` with what it found when
     /// it did (then nothing is sent), `None` when the call is still to be made.
@@ -112,16 +122,25 @@ pub trait ExternalEffect: Send + Sync + Sized + 'static {
 
 /// The job that carries out the intent `intent` of effect `E` (see [`carry_out`]).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct IntentJob<E> {
+#[serde(bound = "E: ExternalEffect")]
+pub struct IntentJob<E: ExternalEffect> {
     intent: i64,
+    /// The request's parameters (absent in the payloads of effects that need none).
+    #[serde(default)]
+    request: E::Request,
     #[serde(skip)]
     effect: PhantomData<fn() -> E>,
 }
 
-impl<E> IntentJob<E> {
-    /// The job of intent `intent`.
+impl<E: ExternalEffect> IntentJob<E> {
+    /// The job of intent `intent` (its key; the request's parameters default).
     pub fn new(intent: i64) -> Self {
-        Self { intent, effect: PhantomData }
+        Self::with_request(intent, E::Request::default())
+    }
+
+    /// The job of intent `intent` with its request's parameters.
+    pub fn with_request(intent: i64, request: E::Request) -> Self {
+        Self { intent, request, effect: PhantomData }
     }
 }
 
@@ -133,7 +152,7 @@ impl<E: ExternalEffect> Job for IntentJob<E> {
     }
 
     async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
-        carry_out::<E>(app, self.intent, claim).await
+        carry_out::<E>(app, self.intent, self.request, claim).await
     }
 }
 
@@ -146,6 +165,7 @@ pub(crate) async fn request_in<E: ExternalEffect>(
     app: &App,
     actor: &Actor,
     effect: &Effect<'_>,
+    request: E::Request,
 ) -> Result<Requested, AppError> {
     if let Some(pending) = store_intents::pending_for(tx, effect.destination).await? {
         // Its job may have given up (dead): it runs again, reconciling first.
@@ -177,7 +197,8 @@ pub(crate) async fn request_in<E: ExternalEffect>(
         other => other.into(),
     })?;
     let lease = jiff::SignedDuration::from_secs(i64::from(app.config.jobs.lease_seconds));
-    jobs::enqueue_at(tx, app, &IntentJob::<E>::new(id), now.checked_add(lease).unwrap_or(now)).await?;
+    jobs::enqueue_at(tx, app, &IntentJob::<E>::with_request(id, request), now.checked_add(lease).unwrap_or(now))
+        .await?;
     let intent = store_intents::get(tx, id).await?.ok_or_else(|| AppError::NotFound(format!("intent {id}")))?;
     Ok(Requested::New(intent))
 }
@@ -193,7 +214,12 @@ pub async fn get(app: &App, id: i64) -> Result<Intent, AppError> {
 /// Carries out intent `id`: nothing when it is settled; else reconcile, and call only when
 /// the effect did not happen; then record the result, settle the intent and complete the
 /// job in one transaction.
-pub async fn carry_out<E: ExternalEffect>(app: &App, id: i64, claim: Claim) -> Result<(), JobError> {
+pub async fn carry_out<E: ExternalEffect>(
+    app: &App,
+    id: i64,
+    request: E::Request,
+    claim: Claim,
+) -> Result<(), JobError> {
     let intent = get(app, id).await.map_err(|e| match e {
         AppError::NotFound(what) => JobError::Permanent(format!("{what} does not exist")),
         other => other.into(),
@@ -201,7 +227,7 @@ pub async fn carry_out<E: ExternalEffect>(app: &App, id: i64, claim: Claim) -> R
     if intent.state != "pending" {
         return claim.complete(app.store.begin().await?, app.now()).await;
     }
-    let (effect, outcome) = match E::prepare(app, &intent).await {
+    let (effect, outcome) = match E::prepare(app, &intent, request).await {
         Ok(effect) => {
             let outcome = match effect.reconcile(app).await {
                 Ok(Some(found)) => Ok((found, true)),

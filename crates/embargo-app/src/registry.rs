@@ -18,8 +18,11 @@ pub fn registry() -> Registry {
         .with::<sla_sweep::SlaSweep>()
         .with::<sla_sweep::TeamAlert>()
         .with::<IntentJob<cve::PublishRecord>>()
+        .with::<IntentJob<cve::ReserveIds>>()
+        .with::<IntentJob<cve::RejectId>>()
         .with::<postmaster::Forward>()
         .with::<fixes::CiJob>()
+        .with::<IntentJob<fixes::ExternalCi>>()
         .with::<fixes::Invitation>()
 }
 

@@ -9,7 +9,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::error::{Error, detail_lines};
-use crate::wire::{ApiErrorBody, CveId, IdInfo, RecordResponse, Reservation};
+use crate::wire::{ApiErrorBody, CveId, IdInfo, IdState, RecordResponse, Reservation};
 use crate::{Config, valid_short_name};
 
 const ORG_HEADER: &str = "CVE-API-ORG";
@@ -213,6 +213,28 @@ impl Client {
         serde_json::from_value(body).map_err(|e| self.response_error(&request, e.to_string()))
     }
 
+    /// The organisation's IDs of `year` in `state`: `GET /cve-id?state=…&cve_id_year=…`,
+    /// every page (at most 50). Sent even in dry run (it changes nothing). Used to reconcile
+    /// a reservation whose answer was lost.
+    pub async fn list_ids(&self, state: IdState, year: u16) -> Result<Vec<IdInfo>, Error> {
+        let mut ids = Vec::new();
+        for page in 1..=50u32 {
+            let mut query = vec![("state", state.as_str().to_owned()), ("cve_id_year", year.to_string())];
+            if page > 1 {
+                query.push(("page", page.to_string()));
+            }
+            let request = self.plan(Method::Get, &["cve-id"], &query, None);
+            let (_, body) = self.send(&request).await?;
+            let list: IdList =
+                serde_json::from_value(body).map_err(|e| self.response_error(&request, e.to_string()))?;
+            ids.extend(list.cve_ids);
+            if list.next_page.is_none() {
+                return Ok(ids);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Publishes the record of a reserved ID: `POST /cve/{id}/cna` with
     /// `{"cnaContainer": container}`. The service sets `providerMetadata`, `datePublished`
     /// and `assignerShortName` itself.
@@ -364,6 +386,15 @@ impl Client {
     fn response_error(&self, request: &PlannedRequest, message: String) -> Error {
         Error::Response { operation: operation(request), message }.scrub(self.config.api_key.expose())
     }
+}
+
+/// A page of `GET /cve-id` (`list-cve-ids-response.json`).
+#[derive(serde::Deserialize)]
+struct IdList {
+    #[serde(default)]
+    cve_ids: Vec<IdInfo>,
+    #[serde(default, rename = "nextPage")]
+    next_page: Option<u32>,
 }
 
 /// The body of a rejection.

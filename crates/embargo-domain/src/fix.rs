@@ -168,9 +168,74 @@ pub fn blockers(lines: &[LineCheck<'_>]) -> Vec<Blocker> {
         .collect()
 }
 
+/// The header that signs a webhook to an external CI and its callback:
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the shared secret>`.
+pub const SIGNATURE_HEADER: &str = "x-embargo-signature";
+
+/// How old (or how far in the future) a signed message may be: older ones are replays.
+pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
+
+/// Signs `body` at `unix_seconds` with `secret`: the value of [`SIGNATURE_HEADER`].
+pub fn sign(secret: &[u8], unix_seconds: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("{unix_seconds}.").as_bytes());
+    mac.update(body);
+    format!("t={unix_seconds},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Why a signed message is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No header, or not in the `t=...,v1=...` form.
+    #[error("no valid {SIGNATURE_HEADER} header")]
+    Malformed,
+    /// Signed too long ago or in the future: a replay, or a clock far off.
+    #[error("signed at {0}, outside the {SIGNATURE_WINDOW_SECONDS} s window")]
+    Stale(i64),
+    /// The HMAC does not match the body under the shared secret.
+    #[error("the signature does not match")]
+    Mismatch,
+}
+
+/// Checks a [`SIGNATURE_HEADER`] value for `body` at `now_unix` (constant-time comparison).
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now_unix: i64) -> Result<(), SignatureError> {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = hex::decode(value).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else { return Err(SignatureError::Malformed) };
+    if (now_unix - t).abs() > SIGNATURE_WINDOW_SECONDS {
+        return Err(SignatureError::Stale(t));
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&v1).map_err(|_| SignatureError::Mismatch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_bind_secret_time_and_body() {
+        let header = sign(b"secret", 1_000, b"{\"run\":1}");
+        assert!(header.starts_with("t=1000,v1="));
+        assert_eq!(verify(b"secret", &header, b"{\"run\":1}", 1_100), Ok(()));
+        assert_eq!(verify(b"other", &header, b"{\"run\":1}", 1_100), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"secret", &header, b"{\"run\":2}", 1_100), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"secret", &header, b"{\"run\":1}", 1_400), Err(SignatureError::Stale(1_000)));
+        let shifted = header.replace("t=1000", "t=1001");
+        assert_eq!(verify(b"secret", &shifted, b"{\"run\":1}", 1_100), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"secret", "v1=00", b"", 1_000), Err(SignatureError::Malformed));
+    }
 
     #[test]
     fn codes_round_trip() {

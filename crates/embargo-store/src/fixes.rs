@@ -318,6 +318,12 @@ pub async fn set_run_state(
     Ok(())
 }
 
+/// Sets what a run records about how it ran (the sandbox, or the external CI's delivery).
+pub async fn set_isolation(tx: &mut Tx, id: i64, isolation: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE ci_runs SET isolation = $2 WHERE id = $1").bind(id).bind(isolation).execute(tx.conn()).await?;
+    Ok(())
+}
+
 fn log_aad(run: i64, seq: i64) -> String {
     format!("ci_log:{run}:{seq}")
 }

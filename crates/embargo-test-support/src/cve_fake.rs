@@ -203,6 +203,8 @@ impl CveFake {
     /// the caller sees the call hang after the service acted on it (a test kills the caller
     /// there, between the service's effect and the caller's commit).
     pub fn hold_answers(&self, method: &str, path_suffix: &str) {
+        // Held again after an earlier release.
+        self.release.send_replace(false);
         self.lock().hold = Some((method.to_owned(), path_suffix.to_owned()));
     }
 
@@ -323,6 +325,7 @@ fn answer(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route = match (method, segments.as_slice()) {
         (&Method::POST, ["api", "cve-id"]) => Route::Reserve,
+        (&Method::GET, ["api", "cve-id"]) => Route::List,
         (&Method::GET, ["api", "cve-id", id]) => Route::GetId((*id).to_owned()),
         (&Method::POST, ["api", "cve", id, "cna"]) => Route::Cna { id: (*id).to_owned(), create: true },
         (&Method::PUT, ["api", "cve", id, "cna"]) => Route::Cna { id: (*id).to_owned(), create: false },
@@ -359,6 +362,7 @@ fn answer(
     };
     match route {
         Route::Reserve => reserve(inner, query),
+        Route::List => list_ids(inner, query),
         Route::GetId(id) => get_id(inner, &id, anonymous_read),
         Route::Cna { id, create } => match json_body() {
             Ok(body) => write_cna(inner, &id, create, body),
@@ -373,6 +377,7 @@ fn answer(
 
 enum Route {
     Reserve,
+    List,
     GetId(String),
     Cna { id: String, create: bool },
     Reject { id: String, create: bool },
@@ -468,6 +473,25 @@ fn reserve(inner: &mut Inner, query: &BTreeMap<String, String>) -> Answer {
     }
     let remaining = inner.quota - reserved - amount;
     Answer(StatusCode::OK, json!({"cve_ids": cve_ids, "meta": {"remaining_quota": remaining}}))
+}
+
+/// `GET /cve-id`: the caller's organisation's IDs, filtered by `state` and `cve_id_year`,
+/// in one page (`list-cve-ids-response.json`).
+fn list_ids(inner: &Inner, query: &BTreeMap<String, String>) -> Answer {
+    let ids: Vec<Value> = inner
+        .ids
+        .iter()
+        .filter(|(_, entry)| entry.owner == inner.org)
+        .filter(|(_, entry)| query.get("state").is_none_or(|s| *s == entry.state))
+        .filter(|(id, _)| query.get("cve_id_year").is_none_or(|y| id.get(4..8) == Some(y.as_str())))
+        .map(|(id, entry)| id_json(id, entry, true, true))
+        .collect();
+    let count = ids.len();
+    Answer(
+        StatusCode::OK,
+        json!({"totalCount": count, "itemsPerPage": 500, "pageCount": 1, "currentPage": 1,
+               "prevPage": null, "nextPage": null, "cve_ids": ids}),
+    )
 }
 
 /// An ID in the shape of `get-cve-id-response.json` (`time` only there) or of an entry of

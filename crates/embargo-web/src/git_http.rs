@@ -30,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/git/{*path}", any(serve))
+        .route("/fixes/ci-callback", axum::routing::post(ci_callback))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(3600)))
 }
 
@@ -231,4 +232,20 @@ fn find_blank_line(data: &[u8]) -> Option<(usize, usize)> {
 fn unavailable(error: &AppError) -> Response {
     tracing::error!(error = %error, "serving a fix repository failed");
     (StatusCode::SERVICE_UNAVAILABLE, "the repository cannot be served right now; try again later\n").into_response()
+}
+
+/// The external CI's signed report of a run (see `embargo_app::fixes::external_ci_callback`).
+async fn ci_callback(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers.get(embargo_domain::fix::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    match fixes::external_ci_callback(&app, signature, &body).await {
+        Ok(state) => (StatusCode::OK, format!("{{\"state\":\"{}\"}}\n", state.code())).into_response(),
+        Err(AppError::Forbidden(_)) => {
+            (StatusCode::UNAUTHORIZED, "a valid, recent X-Embargo-Signature is required\n").into_response()
+        }
+        Err(AppError::NotFound(m)) => (StatusCode::NOT_FOUND, format!("{m}\n")).into_response(),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, format!("{m}\n")).into_response()
+        }
+        Err(e) => unavailable(&e),
+    }
 }

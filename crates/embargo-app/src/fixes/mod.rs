@@ -15,6 +15,7 @@
 //! nothing here writes to a public repository, and no public route serves a fix repository.
 
 mod ci;
+mod external;
 pub mod git;
 mod invite;
 
@@ -27,6 +28,7 @@ use embargo_store::fixes::{self as store, FixLine, FixRepository};
 use serde::Serialize;
 
 pub use self::ci::CiJob;
+pub use self::external::{ExternalCi, callback as external_ci_callback};
 pub use self::invite::*;
 pub use embargo_store::fixes::{CiRun, FixComment};
 
@@ -257,6 +259,7 @@ pub async fn after_push(app: &App, actor: &Actor, reference: &ReferenceId) -> Re
     let mut tx = app.store.begin().await?;
     let (report, repository) = find_for(&mut tx, actor, reference, Permission::UseFixRepository).await?;
     let mut queued = Vec::new();
+    let mut webhooks = Vec::new();
     for line in store::lines(&mut tx, report.id).await? {
         let Some(head) = heads.get(&fix::fix_ref(&line.line)) else { continue };
         if !store::set_head(&mut tx, report.id, &line.line, head, now).await? {
@@ -268,11 +271,19 @@ pub async fn after_push(app: &App, actor: &Actor, reference: &ReferenceId) -> Re
             continue;
         }
         if let Some(run) = store::add_run(&mut tx, report.id, &line.line, head, now).await? {
-            crate::jobs::enqueue(&mut tx, app, &CiJob { run }).await?;
+            if external::configured(app) {
+                let record = store::run(&mut tx, run).await?.ok_or_else(|| AppError::NotFound(format!("run {run}")))?;
+                webhooks.push(external::request_in(&mut tx, app, actor, &record, &reference.to_string()).await?);
+            } else {
+                crate::jobs::enqueue(&mut tx, app, &CiJob { run }).await?;
+            }
             queued.push(run);
         }
     }
     tx.commit().await?;
+    for intent in webhooks {
+        external::send_soon(app, intent);
+    }
     Ok(queued)
 }
 

@@ -513,6 +513,129 @@ fn a_cve_publication_interrupted_by_a_crash_is_reconciled_not_sent_twice() {
     }
 }
 
+/// The crash tests of a CVE reservation and a rejection: the process is killed (SIGKILL)
+/// after CVE Services acted and before Embargo committed; run again, it finds what the
+/// service did (the reserved IDs in the organisation's list, the ID's REJECTED state) and
+/// records it, and asks nothing twice: exactly one reservation POST and one rejection POST,
+/// on each backend. A later reservation is not mistaken for the reconciled one.
+#[test]
+fn cve_reservations_and_rejections_interrupted_by_a_crash_are_reconciled_not_sent_twice() {
+    for db in both_backends() {
+        let fake = embargo_test_support::cve_fake::CveFake::start();
+        let it = Instance::new(BIN, Some(&db));
+        let (url, org, user, key) = (fake.base_url().to_owned(), fake.org(), fake.user(), fake.api_key());
+        let command = |args: &[&str]| {
+            let mut command = it.command(args);
+            command
+                .env("EMBARGO_CVE_SERVICES__BASE_URL", &url)
+                .env("EMBARGO_CVE_SERVICES__ORG", &org)
+                .env("EMBARGO_CVE_SERVICES__USER", &user)
+                .env("EMBARGO_CVE_SERVICES__API_KEY", &key)
+                .env("EMBARGO_CVE_SERVICES__DRY_RUN", "false")
+                // A crashed command's lease on its job expires quickly.
+                .env("EMBARGO_JOBS__LEASE_SECONDS", "2")
+                .env("USER", "alice");
+            command
+        };
+        let run = |args: &[&str]| embargo_test_support::run_command(command(args), b"");
+        let count = |method: &str, path: &str| {
+            fake.requests().iter().filter(|r| r.method == method && r.path == path && r.status == 200).count()
+        };
+        let listed = || -> Vec<(String, String)> {
+            let out = run(&["cve", "list", "--json"]);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let list: Value = serde_json::from_str(&out.stdout).unwrap();
+            let mut rows: Vec<(String, String)> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["cve_id"].as_str().unwrap().to_owned(), r["state"].as_str().unwrap().to_owned()))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let audited = |action: &str| -> Vec<String> {
+            let out = run(&["audit", "list", "--json", "--limit", "1000"]);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            out.stdout
+                .lines()
+                .map(|line| serde_json::from_str::<Value>(line).unwrap())
+                .filter(|e| e["action"] == action)
+                .map(|e| e["details"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        // Starts `args`, waits until CVE Services took `method path` (its answer held), and
+        // kills the process there.
+        let crash_after = |args: &[&str], method: &str, path: &str| {
+            let mut child =
+                command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+            let started = Instant::now();
+            while fake.requests().iter().all(|r| !(r.method == method && r.path == path)) {
+                assert!(started.elapsed() < Duration::from_secs(120), "{}: {method} {path} never came", db.backend);
+                assert!(child.try_wait().unwrap().is_none(), "{}: the command ended before its call", db.backend);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            fake.release();
+        };
+
+        // A reservation of two IDs: CVE Services reserves them, the answer never arrives.
+        fake.hold_answers("POST", "/cve-id");
+        crash_after(&["cve", "reserve", "--count", "2"], "POST", "/api/cve-id");
+        let at_service: Vec<String> = fake.requests().last().unwrap().response["cve_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["cve_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(at_service.len(), 2, "CVE Services reserved them");
+        assert!(listed().is_empty(), "{}: the crash came before the commit", db.backend);
+
+        // Run again: found in the organisation's list of reserved IDs, not reserved twice.
+        let out = run(&["cve", "reserve", "--count", "2"]);
+        assert_eq!(out.code, 0, "{}: {}{}", db.backend, out.stdout, out.stderr);
+        let ids: Vec<String> = out.stdout.split_whitespace().skip(1).map(str::to_owned).collect();
+        assert_eq!(ids, at_service, "{}: {}", db.backend, out.stdout);
+        assert_eq!(count("POST", "/api/cve-id"), 1, "{}: exactly one reservation POST", db.backend);
+        assert!(count("GET", "/api/cve-id") >= 1, "{}: reconciled by listing the IDs", db.backend);
+        let expected: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), "RESERVED".to_owned())).collect();
+        assert_eq!(listed(), expected, "{}", db.backend);
+        let reserved = audited("cve.reserve");
+        assert_eq!(reserved.len(), 1, "{}: recorded once: {reserved:?}", db.backend);
+        assert!(reserved[0].contains("reconciled=true"), "{reserved:?}");
+
+        // A later reservation is a new one: it is sent, and takes none of the IDs above.
+        let out = run(&["cve", "reserve", "--count", "1"]);
+        assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+        let third = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+        assert!(!ids.contains(&third), "{third}");
+        assert_eq!(count("POST", "/api/cve-id"), 2, "{}", db.backend);
+        assert_eq!(listed().len(), 3, "{}", db.backend);
+
+        // A rejection: CVE Services rejects the ID, the answer never arrives.
+        let reject_path = format!("/api/cve/{}/reject", ids[1]);
+        fake.hold_answers("POST", "/reject");
+        crash_after(&["cve", "reject", &ids[1], "--reason", "Duplicate of another report."], "POST", &reject_path);
+        assert_eq!(fake.id(&ids[1]).unwrap().state, "REJECTED", "CVE Services rejected it");
+        assert!(listed().contains(&(ids[1].clone(), "RESERVED".to_owned())), "{}: before the commit", db.backend);
+
+        // Run again: reconciled with a read of the ID, not rejected twice.
+        let out = run(&["cve", "reject", &ids[1], "--reason", "Duplicate of another report."]);
+        assert_eq!(out.code, 0, "{}: {}{}", db.backend, out.stdout, out.stderr);
+        assert_eq!(count("POST", &reject_path), 1, "{}: exactly one rejection POST", db.backend);
+        assert!(
+            fake.requests().iter().any(|r| r.method == "GET" && r.path == format!("/api/cve-id/{}", ids[1])),
+            "{}: reconciled by reading the ID's state",
+            db.backend
+        );
+        assert!(listed().contains(&(ids[1].clone(), "REJECTED".to_owned())), "{}", db.backend);
+        let rejected = audited("cve.reject");
+        assert_eq!(rejected.len(), 1, "{}: recorded once: {rejected:?}", db.backend);
+        assert!(rejected[0].contains("reconciled=true"), "{rejected:?}");
+    }
+}
+
 #[test]
 fn report_content_is_encrypted_at_rest_and_never_logged() {
     for db in both_backends() {

@@ -70,12 +70,17 @@ fn line<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["lines"].as_array().unwrap().iter().find(|l| l["line"] == name).unwrap_or_else(|| panic!("{status}"))
 }
 
-/// Waits (at most 90 s) until CI on every line's head is final.
+/// Waits (at most 90 s) until CI on every pushed line's head is final.
 fn settled(it: &Instance, reference: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let now = status(it, reference);
-        let busy = now["lines"].as_array().unwrap().iter().any(|l| l["ci"] == "pending" || l["ci"] == "running");
+        // A line nobody pushed to has no run to wait for.
+        let busy = now["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| !l["run"].is_null() && (l["ci"] == "pending" || l["ci"] == "running"));
         if !busy {
             return now;
         }
@@ -453,70 +458,201 @@ async fn a_fix_developer_accepts_the_invitation_and_watches_ci_in_chromium() {
     }
     let Some(browser) = embargo_test_support::browser::Browser::start().await else { return };
     browser.resize(1280, 900).await;
-    let db = embargo_test_support::sqlite();
-    let f = fixture(Some(&db));
-    let (it, reference) = (&f.it, &f.reference);
-    ok(it, &["fix", "open", reference]);
-    let other = accepted_report(it, "fix-other@example.org");
-    ok(it, &["fix", "open", &other]);
-    ok(it, &["fix", "invite", reference, "--email", "dev@example.org"]);
-    let base = format!("http://{}", f.server.addr);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let link = loop {
-        if let Some(link) = invitation_link(it, "dev@example.org") {
-            break link;
+    for db in both_backends() {
+        let f = fixture(Some(&db));
+        let (it, reference) = (&f.it, &f.reference);
+        ok(it, &["fix", "open", reference]);
+        let other = accepted_report(it, "fix-other@example.org");
+        ok(it, &["fix", "open", &other]);
+        ok(it, &["fix", "invite", reference, "--email", "dev@example.org"]);
+        let base = format!("http://{}", f.server.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let link = loop {
+            if let Some(link) = invitation_link(it, "dev@example.org") {
+                break link;
+            }
+            assert!(Instant::now() < deadline, "no invitation mail");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+
+        // The invitation: a password, then sign-in with TOTP set up, then the fixes.
+        let driver = browser.driver();
+        driver.goto(format!("{base}{link}")).await.unwrap();
+        axe_clean(&browser, "the invitation").await;
+        let password = "a long developer password";
+        fill(driver, "password", password).await;
+        fill(driver, "confirm", password).await;
+        submit(driver, "button[type=submit]").await;
+        driver.goto(format!("{base}/login")).await.unwrap();
+        fill(driver, "email", "dev@example.org").await;
+        fill(driver, "password", password).await;
+        submit(driver, "button[type=submit]").await;
+        let secret = driver.find(By::Id("totp-secret")).await.unwrap().text().await.unwrap();
+        let code = embargo_app::sessions::totp_code(&secret, embargo_domain::Timestamp::now()).unwrap();
+        fill(driver, "code", &code).await;
+        submit(driver, "form[action='/login/totp'] button[type=submit]").await;
+        submit(driver, "a.button.primary").await;
+        // Their start page lists their fix and nothing else.
+        assert!(driver.current_url().await.unwrap().path().ends_with("/fixes"));
+        let main = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
+        assert!(main.contains(reference.as_str()) && !main.contains(other.as_str()), "{main}");
+        axe_clean(&browser, "/fixes").await;
+        // The report itself, another fix, the inbox: not theirs.
+        for page in [format!("/reports/{reference}"), format!("/reports/{other}/fix"), "/team/advisories".to_owned()] {
+            driver.goto(format!("{base}{page}")).await.unwrap();
+            let text = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
+            assert!(!text.contains("Overflow in parser") && !text.contains("Backport matrix"), "{page}: {text}");
         }
-        assert!(Instant::now() < deadline, "no invitation mail");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
 
-    // The invitation: a password, then sign-in with TOTP set up, then the fixes.
-    let driver = browser.driver();
-    driver.goto(format!("{base}{link}")).await.unwrap();
-    axe_clean(&browser, "the invitation").await;
-    let password = "a long developer password";
-    fill(driver, "password", password).await;
-    fill(driver, "confirm", password).await;
-    submit(driver, "button[type=submit]").await;
-    driver.goto(format!("{base}/login")).await.unwrap();
-    fill(driver, "email", "dev@example.org").await;
-    fill(driver, "password", password).await;
-    submit(driver, "button[type=submit]").await;
-    let secret = driver.find(By::Id("totp-secret")).await.unwrap().text().await.unwrap();
-    let code = embargo_app::sessions::totp_code(&secret, embargo_domain::Timestamp::now()).unwrap();
-    fill(driver, "code", &code).await;
-    submit(driver, "form[action='/login/totp'] button[type=submit]").await;
-    submit(driver, "a.button.primary").await;
-    // Their start page lists their fix and nothing else.
-    assert!(driver.current_url().await.unwrap().path().ends_with("/fixes"));
-    let main = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
-    assert!(main.contains(reference.as_str()) && !main.contains(other.as_str()), "{main}");
-    axe_clean(&browser, "/fixes").await;
-    // The report itself, another fix, the inbox: not theirs.
-    for page in [format!("/reports/{reference}"), format!("/reports/{other}/fix"), "/team/advisories".to_owned()] {
-        driver.goto(format!("{base}{page}")).await.unwrap();
-        let text = driver.find(By::Tag("main")).await.unwrap().text().await.unwrap();
-        assert!(!text.contains("Overflow in parser") && !text.contains("Backport matrix"), "{page}: {text}");
+        // A push, and the CI run finishes before their eyes (the page reloads itself).
+        let token = ok(it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
+        let clone = f.root.path().join("clone");
+        git_ok(f.root.path(), &["clone", "-q", &f.url("dev@example.org", &token, reference), clone.to_str().unwrap()]);
+        std::fs::write(clone.join("code.txt"), "fixed\n").unwrap();
+        std::fs::write(clone.join("ci.sh"), "echo checking the bounds; sleep 2; grep -q fixed code.txt\n").unwrap();
+        git_ok(&clone, &["commit", "-q", "-am", "Check bounds"]);
+        git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
+        let run = driver.find(By::Css("#runs a")).await.unwrap();
+        run.click().await.unwrap();
+        wait_for_text(driver, "run-state", "passed").await;
+        wait_for_text(driver, "log", "checking the bounds").await;
+        axe_clean(&browser, "a CI run").await;
+        driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
+        wait_for_text(driver, "matrix", "passed").await;
+        axe_clean(&browser, "the fix page").await;
+        let shots = screenshots();
+        std::fs::create_dir_all(&shots).unwrap();
+        browser.screenshot(&shots.join("fix.png")).await;
     }
+}
 
-    // A push, and the CI run finishes before their eyes (the page reloads itself).
-    let token = ok(it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
-    let clone = f.root.path().join("clone");
-    git_ok(f.root.path(), &["clone", "-q", &f.url("dev@example.org", &token, reference), clone.to_str().unwrap()]);
-    std::fs::write(clone.join("code.txt"), "fixed\n").unwrap();
-    std::fs::write(clone.join("ci.sh"), "echo checking the bounds; sleep 2; grep -q fixed code.txt\n").unwrap();
-    git_ok(&clone, &["commit", "-q", "-am", "Check bounds"]);
-    git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
-    driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
-    let run = driver.find(By::Css("#runs a")).await.unwrap();
-    run.click().await.unwrap();
-    wait_for_text(driver, "run-state", "passed").await;
-    wait_for_text(driver, "log", "checking the bounds").await;
-    axe_clean(&browser, "a CI run").await;
-    driver.goto(format!("{base}/reports/{reference}/fix")).await.unwrap();
-    wait_for_text(driver, "matrix", "passed").await;
-    axe_clean(&browser, "the fix page").await;
-    let shots = screenshots();
-    std::fs::create_dir_all(&shots).unwrap();
-    browser.screenshot(&shots.join("fix.png")).await;
+/// The fake external CI (`fake_ci.py`), with its plan per delivery; its port and its
+/// printed lines.
+struct FakeCi {
+    child: std::process::Child,
+    port: u16,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeCi {
+    fn start(secret: &str, plan: &[&str]) -> Self {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fake_ci.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(plan)
+            .env("FAKE_CI_SECRET", secret)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fake CI");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let port = first.trim().strip_prefix("port ").and_then(|p| p.parse().ok()).expect("the fake CI's port");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        FakeCi { child, port, lines }
+    }
+}
+
+impl Drop for FakeCi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_external_ci_gets_signed_pushes_and_reports_back_signed() {
+    if !have_tools() {
+        return;
+    }
+    let secret = "an external CI secret of 32 chars or more";
+    for db in both_backends() {
+        // Deliveries: the first refused (503: retried), the second taken, the third's answer lost.
+        let ci = FakeCi::start(secret, &["refuse", "accept", "drop"]);
+        let root = tempfile::tempdir().unwrap();
+        let public = public_repository(root.path());
+        let it = Instance::new(BIN, Some(&db));
+        ok(&it, &["product", "add", "app"]);
+        ok(
+            &it,
+            &["product", "set", "app", "--repository", public.to_str().unwrap(), "--release-lines", "main,release-1.x"],
+        );
+        ok(&it, &["product", "set", "app", "--test-command", "make test"]);
+        let reference = accepted_report(&it, "ext-1@example.org");
+        let ci_url = format!("http://127.0.0.1:{}/hook", ci.port);
+        // The webhook names the callback by the public URL: serve on a known free port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let public_url = format!("http://{address}");
+        let mut cmd = it.command(&["serve", "--http", &address, "--smtp", "127.0.0.1:0"]);
+        cmd.env("EMBARGO_METRICS_LISTEN", "127.0.0.1:0")
+            .env("EMBARGO_PUBLIC_URL", &public_url)
+            .env("EMBARGO_FIXES__EXTERNAL_CI_URL", &ci_url)
+            .env("EMBARGO_FIXES__EXTERNAL_CI_SECRET", secret)
+            .env("EMBARGO_JOBS__LEASE_SECONDS", "2")
+            .env("EMBARGO_JOBS__POLL_INTERVAL_MS", "50");
+        let server = Server::start(cmd);
+        ok(&it, &["fix", "open", &reference]);
+        ok(&it, &["fix", "invite", &reference, "--email", "dev@example.org"]);
+        let token = ok(&it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
+        let url = format!("http://dev%40example.org:{token}@{}/git/{reference}.git", server.addr);
+        let clone = root.path().join("clone");
+        git_ok(root.path(), &["clone", "-q", &url, clone.to_str().unwrap()]);
+        std::fs::write(clone.join("code.txt"), "fixed\n").unwrap();
+        git_ok(&clone, &["commit", "-q", "-am", "Check bounds"]);
+        git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        let head = git_ok(&clone, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+
+        // Refused once (503), delivered on the retry, reported back: passed, with its log.
+        let done = settled(&it, &reference);
+        assert_eq!(line(&done, "main")["ci"], "passed", "{done}");
+        let deliveries = ci.lines.lock().unwrap().clone();
+        assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+        assert!(deliveries[0].ends_with("refuse") && deliveries[1].ends_with("accept"), "{deliveries:?}");
+        let log = ok(&it, &["fix", "log", &reference, "--line", "main"]).stdout;
+        assert!(log.contains(&format!("testing {head} of main")) && log.contains("all 3 tests passed"), "{log}");
+        let run = line(&done, "main")["run"].as_i64().unwrap();
+
+        // Callbacks that are not the CI's, or not about this run, change nothing.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let callback = |state: &str, commit: &str, key: &str, at: i64| {
+            let body = serde_json::json!({"run": run, "commit": commit, "state": state, "log": "forged\n"}).to_string();
+            let signature = embargo_domain::fix::sign(key.as_bytes(), at, body.as_bytes());
+            server.http(
+                "POST",
+                "/fixes/ci-callback",
+                &[("content-type", "application/json"), ("x-embargo-signature", &signature)],
+                body.as_bytes(),
+            )
+        };
+        assert_eq!(callback("failed", &head, "not the secret at all, but long enough", now).status, 401);
+        assert_eq!(callback("failed", &head, secret, now - 1_000).status, 401, "a replay of an old message");
+        assert_eq!(callback("failed", &"0".repeat(40), secret, now).status, 404);
+        assert_eq!(callback("failed", &head, secret, now).status, 422, "a final state never changes");
+        assert_eq!(callback("passed", &head, secret, now).status, 200, "a redelivery is accepted and ignored");
+        let unsigned = server.http("POST", "/fixes/ci-callback", &[("content-type", "application/json")], b"{}");
+        assert_eq!(unsigned.status, 401);
+        let after = status(&it, &reference);
+        assert_eq!(line(&after, "main")["ci"], "passed");
+        assert!(!ok(&it, &["fix", "log", &reference, "--line", "main"]).stdout.contains("forged"));
+
+        // An answer lost after the request went out: not sent twice; the run fails and says why.
+        std::fs::write(clone.join("code.txt"), "fixed again\n").unwrap();
+        git_ok(&clone, &["commit", "-q", "-am", "Check bounds again"]);
+        git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        let lost = settled(&it, &reference);
+        assert_eq!(line(&lost, "main")["ci"], "failed", "{lost}");
+        let log = ok(&it, &["fix", "log", &reference, "--line", "main"]).stdout;
+        assert!(log.contains("may or may not have received"), "{log}");
+        let deliveries = ci.lines.lock().unwrap().clone();
+        assert_eq!(deliveries.len(), 3, "sent once, never again: {deliveries:?}");
+    }
 }
