@@ -40,6 +40,29 @@ pub const LOG_LIMIT: usize = 4 * 1024 * 1024;
 pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
 /// The system as the sandbox shows it, read-only: programs, libraries and configuration.
+/// What of `/etc` a command sees under bubblewrap: the dynamic linker's cache, the users and
+/// groups (names only), name service and locale settings, public CA certificates and the
+/// alternatives links that name programs. Nothing that holds a secret.
+const ETC_ALLOWED: [&str; 17] = [
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "localtime",
+    "timezone",
+    "mime.types",
+    "ssl/certs",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "profile",
+    "environment",
+    "os-release",
+];
+
 const SYSTEM: [&str; 8] = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 /// How long output is still read after the command's first process exited (only matters
@@ -382,6 +405,16 @@ impl Plan {
                 if let Ok(target) = std::fs::read_link(dir) {
                     c.arg("--symlink").arg(target).arg(dir);
                 }
+            } else if dir == "/etc" {
+                // Of /etc only what programs need to run, never keys and credentials (TLS
+                // keys, /etc/shadow, the server's own configuration): an empty /etc with
+                // these entries bound read-only.
+                c.args(["--tmpfs", "/etc"]);
+                for entry in ETC_ALLOWED {
+                    let path = format!("/etc/{entry}");
+                    c.arg("--ro-bind-try").arg(&path).arg(&path);
+                }
+                c.args(["--remount-ro", "/etc"]);
             } else if meta.is_dir() {
                 c.args(["--ro-bind", dir, dir]);
             }

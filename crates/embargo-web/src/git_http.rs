@@ -123,9 +123,9 @@ async fn serve(State(app): State<App>, method: Method, uri: Uri, headers: Header
             cmd.env(variable, value);
         }
     }
-    if let Some(protocol) = headers.get("git-protocol").and_then(|v| v.to_str().ok()) {
-        cmd.env("GIT_PROTOCOL", protocol);
-    }
+    // The client's `Git-Protocol` header is not passed on: protocol v2 lets a client fetch
+    // any object by its ID, including commits force-pushed away; v0 serves only what the
+    // refs reach (`uploadpack.allowAnySHA1InWant` is off).
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(child) => child,

@@ -112,7 +112,10 @@ pub async fn fix(app: App, command: FixCommand) -> Outcome {
             };
             let log = fixes::run_log(&app, &actor, &reference, run).await?;
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&log.log);
+            // The log is what a pushed command wrote: on a terminal its control characters
+            // are shown, not obeyed (no escape sequences reach the admin's terminal).
+            let shown = if std::io::IsTerminal::is_terminal(&std::io::stdout()) { visible(&log.log) } else { log.log };
+            let _ = out.write_all(&shown);
             let _ = out.flush();
             eprintln!("embargo: run {} on {} at {}: {}", log.run.id, log.run.line, log.run.commit, log.run.state);
         }
@@ -149,4 +152,23 @@ pub async fn fix(app: App, command: FixCommand) -> Outcome {
     }
     app.store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Control characters (but newlines and tabs) as `\xNN`, and bytes that are not UTF-8 as
+/// `\xNN` too: nothing is dropped, nothing is obeyed.
+fn visible(log: &[u8]) -> Vec<u8> {
+    let mut out = String::with_capacity(log.len());
+    for chunk in log.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() && c != '\n' && c != '\t' {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.into_bytes()
 }

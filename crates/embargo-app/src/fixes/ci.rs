@@ -32,6 +32,12 @@ impl Job for CiJob {
         Some(format!("fix.ci:{}", self.run))
     }
 
+    /// A push that git applied but whose recording failed (a crash between the two) is
+    /// caught up when a worker starts: every fix's heads are compared with the repository.
+    async fn on_worker_start(app: &App) -> Result<(), AppError> {
+        super::catch_up(app).await
+    }
+
     async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
         let mut tx = app.store.begin().await?;
         let run = store::run(&mut tx, self.run)
@@ -42,6 +48,15 @@ impl Job for CiJob {
             .ok_or_else(|| JobError::Permanent(format!("CI run {}: the fix repository is gone", run.id)))?;
         if run.state.is_final() {
             // Finished by an earlier attempt whose completion was lost.
+            return claim.complete(tx, app.now()).await;
+        }
+        // A run whose commit is no longer its line's head tests nothing anyone will merge:
+        // it ends at once, so that a burst of pushes costs one run per line, not one each.
+        let head = store::lines(&mut tx, run.report).await?.into_iter().find(|l| l.line == run.line).map(|l| l.head);
+        if head.as_deref() != Some(run.commit.as_str()) && run.state == CiState::Pending {
+            store::append_log(&mut tx, run.id, b"--- not run: a newer push replaced this commit ---\n").await?;
+            store::set_run_state(&mut tx, run.id, CiState::Running, Some("none"), None, app.now()).await?;
+            store::set_run_state(&mut tx, run.id, CiState::Failed, None, None, app.now()).await?;
             return claim.complete(tx, app.now()).await;
         }
         let restarted = run.state == CiState::Running;

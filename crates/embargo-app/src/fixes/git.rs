@@ -100,6 +100,8 @@ pub(crate) async fn init(app: &App, path: &Path) -> Result<(), AppError> {
         ("http.uploadpack", "true"),
         ("uploadpack.allowAnySHA1InWant", "false"),
         ("gc.auto", "0"),
+        // A push is a fix, not a mirror: at most 256 MiB of pack at a time.
+        ("receive.maxInputSize", "268435456"),
         ("core.hooksPath", "hooks"),
     ] {
         let mut cmd = command(app, Some(path));

@@ -173,7 +173,10 @@ pub async fn accept_invitation(app: &App, token: &str, password: &str) -> Result
     let (invitation, email) = valid_invitation(&mut tx, app.now(), token)
         .await?
         .ok_or_else(|| AppError::NotFound("this invitation link (used, expired or unknown)".into()))?;
-    if !store::accept_invitation(&mut tx, invitation.id, app.now()).await? {
+    // A link sets the first password only: an older link of an account that has one is
+    // not a way to reset it (that is the admins' `reset-password`, which ends sessions).
+    let has_password = users::get(&mut tx, invitation.user).await?.is_some_and(|u| u.password_hash.is_some());
+    if has_password || !store::accept_invitation(&mut tx, invitation.id, app.now()).await? {
         return Err(AppError::NotFound("this invitation link (used, expired or unknown)".into()));
     }
     users::set_password_hash(&mut tx, invitation.user, Some(&hash)).await?;

@@ -287,6 +287,29 @@ pub async fn after_push(app: &App, actor: &Actor, reference: &ReferenceId) -> Re
     Ok(queued)
 }
 
+/// Records every fix's heads that the store does not know yet (and queues their CI), as
+/// Embargo itself: for pushes git applied but whose recording was interrupted.
+pub(crate) async fn catch_up(app: &App) -> Result<(), AppError> {
+    let reports = {
+        let mut tx = app.store.snapshot().await?;
+        let mut references = Vec::new();
+        for report in store::all(&mut tx).await? {
+            if let Some(record) = embargo_store::reports::get(&mut tx, report).await? {
+                references.push(record.reference);
+            }
+        }
+        tx.rollback().await?;
+        references
+    };
+    let system = Actor::System("fixes");
+    for reference in reports {
+        if let Err(e) = after_push(app, &system, &reference).await {
+            tracing::warn!(error = %e, "catching up with a fix repository failed");
+        }
+    }
+    Ok(())
+}
+
 /// One release line of a fix, as `fix status` and the pages show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LineStatus {

@@ -175,9 +175,13 @@ pub async fn split(
     if original.assignee.is_some() {
         sr::assign(&mut tx, created.id, original.assignee, now).await?;
     }
-    // Whoever knew of the finding in the original may know of it here.
+    // Whoever of the team knew of the finding in the original may know of it here; a fix
+    // developer's membership is their one fix, not the report's findings.
     for member in sr::members(&mut tx, original.id).await? {
-        sr::add_member(&mut tx, created.id, member, now).await?;
+        let role = embargo_store::users::get(&mut tx, member).await?.map(|u| u.role);
+        if matches!(role, Some(embargo_domain::Role::Admin | embargo_domain::Role::Responder)) {
+            sr::add_member(&mut tx, created.id, member, now).await?;
+        }
     }
     let author = actor.to_string();
     // The finding is the reporter's text, entered by the team member who split it off.

@@ -115,20 +115,34 @@ async fn fixes_are_need_to_know_and_fix_developers_see_nothing_else() {
         assert!(matches!(fixes::invite(app, &off, &reference, "peer@example.org").await, Err(AppError::Forbidden(_))));
         assert!(fixes::invite(app, &off, &reference, "dev2@example.org").await.unwrap().created);
 
+        // Splitting the report gives the new one the team, not the fix developer.
+        let split = reports::split(app, &admin, &reference, "Second finding", "details").await.unwrap();
+        reports::transition(app, &admin, &split, "triaging".parse().unwrap()).await.unwrap();
+        reports::transition(app, &admin, &split, "accepted".parse().unwrap()).await.unwrap();
+        fixes::open(app, &admin, &split).await.unwrap();
+        assert!(matches!(fixes::status(app, &dev, &split).await, Err(AppError::NotFound(_))));
+        assert!(fixes::mine(app, &dev).await.unwrap().iter().all(|f| f.report == reference.to_string()));
+        // Invited to that fix too before they set a password: two links.
+        fixes::invite(app, &admin, &split, "dev@example.org").await.unwrap();
+
         // The invitation mail carries a one-time link to set a password.
         let worker = jobs::Worker::new(app.clone());
         while worker.run_once().await.unwrap() {}
-        let mail = embargo_app::intake::outbox(app)
+        let tokens: Vec<String> = embargo_app::intake::outbox(app)
             .unwrap()
             .into_iter()
-            .find(|m| m.to.contains("dev@example.org"))
-            .expect("the invitation is mailed");
-        let raw = std::fs::read_to_string(&mail.path).unwrap().replace("=\r\n", "").replace("=\n", "");
-        let at = raw.find("/invitations/").expect("the mail has the link") + "/invitations/".len();
-        let token: String = raw[at..].chars().take_while(char::is_ascii_hexdigit).collect();
-        assert_eq!(token.len(), 64, "{raw}");
-        let (email, invited_to) = fixes::invitation(app, &token).await.unwrap().unwrap();
-        assert_eq!((email.as_str(), &invited_to), ("dev@example.org", &reference));
+            .filter(|m| m.to.contains("dev@example.org"))
+            .map(|mail| {
+                let raw = std::fs::read_to_string(&mail.path).unwrap().replace("=\r\n", "").replace("=\n", "");
+                let at = raw.find("/invitations/").expect("the mail has the link") + "/invitations/".len();
+                raw[at..].chars().take_while(char::is_ascii_hexdigit).collect()
+            })
+            .collect();
+        assert_eq!(tokens.len(), 2, "{tokens:?}");
+        let token = tokens[0].clone();
+        assert_eq!(token.len(), 64);
+        let (email, _) = fixes::invitation(app, &token).await.unwrap().unwrap();
+        assert_eq!(email, "dev@example.org");
         assert!(matches!(fixes::accept_invitation(app, &token, "short").await, Err(AppError::Invalid(_))));
         assert_eq!(fixes::accept_invitation(app, &token, "a long enough password").await.unwrap(), "dev@example.org");
         assert!(accounts::verify_password_of(app, "dev@example.org", "a long enough password").await.unwrap());
@@ -136,6 +150,12 @@ async fn fixes_are_need_to_know_and_fix_developers_see_nothing_else() {
             fixes::accept_invitation(app, &token, "another long password").await,
             Err(AppError::NotFound(_))
         ));
+        // The other link sets no password once one is set: it is not a way to take the account.
+        assert!(matches!(
+            fixes::accept_invitation(app, &tokens[1], "the attacker's password").await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(accounts::verify_password_of(app, "dev@example.org", "a long enough password").await.unwrap());
 
         // Ready for disclosure only once every affected line passed CI or was overridden.
         let ready = || "ready-for-disclosure".parse::<Target<ReferenceId>>().unwrap();

@@ -224,6 +224,7 @@ fn a_fix_developer_clones_pushes_two_lines_and_sees_ci_on_each() {
         let probe = format!(
             "ls -a {data} 2>&1; cat {data}/master.key >/dev/null 2>&1 && echo READ-THE-KEY; \
              (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo REACHED-THE-SERVER; \
+             cat /etc/shadow >/dev/null 2>&1 && echo READ-THE-SHADOW; ls /etc/ssl/private 2>/dev/null && echo SAW-TLS-KEYS; \
              grep -q fixed code.txt\n",
             data = it.data_dir.display(),
             port = f.server.addr.port()
@@ -236,6 +237,7 @@ fn a_fix_developer_clones_pushes_two_lines_and_sees_ci_on_each() {
         let log = ok(it, &["fix", "log", reference, "--line", "release-1.x"]).stdout;
         assert!(!log.contains("READ-THE-KEY") && !log.contains("master.key") && !log.contains("embargo.db"), "{log}");
         assert!(!log.contains("REACHED-THE-SERVER"), "{log}");
+        assert!(!log.contains("READ-THE-SHADOW") && !log.contains("SAW-TLS-KEYS"), "{log}");
 
         // Leak safety: no private object is in the public repository.
         let repository = it.data_dir.join("repositories");
@@ -330,6 +332,16 @@ fn only_the_fix_developers_and_team_of_the_report_get_in() {
         assert!(warned.stderr.contains("names \"CVE-2026-12345\""), "{}", warned.stderr);
         let deleted = git(&clone, &["push", "origin", ":fix/main"]);
         assert_ne!(deleted.code, 0, "{}", deleted.stderr);
+        // A commit force-pushed away cannot be fetched by its ID, not even over protocol v2.
+        let gone = git_ok(&clone, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+        git_ok(&clone, &["push", "-q", "-f", "origin", "HEAD~1:fix/main"]);
+        let other = f.root.path().join("other");
+        git_ok(f.root.path(), &["init", "-q", other.to_str().unwrap()]);
+        let url = f.url("dev@example.org", &dev, &f.reference);
+        for version in ["2", "0"] {
+            let by_id = git(&other, &["-c", &format!("protocol.version={version}"), "fetch", "-q", &url, &gone]);
+            assert_ne!(by_id.code, 0, "v{version} fetched an unreachable commit");
+        }
         // The stranger cannot push either.
         let out = git(&clone, &["push", &f.url("stranger@example.org", &stranger, &f.reference), "HEAD:fix/main"]);
         assert_ne!(out.code, 0);
