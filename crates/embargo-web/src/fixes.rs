@@ -144,10 +144,9 @@ struct RunPage {
 pub(crate) async fn run(
     State(app): State<App>,
     who: Team,
-    Path((reference, id)): Path<(String, i64)>,
+    ReportPath(reference): ReportPath,
+    Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, WebError> {
-    let reference: ReferenceId =
-        reference.parse().map_err(|_| WebError::from(AppError::NotFound(format!("report {reference}"))))?;
     let found = fixes::run_log(&app, &who.actor, &reference, id).await?;
     let running = !found.run.state.is_final();
     let section = if is_fix_developer(&who.actor) { "fixes" } else { "inbox" };
@@ -175,10 +174,9 @@ pub(crate) async fn run(
 pub(crate) async fn run_text(
     State(app): State<App>,
     who: Team,
-    Path((reference, id)): Path<(String, i64)>,
+    ReportPath(reference): ReportPath,
+    Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, WebError> {
-    let reference: ReferenceId =
-        reference.parse().map_err(|_| WebError::from(AppError::NotFound(format!("report {reference}"))))?;
     let found = fixes::run_log(&app, &who.actor, &reference, id).await?;
     Ok((
         [
