@@ -22,6 +22,7 @@ pub mod cwe;
 pub mod fix;
 pub mod ids;
 pub mod lifecycle;
+pub mod partner;
 pub mod similarity;
 pub mod sla;
 pub mod ssvc;
@@ -35,6 +36,7 @@ pub use cwe::CweId;
 pub use fix::{CiState, CiStep, FixError};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
 pub use lifecycle::{CloseReason, Lifecycle, Outcome, ReportState, Target, TargetError, Transition, TransitionError};
+pub use partner::{DeliveryState, EmbargoPolicy, EmbargoState, EmbargoStep, PartnerState};
 
 /// Re-exported so that callers name one time type everywhere.
 pub use jiff::Timestamp;
