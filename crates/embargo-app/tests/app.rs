@@ -17,6 +17,8 @@ mod checkpoints;
 mod fixes;
 #[path = "app/offboarding.rs"]
 mod offboarding;
+#[path = "app/partners.rs"]
+mod partners;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;

@@ -47,7 +47,8 @@ fn gpg_home(root: &Path, name: &str, user_id: &str) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&home).unwrap();
     Command::new("chmod").arg("700").arg(&home).status().unwrap();
     gpg(&home, &["--passphrase", "", "--quick-gen-key", user_id, "ed25519", "cert,sign", "never"]);
-    let listing = String::from_utf8(gpg(&home, &["--with-colons", "--list-keys", user_id]).stdout.into_bytes()).unwrap();
+    let listing =
+        String::from_utf8(gpg(&home, &["--with-colons", "--list-keys", user_id]).stdout.into_bytes()).unwrap();
     let fingerprint = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
     gpg(&home, &["--passphrase", "", "--quick-add-key", &fingerprint, "cv25519", "encr", "never"]);
     let public = root.join(format!("{name}.asc"));
@@ -169,7 +170,10 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         let public = public_repository(root.path());
         let it = Instance::new(BIN, Some(&db));
         ok(&it, &["product", "add", "app"]);
-        ok(&it, &["product", "set", "app", "--repository", public.to_str().unwrap(), "--release-lines", "main,release-1.x"]);
+        ok(
+            &it,
+            &["product", "set", "app", "--repository", public.to_str().unwrap(), "--release-lines", "main,release-1.x"],
+        );
         let mail = "From: alice@example.org\r\nTo: security@example.org\r\nSubject: Overflow in parser\r\n\
                     Message-ID: <p-1@example.org>\r\n\r\nSteps\r\n";
         let out = it.run(&["ingest-mail"], mail.as_bytes());
@@ -194,11 +198,36 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         // Three partners: two with keys, one without.
         let (alpha_home, alpha_key) = gpg_home(root.path(), "alpha", "Alpha PSIRT <psirt@alpha.example>");
         let (beta_home, beta_key) = gpg_home(root.path(), "beta", "Beta Security <security@beta.example>");
-        ok(&it, &[
-            "partner", "add", "Alpha", "--contact", "psirt@alpha.example", "--key", alpha_key.to_str().unwrap(),
-            "--products", "app", "--time-zone", "Europe/Berlin",
-        ]);
-        ok(&it, &["partner", "add", "Beta", "--contact", "security@beta.example", "--key", beta_key.to_str().unwrap(), "--products", "app"]);
+        ok(
+            &it,
+            &[
+                "partner",
+                "add",
+                "Alpha",
+                "--contact",
+                "psirt@alpha.example",
+                "--key",
+                alpha_key.to_str().unwrap(),
+                "--products",
+                "app",
+                "--time-zone",
+                "Europe/Berlin",
+            ],
+        );
+        ok(
+            &it,
+            &[
+                "partner",
+                "add",
+                "Beta",
+                "--contact",
+                "security@beta.example",
+                "--key",
+                beta_key.to_str().unwrap(),
+                "--products",
+                "app",
+            ],
+        );
         ok(&it, &["partner", "add", "Gamma <b>", "--contact", "sec@gamma.example", "--products", "app"]);
         let listed: Value = serde_json::from_str(&ok(&it, &["partner", "list", "--json"]).stdout).unwrap();
         let names: Vec<&str> = listed.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -207,7 +236,20 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         assert!(listed[2]["contacts"][0]["fingerprint"].is_null(), "{listed}");
         // A key that is not a key is refused with the reason, and nothing is added.
         std::fs::write(root.path().join("junk.asc"), "not a key").unwrap();
-        let junk = it.run(&["partner", "add", "Delta", "--contact", "d@delta.example", "--key", root.path().join("junk.asc").to_str().unwrap(), "--products", "app"], b"");
+        let junk = it.run(
+            &[
+                "partner",
+                "add",
+                "Delta",
+                "--contact",
+                "d@delta.example",
+                "--key",
+                root.path().join("junk.asc").to_str().unwrap(),
+                "--products",
+                "app",
+            ],
+            b"",
+        );
         assert_eq!(junk.code, 65, "{}", junk.stderr);
         assert!(junk.stderr.contains("cannot be read"), "{}", junk.stderr);
 
@@ -223,7 +265,8 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         let notice = drafted.stdout.trim().to_owned();
         assert!(notice.parse::<i64>().is_ok(), "the notice ID: {}", drafted.stdout);
         // The reference names its latest notice.
-        let by_reference: Value = serde_json::from_str(&ok(&it, &["notice", "status", &reference, "--json"]).stdout).unwrap();
+        let by_reference: Value =
+            serde_json::from_str(&ok(&it, &["notice", "status", &reference, "--json"]).stdout).unwrap();
         assert_eq!(by_reference["notice"].to_string(), notice);
         assert_eq!(by_reference["state"], "draft");
         assert_eq!(by_reference["patches"][0][0], "main", "{by_reference}");
@@ -231,7 +274,8 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         let sent = ok(&it, &["notice", "send", &notice]);
         assert!(sent.stdout.contains("3 contacts (2 encrypted"), "{}", sent.stdout);
         let status = all_sent(&it, &notice, 3);
-        let emails: Vec<&str> = status["contacts"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
+        let emails: Vec<&str> =
+            status["contacts"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
         assert_eq!(emails, ["psirt@alpha.example", "security@beta.example", "sec@gamma.example"]);
 
         let scratch = root.path();
@@ -258,7 +302,10 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         let parts = mime_parts(&alpha_plain, scratch);
         let text = String::from_utf8(parts.iter().find(|p| p.1 == "text/plain").unwrap().2.clone()).unwrap();
         assert!(text.contains("Overflow in parser"), "{text}");
-        assert!(text.contains("Europe/Berlin") && text.contains("UTC"), "the instant in UTC and the partner's zone: {text}");
+        assert!(
+            text.contains("Europe/Berlin") && text.contains("UTC"),
+            "the instant in UTC and the partner's zone: {text}"
+        );
         assert!(text.contains("No: you may deploy the fix"), "the permissions: {text}");
         assert!(text.contains(&format!("/partner/notices/{notice}")), "{text}");
         let ics = parts.iter().find(|p| p.0 == "disclosure.ics").expect("a calendar file");
