@@ -193,6 +193,41 @@ pub struct Web {
     pub no_script_delay_seconds: u32,
     /// Languages in security.txt's Preferred-Languages (comma-separated tags).
     pub preferred_languages: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges, such
+    /// as `127.0.0.1` or `10.0.0.0/8`): throttling and the audit trail then record the
+    /// client they name, not the proxy. Empty: the connection's address is the client's.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Whether `ip` is in one of `ranges` (addresses or `address/length`; unparsable entries
+/// are refused when the configuration is loaded).
+pub fn in_ranges(ip: std::net::IpAddr, ranges: &[String]) -> bool {
+    ranges.iter().filter_map(|r| parse_range(r)).any(|(net, len)| match (net, ip) {
+        (std::net::IpAddr::V4(net), std::net::IpAddr::V4(ip)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (std::net::IpAddr::V6(net), std::net::IpAddr::V6(ip)) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    })
+}
+
+/// `address` or `address/length`, as (network, prefix length).
+fn parse_range(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (address, length) = match text.trim().split_once('/') {
+        Some((address, length)) => (address, Some(length)),
+        None => (text.trim(), None),
+    };
+    let ip: std::net::IpAddr = address.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let length = match length {
+        Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max)?,
+        None => max,
+    };
+    Some((ip, length))
 }
 
 impl Default for Web {
@@ -205,6 +240,7 @@ impl Default for Web {
             proof_of_work_bits: 16,
             no_script_delay_seconds: 8,
             preferred_languages: "en".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -595,6 +631,9 @@ impl Config {
             if value.parse::<SocketAddr>().is_err() {
                 return invalid(format!("{key}: {value:?} is not an address such as 127.0.0.1:8080"));
             }
+        }
+        if let Some(bad) = self.web.trusted_proxies.iter().find(|r| parse_range(r).is_none()) {
+            return invalid(format!("web.trusted_proxies: {bad:?} is not an address or a range such as 10.0.0.0/8"));
         }
         if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(
@@ -987,6 +1026,9 @@ proof_of_work_bits = 16
 no_script_delay_seconds = 8
 # security.txt Preferred-Languages.
 preferred_languages = "en"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges), so that
+# throttling and the audit trail see the client, not the proxy. Empty: none.
+trusted_proxies = []
 
 [advisories]
 # Advisory IDs look like SEC-2026-0001; empty: the report reference prefix.
