@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod cve_id;
 pub mod cvss;
 pub mod cwe;
+pub mod disclosure;
 pub mod fix;
 pub mod ids;
 pub mod lifecycle;

@@ -16,6 +16,7 @@ pub use embargo::{
     Announcement, LeakDecision, LeakView, announce, announcements, break_embargo, check_date, decide_leak, leaks, lift,
     record_leak, withdraw_announcement,
 };
+pub(crate) use notices::bounce_in;
 pub use notices::{
     ContactStatus, DraftOptions, Drafted, NoticeMail, NoticeReminder, NoticeStatus, NoticeText, Sent, draft, edit,
     resolve, send, status,

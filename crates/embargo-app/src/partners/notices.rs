@@ -954,3 +954,23 @@ impl Job for NoticeReminder {
         claim.complete(app.store.begin().await?, app.now()).await
     }
 }
+
+/// Records that a partner's copy of a notice bounced (a delivery status notification
+/// quoting its Message-ID came back); returns the report's reference.
+pub(crate) async fn bounce_in(tx: &mut Tx, app: &App, actor: &Actor, copy: i64) -> Result<ReferenceId, AppError> {
+    let delivery = store::delivery(tx, copy).await?.ok_or_else(|| AppError::NotFound(format!("copy {copy}")))?;
+    let notice = store::notice(tx, delivery.notice_id).await?.ok_or_else(|| AppError::NotFound("notice".into()))?;
+    let report =
+        embargo_store::reports::get(tx, notice.report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
+    let state = store::advance_delivery(tx, copy, DeliveryState::Bounced, app.now()).await?;
+    audit::record(
+        tx,
+        app,
+        actor,
+        "notice.bounce",
+        &subject_of(&report.reference),
+        &format!("notice={} delivery={copy} state={}", notice.id, state.map_or("-", DeliveryState::code)),
+    )
+    .await?;
+    Ok(report.reference)
+}

@@ -8,6 +8,7 @@ mod fixes;
 mod mail;
 mod offboarding;
 mod partner_portal;
+mod partners;
 mod smtp;
 mod views;
 
