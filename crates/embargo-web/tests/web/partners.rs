@@ -481,7 +481,7 @@ async fn partners_are_managed_notices_go_out_and_the_portal_is_scoped() {
         let reply = send(router, post(&format!("{notice_path}/acknowledge"), Some(&a), &[])).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         assert_eq!(reply.location(), format!("{notice_path}?done=acknowledged"));
-        let page = send(router, get(&reply.location(), Some(&a))).await;
+        let page = send(router, get(reply.location(), Some(&a))).await;
         assert!(page.body.contains("id=\"acknowledged\""));
         let team = send(router, get(&path, Some(&w.on))).await;
         let row = between(&team.body, "data-contact=\"security@alpha.test\"", "</tr>").unwrap();

@@ -226,6 +226,7 @@ async fn a_partner_reads_downloads_and_acknowledges_a_notice_in_chromium() {
         let row = driver.find(By::Css("#copies tr[data-contact='sec@partner.test']")).await.unwrap();
         assert!(row.text().await.unwrap().contains("encrypted"), "the copy went encrypted");
         axe_clean(&browser, "the disclosure page").await;
+        driver.execute("document.getElementById('notice-h').scrollIntoView();", Vec::new()).await.unwrap();
         browser.screenshot(&shots.join("disclosure.png")).await;
         driver.goto(format!("{base}/admin/partners")).await.unwrap();
         wait_for_text(driver, "partners", "Example <b>Distro</b>").await;
