@@ -562,6 +562,9 @@ async fn a_pre_announcement_reveals_only_the_date_and_the_severity() {
         let reference: embargo_domain::ReferenceId = format!("WEB-{year}-1").parse().unwrap();
         let lead = Actor::LocalAdmin { os_user: "root".into() };
         reports::set_product(app, &lead, &reference, Some(product)).await.unwrap();
+        for to in ["triaging", "accepted"] {
+            reports::transition(app, &lead, &reference, to.parse().unwrap()).await.unwrap();
+        }
         let key =
             embargo_mail::openpgp::InstanceKey::generate("P <sec@partner.test>").unwrap().public_armored().unwrap();
         embargo_app::partners::add(

@@ -111,6 +111,12 @@ async fn world(db: &embargo_test_support::TestDb) -> World {
     .reference;
     reports::set_product(app, &local(), &r1, Some(parser)).await.unwrap();
     reports::set_product(app, &local(), &r2, Some(decoder)).await.unwrap();
+    // Partners are told only of accepted reports.
+    for reference in [&r1, &r2] {
+        for to in ["triaging", "accepted"] {
+            reports::transition(app, &local(), reference, to.parse().unwrap()).await.unwrap();
+        }
+    }
     create_user(&web, "admin@team.test", Role::Admin).await;
     create_user(&web, "on@team.test", Role::Responder).await;
     create_user(&web, "off@team.test", Role::Responder).await;
