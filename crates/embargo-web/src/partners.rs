@@ -406,6 +406,8 @@ struct DisclosurePage {
     embargo: String,
     disclose_utc: String,
     copies: Vec<CopyRow>,
+    /// The partners the latest notice went to (a leak may name one of them).
+    told: Vec<String>,
     leaks: Vec<LeakRow>,
     policies: Vec<PolicyRow>,
     /// What the policy says of the draft's date now: warnings, or why it would be refused.
@@ -538,6 +540,12 @@ async fn disclosure_page(
                 .collect()
         })
         .unwrap_or_default();
+    let mut told: Vec<String> = Vec::new();
+    for c in notice.iter().flat_map(|n| &n.contacts) {
+        if !told.contains(&c.partner) {
+            told.push(c.partner.clone());
+        }
+    }
     let leaks = leaks
         .into_iter()
         .map(|l| LeakRow {
@@ -566,6 +574,7 @@ async fn disclosure_page(
             embargo,
             disclose_utc,
             copies,
+            told,
             leaks,
             policies,
             draft_warnings,

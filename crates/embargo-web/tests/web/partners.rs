@@ -511,6 +511,26 @@ async fn partners_are_managed_notices_go_out_and_the_portal_is_scoped() {
             send(router, post(&decide, Some(&w.on), &[("leak", &other_leak.to_string()), ("decision", "keep")])).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "only this report's leaks are decided here");
 
+        // The team records one naming a partner that was told (from the list), not another.
+        let page = send(router, get(&path, Some(&w.on))).await;
+        let choices = between(&page.body, "id=\"leak-partner\"", "</select>").unwrap();
+        assert!(choices.contains(&format!("<option value=\"{0}\">{0}</option>", esc(HOSTILE_ORG))), "{choices}");
+        assert!(!choices.contains("Bravo"), "only partners told of this report: {choices}");
+        let leaks_path = format!("/reports/{r1}/disclosure/leaks");
+        let reply = send(
+            router,
+            post(&leaks_path, Some(&w.on), &[("partner", "Bravo Linux"), ("details", "a forged <choice>")]),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+        assert!(reply.body.contains(&format!("{}</textarea>", esc("a forged <choice>"))), "kept");
+        let reply =
+            send(router, post(&leaks_path, Some(&w.on), &[("partner", HOSTILE_ORG), ("details", "their mirror")]))
+                .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let leaks = partners::leaks(&app, &local(), &w.r1).await.unwrap();
+        assert!(leaks.iter().any(|l| l.partner.as_deref() == Some(HOSTILE_ORG) && l.details == "their mirror"));
+
         // ---- The organisation page: contacts and keys kept current by the partner.
         let page = send(router, get("/partner/organisation", Some(&a))).await;
         assert_eq!(page.status, StatusCode::OK);
