@@ -276,6 +276,28 @@ async fn partners_are_managed_notices_go_out_and_the_portal_is_scoped() {
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
         let policies = partners::policies(&app, &local()).await.unwrap();
         assert_eq!(policies[0].preferred_days, ["Tuesday", "Wednesday"]);
+        // Changing a partner: a bad zone is refused; an unchanged terms version is not a
+        // new acceptance.
+        let accepted = alpha.terms_accepted_at.clone();
+        let change = |zone: &'static str| {
+            [
+                ("partner", HOSTILE_ORG),
+                ("products", "Parser"),
+                ("list", "default"),
+                ("terms_version", "2026-1"),
+                ("terms_was", "2026-1"),
+                ("vouched_by", "Bravo Linux"),
+                ("time_zone", zone),
+            ]
+        };
+        let reply = send(router, post("/admin/partners/update", Some(&w.admin), &change("Mars/Olympus"))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("is not a time zone name"), "{}", reply.body);
+        w.web.clock.advance_secs(60);
+        let reply = send(router, post("/admin/partners/update", Some(&w.admin), &change("America/New_York"))).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let alpha = partners::get(&app, &local(), HOSTILE_ORG).await.unwrap();
+        assert_eq!(alpha.terms_accepted_at, accepted, "the same terms, accepted when they were");
         // A cross-site post changes nothing.
         let reply = send(
             router,
@@ -296,6 +318,18 @@ async fn partners_are_managed_notices_go_out_and_the_portal_is_scoped() {
         let reply = send(router, post(&link, None, &[("password", PASSWORD), ("confirm", PASSWORD)])).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert_eq!(send(router, get(&link, None)).await.status, StatusCode::NOT_FOUND, "the link works once");
+        let forged = send(router, get(&format!("/partner/welcome/{}", "ab".repeat(32)), None)).await;
+        assert_eq!(forged.status, StatusCode::NOT_FOUND);
+        let reply = send(
+            router,
+            post(
+                &format!("/partner/welcome/{}", "ab".repeat(32)),
+                None,
+                &[("password", PASSWORD), ("confirm", PASSWORD)],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "a forged link sets nothing");
         w.a = first_sign_in(&w.web, "security@alpha.test").await;
         let a = w.a.clone();
         assert_eq!(send(router, get("/login/totp", Some(&a))).await.location(), "/partner", "their start page");

@@ -182,6 +182,10 @@ async fn a_partner_reads_downloads_and_acknowledges_a_notice_in_chromium() {
         assert!(patches.contains("fix-main.patch"), "{patches}");
         axe_clean(&browser, "a partner's notice").await;
         browser.screenshot(&shots.join("partner-notice.png")).await;
+        browser.resize(390, 844).await;
+        axe_clean(&browser, "a partner's notice on a phone").await;
+        browser.screenshot(&shots.join("partner-notice-phone.png")).await;
+        browser.resize(1280, 900).await;
 
         // The patch downloads as a text/x-patch attachment and applies with `git am`.
         let href = driver
