@@ -577,7 +577,20 @@ impl SmtpIntake {
         let checker = if mail.check_sender_authentication {
             let server = mail.dns_server.parse().ok();
             match embargo_mail::auth::Checker::new(server, &app.config.mail_hostname()) {
-                Ok(checker) => Some(Arc::new(checker)),
+                Ok(checker) => {
+                    let checker = Arc::new(checker);
+                    // Said once at start, rather than learnt from slow intake.
+                    let probe = checker.clone();
+                    tokio::spawn(async move {
+                        if !probe.resolver_answers().await {
+                            tracing::warn!(
+                                "no DNS resolver answers: sender authentication will record temperror \
+                                 (each message waits at most its time budget, then none while DNS stays down)"
+                            );
+                        }
+                    });
+                    Some(checker)
+                }
                 Err(error) => {
                     tracing::warn!(error = %error, "sender authentication disabled: no DNS resolver");
                     None
