@@ -678,6 +678,10 @@ pub fn smtp_settings(app: &App) -> Result<embargo_mail::smtp::SmtpSettings, AppE
         messages_per_minute_per_ip: mail.messages_per_minute_per_ip,
         idle_timeout: std::time::Duration::from_secs(300),
         tls,
+        memory: embargo_mail::smtp::MemoryBudget::new(
+            usize::try_from(app.config.limits.max_smtp_buffered_bytes.max(app.config.limits.max_message_bytes))
+                .unwrap_or(usize::MAX),
+        ),
     })
 }
 
