@@ -108,6 +108,26 @@ struct Line {
 struct IndexPage {
     layout: Layout,
     lines: Vec<Line>,
+    upcoming: Vec<Upcoming>,
+}
+
+/// A public pre-announcement (ADR 21): an opaque ID, the instant (UTC) and the severity,
+/// nothing else of the report or its advisory.
+struct Upcoming {
+    id: String,
+    when: String,
+    severity: String,
+}
+
+fn instant(at: Timestamp) -> String {
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The pre-announced disclosures, soonest first.
+async fn upcoming(app: &App) -> Result<Vec<embargo_app::partners::Announcement>, embargo_app::AppError> {
+    let mut list = embargo_app::partners::announcements(app).await?;
+    list.sort_by(|a, b| a.disclose_at.cmp(&b.disclose_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(list)
 }
 
 /// `GET /advisories`: the latest revision of every published advisory, newest first.
@@ -127,7 +147,17 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
             title: p.title,
         })
         .collect();
-    page(StatusCode::OK, &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines })
+    let upcoming = match upcoming(&app).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|a| Upcoming { id: a.id, when: instant(a.disclose_at), severity: a.severity })
+            .collect(),
+        Err(err) => return failed(&app, err),
+    };
+    page(
+        StatusCode::OK,
+        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, upcoming },
+    )
 }
 
 #[derive(Template)]
@@ -249,6 +279,10 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
         Ok(list) => list,
         Err(err) => return failed(&app, err),
     };
+    let upcoming = match upcoming(&app).await {
+        Ok(list) => list,
+        Err(err) => return failed(&app, err),
+    };
     let base = app.config.base_url();
     let organisation = &app.config.organisation.name;
     let mut out = String::new();
@@ -265,6 +299,18 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
         xml(&format!("{base}/advisories"))
     ));
     out.push_str(&format!("  <author><name>{}</name></author>\n", xml(organisation)));
+    // Pre-announced disclosures: the opaque ID, the instant and the severity only.
+    for a in &upcoming {
+        let url = format!("{base}/advisories#upcoming-{}", a.id);
+        let text = format!("Upcoming disclosure {}: {} severity, {}", a.id, a.severity, instant(a.disclose_at));
+        out.push_str("  <entry>\n");
+        out.push_str(&format!("    <id>{}</id>\n", xml(&url)));
+        out.push_str(&format!("    <title>{}</title>\n", xml(&text)));
+        out.push_str(&format!("    <updated>{}</updated>\n", last_changed(&app, &list)));
+        out.push_str(&format!("    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", xml(&url)));
+        out.push_str(&format!("    <summary type=\"text\">{}</summary>\n", xml(&text)));
+        out.push_str("  </entry>\n");
+    }
     for p in &list {
         let url = format!("{base}/advisories/{}", p.public_id);
         let title = match &p.cve_id {

@@ -120,7 +120,19 @@ pub(crate) fn is_fix_developer(actor: &Actor) -> bool {
     matches!(actor, Actor::User { role: embargo_domain::Role::FixDeveloper, .. })
 }
 
-/// A fully signed-in team member.
+/// Whether an actor is a partner contact (their pages are the partner portal's).
+pub(crate) fn is_partner(actor: &Actor) -> bool {
+    matches!(actor, Actor::User { role: embargo_domain::Role::Partner, .. })
+}
+
+/// Where an account lands after signing in: partner contacts on the portal, everyone else
+/// on the inbox (which sends fix developers on to their fixes).
+pub fn home(session: &Session) -> &'static str {
+    if session.record.user.role == embargo_domain::Role::Partner { "/partner" } else { "/inbox" }
+}
+
+/// A fully signed-in team member. A partner contact is not one: every team route answers
+/// them the same 404 as a path that does not exist.
 #[derive(Debug, Clone)]
 pub struct Team {
     /// The session.
@@ -138,7 +150,37 @@ impl FromRequestParts<App> for Team {
         };
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
+                Some(actor) if is_partner(&actor) => Err(WebError::nothing_here().into_response()),
                 Some(actor) => Ok(Team { actor, session }),
+                None => Err(Redirect::to("/login/totp").into_response()),
+            },
+            Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
+            Err(err) => Err(WebError::from(err).into_response()),
+        }
+    }
+}
+
+/// A fully signed-in partner contact (the partner portal). Any other account gets the same
+/// 404 as a path that does not exist: the portal is not theirs.
+#[derive(Debug, Clone)]
+pub struct PartnerContact {
+    /// The session.
+    pub session: Session,
+    /// The actor it stands for (a partner account).
+    pub actor: Actor,
+}
+
+impl FromRequestParts<App> for PartnerContact {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Some(token) = session_token(app, &parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match sessions::session(app, &token).await {
+            Ok(Some(session)) => match session.actor() {
+                Some(actor) if is_partner(&actor) => Ok(PartnerContact { actor, session }),
+                Some(_) => Err(WebError::nothing_here().into_response()),
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),

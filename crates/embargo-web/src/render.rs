@@ -18,6 +18,8 @@ pub struct NavUser {
     pub admin: bool,
     /// A fix developer: their navigation is the fixes they were given.
     pub fix_developer: bool,
+    /// A partner contact: their navigation is the partner portal.
+    pub partner: bool,
 }
 
 /// What the base layout needs.
@@ -64,6 +66,26 @@ impl Layout {
                 email: user.session.email().to_owned(),
                 admin: user.session.is_admin(),
                 fix_developer: crate::auth::is_fix_developer(&user.actor),
+                partner: crate::auth::is_partner(&user.actor),
+            }),
+            body_class: "team",
+            ..Self::public(app, title, section)
+        }
+    }
+
+    /// A page of the partner portal.
+    pub fn partner(
+        app: &App,
+        title: impl Into<String>,
+        section: &'static str,
+        user: &crate::auth::PartnerContact,
+    ) -> Self {
+        Self {
+            user: Some(NavUser {
+                email: user.session.email().to_owned(),
+                admin: false,
+                fix_developer: false,
+                partner: true,
             }),
             body_class: "team",
             ..Self::public(app, title, section)
