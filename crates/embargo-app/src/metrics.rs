@@ -120,7 +120,8 @@ pub async fn dashboard(app: &App, actor: &Actor, query: &DashboardQuery) -> Resu
     let from = now
         .checked_sub(jiff::SignedDuration::from_hours(24 * query.days))
         .map_err(|e| AppError::Invalid(format!("window: {e}")))?;
-    let tz = app.config.time_zone();
+    // Weeks start on Monday in the business calendar's time zone, as every date shown.
+    let tz = crate::sla::time_zone(app).await?;
     let first_monday = monday_of(from.to_zoned_datetime(tz.clone()).date());
     let week_start = first_monday
         .to_zoned_datetime(tz.clone())

@@ -9,12 +9,15 @@
 //! The clocks, as of `now` (see [`Window`]):
 //! * *met*: the milestone is at or before its deadline;
 //! * *missed*: the milestone came after its deadline, or there is no milestone yet and the
-//!   deadline has passed (unless the report is waiting on the reporter, which pauses its
-//!   clocks);
-//! * *pending*: no milestone yet and the deadline is still ahead (or paused);
-//! * a clock without a deadline is not counted, and neither is the fix clock of a report
-//!   closed without a fix (there is nothing left to be late for).
+//!   deadline has passed, whatever the report's state now (a deadline missed before the
+//!   report moved to needs-info stays missed: a paused clock with time left has no deadline);
+//! * *pending*: no milestone yet and the deadline is still ahead, or the clock is paused
+//!   with time left while the report waits on the reporter (`paused_clocks`);
+//! * a clock without a deadline that is not paused has not started and is not counted, and
+//!   neither is the fix clock of a report closed without a fix (there is nothing left to be
+//!   late for).
 
+use embargo_domain::sla::ClockKind;
 use embargo_domain::{Timestamp, UserId};
 use sqlx::Row;
 
@@ -46,7 +49,7 @@ pub struct Tally {
     pub met: i64,
     /// The milestone came late, or has not come and the deadline passed.
     pub missed: i64,
-    /// No milestone yet, and the deadline is ahead.
+    /// No milestone yet, and the deadline is ahead or the clock is paused with time left.
     pub pending: i64,
 }
 
@@ -112,15 +115,17 @@ pub struct Durations {
 const WINDOW_WHERE: &str = "WHERE created_at >= $1 AND created_at < $2 \
      AND ($3 IS NULL OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $3))";
 
-/// The `CASE` expressions that classify one clock: met, missed, pending. `$4` is now.
-fn clock(milestone: &str, due: &str, stopped_without: &str) -> String {
-    let counted = format!("{due} IS NOT NULL AND NOT ({stopped_without})");
+/// The `CASE` expressions that classify one clock: met, missed, pending. `$4` is now; `bit`
+/// is the clock's bit in `paused_clocks`.
+fn clock(milestone: &str, due: &str, bit: u8, stopped_without: &str) -> String {
+    let counted = format!("NOT ({stopped_without})");
     format!(
-        "SUM(CASE WHEN {counted} AND {milestone} IS NOT NULL AND {milestone} <= {due} THEN 1 ELSE 0 END) AS {due}_met, \
-         SUM(CASE WHEN {counted} AND ({milestone} > {due} OR ({milestone} IS NULL AND {due} < $4 \
-             AND needs_info_since IS NULL)) THEN 1 ELSE 0 END) AS {due}_missed, \
-         SUM(CASE WHEN {counted} AND {milestone} IS NULL AND ({due} >= $4 OR needs_info_since IS NOT NULL) \
-             THEN 1 ELSE 0 END) AS {due}_pending"
+        "SUM(CASE WHEN {counted} AND {due} IS NOT NULL AND {milestone} IS NOT NULL AND {milestone} <= {due} \
+             THEN 1 ELSE 0 END) AS {due}_met, \
+         SUM(CASE WHEN {counted} AND {due} IS NOT NULL AND ({milestone} > {due} OR ({milestone} IS NULL AND {due} < $4)) \
+             THEN 1 ELSE 0 END) AS {due}_missed, \
+         SUM(CASE WHEN {counted} AND {milestone} IS NULL AND (({due} IS NOT NULL AND {due} >= $4) \
+             OR ({due} IS NULL AND (paused_clocks & {bit}) <> 0)) THEN 1 ELSE 0 END) AS {due}_pending"
     )
 }
 
@@ -132,9 +137,14 @@ fn buckets_sql() -> &'static str {
              COUNT(acknowledged_at) AS acknowledged, COUNT(assessed_at) AS assessed, \
              COUNT(fixed_at) AS fixed, COUNT(disclosed_at) AS disclosed, {}, {}, {} \
              FROM reports {WINDOW_WHERE} GROUP BY product_id, week",
-            clock("acknowledged_at", "ack_due_at", "1 = 0"),
-            clock("assessed_at", "analyse_due_at", "1 = 0"),
-            clock("fixed_at", "fix_due_at", &format!("fixed_at IS NULL AND {}", *crate::rules::CLOSED)),
+            clock("acknowledged_at", "ack_due_at", ClockKind::Acknowledge.bit(), "1 = 0"),
+            clock("assessed_at", "analyse_due_at", ClockKind::Analyse.bit(), "1 = 0"),
+            clock(
+                "fixed_at",
+                "fix_due_at",
+                ClockKind::Fix.bit(),
+                &format!("fixed_at IS NULL AND {}", *crate::rules::CLOSED)
+            ),
         )
     })
 }

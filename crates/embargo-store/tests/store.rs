@@ -417,8 +417,8 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         )
         .await;
         // Widget, second week: one never acknowledged nor assessed, both overdue; one
-        // acknowledged in time, whose analysis is paused while it waits on the reporter
-        // (pending, though past due).
+        // acknowledged in time, whose analysis is paused with time left while it waits on the
+        // reporter (no deadline while paused: pending).
         let b = received(&store, 3, Some(widget), t(WEEK_MS)).await;
         set(
             b,
@@ -437,7 +437,8 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
                 acknowledged_at: Some(t(WEEK_MS + 9 * HOUR)),
                 ack_due_at: Some(t(WEEK_MS + 24 * HOUR)),
                 next_sla_at: None,
-                analyse_due_at: Some(t(WEEK_MS + 72 * HOUR)),
+                analyse_due_at: None,
+                paused_clocks: embargo_domain::sla::ClockKind::Analyse.bit(),
                 needs_info_since: Some(t(WEEK_MS + 10 * HOUR)),
                 ..Default::default()
             },

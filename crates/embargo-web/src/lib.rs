@@ -173,7 +173,12 @@ pub fn router(app: App) -> Router {
         .route("/admin/calendar", get(evaluation::calendar).post(evaluation::save_calendar))
         .route("/admin/calendar/holidays", post(evaluation::add_holiday))
         .route("/admin/calendar/holidays/{day}/remove", post(evaluation::remove_holiday))
-        .route("/admin/calendar/import", post(evaluation::import_holidays))
+        // Room for a 1 MiB file and the multipart framing: the handler says what is too big.
+        .route(
+            "/admin/calendar/import",
+            post(evaluation::import_holidays).layer(DefaultBodyLimit::max(2 * embargo_app::sla::ICS_MAX_BYTES)),
+        )
+        .route("/admin/calendar/yearly/remove", post(evaluation::remove_holiday_rule))
         // JSON API (bearer tokens).
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/reports", get(api::list))

@@ -290,7 +290,13 @@ pub enum CalendarCommand {
         /// The date, YYYY-MM-DD
         date: String,
     },
-    /// Import the all-day events of an iCalendar (.ics) file as holidays
+    /// Remove a yearly holiday, given as `calendar show` prints it in brackets
+    RemoveYearly {
+        /// The rule, such as DTSTART=20101111;INTERVAL=1;DAYS=1
+        rule: String,
+    },
+    /// Import the all-day events of an iCalendar (.ics, UTF-8, at most 1 MiB) file as
+    /// holidays; yearly events are kept as rules that cover every year
     Import {
         /// The .ics file
         file: std::path::PathBuf,
