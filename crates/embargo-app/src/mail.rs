@@ -30,12 +30,10 @@ pub fn acknowledgement(
 ) -> MailText {
     let config = &app.config;
     let organisation = &config.organisation.name;
-    let next = wrap(
-        &format!(
-            "What happens next: the {organisation} security team {}, and keeps you updated as the issue is addressed.",
-            promise(app, Person::Third)
-        ),
-        70,
+    // The promise on lines of its own (one line with the default policy).
+    let next = format!(
+        "What happens next: the {organisation} security team\n{},\nand keeps you updated as the issue is addressed.",
+        wrap(&promise(app, Person::Third), 76)
     );
     let greeting = greeting(reporter_name);
     let body = format!(
