@@ -323,7 +323,12 @@ pub async fn add_holidays(app: &App, actor: &Actor, days: &[(Date, String)]) -> 
 }
 
 /// Adds holiday dates and yearly rules in one transaction; returns how many were new.
-async fn add(app: &App, actor: &Actor, days: &[(Date, String)], yearly: &[(YearlyHoliday, String)]) -> Result<u64, AppError> {
+async fn add(
+    app: &App,
+    actor: &Actor,
+    days: &[(Date, String)],
+    yearly: &[(YearlyHoliday, String)],
+) -> Result<u64, AppError> {
     let holidays: Vec<_> = days
         .iter()
         .map(|(day, name)| embargo_store::sla::Holiday { day: day.to_string(), name: holiday_name(name) })
@@ -385,9 +390,8 @@ pub async fn remove_holiday(app: &App, actor: &Actor, day: &str) -> Result<(), A
     if !embargo_store::sla::remove_holiday(&mut tx, day).await? {
         let date = day.parse::<Date>().ok();
         let rules = embargo_store::sla::holiday_rules(&mut tx).await?;
-        if let Some(rule) = rules
-            .iter()
-            .find(|r| date.is_some_and(|d| YearlyHoliday::from_text(&r.rule).is_some_and(|y| y.covers(d))))
+        if let Some(rule) =
+            rules.iter().find(|r| date.is_some_and(|d| YearlyHoliday::from_text(&r.rule).is_some_and(|y| y.covers(d))))
         {
             return Err(AppError::Conflict(format!(
                 "{day} is a holiday by the yearly rule \"{}\" ({}); remove the rule instead",

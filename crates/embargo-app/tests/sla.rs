@@ -279,7 +279,10 @@ async fn yearly_holidays_from_an_ics_hold_every_year() {
         assert!(matches!(&removed, Err(AppError::Conflict(m)) if m.contains("Armistice Day")), "{removed:?}");
         sla::remove_holiday_rule(app, &local, &view.yearly[0].rule).await.unwrap();
         assert!(sla::calendar(app, &local).await.unwrap().yearly.is_empty());
-        assert!(matches!(sla::remove_holiday_rule(app, &local, &view.yearly[0].rule).await, Err(AppError::NotFound(_))));
+        assert!(matches!(
+            sla::remove_holiday_rule(app, &local, &view.yearly[0].rule).await,
+            Err(AppError::NotFound(_))
+        ));
     }
 }
 
@@ -313,8 +316,9 @@ async fn metrics_keep_missed_clocks_missed_and_count_paused_ones_as_pending() {
         reports::transition(app, &local, &references[0], "needs-info".parse().unwrap()).await.unwrap();
 
         it.clock.set("2026-03-05T13:00:00Z");
-        let dashboard =
-            embargo_app::metrics::dashboard(app, &local, &embargo_app::metrics::DashboardQuery::default()).await.unwrap();
+        let dashboard = embargo_app::metrics::dashboard(app, &local, &embargo_app::metrics::DashboardQuery::default())
+            .await
+            .unwrap();
         let analyse = dashboard.overall.analyse_sla;
         assert_eq!((analyse.met, analyse.missed, analyse.pending), (1, 1, 1), "{} {analyse:?}", it.db.backend);
         assert_eq!(analyse.met_share(), Some(0.5));

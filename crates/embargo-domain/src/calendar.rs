@@ -91,9 +91,8 @@ impl YearlyHoliday {
         // Occurrences last at most a year and a day, so only this year's and last year's can
         // reach `date`.
         [date.year(), date.year().saturating_sub(1)].into_iter().any(|year| {
-            self.occurrence_in(year).is_some_and(|first| {
-                first <= date && date.since(first).is_ok_and(|span| span.get_days() < self.days)
-            })
+            self.occurrence_in(year)
+                .is_some_and(|first| first <= date && date.since(first).is_ok_and(|span| span.get_days() < self.days))
         })
     }
 
@@ -1247,10 +1246,14 @@ END:VCALENDAR\r\n";
         assert_eq!(cal.add_working_days(at("2026-11-10T09:00:00Z"), 2), at("2026-11-13T09:00:00Z"));
         // Yearly rules that cover every day never reach a deadline (and do not loop forever).
         let mut closed = BusinessCalendar::new(TimeZone::UTC);
-        let rule = YearlyHoliday { start: date("2026-01-01"), every: 1, last: None, days: 366, except: BTreeSet::new() };
+        let rule =
+            YearlyHoliday { start: date("2026-01-01"), every: 1, last: None, days: 366, except: BTreeSet::new() };
         closed.yearly.push(rule);
         assert_eq!(closed.add_working_days(at("2026-03-02T10:00:00Z"), 1), Timestamp::MAX);
-        assert_eq!(closed.add_working_duration(at("2026-03-02T10:00:00Z"), WorkingDuration::from_days(1)), Timestamp::MAX);
+        assert_eq!(
+            closed.add_working_duration(at("2026-03-02T10:00:00Z"), WorkingDuration::from_days(1)),
+            Timestamp::MAX
+        );
     }
 
     #[test]
@@ -1283,7 +1286,8 @@ END:VCALENDAR\r\n";
         let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20260501\n\
                    RRULE:FREQ=YEARLY;INTERVAL=2;UNTIL=20301231T000000Z\nSUMMARY:May Day\nEND:VEVENT\nEND:VCALENDAR\n";
         let rule = parse_ics_holidays(ics).unwrap().yearly.remove(0).0;
-        let covered: Vec<Date> = (2020..2040).map(|y| Date::new(y, 5, 1).unwrap()).filter(|d| rule.covers(*d)).collect();
+        let covered: Vec<Date> =
+            (2020..2040).map(|y| Date::new(y, 5, 1).unwrap()).filter(|d| rule.covers(*d)).collect();
         assert_eq!(covered, [date("2026-05-01"), date("2028-05-01"), date("2030-05-01")]);
         assert_eq!(rule.describe(), "every 2 years on 1 May from 2026, until 2030-12-31");
     }

@@ -527,7 +527,10 @@ pub fn compute(
         needs_info_since,
         next_sla_at,
         severity: input.previous.severity.clone(),
-        paused_clocks: result.iter().filter(|c| c.stopped.is_none() && c.due.is_none()).fold(0, |bits, c| bits | c.kind.bit()),
+        paused_clocks: result
+            .iter()
+            .filter(|c| c.stopped.is_none() && c.due.is_none())
+            .fold(0, |bits, c| bits | c.kind.bit()),
     };
     (record, result)
 }

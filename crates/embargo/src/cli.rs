@@ -470,6 +470,9 @@ pub enum ReportCommand {
     Similar {
         /// Reference ID
         id: String,
+        /// Print JSON: an array of {id, score, state, title}, best first
+        #[arg(long)]
+        json: bool,
     },
     /// Record the assessment: CVSS vectors (3.1 and/or 4.0), CWE identifiers, an SSVC decision
     Assess {

@@ -530,10 +530,32 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let fingerprint = reports::import_reporter_key(&app, &actor, &reference, source).await?;
             println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
         }
-        ReportCommand::Similar { id } => {
+        ReportCommand::Similar { id, json } => {
             let reference = parse_reference(&app, &id)?;
-            for s in reports::similar(&app, &actor, &reference).await? {
-                println!("{}  {:.2}  {:<12} {}", s.reference, s.score, s.state.code(), output::one_line(&s.title, 80));
+            let found = reports::similar(&app, &actor, &reference).await?;
+            if json {
+                let list: Vec<_> = found
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.reference.to_string(),
+                            "score": s.score,
+                            "state": s.state.code(),
+                            "title": s.title,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for s in found {
+                    println!(
+                        "{}  {:.2}  {:<12} {}",
+                        s.reference,
+                        s.score,
+                        s.state.code(),
+                        output::one_line(&s.title, 80)
+                    );
+                }
             }
         }
         ReportCommand::Assess { id, cvss, cwe, ssvc } => {

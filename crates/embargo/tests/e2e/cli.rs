@@ -246,6 +246,9 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         assert_eq!(products[0]["release_lines"][1], "2.9");
         let out = it.run(&["report", "similar", &id], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["report", "similar", &id, "--json"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(serde_json::from_str::<Value>(&out.stdout).unwrap().is_array(), "{}", out.stdout);
         let out = it.run(&["metrics", "--days", "30"], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.lines().count() >= 2, "a header and the overall row: {}", out.stdout);
