@@ -359,7 +359,7 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         .await
         .unwrap();
         let announced = partners::announce(&app, &admin, &reference).await.unwrap();
-        assert_eq!(partners::announcements(&app).await.unwrap(), [announced.clone()]);
+        assert_eq!(partners::announcements(&app).await.unwrap(), std::slice::from_ref(&announced));
         assert_eq!((announced.severity.as_str(), announced.disclose_at), ("Critical", t("2026-03-10T16:00:00Z")));
         assert!(!announced.id.contains(&reference.to_string()) && announced.id.len() == 12, "{announced:?}");
 

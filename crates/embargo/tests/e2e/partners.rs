@@ -153,8 +153,7 @@ fn all_sent(it: &Instance, notice: &str, contacts: usize) -> Value {
 fn mail_to(it: &Instance, to: &str) -> String {
     let mail = outbox(it)
         .into_iter()
-        .filter(|m| m["to"].as_str().is_some_and(|t| t.contains(to)))
-        .next_back()
+        .rfind(|m| m["to"].as_str().is_some_and(|t| t.contains(to)))
         .unwrap_or_else(|| panic!("no mail to {to}: {:?}", outbox(it)));
     std::fs::read_to_string(mail["path"].as_str().unwrap()).unwrap()
 }
