@@ -362,3 +362,23 @@ async fn the_acknowledgement_promises_what_the_clocks_measure() {
         "acknowledge each report within 10 working days of receipt and analyse it within 5 working days of the acknowledgement"
     );
 }
+
+/// Issue 20: the dashboard's weeks start on Monday midnight in the calendar's zone, also
+/// after a DST change (a fixed 168-hour week put Monday 00:30 in the week before).
+#[tokio::test]
+async fn dashboard_weeks_start_on_local_mondays_across_dst() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        sla::set_calendar(app, &local, "America/New_York", &["saturday".into(), "sunday".into()]).await.unwrap();
+        // Monday 9 March 2026, 00:30 EDT (clocks sprang forward on Sunday the 8th).
+        it.clock.set("2026-03-09T04:30:00Z");
+        reports::submit(app, &Actor::Reporter, submission("Monday")).await.unwrap();
+        it.clock.set("2026-03-11T12:00:00Z");
+        let query = embargo_app::metrics::DashboardQuery { days: 7 };
+        let dashboard = embargo_app::metrics::dashboard(app, &local, &query).await.unwrap();
+        let weeks: Vec<_> = dashboard.weeks.iter().map(|w| (w.monday.to_string(), w.received)).collect();
+        assert_eq!(weeks, [("2026-03-02".to_owned(), 0), ("2026-03-09".to_owned(), 1)], "{}", it.db.backend);
+    }
+}
