@@ -362,7 +362,10 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         assert!(matches!(outcome, intake::IngestOutcome::Bounce(ref r) if *r == reference), "{outcome:?}");
         let status = partners::status(&app, &admin, &reference.to_string()).await.unwrap();
         let states: Vec<(&str, &str)> = status.contacts.iter().map(|c| (c.email.as_str(), c.state.as_str())).collect();
-        assert_eq!(states, [("a@alpha.example", "sent"), ("b@beta.example", "bounced"), ("g@gamma.example", "pending")]);
+        assert_eq!(
+            states,
+            [("a@alpha.example", "sent"), ("b@beta.example", "bounced"), ("g@gamma.example", "pending")]
+        );
         assert_eq!(reports::list(&app, &admin, None).await.unwrap().len(), 1, "a bounce opens no report");
 
         // The date and severity may be pre-announced in public, and nothing else.
