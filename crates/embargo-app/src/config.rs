@@ -294,8 +294,11 @@ impl Default for Advisories {
 pub struct Sla {
     /// The policy's promise: acknowledge each report within this many working days.
     pub acknowledge_working_days: u32,
-    /// Finish the analysis within this many working days.
+    /// Finish the analysis within this many working days...
     pub analyse_working_days: u32,
+    /// ...counted from receipt (the default: "acknowledge and analyse within 10 working days"
+    /// means both done 10 working days after the report arrived) or from the acknowledgement.
+    pub analyse_from: AnalyseFrom,
     /// Send the reporter an update at least this often while a report is open.
     pub reporter_update_working_days: u32,
     /// Close a needs-info report after this many days without an answer.
@@ -307,6 +310,18 @@ pub struct Sla {
     pub warn_at_percent: u8,
     /// Fix targets, in working days from acceptance, by severity.
     pub fix_working_days: FixTargets,
+}
+
+/// Where the analysis clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyseFrom {
+    /// At receipt: acknowledgement and analysis are both due N working days after receipt.
+    #[default]
+    Receipt,
+    /// At the acknowledgement: the analysis may end `acknowledge + analyse` working days
+    /// after receipt.
+    Acknowledgement,
 }
 
 /// Fix targets by severity, in working days. A report without a CVSS score uses `medium`.
@@ -502,6 +517,7 @@ impl Default for Sla {
         Self {
             acknowledge_working_days: 10,
             analyse_working_days: 10,
+            analyse_from: AnalyseFrom::Receipt,
             reporter_update_working_days: 5,
             needs_info_close_days: 30,
             time_zone: "UTC".into(),
@@ -951,6 +967,9 @@ reference_prefix = "SEC"
 # "The team acknowledges and analyzes each vulnerability report within 10 working days."
 acknowledge_working_days = 10
 analyse_working_days = 10
+# From "receipt" (both promises end 10 working days after the report arrived) or from the
+# "acknowledgement" (the analysis may then end 20 working days after receipt).
+analyse_from = "receipt"
 # "We keep the reporter updated": at least one update this often while a report is open.
 reporter_update_working_days = 5
 # A report waiting on the reporter is closed after this many days without an answer.

@@ -151,7 +151,12 @@ impl FromRequestParts<App> for Team {
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
                 Some(actor) if is_partner(&actor) => Err(WebError::nothing_here().into_response()),
-                Some(actor) => Ok(Team { actor, session }),
+                Some(actor) => {
+                    // Every team page shows dates and deadlines in the business calendar's
+                    // time zone: read it now if it changed (a version check).
+                    embargo_app::sla::current_calendar(app).await.map_err(|e| WebError::from(e).into_response())?;
+                    Ok(Team { actor, session })
+                }
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),

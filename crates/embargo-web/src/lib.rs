@@ -188,7 +188,12 @@ pub fn router(app: App) -> Router {
         .route("/admin/calendar", get(evaluation::calendar).post(evaluation::save_calendar))
         .route("/admin/calendar/holidays", post(evaluation::add_holiday))
         .route("/admin/calendar/holidays/{day}/remove", post(evaluation::remove_holiday))
-        .route("/admin/calendar/import", post(evaluation::import_holidays))
+        // Room for a 1 MiB file and the multipart framing: the handler says what is too big.
+        .route(
+            "/admin/calendar/import",
+            post(evaluation::import_holidays).layer(DefaultBodyLimit::max(2 * embargo_app::sla::ICS_MAX_BYTES)),
+        )
+        .route("/admin/calendar/yearly/remove", post(evaluation::remove_holiday_rule))
         // The partner portal: partner contacts only, each seeing what was shared with them
         // (any other account, and any notice not theirs, is the 404 of an unknown path).
         .route("/partner", get(partner_portal::home))

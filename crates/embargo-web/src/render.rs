@@ -239,15 +239,16 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// A time for people: `2026-11-27 14:05 UTC` in the team's time zone.
+/// A time for people: `2026-11-27 14:05 UTC` in the team's time zone, the business
+/// calendar's (`App::time_zone`; handlers read the calendar first, see `auth::Team`).
 pub fn time(app: &App, at: Timestamp) -> String {
-    let zoned = at.to_zoned_datetime(app.config.time_zone());
+    let zoned = at.to_zoned_datetime(app.time_zone());
     zoned.strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// A date for people: `Mon 7 Dec 2026`.
+/// A date for people: `Mon 7 Dec 2026`, in the business calendar's time zone.
 pub fn date(app: &App, at: Timestamp) -> String {
-    at.to_zoned_datetime(app.config.time_zone()).strftime("%a %-d %b %Y").to_string()
+    at.to_zoned_datetime(app.time_zone()).strftime("%a %-d %b %Y").to_string()
 }
 
 /// The label and CSS class of a state.

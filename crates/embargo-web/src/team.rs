@@ -217,7 +217,9 @@ fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'stati
     match due {
         Some(due) => {
             let now = app.now();
-            let soon = embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone());
+            // The same boundary as the `due=soon` filter: two working days on the business
+            // calendar (holidays and weekend included), read when the request began.
+            let soon = embargo_app::sla::cached_calendar(app).add_working_days(now, 2);
             let class = if due <= now {
                 "overdue"
             } else if due <= soon {
