@@ -404,6 +404,8 @@ struct DisclosurePage {
     reference: String,
     notice: Option<NoticeStatus>,
     embargo: String,
+    /// Whether the date and severity are pre-announced in public now.
+    announced: bool,
     disclose_utc: String,
     copies: Vec<CopyRow>,
     /// The partners the latest notice went to (a leak may name one of them).
@@ -559,6 +561,7 @@ async fn disclosure_page(
         })
         .collect();
     let embargo = notice.as_ref().and_then(|n| n.embargo.clone()).unwrap_or_else(|| "none".into());
+    let announced = notice.as_ref().is_some_and(|n| n.announced_at.is_some());
     let (status, error_at, error) = match refusal {
         Some(r) => (r.status, r.at, r.message),
         None => (StatusCode::OK, Where::Nowhere, String::new()),
@@ -572,6 +575,7 @@ async fn disclosure_page(
             reference: reference.to_string(),
             notice,
             embargo,
+            announced,
             disclose_utc,
             copies,
             told,
