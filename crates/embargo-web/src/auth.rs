@@ -131,6 +131,50 @@ pub fn home(session: &Session) -> &'static str {
     if session.record.user.role == embargo_domain::Role::Partner { "/partner" } else { "/inbox" }
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a query value.
+pub(crate) fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where an unsigned-in request goes: the sign-in page, told to come back to a page that was
+/// asked for (a `GET`; any other method goes back to the start page).
+fn to_sign_in(parts: &Parts) -> Response {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if parts.method == axum::http::Method::GET && path != "/" && safe_path(path) {
+        Redirect::to(&format!("/login?next={}", urlencode(path))).into_response()
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+/// A local path to go to after signing in: absolute, on this site (not `//host` or
+/// `/\host`), one line, not too long.
+fn safe_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 2000
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// After signing in: the page that was asked for, when it is a local path this account's
+/// pages hold (a partner's under `/partner`, nobody else's there), else the start page.
+pub fn after_sign_in(session: &Session, next: Option<&str>) -> String {
+    let home = home(session);
+    match next.map(str::trim).filter(|n| safe_path(n) && !n.starts_with("/login")) {
+        Some(next) if (home == "/partner") == (next == "/partner" || next.starts_with("/partner/")) => next.to_owned(),
+        _ => home.to_owned(),
+    }
+}
+
 /// A fully signed-in team member. A partner contact is not one: every team route answers
 /// them the same 404 as a path that does not exist.
 #[derive(Debug, Clone)]
@@ -146,7 +190,7 @@ impl FromRequestParts<App> for Team {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let Some(token) = session_token(app, &parts.headers) else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(to_sign_in(parts));
         };
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
@@ -180,7 +224,7 @@ impl FromRequestParts<App> for PartnerContact {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let Some(token) = session_token(app, &parts.headers) else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(to_sign_in(parts));
         };
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {

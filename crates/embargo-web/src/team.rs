@@ -23,16 +23,30 @@ struct LoginPage {
     layout: Layout,
     email: String,
     error: Option<String>,
+    /// The page to go to after signing in.
+    next: String,
 }
 
-pub(crate) async fn login_form(State(app): State<App>) -> Response {
-    page(StatusCode::OK, &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None })
+/// `?next=` of the sign-in pages: the page that was asked for.
+#[derive(Deserialize, Default)]
+pub(crate) struct NextPage {
+    #[serde(default)]
+    next: String,
+}
+
+pub(crate) async fn login_form(State(app): State<App>, Query(next): Query<NextPage>) -> Response {
+    page(
+        StatusCode::OK,
+        &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None, next: next.next },
+    )
 }
 
 #[derive(Deserialize)]
 pub(crate) struct LoginInput {
     email: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub(crate) async fn login(
@@ -45,17 +59,21 @@ pub(crate) async fn login(
     let device = auth::device_token(&app, &headers);
     match sessions::sign_in_password(&app, &input.email, &input.password, &address, agent, device.as_deref()).await {
         Ok(outcome) if outcome.needs_totp => {
-            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/login/totp"))
-                .into_response()
+            let to = if input.next.is_empty() {
+                "/login/totp".to_owned()
+            } else {
+                format!("/login/totp?next={}", auth::urlencode(&input.next))
+            };
+            ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(&to)).into_response()
         }
         Ok(outcome) => {
             let device = sessions::device_cookie(&app, &input.email);
             let home = match sessions::session(&app, &outcome.token).await {
-                Ok(Some(session)) => auth::home(&session),
-                _ => "/inbox",
+                Ok(Some(session)) => auth::after_sign_in(&session, Some(&input.next)),
+                _ => "/inbox".to_owned(),
             };
             let mut response =
-                ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(home)).into_response();
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(&home)).into_response();
             response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
             response
         }
@@ -72,6 +90,7 @@ pub(crate) async fn login(
                         layout: Layout::public(&app, "Sign in", ""),
                         email: input.email,
                         error: Some(message),
+                        next: input.next,
                     },
                 );
                 render::retry_after(&mut response, &err);
@@ -88,34 +107,42 @@ struct TotpPage {
     layout: Layout,
     enrol: Option<(String, String)>,
     error: Option<String>,
+    /// The page to go to after signing in.
+    next: String,
 }
 
-async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Option<String>) -> Response {
+async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Option<String>, next: &str) -> Response {
     let enrol = match sessions::totp_enrolment(app, &who.session).await {
         Ok(e) => Some((e.secret, e.uri)),
         Err(AppError::Conflict(_)) => None,
         Err(err) => return WebError::from(err).into_response(),
     };
-    page(status, &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error })
+    page(
+        status,
+        &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error, next: next.to_owned() },
+    )
 }
 
-pub(crate) async fn totp_form(State(app): State<App>, who: AnySession) -> Response {
+pub(crate) async fn totp_form(State(app): State<App>, who: AnySession, Query(next): Query<NextPage>) -> Response {
     if !who.pending() {
-        return Redirect::to(auth::home(&who.session)).into_response();
+        return Redirect::to(&auth::after_sign_in(&who.session, Some(&next.next))).into_response();
     }
-    totp_page(&app, &who, StatusCode::OK, None).await
+    totp_page(&app, &who, StatusCode::OK, None, &next.next).await
 }
 
 #[derive(Deserialize)]
 pub(crate) struct TotpInput {
     code: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): Form<TotpInput>) -> Response {
     if !who.pending() {
-        return Redirect::to(auth::home(&who.session)).into_response();
+        return Redirect::to(&auth::after_sign_in(&who.session, Some(&input.next))).into_response();
     }
     let home = auth::home(&who.session);
+    let asked = auth::after_sign_in(&who.session, Some(&input.next));
     match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address, who.device.as_deref()).await {
         Ok(done) => {
             let device = sessions::device_cookie(&app, who.session.email());
@@ -127,7 +154,7 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
                 let to = if done.recovery_codes_left.is_some() && home == "/inbox" {
                     "/account?done=recovery-used"
                 } else {
-                    home
+                    asked.as_str()
                 };
                 ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], Redirect::to(to)).into_response()
             };
@@ -141,7 +168,7 @@ pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): F
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                let mut response = totp_page(&app, &who, status, Some(message)).await;
+                let mut response = totp_page(&app, &who, status, Some(message), &input.next).await;
                 render::retry_after(&mut response, &err);
                 response
             }
@@ -298,7 +325,7 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         ];
         let mut url = String::from("/inbox?");
         for (k, v) in params {
-            url.push_str(&format!("{k}={}&", urlencode(v)));
+            url.push_str(&format!("{k}={}&", auth::urlencode(v)));
         }
         url.push_str(&format!("page={p}"));
         url
@@ -328,18 +355,6 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
             next: (page_no < pages || inbox.total > reports::INBOX_COUNT_CAP).then(|| link(page_no + 1)),
         },
     )
-}
-
-fn urlencode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 // ---- Report page ---------------------------------------------------------------------

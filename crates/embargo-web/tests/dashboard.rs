@@ -295,7 +295,8 @@ async fn responders_see_only_their_products_and_outsiders_nothing() {
         // Signed out: sent to sign in, for the page and the export.
         for path in ["/dashboard", "/dashboard.csv"] {
             let reply = send(router, get(path, None)).await;
-            assert_eq!((reply.status, reply.location()), (StatusCode::SEE_OTHER, "/login"), "{path}");
+            let back = format!("/login?next={}", path.replace('/', "%2F"));
+            assert_eq!((reply.status, reply.location()), (StatusCode::SEE_OTHER, back.as_str()), "{path}");
         }
 
         // Every read is on the record, with its scope.

@@ -441,7 +441,8 @@ async fn partners_are_managed_notices_go_out_and_the_portal_is_scoped() {
             }
         }
         for route in portal_routes(&notice) {
-            assert_eq!(send(router, get(&route, None)).await.location(), "/login", "{route}: signed out");
+            let location = send(router, get(&route, None)).await.location().to_owned();
+            assert!(location.starts_with("/login?next=%2Fpartner"), "{route}: signed out: {location}");
         }
         // Partners never reach a team route.
         for cookie in [&a, &w.b] {

@@ -368,7 +368,7 @@ async fn the_original_mail_is_shown_escaped_with_its_headers_to_the_team_only_an
             }
         }
         let reply = send(router, get(&href, None)).await;
-        assert_eq!(reply.location(), "/login");
+        assert!(reply.location().starts_with("/login?next=%2Freports%2F"), "{}", reply.location());
         // A message without a kept original (report 1 came without one) has no such page.
         let note = send(router, get(&format!("/reports/{}/messages/1/original", w.r1), Some(&w.admin))).await;
         assert_eq!(note.status, StatusCode::NOT_FOUND);
@@ -603,5 +603,33 @@ async fn the_owners_known_browser_is_not_held_to_the_account_wide_limit() {
         }
         let reply = send(router, login_from("off@team.test", PASSWORD, [10, 0, 0, 1], Some(&device))).await;
         assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+/// Issue 18: after signing in, people land on the page they asked for, never on another
+/// site (`//host`, `/\host`) and never on a page their role does not have.
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for_and_only_to_this_site() {
+    for db in both_backends() {
+        let w = web_with(&db, |c| c.web.require_totp = false).await;
+        create_user(&w, "lead@example.org", Role::Admin).await;
+        let asked = send(&w.router, get("/inbox?state=new&q=a%20b", None)).await;
+        assert_eq!(asked.status, StatusCode::SEE_OTHER);
+        assert_eq!(asked.location(), "/login?next=%2Finbox%3Fstate%3Dnew%26q%3Da%2520b");
+        let form = send(&w.router, get(asked.location(), None)).await;
+        assert!(form.body.contains("name=\"next\" value=\"/inbox?state=new&#38;q=a%20b\""), "{}", form.body);
+        let signed_in = |next: &'static str| {
+            let router = w.router.clone();
+            async move {
+                let form = [("email", "lead@example.org"), ("password", PASSWORD), ("next", next)];
+                send(&router, post("/login", None, &form)).await.location().to_owned()
+            }
+        };
+        assert_eq!(signed_in("/inbox?state=new&q=a%20b").await, "/inbox?state=new&q=a%20b");
+        w.clock.advance_secs(1);
+        for elsewhere in ["//evil.example/x", "/\\evil.example", "https://evil.example/", "/partner", "/login?next=/x"]
+        {
+            assert_eq!(signed_in(elsewhere).await, "/inbox", "{elsewhere}");
+        }
     }
 }
