@@ -28,6 +28,7 @@ pub mod cve;
 mod cvss_json;
 pub mod markdown;
 pub mod osv;
+pub mod purl;
 pub mod record;
 pub mod schema;
 
@@ -145,8 +146,17 @@ pub fn validate_outputs(record: &AdvisoryRecord, publisher: &Publisher) -> Repor
         if publisher.cve_org_id.is_none() {
             missing.push("the publisher has no CVE organisation ID (the CNA's UUID at CVE Services)".to_owned());
         }
-        let container = schema::validate(Schema::CveCnaContainer, &cve::cna_container(record, publisher));
-        let full = schema::validate(Schema::CveRecord, &cve::cve_record(record, publisher));
+        let (container, full) = if record.withdrawn.is_some() {
+            (
+                schema::validate(Schema::CveRejectedContainer, &cve::rejected_container(record, publisher)),
+                schema::validate(Schema::CveRejectedRecord, &cve::cve_record(record, publisher)),
+            )
+        } else {
+            (
+                schema::validate(Schema::CveCnaContainer, &cve::cna_container(record, publisher)),
+                schema::validate(Schema::CveRecord, &cve::cve_record(record, publisher)),
+            )
+        };
         formats.push((Format::CveContainer, status(missing.iter().cloned().chain(container).collect())));
         formats.push((Format::CveRecord, status(missing.into_iter().chain(full).collect())));
     }
