@@ -296,7 +296,11 @@ pub fn import_osv(json: &str, id: AdvisoryId, vendor: &str) -> Result<Imported, 
                 Ok(v) if v.version() == "3.1" => &mut severity.cvss_v3_1,
                 Ok(_) => &mut severity.cvss_v4_0,
                 Err(e) => {
-                    note(notes, here, &format!("dropped: the {} score {:?} is not one Embargo computes ({e})", s.kind, s.score));
+                    note(
+                        notes,
+                        here,
+                        &format!("dropped: the {} score {:?} is not one Embargo computes ({e})", s.kind, s.score),
+                    );
                     continue;
                 }
             };

@@ -75,11 +75,8 @@ impl Purl {
         }
         let (rest, subpath) = match rest.rsplit_once('#') {
             Some((rest, sub)) => {
-                let segments: Option<Vec<String>> = sub
-                    .split('/')
-                    .filter(|s| !s.is_empty() && *s != "." && *s != "..")
-                    .map(decode)
-                    .collect();
+                let segments: Option<Vec<String>> =
+                    sub.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..").map(decode).collect();
                 let segments = segments.ok_or_else(|| bad("a bad percent-encoding in the subpath"))?;
                 (rest, (!segments.is_empty()).then(|| segments.join("/")))
             }
@@ -198,7 +195,10 @@ mod tests {
     #[test]
     fn components_are_parsed_and_encoded() {
         let p = Purl::parse("pkg:npm/%40angular/core@16.0.0?repository_url=https://r.example/x#lib/a").unwrap();
-        assert_eq!((p.kind.as_str(), p.namespace.as_slice(), p.name.as_str()), ("npm", &["@angular".to_owned()][..], "core"));
+        assert_eq!(
+            (p.kind.as_str(), p.namespace.as_slice(), p.name.as_str()),
+            ("npm", &["@angular".to_owned()][..], "core")
+        );
         assert_eq!(p.subpath.as_deref(), Some("lib/a"));
         assert_eq!(p.to_string(), "pkg:npm/%40angular/core@16.0.0?repository_url=https:%2F%2Fr.example%2Fx#lib/a");
         assert_eq!(Purl::generic(Some("Acme Co"), "gate way").to_string(), "pkg:generic/Acme%20Co/gate%20way");

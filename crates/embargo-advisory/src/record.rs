@@ -665,7 +665,9 @@ impl AdvisoryRecord {
     /// sentence.
     pub fn withdrawal_text(&self) -> String {
         match self.withdrawn_reason.trim() {
-            "" => "This advisory has been withdrawn by its publisher; its content should no longer be relied on.".into(),
+            "" => {
+                "This advisory has been withdrawn by its publisher; its content should no longer be relied on.".into()
+            }
             reason => reason.to_owned(),
         }
     }

@@ -171,7 +171,8 @@ fn linter_records_round_trip_and_export_everywhere() {
         check_other_formats(&path);
     }
     assert_eq!((good, bad), (9, 3));
-    let refused = import_osv(&common::read(&dir.join("nointroduced-CVE-2023-41045.json")), our_id(), ORGANISATION).unwrap_err();
+    let refused =
+        import_osv(&common::read(&dir.join("nointroduced-CVE-2023-41045.json")), our_id(), ORGANISATION).unwrap_err();
     assert!(refused.to_string().contains("no \"introduced\" event"), "{refused}");
 }
 
@@ -216,7 +217,10 @@ fn import_keeps_what_it_can_and_names_the_rest() {
     assert_eq!(container["problemTypes"][0]["descriptions"][0]["cweId"], "CWE-94");
     let csaf = embargo_advisory::csaf::to_csaf(&ghsa.record, &common::publisher());
     assert!(csaf["vulnerabilities"][0]["notes"].to_string().contains("CWE-94"));
-    assert_eq!(to_osv(&ghsa.record)["database_specific"], common::json(&dir.join("GHSA-9v2f-6vcg-3hgv.json"))["database_specific"]);
+    assert_eq!(
+        to_osv(&ghsa.record)["database_specific"],
+        common::json(&dir.join("GHSA-9v2f-6vcg-3hgv.json"))["database_specific"]
+    );
 
     assert!(import_osv("{\"id\": 1}", our_id(), ORGANISATION).is_err());
     assert!(import_osv("not json", our_id(), ORGANISATION).is_err());
@@ -249,7 +253,10 @@ fn rustsec_and_per_range_data_pass_through() {
     assert_eq!(exported["upstream"], original["upstream"]);
     assert_eq!(exported["affected"][0]["ecosystem_specific"], original["affected"][0]["ecosystem_specific"]);
     assert_eq!(exported["affected"][0]["database_specific"], original["affected"][0]["database_specific"]);
-    assert_eq!(exported["affected"][0]["ranges"][0]["database_specific"], original["affected"][0]["ranges"][0]["database_specific"]);
+    assert_eq!(
+        exported["affected"][0]["ranges"][0]["database_specific"],
+        original["affected"][0]["ranges"][0]["database_specific"]
+    );
     let notes: Vec<String> = imported.notes.iter().map(ToString::to_string).collect();
     assert_eq!(notes, ["x_unknown: dropped (not an OSV 1.7 field)"]);
     assert_eq!(lost(&original, &exported, &imported.notes), Vec::<String>::new());
@@ -319,7 +326,8 @@ fn lost(original: &Value, exported: &Value, notes: &[embargo_advisory::osv::Impo
     for (field, list) in severities {
         for (k, s) in list.as_array().into_iter().flatten().enumerate() {
             let score = s["score"].as_str().unwrap();
-            let canonical = embargo_domain::cvss::Vector::parse(score).map(|v| v.to_string()).unwrap_or(score.to_owned());
+            let canonical =
+                embargo_domain::cvss::Vector::parse(score).map(|v| v.to_string()).unwrap_or(score.to_owned());
             if !kept.contains(&canonical) && !named(&format!("{field}[{k}]")) {
                 out.push(format!("{field}[{k}]: {score} lost"));
             }
@@ -338,7 +346,8 @@ fn lost(original: &Value, exported: &Value, notes: &[embargo_advisory::osv::Impo
 /// converter's), the round trip loses nothing but what the import report names.
 #[test]
 fn nothing_is_lost_but_what_the_notes_name() {
-    let (Some(linter), Some(ghsa)) = (common::vectors("osv/linter-testdata"), common::vectors("osv/ghsa-to-osv")) else {
+    let (Some(linter), Some(ghsa)) = (common::vectors("osv/linter-testdata"), common::vectors("osv/ghsa-to-osv"))
+    else {
         return;
     };
     let mut checked = 0;

@@ -302,7 +302,10 @@ fn a_withdrawn_advisory_is_withdrawn_in_every_format() {
     assert_eq!(report.status(Format::CveRecord), &Status::Valid);
 
     let osv = to_osv(&record);
-    assert_eq!((osv["published"].as_str(), osv["withdrawn"].as_str()), (Some("2026-11-20T09:00:00Z"), Some("2026-11-25T08:00:00Z")));
+    assert_eq!(
+        (osv["published"].as_str(), osv["withdrawn"].as_str()),
+        (Some("2026-11-20T09:00:00Z"), Some("2026-11-25T08:00:00Z"))
+    );
     assert!(osv["details"].as_str().unwrap().starts_with("**Withdrawn:** The parser's recursion limit"), "{osv:#}");
 
     let full = cve_record(&record, &publisher);
@@ -408,7 +411,8 @@ fn aliases_are_listed_once() {
     let report = validate_outputs(&record, &publisher);
     assert!(report.is_publishable(), "{report}");
     let csaf = to_csaf(&record, &publisher);
-    let ids: Vec<&str> = csaf["vulnerabilities"][0]["ids"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        csaf["vulnerabilities"][0]["ids"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap()).collect();
     assert_eq!(ids, ["GHSA-abcd-efgh-ijkl", "RUSTSEC-2026-0001"]);
     assert_eq!(to_osv(&record)["aliases"], json!(["CVE-2026-10001", "GHSA-abcd-efgh-ijkl", "RUSTSEC-2026-0001"]));
 }
@@ -423,7 +427,8 @@ fn csaf_meets_the_optional_tests_that_warned() {
     for record in realistic() {
         let csaf = to_csaf(&record, &publisher);
         let id = record.id.to_string();
-        let self_ref = csaf["document"]["references"].as_array().unwrap().iter().find(|r| r["category"] == "self").cloned();
+        let self_ref =
+            csaf["document"]["references"].as_array().unwrap().iter().find(|r| r["category"] == "self").cloned();
         let year = record.initial_release().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
         assert_eq!(
             self_ref.unwrap()["url"],
@@ -476,13 +481,23 @@ fn csaf_meets_the_optional_tests_that_warned() {
     let names = csaf["product_tree"]["full_product_names"].as_array().unwrap();
     assert_eq!(names.len(), 1);
     let name = names[0]["name"].as_str().unwrap();
-    assert!(name.contains("9f2c1e0b7d6a5f4e3c2b1a0987654321fedcba98") && name.contains("https://git.example.org/widget/widgetd"), "{name}");
+    assert!(
+        name.contains("9f2c1e0b7d6a5f4e3c2b1a0987654321fedcba98")
+            && name.contains("https://git.example.org/widget/widgetd"),
+        "{name}"
+    );
     assert_eq!(csaf["vulnerabilities"][0]["product_status"]["known_affected"], json!(["P1-R1"]));
     assert_eq!(csaf["vulnerabilities"][0]["product_status"]["fixed"], json!(["P1-F1"]));
     // Without a provider URL there is no canonical URL to name.
     let mut no_provider = publisher.clone();
     no_provider.csaf_documents_url = None;
-    assert!(to_csaf(&git_only(), &no_provider)["document"]["references"].as_array().unwrap().iter().all(|r| r["category"] != "self"));
+    assert!(
+        to_csaf(&git_only(), &no_provider)["document"]["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["category"] != "self")
+    );
 }
 
 /// Item 13: the workarounds are in the OSV `details` (OSV has no field of its own for them),
@@ -495,5 +510,8 @@ fn osv_details_carry_the_workarounds_and_the_generator_has_a_version() {
     let engine = &to_csaf(&record, &common::publisher())["document"]["tracking"]["generator"]["engine"];
     assert_eq!(engine["version"], env!("CARGO_PKG_VERSION"));
     assert_ne!(engine["version"], "0.0.0");
-    assert_eq!(cna_container(&record, &common::publisher())["x_generator"]["engine"], format!("Embargo {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        cna_container(&record, &common::publisher())["x_generator"]["engine"],
+        format!("Embargo {}", env!("CARGO_PKG_VERSION"))
+    );
 }

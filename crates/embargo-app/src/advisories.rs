@@ -493,7 +493,8 @@ pub async fn link_report(app: &App, actor: &Actor, id: &str, reference: &Referen
         other => other?,
     }
     store::link_report(&mut tx, row.id, report.id).await?;
-    audit::record(&mut tx, app, actor, "advisory.link", &subject(&row.advisory_id), &format!("report={reference}")).await?;
+    audit::record(&mut tx, app, actor, "advisory.link", &subject(&row.advisory_id), &format!("report={reference}"))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -570,8 +571,8 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
         None => {
             let year = year_of(now);
             let number = store::next_number(&mut tx, year).await?;
-            let public =
-                AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+            let public = AdvisoryId::new(prefix(app)?, year, number)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
             store::set_public_id(&mut tx, row.id, &public.to_string()).await?;
             public
         }
@@ -670,7 +671,8 @@ pub async fn withdraw(app: &App, actor: &Actor, id: &str, reason: &str) -> Resul
     }
     let to = review.apply(AdvisoryStep::Withdraw, actor)?;
     let mut record = parse_record(&row)?;
-    let public_id = row.public_id.clone().ok_or_else(|| AppError::Internal(anyhow::anyhow!("published without a public ID")))?;
+    let public_id =
+        row.public_id.clone().ok_or_else(|| AppError::Internal(anyhow::anyhow!("published without a public ID")))?;
     record.id = public_id.parse().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     record.withdrawn = Some(now);
     record.withdrawn_reason = reason.to_owned();

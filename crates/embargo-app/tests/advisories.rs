@@ -210,12 +210,14 @@ async fn approved(app: &embargo_app::App, author: &Actor, reviewer: &Actor, id: 
     let mut record = advisories::get(app, author, id).await.unwrap().record;
     record.title = title.into();
     record.summary = format!("{title}: a crafted input crashes the parser.");
-    record.affected = vec![serde_json::from_value(serde_json::json!({
-        "product": "libparse", "vendor": "Example Project", "ecosystem": "crates.io",
-        "purl": "pkg:cargo/libparse",
-        "ranges": [{"kind": "SEMVER", "events": [{"introduced": "2.0.0"}, {"fixed": "2.4.1"}]}],
-    }))
-    .unwrap()];
+    record.affected = vec![
+        serde_json::from_value(serde_json::json!({
+            "product": "libparse", "vendor": "Example Project", "ecosystem": "crates.io",
+            "purl": "pkg:cargo/libparse",
+            "ranges": [{"kind": "SEMVER", "events": [{"introduced": "2.0.0"}, {"fixed": "2.4.1"}]}],
+        }))
+        .unwrap(),
+    ];
     let validation = advisories::update(app, author, id, record).await.unwrap();
     assert!(validation.is_publishable(), "{validation}");
     advisories::submit_for_review(app, author, id).await.unwrap();
@@ -279,7 +281,8 @@ async fn public_ids_are_given_at_publication_without_gaps() {
 
         // The audit trail names the handle and the public ID given.
         let entries = audit::list(app, &local, 0, 10_000).await.unwrap();
-        let publish = entries.iter().find(|e| e.action == "advisory.publish" && e.subject == format!("advisory:{first}"));
+        let publish =
+            entries.iter().find(|e| e.action == "advisory.publish" && e.subject == format!("advisory:{first}"));
         assert!(publish.unwrap().details.contains("public_id=ACME-2026-0002"), "{backend}");
     }
 }
@@ -306,10 +309,12 @@ async fn a_published_advisory_is_withdrawn_in_every_format() {
         assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("cannot be withdrawn")), "{refused}");
         let mut record = advisories::get(app, &lead, &id).await.unwrap().record;
         record.cve_id = Some("CVE-2026-48152".into());
-        record.references = vec![serde_json::from_value(
-            serde_json::json!({"url": "https://git.example.org/libparse/releases/2.4.1", "type": "FIX"}),
-        )
-        .unwrap()];
+        record.references = vec![
+            serde_json::from_value(
+                serde_json::json!({"url": "https://git.example.org/libparse/releases/2.4.1", "type": "FIX"}),
+            )
+            .unwrap(),
+        ];
         advisories::update(app, &lead, &id, record).await.unwrap();
         approved(app, &lead, &local, &id, "Parser crash").await;
         advisories::publish(app, &lead, &id, None).await.unwrap();

@@ -109,7 +109,9 @@ fn row_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<AdvisoryRow, StoreError> {
 /// An advisory by its handle or, once published, its public ID.
 pub async fn get(tx: &mut Tx, handle_or_public_id: &str) -> Result<Option<AdvisoryRow>, StoreError> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("{SELECT} WHERE advisory_id = $1 OR public_id = $1 ORDER BY CASE WHEN advisory_id = $1 THEN 0 ELSE 1 END LIMIT 1")
+        format!(
+            "{SELECT} WHERE advisory_id = $1 OR public_id = $1 ORDER BY CASE WHEN advisory_id = $1 THEN 0 ELSE 1 END LIMIT 1"
+        )
     });
     let row = sqlx::query(SQL.as_str()).bind(handle_or_public_id).fetch_optional(tx.conn()).await?;
     row.map(|row| row_of(tx, &row)).transpose()

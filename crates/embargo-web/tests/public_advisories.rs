@@ -394,7 +394,8 @@ async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
     for path in &paths {
         let first = send(router, get(path, None)).await;
         assert_eq!(first.status, StatusCode::OK, "{path}");
-        let etag = first.headers.get(header::ETAG).unwrap_or_else(|| panic!("{path}: no ETag")).to_str().unwrap().to_owned();
+        let etag =
+            first.headers.get(header::ETAG).unwrap_or_else(|| panic!("{path}: no ETag")).to_str().unwrap().to_owned();
         let modified = first.headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
         assert_eq!(first.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
         assert_eq!(first.headers[header::CACHE_CONTROL], "no-cache", "{path}: clients revalidate");
@@ -431,7 +432,10 @@ async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
     // 404 as any unknown path, without CORS headers or a validator.
     let missing = send(router, get("/.well-known/csaf/white/2026/nothing.json", None)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert!(missing.headers.get(header::ETAG).is_none() && missing.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(
+        missing.headers.get(header::ETAG).is_none()
+            && missing.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none()
+    );
     let post = send(router, common::post(csaf, None, &[])).await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -439,7 +443,14 @@ async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
 /// Issue 19 item 5: the public sequence follows publications. The import (a draft older than
 /// the first publication) is published second and gets the second number; the other draft
 /// never gets one, and no draft handle is on any public route.
-async fn numbering(web: &Web, team: &(Actor, Actor, i64), imported: &str, other_draft: &str, routes: &[(&'static str, String)], year: i16) {
+async fn numbering(
+    web: &Web,
+    team: &(Actor, Actor, i64),
+    imported: &str,
+    other_draft: &str,
+    routes: &[(&'static str, String)],
+    year: i16,
+) {
     let (lead, second, _) = team;
     let app = &web.app;
     advisories::submit_for_review(app, lead, imported).await.unwrap();
@@ -468,9 +479,11 @@ async fn withdrawal(web: &Web, router: &Router, handle: &str, id: &str, csaf_pat
     web.clock.advance_secs(3600);
     let reason = "Duplicate of an earlier advisory; withdrawn.";
     assert_eq!(advisories::withdraw(&web.app, &lead, handle, reason).await.unwrap(), 2);
-    let osv: Value = serde_json::from_str(&send(router, get(&format!("/advisories/{id}.json"), None)).await.body).unwrap();
+    let osv: Value =
+        serde_json::from_str(&send(router, get(&format!("/advisories/{id}.json"), None)).await.body).unwrap();
     assert!(osv["withdrawn"].as_str().unwrap() > osv["published"].as_str().unwrap(), "{osv:#}");
-    let cve: Value = serde_json::from_str(&send(router, get(&format!("/advisories/{id}.cve.json"), None)).await.body).unwrap();
+    let cve: Value =
+        serde_json::from_str(&send(router, get(&format!("/advisories/{id}.cve.json"), None)).await.body).unwrap();
     assert_eq!(cve["cveMetadata"]["state"], "REJECTED");
     assert_eq!(cve["containers"]["cna"]["rejectedReasons"][0]["value"], reason);
     let csaf: Value = serde_json::from_str(&send(router, get(csaf_path, None)).await.body).unwrap();
@@ -489,7 +502,8 @@ async fn withdrawal(web: &Web, router: &Router, handle: &str, id: &str, csaf_pat
 async fn no_csaf_provider_without_https() {
     for db in both_backends() {
         let web = web_with(&db, |c| c.public_url = "http://security.example.org".into()).await;
-        for path in ["/.well-known/csaf/provider-metadata.json", "/.well-known/csaf/white/embargo-feed-tlp-white.json"] {
+        for path in ["/.well-known/csaf/provider-metadata.json", "/.well-known/csaf/white/embargo-feed-tlp-white.json"]
+        {
             assert_eq!(send(&web.router, get(path, None)).await.status, StatusCode::NOT_FOUND, "{path}");
         }
         let txt = send(&web.router, get("/.well-known/security.txt", None)).await.body;

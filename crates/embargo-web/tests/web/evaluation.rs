@@ -268,7 +268,10 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
 
         // Issue 19 item 1: withdrawn from the team page (admins), with the reason published.
         let reply = send(router, get(&page, Some(&w.admin))).await;
-        assert!(reply.body.contains("Withdraw the advisory") && reply.body.contains(&format!("href=\"/advisories/{public_id}\"")));
+        assert!(
+            reply.body.contains("Withdraw the advisory")
+                && reply.body.contains(&format!("href=\"/advisories/{public_id}\""))
+        );
         assert!(!send(router, get(&page, Some(&w.on))).await.body.contains("Withdraw the advisory"), "admins only");
         let withdraw = format!("{page}/withdraw");
         let reason = "Not exploitable: the overflow is in dead code.";
@@ -281,7 +284,8 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
         let reply = send(router, get(reply.location(), Some(&w.admin))).await;
         assert!(reply.body.contains("withdrawn") && !reply.body.contains("Withdraw the advisory"), "{}", reply.body);
         let osv: serde_json::Value =
-            serde_json::from_str(&send(router, get(&format!("/advisories/{public_id}.json"), None)).await.body).unwrap();
+            serde_json::from_str(&send(router, get(&format!("/advisories/{public_id}.json"), None)).await.body)
+                .unwrap();
         assert!(osv["withdrawn"].is_string() && osv["details"].as_str().unwrap().contains(reason), "{osv}");
     }
 }
