@@ -15,7 +15,7 @@
 //! domain table, then call [`require`] in the use case.
 
 pub use embargo_domain::access::Permission;
-use embargo_domain::access::{self, Concerns, Grant, OnReport};
+use embargo_domain::access::{self, Concerns, Grant, OnNotice, OnReport};
 use embargo_domain::{Actor, ReportId, UserId};
 use embargo_store::{Tx, reports};
 
@@ -28,17 +28,24 @@ use crate::AppError;
 pub struct Required {
     permission: Permission,
     report: Option<ReportId>,
+    notice: Option<i64>,
 }
 
 impl From<Permission> for Required {
     fn from(permission: Permission) -> Self {
-        Required { permission, report: None }
+        Required { permission, report: None, notice: None }
     }
 }
 
 impl From<OnReport> for Required {
     fn from(on: OnReport) -> Self {
-        Required { permission: on.permission, report: Some(on.report) }
+        Required { permission: on.permission, report: Some(on.report), notice: None }
+    }
+}
+
+impl From<OnNotice> for Required {
+    fn from(on: OnNotice) -> Self {
+        Required { permission: on.permission, report: None, notice: Some(on.notice) }
     }
 }
 
@@ -53,6 +60,7 @@ impl Required {
     /// and is refused.
     fn well_formed(self) -> bool {
         (self.permission.concerns() == Concerns::Report) == self.report.is_some()
+            && (self.notice.is_none() || self.permission.concerns() == Concerns::Shared)
     }
 }
 
@@ -83,6 +91,12 @@ pub async fn require(tx: &mut Tx, actor: &Actor, required: impl Into<Required>) 
                 (Concerns::Report, Some(report), Actor::User { id, .. }) => reports::is_member(tx, report, *id).await?,
                 // Over a kind of resource: the use case narrows what it shows.
                 (Concerns::Kind, _, _) => true,
+                // A notice: shared with the account's organisation through a copy to it.
+                (Concerns::Shared, _, Actor::User { id, .. }) => match required.notice {
+                    Some(notice) => embargo_store::partners::shared_copy(tx, notice, *id).await?.is_some(),
+                    // Listing: the use case shows only what was shared with the account.
+                    None => true,
+                },
                 // A scope that is not a user's need-to-know of a report is not resolvable
                 // here (yet): refuse rather than guess.
                 _ => false,

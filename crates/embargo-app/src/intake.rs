@@ -264,6 +264,7 @@ async fn ingest_in(
         Thread::Bounce(report) => {
             IngestOutcome::Bounce(reports::add_bounce_in(tx, app, &actor, report, &submission).await?)
         }
+        Thread::NoticeBounce(copy) => IngestOutcome::Bounce(crate::partners::bounce_in(tx, app, &actor, copy).await?),
         Thread::New => IngestOutcome::NewReport(reports::submit_in(tx, app, &actor, &submission).await?.reference),
     })
 }
@@ -479,6 +480,8 @@ enum Thread {
     Quarantine(embargo_domain::ReportId),
     /// A delivery status notification about mail Embargo sent on this report.
     Bounce(embargo_domain::ReportId),
+    /// A delivery status notification about a partner's copy of a notice.
+    NoticeBounce(i64),
     New,
 }
 
@@ -511,6 +514,9 @@ async fn find_thread(
     if robot {
         let ids = our_message_ids(raw, &app.config.mail_hostname());
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if let Some(copy) = embargo_store::partners::delivery_by_message_ids(tx, &ids).await? {
+            return Ok(Thread::NoticeBounce(copy.id));
+        }
         if let Some(report) = messages::reports_by_message_ids(tx, &ids).await?.first() {
             return Ok(Thread::Bounce(*report));
         }

@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod openpgp;
+pub mod partners;
 pub mod policy;
 pub mod portal;
 pub mod postmaster;

@@ -316,9 +316,20 @@ pub(crate) async fn send(
     label: &str,
     outbound: &embargo_mail::outbound::OutboundMail,
 ) -> Result<String, JobError> {
+    send_with_files(app, label, outbound, &[]).await
+}
+
+/// [`send`] with files attached (inside the signature and the encryption).
+pub(crate) async fn send_with_files(
+    app: &App,
+    label: &str,
+    outbound: &embargo_mail::outbound::OutboundMail,
+    files: &[embargo_mail::outbound::Attachment],
+) -> Result<String, JobError> {
     // Signed with the instance key (and, to a known key, encrypted with protected headers).
     let key = crate::openpgp::instance_key(app).await.map_err(|e| JobError::Retry(e.to_string()))?;
-    let raw = embargo_mail::outbound::compose_signed(outbound, &key).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let raw = embargo_mail::outbound::compose_signed_with_files(outbound, files, &key)
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
     let sender = &app.config.organisation.security_address;
     app.transport.send(label, sender, &outbound.to, &raw).await.map_err(|e| match e {
         embargo_mail::outbound::SendError::Invalid(_) => JobError::Permanent(e.to_string()),

@@ -5,7 +5,7 @@
 
 use crate::intents::IntentJob;
 use crate::jobs::{Registry, Worker};
-use crate::{App, cve, diagnostics, fixes, postmaster, reports, sla_sweep};
+use crate::{App, cve, diagnostics, fixes, partners, postmaster, reports, sla_sweep};
 
 /// Every job kind of this version.
 pub fn registry() -> Registry {
@@ -24,6 +24,9 @@ pub fn registry() -> Registry {
         .with::<fixes::CiJob>()
         .with::<IntentJob<fixes::ExternalCi>>()
         .with::<fixes::Invitation>()
+        .with::<partners::Invitation>()
+        .with::<partners::NoticeMail>()
+        .with::<partners::NoticeReminder>()
 }
 
 impl Worker {

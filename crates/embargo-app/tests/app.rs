@@ -17,6 +17,8 @@ mod checkpoints;
 mod fixes;
 #[path = "app/offboarding.rs"]
 mod offboarding;
+#[path = "app/partners.rs"]
+mod partners;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;
@@ -193,7 +195,8 @@ async fn every_permission_of_the_domain_is_checked_as_its_row_says() {
                     (Grant::No, _) => false,
                     (Grant::Scoped, Concerns::Report) => *on_report,
                     (Grant::Scoped, Concerns::Kind) => true,
-                    (Grant::Scoped, Concerns::Shared) => false,
+                    // Listing what was shared: the use case narrows it to the account's copies.
+                    (Grant::Scoped, Concerns::Shared) => true,
                 };
                 assert_eq!(checked.is_ok(), expected, "{permission:?} for {actor} ({})", it.db.backend);
                 if let Err(err) = checked {
@@ -208,6 +211,12 @@ async fn every_permission_of_the_domain_is_checked_as_its_row_says() {
             };
             assert!(matches!(malformed, Err(AppError::Forbidden(_))), "{permission:?} malformed");
         }
+        // On one notice, a partner holds `ReadShared` only with a copy of it (none here); a
+        // notice named for a permission that does not concern one is refused.
+        let partner = Actor::User { id: on_id, role: Role::Partner };
+        assert!(authz::require(&mut tx, &partner, Permission::ReadShared.on_notice(4242)).await.is_err());
+        assert!(authz::require(&mut tx, &local, Permission::ReadShared.on_notice(4242)).await.is_ok());
+        assert!(authz::require(&mut tx, &local, Permission::ListReports.on_notice(4242)).await.is_err());
         // Both sides of need-to-know were exercised.
         assert!(outcomes.contains(&(Concerns::Report, Grant::Scoped, true)));
         assert!(outcomes.contains(&(Concerns::Report, Grant::Scoped, false)));

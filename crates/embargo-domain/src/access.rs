@@ -96,8 +96,10 @@ pub enum Concerns {
     /// One report, checked with the permission ([`Permission::on`]): a scoped grant holds
     /// when the actor may know of that report.
     Report,
-    /// What was shared with the actor's organisation. Not resolvable yet: a scoped grant is
-    /// refused.
+    /// What was shared with the actor's organisation: a notice, checked with the permission
+    /// ([`Permission::on_notice`]); a scoped grant holds when a copy of the notice went to
+    /// the actor as a current contact of an active partner. Without a notice (listing), the
+    /// use case narrows what it shows to those.
     Shared,
 }
 
@@ -108,6 +110,15 @@ pub struct OnReport {
     pub permission: Permission,
     /// The report it is checked on.
     pub report: ReportId,
+}
+
+/// A permission checked on one notice to partners (see [`Permission::on_notice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OnNotice {
+    /// The permission, one that [`Concerns::Shared`].
+    pub permission: Permission,
+    /// The notice's id.
+    pub notice: i64,
 }
 
 /// A column of [`TABLE`]: the roles of team accounts, then the actors that are not
@@ -206,6 +217,12 @@ impl Permission {
     /// This permission, checked on one report (for those that [`Concerns::Report`]).
     pub const fn on(self, report: ReportId) -> OnReport {
         OnReport { permission: self, report }
+    }
+
+    /// This permission, checked on one notice to partners (for those that
+    /// [`Concerns::Shared`]).
+    pub const fn on_notice(self, notice: i64) -> OnNotice {
+        OnNotice { permission: self, notice }
     }
 
     /// What a scoped grant of this permission is about.

@@ -19,9 +19,11 @@ pub mod calendar;
 pub mod cve_id;
 pub mod cvss;
 pub mod cwe;
+pub mod disclosure;
 pub mod fix;
 pub mod ids;
 pub mod lifecycle;
+pub mod partner;
 pub mod similarity;
 pub mod sla;
 pub mod ssvc;
@@ -35,6 +37,7 @@ pub use cwe::CweId;
 pub use fix::{CiState, CiStep, FixError};
 pub use ids::{ReferenceId, ReferencePrefix, ReportId, UserId};
 pub use lifecycle::{CloseReason, Lifecycle, Outcome, ReportState, Target, TargetError, Transition, TransitionError};
+pub use partner::{DeliveryState, EmbargoPolicy, EmbargoState, EmbargoStep, PartnerState};
 
 /// Re-exported so that callers name one time type everywhere.
 pub use jiff::Timestamp;

@@ -54,7 +54,18 @@ pub enum SendError {
 /// (`MIME-Version: 1.0`, quoted-printable where needed). Embargo's jobs use
 /// [`compose_signed`]; this serves tools and tests that have no instance key.
 pub fn compose(mail: &OutboundMail) -> Result<Vec<u8>, SendError> {
-    compose_with(mail, None)
+    compose_with(mail, &[], None)
+}
+
+/// A file sent with a message (inside the encryption or the signature, like the text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Its file name (letters, digits, `.`, `-`, `_` are kept; anything else becomes `_`).
+    pub filename: String,
+    /// Its media type, such as `text/x-patch` or `text/calendar`.
+    pub content_type: String,
+    /// The bytes, sent base64-encoded.
+    pub data: Vec<u8>,
 }
 
 /// Composes an RFC 5322 message signed with the instance key, so that the recipient can
@@ -69,7 +80,18 @@ pub fn compose(mail: &OutboundMail) -> Result<Vec<u8>, SendError> {
 /// - otherwise `multipart/signed` (RFC 3156 §5) with a detached signature over the
 ///   quoted-printable text part, which carries the same protected headers.
 pub fn compose_signed(mail: &OutboundMail, key: &crate::openpgp::InstanceKey) -> Result<Vec<u8>, SendError> {
-    compose_with(mail, Some(key))
+    compose_with(mail, &[], Some(key))
+}
+
+/// [`compose_signed`] with files: the protected entity becomes `multipart/mixed` (the text,
+/// then each file), carrying the same protected headers, so that the files are signed and,
+/// to a known key, encrypted with the text.
+pub fn compose_signed_with_files(
+    mail: &OutboundMail,
+    files: &[Attachment],
+    key: &crate::openpgp::InstanceKey,
+) -> Result<Vec<u8>, SendError> {
+    compose_with(mail, files, Some(key))
 }
 
 /// The cleartext subject of an encrypted message: the leading `[...]` tag (the report's
@@ -82,7 +104,11 @@ pub fn outer_subject(subject: &str) -> String {
     }
 }
 
-fn compose_with(mail: &OutboundMail, key: Option<&crate::openpgp::InstanceKey>) -> Result<Vec<u8>, SendError> {
+fn compose_with(
+    mail: &OutboundMail,
+    files: &[Attachment],
+    key: Option<&crate::openpgp::InstanceKey>,
+) -> Result<Vec<u8>, SendError> {
     use lettre::message::Mailboxes;
     use lettre::message::header::{self, ContentTransferEncoding};
     let mailbox = |text: &str, what: &str| -> Result<Mailbox, SendError> {
@@ -110,6 +136,9 @@ fn compose_with(mail: &OutboundMail, key: Option<&crate::openpgp::InstanceKey>) 
             .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-replied".to_owned()));
     }
     let Some(key) = key else {
+        if !files.is_empty() {
+            return Err(SendError::Invalid("files are sent only in signed mail".into()));
+        }
         // Unsigned: still valid MIME (the plain body is quoted-printable when it is not ASCII).
         return match &mail.encrypt_to {
             None => builder.singlepart(SinglePart::plain(mail.body.clone())),
@@ -125,16 +154,49 @@ fn compose_with(mail: &OutboundMail, key: Option<&crate::openpgp::InstanceKey>) 
     };
     // The protected part: the text, quoted-printable (7-bit, so that no relay re-encodes it
     // and trailing spaces such as the signature separator's survive), with the real headers.
-    let protected = SinglePart::builder()
-        .header(content_type("text/plain; charset=utf-8; protected-headers=\"v1\"")?)
-        .header(ContentTransferEncoding::QuotedPrintable)
-        .header(header::From::from(Mailboxes::from(from)))
-        .header(header::To::from(Mailboxes::from(to)))
-        .header(header::ReplyTo::from(Mailboxes::from(reply_to)))
-        .header(header::Subject::from(mail.subject.clone()))
-        .header(header::MessageId::from(message_id))
-        .header(header::Date::from(now))
-        .body(mail.body.clone());
+    let text = SinglePart::builder()
+        .header(content_type(if files.is_empty() {
+            "text/plain; charset=utf-8; protected-headers=\"v1\""
+        } else {
+            "text/plain; charset=utf-8"
+        })?)
+        .header(ContentTransferEncoding::QuotedPrintable);
+    // The real headers go on the protected entity: the text, or the mixed part around it.
+    let protected = if files.is_empty() {
+        Protected::Text(
+            text.header(header::From::from(Mailboxes::from(from)))
+                .header(header::To::from(Mailboxes::from(to)))
+                .header(header::ReplyTo::from(Mailboxes::from(reply_to)))
+                .header(header::Subject::from(mail.subject.clone()))
+                .header(header::MessageId::from(message_id))
+                .header(header::Date::from(now))
+                .body(mail.body.clone()),
+        )
+    } else {
+        let mut mixed = MultiPart::mixed()
+            .header(header::From::from(Mailboxes::from(from)))
+            .header(header::To::from(Mailboxes::from(to)))
+            .header(header::ReplyTo::from(Mailboxes::from(reply_to)))
+            .header(header::Subject::from(mail.subject.clone()))
+            .header(header::MessageId::from(message_id))
+            .header(header::Date::from(now))
+            .singlepart(text.body(mail.body.clone()));
+        for file in files {
+            let name: String = file
+                .filename
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+                .collect();
+            mixed = mixed.singlepart(
+                SinglePart::builder()
+                    .header(content_type(&format!("{}; name=\"{name}\"", file.content_type))?)
+                    .header(lettre::message::header::ContentDisposition::attachment(&name))
+                    .header(ContentTransferEncoding::Base64)
+                    .body(file.data.clone()),
+            );
+        }
+        Protected::Mixed(mixed)
+    };
     let message = match &mail.encrypt_to {
         Some(certificate) => {
             let armored = crate::openpgp::sign_and_encrypt_to(certificate, &protected.formatted(), key)
@@ -148,15 +210,18 @@ fn compose_with(mail: &OutboundMail, key: Option<&crate::openpgp::InstanceKey>) 
             let signed = formatted.strip_suffix(b"\r\n").unwrap_or(&formatted);
             let signature =
                 key.sign_detached(signed).map_err(|e| SendError::Invalid(format!("OpenPGP signature: {e}")))?;
+            let outer = MultiPart::signed("application/pgp-signature".to_owned(), "pgp-sha512".to_owned());
+            let outer = match protected {
+                Protected::Text(part) => outer.singlepart(part),
+                Protected::Mixed(part) => outer.multipart(part),
+            };
             builder.multipart(
-                MultiPart::signed("application/pgp-signature".to_owned(), "pgp-sha512".to_owned())
-                    .singlepart(protected)
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(content_type("application/pgp-signature; name=\"signature.asc\"")?)
-                            .header(ContentTransferEncoding::SevenBit)
-                            .body(signature.replace("\r\n", "\n").replace('\n', "\r\n")),
-                    ),
+                outer.singlepart(
+                    SinglePart::builder()
+                        .header(content_type("application/pgp-signature; name=\"signature.asc\"")?)
+                        .header(ContentTransferEncoding::SevenBit)
+                        .body(signature.replace("\r\n", "\n").replace('\n', "\r\n")),
+                ),
             )
         }
     }
@@ -208,6 +273,21 @@ pub fn compose_forward(
         .multipart(MultiPart::mixed().singlepart(SinglePart::plain(note.to_owned())).singlepart(attachment))
         .map_err(|e| SendError::Invalid(e.to_string()))?;
     Ok(message.formatted())
+}
+
+/// The entity that carries the real headers: the text alone, or the text with files.
+enum Protected {
+    Text(SinglePart),
+    Mixed(MultiPart),
+}
+
+impl Protected {
+    fn formatted(&self) -> Vec<u8> {
+        match self {
+            Protected::Text(part) => part.formatted(),
+            Protected::Mixed(part) => part.formatted(),
+        }
+    }
 }
 
 /// The `multipart/encrypted` body of RFC 3156 §4 around an armored OpenPGP message.

@@ -39,6 +39,7 @@ pub mod jobs;
 pub mod messages;
 pub mod meta;
 pub mod metrics;
+pub mod partners;
 pub mod products;
 pub mod reporters;
 pub mod reports;

@@ -77,6 +77,12 @@ pub enum Command {
     /// Private fix repositories: open one for an accepted report, invite fix developers, follow CI and the backport matrix
     #[command(subcommand)]
     Fix(FixCommand),
+    /// Partner organisations that receive embargoed notices: add, list, change, suspend, their contacts and keys, the lists' embargo policies
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+    /// Embargoed notices to partners: draft (the date checked against the policy), edit, send, status; leaks, breaking and lifting the embargo, the public pre-announcement
+    #[command(subcommand)]
+    Notice(NoticeCommand),
     /// SLA metrics over the reports received in a window (the dashboard's figures, as CSV)
     Metrics {
         /// The window in days, up to 366
@@ -658,5 +664,233 @@ pub enum FixCommand {
         id: String,
         /// The release line
         line: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnerCommand {
+    /// Add a partner organisation with its contacts (each gets a partner account and an invitation to the portal)
+    Add {
+        /// The organisation's name
+        org: String,
+        /// A contact's e-mail address (a role alias preferably); repeat for several
+        #[arg(long = "contact", required = true)]
+        contacts: Vec<String>,
+        /// The contacts' ASCII-armoured OpenPGP keys, one file per --contact, in the same order (a contact without a key gets no details by mail)
+        #[arg(long = "key")]
+        keys: Vec<std::path::PathBuf>,
+        /// The products it receives notices for, comma-separated
+        #[arg(long, value_delimiter = ',')]
+        products: Vec<String>,
+        /// Its partner list (whose embargo policy applies)
+        #[arg(long)]
+        list: Option<String>,
+        /// The version of the embargo terms it accepted (now)
+        #[arg(long)]
+        terms: Option<String>,
+        /// Who vouched for it
+        #[arg(long)]
+        vouched_by: Option<String>,
+        /// The time zone its notices show times in (IANA, such as Europe/Berlin)
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List partners with their state, products, contacts and keys
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a partner's products, terms, voucher, time zone or list
+    Set {
+        /// The organisation's name
+        org: String,
+        /// Products, comma-separated (replaces the list)
+        #[arg(long, value_delimiter = ',')]
+        products: Option<Vec<String>>,
+        /// Terms version accepted (now)
+        #[arg(long)]
+        terms: Option<String>,
+        /// Who vouched for it
+        #[arg(long)]
+        vouched_by: Option<String>,
+        /// Time zone
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// Partner list
+        #[arg(long)]
+        list: Option<String>,
+    },
+    /// Suspend a partner (no new notices; its contacts see nothing shared)
+    Suspend {
+        /// The organisation's name
+        org: String,
+    },
+    /// Make a suspended or removed partner active again
+    Activate {
+        /// The organisation's name
+        org: String,
+    },
+    /// Remove a partner (kept for the record)
+    Remove {
+        /// The organisation's name
+        org: String,
+    },
+    /// Add a contact to a partner
+    AddContact {
+        /// The organisation's name
+        org: String,
+        /// The contact's address
+        #[arg(long)]
+        email: String,
+        /// Their ASCII-armoured OpenPGP key
+        #[arg(long)]
+        key: Option<std::path::PathBuf>,
+    },
+    /// Remove a contact from a partner
+    RemoveContact {
+        /// The organisation's name
+        org: String,
+        /// The contact's address
+        #[arg(long)]
+        email: String,
+    },
+    /// Show the lists' embargo policies, or set one list's
+    Policy {
+        /// The list (default: `default`)
+        #[arg(long, default_value = "default")]
+        list: String,
+        /// Longest embargo, in days, from the first notice to the disclosure
+        #[arg(long)]
+        max_days: Option<u32>,
+        /// Least notice before the disclosure, in days
+        #[arg(long)]
+        min_notice_days: Option<u32>,
+        /// The final notice goes this many hours before the disclosure
+        #[arg(long)]
+        final_notice_hours: Option<u32>,
+        /// Preferred disclosure days, comma-separated (tue,wed,thu)
+        #[arg(long)]
+        days: Option<String>,
+        /// Preferred hour, UTC (0-23); `none` for no preference
+        #[arg(long)]
+        hour: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticeCommand {
+    /// Draft a pre-notice for a report's disclosure at an instant: checks the partner lists' embargo policy, prints the notice ID (exit 65 with the reason when the date is refused)
+    Draft {
+        /// Reference ID
+        id: String,
+        /// The disclosure instant (RFC 3339, such as 2026-12-15T16:00:00Z)
+        #[arg(long)]
+        disclose_at: String,
+        /// Confirm a Friday, Saturday or Sunday
+        #[arg(long)]
+        confirm_day: bool,
+        /// Partners may deploy the fix to hosted services before the date
+        #[arg(long)]
+        allow_hosted_deploy: bool,
+        /// Partners may tell their customers that an issue exists, its ID and date
+        #[arg(long)]
+        allow_customer_notice: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a draft's subject and text (the text from a file, or standard input with -)
+    Edit {
+        /// Notice ID, or a report's reference (its latest notice)
+        notice: String,
+        /// The new subject
+        #[arg(long)]
+        subject: Option<String>,
+        /// A file with the new text (- for standard input)
+        #[arg(long)]
+        body: Option<std::path::PathBuf>,
+        /// Partners may deploy to hosted services before the date (true/false)
+        #[arg(long)]
+        allow_hosted_deploy: Option<bool>,
+        /// Partners may tell customers (true/false)
+        #[arg(long)]
+        allow_customer_notice: Option<bool>,
+    },
+    /// Send a drafted notice to every partner contact of the report's product (the policy is checked again)
+    Send {
+        /// Notice ID, or a report's reference (its latest notice)
+        notice: String,
+        /// Confirm a Friday, Saturday or Sunday
+        #[arg(long)]
+        confirm_day: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each contact's copy: sent, bounced, seen, acknowledged
+    Status {
+        /// Notice ID, or a report's reference (its latest notice)
+        notice: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a notice's subject and text (the team's version)
+    Show {
+        /// Notice ID, or a report's reference (its latest notice)
+        notice: String,
+    },
+    /// Record a suspected leak of a report's embargo
+    Leak {
+        /// Reference ID (or a notice ID)
+        id: String,
+        /// The partner suspected, if any
+        #[arg(long)]
+        partner: Option<String>,
+        /// What leaked, to whom, the evidence
+        #[arg(long)]
+        details: String,
+    },
+    /// Decide on a recorded leak: keep the date, move it (--to), or break the embargo now
+    Decide {
+        /// The leak's ID
+        leak: i64,
+        /// keep, move or break
+        #[arg(value_parser = ["keep", "move", "break"])]
+        decision: String,
+        /// The new instant, for move (RFC 3339)
+        #[arg(long)]
+        to: Option<String>,
+        /// Confirm a Friday, Saturday or Sunday, for move
+        #[arg(long)]
+        confirm_day: bool,
+    },
+    /// Break a report's embargo now: every partner is told at once
+    Break {
+        /// Reference ID
+        id: String,
+        /// Why
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a report's embargo (it is disclosed): every partner is told
+    Lift {
+        /// Reference ID
+        id: String,
+    },
+    /// Pre-announce a report's disclosure date and severity in public (nothing else), or withdraw that
+    Announce {
+        /// Reference ID
+        id: String,
+        /// Withdraw the pre-announcement
+        #[arg(long)]
+        withdraw: bool,
     },
 }

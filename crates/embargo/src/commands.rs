@@ -158,6 +158,8 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Cve(command) => cve(open(config).await?, command).await,
         Command::Product(command) => product(open(config).await?, command).await,
         Command::Fix(command) => crate::fix::fix(open(config).await?, command).await,
+        Command::Partner(command) => crate::partner::partner(open(config).await?, command).await,
+        Command::Notice(command) => crate::partner::notice(open(config).await?, command).await,
         Command::Metrics { days } => {
             let app = open(config).await?;
             let query = embargo_app::metrics::DashboardQuery { days };

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod fix;
 mod output;
+mod partner;
 
 use std::process::ExitCode;
 

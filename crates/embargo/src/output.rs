@@ -16,7 +16,7 @@ fn time(at: Timestamp) -> String {
 }
 
 /// Replaces control characters so that hostile text cannot drive the terminal.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.replace("\r\n", "\n")
         .chars()
         .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c })
