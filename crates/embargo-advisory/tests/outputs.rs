@@ -515,3 +515,39 @@ fn osv_details_carry_the_workarounds_and_the_generator_has_a_version() {
         format!("Embargo {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Item 11: the optional tests are part of the advisory check: `validate_outputs` reports
+/// their warnings (the editor and `embargo advisory check` show them), without blocking
+/// publication. Our documents raise one, where CSAF 2.0 cannot do better: no score for an
+/// advisory scored with CVSS 4.0 only.
+#[test]
+fn the_advisory_check_reports_the_optional_tests() {
+    use embargo_advisory::csaf::optional;
+    let publisher = common::publisher();
+    for record in realistic() {
+        let report = validate_outputs(&record, &publisher);
+        let expected: Vec<String> = if record.id.to_string() == "EMB-2026-0003" {
+            vec!["CSAF test 6.2.3 at /vulnerabilities/0/product_status/known_affected/0: missing score".into()]
+        } else {
+            vec![]
+        };
+        assert_eq!(report.warnings, expected, "{}", record.id);
+        assert!(report.is_publishable());
+    }
+    let report = validate_outputs(&cvss4_only(), &publisher);
+    assert!(report.to_string().contains("CSAF optional tests: 1 warning(s)\n  - CSAF test 6.2.3"), "{report}");
+
+    // A careless document: each implemented test warns.
+    let mut careless = to_csaf(&several_products(), &publisher);
+    careless["document"].as_object_mut().unwrap().remove("references");
+    careless["vulnerabilities"][0].as_object_mut().unwrap().remove("remediations");
+    careless["vulnerabilities"][0].as_object_mut().unwrap().remove("scores");
+    let branch = &mut careless["product_tree"]["branches"][0]["branches"][1]["branches"][0];
+    branch["name"] = json!(">= 3.0.0, < 3.4.1");
+    branch["product"].as_object_mut().unwrap().remove("product_identification_helper");
+    let tracking = careless["document"]["tracking"].as_object_mut().unwrap();
+    let id = tracking.remove("id").unwrap();
+    tracking.insert("id".into(), id);
+    let tests: std::collections::BTreeSet<&str> = optional::run_all(&careless).iter().map(|w| w.test).collect();
+    assert_eq!(tests, optional::IMPLEMENTED.iter().copied().collect());
+}

@@ -83,6 +83,8 @@ struct EditPage {
     may_publish: bool,
     reports: Vec<String>,
     checks: Vec<(String, &'static str, &'static str, Vec<String>)>,
+    /// The CSAF optional tests' warnings (they do not block publication).
+    warnings: Vec<String>,
     publishable: bool,
     published_revisions: i64,
     submitted_by: String,
@@ -142,6 +144,7 @@ async fn edit_page(
                 != embargo_domain::Grant::No,
             reports: advisory.reports.iter().map(ToString::to_string).collect(),
             checks,
+            warnings: advisory.validation.warnings.clone(),
             publishable: advisory.validation.is_publishable(),
             published_revisions: advisory.published_revisions,
             submitted_by: advisory.submitted_by.clone().unwrap_or_default(),

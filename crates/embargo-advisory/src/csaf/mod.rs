@@ -10,6 +10,7 @@
 //! is listed in a note.
 
 pub mod mandatory;
+pub mod optional;
 
 use serde_json::{Map, Value, json};
 
