@@ -384,6 +384,8 @@ pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<Imported
     let imported = embargo_advisory::osv::import_osv(json, id.clone(), &organisation)
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let mut record = imported.record;
+    // The draft changed here and now; its publication and withdrawal times stay the record's.
+    record.modified = now;
     let products = embargo_store::products::list(&mut tx).await?;
     for affected in &mut record.affected {
         let in_catalogue = products.iter().any(|p| {
@@ -586,9 +588,14 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
     }
     record.modified = now;
     let number = u32::try_from(revision).map_err(|e| AppError::Internal(e.into()))?;
-    let default = if revision == 1 { "Initial release." } else { "Updated." };
-    let note = summary.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
-    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: note.to_owned() });
+    let default = match (record.withdrawn.is_some(), revision) {
+        // The revision history records the withdrawal (CSAF), here as in `withdraw`.
+        (true, _) => format!("Withdrawn: {}", record.withdrawal_text()),
+        (false, 1) => "Initial release.".to_owned(),
+        (false, _) => "Updated.".to_owned(),
+    };
+    let note = summary.map(str::trim).filter(|s| !s.is_empty()).map_or(default, str::to_owned);
+    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: note });
     let publication = publication(app, &row, &record, revision, &key)?;
     store::publish(&mut tx, &publication).await?;
     store::update_record(&mut tx, row.id, &row.advisory_id, &to_json(&record)?, now).await?;

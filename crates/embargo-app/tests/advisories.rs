@@ -402,8 +402,11 @@ async fn an_imported_withdrawal_stays_withdrawn() {
         let csaf: serde_json::Value = serde_json::from_str(&p.csaf).unwrap();
         assert_eq!(csaf["document"]["category"], "csaf_base");
         assert!(!p.csaf.contains("known_affected"));
+        let history = csaf["document"]["tracking"]["revision_history"].as_array().unwrap();
+        assert!(history[0]["summary"].as_str().unwrap().starts_with("Withdrawn: "), "{history:?}");
         let cve: serde_json::Value = serde_json::from_str(p.cve_record.as_deref().unwrap()).unwrap();
         assert_eq!(cve["cveMetadata"]["state"], "REJECTED");
+        assert_eq!(draft.modified.as_second(), app.now().as_second(), "the draft changed here, at import");
     }
 }
 

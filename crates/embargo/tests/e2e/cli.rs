@@ -67,6 +67,12 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
             .find_map(|l| l.trim().strip_prefix(&format!("http://{}", server.addr)).map(str::to_owned))
             .expect("first-admin link printed");
         assert!(link.starts_with("/setup/"));
+        // Served over plain HTTP, it says at start that it is no CSAF provider (issue 19 item 10).
+        assert!(
+            server.stdout_lines().iter().any(|l| l.starts_with("Not a CSAF provider: public_url http://")),
+            "{:?}",
+            server.stdout_lines()
+        );
         let form = server.http("GET", &link, &[], b"");
         assert_eq!(form.status, 200);
         assert!(form.body.contains("Create the first administrator"));
