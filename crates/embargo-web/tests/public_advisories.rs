@@ -554,7 +554,8 @@ async fn check_formats(web: &Web, router: &Router, id: &str, csaf: &str, after: 
     assert_eq!(child(entry, "title").text(), Some(format!("{id} ({CVE}): {TITLE}").as_str()));
     assert_eq!(child(entry, "published").text(), Some(publication.published_at.to_string().as_str()));
     assert!(child(entry, "updated").text().is_some());
-    assert!(child(entry, "summary").text().unwrap().starts_with(MARKER));
+    // The summary is the advisory's summary, not its title again (issue 19 item 13).
+    assert!(child(entry, "summary").text().unwrap().starts_with(&format!("{MARKER}: a crafted archive")));
     assert_eq!(child(entry, "link").attribute("href"), Some(format!("{BASE}/advisories/{id}").as_str()));
 
     // CSAF: the stored bytes, their hashes in sha256sum format, the stored signature.
