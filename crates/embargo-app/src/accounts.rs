@@ -53,11 +53,19 @@ pub async fn verify_password_of(app: &App, email: &str, password: &str) -> Resul
 
 pub(crate) fn validate_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
+    // An addr-spec as people use it (RFC 5321 without quoted local parts or address
+    // literals): nothing that could break a header or a terminal.
+    let local_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 64 && l.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+    };
+    let domain_ok = |d: &str| {
+        d == "localhost"
+            || (d.contains('.')
+                && d.split('.')
+                    .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_alphanumeric() || c == '-')))
+    };
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') || domain == "localhost")
-        && !email.contains(char::is_whitespace);
+        && email.rsplit_once('@').is_some_and(|(local, domain)| local_ok(local) && domain_ok(domain));
     if valid { Ok(email) } else { Err(AppError::Invalid(format!("{email:?} is not an e-mail address"))) }
 }
 

@@ -410,6 +410,9 @@ pub struct Limits {
     /// Largest decoded content of one message (its text and files after base64 and
     /// quoted-printable decoding, decryption and decompression), in bytes.
     pub max_decoded_bytes: u64,
+    /// Message data all SMTP connections together may hold in memory, in bytes; a message
+    /// that would go over is refused for now (`452`, the sender retries).
+    pub max_smtp_buffered_bytes: u64,
 }
 
 /// Logging.
@@ -480,7 +483,11 @@ impl Default for Jobs {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 25 * 1024 * 1024, max_decoded_bytes: 50 * 1024 * 1024 }
+        Self {
+            max_message_bytes: 25 * 1024 * 1024,
+            max_decoded_bytes: 50 * 1024 * 1024,
+            max_smtp_buffered_bytes: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -1021,6 +1028,9 @@ max_message_bytes = 26214400
 # Largest decoded content of one message: its text and files after decoding, decryption
 # and decompression (50 MiB).
 max_decoded_bytes = 52428800
+# Message data all SMTP connections together may hold in memory (256 MiB); a message that
+# would go over is refused for now with 452, and its sender retries.
+max_smtp_buffered_bytes = 268435456
 
 [log]
 # "text" for people, "json" for log collectors. Report content is never logged.

@@ -577,7 +577,20 @@ impl SmtpIntake {
         let checker = if mail.check_sender_authentication {
             let server = mail.dns_server.parse().ok();
             match embargo_mail::auth::Checker::new(server, &app.config.mail_hostname()) {
-                Ok(checker) => Some(Arc::new(checker)),
+                Ok(checker) => {
+                    let checker = Arc::new(checker);
+                    // Said once at start, rather than learnt from slow intake.
+                    let probe = checker.clone();
+                    tokio::spawn(async move {
+                        if !probe.resolver_answers().await {
+                            tracing::warn!(
+                                "no DNS resolver answers: sender authentication will record temperror \
+                                 (each message waits at most its time budget, then none while DNS stays down)"
+                            );
+                        }
+                    });
+                    Some(checker)
+                }
                 Err(error) => {
                     tracing::warn!(error = %error, "sender authentication disabled: no DNS resolver");
                     None
@@ -665,6 +678,10 @@ pub fn smtp_settings(app: &App) -> Result<embargo_mail::smtp::SmtpSettings, AppE
         messages_per_minute_per_ip: mail.messages_per_minute_per_ip,
         idle_timeout: std::time::Duration::from_secs(300),
         tls,
+        memory: embargo_mail::smtp::MemoryBudget::new(
+            usize::try_from(app.config.limits.max_smtp_buffered_bytes.max(app.config.limits.max_message_bytes))
+                .unwrap_or(usize::MAX),
+        ),
     })
 }
 

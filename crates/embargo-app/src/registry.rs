@@ -27,6 +27,7 @@ pub fn registry() -> Registry {
         .with::<partners::Invitation>()
         .with::<partners::NoticeMail>()
         .with::<partners::NoticeReminder>()
+        .with::<partners::LeakAlert>()
 }
 
 impl Worker {

@@ -471,14 +471,16 @@ pub fn reminder_instants(sent_at: Timestamp, disclose_at: Timestamp, final_notic
 
 /// An iCalendar file (RFC 5545) for a disclosure instant. The event holds no detail of the
 /// vulnerability (as Vultron advises): only an opaque identifier and the instant.
-pub fn disclosure_event(uid: &str, label: &str, disclose_at: Timestamp, stamp: Timestamp) -> String {
+/// `sequence` grows with every revision of the same event (same `uid`), so that calendars
+/// move the event instead of adding a second one.
+pub fn disclosure_event(uid: &str, label: &str, disclose_at: Timestamp, stamp: Timestamp, sequence: i64) -> String {
     let fmt = |t: Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
     let clean = |s: &str| {
         s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '@' | ' ')).collect::<String>()
     };
     format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Embargo//disclosure//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
-         DTSTAMP:{stamp}\r\nDTSTART:{start}\r\nDTEND:{start}\r\nSUMMARY:Coordinated disclosure {label}\r\n\
+         SEQUENCE:{sequence}\r\nDTSTAMP:{stamp}\r\nDTSTART:{start}\r\nDTEND:{start}\r\nSUMMARY:Coordinated disclosure {label}\r\n\
          TRANSP:TRANSPARENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         uid = clean(uid),
         stamp = fmt(stamp),
@@ -667,8 +669,14 @@ mod tests {
 
     #[test]
     fn the_calendar_event_names_no_detail() {
-        let ics =
-            disclosure_event("notice-7@embargo", "N-7 <script>", t("2026-12-15T16:00:00Z"), t("2026-12-04T10:00:00Z"));
+        let ics = disclosure_event(
+            "embargo-3@embargo",
+            "N-7 <script>",
+            t("2026-12-15T16:00:00Z"),
+            t("2026-12-04T10:00:00Z"),
+            7,
+        );
+        assert!(ics.contains("UID:embargo-3@embargo\r\nSEQUENCE:7\r\n"), "{ics}");
         assert!(ics.contains("DTSTART:20261215T160000Z\r\n"), "{ics}");
         assert!(ics.contains("SUMMARY:Coordinated disclosure N-7 script\r\n"), "{ics}");
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));

@@ -3,9 +3,15 @@
 //!
 //! SPF needs the connecting address, so only mail Embargo receives itself is checked; mail
 //! polled over IMAP or piped in keeps whatever its own MX recorded.
+//!
+//! The checks of one message share a time budget ([`DEFAULT_BUDGET`]); what does not finish
+//! in it is `temperror`. A budget that ran out marks DNS unavailable for a while
+//! ([`DNS_RETRY_AFTER`]): the next messages are `temperror` at once instead of each waiting
+//! for lookups that never return, and the first message after that pause tries again.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
@@ -36,10 +42,24 @@ impl AuthSummary {
     }
 }
 
+/// The longest the checks of one message may take together.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(4);
+
+/// How long DNS counts as unavailable after a message's budget ran out.
+pub const DNS_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// A DNS-backed checker.
 pub struct Checker {
     authenticator: MessageAuthenticator,
     hostname: String,
+    budget: Duration,
+    /// Until when DNS counts as unavailable (a budget ran out).
+    down_until: Mutex<Option<Instant>>,
+}
+
+/// Every check `temperror`: DNS did not answer in time.
+fn temperror() -> AuthSummary {
+    AuthSummary { dkim: "temperror".into(), spf: "temperror".into(), dmarc: "temperror".into() }
 }
 
 impl std::fmt::Debug for Checker {
@@ -72,11 +92,55 @@ impl Checker {
             }
         }
         .map_err(|e| format!("DNS resolver: {e}"))?;
-        Ok(Self { authenticator, hostname: hostname.to_owned() })
+        Ok(Self { authenticator, hostname: hostname.to_owned(), budget: DEFAULT_BUDGET, down_until: Mutex::new(None) })
+    }
+
+    /// The same checker with another time budget per message.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Whether DNS counts as unavailable now (a message's budget ran out recently).
+    pub fn dns_unavailable(&self) -> bool {
+        self.down_until.lock().map(|until| until.is_some_and(|t| Instant::now() < t)).unwrap_or(false)
+    }
+
+    fn mark_down(&self) {
+        if let Ok(mut until) = self.down_until.lock() {
+            *until = Some(Instant::now() + DNS_RETRY_AFTER);
+        }
+    }
+
+    /// Whether a resolver answers at all (any answer, even "no such record", within the
+    /// budget): for a warning at start.
+    pub async fn resolver_answers(&self) -> bool {
+        let probe = self.authenticator.verify_spf(SpfParameters::verify_ehlo(
+            IpAddr::from([127, 0, 0, 1]),
+            &self.hostname,
+            &self.hostname,
+        ));
+        matches!(tokio::time::timeout(self.budget, probe).await, Ok(output) if output.result() != SpfResult::TempError)
     }
 
     /// Checks one message received from `ip` after `helo`, with envelope sender `mail_from`.
+    /// Takes at most the checker's budget; a budget that runs out gives `temperror` and marks
+    /// DNS unavailable for [`DNS_RETRY_AFTER`].
     pub async fn check(&self, raw: &[u8], ip: IpAddr, helo: &str, mail_from: &str) -> AuthSummary {
+        if self.dns_unavailable() {
+            return temperror();
+        }
+        let deadline = tokio::time::Instant::now() + self.budget;
+        match tokio::time::timeout_at(deadline, self.check_now(raw, ip, helo, mail_from)).await {
+            Ok(summary) => summary,
+            Err(_) => {
+                self.mark_down();
+                temperror()
+            }
+        }
+    }
+
+    async fn check_now(&self, raw: &[u8], ip: IpAddr, helo: &str, mail_from: &str) -> AuthSummary {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return AuthSummary { dkim: "permerror".into(), spf: "none".into(), dmarc: "none".into() };
         };
@@ -136,5 +200,38 @@ fn dmarc_word(result: &DmarcResult) -> &'static str {
         DmarcResult::TempError(_) => "temperror",
         DmarcResult::PermError(_) => "permerror",
         DmarcResult::None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DNS server that takes queries and never answers (UDP and TCP on one port).
+    fn silent_dns() -> (std::net::UdpSocket, std::net::TcpListener, SocketAddr) {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let udp = std::net::UdpSocket::bind(addr).unwrap();
+        (udp, tcp, addr)
+    }
+
+    #[tokio::test]
+    async fn a_silent_resolver_costs_one_budget_then_nothing_while_it_stays_down() {
+        let (_udp, _tcp, addr) = silent_dns();
+        let checker = Checker::new(Some(addr), "mx.example.org").unwrap().with_budget(Duration::from_millis(300));
+        let raw = b"From: a@sender.example\r\nTo: security@example.org\r\nSubject: x\r\n\r\nbody\r\n";
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        assert!(!checker.dns_unavailable());
+        // The resolver's own timeouts are seconds; the budget ends the checks first.
+        let first =
+            tokio::time::timeout(Duration::from_secs(30), checker.check(raw, ip, "client.example", "a@sender.example"))
+                .await
+                .expect("the budget bounds the checks");
+        assert_eq!(first, temperror());
+        assert!(checker.dns_unavailable(), "a budget that ran out marks DNS unavailable");
+        // While it is down, messages are not held up at all: no lookup is even started.
+        let second = checker.check(raw, ip, "client.example", "a@sender.example").await;
+        assert_eq!(second.code(), "dkim=temperror spf=temperror dmarc=temperror");
+        assert!(!checker.resolver_answers().await, "the start-up probe says no resolver answers");
     }
 }

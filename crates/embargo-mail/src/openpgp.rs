@@ -221,13 +221,50 @@ fn read_certificate(text: &str) -> Result<SignedPublicKey, PgpError> {
 
 /// The subkey to encrypt to: the newest whose binding signature carries an encryption key
 /// flag (an RSA subkey can "encrypt" by algorithm while being flagged for signing only).
+/// A revoked certificate, or one whose primary key expired, has none; revoked and expired
+/// subkeys are skipped.
 fn encryption_subkey(cert: &SignedPublicKey) -> Result<&pgp::composed::SignedPublicSubKey, PgpError> {
-    cert.public_subkeys
+    use pgp::packet::SignatureType;
+    let now = u64::from(pgp::types::Timestamp::now().as_secs());
+    let expired = |created: pgp::types::Timestamp, signatures: &[pgp::packet::Signature]| {
+        // The newest self-signature that says anything about expiry decides.
+        signatures
+            .iter()
+            .filter(|sig| sig.key_expiration_time().is_some())
+            .max_by_key(|sig| sig.created().map(|t| t.as_secs()))
+            .and_then(|sig| sig.key_expiration_time())
+            .is_some_and(|validity| {
+                validity.as_secs() != 0 && u64::from(created.as_secs()) + u64::from(validity.as_secs()) <= now
+            })
+    };
+    if !cert.details.revocation_signatures.is_empty() {
+        return Err(PgpError::Encrypt("the key is revoked".into()));
+    }
+    let self_signatures: Vec<pgp::packet::Signature> = cert
+        .details
+        .users
+        .iter()
+        .flat_map(|u| u.signatures.iter().cloned())
+        .chain(cert.details.direct_signatures.iter().cloned())
+        .collect();
+    if expired(cert.primary_key.created_at(), &self_signatures) {
+        return Err(PgpError::Encrypt("the key has expired".into()));
+    }
+    let flagged: Vec<&pgp::composed::SignedPublicSubKey> = cert
+        .public_subkeys
         .iter()
         .filter(|k| k.algorithm().can_encrypt())
         .filter(|k| k.signatures.iter().any(|sig| sig.key_flags().encrypt_comms() || sig.key_flags().encrypt_storage()))
+        .collect();
+    if flagged.is_empty() {
+        return Err(PgpError::Encrypt("the key has no subkey flagged for encryption".into()));
+    }
+    flagged
+        .into_iter()
+        .filter(|k| !k.signatures.iter().any(|sig| sig.typ() == Some(SignatureType::SubkeyRevocation)))
+        .filter(|k| !expired(k.created_at(), &k.signatures))
         .max_by_key(|k| k.created_at())
-        .ok_or_else(|| PgpError::Encrypt("the key has no subkey flagged for encryption".into()))
+        .ok_or_else(|| PgpError::Encrypt("every encryption subkey of the key is revoked or expired".into()))
 }
 
 /// Finds an inline-PGP block (`-----BEGIN PGP MESSAGE-----` ... `-----END PGP MESSAGE-----`)

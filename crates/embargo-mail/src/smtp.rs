@@ -56,6 +56,67 @@ pub struct SmtpSettings {
     pub idle_timeout: Duration,
     /// TLS for STARTTLS, when a certificate is configured.
     pub tls: Option<TlsAcceptor>,
+    /// The bytes of message data all connections together may hold in memory.
+    pub memory: MemoryBudget,
+}
+
+/// Message data held in memory by all connections together, up to a limit: each connection's
+/// DATA takes from it as it grows and gives back once its message was delivered (or
+/// dropped). A message that would go over is drained and refused with a temporary `452`, so
+/// that many large messages at once cannot exhaust memory while each stays within its own
+/// `SIZE` limit.
+#[derive(Debug, Clone)]
+pub struct MemoryBudget {
+    used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self { used: std::sync::Arc::default(), limit }
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Bytes taken from a [`MemoryBudget`], given back when dropped.
+#[derive(Debug)]
+struct Held {
+    budget: MemoryBudget,
+    bytes: usize,
+}
+
+impl Held {
+    fn grow(&mut self, bytes: usize) -> bool {
+        let taken = self.budget.take(bytes);
+        if taken {
+            self.bytes += bytes;
+        }
+        taken
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
+    }
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -334,6 +395,8 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usiz
 enum DataOutcome {
     Complete(Vec<u8>),
     TooBig,
+    /// All connections together hold as much as the memory budget allows.
+    Busy,
     Eof,
 }
 
@@ -347,9 +410,11 @@ async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
     max: usize,
     idle: Duration,
+    held: &mut Held,
 ) -> io::Result<DataOutcome> {
     let mut data = Vec::new();
     let mut too_big = false;
+    let mut busy = false;
     let mut after_crlf = true;
     loop {
         let budget = if too_big { 64 * 1024 } else { max - data.len() + 3 };
@@ -369,7 +434,13 @@ async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
             Line::Text(line) => line,
         };
         if line == b".\r\n" && after_crlf {
-            return Ok(if too_big { DataOutcome::TooBig } else { DataOutcome::Complete(data) });
+            return Ok(if too_big {
+                DataOutcome::TooBig
+            } else if busy {
+                DataOutcome::Busy
+            } else {
+                DataOutcome::Complete(data)
+            });
         }
         if !line.ends_with(b"\n") {
             // The connection closed in the middle of a line.
@@ -383,7 +454,11 @@ async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
             if data.len() + content.len() > max {
                 too_big = true;
                 data = Vec::new();
-            } else {
+            } else if !busy && !held.grow(content.len()) {
+                // Over the budget shared by all connections: drain the rest, keep nothing.
+                busy = true;
+                data = Vec::new();
+            } else if !busy {
                 data.extend_from_slice(content);
             }
         }
@@ -684,9 +759,11 @@ impl Session {
                 }
                 Self::flush(reader, pending).await?;
                 write_timeout(reader, b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                // Held until the delivery returned: the data is in memory until then.
+                let mut held = Held { budget: self.settings.memory.clone(), bytes: 0 };
                 let outcome = tokio::time::timeout(
                     MAX_SESSION,
-                    read_data(reader, self.settings.max_message_bytes, self.settings.idle_timeout),
+                    read_data(reader, self.settings.max_message_bytes, self.settings.idle_timeout, &mut held),
                 )
                 .await;
                 let data = match outcome {
@@ -700,6 +777,18 @@ impl Session {
                                 self.settings.max_message_bytes
                             );
                             self.reply(reader, pending, &text).await?;
+                            return Ok(Next::Continue);
+                        }
+                        DataOutcome::Busy => {
+                            self.reset();
+                            drop(held);
+                            tracing::warn!(peer = %self.peer, "smtp message refused for now: the memory budget of all connections is used");
+                            self.reply(
+                                reader,
+                                pending,
+                                "452 4.3.1 Insufficient system storage, please try again later",
+                            )
+                            .await?;
                             return Ok(Next::Continue);
                         }
                         DataOutcome::Complete(data) => data,
@@ -726,6 +815,7 @@ impl Session {
                         format!("554 5.6.0 {reason}")
                     }
                 };
+                drop(held);
                 self.reply(reader, pending, &reply).await?;
             }
             "RSET" => {
@@ -790,7 +880,8 @@ mod tests {
     async fn data_is_unstuffed_and_ends_only_at_crlf_dot_crlf() {
         let input: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\nbare\n.\nstill\n.\r\ndata\r\n.\r\nNEXT\r\n";
         let mut reader = BufReader::new(input);
-        match read_data(&mut reader, 1000, Duration::from_secs(5)).await.unwrap() {
+        let mut held = Held { budget: MemoryBudget::new(1 << 20), bytes: 0 };
+        match read_data(&mut reader, 1000, Duration::from_secs(5), &mut held).await.unwrap() {
             DataOutcome::Complete(data) => {
                 assert_eq!(data, b"Subject: x\r\n\r\n.leading dot\r\nbare\n.\nstill\n.\r\ndata\r\n".to_vec());
             }
@@ -806,7 +897,47 @@ mod tests {
         let mut input = b"x".repeat(5000);
         input.extend_from_slice(b"\r\n.\r\n");
         let mut reader = BufReader::new(&input[..]);
-        assert!(matches!(read_data(&mut reader, 100, Duration::from_secs(5)).await.unwrap(), DataOutcome::TooBig));
+        let mut held = Held { budget: MemoryBudget::new(1 << 20), bytes: 0 };
+        assert!(matches!(
+            read_data(&mut reader, 100, Duration::from_secs(5), &mut held).await.unwrap(),
+            DataOutcome::TooBig
+        ));
+    }
+
+    #[tokio::test]
+    async fn connections_share_one_memory_budget_and_give_it_back() {
+        let budget = MemoryBudget::new(3000);
+        let message = |n: usize| {
+            let mut input = b"y".repeat(n);
+            input.extend_from_slice(b"\r\n.\r\nNEXT\r\n");
+            input
+        };
+        // One connection holds 2000 bytes (its message is being delivered)...
+        let first = message(1998);
+        let mut held_first = Held { budget: budget.clone(), bytes: 0 };
+        let mut reader = BufReader::new(&first[..]);
+        let outcome = read_data(&mut reader, 10_000, Duration::from_secs(5), &mut held_first).await.unwrap();
+        assert!(matches!(outcome, DataOutcome::Complete(ref d) if d.len() == 2000), "{outcome:?}");
+        assert_eq!(budget.used(), 2000);
+        // ...so another's 2000 bytes, within its own SIZE limit, do not fit: drained, refused
+        // for now, and the stream stays in step (the next command is read as a command).
+        let second = message(1998);
+        let mut held_second = Held { budget: budget.clone(), bytes: 0 };
+        let mut reader = BufReader::new(&second[..]);
+        let outcome = read_data(&mut reader, 10_000, Duration::from_secs(5), &mut held_second).await.unwrap();
+        assert!(matches!(outcome, DataOutcome::Busy), "{outcome:?}");
+        drop(held_second);
+        assert_eq!(budget.used(), 2000, "a refused message holds nothing");
+        let mut rest = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut rest).await.unwrap();
+        assert_eq!(rest, "NEXT\r\n");
+        // Once the first message is delivered, its bytes are given back and the second fits.
+        drop(held_first);
+        assert_eq!(budget.used(), 0);
+        let mut held_again = Held { budget: budget.clone(), bytes: 0 };
+        let mut reader = BufReader::new(&second[..]);
+        let outcome = read_data(&mut reader, 10_000, Duration::from_secs(5), &mut held_again).await.unwrap();
+        assert!(matches!(outcome, DataOutcome::Complete(_)), "{outcome:?}");
     }
 
     #[tokio::test]

@@ -813,6 +813,28 @@ pub async fn delivery_by_message_ids(tx: &mut Tx, ids: &[&str]) -> Result<Option
     Ok(None)
 }
 
+/// The partners that were sent a copy of any notice about a report (not drafts).
+pub async fn partners_told(tx: &mut Tx, report: ReportId) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT d.partner_id FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id \
+         WHERE n.report_id = $1 AND n.state <> 'draft' ORDER BY d.partner_id",
+    )
+    .bind(report.0)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The contacts (of any partner) whose certificate has this fingerprint.
+pub async fn contacts_with_fingerprint(tx: &mut Tx, fingerprint: &str) -> Result<Vec<Contact>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CONTACT_COLUMNS} FROM partner_contacts c WHERE c.fingerprint = $1 AND c.removed_at IS NULL ORDER BY c.id"
+    )))
+    .bind(fingerprint)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter().map(contact_of).collect()
+}
+
 /// Moves a copy forward to `to` (never back: see `DeliveryState::advance`), stamping the
 /// state's time; returns the state it is in now.
 pub async fn advance_delivery(

@@ -19,7 +19,12 @@ fn time(at: Timestamp) -> String {
 pub fn clean(text: &str) -> String {
     text.replace("\r\n", "\n")
         .chars()
-        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c })
+        .map(|c| {
+            // Control characters, and the bidirectional controls that can make text read
+            // backwards in a terminal.
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if (c.is_control() && c != '\n' && c != '\t') || bidi { '\u{fffd}' } else { c }
+        })
         .collect()
 }
 

@@ -17,8 +17,16 @@ use crate::output::one_line;
 type Outcome = Result<ExitCode, Failure>;
 
 fn read_key(path: &Path) -> Result<String, Failure> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?;
+    let limit = partners::MAX_KEY_BYTES as u64;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(Failure::new(EX_DATAERR, format!("{} is larger than 1 MiB: not an OpenPGP key", path.display())));
+    }
     String::from_utf8(bytes)
         .map_err(|_| Failure::new(EX_DATAERR, format!("{} is not an ASCII-armoured OpenPGP key", path.display())))
 }
@@ -41,15 +49,19 @@ fn print_partner(p: &partners::PartnerView) {
         "{} [{}] list={} products={} terms={} vouched_by={} zone={} leaks={}",
         one_line(&p.name, 80),
         p.state,
-        p.list,
+        one_line(&p.list, 100),
         if p.products.is_empty() { "-".into() } else { p.products.join(",") },
-        if p.terms_version.is_empty() { "-" } else { &p.terms_version },
-        if p.vouched_by.is_empty() { "-" } else { &p.vouched_by },
+        if p.terms_version.is_empty() { "-".into() } else { one_line(&p.terms_version, 100) },
+        if p.vouched_by.is_empty() { "-".into() } else { one_line(&p.vouched_by, 100) },
         p.time_zone,
         p.leaks
     );
     for c in &p.contacts {
-        println!("  {} key={}", c.email, c.fingerprint.as_deref().unwrap_or("none (notices only point to the portal)"));
+        println!(
+            "  {} key={}",
+            one_line(&c.email, 254),
+            c.fingerprint.as_deref().unwrap_or("none (notices only point to the portal)")
+        );
     }
 }
 
@@ -177,7 +189,7 @@ pub async fn partner(app: App, command: PartnerCommand) -> Outcome {
                 for p in views {
                     println!(
                         "{}: at most {} days of embargo, at least {} days' notice, final notice {} h before, preferred {} at {}",
-                        p.list,
+                        one_line(&p.list, 100),
                         p.max_embargo_days,
                         p.min_notice_days,
                         p.final_notice_hours,
@@ -278,7 +290,7 @@ pub async fn notice(app: App, command: NoticeCommand) -> Outcome {
                 for c in &status.contacts {
                     println!(
                         "  {:<40} {:<24} {:<13} {}",
-                        c.email,
+                        one_line(&c.email, 254),
                         one_line(&c.partner, 24),
                         c.state,
                         if c.encrypted { "encrypted" } else { "portal only" }

@@ -79,17 +79,41 @@ pub async fn record_leak(
         };
         let report = report_for(&mut tx, actor, &reference).await?;
         let partner_id = match partner {
-            Some(name) => Some(
-                store::partner_by_name(&mut tx, name.trim())
+            Some(name) => {
+                let id = store::partner_by_name(&mut tx, name.trim())
                     .await?
                     .ok_or_else(|| AppError::NotFound(format!("partner {:?}", name.trim())))?
-                    .id,
-            ),
+                    .id;
+                // A leak is held against a partner only if it was told.
+                if !store::partners_told(&mut tx, report.id).await?.contains(&id) {
+                    return Err(AppError::Invalid(format!(
+                        "{} was never sent a notice about {reference}: record the leak without naming it",
+                        name.trim()
+                    )));
+                }
+                Some(id)
+            }
             None => None,
         };
         (report, partner_id)
     };
+    if store::embargo(&mut tx, report.id).await?.is_none() {
+        return Err(AppError::Conflict(format!(
+            "{} has no embargo: no date was ever proposed to partners",
+            report.reference
+        )));
+    }
     let id = store::insert_leak(&mut tx, report.id, partner_id, &actor.to_string(), details, now).await?;
+    // The people who can decide hear of it at once: the assignee and the admins.
+    let mut people: Vec<i64> = report.assignee.map(|u| u.0).into_iter().collect();
+    for user in embargo_store::users::list(&mut tx).await? {
+        if user.role == Role::Admin && !user.disabled && !user.deleted && !people.contains(&user.id.0) {
+            people.push(user.id.0);
+        }
+    }
+    for user in people {
+        crate::jobs::enqueue(&mut tx, app, &LeakAlert { leak: id, user }).await?;
+    }
     audit::record(
         &mut tx,
         app,
@@ -149,47 +173,75 @@ pub enum LeakDecision {
 /// embargo is broken and leaves the embargo `broken`, which the disclosure runbook's
 /// emergency mode acts on.
 pub async fn decide_leak(app: &App, actor: &Actor, leak: i64, decision: LeakDecision) -> Result<(), AppError> {
-    let (reference, code) = {
-        let mut tx = app.store.begin().await?;
+    let code = match decision {
+        LeakDecision::Keep => "keep",
+        LeakDecision::Move { .. } => "move",
+        LeakDecision::Break => "break",
+    };
+    // Who may decide, and whether it is still open, before anything is done.
+    let (reference, permissions) = {
+        let mut tx = app.store.snapshot().await?;
         let found = store::leak(&mut tx, leak).await?.ok_or_else(|| AppError::NotFound(format!("leak {leak}")))?;
         let record = embargo_store::reports::get(&mut tx, found.report)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("leak {leak}")))?;
         let report = report_for(&mut tx, actor, &record.reference).await?;
-        let code = match decision {
-            LeakDecision::Keep => "keep",
-            LeakDecision::Move { .. } => "move",
-            LeakDecision::Break => "break",
-        };
-        if !store::decide_leak(&mut tx, leak, code, &actor.to_string(), app.now()).await? {
+        if found.decision.is_some() {
+            return Err(AppError::Conflict(format!("leak {leak} was decided already")));
+        }
+        // A new date keeps what partners were allowed to do.
+        let last = store::notices(&mut tx, report.id)
+            .await?
+            .into_iter()
+            .find(|n| n.state != "draft" && matches!(n.kind.as_str(), "pre-notice" | "revision"));
+        tx.rollback().await?;
+        (report.reference, last.map_or((false, false), |n| (n.deploy_hosted, n.tell_customers)))
+    };
+    // The decision is recorded with its effect: in the same transaction for breaking, right
+    // after a revision that went out for moving; a refused date records nothing.
+    let record = async |tx: &mut Tx| -> Result<(), AppError> {
+        if !store::decide_leak(tx, leak, code, &actor.to_string(), app.now()).await? {
             return Err(AppError::Conflict(format!("leak {leak} was decided already")));
         }
         audit::record(
-            &mut tx,
+            tx,
             app,
             actor,
             "embargo.leak.decide",
-            &subject_of(&report.reference),
+            &subject_of(&reference),
             &format!("leak={leak} decision={code}"),
         )
         .await?;
-        tx.commit().await?;
-        (report.reference, code)
+        Ok(())
     };
     match decision {
-        LeakDecision::Keep => Ok(()),
+        LeakDecision::Keep => {
+            let mut tx = app.store.begin().await?;
+            record(&mut tx).await?;
+            tx.commit().await?;
+        }
         LeakDecision::Move { to, confirm_day } => {
+            let (deploy_hosted, tell_customers) = permissions;
             let drafted = super::notices::draft(
                 app,
                 actor,
                 &reference,
-                super::DraftOptions { disclose_at: to, confirm_day, deploy_hosted: false, tell_customers: false },
+                super::DraftOptions { disclose_at: to, confirm_day, deploy_hosted, tell_customers },
             )
             .await?;
-            super::notices::send(app, actor, &drafted.notice.to_string(), confirm_day).await.map(drop)
+            super::notices::send(app, actor, &drafted.notice.to_string(), confirm_day).await?;
+            let mut tx = app.store.begin().await?;
+            record(&mut tx).await?;
+            tx.commit().await?;
         }
-        LeakDecision::Break => break_embargo(app, actor, &reference, &format!("leak {leak} ({code})")).await,
+        LeakDecision::Break => {
+            let mut tx = app.store.begin().await?;
+            end_embargo(&mut tx, app, actor, &reference, EmbargoStep::Break, &format!("leak {leak}")).await?;
+            record(&mut tx).await?;
+            tx.commit().await?;
+        }
     }
+    Ok(())
 }
 
 async fn end_embargo(
@@ -237,10 +289,18 @@ async fn end_embargo(
         now,
     )
     .await?;
-    // Partners who were told hear of the end at once; none were told of a proposal.
+    // Every partner who was told hears of the end at once (whatever the product's partners
+    // are now, suspended or not); none were told of a proposal.
     let mut copies = 0;
     if told {
-        let (_, partners) = recipients(tx, &report).await?;
+        let mut partners = Vec::new();
+        for id in store::partners_told(tx, report.id).await? {
+            if let Some(partner) = store::partner(tx, id).await?
+                && partner.state != embargo_domain::PartnerState::Removed
+            {
+                partners.push(partner);
+            }
+        }
         let notice = store::notice(tx, id).await?.ok_or_else(|| AppError::NotFound("notice".into()))?;
         copies = queue_copies(tx, app, &notice, &partners).await?.0;
         store::mark_sent(tx, id, &actor.to_string(), now).await?;
@@ -370,4 +430,57 @@ pub async fn announcements(app: &App) -> Result<Vec<Announcement>, AppError> {
             severity: e.announced_severity.unwrap_or_default(),
         })
         .collect())
+}
+
+/// Tells a person who can decide that a leak was recorded: the report's reference and a
+/// link, never what leaked (team mail may travel unencrypted).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct LeakAlert {
+    leak: i64,
+    user: i64,
+}
+
+impl crate::jobs::Job for LeakAlert {
+    const KIND: &'static str = "mail.leak_alert";
+
+    fn key(&self) -> Option<String> {
+        Some(format!("leak-alert:{}:{}", self.leak, self.user))
+    }
+
+    async fn run(self, app: &App, claim: crate::jobs::Claim) -> Result<(), crate::jobs::JobError> {
+        let mut tx = app.store.snapshot().await?;
+        let leak = store::leak(&mut tx, self.leak).await?;
+        let user = embargo_store::users::get(&mut tx, embargo_domain::UserId(self.user)).await?;
+        let report = match &leak {
+            Some(leak) => embargo_store::reports::get(&mut tx, leak.report).await?,
+            None => None,
+        };
+        tx.rollback().await?;
+        let (Some(report), Some(user)) = (report, user.filter(|u| !u.disabled && !u.deleted)) else {
+            return claim.complete(app.store.begin().await?, app.now()).await;
+        };
+        let body = format!(
+            "A suspected leak of the embargo on {reference} was recorded (leak {leak}).\n\n\
+             Decide whether to keep the date, move it, or break the embargo now:\n\
+             {base}/reports/{reference}/disclosure\n\
+             or: embargo notice decide {leak} keep|move --to RFC3339|break\n",
+            reference = report.reference,
+            leak = self.leak,
+            base = app.config.base_url(),
+        );
+        let outbound = embargo_mail::outbound::OutboundMail {
+            from: crate::mail::from_address(app),
+            to: user.email.clone(),
+            reply_to: app.config.organisation.security_address.clone(),
+            subject: format!("[{}] Suspected embargo leak: decide now", report.reference),
+            body,
+            message_id: crate::mail::new_message_id(app, "leak"),
+            in_reply_to: None,
+            auto_reply: true,
+            encrypt_to: None,
+        };
+        let receipt = crate::mail::send(app, &format!("leak-alert-{}-{}", self.leak, self.user), &outbound).await?;
+        let details = crate::mail::sent_details(Self::KIND, None, &receipt, false);
+        crate::mail::record_sent(app, &claim, &report.reference, &details).await
+    }
 }

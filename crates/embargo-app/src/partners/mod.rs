@@ -13,8 +13,8 @@ mod notices;
 mod portal;
 
 pub use embargo::{
-    Announcement, LeakDecision, LeakView, announce, announcements, break_embargo, check_date, decide_leak, leaks, lift,
-    record_leak, withdraw_announcement,
+    Announcement, LeakAlert, LeakDecision, LeakView, announce, announcements, break_embargo, check_date, decide_leak,
+    leaks, lift, record_leak, withdraw_announcement,
 };
 pub(crate) use notices::bounce_in;
 pub use notices::{
@@ -36,6 +36,35 @@ use serde::{Deserialize, Serialize};
 use crate::authz::{self, Permission};
 use crate::jobs::{Claim, Job, JobError};
 use crate::{App, AppError, audit};
+
+/// The largest OpenPGP key accepted (armoured).
+pub const MAX_KEY_BYTES: usize = 1024 * 1024;
+
+/// Checks a short text field (terms version, voucher, list name): one line, printable.
+pub(crate) fn check_field(what: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let value = value.trim();
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+    if value.chars().count() > max || value.chars().any(|c| c.is_control() || bidi(c)) {
+        return Err(AppError::Invalid(format!(
+            "{what} is one line of at most {max} characters, without control or direction-changing characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Refuses a key that another partner's contact already has: copies encrypted to it would
+/// be readable by that other organisation.
+async fn check_key_not_elsewhere(tx: &mut Tx, partner: i64, email: &str, fingerprint: &str) -> Result<(), AppError> {
+    for other in store::contacts_with_fingerprint(tx, fingerprint).await? {
+        if other.partner_id != partner {
+            return Err(AppError::Invalid(format!(
+                "the OpenPGP key for {email} ({fingerprint}) belongs to a contact of another partner: \
+                 each organisation needs its own key"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// How long a partner contact's invitation link works.
 pub const INVITATION_VALID: SignedDuration = SignedDuration::from_hours(7 * 24);
@@ -131,6 +160,17 @@ pub struct NewPartnerInput {
 /// Checks a certificate: it parses, and it can encrypt (a test message is encrypted to
 /// it). Returns its fingerprint.
 pub(crate) fn check_key(email: &str, key: &str) -> Result<String, AppError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(AppError::Invalid(format!("the OpenPGP key for {email} is larger than 1 MiB")));
+    }
+    if key.matches("-----BEGIN PGP PUBLIC KEY BLOCK-----").count() > 1 {
+        return Err(AppError::Invalid(format!(
+            "the file for {email} holds several OpenPGP keys: give each contact a file with their own key"
+        )));
+    }
+    if key.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
+        return Err(AppError::Invalid(format!("the file for {email} holds a secret key: give the public key only")));
+    }
     let fingerprint = embargo_mail::openpgp::certificate_fingerprint(key)
         .map_err(|e| AppError::Invalid(format!("the OpenPGP key for {email} cannot be read: {e}")))?;
     embargo_mail::openpgp::encrypt_to(key, b"embargo key check").map_err(|e| {
@@ -140,11 +180,11 @@ pub(crate) fn check_key(email: &str, key: &str) -> Result<String, AppError> {
 }
 
 fn check_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(AppError::Invalid("a partner's name is 1 to 200 characters, without control characters".into()));
+    let name = check_field("a partner's name", name, 200)?;
+    if name.is_empty() {
+        return Err(AppError::Invalid("a partner needs a name".into()));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 fn check_zone(zone: &str) -> Result<String, AppError> {
@@ -161,6 +201,8 @@ pub async fn add(app: &App, actor: &Actor, input: NewPartnerInput) -> Result<Par
         return Err(AppError::Invalid("a partner needs at least one contact (--contact EMAIL)".into()));
     }
     let time_zone = check_zone(input.time_zone.as_deref().unwrap_or("UTC"))?;
+    let terms_version = input.terms_version.as_deref().map(|v| check_field("the terms version", v, 100)).transpose()?;
+    let vouched_by = input.vouched_by.as_deref().map(|v| check_field("who vouched", v, 200)).transpose()?;
     let mut contacts = Vec::new();
     for contact in &input.contacts {
         let email = crate::accounts::validate_email(&contact.email)?;
@@ -178,15 +220,15 @@ pub async fn add(app: &App, actor: &Actor, input: NewPartnerInput) -> Result<Par
         .await?
         .ok_or_else(|| AppError::Invalid(format!("there is no partner list {list_name:?}")))?;
     let product_ids = product_ids(&mut tx, &input.products).await?;
-    let terms_accepted_at = input.terms_accepted_at.or(input.terms_version.as_ref().map(|_| now));
+    let terms_accepted_at = input.terms_accepted_at.or(terms_version.as_ref().map(|_| now));
     let id = store::create_partner(
         &mut tx,
         &NewPartner {
             name: &name,
             list_id: list.id,
-            terms_version: input.terms_version.as_deref().unwrap_or(""),
+            terms_version: terms_version.as_deref().unwrap_or(""),
             terms_accepted_at,
-            vouched_by: input.vouched_by.as_deref().unwrap_or(""),
+            vouched_by: vouched_by.as_deref().unwrap_or(""),
             time_zone: &time_zone,
         },
         now,
@@ -262,14 +304,20 @@ async fn add_contact_in(
             (id, true)
         }
     };
+    if let Some((_, fingerprint)) = key {
+        check_key_not_elsewhere(tx, partner, email, fingerprint).await?;
+    }
     let contact = store::add_contact(tx, partner, email, user, key, now).await?;
+    // The key the contact has now (a contact added again keeps a key it had).
+    let fingerprint =
+        store::contacts(tx, partner, false).await?.into_iter().find(|c| c.id == contact).and_then(|c| c.fingerprint);
     audit::record(
         tx,
         app,
         actor,
         "partner.contact.add",
         &format!("partner:{partner}"),
-        &format!("user={user} key={}", key.map_or("none", |k| k.1)),
+        &format!("user={user} key={}", fingerprint.as_deref().unwrap_or("none")),
     )
     .await?;
     if needs_password {
@@ -354,11 +402,11 @@ pub async fn update(app: &App, actor: &Actor, name: &str, change: PartnerChange)
         store::set_products(&mut tx, partner.id, &ids).await?;
     }
     if let Some(version) = change.terms_version {
-        partner.terms_version = version;
+        partner.terms_version = check_field("the terms version", &version, 100)?;
         partner.terms_accepted_at = Some(now);
     }
     if let Some(by) = change.vouched_by {
-        partner.vouched_by = by;
+        partner.vouched_by = check_field("who vouched", &by, 200)?;
     }
     if let Some(zone) = zone {
         partner.time_zone = zone;
@@ -455,12 +503,16 @@ pub async fn policies(app: &App, actor: &Actor) -> Result<Vec<PolicyView>, AppEr
 
 /// Creates a list or replaces its policy (admins).
 pub async fn set_policy(app: &App, actor: &Actor, list: &str, policy: EmbargoPolicy) -> Result<PolicyView, AppError> {
-    let list = list.trim();
-    if list.is_empty() || list.len() > 100 {
-        return Err(AppError::Invalid("a list's name is 1 to 100 characters".into()));
+    let list = check_field("a list's name", list, 100)?;
+    let list = list.as_str();
+    if list.is_empty() {
+        return Err(AppError::Invalid("a list needs a name".into()));
     }
     if policy.min_notice > policy.max_embargo {
         return Err(AppError::Invalid("the minimum notice cannot be longer than the maximum embargo".into()));
+    }
+    if policy.final_notice < SignedDuration::from_hours(24) {
+        return Err(AppError::Invalid("the final notice goes at least 24 hours before the disclosure".into()));
     }
     if policy.final_notice > policy.min_notice {
         return Err(AppError::Invalid("the final notice cannot come earlier than the minimum notice".into()));

@@ -67,6 +67,20 @@ pub(super) async fn report_for(tx: &mut Tx, actor: &Actor, reference: &Reference
     }
 }
 
+/// Refuses early notice for a report that is not being fixed: only an accepted report
+/// (accepted, fixing, ready for disclosure) has something partners should prepare for.
+pub(super) fn check_report_state(report: &ReportRecord) -> Result<(), AppError> {
+    use embargo_domain::ReportState::*;
+    match report.state {
+        Accepted | Fixing | ReadyForDisclosure => Ok(()),
+        other => Err(AppError::Conflict(format!(
+            "{} is {}: partners are told only of an accepted report (accepted, fixing or ready for disclosure)",
+            report.reference,
+            other.code()
+        ))),
+    }
+}
+
 /// The report's product's active partners, or why there are none.
 pub(super) async fn recipients(tx: &mut Tx, report: &ReportRecord) -> Result<(String, Vec<Partner>), AppError> {
     let product_id = report.product_id.ok_or_else(|| {
@@ -155,13 +169,25 @@ pub async fn draft(
     let (report, kind, partners, warnings, text) = {
         let mut tx = app.store.snapshot().await?;
         let report = report_for(&mut tx, actor, reference).await?;
-        let (_, partners) = recipients(&mut tx, &report).await?;
+        check_report_state(&report)?;
         let embargo = store::embargo(&mut tx, report.id).await?;
         let (kind, first_notice_at) = next_kind(embargo.as_ref(), reference)?;
+        let (_, partners) = recipients(&mut tx, &report).await?;
         let proposal =
             Proposal { now, disclose_at: options.disclose_at, first_notice_at, confirm_day: options.confirm_day };
         let (warnings, _) = check_policy(&mut tx, &partners, proposal).await?;
-        let text = compose_in(&mut tx, app, &report).await?;
+        let mut text = compose_in(&mut tx, app, &report).await?;
+        // A revision keeps the text the team sent (and edited) last; only the patches are
+        // frozen again below.
+        if kind == "revision"
+            && let Some(last) = store::notices(&mut tx, report.id)
+                .await?
+                .into_iter()
+                .find(|n| n.state != "draft" && matches!(n.kind.as_str(), "pre-notice" | "revision"))
+        {
+            let body = last.body.split_once(PATCHES_HEADING).map_or(last.body.as_str(), |(text, _)| text).to_owned();
+            text = (last.subject, body);
+        }
         tx.rollback().await?;
         (report, kind, partners, warnings, text)
     };
@@ -256,9 +282,12 @@ pub async fn draft(
     })
 }
 
+/// Where the list of patches starts in a notice's text.
+const PATCHES_HEADING: &str = "\n== Patches ==\n";
+
 fn with_patch_list(body: &str, patches: &[(String, Vec<u8>)]) -> String {
     let mut out = body.to_owned();
-    out.push_str("\n== Patches ==\n");
+    out.push_str(PATCHES_HEADING);
     if patches.is_empty() {
         out.push_str("None attached yet.\n");
     } else {
@@ -416,6 +445,9 @@ pub async fn edit(app: &App, actor: &Actor, notice: &str, text: NoticeText) -> R
     if text.subject.chars().any(char::is_control) || text.subject.chars().count() > 300 {
         return Err(AppError::Invalid("the subject is one line of at most 300 characters".into()));
     }
+    if text.body.len() > 1024 * 1024 {
+        return Err(AppError::Invalid("a notice's text is at most 1 MiB".into()));
+    }
     let mut tx = app.store.begin().await?;
     let mut found = resolve_in(&mut tx, actor, notice).await?;
     if found.state != "draft" {
@@ -472,6 +504,7 @@ pub async fn send(app: &App, actor: &Actor, notice: &str, confirm_day: bool) -> 
     }
     let report =
         embargo_store::reports::get(&mut tx, found.report).await?.ok_or_else(|| AppError::NotFound("report".into()))?;
+    check_report_state(&report)?;
     let (_, partners) = recipients(&mut tx, &report).await?;
     let embargo = store::embargo(&mut tx, report.id).await?;
     let (kind, first_notice_at) = next_kind(embargo.as_ref(), &report.reference)?;
@@ -745,6 +778,24 @@ impl Job for NoticeMail {
         if delivery.state != DeliveryState::Pending {
             return claim.complete(app.store.begin().await?, app.now()).await;
         }
+        // A partner suspended (or a contact removed) since the notice was sent gets nothing
+        // more of it; the end of an embargo still reaches everyone who was told.
+        let ending = matches!(notice.kind.as_str(), "broken" | "lifted");
+        if !ending && (partner.state != embargo_domain::PartnerState::Active || contact.removed_at.is_some()) {
+            let mut tx = app.store.begin().await?;
+            let subject =
+                subject_of_report(&mut tx, notice.report).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            audit::record(
+                &mut tx,
+                app,
+                &Actor::System("mail"),
+                "notice.withheld",
+                &subject,
+                &format!("notice={} delivery={} partner={}", notice.id, delivery.id, partner.state.code()),
+            )
+            .await?;
+            return claim.complete(tx, app.now()).await;
+        }
         let outbound =
             |subject: String, body: String, encrypt_to: Option<String>| embargo_mail::outbound::OutboundMail {
                 from: crate::mail::from_address(app),
@@ -844,11 +895,14 @@ fn plain_body(app: &App, notice: &Notice, partner: &Partner) -> String {
 
 /// The iCalendar file of a notice's instant (no detail: an opaque label and the time).
 pub(super) fn calendar_text(app: &App, notice: &Notice) -> String {
+    // One event per report's embargo (a revision updates it: same UID, a higher SEQUENCE,
+    // the notice's ID growing with each notice).
     embargo_domain::partner::disclosure_event(
-        &format!("notice-{}@{}", notice.id, app.config.mail_hostname()),
+        &format!("embargo-{}@{}", notice.report.0, app.config.mail_hostname()),
         &format!("N-{}", notice.id),
         notice.disclose_at,
         notice.sent_at.unwrap_or(notice.created_at),
+        notice.id,
     )
 }
 

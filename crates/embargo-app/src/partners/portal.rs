@@ -200,6 +200,9 @@ pub async fn set_my_contact(app: &App, actor: &Actor, email: &str, key: Option<&
     let checked = key.map(|k| check_key(&email, k).map(|f| (k.to_owned(), f))).transpose()?;
     let mut tx = app.store.begin().await?;
     let (_, partner) = own_partner(&mut tx, actor).await?;
+    if let Some((_, fingerprint)) = &checked {
+        super::check_key_not_elsewhere(&mut tx, partner.id, &email, fingerprint).await?;
+    }
     let existing =
         store::contacts(&mut tx, partner.id, false).await?.into_iter().find(|c| c.email.eq_ignore_ascii_case(&email));
     let key_ref = checked.as_ref().map(|(k, f)| (k.as_str(), f.as_str()));

@@ -48,6 +48,9 @@ async fn report_on(app: &App, product: &str, title: &str) -> ReferenceId {
     };
     let reference = reports::submit(app, &Actor::Reporter, submission("r@example.org", title)).await.unwrap().reference;
     reports::set_product(app, &admin, &reference, Some(id)).await.unwrap();
+    for to in ["triaging", "accepted"] {
+        reports::transition(app, &admin, &reference, to.parse().unwrap()).await.unwrap();
+    }
     reference
 }
 
@@ -132,6 +135,11 @@ async fn the_policy_refuses_in_plain_words_and_a_revised_date_reaches_every_part
         assert_eq!(outbox_count(&app), 0);
         let bare =
             reports::submit(&app, &Actor::Reporter, submission("x@example.org", "No product")).await.unwrap().reference;
+        let new = partners::draft(&app, &admin, &bare, options("2026-03-10T16:00:00Z")).await;
+        assert!(matches!(new, Err(AppError::Conflict(ref m)) if m.contains("only of an accepted report")), "{new:?}");
+        for to in ["triaging", "accepted"] {
+            reports::transition(&app, &admin, &bare, to.parse().unwrap()).await.unwrap();
+        }
         let no_product = refusal(partners::draft(&app, &admin, &bare, options("2026-03-10T16:00:00Z")).await);
         assert!(no_product.contains("has no product yet"), "{no_product}");
 
@@ -313,9 +321,21 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         let reference = report_on(&app, "app", "Overflow in parser").await;
         add_partner(&app, "Alpha", &[("a@alpha.example", true)], &["app"]).await;
         add_partner(&app, "Beta", &[("b@beta.example", false)], &["app"]).await;
+        add_partner(&app, "Gamma", &[("g@gamma.example", true)], &["app"]).await;
         let drafted = partners::draft(&app, &admin, &reference, options("2026-03-10T16:00:00Z")).await.unwrap();
         partners::send(&app, &admin, &drafted.notice.to_string(), false).await.unwrap();
+        // Gamma is suspended before its copy left: it gets nothing.
+        partners::set_state(&app, &admin, "Gamma", embargo_domain::PartnerState::Suspended).await.unwrap();
         run_jobs(&app).await;
+        let gamma_mail = |app: &App| {
+            intake::outbox(app)
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.to.contains("g@gamma.example"))
+                .filter(|m| std::fs::read_to_string(&m.path).unwrap().contains("Message-ID: <embargo.notice"))
+                .count()
+        };
+        assert_eq!(gamma_mail(&app), 0, "a suspended partner's queued copy is withheld");
 
         // Beta's server bounces the mail: a DSN quoting the Message-ID comes back.
         let message_id = intake::outbox(&app)
@@ -342,7 +362,10 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         assert!(matches!(outcome, intake::IngestOutcome::Bounce(ref r) if *r == reference), "{outcome:?}");
         let status = partners::status(&app, &admin, &reference.to_string()).await.unwrap();
         let states: Vec<(&str, &str)> = status.contacts.iter().map(|c| (c.email.as_str(), c.state.as_str())).collect();
-        assert_eq!(states, [("a@alpha.example", "sent"), ("b@beta.example", "bounced")]);
+        assert_eq!(
+            states,
+            [("a@alpha.example", "sent"), ("b@beta.example", "bounced"), ("g@gamma.example", "pending")]
+        );
         assert_eq!(reports::list(&app, &admin, None).await.unwrap().len(), 1, "a bounce opens no report");
 
         // The date and severity may be pre-announced in public, and nothing else.
@@ -359,7 +382,7 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         .await
         .unwrap();
         let announced = partners::announce(&app, &admin, &reference).await.unwrap();
-        assert_eq!(partners::announcements(&app).await.unwrap(), [announced.clone()]);
+        assert_eq!(partners::announcements(&app).await.unwrap(), std::slice::from_ref(&announced));
         assert_eq!((announced.severity.as_str(), announced.disclose_at), ("Critical", t("2026-03-10T16:00:00Z")));
         assert!(!announced.id.contains(&reference.to_string()) && announced.id.len() == 12, "{announced:?}");
 
@@ -368,9 +391,43 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
         let leak = partners::record_leak(&app, &a, &drafted.notice.to_string(), None, "posted on <forum> by someone")
             .await
             .unwrap();
+        // The admins hear of it at once, without what leaked.
+        accounts::create_user(&app, &admin, "lead@example.org", Role::Admin, None).await.unwrap();
+        let leak2 =
+            partners::record_leak(&app, &a, &drafted.notice.to_string(), None, "second sighting").await.unwrap();
+        run_jobs(&app).await;
+        let alerts: Vec<String> = intake::outbox(&app)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.to.contains("lead@example.org"))
+            .map(|m| std::fs::read_to_string(m.path).unwrap())
+            .collect();
+        assert_eq!(alerts.len(), 1, "one alert for the leak recorded after the admin existed");
+        assert!(
+            alerts[0].contains(&format!("leak {leak2}")) && !alerts[0].contains("second sighting"),
+            "{}",
+            alerts[0]
+        );
         let leaks = partners::leaks(&app, &admin, &reference).await.unwrap();
         assert_eq!((leaks[0].id, leaks[0].details.as_str()), (leak, "posted on <forum> by someone"));
         assert!(matches!(partners::decide_leak(&app, &a, leak, LeakDecision::Break).await, Err(AppError::NotFound(_))));
+        // A refused new date decides nothing: the leak stays open.
+        let refused = partners::decide_leak(
+            &app,
+            &admin,
+            leak,
+            LeakDecision::Move { to: t("2026-03-30T16:00:00Z"), confirm_day: false },
+        )
+        .await;
+        assert!(matches!(refused, Err(AppError::Invalid(_))), "{refused:?}");
+        assert_eq!(partners::leaks(&app, &admin, &reference).await.unwrap()[0].decision, None);
+        // A leak is held only against a partner that was told.
+        add_partner(&app, "Delta", &[("d@delta.example", false)], &[]).await;
+        let untold = partners::record_leak(&app, &admin, &reference.to_string(), Some("Delta"), "x").await;
+        assert!(matches!(untold, Err(AppError::Invalid(ref m)) if m.contains("never sent a notice")), "{untold:?}");
+        // The product's partners change: breaking still tells every partner who was told
+        // (Gamma too, suspended since, because the embargo's end is no secret).
+        reports::set_product(&app, &admin, &reference, None).await.unwrap();
         let before = outbox_count(&app);
         partners::decide_leak(&app, &admin, leak, LeakDecision::Break).await.unwrap();
         assert!(matches!(
@@ -378,7 +435,8 @@ async fn a_bounce_marks_the_copy_and_a_leak_can_break_the_embargo_for_everyone()
             Err(AppError::Conflict(_))
         ));
         run_jobs(&app).await;
-        assert_eq!(outbox_count(&app), before + 2, "every partner is told at once");
+        assert_eq!(outbox_count(&app), before + 3, "every partner who was told hears it at once");
+        assert_eq!(gamma_mail(&app), 1, "the suspended partner that was told hears of the end");
         let broken = partners::status(&app, &admin, &reference.to_string()).await.unwrap();
         assert_eq!((broken.kind.as_str(), broken.embargo.as_deref()), ("broken", Some("broken")));
         assert!(partners::announcements(&app).await.unwrap().is_empty(), "a broken embargo is no longer pre-announced");

@@ -153,8 +153,7 @@ fn all_sent(it: &Instance, notice: &str, contacts: usize) -> Value {
 fn mail_to(it: &Instance, to: &str) -> String {
     let mail = outbox(it)
         .into_iter()
-        .filter(|m| m["to"].as_str().is_some_and(|t| t.contains(to)))
-        .next_back()
+        .rfind(|m| m["to"].as_str().is_some_and(|t| t.contains(to)))
         .unwrap_or_else(|| panic!("no mail to {to}: {:?}", outbox(it)));
     std::fs::read_to_string(mail["path"].as_str().unwrap()).unwrap()
 }
@@ -252,6 +251,70 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         );
         assert_eq!(junk.code, 65, "{}", junk.stderr);
         assert!(junk.stderr.contains("cannot be read"), "{}", junk.stderr);
+        // Keys nobody should encrypt to: expired (made in 2020, valid a day), revoked (with
+        // the revocation GnuPG made), another partner's, several in one file.
+        let old_home = root.path().join("gnupg-old");
+        std::fs::create_dir_all(&old_home).unwrap();
+        Command::new("chmod").arg("700").arg(&old_home).status().unwrap();
+        let faked = ["--faked-system-time", "20200101T000000!"];
+        gpg(
+            &old_home,
+            &[
+                &faked[..],
+                &["--passphrase", "", "--quick-gen-key", "Old <old@x.example>", "ed25519", "cert,sign", "1d"],
+            ]
+            .concat(),
+        );
+        let listing = gpg(&old_home, &["--with-colons", "--list-keys", "old@x.example"]).stdout;
+        let old_fpr = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
+        gpg(
+            &old_home,
+            &[&faked[..], &["--passphrase", "", "--quick-add-key", &old_fpr, "cv25519", "encr", "1d"]].concat(),
+        );
+        std::fs::write(root.path().join("old.asc"), gpg(&old_home, &["--armor", "--export", "old@x.example"]).stdout)
+            .unwrap();
+        let (revoked_home, _) = gpg_home(root.path(), "revoked", "Gone <gone@x.example>");
+        let listing = gpg(&revoked_home, &["--with-colons", "--list-keys", "gone@x.example"]).stdout;
+        let gone_fpr = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
+        let revocation =
+            std::fs::read_to_string(revoked_home.join(format!("openpgp-revocs.d/{gone_fpr}.rev"))).unwrap();
+        std::fs::write(root.path().join("rev.asc"), revocation.replace(":-----BEGIN", "-----BEGIN")).unwrap();
+        gpg(&revoked_home, &["--import", root.path().join("rev.asc").to_str().unwrap()]);
+        std::fs::write(
+            root.path().join("gone.asc"),
+            gpg(&revoked_home, &["--armor", "--export", "gone@x.example"]).stdout,
+        )
+        .unwrap();
+        let both =
+            format!("{}{}", std::fs::read_to_string(&alpha_key).unwrap(), std::fs::read_to_string(&beta_key).unwrap());
+        std::fs::write(root.path().join("both.asc"), both).unwrap();
+        for (file, why) in
+            [("old.asc", "expired"), ("gone.asc", "revoked"), ("alpha.asc", "another partner"), ("both.asc", "several")]
+        {
+            let path = root.path().join(file);
+            let out = it.run(
+                &[
+                    "partner",
+                    "add",
+                    "Eve",
+                    "--contact",
+                    "e@eve.example",
+                    "--key",
+                    path.to_str().unwrap(),
+                    "--products",
+                    "app",
+                ],
+                b"",
+            );
+            assert_eq!(out.code, 65, "{file}: {}", out.stderr);
+            assert!(out.stderr.contains(why), "{file}: {}", out.stderr);
+        }
+        // Addresses that could drive a terminal or break a header are refused.
+        let escape =
+            it.run(&["partner", "add", "Eve", "--contact", "a\u{1b}]0;PWN\u{7}@x.example", "--products", "app"], b"");
+        assert_eq!(escape.code, 65, "{}", escape.stderr);
+        assert!(!escape.stderr.contains('\u{1b}'), "the refusal itself prints no escape");
+        assert!(!ok(&it, &["partner", "list"]).stdout.contains("Eve"), "nothing of Eve was added");
 
         // The policy: 30 days is too long (exit 65, saying why); 10 days is fine.
         let refused = it.run(&["notice", "draft", &reference, "--disclose-at", &days_ahead(30)], b"");
@@ -334,6 +397,21 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         }
         assert!(gamma.contains(&format!("/partner/notices/{notice}")), "{gamma}");
         assert!(gamma.contains("multipart/signed"), "still signed by the team");
+
+        // Gamma's server bounces it: the DSN, taken in like any mail, marks that copy.
+        let message_id = gamma.lines().find_map(|l| l.strip_prefix("Message-ID: ")).unwrap().trim().to_owned();
+        let dsn = format!(
+            "Return-Path: <>\r\nFrom: MAILER-DAEMON@gamma.example\r\nTo: security@example.org\r\n\
+             Subject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\n\r\n\
+             <sec@gamma.example>: mailbox unknown\r\n\r\nMessage-ID: {message_id}\r\n"
+        );
+        let taken = it.run(&["ingest-mail"], dsn.as_bytes());
+        assert_eq!(taken.code, 0, "{}", taken.stderr);
+        let status: Value = serde_json::from_str(&ok(&it, &["notice", "status", &notice, "--json"]).stdout).unwrap();
+        let gamma_state =
+            status["contacts"].as_array().unwrap().iter().find(|c| c["email"] == "sec@gamma.example").unwrap()["state"]
+                .clone();
+        assert_eq!(gamma_state, "bounced", "{status}");
         drop(server);
     }
 }
