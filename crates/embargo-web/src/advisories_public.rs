@@ -179,6 +179,11 @@ fn severity(osv: &str) -> Option<(String, String)> {
     Some((vector.severity().as_str().to_owned(), vector.score().to_string()))
 }
 
+/// Whether a publication is a withdrawal (its OSV record says `withdrawn`).
+fn is_withdrawn(osv: &str) -> bool {
+    serde_json::from_str::<Value>(osv).is_ok_and(|v| v["withdrawn"].is_string())
+}
+
 /// Publications newest first (by first publication, then ID).
 async fn newest_first(app: &App) -> Result<Vec<Publication>, AppError> {
     let mut list = advisories::published(app).await?;
@@ -189,6 +194,7 @@ async fn newest_first(app: &App) -> Result<Vec<Publication>, AppError> {
 /// A line of the index.
 struct Line {
     id: String,
+    withdrawn: bool,
     cve_id: Option<String>,
     title: String,
     severity: Option<(String, String)>,
@@ -201,6 +207,8 @@ struct Line {
 struct IndexPage {
     layout: Layout,
     lines: Vec<Line>,
+    /// Whether this instance is a CSAF provider (an https public URL).
+    provider: bool,
 }
 
 /// `GET /advisories`: the latest revision of every published advisory, newest first.
@@ -212,6 +220,7 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
     let lines = list
         .into_iter()
         .map(|p| Line {
+            withdrawn: is_withdrawn(&p.osv),
             severity: severity(&p.osv),
             published: day(p.published_at),
             updated: (p.revision > 1).then(|| day(p.modified_at)),
@@ -220,7 +229,11 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
             title: p.title,
         })
         .collect();
-    page(StatusCode::OK, &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines })
+    let provider = app.config.csaf_provider_url().is_some();
+    page(
+        StatusCode::OK,
+        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, provider },
+    )
 }
 
 #[derive(Template)]
@@ -241,6 +254,7 @@ struct AdvisoryPage {
     html: String,
     csaf_href: String,
     has_cve_record: bool,
+    withdrawn: bool,
 }
 
 /// `GET /advisories/{id}` (the page), `/advisories/{id}.json` (OSV) and
@@ -275,6 +289,7 @@ pub(crate) async fn advisory(State(app): State<App>, Path(name): Path<String>) -
                 revision: publication.revision,
                 csaf_href: format!("{WHITE}/{}", csaf_path(&publication)),
                 has_cve_record: publication.cve_record.is_some(),
+                withdrawn: is_withdrawn(&publication.osv),
                 id: publication.public_id,
                 cve_id: publication.cve_id,
                 title: publication.title,

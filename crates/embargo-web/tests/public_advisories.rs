@@ -491,7 +491,10 @@ async fn withdrawal(web: &Web, router: &Router, handle: &str, id: &str, csaf_pat
     assert_eq!(csaf["document"]["notes"][0]["text"], reason);
     assert_eq!(csaf["document"]["tracking"]["revision_history"][1]["summary"], format!("Withdrawn: {reason}"));
     let page = send(router, get(&format!("/advisories/{id}"), None)).await.body;
-    assert!(page.contains("Withdrawn") && page.contains("Duplicate of an earlier advisory"), "{page:.3000}");
+    assert!(page.contains("id=\"withdrawn\"") && page.contains("Duplicate of an earlier advisory"), "{page:.3000}");
+    // Still listed, marked withdrawn; the other advisory is not.
+    let index = send(router, get("/advisories", None)).await.body;
+    assert_eq!(index.matches("<span class=\"badge\">withdrawn</span>").count(), 1, "{index}");
     let atom = send(router, get("/advisories.atom", None)).await.body;
     assert!(atom.contains("Withdrawn: Duplicate of an earlier advisory"), "{atom}");
 }
@@ -508,8 +511,10 @@ async fn no_csaf_provider_without_https() {
         }
         let txt = send(&web.router, get("/.well-known/security.txt", None)).await.body;
         assert!(txt.contains("Contact: ") && !txt.contains("CSAF:"), "{txt}");
-        // The advisories themselves are still served.
+        // The advisories themselves are still served; the index names no provider.
         assert_eq!(send(&web.router, get("/advisories.atom", None)).await.status, StatusCode::OK);
+        let index = send(&web.router, get("/advisories", None)).await.body;
+        assert!(!index.contains("provider-metadata.json"), "{index}");
         assert_eq!(send(&web.router, get("/.well-known/csaf/white/index.txt", None)).await.status, StatusCode::OK);
     }
 }
