@@ -193,6 +193,41 @@ pub struct Web {
     pub no_script_delay_seconds: u32,
     /// Languages in security.txt's Preferred-Languages (comma-separated tags).
     pub preferred_languages: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges, such
+    /// as `127.0.0.1` or `10.0.0.0/8`): throttling and the audit trail then record the
+    /// client they name, not the proxy. Empty: the connection's address is the client's.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Whether `ip` is in one of `ranges` (addresses or `address/length`; unparsable entries
+/// are refused when the configuration is loaded).
+pub fn in_ranges(ip: std::net::IpAddr, ranges: &[String]) -> bool {
+    ranges.iter().filter_map(|r| parse_range(r)).any(|(net, len)| match (net, ip) {
+        (std::net::IpAddr::V4(net), std::net::IpAddr::V4(ip)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (std::net::IpAddr::V6(net), std::net::IpAddr::V6(ip)) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    })
+}
+
+/// `address` or `address/length`, as (network, prefix length).
+fn parse_range(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (address, length) = match text.trim().split_once('/') {
+        Some((address, length)) => (address, Some(length)),
+        None => (text.trim(), None),
+    };
+    let ip: std::net::IpAddr = address.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let length = match length {
+        Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max)?,
+        None => max,
+    };
+    Some((ip, length))
 }
 
 impl Default for Web {
@@ -205,6 +240,7 @@ impl Default for Web {
             proof_of_work_bits: 16,
             no_script_delay_seconds: 8,
             preferred_languages: "en".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -258,8 +294,11 @@ impl Default for Advisories {
 pub struct Sla {
     /// The policy's promise: acknowledge each report within this many working days.
     pub acknowledge_working_days: u32,
-    /// Finish the analysis within this many working days.
+    /// Finish the analysis within this many working days...
     pub analyse_working_days: u32,
+    /// ...counted from receipt (the default: "acknowledge and analyse within 10 working days"
+    /// means both done 10 working days after the report arrived) or from the acknowledgement.
+    pub analyse_from: AnalyseFrom,
     /// Send the reporter an update at least this often while a report is open.
     pub reporter_update_working_days: u32,
     /// Close a needs-info report after this many days without an answer.
@@ -271,6 +310,18 @@ pub struct Sla {
     pub warn_at_percent: u8,
     /// Fix targets, in working days from acceptance, by severity.
     pub fix_working_days: FixTargets,
+}
+
+/// Where the analysis clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyseFrom {
+    /// At receipt: acknowledgement and analysis are both due N working days after receipt.
+    #[default]
+    Receipt,
+    /// At the acknowledgement: the analysis may end `acknowledge + analyse` working days
+    /// after receipt.
+    Acknowledgement,
 }
 
 /// Fix targets by severity, in working days. A report without a CVSS score uses `medium`.
@@ -466,6 +517,7 @@ impl Default for Sla {
         Self {
             acknowledge_working_days: 10,
             analyse_working_days: 10,
+            analyse_from: AnalyseFrom::Receipt,
             reporter_update_working_days: 5,
             needs_info_close_days: 30,
             time_zone: "UTC".into(),
@@ -595,6 +647,9 @@ impl Config {
             if value.parse::<SocketAddr>().is_err() {
                 return invalid(format!("{key}: {value:?} is not an address such as 127.0.0.1:8080"));
             }
+        }
+        if let Some(bad) = self.web.trusted_proxies.iter().find(|r| parse_range(r).is_none()) {
+            return invalid(format!("web.trusted_proxies: {bad:?} is not an address or a range such as 10.0.0.0/8"));
         }
         if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(
@@ -921,6 +976,9 @@ reference_prefix = "SEC"
 # "The team acknowledges and analyzes each vulnerability report within 10 working days."
 acknowledge_working_days = 10
 analyse_working_days = 10
+# From "receipt" (both promises end 10 working days after the report arrived) or from the
+# "acknowledgement" (the analysis may then end 20 working days after receipt).
+analyse_from = "receipt"
 # "We keep the reporter updated": at least one update this often while a report is open.
 reporter_update_working_days = 5
 # A report waiting on the reporter is closed after this many days without an answer.
@@ -996,6 +1054,9 @@ proof_of_work_bits = 16
 no_script_delay_seconds = 8
 # security.txt Preferred-Languages.
 preferred_languages = "en"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges), so that
+# throttling and the audit trail see the client, not the proxy. Empty: none.
+trusted_proxies = []
 
 [advisories]
 # Advisory IDs look like SEC-2026-0001; empty: the report reference prefix.

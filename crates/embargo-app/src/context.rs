@@ -41,7 +41,8 @@ pub struct App {
     /// The queue of the task that commits audit entries of reads together (started on
     /// first use; see `audit::record_read`).
     pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingRead>>>,
-    /// The business calendar, cached briefly (see `sla::calendar_in`).
+    /// The business calendar with the version it was read at; every use checks the
+    /// version in the database first (see `sla::calendar_in`).
     pub(crate) calendar: Arc<std::sync::Mutex<Option<CachedCalendar>>>,
     /// When mail intake last committed (see `jobs::Worker`: background jobs let intake
     /// go first).
@@ -344,16 +345,27 @@ impl App {
                 .is_some_and(|at| at.elapsed() < window)
     }
 
+    /// The business calendar's time zone as last read by this process (the configured
+    /// `sla.time_zone` before the calendar was first read). Every date and time shown to
+    /// people is in this zone: pages call `sla::time_zone` first, which reads the calendar
+    /// again if it changed.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        match self.calendar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            Some(cached) => cached.calendar.time_zone.clone(),
+            None => self.config.time_zone(),
+        }
+    }
+
     /// Now, from the app's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 }
 
-/// The cached calendar and when it was loaded.
+/// The cached calendar and the calendar version (`instance_meta`) it was read at.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedCalendar {
-    pub(crate) loaded: std::time::Instant,
+    pub(crate) version: Option<String>,
     pub(crate) calendar: Arc<embargo_domain::calendar::BusinessCalendar>,
 }
 

@@ -30,15 +30,17 @@ pub fn acknowledgement(
 ) -> MailText {
     let config = &app.config;
     let organisation = &config.organisation.name;
-    let days = config.sla.acknowledge_working_days;
+    // The promise on lines of its own (one line with the default policy).
+    let next = format!(
+        "What happens next: the {organisation} security team\n{},\nand keeps you updated as the issue is addressed.",
+        wrap(&promise(app, Person::Third), 76)
+    );
     let greeting = greeting(reporter_name);
     let body = format!(
         "{greeting}\n\n\
          Thank you for reporting a security issue to {organisation}.\n\
          Your report has the reference {reference}.\n\n\
-         What happens next: the {organisation} security team acknowledges\n\
-         and analyses each report within {days} working days, and keeps you\n\
-         updated as the issue is addressed.\n\n\
+         {next}\n\n\
          Follow the status of your report at this private link (it works\n\
          without an account; do not share it):\n\n\
          {base}/status/{status_token}\n\n\
@@ -49,6 +51,59 @@ pub fn acknowledgement(
         base = config.base_url(),
     );
     MailText { subject: format!("[{reference}] We received your security report"), body }
+}
+
+/// `text` broken into lines of at most `width` characters at spaces (longer words stay
+/// whole).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line_len > 0 && line_len + 1 + len > width {
+            out.push('\n');
+            line_len = 0;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += len;
+    }
+    out
+}
+
+/// Who makes the promise of [`promise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    /// "We acknowledge…"
+    First,
+    /// "The team acknowledges…"
+    Third,
+}
+
+/// The evaluation promise as configured, without its subject: "acknowledge and analyse each
+/// report within 10 working days of receipt" (`sla.analyse_from = "receipt"`, the default),
+/// or with the analysis counted from the acknowledgement when so configured. What the
+/// reporter reads is what the SLA clocks measure.
+pub fn promise(app: &App, person: Person) -> String {
+    let sla = &app.config.sla;
+    let (ack, analyse) = (sla.acknowledge_working_days, sla.analyse_working_days);
+    let [acknowledge, analyse_verb, analyses_it] = match person {
+        Person::First => ["acknowledge", "analyse", "analyse it"],
+        Person::Third => ["acknowledges", "analyses", "analyses it"],
+    };
+    match sla.analyse_from {
+        crate::config::AnalyseFrom::Receipt if ack == analyse => {
+            format!("{acknowledge} and {analyse_verb} each report within {ack} working days of receipt")
+        }
+        crate::config::AnalyseFrom::Receipt => format!(
+            "{acknowledge} each report within {ack} working days of receipt and {analyses_it} within {analyse} working days of receipt"
+        ),
+        crate::config::AnalyseFrom::Acknowledgement => format!(
+            "{acknowledge} each report within {ack} working days of receipt and {analyses_it} within {analyse} working days of the acknowledgement"
+        ),
+    }
 }
 
 /// The policy's redirect for reports that are not security issues: thanks, and where normal

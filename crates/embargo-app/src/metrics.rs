@@ -11,7 +11,7 @@
 
 use embargo_domain::{Actor, Timestamp};
 pub use embargo_store::metrics::Tally;
-use embargo_store::metrics::{self as sm, WEEK_MS, Window};
+use embargo_store::metrics::{self as sm, Window};
 
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
@@ -120,15 +120,27 @@ pub async fn dashboard(app: &App, actor: &Actor, query: &DashboardQuery) -> Resu
     let from = now
         .checked_sub(jiff::SignedDuration::from_hours(24 * query.days))
         .map_err(|e| AppError::Invalid(format!("window: {e}")))?;
-    let tz = app.config.time_zone();
+    // Weeks start on Monday in the business calendar's time zone, as every date shown.
+    let tz = crate::sla::time_zone(app).await?;
     let first_monday = monday_of(from.to_zoned_datetime(tz.clone()).date());
-    let week_start = first_monday
-        .to_zoned_datetime(tz.clone())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("week start: {e}")))?
-        .timestamp();
+    // Each week starts at Monday midnight in that zone (7 days, not always 168 hours).
+    let mut week_starts = Vec::new();
+    let mut monday = first_monday;
+    loop {
+        let start = monday
+            .to_zoned_datetime(tz.clone())
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("week start: {e}")))?
+            .timestamp();
+        if start >= now && !week_starts.is_empty() {
+            break;
+        }
+        week_starts.push(start);
+        monday = monday.checked_add(jiff::Span::new().days(7)).map_err(|e| AppError::Internal(e.into()))?;
+    }
     let responsible = authz::narrowed_to(actor, Permission::ReadMetrics);
     let scope = if responsible.is_some() { Scope::ResponsibleProducts } else { Scope::All };
-    let window = Window { from, to: now, now, week_start, responsible };
+    let week_count = week_starts.len() as i64;
+    let window = Window { from, to: now, now, week_starts, responsible };
 
     let mut tx = app.store.snapshot().await?;
     authz::require(&mut tx, actor, Permission::ReadMetrics).await?;
@@ -159,7 +171,6 @@ pub async fn dashboard(app: &App, actor: &Actor, query: &DashboardQuery) -> Resu
     });
     let overall = row(None, buckets.iter(), durations.iter());
 
-    let week_count = (now.as_millisecond() - 1 - week_start.as_millisecond()).div_euclid(WEEK_MS) + 1;
     let mut weeks = Vec::new();
     for index in 0..week_count.max(1) {
         let monday = first_monday

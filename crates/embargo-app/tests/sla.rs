@@ -9,11 +9,11 @@
 
 use crate::common;
 
-use common::{Instance, instance_with};
+use common::{Instance, instance, instance_with};
 use embargo_app::reports::{self, ReadPurpose, Submission, TeamMessage};
 use embargo_app::{AppError, accounts, assessment, jobs, sla, sla_sweep};
 use embargo_domain::{Actor, CloseReason, ReportState, Role, Timestamp};
-use embargo_test_support::both_backends;
+use embargo_test_support::{TestApp, both_backends};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -51,6 +51,8 @@ async fn clocks_warn_escalate_pause_and_close_at_the_right_instants() {
         let it = instance_with(db, |c| {
             c.sla.acknowledge_working_days = 2;
             c.sla.analyse_working_days = 3;
+            // The instants below count the analysis from the acknowledgement.
+            c.sla.analyse_from = embargo_app::config::AnalyseFrom::Acknowledgement;
             c.sla.warn_at_percent = 50;
             c.sla.needs_info_close_days = 30;
         })
@@ -214,5 +216,169 @@ async fn the_fix_deadline_follows_the_severity_and_calendars_are_admin_only() {
         assert!(view.holidays.iter().any(|h| h.day == "2026-12-25" && h.name == "Christmas"));
         sla::remove_holiday(app, &admin, "2026-12-25").await.unwrap();
         assert!(matches!(sla::remove_holiday(app, &admin, "2026-12-25").await, Err(AppError::NotFound(_))));
+    }
+}
+
+/// Issue 20: a calendar edit made by another process (the CLI, another server) is used at
+/// once; it used to be overwritten for 60 s by this process's cached calendar, and the sweep
+/// wrote deadlines from the old one.
+#[tokio::test]
+async fn a_calendar_edit_by_another_process_is_used_at_once() {
+    for db in both_backends() {
+        let server = TestApp::on(&db).open().await;
+        let other = server.sibling().await;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let app = &server.app;
+        // Monday 2026-03-02 12:00 + 10 working days = Monday 2026-03-16 12:00; the server has
+        // read (and cached) the calendar.
+        let reference = reports::submit(app, &Actor::Reporter, submission("Bug")).await.unwrap().reference;
+        let detail = reports::show(app, &local, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-16T12:00:00Z")), "{}", db.backend);
+        // The other process adds a holiday; the server's next sweep uses it.
+        sla::add_holidays(&other, &local, &[("2026-03-05".parse().unwrap(), "Closed".into())]).await.unwrap();
+        sla_sweep::sweep(app).await.unwrap();
+        let detail = reports::show(app, &local, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-17T12:00:00Z")), "{}", db.backend);
+        // And the time zone it shows dates in.
+        sla::set_calendar(&other, &local, "America/New_York", &["saturday".into(), "sunday".into()]).await.unwrap();
+        assert_eq!(sla::time_zone(app).await.unwrap(), jiff::tz::TimeZone::get("America/New_York").unwrap());
+        assert_eq!(app.time_zone(), jiff::tz::TimeZone::get("America/New_York").unwrap());
+        // A report received there uses the new calendar at once too.
+        let second = reports::submit(app, &Actor::Reporter, submission("Bug 2")).await.unwrap().reference;
+        let detail = reports::show(app, &local, &second, ReadPurpose::Read).await.unwrap();
+        // Mon 07:00 EST + 10 working days (Thu 5 March is a holiday; clocks spring on 8 March)
+        // = Tue 17 March 07:00 EDT.
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-17T11:00:00Z")), "{}", db.backend);
+    }
+}
+
+/// Issue 20: a yearly holiday imported from an .ics is a holiday every year, not only in the
+/// ten years after its start; a date it covers cannot be removed as if it were a single date.
+#[tokio::test]
+async fn yearly_holidays_from_an_ics_hold_every_year() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a@example.org\r\nDTSTART;VALUE=DATE:20101111\r\n\
+                   RRULE:FREQ=YEARLY\r\nSUMMARY:Armistice Day\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_eq!(sla::import_ics(app, &local, ics).await.unwrap(), 1);
+        assert_eq!(sla::import_ics(app, &local, ics).await.unwrap(), 0, "imported once");
+        let view = sla::calendar(app, &local).await.unwrap();
+        assert!(view.holidays.is_empty());
+        assert_eq!(view.yearly.len(), 1);
+        assert_eq!(view.yearly[0].description, "every year on 11 November from 2010");
+        assert_eq!(view.yearly[0].name, "Armistice Day");
+        // Tuesday 2026-11-10 09:00 + 10 working days skips Wednesday the 11th: Wednesday the
+        // 25th (without the holiday, Tuesday the 24th).
+        it.clock.set("2026-11-10T09:00:00Z");
+        let reference = reports::submit(app, &Actor::Reporter, submission("Bug")).await.unwrap().reference;
+        let detail = reports::show(app, &local, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.ack_due_at, Some(at("2026-11-25T09:00:00Z")), "{}", it.db.backend);
+        let removed = sla::remove_holiday(app, &local, "2030-11-11").await;
+        assert!(matches!(&removed, Err(AppError::Conflict(m)) if m.contains("Armistice Day")), "{removed:?}");
+        sla::remove_holiday_rule(app, &local, &view.yearly[0].rule).await.unwrap();
+        assert!(sla::calendar(app, &local).await.unwrap().yearly.is_empty());
+        assert!(matches!(
+            sla::remove_holiday_rule(app, &local, &view.yearly[0].rule).await,
+            Err(AppError::NotFound(_))
+        ));
+    }
+}
+
+/// Issue 20: a deadline missed before the report moved to needs-info stays missed, and a
+/// clock paused with time left is pending (it was dropped from the tallies).
+#[tokio::test]
+async fn metrics_keep_missed_clocks_missed_and_count_paused_ones_as_pending() {
+    for db in both_backends() {
+        let it = instance_with(db, |c| {
+            c.sla.acknowledge_working_days = 2;
+            c.sla.analyse_working_days = 2;
+        })
+        .await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        // Monday 2026-03-02 12:00: three reports, triaged at once; analyses due Wednesday 12:00.
+        let mut references = Vec::new();
+        for title in ["late", "paused", "met"] {
+            let reference = reports::submit(app, &Actor::Reporter, submission(title)).await.unwrap().reference;
+            reports::transition(app, &local, &reference, "triaging".parse().unwrap()).await.unwrap();
+            references.push(reference);
+        }
+        // "paused" waits on its reporter from Monday 13:00, with time left.
+        it.clock.set("2026-03-02T13:00:00Z");
+        reports::transition(app, &local, &references[1], "needs-info".parse().unwrap()).await.unwrap();
+        // "met" is accepted on Tuesday.
+        it.clock.set("2026-03-03T12:00:00Z");
+        reports::transition(app, &local, &references[2], "accepted".parse().unwrap()).await.unwrap();
+        // "late" moves to needs-info on Thursday, after its deadline.
+        it.clock.set("2026-03-05T12:00:00Z");
+        reports::transition(app, &local, &references[0], "needs-info".parse().unwrap()).await.unwrap();
+
+        it.clock.set("2026-03-05T13:00:00Z");
+        let dashboard = embargo_app::metrics::dashboard(app, &local, &embargo_app::metrics::DashboardQuery::default())
+            .await
+            .unwrap();
+        let analyse = dashboard.overall.analyse_sla;
+        assert_eq!((analyse.met, analyse.missed, analyse.pending), (1, 1, 1), "{} {analyse:?}", it.db.backend);
+        assert_eq!(analyse.met_share(), Some(0.5));
+        // The acknowledgements were all on time.
+        let ack = dashboard.overall.acknowledge_sla;
+        assert_eq!((ack.met, ack.missed, ack.pending), (3, 0, 0));
+        // The fix clock of the accepted report runs (pending).
+        assert_eq!(dashboard.overall.fix_sla.pending, 1);
+    }
+}
+
+/// Issue 20: the reporter is promised what the clocks measure.
+#[tokio::test]
+async fn the_acknowledgement_promises_what_the_clocks_measure() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let promise = embargo_app::mail::promise(app, embargo_app::mail::Person::Third);
+        assert_eq!(promise, "acknowledges and analyses each report within 10 working days of receipt");
+        // Monday 2026-03-02 12:00, acknowledged at once: the analysis is due 10 working days
+        // after receipt, not after the acknowledgement.
+        let reference = reports::submit(app, &Actor::Reporter, submission("Bug")).await.unwrap().reference;
+        it.clock.set("2026-03-13T12:00:00Z");
+        reports::transition(app, &local, &reference, "triaging".parse().unwrap()).await.unwrap();
+        let detail = reports::show(app, &local, &reference, ReadPurpose::Read).await.unwrap();
+        assert_eq!(detail.sla.analyse_due_at, Some(at("2026-03-16T12:00:00Z")), "{}", it.db.backend);
+        // The acknowledgement mailed to the reporter says so.
+        let mail = embargo_app::mail::acknowledgement(app, &reference, None, "token", "security@example.org");
+        let words = mail.body.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains("acknowledges and analyses each report within 10 working days of receipt"), "{words}");
+        assert!(mail.body.contains("\nacknowledges and analyses each report within 10 working days of receipt,\n"));
+    }
+    let it = instance_with(embargo_test_support::sqlite(), |c| {
+        c.sla.analyse_from = embargo_app::config::AnalyseFrom::Acknowledgement;
+        c.sla.analyse_working_days = 5;
+    })
+    .await;
+    assert_eq!(
+        embargo_app::mail::promise(&it.app, embargo_app::mail::Person::First),
+        "acknowledge each report within 10 working days of receipt and analyse it within 5 working days of the acknowledgement"
+    );
+}
+
+/// Issue 20: the dashboard's weeks start on Monday midnight in the calendar's zone, also
+/// after a DST change (a fixed 168-hour week put Monday 00:30 in the week before).
+#[tokio::test]
+async fn dashboard_weeks_start_on_local_mondays_across_dst() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        sla::set_calendar(app, &local, "America/New_York", &["saturday".into(), "sunday".into()]).await.unwrap();
+        // Monday 9 March 2026, 00:30 EDT (clocks sprang forward on Sunday the 8th).
+        it.clock.set("2026-03-09T04:30:00Z");
+        reports::submit(app, &Actor::Reporter, submission("Monday")).await.unwrap();
+        it.clock.set("2026-03-11T12:00:00Z");
+        let query = embargo_app::metrics::DashboardQuery { days: 7 };
+        let dashboard = embargo_app::metrics::dashboard(app, &local, &query).await.unwrap();
+        let weeks: Vec<_> = dashboard.weeks.iter().map(|w| (w.monday.to_string(), w.received)).collect();
+        assert_eq!(weeks, [("2026-03-02".to_owned(), 0), ("2026-03-09".to_owned(), 1)], "{}", it.db.backend);
     }
 }

@@ -30,9 +30,14 @@
 //!
 //! On a 24-hour local day `P` is the wall-clock time of day, so adding whole working days
 //! between two ordinary days keeps the local time, like `add_working_days`. On a DST-change
-//! day the working seconds are spread evenly over the day's real length, so a clock resumed
-//! across such a day can land a few minutes away from the wall-clock time it would have on an
-//! ordinary day; that is the price of an exact inverse.
+//! day that is a working day the working seconds are spread evenly over the day's real length
+//! (23 or 25 hours), so an instant found by working time on such a day can be up to the size
+//! of the change away from the wall-clock time it would have on an ordinary day: just under
+//! an hour in most zones (55 minutes at 02:00 on the day New York's clocks go back, a working
+//! day with a Friday–Saturday weekend), half an hour on Lord Howe Island. With a weekend that
+//! holds every change day (Saturday–Sunday in Europe and North America) there is no drift.
+//! That is the price of an exact inverse; whole working days
+//! ([`BusinessCalendar::add_working_days`]) keep the wall clock always.
 //!
 //! A calendar with no working weekday at all (every weekday a weekend day) never reaches a
 //! deadline: the additions then return [`Timestamp::MAX`]. So do results past jiff's range.
@@ -46,6 +51,111 @@ use jiff::{Timestamp, ToSpan};
 
 /// The working seconds in one working day.
 pub const WORKING_DAY_SECONDS: u64 = 86_400;
+
+/// How many days in a row without a working day mean that no deadline is ever reached
+/// (yearly holidays covering every day): the additions then return [`Timestamp::MAX`].
+pub const NO_WORKING_DAY_LIMIT: u32 = 4 * 366;
+
+/// A holiday that recurs on the same date every `every` years from `start`
+/// (`RRULE:FREQ=YEARLY`), for `days` days each time, up to `last` if the rule ends, except
+/// the occurrences that start on an `except` date (`EXDATE`, and occurrences moved or
+/// cancelled with `RECURRENCE-ID`). An occurrence on 29 February exists only in leap years.
+/// Kept as a rule (not expanded to dates), so it covers every year deadlines can reach.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct YearlyHoliday {
+    /// The first occurrence.
+    pub start: Date,
+    /// Every this many years (1 to 100).
+    pub every: i16,
+    /// No occurrence starts after this date.
+    pub last: Option<Date>,
+    /// How many days each occurrence lasts (1 to [`ICS_MAX_EVENT_DAYS`]).
+    pub days: i32,
+    /// Start dates of occurrences that do not happen.
+    pub except: BTreeSet<Date>,
+}
+
+impl YearlyHoliday {
+    /// The occurrence of this rule that starts in `year`, if there is one.
+    pub fn occurrence_in(&self, year: i16) -> Option<Date> {
+        let since = i32::from(year) - i32::from(self.start.year());
+        if since < 0 || since % i32::from(self.every.max(1)) != 0 {
+            return None;
+        }
+        let date = Date::new(year, self.start.month(), self.start.day()).ok()?;
+        (self.last.is_none_or(|last| date <= last) && !self.except.contains(&date)).then_some(date)
+    }
+
+    /// Whether `date` falls in one of this rule's occurrences.
+    pub fn covers(&self, date: Date) -> bool {
+        // Occurrences last at most a year and a day, so only this year's and last year's can
+        // reach `date`.
+        [date.year(), date.year().saturating_sub(1)].into_iter().any(|year| {
+            self.occurrence_in(year)
+                .is_some_and(|first| first <= date && date.since(first).is_ok_and(|span| span.get_days() < self.days))
+        })
+    }
+
+    /// The rule in the text form it is stored in: `DTSTART=20101111;INTERVAL=1;DAYS=1`, then
+    /// `;UNTIL=YYYYMMDD` and `;EXDATE=YYYYMMDD,…` when they apply. Canonical: equal rules
+    /// have equal texts. [`YearlyHoliday::from_text`] reads it back.
+    pub fn to_text(&self) -> String {
+        let ymd = |d: &Date| d.strftime("%Y%m%d").to_string();
+        let mut text = format!("DTSTART={};INTERVAL={};DAYS={}", ymd(&self.start), self.every, self.days);
+        if let Some(last) = &self.last {
+            text.push_str(&format!(";UNTIL={}", ymd(last)));
+        }
+        if !self.except.is_empty() {
+            text.push_str(";EXDATE=");
+            text.push_str(&self.except.iter().map(ymd).collect::<Vec<_>>().join(","));
+        }
+        text
+    }
+
+    /// Reads the text of [`YearlyHoliday::to_text`]; `None` if it is not one.
+    pub fn from_text(text: &str) -> Option<YearlyHoliday> {
+        let date = |v: &str| ics_date(0, "", "", v).ok();
+        let (mut start, mut every, mut days, mut last, mut except) = (None, None, None, None, BTreeSet::new());
+        for part in text.split(';') {
+            let (key, value) = part.split_once('=')?;
+            match key {
+                "DTSTART" => start = Some(date(value)?),
+                "INTERVAL" => every = Some(value.parse::<i16>().ok().filter(|i| (1..=100).contains(i))?),
+                "DAYS" => days = Some(value.parse::<i32>().ok().filter(|d| (1..=ICS_MAX_EVENT_DAYS).contains(d))?),
+                "UNTIL" => last = Some(date(value)?),
+                "EXDATE" => {
+                    for d in value.split(',') {
+                        except.insert(date(d)?);
+                    }
+                }
+                _ => return None,
+            }
+        }
+        let rule = YearlyHoliday { start: start?, every: every?, last, days: days?, except };
+        (rule.to_text() == text).then_some(rule)
+    }
+
+    /// In words, for people: `every year on 11 November from 2010`, with the interval, the
+    /// length, the end and the exceptions when they apply.
+    pub fn describe(&self) -> String {
+        let mut text = match self.every {
+            1 => "every year".to_owned(),
+            n => format!("every {n} years"),
+        };
+        text.push_str(&format!(" on {} from {}", self.start.strftime("%-d %B"), self.start.year()));
+        if self.days > 1 {
+            text.push_str(&format!(", {} days", self.days));
+        }
+        if let Some(last) = self.last {
+            text.push_str(&format!(", until {last}"));
+        }
+        if !self.except.is_empty() {
+            let except: Vec<String> = self.except.iter().map(Date::to_string).collect();
+            text.push_str(&format!(", except {}", except.join(", ")));
+        }
+        text
+    }
+}
 
 /// An amount of working time, in working seconds (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,17 +211,27 @@ pub struct BusinessCalendar {
     pub weekend: Vec<Weekday>,
     /// Local dates that are not working days.
     pub holidays: BTreeSet<Date>,
+    /// Holidays that recur every year (or every few years), kept as rules so that they
+    /// never run out.
+    pub yearly: Vec<YearlyHoliday>,
 }
 
 impl BusinessCalendar {
     /// A calendar in `time_zone` with a Saturday–Sunday weekend and no holidays.
     pub fn new(time_zone: TimeZone) -> Self {
-        BusinessCalendar { time_zone, weekend: vec![Weekday::Saturday, Weekday::Sunday], holidays: BTreeSet::new() }
+        BusinessCalendar {
+            time_zone,
+            weekend: vec![Weekday::Saturday, Weekday::Sunday],
+            holidays: BTreeSet::new(),
+            yearly: Vec::new(),
+        }
     }
 
     /// Whether `date` (a local date in this calendar's zone) is a working day.
     pub fn is_working_day(&self, date: Date) -> bool {
-        !self.weekend.contains(&date.weekday()) && !self.holidays.contains(&date)
+        !self.weekend.contains(&date.weekday())
+            && !self.holidays.contains(&date)
+            && !self.yearly.iter().any(|rule| rule.covers(date))
     }
 
     /// Whether any weekday at all is a working day (otherwise no deadline is ever reached).
@@ -134,9 +254,15 @@ impl BusinessCalendar {
         if !self.has_working_weekday() {
             return None;
         }
-        // Terminates: holidays are finite and some weekday works.
+        // Some weekday works, but yearly rules may cover every day: give up after
+        // [`NO_WORKING_DAY_LIMIT`] days in a row without a working day.
         let mut date = date.tomorrow().ok()?;
+        let mut searched = 0;
         while !self.is_working_day(date) {
+            searched += 1;
+            if searched > NO_WORKING_DAY_LIMIT {
+                return None;
+            }
             date = date.tomorrow().ok()?;
         }
         Some(date)
@@ -272,13 +398,12 @@ pub fn add_working_days(start: Timestamp, days: u32, tz: &TimeZone) -> Timestamp
 
 /// The longest unfolded content line accepted, in bytes.
 pub const ICS_MAX_LINE: usize = 16 * 1024;
-/// The most dates one import may produce.
+/// The most dates (and yearly rules) one import may produce.
 pub const ICS_MAX_DATES: usize = 20_000;
 /// The longest single event accepted, in days.
 pub const ICS_MAX_EVENT_DAYS: i32 = 366;
-/// How many years after its first occurrence a `RRULE:FREQ=YEARLY` event is expanded through
-/// (so 11 occurrences at most, fewer with `COUNT` or `UNTIL`).
-pub const ICS_YEARLY_SPAN: i16 = 10;
+/// The most components one file may nest.
+pub const ICS_MAX_DEPTH: usize = 16;
 
 /// Why an iCalendar file was rejected. `line` is the 1-based physical line on which the
 /// offending (possibly folded) content line starts.
@@ -290,9 +415,13 @@ pub enum IcsError {
     Malformed { line: usize },
     #[error("line {line}: END:{name} without a matching BEGIN")]
     Unbalanced { line: usize, name: String },
+    #[error("line {line}: END:{found} closes BEGIN:{open} (line {opened})")]
+    Mismatched { line: usize, found: String, open: String, opened: usize },
+    #[error("line {line}: components nested more than {ICS_MAX_DEPTH} deep")]
+    TooDeep { line: usize },
     #[error("line {line}: an event without DTSTART")]
     MissingStart { line: usize },
-    #[error("line {line}: {property} is not an all-day date (YYYYMMDD): {value:?}")]
+    #[error("line {line}: {property} is not an all-day date (YYYYMMDD, year 0001 or later): {value:?}")]
     NotADate { line: usize, property: String, value: String },
     #[error("line {line}: the event ends before it starts")]
     EndBeforeStart { line: usize },
@@ -302,37 +431,58 @@ pub enum IcsError {
     UnsupportedRule { line: usize, rule: String },
     #[error("line {line}: unsupported DURATION {value:?} (only PnD or PnW)")]
     UnsupportedDuration { line: usize, value: String },
+    #[error("line {line}: RECURRENCE-ID with RANGE=THISANDFUTURE is not supported")]
+    UnsupportedRange { line: usize },
     #[error("more than {ICS_MAX_DATES} holiday dates")]
     TooManyDates,
     #[error("the file ends inside a component")]
     Unterminated,
 }
 
-/// Reads the holidays of an iCalendar file (RFC 5545): every date covered by a `VEVENT`,
-/// with its `SUMMARY`, sorted by date and then name, without exact duplicates.
+/// The holidays of an iCalendar file: single dates, and yearly rules kept as rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IcsHolidays {
+    /// Every date covered by a one-off event, with its `SUMMARY`, sorted by date and then
+    /// name, without exact duplicates.
+    pub dates: Vec<(Date, String)>,
+    /// The yearly events, with their `SUMMARY`, sorted, without exact duplicates.
+    pub yearly: Vec<(YearlyHoliday, String)>,
+}
+
+/// Reads the holidays of an iCalendar file (RFC 5545, as Google Calendar, Outlook and
+/// government holiday feeds write them).
 ///
 /// Read: line unfolding (CRLF or LF, continuation lines start with a space or a tab);
-/// property names case-insensitively, with parameters (quoted values may hold `:`); in each
-/// `VEVENT` (not inside a nested component such as `VALARM`):
-/// - `DTSTART` as a date (`;VALUE=DATE:YYYYMMDD`, or a bare 8-digit value);
+/// property names case-insensitively, with parameters (quoted values may hold `:`);
+/// components nest, and each `END` must name the component it closes. In each `VEVENT`
+/// (not inside a nested component such as `VALARM`):
+/// - `DTSTART` as a date (`;VALUE=DATE:YYYYMMDD`, or a bare 8-digit value, year 0001 or
+///   later);
 /// - `DTEND` as a date, exclusive, or `DURATION` as `PnD` / `PnW`; without either the event is
 ///   one day; multi-day events give every date;
 /// - `SUMMARY`, unescaping `\,` `\;` `\\` `\n` `\N`;
 /// - `RRULE:FREQ=YEARLY` (with optional `INTERVAL`, `COUNT`, `UNTIL`, and `BYMONTH` /
-///   `BYMONTHDAY` only when they restate the start date), expanded from the start year
-///   through [`ICS_YEARLY_SPAN`] years later; 29 February recurs only in leap years;
-/// - `EXDATE` dates remove occurrences.
+///   `BYMONTHDAY` only when they restate the start date) becomes a [`YearlyHoliday`] rule,
+///   which never runs out (it is not expanded to a number of years); 29 February recurs only
+///   in leap years;
+/// - `EXDATE` dates remove occurrences;
+/// - `STATUS:CANCELLED` events are not holidays;
+/// - an event with `RECURRENCE-ID` (and the `UID` of another event of the file) moves that
+///   occurrence: the original date is no longer a holiday and the event's own dates are
+///   (or none, if it is cancelled). Without a matching event it stands alone.
 ///
 /// Rejected with an error naming the line: timed events (a holiday is a whole local date),
-/// any other recurrence (`FREQ=MONTHLY`, `BYDAY=…`), events longer than
-/// [`ICS_MAX_EVENT_DAYS`] days, content lines over [`ICS_MAX_LINE`] bytes, and more than
-/// [`ICS_MAX_DATES`] dates overall. Everything else (other components, other properties) is
-/// ignored. Never panics.
-pub fn parse_ics_holidays(text: &str) -> Result<Vec<(Date, String)>, IcsError> {
+/// any other recurrence (`FREQ=MONTHLY`, `BYDAY=…`), `RECURRENCE-ID;RANGE=THISANDFUTURE`,
+/// events longer than [`ICS_MAX_EVENT_DAYS`] days, content lines over [`ICS_MAX_LINE`]
+/// bytes, an `END` that does not close the open component, nesting deeper than
+/// [`ICS_MAX_DEPTH`], and more than [`ICS_MAX_DATES`] dates overall. Everything else (other
+/// components, other properties) is ignored. Never panics.
+pub fn parse_ics_holidays(text: &str) -> Result<IcsHolidays, IcsError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Vec::new();
-    let mut depth_in_event: Option<usize> = None; // nesting depth of the open VEVENT
-    let mut depth = 0usize;
+    let mut events: Vec<IcsEvent> = Vec::new();
+    // The open components: (name, line of BEGIN).
+    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut event_depth: Option<usize> = None; // depth of the open VEVENT
     let mut event = IcsEvent::default();
     for (line, content) in unfold(text) {
         let content = content?;
@@ -342,31 +492,74 @@ pub fn parse_ics_holidays(text: &str) -> Result<Vec<(Date, String)>, IcsError> {
         let (name, params, value) = split_property(&content).ok_or(IcsError::Malformed { line })?;
         match name.as_str() {
             "BEGIN" => {
-                depth += 1;
-                if depth_in_event.is_none() && value.eq_ignore_ascii_case("VEVENT") {
-                    depth_in_event = Some(depth);
+                if open.len() >= ICS_MAX_DEPTH {
+                    return Err(IcsError::TooDeep { line });
+                }
+                let component = value.trim().to_ascii_uppercase();
+                if event_depth.is_none() && component == "VEVENT" {
+                    event_depth = Some(open.len() + 1);
                     event = IcsEvent { line, ..IcsEvent::default() };
                 }
+                open.push((component, line));
             }
             "END" => {
-                if depth == 0 {
-                    return Err(IcsError::Unbalanced { line, name: value.to_string() });
+                let component = value.trim().to_ascii_uppercase();
+                let Some((begun, opened)) = open.pop() else {
+                    return Err(IcsError::Unbalanced { line, name: value.chars().take(40).collect() });
+                };
+                if begun != component {
+                    return Err(IcsError::Mismatched {
+                        line,
+                        found: value.chars().take(40).collect(),
+                        open: begun,
+                        opened,
+                    });
                 }
-                if depth_in_event == Some(depth) {
-                    depth_in_event = None;
-                    event.expand(&mut out)?;
+                if event_depth == Some(open.len() + 1) {
+                    event_depth = None;
+                    events.push(std::mem::take(&mut event));
                 }
-                depth -= 1;
             }
-            _ if depth_in_event == Some(depth) => event.property(line, &name, &params, value)?,
+            _ if event_depth == Some(open.len()) => event.property(line, &name, &params, value)?,
             _ => {}
         }
     }
-    if depth != 0 {
+    if !open.is_empty() {
         return Err(IcsError::Unterminated);
     }
-    out.sort();
-    out.dedup();
+    expand_events(events)
+}
+
+/// Applies moved and cancelled occurrences, then expands every event.
+fn expand_events(mut events: Vec<IcsEvent>) -> Result<IcsHolidays, IcsError> {
+    // Overrides (RECURRENCE-ID) take their occurrence away from the event they belong to.
+    let overrides: Vec<(Option<String>, Date)> =
+        events.iter().filter_map(|e| e.recurrence_id.map(|(_, id)| (e.uid.clone(), id))).collect();
+    let mut cancelled_series = BTreeSet::new();
+    for master in events.iter_mut().filter(|e| e.recurrence_id.is_none() && e.uid.is_some()) {
+        if master.cancelled {
+            cancelled_series.extend(master.uid.clone());
+            continue;
+        }
+        for (uid, id) in &overrides {
+            if *uid == master.uid {
+                master.except.insert(*id);
+            }
+        }
+    }
+    let mut out = IcsHolidays::default();
+    for event in &events {
+        let of_cancelled_series =
+            event.recurrence_id.is_some() && event.uid.as_ref().is_some_and(|u| cancelled_series.contains(u));
+        if event.cancelled || of_cancelled_series {
+            continue;
+        }
+        event.expand(&mut out)?;
+    }
+    out.dates.sort();
+    out.dates.dedup();
+    out.yearly.sort();
+    out.yearly.dedup();
     Ok(out)
 }
 
@@ -415,6 +608,9 @@ struct IcsEvent {
     summary: String,
     rule: Option<(usize, String)>,
     except: BTreeSet<Date>,
+    uid: Option<String>,
+    recurrence_id: Option<(usize, Date)>,
+    cancelled: bool,
 }
 
 impl IcsEvent {
@@ -430,13 +626,21 @@ impl IcsEvent {
                     self.except.insert(ics_date(line, name, params, part)?);
                 }
             }
+            "UID" => self.uid = Some(value.trim().to_string()),
+            "STATUS" => self.cancelled = value.trim().eq_ignore_ascii_case("CANCELLED"),
+            "RECURRENCE-ID" => {
+                if params.split(';').any(|p| p.starts_with("RANGE=")) {
+                    return Err(IcsError::UnsupportedRange { line });
+                }
+                self.recurrence_id = Some((line, ics_date(line, name, params, value)?));
+            }
             _ => {}
         }
         Ok(())
     }
 
-    /// Pushes every date of this event onto `out`.
-    fn expand(&self, out: &mut Vec<(Date, String)>) -> Result<(), IcsError> {
+    /// Adds this event's dates, or its yearly rule, to `out`.
+    fn expand(&self, out: &mut IcsHolidays) -> Result<(), IcsError> {
         let start = self.start.ok_or(IcsError::MissingStart { line: self.line })?;
         let days = match (self.end, self.duration_days) {
             (Some((line, end)), _) => {
@@ -454,24 +658,34 @@ impl IcsEvent {
             (None, Some((_, days))) => days,
             (None, None) => 1,
         };
-        let occurrences = match &self.rule {
-            None => vec![start],
-            Some((line, rule)) => yearly_occurrences(*line, rule, start)?,
-        };
-        for first in occurrences.into_iter().filter(|d| !self.except.contains(d)) {
-            for offset in 0..days {
-                let Ok(date) = first.checked_add(offset.days()) else { break };
-                if out.len() >= ICS_MAX_DATES {
+        // A moved occurrence is a one-off event, whatever rule it restates.
+        match &self.rule {
+            Some((line, rule)) if self.recurrence_id.is_none() => {
+                let mut yearly = yearly_rule(*line, rule, start, days)?;
+                yearly.except.extend(self.except.iter().copied());
+                if out.dates.len() + out.yearly.len() >= ICS_MAX_DATES {
                     return Err(IcsError::TooManyDates);
                 }
-                out.push((date, self.summary.clone()));
+                out.yearly.push((yearly, self.summary.clone()));
+            }
+            _ => {
+                if self.except.contains(&start) {
+                    return Ok(());
+                }
+                for offset in 0..days {
+                    let Ok(date) = start.checked_add(offset.days()) else { break };
+                    if out.dates.len() + out.yearly.len() >= ICS_MAX_DATES {
+                        return Err(IcsError::TooManyDates);
+                    }
+                    out.dates.push((date, self.summary.clone()));
+                }
             }
         }
         Ok(())
     }
 }
 
-/// A `DATE` value; timed values are rejected.
+/// A `DATE` value (year 0001 or later); timed values are rejected.
 fn ics_date(line: usize, property: &str, params: &str, value: &str) -> Result<Date, IcsError> {
     let bad = || IcsError::NotADate { line, property: property.to_string(), value: value.chars().take(40).collect() };
     let value = value.trim();
@@ -482,6 +696,9 @@ fn ics_date(line: usize, property: &str, params: &str, value: &str) -> Result<Da
     let year: i16 = value[..4].parse().map_err(|_| bad())?;
     let month: i8 = value[4..6].parse().map_err(|_| bad())?;
     let day: i8 = value[6..].parse().map_err(|_| bad())?;
+    if year < 1 {
+        return Err(bad());
+    }
     Date::new(year, month, day).map_err(|_| bad())
 }
 
@@ -500,16 +717,17 @@ fn ics_duration_days(line: usize, value: &str) -> Result<i32, IcsError> {
     number.parse::<i32>().map(|n| n * factor).map_err(|_| bad())
 }
 
-/// The start dates of a yearly rule.
-fn yearly_occurrences(line: usize, rule: &str, start: Date) -> Result<Vec<Date>, IcsError> {
+/// A yearly rule from its `RRULE` text. `COUNT` becomes the date of the last occurrence
+/// (occurrences on a date that does not exist that year, 29 February, are not counted).
+fn yearly_rule(line: usize, rule: &str, start: Date, days: i32) -> Result<YearlyHoliday, IcsError> {
     let unsupported = || IcsError::UnsupportedRule { line, rule: rule.chars().take(80).collect() };
-    let (mut yearly, mut interval, mut count, mut until) = (false, 1i16, None::<usize>, None::<Date>);
+    let (mut yearly, mut interval, mut count, mut until) = (false, 1i16, None::<u32>, None::<Date>);
     for part in rule.split(';').filter(|p| !p.is_empty()) {
         let (key, value) = part.split_once('=').ok_or_else(unsupported)?;
         match key.to_ascii_uppercase().as_str() {
             "FREQ" => yearly = value.eq_ignore_ascii_case("YEARLY"),
             "INTERVAL" => interval = value.parse().ok().filter(|i| (1..=100).contains(i)).ok_or_else(unsupported)?,
-            "COUNT" => count = Some(value.parse().map_err(|_| unsupported())?),
+            "COUNT" => count = Some(value.parse().ok().filter(|c| *c >= 1).ok_or_else(unsupported)?),
             // UNTIL may be a date or a date-time; its date part bounds the occurrences.
             "UNTIL" => {
                 until = Some(ics_date(line, "UNTIL", "", value.get(..8).unwrap_or(value)).map_err(|_| unsupported())?)
@@ -523,22 +741,26 @@ fn yearly_occurrences(line: usize, rule: &str, start: Date) -> Result<Vec<Date>,
     if !yearly {
         return Err(unsupported());
     }
-    let mut dates = Vec::new();
-    let mut year = start.year();
-    while year <= start.year().saturating_add(ICS_YEARLY_SPAN) && count.is_none_or(|c| dates.len() < c) {
-        // An occurrence on a date that does not exist that year (29 February) is skipped.
-        if let Ok(date) = Date::new(year, start.month(), start.day()) {
-            if until.is_some_and(|u| date > u) {
-                break;
+    let mut rule = YearlyHoliday { start, every: interval, last: until, days, except: BTreeSet::new() };
+    if let Some(count) = count {
+        // The count-th occurrence that exists; the rule ends there (or earlier, by UNTIL).
+        let (mut seen, mut year, mut last) = (0u32, start.year(), None);
+        while seen < count {
+            if let Ok(date) = Date::new(year, start.month(), start.day()) {
+                if until.is_some_and(|u| date > u) {
+                    break;
+                }
+                seen += 1;
+                last = Some(date);
             }
-            dates.push(date);
+            match year.checked_add(interval) {
+                Some(next) if next <= Date::MAX.year() => year = next,
+                _ => break,
+            }
         }
-        match year.checked_add(interval) {
-            Some(next) if next <= Date::MAX.year() => year = next,
-            _ => break,
-        }
+        rule.last = last.or(Some(start));
     }
-    Ok(dates)
+    Ok(rule)
 }
 
 /// Unescapes an RFC 5545 TEXT value.
@@ -747,6 +969,37 @@ mod tests {
         );
     }
 
+    /// Issue 20: the drift on a DST-change day is bounded by the size of the change, and
+    /// reaches almost all of it (the documentation used to say "a few minutes").
+    #[test]
+    fn drift_on_a_dst_day_is_under_the_size_of_the_change() {
+        let mut cal = new_york();
+        cal.weekend = vec![Weekday::Friday, Weekday::Saturday];
+        // Sun 1 Nov 2026, 25 hours: every working position of the day, minute by minute,
+        // against the wall-clock time with the same hours and minutes.
+        let midnight = at("2026-11-01T04:00:00Z");
+        let mut worst = 0i64;
+        for minute in 0..24 * 60 {
+            let position = WorkingDuration::from_seconds(minute * 60);
+            let found = cal.add_working_duration(midnight, position);
+            let found = if minute == 0 { midnight } else { found };
+            let wall = found.to_zoned_datetime(cal.time_zone.clone());
+            let wall_minutes = i64::from(wall.hour()) * 60 + i64::from(wall.minute());
+            worst = worst.max((wall_minutes - minute as i64).abs());
+        }
+        assert!((50..60).contains(&worst), "{worst} minutes");
+        // Sun 8 Mar 2026, 23 hours: the same, the other way.
+        let midnight = at("2026-03-08T05:00:00Z");
+        let mut worst = 0i64;
+        for minute in 1..24 * 60 {
+            let found = cal.add_working_duration(midnight, WorkingDuration::from_seconds(minute * 60));
+            let wall = found.to_zoned_datetime(cal.time_zone.clone());
+            let wall_minutes = i64::from(wall.hour()) * 60 + i64::from(wall.minute());
+            worst = worst.max((wall_minutes - minute as i64).abs());
+        }
+        assert!((50..60).contains(&worst), "{worst} minutes");
+    }
+
     #[test]
     fn a_calendar_without_working_days_never_reaches_a_deadline() {
         let mut cal = BusinessCalendar::new(TimeZone::UTC);
@@ -934,18 +1187,22 @@ END:VCALENDAR\r\n";
 
     #[test]
     fn reads_a_uk_style_holiday_calendar() {
-        let holidays = parse_ics_holidays(UK_STYLE).unwrap();
+        let parsed = parse_ics_holidays(UK_STYLE).unwrap();
+        let holidays = &parsed.dates;
         let find =
             |d: &str| holidays.iter().filter(|(x, _)| *x == date(d)).map(|(_, s)| s.as_str()).collect::<Vec<_>>();
         assert_eq!(find("2026-01-01"), ["New Year’s Day"]);
         assert_eq!(find("2026-04-03"), ["Good Friday"]);
         assert!(find("2026-04-04").is_empty(), "DTEND is exclusive");
-        // Yearly: 2026 through 2036, except 2030.
-        let christmas: Vec<Date> = holidays.iter().filter(|(_, s)| s == "Christmas Day").map(|(d, _)| *d).collect();
-        assert_eq!(christmas.len(), 10);
-        assert_eq!(christmas.first(), Some(&date("2026-12-25")));
-        assert_eq!(christmas.last(), Some(&date("2036-12-25")));
-        assert!(!christmas.contains(&date("2030-12-25")));
+        // Yearly: a rule from 2026 on, except 2030.
+        let [(christmas, name)] = parsed.yearly.as_slice() else { panic!("{:?}", parsed.yearly) };
+        assert_eq!(name, "Christmas Day");
+        assert_eq!(christmas.to_text(), "DTSTART=20261225;INTERVAL=1;DAYS=1;EXDATE=20301225");
+        assert_eq!(YearlyHoliday::from_text(&christmas.to_text()).as_ref(), Some(christmas));
+        assert!(christmas.covers(date("2026-12-25")) && christmas.covers(date("2036-12-25")));
+        assert!(christmas.covers(date("2099-12-25")), "a yearly rule never runs out");
+        assert!(!christmas.covers(date("2030-12-25")) && !christmas.covers(date("2025-12-25")));
+        assert!(!christmas.covers(date("2027-12-26")));
         assert_eq!(
             find("2026-12-28"),
             [
@@ -957,40 +1214,140 @@ END:VCALENDAR\r\n";
         assert!(find("2027-01-01").is_empty());
         assert_eq!(find("2027-05-31"), ["Spring bank holiday"]);
         assert!(find("1999-01-01").is_empty(), "VALARM properties are not the event's");
-        assert_eq!(holidays.len(), 2 + 10 + 1 + 2 + 1);
+        assert_eq!(holidays.len(), 2 + 1 + 2 + 1);
         // Sorted by date.
         assert!(holidays.windows(2).all(|w| w[0] <= w[1]));
 
         // The result feeds a calendar.
         let mut cal = BusinessCalendar::new(TimeZone::get("Europe/London").unwrap());
         cal.holidays.extend(holidays.iter().map(|(d, _)| *d));
+        cal.yearly.extend(parsed.yearly.iter().map(|(r, _)| r.clone()));
         assert!(!cal.is_working_day(date("2026-12-28")));
+        assert!(!cal.is_working_day(date("2041-12-25")));
         // Thu 24 Dec 2026 10:00 GMT + 2: Tue 29 Dec, then 30 and 31 are closed -> Fri 1 Jan 2027
         // (this file lists only 2026's New Year's Day).
         assert_eq!(cal.add_working_days(at("2026-12-24T10:00:00Z"), 2), at("2027-01-01T10:00:00Z"));
+    }
+
+    /// Issue 20: `DTSTART;VALUE=DATE:20101111` with `RRULE:FREQ=YEARLY` used to stop in 2020,
+    /// so 11 November 2026 was a working day and deadlines came out early.
+    #[test]
+    fn yearly_holidays_do_not_stop_ten_years_after_their_start() {
+        let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20101111\nRRULE:FREQ=YEARLY\n\
+                   SUMMARY:Armistice Day\nEND:VEVENT\nEND:VCALENDAR\n";
+        let parsed = parse_ics_holidays(ics).unwrap();
+        let mut cal = BusinessCalendar::new(TimeZone::get("Europe/Paris").unwrap());
+        cal.yearly.extend(parsed.yearly.iter().map(|(r, _)| r.clone()));
+        for year in [2010, 2020, 2026, 2031, 2100, 2500] {
+            let day = Date::new(year, 11, 11).unwrap();
+            assert!(!cal.is_working_day(day), "{day}");
+        }
+        // Tue 10 Nov 2026 10:00 CET + 2 working days: Wed 11 is a holiday -> Fri 13.
+        assert_eq!(cal.add_working_days(at("2026-11-10T09:00:00Z"), 2), at("2026-11-13T09:00:00Z"));
+        // Yearly rules that cover every day never reach a deadline (and do not loop forever).
+        let mut closed = BusinessCalendar::new(TimeZone::UTC);
+        let rule =
+            YearlyHoliday { start: date("2026-01-01"), every: 1, last: None, days: 366, except: BTreeSet::new() };
+        closed.yearly.push(rule);
+        assert_eq!(closed.add_working_days(at("2026-03-02T10:00:00Z"), 1), Timestamp::MAX);
+        assert_eq!(
+            closed.add_working_duration(at("2026-03-02T10:00:00Z"), WorkingDuration::from_days(1)),
+            Timestamp::MAX
+        );
     }
 
     #[test]
     fn multi_day_events_and_leap_days() {
         let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20270102\n\
                    SUMMARY:Winter closure\nEND:VEVENT\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20280229\n\
-                   RRULE:FREQ=YEARLY;COUNT=3\nSUMMARY:Leap day\nEND:VEVENT\nEND:VCALENDAR\n";
-        let holidays = parse_ics_holidays(ics).unwrap();
-        let closure: Vec<_> = holidays.iter().filter(|(_, s)| s == "Winter closure").collect();
+                   RRULE:FREQ=YEARLY;COUNT=3\nSUMMARY:Leap day\nEND:VEVENT\nBEGIN:VEVENT\n\
+                   DTSTART;VALUE=DATE:20261231\nDURATION:P3D\nRRULE:FREQ=YEARLY\nSUMMARY:Year end\nEND:VEVENT\n\
+                   END:VCALENDAR\n";
+        let parsed = parse_ics_holidays(ics).unwrap();
+        let closure: Vec<_> = parsed.dates.iter().filter(|(_, s)| s == "Winter closure").collect();
         assert_eq!(closure.len(), 9);
         assert_eq!(closure[0].0, date("2026-12-24"));
         assert_eq!(closure[8].0, date("2027-01-01"));
-        // COUNT counts occurrences that exist: 2028 and 2032 and 2036 (within +10 years only 2028, 2032).
-        let leap: Vec<_> = holidays.iter().filter(|(_, s)| s == "Leap day").map(|(d, _)| *d).collect();
-        assert_eq!(leap, [date("2028-02-29"), date("2032-02-29"), date("2036-02-29")]);
+        // COUNT counts occurrences that exist: 2028, 2032 and 2036.
+        let leap = &parsed.yearly.iter().find(|(_, s)| s == "Leap day").unwrap().0;
+        assert_eq!(leap.last, Some(date("2036-02-29")));
+        let covered: Vec<Date> =
+            (2026..2045).filter_map(|y| Date::new(y, 2, 29).ok()).filter(|d| leap.covers(*d)).collect();
+        assert_eq!(covered, [date("2028-02-29"), date("2032-02-29"), date("2036-02-29")]);
+        assert!(!leap.covers(date("2029-03-01")));
+        // A yearly event across the new year covers the next year's first days.
+        let year_end = &parsed.yearly.iter().find(|(_, s)| s == "Year end").unwrap().0;
+        assert!(year_end.covers(date("2031-01-02")) && !year_end.covers(date("2031-01-03")));
+        assert!(!year_end.covers(date("2026-01-01")), "before the first occurrence");
     }
 
     #[test]
     fn yearly_interval_and_until() {
         let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20260501\n\
                    RRULE:FREQ=YEARLY;INTERVAL=2;UNTIL=20301231T000000Z\nSUMMARY:May Day\nEND:VEVENT\nEND:VCALENDAR\n";
-        let dates: Vec<Date> = parse_ics_holidays(ics).unwrap().into_iter().map(|(d, _)| d).collect();
-        assert_eq!(dates, [date("2026-05-01"), date("2028-05-01"), date("2030-05-01")]);
+        let rule = parse_ics_holidays(ics).unwrap().yearly.remove(0).0;
+        let covered: Vec<Date> =
+            (2020..2040).map(|y| Date::new(y, 5, 1).unwrap()).filter(|d| rule.covers(*d)).collect();
+        assert_eq!(covered, [date("2026-05-01"), date("2028-05-01"), date("2030-05-01")]);
+        assert_eq!(rule.describe(), "every 2 years on 1 May from 2026, until 2030-12-31");
+    }
+
+    /// Issue 20: Google and Outlook exports move one occurrence of a yearly holiday with a
+    /// second event that has the same UID and a RECURRENCE-ID, and cancel with STATUS.
+    #[test]
+    fn moved_and_cancelled_occurrences() {
+        let ics = "BEGIN:VCALENDAR\r\n\
+BEGIN:VEVENT\r\nUID:xmas@example.org\r\nDTSTART;VALUE=DATE:20201225\r\nRRULE:FREQ=YEARLY\r\nSUMMARY:Christmas\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:xmas@example.org\r\nRECURRENCE-ID;VALUE=DATE:20261225\r\nDTSTART;VALUE=DATE:20261224\r\nSUMMARY:Christmas (moved)\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:xmas@example.org\r\nRECURRENCE-ID;VALUE=DATE:20271225\r\nDTSTART;VALUE=DATE:20271225\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:party@example.org\r\nDTSTART;VALUE=DATE:20260612\r\nSTATUS:CANCELLED\r\nSUMMARY:Party\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:once@example.org\r\nDTSTART;VALUE=DATE:20260701\r\nSUMMARY:Outing\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:once@example.org\r\nRECURRENCE-ID;VALUE=DATE:20260701\r\nDTSTART;VALUE=DATE:20260703\r\nSUMMARY:Outing\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+        let parsed = parse_ics_holidays(ics).unwrap();
+        let mut cal = BusinessCalendar::new(TimeZone::UTC);
+        cal.weekend = vec![]; // only holidays are off (25 December 2027 is a Saturday)
+        cal.holidays.extend(parsed.dates.iter().map(|(d, _)| *d));
+        cal.yearly.extend(parsed.yearly.iter().map(|(r, _)| r.clone()));
+        let off = |d: &str| !cal.is_working_day(date(d));
+        assert!(off("2025-12-25") && off("2028-12-25"));
+        assert!(off("2026-12-24") && !off("2026-12-25"), "moved, not added");
+        assert!(!off("2027-12-25"), "cancelled occurrence");
+        assert!(!off("2026-06-12"), "cancelled event");
+        assert!(!off("2026-07-01") && off("2026-07-03"), "a one-off event moved");
+        assert_eq!(parsed.dates.len(), 2);
+        let range = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nRECURRENCE-ID;RANGE=THISANDFUTURE;VALUE=DATE:20261225\n\
+                     DTSTART;VALUE=DATE:20261224\nEND:VEVENT\nEND:VCALENDAR\n";
+        assert_eq!(parse_ics_holidays(range), Err(IcsError::UnsupportedRange { line: 4 }));
+    }
+
+    #[test]
+    fn end_names_must_match_and_a_stray_end_is_blamed_on_its_line() {
+        let todo = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VTODO\nEND:VCALENDAR\n";
+        assert_eq!(
+            parse_ics_holidays(todo),
+            Err(IcsError::Mismatched { line: 4, found: "VTODO".into(), open: "VEVENT".into(), opened: 2 })
+        );
+        let stray = "BEGIN:VCALENDAR\nEND:VEVENT\nEND:VCALENDAR\n";
+        assert_eq!(
+            parse_ics_holidays(stray),
+            Err(IcsError::Mismatched { line: 2, found: "VEVENT".into(), open: "VCALENDAR".into(), opened: 1 })
+        );
+        let extra = "BEGIN:VCALENDAR\nEND:VCALENDAR\nEND:VCALENDAR\n";
+        assert!(matches!(parse_ics_holidays(extra), Err(IcsError::Unbalanced { line: 3, .. })));
+        // Names are matched case-insensitively, as property names are.
+        let lower = "BEGIN:VCALENDAR\nBEGIN:vevent\nDTSTART;VALUE=DATE:20261225\nEND:VEvent\nEND:VCALENDAR\n";
+        assert_eq!(parse_ics_holidays(lower).unwrap().dates.len(), 1);
+        let deep = format!("{}X", "BEGIN:X\n".repeat(ICS_MAX_DEPTH + 1));
+        assert_eq!(parse_ics_holidays(&deep), Err(IcsError::TooDeep { line: ICS_MAX_DEPTH + 1 }));
+    }
+
+    #[test]
+    fn year_zero_is_not_a_date() {
+        let wrap = |body: &str| format!("BEGIN:VCALENDAR\nBEGIN:VEVENT\n{body}\nEND:VEVENT\nEND:VCALENDAR\n");
+        let zero = parse_ics_holidays(&wrap("DTSTART;VALUE=DATE:00001225"));
+        assert!(matches!(zero, Err(IcsError::NotADate { line: 3, .. })), "{zero:?}");
+        assert_eq!(parse_ics_holidays(&wrap("DTSTART;VALUE=DATE:00011225")).unwrap().dates.len(), 1);
     }
 
     #[test]
@@ -1026,13 +1383,13 @@ END:VCALENDAR\r\n";
         let folded = format!("BEGIN:VCALENDAR\nX-JUNK:a\n{}END:VCALENDAR\n", " aaaaaaaaaaaaaaaaaaaa\n".repeat(2_000));
         assert_eq!(parse_ics_holidays(&folded), Err(IcsError::LineTooLong { line: 2 }));
         // Too many dates.
-        let event = "BEGIN:VEVENT\nDTSTART;VALUE=DATE:20260101\nDURATION:P52W\nRRULE:FREQ=YEARLY\nEND:VEVENT\n";
-        let many = format!("BEGIN:VCALENDAR\n{}END:VCALENDAR\n", event.repeat(10));
+        let event = "BEGIN:VEVENT\nDTSTART;VALUE=DATE:20260101\nDURATION:P52W\nEND:VEVENT\n";
+        let many = format!("BEGIN:VCALENDAR\n{}END:VCALENDAR\n", event.repeat(60));
         assert_eq!(parse_ics_holidays(&many), Err(IcsError::TooManyDates));
         // Binary junk, lone folds, empty input.
         assert_eq!(parse_ics_holidays("\u{0}\u{1}\u{7f}\n"), Err(IcsError::Malformed { line: 1 }));
-        assert_eq!(parse_ics_holidays(":::\n\t\n;;:x\n"), Ok(vec![]));
-        assert_eq!(parse_ics_holidays(""), Ok(vec![]));
-        assert_eq!(parse_ics_holidays("\u{feff}BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"), Ok(vec![]));
+        assert_eq!(parse_ics_holidays(":::\n\t\n;;:x\n"), Ok(IcsHolidays::default()));
+        assert_eq!(parse_ics_holidays(""), Ok(IcsHolidays::default()));
+        assert_eq!(parse_ics_holidays("\u{feff}BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"), Ok(IcsHolidays::default()));
     }
 }

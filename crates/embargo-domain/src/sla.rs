@@ -9,8 +9,9 @@
 //! Everything is measured with [`BusinessCalendar::working_days_between`] and located with its
 //! exact inverse [`BusinessCalendar::add_working_duration`], so resuming a clock with X working
 //! seconds left lands exactly X working seconds later. Without pauses a deadline is the same
-//! local time N working days later, except when the start or end day is a DST-change day,
-//! where it can be off the wall-clock time by a few minutes (see [`crate::calendar`]). What to do on a warning or a breach
+//! local time N working days later, except when the start or end day is a DST-change day
+//! that is a working day, where it can be off the wall-clock time by up to the size of the
+//! change, just under an hour in most zones (see [`crate::calendar`]). What to do on a warning or a breach
 //! (notify, escalate) is the caller's business.
 
 use jiff::Timestamp;
@@ -48,8 +49,14 @@ pub struct SlaPolicy {
     pub acknowledge_days: u32,
     /// From receipt to a first substantive (non-automatic) response, if tracked.
     pub first_response_days: Option<u32>,
-    /// From acknowledgement to the end of the analysis.
+    /// To the end of the analysis: from receipt, or from the acknowledgement (see
+    /// [`SlaPolicy::analyse_from_receipt`]).
     pub analyse_days: u32,
+    /// Whether the analysis clock starts at receipt (the policy's reading of "acknowledge and
+    /// analyse within N working days": both done N working days after the report arrived)
+    /// rather than at the acknowledgement (then the analysis can end up to
+    /// `acknowledge_days + analyse_days` working days after receipt).
+    pub analyse_from_receipt: bool,
     /// The longest gap between reporter-visible updates while the report is open.
     pub update_every_days: Option<u32>,
     /// From the end of the analysis to a fix, by severity.
@@ -59,13 +66,15 @@ pub struct SlaPolicy {
 }
 
 impl Default for SlaPolicy {
-    /// Acknowledge and analyse within 10 working days each (the issue's numbers), an update at
-    /// least every 10 working days, no first-response or fix targets, warnings at 80 %.
+    /// Acknowledge and analyse within 10 working days of receipt (the policy's numbers), an
+    /// update at least every 10 working days, no first-response or fix targets, warnings at
+    /// 80 %.
     fn default() -> Self {
         SlaPolicy {
             acknowledge_days: 10,
             first_response_days: None,
             analyse_days: 10,
+            analyse_from_receipt: true,
             update_every_days: Some(10),
             fix_days: FixTargets::default(),
             warn_at_percent: 80,
@@ -256,6 +265,17 @@ impl ClockKind {
         }
     }
 
+    /// The clock's bit in [`SlaRecord::paused_clocks`].
+    pub fn bit(self) -> u8 {
+        match self {
+            ClockKind::Acknowledge => 1,
+            ClockKind::Analyse => 2,
+            ClockKind::Fix => 4,
+            ClockKind::Update => 8,
+            ClockKind::FirstResponse => 16,
+        }
+    }
+
     /// The clock whose deadline matters while a report is in `state`: acknowledgement
     /// (new), analysis (acknowledged, triaging) or fix (accepted, fixing); none otherwise
     /// (needs-info is paused; ready, disclosed and closed reports owe nothing). The store's
@@ -302,6 +322,10 @@ pub struct SlaRecord {
     pub next_sla_at: Option<Timestamp>,
     /// Severity from the CVSS assessment (`critical`, `high`, `medium`, `low`, `none`).
     pub severity: Option<String>,
+    /// The running clocks that are paused with time left ([`ClockKind::bit`]): they have no
+    /// deadline while the report waits on the reporter, but they are not over (a clock whose
+    /// time ran out before the pause keeps its past deadline and is not in here).
+    pub paused_clocks: u8,
 }
 
 impl SlaRecord {
@@ -381,7 +405,8 @@ fn severity_of(code: Option<&str>) -> Severity {
 
 /// Computes a report's milestones, clocks and deadlines from its history:
 /// * **acknowledge**: from receipt until the report leaves `new`;
-/// * **analyse**: from the acknowledgement until the analysis ends (accepted, or closed);
+/// * **analyse**: from receipt (or from the acknowledgement, see
+///   [`SlaPolicy::analyse_from_receipt`]) until the analysis ends (accepted, or closed);
 /// * **update**: while an acknowledged report is open, from the last update the reporter
 ///   could see (a reply or a state notice) or the acknowledgement;
 /// * **fix**: from acceptance until the fix is ready (ready-for-disclosure), by severity.
@@ -445,7 +470,12 @@ pub fn compute(
     type Wanted = (ClockKind, Option<Timestamp>, Option<Timestamp>, Option<Timestamp>);
     let mut wanted: Vec<Wanted> = vec![
         (ClockKind::Acknowledge, Some(input.created_at), acknowledged_at.or(ended), input.previous.ack_due_at),
-        (ClockKind::Analyse, acknowledged_at, assessed_at.or(ended), input.previous.analyse_due_at),
+        (
+            ClockKind::Analyse,
+            if policy.analyse_from_receipt { Some(input.created_at) } else { acknowledged_at },
+            assessed_at.or(ended),
+            input.previous.analyse_due_at,
+        ),
         (ClockKind::Fix, accepted_at, fixed_at.or(ended), input.previous.fix_due_at),
     ];
     if let Some(acknowledged) = acknowledged_at {
@@ -497,6 +527,10 @@ pub fn compute(
         needs_info_since,
         next_sla_at,
         severity: input.previous.severity.clone(),
+        paused_clocks: result
+            .iter()
+            .filter(|c| c.stopped.is_none() && c.due.is_none())
+            .fold(0, |bits, c| bits | c.kind.bit()),
     };
     (record, result)
 }
@@ -682,7 +716,7 @@ mod tests {
             last_update_at: None,
             previous: &previous,
         };
-        let policy = SlaPolicy::default();
+        let policy = SlaPolicy { analyse_from_receipt: false, ..SlaPolicy::default() };
         let (record, clocks) = compute(&cal, &policy, 30, &input);
         assert_eq!(record.acknowledged_at, Some(at("2026-11-24T09:00:00Z")));
         let ack = clocks.iter().find(|c| c.kind == ClockKind::Acknowledge).unwrap();
@@ -698,6 +732,65 @@ mod tests {
         // Waiting on the reporter: the auto-close is the next thing the sweep looks at.
         let (waiting, _) = compute(&cal, &policy, 1, &ReportClocks { state: ReportState::NeedsInfo, ..input });
         assert_eq!(waiting.needs_info_since, Some(at("2026-11-25T09:00:00Z")));
+    }
+
+    /// Issue 20: "acknowledges and analyses within 10 working days" reads, and by default
+    /// means, both within 10 working days of receipt; from the acknowledgement the analysis
+    /// could end 20 working days after receipt.
+    #[test]
+    fn by_default_the_analysis_is_due_ten_working_days_after_receipt() {
+        let cal = utc();
+        let created = at("2026-11-23T09:00:00Z"); // a Monday
+        // Acknowledged on the last day allowed.
+        let moves = [Move { from_new: true, to: ReportState::Triaging, at: at("2026-12-07T08:00:00Z") }];
+        let previous = SlaRecord::default();
+        let input = ReportClocks {
+            state: ReportState::Triaging,
+            created_at: created,
+            moves: &moves,
+            last_update_at: None,
+            previous: &previous,
+        };
+        let (record, _) = compute(&cal, &SlaPolicy::default(), 30, &input);
+        assert_eq!(record.ack_due_at, Some(at("2026-12-07T09:00:00Z")));
+        assert_eq!(record.analyse_due_at, Some(at("2026-12-07T09:00:00Z")), "both from receipt");
+        let from_ack = SlaPolicy { analyse_from_receipt: false, ..SlaPolicy::default() };
+        let (record, _) = compute(&cal, &from_ack, 30, &input);
+        assert_eq!(record.analyse_due_at, Some(at("2026-12-21T08:00:00Z")), "20 working days after receipt");
+    }
+
+    /// Issue 20: a clock paused with time left has no deadline but is still running; one whose
+    /// time ran out before the pause keeps its (past) deadline.
+    #[test]
+    fn paused_clocks_are_marked_and_a_missed_deadline_survives_the_pause() {
+        let cal = utc();
+        let created = at("2026-11-23T09:00:00Z");
+        let previous = SlaRecord::default();
+        let policy = SlaPolicy { analyse_from_receipt: false, analyse_days: 2, ..SlaPolicy::default() };
+        // Acknowledged Tuesday, asked a question Wednesday: one working day left.
+        let moves = [
+            Move { from_new: true, to: ReportState::Triaging, at: at("2026-11-24T09:00:00Z") },
+            Move { from_new: false, to: ReportState::NeedsInfo, at: at("2026-11-25T09:00:00Z") },
+        ];
+        let input = ReportClocks {
+            state: ReportState::NeedsInfo,
+            created_at: created,
+            moves: &moves,
+            last_update_at: None,
+            previous: &previous,
+        };
+        let (record, _) = compute(&cal, &policy, 30, &input);
+        assert_eq!(record.analyse_due_at, None);
+        assert_eq!(record.paused_clocks & ClockKind::Analyse.bit(), ClockKind::Analyse.bit());
+        assert_eq!(record.paused_clocks & ClockKind::Acknowledge.bit(), 0, "stopped");
+        // Asked only after the two days ran out: missed, with its deadline, not paused.
+        let late = [
+            Move { from_new: true, to: ReportState::Triaging, at: at("2026-11-24T09:00:00Z") },
+            Move { from_new: false, to: ReportState::NeedsInfo, at: at("2026-11-30T09:00:00Z") },
+        ];
+        let (record, _) = compute(&cal, &policy, 30, &ReportClocks { moves: &late, ..input });
+        assert_eq!(record.analyse_due_at, Some(at("2026-11-26T09:00:00Z")));
+        assert_eq!(record.paused_clocks & ClockKind::Analyse.bit(), 0);
     }
 
     #[test]

@@ -24,6 +24,20 @@ pub async fn set(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Increments a counter (absent: 0) in the caller's transaction and returns its new
+/// value. Concurrent increments serialise on the row, so each one counts.
+pub async fn increment(tx: &mut Tx, key: &str) -> Result<i64, StoreError> {
+    let value: String = sqlx::query_scalar(
+        "INSERT INTO instance_meta (key, value) VALUES ($1, '1') \
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(instance_meta.value AS BIGINT) + 1 AS TEXT) \
+         RETURNING value",
+    )
+    .bind(key)
+    .fetch_one(tx.conn())
+    .await?;
+    value.parse().map_err(|_| StoreError::Corrupt(format!("instance_meta {key}: not a counter")))
+}
+
 /// Reads a sealed value (for instance secrets such as the OpenPGP key).
 pub async fn get_sealed(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
     match get(tx, key).await? {

@@ -9,22 +9,29 @@
 //! The clocks, as of `now` (see [`Window`]):
 //! * *met*: the milestone is at or before its deadline;
 //! * *missed*: the milestone came after its deadline, or there is no milestone yet and the
-//!   deadline has passed (unless the report is waiting on the reporter, which pauses its
-//!   clocks);
-//! * *pending*: no milestone yet and the deadline is still ahead (or paused);
-//! * a clock without a deadline is not counted, and neither is the fix clock of a report
-//!   closed without a fix (there is nothing left to be late for).
+//!   deadline has passed, whatever the report's state now (a deadline missed before the
+//!   report moved to needs-info stays missed: a paused clock with time left has no deadline);
+//! * *pending*: no milestone yet and the deadline is still ahead, or the clock is paused
+//!   with time left while the report waits on the reporter (`paused_clocks`);
+//! * a clock without a deadline that is not paused has not started and is not counted, and
+//!   neither is the fix clock of a report closed without a fix (there is nothing left to be
+//!   late for).
 
+use embargo_domain::sla::ClockKind;
 use embargo_domain::{Timestamp, UserId};
 use sqlx::Row;
 
 use crate::{StoreError, Tx, ms};
 
-/// A week, in milliseconds (weeks are counted from [`Window::week_start`]).
+/// A week of seven 24-hour days, in milliseconds (a local week across a DST change is an
+/// hour shorter or longer: weeks are given by their starts, [`Window::week_starts`]).
 pub const WEEK_MS: i64 = 7 * 24 * 3_600_000;
 
+/// The most weeks a window may span (366 days starting on a Sunday touch 54 weeks).
+pub const MAX_WEEKS: usize = 54;
+
 /// Which reports to measure, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// Reports received at or after this time...
     pub from: Timestamp,
@@ -32,9 +39,11 @@ pub struct Window {
     pub to: Timestamp,
     /// The time at which open clocks are judged (usually `to`).
     pub now: Timestamp,
-    /// The start of the week that holds `from` (at or before it); [`Bucket::week`] counts
-    /// whole weeks from here.
-    pub week_start: Timestamp,
+    /// The start of each week, in order: the first at or before `from`, each later one the
+    /// instant a new week begins (local Monday midnight in the team's zone, so not always
+    /// [`WEEK_MS`] apart). [`Bucket::week`] is the index of the week a report was received in.
+    /// At most [`MAX_WEEKS`].
+    pub week_starts: Vec<Timestamp>,
     /// Need-to-know: only reports of the products this responder is responsible for.
     pub responsible: Option<UserId>,
 }
@@ -46,7 +55,7 @@ pub struct Tally {
     pub met: i64,
     /// The milestone came late, or has not come and the deadline passed.
     pub missed: i64,
-    /// No milestone yet, and the deadline is ahead.
+    /// No milestone yet, and the deadline is ahead or the clock is paused with time left.
     pub pending: i64,
 }
 
@@ -71,7 +80,7 @@ impl Tally {
 pub struct Bucket {
     /// The product; `None` for reports without one.
     pub product_id: Option<i64>,
-    /// Whole weeks since [`Window::week_start`].
+    /// The week of receipt: an index into [`Window::week_starts`].
     pub week: i64,
     /// Reports received.
     pub reports: i64,
@@ -112,29 +121,48 @@ pub struct Durations {
 const WINDOW_WHERE: &str = "WHERE created_at >= $1 AND created_at < $2 \
      AND ($3 IS NULL OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $3))";
 
-/// The `CASE` expressions that classify one clock: met, missed, pending. `$4` is now.
-fn clock(milestone: &str, due: &str, stopped_without: &str) -> String {
-    let counted = format!("{due} IS NOT NULL AND NOT ({stopped_without})");
+/// The `CASE` expressions that classify one clock: met, missed, pending. `$4` is now; `bit`
+/// is the clock's bit in `paused_clocks`.
+fn clock(milestone: &str, due: &str, bit: u8, stopped_without: &str) -> String {
+    let counted = format!("NOT ({stopped_without})");
     format!(
-        "SUM(CASE WHEN {counted} AND {milestone} IS NOT NULL AND {milestone} <= {due} THEN 1 ELSE 0 END) AS {due}_met, \
-         SUM(CASE WHEN {counted} AND ({milestone} > {due} OR ({milestone} IS NULL AND {due} < $4 \
-             AND needs_info_since IS NULL)) THEN 1 ELSE 0 END) AS {due}_missed, \
-         SUM(CASE WHEN {counted} AND {milestone} IS NULL AND ({due} >= $4 OR needs_info_since IS NOT NULL) \
-             THEN 1 ELSE 0 END) AS {due}_pending"
+        "SUM(CASE WHEN {counted} AND {due} IS NOT NULL AND {milestone} IS NOT NULL AND {milestone} <= {due} \
+             THEN 1 ELSE 0 END) AS {due}_met, \
+         SUM(CASE WHEN {counted} AND {due} IS NOT NULL AND ({milestone} > {due} OR ({milestone} IS NULL AND {due} < $4)) \
+             THEN 1 ELSE 0 END) AS {due}_missed, \
+         SUM(CASE WHEN {counted} AND {milestone} IS NULL AND (({due} IS NOT NULL AND {due} >= $4) \
+             OR ({due} IS NULL AND (paused_clocks & {bit}) <> 0)) THEN 1 ELSE 0 END) AS {due}_pending"
     )
+}
+
+/// The week of receipt as a `CASE` over the week starts after the first, `$5` to `$58`
+/// (unused ones are bound to the largest instant, so the statement's text is always the same).
+fn week_case() -> String {
+    let mut case = String::from("CASE");
+    for index in 1..MAX_WEEKS {
+        case.push_str(&format!(" WHEN created_at < ${} THEN {}", index + 4, index - 1));
+    }
+    case.push_str(&format!(" ELSE {} END", MAX_WEEKS - 1));
+    case
 }
 
 fn buckets_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            "SELECT product_id, (created_at - $5) / {WEEK_MS} AS week, COUNT(*) AS reports, \
+            "SELECT product_id, {} AS week, COUNT(*) AS reports, \
              COUNT(acknowledged_at) AS acknowledged, COUNT(assessed_at) AS assessed, \
              COUNT(fixed_at) AS fixed, COUNT(disclosed_at) AS disclosed, {}, {}, {} \
              FROM reports {WINDOW_WHERE} GROUP BY product_id, week",
-            clock("acknowledged_at", "ack_due_at", "1 = 0"),
-            clock("assessed_at", "analyse_due_at", "1 = 0"),
-            clock("fixed_at", "fix_due_at", &format!("fixed_at IS NULL AND {}", *crate::rules::CLOSED)),
+            week_case(),
+            clock("acknowledged_at", "ack_due_at", ClockKind::Acknowledge.bit(), "1 = 0"),
+            clock("assessed_at", "analyse_due_at", ClockKind::Analyse.bit(), "1 = 0"),
+            clock(
+                "fixed_at",
+                "fix_due_at",
+                ClockKind::Fix.bit(),
+                &format!("fixed_at IS NULL AND {}", *crate::rules::CLOSED)
+            ),
         )
     })
 }
@@ -160,14 +188,18 @@ fn tally(row: &sqlx::any::AnyRow, due: &str) -> Result<Tally, StoreError> {
 /// Counts and SLA outcomes per product and week of receipt, over the window's reports.
 /// Only non-empty groups are returned, in no particular order.
 pub async fn buckets(tx: &mut Tx, window: &Window) -> Result<Vec<Bucket>, StoreError> {
-    let rows = sqlx::query(buckets_sql())
+    if window.week_starts.is_empty() || window.week_starts.len() > MAX_WEEKS {
+        return Err(StoreError::Corrupt(format!("a window of {} weeks", window.week_starts.len())));
+    }
+    let mut query = sqlx::query(buckets_sql())
         .bind(ms(window.from))
         .bind(ms(window.to))
         .bind(window.responsible.map(|u| u.0))
-        .bind(ms(window.now))
-        .bind(ms(window.week_start))
-        .fetch_all(tx.conn())
-        .await?;
+        .bind(ms(window.now));
+    for index in 1..MAX_WEEKS {
+        query = query.bind(window.week_starts.get(index).map_or(i64::MAX, |start| ms(*start)));
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
     rows.iter()
         .map(|row| {
             Ok(Bucket {
@@ -239,7 +271,7 @@ mod tests {
         let store = crate::Store::connect(&db.url, Arc::new(embargo_crypto::Keyring::generate())).await.unwrap();
         store.migrate().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        for (sql, parameters) in [(buckets_sql(), 5), (durations_sql(), 3)] {
+        for (sql, parameters) in [(buckets_sql(), 4 + MAX_WEEKS - 1), (durations_sql(), 3)] {
             let plan = plan(&mut tx, sql, parameters).await;
             assert!(plan.contains("USING INDEX reports_created (created_at>? AND created_at<?)"), "{plan}");
         }

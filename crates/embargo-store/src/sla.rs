@@ -15,7 +15,7 @@ use crate::{StoreError, Tx, ms, ts};
 pub use embargo_domain::sla::SlaRecord;
 
 const COLUMNS: &str = "acknowledged_at, assessed_at, fixed_at, disclosed_at, closed_at, last_update_at, \
-     ack_due_at, analyse_due_at, update_due_at, fix_due_at, needs_info_since, next_sla_at, severity";
+     ack_due_at, analyse_due_at, update_due_at, fix_due_at, needs_info_since, next_sla_at, severity, paused_clocks";
 
 fn opt(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
     row.try_get::<Option<i64>, _>(column)?.map(ts).transpose()
@@ -36,6 +36,8 @@ fn sla_record(row: &sqlx::any::AnyRow) -> Result<SlaRecord, StoreError> {
         needs_info_since: opt(row, "needs_info_since")?,
         next_sla_at: opt(row, "next_sla_at")?,
         severity: row.try_get("severity")?,
+        paused_clocks: u8::try_from(row.try_get::<i64, _>("paused_clocks")?)
+            .map_err(|_| StoreError::Corrupt("reports.paused_clocks".into()))?,
     })
 }
 
@@ -52,7 +54,7 @@ pub async fn set(tx: &mut Tx, report: ReportId, sla: &SlaRecord) -> Result<(), S
     sqlx::query(
         "UPDATE reports SET acknowledged_at = $2, assessed_at = $3, fixed_at = $4, disclosed_at = $5, \
          closed_at = $6, last_update_at = $7, ack_due_at = $8, analyse_due_at = $9, update_due_at = $10, \
-         fix_due_at = $11, needs_info_since = $12, next_sla_at = $13, severity = $14 WHERE id = $1",
+         fix_due_at = $11, needs_info_since = $12, next_sla_at = $13, severity = $14, paused_clocks = $15 WHERE id = $1",
     )
     .bind(report.0)
     .bind(sla.acknowledged_at.map(ms))
@@ -68,6 +70,7 @@ pub async fn set(tx: &mut Tx, report: ReportId, sla: &SlaRecord) -> Result<(), S
     .bind(sla.needs_info_since.map(ms))
     .bind(sla.next_sla_at.map(ms))
     .bind(sla.severity.as_deref())
+    .bind(i64::from(sla.paused_clocks))
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -175,6 +178,45 @@ pub async fn add_holidays(tx: &mut Tx, days: &[Holiday], at: Timestamp) -> Resul
 /// Removes a holiday; false when there was none on that date.
 pub async fn remove_holiday(tx: &mut Tx, day: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("DELETE FROM holidays WHERE day = $1").bind(day).execute(tx.conn()).await?.rows_affected() == 1)
+}
+
+/// A yearly holiday rule of the business calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolidayRule {
+    /// The rule, as `embargo_domain::calendar::YearlyHoliday::to_text` writes it.
+    pub rule: String,
+    /// What it is.
+    pub name: String,
+}
+
+/// Every yearly holiday rule, by rule text.
+pub async fn holiday_rules(tx: &mut Tx) -> Result<Vec<HolidayRule>, StoreError> {
+    let rows = sqlx::query("SELECT rule, name FROM holiday_rules ORDER BY rule").fetch_all(tx.conn()).await?;
+    rows.iter().map(|row| Ok(HolidayRule { rule: row.try_get("rule")?, name: row.try_get("name")? })).collect()
+}
+
+/// Adds yearly holiday rules (a rule already present keeps its first name); returns how
+/// many were new.
+pub async fn add_holiday_rules(tx: &mut Tx, rules: &[HolidayRule], at: Timestamp) -> Result<u64, StoreError> {
+    let mut added = 0;
+    for rule in rules {
+        added += sqlx::query(
+            "INSERT INTO holiday_rules (rule, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (rule) DO NOTHING",
+        )
+        .bind(&rule.rule)
+        .bind(&rule.name)
+        .bind(ms(at))
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    }
+    Ok(added)
+}
+
+/// Removes a yearly holiday rule; false when there was none.
+pub async fn remove_holiday_rule(tx: &mut Tx, rule: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM holiday_rules WHERE rule = $1").bind(rule).execute(tx.conn()).await?.rows_affected()
+        == 1)
 }
 
 /// Asks the sweep to look at every open report at `at` (after a calendar change, deadlines

@@ -387,7 +387,8 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         // The window is [base, base + 3 weeks), judged at base + 3 weeks; weeks count from
         // one day before base.
         let now = t(3 * WEEK_MS);
-        let window = Window { from: t(0), to: now, now, week_start: t(-24 * HOUR), responsible: None };
+        let week_starts = (0..4).map(|w| t(w * WEEK_MS - 24 * HOUR)).collect();
+        let window = Window { from: t(0), to: now, now, week_starts, responsible: None };
         // Before and at the end of the window: not counted.
         received(&store, 0, Some(widget), t(-1)).await;
         received(&store, 1, Some(widget), now).await;
@@ -417,8 +418,8 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         )
         .await;
         // Widget, second week: one never acknowledged nor assessed, both overdue; one
-        // acknowledged in time, whose analysis is paused while it waits on the reporter
-        // (pending, though past due).
+        // acknowledged in time, whose analysis is paused with time left while it waits on the
+        // reporter (no deadline while paused: pending).
         let b = received(&store, 3, Some(widget), t(WEEK_MS)).await;
         set(
             b,
@@ -437,7 +438,8 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
                 acknowledged_at: Some(t(WEEK_MS + 9 * HOUR)),
                 ack_due_at: Some(t(WEEK_MS + 24 * HOUR)),
                 next_sla_at: None,
-                analyse_due_at: Some(t(WEEK_MS + 72 * HOUR)),
+                analyse_due_at: None,
+                paused_clocks: embargo_domain::sla::ClockKind::Analyse.bit(),
                 needs_info_since: Some(t(WEEK_MS + 10 * HOUR)),
                 ..Default::default()
             },
@@ -515,7 +517,7 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         assert_eq!(durations.len(), 5);
 
         // The responder's view: their product only.
-        let theirs = Window { responsible: Some(responder), ..window };
+        let theirs = Window { responsible: Some(responder), ..window.clone() };
         let buckets = metrics::buckets(&mut tx, &theirs).await.unwrap();
         assert!(buckets.iter().all(|b| b.product_id == Some(widget)), "{buckets:?}");
         assert_eq!(buckets.iter().map(|b| b.reports).sum::<i64>(), 3);
@@ -966,7 +968,7 @@ async fn sql_rules_agree_with_the_domain_rules() {
         assert_eq!(scheduled, 1 + expected.iter().filter(|(_, s, _)| s.is_open()).count() as u64, "{}", db.backend);
         // The metrics' fix clock is not counted for a report closed without a fix: here
         // every report but the first has a fix deadline and none is fixed.
-        let window = Window { from: at(-10), to: at(10), now: at(10), week_start: at(-10), responsible: None };
+        let window = Window { from: at(-10), to: at(10), now: at(10), week_starts: vec![at(-10)], responsible: None };
         let buckets = embargo_store::metrics::buckets(&mut tx, &window).await.unwrap();
         let fix_counted: i64 = buckets.iter().map(|b| b.fix.met + b.fix.missed + b.fix.pending).sum();
         let rust = expected.iter().filter(|(_, s, _)| !s.is_closed()).count() as i64;

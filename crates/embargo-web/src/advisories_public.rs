@@ -58,15 +58,17 @@ fn parse_http_date(text: &str) -> Option<Timestamp> {
 
 /// A document or feed that last changed at `modified`.
 fn reply(content_type: &'static str, body: impl Into<axum::body::Body>, modified: Timestamp) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CACHE_CONTROL, REVALIDATE.to_owned()),
-            (header::LAST_MODIFIED, http_date(modified)),
-        ],
-        body.into(),
-    )
-        .into_response()
+    let mut response = reply_unstamped(content_type, body);
+    if let Ok(value) = HeaderValue::from_str(&http_date(modified)) {
+        response.headers_mut().insert(header::LAST_MODIFIED, value);
+    }
+    response
+}
+
+/// A document whose content has no one time of change (the Atom feed shows the
+/// pre-announcements, which carry none): no `Last-Modified`, so only its `ETag` validates it.
+fn reply_unstamped(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, REVALIDATE)], body.into()).into_response()
 }
 
 fn cors(headers: &mut HeaderMap) {
@@ -209,6 +211,26 @@ struct IndexPage {
     lines: Vec<Line>,
     /// Whether this instance is a CSAF provider (an https public URL).
     provider: bool,
+    upcoming: Vec<Upcoming>,
+}
+
+/// A public pre-announcement (ADR 21): an opaque ID, the instant (UTC) and the severity,
+/// nothing else of the report or its advisory.
+struct Upcoming {
+    id: String,
+    when: String,
+    severity: String,
+}
+
+fn instant(at: Timestamp) -> String {
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The pre-announced disclosures, soonest first.
+async fn upcoming(app: &App) -> Result<Vec<embargo_app::partners::Announcement>, embargo_app::AppError> {
+    let mut list = embargo_app::partners::announcements(app).await?;
+    list.sort_by(|a, b| a.disclose_at.cmp(&b.disclose_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(list)
 }
 
 /// `GET /advisories`: the latest revision of every published advisory, newest first.
@@ -229,10 +251,17 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
             title: p.title,
         })
         .collect();
+    let upcoming = match upcoming(&app).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|a| Upcoming { id: a.id, when: instant(a.disclose_at), severity: a.severity })
+            .collect(),
+        Err(err) => return failed(&app, err),
+    };
     let provider = app.config.csaf_provider_url().is_some();
     page(
         StatusCode::OK,
-        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, provider },
+        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, provider, upcoming },
     )
 }
 
@@ -370,6 +399,10 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
         Ok(list) => list,
         Err(err) => return failed(&app, err),
     };
+    let upcoming = match upcoming(&app).await {
+        Ok(list) => list,
+        Err(err) => return failed(&app, err),
+    };
     let base = app.config.base_url();
     let organisation = &app.config.organisation.name;
     let mut out = String::new();
@@ -386,6 +419,18 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
         xml(&format!("{base}/advisories"))
     ));
     out.push_str(&format!("  <author><name>{}</name></author>\n", xml(organisation)));
+    // Pre-announced disclosures: the opaque ID, the instant and the severity only.
+    for a in &upcoming {
+        let url = format!("{base}/advisories#upcoming-{}", a.id);
+        let text = format!("Upcoming disclosure {}: {} severity, {}", a.id, a.severity, instant(a.disclose_at));
+        out.push_str("  <entry>\n");
+        out.push_str(&format!("    <id>{}</id>\n", xml(&url)));
+        out.push_str(&format!("    <title>{}</title>\n", xml(&text)));
+        out.push_str(&format!("    <updated>{}</updated>\n", last_changed(&app, &list)));
+        out.push_str(&format!("    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n", xml(&url)));
+        out.push_str(&format!("    <summary type=\"text\">{}</summary>\n", xml(&text)));
+        out.push_str("  </entry>\n");
+    }
     for p in &list {
         let url = format!("{base}/advisories/{}", p.public_id);
         let title = match &p.cve_id {
@@ -409,7 +454,7 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
         out.push_str("  </entry>\n");
     }
     out.push_str("</feed>\n");
-    reply("application/atom+xml; charset=utf-8", out, last_changed(&app, &list))
+    reply_unstamped("application/atom+xml; charset=utf-8", out)
 }
 
 /// `GET /.well-known/csaf/provider-metadata.json` (CSAF 2.0 §7.1.7). The role is

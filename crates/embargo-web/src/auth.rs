@@ -71,10 +71,15 @@ pub fn session_token(app: &App, headers: &HeaderMap) -> Option<String> {
     cookie(headers, cookie_name(app))
 }
 
-/// The client's address as the connection shows it (headers are not trusted), for
-/// throttling: IPv6 clients are grouped by /64, since one host usually holds a whole /64.
-pub fn client_address(parts: &Parts) -> String {
-    match parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+/// The client's address, for throttling and the audit trail: the connection's, or, when
+/// the connection comes from a trusted proxy (`web.trusted_proxies`), the nearest address
+/// in `X-Forwarded-For` that is not itself a trusted proxy (read from the right: what the
+/// client wrote on the left is not believed). IPv6 clients are grouped by /64, since one
+/// host usually holds a whole /64.
+pub fn client_address(app: &App, parts: &Parts) -> String {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client = peer.map(|peer| forwarded_client(peer, &parts.headers, &app.config.web.trusted_proxies));
+    match client {
         Some(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -85,12 +90,49 @@ pub fn client_address(parts: &Parts) -> String {
     }
 }
 
+/// The client behind `peer` by `X-Forwarded-For`, trusting only `proxies`.
+fn forwarded_client(peer: std::net::IpAddr, headers: &HeaderMap, proxies: &[String]) -> std::net::IpAddr {
+    use embargo_app::config::in_ranges;
+    if !in_ranges(peer, proxies) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if in_ranges(ip, proxies) => client = ip,
+            Ok(ip) => return ip,
+            // Garbage: stop at the last address we could believe.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
 /// Whether an actor is a fix developer (their pages are the fixes they were given).
 pub(crate) fn is_fix_developer(actor: &Actor) -> bool {
     matches!(actor, Actor::User { role: embargo_domain::Role::FixDeveloper, .. })
 }
 
-/// A fully signed-in team member.
+/// Whether an actor is a partner contact (their pages are the partner portal's).
+pub(crate) fn is_partner(actor: &Actor) -> bool {
+    matches!(actor, Actor::User { role: embargo_domain::Role::Partner, .. })
+}
+
+/// Where an account lands after signing in: partner contacts on the portal, everyone else
+/// on the inbox (which sends fix developers on to their fixes).
+pub fn home(session: &Session) -> &'static str {
+    if session.record.user.role == embargo_domain::Role::Partner { "/partner" } else { "/inbox" }
+}
+
+/// A fully signed-in team member. A partner contact is not one: every team route answers
+/// them the same 404 as a path that does not exist.
 #[derive(Debug, Clone)]
 pub struct Team {
     /// The session.
@@ -108,7 +150,42 @@ impl FromRequestParts<App> for Team {
         };
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
-                Some(actor) => Ok(Team { actor, session }),
+                Some(actor) if is_partner(&actor) => Err(WebError::nothing_here().into_response()),
+                Some(actor) => {
+                    // Every team page shows dates and deadlines in the business calendar's
+                    // time zone: read it now if it changed (a version check).
+                    embargo_app::sla::current_calendar(app).await.map_err(|e| WebError::from(e).into_response())?;
+                    Ok(Team { actor, session })
+                }
+                None => Err(Redirect::to("/login/totp").into_response()),
+            },
+            Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
+            Err(err) => Err(WebError::from(err).into_response()),
+        }
+    }
+}
+
+/// A fully signed-in partner contact (the partner portal). Any other account gets the same
+/// 404 as a path that does not exist: the portal is not theirs.
+#[derive(Debug, Clone)]
+pub struct PartnerContact {
+    /// The session.
+    pub session: Session,
+    /// The actor it stands for (a partner account).
+    pub actor: Actor,
+}
+
+impl FromRequestParts<App> for PartnerContact {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Some(token) = session_token(app, &parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match sessions::session(app, &token).await {
+            Ok(Some(session)) => match session.actor() {
+                Some(actor) if is_partner(&actor) => Ok(PartnerContact { actor, session }),
+                Some(_) => Err(WebError::nothing_here().into_response()),
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),
@@ -134,9 +211,11 @@ impl FromRequestParts<App> for AnySession {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = session_token(app, &parts.headers).ok_or_else(|| Redirect::to("/login").into_response())?;
         match sessions::session(app, &token).await {
-            Ok(Some(session)) => {
-                Ok(AnySession { session, address: client_address(parts), device: device_token(app, &parts.headers) })
-            }
+            Ok(Some(session)) => Ok(AnySession {
+                session,
+                address: client_address(app, parts),
+                device: device_token(app, &parts.headers),
+            }),
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(err) => Err(WebError::from(err).into_response()),
         }
@@ -191,10 +270,45 @@ pub fn sign_in_message(err: &AppError) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct ClientAddress(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<App> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(client_address(parts)))
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(app, parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn only_trusted_proxies_are_believed_and_only_from_the_right() {
+        let proxies = vec!["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // Straight from the internet: headers are not believed.
+        assert_eq!(forwarded_client(ip("198.51.100.7"), &forwarded(&["203.0.113.9"]), &proxies), ip("198.51.100.7"));
+        // Through the proxy: the client it names.
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &forwarded(&["203.0.113.9"]), &proxies), ip("203.0.113.9"));
+        // A client that forges the header: the proxy appended the real address on the right.
+        let forged = forwarded(&["1.2.3.4, 203.0.113.9"]);
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &forged, &proxies), ip("203.0.113.9"));
+        // Two trusted hops (10.x then loopback), over two header lines.
+        let chain = forwarded(&["203.0.113.9", "10.1.2.3"]);
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &chain, &proxies), ip("203.0.113.9"));
+        // Garbage stops at the last address believed; no header: the proxy itself.
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &forwarded(&["<script>, 10.1.2.3"]), &proxies), ip("10.1.2.3"));
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &HeaderMap::new(), &proxies), ip("127.0.0.1"));
+        // None configured: nothing is believed.
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &forwarded(&["203.0.113.9"]), &[]), ip("127.0.0.1"));
+        assert!(embargo_app::config::in_ranges(ip("2001:db8::1"), &["2001:db8::/32".to_owned()]));
     }
 }

@@ -169,7 +169,7 @@ pub(crate) async fn dashboard_csv(
         Ok(dashboard) => dashboard,
         Err(err) => return WebError::from(err).into_response(),
     };
-    let day = dashboard.to.to_zoned_datetime(app.config.time_zone()).strftime("%Y-%m-%d").to_string();
+    let day = dashboard.to.to_zoned_datetime(app.time_zone()).strftime("%Y-%m-%d").to_string();
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -54,6 +54,12 @@ impl WebError {
         WebError::Request { status, message: message.into() }
     }
 
+    /// The 404 of a path that does not exist ("There is nothing here."): also what a
+    /// partner gets on a team route, and anyone on a partner notice not shared with them.
+    pub fn nothing_here() -> Self {
+        WebError::request(StatusCode::NOT_FOUND, "There is nothing here.")
+    }
+
     /// What the client is told. Internal and temporary failures are logged here with their
     /// cause and shown without it.
     pub fn report(&self) -> ErrorReport {

@@ -421,6 +421,8 @@ struct CalendarPage {
     time_zone: String,
     weekdays: Vec<(&'static str, bool)>,
     holidays: Vec<(String, String)>,
+    /// (rule as stored, in words, name)
+    yearly: Vec<(String, String, String)>,
 }
 
 async fn calendar_page(
@@ -445,6 +447,11 @@ async fn calendar_page(
                         .map(|(_, name)| (*name, view.settings.weekend.iter().any(|d| d == name)))
                         .collect(),
                     holidays: view.holidays.iter().map(|h| (h.day.clone(), h.name.clone())).collect(),
+                    yearly: view
+                        .yearly
+                        .iter()
+                        .map(|y| (y.rule.clone(), y.description.clone(), y.name.clone()))
+                        .collect(),
                 },
             )
         }
@@ -510,20 +517,55 @@ pub(crate) async fn add_holiday(State(app): State<App>, who: Team, Form(input): 
 /// `POST /admin/calendar/import`: an iCalendar file (`ics`, multipart).
 pub(crate) async fn import_holidays(State(app): State<App>, who: Team, mut multipart: Multipart) -> Response {
     let mut text = None;
-    while let Ok(Some(field)) = multipart.next_field().await {
-        // The form's file field (`ics`); any uploaded file is taken.
-        if field.name() == Some("ics") || field.file_name().is_some() {
-            match field.bytes().await {
-                Ok(bytes) => text = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                Err(_) => break,
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                // The form's file field (`ics`); any uploaded file is taken.
+                if field.name() == Some("ics") || field.file_name().is_some() {
+                    // Read as the CLI reads a file: UTF-8 only, at most 1 MiB.
+                    text = Some(match field.bytes().await {
+                        Ok(bytes) => sla::ics_text(bytes.to_vec()),
+                        Err(err) => Err(upload_error(&err)),
+                    });
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                text = Some(Err(upload_error(&err)));
+                break;
             }
         }
     }
     let result = match text {
-        Some(text) => sla::import_ics(&app, &who.actor, &text).await.map(|_| ()),
+        Some(Ok(text)) => sla::import_ics(&app, &who.actor, &text).await.map(|_| ()),
+        Some(Err(err)) => Err(err),
         None => Err(AppError::Invalid("choose an .ics file to import".into())),
     };
     calendar_result(&app, &who, result, "holiday").await
+}
+
+/// Why an upload could not be read: too large (the body limit), or broken.
+fn upload_error(err: &axum::extract::multipart::MultipartError) -> AppError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::Invalid(format!(
+            "the file is too large; an iCalendar file may be at most {} bytes (1 MiB)",
+            sla::ICS_MAX_BYTES
+        ))
+    } else {
+        AppError::Invalid("the upload could not be read; try again".into())
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RuleInput {
+    rule: String,
+}
+
+/// `POST /admin/calendar/yearly/remove`: `rule`, as stored.
+pub(crate) async fn remove_holiday_rule(State(app): State<App>, who: Team, Form(input): Form<RuleInput>) -> Response {
+    let result = sla::remove_holiday_rule(&app, &who.actor, &input.rule).await;
+    calendar_result(&app, &who, result, "removed").await
 }
 
 /// `POST /admin/calendar/holidays/{day}/remove`.

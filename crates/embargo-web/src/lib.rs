@@ -38,6 +38,8 @@ mod fixes;
 mod git_http;
 mod metrics_endpoint;
 mod originals;
+mod partner_portal;
+mod partners;
 mod public;
 mod setup;
 mod team;
@@ -137,6 +139,13 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/fix/runs/{id}", get(fixes::run))
         .route("/reports/{reference}/fix/runs/{id}/log.txt", get(fixes::run_text))
         .route("/invitations/{token}", get(fixes::invitation).post(fixes::accept))
+        .route("/reports/{reference}/disclosure", get(partners::disclosure))
+        .route("/reports/{reference}/disclosure/draft", post(partners::draft))
+        .route("/reports/{reference}/disclosure/edit", post(partners::edit))
+        .route("/reports/{reference}/disclosure/send", post(partners::send))
+        .route("/reports/{reference}/disclosure/leaks", post(partners::record_leak))
+        .route("/reports/{reference}/disclosure/leaks/decide", post(partners::decide_leak))
+        .route("/reports/{reference}/disclosure/embargo", post(partners::embargo))
         .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
         .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
@@ -164,10 +173,33 @@ pub fn router(app: App) -> Router {
         .route("/admin/products/{id}/rename", post(access::rename_product))
         .route("/admin/products/{id}/delete", post(access::delete_product))
         .route("/admin/products/{id}", post(evaluation::update_product))
+        .route("/admin/partners", get(partners::admin).post(partners::add))
+        .route("/admin/partners/state", post(partners::set_state))
+        .route("/admin/partners/update", post(partners::update))
+        .route("/admin/partners/contacts", post(partners::add_contact))
+        .route("/admin/partners/contacts/remove", post(partners::remove_contact))
+        .route("/admin/partners/policies", post(partners::set_policy))
         .route("/admin/calendar", get(evaluation::calendar).post(evaluation::save_calendar))
         .route("/admin/calendar/holidays", post(evaluation::add_holiday))
         .route("/admin/calendar/holidays/{day}/remove", post(evaluation::remove_holiday))
-        .route("/admin/calendar/import", post(evaluation::import_holidays))
+        // Room for a 1 MiB file and the multipart framing: the handler says what is too big.
+        .route(
+            "/admin/calendar/import",
+            post(evaluation::import_holidays).layer(DefaultBodyLimit::max(2 * embargo_app::sla::ICS_MAX_BYTES)),
+        )
+        .route("/admin/calendar/yearly/remove", post(evaluation::remove_holiday_rule))
+        // The partner portal: partner contacts only, each seeing what was shared with them
+        // (any other account, and any notice not theirs, is the 404 of an unknown path).
+        .route("/partner", get(partner_portal::home))
+        .route("/partner/notices/{id}", get(partner_portal::notice))
+        .route("/partner/notices/{id}/acknowledge", post(partner_portal::acknowledge))
+        .route("/partner/notices/{id}/leak", post(partner_portal::leak))
+        .route("/partner/notices/{id}/files/{name}", get(partner_portal::patch_file))
+        .route("/partner/notices/{id}/disclosure.ics", get(partner_portal::calendar))
+        .route("/partner/organisation", get(partner_portal::organisation))
+        .route("/partner/organisation/contacts", post(partner_portal::set_contact))
+        .route("/partner/organisation/contacts/remove", post(partner_portal::remove_contact))
+        .route("/partner/welcome/{token}", get(partner_portal::welcome).post(partner_portal::accept))
         // JSON API (bearer tokens).
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/reports", get(api::list))
@@ -341,7 +373,7 @@ async fn security_txt(State(app): State<App>) -> Response {
 }
 
 async fn not_found() -> error::WebError {
-    error::WebError::request(StatusCode::NOT_FOUND, "There is nothing here.")
+    error::WebError::nothing_here()
 }
 
 /// Counts CSP violation reports. Their content (which may quote page URLs carrying status

@@ -16,7 +16,7 @@ use crate::render::{self, Layout, page};
 #[template(path = "home.html")]
 struct HomePage {
     layout: Layout,
-    ack_days: u32,
+    promise: String,
     address: String,
 }
 
@@ -25,7 +25,7 @@ pub(crate) async fn home(State(app): State<App>) -> Response {
         StatusCode::OK,
         &HomePage {
             layout: Layout::public(&app, "Security", "home"),
-            ack_days: app.config.sla.acknowledge_working_days,
+            promise: embargo_app::mail::promise(&app, embargo_app::mail::Person::First),
             address: app.config.organisation.security_address.clone(),
         },
     )
@@ -35,7 +35,7 @@ pub(crate) async fn home(State(app): State<App>) -> Response {
 #[template(path = "policy.html")]
 struct PolicyPage {
     layout: Layout,
-    ack_days: u32,
+    promise: String,
     update_days: u32,
     address: String,
     tracker: String,
@@ -46,7 +46,7 @@ pub(crate) async fn policy(State(app): State<App>) -> Response {
         StatusCode::OK,
         &PolicyPage {
             layout: Layout::public(&app, "Security policy", "policy"),
-            ack_days: app.config.sla.acknowledge_working_days,
+            promise: embargo_app::mail::promise(&app, embargo_app::mail::Person::First),
             update_days: app.config.sla.reporter_update_working_days,
             address: app.config.organisation.security_address.clone(),
             tracker: app.config.organisation.public_issue_tracker.clone(),
@@ -138,7 +138,7 @@ struct DonePage {
     reference: String,
     status_path: String,
     status_url: String,
-    ack_days: u32,
+    promise: String,
 }
 
 pub(crate) async fn submit_report(
@@ -182,7 +182,7 @@ pub(crate) async fn submit_report(
                     reference: received.reference.to_string(),
                     status_url: format!("{}{status_path}", app.config.base_url()),
                     status_path,
-                    ack_days: app.config.sla.acknowledge_working_days,
+                    promise: embargo_app::mail::promise(&app, embargo_app::mail::Person::First),
                 },
             )
         }
@@ -237,6 +237,10 @@ pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) ->
         Ok(view) => view,
         Err(err) => return status_error(&app, err),
     };
+    // Dates are shown in the business calendar's time zone, as of now.
+    if let Err(err) = embargo_app::sla::time_zone(&app).await {
+        return WebError::from(err).into_response();
+    }
     let events = view
         .events
         .into_iter()

@@ -18,6 +18,8 @@ pub struct NavUser {
     pub admin: bool,
     /// A fix developer: their navigation is the fixes they were given.
     pub fix_developer: bool,
+    /// A partner contact: their navigation is the partner portal.
+    pub partner: bool,
 }
 
 /// What the base layout needs.
@@ -64,6 +66,26 @@ impl Layout {
                 email: user.session.email().to_owned(),
                 admin: user.session.is_admin(),
                 fix_developer: crate::auth::is_fix_developer(&user.actor),
+                partner: crate::auth::is_partner(&user.actor),
+            }),
+            body_class: "team",
+            ..Self::public(app, title, section)
+        }
+    }
+
+    /// A page of the partner portal.
+    pub fn partner(
+        app: &App,
+        title: impl Into<String>,
+        section: &'static str,
+        user: &crate::auth::PartnerContact,
+    ) -> Self {
+        Self {
+            user: Some(NavUser {
+                email: user.session.email().to_owned(),
+                admin: false,
+                fix_developer: false,
+                partner: true,
             }),
             body_class: "team",
             ..Self::public(app, title, section)
@@ -217,15 +239,16 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// A time for people: `2026-11-27 14:05 UTC` in the team's time zone.
+/// A time for people: `2026-11-27 14:05 UTC` in the team's time zone, the business
+/// calendar's (`App::time_zone`; handlers read the calendar first, see `auth::Team`).
 pub fn time(app: &App, at: Timestamp) -> String {
-    let zoned = at.to_zoned_datetime(app.config.time_zone());
+    let zoned = at.to_zoned_datetime(app.time_zone());
     zoned.strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// A date for people: `Mon 7 Dec 2026`.
+/// A date for people: `Mon 7 Dec 2026`, in the business calendar's time zone.
 pub fn date(app: &App, at: Timestamp) -> String {
-    at.to_zoned_datetime(app.config.time_zone()).strftime("%a %-d %b %Y").to_string()
+    at.to_zoned_datetime(app.time_zone()).strftime("%a %-d %b %Y").to_string()
 }
 
 /// The label and CSS class of a state.

@@ -50,8 +50,12 @@ pub(crate) async fn login(
         }
         Ok(outcome) => {
             let device = sessions::device_cookie(&app, &input.email);
-            let mut response = ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to("/inbox"))
-                .into_response();
+            let home = match sessions::session(&app, &outcome.token).await {
+                Ok(Some(session)) => auth::home(&session),
+                _ => "/inbox",
+            };
+            let mut response =
+                ([(header::SET_COOKIE, auth::set_cookie(&app, &outcome.token))], Redirect::to(home)).into_response();
             response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
             response
         }
@@ -97,7 +101,7 @@ async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Optio
 
 pub(crate) async fn totp_form(State(app): State<App>, who: AnySession) -> Response {
     if !who.pending() {
-        return Redirect::to("/inbox").into_response();
+        return Redirect::to(auth::home(&who.session)).into_response();
     }
     totp_page(&app, &who, StatusCode::OK, None).await
 }
@@ -109,16 +113,22 @@ pub(crate) struct TotpInput {
 
 pub(crate) async fn totp(State(app): State<App>, who: AnySession, Form(input): Form<TotpInput>) -> Response {
     if !who.pending() {
-        return Redirect::to("/inbox").into_response();
+        return Redirect::to(auth::home(&who.session)).into_response();
     }
+    let home = auth::home(&who.session);
     match sessions::sign_in_totp(&app, &who.session, &input.code, &who.address, who.device.as_deref()).await {
         Ok(done) => {
             let device = sessions::device_cookie(&app, who.session.email());
             let mut response = if !done.recovery_codes.is_empty() {
-                let codes = recovery_codes_page(&app, done.recovery_codes, "/inbox");
+                let codes = recovery_codes_page(&app, done.recovery_codes, home);
                 ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], codes).into_response()
             } else {
-                let to = if done.recovery_codes_left.is_some() { "/account?done=recovery-used" } else { "/inbox" };
+                // (A partner has no account page: the portal is all of theirs.)
+                let to = if done.recovery_codes_left.is_some() && home == "/inbox" {
+                    "/account?done=recovery-used"
+                } else {
+                    home
+                };
                 ([(header::SET_COOKIE, auth::set_cookie(&app, &done.token))], Redirect::to(to)).into_response()
             };
             response.headers_mut().append(header::SET_COOKIE, auth::set_device_cookie(&app, &device));
@@ -207,7 +217,9 @@ fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'stati
     match due {
         Some(due) => {
             let now = app.now();
-            let soon = embargo_domain::calendar::add_working_days(now, 2, &app.config.time_zone());
+            // The same boundary as the `due=soon` filter: two working days on the business
+            // calendar (holidays and weekend included), read when the request began.
+            let soon = embargo_app::sla::cached_calendar(app).add_working_days(now, 2);
             let class = if due <= now {
                 "overdue"
             } else if due <= soon {

@@ -3,7 +3,8 @@
 //! unpublished advisory, and again after publishing, and the three snapshots are diffed),
 //! the CSAF provider (provider metadata and ROLIE feed against their schemas from the test
 //! vectors, hashes, the detached signature checked by gpg), the Atom feed as XML, and the
-//! OSV export.
+//! OSV export; and the public pre-announcement of an embargo (issue 15), which changes
+//! only the advisories page and its feed, with the date and the severity and nothing else.
 
 use crate::common;
 
@@ -46,6 +47,9 @@ const NOT_PUBLIC: &[&str] = &[
     "/admin",
     "/api/",
     "/team/",
+    // The partner portal: partner contacts only (scoped per organisation, see `web/partners.rs`),
+    // and a new contact's link to set a password.
+    "/partner",
 ];
 
 /// Public routes that change with every request for reasons of their own (process-wide
@@ -396,7 +400,6 @@ async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
         assert_eq!(first.status, StatusCode::OK, "{path}");
         let etag =
             first.headers.get(header::ETAG).unwrap_or_else(|| panic!("{path}: no ETag")).to_str().unwrap().to_owned();
-        let modified = first.headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
         assert_eq!(first.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
         assert_eq!(first.headers[header::CACHE_CONTROL], "no-cache", "{path}: clients revalidate");
         // The same bytes, the same validator.
@@ -409,10 +412,19 @@ async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
         assert_eq!(listed.status, StatusCode::NOT_MODIFIED, "{path}: a list with a weak match");
         let stale = send(router, with(path, header::IF_NONE_MATCH, "\"0123\"")).await;
         assert_eq!((stale.status, stale.body.as_str()), (StatusCode::OK, first.body.as_str()), "{path}");
-        let since = send(router, with(path, header::IF_MODIFIED_SINCE, &modified)).await;
-        assert_eq!(since.status, StatusCode::NOT_MODIFIED, "{path}: If-Modified-Since {modified}");
         let older = send(router, with(path, header::IF_MODIFIED_SINCE, "Thu, 01 Jan 2015 00:00:00 GMT")).await;
         assert_eq!(older.status, StatusCode::OK, "{path}");
+        if path == "/advisories.atom" {
+            // The feed shows pre-announcements, which have no time of change: no
+            // Last-Modified, so If-Modified-Since cannot hide a new one; the ETag validates.
+            assert!(first.headers.get(header::LAST_MODIFIED).is_none());
+            let since = send(router, with(path, header::IF_MODIFIED_SINCE, "Thu, 01 Jan 2099 00:00:00 GMT")).await;
+            assert_eq!(since.status, StatusCode::OK, "{path}");
+            continue;
+        }
+        let modified = first.headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
+        let since = send(router, with(path, header::IF_MODIFIED_SINCE, &modified)).await;
+        assert_eq!(since.status, StatusCode::NOT_MODIFIED, "{path}: If-Modified-Since {modified}");
     }
     // The preflight of a browser tool that sends If-None-Match: read-only methods only.
     let preflight = Request::options(csaf)
@@ -707,4 +719,101 @@ fn gpg_verify(public_key: &str, data: &[u8], signature: &str) {
     tampered[0] ^= 1;
     std::fs::write(&data_path, tampered).unwrap();
     assert!(!run(&["--verify", signature_path.to_str().unwrap(), data_path.to_str().unwrap()]).status.success());
+}
+
+/// Issue 15: a pre-announced embargo shows on `/advisories` and its Atom feed with an
+/// opaque ID, the instant (UTC) and the severity, and changes nothing else of any public
+/// route; none of the report's reference, title, CVE, product or partners shows. Withdrawing
+/// the announcement, or breaking the embargo, takes it away again (every route as before).
+#[tokio::test]
+async fn a_pre_announcement_reveals_only_the_date_and_the_severity() {
+    for db in both_backends() {
+        let web = web_with(&db, |c| {
+            c.public_url = BASE.into();
+            c.organisation.name = "Example Project".into();
+            c.advisories.prefix = PREFIX.into();
+            c.advisories.cve_org_id = "b3476cb9-2e3d-41a6-98d0-0f47421a65b6".into();
+            c.advisories.cve_short_name = "example".into();
+        })
+        .await;
+        let (backend, app, router) = (db.backend, &web.app, &web.router);
+        let year = web.app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+        let routes = public_routes(&format!("{PREFIX}-{year}-0001"), year);
+        let team = team(&web).await;
+        let product = team.2;
+        let id = approved_advisory(&web, team).await;
+        // The report of `approved_advisory`, the instance's first (prefix WEB).
+        let reference: embargo_domain::ReferenceId = format!("WEB-{year}-1").parse().unwrap();
+        let lead = Actor::LocalAdmin { os_user: "root".into() };
+        reports::set_product(app, &lead, &reference, Some(product)).await.unwrap();
+        for to in ["triaging", "accepted"] {
+            reports::transition(app, &lead, &reference, to.parse().unwrap()).await.unwrap();
+        }
+        let key =
+            embargo_mail::openpgp::InstanceKey::generate("P <sec@partner.test>").unwrap().public_armored().unwrap();
+        embargo_app::partners::add(
+            app,
+            &lead,
+            embargo_app::partners::NewPartnerInput {
+                name: "Zanzipartner Org".into(),
+                contacts: vec![embargo_app::partners::NewContact { email: "sec@partner.test".into(), key: Some(key) }],
+                products: vec!["libparse".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let at: embargo_domain::Timestamp = "2026-03-17T16:00:00Z".parse().unwrap();
+        let options = embargo_app::partners::DraftOptions {
+            disclose_at: at,
+            confirm_day: false,
+            deploy_hosted: false,
+            tell_customers: false,
+        };
+        let drafted = embargo_app::partners::draft(app, &lead, &reference, options).await.unwrap();
+        embargo_app::partners::send(app, &lead, &drafted.notice.to_string(), false).await.unwrap();
+        let before = snapshot(router, &routes).await;
+
+        let announced = embargo_app::partners::announce(app, &lead, &reference).await.unwrap();
+        assert_eq!(announced.severity, "High", "the assessment's (CVSS 7.5)");
+        let during = snapshot(router, &routes).await;
+        let changed = differing(&before, &during);
+        let expected: BTreeSet<String> = ["/advisories", "/advisories.atom"].into_iter().map(str::to_owned).collect();
+        assert_eq!(changed, expected, "{backend}: a pre-announcement changed these routes");
+        for path in &expected {
+            let body = &during[path].1;
+            assert!(body.contains(&announced.id), "{backend}: {path} shows the opaque ID");
+            assert!(body.contains("High") && body.contains("2026-03-17 16:00 UTC"), "{backend}: {path}: {body:.3000}");
+            assert_eq!(mentions(body, &id), None, "{backend}: {path}");
+            for secret in [reference.to_string().as_str(), "A parser crash", "libparse", "Zanzipartner", "sec@partner"]
+            {
+                assert!(!body.contains(secret), "{backend}: {path} reveals {secret:?}");
+            }
+        }
+        // Only the opaque ID, the severity and the instant were added.
+        let page = &during["/advisories"].1;
+        let section = between(page, "id=\"upcoming\"", "</section>").unwrap();
+        let items: Vec<&str> = section.split("<li ").skip(1).collect();
+        assert_eq!(items.len(), 1, "{section}");
+        assert_eq!(
+            items[0].split("</li>").next().unwrap(),
+            format!(
+                "id=\"upcoming-{0}\"><span class=\"ref\">{0}</span>: <strong>High</strong> severity, 2026-03-17 16:00 UTC",
+                announced.id
+            )
+        );
+        // The feed parses, with one entry more.
+        let feed = &during["/advisories.atom"].1;
+        let doc = roxmltree::Document::parse(feed).unwrap();
+        assert_eq!(doc.descendants().filter(|n| n.has_tag_name("entry")).count(), 1, "{feed}");
+
+        embargo_app::partners::withdraw_announcement(app, &lead, &reference).await.unwrap();
+        let withdrawn = snapshot(router, &routes).await;
+        assert_eq!(differing(&before, &withdrawn), BTreeSet::new(), "{backend}: withdrawing takes it all away");
+        embargo_app::partners::announce(app, &lead, &reference).await.unwrap();
+        assert_ne!(differing(&before, &snapshot(router, &routes).await), BTreeSet::new());
+        embargo_app::partners::break_embargo(app, &lead, &reference, "leaked").await.unwrap();
+        let broken = snapshot(router, &routes).await;
+        assert_eq!(differing(&before, &broken), BTreeSet::new(), "{backend}: a broken embargo is not announced");
+    }
 }

@@ -17,6 +17,8 @@ mod evaluation;
 mod layering;
 #[path = "web/offboarding.rs"]
 mod offboarding;
+#[path = "web/partners.rs"]
+mod partners;
 #[path = "public_advisories.rs"]
 mod public_advisories;
 #[path = "web/security.rs"]

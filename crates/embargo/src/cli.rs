@@ -304,7 +304,13 @@ pub enum CalendarCommand {
         /// The date, YYYY-MM-DD
         date: String,
     },
-    /// Import the all-day events of an iCalendar (.ics) file as holidays
+    /// Remove a yearly holiday, given as `calendar show` prints it in brackets
+    RemoveYearly {
+        /// The rule, such as DTSTART=20101111;INTERVAL=1;DAYS=1
+        rule: String,
+    },
+    /// Import the all-day events of an iCalendar (.ics, UTF-8, at most 1 MiB) file as
+    /// holidays; yearly events are kept as rules that cover every year
     Import {
         /// The .ics file
         file: std::path::PathBuf,
@@ -478,6 +484,9 @@ pub enum ReportCommand {
     Similar {
         /// Reference ID
         id: String,
+        /// Print JSON: an array of {id, score, state, title}, best first
+        #[arg(long)]
+        json: bool,
     },
     /// Record the assessment: CVSS vectors (3.1 and/or 4.0), CWE identifiers, an SSVC decision
     Assess {

@@ -543,10 +543,32 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
             let fingerprint = reports::import_reporter_key(&app, &actor, &reference, source).await?;
             println!("{reference}: imported the reporter's OpenPGP key {fingerprint}; mail to them is now encrypted");
         }
-        ReportCommand::Similar { id } => {
+        ReportCommand::Similar { id, json } => {
             let reference = parse_reference(&app, &id)?;
-            for s in reports::similar(&app, &actor, &reference).await? {
-                println!("{}  {:.2}  {:<12} {}", s.reference, s.score, s.state.code(), output::one_line(&s.title, 80));
+            let found = reports::similar(&app, &actor, &reference).await?;
+            if json {
+                let list: Vec<_> = found
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.reference.to_string(),
+                            "score": s.score,
+                            "state": s.state.code(),
+                            "title": s.title,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for s in found {
+                    println!(
+                        "{}  {:.2}  {:<12} {}",
+                        s.reference,
+                        s.score,
+                        s.state.code(),
+                        output::one_line(&s.title, 80)
+                    );
+                }
             }
         }
         ReportCommand::Assess { id, cvss, cwe, ssvc } => {
@@ -914,6 +936,7 @@ async fn calendar(app: App, command: CalendarCommand) -> Outcome {
                     "time_zone": view.settings.time_zone,
                     "weekend": view.settings.weekend,
                     "holidays": view.holidays.iter().map(|h| serde_json::json!({ "date": h.day, "name": h.name })).collect::<Vec<_>>(),
+                    "yearly": view.yearly.iter().map(|y| serde_json::json!({ "rule": y.rule, "description": y.description, "name": y.name })).collect::<Vec<_>>(),
                 });
                 println!("{value}");
             } else {
@@ -921,6 +944,9 @@ async fn calendar(app: App, command: CalendarCommand) -> Outcome {
                 println!("weekend:   {}", view.settings.weekend.join(", "));
                 for h in &view.holidays {
                     println!("{}  {}", h.day, output::one_line(&h.name, 80));
+                }
+                for y in &view.yearly {
+                    println!("{}  {}  [{}]", y.description, output::one_line(&y.name, 80), y.rule);
                 }
             }
         }
@@ -936,9 +962,14 @@ async fn calendar(app: App, command: CalendarCommand) -> Outcome {
             embargo_app::sla::remove_holiday(&app, &actor, &date(&day)?.to_string()).await?;
             println!("{day}: holiday removed");
         }
+        CalendarCommand::RemoveYearly { rule } => {
+            embargo_app::sla::remove_holiday_rule(&app, &actor, &rule).await?;
+            println!("{rule}: yearly holiday removed");
+        }
         CalendarCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
+            let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", file.display())))?;
+            let text = embargo_app::sla::ics_text(bytes)?;
             let added = embargo_app::sla::import_ics(&app, &actor, &text).await?;
             println!("{added} holidays added from {}", file.display());
         }

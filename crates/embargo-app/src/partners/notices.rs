@@ -638,6 +638,8 @@ pub struct NoticeStatus {
     pub disclose_at: String,
     /// The embargo's state.
     pub embargo: Option<String>,
+    /// When the date and severity were pre-announced in public (RFC 3339), if they are.
+    pub announced_at: Option<String>,
     /// The subject.
     pub subject: String,
     /// The team's text.
@@ -675,6 +677,7 @@ pub async fn status(app: &App, actor: &Actor, notice: &str) -> Result<NoticeStat
         kind: found.kind,
         state: found.state,
         disclose_at: found.disclose_at.to_string(),
+        announced_at: embargo.as_ref().and_then(|e| e.announced_at).map(|t| t.to_string()),
         embargo: embargo.map(|e| e.state.code().to_owned()),
         subject: found.subject,
         body: found.body,

@@ -289,3 +289,91 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
         assert!(osv["withdrawn"].is_string() && osv["details"].as_str().unwrap().contains(reason), "{osv}");
     }
 }
+
+/// Issue 20: one calendar, one time zone everywhere: the inbox shows a deadline on the same
+/// day as the report page (the calendar's zone, not `sla.time_zone`), and the "soon" badge
+/// uses the business calendar, as the `due=soon` filter does.
+#[tokio::test]
+async fn the_inbox_and_the_report_page_show_deadlines_in_the_calendars_zone() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        // UTC+14, with a holiday on Wednesday 18 March there.
+        let settings = [("time_zone", "Pacific/Kiritimati"), ("weekend", "saturday"), ("weekend", "sunday")];
+        let reply = send(router, post("/admin/calendar", Some(&w.admin), &settings)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let holiday = [("day", "2026-03-18"), ("name", "Closed")];
+        let reply = send(router, post("/admin/calendar/holidays", Some(&w.admin), &holiday)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        // Monday 16 March 12:00 UTC is Tuesday 17 March 02:00 there; r1's acknowledgement is
+        // due Thursday 19 March 11:00 UTC, Friday 20 March 01:00 there. Two working days from
+        // now there (the 18th is off) end on Friday 20 March 02:00: it is due soon. (A plain
+        // Saturday–Sunday week in UTC ends on Wednesday 18 March 12:00: not soon.)
+        w.web.clock.set("2026-03-16T12:00:00Z");
+        let admin = sign_in(&w.web, router, "admin@team.test").await;
+        let local = Actor::LocalAdmin { os_user: "test".into() };
+        let detail = reports::show(&w.web.app, &local, &w.r1, reports::ReadPurpose::Read).await.unwrap();
+        let mut tx = w.web.app.store.begin().await.unwrap();
+        let mut record = embargo_store::sla::get(&mut tx, detail.report.id).await.unwrap();
+        record.ack_due_at = Some("2026-03-19T11:00:00Z".parse().unwrap());
+        embargo_store::sla::set(&mut tx, detail.report.id, &record).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let reply = send(router, get("/inbox", Some(&admin))).await;
+        let row = &reply.body[reply.body.find(&w.r1.to_string()).expect("r1 listed")..];
+        let due = between(row, "data-label=\"Due\" class=\"", "</td>").unwrap();
+        assert_eq!(due, "soon\">Fri 20 Mar 2026", "{}", db.backend);
+        let reply = send(router, get("/inbox?due=soon", Some(&admin))).await;
+        assert!(reply.body.contains(&w.r1.to_string()), "the filter agrees with the badge");
+        let reply = send(router, get(&format!("/reports/{}", w.r1), Some(&admin))).await;
+        assert!(reply.body.contains("Fri 2026-03-20 "), "the same day as in the inbox: {}", db.backend);
+    }
+}
+
+/// Issue 20: the web upload reads an .ics file as the CLI does (UTF-8 only) and says so when
+/// a file is over 1 MiB; yearly events are listed as rules and can be removed.
+#[tokio::test]
+async fn the_ics_upload_refuses_what_the_cli_refuses_and_keeps_yearly_rules() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let upload = |bytes: Vec<u8>| {
+            let mut request = multipart("/admin/calendar/import", &[], &[("ics", bytes.as_slice())]);
+            request.headers_mut().insert(header::COOKIE, w.admin.parse().unwrap());
+            send(router, request)
+        };
+        let latin1 = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20260714\r\nSUMMARY:F\xeate nationale\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n"
+            .to_vec();
+        let reply = upload(latin1).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.backend);
+        assert!(reply.body.contains("not UTF-8"), "{}", reply.body);
+        let broken = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20260714\r\nSUMMARY:\xe2\x82\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n"
+            .to_vec();
+        assert_eq!(upload(broken).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        for size in [1024 * 1024 + 1, 3 * 1024 * 1024] {
+            let mut big = b"BEGIN:VCALENDAR\r\n".to_vec();
+            big.resize(size, b'\n');
+            let reply = upload(big).await;
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{size}");
+            assert!(reply.body.contains("at most 1048576 bytes (1 MiB)"), "{size}: {}", reply.body);
+        }
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        assert!(!reply.body.contains("2026-07-14"), "nothing imported");
+
+        let yearly = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20101111\r\nRRULE:FREQ=YEARLY\r\n\
+SUMMARY:Armistice Day\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            .to_vec();
+        assert_eq!(upload(yearly).await.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        assert!(reply.body.contains("every year on 11 November from 2010"), "{}", reply.body);
+        let rule = "DTSTART=20101111;INTERVAL=1;DAYS=1";
+        let reply = send(router, post("/admin/calendar/yearly/remove", Some(&w.admin), &[("rule", rule)])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let reply = send(router, get("/admin/calendar", Some(&w.admin))).await;
+        assert!(!reply.body.contains("11 November"));
+        let reply = send(router, post("/admin/calendar/yearly/remove", Some(&w.on), &[("rule", rule)])).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    }
+}

@@ -252,6 +252,9 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         assert_eq!(products[0]["release_lines"][1], "2.9");
         let out = it.run(&["report", "similar", &id], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["report", "similar", &id, "--json"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(serde_json::from_str::<Value>(&out.stdout).unwrap().is_array(), "{}", out.stdout);
         let out = it.run(&["metrics", "--days", "30"], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.lines().count() >= 2, "a header and the overall row: {}", out.stdout);
@@ -269,7 +272,7 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         .unwrap();
         let out = it.run(&["calendar", "import", ics.to_str().unwrap()], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(out.stdout.starts_with("11 holidays added"), "2027 through 2037: {}", out.stdout);
+        assert!(out.stdout.starts_with("1 holidays added"), "one yearly rule, for every year: {}", out.stdout);
         let out = it.run(&["calendar", "add", "2027-05-03", "Spring"], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         let out = it.run(&["calendar", "set", "--time-zone", "Europe/Paris", "--weekend", "saturday,sunday"], b"");
@@ -278,6 +281,19 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         let calendar: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(calendar["time_zone"], "Europe/Paris");
         assert!(calendar["holidays"].as_array().unwrap().iter().any(|h| h["date"] == "2027-05-03"));
+        assert_eq!(calendar["yearly"][0]["description"], "every year on 1 January from 2027");
+        assert_eq!(calendar["yearly"][0]["name"], "New Year");
+        let rule = calendar["yearly"][0]["rule"].as_str().unwrap().to_owned();
+        let out = it.run(&["calendar", "remove", "2040-01-01"], b"");
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains("yearly rule"), "{}", out.stderr);
+        let out = it.run(&["calendar", "remove-yearly", &rule], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        // Latin-1 is refused, as the web upload refuses it.
+        std::fs::write(&ics, b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20270714\r\nSUMMARY:F\xeate\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").unwrap();
+        let out = it.run(&["calendar", "import", ics.to_str().unwrap()], b"");
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains("not UTF-8"), "{}", out.stderr);
         let out = it.run(&["calendar", "set", "--time-zone", "Nowhere/City"], b"");
         assert_eq!(out.code, 65);
         assert!(out.stderr.contains("unknown time zone"), "{}", out.stderr);

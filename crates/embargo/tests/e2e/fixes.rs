@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::BIN;
 
-fn ok(it: &Instance, args: &[&str]) -> Output {
+pub(crate) fn ok(it: &Instance, args: &[&str]) -> Output {
     let out = it.run(args, b"");
     assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
     out
@@ -37,7 +37,7 @@ fn git(dir: &Path, args: &[&str]) -> Output {
     run_command(cmd, b"")
 }
 
-fn git_ok(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn git_ok(dir: &Path, args: &[&str]) -> Output {
     let out = git(dir, args);
     assert_eq!(out.code, 0, "git {args:?}: {}", out.stderr);
     out
@@ -89,16 +89,16 @@ fn settled(it: &Instance, reference: &str) -> Value {
     }
 }
 
-struct Fixture {
-    it: Instance,
-    server: Server,
-    reference: String,
-    public: PathBuf,
-    root: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) it: Instance,
+    pub(crate) server: Server,
+    pub(crate) reference: String,
+    pub(crate) public: PathBuf,
+    pub(crate) root: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn url(&self, user: &str, token: &str, reference: &str) -> String {
+    pub(crate) fn url(&self, user: &str, token: &str, reference: &str) -> String {
         format!("http://{}:{token}@{}/git/{reference}.git", user.replace('@', "%40"), self.server.addr)
     }
 }
@@ -116,7 +116,7 @@ fn accepted_report(it: &Instance, id: &str) -> String {
     reference
 }
 
-fn fixture(db: Option<&embargo_test_support::TestDb>) -> Fixture {
+pub(crate) fn fixture(db: Option<&embargo_test_support::TestDb>) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let public = public_repository(root.path());
     let it = Instance::new(BIN, db);
@@ -140,7 +140,7 @@ fn fixture(db: Option<&embargo_test_support::TestDb>) -> Fixture {
     Fixture { it, server, reference, public, root }
 }
 
-fn have_tools() -> bool {
+pub(crate) fn have_tools() -> bool {
     let git = Command::new("git")
         .arg("--version")
         .output()

@@ -7,6 +7,7 @@ mod command_line;
 mod fixes;
 mod mail;
 mod offboarding;
+mod partner_portal;
 mod partners;
 mod smtp;
 mod views;
