@@ -100,8 +100,44 @@ pub fn cna_container(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     Value::Object(cna)
 }
 
-/// The full CVE record (`dataType` `CVE_RECORD`, state `PUBLISHED`) around [`cna_container`].
+/// The CNA container of a rejected record, for a withdrawn advisory: the reason and the
+/// provider (CVE JSON 5.1 `cnaRejectedContainer`; what `POST /cve/{id}/reject` takes).
+pub fn rejected_container(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
+    let mut provider = json!({"orgId": publisher.cve_org_id.clone().unwrap_or_default()});
+    if let Some(short) = &publisher.cve_short_name {
+        provider["shortName"] = json!(short);
+    }
+    json!({
+        "providerMetadata": provider,
+        "rejectedReasons": [{"lang": "en", "value": record.withdrawal_text()}],
+    })
+}
+
+/// The full CVE record (`dataType` `CVE_RECORD`) around [`cna_container`]: state
+/// `PUBLISHED`, or for a withdrawn advisory `REJECTED` around [`rejected_container`].
 pub fn cve_record(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
+    if let Some(withdrawn) = record.withdrawn {
+        let withdrawn = record.published.map_or(withdrawn, |p| withdrawn.max(p));
+        let mut metadata = json!({
+            "cveId": record.cve_id.clone().unwrap_or_default(),
+            "assignerOrgId": publisher.cve_org_id.clone().unwrap_or_default(),
+            "state": "REJECTED",
+            "dateRejected": utc(withdrawn),
+            "dateUpdated": utc(record.modified.max(withdrawn)),
+        });
+        if let Some(short) = &publisher.cve_short_name {
+            metadata["assignerShortName"] = json!(short);
+        }
+        if let Some(published) = record.published {
+            metadata["datePublished"] = json!(utc(published));
+        }
+        return json!({
+            "dataType": "CVE_RECORD",
+            "dataVersion": DATA_VERSION,
+            "cveMetadata": metadata,
+            "containers": {"cna": rejected_container(record, publisher)},
+        });
+    }
     let mut metadata = json!({
         "cveId": record.cve_id.clone().unwrap_or_default(),
         "assignerOrgId": publisher.cve_org_id.clone().unwrap_or_default(),
@@ -165,10 +201,12 @@ fn collection_url(ecosystem: &str) -> Option<&'static str> {
     })
 }
 
+/// The CVE `versionType` of a range: the range's own kind first (a Git range holds commits,
+/// whatever the package's ecosystem), then the ecosystem's version scheme.
 fn version_type(kind: RangeKind, ecosystem: Option<&str>) -> &'static str {
     match (kind, ecosystem.and_then(|e| e.split(':').next())) {
-        (RangeKind::Semver, _) | (_, Some("crates.io" | "npm" | "Go" | "Hex" | "Pub")) => "semver",
         (RangeKind::Git, _) => "git",
+        (RangeKind::Semver, _) | (_, Some("crates.io" | "npm" | "Go" | "Hex" | "Pub")) => "semver",
         (_, Some("PyPI")) => "python",
         (_, Some("Maven")) => "maven",
         (_, Some("Red Hat" | "SUSE" | "openSUSE" | "AlmaLinux" | "Rocky Linux" | "Mageia" | "openEuler")) => "rpm",

@@ -14,6 +14,9 @@
 //! document. An advisory whose [`Report`] is not [`Report::is_publishable`] must not be
 //! published.
 //!
+//! The report also carries the warnings of the CSAF optional tests of [`csaf::optional`]
+//! (6.2.2, 6.2.3, 6.2.11, 6.2.13, 6.2.16, 6.2.18), which do not block publication.
+//!
 //! CSAF mandatory tests implemented: 6.1.1–6.1.10, 6.1.13–6.1.33 including 6.1.27.1–6.1.27.11,
 //! each checked against the OASIS corpus. Not implemented: 6.1.11 (needs the CWE catalogue)
 //! and 6.1.12 (needs the IANA language subtag registry); see
@@ -28,6 +31,7 @@ pub mod cve;
 mod cvss_json;
 pub mod markdown;
 pub mod osv;
+pub mod purl;
 pub mod record;
 pub mod schema;
 
@@ -85,6 +89,9 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub formats: Vec<(Format, Status)>,
+    /// What the CSAF optional tests (§6.2, [`csaf::optional`]) warn about: worth fixing, but
+    /// no obstacle to publication.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -123,6 +130,12 @@ impl fmt::Display for Report {
                 }
             }
         }
+        if !self.warnings.is_empty() {
+            writeln!(f, "CSAF optional tests: {} warning(s)", self.warnings.len())?;
+            for w in &self.warnings {
+                writeln!(f, "  - {w}")?;
+            }
+        }
         Ok(())
     }
 }
@@ -145,8 +158,17 @@ pub fn validate_outputs(record: &AdvisoryRecord, publisher: &Publisher) -> Repor
         if publisher.cve_org_id.is_none() {
             missing.push("the publisher has no CVE organisation ID (the CNA's UUID at CVE Services)".to_owned());
         }
-        let container = schema::validate(Schema::CveCnaContainer, &cve::cna_container(record, publisher));
-        let full = schema::validate(Schema::CveRecord, &cve::cve_record(record, publisher));
+        let (container, full) = if record.withdrawn.is_some() {
+            (
+                schema::validate(Schema::CveRejectedContainer, &cve::rejected_container(record, publisher)),
+                schema::validate(Schema::CveRejectedRecord, &cve::cve_record(record, publisher)),
+            )
+        } else {
+            (
+                schema::validate(Schema::CveCnaContainer, &cve::cna_container(record, publisher)),
+                schema::validate(Schema::CveRecord, &cve::cve_record(record, publisher)),
+            )
+        };
         formats.push((Format::CveContainer, status(missing.iter().cloned().chain(container).collect())));
         formats.push((Format::CveRecord, status(missing.into_iter().chain(full).collect())));
     }
@@ -154,5 +176,6 @@ pub fn validate_outputs(record: &AdvisoryRecord, publisher: &Publisher) -> Repor
     let mut csaf_problems = schema::validate(Schema::Csaf, &document);
     csaf_problems.extend(csaf::mandatory::run_all(&document).iter().map(ToString::to_string));
     formats.push((Format::Csaf, status(csaf_problems)));
-    Report { formats }
+    let warnings = csaf::optional::run_all(&document).iter().map(ToString::to_string).collect();
+    Report { formats, warnings }
 }

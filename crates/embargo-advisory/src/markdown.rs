@@ -65,6 +65,9 @@ pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
         let _ = writeln!(md, "- **Weaknesses:** {}", list.join(", "));
     }
     md.push('\n');
+    if record.withdrawn.is_some() {
+        let _ = writeln!(md, "## Withdrawn\n\n{}\n", text(&record.withdrawal_text()));
+    }
     if !record.summary.trim().is_empty() {
         let _ = writeln!(md, "## Summary\n\n{}\n", text(record.summary.trim()));
     }

@@ -133,6 +133,18 @@ pub struct AdvisoryRecord {
     pub modified: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<Timestamp>,
+    /// Why the advisory was withdrawn (one or two sentences); outputs fall back to
+    /// [`AdvisoryRecord::withdrawal_text`]'s generic sentence when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub withdrawn_reason: String,
+    /// OSV `upstream`: identifiers of the upstream vulnerabilities this one derives from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
+    /// Data of an imported record that has no field of its own here (OSV top-level
+    /// `database_specific`, less the CWE IDs that became [`AdvisoryRecord::weaknesses`]);
+    /// written again into the OSV output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_specific: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One affected product or package.
@@ -154,6 +166,13 @@ pub struct Affected {
     /// Individually listed affected versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// OSV `ecosystem_specific` of an imported package (Go's `imports`, RustSec's
+    /// `affects`…), passed through to the OSV output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem_specific: Option<serde_json::Value>,
+    /// OSV per-package `database_specific` of an imported package, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_specific: Option<serde_json::Value>,
 }
 
 /// A version range in OSV's terms: a list of events in the range's ordering.
@@ -161,6 +180,9 @@ pub struct Affected {
 pub struct Range {
     pub kind: RangeKind,
     pub events: Vec<Event>,
+    /// OSV per-range `database_specific` of an imported range, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_specific: Option<serde_json::Value>,
 }
 
 impl Range {
@@ -374,6 +396,11 @@ pub struct Publisher {
     pub cve_org_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cve_short_name: Option<String>,
+    /// Where the provider serves its TLP:WHITE CSAF documents (`https://…/.well-known/csaf/white`):
+    /// a document's canonical URL is `<this>/<year of initial release>/<file name>`, its CSAF
+    /// `self` reference (§3.2.1.11, optional test 6.2.11). `None` when there is no provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csaf_documents_url: Option<String>,
 }
 
 /// CSAF publisher categories (`translator` is left out: it needs a source language).
@@ -480,18 +507,9 @@ pub const OSV_ECOSYSTEMS: &[&str] = &[
     "GIT",
 ];
 
-/// Whether `purl` is a syntactically valid package URL: `pkg:type/[namespace/]name[@version]…`.
+/// Whether `purl` is a syntactically valid package URL (see [`crate::purl::Purl::parse`]).
 pub fn is_purl(purl: &str) -> bool {
-    let Some(rest) = purl.strip_prefix("pkg:") else { return false };
-    let rest = rest.trim_start_matches('/');
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let Some((kind, path)) = rest.split_once('/') else { return false };
-    let kind_ok = kind.starts_with(|c: char| c.is_ascii_alphabetic())
-        && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'));
-    let path = path.trim_end_matches('/');
-    let name_and_version = path.rsplit('/').next().unwrap_or_default();
-    let name = name_and_version.split('@').next().unwrap_or_default();
-    kind_ok && !name.is_empty() && !purl.chars().any(char::is_whitespace)
+    crate::purl::Purl::parse(purl).is_ok()
 }
 
 impl AdvisoryRecord {
@@ -621,6 +639,11 @@ impl AdvisoryRecord {
         {
             problem("modified".into(), "the modification time is before the publication time".into());
         }
+        if let (Some(published), Some(withdrawn)) = (self.published, self.withdrawn)
+            && withdrawn < published
+        {
+            problem("withdrawn".into(), "the withdrawal time is before the publication time".into());
+        }
         problems
     }
 
@@ -636,6 +659,32 @@ impl AdvisoryRecord {
         } else {
             self.revisions.clone()
         }
+    }
+
+    /// Why the advisory was withdrawn, for every output: the reason given, else a generic
+    /// sentence.
+    pub fn withdrawal_text(&self) -> String {
+        match self.withdrawn_reason.trim() {
+            "" => {
+                "This advisory has been withdrawn by its publisher; its content should no longer be relied on.".into()
+            }
+            reason => reason.to_owned(),
+        }
+    }
+
+    /// The other identifiers to list beside the record's own ID and CVE ID: each alias once,
+    /// in order, without the CVE ID or our own ID (imported records often repeat them).
+    pub fn other_ids(&self) -> Vec<&str> {
+        let own = self.id.to_string();
+        let mut out: Vec<&str> = Vec::new();
+        for alias in &self.aliases {
+            let alias = alias.trim();
+            if alias.is_empty() || Some(alias) == self.cve_id.as_deref() || alias == own || out.contains(&alias) {
+                continue;
+            }
+            out.push(alias);
+        }
+        out
     }
 
     /// The description: the summary, or else the details.

@@ -30,6 +30,10 @@ pub enum Schema {
     CveRecord,
     /// CVE JSON 5.1.1, a published CNA container (what CVE Services accepts).
     CveCnaContainer,
+    /// CVE JSON 5.1.1, a full rejected record (the schema's `Rejected` branch).
+    CveRejectedRecord,
+    /// CVE JSON 5.1.1, a rejected CNA container (the bundled schema's `cnaRejectedContainer`).
+    CveRejectedContainer,
     /// CSAF 2.0 (with the FIRST CVSS schemas it references).
     Csaf,
     /// FIRST CVSS v2.0, v3.0 and v3.1 JSON.
@@ -65,6 +69,7 @@ fn compile(schema: Schema) -> Validator {
         Schema::Osv => ("osv/schema.json", false),
         Schema::CveRecord => ("cve/CVE_JSON_bundled_5.1.1.json", false),
         Schema::CveCnaContainer => ("cve/CVE_JSON_cnaPublishedContainer_5.1.1.json", false),
+        Schema::CveRejectedRecord | Schema::CveRejectedContainer => ("cve/CVE_JSON_bundled_5.1.1.json", false),
         Schema::Csaf => ("csaf/csaf_json_schema.json", true),
         Schema::CvssV2 => ("csaf/first/cvss-v2.0.json", false),
         Schema::CvssV30 => ("csaf/first/cvss-v3.0.json", false),
@@ -72,13 +77,19 @@ fn compile(schema: Schema) -> Validator {
     };
     let mut root = parse(path);
     let mut resources = if with_first { first_schemas() } else { Vec::new() };
-    if schema == Schema::CveRecord {
-        // A published record is the schema's first `oneOf` branch; validating against that
-        // branch alone names the failing field instead of "not valid under any of oneOf".
+    let part = match schema {
+        // A published record is the schema's first `oneOf` branch, a rejected one the second;
+        // validating against one branch names the failing field instead of "not valid under
+        // any of oneOf".
+        Schema::CveRecord => Some("#/oneOf/0"),
+        Schema::CveRejectedRecord => Some("#/oneOf/1"),
+        Schema::CveRejectedContainer => Some("#/definitions/cnaRejectedContainer"),
+        _ => None,
+    };
+    if let Some(part) = part {
         let id = root["$id"].as_str().expect("the CVE schema has an $id").to_owned();
         resources.push((id.clone(), root));
-        root =
-            serde_json::json!({"$schema": "http://json-schema.org/draft-07/schema#", "$ref": format!("{id}#/oneOf/0")});
+        root = serde_json::json!({"$schema": "http://json-schema.org/draft-07/schema#", "$ref": format!("{id}{part}")});
     }
     let mut options = jsonschema::options();
     options = options.should_validate_formats(true);
@@ -95,7 +106,7 @@ fn compile(schema: Schema) -> Validator {
 }
 
 fn validator(schema: Schema) -> &'static Validator {
-    static CELLS: [OnceLock<Validator>; 7] = [const { OnceLock::new() }; 7];
+    static CELLS: [OnceLock<Validator>; 9] = [const { OnceLock::new() }; 9];
     let index = schema as usize;
     CELLS[index].get_or_init(|| compile(schema))
 }

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 
 use embargo_advisory::csaf::{csaf_filename, mandatory, to_csaf};
-use embargo_advisory::cve::{cna_container, cve_record};
+use embargo_advisory::cve::{cna_container, cve_record, rejected_container};
 use embargo_advisory::markdown::{to_html, to_markdown};
 use embargo_advisory::osv::to_osv;
 use embargo_advisory::schema::BUNDLED;
@@ -44,11 +44,14 @@ fn realistic_advisories_are_valid_in_every_format() {
     }
 }
 
+/// Issue 19 item 8: the OSV `id` is the project's own ID (in the `x_` form the schema leaves
+/// to unregistered databases), never the CVE ID, which would collide with OSV.dev's own CVE
+/// records; the CVE ID is the first alias, as GHSA and RustSec write it.
 #[test]
-fn osv_ids_follow_the_standards_note() {
+fn osv_ids_are_our_own_with_the_cve_as_alias() {
     let with_cve = to_osv(&semver_library());
-    assert_eq!(with_cve["id"], "CVE-2026-10001");
-    assert_eq!(with_cve["aliases"], json!(["EMB-2026-0001", "GHSA-abcd-efgh-ijkl"]));
+    assert_eq!(with_cve["id"], "x_EMB-2026-0001");
+    assert_eq!(with_cve["aliases"], json!(["CVE-2026-10001", "GHSA-abcd-efgh-ijkl"]));
     assert_eq!(with_cve["schema_version"], "1.7.5");
     assert_eq!(with_cve["modified"], "2026-11-22T15:30:00Z");
     let without = to_osv(&git_only());
@@ -282,4 +285,269 @@ fn csaf_filenames_agree_with_the_oasis_corpus() {
         }
     }
     assert_eq!(checked, 6);
+}
+
+// Issue 19: the outputs' meaning, not only their shape.
+
+/// Item 1: a withdrawn advisory is withdrawn in every format: OSV `withdrawn` (after
+/// `published`), a REJECTED CVE record with the reason, and a CSAF document that claims no
+/// product, says why in a "Reasoning for Withdrawal" note and records the withdrawal in its
+/// revision history.
+#[test]
+fn a_withdrawn_advisory_is_withdrawn_in_every_format() {
+    let publisher = common::publisher();
+    let record = withdrawn();
+    let report = validate_outputs(&record, &publisher);
+    assert!(report.is_publishable(), "{report}");
+    assert_eq!(report.status(Format::CveRecord), &Status::Valid);
+
+    let osv = to_osv(&record);
+    assert_eq!(
+        (osv["published"].as_str(), osv["withdrawn"].as_str()),
+        (Some("2026-11-20T09:00:00Z"), Some("2026-11-25T08:00:00Z"))
+    );
+    assert!(osv["details"].as_str().unwrap().starts_with("**Withdrawn:** The parser's recursion limit"), "{osv:#}");
+
+    let full = cve_record(&record, &publisher);
+    assert_eq!(full["cveMetadata"]["state"], "REJECTED");
+    assert_eq!(full["cveMetadata"]["dateRejected"], "2026-11-25T08:00:00Z");
+    assert_eq!(full["containers"]["cna"]["rejectedReasons"][0]["value"], record.withdrawn_reason);
+    assert!(full["containers"]["cna"].get("affected").is_none(), "a rejected record affects nothing");
+    assert_eq!(rejected_container(&record, &publisher), full["containers"]["cna"]);
+
+    let csaf = to_csaf(&record, &publisher);
+    let document = &csaf["document"];
+    assert_eq!(document["category"], "csaf_base");
+    assert_eq!(document["tracking"]["status"], "final");
+    assert_eq!(document["notes"][0]["category"], "description");
+    assert_eq!(document["notes"][0]["title"], "Reasoning for Withdrawal");
+    assert_eq!(document["notes"][0]["text"], record.withdrawn_reason);
+    let history = document["tracking"]["revision_history"].as_array().unwrap();
+    assert!(history.last().unwrap()["summary"].as_str().unwrap().starts_with("Withdrawn:"));
+    assert!(csaf.get("product_tree").is_none() && csaf.get("vulnerabilities").is_none(), "{csaf:#}");
+    assert!(!serde_json::to_string(&csaf).unwrap().contains("known_affected"));
+    assert_eq!(mandatory::run_all(&csaf), vec![]);
+
+    // The same record not withdrawn is live in all three.
+    let mut live = record.clone();
+    live.withdrawn = None;
+    assert_eq!(cve_record(&live, &publisher)["cveMetadata"]["state"], "PUBLISHED");
+    assert_eq!(to_csaf(&live, &publisher)["document"]["category"], "csaf_security_advisory");
+    assert!(to_osv(&live).get("withdrawn").is_none());
+
+    // A withdrawal dated before the publication is refused, and never written so.
+    let mut early = record.clone();
+    early.withdrawn = Some(ts("2026-11-01T00:00:00Z"));
+    assert!(early.validate().iter().any(|p| p.field == "withdrawn"), "{:?}", early.validate());
+    assert_eq!(to_osv(&early)["withdrawn"], "2026-11-20T09:00:00Z");
+}
+
+/// Item 2: a GIT range is commits, whatever the package's ecosystem: `versionType: "git"`,
+/// never a semver bound made of a commit hash.
+#[test]
+fn git_ranges_are_git_in_the_cve_record() {
+    let container = cna_container(&git_and_qualified_purls(), &common::publisher());
+    let core = container["affected"].as_array().unwrap().iter().find(|a| a["product"] == "acme-core").unwrap();
+    let versions = core["versions"].as_array().unwrap();
+    let commit = versions.iter().find(|v| v["lessThan"] == "2222222222222222222222222222222222222222").unwrap();
+    assert_eq!(commit["versionType"], "git", "{core:#}");
+    assert_eq!(commit["version"], "1111111111111111111111111111111111111111");
+    let release = versions.iter().find(|v| v["lessThan"] == "1.4.2").unwrap();
+    assert_eq!(release["versionType"], "semver");
+    let widgetd = cna_container(&git_only(), &common::publisher());
+    // git_only has no CVE ID, but its container is computed the same way.
+    assert_eq!(widgetd["affected"][0]["versions"][0]["versionType"], "git");
+}
+
+/// Item 3: a version goes between the name and the qualifiers (a purl parser reads it), for
+/// the catalogue's purls with qualifiers too.
+#[test]
+fn package_urls_put_the_version_before_the_qualifiers() {
+    use embargo_advisory::purl::Purl;
+    let csaf = to_csaf(&git_and_qualified_purls(), &common::publisher());
+    let text = serde_json::to_string(&csaf).unwrap();
+    assert!(text.contains("pkg:deb/debian/acme-tools@1.2-3%2Bdeb12u1?arch=source"), "{text}");
+    assert!(text.contains("pkg:deb/debian/acme-tools@1.2-2?arch=source"), "{text}");
+    assert!(!text.contains("?arch=source@"), "{text}");
+    let fixed = Purl::parse("pkg:deb/debian/acme-tools@1.2-3%2Bdeb12u1?arch=source").unwrap();
+    assert_eq!(fixed.version.as_deref(), Some("1.2-3+deb12u1"));
+    assert_eq!(fixed.qualifiers, [("arch".to_owned(), "source".to_owned())]);
+    assert_eq!(mandatory::run("6.1.13", &csaf).unwrap(), vec![]);
+}
+
+/// Item 4: the vendor is never an ecosystem's name. An import without purl namespace,
+/// repository or module path gets the vendor it is given (the organisation).
+#[test]
+fn an_imported_package_without_vendor_gets_the_organisation() {
+    let osv = r#"{"id": "PYSEC-2026-1", "modified": "2026-01-02T00:00:00Z", "details": "x",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "acme-tls", "purl": "pkg:pypi/acme-tls"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2"}]}]},
+                     {"package": {"ecosystem": "npm", "name": "left-pad"}, "versions": ["1.0.0"]},
+                     {"package": {"ecosystem": "Maven", "name": "org.acme:core", "purl": "pkg:maven/org.acme/core"},
+                      "versions": ["2.0"]}]}"#;
+    let imported = embargo_advisory::osv::import_osv(osv, "EMB-2026-0042".parse().unwrap(), "Example Org").unwrap();
+    let vendors: Vec<&str> = imported.record.affected.iter().map(|a| a.vendor.as_str()).collect();
+    assert_eq!(vendors, ["Example Org", "Example Org", "org.acme"]);
+    let publisher = common::publisher();
+    let csaf = to_csaf(&imported.record, &publisher);
+    let names: Vec<&str> =
+        csaf["product_tree"]["branches"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert!(!names.iter().any(|n| ["PyPI", "npm", "Maven"].contains(n)), "{names:?}");
+}
+
+/// Item 9: an alias that repeats our own ID, the CVE ID or another alias is listed once, so
+/// that the CSAF `ids` stay unique (the schema's `uniqueItems`) and the advisory publishable.
+#[test]
+fn aliases_are_listed_once() {
+    let publisher = common::publisher();
+    let mut record = semver_library();
+    record.aliases = vec![
+        "GHSA-abcd-efgh-ijkl".into(),
+        "EMB-2026-0001".into(),
+        "CVE-2026-10001".into(),
+        "GHSA-abcd-efgh-ijkl".into(),
+        "RUSTSEC-2026-0001".into(),
+    ];
+    let report = validate_outputs(&record, &publisher);
+    assert!(report.is_publishable(), "{report}");
+    let csaf = to_csaf(&record, &publisher);
+    let ids: Vec<&str> =
+        csaf["vulnerabilities"][0]["ids"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["GHSA-abcd-efgh-ijkl", "RUSTSEC-2026-0001"]);
+    assert_eq!(to_osv(&record)["aliases"], json!(["CVE-2026-10001", "GHSA-abcd-efgh-ijkl", "RUSTSEC-2026-0001"]));
+}
+
+/// Item 11: the four optional tests that warned, checked by their rule here as well as by
+/// the official validator (`official_validators.rs`): a canonical `self` reference (6.2.11),
+/// keys in order when serialised (6.2.13), an identification helper on every product
+/// (6.2.16), and every `product_version_range` a `vers:` range (6.2.18).
+#[test]
+fn csaf_meets_the_optional_tests_that_warned() {
+    let publisher = common::publisher();
+    for record in realistic() {
+        let csaf = to_csaf(&record, &publisher);
+        let id = record.id.to_string();
+        let self_ref =
+            csaf["document"]["references"].as_array().unwrap().iter().find(|r| r["category"] == "self").cloned();
+        let year = record.initial_release().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+        assert_eq!(
+            self_ref.unwrap()["url"],
+            format!("https://security.example.org/.well-known/csaf/white/{year}/{}", csaf_filename(&id))
+        );
+        // Serialised (the publication pretty-prints this value), the keys come out sorted.
+        let text = serde_json::to_string_pretty(&csaf).unwrap();
+        let reparsed: Value = serde_json::from_str(&text).unwrap();
+        fn sorted(v: &Value) -> bool {
+            match v {
+                Value::Object(map) => map.keys().is_sorted() && map.values().all(sorted),
+                Value::Array(list) => list.iter().all(sorted),
+                _ => true,
+            }
+        }
+        assert!(sorted(&reparsed), "{id}: keys out of order");
+        fn products(v: &Value, out: &mut Vec<Value>) {
+            match v {
+                Value::Object(map) => {
+                    if map.contains_key("product_id") && map.contains_key("name") {
+                        out.push(v.clone());
+                    }
+                    map.values().for_each(|c| products(c, out));
+                }
+                Value::Array(list) => list.iter().for_each(|c| products(c, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        products(&csaf["product_tree"], &mut all);
+        for product in &all {
+            assert!(product["product_identification_helper"]["purl"].is_string(), "{id}: {product}");
+        }
+        fn ranges(v: &Value, out: &mut Vec<String>) {
+            for b in v.as_array().into_iter().flatten() {
+                if b["category"] == "product_version_range" {
+                    out.push(b["name"].as_str().unwrap().to_owned());
+                }
+                ranges(&b["branches"], out);
+            }
+        }
+        let mut names = Vec::new();
+        ranges(&csaf["product_tree"]["branches"], &mut names);
+        for name in names {
+            assert!(name.starts_with("vers:"), "{id}: {name}");
+        }
+    }
+    // A Git range is a full product name that says which commits of which repository.
+    let csaf = to_csaf(&git_only(), &publisher);
+    let names = csaf["product_tree"]["full_product_names"].as_array().unwrap();
+    assert_eq!(names.len(), 1);
+    let name = names[0]["name"].as_str().unwrap();
+    assert!(
+        name.contains("9f2c1e0b7d6a5f4e3c2b1a0987654321fedcba98")
+            && name.contains("https://git.example.org/widget/widgetd"),
+        "{name}"
+    );
+    assert_eq!(csaf["vulnerabilities"][0]["product_status"]["known_affected"], json!(["P1-R1"]));
+    assert_eq!(csaf["vulnerabilities"][0]["product_status"]["fixed"], json!(["P1-F1"]));
+    // Without a provider URL there is no canonical URL to name.
+    let mut no_provider = publisher.clone();
+    no_provider.csaf_documents_url = None;
+    assert!(
+        to_csaf(&git_only(), &no_provider)["document"]["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["category"] != "self")
+    );
+}
+
+/// Item 13: the workarounds are in the OSV `details` (OSV has no field of its own for them),
+/// and the generator is this crate at its version, not `0.0.0`.
+#[test]
+fn osv_details_carry_the_workarounds_and_the_generator_has_a_version() {
+    let record = semver_library();
+    let details = to_osv(&record)["details"].as_str().unwrap().to_owned();
+    assert!(details.ends_with(&format!("## Workarounds\n\n{}", record.workarounds)), "{details}");
+    let engine = &to_csaf(&record, &common::publisher())["document"]["tracking"]["generator"]["engine"];
+    assert_eq!(engine["version"], env!("CARGO_PKG_VERSION"));
+    assert_ne!(engine["version"], "0.0.0");
+    assert_eq!(
+        cna_container(&record, &common::publisher())["x_generator"]["engine"],
+        format!("Embargo {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Item 11: the optional tests are part of the advisory check: `validate_outputs` reports
+/// their warnings (the editor and `embargo advisory check` show them), without blocking
+/// publication. Our documents raise one, where CSAF 2.0 cannot do better: no score for an
+/// advisory scored with CVSS 4.0 only.
+#[test]
+fn the_advisory_check_reports_the_optional_tests() {
+    use embargo_advisory::csaf::optional;
+    let publisher = common::publisher();
+    for record in realistic() {
+        let report = validate_outputs(&record, &publisher);
+        let expected: Vec<String> = if record.id.to_string() == "EMB-2026-0003" {
+            vec!["CSAF test 6.2.3 at /vulnerabilities/0/product_status/known_affected/0: missing score".into()]
+        } else {
+            vec![]
+        };
+        assert_eq!(report.warnings, expected, "{}", record.id);
+        assert!(report.is_publishable());
+    }
+    let report = validate_outputs(&cvss4_only(), &publisher);
+    assert!(report.to_string().contains("CSAF optional tests: 1 warning(s)\n  - CSAF test 6.2.3"), "{report}");
+
+    // A careless document: each implemented test warns.
+    let mut careless = to_csaf(&several_products(), &publisher);
+    careless["document"].as_object_mut().unwrap().remove("references");
+    careless["vulnerabilities"][0].as_object_mut().unwrap().remove("remediations");
+    careless["vulnerabilities"][0].as_object_mut().unwrap().remove("scores");
+    let branch = &mut careless["product_tree"]["branches"][0]["branches"][1]["branches"][0];
+    branch["name"] = json!(">= 3.0.0, < 3.4.1");
+    branch["product"].as_object_mut().unwrap().remove("product_identification_helper");
+    let tracking = careless["document"]["tracking"].as_object_mut().unwrap();
+    let id = tracking.remove("id").unwrap();
+    tracking.insert("id".into(), id);
+    let tests: std::collections::BTreeSet<&str> = optional::run_all(&careless).iter().map(|w| w.test).collect();
+    assert_eq!(tests, optional::IMPLEMENTED.iter().copied().collect());
 }

@@ -28,8 +28,10 @@ use crate::{App, AppError, audit};
 /// An advisory as the team sees it.
 #[derive(Debug, Clone)]
 pub struct Advisory {
-    /// Our identifier.
+    /// The internal handle (`DRAFT-YYYY-NNNN`), stable from creation on.
     pub id: String,
+    /// The public ID, assigned at the first publication.
+    pub public_id: Option<String>,
     /// Where it is in its review.
     pub state: AdvisoryState,
     /// The record.
@@ -69,15 +71,35 @@ pub fn publisher(app: &App) -> Publisher {
         },
         cve_org_id: non_empty(&a.cve_org_id),
         cve_short_name: non_empty(&a.cve_short_name),
+        csaf_documents_url: config.csaf_provider_url().map(|base| format!("{base}/.well-known/csaf/white")),
     }
 }
+
+/// The prefix of internal handles: drafts and imports are `DRAFT-YYYY-NNNN` until their
+/// publication gives them a public ID (ADR 23).
+pub const HANDLE_PREFIX: &str = "DRAFT";
 
 fn prefix(app: &App) -> Result<embargo_domain::ReferencePrefix, AppError> {
     let text = match app.config.advisories.prefix.as_str() {
         "" => app.config.organisation.reference_prefix.as_str(),
         p => p,
     };
+    if text == HANDLE_PREFIX {
+        return Err(AppError::Invalid(format!("{HANDLE_PREFIX} is the prefix of draft handles, not a public prefix")));
+    }
     embargo_domain::ReferencePrefix::parse(text).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+fn year_of(now: Timestamp) -> i16 {
+    now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year()
+}
+
+/// A new internal handle for a draft or an import.
+async fn new_handle(tx: &mut Tx, now: Timestamp) -> Result<AdvisoryId, AppError> {
+    let year = year_of(now);
+    let number = store::next_handle(tx, year).await?;
+    let prefix = embargo_domain::ReferencePrefix::parse(HANDLE_PREFIX).map_err(|e| AppError::Internal(e.into()))?;
+    AdvisoryId::new(prefix, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))
 }
 
 fn parse_record(row: &AdvisoryRow) -> Result<AdvisoryRecord, AppError> {
@@ -170,6 +192,7 @@ async fn view(tx: &mut Tx, app: &App, row: AdvisoryRow) -> Result<Advisory, AppE
         editors: review.editors().map(str::to_owned).collect(),
         state: review.state(),
         id: row.advisory_id,
+        public_id: row.public_id,
         record,
         reports,
         submitted_by: row.submitted_by,
@@ -180,7 +203,7 @@ async fn view(tx: &mut Tx, app: &App, row: AdvisoryRow) -> Result<Advisory, AppE
 }
 
 async fn published_revisions(tx: &mut Tx, row: &AdvisoryRow) -> Result<i64, AppError> {
-    Ok(store::publication(tx, &row.advisory_id).await?.map_or(0, |p| p.revision))
+    Ok(store::latest_publication(tx, row.id).await?.map_or(0, |p| p.revision))
 }
 
 /// A new draft, covering `report` when given: its title, and from its assessment the CVSS
@@ -205,9 +228,7 @@ pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&Refer
         }
         None => None,
     };
-    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let number = store::next_number(&mut tx, year).await?;
-    let id = AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+    let id = new_handle(&mut tx, now).await?;
     let title = title.trim();
     let mut record = AdvisoryRecord {
         id: id.clone(),
@@ -230,6 +251,9 @@ pub async fn create(app: &App, actor: &Actor, title: &str, report: Option<&Refer
         published: None,
         modified: now,
         withdrawn: None,
+        withdrawn_reason: String::new(),
+        upstream: Vec::new(),
+        database_specific: None,
     };
     if let Some(report) = &linked {
         prefill(&mut tx, app, &mut record, report).await?;
@@ -286,6 +310,7 @@ fn add_affected(
                 embargo_advisory::RangeKind::Semver
             },
             events,
+            database_specific: None,
         };
         match record.affected.iter_mut().find(|a| a.product == product.name) {
             Some(existing) => existing.ranges.push(range),
@@ -299,6 +324,8 @@ fn add_affected(
                     .filter(|r| r.starts_with("https://") || r.starts_with("http://")),
                 ranges: vec![range],
                 versions: Vec::new(),
+                ecosystem_specific: None,
+                database_specific: None,
             }),
         }
     }
@@ -337,26 +364,38 @@ pub(crate) async fn refresh_affected_in(
 /// A draft made by [`import_osv`].
 #[derive(Debug, Clone)]
 pub struct ImportedDraft {
-    /// Our identifier.
+    /// The draft's handle.
     pub id: String,
-    /// What the import could not carry over.
+    /// What the import could not carry over as it was: one sentence per OSV field path.
     pub notes: Vec<String>,
 }
 
-/// Imports an OSV (or GHSA-in-OSV) record as a new draft with our own ID; the record's own
-/// ID becomes an alias (admins).
+/// Imports an OSV (or GHSA-in-OSV) record as a new draft with a handle of ours; the record's
+/// own ID becomes an alias (admins). Its dates are kept as the record says (an imported
+/// withdrawal stays after the publication it withdraws); a package that matches a catalogue
+/// product gets the catalogue's vendor (the organisation), and one whose record names no
+/// vendor gets the organisation, never the ecosystem's name.
 pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<ImportedDraft, AppError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ImportAdvisory).await?;
-    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let number = store::next_number(&mut tx, year).await?;
-    let id = AdvisoryId::new(prefix(app)?, year, number).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
-    let imported = embargo_advisory::osv::import_osv(json, id.clone()).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let id = new_handle(&mut tx, now).await?;
+    let organisation = app.config.organisation.name.clone();
+    let imported = embargo_advisory::osv::import_osv(json, id.clone(), &organisation)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     let mut record = imported.record;
-    // A draft is not published, whatever the imported record said; it gets our dates.
-    record.published = None;
+    // The draft changed here and now; its publication and withdrawal times stay the record's.
     record.modified = now;
+    let products = embargo_store::products::list(&mut tx).await?;
+    for affected in &mut record.affected {
+        let in_catalogue = products.iter().any(|p| {
+            (!p.purl.is_empty() && affected.purl.as_deref() == Some(p.purl.as_str()))
+                || (p.name == affected.product && affected.ecosystem.as_deref().unwrap_or("") == p.ecosystem)
+        });
+        if in_catalogue {
+            affected.vendor = organisation.clone();
+        }
+    }
     let advisory = store::insert(&mut tx, &id.to_string(), &to_json(&record)?, &actor.to_string(), now).await?;
     save_editors(&mut tx, advisory, &AdvisoryReview::new(actor)).await?;
     audit::record(
@@ -369,7 +408,7 @@ pub async fn import_osv(app: &App, actor: &Actor, json: &str) -> Result<Imported
     )
     .await?;
     tx.commit().await?;
-    Ok(ImportedDraft { id: id.to_string(), notes: imported.notes })
+    Ok(ImportedDraft { id: id.to_string(), notes: imported.notes.iter().map(ToString::to_string).collect() })
 }
 
 /// Reads an advisory with the validation of every output (audited).
@@ -378,15 +417,17 @@ pub async fn get(app: &App, actor: &Actor, id: &str) -> Result<Advisory, AppErro
     let row = find(&mut tx, actor, id).await?;
     let advisory = view(&mut tx, app, row).await?;
     tx.rollback().await?;
-    crate::audit::record_read(app, actor, "advisory.read", &subject(id), "").await?;
+    crate::audit::record_read(app, actor, "advisory.read", &subject(&advisory.id), "").await?;
     Ok(advisory)
 }
 
 /// A line of the advisory list.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Our identifier.
+    /// The handle.
     pub id: String,
+    /// The public ID, once published.
+    pub public_id: Option<String>,
     /// State.
     pub state: AdvisoryState,
     /// Title.
@@ -410,6 +451,7 @@ pub async fn list(app: &App, actor: &Actor, state: Option<AdvisoryState>) -> Res
         out.push(Summary {
             state: state_of(&row)?,
             id: row.advisory_id,
+            public_id: row.public_id,
             title: record.title,
             cve_id: record.cve_id,
             updated_at: row.updated_at,
@@ -430,10 +472,13 @@ pub async fn update(app: &App, actor: &Actor, id: &str, mut record: AdvisoryReco
     record.id = old.id.clone();
     record.published = old.published;
     record.revisions = old.revisions.clone();
+    record.withdrawn = old.withdrawn;
+    record.withdrawn_reason = old.withdrawn_reason.clone();
     record.modified = now;
     let from = edited_in(&mut tx, actor, &row, now).await?;
-    store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
-    audit::record(&mut tx, app, actor, "advisory.edit", &subject(id), &format!("from={}", from.code())).await?;
+    store::update_record(&mut tx, row.id, &row.advisory_id, &to_json(&record)?, now).await?;
+    audit::record(&mut tx, app, actor, "advisory.edit", &subject(&row.advisory_id), &format!("from={}", from.code()))
+        .await?;
     tx.commit().await?;
     Ok(embargo_advisory::validate_outputs(&record, &publisher(app)))
 }
@@ -450,7 +495,8 @@ pub async fn link_report(app: &App, actor: &Actor, id: &str, reference: &Referen
         other => other?,
     }
     store::link_report(&mut tx, row.id, report.id).await?;
-    audit::record(&mut tx, app, actor, "advisory.link", &subject(id), &format!("report={reference}")).await?;
+    audit::record(&mut tx, app, actor, "advisory.link", &subject(&row.advisory_id), &format!("report={reference}"))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -471,7 +517,7 @@ pub async fn submit_for_review(app: &App, actor: &Actor, id: &str) -> Result<(),
         )));
     }
     store::set_state(&mut tx, row.id, to.code(), Some(&actor.to_string()), None, now).await?;
-    audit::record(&mut tx, app, actor, "advisory.review.request", &subject(id), "").await?;
+    audit::record(&mut tx, app, actor, "advisory.review.request", &subject(&row.advisory_id), "").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -485,7 +531,7 @@ pub async fn approve(app: &App, actor: &Actor, id: &str) -> Result<(), AppError>
     authz::require(&mut tx, actor, Permission::ReviewAdvisory).await?;
     let to = review_of(&mut tx, &row).await?.apply(AdvisoryStep::Approve, actor)?;
     store::set_state(&mut tx, row.id, to.code(), None, Some(&actor.to_string()), now).await?;
-    audit::record(&mut tx, app, actor, "advisory.review.approve", &subject(id), "").await?;
+    audit::record(&mut tx, app, actor, "advisory.review.approve", &subject(&row.advisory_id), "").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -498,14 +544,16 @@ pub async fn request_changes(app: &App, actor: &Actor, id: &str) -> Result<(), A
     authz::require(&mut tx, actor, Permission::ReviewAdvisory).await?;
     let to = review_of(&mut tx, &row).await?.apply(AdvisoryStep::RequestChanges, actor)?;
     store::set_state(&mut tx, row.id, to.code(), None, None, now).await?;
-    audit::record(&mut tx, app, actor, "advisory.review.changes", &subject(id), "").await?;
+    audit::record(&mut tx, app, actor, "advisory.review.changes", &subject(&row.advisory_id), "").await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Publishes an approved advisory now: stamps the publication time and the revision,
-/// computes and validates every output, signs the CSAF document, and stores the
-/// publication that public routes serve. Returns the revision number.
+/// Publishes an approved advisory now: gives it its public ID at its first publication (the
+/// next number of the public sequence, in this transaction: drafts never take one, so the
+/// public sequence has no gaps), stamps the publication time and the revision, computes and
+/// validates every output, signs the CSAF document, and stores the publication that public
+/// routes serve. Returns the revision number.
 pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) -> Result<i64, AppError> {
     let key = crate::openpgp::instance_key(app).await?;
     let now = app.now().round(jiff::Unit::Second).map_err(|e| AppError::Internal(e.into()))?;
@@ -513,18 +561,65 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
     let row = find(&mut tx, actor, id).await?;
     authz::require(&mut tx, actor, Permission::PublishAdvisory).await?;
     let mut review = review_of(&mut tx, &row).await?;
-    let to = review.apply(AdvisoryStep::Publish, actor)?;
+    let mut to = review.apply(AdvisoryStep::Publish, actor)?;
     let mut record = parse_record(&row)?;
+    if record.withdrawn.is_some() {
+        // An imported withdrawal: published withdrawn, and final like any withdrawal.
+        to = review.apply(AdvisoryStep::Withdraw, actor)?;
+    }
     let revision = published_revisions(&mut tx, &row).await? + 1;
+    let public_id = match &row.public_id {
+        Some(public) => public.parse::<AdvisoryId>().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?,
+        None => {
+            let year = year_of(now);
+            let number = store::next_number(&mut tx, year).await?;
+            let public = AdvisoryId::new(prefix(app)?, year, number)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")))?;
+            store::set_public_id(&mut tx, row.id, &public.to_string()).await?;
+            public
+        }
+    };
+    record.id = public_id;
     let first = record.published.unwrap_or(now);
     record.published = Some(first);
+    // An imported withdrawal published here for the first time is withdrawn as it appears.
+    if let Some(withdrawn) = record.withdrawn {
+        record.withdrawn = Some(withdrawn.max(first));
+    }
     record.modified = now;
     let number = u32::try_from(revision).map_err(|e| AppError::Internal(e.into()))?;
-    let default = if revision == 1 { "Initial release." } else { "Updated." };
-    let note = summary.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
-    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: note.to_owned() });
+    let default = match (record.withdrawn.is_some(), revision) {
+        // The revision history records the withdrawal (CSAF), here as in `withdraw`.
+        (true, _) => format!("Withdrawn: {}", record.withdrawal_text()),
+        (false, 1) => "Initial release.".to_owned(),
+        (false, _) => "Updated.".to_owned(),
+    };
+    let note = summary.map(str::trim).filter(|s| !s.is_empty()).map_or(default, str::to_owned);
+    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: note });
+    let publication = publication(app, &row, &record, revision, &key)?;
+    store::publish(&mut tx, &publication).await?;
+    store::update_record(&mut tx, row.id, &row.advisory_id, &to_json(&record)?, now).await?;
+    store::set_state(&mut tx, row.id, to.code(), None, row.approved_by.as_deref(), now).await?;
+    save_editors(&mut tx, row.id, &review).await?;
+    let details = format!("public_id={} revision={revision}", publication.public_id);
+    audit::record(&mut tx, app, actor, "advisory.publish", &subject(&row.advisory_id), &details).await?;
+    tx.commit().await?;
+    metrics::counter!("embargo_advisories_published_total").increment(1);
+    tracing::info!(advisory = %publication.public_id, revision, "advisory published");
+    Ok(revision)
+}
+
+/// Every output of `record` as one published revision: validated (an invalid one is refused
+/// with its problems), the CSAF document signed.
+fn publication(
+    app: &App,
+    row: &AdvisoryRow,
+    record: &AdvisoryRecord,
+    revision: i64,
+    key: &embargo_mail::openpgp::InstanceKey,
+) -> Result<Publication, AppError> {
     let publisher = publisher(app);
-    let validation = embargo_advisory::validate_outputs(&record, &publisher);
+    let validation = embargo_advisory::validate_outputs(record, &publisher);
     if !validation.is_publishable() {
         return Err(AppError::Invalid(format!(
             "the advisory's outputs are not valid:\n{}",
@@ -532,35 +627,74 @@ pub async fn publish(app: &App, actor: &Actor, id: &str, summary: Option<&str>) 
         )));
     }
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| AppError::Internal(e.into()));
-    let csaf = pretty(&embargo_advisory::csaf::to_csaf(&record, &publisher))?;
+    let csaf = pretty(&embargo_advisory::csaf::to_csaf(record, &publisher))?;
     let csaf_signature = key.sign_detached(csaf.as_bytes()).map_err(|e| AppError::Internal(e.into()))?;
-    let publication = Publication {
+    let public_id = record.id.to_string();
+    Ok(Publication {
         advisory: row.id,
         revision,
-        public_id: id.to_owned(),
         cve_id: record.cve_id.clone(),
         title: record.title.clone(),
-        published_at: first,
-        modified_at: now,
-        osv: pretty(&embargo_advisory::osv::to_osv(&record))?,
+        published_at: record.published.unwrap_or(record.modified),
+        modified_at: record.modified,
+        osv: pretty(&embargo_advisory::osv::to_osv(record))?,
         cve_record: match record.cve_id {
-            Some(_) => Some(pretty(&embargo_advisory::cve::cve_record(&record, &publisher))?),
+            Some(_) => Some(pretty(&embargo_advisory::cve::cve_record(record, &publisher))?),
             None => None,
         },
-        csaf_filename: embargo_advisory::csaf::csaf_filename(id),
+        csaf_filename: embargo_advisory::csaf::csaf_filename(&public_id),
+        public_id,
         csaf,
         csaf_signature,
-        markdown: embargo_advisory::markdown::to_markdown(&record, &publisher),
-        html: embargo_advisory::markdown::to_html(&record, &publisher),
-    };
+        markdown: embargo_advisory::markdown::to_markdown(record, &publisher),
+        html: embargo_advisory::markdown::to_html(record, &publisher),
+    })
+}
+
+/// Withdraws a published advisory (admins): a final revision that says why, published at
+/// once in every format (CSAF: the withdrawal in the revision history and a "Reasoning for
+/// Withdrawal" note, no product claimed affected; CVE: a `REJECTED` record; OSV: `withdrawn`),
+/// after which the advisory cannot change. Refused while an edit of it is pending (that
+/// revision was not reviewed). Rejecting its CVE ID at CVE Services is `cve reject`'s job.
+/// Returns the revision number.
+pub async fn withdraw(app: &App, actor: &Actor, id: &str, reason: &str) -> Result<i64, AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::Invalid("give the reason for the withdrawal; it is published with it".into()));
+    }
+    let key = crate::openpgp::instance_key(app).await?;
+    let now = app.now().round(jiff::Unit::Second).map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = app.store.begin().await?;
+    let row = find(&mut tx, actor, id).await?;
+    authz::require(&mut tx, actor, Permission::PublishAdvisory).await?;
+    let mut review = review_of(&mut tx, &row).await?;
+    let revision = published_revisions(&mut tx, &row).await? + 1;
+    if revision > 1 && review.state() != AdvisoryState::Published && review.state() != AdvisoryState::Withdrawn {
+        return Err(AppError::Conflict(format!(
+            "advisory {} has unpublished edits ({}); publish or undo them before withdrawing it",
+            row.advisory_id,
+            review.state()
+        )));
+    }
+    let to = review.apply(AdvisoryStep::Withdraw, actor)?;
+    let mut record = parse_record(&row)?;
+    let public_id =
+        row.public_id.clone().ok_or_else(|| AppError::Internal(anyhow::anyhow!("published without a public ID")))?;
+    record.id = public_id.parse().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    record.withdrawn = Some(now);
+    record.withdrawn_reason = reason.to_owned();
+    record.modified = now;
+    let number = u32::try_from(revision).map_err(|e| AppError::Internal(e.into()))?;
+    record.revisions.push(embargo_advisory::Revision { number, date: now, summary: format!("Withdrawn: {reason}") });
+    let publication = publication(app, &row, &record, revision, &key)?;
     store::publish(&mut tx, &publication).await?;
-    store::update_record(&mut tx, row.id, id, &to_json(&record)?, now).await?;
+    store::update_record(&mut tx, row.id, &row.advisory_id, &to_json(&record)?, now).await?;
     store::set_state(&mut tx, row.id, to.code(), None, row.approved_by.as_deref(), now).await?;
     save_editors(&mut tx, row.id, &review).await?;
-    audit::record(&mut tx, app, actor, "advisory.publish", &subject(id), &format!("revision={revision}")).await?;
+    let details = format!("public_id={public_id} revision={revision}");
+    audit::record(&mut tx, app, actor, "advisory.withdraw", &subject(&row.advisory_id), &details).await?;
     tx.commit().await?;
-    metrics::counter!("embargo_advisories_published_total").increment(1);
-    tracing::info!(advisory = id, revision, "advisory published");
+    tracing::info!(advisory = %public_id, revision, "advisory withdrawn");
     Ok(revision)
 }
 
@@ -582,7 +716,11 @@ pub async fn export(app: &App, actor: &Actor, id: &str, format: &str) -> Result<
         "osv" => pretty(embargo_advisory::osv::to_osv(record)),
         "cve" => {
             need_cve()?;
-            pretty(embargo_advisory::cve::cna_container(record, &publisher))
+            if record.withdrawn.is_some() {
+                pretty(embargo_advisory::cve::rejected_container(record, &publisher))
+            } else {
+                pretty(embargo_advisory::cve::cna_container(record, &publisher))
+            }
         }
         "cve-record" => {
             need_cve()?;

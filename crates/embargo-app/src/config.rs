@@ -806,6 +806,15 @@ impl Config {
         self.public_url.starts_with("https://")
     }
 
+    /// The base URL under which this instance is a CSAF trusted provider, or `None` when it
+    /// cannot be one: CSAF 2.0 requires TLS for a provider (§7.1.3) and forbids an `http://`
+    /// `CSAF:` line in security.txt (§7.1.8), so a `public_url` that is not `https` declares no
+    /// provider at all (no provider metadata, no `CSAF:` line, no `self` reference in the
+    /// documents). `serve` says so at start.
+    pub fn csaf_provider_url(&self) -> Option<String> {
+        self.https().then(|| self.base_url())
+    }
+
     /// The public base URL, without a trailing slash.
     pub fn base_url(&self) -> String {
         if self.public_url.is_empty() {

@@ -281,10 +281,11 @@ pub async fn assign(app: &App, actor: &Actor, cve_id: &str, advisory_id: &str) -
     record.cve_id = Some(id.clone());
     record.modified = now;
     let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
-    embargo_store::advisories::update_record(&mut tx, advisory.id, advisory_id, &json, now).await?;
+    embargo_store::advisories::update_record(&mut tx, advisory.id, &advisory.advisory_id, &json, now).await?;
     crate::advisories::edited_in(&mut tx, actor, &advisory, now).await?;
     cve_ids::assign(&mut tx, &id, advisory.id, now).await?;
-    audit::record(&mut tx, app, actor, "cve.assign", &format!("advisory:{advisory_id}"), &format!("cve={id}")).await?;
+    let subject = format!("advisory:{}", advisory.advisory_id);
+    audit::record(&mut tx, app, actor, "cve.assign", &subject, &format!("cve={id}")).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -317,7 +318,7 @@ pub async fn publish(app: &App, actor: &Actor, advisory_id: &str) -> Result<Done
     let container = embargo_advisory::cve::cna_container(&advisory.record, &crate::advisories::publisher(app));
     let cve = parse_id(&id)?;
     let client = client(app)?;
-    let subject = format!("advisory:{advisory_id}");
+    let subject = format!("advisory:{}", advisory.id);
     if client.config().dry_run {
         let mut tx = app.store.snapshot().await?;
         let row = cve_ids::get(&mut tx, &id).await?;

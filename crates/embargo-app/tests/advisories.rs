@@ -61,7 +61,8 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
 
         // The responder on the report starts the advisory; it is prefilled from the assessment.
         let id = advisories::create(app, &on, "", Some(&reference)).await.unwrap();
-        assert!(id.starts_with("EMB-2026-"), "{id}");
+        // A draft has a handle, not a public ID: public IDs are given at publication.
+        assert!(id.starts_with("DRAFT-2026-"), "{id}");
         let draft = advisories::get(app, &on, &id).await.unwrap();
         assert_eq!(draft.state, AdvisoryState::Draft);
         assert_eq!(draft.record.title, "Heap overflow in libparse");
@@ -100,13 +101,17 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
         assert!(advisories::published(app).await.unwrap().is_empty(), "nothing public yet");
         advisories::approve(app, &lead, &id).await.unwrap();
         assert_eq!(advisories::publish(app, &lead, &id, None).await.unwrap(), 1);
+        let public_id = advisories::get(app, &lead, &id).await.unwrap().public_id.expect("a public ID");
+        assert_eq!(public_id, "EMB-2026-0001", "the first publication of the year");
+        assert!(advisories::published_one(app, &id).await.unwrap().is_none(), "the handle is not public");
 
-        let public = advisories::published_one(app, &id).await.unwrap().expect("published");
+        let public = advisories::published_one(app, &public_id).await.unwrap().expect("published");
+        assert_eq!(public.public_id, public_id);
         assert_eq!(public.revision, 1);
         assert!(public.csaf_filename.ends_with(".json"));
         assert!(public.csaf_signature.contains("BEGIN PGP SIGNATURE"));
         let osv: serde_json::Value = serde_json::from_str(&public.osv).unwrap();
-        assert_eq!(osv["id"], format!("x_{id}"), "without a CVE ID, OSV gets our ID in the x_ form");
+        assert_eq!(osv["id"], format!("x_{public_id}"), "OSV gets our public ID in the x_ form");
         assert!(public.markdown.contains("Do not parse untrusted archives"), "mitigations in the announcement");
         let csaf: serde_json::Value = serde_json::from_str(&public.csaf).unwrap();
         assert_eq!(csaf["document"]["tracking"]["status"], "final");
@@ -121,7 +126,7 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
         let draft = advisories::get(app, &lead, &id).await.unwrap();
         assert_eq!(draft.state, AdvisoryState::Draft);
         assert_eq!(draft.editors, [format!("user:{on_id}")], "{backend}");
-        assert_eq!(advisories::published_one(app, &id).await.unwrap().unwrap().revision, 1);
+        assert_eq!(advisories::published_one(app, &public_id).await.unwrap().unwrap().revision, 1);
         // Issue 12 item 9: the responder edited, an admin asked for review; the responder
         // is not the second pair of eyes, and publishing is not theirs to do.
         advisories::submit_for_review(app, &lead, &id).await.unwrap();
@@ -132,10 +137,10 @@ async fn a_report_becomes_a_reviewed_signed_published_advisory() {
         advisories::approve(app, &local, &id).await.unwrap();
         let refused = advisories::publish(app, &on, &id, Some("Adds the 1.x fix.")).await.unwrap_err();
         assert!(matches!(refused, AppError::Forbidden("publish advisories")), "{refused}");
-        assert_eq!(advisories::published_one(app, &id).await.unwrap().unwrap().revision, 1, "still revision 1");
+        assert_eq!(advisories::published_one(app, &public_id).await.unwrap().unwrap().revision, 1, "still revision 1");
         assert_eq!(advisories::publish(app, &lead, &id, Some("Adds the 1.x fix.")).await.unwrap(), 2);
         assert!(advisories::get(app, &lead, &id).await.unwrap().editors.is_empty(), "published: a new revision");
-        let public = advisories::published_one(app, &id).await.unwrap().unwrap();
+        let public = advisories::published_one(app, &public_id).await.unwrap().unwrap();
         let csaf: serde_json::Value = serde_json::from_str(&public.csaf).unwrap();
         assert_eq!(csaf["document"]["tracking"]["revision_history"].as_array().unwrap().len(), 2);
         assert_eq!(advisories::published_revisions_all(app).await.unwrap().len(), 2);
@@ -193,5 +198,236 @@ async fn osv_records_import_as_drafts_and_export_in_every_format() {
         let responder_id = accounts::create_user(app, &local, "r@example.org", Role::Responder, None).await.unwrap();
         let responder = Actor::User { id: responder_id, role: Role::Responder };
         assert!(matches!(advisories::import_osv(app, &responder, "{}").await, Err(AppError::Forbidden(_))));
+    }
+}
+
+async fn public_id_of(app: &embargo_app::App, actor: &Actor, id: &str) -> Option<String> {
+    advisories::get(app, actor, id).await.unwrap().public_id
+}
+
+/// Takes a draft to approved: `author` writes a publishable record, `reviewer` approves.
+async fn approved(app: &embargo_app::App, author: &Actor, reviewer: &Actor, id: &str, title: &str) {
+    let mut record = advisories::get(app, author, id).await.unwrap().record;
+    record.title = title.into();
+    record.summary = format!("{title}: a crafted input crashes the parser.");
+    record.affected = vec![
+        serde_json::from_value(serde_json::json!({
+            "product": "libparse", "vendor": "Example Project", "ecosystem": "crates.io",
+            "purl": "pkg:cargo/libparse",
+            "ranges": [{"kind": "SEMVER", "events": [{"introduced": "2.0.0"}, {"fixed": "2.4.1"}]}],
+        }))
+        .unwrap(),
+    ];
+    let validation = advisories::update(app, author, id, record).await.unwrap();
+    assert!(validation.is_publishable(), "{validation}");
+    advisories::submit_for_review(app, author, id).await.unwrap();
+    advisories::approve(app, reviewer, id).await.unwrap();
+}
+
+/// Issue 19 item 5: drafts and imports take internal handles; the public ID is the next
+/// number of the public sequence when an advisory is first published, so that the published
+/// IDs have no gaps and say nothing about drafts (how many, or in which order).
+#[tokio::test]
+async fn public_ids_are_given_at_publication_without_gaps() {
+    for db in both_backends() {
+        let it = instance_with(db, |c| c.advisories.prefix = "ACME".into()).await;
+        let app = &it.app;
+        let backend = it.db.backend;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let lead_id = accounts::create_user(app, &local, "lead@example.org", Role::Admin, None).await.unwrap();
+        let lead = Actor::User { id: lead_id, role: Role::Admin };
+        let first = advisories::create(app, &lead, "First draft", None).await.unwrap();
+        let second = advisories::create(app, &lead, "Second draft", None).await.unwrap();
+        let osv = r#"{"id": "GHSA-aaaa-bbbb-cccc", "modified": "2026-01-02T00:00:00Z", "summary": "Imported",
+            "details": "An imported record.", "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"},
+            "versions": ["1.0.0"]}]}"#;
+        let imported = advisories::import_osv(app, &lead, osv).await.unwrap().id;
+        let third = advisories::create(app, &lead, "Third draft", None).await.unwrap();
+        assert_eq!(
+            [&first, &second, &imported, &third].map(String::as_str),
+            ["DRAFT-2026-0001", "DRAFT-2026-0002", "DRAFT-2026-0003", "DRAFT-2026-0004"],
+            "{backend}"
+        );
+        assert!(advisories::get(app, &lead, &third).await.unwrap().public_id.is_none());
+
+        // The third is published first: it is ACME-2026-0001, whatever came before it.
+        approved(app, &lead, &local, &third, "Third").await;
+        advisories::publish(app, &lead, &third, None).await.unwrap();
+        approved(app, &lead, &local, &first, "First").await;
+        advisories::publish(app, &lead, &first, None).await.unwrap();
+        assert_eq!(public_id_of(app, &lead, &third).await.as_deref(), Some("ACME-2026-0001"), "{backend}");
+        assert_eq!(public_id_of(app, &lead, &first).await.as_deref(), Some("ACME-2026-0002"), "{backend}");
+        assert_eq!((public_id_of(app, &lead, &second).await, public_id_of(app, &lead, &imported).await), (None, None));
+        let mut published: Vec<String> =
+            advisories::published(app).await.unwrap().into_iter().map(|p| p.public_id).collect();
+        published.sort();
+        assert_eq!(published, ["ACME-2026-0001", "ACME-2026-0002"]);
+
+        // A new revision keeps its public ID; the record carries it, its handle stays.
+        let mut record = advisories::get(app, &lead, &third).await.unwrap().record;
+        assert_eq!(record.id.to_string(), "ACME-2026-0001");
+        record.details = "More details.".into();
+        advisories::update(app, &lead, &third, record).await.unwrap();
+        advisories::submit_for_review(app, &lead, &third).await.unwrap();
+        advisories::approve(app, &local, &third).await.unwrap();
+        // Either name finds it.
+        assert_eq!(advisories::publish(app, &lead, "ACME-2026-0001", None).await.unwrap(), 2);
+        assert_eq!(public_id_of(app, &lead, &third).await.as_deref(), Some("ACME-2026-0001"));
+        let p = advisories::published_one(app, "ACME-2026-0001").await.unwrap().unwrap();
+        assert_eq!((p.revision, p.csaf_filename.as_str()), (2, "acme-2026-0001.json"));
+        let csaf: serde_json::Value = serde_json::from_str(&p.csaf).unwrap();
+        assert_eq!(csaf["document"]["tracking"]["id"], "ACME-2026-0001");
+        assert!(!p.csaf.contains("DRAFT-") && !p.osv.contains("DRAFT-") && !p.html.contains("DRAFT-"));
+
+        // The audit trail names the handle and the public ID given.
+        let entries = audit::list(app, &local, 0, 10_000).await.unwrap();
+        let publish =
+            entries.iter().find(|e| e.action == "advisory.publish" && e.subject == format!("advisory:{first}"));
+        assert!(publish.unwrap().details.contains("public_id=ACME-2026-0002"), "{backend}");
+    }
+}
+
+/// Issue 19 item 1: an advisory is withdrawn in Embargo itself (admins, with a reason,
+/// audited): a final revision published at once, withdrawn in OSV, CSAF and the CVE record.
+#[tokio::test]
+async fn a_published_advisory_is_withdrawn_in_every_format() {
+    for db in both_backends() {
+        let it = instance_with(db, |c| {
+            c.public_url = "https://security.example.org".into();
+            c.advisories.cve_org_id = "b3476cb9-2e3d-41a6-98d0-0f47421a65b6".into();
+        })
+        .await;
+        let app = &it.app;
+        let backend = it.db.backend;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let lead_id = accounts::create_user(app, &local, "lead@example.org", Role::Admin, None).await.unwrap();
+        let lead = Actor::User { id: lead_id, role: Role::Admin };
+        let responder_id = accounts::create_user(app, &local, "r@example.org", Role::Responder, None).await.unwrap();
+        let responder = Actor::User { id: responder_id, role: Role::Responder };
+        let id = advisories::create(app, &lead, "Withdrawn later", None).await.unwrap();
+        let refused = advisories::withdraw(app, &lead, &id, "Not a bug.").await.unwrap_err();
+        assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("cannot be withdrawn")), "{refused}");
+        let mut record = advisories::get(app, &lead, &id).await.unwrap().record;
+        record.cve_id = Some("CVE-2026-48152".into());
+        record.references = vec![
+            serde_json::from_value(
+                serde_json::json!({"url": "https://git.example.org/libparse/releases/2.4.1", "type": "FIX"}),
+            )
+            .unwrap(),
+        ];
+        advisories::update(app, &lead, &id, record).await.unwrap();
+        approved(app, &lead, &local, &id, "Parser crash").await;
+        advisories::publish(app, &lead, &id, None).await.unwrap();
+        let public_id = advisories::get(app, &lead, &id).await.unwrap().public_id.unwrap();
+        it.clock.advance_secs(30 * 3600);
+
+        // A pending edit (not reviewed) is not published by a withdrawal.
+        let mut edited = advisories::get(app, &lead, &id).await.unwrap().record;
+        edited.details = "An unreviewed change.".into();
+        advisories::update(app, &lead, &id, edited).await.unwrap();
+        let refused = advisories::withdraw(app, &lead, &id, "Not a bug.").await.unwrap_err();
+        assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("unpublished edits")), "{refused}");
+        advisories::submit_for_review(app, &lead, &id).await.unwrap();
+        advisories::approve(app, &local, &id).await.unwrap();
+        advisories::publish(app, &lead, &id, Some("More details.")).await.unwrap();
+
+        let refused = advisories::withdraw(app, &responder, &id, "Not a bug.").await.unwrap_err();
+        assert!(matches!(refused, AppError::NotFound(_) | AppError::Forbidden(_)), "{refused}");
+        let refused = advisories::withdraw(app, &lead, &id, "  ").await.unwrap_err();
+        assert!(matches!(refused, AppError::Invalid(_)), "{refused}");
+        let reason = "The crash needs a build option nobody ships; it is not a vulnerability.";
+        assert_eq!(advisories::withdraw(app, &lead, &public_id, reason).await.unwrap(), 3, "{backend}");
+
+        let advisory = advisories::get(app, &lead, &id).await.unwrap();
+        assert_eq!(advisory.state, AdvisoryState::Withdrawn);
+        let p = advisories::published_one(app, &public_id).await.unwrap().unwrap();
+        assert_eq!(p.revision, 3);
+        let osv: serde_json::Value = serde_json::from_str(&p.osv).unwrap();
+        let (published, withdrawn) = (osv["published"].as_str().unwrap(), osv["withdrawn"].as_str().unwrap());
+        assert!(withdrawn > published, "{osv:#}");
+        assert!(osv["details"].as_str().unwrap().contains(reason));
+        let cve: serde_json::Value = serde_json::from_str(p.cve_record.as_deref().unwrap()).unwrap();
+        assert_eq!(cve["cveMetadata"]["state"], "REJECTED");
+        assert_eq!(cve["containers"]["cna"]["rejectedReasons"][0]["value"], reason);
+        let csaf: serde_json::Value = serde_json::from_str(&p.csaf).unwrap();
+        assert_eq!(csaf["document"]["category"], "csaf_base");
+        assert_eq!(csaf["document"]["notes"][0]["title"], "Reasoning for Withdrawal");
+        let history = csaf["document"]["tracking"]["revision_history"].as_array().unwrap();
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[2]["summary"], format!("Withdrawn: {reason}"));
+        assert!(csaf.get("vulnerabilities").is_none());
+        assert!(p.markdown.contains("## Withdrawn"));
+
+        // Final: no edit, no second withdrawal.
+        let record = advisories::get(app, &lead, &id).await.unwrap().record;
+        assert!(matches!(advisories::update(app, &lead, &id, record).await, Err(AppError::Conflict(_))));
+        assert!(matches!(advisories::withdraw(app, &lead, &id, reason).await, Err(AppError::Conflict(_))));
+        let entries = audit::list(app, &local, 0, 10_000).await.unwrap();
+        assert!(
+            entries.iter().any(|e| e.action == "advisory.withdraw" && e.subject == format!("advisory:{id}")),
+            "{backend}"
+        );
+    }
+}
+
+/// Issue 19 item 1: an imported withdrawn record keeps its dates (import does not reset
+/// `published`), and published here it is withdrawn in every format, `withdrawn` after
+/// `published`.
+#[tokio::test]
+async fn an_imported_withdrawal_stays_withdrawn() {
+    let Some(dir) = embargo_test_support::vectors_dir("osv/ghsa-to-osv") else { return };
+    let text = std::fs::read_to_string(dir.join("withdrawn.osv.json")).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for db in both_backends() {
+        // The record has a CVE ID: its CVE record needs the CNA's organisation.
+        let it = instance_with(db, |c| c.advisories.cve_org_id = "b3476cb9-2e3d-41a6-98d0-0f47421a65b6".into()).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let lead_id = accounts::create_user(app, &local, "lead@example.org", Role::Admin, None).await.unwrap();
+        let lead = Actor::User { id: lead_id, role: Role::Admin };
+        let id = advisories::import_osv(app, &lead, &text).await.unwrap().id;
+        let draft = advisories::get(app, &lead, &id).await.unwrap().record;
+        let at = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_second();
+        assert_eq!(draft.published.map(|t| t.as_second()), Some(at(&original["published"])));
+        assert_eq!(draft.withdrawn.map(|t| t.as_second()), Some(at(&original["withdrawn"])));
+        advisories::submit_for_review(app, &lead, &id).await.unwrap();
+        advisories::approve(app, &local, &id).await.unwrap();
+        advisories::publish(app, &lead, &id, None).await.unwrap();
+        let advisory = advisories::get(app, &lead, &id).await.unwrap();
+        assert_eq!(advisory.state, AdvisoryState::Withdrawn);
+        let p = advisories::published_one(app, advisory.public_id.as_deref().unwrap()).await.unwrap().unwrap();
+        let osv: serde_json::Value = serde_json::from_str(&p.osv).unwrap();
+        assert_eq!(at(&osv["published"]), at(&original["published"]));
+        assert!(at(&osv["withdrawn"]) >= at(&osv["published"]), "{osv:#}");
+        let csaf: serde_json::Value = serde_json::from_str(&p.csaf).unwrap();
+        assert_eq!(csaf["document"]["category"], "csaf_base");
+        assert!(!p.csaf.contains("known_affected"));
+        let history = csaf["document"]["tracking"]["revision_history"].as_array().unwrap();
+        assert!(history[0]["summary"].as_str().unwrap().starts_with("Withdrawn: "), "{history:?}");
+        let cve: serde_json::Value = serde_json::from_str(p.cve_record.as_deref().unwrap()).unwrap();
+        assert_eq!(cve["cveMetadata"]["state"], "REJECTED");
+        assert_eq!(draft.modified.as_second(), app.now().as_second(), "the draft changed here, at import");
+    }
+}
+
+/// Issue 19 item 4: an imported package that is in the catalogue gets the catalogue's vendor
+/// (the organisation); one whose record names no vendor gets the organisation too, never the
+/// ecosystem's name.
+#[tokio::test]
+async fn imported_packages_get_the_catalogue_vendor() {
+    for db in both_backends() {
+        let it = instance_with(db, |c| c.organisation.name = "Example Project".into()).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let product = accounts::create_product(app, &local, "core").await.unwrap();
+        accounts::update_product(app, &local, product, "", "Maven", "pkg:maven/org.example/core", "").await.unwrap();
+        let osv = r#"{"id": "GHSA-aaaa-bbbb-cccc", "modified": "2026-01-02T00:00:00Z", "details": "x",
+            "affected": [{"package": {"ecosystem": "Maven", "name": "core", "purl": "pkg:maven/org.example/core"},
+                          "versions": ["1.0"]},
+                         {"package": {"ecosystem": "PyPI", "name": "acme-tls"}, "versions": ["1.0"]}]}"#;
+        let id = advisories::import_osv(app, &local, osv).await.unwrap().id;
+        let record = advisories::get(app, &local, &id).await.unwrap().record;
+        let vendors: Vec<&str> = record.affected.iter().map(|a| a.vendor.as_str()).collect();
+        assert_eq!(vendors, ["Example Project", "Example Project"]);
     }
 }

@@ -49,6 +49,7 @@ fn publisher() -> Publisher {
         category: PublisherCategory::Vendor,
         cve_org_id: Some(ORG_UUID.into()),
         cve_short_name: Some("example".into()),
+        csaf_documents_url: None,
     }
 }
 
@@ -90,8 +91,11 @@ fn advisory(cve_id: &CveId) -> AdvisoryRecord {
                     ("introduced", "0.4.0"),
                     ("fixed", "0.4.2"),
                 ]),
+                database_specific: None,
             }],
             versions: vec![],
+            ecosystem_specific: None,
+            database_specific: None,
         }],
         severity,
         weaknesses: vec![Weakness {
@@ -121,6 +125,9 @@ fn advisory(cve_id: &CveId) -> AdvisoryRecord {
         published: Some(ts("2026-11-20T09:00:00Z")),
         modified: ts("2026-11-20T09:00:00Z"),
         withdrawn: None,
+        withdrawn_reason: String::new(),
+        upstream: vec![],
+        database_specific: None,
     }
 }
 

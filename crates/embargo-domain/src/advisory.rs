@@ -6,13 +6,16 @@
 //!     ▲                                       │                  │                   │
 //!     └───────────── request changes ─────────┴──────────────────┘      edit (a new  │
 //!     └──────────────────────────────────────────────────────────────── revision) ───┘
+//!                                                                   withdraw        │
+//!                                                         withdrawn ◄────────────────┘
 //! ```
 //!
 //! Editing returns anything but a withdrawn advisory to draft: its outputs changed, so it is
 //! reviewed again. The machine remembers everyone who edited the revision under review (since
 //! the last publication) and who asked for review; the approver must be none of them (the
-//! second pair of eyes). Publishing starts the next revision with nobody's edits. `withdrawn`
-//! is final (withdrawal comes with its feature; nothing moves there yet).
+//! second pair of eyes). Publishing starts the next revision with nobody's edits. Withdrawing
+//! takes a published advisory (with no edit pending) to `withdrawn`, which is final: the
+//! withdrawal is itself a published revision, and nothing follows it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -83,16 +86,19 @@ pub enum AdvisoryStep {
     RequestChanges,
     /// Publish the approved revision.
     Publish,
+    /// Withdraw a published advisory (a final revision that says so).
+    Withdraw,
 }
 
 impl AdvisoryStep {
     /// Every step.
-    pub const ALL: [AdvisoryStep; 5] = [
+    pub const ALL: [AdvisoryStep; 6] = [
         AdvisoryStep::Edit,
         AdvisoryStep::SubmitForReview,
         AdvisoryStep::Approve,
         AdvisoryStep::RequestChanges,
         AdvisoryStep::Publish,
+        AdvisoryStep::Withdraw,
     ];
 
     /// The state the step leads to from `from`, if the machine has that edge.
@@ -106,6 +112,7 @@ impl AdvisoryStep {
             (Approve, InReview) => Some(Approved),
             (RequestChanges, InReview | Approved) => Some(Draft),
             (Publish, Approved) => Some(Published),
+            (Withdraw, Published) => Some(Withdrawn),
             _ => None,
         }
     }
@@ -117,6 +124,7 @@ impl AdvisoryStep {
             AdvisoryStep::Approve => "approved",
             AdvisoryStep::RequestChanges => "sent back to draft",
             AdvisoryStep::Publish => "published",
+            AdvisoryStep::Withdraw => "withdrawn",
         }
     }
 }
@@ -210,7 +218,7 @@ impl AdvisoryReview {
             AdvisoryStep::SubmitForReview => self.submitted_by = Some(actor.identity()),
             AdvisoryStep::RequestChanges => self.submitted_by = None,
             AdvisoryStep::Approve => {}
-            AdvisoryStep::Publish => self.editors.clear(),
+            AdvisoryStep::Publish | AdvisoryStep::Withdraw => self.editors.clear(),
         }
         self.state = to;
         Ok(to)
@@ -239,6 +247,7 @@ mod tests {
                 (InReview, Approve) => Some(Approved),
                 (InReview | Approved, RequestChanges) => Some(Draft),
                 (Approved, Publish) => Some(Published),
+                (Published, Withdraw) => Some(Withdrawn),
                 _ => None,
             }
         };
@@ -262,7 +271,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed, 9);
+        assert_eq!(allowed, 10);
     }
 
     #[test]

@@ -14,8 +14,11 @@ use crate::{StoreError, Tx, ms, ts};
 pub struct AdvisoryRow {
     /// Database id.
     pub id: i64,
-    /// Our identifier (`PREFIX-YYYY-NNNN`).
+    /// The internal handle (`DRAFT-YYYY-NNNN`; `PREFIX-YYYY-NNNN` for advisories made before
+    /// public IDs were assigned at publication). The sealed record is bound to it.
     pub advisory_id: String,
+    /// The public ID (`PREFIX-YYYY-NNNN`), from the first publication on.
+    pub public_id: Option<String>,
     /// One of `embargo_domain::AdvisoryState::CODES` (the use cases parse it).
     pub state: String,
     /// The record, JSON.
@@ -36,7 +39,20 @@ fn aad(advisory_id: &str) -> String {
     format!("advisories.record:{advisory_id}")
 }
 
-/// Hands out the next number of `year` (sequential, never reused).
+/// Hands out the next internal handle number of `year` (for drafts and imports; private).
+pub async fn next_handle(tx: &mut Tx, year: i16) -> Result<u32, StoreError> {
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO advisory_handles (year, last) VALUES ($1, 1) \
+         ON CONFLICT (year) DO UPDATE SET last = advisory_handles.last + 1 RETURNING last",
+    )
+    .bind(i64::from(year))
+    .fetch_one(tx.conn())
+    .await?;
+    u32::try_from(last).map_err(|_| StoreError::Corrupt("advisory handle counter".into()))
+}
+
+/// Hands out the next public number of `year` (sequential, never reused): only at
+/// publication, in the publishing transaction, so that the public sequence has no gaps.
 pub async fn next_number(tx: &mut Tx, year: i16) -> Result<u32, StoreError> {
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO advisory_counters (year, last) VALUES ($1, 1) \
@@ -70,7 +86,7 @@ pub async fn insert(
     .map_err(|e| StoreError::on_unique(e, "an advisory with this ID"))
 }
 
-const SELECT: &str = "SELECT id, advisory_id, state, record_enc, created_by, submitted_by, approved_by, \
+const SELECT: &str = "SELECT id, advisory_id, public_id, state, record_enc, created_by, submitted_by, approved_by, \
      created_at, updated_at FROM advisories";
 
 fn row_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<AdvisoryRow, StoreError> {
@@ -80,6 +96,7 @@ fn row_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<AdvisoryRow, StoreError> {
         id: row.try_get("id")?,
         record: tx.open(&sealed, &aad(&advisory_id))?,
         advisory_id,
+        public_id: row.try_get("public_id")?,
         state: row.try_get("state")?,
         created_by: row.try_get("created_by")?,
         submitted_by: row.try_get("submitted_by")?,
@@ -89,11 +106,26 @@ fn row_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<AdvisoryRow, StoreError> {
     })
 }
 
-/// An advisory by our identifier.
-pub async fn get(tx: &mut Tx, advisory_id: &str) -> Result<Option<AdvisoryRow>, StoreError> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("{SELECT} WHERE advisory_id = $1"));
-    let row = sqlx::query(SQL.as_str()).bind(advisory_id).fetch_optional(tx.conn()).await?;
+/// An advisory by its handle or, once published, its public ID.
+pub async fn get(tx: &mut Tx, handle_or_public_id: &str) -> Result<Option<AdvisoryRow>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{SELECT} WHERE advisory_id = $1 OR public_id = $1 ORDER BY CASE WHEN advisory_id = $1 THEN 0 ELSE 1 END LIMIT 1"
+        )
+    });
+    let row = sqlx::query(SQL.as_str()).bind(handle_or_public_id).fetch_optional(tx.conn()).await?;
     row.map(|row| row_of(tx, &row)).transpose()
+}
+
+/// Records the public ID given at the first publication.
+pub async fn set_public_id(tx: &mut Tx, id: i64, public_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE advisories SET public_id = $2 WHERE id = $1 AND public_id IS NULL")
+        .bind(id)
+        .bind(public_id)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| StoreError::on_unique(e, "an advisory with this public ID"))?;
+    Ok(())
 }
 
 /// Every advisory, most recently changed first, optionally of one state.
@@ -105,7 +137,7 @@ pub async fn list(tx: &mut Tx, state: Option<&str>) -> Result<Vec<AdvisoryRow>, 
     rows.iter().map(|row| row_of(tx, row)).collect()
 }
 
-/// Replaces the record (sealed here).
+/// Replaces the record (sealed here, bound to the handle `advisory_id`).
 pub async fn update_record(
     tx: &mut Tx,
     id: i64,
@@ -298,6 +330,15 @@ pub async fn all_revisions(tx: &mut Tx) -> Result<Vec<Publication>, StoreError> 
         std::sync::LazyLock::new(|| format!("{SELECT_PUBLICATION} ORDER BY p.modified_at, p.advisory_id, p.revision"));
     let rows = sqlx::query(SQL.as_str()).fetch_all(tx.conn()).await?;
     rows.iter().map(publication_of).collect()
+}
+
+/// The latest published revision of an advisory (by database id).
+pub async fn latest_publication(tx: &mut Tx, advisory: i64) -> Result<Option<Publication>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("{SELECT_PUBLICATION} WHERE p.advisory_id = $1 ORDER BY p.revision DESC LIMIT 1")
+    });
+    let row = sqlx::query(SQL.as_str()).bind(advisory).fetch_optional(tx.conn()).await?;
+    row.as_ref().map(publication_of).transpose()
 }
 
 /// The latest revision of the published advisory with this public ID.

@@ -10,10 +10,20 @@
 //! Everything served is the stored publication's bytes (`Publication::{osv, csaf,
 //! csaf_signature, cve_record, html}`), so the hashes and the detached signature made at
 //! publication match what a consumer downloads.
+//!
+//! Documents and feeds carry `Last-Modified` (the publication, or the latest one for a list)
+//! and, through [`documents`], a strong `ETag` (a hash of the bytes): a poll with
+//! `If-None-Match` or `If-Modified-Since` is answered `304 Not Modified` without a body.
+//! They are readable from any origin (read-only CORS: `GET`, `HEAD` and the preflight,
+//! no credentials), for browser tools such as CSAF viewers.
+//!
+//! The CSAF provider (provider metadata and ROLIE feed) exists only with an `https` public URL
+//! (`Config::csaf_provider_url`); without one its URLs are 404.
 
 use askama::Template;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use embargo_app::advisories::{self, Publication};
 use embargo_app::{App, AppError};
@@ -36,8 +46,93 @@ const JSON: &str = "application/json";
 /// Feeds and exports change only on publication; clients revalidate every time.
 const REVALIDATE: &str = "no-cache";
 
-fn reply(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+/// An HTTP date (RFC 9110 IMF-fixdate): `Tue, 03 Mar 2026 12:00:00 GMT`.
+fn http_date(at: Timestamp) -> String {
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn parse_http_date(text: &str) -> Option<Timestamp> {
+    let utc = text.trim().strip_suffix(" GMT")?;
+    jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S %z", format!("{utc} +0000")).ok()?.to_timestamp().ok()
+}
+
+/// A document or feed that last changed at `modified`.
+fn reply(content_type: &'static str, body: impl Into<axum::body::Body>, modified: Timestamp) -> Response {
+    let mut response = reply_unstamped(content_type, body);
+    if let Ok(value) = HeaderValue::from_str(&http_date(modified)) {
+        response.headers_mut().insert(header::LAST_MODIFIED, value);
+    }
+    response
+}
+
+/// A document whose content has no one time of change (the Atom feed shows the
+/// pre-announcements, which carry none): no `Last-Modified`, so only its `ETag` validates it.
+fn reply_unstamped(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, REVALIDATE)], body.into()).into_response()
+}
+
+fn cors(headers: &mut HeaderMap) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag, Last-Modified"));
+}
+
+/// Whether an `If-None-Match` list names `etag` (weak comparison, RFC 9110 §13.1.2).
+fn matches_etag(list: &str, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    list.split(',').any(|t| t.trim() == "*" || strip(t) == strip(etag))
+}
+
+/// The middleware of the public documents and feeds: the CORS preflight, a strong `ETag` on
+/// every `200`, and `304 Not Modified` for a conditional request that names the current
+/// version (`If-None-Match` first; `If-Modified-Since` only without it, RFC 9110 §13.2.2).
+/// Pages that must not be cached (`no-store`) and errors pass through unchanged, so an
+/// unpublished advisory's URL stays the same 404 as any unknown path.
+pub(crate) async fn documents(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        cors(headers);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        headers
+            .insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("If-None-Match, If-Modified-Since"));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        return response;
+    }
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let if_modified_since =
+        request.headers().get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(parse_http_date);
+    let response = next.run(request).await;
+    let no_store = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if response.status() != StatusCode::OK || no_store {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let etag = format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&bytes))[..32]);
+    cors(&mut parts.headers);
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        parts.headers.insert(header::ETAG, value);
+    }
+    let last_modified =
+        parts.headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(parse_http_date);
+    let not_modified = match (&if_none_match, if_modified_since, last_modified) {
+        (Some(list), _, _) => matches_etag(list, &etag),
+        (None, Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    };
+    if not_modified {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_TYPE);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// The same page as any unknown path: an unpublished advisory is indistinguishable from one
@@ -86,6 +181,11 @@ fn severity(osv: &str) -> Option<(String, String)> {
     Some((vector.severity().as_str().to_owned(), vector.score().to_string()))
 }
 
+/// Whether a publication is a withdrawal (its OSV record says `withdrawn`).
+fn is_withdrawn(osv: &str) -> bool {
+    serde_json::from_str::<Value>(osv).is_ok_and(|v| v["withdrawn"].is_string())
+}
+
 /// Publications newest first (by first publication, then ID).
 async fn newest_first(app: &App) -> Result<Vec<Publication>, AppError> {
     let mut list = advisories::published(app).await?;
@@ -96,6 +196,7 @@ async fn newest_first(app: &App) -> Result<Vec<Publication>, AppError> {
 /// A line of the index.
 struct Line {
     id: String,
+    withdrawn: bool,
     cve_id: Option<String>,
     title: String,
     severity: Option<(String, String)>,
@@ -108,6 +209,8 @@ struct Line {
 struct IndexPage {
     layout: Layout,
     lines: Vec<Line>,
+    /// Whether this instance is a CSAF provider (an https public URL).
+    provider: bool,
     upcoming: Vec<Upcoming>,
 }
 
@@ -139,6 +242,7 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
     let lines = list
         .into_iter()
         .map(|p| Line {
+            withdrawn: is_withdrawn(&p.osv),
             severity: severity(&p.osv),
             published: day(p.published_at),
             updated: (p.revision > 1).then(|| day(p.modified_at)),
@@ -154,9 +258,10 @@ pub(crate) async fn index(State(app): State<App>) -> Response {
             .collect(),
         Err(err) => return failed(&app, err),
     };
+    let provider = app.config.csaf_provider_url().is_some();
     page(
         StatusCode::OK,
-        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, upcoming },
+        &IndexPage { layout: Layout::public(&app, "Security advisories", "advisories"), lines, provider, upcoming },
     )
 }
 
@@ -178,6 +283,7 @@ struct AdvisoryPage {
     html: String,
     csaf_href: String,
     has_cve_record: bool,
+    withdrawn: bool,
 }
 
 /// `GET /advisories/{id}` (the page), `/advisories/{id}.json` (OSV) and
@@ -195,10 +301,11 @@ pub(crate) async fn advisory(State(app): State<App>, Path(name): Path<String>) -
         Ok(None) => return not_found(&app),
         Err(err) => return failed(&app, err),
     };
+    let modified = publication.modified_at;
     match format {
-        "osv" => reply(JSON, publication.osv),
+        "osv" => reply(JSON, publication.osv, modified),
         "cve" => match publication.cve_record {
-            Some(record) => reply(JSON, record),
+            Some(record) => reply(JSON, record, modified),
             None => not_found(&app),
         },
         _ => page(
@@ -211,6 +318,7 @@ pub(crate) async fn advisory(State(app): State<App>, Path(name): Path<String>) -
                 revision: publication.revision,
                 csaf_href: format!("{WHITE}/{}", csaf_path(&publication)),
                 has_cve_record: publication.cve_record.is_some(),
+                withdrawn: is_withdrawn(&publication.osv),
                 id: publication.public_id,
                 cve_id: publication.cve_id,
                 title: publication.title,
@@ -237,7 +345,7 @@ pub(crate) async fn osv_all(State(app): State<App>) -> Response {
         }
     }
     match serde_json::to_string_pretty(&records) {
-        Ok(text) => reply(JSON, text),
+        Ok(text) => reply(JSON, text, last_changed(&app, &list)),
         Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
@@ -261,9 +369,21 @@ fn xml(text: &str) -> String {
     out
 }
 
-/// The summary of an OSV record (plain text), for feed entries.
+/// A short plain-text summary for feed entries, which is not the title again (the OSV
+/// `summary` is the title): the first paragraph of the OSV `details`, where the advisory's
+/// summary comes first (a withdrawal's reason before it). Empty when there is none.
 fn osv_summary(osv: &str) -> String {
-    serde_json::from_str::<Value>(osv).ok().and_then(|v| v["summary"].as_str().map(str::to_owned)).unwrap_or_default()
+    let Some(details) = serde_json::from_str::<Value>(osv).ok().and_then(|v| v["details"].as_str().map(str::to_owned))
+    else {
+        return String::new();
+    };
+    let first = details.split("\n\n").map(str::trim).find(|p| !p.is_empty()).unwrap_or_default();
+    let first = first.replace("**Withdrawn:**", "Withdrawn:");
+    let mut out: String = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > 600 {
+        out = out.chars().take(599).collect::<String>() + "…";
+    }
+    out
 }
 
 /// When the public set last changed: the latest publication, or — with nothing published —
@@ -328,12 +448,13 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
             xml(&format!("{url}.json"))
         ));
         let summary = osv_summary(&p.osv);
-        let summary = if summary.is_empty() { p.title.clone() } else { summary };
-        out.push_str(&format!("    <summary type=\"text\">{}</summary>\n", xml(&summary)));
+        if !summary.is_empty() {
+            out.push_str(&format!("    <summary type=\"text\">{}</summary>\n", xml(&summary)));
+        }
         out.push_str("  </entry>\n");
     }
     out.push_str("</feed>\n");
-    reply("application/atom+xml; charset=utf-8", out)
+    reply_unstamped("application/atom+xml; charset=utf-8", out)
 }
 
 /// `GET /.well-known/csaf/provider-metadata.json` (CSAF 2.0 §7.1.7). The role is
@@ -343,6 +464,7 @@ pub(crate) async fn atom(State(app): State<App>) -> Response {
 /// detached OpenPGP `.asc` signature made with the key listed here (§7.1.18–20). TLS
 /// (requirement 3) is the deployment's: `public_url` should be HTTPS.
 pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
+    let Some(base) = app.config.csaf_provider_url() else { return not_found(&app) };
     let list = match advisories::published(&app).await {
         Ok(list) => list,
         Err(err) => return failed(&app, err),
@@ -351,7 +473,6 @@ pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
         Ok(key) => key,
         Err(err) => return failed(&app, err),
     };
-    let base = app.config.base_url();
     let publisher = advisories::publisher(&app);
     let mut publisher_json = json!({
         "category": publisher.category,
@@ -384,7 +505,7 @@ pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
         "role": "csaf_trusted_provider",
     });
     match serde_json::to_string_pretty(&metadata) {
-        Ok(text) => reply(JSON, text),
+        Ok(text) => reply(JSON, text, last_changed(&app, &list)),
         Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
@@ -392,11 +513,11 @@ pub(crate) async fn provider_metadata(State(app): State<App>) -> Response {
 /// `GET` the ROLIE feed (RFC 8322 JSON, CSAF 2.0 §7.1.15): one entry per published document,
 /// linking the document, its hashes and its signature.
 pub(crate) async fn rolie_feed(State(app): State<App>) -> Response {
+    let Some(base) = app.config.csaf_provider_url() else { return not_found(&app) };
     let list = match newest_first(&app).await {
         Ok(list) => list,
         Err(err) => return failed(&app, err),
     };
-    let base = app.config.base_url();
     let entries: Vec<Value> = list
         .iter()
         .map(|p| {
@@ -436,7 +557,7 @@ pub(crate) async fn rolie_feed(State(app): State<App>) -> Response {
         }
     });
     match serde_json::to_string_pretty(&feed) {
-        Ok(text) => reply(JSON, text),
+        Ok(text) => reply(JSON, text, last_changed(&app, &list)),
         Err(e) => failed(&app, AppError::Internal(e.into())),
     }
 }
@@ -449,7 +570,7 @@ pub(crate) async fn index_txt(State(app): State<App>) -> Response {
     };
     list.sort_by_key(csaf_path);
     let text: String = list.iter().map(|p| format!("{}\n", csaf_path(p))).collect();
-    reply("text/plain; charset=utf-8", text)
+    reply("text/plain; charset=utf-8", text, last_changed(&app, &list))
 }
 
 /// `GET /.well-known/csaf/white/changes.csv` (§7.1.13): `"<year>/<file>","<current release
@@ -461,7 +582,7 @@ pub(crate) async fn changes_csv(State(app): State<App>) -> Response {
     };
     list.sort_by(|a, b| b.modified_at.cmp(&a.modified_at).then_with(|| csaf_path(b).cmp(&csaf_path(a))));
     let text: String = list.iter().map(|p| format!("\"{}\",\"{}\"\n", csaf_path(p), p.modified_at)).collect();
-    reply("text/csv; charset=utf-8", text)
+    reply("text/csv; charset=utf-8", text, last_changed(&app, &list))
 }
 
 /// `GET /.well-known/csaf/white/{year}/{file}`: the CSAF document exactly as stored (`.json`),
@@ -479,17 +600,20 @@ pub(crate) async fn csaf_file(State(app): State<App>, Path((year_text, name)): P
     let Some(p) = list.iter().find(|p| p.csaf_filename == filename && year(p).to_string() == year_text) else {
         return not_found(&app);
     };
+    let modified = p.modified_at;
     match kind {
         ".sha256" => reply(
             "text/plain; charset=utf-8",
             format!("{}  {}\n", hex::encode(sha2::Sha256::digest(p.csaf.as_bytes())), p.csaf_filename),
+            modified,
         ),
         ".sha512" => reply(
             "text/plain; charset=utf-8",
             format!("{}  {}\n", hex::encode(sha2::Sha512::digest(p.csaf.as_bytes())), p.csaf_filename),
+            modified,
         ),
-        ".asc" => reply("application/pgp-signature", p.csaf_signature.clone()),
-        _ => reply(JSON, p.csaf.clone()),
+        ".asc" => reply("application/pgp-signature", p.csaf_signature.clone(), modified),
+        _ => reply(JSON, p.csaf.clone(), modified),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::render::{Layout, page};
 #[template(path = "team_advisories.html")]
 struct ListPage {
     layout: Layout,
-    rows: Vec<(String, String, String, String)>,
+    rows: Vec<(String, String, String, String, String)>,
     admin: bool,
 }
 
@@ -32,7 +32,10 @@ pub(crate) async fn list(State(app): State<App>, who: Team) -> Response {
             &ListPage {
                 rows: list
                     .into_iter()
-                    .map(|a| (a.id, a.state.code().to_owned(), a.cve_id.unwrap_or_default(), a.title))
+                    .map(|a| {
+                        let public_id = a.public_id.unwrap_or_default();
+                        (a.id, a.state.code().to_owned(), a.cve_id.unwrap_or_default(), a.title, public_id)
+                    })
                     .collect(),
                 admin: who.session.is_admin(),
                 layout,
@@ -74,11 +77,14 @@ pub(crate) async fn create_from_report(
 struct EditPage {
     layout: Layout,
     id: String,
+    public_id: String,
     state: String,
     /// Whether the viewer holds the publication permission.
     may_publish: bool,
     reports: Vec<String>,
     checks: Vec<(String, &'static str, &'static str, Vec<String>)>,
+    /// The CSAF optional tests' warnings (they do not block publication).
+    warnings: Vec<String>,
     publishable: bool,
     published_revisions: i64,
     submitted_by: String,
@@ -132,11 +138,13 @@ async fn edit_page(
         &EditPage {
             layout,
             id: advisory.id.clone(),
+            public_id: advisory.public_id.clone().unwrap_or_default(),
             state: advisory.state.code().to_owned(),
             may_publish: embargo_app::authz::grant(&who.actor, embargo_app::authz::Permission::PublishAdvisory)
                 != embargo_domain::Grant::No,
             reports: advisory.reports.iter().map(ToString::to_string).collect(),
             checks,
+            warnings: advisory.validation.warnings.clone(),
             publishable: advisory.validation.is_publishable(),
             published_revisions: advisory.published_revisions,
             submitted_by: advisory.submitted_by.clone().unwrap_or_default(),
@@ -187,6 +195,7 @@ pub(crate) async fn show(
         "approved" => Some("Approved: it can be published."),
         "changes" => Some("Back to draft."),
         "published" => Some("Published: it is now on the public advisory pages and feeds."),
+        "withdrawn" => Some("Withdrawn: every public format now says so."),
         _ => None,
     };
     edit_page(&app, &who, &id, StatusCode::OK, None, message).await
@@ -298,6 +307,29 @@ pub(crate) async fn step(State(app): State<App>, who: Team, Path((id, step)): Pa
     };
     match result {
         Ok(()) => Redirect::to(&format!("/team/advisories/{id}?done={done}")).into_response(),
+        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+            edit_page(&app, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        }
+        Err(err) => WebError::from(err).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WithdrawInput {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /team/advisories/{id}/withdraw`: withdraws a published advisory (admins), with the
+/// reason that every format publishes.
+pub(crate) async fn withdraw(
+    State(app): State<App>,
+    who: Team,
+    Path(id): Path<String>,
+    Form(input): Form<WithdrawInput>,
+) -> Response {
+    match advisories::withdraw(&app, &who.actor, &id, &input.reason).await {
+        Ok(_) => Redirect::to(&format!("/team/advisories/{id}?done=withdrawn")).into_response(),
         Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
             edit_page(&app, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
         }

@@ -95,16 +95,9 @@ pub fn router(app: App) -> Router {
         .route("/policy", get(public::policy))
         .route("/.well-known/security.asc", get(openpgp_key))
         .route("/.well-known/security.txt", get(security_txt))
-        // Public advisories: only publications, never a draft (`advisories_public`).
-        .route("/advisories", get(advisories_public::index))
-        .route("/advisories.atom", get(advisories_public::atom))
-        .route("/advisories/osv/all.json", get(advisories_public::osv_all))
-        .route("/advisories/{name}", get(advisories_public::advisory))
-        .route("/.well-known/csaf/provider-metadata.json", get(advisories_public::provider_metadata))
-        .route("/.well-known/csaf/white/embargo-feed-tlp-white.json", get(advisories_public::rolie_feed))
-        .route("/.well-known/csaf/white/index.txt", get(advisories_public::index_txt))
-        .route("/.well-known/csaf/white/changes.csv", get(advisories_public::changes_csv))
-        .route("/.well-known/csaf/white/{year}/{file}", get(advisories_public::csaf_file))
+        // Public advisories: only publications, never a draft (`advisories_public`); ETags,
+        // 304 and read-only CORS on the documents and feeds.
+        .merge(public_advisories())
         // Reporters: the form and the status page behind the private link.
         .route(
             "/report",
@@ -157,6 +150,7 @@ pub fn router(app: App) -> Router {
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
         .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
         .route("/team/advisories/{id}/export/{format}", get(advisories_team::export))
+        .route("/team/advisories/{id}/withdraw", post(advisories_team::withdraw))
         .route("/team/advisories/{id}/{step}", post(advisories_team::step))
         .route("/reports/{reference}/classification", post(evaluation::set_classification))
         .route("/reports/{reference}/affected", post(evaluation::set_affected))
@@ -250,6 +244,22 @@ pub fn router(app: App) -> Router {
         router
     };
     router.with_state(app)
+}
+
+/// The public advisory routes, behind `advisories_public::documents` (validators, `304`,
+/// read-only CORS).
+fn public_advisories() -> Router<App> {
+    Router::new()
+        .route("/advisories", get(advisories_public::index))
+        .route("/advisories.atom", get(advisories_public::atom))
+        .route("/advisories/osv/all.json", get(advisories_public::osv_all))
+        .route("/advisories/{name}", get(advisories_public::advisory))
+        .route("/.well-known/csaf/provider-metadata.json", get(advisories_public::provider_metadata))
+        .route("/.well-known/csaf/white/embargo-feed-tlp-white.json", get(advisories_public::rolie_feed))
+        .route("/.well-known/csaf/white/index.txt", get(advisories_public::index_txt))
+        .route("/.well-known/csaf/white/changes.csv", get(advisories_public::changes_csv))
+        .route("/.well-known/csaf/white/{year}/{file}", get(advisories_public::csaf_file))
+        .layer(middleware::from_fn(advisories_public::documents))
 }
 
 /// The router of the metrics listener (`metrics_listen`): `GET /metrics` only, with the

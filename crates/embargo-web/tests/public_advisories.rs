@@ -150,6 +150,13 @@ fn submission(title: &str) -> Submission {
     }
 }
 
+/// An OSV record to import (it becomes a draft, and later the second publication).
+const IMPORTED: &str = r#"{"id": "GHSA-qqqq-rrrr-ssss", "modified": "2026-01-02T00:00:00Z",
+    "summary": "Imported parser bug", "details": "Imported details.",
+    "affected": [{"package": {"ecosystem": "npm", "name": "left-pad", "purl": "pkg:npm/left-pad"},
+                  "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.3.0"}]}]}],
+    "references": [{"type": "WEB", "url": "https://example.net/left-pad"}]}"#;
+
 /// Two admins and a catalogue product (the report form lists products, so this happens
 /// before the first snapshot). Returns (lead, second, product).
 async fn team(web: &Web) -> (Actor, Actor, i64) {
@@ -211,13 +218,15 @@ async fn approved_advisory(web: &Web, (lead, second, product): (Actor, Actor, i6
 }
 
 /// Whether `body` says anything about the advisory: its title, ID (any case: the CSAF file
-/// name is the lower-case ID), or CVE ID.
+/// name is the lower-case ID), its draft handle or any other, or CVE ID.
 fn mentions(body: &str, id: &str) -> Option<&'static str> {
     let lower = body.to_lowercase();
     if lower.contains(&MARKER.to_lowercase()) {
         Some("the title")
     } else if lower.contains(&id.to_lowercase()) {
         Some("the advisory ID")
+    } else if lower.contains("draft-") {
+        Some("a draft handle")
     } else if lower.contains(&CVE.to_lowercase()) {
         Some("the CVE ID")
     } else {
@@ -255,8 +264,19 @@ async fn nothing_of_an_advisory_is_public_before_publication_and_every_surface_a
         let again = snapshot(router, &routes).await;
         assert_eq!(differing(&fresh, &again), BTreeSet::new(), "{backend}: these public routes vary between requests");
 
-        let id = approved_advisory(&web, team).await;
-        assert_eq!(id, expected_id);
+        // Work under embargo before it: a draft and an import. Drafts take handles, not
+        // public numbers (issue 19 item 5).
+        let other_draft = advisories::create(&web.app, &team.0, "Another embargoed draft", None).await.unwrap();
+        let imported = advisories::import_osv(&web.app, &team.0, IMPORTED).await.unwrap().id;
+        let handle = approved_advisory(&web, team.clone()).await;
+        assert_eq!(
+            [other_draft.as_str(), imported.as_str(), handle.as_str()],
+            [format!("DRAFT-{year}-0001"), format!("DRAFT-{year}-0002"), format!("DRAFT-{year}-0003")]
+        );
+        // The ID it will be published under is not taken yet: the public sequence knows
+        // nothing of the three drafts.
+        let id = expected_id.clone();
+        assert_eq!(advisories::get(&web.app, &team.0, &handle).await.unwrap().public_id, None);
 
         // Approved, not published: every public route is exactly as on the fresh instance
         // (so no title, ID, CVE, count or date), and the advisory's own URLs are the same
@@ -290,9 +310,10 @@ async fn nothing_of_an_advisory_is_public_before_publication_and_every_surface_a
                 .contains(&format!("CSAF: {BASE}/.well-known/csaf/provider-metadata.json"))
         );
 
-        // Publish now.
+        // Publish now: it becomes the first of the year, with two drafts before it.
         let lead = Actor::LocalAdmin { os_user: "root".into() };
-        assert_eq!(advisories::publish(&web.app, &lead, &id, None).await.unwrap(), 1, "{backend}");
+        assert_eq!(advisories::publish(&web.app, &lead, &handle, None).await.unwrap(), 1, "{backend}");
+        assert_eq!(advisories::get(&web.app, &lead, &handle).await.unwrap().public_id.as_deref(), Some(id.as_str()));
         let after = snapshot(router, &routes).await;
 
         // Exactly the advisory surfaces changed.
@@ -342,11 +363,171 @@ async fn nothing_of_an_advisory_is_public_before_publication_and_every_surface_a
         assert_eq!(after[&format!("/.well-known/csaf/white/{year}/nothing.json")].0, StatusCode::NOT_FOUND);
 
         check_formats(&web, router, &id, &csaf, &after).await;
+        conditional_requests_and_cors(router, &id, &csaf).await;
+        numbering(&web, &team, &imported, &other_draft, &routes, year).await;
+        withdrawal(&web, router, &handle, &id, &csaf).await;
         // With nothing published, the provider metadata and the (empty) feed are valid too.
         validate_provider_metadata(
             &serde_json::from_str(&fresh["/.well-known/csaf/provider-metadata.json"].1).unwrap(),
         );
         validate_rolie(&serde_json::from_str(&fresh["/.well-known/csaf/white/embargo-feed-tlp-white.json"].1).unwrap());
+    }
+}
+
+/// Issue 19 item 12: documents and feeds carry validators; a poll that names the current
+/// version gets `304` without a body; browser tools may read them from any origin.
+async fn conditional_requests_and_cors(router: &Router, id: &str, csaf: &str) {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let with = |path: &str, name: header::HeaderName, value: &str| {
+        Request::get(path).header(header::HOST, "embargo.test").header(name, value).body(Body::empty()).unwrap()
+    };
+    let paths = [
+        csaf.to_owned(),
+        format!("{csaf}.sha256"),
+        format!("{csaf}.asc"),
+        format!("/advisories/{id}.json"),
+        format!("/advisories/{id}.cve.json"),
+        "/advisories/osv/all.json".to_owned(),
+        "/advisories.atom".to_owned(),
+        "/.well-known/csaf/white/embargo-feed-tlp-white.json".to_owned(),
+        "/.well-known/csaf/provider-metadata.json".to_owned(),
+        "/.well-known/csaf/white/index.txt".to_owned(),
+        "/.well-known/csaf/white/changes.csv".to_owned(),
+    ];
+    for path in &paths {
+        let first = send(router, get(path, None)).await;
+        assert_eq!(first.status, StatusCode::OK, "{path}");
+        let etag =
+            first.headers.get(header::ETAG).unwrap_or_else(|| panic!("{path}: no ETag")).to_str().unwrap().to_owned();
+        assert_eq!(first.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+        assert_eq!(first.headers[header::CACHE_CONTROL], "no-cache", "{path}: clients revalidate");
+        // The same bytes, the same validator.
+        assert_eq!(send(router, get(path, None)).await.headers[header::ETAG], etag.as_str(), "{path}");
+        let again = send(router, with(path, header::IF_NONE_MATCH, &etag)).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(again.body.is_empty());
+        assert_eq!(again.headers[header::ETAG], etag.as_str());
+        let listed = send(router, with(path, header::IF_NONE_MATCH, &format!("\"other\", W/{etag}"))).await;
+        assert_eq!(listed.status, StatusCode::NOT_MODIFIED, "{path}: a list with a weak match");
+        let stale = send(router, with(path, header::IF_NONE_MATCH, "\"0123\"")).await;
+        assert_eq!((stale.status, stale.body.as_str()), (StatusCode::OK, first.body.as_str()), "{path}");
+        let older = send(router, with(path, header::IF_MODIFIED_SINCE, "Thu, 01 Jan 2015 00:00:00 GMT")).await;
+        assert_eq!(older.status, StatusCode::OK, "{path}");
+        if path == "/advisories.atom" {
+            // The feed shows pre-announcements, which have no time of change: no
+            // Last-Modified, so If-Modified-Since cannot hide a new one; the ETag validates.
+            assert!(first.headers.get(header::LAST_MODIFIED).is_none());
+            let since = send(router, with(path, header::IF_MODIFIED_SINCE, "Thu, 01 Jan 2099 00:00:00 GMT")).await;
+            assert_eq!(since.status, StatusCode::OK, "{path}");
+            continue;
+        }
+        let modified = first.headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
+        let since = send(router, with(path, header::IF_MODIFIED_SINCE, &modified)).await;
+        assert_eq!(since.status, StatusCode::NOT_MODIFIED, "{path}: If-Modified-Since {modified}");
+    }
+    // The preflight of a browser tool that sends If-None-Match: read-only methods only.
+    let preflight = Request::options(csaf)
+        .header(header::HOST, "embargo.test")
+        .header(header::ORIGIN, "https://viewer.example.net")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "if-none-match")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(router, preflight).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_METHODS], "GET, HEAD, OPTIONS");
+    assert!(reply.headers[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("If-None-Match"));
+    assert!(reply.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+    // Nothing but reading: a POST is still refused, and an unknown document is the same
+    // 404 as any unknown path, without CORS headers or a validator.
+    let missing = send(router, get("/.well-known/csaf/white/2026/nothing.json", None)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.headers.get(header::ETAG).is_none()
+            && missing.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none()
+    );
+    let post = send(router, common::post(csaf, None, &[])).await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// Issue 19 item 5: the public sequence follows publications. The import (a draft older than
+/// the first publication) is published second and gets the second number; the other draft
+/// never gets one, and no draft handle is on any public route.
+async fn numbering(
+    web: &Web,
+    team: &(Actor, Actor, i64),
+    imported: &str,
+    other_draft: &str,
+    routes: &[(&'static str, String)],
+    year: i16,
+) {
+    let (lead, second, _) = team;
+    let app = &web.app;
+    advisories::submit_for_review(app, lead, imported).await.unwrap();
+    advisories::approve(app, second, imported).await.unwrap();
+    advisories::publish(app, lead, imported, None).await.unwrap();
+    let public = advisories::get(app, lead, imported).await.unwrap().public_id.unwrap();
+    assert_eq!(public, format!("{PREFIX}-{year}-0002"));
+    assert_eq!(advisories::get(app, lead, other_draft).await.unwrap().public_id, None);
+    let index = send(&web.router, get("/.well-known/csaf/white/index.txt", None)).await.body;
+    assert_eq!(index, format!("{year}/qzx-{year}-0001.json\n{year}/qzx-{year}-0002.json\n"));
+    let page = send(&web.router, get("/advisories", None)).await.body;
+    assert!(page.contains(&format!("{PREFIX}-{year}-0001")) && page.contains(&format!("{PREFIX}-{year}-0002")));
+    assert!(!page.contains(&format!("{PREFIX}-{year}-0003")));
+    for (_, path) in routes {
+        let body = send(&web.router, get(path, None)).await.body;
+        assert!(!body.to_lowercase().contains("draft-"), "{path} names a draft handle");
+        assert!(!body.contains("Another embargoed draft"), "{path} names the unpublished draft");
+    }
+}
+
+/// Issue 19 item 1 through the public routes: after a withdrawal the OSV record, the CVE
+/// record and the CSAF document served all say so, and the advisory stays listed (withdrawn
+/// is not deleted).
+async fn withdrawal(web: &Web, router: &Router, handle: &str, id: &str, csaf_path: &str) {
+    let lead = Actor::LocalAdmin { os_user: "root".into() };
+    web.clock.advance_secs(3600);
+    let reason = "Duplicate of an earlier advisory; withdrawn.";
+    assert_eq!(advisories::withdraw(&web.app, &lead, handle, reason).await.unwrap(), 2);
+    let osv: Value =
+        serde_json::from_str(&send(router, get(&format!("/advisories/{id}.json"), None)).await.body).unwrap();
+    assert!(osv["withdrawn"].as_str().unwrap() > osv["published"].as_str().unwrap(), "{osv:#}");
+    let cve: Value =
+        serde_json::from_str(&send(router, get(&format!("/advisories/{id}.cve.json"), None)).await.body).unwrap();
+    assert_eq!(cve["cveMetadata"]["state"], "REJECTED");
+    assert_eq!(cve["containers"]["cna"]["rejectedReasons"][0]["value"], reason);
+    let csaf: Value = serde_json::from_str(&send(router, get(csaf_path, None)).await.body).unwrap();
+    assert_eq!(csaf["document"]["category"], "csaf_base");
+    assert_eq!(csaf["document"]["notes"][0]["text"], reason);
+    assert_eq!(csaf["document"]["tracking"]["revision_history"][1]["summary"], format!("Withdrawn: {reason}"));
+    let page = send(router, get(&format!("/advisories/{id}"), None)).await.body;
+    assert!(page.contains("id=\"withdrawn\"") && page.contains("Duplicate of an earlier advisory"), "{page:.3000}");
+    // Still listed, marked withdrawn; the other advisory is not.
+    let index = send(router, get("/advisories", None)).await.body;
+    assert_eq!(index.matches("<span class=\"badge\">withdrawn</span>").count(), 1, "{index}");
+    let atom = send(router, get("/advisories.atom", None)).await.body;
+    assert!(atom.contains("Withdrawn: Duplicate of an earlier advisory"), "{atom}");
+}
+
+/// Issue 19 item 10: without an `https` public URL the instance declares no CSAF provider:
+/// no provider metadata, no ROLIE feed, no `CSAF:` line in security.txt (CSAF requires TLS).
+#[tokio::test]
+async fn no_csaf_provider_without_https() {
+    for db in both_backends() {
+        let web = web_with(&db, |c| c.public_url = "http://security.example.org".into()).await;
+        for path in ["/.well-known/csaf/provider-metadata.json", "/.well-known/csaf/white/embargo-feed-tlp-white.json"]
+        {
+            assert_eq!(send(&web.router, get(path, None)).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        let txt = send(&web.router, get("/.well-known/security.txt", None)).await.body;
+        assert!(txt.contains("Contact: ") && !txt.contains("CSAF:"), "{txt}");
+        // The advisories themselves are still served; the index names no provider.
+        assert_eq!(send(&web.router, get("/advisories.atom", None)).await.status, StatusCode::OK);
+        let index = send(&web.router, get("/advisories", None)).await.body;
+        assert!(!index.contains("provider-metadata.json"), "{index}");
+        assert_eq!(send(&web.router, get("/.well-known/csaf/white/index.txt", None)).await.status, StatusCode::OK);
     }
 }
 
@@ -390,7 +571,8 @@ async fn check_formats(web: &Web, router: &Router, id: &str, csaf: &str, after: 
     assert_eq!(child(entry, "title").text(), Some(format!("{id} ({CVE}): {TITLE}").as_str()));
     assert_eq!(child(entry, "published").text(), Some(publication.published_at.to_string().as_str()));
     assert!(child(entry, "updated").text().is_some());
-    assert!(child(entry, "summary").text().unwrap().starts_with(MARKER));
+    // The summary is the advisory's summary, not its title again (issue 19 item 13).
+    assert!(child(entry, "summary").text().unwrap().starts_with(&format!("{MARKER}: a crafted archive")));
     assert_eq!(child(entry, "link").attribute("href"), Some(format!("{BASE}/advisories/{id}").as_str()));
 
     // CSAF: the stored bytes, their hashes in sha256sum format, the stored signature.
@@ -429,6 +611,8 @@ async fn check_formats(web: &Web, router: &Router, id: &str, csaf: &str, after: 
     let entry = &rolie["feed"]["entry"][0];
     assert_eq!(entry["id"], id);
     assert_eq!(entry["title"], TITLE);
+    // Issue 19 item 13: the summary says more than the title.
+    assert!(entry["summary"]["content"].as_str().unwrap().starts_with(&format!("{MARKER}: a crafted archive")));
     assert_eq!(entry["content"]["src"], format!("{BASE}{csaf}"));
     let links = entry["link"].as_array().unwrap();
     let has = |rel: &str, href: String| links.iter().any(|l| l["rel"] == rel && l["href"] == href);

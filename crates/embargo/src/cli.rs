@@ -200,7 +200,7 @@ pub enum CveCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdvisoryCommand {
-    /// Import an existing advisory (OSV or GHSA in OSV form) as a draft with a new ID
+    /// Import an existing advisory (OSV or GHSA in OSV form) as a draft with a new handle
     Import {
         /// The record's format
         #[arg(long, value_parser = ["osv"], default_value = "osv")]
@@ -256,13 +256,21 @@ pub enum AdvisoryCommand {
         /// Advisory ID
         id: String,
     },
-    /// Publish an approved advisory now
+    /// Publish an approved advisory now (its first publication gives it its public ID)
     Publish {
         /// Advisory ID
         id: String,
         /// What changed, for the revision history
         #[arg(long)]
         summary: Option<String>,
+    },
+    /// Withdraw a published advisory: a final revision, published at once in every format
+    Withdraw {
+        /// Advisory ID (its handle or its public ID)
+        id: String,
+        /// Why, published with the withdrawal
+        #[arg(long)]
+        reason: String,
     },
 }
 

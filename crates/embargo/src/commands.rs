@@ -262,6 +262,17 @@ async fn serve(mut config: Config) -> Outcome {
     );
     println!("OpenPGP key {} published at {}/.well-known/security.asc", key.fingerprint(), app.config.base_url());
     println!("Reporters: {0}/report (form and status pages). Team: {0}/login.", app.config.base_url());
+    match app.config.csaf_provider_url() {
+        Some(base) => println!("CSAF trusted provider: {base}/.well-known/csaf/provider-metadata.json"),
+        None => {
+            tracing::warn!("no CSAF provider: public_url is not https");
+            println!(
+                "Not a CSAF provider: public_url {} is not https (CSAF requires TLS), so no provider metadata \
+                 and no CSAF line in security.txt are published; advisories are still served.",
+                app.config.base_url()
+            );
+        }
+    }
     match metrics_local {
         Some(addr) => println!(
             "Metrics for Prometheus at http://{addr}/metrics{}.",
@@ -689,8 +700,8 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
                     .iter()
                     .map(|a| {
                         serde_json::json!({
-                            "id": a.id, "state": a.state.code(), "title": a.title, "cve_id": a.cve_id,
-                            "updated_at": a.updated_at.to_string(),
+                            "id": a.id, "public_id": a.public_id, "state": a.state.code(), "title": a.title,
+                            "cve_id": a.cve_id, "updated_at": a.updated_at.to_string(),
                         })
                     })
                     .collect();
@@ -698,8 +709,9 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
             } else {
                 for a in &list {
                     println!(
-                        "{:<16} {:<10} {:<15} {}",
+                        "{:<16} {:<16} {:<10} {:<15} {}",
                         a.id,
+                        a.public_id.as_deref().unwrap_or("-"),
                         a.state,
                         a.cve_id.as_deref().unwrap_or("-"),
                         output::one_line(&a.title, 80)
@@ -741,7 +753,18 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
         }
         AdvisoryCommand::Publish { id, summary } => {
             let revision = advisories::publish(&app, &actor, &id, summary.as_deref()).await?;
-            println!("{id}: published (revision {revision})");
+            let public_id = advisories::get(&app, &actor, &id).await?.public_id.unwrap_or_default();
+            println!("{id}: published as {public_id} (revision {revision})");
+        }
+        AdvisoryCommand::Withdraw { id, reason } => {
+            let revision = advisories::withdraw(&app, &actor, &id, &reason).await?;
+            let advisory = advisories::get(&app, &actor, &id).await?;
+            let public_id = advisory.public_id.unwrap_or_default();
+            println!("{id}: {public_id} withdrawn (revision {revision})");
+            if let Some(cve) = advisory.record.cve_id {
+                println!("  its CVE record is published as REJECTED here; to reject {cve} at CVE Services too:");
+                println!("  embargo cve reject {cve} --reason {:?}", output::one_line(&reason, 200));
+            }
         }
     }
     app.store.close().await;

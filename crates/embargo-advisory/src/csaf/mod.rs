@@ -10,10 +10,12 @@
 //! is listed in a note.
 
 pub mod mandatory;
+pub mod optional;
 
 use serde_json::{Map, Value, json};
 
 use crate::cvss_json;
+use crate::purl::Purl;
 use crate::record::{AdvisoryRecord, Affected, Event, Publisher, PublisherCategory, RangeKind, utc};
 
 /// The §5.1 file name of a document with tracking ID `id`: lower case, every run of
@@ -86,33 +88,57 @@ struct Ids {
     fixed: Vec<String>,
 }
 
-fn product(name: String, id: &str, purl: Option<String>) -> Value {
-    let mut product = json!({"name": name, "product_id": id});
-    if let Some(purl) = purl {
-        product["product_identification_helper"] = json!({"purl": purl});
-    }
-    product
+fn product(name: String, id: &str, purl: &Purl) -> Value {
+    json!({"name": name, "product_id": id, "product_identification_helper": {"purl": purl.to_string()}})
 }
 
-/// The `product_name` branch of one affected product, with its IDs.
-fn product_branch(index: usize, a: &Affected) -> (Value, Ids) {
+/// The package URL that identifies a product in CSAF (optional test 6.2.16 wants one on
+/// every product): the catalogue's purl, else a `pkg:generic` one named after the vendor
+/// and product, with the repository as `vcs_url` when it is known.
+fn base_purl(a: &Affected) -> Purl {
+    if let Some(purl) = a.purl.as_deref().and_then(|p| Purl::parse(p).ok()) {
+        return purl;
+    }
+    let purl = Purl::generic(Some(&a.vendor), &a.product);
+    match &a.repository {
+        Some(repo) => purl.with_qualifier("vcs_url", &format!("git+{repo}")),
+        None => purl,
+    }
+}
+
+/// The parts of the product tree for one affected product: its `product_name` branch (when
+/// it has versions to branch into, or nothing else), the full product names of its Git
+/// ranges, and its IDs.
+struct ProductParts {
+    branch: Option<Value>,
+    full_names: Vec<Value>,
+    ids: Ids,
+}
+
+/// One affected product in the product tree. Version ranges become `product_version_range`
+/// branches named with `vers:` (optional test 6.2.18); Git ranges cannot be written in `vers`
+/// (commits have no order), so each becomes a full product name that says which commits of
+/// which repository, and each fix commit a `product_version`.
+fn product_parts(index: usize, a: &Affected) -> ProductParts {
     let mut ids = Ids::default();
     let mut children = Vec::new();
+    let mut full_names = Vec::new();
     let base = if a.product.starts_with(&a.vendor) { a.product.clone() } else { format!("{} {}", a.vendor, a.product) };
     let full = |suffix: &str| format!("{base} {suffix}");
-    let versioned_purl = |version: &str, kind: Option<RangeKind>| {
-        a.purl
-            .as_ref()
-            .map(|p| if p.contains('@') || kind == Some(RangeKind::Git) { p.clone() } else { format!("{p}@{version}") })
-    };
+    let purl = base_purl(a);
     for (j, range) in a.ranges.iter().enumerate() {
         let id = format!("P{index}-R{}", j + 1);
         let name = range_name(range.kind, &range.sorted_events(), a.ecosystem.as_deref());
-        children.push(json!({
-            "category": "product_version_range",
-            "name": name,
-            "product": product(full(&name), &id, a.purl.clone()),
-        }));
+        if range.kind == RangeKind::Git {
+            let repo = a.repository.as_deref().unwrap_or("its repository");
+            full_names.push(product(format!("{base}: {name} of {repo}"), &id, &purl));
+        } else {
+            children.push(json!({
+                "category": "product_version_range",
+                "name": name,
+                "product": product(full(&name), &id, &purl),
+            }));
+        }
         ids.affected.push(id);
     }
     for (k, version) in a.versions.iter().enumerate() {
@@ -120,7 +146,7 @@ fn product_branch(index: usize, a: &Affected) -> (Value, Ids) {
         children.push(json!({
             "category": "product_version",
             "name": version,
-            "product": product(full(version), &id, versioned_purl(version, None)),
+            "product": product(full(version), &id, &purl.clone().with_version(version)),
         }));
         ids.affected.push(id);
     }
@@ -136,26 +162,42 @@ fn product_branch(index: usize, a: &Affected) -> (Value, Ids) {
     }
     for (k, (version, kind)) in fixed.into_iter().enumerate() {
         let id = format!("P{index}-F{}", k + 1);
+        let purl = match (kind, &a.repository) {
+            (RangeKind::Git, Some(repo)) => purl.clone().with_qualifier("vcs_url", &format!("git+{repo}@{version}")),
+            (RangeKind::Git, None) => purl.clone(),
+            _ => purl.clone().with_version(version),
+        };
         children.push(json!({
             "category": "product_version",
             "name": version,
-            "product": product(full(version), &id, versioned_purl(version, Some(kind))),
+            "product": product(full(version), &id, &purl),
         }));
         ids.fixed.push(id);
     }
-    let branch = if children.is_empty() {
+    let branch = if !children.is_empty() {
+        Some(json!({"category": "product_name", "name": a.product, "branches": children}))
+    } else if full_names.is_empty() {
         let id = format!("P{index}");
-        let branch = json!({
-            "category": "product_name",
-            "name": a.product,
-            "product": product(base.clone(), &id, a.purl.clone()),
-        });
-        ids.affected.push(id);
-        branch
+        ids.affected.push(id.clone());
+        Some(json!({"category": "product_name", "name": a.product, "product": product(base.clone(), &id, &purl)}))
     } else {
-        json!({"category": "product_name", "name": a.product, "branches": children})
+        None
     };
-    (branch, ids)
+    ProductParts { branch, full_names, ids }
+}
+
+/// The value with the keys of every object in sorted order (optional test 6.2.13; the
+/// validator compares them as `Intl.Collator` does, which for our ASCII keys is byte order).
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(list) => Value::Array(list.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 fn publisher_category(category: PublisherCategory) -> &'static str {
@@ -174,10 +216,17 @@ fn note(category: &str, title: &str, text: &str) -> Value {
 
 /// The record as a CSAF 2.0 security advisory. `tracking.status` is `final` once the record
 /// has a publication time, `draft` before.
+///
+/// A withdrawn record follows the CSAF 2.1 profile for withdrawn advisories, which 2.0 lacks,
+/// within 2.0's rules: the category becomes `csaf_base` (a security advisory must list
+/// product statuses, and a withdrawn one makes no claim about any product), the first note is
+/// the "Reasoning for Withdrawal", and there is no product tree and no vulnerability; the
+/// revision history records the withdrawal.
 pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     let history = record.revision_history();
     let last = history.last().expect("revision_history is never empty");
     let current = history.iter().map(|r| r.date).max().unwrap_or(record.modified).max(record.modified);
+    let withdrawn = record.withdrawn.is_some();
     let mut publisher_json = json!({
         "category": publisher_category(publisher.category),
         "name": publisher.name,
@@ -186,8 +235,9 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     if let Some(contact) = &publisher.contact {
         publisher_json["contact_details"] = json!(contact);
     }
+    let id = record.id.to_string();
     let mut document = json!({
-        "category": "csaf_security_advisory",
+        "category": if withdrawn { "csaf_base" } else { "csaf_security_advisory" },
         "csaf_version": "2.0",
         // Published advisories are public: TLP:WHITE, as the provider's ROLIE feed says.
         "distribution": {"tlp": {"label": "WHITE"}},
@@ -195,7 +245,7 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
         "publisher": publisher_json,
         "title": record.title,
         "tracking": {
-            "id": record.id.to_string(),
+            "id": id,
             "status": if record.published.is_some() { "final" } else { "draft" },
             "version": last.number.to_string(),
             "initial_release_date": utc(record.initial_release()),
@@ -212,6 +262,9 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
         },
     });
     let mut notes = Vec::new();
+    if withdrawn {
+        notes.push(note("description", "Reasoning for Withdrawal", &record.withdrawal_text()));
+    }
     if !record.summary.trim().is_empty() {
         notes.push(note("summary", "Summary", record.summary.trim()));
     }
@@ -221,12 +274,17 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     if !notes.is_empty() {
         document["notes"] = json!(notes);
     }
-    if !record.references.is_empty() {
-        document["references"] = record
-            .references
-            .iter()
-            .map(|r| json!({"category": "external", "summary": r.kind.label(), "url": r.url}))
-            .collect();
+    let mut references: Vec<Value> = Vec::new();
+    if let Some(folder) = &publisher.csaf_documents_url {
+        let year = record.initial_release().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+        let url = format!("{}/{year}/{}", folder.trim_end_matches('/'), csaf_filename(&id));
+        references.push(json!({"category": "self", "summary": "This document (canonical URL).", "url": url}));
+    }
+    references.extend(
+        record.references.iter().map(|r| json!({"category": "external", "summary": r.kind.label(), "url": r.url})),
+    );
+    if !references.is_empty() {
+        document["references"] = json!(references);
     }
     if !record.credits.is_empty() {
         document["acknowledgments"] = record
@@ -238,27 +296,41 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
             })
             .collect();
     }
+    if withdrawn {
+        return sorted(json!({"document": document}));
+    }
 
     // Product tree, grouped by vendor in order of first appearance.
     let mut vendors: Vec<(&str, Vec<Value>)> = Vec::new();
+    let mut full_product_names = Vec::new();
     let mut all = Ids::default();
     let mut remediations = Vec::new();
     for (i, a) in record.affected.iter().enumerate() {
-        let (branch, ids) = product_branch(i + 1, a);
-        match vendors.iter_mut().find(|(v, _)| *v == a.vendor) {
-            Some((_, branches)) => branches.push(branch),
-            None => vendors.push((&a.vendor, vec![branch])),
+        let parts = product_parts(i + 1, a);
+        if let Some(branch) = parts.branch {
+            match vendors.iter_mut().find(|(v, _)| *v == a.vendor) {
+                Some((_, branches)) => branches.push(branch),
+                None => vendors.push((&a.vendor, vec![branch])),
+            }
         }
+        full_product_names.extend(parts.full_names);
         if let Some(text) = fix_text(a) {
-            remediations.push(json!({"category": "vendor_fix", "details": text, "product_ids": ids.affected}));
+            remediations.push(json!({"category": "vendor_fix", "details": text, "product_ids": parts.ids.affected}));
         }
-        all.affected.extend(ids.affected);
-        all.fixed.extend(ids.fixed);
+        all.affected.extend(parts.ids.affected);
+        all.fixed.extend(parts.ids.fixed);
     }
     let branches: Vec<Value> = vendors
         .into_iter()
         .map(|(vendor, branches)| json!({"category": "vendor", "name": vendor, "branches": branches}))
         .collect();
+    let mut product_tree = Map::new();
+    if !branches.is_empty() {
+        product_tree.insert("branches".into(), json!(branches));
+    }
+    if !full_product_names.is_empty() {
+        product_tree.insert("full_product_names".into(), json!(full_product_names));
+    }
 
     let mut vulnerability = Map::new();
     if let Some(cve) = &record.cve_id {
@@ -268,9 +340,8 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
         vulnerability.insert("cwe".into(), json!({"id": w.id, "name": w.name}));
     }
     let ids: Vec<Value> = record
-        .aliases
-        .iter()
-        .filter(|a| Some(*a) != record.cve_id.as_ref())
+        .other_ids()
+        .into_iter()
         .map(|a| json!({"system_name": a.split('-').next().unwrap_or(a), "text": a}))
         .collect();
     if !ids.is_empty() {
@@ -306,6 +377,21 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
             "details": record.workarounds.trim(),
             "product_ids": all.affected,
         }));
+    } else {
+        // Every affected product has a remediation (optional test 6.2.2): where there is no
+        // fix and no workaround, say that none is available.
+        let remedied: Vec<&str> = remediations
+            .iter()
+            .flat_map(|r| r["product_ids"].as_array().into_iter().flatten().filter_map(Value::as_str))
+            .collect();
+        let without: Vec<String> = all.affected.iter().filter(|id| !remedied.contains(&id.as_str())).cloned().collect();
+        if !without.is_empty() {
+            remediations.push(json!({
+                "category": "none_available",
+                "details": "This advisory names no fixed version and no workaround for these products.",
+                "product_ids": without,
+            }));
+        }
     }
     if !remediations.is_empty() {
         vulnerability.insert("remediations".into(), json!(remediations));
@@ -321,11 +407,11 @@ pub fn to_csaf(record: &AdvisoryRecord, publisher: &Publisher) -> Value {
     if let Some(published) = record.published {
         vulnerability.insert("release_date".into(), json!(utc(published)));
     }
-    json!({
+    sorted(json!({
         "document": document,
-        "product_tree": {"branches": branches},
+        "product_tree": Value::Object(product_tree),
         "vulnerabilities": [Value::Object(vulnerability)],
-    })
+    }))
 }
 
 /// What to do about one product: upgrade to its fixed versions, or apply its fix commits.

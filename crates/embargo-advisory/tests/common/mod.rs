@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use embargo_advisory::csaf::{csaf_filename, to_csaf};
-use embargo_advisory::cve::{cna_container, cve_record};
+use embargo_advisory::cve::{cna_container, cve_record, rejected_container};
 use embargo_advisory::osv::to_osv;
 use embargo_advisory::*;
 use jiff::Timestamp;
@@ -40,6 +40,7 @@ pub fn publisher() -> Publisher {
         category: PublisherCategory::Vendor,
         cve_org_id: Some("b3476cb9-2e3d-41a6-98d0-0f47421a65b6".into()),
         cve_short_name: Some("example".into()),
+        csaf_documents_url: Some("https://security.example.org/.well-known/csaf/white".into()),
     }
 }
 
@@ -69,6 +70,9 @@ pub fn base(id: &str, title: &str) -> AdvisoryRecord {
         published: Some(ts("2026-11-20T09:00:00Z")),
         modified: ts("2026-11-20T09:00:00Z"),
         withdrawn: None,
+        withdrawn_reason: String::new(),
+        upstream: vec![],
+        database_specific: None,
     }
 }
 
@@ -82,7 +86,7 @@ pub fn range(kind: RangeKind, events: &[(&str, &str)]) -> Range {
             _ => Event::Limit((*v).into()),
         })
         .collect();
-    Range { kind, events }
+    Range { kind, events, database_specific: None }
 }
 
 pub fn product(vendor: &str, name: &str) -> Affected {
@@ -94,6 +98,8 @@ pub fn product(vendor: &str, name: &str) -> Affected {
         repository: None,
         ranges: vec![],
         versions: vec![],
+        ecosystem_specific: None,
+        database_specific: None,
     }
 }
 
@@ -229,8 +235,65 @@ pub fn several_products() -> AdvisoryRecord {
     r
 }
 
+/// A Debian package whose catalogue purl has a qualifier, and a Rust crate with a fix commit
+/// as well as fixed releases (a GIT range under crates.io), by a vendor of its own.
+pub fn git_and_qualified_purls() -> AdvisoryRecord {
+    let mut r = base("EMB-2026-0005", "Use after free in acme-tools archive listing");
+    r.cve_id = Some("CVE-2026-10005".into());
+    r.summary = "Listing a crafted archive frees an entry that is used afterwards.".into();
+    let mut deb = product("Acme", "acme-tools");
+    deb.ecosystem = Some("Debian:12".into());
+    deb.purl = Some("pkg:deb/debian/acme-tools?arch=source".into());
+    deb.ranges = vec![range(RangeKind::Ecosystem, &[("introduced", "0"), ("fixed", "1.2-3+deb12u1")])];
+    deb.versions = vec!["1.2-2".into()];
+    let mut core = product("Acme", "acme-core");
+    core.ecosystem = Some("crates.io".into());
+    core.purl = Some("pkg:cargo/acme-core".into());
+    core.repository = Some("https://github.com/acme/acme-core".into());
+    core.ranges = vec![
+        range(RangeKind::Semver, &[("introduced", "1.0.0"), ("fixed", "1.4.2")]),
+        range(
+            RangeKind::Git,
+            &[
+                ("introduced", "1111111111111111111111111111111111111111"),
+                ("fixed", "2222222222222222222222222222222222222222"),
+            ],
+        ),
+    ];
+    r.affected = vec![deb, core];
+    r.severity.cvss_v3_1 = Some("CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H".into());
+    r.weaknesses = vec![Weakness { id: "CWE-416".into(), name: Some("Use After Free".into()) }];
+    r.references = vec![reference("https://github.com/acme/acme-core/commit/2222222", ReferenceType::Fix)];
+    r
+}
+
+/// A published advisory withdrawn in its second revision (it was not a vulnerability).
+pub fn withdrawn() -> AdvisoryRecord {
+    let mut r = base("EMB-2026-0006", "Denial of service in widget-parse (withdrawn)");
+    r.cve_id = Some("CVE-2026-10006".into());
+    r.summary = "A deeply nested document exhausts the stack.".into();
+    let mut pkg = product("Widget Co", "widget-parse");
+    pkg.ecosystem = Some("npm".into());
+    pkg.purl = Some("pkg:npm/widget-parse".into());
+    pkg.ranges = vec![range(RangeKind::Semver, &[("introduced", "0"), ("fixed", "3.0.1")])];
+    r.affected = vec![pkg];
+    r.references = vec![reference("https://www.npmjs.com/package/widget-parse", ReferenceType::Package)];
+    r.revisions = vec![
+        Revision { number: 1, date: ts("2026-11-20T09:00:00Z"), summary: "Initial release.".into() },
+        Revision {
+            number: 2,
+            date: ts("2026-11-25T08:00:00Z"),
+            summary: "Withdrawn: the recursion limit already stops it.".into(),
+        },
+    ];
+    r.modified = ts("2026-11-25T08:00:00Z");
+    r.withdrawn = Some(ts("2026-11-25T08:00:00Z"));
+    r.withdrawn_reason = "The parser's recursion limit already stops such documents; there is no vulnerability.".into();
+    r
+}
+
 pub fn realistic() -> Vec<AdvisoryRecord> {
-    vec![semver_library(), git_only(), cvss4_only(), several_products()]
+    vec![semver_library(), git_only(), cvss4_only(), several_products(), git_and_qualified_purls(), withdrawn()]
 }
 
 /// Every output of a record, by relative path (`osv/…`, `csaf/…`, `cve/…`): OSV and CSAF
@@ -241,7 +304,10 @@ pub fn outputs(record: &AdvisoryRecord, publisher: &Publisher) -> Vec<(String, s
         (format!("osv/{id}.json"), to_osv(record)),
         (format!("csaf/{}", csaf_filename(&id)), to_csaf(record, publisher)),
     ];
-    if record.cve_id.is_some() {
+    if record.cve_id.is_some() && record.withdrawn.is_some() {
+        files.push((format!("cve/{id}-cna-rejected.json"), rejected_container(record, publisher)));
+        files.push((format!("cve/{id}-record.json"), cve_record(record, publisher)));
+    } else if record.cve_id.is_some() {
         files.push((format!("cve/{id}-cna.json"), cna_container(record, publisher)));
         files.push((format!("cve/{id}-record.json"), cve_record(record, publisher)));
     }

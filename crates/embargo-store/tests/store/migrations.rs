@@ -196,3 +196,57 @@ async fn the_page_lookups_of_reports_are_indexed_on_both_backends() {
         assert!(!leading(&["title_enc"]));
     }
 }
+
+/// Migration 0015 (issue 19 item 5, ADR 23): on a database from before it, an advisory that
+/// was published keeps its ID as its public ID, and a draft gets none (it is numbered at its
+/// publication); both backends.
+#[tokio::test]
+async fn advisories_published_before_public_ids_keep_theirs() {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+    for db in embargo_test_support::both_backends() {
+        // Create the database (and its file) the way the store does, then apply up to 0012.
+        drop(Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let migrator = if db.backend == "sqlite" { &SQLITE } else { &POSTGRES };
+        migrator.run_to(12, &pool).await.unwrap();
+        let mut ids = Vec::new();
+        for handle in ["EMB-2026-0001", "EMB-2026-0002"] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO advisories (advisory_id, state, record_enc, created_by, created_at, updated_at) \
+                 VALUES ($1, 'draft', $2, 'test', 0, 0) RETURNING id",
+            )
+            .bind(handle)
+            .bind(vec![0_u8])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        sqlx::query(
+            "INSERT INTO advisory_publications (advisory_id, revision, public_id, title, published_at, modified_at, \
+             osv, csaf, csaf_filename, csaf_signature, markdown, html) \
+             VALUES ($1, 1, 'EMB-2026-0001', 't', 0, 0, '{}', '{}', 'emb-2026-0001.json', '', '', '')",
+        )
+        .bind(ids[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+        migrator.run(&pool).await.unwrap();
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query("SELECT advisory_id, public_id FROM advisories ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get("advisory_id"), r.get("public_id")))
+                .collect();
+        assert_eq!(
+            rows,
+            [("EMB-2026-0001".to_owned(), Some("EMB-2026-0001".to_owned())), ("EMB-2026-0002".to_owned(), None)],
+            "{}",
+            db.backend
+        );
+    }
+}

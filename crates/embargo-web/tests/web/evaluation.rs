@@ -254,13 +254,40 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
         assert!(send(router, get(&page, Some(&w.admin))).await.body.contains("Publish now"));
         let reply = send(router, post(&format!("{page}/publish"), Some(&w.admin), &[])).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        let public = send(router, get(&format!("/advisories/{id}"), None)).await;
+        // Published under its public ID (the draft's handle is not a public name).
+        let year = w.web.app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+        let public_id = format!("WEB-{year}-0001");
+        assert!(id.starts_with("DRAFT-"), "{id}");
+        assert_eq!(send(router, get(&format!("/advisories/{id}"), None)).await.status, StatusCode::NOT_FOUND);
+        let public = send(router, get(&format!("/advisories/{public_id}"), None)).await;
         assert_eq!(public.status, StatusCode::OK);
         assert!(
             public.body.contains("Heap overflow in the Alpha parser") && public.body.contains("Do not parse untrusted")
         );
         let reply = send(router, get("/team/advisories", Some(&w.on))).await;
-        assert!(reply.body.contains(&id) && reply.body.contains("published"));
+        assert!(reply.body.contains(&id) && reply.body.contains(&public_id) && reply.body.contains("published"));
+
+        // Issue 19 item 1: withdrawn from the team page (admins), with the reason published.
+        let reply = send(router, get(&page, Some(&w.admin))).await;
+        assert!(
+            reply.body.contains("Withdraw the advisory")
+                && reply.body.contains(&format!("href=\"/advisories/{public_id}\""))
+        );
+        assert!(!send(router, get(&page, Some(&w.on))).await.body.contains("Withdraw the advisory"), "admins only");
+        let withdraw = format!("{page}/withdraw");
+        let reason = "Not exploitable: the overflow is in dead code.";
+        let reply = send(router, post(&withdraw, Some(&w.on), &[("reason", reason)])).await;
+        assert!(matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{}", reply.status);
+        let reply = send(router, post(&withdraw, Some(&w.admin), &[("reason", " ")])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is needed");
+        let reply = send(router, post(&withdraw, Some(&w.admin), &[("reason", reason)])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let reply = send(router, get(reply.location(), Some(&w.admin))).await;
+        assert!(reply.body.contains("withdrawn") && !reply.body.contains("Withdraw the advisory"), "{}", reply.body);
+        let osv: serde_json::Value =
+            serde_json::from_str(&send(router, get(&format!("/advisories/{public_id}.json"), None)).await.body)
+                .unwrap();
+        assert!(osv["withdrawn"].is_string() && osv["details"].as_str().unwrap().contains(reason), "{osv}");
     }
 }
 

@@ -67,6 +67,12 @@ fn serve_is_healthy_prints_the_first_admin_link_and_stops_on_sigterm() {
             .find_map(|l| l.trim().strip_prefix(&format!("http://{}", server.addr)).map(str::to_owned))
             .expect("first-admin link printed");
         assert!(link.starts_with("/setup/"));
+        // Served over plain HTTP, it says at start that it is no CSAF provider (issue 19 item 10).
+        assert!(
+            server.stdout_lines().iter().any(|l| l.starts_with("Not a CSAF provider: public_url http://")),
+            "{:?}",
+            server.stdout_lines()
+        );
         let form = server.http("GET", &link, &[], b"");
         assert_eq!(form.status, 200);
         assert!(form.body.contains("Create the first administrator"));
@@ -312,7 +318,8 @@ fn advisories_import_list_export_and_publish_through_the_cli() {
         let out = it.run(&["advisory", "import", "--format", "osv", file.to_str().unwrap()], b"");
         assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
         let id = out.stdout.split_whitespace().nth(1).unwrap().to_owned();
-        assert!(id.starts_with("SEC-"), "{}", out.stdout);
+        // Drafts and imports have handles; the public ID comes with the first publication.
+        assert!(id.starts_with("DRAFT-"), "{}", out.stdout);
 
         let out = it.run(&["advisory", "list", "--json"], b"");
         let list: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -411,6 +418,22 @@ fn cve_ids_are_reserved_assigned_published_and_rejected_against_cve_services() {
     let out = run(&["cve", "publish", &advisory], false, "alice");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(fake.requests().iter().any(|r| r.method == "PUT" && r.path.ends_with("/cna") && r.status == 200));
+
+    // Withdrawn through the CLI, by its public ID: the command names what is left to do at
+    // CVE Services, and the advisory is final.
+    let out = run(&["advisory", "list", "--json"], false, "alice");
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    let public_id = list[0]["public_id"].as_str().expect("published, so a public ID").to_owned();
+    assert!(public_id.starts_with("SEC-"), "{list}");
+    let out = run(&["advisory", "withdraw", &public_id, "--reason", "Not a vulnerability after all."], false, "bob");
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&format!("{public_id} withdrawn (revision 2)")), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("embargo cve reject {}", ids[0])), "{}", out.stdout);
+    let out = run(&["advisory", "export", &advisory, "--format", "cve-record"], false, "alice");
+    let record: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(record["cveMetadata"]["state"], "REJECTED", "{record}");
+    let out = run(&["advisory", "withdraw", &advisory, "--reason", "Again."], false, "bob");
+    assert_ne!(out.code, 0, "a withdrawal is final");
 
     // The second ID is rejected.
     let out = run(&["cve", "reject", &ids[1], "--reason", "Duplicate of another report."], false, "alice");
