@@ -109,6 +109,7 @@ pub fn router(app: App) -> Router {
         // Team sign-in.
         .route("/login", get(team::login_form).post(team::login))
         .route("/login/totp", get(team::totp_form).post(team::totp))
+        .route("/login/totp/qr.svg", get(team::totp_qr))
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))

@@ -123,6 +123,49 @@ async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Optio
     )
 }
 
+/// `GET /login/totp/qr.svg`: the enrolment link as a QR code (an image, so the page keeps a
+/// strict CSP), while the account is setting its second factor up.
+pub(crate) async fn totp_qr(State(app): State<App>, who: AnySession) -> Response {
+    if !who.pending() {
+        return WebError::nothing_here().into_response();
+    }
+    let uri = match sessions::totp_enrolment(&app, &who.session).await {
+        Ok(enrolment) => enrolment.uri,
+        Err(AppError::Conflict(_)) => return WebError::nothing_here().into_response(),
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    match qrcodegen::QrCode::encode_text(&uri, qrcodegen::QrCodeEcc::Medium) {
+        Ok(code) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            qr_svg(&code),
+        )
+            .into_response(),
+        Err(_) => WebError::nothing_here().into_response(),
+    }
+}
+
+/// A QR code as SVG: dark modules as one path, a quiet zone of four modules.
+fn qr_svg(code: &qrcodegen::QrCode) -> String {
+    let border = 4;
+    let size = code.size() + 2 * border;
+    let mut path = String::new();
+    for y in 0..code.size() {
+        for x in 0..code.size() {
+            if code.get_module(x, y) {
+                path.push_str(&format!("M{},{}h1v1h-1z", x + border, y + border));
+            }
+        }
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" shape-rendering=\"crispEdges\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path d=\"{path}\" fill=\"#000\"/></svg>"
+    )
+}
+
 pub(crate) async fn totp_form(State(app): State<App>, who: AnySession, Query(next): Query<NextPage>) -> Response {
     if !who.pending() {
         return Redirect::to(&auth::after_sign_in(&who.session, Some(&next.next))).into_response();

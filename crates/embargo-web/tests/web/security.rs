@@ -633,3 +633,39 @@ async fn sign_in_returns_to_the_page_asked_for_and_only_to_this_site() {
         }
     }
 }
+
+/// Issue 18: TOTP enrolment shows the enrolment link as a QR code, an image under the same
+/// strict CSP, for the account being set up only.
+#[tokio::test]
+async fn totp_enrolment_shows_its_link_as_a_qr_code_to_that_account_only() {
+    for db in both_backends() {
+        let w = web(&db).await;
+        create_user(&w, "new@example.org", Role::Responder).await;
+        let reply =
+            send(&w.router, post("/login", None, &[("email", "new@example.org"), ("password", PASSWORD)])).await;
+        let partial = reply.cookie().expect("a session cookie");
+        let page = send(&w.router, get("/login/totp", Some(&partial))).await;
+        assert!(page.body.contains("<img src=\"/login/totp/qr.svg\""), "{}", page.body);
+        let link = between(&page.body, "<a href=\"otpauth://", "\"").expect("the enrolment link");
+        let uri = format!("otpauth://{}", link.replace("&amp;", "&").replace("&#38;", "&"));
+        let qr = send(&w.router, get("/login/totp/qr.svg", Some(&partial))).await;
+        assert_eq!(qr.status, StatusCode::OK);
+        assert_eq!(qr.headers[header::CONTENT_TYPE], "image/svg+xml");
+        // The image is the QR code of exactly that link.
+        let code = qrcodegen::QrCode::encode_text(&uri, qrcodegen::QrCodeEcc::Medium).unwrap();
+        let size = code.size() + 8;
+        assert!(
+            qr.body.starts_with(&format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\""))
+        );
+        let dark = (0..code.size())
+            .flat_map(|y| (0..code.size()).map(move |x| (x, y)))
+            .filter(|(x, y)| code.get_module(*x, *y))
+            .count();
+        assert_eq!(qr.body.matches("h1v1h-1z").count(), dark, "one square per dark module");
+        // Nobody else gets one: not signed in, or signed in fully.
+        assert_eq!(send(&w.router, get("/login/totp/qr.svg", None)).await.status, StatusCode::SEE_OTHER);
+        create_user(&w, "other@example.org", Role::Responder).await;
+        let full = sign_in(&w, &w.router, "other@example.org").await;
+        assert_eq!(send(&w.router, get("/login/totp/qr.svg", Some(&full))).await.status, StatusCode::NOT_FOUND);
+    }
+}
