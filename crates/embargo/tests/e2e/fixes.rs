@@ -45,7 +45,7 @@ pub(crate) fn git_ok(dir: &Path, args: &[&str]) -> Output {
 
 /// A public repository (bare) with two release lines, `main` and `release-1.x`, whose
 /// `ci.sh` fails until `code.txt` says "fixed".
-fn public_repository(root: &Path) -> PathBuf {
+pub(crate) fn public_repository(root: &Path) -> PathBuf {
     let work = root.join("public-work");
     std::fs::create_dir_all(&work).unwrap();
     git_ok(&work, &["init", "-q", "--initial-branch=main"]);

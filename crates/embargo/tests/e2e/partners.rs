@@ -8,37 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use embargo_test_support::{Instance, Output, both_backends, require, run_command};
+use embargo_test_support::{Instance, both_backends, require};
 use serde_json::Value;
 
 use crate::BIN;
-use crate::smtp::tool;
-
-fn ok(it: &Instance, args: &[&str]) -> Output {
-    let out = it.run(args, b"");
-    assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
-    out
-}
-
-fn git(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("GIT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.org")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.org");
-    let out = run_command(cmd, b"");
-    assert_eq!(out.code, 0, "git {args:?}: {}", out.stderr);
-    out
-}
+use crate::fixes::{git_ok, ok, public_repository};
+use crate::smtp::{Gpg, tool};
 
 /// A GnuPG home with one key (Ed25519 + Curve25519) for `user_id`; returns the home and
 /// the armoured public key's file.
@@ -46,24 +21,15 @@ fn gpg_home(root: &Path, name: &str, user_id: &str) -> (PathBuf, PathBuf) {
     let home = root.join(format!("gnupg-{name}"));
     std::fs::create_dir_all(&home).unwrap();
     Command::new("chmod").arg("700").arg(&home).status().unwrap();
-    gpg(&home, &["--passphrase", "", "--quick-gen-key", user_id, "ed25519", "cert,sign", "never"]);
-    let listing =
-        String::from_utf8(gpg(&home, &["--with-colons", "--list-keys", user_id]).stdout.into_bytes()).unwrap();
-    let fingerprint = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
-    gpg(&home, &["--passphrase", "", "--quick-add-key", &fingerprint, "cv25519", "encr", "never"]);
+    Gpg { home: home.clone() }.add_key(user_id);
     let public = root.join(format!("{name}.asc"));
-    let armored = gpg(&home, &["--armor", "--export", user_id]).stdout;
-    std::fs::write(&public, armored).unwrap();
+    std::fs::write(&public, gpg(&home, &["--armor", "--export", user_id])).unwrap();
     (home, public)
 }
 
-fn gpg(home: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("gpg");
-    cmd.arg("--homedir").arg(home).args(["--batch", "--yes", "--pinentry-mode", "loopback", "--trust-model", "always"]);
-    cmd.args(args);
-    let out = run_command(cmd, b"");
-    assert_eq!(out.code, 0, "gpg {args:?}: {}", out.stderr);
-    out
+/// gpg in `home` (see `smtp::Gpg::run`), its output as text.
+fn gpg(home: &Path, args: &[&str]) -> String {
+    String::from_utf8(Gpg { home: home.to_owned() }.run(args)).unwrap()
 }
 
 /// Decrypts the armoured OpenPGP message in a PGP/MIME mail with a GnuPG home: the
@@ -108,20 +74,6 @@ print(json.dumps(out))
         .into_iter()
         .map(|(name, ct, data)| (name, ct, base64::engine::general_purpose::STANDARD.decode(data).unwrap()))
         .collect()
-}
-
-/// A public repository with `main` and `release-1.x`.
-fn public_repository(root: &Path) -> PathBuf {
-    let work = root.join("public-work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q", "--initial-branch=main"]);
-    std::fs::write(work.join("code.txt"), "vulnerable\n").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "-q", "-m", "Release 1.0"]);
-    git(&work, &["branch", "release-1.x"]);
-    let bare = root.join("public.git");
-    git(root, &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()]);
-    bare
 }
 
 /// An instant `days` from now at 16:00 UTC (RFC 3339).
@@ -189,10 +141,10 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         let token = ok(&it, &["admin", "create-token", "--email", "dev@example.org"]).stdout.trim().to_owned();
         let clone = root.path().join("clone");
         let url = format!("http://dev%40example.org:{token}@{}/git/{reference}.git", server.addr);
-        git(root.path(), &["clone", "-q", &url, clone.to_str().unwrap()]);
+        git_ok(root.path(), &["clone", "-q", &url, clone.to_str().unwrap()]);
         std::fs::write(clone.join("code.txt"), "fixed: bounds are checked\n").unwrap();
-        git(&clone, &["commit", "-q", "-am", "Check bounds in the parser"]);
-        git(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        git_ok(&clone, &["commit", "-q", "-am", "Check bounds in the parser"]);
+        git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
 
         // Three partners: two with keys, one without.
         let (alpha_home, alpha_key) = gpg_home(root.path(), "alpha", "Alpha PSIRT <psirt@alpha.example>");
@@ -265,26 +217,22 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
             ]
             .concat(),
         );
-        let listing = gpg(&old_home, &["--with-colons", "--list-keys", "old@x.example"]).stdout;
+        let listing = gpg(&old_home, &["--with-colons", "--list-keys", "old@x.example"]);
         let old_fpr = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
         gpg(
             &old_home,
             &[&faked[..], &["--passphrase", "", "--quick-add-key", &old_fpr, "cv25519", "encr", "1d"]].concat(),
         );
-        std::fs::write(root.path().join("old.asc"), gpg(&old_home, &["--armor", "--export", "old@x.example"]).stdout)
-            .unwrap();
+        std::fs::write(root.path().join("old.asc"), gpg(&old_home, &["--armor", "--export", "old@x.example"])).unwrap();
         let (revoked_home, _) = gpg_home(root.path(), "revoked", "Gone <gone@x.example>");
-        let listing = gpg(&revoked_home, &["--with-colons", "--list-keys", "gone@x.example"]).stdout;
+        let listing = gpg(&revoked_home, &["--with-colons", "--list-keys", "gone@x.example"]);
         let gone_fpr = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
         let revocation =
             std::fs::read_to_string(revoked_home.join(format!("openpgp-revocs.d/{gone_fpr}.rev"))).unwrap();
         std::fs::write(root.path().join("rev.asc"), revocation.replace(":-----BEGIN", "-----BEGIN")).unwrap();
         gpg(&revoked_home, &["--import", root.path().join("rev.asc").to_str().unwrap()]);
-        std::fs::write(
-            root.path().join("gone.asc"),
-            gpg(&revoked_home, &["--armor", "--export", "gone@x.example"]).stdout,
-        )
-        .unwrap();
+        std::fs::write(root.path().join("gone.asc"), gpg(&revoked_home, &["--armor", "--export", "gone@x.example"]))
+            .unwrap();
         let both =
             format!("{}{}", std::fs::read_to_string(&alpha_key).unwrap(), std::fs::read_to_string(&beta_key).unwrap());
         std::fs::write(root.path().join("both.asc"), both).unwrap();
@@ -380,12 +328,12 @@ fn each_partner_decrypts_only_its_own_copy_and_the_patches_apply_with_git_am() {
         // The attached series applies with `git am` on the public branch and gives the fix.
         let patch = parts.iter().find(|p| p.0 == "fix-main.patch").expect("the main line's patches");
         let check = root.path().join("check");
-        git(root.path(), &["clone", "-q", "--branch", "main", public.to_str().unwrap(), check.to_str().unwrap()]);
+        git_ok(root.path(), &["clone", "-q", "--branch", "main", public.to_str().unwrap(), check.to_str().unwrap()]);
         std::fs::write(root.path().join("fix-main.patch"), &patch.2).unwrap();
-        git(&check, &["am", "-q", root.path().join("fix-main.patch").to_str().unwrap()]);
+        git_ok(&check, &["am", "-q", root.path().join("fix-main.patch").to_str().unwrap()]);
         assert_eq!(std::fs::read_to_string(check.join("code.txt")).unwrap(), "fixed: bounds are checked\n");
-        let applied_tree = git(&check, &["rev-parse", "HEAD^{tree}"]).stdout;
-        let fix_tree = git(&clone, &["rev-parse", "HEAD^{tree}"]).stdout;
+        let applied_tree = git_ok(&check, &["rev-parse", "HEAD^{tree}"]).stdout;
+        let fix_tree = git_ok(&clone, &["rev-parse", "HEAD^{tree}"]).stdout;
         assert_eq!(applied_tree, fix_tree, "byte-identical to the fix branch");
         // Beta's copy carries the same series.
         let beta_parts = mime_parts(&beta_plain, scratch);
