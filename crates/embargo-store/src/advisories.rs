@@ -128,6 +128,18 @@ pub async fn set_public_id(tx: &mut Tx, id: i64, public_id: &str) -> Result<(), 
     Ok(())
 }
 
+/// The most recently changed advisory that covers a report, if any (one row opened).
+pub async fn newest_for_report(tx: &mut Tx, report: ReportId) -> Result<Option<AdvisoryRow>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{SELECT} WHERE id IN (SELECT advisory_id FROM advisory_reports WHERE report_id = $1) \
+             ORDER BY updated_at DESC, id DESC LIMIT 1"
+        )
+    });
+    let row = sqlx::query(SQL.as_str()).bind(report.0).fetch_optional(tx.conn()).await?;
+    row.map(|row| row_of(tx, &row)).transpose()
+}
+
 /// Every advisory, most recently changed first, optionally of one state.
 pub async fn list(tx: &mut Tx, state: Option<&str>) -> Result<Vec<AdvisoryRow>, StoreError> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

@@ -380,16 +380,8 @@ async fn compose_in(tx: &mut Tx, app: &App, report: &ReportRecord) -> Result<(St
 }
 
 async fn newest_advisory(tx: &mut Tx, report: ReportId) -> Result<Option<AdvisoryRecord>, AppError> {
-    let ids = embargo_store::advisories::for_report(tx, report).await?;
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let rows = embargo_store::advisories::list(tx, None).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| ids.contains(&r.id))
-        .max_by_key(|r| r.updated_at)
-        .and_then(|r| serde_json::from_str(&r.record).ok()))
+    let row = embargo_store::advisories::newest_for_report(tx, report).await?;
+    Ok(row.and_then(|r| serde_json::from_str(&r.record).ok()))
 }
 
 /// A notice by what the command line gives: its ID, or a report's reference (its latest

@@ -236,7 +236,13 @@ async fn partners_see_only_what_was_shared_with_their_organisation() {
         report_on(&app, "other", "Elsewhere").await;
         add_partner(&app, "Alpha", &[("a@alpha.example", true)], &["app"]).await;
         add_partner(&app, "Beta", &[("b@beta.example", true)], &["other"]).await;
+        // The notice is composed from the report's newest advisory when it has one.
+        embargo_app::advisories::create(&app, &admin, "Parser overflow <b>advisory</b>", Some(&reference))
+            .await
+            .unwrap();
         let drafted = partners::draft(&app, &admin, &reference, options("2026-03-10T16:00:00Z")).await.unwrap();
+        let composed = partners::status(&app, &admin, &drafted.notice.to_string()).await.unwrap();
+        assert!(composed.subject.ends_with(": Parser overflow <b>advisory</b>"), "{}", composed.subject);
         assert_eq!(drafted.partners, ["Alpha"], "only the product's partners");
         let a = partner_actor(user_id(&app, "a@alpha.example").await);
         let b = partner_actor(user_id(&app, "b@beta.example").await);
@@ -253,7 +259,7 @@ async fn partners_see_only_what_was_shared_with_their_organisation() {
             "{listed:?}"
         );
         let read = partners::read_shared(&app, &a, drafted.notice).await.unwrap();
-        assert!(read.text.contains("Overflow in parser"));
+        assert!(read.text.contains("Parser overflow <b>advisory</b>"));
         assert_eq!(partners::status(&app, &admin, &reference.to_string()).await.unwrap().contacts[0].state, "seen");
         // Beta sees nothing of it, by any route, and cannot tell it exists.
         assert!(partners::shared(&app, &b).await.unwrap().is_empty());
