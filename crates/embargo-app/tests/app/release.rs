@@ -473,6 +473,39 @@ async fn artifacts_verify_against_sha256sums_and_its_signature_and_each_problem_
     std::fs::write(dir.join("SHA256SUMS.sig"), key.sign_detached(sums.as_bytes()).unwrap()).unwrap();
     assert!(release::verify(app, &files, Some(&certificate)).await.unwrap().signed);
 
+    std::fs::remove_file(dir.join("SHA256SUMS.sig")).unwrap();
+
+    // A key and signatures made by GnuPG, armored (.asc) and binary (.sig), as releases ship them.
+    let gpg_found = Command::new("gpg").arg("--version").output().map(|_| ()).map_err(|e| format!("gpg: {e}"));
+    if embargo_test_support::require("gpg", gpg_found).is_some() {
+        let home = it.dir.path().join("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let gpg = |args: &[&str]| {
+            let out = Command::new("gpg")
+                .arg("--homedir")
+                .arg(&home)
+                .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        };
+        gpg(&["--quick-gen-key", "Releases <rel@example.org>", "ed25519", "sign", "never"]);
+        let certificate = String::from_utf8(gpg(&["--armor", "--export", "rel@example.org"])).unwrap();
+        let sums_path = dir.join("SHA256SUMS");
+        gpg(&["--detach-sign", "--output", dir.join("SHA256SUMS.sig").to_str().unwrap(), sums_path.to_str().unwrap()]);
+        assert!(release::verify(app, &files, Some(&certificate)).await.unwrap().signed, "binary .sig by gpg");
+        gpg(&["--armor", "--detach-sign", "--output", dir.join("SHA256SUMS.asc").to_str().unwrap(), sums_path.to_str().unwrap()]);
+        assert!(release::verify(app, &files, Some(&certificate)).await.unwrap().signed, "armored .asc by gpg");
+        // The signature of another SHA256SUMS does not carry over.
+        std::fs::write(&sums_path, format!("{sums}\n")).unwrap();
+        let problems = release::verify(app, &files, Some(&certificate)).await.unwrap_err();
+        assert!(matches!(&problems[..], [ArtifactProblem::SignatureInvalid { .. }]), "{problems:?}");
+        std::fs::write(&sums_path, &sums).unwrap();
+    }
+
     // Hostile SHA256SUMS: garbage lines are named (escaped), the good lines still count.
     let mut hostile = b"\x1b[2J<script>\n\xff\xfe\n".to_vec();
     hostile.extend_from_slice(sums.as_bytes());
