@@ -70,7 +70,7 @@ pub fn expected(product: &ProductRecord, plan: &PushPlan) -> Vec<ExpectedArtifac
 }
 
 /// One verified file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedFile {
     /// Its name.
     pub name: String,
@@ -83,7 +83,7 @@ pub struct VerifiedFile {
 }
 
 /// A release whose artifacts all verified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verified {
     /// Each expected file.
     pub files: Vec<VerifiedFile>,
@@ -94,7 +94,7 @@ pub struct Verified {
 }
 
 /// What is wrong with a release's artifacts. Each names the file or URL concerned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum ArtifactProblem {
     /// `SHA256SUMS` could not be read (status, network, too large).

@@ -10,7 +10,7 @@ use embargo_domain::fix::{self as domain, SIGNATURE_HEADER};
 use embargo_domain::{Actor, ReferenceId};
 use embargo_store::products::ProductRecord;
 use embargo_store::releases::{self as store, ReleaseBuild};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::artifacts::{self, ArtifactProblem, SUMS, Verified};
@@ -21,7 +21,7 @@ use crate::sandbox::{self, Outcome, Spec};
 use crate::{App, AppError, audit};
 
 /// What [`trigger`] did for one release line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triggered {
     /// The release line.
     pub line: String,
@@ -47,6 +47,26 @@ pub struct Triggered {
 /// again without a person; [`wait_for_artifacts`] may show that it arrived). A retry runs the
 /// release command again on the same tag and publishes the same files.
 pub async fn trigger(app: &App, plan: &PushPlan) -> Result<Vec<Triggered>, ReleaseError> {
+    trigger_with(app, plan, &TriggerOptions::default()).await
+}
+
+/// How [`trigger_with`] departs from the product's settings (the dry run's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggerOptions {
+    /// Publish the release command's files here instead of the product's artifacts
+    /// directory (`{version}` replaced); the rehearsal's scratch directory.
+    pub publish_to: Option<PathBuf>,
+    /// Do not send the release webhook (a rehearsal: a webhook cannot be taken back).
+    pub skip_webhook: bool,
+}
+
+/// [`trigger`] with `options`: a rehearsal runs the release command on the rehearsed tags
+/// and publishes into a scratch directory, and sends no webhook.
+pub async fn trigger_with(
+    app: &App,
+    plan: &PushPlan,
+    options: &TriggerOptions,
+) -> Result<Vec<Triggered>, ReleaseError> {
     let product = super::product_of(app, plan).await?;
     let reference: ReferenceId =
         plan.report.parse().map_err(|_| ReleaseError::Permanent(format!("report {:?}", plan.report)))?;
@@ -68,12 +88,16 @@ pub async fn trigger(app: &App, plan: &PushPlan) -> Result<Vec<Triggered>, Relea
         if !product.release_command.trim().is_empty() {
             let (build, dist) = run_command(app, &product, report.id, line).await?;
             triggered.build = Some(build);
-            if !product.artifacts_dir.is_empty() {
-                let dir = PathBuf::from(product.artifacts_dir.replace("{version}", &line.version));
+            let target = match &options.publish_to {
+                Some(dir) => Some(dir.display().to_string()),
+                None => Some(product.artifacts_dir.clone()).filter(|d| !d.is_empty()),
+            };
+            if let Some(target) = target {
+                let dir = PathBuf::from(target.replace("{version}", &line.version));
                 triggered.published = publish(&dist, &dir)?;
             }
         }
-        if !product.release_webhook.is_empty() {
+        if !product.release_webhook.is_empty() && !options.skip_webhook {
             webhook(app, &product, line).await?;
             triggered.webhook = true;
         }

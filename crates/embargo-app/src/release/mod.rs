@@ -30,8 +30,10 @@ use embargo_store::products::ProductRecord;
 use serde::Serialize;
 
 pub use self::artifacts::{ArtifactProblem, ExpectedArtifact, Verified, VerifiedFile, expected, verify};
-pub use self::build::{BuildLog, Triggered, build_log, trigger, wait_for_artifacts};
-pub use self::push::{Identical, LinePush, PushPlan, PushState, preflight, prepare, push, reconcile, verify_identical};
+pub use self::build::{BuildLog, TriggerOptions, Triggered, build_log, trigger, trigger_with, wait_for_artifacts};
+pub use self::push::{
+    Identical, LinePush, PushPlan, PushState, preflight, prepare, push, reconcile, rehearse, verify_identical,
+};
 
 use crate::authz::{self, Permission};
 use crate::jobs::JobError;

@@ -74,7 +74,7 @@ impl PushPlan {
 }
 
 /// What the public repository says about a plan ([`reconcile`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum PushState {
     /// Every branch is still at its expected head and no tag exists: push.
@@ -92,7 +92,7 @@ pub enum PushState {
 }
 
 /// How the partners' patches compare with the push ([`verify_identical`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identical {
     /// The newest notice sent to partners whose patches were compared; `None` when no notice
     /// with patches was sent (nothing to compare).
@@ -419,6 +419,26 @@ pub async fn push(app: &App, plan: &PushPlan) -> Result<(), ReleaseError> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     Err(classify(&stdout, &stderr))
+}
+
+/// The dry run of the push: copies the public repository into `scratch` (a new bare
+/// repository, `git clone --mirror`: objects flow from the public repository, never to it),
+/// pushes the plan there exactly as [`push()`] would, and checks with [`reconcile`] that it
+/// took. Returns the plan as rehearsed (its `remote` is the scratch copy), so the team can
+/// look at the result (`git log`, `git show <tag>`). The public repository is untouched.
+pub async fn rehearse(app: &App, plan: &PushPlan, scratch: &Path) -> Result<PushPlan, ReleaseError> {
+    let mut cmd = git::command(app, None);
+    cmd.args(["clone", "--quiet", "--mirror", "--"]).arg(&plan.remote).arg(scratch);
+    git::run(cmd, "copy the public repository for the rehearsal").await.map_err(|e| match e {
+        AppError::Unavailable(m) => ReleaseError::Temporary(m),
+        other => ReleaseError::Permanent(other.to_string()),
+    })?;
+    let rehearsed = PushPlan { remote: scratch.display().to_string(), ..plan.clone() };
+    push(app, &rehearsed).await?;
+    match reconcile(app, &rehearsed).await? {
+        PushState::Pushed => Ok(rehearsed),
+        other => Err(ReleaseError::Permanent(format!("the rehearsal's push did not take: {other:?}"))),
+    }
 }
 
 /// Reads `git push --porcelain`'s answer for a failed push.

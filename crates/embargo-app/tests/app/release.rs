@@ -157,6 +157,14 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         assert_eq!(release::preflight(app, &plan).await, Vec::<String>::new());
         assert_eq!(release::reconcile(app, &plan).await.unwrap(), PushState::NotPushed);
 
+        // The dry run pushes into a scratch copy; the public repository does not change.
+        let scratch = f.it.dir.path().join("rehearsal.git");
+        let rehearsed = release::rehearse(app, &plan, &scratch).await.unwrap();
+        assert_eq!(rehearsed.remote, scratch.display().to_string());
+        assert_eq!(refs(&f.public), before);
+        assert_eq!(refs(&scratch)["refs/tags/v1.0.1"], plan.lines[1].tag_object);
+        assert_eq!(release::reconcile(app, &plan).await.unwrap(), PushState::NotPushed);
+
         release::push(app, &plan).await.unwrap();
         // The answer is lost: reconciling says it happened.
         assert_eq!(release::reconcile(app, &plan).await.unwrap(), PushState::Pushed);
@@ -497,7 +505,13 @@ async fn artifacts_verify_against_sha256sums_and_its_signature_and_each_problem_
         let sums_path = dir.join("SHA256SUMS");
         gpg(&["--detach-sign", "--output", dir.join("SHA256SUMS.sig").to_str().unwrap(), sums_path.to_str().unwrap()]);
         assert!(release::verify(app, &files, Some(&certificate)).await.unwrap().signed, "binary .sig by gpg");
-        gpg(&["--armor", "--detach-sign", "--output", dir.join("SHA256SUMS.asc").to_str().unwrap(), sums_path.to_str().unwrap()]);
+        gpg(&[
+            "--armor",
+            "--detach-sign",
+            "--output",
+            dir.join("SHA256SUMS.asc").to_str().unwrap(),
+            sums_path.to_str().unwrap(),
+        ]);
         assert!(release::verify(app, &files, Some(&certificate)).await.unwrap().signed, "armored .asc by gpg");
         // The signature of another SHA256SUMS does not carry over.
         std::fs::write(&sums_path, format!("{sums}\n")).unwrap();
@@ -574,6 +588,13 @@ async fn the_release_command_runs_in_the_sandbox_on_the_tag_and_its_artifacts_th
         assert_eq!(missing.len(), 2, "one SHA256SUMS per version: {missing:?}");
 
         release::push(app, &plan).await.unwrap();
+        // A rehearsal of the build publishes into a scratch directory and sends no webhook.
+        let scratch = f.it.dir.path().join("rehearsal-{version}");
+        let options = release::TriggerOptions { publish_to: Some(scratch.clone()), skip_webhook: true };
+        let rehearsed = release::trigger_with(app, &plan, &options).await.unwrap();
+        assert!(rehearsed.iter().all(|t| !t.webhook && t.published.len() == 3), "{rehearsed:?}");
+        assert!(f.it.dir.path().join("rehearsal-1.0.1/app-1.0.1.tar").is_file());
+        assert!(server.posts.lock().unwrap().is_empty() && !www.join("1.0.1").exists());
         let triggered = release::trigger(app, &plan).await.unwrap();
         assert_eq!(triggered.len(), 2);
         assert!(triggered.iter().all(|t| t.webhook && t.build.is_some()));
