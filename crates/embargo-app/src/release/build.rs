@@ -217,6 +217,18 @@ struct Dist {
 /// command left none. Returns the names published.
 fn publish(dist: &Dist, dir: &Path) -> Result<Vec<String>, ReleaseError> {
     let io = |what: &str, e: std::io::Error| ReleaseError::Permanent(format!("cannot {what}: {e}"));
+    // `dist` itself must be a directory of the checkout, not a link to one elsewhere.
+    match std::fs::symlink_metadata(&dist.dir) {
+        Ok(meta) if meta.file_type().is_dir() => {}
+        Ok(_) => {
+            return Err(ReleaseError::Permanent(
+                "the release command left dist/ as something other than a directory (a link?): nothing is published"
+                    .into(),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read the release command's dist/", e)),
+    }
     let entries = match std::fs::read_dir(&dist.dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -229,7 +241,10 @@ fn publish(dist: &Dist, dir: &Path) -> Result<Vec<String>, ReleaseError> {
         // The command controls the checkout: a link could point at the server's files.
         let meta = std::fs::symlink_metadata(entry.path()).map_err(|e| io("read dist/", e))?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        if !meta.file_type().is_file() || name.starts_with('.') || name.chars().any(char::is_control) {
+        // A hard link could be a file of the server's that the command could see (without
+        // bubblewrap): only files with one name are published.
+        let single = std::os::unix::fs::MetadataExt::nlink(&meta) == 1;
+        if !meta.file_type().is_file() || !single || name.starts_with('.') || name.chars().any(char::is_control) {
             continue;
         }
         names.push(name);

@@ -566,7 +566,7 @@ async fn the_release_command_runs_in_the_sandbox_on_the_tag_and_its_artifacts_th
             // Built from the tag: the file holds what the tag holds; the environment names it.
             release_command: Some(
                 "mkdir -p dist && tar -cf dist/app-$EMBARGO_VERSION.tar a && echo \"$EMBARGO_TAG $EMBARGO_VERSION\" > dist/NOTES \
-                 && ln -s /etc/passwd dist/leak && echo built $EMBARGO_TAG"
+                 && ln -s /etc/passwd dist/leak && ln a dist/hard-a && echo built $EMBARGO_TAG"
                     .into(),
             ),
             release_webhook: Some(format!("{}/hooks/release", server.base)),
@@ -598,7 +598,7 @@ async fn the_release_command_runs_in_the_sandbox_on_the_tag_and_its_artifacts_th
         let triggered = release::trigger(app, &plan).await.unwrap();
         assert_eq!(triggered.len(), 2);
         assert!(triggered.iter().all(|t| t.webhook && t.build.is_some()));
-        assert_eq!(triggered[1].published, ["NOTES", "app-1.0.1.tar", "SHA256SUMS"], "no link is published");
+        assert_eq!(triggered[1].published, ["NOTES", "app-1.0.1.tar", "SHA256SUMS"], "no link, soft or hard");
         assert_eq!(std::fs::read_to_string(www.join("0.9.1/NOTES")).unwrap(), "release-0.9.1 0.9.1\n");
         assert_eq!(std::fs::read(www.join("1.0.1/app-1.0.1.tar")).unwrap()[..2], *b"a\0", "a tar of the tag's files");
         let verified = release::wait_for_artifacts(app, &product, &plan).await.unwrap();
@@ -651,6 +651,23 @@ async fn the_release_command_runs_in_the_sandbox_on_the_tag_and_its_artifacts_th
         assert_eq!(release::ReleaseView::of(&product).signing_key_fingerprint, key.fingerprint());
         let unsigned = release::wait_for_artifacts(app, &product, &plan).await.unwrap_err();
         assert!(unsigned.iter().all(|p| matches!(p, ArtifactProblem::SignatureMissing { .. })), "{unsigned:?}");
+
+        // dist/ as a link to a directory elsewhere publishes nothing.
+        release::configure(
+            app,
+            &local(),
+            f.product,
+            &ReleaseChange {
+                release_command: Some("ln -s /etc dist".into()),
+                release_webhook: Some(String::new()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let linked = release::trigger(app, &plan).await;
+        assert!(matches!(linked, Err(ReleaseError::Permanent(ref m)) if m.contains("dist/")), "{linked:?}");
+        assert!(!www.join("1.0.1/passwd").exists() && !www.join("0.9.1/passwd").exists());
 
         // A failing release command: permanent, its log kept.
         release::configure(
