@@ -299,6 +299,31 @@ async fn commits_changed_after_the_notice_are_not_what_partners_received() {
         let problems = release::preflight(app, &plan).await;
         assert!(problems.iter().any(|p| p.contains("not what partners received")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("CI is not green: main")), "{problems:?}");
+        // Every pushed line needs its fixed version (the tag is named after it).
+        let clear = fixes::MatrixChange { fixed_version: Some(String::new()), ..Default::default() };
+        fixes::set_line(app, &local(), &f.reference, "1.x", &clear).await.unwrap();
+        let unversioned = release::prepare(app, &f.reference).await;
+        assert!(
+            matches!(unversioned, Err(AppError::Invalid(ref m)) if m.contains("1.x has no fixed version")),
+            "{unversioned:?}"
+        );
+        let problems = release::preflight(app, &plan).await;
+        assert!(problems.iter().any(|p| p.contains("fixed version of 1.x changed")), "{problems:?}");
+        let back = fixes::MatrixChange { fixed_version: Some("0.9.1".into()), ..Default::default() };
+        fixes::set_line(app, &local(), &f.reference, "1.x", &back).await.unwrap();
+        // A release tag someone else made already: refused, never replaced.
+        git(&f.public, &["tag", "v0.9.1", "refs/heads/1.x"]);
+        let tagged = release::prepare(app, &f.reference).await;
+        assert!(
+            matches!(tagged, Err(AppError::Conflict(ref m)) if m.contains("tag v0.9.1 already exists")),
+            "{tagged:?}"
+        );
+        let refused = release::push(app, &plan).await;
+        assert!(matches!(refused, Err(ReleaseError::Permanent(_))), "{refused:?}");
+        assert_eq!(refs(&f.public)["refs/tags/v0.9.1"], refs(&f.public)["refs/heads/1.x"], "the tag is left alone");
+        assert!(!refs(&f.public).contains_key("refs/tags/v1.0.1"), "and nothing else was pushed");
+        git(&f.public, &["tag", "-d", "v0.9.1"]);
+
         // A fix head moved after the plan is a problem too.
         git(&f.work, &["commit", "-q", "--allow-empty", "-m", "More"]);
         git(&f.work, &["push", "-q", "origin", "HEAD:refs/heads/fix/main"]);
