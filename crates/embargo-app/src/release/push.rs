@@ -14,6 +14,12 @@ use super::ReleaseError;
 use crate::fixes::git;
 use crate::{App, AppError};
 
+/// The longest `git ls-remote` of the public repository may take.
+const LS_REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest the push may take (then git is killed and the push is reconciled).
+const PUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What one release line publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinePush {
@@ -132,10 +138,11 @@ async fn load(app: &App, reference: &ReferenceId) -> Result<Fix, AppError> {
 async fn ls_remote(app: &App, remote: &str, refs: &[&str]) -> Result<BTreeMap<String, String>, ReleaseError> {
     let mut cmd = git::command(app, None);
     cmd.args(["ls-remote", "--refs", "--"]).arg(remote).args(refs);
-    let out = git::run(cmd, "read the public repository's branches and tags").await.map_err(|e| match e {
-        AppError::Unavailable(m) => ReleaseError::Temporary(m),
-        other => ReleaseError::Temporary(other.to_string()),
-    })?;
+    let read = tokio::time::timeout(LS_REMOTE_TIMEOUT, git::run(cmd, "read the public repository's branches and tags"));
+    let out = read
+        .await
+        .map_err(|_| ReleaseError::Temporary("the public repository did not answer git ls-remote in time".into()))?
+        .map_err(|e| ReleaseError::Temporary(e.to_string()))?;
     Ok(String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -407,11 +414,15 @@ pub async fn push(app: &App, plan: &PushPlan) -> Result<(), ReleaseError> {
     for (reference, _, new) in plan.updates() {
         cmd.arg(format!("{new}:{reference}"));
     }
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
+    // At the limit git is killed (kill_on_drop): whether the push took is for reconcile to say.
+    let out = tokio::time::timeout(PUSH_TIMEOUT, cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output())
         .await
+        .map_err(|_| {
+            ReleaseError::Temporary(format!(
+                "git push did not finish within {} s: reconcile before trying again",
+                PUSH_TIMEOUT.as_secs()
+            ))
+        })?
         .map_err(|e| ReleaseError::Temporary(format!("cannot run git push: {e}")))?;
     if out.status.success() {
         return Ok(());
