@@ -457,6 +457,13 @@ fn classify(stdout: &str, stderr: &str) -> ReleaseError {
     let rejected: Vec<&str> =
         stdout.lines().filter(|l| l.starts_with('!')).filter(|l| !l.contains("atomic push failed")).collect();
     let short = |s: &str| s.trim().chars().take(2000).collect::<String>();
+    if stderr.contains("does not support --atomic") {
+        return ReleaseError::Permanent(
+            "the public repository's server does not support atomic pushes: Embargo pushes branches and tags \
+             all or nothing, so it does not push there"
+                .into(),
+        );
+    }
     if rejected.is_empty() {
         // Refused before any reference was considered: the remote was not reached.
         return ReleaseError::Temporary(format!("git push did not reach the public repository: {}", short(stderr)));
@@ -601,5 +608,7 @@ mod tests {
         assert!(matches!(classify(locked, ""), ReleaseError::Temporary(_)));
         let hook = "!\tabc:refs/heads/main\t[remote rejected] (pre-receive hook declined)\n";
         assert!(matches!(classify(hook, ""), ReleaseError::Permanent(_)));
+        let old_server = "fatal: the receiving end does not support --atomic push";
+        assert!(matches!(classify("", old_server), ReleaseError::Permanent(m) if m.contains("atomic")));
     }
 }

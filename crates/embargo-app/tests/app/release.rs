@@ -165,6 +165,13 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         assert_eq!(refs(&scratch)["refs/tags/v1.0.1"], plan.lines[1].tag_object);
         assert_eq!(release::reconcile(app, &plan).await.unwrap(), PushState::NotPushed);
 
+        // A server that cannot take a push all or nothing is not pushed to.
+        git(&f.public, &["config", "receive.advertiseAtomic", "false"]);
+        let refused = release::push(app, &plan).await;
+        assert!(matches!(refused, Err(ReleaseError::Permanent(ref m)) if m.contains("atomic")), "{refused:?}");
+        assert_eq!(refs(&f.public), before);
+        git(&f.public, &["config", "--unset", "receive.advertiseAtomic"]);
+
         release::push(app, &plan).await.unwrap();
         // The answer is lost: reconciling says it happened.
         assert_eq!(release::reconcile(app, &plan).await.unwrap(), PushState::Pushed);
