@@ -65,6 +65,20 @@ impl PushPlan {
         serde_json::to_vec(self).expect("a plan serialises")
     }
 
+    /// The intent destination of the push (ADR 14): the public repository, so that one push
+    /// to it is in flight at a time.
+    #[must_use]
+    pub fn destination(&self) -> String {
+        format!("git-push:{}", self.remote)
+    }
+
+    /// The intent destination of the release build of these tags.
+    #[must_use]
+    pub fn build_destination(&self) -> String {
+        let tags: Vec<&str> = self.lines.iter().map(|l| l.tag.as_str()).collect();
+        format!("release-build:{}:{}", self.product, tags.join(","))
+    }
+
     /// Every reference the push writes, with the value it expects there now (`None`: must
     /// not exist) and the value it writes.
     fn updates(&self) -> Vec<(&str, Option<&str>, &str)> {

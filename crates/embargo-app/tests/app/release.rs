@@ -151,6 +151,8 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         assert_eq!(again.content_bytes(), plan.content_bytes());
         let json: release::PushPlan = serde_json::from_slice(&plan.content_bytes()).unwrap();
         assert_eq!(json, plan);
+        assert_eq!(plan.destination(), format!("git-push:{}", f.public.display()));
+        assert_eq!(plan.build_destination(), "release-build:app:v0.9.1,v1.0.1");
 
         let identical = release::verify_identical(app, &plan).await.unwrap();
         assert_eq!((identical.notice, identical.lines.clone()), (Some(notice), vec!["1.x".into(), "main".into()]));
