@@ -185,7 +185,7 @@ async fn make_tag(app: &App, fix: &Fix, commit: &str, tag: &str, version: &str) 
     let time = git_text(app, &fix.path, &["show", "-s", "--format=%ct", commit], "read the commit's time").await?;
     let clean =
         |s: &str| s.chars().filter(|c| !matches!(c, '<' | '>' | '\n' | '\r') && !c.is_control()).collect::<String>();
-    let name = clean(&app.config.organisation.name);
+    let name = Some(clean(app.config.organisation.name.trim())).filter(|n| !n.is_empty()).unwrap_or("Embargo".into());
     let address = clean(&app.config.organisation.security_address);
     let content = format!(
         "object {commit}\ntype commit\ntag {tag}\ntagger {name} <{address}> {time} +0000\n\n{} {version}\n",
