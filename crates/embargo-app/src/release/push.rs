@@ -223,7 +223,22 @@ async fn make_tag(app: &App, fix: &Fix, commit: &str, tag: &str, version: &str) 
 /// version or nothing is to be pushed; [`AppError::Unavailable`] when the public repository
 /// cannot be read. A line whose public head already is its fix head (pushed before) plans
 /// the same push, so [`reconcile`] says [`PushState::Pushed`].
-pub async fn prepare(app: &App, report: &ReferenceId) -> Result<PushPlan, AppError> {
+///
+/// `Ok(None)` when there is nothing to push: the report has no fix repository, or no affected
+/// line has fix commits. [`AppError::NotFound`] when the report does not exist.
+pub async fn prepare(app: &App, report: &ReferenceId) -> Result<Option<PushPlan>, AppError> {
+    {
+        let mut tx = app.store.snapshot().await?;
+        let record = embargo_store::reports::get_by_reference(&mut tx, report)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("report {report}")))?;
+        let has_fix = fix_store::get(&mut tx, record.id).await?.is_some();
+        let changed = fix_store::lines(&mut tx, record.id).await?.iter().any(|l| l.affected && l.head != l.base);
+        tx.rollback().await?;
+        if !has_fix || !changed {
+            return Ok(None);
+        }
+    }
     let fix = load(app, report).await?;
     if fix.product.repository_url.is_empty() {
         return Err(AppError::Invalid(format!("product {} has no repository to push to", fix.product.name)));
@@ -283,9 +298,7 @@ pub async fn prepare(app: &App, report: &ReferenceId) -> Result<PushPlan, AppErr
         });
     }
     if lines.is_empty() {
-        return Err(AppError::Invalid(format!(
-            "the fix of {report} has no affected release line with fix commits: nothing to push"
-        )));
+        return Ok(None);
     }
     if let Some(dup) = lines.iter().enumerate().find(|(i, l)| lines[..*i].iter().any(|o| o.tag == l.tag)) {
         return Err(AppError::Invalid(format!(
@@ -324,7 +337,7 @@ pub async fn prepare(app: &App, report: &ReferenceId) -> Result<PushPlan, AppErr
             )));
         }
     }
-    Ok(plan)
+    Ok(Some(plan))
 }
 
 /// The newest notice sent to partners that carries patches.
@@ -529,6 +542,12 @@ pub async fn preflight(app: &App, plan: &PushPlan) -> Vec<String> {
             }
         }
         Err(e) => problems.push(format!("cannot read the fix repository: {e}")),
+    }
+    for unfixed in fix.lines.iter().filter(|l| l.affected && l.head == l.base) {
+        problems.push(format!(
+            "release line {} is affected and its fix branch has no commits: it gets no fix at the disclosure",
+            unfixed.line
+        ));
     }
     for line in &plan.lines {
         match fix.lines.iter().find(|l| l.line == line.line) {

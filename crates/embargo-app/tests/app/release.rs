@@ -134,7 +134,7 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         let notice = send_notice(app, &f.reference).await;
         let before = refs(&f.public);
 
-        let plan = release::prepare(app, &f.reference).await.unwrap();
+        let plan = release::prepare(app, &f.reference).await.unwrap().unwrap();
         assert_eq!(plan.remote, f.public.display().to_string());
         assert_eq!(
             plan.lines.iter().map(|l| (l.line.as_str(), l.tag.as_str())).collect::<Vec<_>>(),
@@ -146,7 +146,7 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         assert_eq!(main.commits.len(), 2);
         assert_eq!(main.commits.last(), Some(&main.commit));
         // Made again, the plan is the same, tag object included: an approval still holds.
-        let again = release::prepare(app, &f.reference).await.unwrap();
+        let again = release::prepare(app, &f.reference).await.unwrap().unwrap();
         assert_eq!(again, plan);
         assert_eq!(again.content_bytes(), plan.content_bytes());
         let json: release::PushPlan = serde_json::from_slice(&plan.content_bytes()).unwrap();
@@ -233,7 +233,7 @@ async fn a_release_push_publishes_exactly_the_fix_commits_and_tags_and_reconcile
         release::push(app, &plan).await.unwrap();
         assert_eq!(refs(&f.public), expected);
         // Planned again after the push: the same plan, already pushed.
-        assert_eq!(release::prepare(app, &f.reference).await.unwrap(), plan);
+        assert_eq!(release::prepare(app, &f.reference).await.unwrap(), Some(plan));
     }
 }
 
@@ -245,7 +245,7 @@ async fn the_lease_refuses_a_moved_public_head_and_nothing_is_half_pushed() {
     for db in both_backends() {
         let f = fixture(db, |_| {}).await;
         let app = &f.it.app;
-        let plan = release::prepare(app, &f.reference).await.unwrap();
+        let plan = release::prepare(app, &f.reference).await.unwrap().unwrap();
         let before = refs(&f.public);
 
         // Someone pushes to the public 1.x after the plan was made.
@@ -277,6 +277,36 @@ async fn the_lease_refuses_a_moved_public_head_and_nothing_is_half_pushed() {
             matches!(again, Err(AppError::Conflict(ref m)) if m.contains("1.x moved") && m.contains("rebase fix/1.x")),
             "{again:?}"
         );
+        // Nothing to push: a report without a fix, a fix without commits. A line left without
+        // commits while another has them is a preflight problem.
+        let admin = local();
+        let other =
+            reports::submit(app, &Actor::Reporter, submission("r@example.org", "Other")).await.unwrap().reference;
+        reports::set_product(app, &admin, &other, Some(f.product)).await.unwrap();
+        assert_eq!(release::prepare(app, &other).await.unwrap(), None);
+        for to in ["triaging", "accepted"] {
+            reports::transition(app, &admin, &other, to.parse().unwrap()).await.unwrap();
+        }
+        fixes::open(app, &admin, &other).await.unwrap();
+        assert_eq!(release::prepare(app, &other).await.unwrap(), None);
+        let private = fixes::git_repository(app, &admin, &other, true).await.unwrap();
+        let work = f.it.dir.path().join("other-work");
+        git(f.it.dir.path(), &["clone", "-q", private.to_str().unwrap(), work.to_str().unwrap()]);
+        git(&work, &["checkout", "-q", "-B", "m", "origin/fix/main"]);
+        git(&work, &["commit", "-q", "--allow-empty", "-m", "Only main"]);
+        git(&work, &["push", "-q", "origin", "HEAD:refs/heads/fix/main"]);
+        fixes::after_push(app, &admin, &other).await.unwrap();
+        run_jobs(app).await;
+        let change = fixes::MatrixChange { fixed_version: Some("1.0.2".into()), ..Default::default() };
+        fixes::set_line(app, &admin, &other, "main", &change).await.unwrap();
+        let only_main = release::prepare(app, &other).await.unwrap().unwrap();
+        assert_eq!(only_main.lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["main"]);
+        let problems = release::preflight(app, &only_main).await;
+        assert!(
+            problems.iter().any(|p| p.contains("1.x is affected and its fix branch has no commits")),
+            "{problems:?}"
+        );
+
         // An unreachable public repository is temporary.
         let mut elsewhere = plan.clone();
         elsewhere.remote = f.it.dir.path().join("gone.git").display().to_string();
@@ -299,7 +329,7 @@ async fn commits_changed_after_the_notice_are_not_what_partners_received() {
         git(&f.work, &["commit", "-q", "--amend", "-m", "Add a regression test (reworded)"]);
         git(&f.work, &["push", "-q", "-f", "origin", "HEAD:refs/heads/fix/main"]);
         fixes::after_push(app, &local(), &f.reference).await.unwrap();
-        let plan = release::prepare(app, &f.reference).await.unwrap();
+        let plan = release::prepare(app, &f.reference).await.unwrap().unwrap();
         let differ = release::verify_identical(app, &plan).await;
         assert!(
             matches!(differ, Err(AppError::Conflict(ref m)) if m.contains("main: the commits to push differ") && !m.contains("1.x:")),
@@ -613,7 +643,7 @@ async fn the_release_command_runs_in_the_sandbox_on_the_tag_and_its_artifacts_th
         let product = products.into_iter().find(|p| p.product.id == f.product).unwrap().product;
         assert_eq!(release::ReleaseView::of(&product).tag_format, "release-{version}");
 
-        let plan = release::prepare(app, &f.reference).await.unwrap();
+        let plan = release::prepare(app, &f.reference).await.unwrap().unwrap();
         assert_eq!(plan.lines[1].tag, "release-1.0.1");
         // Before the build nothing verifies: the wait ends at its limit with the problems.
         let started = std::time::Instant::now();
