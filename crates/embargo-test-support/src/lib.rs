@@ -11,6 +11,8 @@
 #[cfg(feature = "app")]
 mod app;
 pub mod browser;
+#[cfg(feature = "announce-fake")]
+pub mod announce_fake;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
 mod postgres;

@@ -1,0 +1,1 @@
+//! Fake announcement services (feature `announce-fake`); see [`AnnounceFake`].
