@@ -170,7 +170,8 @@ impl Channel for Blog {
     }
 
     async fn post(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
-        text::check(CHANNEL, &outgoing.marker, &outgoing.text).map_err(|why| ChannelError::refused_here(CHANNEL, why))?;
+        text::check(CHANNEL, &outgoing.marker, &outgoing.text)
+            .map_err(|why| ChannelError::refused_here(CHANNEL, why))?;
         let path = blog_path(&outgoing.marker);
         let scratch = Self::scratch()?;
         let (site, branch) = self.clone(scratch.path()).await?;
@@ -200,10 +201,9 @@ impl Channel for Blog {
                     message: format!("writing the post: {e}"),
                 })?;
             }
-            tokio::fs::write(&file, &outgoing.text).await.map_err(|e| ChannelError::Temporary {
-                channel: CHANNEL,
-                message: format!("writing the post: {e}"),
-            })?;
+            tokio::fs::write(&file, &outgoing.text)
+                .await
+                .map_err(|e| ChannelError::Temporary { channel: CHANNEL, message: format!("writing the post: {e}") })?;
             self.git(&site, &["add", "--", &path], &[]).await.map_err(|e| temporary("add", e))?;
             self.git(&site, &["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", &message], &env)
                 .await
@@ -216,16 +216,26 @@ impl Channel for Blog {
                 }
                 Err(GitError::Failed { stdout, stderr }) => {
                     let all = format!("{stdout}\n{stderr}");
-                    if all.contains("[remote rejected]") {
+                    // The branch moved: seen by git before sending (`[rejected]`, non-fast-forward),
+                    // or by the remote while updating the ref (`cannot lock ref … is at … but
+                    // expected …`).
+                    let moved = all.contains("[rejected]")
+                        || all.contains("non-fast-forward")
+                        || all.contains("fetch first")
+                        || all.contains("cannot lock ref")
+                        || all.contains("failed to update ref");
+                    if all.contains("[remote rejected]") && !moved {
                         return Err(ChannelError::Refused {
                             channel: CHANNEL,
                             status: None,
                             message: format!("push: {}", crate::http::shorten(&all)),
                         });
                     }
-                    if all.contains("[rejected]") || all.contains("non-fast-forward") || all.contains("fetch first") {
+                    if moved {
                         // Someone pushed meanwhile: rebuild on the new head.
-                        self.git(&site, &["fetch", "--quiet", "origin"], &[]).await.map_err(|e| temporary("fetch", e))?;
+                        self.git(&site, &["fetch", "--quiet", "origin"], &[])
+                            .await
+                            .map_err(|e| temporary("fetch", e))?;
                         self.git(&site, &["reset", "--hard", "--quiet", &format!("origin/{branch}")], &[])
                             .await
                             .map_err(|e| temporary("reset", e))?;

@@ -238,7 +238,8 @@ mod tests {
         assert!("234567abcdefghij".contains(key.chars().next().unwrap()), "{key}");
         assert!(key.chars().all(|c| TID_ALPHABET.contains(&(c as u8))), "{key}");
         // The timestamp is the instant's second (plus under a second).
-        let value = key.chars().fold(0u64, |v, c| (v << 5) | TID_ALPHABET.iter().position(|&a| a as char == c).unwrap() as u64);
+        let value =
+            key.chars().fold(0u64, |v, c| (v << 5) | TID_ALPHABET.iter().position(|&a| a as char == c).unwrap() as u64);
         let micros = value >> 10;
         assert_eq!(micros / 1_000_000, at.as_second() as u64);
     }

@@ -143,7 +143,11 @@ async fn send_inner(
         });
     }
     if status.is_client_error() {
-        return Err(ChannelError::Refused { channel, status: Some(status.as_u16()), message: shorten(&describe(&body)) });
+        return Err(ChannelError::Refused {
+            channel,
+            status: Some(status.as_u16()),
+            message: shorten(&describe(&body)),
+        });
     }
     // 1xx/3xx (redirects are not followed): the post did not go where it should.
     Err(ChannelError::Refused { channel, status: Some(status.as_u16()), message })
@@ -187,21 +191,29 @@ fn describe_error(error: &reqwest::Error) -> String {
 }
 
 /// How long a 429 asks to wait: `Retry-After` (seconds), or the reset instant of X's
-/// `x-rate-limit-reset` / Bluesky's `ratelimit-reset` (Unix seconds).
+/// `x-rate-limit-reset` / Bluesky's `ratelimit-reset` (Unix seconds) / Mastodon's
+/// `X-RateLimit-Reset` (RFC 3339).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     if let Some(seconds) = value("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_secs(seconds));
     }
-    let reset = value("x-rate-limit-reset").or_else(|| value("ratelimit-reset"))?.parse::<i64>().ok()?;
     let now = jiff::Timestamp::now().as_second();
+    let reset = match value("x-rate-limit-reset").or_else(|| value("ratelimit-reset")) {
+        Some(unix) => unix.parse::<i64>().ok()?,
+        None => value("x-ratelimit-reset")?.parse::<jiff::Timestamp>().ok()?.as_second(),
+    };
     Some(Duration::from_secs(u64::try_from(reset - now).unwrap_or(0)))
 }
 
 /// At most 500 characters of a service's message.
 pub(crate) fn shorten(text: &str) -> String {
     let text = text.trim();
-    if text.chars().count() <= 500 { text.to_owned() } else { format!("{}…", text.chars().take(500).collect::<String>()) }
+    if text.chars().count() <= 500 {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(500).collect::<String>())
+    }
 }
 
 /// The message of a JSON error body: the first of `keys` that holds a string (joined with

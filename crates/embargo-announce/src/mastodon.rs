@@ -75,7 +75,10 @@ impl Mastodon {
     }
 
     async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> Result<String, ChannelError> {
-        let request = self.http.get(http::with_query(http::join(&self.base, segments), query)).header(AUTHORIZATION, self.bearer());
+        let request = self
+            .http
+            .get(http::with_query(http::join(&self.base, segments), query))
+            .header(AUTHORIZATION, self.bearer());
         let answer =
             http::send(ChannelKind::Mastodon, Call::Read, request, describe, self.token.expose_secret()).await?;
         Ok(answer.body)

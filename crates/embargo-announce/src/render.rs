@@ -118,8 +118,10 @@ pub fn render(a: &Announcement) -> Rendered {
 /// The blog post's path for a marker: `content/posts/<marker in lower case>.md` (characters
 /// other than letters, digits and `-` become `-`).
 pub fn blog_path(marker: &str) -> String {
-    let slug: String =
-        marker.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let slug: String = marker
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     format!("content/posts/{slug}.md")
 }
 
@@ -243,8 +245,14 @@ pub fn slack(a: &Announcement) -> String {
             .affected
             .iter()
             .map(|row| {
-                let fixed = row.fixed.as_deref().map(|f| format!("fixed in {f}")).unwrap_or_else(|| "no fix yet".into());
-                format!("• {} {}: {} ({fixed})", one_line(&row.product), one_line(&row.release_line), one_line(&row.affected))
+                let fixed =
+                    row.fixed.as_deref().map(|f| format!("fixed in {f}")).unwrap_or_else(|| "no fix yet".into());
+                format!(
+                    "• {} {}: {} ({fixed})",
+                    one_line(&row.product),
+                    one_line(&row.release_line),
+                    one_line(&row.affected)
+                )
             })
             .collect();
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Affected*\n{}", slack_field(&lines.join("\n"), 2900))}}));
@@ -360,8 +368,17 @@ pub fn mail(a: &Announcement) -> Mail {
             .affected
             .iter()
             .map(|row| {
-                let fixed = row.fixed.as_deref().map(|f| format!("fixed in {}", one_line(f))).unwrap_or_else(|| "no fix yet".into());
-                format!("  {} {}: {}; {fixed}", one_line(&row.product), one_line(&row.release_line), one_line(&row.affected))
+                let fixed = row
+                    .fixed
+                    .as_deref()
+                    .map(|f| format!("fixed in {}", one_line(f)))
+                    .unwrap_or_else(|| "no fix yet".into());
+                format!(
+                    "  {} {}: {}; {fixed}",
+                    one_line(&row.product),
+                    one_line(&row.release_line),
+                    one_line(&row.affected)
+                )
             })
             .collect();
         section(&mut out, "Affected versions", &rows.join("\n"));
@@ -387,7 +404,8 @@ mod tests {
             advisory_id: "EMB-2026-0001".into(),
             cve_ids: vec!["CVE-2026-12345".into()],
             title: "Heap overflow in the <b>parser</b> & friends".into(),
-            summary: "A crafted *document* makes the parser write past its buffer.\n\nSee <script>alert(1)</script>.".into(),
+            summary: "A crafted *document* makes the parser write past its buffer.\n\nSee <script>alert(1)</script>."
+                .into(),
             severity: Some("High".into()),
             cvss_score: Some(8.1),
             cvss_vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:N".into()),
@@ -409,7 +427,8 @@ mod tests {
     fn every_text_has_the_marker_and_the_mitigation_and_passes_its_check() {
         let a = announcement();
         let r = render(&a);
-        for kind in [ChannelKind::Slack, ChannelKind::X, ChannelKind::Mastodon, ChannelKind::Bluesky, ChannelKind::Blog] {
+        for kind in [ChannelKind::Slack, ChannelKind::X, ChannelKind::Mastodon, ChannelKind::Bluesky, ChannelKind::Blog]
+        {
             let text = r.text(kind).unwrap();
             check(kind, &a.advisory_id, text).unwrap_or_else(|e| panic!("{kind}: {e}\n{text}"));
             assert!(text.contains("parser.strict"), "{kind} lacks the mitigation:\n{text}");
@@ -424,7 +443,9 @@ mod tests {
         a.workarounds = "Disable the feature. ".repeat(60);
         a.title = "A very long title ".repeat(20);
         a.cve_ids = (0..5).map(|n| format!("CVE-2026-1000{n}")).collect();
-        for (kind, post) in [(ChannelKind::X, x(&a)), (ChannelKind::Mastodon, mastodon(&a)), (ChannelKind::Bluesky, bluesky(&a))] {
+        for (kind, post) in
+            [(ChannelKind::X, x(&a)), (ChannelKind::Mastodon, mastodon(&a)), (ChannelKind::Bluesky, bluesky(&a))]
+        {
             let limit = text::limit(kind).unwrap();
             assert!(length(kind, &post) <= limit, "{kind}: {} > {limit}\n{post}", length(kind, &post));
             assert!(length(kind, &post) > limit - 30, "{kind} wastes room:\n{post}");
@@ -465,7 +486,10 @@ mod tests {
         let post = blog(&a);
         assert_eq!(post.path, "content/posts/emb-2026-0001.md");
         let text = &post.text;
-        assert!(text.starts_with("---\ntitle: \"EMB-2026-0001: Quote \\\" and backslash \\\\ and newline: ---\"\n"), "{text}");
+        assert!(
+            text.starts_with("---\ntitle: \"EMB-2026-0001: Quote \\\" and backslash \\\\ and newline: ---\"\n"),
+            "{text}"
+        );
         assert!(text.contains("\ndate: 2026-12-05T14:00:00Z\n") && text.contains("\ndraft: false\n---\n"), "{text}");
         assert!(text.contains("tags: [\"security\", \"advisory\", \"EMB-2026-0001\", \"CVE-2026-12345\"]"));
         assert!(text.contains("\\<script\\>alert(1)\\</script\\>"), "{text}");

@@ -130,10 +130,8 @@ pub fn check(kind: ChannelKind, marker: &str, text: &str) -> Result<(), String> 
                 }
             }
         }
-        ChannelKind::Blog => {
-            if !text.starts_with("---\n") || !text[4..].contains("\n---\n") {
-                return Err("the blog post has no YAML front matter (between `---` lines)".into());
-            }
+        ChannelKind::Blog if !text.starts_with("---\n") || !text[4..].contains("\n---\n") => {
+            return Err("the blog post has no YAML front matter (between `---` lines)".into());
         }
         ChannelKind::Bluesky if text.len() > 3000 => {
             return Err("the text is longer than Bluesky's 3000 bytes".into());

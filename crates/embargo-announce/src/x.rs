@@ -47,8 +47,6 @@ struct Tweet {
 #[derive(Debug, Deserialize)]
 struct User {
     id: String,
-    #[serde(default)]
-    username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,11 +74,9 @@ fn describe(body: &str) -> String {
     http::json_message(body, &["title", "detail"])
 }
 
-fn post_url(user: Option<&str>, id: &str) -> String {
-    match user {
-        Some(user) => format!("https://x.com/{user}/status/{id}"),
-        None => format!("https://x.com/i/web/status/{id}"),
-    }
+/// A post's public URL (X redirects it to the author's).
+fn post_url(id: &str) -> String {
+    format!("https://x.com/i/web/status/{id}")
 }
 
 impl X {
@@ -104,7 +100,10 @@ impl X {
     }
 
     async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> Result<String, ChannelError> {
-        let request = self.http.get(http::with_query(http::join(&self.base, segments), query)).header(AUTHORIZATION, self.bearer());
+        let request = self
+            .http
+            .get(http::with_query(http::join(&self.base, segments), query))
+            .header(AUTHORIZATION, self.bearer());
         Ok(http::send(ChannelKind::X, Call::Read, request, describe, self.token.expose_secret()).await?.body)
     }
 
@@ -137,10 +136,7 @@ impl Channel for X {
                 message: format!("users/:id/tweets: unexpected answer: {e}"),
             })?;
             if let Some(found) = timeline.data.iter().find(|t| text::contains_marker(&t.text, &outgoing.marker)) {
-                return Ok(Some(Posted {
-                    id: found.id.clone(),
-                    url: Some(post_url(me.username.as_deref(), &found.id)),
-                }));
+                return Ok(Some(Posted { id: found.id.clone(), url: Some(post_url(&found.id)) }));
             }
             match timeline.meta.next_token {
                 Some(next) => token = Some(next),
@@ -170,7 +166,7 @@ impl Channel for X {
             channel: ChannelKind::X,
             message: format!("{}: the answer is not a post: {e}", answer.status),
         })?;
-        Ok(Posted { url: Some(post_url(None, &tweet.data.id)), id: tweet.data.id })
+        Ok(Posted { url: Some(post_url(&tweet.data.id)), id: tweet.data.id })
     }
 
     async fn check_credentials(&self) -> Result<(), ChannelError> {

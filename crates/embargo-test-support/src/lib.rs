@@ -8,11 +8,11 @@
 //! missing tool fails the test.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "announce-fake")]
+pub mod announce_fake;
 #[cfg(feature = "app")]
 mod app;
 pub mod browser;
-#[cfg(feature = "announce-fake")]
-pub mod announce_fake;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
 mod postgres;
