@@ -509,4 +509,41 @@ mod tests {
         }
         assert!(m.body.contains("\nMitigation\n----------\nSet `parser.strict = true`"), "{}", m.body);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn short_posts_always_fit_with_marker_mitigation_and_url(
+            title in "[\\PC\n]{0,300}",
+            workarounds in "[\\PC\n]{1,900}",
+            cves in 0usize..5,
+        ) {
+            let mut a = announcement();
+            a.title = title;
+            a.workarounds = workarounds;
+            a.cve_ids = (0..cves).map(|n| format!("CVE-2026-{n:05}")).collect();
+            for (kind, post) in [(ChannelKind::X, x(&a)), (ChannelKind::Mastodon, mastodon(&a)), (ChannelKind::Bluesky, bluesky(&a))] {
+                proptest::prop_assert!(check(kind, &a.advisory_id, &post).is_ok(), "{}: {}", kind, post);
+                proptest::prop_assert!(post.ends_with(&a.url));
+                proptest::prop_assert!(post.contains("\nMitigation: "));
+            }
+        }
+
+        #[test]
+        fn markdown_escaping_round_trips(original in "[\\PC\n]{0,200}") {
+            let escaped = text::markdown_escape(&original);
+            let mut back = String::new();
+            let mut chars = escaped.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    back.extend(chars.next());
+                } else {
+                    back.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(back, original);
+            proptest::prop_assert!(!escaped.contains("{{") && escaped.match_indices('<').all(|(at, _)| escaped[..at].ends_with('\\')));
+        }
+    }
 }

@@ -104,9 +104,8 @@ async fn a_push_racing_another_one_is_rebuilt_on_the_new_head() {
     let (dir, bare) = site_repository();
     // The first push finds the branch moved under it (another commit lands while it is
     // received): the remote refuses to update the ref, as with a concurrent push.
-    let hook = bare.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
+    install_hook(
+        &bare,
         r#"#!/bin/sh
 cat >/dev/null
 if [ ! -e "$GIT_DIR/raced" ]; then
@@ -118,18 +117,47 @@ if [ ! -e "$GIT_DIR/raced" ]; then
 fi
 exit 0
 "#,
-    )
-    .unwrap();
-    let mut permissions = std::fs::metadata(&hook).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&hook, permissions).unwrap();
-    // A plain non-fast-forward too: a commit pushed by someone else before ours.
+    );
     let blog = Blog::new(bare.to_str().unwrap()).unwrap();
     let out = outgoing(&render::blog(&announcement()).text, "intent-6");
     let posted = blog.post(&out).await.unwrap();
     let log = git(&bare, &["log", "--format=%s", "main"]);
     assert_eq!(log, "Announce EMB-2026-0001\nsomeone else\nA site\n");
     assert!(posted.id.starts_with(git(&bare, &["rev-parse", "main"]).trim()));
+    drop(dir);
+}
+
+fn install_hook(bare: &Path, script: &str) {
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, script).unwrap();
+    let mut permissions = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&hook, permissions).unwrap();
+}
+
+#[tokio::test]
+async fn a_push_that_times_out_is_lost_and_the_retry_posts_at_most_once() {
+    let (dir, bare) = site_repository();
+    // The first push is received but answered only after the client gave up.
+    install_hook(
+        &bare,
+        "#!/bin/sh\ncat >/dev/null\nif [ ! -e \"$GIT_DIR/slow\" ]; then touch \"$GIT_DIR/slow\"; sleep 3; fi\nexit 0\n",
+    );
+    let blog = Blog::new(bare.to_str().unwrap()).unwrap().with_timeout(std::time::Duration::from_secs(1));
+    let out = outgoing(&render::blog(&announcement()).text, "intent-11");
+    let error = blog.post(&out).await.unwrap_err();
+    assert!(matches!(error, ChannelError::Lost { .. }), "{error:?}");
+    assert!(error.is_retryable() && error.may_have_happened());
+    // Whatever the remote did with the abandoned push, the caller's retry (reconcile, then
+    // post only when not found) leaves exactly one post.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let posted = match blog.reconcile(&out).await.unwrap() {
+        Some(found) => found,
+        None => blog.post(&out).await.unwrap(),
+    };
+    let log = git(&bare, &["log", "--format=%s", "main"]);
+    assert_eq!(log.matches("Announce EMB-2026-0001").count(), 1, "{log}");
+    assert_eq!(blog.reconcile(&out).await.unwrap(), Some(posted));
     drop(dir);
 }
 
@@ -144,11 +172,7 @@ async fn git_failures_are_temporary_refused_or_lost() {
     assert!(missing.check_credentials().await.is_err());
     // A hook that refuses the push: refused for good.
     let (site, bare) = site_repository();
-    let hook = bare.join("hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\necho 'posts need review' >&2\nexit 1\n").unwrap();
-    let mut permissions = std::fs::metadata(&hook).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&hook, permissions).unwrap();
+    install_hook(&bare, "#!/bin/sh\necho 'posts need review' >&2\nexit 1\n");
     let error = Blog::new(bare.to_str().unwrap()).unwrap().post(&out).await.unwrap_err();
     assert!(matches!(error, ChannelError::Refused { .. }), "{error:?}");
     // A text without front matter is refused before anything is cloned.
