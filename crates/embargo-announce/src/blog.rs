@@ -18,14 +18,31 @@ const PUSH_ATTEMPTS: usize = 5;
 const CHANNEL: ChannelKind = ChannelKind::Blog;
 
 /// A Hugo site's git repository. Credentials belong in git's own configuration (an SSH key,
-/// a credential helper), not in the URL.
-#[derive(Debug, Clone)]
+/// a credential helper); a password in the URL is kept out of `Debug` and error messages.
+#[derive(Clone)]
 pub struct Blog {
     repository: String,
     site_url: Option<String>,
     author_name: String,
     author_email: String,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for Blog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blog")
+            .field("repository", &self.redacted(&self.repository))
+            .field("site_url", &self.site_url)
+            .field("author", &format_args!("{} <{}>", self.author_name, self.author_email))
+            .finish()
+    }
+}
+
+/// The user information of a URL's authority (`user:password` in `https://user:password@host/`).
+fn userinfo(repository: &str) -> Option<&str> {
+    let (_, rest) = repository.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    authority.rsplit_once('@').map(|(info, _)| info).filter(|info| info.contains(':'))
 }
 
 /// Why a git command failed.
@@ -84,6 +101,14 @@ impl Blog {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// `text` without the repository URL's password.
+    fn redacted(&self, text: &str) -> String {
+        match userinfo(&self.repository).and_then(|info| info.split_once(':')).map(|(_, password)| password) {
+            Some(password) if !password.is_empty() => text.replace(password, "[redacted]"),
+            _ => text.to_owned(),
+        }
     }
 
     fn url_of(&self, path: &str) -> Option<String> {
@@ -164,12 +189,33 @@ impl Channel for Blog {
     }
 
     async fn reconcile(&self, outgoing: &Outgoing) -> Result<Option<Posted>, ChannelError> {
+        self.reconcile_inner(outgoing).await.map_err(|e| self.scrub(e))
+    }
+
+    async fn post(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
+        self.post_inner(outgoing).await.map_err(|e| self.scrub(e))
+    }
+
+    async fn check_credentials(&self) -> Result<(), ChannelError> {
+        self.check_inner().await.map_err(|e| self.scrub(e))
+    }
+}
+
+impl Blog {
+    fn scrub(&self, error: ChannelError) -> ChannelError {
+        match userinfo(&self.repository).and_then(|info| info.split_once(':')) {
+            Some((_, password)) => error.scrub(password),
+            None => error,
+        }
+    }
+
+    async fn reconcile_inner(&self, outgoing: &Outgoing) -> Result<Option<Posted>, ChannelError> {
         let scratch = Self::scratch()?;
         let (site, _) = self.clone(scratch.path()).await?;
         self.find(&site, &blog_path(&outgoing.marker), &outgoing.marker).await
     }
 
-    async fn post(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
+    async fn post_inner(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
         text::check(CHANNEL, &outgoing.marker, &outgoing.text)
             .map_err(|why| ChannelError::refused_here(CHANNEL, why))?;
         let path = blog_path(&outgoing.marker);
@@ -257,7 +303,7 @@ impl Channel for Blog {
         })
     }
 
-    async fn check_credentials(&self) -> Result<(), ChannelError> {
+    async fn check_inner(&self) -> Result<(), ChannelError> {
         let scratch = Self::scratch()?;
         self.git(scratch.path(), &["ls-remote", "--heads", "--", &self.repository], &[])
             .await

@@ -139,7 +139,8 @@ pub trait Channel: Send + Sync {
     fn post(&self, outgoing: &Outgoing) -> impl Future<Output = Result<Posted, ChannelError>> + Send;
 
     /// A harmless call that checks the credentials (pre-flight): `Ok(())` when the service
-    /// accepts them. Slack's webhook has none; its check only validates the URL.
+    /// accepts them. Nothing is posted (Slack: an empty payload, which Slack refuses with
+    /// `no_text` when the webhook exists; the blog: `git ls-remote`).
     fn check_credentials(&self) -> impl Future<Output = Result<(), ChannelError>> + Send;
 }
 

@@ -79,8 +79,18 @@ impl Channel for Slack {
         Ok(Posted { id: format!("slack:{}", outgoing.idempotency_key), url: None })
     }
 
-    /// Nothing to call without posting: the URL was checked when the client was made.
+    /// Posts an empty payload (`{}`), which Slack refuses without posting anything: `400
+    /// no_text` means the webhook exists; `no_service`, `invalid_token`,
+    /// `channel_not_found`, … (404, 403) mean it does not work.
     async fn check_credentials(&self) -> Result<(), ChannelError> {
-        Ok(())
+        let request = self.http.post(self.url.clone()).header(CONTENT_TYPE, "application/json").body("{}");
+        match http::send(ChannelKind::Slack, Call::Read, request, describe, self.webhook_url.expose_secret()).await {
+            Err(ChannelError::Refused { status: Some(400), message, .. }) if message.trim() == "no_text" => Ok(()),
+            Err(error) => Err(error),
+            Ok(answer) => Err(ChannelError::Temporary {
+                channel: ChannelKind::Slack,
+                message: format!("{}: unexpected answer to an empty payload", answer.status),
+            }),
+        }
     }
 }

@@ -175,6 +175,12 @@ async fn git_failures_are_temporary_refused_or_lost() {
     install_hook(&bare, "#!/bin/sh\necho 'posts need review' >&2\nexit 1\n");
     let error = Blog::new(bare.to_str().unwrap()).unwrap().post(&out).await.unwrap_err();
     assert!(matches!(error, ChannelError::Refused { .. }), "{error:?}");
+    // A password in the repository's URL shows nowhere.
+    let with_password = Blog::new("http://embargo:s3cret-pw@127.0.0.1:1/site.git").unwrap();
+    assert!(!format!("{with_password:?}").contains("s3cret-pw"));
+    let error = with_password.post(&out).await.unwrap_err();
+    assert!(matches!(error, ChannelError::Temporary { .. }), "{error:?}");
+    assert!(!error.to_string().contains("s3cret-pw"), "{error}");
     // A text without front matter is refused before anything is cloned.
     let error =
         Blog::new(bare.to_str().unwrap()).unwrap().post(&outgoing("EMB-2026-0001 text", "k")).await.unwrap_err();

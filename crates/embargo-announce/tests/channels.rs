@@ -259,6 +259,7 @@ async fn refusals_are_permanent_and_carry_the_service_message_not_the_credential
         error,
         ChannelError::Refused { channel: ChannelKind::Slack, status: Some(404), message: "no_service".into() }
     );
+    assert!(slack.check_credentials().await.is_err());
     assert!(fake.posts(Service::Slack).is_empty());
     // Nothing listens: nothing was sent, and the message has no secret.
     let closed = {
