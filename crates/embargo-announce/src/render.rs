@@ -531,6 +531,37 @@ mod tests {
         }
 
         #[test]
+        fn slack_fields_never_carry_raw_angle_brackets_and_mail_lines_fit(
+            title in "[\\PC\n]{0,200}",
+            summary in "[\\PC\n]{0,400}",
+            workarounds in "[\\PC\n]{1,400}",
+            credit in "[\\PC]{0,40}",
+        ) {
+            let mut a = announcement();
+            a.title = title;
+            a.summary = summary;
+            a.workarounds = workarounds;
+            a.credits = vec![credit];
+            let payload = slack(&a);
+            proptest::prop_assert!(check(ChannelKind::Slack, &a.advisory_id, &payload).is_ok());
+            let value: Value = serde_json::from_str(&payload).unwrap();
+            let blocks = value["blocks"].as_array().unwrap();
+            let mut texts = vec![value["text"].as_str().unwrap().to_owned()];
+            for block in &blocks[..blocks.len() - 1] {
+                texts.push(block["text"]["text"].as_str().map(str::to_owned).unwrap_or_else(|| block["elements"][0]["text"].as_str().unwrap().to_owned()));
+            }
+            for text in texts {
+                proptest::prop_assert!(!text.contains('<') && !text.contains('>'), "{}", text);
+                proptest::prop_assert!(text.chars().count() <= 3000);
+            }
+            let m = mail(&a);
+            proptest::prop_assert!(!m.subject.contains('\n'));
+            for line in m.body.lines() {
+                proptest::prop_assert!(graphemes(line) <= 72 || !line.trim().contains(char::is_whitespace), "{:?}", line);
+            }
+        }
+
+        #[test]
         fn markdown_escaping_round_trips(original in "[\\PC\n]{0,200}") {
             let escaped = text::markdown_escape(&original);
             let mut back = String::new();
