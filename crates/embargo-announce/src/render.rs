@@ -339,7 +339,8 @@ pub fn blog(a: &Announcement) -> BlogPost {
 }
 
 fn section(out: &mut String, heading: &str, body: &str) {
-    out.push_str(&format!("\n{heading}\n{}\n{}\n", "-".repeat(heading.chars().count()), wrap(body.trim(), 72)));
+    let body = body.trim_start_matches(['\n', '\r']).trim_end();
+    out.push_str(&format!("\n{heading}\n{}\n{}\n", "-".repeat(heading.chars().count()), wrap(body, 72)));
 }
 
 /// The mailing-list mail: an oss-security-style plain text, wrapped at 72 columns.
@@ -508,6 +509,11 @@ mod tests {
             assert!(graphemes(line) <= 72 || !line.trim().contains(' '), "{line:?}");
         }
         assert!(m.body.contains("\nMitigation\n----------\nSet `parser.strict = true`"), "{}", m.body);
+        assert!(
+            m.body.contains("\n-----------------\n  widget|server 2.4: >= 2.4.0, < 2.4.7; fixed in 2.4.7\n"),
+            "{}",
+            m.body
+        );
     }
 
     proptest::proptest! {
