@@ -279,6 +279,7 @@ impl Blog {
                     }
                     if moved {
                         // Someone pushed meanwhile: rebuild on the new head.
+                        tracing::debug!(branch = %branch, "the blog's branch moved; rebuilding the post on its new head");
                         self.git(&site, &["fetch", "--quiet", "origin"], &[])
                             .await
                             .map_err(|e| temporary("fetch", e))?;

@@ -127,6 +127,31 @@ exit 0
     drop(dir);
 }
 
+#[tokio::test]
+async fn concurrent_posts_of_several_advisories_all_land_once() {
+    let (dir, bare) = site_repository();
+    let blog = Blog::new(bare.to_str().unwrap()).unwrap();
+    let outs: Vec<_> = (1..=4)
+        .map(|n| {
+            let mut a = announcement();
+            a.advisory_id = format!("EMB-2026-000{n}");
+            let mut out = outgoing(&render::blog(&a).text, &format!("intent-{n}"));
+            out.marker = a.advisory_id;
+            out
+        })
+        .collect();
+    let results = futures_util::future::join_all(outs.iter().map(|out| blog.post(out))).await;
+    for result in results {
+        result.unwrap();
+    }
+    let log = git(&bare, &["log", "--format=%s", "--first-parent", "main"]);
+    for n in 1..=4 {
+        assert_eq!(log.matches(&format!("Announce EMB-2026-000{n}\n")).count(), 1, "{log}");
+    }
+    assert_eq!(git(&bare, &["rev-list", "--count", "--merges", "main"]).trim(), "0");
+    drop(dir);
+}
+
 fn install_hook(bare: &Path, script: &str) {
     let hook = bare.join("hooks/pre-receive");
     std::fs::write(&hook, script).unwrap();
