@@ -27,8 +27,8 @@ use crate::ChannelKind;
 ///   `Refused` with the service's message (X's duplicate-content 403 included: reconcile
 ///   finds the first one).
 /// - **Blog** (git): the clone or fetch fails (remote unreachable) → `Temporary`; the push
-///   is rejected as non-fast-forward → fetched, rebuilt on the new head and pushed again (at
-///   most 5 times, then `Temporary`); the push is refused by the remote (a hook,
+///   finds the branch moved (non-fast-forward, or the remote's "cannot lock ref") → fetched,
+///   rebuilt on the new head and pushed again (at most 5 times, then `Temporary`); the push is refused by the remote (a hook,
 ///   permissions) → `Refused`; the push fails otherwise or times out → `Lost` (reconcile:
 ///   the post file on the default branch).
 ///
