@@ -214,6 +214,117 @@ impl StepKind {
     }
 }
 
+/// Where one step of a plan is.
+///
+/// ```text
+///   PENDING ──claim──► RUNNING ──► DONE
+///      ▲                  │  └──► FAILED ──retry──► PENDING
+///      │                  └────► NEEDS-PERSON ──marked done──► DONE
+///      └──────── retried deliberately ─┘
+///   PENDING ──not part of this plan──► SKIPPED
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// Claimed by a runner; its effect may be under way.
+    Running,
+    /// Its effect happened (done now, found when reconciling, or marked by a person).
+    Done,
+    /// Refused for good by the service or by a check: a person retries it or cancels.
+    Failed,
+    /// The answer of a call that cannot be checked was lost, or the instant was missed:
+    /// a person marks it done or retries it deliberately.
+    NeedsPerson,
+    /// Nothing to do for it in this plan.
+    Skipped,
+}
+
+impl StepState {
+    /// Every state.
+    pub const ALL: [StepState; 6] = [
+        StepState::Pending,
+        StepState::Running,
+        StepState::Done,
+        StepState::Failed,
+        StepState::NeedsPerson,
+        StepState::Skipped,
+    ];
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+            StepState::NeedsPerson => "needs-person",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Whether steps that wait for this one may go on.
+    pub fn lets_others_go(self) -> bool {
+        matches!(self, StepState::Done | StepState::Skipped)
+    }
+
+    /// Whether a person may move it to `to` (mark done, retry); runners use [`StepState::Running`]
+    /// and the outcomes.
+    pub fn person_may_move_to(self, to: StepState) -> bool {
+        matches!(
+            (self, to),
+            (StepState::NeedsPerson, StepState::Done)
+                | (StepState::NeedsPerson | StepState::Failed, StepState::Pending)
+        )
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl StepKind {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StepKind::Preflight => "preflight",
+            StepKind::MergeAndPush => "merge-and-push",
+            StepKind::Binaries => "binaries",
+            StepKind::PublishAdvisory => "publish-advisory",
+            StepKind::Announce => "announce",
+            StepKind::CloseOut => "close-out",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<Self> {
+        [
+            StepKind::Preflight,
+            StepKind::MergeAndPush,
+            StepKind::Binaries,
+            StepKind::PublishAdvisory,
+            StepKind::Announce,
+            StepKind::CloseOut,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+}
+
+/// Whether a step of kind `kind` may start given the states of the plan's steps (kind and
+/// state each): every step of a kind it waits for ([`StepKind::after`]) is done or skipped.
+pub fn ready(kind: StepKind, steps: &[(StepKind, StepState)]) -> bool {
+    let before = kind.after();
+    steps.iter().filter(|(k, _)| before.contains(k)).all(|(_, s)| s.lets_others_go())
+}
+
 /// What the "never early" rule says about starting a step now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartRule {
@@ -346,6 +457,29 @@ mod tests {
             StepKind::CloseOut,
         ] {
             assert!(kind.after().iter().all(|k| *k < kind), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_waits_for_every_step_of_the_kinds_before_it() {
+        use StepKind::*;
+        use StepState as S;
+        let steps = [(Preflight, S::Done), (MergeAndPush, S::Done), (Binaries, S::Running), (PublishAdvisory, S::Done)];
+        assert!(!ready(Announce, &steps), "the binaries are not verified yet");
+        assert!(ready(PublishAdvisory, &steps));
+        let steps =
+            [(MergeAndPush, S::Skipped), (Binaries, S::Done), (PublishAdvisory, S::Done), (Announce, S::NeedsPerson)];
+        assert!(ready(Announce, &steps));
+        assert!(!ready(CloseOut, &steps), "a channel waits for a person");
+        assert!(S::NeedsPerson.person_may_move_to(S::Done));
+        assert!(S::Failed.person_may_move_to(S::Pending));
+        assert!(!S::Done.person_may_move_to(S::Pending), "a done effect is never redone");
+        assert!(!S::Running.person_may_move_to(S::Done));
+        for s in StepState::ALL {
+            assert_eq!(StepState::parse(s.code()), Some(s));
+        }
+        for k in [Preflight, MergeAndPush, Binaries, PublishAdvisory, Announce, CloseOut] {
+            assert_eq!(StepKind::parse(k.code()), Some(k));
         }
     }
 
