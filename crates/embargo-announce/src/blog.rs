@@ -22,6 +22,7 @@ const CHANNEL: ChannelKind = ChannelKind::Blog;
 #[derive(Clone)]
 pub struct Blog {
     repository: String,
+    git: String,
     site_url: Option<String>,
     author_name: String,
     author_email: String,
@@ -76,6 +77,7 @@ impl Blog {
         }
         Ok(Self {
             repository: repository.to_owned(),
+            git: "git".into(),
             site_url: None,
             author_name: "Embargo".into(),
             author_email: "embargo@localhost".into(),
@@ -94,6 +96,12 @@ impl Blog {
     pub fn with_author(mut self, name: &str, email: &str) -> Self {
         self.author_name = name.to_owned();
         self.author_email = email.to_owned();
+        self
+    }
+
+    /// The `git` program to run (default: `git` on the `PATH`).
+    pub fn with_git(mut self, program: &str) -> Self {
+        self.git = program.to_owned();
         self
     }
 
@@ -117,7 +125,7 @@ impl Blog {
     }
 
     async fn git(&self, dir: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, GitError> {
-        let mut command = Command::new("git");
+        let mut command = Command::new(&self.git);
         command
             .current_dir(dir)
             .args(args)

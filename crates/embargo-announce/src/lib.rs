@@ -57,7 +57,8 @@ impl ChannelKind {
     /// Every kind, in the order a plan lists them.
     pub const ALL: [ChannelKind; 6] = [Self::Blog, Self::Slack, Self::X, Self::Mastodon, Self::Bluesky, Self::Mail];
 
-    /// A stable lower-case code (`slack`, `x`, `mastodon`, `bluesky`, `blog`, `mail`).
+    /// A stable lower-case code (`slack`, `x`, `mastodon`, `bluesky`, `blog`, `lists`: the
+    /// names of the runbook's `[announce]` channels).
     pub fn code(self) -> &'static str {
         match self {
             Self::Slack => "slack",
@@ -65,12 +66,15 @@ impl ChannelKind {
             Self::Mastodon => "mastodon",
             Self::Bluesky => "bluesky",
             Self::Blog => "blog",
-            Self::Mail => "mail",
+            Self::Mail => "lists",
         }
     }
 
-    /// The kind of a [`ChannelKind::code`].
+    /// The kind of a [`ChannelKind::code`] (`mail` is also the mailing lists).
     pub fn parse(code: &str) -> Option<Self> {
+        if code == "mail" {
+            return Some(Self::Mail);
+        }
         Self::ALL.into_iter().find(|kind| kind.code() == code)
     }
 

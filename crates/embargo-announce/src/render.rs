@@ -7,6 +7,13 @@
 //! for the Hugo post. Nothing is stripped. The short posts (X, Mastodon, Bluesky) are plain
 //! text that fits the channel's limit: the title and the mitigation are shortened with `…`
 //! when needed, the marker and the advisory's URL never.
+//!
+//! Public IDs are given at publication (ADR 23), after the texts are approved: the caller
+//! renders with `advisory_id` = [`ID_PLACEHOLDER`] (`{advisory_id}`) and `url` =
+//! `https://…/advisories/{advisory_id}` (or [`URL_PLACEHOLDER`]), the team approves the text
+//! with the placeholders, and [`fill`] puts the ID and URL in at posting time. Escaping keeps
+//! the placeholders intact, and lengths count them as their longest value
+//! ([`crate::text::length`]), so a text that fits with them fits once filled.
 
 use serde_json::{Value, json};
 
@@ -14,6 +21,7 @@ use crate::ChannelKind;
 use crate::text::{
     self, graphemes, markdown_escape, markdown_escape_inline, one_line, slack_escape, truncate, wrap, yaml_quote,
 };
+pub use crate::text::{ID_PLACEHOLDER, URL_PLACEHOLDER};
 
 /// What an announcement says: plain data from the advisory (identifiers and text, no
 /// formatting).
@@ -113,6 +121,12 @@ impl Rendered {
 /// Every channel's default text.
 pub fn render(a: &Announcement) -> Rendered {
     Rendered { slack: slack(a), x: x(a), mastodon: mastodon(a), bluesky: bluesky(a), blog: blog(a), mail: mail(a) }
+}
+
+/// `text` with [`ID_PLACEHOLDER`] and [`URL_PLACEHOLDER`] replaced by the advisory's public
+/// ID and URL (the URL's own placeholder too).
+pub fn fill(text: &str, advisory_id: &str, url: &str) -> String {
+    text.replace(URL_PLACEHOLDER, &url.replace(ID_PLACEHOLDER, advisory_id)).replace(ID_PLACEHOLDER, advisory_id)
 }
 
 /// The blog post's path for a marker: `content/posts/<marker in lower case>.md` (characters
@@ -439,6 +453,30 @@ mod tests {
     }
 
     #[test]
+    fn texts_rendered_with_placeholders_fit_and_pass_once_filled() {
+        let mut a = announcement();
+        a.advisory_id = ID_PLACEHOLDER.into();
+        a.url = format!("https://security.example.org/advisories/{ID_PLACEHOLDER}");
+        a.workarounds = "Disable the parser's strict mode <now> & upgrade. ".repeat(20);
+        let r = render(&a);
+        for kind in [ChannelKind::Slack, ChannelKind::X, ChannelKind::Mastodon, ChannelKind::Bluesky, ChannelKind::Blog]
+        {
+            let text = r.text(kind).unwrap();
+            check(kind, ID_PLACEHOLDER, text).unwrap_or_else(|e| panic!("{kind}: {e}\n{text}"));
+            let filled = fill(text, "EMBARGO-2026-12345", &a.url);
+            check(kind, "EMBARGO-2026-12345", &filled).unwrap_or_else(|e| panic!("{kind}: {e}\n{filled}"));
+            assert!(!filled.contains(ID_PLACEHOLDER) && !filled.contains(URL_PLACEHOLDER), "{kind}: {filled}");
+            assert!(filled.contains("https://security.example.org/advisories/EMBARGO-2026-12345"), "{kind}: {filled}");
+        }
+        let blog = fill(&r.blog.text, "EMB-2026-0001", &a.url);
+        assert!(blog.starts_with("---\ntitle: \"EMB-2026-0001: Heap overflow"), "{blog}");
+        assert!(blog.contains("- https://security.example.org/advisories/EMB-2026-0001\n"), "{blog}");
+        let mail = fill(&r.mail.body, "EMB-2026-0001", URL_PLACEHOLDER);
+        assert!(mail.starts_with("EMB-2026-0001: Heap"), "{mail}");
+        assert_eq!(fill("{advisory_url}", "EMB-1", "https://h/a/{advisory_id}"), "https://h/a/EMB-1");
+    }
+
+    #[test]
     fn short_posts_fit_their_limits_keeping_marker_and_url() {
         let mut a = announcement();
         a.workarounds = "Disable the feature. ".repeat(60);
@@ -533,6 +571,13 @@ mod tests {
                 proptest::prop_assert!(check(kind, &a.advisory_id, &post).is_ok(), "{}: {}", kind, post);
                 proptest::prop_assert!(post.ends_with(&a.url));
                 proptest::prop_assert!(post.contains("\nMitigation: "));
+            }
+            // Rendered with placeholders, the texts still fit once filled.
+            a.advisory_id = ID_PLACEHOLDER.into();
+            a.url = format!("https://security.example.org/advisories/{ID_PLACEHOLDER}");
+            for (kind, post) in [(ChannelKind::X, x(&a)), (ChannelKind::Mastodon, mastodon(&a)), (ChannelKind::Bluesky, bluesky(&a))] {
+                let filled = fill(&post, "EMBARGO-2026-123456", &a.url);
+                proptest::prop_assert!(check(kind, "EMBARGO-2026-123456", &filled).is_ok(), "{}: {}", kind, filled);
             }
         }
 

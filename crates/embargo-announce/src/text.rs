@@ -6,6 +6,19 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::ChannelKind;
 
+/// Stands for the advisory's public ID in a text rendered before the ID is given (public IDs
+/// are given at publication): [`crate::render::fill`] replaces it. Escaping leaves it intact.
+pub const ID_PLACEHOLDER: &str = "{advisory_id}";
+/// Stands for the advisory's public URL, like [`ID_PLACEHOLDER`]. A URL given as
+/// `https://host/advisories/{advisory_id}` is better: its length is then known.
+pub const URL_PLACEHOLDER: &str = "{advisory_url}";
+/// What [`ID_PLACEHOLDER`] counts as when a length is measured: 20 characters, more than a
+/// public ID (`PREFIX-YYYY-NNNN`) takes.
+const ID_SIZE: &str = "XXXXXXXXXX-0000-0000";
+/// What [`URL_PLACEHOLDER`] counts as: a URL of 100 characters (23 on X and Mastodon).
+const URL_SIZE: &str =
+    "https://xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
 /// What X counts a URL as, whatever its length (its `t.co` link).
 pub const X_URL_LENGTH: usize = 23;
 /// What Mastodon counts a URL as, whatever its length.
@@ -29,7 +42,18 @@ pub fn limit(kind: ChannelKind) -> Option<usize> {
 /// - Mastodon: grapheme clusters, a URL 23;
 /// - Bluesky: grapheme clusters (URLs in full);
 /// - others: grapheme clusters.
+///
+/// The placeholders count as the longest value they stand for ([`ID_PLACEHOLDER`] 20
+/// characters, [`URL_PLACEHOLDER`] a URL of 100), so a text that fits with them fits once
+/// filled.
 pub fn length(kind: ChannelKind, text: &str) -> usize {
+    let sized;
+    let text = if text.contains(ID_PLACEHOLDER) || text.contains(URL_PLACEHOLDER) {
+        sized = text.replace(URL_PLACEHOLDER, URL_SIZE).replace(ID_PLACEHOLDER, ID_SIZE);
+        sized.as_str()
+    } else {
+        text
+    };
     match kind {
         ChannelKind::X => with_urls(text, X_URL_LENGTH, |s| s.chars().map(x_weight).sum()),
         ChannelKind::Mastodon => with_urls(text, MASTODON_URL_LENGTH, graphemes),
@@ -159,7 +183,7 @@ pub fn slack_escape(text: &str) -> String {
 /// Escapes text for Markdown (CommonMark, as Hugo's Goldmark reads it) so that it renders as
 /// the same characters: no HTML, no links, no emphasis, no shortcodes (`{{<`), no block
 /// structure from line starts (`#`, `-`, `+`, `=`, `:`, `1.`, `>`). Backslash escapes, so
-/// every character stays.
+/// every character stays. [`ID_PLACEHOLDER`] and [`URL_PLACEHOLDER`] are left as they are.
 pub fn markdown_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 4);
     for line in text.split_inclusive('\n') {
@@ -168,7 +192,15 @@ pub fn markdown_escape(text: &str) -> String {
         let body = &line[indent..];
         // An ordered-list start (`12.` or `12)`): escape the delimiter.
         let digits = body.len() - body.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        for (i, c) in body.char_indices() {
+        let mut i = 0;
+        while let Some(c) = body[i..].chars().next() {
+            // The placeholders stay as they are, for `render::fill`.
+            if let Some(placeholder) = [ID_PLACEHOLDER, URL_PLACEHOLDER].into_iter().find(|p| body[i..].starts_with(p))
+            {
+                out.push_str(placeholder);
+                i += placeholder.len();
+                continue;
+            }
             let at_start = i == 0;
             let escape = match c {
                 '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '$' => true,
@@ -180,6 +212,7 @@ pub fn markdown_escape(text: &str) -> String {
                 out.push('\\');
             }
             out.push(c);
+            i += c.len_utf8();
         }
     }
     out
@@ -310,6 +343,19 @@ mod tests {
         };
         assert_eq!(unescaped, hostile);
         assert_eq!(markdown_escape("# a\n- b\n1. c\nd - e\n2.4"), "\\# a\n\\- b\n1\\. c\nd - e\n2.4");
+    }
+
+    #[test]
+    fn placeholders_survive_escaping_and_count_as_their_longest_value() {
+        assert_eq!(
+            markdown_escape("see {advisory_url} for {advisory_id} {x}"),
+            "see {advisory_url} for {advisory_id} \\{x\\}"
+        );
+        assert_eq!(slack_escape("{advisory_id}"), "{advisory_id}");
+        assert_eq!(length(ChannelKind::X, "a {advisory_url}"), 2 + 23);
+        assert_eq!(length(ChannelKind::Bluesky, "a {advisory_url}"), 2 + 100);
+        assert_eq!(length(ChannelKind::Bluesky, "{advisory_id}"), 20);
+        assert!(contains_marker("{advisory_id}: x", ID_PLACEHOLDER));
     }
 
     #[test]

@@ -200,6 +200,9 @@ async fn git_failures_are_temporary_refused_or_lost() {
     install_hook(&bare, "#!/bin/sh\necho 'posts need review' >&2\nexit 1\n");
     let error = Blog::new(bare.to_str().unwrap()).unwrap().post(&out).await.unwrap_err();
     assert!(matches!(error, ChannelError::Refused { .. }), "{error:?}");
+    // No git program: nothing happened.
+    let no_git = Blog::new(bare.to_str().unwrap()).unwrap().with_git("/nonexistent/git");
+    assert!(matches!(no_git.post(&out).await, Err(ChannelError::Temporary { .. })));
     // A password in the repository's URL shows nowhere.
     let with_password = Blog::new("http://embargo:s3cret-pw@127.0.0.1:1/site.git").unwrap();
     assert!(!format!("{with_password:?}").contains("s3cret-pw"));
@@ -228,8 +231,14 @@ async fn hugo_builds_the_pushed_post_with_hostile_text_escaped_not_stripped() {
     }
     let (dir, bare) = site_repository();
     let a = announcement();
-    let blog = Blog::new(bare.to_str().unwrap()).unwrap();
-    blog.post(&outgoing(&render::blog(&a).text, "intent-8")).await.unwrap();
+    // As the runbook does it: rendered with the ID's placeholder (public IDs are given at
+    // publication), approved, filled at posting time.
+    let mut draft = a.clone();
+    draft.advisory_id = render::ID_PLACEHOLDER.into();
+    draft.url = format!("https://security.example.org/advisories/{}", render::ID_PLACEHOLDER);
+    let approved = render::blog(&draft).text;
+    let blog = Blog::new(bare.to_str().unwrap()).unwrap().with_git("git");
+    blog.post(&outgoing(&render::fill(&approved, &a.advisory_id, &draft.url), "intent-8")).await.unwrap();
     let site = checkout(&bare, dir.path());
     let public = dir.path().join("public");
     let output = Command::new("hugo")
@@ -262,4 +271,5 @@ async fn hugo_builds_the_pushed_post_with_hostile_text_escaped_not_stripped() {
     assert!(page.contains("<td>&gt;= 2.4.0, &lt; 2.4.7</td>"), "{page}");
     assert!(page.contains("<time>2026-12-05</time>"), "{page}");
     assert!(page.contains("<h2 id=\"mitigations\">Mitigations</h2>"), "{page}");
+    assert!(page.contains("https://security.example.org/advisories/EMB-2026-0001"), "{page}");
 }
