@@ -18,6 +18,7 @@
 mod blog;
 mod bluesky;
 mod error;
+mod from_advisory;
 mod http;
 mod mastodon;
 pub mod render;
