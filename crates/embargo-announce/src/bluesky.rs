@@ -53,6 +53,12 @@ struct Created {
 }
 
 #[derive(Debug, Deserialize)]
+struct Records {
+    #[serde(default)]
+    records: Vec<Found>,
+}
+
+#[derive(Debug, Deserialize)]
 struct Found {
     uri: String,
     #[serde(default)]
@@ -137,6 +143,30 @@ impl Bluesky {
         })
     }
 
+    async fn find_by_marker(&self, session: &Session, marker: &str) -> Result<Option<Posted>, ChannelError> {
+        let request = self
+            .http
+            .get(http::with_query(
+                self.xrpc("com.atproto.repo.listRecords"),
+                &[("repo", session.did.clone()), ("collection", COLLECTION.to_owned()), ("limit", "100".to_owned())],
+            ))
+            .header(AUTHORIZATION, format!("Bearer {}", session.access_jwt));
+        let answer =
+            http::send(ChannelKind::Bluesky, Call::Read, request, describe, self.app_password.expose_secret()).await?;
+        let list: Records = serde_json::from_str(&answer.body).map_err(|e| ChannelError::Temporary {
+            channel: ChannelKind::Bluesky,
+            message: format!("listRecords: unexpected answer: {e}"),
+        })?;
+        Ok(list
+            .records
+            .into_iter()
+            .find(|r| text::contains_marker(r.value.get("text").and_then(Value::as_str).unwrap_or_default(), marker))
+            .map(|r| {
+                let rkey = r.uri.rsplit('/').next().unwrap_or_default().to_owned();
+                Posted { url: Some(self.web_url(session, &rkey)), id: r.uri }
+            }))
+    }
+
     fn web_url(&self, session: &Session, rkey: &str) -> String {
         let handle = if session.handle.is_empty() { &self.handle } else { &session.handle };
         format!("https://bsky.app/profile/{handle}/post/{rkey}")
@@ -148,8 +178,13 @@ impl Channel for Bluesky {
         ChannelKind::Bluesky
     }
 
+    /// With the idempotency key: `getRecord` of its record key (exact). Without one (an
+    /// empty key): the marker in the account's newest 100 posts (`listRecords`).
     async fn reconcile(&self, outgoing: &Outgoing) -> Result<Option<Posted>, ChannelError> {
         let session = self.session().await?;
+        if outgoing.idempotency_key.is_empty() {
+            return self.find_by_marker(&session, &outgoing.marker).await;
+        }
         let rkey = record_key(&outgoing.idempotency_key, outgoing.at);
         let request = self
             .http
@@ -187,6 +222,12 @@ impl Channel for Bluesky {
     async fn post(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
         text::check(ChannelKind::Bluesky, &outgoing.marker, &outgoing.text)
             .map_err(|why| ChannelError::refused_here(ChannelKind::Bluesky, why))?;
+        if outgoing.idempotency_key.is_empty() {
+            return Err(ChannelError::refused_here(
+                ChannelKind::Bluesky,
+                "no idempotency key (the record key derives from it)",
+            ));
+        }
         let session = self.session().await?;
         let rkey = record_key(&outgoing.idempotency_key, outgoing.at);
         let mut record = json!({

@@ -102,7 +102,9 @@ pub struct Outgoing {
     /// the blog the whole Markdown file (front matter included), otherwise the plain text.
     pub text: String,
     /// The intent's idempotency key (stable across retries of the same effect): Mastodon's
-    /// `Idempotency-Key`, Bluesky's record key, the blog commit's trailer.
+    /// `Idempotency-Key`, Bluesky's record key, the blog commit's trailer. Bluesky needs it
+    /// to post; with an empty key its `reconcile` looks for the marker instead (the newest
+    /// 100 posts), like X and Mastodon.
     pub idempotency_key: String,
     /// The disclosure instant: the Bluesky record's `createdAt` and the blog commit's date.
     pub at: jiff::Timestamp,

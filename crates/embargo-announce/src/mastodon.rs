@@ -128,12 +128,14 @@ impl Channel for Mastodon {
     async fn post(&self, outgoing: &Outgoing) -> Result<Posted, ChannelError> {
         text::check(ChannelKind::Mastodon, &outgoing.marker, &outgoing.text)
             .map_err(|why| ChannelError::refused_here(ChannelKind::Mastodon, why))?;
-        let request = self
+        let mut request = self
             .http
             .post(http::join(&self.base, &["api", "v1", "statuses"]))
             .header(AUTHORIZATION, self.bearer())
-            .header("Idempotency-Key", &outgoing.idempotency_key)
             .json(&json!({"status": outgoing.text, "visibility": "public", "language": "en"}));
+        if !outgoing.idempotency_key.is_empty() {
+            request = request.header("Idempotency-Key", &outgoing.idempotency_key);
+        }
         let answer = http::send(
             ChannelKind::Mastodon,
             Call::Effect { server_error_lost: false },

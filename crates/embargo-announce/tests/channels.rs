@@ -229,6 +229,15 @@ async fn bluesky_uses_a_deterministic_record_key() {
     assert_eq!(record["facets"][0]["features"][0]["uri"], announcement().url);
     // Another intent's key is not found.
     assert_eq!(channel.reconcile(&outgoing(&out.text, "intent-4")).await.unwrap(), None);
+    // Without a key, the marker is looked for in the newest posts.
+    fake.add_post(Service::Bluesky, "EMB-2026-00010: another advisory");
+    let by_marker = channel.reconcile(&outgoing(&out.text, "")).await.unwrap().expect("found by its marker");
+    assert_eq!(by_marker, posted);
+    let mut other = outgoing(&out.text, "");
+    other.marker = "EMB-2026-0002".into();
+    assert_eq!(channel.reconcile(&other).await.unwrap(), None);
+    // Posting needs the key.
+    assert!(matches!(channel.post(&outgoing(&out.text, "")).await, Err(ChannelError::Refused { status: None, .. })));
 }
 
 #[tokio::test]

@@ -20,7 +20,8 @@
 //!   password → `accessJwt`, `did`), `com.atproto.repo.createRecord` (Bearer `accessJwt`;
 //!   `repo` is the DID; an `app.bsky.feed.post` with `text` ≤ 300 characters and
 //!   `createdAt`; the `rkey`, when given, must be a TID and not taken → `400
-//!   InvalidRequest`), `com.atproto.repo.getRecord` (`400 RecordNotFound` when absent).
+//!   InvalidRequest`), `com.atproto.repo.getRecord` (`400 RecordNotFound` when absent),
+//!   `com.atproto.repo.listRecords` (newest first, `limit` ≤ 100).
 //!
 //! **Faults** ([`AnnounceFake::fail_next`]) apply to the next N requests of a service that
 //! would post (Slack's webhook, `POST /2/tweets`, `POST /api/v1/statuses`, `createRecord`):
@@ -816,6 +817,30 @@ fn bluesky(inner: &mut Inner, request: &Request) -> Reply {
                 200,
                 json!({"uri": format!("at://{BLUESKY_DID}/app.bsky.feed.post/{rkey}"), "cid": cid, "commit": {"cid": cid, "rev": "3lfake"}, "validationStatus": "valid"}),
             )
+        }
+        ("GET", "com.atproto.repo.listRecords") => {
+            let repo = request.query.get("repo").map(String::as_str);
+            if !matches!(repo, Some(BLUESKY_DID) | Some(BLUESKY_HANDLE))
+                || request.query.get("collection").map(String::as_str) != Some("app.bsky.feed.post")
+            {
+                return xrpc_error(400, "InvalidRequest", "Could not find repo");
+            }
+            let limit = request.query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(50).clamp(1, 100);
+            let records: Vec<Value> = inner
+                .posts
+                .get(&Service::Bluesky)
+                .map(|posts| {
+                    posts
+                        .iter()
+                        .rev()
+                        .take(limit)
+                        .map(|p| {
+                            json!({"uri": format!("at://{BLUESKY_DID}/app.bsky.feed.post/{}", p.id), "cid": "bafyreifake", "value": p.record})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Reply::json(200, json!({"records": records}))
         }
         ("GET", "com.atproto.repo.getRecord") => {
             let repo = request.query.get("repo").map(String::as_str);
