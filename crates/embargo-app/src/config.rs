@@ -972,6 +972,14 @@ fn apply_env(
                     toml::Value::Boolean(_) => toml::Value::Boolean(
                         text.trim().parse().map_err(|_| env_err(format!("expected true or false, got {text:?}")))?,
                     ),
+                    // A list: TOML (`["a", "b"]`), or plain comma-separated items.
+                    toml::Value::Array(_) if !text.trim_start().starts_with('[') => toml::Value::Array(
+                        text.split(',')
+                            .map(str::trim)
+                            .filter(|item| !item.is_empty())
+                            .map(|item| toml::Value::String(item.to_owned()))
+                            .collect(),
+                    ),
                     _ => {
                         let parsed: toml::Table = format!("v = {text}")
                             .parse()
@@ -1137,6 +1145,38 @@ git = "git"
 # back to <public_url>/fixes/ci-callback, signed the same way.
 external_ci_url = ""
 external_ci_secret = ""
+
+[disclosure]
+# The runbook (embargo disclosure ...). When the instant passed while Embargo was down, a
+# plan still starts by itself this many minutes late; later, it stops and asks a person.
+grace_minutes = 15
+# Pre-flight checks start this many minutes before the instant and repeat every
+# preflight_every_seconds until it.
+preflight_minutes = 60
+preflight_every_seconds = 300
+# The timeout of one call to an announcement channel, in seconds.
+channel_timeout_seconds = 20
+
+[announce]
+# Where disclosures are announced; an empty setting is a channel not used. Base URLs may be
+# http:// to a loopback address (local relays, tests); elsewhere https://.
+# A Slack incoming webhook (the #announcements channel).
+slack_webhook_url = ""
+# Mastodon: the instance's base URL (/api/v1/statuses is appended) and an access token.
+mastodon_url = ""
+mastodon_token = ""
+# X: the API base URL (/2/tweets is appended) and an OAuth 2.0 user-context bearer token.
+x_api_url = ""
+x_token = ""
+# Bluesky (optional): the PDS's base URL, the handle and an app password.
+bluesky_url = ""
+bluesky_handle = ""
+bluesky_app_password = ""
+# The git URL of the Hugo site's repository; posts go under content/posts/.
+blog_repository = ""
+# Mailing lists that get an oss-security-style plain-text announcement, each its own copy
+# (as an environment variable: comma-separated addresses).
+mailing_lists = []
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on
