@@ -23,6 +23,8 @@ mod offboarding;
 mod partners;
 #[path = "app/release.rs"]
 mod release;
+#[path = "app/runbook.rs"]
+mod runbook;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::common::{Instance, instance_with, submission};
 use crate::fixes::{git, have_git, local, public};
 
-fn git_out(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git_out(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -35,7 +35,7 @@ fn git_out(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Every reference of a repository with its object.
-fn refs(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn refs(dir: &Path) -> BTreeMap<String, String> {
     git_out(dir, &["for-each-ref", "--format=%(refname) %(objectname)"])
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -50,15 +50,18 @@ async fn run_jobs(app: &App) {
 
 /// A report of product `app` whose fix has one commit on `main` (fixed in 1.0.1) and one on
 /// `1.x` (0.9.1), CI passed on both, and a notice with the patches sent to a partner.
-struct Fixture {
-    it: Instance,
-    reference: ReferenceId,
-    public: PathBuf,
-    work: PathBuf,
-    product: i64,
+pub(crate) struct Fixture {
+    pub(crate) it: Instance,
+    pub(crate) reference: ReferenceId,
+    pub(crate) public: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) product: i64,
 }
 
-async fn fixture(db: embargo_test_support::TestDb, adjust: impl FnOnce(&mut embargo_app::config::Config)) -> Fixture {
+pub(crate) async fn fixture(
+    db: embargo_test_support::TestDb,
+    adjust: impl FnOnce(&mut embargo_app::config::Config),
+) -> Fixture {
     let it = instance_with(db, adjust).await;
     let app = &it.app;
     let admin = local();
@@ -382,13 +385,13 @@ struct Posted {
     body: Vec<u8>,
 }
 
-struct Server {
-    base: String,
+pub(crate) struct Server {
+    pub(crate) base: String,
     posts: Arc<Mutex<Vec<Posted>>>,
     status: Arc<Mutex<u16>>,
 }
 
-async fn serve(root: PathBuf) -> Server {
+pub(crate) async fn serve(root: PathBuf) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let posts: Arc<Mutex<Vec<Posted>>> = Arc::default();
