@@ -106,11 +106,20 @@ pub struct Disclosure {
     pub preflight_every_seconds: u32,
     /// The timeout of one call to an announcement channel (seconds).
     pub channel_timeout_seconds: u32,
+    /// How many ready steps run at once (the announcements go out side by side; 1: one
+    /// after the other).
+    pub concurrent_steps: u32,
 }
 
 impl Default for Disclosure {
     fn default() -> Self {
-        Self { grace_minutes: 15, preflight_minutes: 60, preflight_every_seconds: 300, channel_timeout_seconds: 20 }
+        Self {
+            grace_minutes: 15,
+            preflight_minutes: 60,
+            preflight_every_seconds: 300,
+            channel_timeout_seconds: 20,
+            concurrent_steps: 8,
+        }
     }
 }
 
@@ -1202,6 +1211,8 @@ preflight_minutes = 60
 preflight_every_seconds = 300
 # The timeout of one call to an announcement channel, in seconds.
 channel_timeout_seconds = 20
+# How many ready steps run at once (the announcements go out side by side); 1: one by one.
+concurrent_steps = 8
 
 [announce]
 # Where disclosures are announced; an empty setting is a channel not used. Base URLs may be

@@ -167,9 +167,13 @@ pub(crate) async fn advance(app: &App, id: i64, claim: Option<&Claim>) -> Result
             return Ok(Next::Idle);
         }
         let mut claimed = Vec::new();
+        let limit = usize::try_from(app.config.disclosure.concurrent_steps.max(1)).unwrap_or(1);
         for step in &steps {
             if deferred.get(&step.id).is_some_and(|at| *at > now) {
                 continue;
+            }
+            if claimed.len() >= limit {
+                break;
             }
             let ready = embargo_domain::disclosure::ready(step.kind, &kinds);
             let mut tx = app.store.begin().await?;
@@ -574,8 +578,14 @@ async fn external(app: &App, plan: &Plan, step: &Step, effect: Effect) -> Result
              mark the step done or retry it (embargo disclosure step {} {} --done|--retry)",
             effect.service, plan.id, step.name
         ))),
+        Err(e @ (EffectError::RateLimited(_) | EffectError::Temporary(_))) if effect.can_reconcile => {
+            // Nothing happened as far as can be known; should it have happened anyway, the
+            // next attempt finds it: same intent (same idempotency key), reconciled first.
+            Ok(Outcome::Retry(e.retry_after(), format!("{}: {e}", effect.service)))
+        }
         Err(e @ (EffectError::RateLimited(_) | EffectError::Temporary(_))) => {
-            // Nothing happened: the mark and the intent are taken back.
+            // Nothing happened (the service said so, or no connection was made): the mark
+            // and the intent are taken back.
             let mut tx = app.store.begin().await?;
             store::clear_called(&mut tx, step.id, app.now()).await?;
             store_intents::settle(&mut tx, intent.id, "failed", &format!("nothing happened: {e}"), app.now()).await?;
