@@ -21,6 +21,10 @@ mod fixes;
 mod offboarding;
 #[path = "app/partners.rs"]
 mod partners;
+#[path = "app/release.rs"]
+mod release;
+#[path = "app/runbook.rs"]
+mod runbook;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;

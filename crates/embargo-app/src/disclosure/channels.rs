@@ -7,13 +7,20 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use embargo_advisory::AdvisoryRecord;
+use embargo_announce::text::ID_PLACEHOLDER;
+use embargo_announce::{
+    Announcement, AnyChannel, Blog, Bluesky, Channel as _, ChannelError, ChannelKind, Mastodon, Outgoing, Slack, X,
+};
+use embargo_domain::Timestamp;
 use embargo_domain::partner::EmbargoState;
 use embargo_domain::{ReportState, Role};
 use embargo_store::disclosure::Plan;
 use embargo_store::reports::ReportRecord;
+use secrecy::SecretString;
 
 use super::content::{Message, PlanContent};
 use super::run::{Effect, RUNBOOK};
+use crate::release::{self, PushPlan, PushState, ReleaseError};
 use crate::{App, AppError, audit};
 
 /// What a service named an effect.
@@ -27,7 +34,6 @@ pub(crate) struct Posted {
 
 /// How a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[allow(dead_code)] // The HTTP channels construct every variant.
 pub(crate) enum EffectError {
     /// 429: nothing happened; try again later.
     #[error("rate limited")]
@@ -54,8 +60,8 @@ impl EffectError {
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// Asks a service whether an effect happened.
-pub(crate) type Reconcile = Box<dyn FnOnce() -> BoxFuture<Result<Option<Posted>, EffectError>> + Send + Sync>;
+/// Asks a service whether an effect happened (given the intent's idempotency key).
+pub(crate) type Reconcile = Box<dyn FnOnce(String) -> BoxFuture<Result<Option<Posted>, EffectError>> + Send + Sync>;
 /// Makes a call with an idempotency key.
 pub(crate) type Call = Box<dyn FnOnce(String) -> BoxFuture<Result<Posted, EffectError>> + Send + Sync>;
 
@@ -68,14 +74,96 @@ pub(crate) struct ChannelTarget {
     pub destination: String,
 }
 
-/// The channels configured in `[announce]`.
+/// A URL without its user information (a password in a git URL), for display.
+fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The host of a URL, for naming a secret URL's service without its secret.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "?".into())
+}
+
+/// The channels configured in `[announce]`, in the order a plan lists them.
 pub(crate) fn configured(app: &App) -> Vec<ChannelTarget> {
     let announce = &app.config.announce;
     let mut targets = Vec::new();
+    if !announce.blog_repository.trim().is_empty() {
+        targets
+            .push(ChannelTarget { channel: "blog", destination: without_credentials(announce.blog_repository.trim()) });
+    }
+    if !announce.slack_webhook_url.is_empty() {
+        let host = host_of(announce.slack_webhook_url.expose());
+        targets.push(ChannelTarget { channel: "slack", destination: format!("Slack incoming webhook at {host}") });
+    }
+    if !announce.x_api_url.trim().is_empty() && !announce.x_token.is_empty() {
+        targets.push(ChannelTarget { channel: "x", destination: announce.x_api_url.trim().to_owned() });
+    }
+    if !announce.mastodon_url.trim().is_empty() && !announce.mastodon_token.is_empty() {
+        targets.push(ChannelTarget { channel: "mastodon", destination: announce.mastodon_url.trim().to_owned() });
+    }
+    if !announce.bluesky_url.trim().is_empty() && !announce.bluesky_handle.trim().is_empty() {
+        targets.push(ChannelTarget {
+            channel: "bluesky",
+            destination: format!("{} at {}", announce.bluesky_handle.trim(), announce.bluesky_url.trim()),
+        });
+    }
     if !announce.mailing_lists.is_empty() {
         targets.push(ChannelTarget { channel: "lists", destination: announce.mailing_lists.join(", ") });
     }
     targets
+}
+
+/// The client of a configured channel.
+fn client(app: &App, channel: &str) -> Result<AnyChannel, String> {
+    let announce = &app.config.announce;
+    let timeout = Duration::from_secs(u64::from(app.config.disclosure.channel_timeout_seconds.max(1)));
+    let secret = |s: &crate::config::Secret| SecretString::from(s.expose().to_owned());
+    let made = match channel {
+        "slack" => Slack::with_timeout(secret(&announce.slack_webhook_url), timeout).map(AnyChannel::Slack),
+        "x" => X::with_timeout(&announce.x_api_url, secret(&announce.x_token), timeout).map(AnyChannel::X),
+        "mastodon" => Mastodon::with_timeout(&announce.mastodon_url, secret(&announce.mastodon_token), timeout)
+            .map(AnyChannel::Mastodon),
+        "bluesky" => Bluesky::with_timeout(
+            &announce.bluesky_url,
+            &announce.bluesky_handle,
+            secret(&announce.bluesky_app_password),
+            timeout,
+        )
+        .map(AnyChannel::Bluesky),
+        "blog" => Blog::new(&announce.blog_repository).map(|blog| {
+            let name = if app.config.organisation.name.trim().is_empty() {
+                "Embargo".to_owned()
+            } else {
+                app.config.organisation.name.trim().to_owned()
+            };
+            AnyChannel::Blog(
+                blog.with_git(&app.config.fixes.git)
+                    .with_author(&name, &app.config.organisation.security_address)
+                    .with_timeout(timeout.max(Duration::from_secs(60))),
+            )
+        }),
+        other => return Err(format!("no channel {other:?} is configured")),
+    };
+    made.map_err(|e| e.to_string())
+}
+
+fn effect_error(e: ChannelError) -> EffectError {
+    match e {
+        ChannelError::RateLimited { retry_after, .. } => EffectError::RateLimited(retry_after),
+        ChannelError::Temporary { .. } => EffectError::Temporary(e.to_string()),
+        ChannelError::Lost { .. } => EffectError::Lost(e.to_string()),
+        ChannelError::Refused { .. } => EffectError::Refused(e.to_string()),
+    }
+}
+
+fn posted_of(p: embargo_announce::Posted) -> Posted {
+    Posted { id: p.id, url: p.url }
 }
 
 /// The list addresses of a `lists` message.
@@ -90,20 +178,28 @@ pub(crate) fn advisory_url(app: &App, public_id: &str) -> String {
 
 /// Fills a message's placeholders once the advisory's public ID is known.
 pub(crate) fn fill(app: &App, text: &str, public_id: &str) -> String {
-    text.replace("{advisory_url}", &advisory_url(app, public_id)).replace("{advisory_id}", public_id)
+    embargo_announce::render::fill(text, public_id, &advisory_url(app, public_id))
 }
 
-/// Renders the default message of `target` from the advisory.
+/// Renders the default message of `target` from the advisory, with the public ID and URL
+/// left as placeholders (filled at publication).
 pub(crate) fn render(
     app: &App,
     target: &ChannelTarget,
     record: &AdvisoryRecord,
-    report: &str,
+    at: Timestamp,
 ) -> Result<Message, AppError> {
-    let _ = report;
+    let url = advisory_url(app, ID_PLACEHOLDER);
+    let announcement = Announcement::from_record(record, ID_PLACEHOLDER, &url, at);
+    let rendered = embargo_announce::render::render(&announcement);
     let (subject, text) = match target.channel {
-        "lists" => list_mail(app, record),
-        other => return Err(AppError::Internal(anyhow::anyhow!("no renderer for channel {other}"))),
+        "lists" => (rendered.mail.subject.clone(), rendered.mail.body.clone()),
+        "blog" => (rendered.blog.path.clone(), rendered.blog.text.clone()),
+        other => {
+            let kind = ChannelKind::parse(other)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no renderer for channel {other}")))?;
+            (String::new(), rendered.text(kind).unwrap_or_default().to_owned())
+        }
     };
     Ok(Message {
         channel: target.channel.to_owned(),
@@ -114,31 +210,75 @@ pub(crate) fn render(
     })
 }
 
-fn list_mail(app: &App, record: &AdvisoryRecord) -> (String, String) {
-    let subject = match &record.cve_id {
-        Some(cve) => format!("{{advisory_id}}: {} ({cve})", record.title),
-        None => format!("{{advisory_id}}: {}", record.title),
-    };
-    let mut body =
-        format!("{} security advisory {{advisory_id}}\n\n{}\n\n", app.config.organisation.name, record.summary);
-    body.push_str(&format!("Mitigations:\n{}\n\nDetails: {{advisory_url}}\n", record.workarounds));
-    (subject, body)
-}
-
 /// The push and artifacts of a report's release: the push plan (serialised), why there is
 /// none or what keeps it from being ready, and the artifact URLs that must verify.
 pub(crate) async fn release_plan(
     app: &App,
     report: &ReportRecord,
 ) -> Result<(Option<serde_json::Value>, Vec<String>, Vec<String>), AppError> {
-    let _ = (app, report);
-    Ok((None, Vec::new(), Vec::new()))
+    let plan = match release::prepare(app, &report.reference).await {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return Ok((None, Vec::new(), Vec::new())),
+        Err(AppError::Invalid(why) | AppError::Conflict(why) | AppError::NotFound(why)) => {
+            return Ok((None, vec![format!("the push of the fix: {why}")], Vec::new()));
+        }
+        Err(other) => return Err(other),
+    };
+    let product = release::product_of(app, &plan).await?;
+    let artifacts = release::expected(&product, &plan).into_iter().map(|a| a.url).collect();
+    let json = serde_json::to_value(&plan).map_err(|e| AppError::Internal(e.into()))?;
+    // What would stop the push (a moved head, CI not green) keeps the plan from approval.
+    let problems =
+        release::preflight(app, &plan).await.into_iter().map(|p| format!("the push of the fix: {p}")).collect();
+    Ok((Some(json), problems, artifacts))
 }
 
-/// The pre-flight checks of the release and the channels.
+fn push_plan(content: &PlanContent) -> Result<Option<PushPlan>, String> {
+    content
+        .push
+        .as_ref()
+        .map(|json| serde_json::from_value::<PushPlan>(json.clone()).map_err(|e| format!("the plan's push: {e}")))
+        .transpose()
+}
+
+fn release_error(e: ReleaseError) -> EffectError {
+    match e {
+        ReleaseError::Temporary(m) => EffectError::Temporary(m),
+        ReleaseError::Permanent(m) => EffectError::Refused(m),
+        ReleaseError::Lost(m) => EffectError::Lost(m),
+    }
+}
+
+/// The prefix of a pre-flight finding that is reported but does not stop the plan.
+pub(crate) const WARNING: &str = "warning: ";
+
+/// The pre-flight checks of the release and the channels (findings that start with
+/// [`WARNING`] do not stop the plan).
 pub(crate) async fn preflight(app: &App, plan: &Plan, content: &PlanContent) -> Vec<String> {
-    let _ = content;
     let mut problems = Vec::new();
+    match push_plan(content) {
+        Ok(Some(push)) => problems.extend(release::preflight(app, &push).await),
+        Ok(None) => {}
+        Err(e) => problems.push(e),
+    }
+    // Every channel's credentials answer a harmless call.
+    for message in &content.messages {
+        if message.channel == "lists" {
+            continue;
+        }
+        match client(app, &message.channel) {
+            Ok(channel) => match channel.check_credentials().await {
+                Ok(()) => {}
+                // Refused: the credentials or the address are wrong, which will not pass.
+                Err(e @ ChannelError::Refused { .. }) => problems.push(format!("the {} channel: {e}", message.channel)),
+                // A 429 or an outage now says nothing about the instant: noted, not blocking.
+                Err(e) => {
+                    problems.push(format!("{WARNING}the {} channel did not answer the check: {e}", message.channel))
+                }
+            },
+            Err(e) => problems.push(format!("the {} channel: {e}", message.channel)),
+        }
+    }
     match embargo_state(app, plan).await {
         Ok(Some(EmbargoState::Proposed)) => problems.push(
             "partners have not been sent their notice (the embargo is only proposed): send it (embargo notice send) \
@@ -176,10 +316,10 @@ pub(crate) async fn effect(app: &App, plan: &Plan, content: &PlanContent, name: 
         let subject = fill(app, &message.subject, &public);
         let body = fill(app, &message.text, &public);
         let message_id = format!(
-            "<embargo.disclosure.{}.{}@{}>",
+            "embargo.disclosure.{}.{}@{}",
             plan.id,
             crate::intents::content_hash(address.as_bytes()).get(..12).unwrap_or(""),
-            mail_domain(app)
+            app.config.mail_hostname()
         );
         let outbound = embargo_mail::outbound::OutboundMail {
             from: crate::mail::from_address(app),
@@ -202,7 +342,7 @@ pub(crate) async fn effect(app: &App, plan: &Plan, content: &PlanContent, name: 
             content: bytes,
             can_reconcile: false,
             service: format!("the mail relay (to {address})"),
-            reconcile: Box::new(|| Box::pin(async { Ok(None) })),
+            reconcile: Box::new(|_key| Box::pin(async { Ok(None) })),
             call: Box::new(move |_key| {
                 Box::pin(async move {
                     match crate::mail::send(&app, &label, &outbound).await {
@@ -213,11 +353,122 @@ pub(crate) async fn effect(app: &App, plan: &Plan, content: &PlanContent, name: 
             }),
         });
     }
-    Err(format!("step {name} is not known to this version of Embargo"))
+    match name {
+        "push" => {
+            let push = push_plan(content)?.ok_or("the plan has nothing to push")?;
+            let (for_reconcile, for_call) = (push.clone(), push.clone());
+            let (app1, app2) = (app.clone(), app.clone());
+            Ok(Effect {
+                operation: "disclosure.push".into(),
+                content: push.content_bytes(),
+                can_reconcile: true,
+                service: format!("the public repository ({})", without_credentials(&push.remote)),
+                reconcile: Box::new(move |_key| {
+                    Box::pin(async move {
+                        match release::reconcile(&app1, &for_reconcile).await.map_err(release_error)? {
+                            PushState::Pushed => Ok(Some(Posted { id: pushed_id(&for_reconcile), url: None })),
+                            PushState::NotPushed => Ok(None),
+                            PushState::Moved { reference, found } => Err(EffectError::Refused(format!(
+                                "{reference} moved since the plan was approved (now {}): nothing was pushed; rebase \
+                                 the fix, re-run CI and approve the plan again",
+                                found.as_deref().unwrap_or("deleted")
+                            ))),
+                        }
+                    })
+                }),
+                call: Box::new(move |_key| {
+                    Box::pin(async move {
+                        release::push(&app2, &for_call).await.map_err(release_error)?;
+                        Ok(Posted { id: pushed_id(&for_call), url: None })
+                    })
+                }),
+            })
+        }
+        "binaries" => {
+            let push = push_plan(content)?.ok_or("the plan has no release to build")?;
+            let (for_reconcile, for_call) = (push.clone(), push.clone());
+            let (app1, app2) = (app.clone(), app.clone());
+            let bytes = content.artifacts.join("\n").into_bytes();
+            Ok(Effect {
+                operation: "disclosure.binaries".into(),
+                content: bytes,
+                can_reconcile: true,
+                service: "the release build".into(),
+                // Artifacts that already verify are the build's effect: nothing is built twice.
+                reconcile: Box::new(move |_key| {
+                    Box::pin(async move {
+                        let product = release::product_of(&app1, &for_reconcile)
+                            .await
+                            .map_err(|e| EffectError::Temporary(e.to_string()))?;
+                        let expected = release::expected(&product, &for_reconcile);
+                        let key = Some(product.signing_key.as_str()).filter(|k| !k.is_empty());
+                        Ok(release::verify(&app1, &expected, key)
+                            .await
+                            .ok()
+                            .map(|v| Posted { id: verified_id(&v), url: None }))
+                    })
+                }),
+                call: Box::new(move |_key| {
+                    Box::pin(async move {
+                        let product = release::product_of(&app2, &for_call)
+                            .await
+                            .map_err(|e| EffectError::Temporary(e.to_string()))?;
+                        release::trigger(&app2, &for_call).await.map_err(release_error)?;
+                        match release::wait_for_artifacts(&app2, &product, &for_call).await {
+                            Ok(verified) => Ok(Posted { id: verified_id(&verified), url: None }),
+                            Err(problems) => Err(EffectError::Refused(format!(
+                                "the artifacts do not verify: {}",
+                                problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                            ))),
+                        }
+                    })
+                }),
+            })
+        }
+        other => {
+            let channel = other.strip_prefix("announce.").ok_or_else(|| format!("step {other} is not known"))?;
+            let message = content.message(channel).ok_or_else(|| format!("the plan has no {channel} message"))?;
+            let public = public_id(app, content).await.map_err(|e| e.to_string())?;
+            let text = fill(app, &message.text, &public);
+            let client = client(app, channel)?;
+            let can_reconcile = client.can_reconcile();
+            let outgoing =
+                Outgoing { marker: public, text: text.clone(), idempotency_key: String::new(), at: plan.disclose_at };
+            let (c1, c2) = (client.clone(), client);
+            let (o1, o2) = (outgoing.clone(), outgoing);
+            Ok(Effect {
+                operation: format!("disclosure.announce.{channel}"),
+                content: text.into_bytes(),
+                can_reconcile,
+                service: channel.to_owned(),
+                reconcile: Box::new(move |key| {
+                    Box::pin(async move {
+                        let outgoing = Outgoing { idempotency_key: key, ..o1 };
+                        c1.reconcile(&outgoing).await.map(|found| found.map(posted_of)).map_err(effect_error)
+                    })
+                }),
+                call: Box::new(move |key| {
+                    Box::pin(async move {
+                        let outgoing = Outgoing { idempotency_key: key, ..o2 };
+                        c2.post(&outgoing).await.map(posted_of).map_err(effect_error)
+                    })
+                }),
+            })
+        }
+    }
 }
 
-fn mail_domain(app: &App) -> String {
-    app.config.organisation.security_address.rsplit('@').next().unwrap_or("localhost").to_owned()
+/// What a push published: each line's branch at its commit and its tag.
+fn pushed_id(plan: &PushPlan) -> String {
+    plan.lines
+        .iter()
+        .map(|l| format!("{}@{} {}", l.line, l.commit.get(..12).unwrap_or(&l.commit), l.tag))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verified_id(verified: &release::Verified) -> String {
+    format!("{} artifact(s) verified{}", verified.files.len(), if verified.signed { ", signed" } else { "" })
 }
 
 /// What a rehearsal of step `name` shows: a summary and what would go out.
@@ -268,7 +519,58 @@ pub(crate) async fn rehearse_step(
             );
             Ok(("rendered (not sent)".into(), Some(text)))
         }
-        other => Err(format!("step {other} cannot be rehearsed by this version of Embargo")),
+        "push" => {
+            let push = push_plan(content)?.ok_or("the plan has nothing to push")?;
+            let scratch = tempfile::tempdir().map_err(|e| format!("a scratch directory: {e}"))?;
+            let copy = scratch.path().join("public.git");
+            let rehearsed = release::rehearse(app, &push, &copy).await.map_err(|e| e.to_string())?;
+            Ok((
+                format!("pushed into a throwaway copy of the public repository: {}", pushed_id(&rehearsed)),
+                Some(serde_json::to_string_pretty(&rehearsed).unwrap_or_default()),
+            ))
+        }
+        "binaries" => Ok((
+            format!("would build and verify {} artifact(s) after the push", content.artifacts.len()),
+            Some(content.artifacts.join("\n")),
+        )),
+        other => {
+            let channel = other.strip_prefix("announce.").ok_or_else(|| format!("step {other} is not known"))?;
+            let message = content.message(channel).ok_or_else(|| format!("the plan has no {channel} message"))?;
+            let text = fill(app, &message.text, &preview_id);
+            let detail = match client(app, channel) {
+                Ok(c) => match c.check_credentials().await {
+                    Ok(()) => format!("rendered (not sent); {channel} accepts the credentials"),
+                    Err(e) => return Err(format!("{channel}: {e}")),
+                },
+                Err(e) => return Err(e),
+            };
+            if channel == "blog" {
+                // The post into a throwaway copy of the site's repository.
+                let scratch = tempfile::tempdir().map_err(|e| format!("a scratch directory: {e}"))?;
+                let copy = scratch.path().join("site.git");
+                let out = tokio::process::Command::new(&app.config.fixes.git)
+                    .args(["clone", "--quiet", "--mirror", "--"])
+                    .arg(app.config.announce.blog_repository.trim())
+                    .arg(&copy)
+                    .output()
+                    .await
+                    .map_err(|e| format!("git: {e}"))?;
+                if !out.status.success() {
+                    return Err("the blog repository could not be copied for the rehearsal".into());
+                }
+                let blog =
+                    Blog::new(&copy.to_string_lossy()).map_err(|e| e.to_string())?.with_git(&app.config.fixes.git);
+                let outgoing = Outgoing {
+                    marker: preview_id.clone(),
+                    text: text.clone(),
+                    idempotency_key: format!("rehearsal:{}", plan.id),
+                    at: plan.disclose_at,
+                };
+                blog.post(&outgoing).await.map_err(|e| format!("the blog post into a copy: {e}"))?;
+                return Ok((format!("{detail}; committed and pushed into a throwaway copy of the site"), Some(text)));
+            }
+            Ok((detail, Some(text)))
+        }
     }
 }
 

@@ -139,7 +139,7 @@ pub(crate) async fn build(
         let kept_one = kept.iter().find(|m| m.channel == target.channel && m.edited);
         let message = match (kept_one, &record) {
             (Some(m), _) => Message { destination: target.destination.clone(), ..m.clone() },
-            (None, Some(record)) => channels::render(app, &target, record, &report.reference.to_string())?,
+            (None, Some(record)) => channels::render(app, &target, record, at)?,
             (None, None) => Message {
                 channel: target.channel.to_owned(),
                 destination: target.destination.clone(),

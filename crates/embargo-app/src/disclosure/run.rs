@@ -309,8 +309,10 @@ async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, A
         let next = now.checked_add(every).unwrap_or(plan.disclose_at).min(plan.disclose_at);
         return Ok(Some(Next::At(next)));
     }
-    if !problems.is_empty() {
-        stop(app, plan, PlanState::Armed, &format!("pre-flight: {}", problems.join("; "))).await?;
+    let blocking: Vec<&String> = problems.iter().filter(|p| !p.starts_with(channels::WARNING)).collect();
+    if !blocking.is_empty() {
+        let list: Vec<&str> = blocking.iter().map(|p| p.as_str()).collect();
+        stop(app, plan, PlanState::Armed, &format!("pre-flight: {}", list.join("; "))).await?;
         return Ok(Some(Next::Idle));
     }
     // The instant: start, checked against the clock in the transaction that starts it.
@@ -528,7 +530,7 @@ async fn external(app: &App, plan: &Plan, step: &Step, effect: Effect) -> Result
     let (intent, earlier) = intent_for(app, plan, step, &effect).await?;
     let maybe_happened = earlier || step.called_at.is_some();
     if effect.can_reconcile {
-        match (effect.reconcile)().await {
+        match (effect.reconcile)(intent.idempotency_key.clone()).await {
             Ok(Some(found)) => {
                 settle(app, &intent, "done", &format!("found: {}", posted(&found))).await?;
                 let detail = format!("found at {} (it had happened): {}", effect.service, posted(&found));

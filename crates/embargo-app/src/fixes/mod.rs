@@ -40,7 +40,7 @@ fn subject(reference: &ReferenceId) -> String {
 }
 
 /// The directory of a report's fix repository.
-fn repository_path(app: &App, report: ReportId) -> PathBuf {
+pub(crate) fn repository_path(app: &App, report: ReportId) -> PathBuf {
     git::root(app).join(format!("{}.git", report.0))
 }
 
@@ -236,6 +236,11 @@ pub async fn git_repository(
     let (report, _) = find_for(&mut tx, actor, reference, Permission::UseFixRepository).await?;
     let path = repository_path(app, report.id);
     if push {
+        if let Some(at) = store::archived_at(&mut tx, report.id).await? {
+            return Err(AppError::Conflict(format!(
+                "the fix repository of {reference} was archived at the disclosure ({at}): it is read-only"
+            )));
+        }
         write_rules(app, &mut tx, &report, &path).await?;
     }
     tx.rollback().await?;
