@@ -130,8 +130,12 @@ pub fn fill(text: &str, advisory_id: &str, url: &str) -> String {
 }
 
 /// The blog post's path for a marker: `content/posts/<marker in lower case>.md` (characters
-/// other than letters, digits and `-` become `-`).
+/// other than letters, digits and `-` become `-`). For [`ID_PLACEHOLDER`] (a preview before
+/// the ID is given): `content/posts/<advisory ID in lower case>.md`.
 pub fn blog_path(marker: &str) -> String {
+    if marker == ID_PLACEHOLDER {
+        return "content/posts/<advisory ID in lower case>.md".into();
+    }
     let slug: String = marker
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
@@ -468,6 +472,7 @@ mod tests {
             assert!(!filled.contains(ID_PLACEHOLDER) && !filled.contains(URL_PLACEHOLDER), "{kind}: {filled}");
             assert!(filled.contains("https://security.example.org/advisories/EMBARGO-2026-12345"), "{kind}: {filled}");
         }
+        assert_eq!(r.blog.path, "content/posts/<advisory ID in lower case>.md");
         let blog = fill(&r.blog.text, "EMB-2026-0001", &a.url);
         assert!(blog.starts_with("---\ntitle: \"EMB-2026-0001: Heap overflow"), "{blog}");
         assert!(blog.contains("- https://security.example.org/advisories/EMB-2026-0001\n"), "{blog}");

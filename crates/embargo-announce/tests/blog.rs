@@ -163,19 +163,29 @@ fn install_hook(bare: &Path, script: &str) {
 #[tokio::test]
 async fn a_push_that_times_out_is_lost_and_the_retry_posts_at_most_once() {
     let (dir, bare) = site_repository();
-    // The first push is received but answered only after the client gave up.
+    // The first push is received but held (until the test releases it) after the client
+    // gave up.
     install_hook(
         &bare,
-        "#!/bin/sh\ncat >/dev/null\nif [ ! -e \"$GIT_DIR/slow\" ]; then touch \"$GIT_DIR/slow\"; sleep 3; fi\nexit 0\n",
+        r#"#!/bin/sh
+cat >/dev/null
+if [ ! -e "$GIT_DIR/slow" ]; then
+  touch "$GIT_DIR/slow"
+  i=0
+  while [ ! -e "$GIT_DIR/release" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+fi
+exit 0
+"#,
     );
-    let blog = Blog::new(bare.to_str().unwrap()).unwrap().with_timeout(std::time::Duration::from_secs(1));
+    let blog = Blog::new(bare.to_str().unwrap()).unwrap().with_timeout(std::time::Duration::from_secs(3));
     let out = outgoing(&render::blog(&announcement()).text, "intent-11");
     let error = blog.post(&out).await.unwrap_err();
     assert!(matches!(error, ChannelError::Lost { .. }), "{error:?}");
     assert!(error.is_retryable() && error.may_have_happened());
-    // Whatever the remote did with the abandoned push, the caller's retry (reconcile, then
-    // post only when not found) leaves exactly one post.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(error.to_string().contains("timed out"), "{error}");
+    // Whatever the remote does with the abandoned push, before or after the retry, the
+    // caller's retry (reconcile, then post only when not found) leaves exactly one post.
+    std::fs::write(bare.join("release"), "").unwrap();
     let posted = match blog.reconcile(&out).await.unwrap() {
         Some(found) => found,
         None => blog.post(&out).await.unwrap(),

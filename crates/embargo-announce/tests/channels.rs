@@ -10,8 +10,10 @@ use secrecy::SecretString;
 
 use crate::{announcement, outgoing};
 
-const TIMEOUT: Duration = Duration::from_secs(1);
-const STALL: Duration = Duration::from_secs(3);
+/// The clients' timeout: long enough for a loopback call on a busy machine.
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// Longer than the timeout.
+const STALL: Duration = Duration::from_secs(6);
 
 fn channel(fake: &AnnounceFake, service: Service) -> AnyChannel {
     match service {
@@ -58,31 +60,34 @@ async fn attempt(
     channel.post(out).await
 }
 
-/// Runs one fault case on every channel; `check` sees the first error, then the caller
-/// reconciles and (where it may) tries again.
+/// Runs one fault case on every channel, the four at once; `expect` sees the first error,
+/// then the caller reconciles and (where it may) tries again.
 async fn fault_case(fault: Fault, expect: impl Fn(ChannelKind, &ChannelError)) {
+    let expect = &expect;
+    futures_util::future::join_all(SERVICES.map(|service| one_fault(service, fault, expect))).await;
+}
+
+async fn one_fault(service: Service, fault: Fault, expect: &impl Fn(ChannelKind, &ChannelError)) {
     let rendered = render::render(&announcement());
-    for service in SERVICES {
-        let fake = AnnounceFake::start();
-        let channel = channel(&fake, service);
-        let out = outgoing(rendered.text(kind(service)).unwrap(), "intent-7");
-        fake.fail_next(service, fault, 1);
-        let error = attempt(&channel, &out).await.expect_err("the fault shows");
-        assert_eq!(error.channel(), kind(service));
-        expect(kind(service), &error);
-        let effect = matches!(fault, Fault::DropAfterEffect | Fault::StallAfterEffect(_));
-        assert_eq!(fake.posts(service).len(), usize::from(effect), "{service:?} {fault:?}");
-        if !channel.can_reconcile() {
-            // Slack: a lost answer stops for a person; the caller does not retry.
-            assert!(!error.is_retryable() || !error.may_have_happened());
-            continue;
-        }
-        // The retry reconciles first: a post that happened is found, not made again.
-        let posted = attempt(&channel, &out).await.unwrap_or_else(|e| panic!("{service:?} {fault:?}: {e}"));
-        assert_eq!(fake.posts(service).len(), 1, "{service:?} {fault:?}: posted once");
-        let again = channel.reconcile(&out).await.unwrap().expect("found by reconciling");
-        assert_eq!(again.id, posted.id, "{service:?}");
+    let fake = AnnounceFake::start();
+    let channel = channel(&fake, service);
+    let out = outgoing(rendered.text(kind(service)).unwrap(), "intent-7");
+    fake.fail_next(service, fault, 1);
+    let error = attempt(&channel, &out).await.expect_err("the fault shows");
+    assert_eq!(error.channel(), kind(service));
+    expect(kind(service), &error);
+    let effect = matches!(fault, Fault::DropAfterEffect | Fault::StallAfterEffect(_));
+    assert_eq!(fake.posts(service).len(), usize::from(effect), "{service:?} {fault:?}");
+    if !channel.can_reconcile() {
+        // Slack: a lost answer stops for a person; the caller does not retry.
+        assert!(!error.is_retryable() || !error.may_have_happened());
+        return;
     }
+    // The retry reconciles first: a post that happened is found, not made again.
+    let posted = attempt(&channel, &out).await.unwrap_or_else(|e| panic!("{service:?} {fault:?}: {e}"));
+    assert_eq!(fake.posts(service).len(), 1, "{service:?} {fault:?}: posted once");
+    let again = channel.reconcile(&out).await.unwrap().expect("found by reconciling");
+    assert_eq!(again.id, posted.id, "{service:?}");
 }
 
 #[tokio::test]
