@@ -41,6 +41,7 @@ mod originals;
 mod partner_portal;
 mod partners;
 mod public;
+mod runbook;
 mod setup;
 mod team;
 
@@ -147,6 +148,17 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/disclosure/leaks", post(partners::record_leak))
         .route("/reports/{reference}/disclosure/leaks/decide", post(partners::decide_leak))
         .route("/reports/{reference}/disclosure/embargo", post(partners::embargo))
+        .route("/reports/{reference}/runbook", get(runbook::show))
+        .route("/reports/{reference}/runbook/plan", post(runbook::make))
+        .route("/reports/{reference}/runbook/approve", post(runbook::approve))
+        .route("/reports/{reference}/runbook/message", post(runbook::message))
+        .route("/reports/{reference}/runbook/rehearse", post(runbook::rehearse))
+        .route("/reports/{reference}/runbook/step", post(runbook::step))
+        .route("/reports/{reference}/runbook/resume", post(runbook::resume))
+        .route("/reports/{reference}/runbook/cancel", post(runbook::cancel))
+        .route("/disclosure", get(runbook::list))
+        .route("/disclosure/{plan}", get(runbook::plan_page))
+        .route("/disclosure/{plan}/events", get(runbook::events))
         .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
         .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
@@ -209,6 +221,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/notes", post(api::note))
         .route("/api/v1/reports/{reference}/transitions", post(api::transition))
         .route("/api/v1/reports/{reference}/fix", get(api::fix))
+        .route("/api/v1/disclosure/{plan}", get(api::disclosure))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,

@@ -21,6 +21,8 @@ mod offboarding;
 mod partners;
 #[path = "public_advisories.rs"]
 mod public_advisories;
+#[path = "web/runbook.rs"]
+mod runbook;
 #[path = "web/security.rs"]
 mod security;
 #[path = "web/triage.rs"]
