@@ -122,6 +122,7 @@ function runbookLive(table) {
         head.textContent = step.name;
         row.appendChild(head);
         const kind = row.insertCell();
+        kind.className = "kind";
         kind.textContent = step.kind;
         const state = row.insertCell();
         const pill = document.createElement("span");
@@ -131,6 +132,7 @@ function runbookLive(table) {
         for (const field of ["external_id", "started", "took", "attempts", "detail"]) {
           const cell = row.insertCell();
           cell.dataset.field = field;
+          if (field === "started" || field === "took" || field === "attempts") cell.className = "num";
           if (field === "external_id") cell.appendChild(document.createElement("code"));
         }
       }

@@ -23,6 +23,8 @@ mod partners;
 mod public_advisories;
 #[path = "web/runbook.rs"]
 mod runbook;
+#[path = "web/runbook_browser.rs"]
+mod runbook_browser;
 #[path = "web/security.rs"]
 mod security;
 #[path = "web/triage.rs"]

@@ -20,8 +20,8 @@ use embargo_test_support::both_backends;
 use futures_util::StreamExt;
 use tower::ServiceExt;
 
-const LIST: &str = "oss-security@lists.example.org";
-const HOSTILE: &str = "Do not parse untrusted archives <script>alert(1)</script> & <b>upgrade</b>.";
+pub(crate) const LIST: &str = "oss-security@lists.example.org";
+pub(crate) const HOSTILE: &str = "Do not parse untrusted archives <script>alert(1)</script> & <b>upgrade</b>.";
 
 /// Text as the templates escape it (askama: numeric character references).
 fn esc(text: &str) -> String {
@@ -49,11 +49,10 @@ struct World {
     on_token: String,
 }
 
-/// An accepted report assigned to `on@team.test` with an approved advisory whose
-/// mitigations are hostile text; the mailing list as the one channel.
-async fn world(db: &embargo_test_support::TestDb) -> World {
-    let web = web_with(db, |c| c.announce.mailing_lists = vec![LIST.into()]).await;
-    let app = &web.app;
+/// Accounts (with the test password) `lead@team.test` (admin), `on@team.test` (a responder
+/// the report is assigned to) and `off@team.test` (a responder off it); an accepted report
+/// with an approved advisory whose mitigations are hostile text.
+pub(crate) async fn ready_report(app: &App) -> (ReferenceId, Actor, Actor) {
     let lead_id = accounts::create_user(app, &local(), "lead@team.test", Role::Admin, Some(PASSWORD)).await.unwrap();
     let on_id = accounts::create_user(app, &local(), "on@team.test", Role::Responder, Some(PASSWORD)).await.unwrap();
     accounts::create_user(app, &local(), "off@team.test", Role::Responder, Some(PASSWORD)).await.unwrap();
@@ -93,6 +92,15 @@ async fn world(db: &embargo_test_support::TestDb) -> World {
     advisories::update(app, &on, &id, record).await.unwrap();
     advisories::submit_for_review(app, &on, &id).await.unwrap();
     advisories::approve(app, &lead, &id).await.unwrap();
+    (reference, lead, on)
+}
+
+/// [`ready_report`] on an instance with the mailing list as the one channel, everyone
+/// signed in.
+async fn world(db: &embargo_test_support::TestDb) -> World {
+    let web = web_with(db, |c| c.announce.mailing_lists = vec![LIST.into()]).await;
+    let (reference, lead, on) = ready_report(&web.app).await;
+    let app = &web.app;
     let on_token = accounts::create_token(app, &local(), "on@team.test", "t").await.unwrap();
     let lead_cookie = first_sign_in(&web, "lead@team.test").await;
     let on_cookie = first_sign_in(&web, "on@team.test").await;
