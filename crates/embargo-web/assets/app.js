@@ -143,7 +143,11 @@ function runbookLive(table) {
       set(row, "attempts", String(step.attempts));
       set(row, "detail", step.detail);
     }
-    if (live) live.textContent = "Live: plan " + plan.state + ".";
+    const waiting = plan.steps.filter((s) => s.state === "failed" || s.state === "needs-person").map((s) => s.name);
+    let words = "Live: plan " + plan.state + ".";
+    if (waiting.length > 0) words += " Waiting for a person: " + waiting.join(", ") + " (reload the page to decide).";
+    else if (plan.state === "stopped") words += " Stopped: reload the page to resume it.";
+    if (live) live.textContent = words;
   });
   source.addEventListener("end", () => {
     source.close();

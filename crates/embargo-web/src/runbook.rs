@@ -175,7 +175,18 @@ fn parse_instant(text: &str) -> Result<Timestamp, AppError> {
         .ok_or_else(|| AppError::Invalid("give the instant of disclosure (UTC), such as 2026-03-17T16:00".into()))
 }
 
+/// A person as the team knows them (their address), from the identity a plan records
+/// (`user:7`); other identities (the command line's) as they are.
+fn person(team: &[(String, String)], identity: &str) -> String {
+    team.iter().find(|(id, _)| id == identity).map_or_else(|| identity.to_owned(), |(_, email)| email.clone())
+}
+
 async fn plan_box(app: &App, who: &Team, view: PlanView) -> Result<PlanBox, WebError> {
+    // Who prepared and approved it, by address (a member who may not list the team sees IDs).
+    let team: Vec<(String, String)> = embargo_app::accounts::team(app, &who.actor)
+        .await
+        .map(|list| list.into_iter().map(|u| (format!("user:{}", u.id), u.email)).collect())
+        .unwrap_or_default();
     let outputs = if view.rehearsal.is_empty() {
         Vec::new()
     } else {
@@ -189,8 +200,8 @@ async fn plan_box(app: &App, who: &Team, view: PlanView) -> Result<PlanBox, WebE
         at_team: at.map(|t| render::time(app, t)).unwrap_or_default(),
         emergency: view.emergency,
         mine: view.planned_by == who.actor.identity(),
-        planned_by: view.planned_by.clone(),
-        approved_by: view.approved_by.clone().unwrap_or_default(),
+        planned_by: person(&team, &view.planned_by),
+        approved_by: view.approved_by.as_deref().map(|a| person(&team, a)).unwrap_or_default(),
         approved_at: view
             .approved_at
             .as_deref()

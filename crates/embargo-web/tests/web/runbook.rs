@@ -244,6 +244,18 @@ async fn a_plan_is_made_rehearsed_approved_by_a_second_person_and_its_steps_show
         for key in ["name", "state", "started_at", "finished_at", "external_id"] {
             assert!(json["steps"][0].get(key).is_some(), "{key}");
         }
+        // The document is the one openapi.json describes: every required key, nothing else.
+        let doc: serde_json::Value = serde_json::from_str(embargo_web::OPENAPI).unwrap();
+        for (schema, value) in [("DisclosurePlan", &json), ("DisclosureStep", &json["steps"][0])] {
+            let schema = &doc["components"]["schemas"][schema];
+            let keys: std::collections::BTreeSet<&str> =
+                value.as_object().unwrap().keys().map(String::as_str).collect();
+            let required: std::collections::BTreeSet<&str> =
+                schema["required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+            let described: std::collections::BTreeSet<&str> =
+                schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+            assert!(required.is_subset(&keys) && keys.is_subset(&described), "{keys:?} vs {described:?}");
+        }
 
         // The instant: it runs; the page shows every step finished, relative to the instant.
         w.web.clock.set("2026-03-10T16:00:00Z");
@@ -258,6 +270,9 @@ async fn a_plan_is_made_rehearsed_approved_by_a_second_person_and_its_steps_show
             "{}",
             between(&body, "<main", "</table>").unwrap()
         );
+        // Who prepared (changed last) and who approved it, by address.
+        assert!(body.contains("id=\"planned-by\">on@team.test<"), "{body}");
+        assert!(body.contains("id=\"approved-by\">lead@team.test<"), "{body}");
         let advisory = done.steps.iter().find(|s| s.name == "advisory").unwrap();
         let started = format!("{:+.3} s", advisory.started_after_instant_ms.unwrap() as f64 / 1000.0);
         assert!(

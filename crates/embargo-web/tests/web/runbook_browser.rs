@@ -148,6 +148,8 @@ async fn two_people_arm_a_plan_and_watch_it_run_live_in_chromium() {
         axe_clean(&browser, "the runbook for the approver").await;
         submit(driver, "#approve-form button[type=submit]").await;
         assert_eq!(text_of(driver, "#plan-state").await, "armed");
+        assert_eq!(text_of(driver, "#planned-by").await, "on@team.test");
+        assert_eq!(text_of(driver, "#approved-by").await, "lead@team.test");
         driver.execute("window.__same_page = 1;", Vec::new()).await.unwrap();
         let rows = driver.find_all(By::Css("#steps tbody tr")).await.unwrap();
         assert_eq!(rows.len(), view.steps.len());
