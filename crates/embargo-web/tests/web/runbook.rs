@@ -279,7 +279,8 @@ async fn a_plan_is_made_rehearsed_approved_by_a_second_person_and_its_steps_show
             between(&body, "<tr data-step=\"advisory\">", "</tr>").unwrap().contains(&started),
             "the timing report: {started}"
         );
-        // The list of plans.
+        // The list of plans, linked from the dashboard.
+        assert!(send(router, get("/dashboard", Some(&on_cookie))).await.body.contains("href=\"/disclosure\""));
         let list = send(router, get("/disclosure", Some(&on_cookie))).await;
         assert!(list.body.contains(&format!("<tr data-plan=\"{plan}\">")) && list.body.contains("done"));
         assert_eq!(
