@@ -95,10 +95,14 @@ pub(crate) async fn ready_report(app: &App) -> (ReferenceId, Actor, Actor) {
     (reference, lead, on)
 }
 
-/// [`ready_report`] on an instance with the mailing list as the one channel, everyone
-/// signed in.
+/// [`ready_report`] on an instance with the mailing list as the one channel and the team's
+/// calendar in Berlin, everyone signed in.
 async fn world(db: &embargo_test_support::TestDb) -> World {
-    let web = web_with(db, |c| c.announce.mailing_lists = vec![LIST.into()]).await;
+    let web = web_with(db, |c| {
+        c.announce.mailing_lists = vec![LIST.into()];
+        c.sla.time_zone = "Europe/Berlin".into();
+    })
+    .await;
     let (reference, lead, on) = ready_report(&web.app).await;
     let app = &web.app;
     let on_token = accounts::create_token(app, &local(), "on@team.test", "t").await.unwrap();
@@ -159,6 +163,7 @@ async fn a_plan_is_made_rehearsed_approved_by_a_second_person_and_its_steps_show
         let reply = send(router, get(&page, Some(&w.on_cookie))).await;
         let body = &reply.body;
         assert!(body.contains("Tuesday 2026-03-10 16:00:00 UTC"), "{body}");
+        assert!(body.contains("2026-03-10 17:00 CET (Europe/Berlin)"), "the team's zone too: {body}");
         assert!(body.contains(&format!("id=\"content-hash\">{}<", view.content_hash)));
         assert!(body.contains("No problems: the plan is complete."), "{:?}", view.problems);
         // Every step of the plan is a row, whatever the steps are.

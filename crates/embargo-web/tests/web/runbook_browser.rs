@@ -190,10 +190,27 @@ async fn two_people_arm_a_plan_and_watch_it_run_live_in_chromium() {
         let section = driver.find(By::Css("section[aria-labelledby='steps-h']")).await.unwrap();
         section.scroll_into_view().await.unwrap();
         std::fs::write(shots.join("runbook-live-done.png"), section.screenshot_as_png().await.unwrap()).unwrap();
-        // A reload shows the same, without script.
+        // A reload shows the same, without script; on a phone too.
         driver.refresh().await.unwrap();
         assert_eq!(text_of(driver, "#plan-state").await, "done");
         assert!(text_of(driver, "#steps tr[data-step='advisory']").await.contains("done"));
+        browser.resize(390, 844).await;
+        driver.execute("window.scrollTo(0, 0);", Vec::new()).await.unwrap();
+        let wide = driver
+            .execute("return document.documentElement.scrollWidth > window.innerWidth;", Vec::new())
+            .await
+            .unwrap();
+        let culprits = driver
+            .execute(
+                "return Array.from(document.querySelectorAll('main *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-scroll')).slice(0, 8).map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(wide.json(), &serde_json::Value::Bool(false), "the page fits a phone: {:?}", culprits.json());
+        axe_clean(&browser, "the runbook on a phone").await;
+        browser.screenshot(&shots.join("runbook-phone.png")).await;
+        browser.resize(1280, 900).await;
         driver.goto(format!("{base}/disclosure")).await.unwrap();
         assert!(text_of(driver, "#plans").await.contains(&reference.to_string()));
         axe_clean(&browser, "/disclosure").await;
