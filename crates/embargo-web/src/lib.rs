@@ -76,6 +76,13 @@ pub const OPENAPI: &str = api::OPENAPI;
 
 /// Builds the router with every route and middleware.
 pub fn router(app: App) -> Router {
+    // Nobody stops its streams: `serve` does (the sender is gone, the value stays `false`).
+    router_stopping(app, tokio::sync::watch::channel(false).1)
+}
+
+/// [`router`], whose long-lived streams (the runbook's live progress) end when `stop`
+/// becomes `true`, so that a graceful shutdown does not wait for them.
+fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     // Forms with files may be as large as the largest accepted message (plus form fields).
     let upload_limit =
@@ -223,6 +230,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/fix", get(api::fix))
         .route("/api/v1/disclosure/{plan}", get(api::disclosure))
         .fallback(not_found)
+        .layer(axum::Extension(runbook::Streams(stop)))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,
         // then Referer, against public_url's origin: see `csrf`); the session cookie is also
@@ -297,14 +305,19 @@ pub async fn serve_metrics(
     axum::serve(listener, metrics_router(app)).with_graceful_shutdown(shutdown).await
 }
 
-/// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests.
+/// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests
+/// (open event streams end within a second).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+    let (stop_streams, stop) = tokio::sync::watch::channel(false);
+    axum::serve(listener, router_stopping(app, stop).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_streams.send(true);
+        })
         .await
 }
 

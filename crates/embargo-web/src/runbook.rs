@@ -30,6 +30,19 @@ const POLL: Duration = Duration::from_secs(1);
 /// How long one stream lasts (the browser reconnects on its own after that).
 const STREAM_FOR: Duration = Duration::from_secs(300);
 
+/// Ends the live streams when it becomes `true` (the server is shutting down).
+#[derive(Clone)]
+pub(crate) struct Streams(pub(crate) tokio::sync::watch::Receiver<bool>);
+
+impl Streams {
+    /// Waits until the streams are to end (forever, when nobody can stop them).
+    async fn stopped(mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// A step as a row of the steps table.
 pub(crate) struct StepRow {
     name: String,
@@ -532,9 +545,15 @@ fn finished(state: &str) -> bool {
 
 /// `GET /disclosure/{plan}/events`: the plan's status (the document of `embargo disclosure
 /// status --json`) as server-sent events: `status` at once and whenever it changes (read
-/// every second), `end` when the plan is done or cancelled; the stream ends then, or after
-/// five minutes (the browser's `EventSource` reconnects by itself).
-pub(crate) async fn events(State(app): State<App>, who: Team, Path(plan): Path<String>) -> Result<Response, WebError> {
+/// every second), `end` when the plan is done or cancelled; the stream ends then, after
+/// five minutes (the browser's `EventSource` reconnects by itself), or when the server shuts
+/// down.
+pub(crate) async fn events(
+    State(app): State<App>,
+    who: Team,
+    Path(plan): Path<String>,
+    axum::Extension(streams): axum::Extension<Streams>,
+) -> Result<Response, WebError> {
     // Refused (or unknown) is "not found" before the stream starts.
     let first = disclosure::status(&app, &who.actor, &plan).await?;
     let id = first.id.to_string();
@@ -545,6 +564,7 @@ pub(crate) async fn events(State(app): State<App>, who: Team, Path(plan): Path<S
         let app = app.clone();
         let actor = actor.clone();
         let id = id.clone();
+        let streams = streams.clone();
         async move {
             if ended {
                 return None;
@@ -570,7 +590,11 @@ pub(crate) async fn events(State(app): State<App>, who: Team, Path(plan): Path<S
                 if started.elapsed() >= STREAM_FOR {
                     return None;
                 }
-                tokio::time::sleep(POLL).await;
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    // The server is shutting down: end, so it need not wait for the stream.
+                    () = streams.clone().stopped() => return None,
+                }
                 match disclosure::status(&app, &actor, &id).await {
                     Ok(v) => view = Some(v),
                     // Permission taken away, the plan gone: the stream ends.

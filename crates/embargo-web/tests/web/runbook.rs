@@ -508,3 +508,39 @@ async fn a_person_decides_about_a_step_that_waits_and_resumes_a_stopped_plan() {
         assert!(step.detail.contains("the post is in the archive"), "{}", step.detail);
     }
 }
+
+/// A server shutting down does not wait for an open live page: its stream ends.
+#[tokio::test]
+async fn a_graceful_shutdown_ends_the_open_event_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for db in both_backends() {
+        let w = world(&db).await;
+        let view = disclosure::plan(&w.web.app, &w.on, &w.reference, "2026-03-10T16:00:00Z".parse().unwrap(), false)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(embargo_web::serve(w.web.app.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /disclosure/{}/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+            view.id, w.on_cookie
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 8192];
+        while !String::from_utf8_lossy(&seen).contains("event: status") {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await.unwrap().unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buffer[..n]);
+        }
+        assert!(String::from_utf8_lossy(&seen).contains("text/event-stream"));
+        stop.send(()).unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(done.is_ok(), "the server waited for the open stream");
+        done.unwrap().unwrap().unwrap();
+    }
+}
