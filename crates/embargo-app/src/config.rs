@@ -158,6 +158,17 @@ pub struct Fixes {
     pub external_ci_url: String,
     /// The shared secret of the external CI's signatures (at least 32 characters).
     pub external_ci_secret: Secret,
+    /// The longest a product's release command may take, in seconds (ADR 26).
+    pub release_time_limit_seconds: u64,
+    /// How long the disclosure runbook waits for a release's artifacts to verify, in seconds.
+    pub artifacts_wait_seconds: u64,
+    /// How often it looks again while waiting, in seconds.
+    pub artifacts_poll_seconds: u64,
+    /// The largest artifact it downloads to check, in bytes.
+    pub max_artifact_bytes: u64,
+    /// The shared secret that signs release webhooks (`X-Embargo-Signature`, as for the
+    /// external CI; at least 32 characters when a product has a release webhook).
+    pub release_webhook_secret: Secret,
 }
 
 impl Default for Fixes {
@@ -168,6 +179,11 @@ impl Default for Fixes {
             git: "git".into(),
             external_ci_url: String::new(),
             external_ci_secret: Secret::default(),
+            release_time_limit_seconds: 3600,
+            artifacts_wait_seconds: 1800,
+            artifacts_poll_seconds: 10,
+            max_artifact_bytes: 4 * 1024 * 1024 * 1024,
+            release_webhook_secret: Secret::default(),
         }
     }
 }
@@ -731,6 +747,22 @@ impl Config {
         if !(1..=86_400).contains(&self.fixes.ci_time_limit_seconds) {
             return invalid("fixes.ci_time_limit_seconds: from 1 to 86400".into());
         }
+        if !(1..=86_400).contains(&self.fixes.release_time_limit_seconds) {
+            return invalid("fixes.release_time_limit_seconds: from 1 to 86400".into());
+        }
+        if !(1..=86_400).contains(&self.fixes.artifacts_wait_seconds) {
+            return invalid("fixes.artifacts_wait_seconds: from 1 to 86400".into());
+        }
+        if !(1..=3_600).contains(&self.fixes.artifacts_poll_seconds) {
+            return invalid("fixes.artifacts_poll_seconds: from 1 to 3600".into());
+        }
+        if self.fixes.max_artifact_bytes == 0 {
+            return invalid("fixes.max_artifact_bytes: more than 0".into());
+        }
+        let secret = self.fixes.release_webhook_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            return invalid("fixes.release_webhook_secret: at least 32 characters (empty: no release webhooks)".into());
+        }
         let token = self.metrics_token.expose();
         if !token.is_empty() && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control())) {
             return invalid("metrics_token must be at least 16 characters without spaces (empty: no token)".into());
@@ -925,6 +957,9 @@ impl Config {
         if !shown.fixes.external_ci_secret.is_empty() {
             shown.fixes.external_ci_secret = Secret::new("[redacted]");
         }
+        if !shown.fixes.release_webhook_secret.is_empty() {
+            shown.fixes.release_webhook_secret = Secret::new("[redacted]");
+        }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
 }
@@ -971,6 +1006,14 @@ fn apply_env(
                     ),
                     toml::Value::Boolean(_) => toml::Value::Boolean(
                         text.trim().parse().map_err(|_| env_err(format!("expected true or false, got {text:?}")))?,
+                    ),
+                    // A list: TOML (`["a", "b"]`), or plain comma-separated items.
+                    toml::Value::Array(_) if !text.trim_start().starts_with('[') => toml::Value::Array(
+                        text.split(',')
+                            .map(str::trim)
+                            .filter(|item| !item.is_empty())
+                            .map(|item| toml::Value::String(item.to_owned()))
+                            .collect(),
                     ),
                     _ => {
                         let parsed: toml::Table = format!("v = {text}")
@@ -1137,6 +1180,49 @@ git = "git"
 # back to <public_url>/fixes/ci-callback, signed the same way.
 external_ci_url = ""
 external_ci_secret = ""
+# The disclosure runbook's release build (ADR 26): the longest a product's release command
+# may run in the sandbox, in seconds; how long to wait for the release's artifacts to verify
+# (every expected file answers 200 and matches SHA256SUMS, whose signature verifies when the
+# product has a signing key) and how often to look again; the largest artifact downloaded.
+release_time_limit_seconds = 3600
+artifacts_wait_seconds = 1800
+artifacts_poll_seconds = 10
+max_artifact_bytes = 4294967296
+# Signs the release webhooks of products that have one (X-Embargo-Signature, as for the
+# external CI; at least 32 characters).
+release_webhook_secret = ""
+
+[disclosure]
+# The runbook (embargo disclosure ...). When the instant passed while Embargo was down, a
+# plan still starts by itself this many minutes late; later, it stops and asks a person.
+grace_minutes = 15
+# Pre-flight checks start this many minutes before the instant and repeat every
+# preflight_every_seconds until it.
+preflight_minutes = 60
+preflight_every_seconds = 300
+# The timeout of one call to an announcement channel, in seconds.
+channel_timeout_seconds = 20
+
+[announce]
+# Where disclosures are announced; an empty setting is a channel not used. Base URLs may be
+# http:// to a loopback address (local relays, tests); elsewhere https://.
+# A Slack incoming webhook (the #announcements channel).
+slack_webhook_url = ""
+# Mastodon: the instance's base URL (/api/v1/statuses is appended) and an access token.
+mastodon_url = ""
+mastodon_token = ""
+# X: the API base URL (/2/tweets is appended) and an OAuth 2.0 user-context bearer token.
+x_api_url = ""
+x_token = ""
+# Bluesky (optional): the PDS's base URL, the handle and an app password.
+bluesky_url = ""
+bluesky_handle = ""
+bluesky_app_password = ""
+# The git URL of the Hugo site's repository; posts go under content/posts/.
+blog_repository = ""
+# Mailing lists that get an oss-security-style plain-text announcement, each its own copy
+# (as an environment variable: comma-separated addresses).
+mailing_lists = []
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on

@@ -29,6 +29,7 @@ pub fn registry() -> Registry {
         .with::<partners::NoticeReminder>()
         .with::<partners::LeakAlert>()
         .with::<disclosure::RunPlan>()
+        .with::<disclosure::PreflightAlert>()
 }
 
 impl Worker {

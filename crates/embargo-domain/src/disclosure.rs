@@ -182,8 +182,10 @@ pub enum StepKind {
     MergeAndPush,
     /// Build and verify the release's artifacts.
     Binaries,
-    /// Publish the advisory (pages, OSV, CSAF, the CVE record).
+    /// Publish the advisory (pages, OSV, CSAF, Atom).
     PublishAdvisory,
+    /// Publish the CVE record (from the published advisory) at CVE Services.
+    PublishCve,
     /// Announce on one channel (blog, Slack, X, Mastodon, Bluesky, lists).
     Announce,
     /// Partners, reporter, report state, access, archive.
@@ -206,10 +208,12 @@ impl StepKind {
             // The fix is never public without the advisory following; the advisory waits
             // for the fix to be public.
             PublishAdvisory => &[MergeAndPush],
+            // The CVE record is the published advisory's.
+            PublishCve => &[MergeAndPush, PublishAdvisory],
             // Nothing is announced before the fix is public, the binaries verified and the
-            // advisory published.
-            Announce => &[MergeAndPush, Binaries, PublishAdvisory],
-            CloseOut => &[Announce, PublishAdvisory],
+            // advisory and its CVE record published.
+            Announce => &[MergeAndPush, Binaries, PublishAdvisory, PublishCve],
+            CloseOut => &[Announce, PublishAdvisory, PublishCve],
         }
     }
 }
@@ -298,6 +302,7 @@ impl StepKind {
             StepKind::MergeAndPush => "merge-and-push",
             StepKind::Binaries => "binaries",
             StepKind::PublishAdvisory => "publish-advisory",
+            StepKind::PublishCve => "publish-cve",
             StepKind::Announce => "announce",
             StepKind::CloseOut => "close-out",
         }
@@ -310,6 +315,7 @@ impl StepKind {
             StepKind::MergeAndPush,
             StepKind::Binaries,
             StepKind::PublishAdvisory,
+            StepKind::PublishCve,
             StepKind::Announce,
             StepKind::CloseOut,
         ]
@@ -443,7 +449,7 @@ mod tests {
     #[test]
     fn announcements_wait_for_the_fix_the_binaries_and_the_advisory() {
         let before = StepKind::Announce.after();
-        for needed in [StepKind::MergeAndPush, StepKind::Binaries, StepKind::PublishAdvisory] {
+        for needed in [StepKind::MergeAndPush, StepKind::Binaries, StepKind::PublishAdvisory, StepKind::PublishCve] {
             assert!(before.contains(&needed), "{needed:?}");
         }
         assert!(StepKind::PublishAdvisory.after().contains(&StepKind::MergeAndPush));
@@ -453,6 +459,7 @@ mod tests {
             StepKind::MergeAndPush,
             StepKind::Binaries,
             StepKind::PublishAdvisory,
+            StepKind::PublishCve,
             StepKind::Announce,
             StepKind::CloseOut,
         ] {
@@ -478,7 +485,7 @@ mod tests {
         for s in StepState::ALL {
             assert_eq!(StepState::parse(s.code()), Some(s));
         }
-        for k in [Preflight, MergeAndPush, Binaries, PublishAdvisory, Announce, CloseOut] {
+        for k in [Preflight, MergeAndPush, Binaries, PublishAdvisory, PublishCve, Announce, CloseOut] {
             assert_eq!(StepKind::parse(k.code()), Some(k));
         }
     }

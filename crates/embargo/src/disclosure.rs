@@ -196,8 +196,20 @@ pub async fn run(app: App, command: DisclosureCommand) -> Outcome {
             println!("plan {plan} cancelled");
         }
         DisclosureCommand::Run { plan } => {
+            // In the foreground: until the plan is done or waits for a person, or its next
+            // wake-up is more than a minute away.
             let view = disclosure::status(&app, &local, &plan).await?;
-            disclosure::advance(&app, view.id).await?;
+            loop {
+                let next = disclosure::advance(&app, view.id).await?;
+                let Some(at) = next else { break };
+                let wait = at.duration_since(app.now());
+                if wait > jiff::SignedDuration::from_secs(60) {
+                    println!("plan {} wakes next at {at}", view.id);
+                    break;
+                }
+                let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+                tokio::time::sleep(wait.max(std::time::Duration::from_millis(20))).await;
+            }
             print(&disclosure::status(&app, &local, &plan).await?);
         }
     }

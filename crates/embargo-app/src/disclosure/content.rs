@@ -236,7 +236,7 @@ pub(crate) fn steps(content: &PlanContent) -> Vec<NewStep> {
     );
     add(
         "cve",
-        StepKind::PublishAdvisory,
+        StepKind::PublishCve,
         content.advisory.as_ref().is_none_or(|a| a.cve_id.is_none()).then(|| "the advisory has no CVE ID".into()),
         "publish the CVE record at CVE Services".into(),
     );

@@ -28,7 +28,7 @@ use embargo_store::disclosure::{self as store, Plan, Step};
 use serde::Serialize;
 
 pub use self::content::{Message, PlanContent, PlannedAdvisory};
-pub use self::run::{RunPlan, rehearsal_outputs};
+pub use self::run::{PreflightAlert, RunPlan, rehearsal_outputs};
 
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
@@ -560,9 +560,12 @@ pub async fn rehearse(app: &App, actor: &Actor, plan: &str) -> Result<PlanView, 
 }
 
 /// Runs due plan work now, in this process (what the workers do): for tests and the
-/// command line.
-pub async fn advance(app: &App, plan: i64) -> Result<(), AppError> {
-    run::advance(app, plan, None).await.map(|_| ())
+/// command line. Returns when the runner would wake next, if it would.
+pub async fn advance(app: &App, plan: i64) -> Result<Option<Timestamp>, AppError> {
+    Ok(match run::advance(app, plan, None).await? {
+        run::Next::At(at) => Some(at),
+        run::Next::Idle => None,
+    })
 }
 
 /// Wakes every armed or running plan's runner (on start: a plan whose wake-up job was lost

@@ -251,7 +251,8 @@ pub(crate) async fn advance(app: &App, id: i64, claim: Option<&Claim>) -> Result
 /// started (go on running), `Some` when the runner waits or the plan stopped or disarmed.
 async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, AppError> {
     let now = app.now();
-    let first = first_wake(app, plan);
+    let before = SignedDuration::from_mins(i64::from(app.config.disclosure.preflight_minutes));
+    let first = plan.disclose_at.checked_sub(before).unwrap_or(plan.disclose_at);
     if !plan.emergency && now < first {
         return Ok(Some(Next::At(first)));
     }
@@ -296,6 +297,11 @@ async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, A
     if let Some(step) = preflight_step {
         let mut tx = app.store.begin().await?;
         store::set_detail(&mut tx, step.id, &detail, now).await?;
+        if !problems.is_empty() {
+            // The team is told while there is time, once per distinct set of problems.
+            let digest = crate::intents::content_hash(problems.join("\n").as_bytes());
+            jobs::enqueue(&mut tx, app, &PreflightAlert { plan: plan.id, digest }).await?;
+        }
         tx.commit().await?;
     }
     if !plan.emergency && now < plan.disclose_at {
@@ -385,19 +391,40 @@ enum Outcome {
     Failed(String),
 }
 
+/// The fault-injection hook of the crash tests: when `EMBARGO_TEST_CRASH_AT` names this
+/// point (`<step>.before`, `<step>.during`: the call marked and about to be made,
+/// `<step>.after`: the effect made and not yet recorded), the process SIGKILLs itself, as a
+/// power cut would stop it. Never set outside tests.
+pub(crate) fn crash_point(step: &str, phase: &str) {
+    let Ok(wanted) = std::env::var("EMBARGO_TEST_CRASH_AT") else { return };
+    if wanted.strip_prefix(step).and_then(|rest| rest.strip_prefix('.')) == Some(phase) {
+        tracing::warn!(step, phase, "EMBARGO_TEST_CRASH_AT: killing this process");
+        let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+        std::process::abort();
+    }
+}
+
 /// Carries out one claimed step and records its outcome. Returns when a retried step may
 /// run again.
 async fn execute(app: &App, plan: &Plan, content: &PlanContent, step: &Step) -> Result<Option<Timestamp>, AppError> {
+    crash_point(&step.name, "before");
+    let internal = matches!(step.name.as_str(), "preflight" | "advisory" | "cve" | "closeout");
+    if internal {
+        crash_point(&step.name, "during");
+    }
     let outcome = match step.name.as_str() {
         "preflight" => Outcome::Done(None, "checked before the start".into()),
         "advisory" => publish_advisory(app, content).await,
-        "cve" => publish_cve(app, content).await,
+        "cve" => publish_cve(app, content, step).await,
         "closeout" => close_out(app, plan, content).await,
         name => match channels::effect(app, plan, content, name).await {
             Ok(effect) => external(app, plan, step, effect).await?,
             Err(e) => Outcome::Failed(e),
         },
     };
+    if internal {
+        crash_point(&step.name, "after");
+    }
     record(app, plan, step, outcome).await
 }
 
@@ -528,7 +555,10 @@ async fn external(app: &App, plan: &Plan, step: &Step, effect: Effect) -> Result
         }
         tx.commit().await?;
     }
-    match (effect.call)(intent.idempotency_key.clone()).await {
+    crash_point(&step.name, "during");
+    let called = (effect.call)(intent.idempotency_key.clone()).await;
+    crash_point(&step.name, "after");
+    match called {
         Ok(done) => {
             settle(app, &intent, "done", &posted(&done)).await?;
             Ok(Outcome::Done(Some(posted(&done)), format!("done at {}: {}", effect.service, posted(&done))))
@@ -589,8 +619,25 @@ async fn publish_advisory(app: &App, content: &PlanContent) -> Outcome {
 }
 
 /// Publishes the CVE record through the CVE Services intent (reconciled by that module).
-async fn publish_cve(app: &App, content: &PlanContent) -> Outcome {
+/// A publication this step already completed (its intent settled done since the step
+/// started: a runner killed before recording it) is found, not made again.
+async fn publish_cve(app: &App, content: &PlanContent, step: &Step) -> Outcome {
     let Some(id) = advisory_id(content) else { return Outcome::Failed("the plan has no advisory".into()) };
+    if let (Some(cve), Some(started)) = (content.advisory.as_ref().and_then(|a| a.cve_id.clone()), step.started_at) {
+        let found = async {
+            let mut tx = app.store.snapshot().await?;
+            let intents = store_intents::for_destination(&mut tx, &format!("cve-services:{cve}")).await?;
+            tx.rollback().await?;
+            Ok::<_, AppError>(intents.into_iter().find(|i| i.state == "done" && i.created_at >= started))
+        };
+        match found.await {
+            Ok(Some(_)) => {
+                return Outcome::Done(Some(cve.clone()), format!("{cve} was published at CVE Services (found)"));
+            }
+            Ok(None) => {}
+            Err(e) => return Outcome::Retry(None, e.to_string()),
+        }
+    }
     match crate::cve::publish(app, &RUNBOOK, &id).await {
         Ok(crate::cve::Done::Sent(cve)) => Outcome::Done(Some(cve.clone()), format!("{cve} published at CVE Services")),
         Ok(crate::cve::Done::DryRun(planned)) => {
@@ -663,4 +710,68 @@ pub async fn rehearsal_outputs(app: &App, actor: &Actor, plan: &str) -> Result<V
     let steps = store::steps(&mut tx, found.id, REHEARSAL).await?;
     tx.rollback().await?;
     Ok(steps.into_iter().filter_map(|s| s.output.map(|o| (s.name, o))).collect())
+}
+
+/// The `disclosure.preflight_alert` job: mails the administrators and the report's assignee
+/// that a plan's pre-flight checks found problems (the plan, the instant and the problems,
+/// which name steps and settings, never report content), once per distinct set.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PreflightAlert {
+    plan: i64,
+    digest: String,
+}
+
+impl Job for PreflightAlert {
+    const KIND: &'static str = "disclosure.preflight_alert";
+
+    fn key(&self) -> Option<String> {
+        Some(format!("disclosure.preflight:{}:{}", self.plan, self.digest))
+    }
+
+    async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
+        let mut tx = app.store.snapshot().await?;
+        let plan = store::get(&mut tx, self.plan).await?;
+        let steps = store::steps(&mut tx, self.plan, LIVE).await?;
+        let users = embargo_store::users::list(&mut tx).await?;
+        let report = match &plan {
+            Some(plan) => embargo_store::reports::get(&mut tx, plan.report).await?,
+            None => None,
+        };
+        tx.rollback().await?;
+        let (Some(plan), Some(report)) = (plan, report) else {
+            return claim.complete(app.store.begin().await?, app.now()).await;
+        };
+        let problems =
+            steps.iter().find(|s| s.kind == StepKind::Preflight).map(|s| s.detail.clone()).unwrap_or_default();
+        let recipients: Vec<_> = users
+            .iter()
+            .filter(|u| !u.disabled && !u.deleted)
+            .filter(|u| u.role == embargo_domain::Role::Admin || Some(u.id) == report.assignee)
+            .collect();
+        let body = format!(
+            "The pre-flight checks of disclosure plan {} (report {}, at {}) found problems:\n\n{}\n\n\
+             Fix them before the instant, or the plan stops for a person then.\n{}/reports/{}/runbook\n",
+            plan.id,
+            report.reference,
+            plan.disclose_at,
+            problems,
+            app.config.base_url(),
+            report.reference
+        );
+        for user in recipients {
+            let outbound = embargo_mail::outbound::OutboundMail {
+                from: crate::mail::from_address(app),
+                to: user.email.clone(),
+                reply_to: app.config.organisation.security_address.clone(),
+                subject: format!("[{}] Disclosure plan {}: pre-flight problems", report.reference, plan.id),
+                body: body.clone(),
+                message_id: crate::mail::new_message_id(app, "preflight"),
+                in_reply_to: None,
+                auto_reply: true,
+                encrypt_to: None,
+            };
+            crate::mail::send(app, &format!("preflight-{}-{}", plan.id, claim.id()), &outbound).await?;
+        }
+        claim.complete(app.store.begin().await?, app.now()).await
+    }
 }
