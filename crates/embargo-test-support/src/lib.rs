@@ -23,6 +23,9 @@ pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
 pub use postgres::{PgServer, postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
+/// The WebDriver client the browser tests drive [`Browser`] with (for crates that do not
+/// depend on it themselves).
+pub use thirtyfour;
 
 /// Whether missing optional tools fail tests (`EMBARGO_TEST_STRICT=1`).
 pub fn strict() -> bool {

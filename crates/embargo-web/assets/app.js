@@ -4,6 +4,8 @@
 // 2. Keyboard navigation in the inbox: j/k move, Enter opens, / focuses the search.
 // 3. The CVSS calculator on the report page shows the score as metrics are picked (scored
 //    by the server, GET /cvss/score, with the same code that stores it).
+// 4. The disclosure runbook's steps table follows the run live, from the plan's server-sent
+//    events (GET /disclosure/{plan}/events; a reload shows the same without script).
 "use strict";
 
 async function sha256(text) {
@@ -90,7 +92,73 @@ function cvssCalculator(form) {
   if (pasted) pasted.addEventListener("input", update);
 }
 
+function signedSeconds(ms) {
+  return (ms >= 0 ? "+" : "-") + (Math.abs(ms) / 1000).toFixed(3) + " s";
+}
+
+function runbookLive(table) {
+  if (!window.EventSource) return;
+  const live = document.getElementById("live-status");
+  const planState = document.getElementById("plan-state");
+  const source = new EventSource(table.dataset.events);
+  const set = (row, field, text) => {
+    const cell = row.querySelector('[data-field="' + field + '"]');
+    if (!cell) return;
+    const target = cell.querySelector("code") || cell;
+    if (target.textContent !== text) target.textContent = text;
+  };
+  source.addEventListener("status", (event) => {
+    const plan = JSON.parse(event.data);
+    if (planState) { planState.textContent = plan.state; planState.dataset.state = plan.state; }
+    const body = table.tBodies[0];
+    for (const step of plan.steps) {
+      let row = Array.from(body.rows).find((r) => r.dataset.step === step.name);
+      if (!row) {
+        // A step the page did not know: a row like the others, built as text.
+        row = body.insertRow();
+        row.dataset.step = step.name;
+        const head = document.createElement("th");
+        head.scope = "row";
+        head.textContent = step.name;
+        row.appendChild(head);
+        const kind = row.insertCell();
+        kind.className = "kind";
+        kind.textContent = step.kind;
+        const state = row.insertCell();
+        const pill = document.createElement("span");
+        pill.className = "pill step-state";
+        pill.dataset.field = "state";
+        state.appendChild(pill);
+        for (const field of ["external_id", "started", "took", "attempts", "detail"]) {
+          const cell = row.insertCell();
+          cell.dataset.field = field;
+          if (field === "started" || field === "took" || field === "attempts") cell.className = "num";
+          if (field === "external_id") cell.appendChild(document.createElement("code"));
+        }
+      }
+      set(row, "state", step.state);
+      set(row, "external_id", step.external_id || "");
+      set(row, "started", step.started_after_instant_ms == null ? "" : signedSeconds(step.started_after_instant_ms));
+      set(row, "took", step.duration_ms == null ? "" : (step.duration_ms / 1000).toFixed(3) + " s");
+      set(row, "attempts", String(step.attempts));
+      set(row, "detail", step.detail);
+    }
+    const waiting = plan.steps.filter((s) => s.state === "failed" || s.state === "needs-person").map((s) => s.name);
+    let words = "Live: plan " + plan.state + ".";
+    if (waiting.length > 0) words += " Waiting for a person: " + waiting.join(", ") + " (reload the page to decide).";
+    else if (plan.state === "stopped") words += " Stopped: reload the page to resume it.";
+    if (live) live.textContent = words;
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    // The decisions and forms depend on the state: show the finished page.
+    if (live) live.textContent = "The plan is finished; reload for the full page.";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const steps = document.querySelector("table#steps[data-events]");
+  if (steps) runbookLive(steps);
   for (const form of document.querySelectorAll("form.cvss-calc")) cvssCalculator(form);
   const form = document.getElementById("report-form");
   if (form) solve(form);

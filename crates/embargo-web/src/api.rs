@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::ApiCaller;
 use crate::error::WebError;
-use crate::extract::{Json, Query, ReportPath};
+use crate::extract::{Json, Path, Query, ReportPath};
 
 /// The OpenAPI 3.1 document.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -78,6 +78,17 @@ pub(crate) async fn fix(
 ) -> Result<Response, WebError> {
     let status = embargo_app::fixes::status(&app, &actor, &reference).await?;
     Ok(axum::Json(status).into_response())
+}
+
+/// A disclosure plan with its steps (`embargo disclosure status PLAN --json`); PLAN is its
+/// ID or the reference of its report.
+pub(crate) async fn disclosure(
+    State(app): State<App>,
+    ApiCaller(actor): ApiCaller,
+    Path(plan): Path<String>,
+) -> Result<Response, WebError> {
+    let view = embargo_app::disclosure::status(&app, &actor, &plan).await?;
+    Ok(axum::Json(view).into_response())
 }
 
 #[derive(Deserialize)]

@@ -41,6 +41,7 @@ mod originals;
 mod partner_portal;
 mod partners;
 mod public;
+mod runbook;
 mod setup;
 mod team;
 
@@ -75,6 +76,13 @@ pub const OPENAPI: &str = api::OPENAPI;
 
 /// Builds the router with every route and middleware.
 pub fn router(app: App) -> Router {
+    // Nobody stops its streams: `serve` does (the sender is gone, the value stays `false`).
+    router_stopping(app, tokio::sync::watch::channel(false).1)
+}
+
+/// [`router`], whose long-lived streams (the runbook's live progress) end when `stop`
+/// becomes `true`, so that a graceful shutdown does not wait for them.
+fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     // Forms with files may be as large as the largest accepted message (plus form fields).
     let upload_limit =
@@ -147,6 +155,17 @@ pub fn router(app: App) -> Router {
         .route("/reports/{reference}/disclosure/leaks", post(partners::record_leak))
         .route("/reports/{reference}/disclosure/leaks/decide", post(partners::decide_leak))
         .route("/reports/{reference}/disclosure/embargo", post(partners::embargo))
+        .route("/reports/{reference}/runbook", get(runbook::show))
+        .route("/reports/{reference}/runbook/plan", post(runbook::make))
+        .route("/reports/{reference}/runbook/approve", post(runbook::approve))
+        .route("/reports/{reference}/runbook/message", post(runbook::message))
+        .route("/reports/{reference}/runbook/rehearse", post(runbook::rehearse))
+        .route("/reports/{reference}/runbook/step", post(runbook::step))
+        .route("/reports/{reference}/runbook/resume", post(runbook::resume))
+        .route("/reports/{reference}/runbook/cancel", post(runbook::cancel))
+        .route("/disclosure", get(runbook::list))
+        .route("/disclosure/{plan}", get(runbook::plan_page))
+        .route("/disclosure/{plan}/events", get(runbook::events))
         .route("/reports/{reference}/advisory", post(advisories_team::create_from_report))
         .route("/team/advisories", get(advisories_team::list).post(advisories_team::create))
         .route("/team/advisories/{id}", get(advisories_team::show).post(advisories_team::save))
@@ -209,7 +228,9 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/reports/{reference}/notes", post(api::note))
         .route("/api/v1/reports/{reference}/transitions", post(api::transition))
         .route("/api/v1/reports/{reference}/fix", get(api::fix))
+        .route("/api/v1/disclosure/{plan}", get(api::disclosure))
         .fallback(not_found)
+        .layer(axum::Extension(runbook::Streams(stop)))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         // Cross-site requests that change state are refused (Sec-Fetch-Site, then Origin,
         // then Referer, against public_url's origin: see `csrf`); the session cookie is also
@@ -284,14 +305,19 @@ pub async fn serve_metrics(
     axum::serve(listener, metrics_router(app)).with_graceful_shutdown(shutdown).await
 }
 
-/// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests.
+/// Serves `router(app)` on `listener` until `shutdown` completes, then drains requests
+/// (open event streams end within a second).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+    let (stop_streams, stop) = tokio::sync::watch::channel(false);
+    axum::serve(listener, router_stopping(app, stop).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_streams.send(true);
+        })
         .await
 }
 

@@ -47,6 +47,8 @@ const NOT_PUBLIC: &[&str] = &[
     "/admin",
     "/api/",
     "/team/",
+    // The disclosure runbook's plans and their live progress: the team's (`web/runbook.rs`).
+    "/disclosure",
     // The partner portal: partner contacts only (scoped per organisation, see `web/partners.rs`),
     // and a new contact's link to set a password.
     "/partner",

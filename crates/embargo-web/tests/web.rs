@@ -21,6 +21,10 @@ mod offboarding;
 mod partners;
 #[path = "public_advisories.rs"]
 mod public_advisories;
+#[path = "web/runbook.rs"]
+mod runbook;
+#[path = "web/runbook_browser.rs"]
+mod runbook_browser;
 #[path = "web/security.rs"]
 mod security;
 #[path = "web/triage.rs"]
