@@ -520,7 +520,8 @@ pub fn prepare_index(
 
 /// Writes prepared index entries for several reports: one statement for all their terms, and
 /// for the signatures one update, one delete of the old band keys and one insert of the new. A
-/// report's new signature replaces its old one and its bands.
+/// report's new signature replaces its old one and its bands, and is recorded as computed by
+/// this version's method (`similarity_version`, [`embargo_domain::similarity::SIGNATURE_VERSION`]).
 pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreError> {
     // The one dialect difference here: how a JSON array of [text, report] pairs becomes rows.
     let backend = tx.backend();
@@ -551,14 +552,16 @@ pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreErr
         return Ok(());
     }
     let sql = format!(
-        "UPDATE reports SET similarity_enc = CASE id {} END WHERE id IN ({})",
+        "UPDATE reports SET similarity_enc = CASE id {} END, similarity_version = ${} WHERE id IN ({})",
         (0..signed.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(" "),
-        crate::placeholder_list(2 * signed.len() + 1, signed.len())
+        2 * signed.len() + 1,
+        crate::placeholder_list(2 * signed.len() + 2, signed.len())
     );
     let mut update = crate::bulk(sql);
     for row in &signed {
         update = update.bind(row.report.0).bind(row.similarity.as_ref().map(|(sealed, _)| sealed.clone()));
     }
+    update = update.bind(i64::from(embargo_domain::similarity::SIGNATURE_VERSION));
     for row in &signed {
         update = update.bind(row.report.0);
     }
@@ -989,6 +992,19 @@ pub async fn similarity(tx: &mut Tx, report: ReportId) -> Result<Option<Vec<u8>>
         Some(sealed) => Ok(Some(tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?)),
         None => Ok(None),
     }
+}
+
+/// Reports whose near-duplicate signature was computed by an older method than `version`
+/// (see [`write_index`]), by increasing id, at most `limit`. Reports not indexed yet are not
+/// listed (their `report.index` job computes the current signature). Reads the
+/// `reports_similarity_version` index only.
+pub async fn similarity_stale(tx: &mut Tx, version: u8, limit: i64) -> Result<Vec<ReportId>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE similarity_version < $1 ORDER BY id LIMIT $2")
+        .bind(i64::from(version))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(ids.into_iter().map(ReportId).collect())
 }
 
 /// A report sharing at least one band with another.
