@@ -19,6 +19,8 @@ mod fixes;
 mod offboarding;
 #[path = "app/partners.rs"]
 mod partners;
+#[path = "app/similarity.rs"]
+mod similarity;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;

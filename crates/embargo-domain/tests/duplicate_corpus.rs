@@ -5,8 +5,9 @@
 //! Suggestions are made here as `report similar` makes them (`embargo_app::reports::similar`
 //! and `embargo_store::reports::similarity_candidates`): the reports are numbered in corpus
 //! order (their arrival); for each report, every band's nearest [`PER_BAND`] reports before
-//! it and after it that share the band are read, ranked by the number of bands they share
-//! (then by closeness in arrival), the best [`CANDIDATES`] are scored together with
+//! it and after it that share the band are read, ranked by the rarity of the bands they
+//! share (each counting 1 / the rows read for it), then by their number and closeness in
+//! arrival, the best [`CANDIDATES`] are scored together with
 //! [`scores`], and those at or above [`SUGGEST_THRESHOLD`] are suggested, best first, at
 //! most [`SHOWN`]. A duplicate is found when the page of the later report suggests the
 //! earlier one; a false pair is an unrelated pair suggested on either page. The figures
@@ -52,26 +53,35 @@ fn suggestions(signed: &[(Signature, Vec<u64>)], threshold: f64, shown: usize) -
     (0..signed.len())
         .map(|own| {
             let (signature, own_bands) = &signed[own];
-            let mut shared: HashMap<usize, usize> = HashMap::new();
+            // other -> (rarity, shared bands)
+            let mut shared: HashMap<usize, (f64, usize)> = HashMap::new();
             for (band_index, band) in own_bands.iter().enumerate() {
                 let holders: Vec<usize> = (0..signed.len())
                     .filter(|&other| other != own && signed[other].1.get(band_index) == Some(band))
                     .collect();
                 let before = holders.iter().filter(|&&o| o < own).rev().take(PER_BAND);
                 let after = holders.iter().filter(|&&o| o > own).take(PER_BAND);
-                for &other in before.chain(after) {
-                    *shared.entry(other).or_default() += 1;
+                let read: Vec<usize> = before.chain(after).copied().collect();
+                for &other in &read {
+                    let entry = shared.entry(other).or_default();
+                    entry.0 += 1.0 / read.len() as f64;
+                    entry.1 += 1;
                 }
             }
-            let mut ranked: Vec<(usize, usize)> = shared.into_iter().collect();
-            ranked.sort_by_key(|&(other, count)| (std::cmp::Reverse(count), other.abs_diff(own), other));
+            let mut ranked: Vec<(usize, f64, usize)> = shared.into_iter().map(|(o, (r, c))| (o, r, c)).collect();
+            ranked.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then(b.2.cmp(&a.2))
+                    .then(a.0.abs_diff(own).cmp(&b.0.abs_diff(own)))
+                    .then(a.0.cmp(&b.0))
+            });
             ranked.truncate(CANDIDATES);
-            let theirs: Vec<&Signature> = ranked.iter().map(|&(other, _)| &signed[other].0).collect();
+            let theirs: Vec<&Signature> = ranked.iter().map(|&(other, _, _)| &signed[other].0).collect();
             let mut scored: Vec<(usize, f64)> = ranked
                 .iter()
                 .zip(scores(signature, &theirs))
                 .filter(|(_, score)| *score >= threshold)
-                .map(|(&(other, _), score)| (other, score))
+                .map(|(&(other, _, _), score)| (other, score))
                 .collect();
             scored.sort_by(|(x, a), (y, b)| b.total_cmp(a).then(x.cmp(y)));
             scored.truncate(shown);
