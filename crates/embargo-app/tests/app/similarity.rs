@@ -76,6 +76,7 @@ async fn the_labelled_corpus_through_report_similar() {
                 }
             }
         }
+        println!("{}: found {found} of 8, false pairs {false_pairs:?}", it.db.backend);
         assert_eq!(false_pairs, Vec::<String>::new(), "{}", it.db.backend);
         assert!(found >= 7, "{}: found {found} of 8", it.db.backend);
     }
