@@ -350,12 +350,16 @@ impl Job for SimilarityReindex {
     }
 
     async fn on_worker_start(app: &App) -> Result<(), AppError> {
-        let mut tx = app.store.begin().await?;
-        if let Some(first) = Self::next(&mut tx).await? {
+        // Looked up in a snapshot: the writer is taken only when there is something to do.
+        let mut snapshot = app.store.snapshot().await?;
+        let first = Self::next(&mut snapshot).await?;
+        snapshot.rollback().await?;
+        if let Some(first) = first {
             tracing::info!(kind = Self::KIND, "near-duplicate signatures of an older version: re-indexing them");
+            let mut tx = app.store.begin().await?;
             jobs::enqueue(&mut tx, app, &first).await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }
