@@ -123,8 +123,10 @@ pub const SIMILAR_CANDIDATES: i64 = 64;
 /// Per band of a report, at most this many reports received just before it, and as many
 /// received just after it, are read as candidates: a band every report of a scanner
 /// campaign shares costs no more than a rare one (see
-/// [`embargo_store::reports::similarity_candidates`]).
-pub const SIMILAR_PER_BAND: i64 = 8;
+/// [`embargo_store::reports::similarity_candidates`]). Four with 64 bands (ADR 27), so that
+/// a page reads at most 512 band rows, as with ADR 16's 32 bands and eight: measured with
+/// eight, the report page of `bench/web.py` took twice to four times as long.
+pub const SIMILAR_PER_BAND: i64 = 4;
 
 /// Reports that look like near-duplicates of this one: sharing at least one band, not
 /// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
