@@ -85,6 +85,60 @@ pub struct Config {
     pub cve_services: CveServices,
     /// Private fix repositories and their CI.
     pub fixes: Fixes,
+    /// The disclosure runbook.
+    pub disclosure: Disclosure,
+    /// Where disclosures are announced (the runbook's announcement steps). A channel with
+    /// an empty address is not used.
+    pub announce: Announce,
+}
+
+/// The disclosure runbook (ADR 24).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Disclosure {
+    /// When the instant passed while Embargo was down, how late (minutes) a plan may still
+    /// start by itself on restart; later, it stops and asks a person.
+    pub grace_minutes: u32,
+    /// How long before the instant the pre-flight checks start (minutes); they repeat
+    /// until the instant.
+    pub preflight_minutes: u32,
+    /// How often the pre-flight checks repeat (seconds).
+    pub preflight_every_seconds: u32,
+    /// The timeout of one call to an announcement channel (seconds).
+    pub channel_timeout_seconds: u32,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Self { grace_minutes: 15, preflight_minutes: 60, preflight_every_seconds: 300, channel_timeout_seconds: 20 }
+    }
+}
+
+/// The announcement channels. Every base URL may be `http://` to a loopback address (tests
+/// and local relays); elsewhere it must be `https://`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Announce {
+    /// A Slack incoming webhook (the #announcements channel).
+    pub slack_webhook_url: Secret,
+    /// A Mastodon instance's base URL (`/api/v1/statuses` is appended).
+    pub mastodon_url: String,
+    /// The Mastodon access token (sent as `Authorization: Bearer`).
+    pub mastodon_token: Secret,
+    /// The X API's base URL (`/2/tweets` is appended), e.g. `https://api.x.com`.
+    pub x_api_url: String,
+    /// An OAuth 2.0 user-context bearer token for X.
+    pub x_token: Secret,
+    /// A Bluesky PDS's base URL (e.g. `https://bsky.social`); optional.
+    pub bluesky_url: String,
+    /// The Bluesky handle.
+    pub bluesky_handle: String,
+    /// A Bluesky app password.
+    pub bluesky_app_password: Secret,
+    /// The git URL of the Hugo site's repository; posts go under `content/posts/`.
+    pub blog_repository: String,
+    /// Mailing lists that get an oss-security-style announcement, each its own copy.
+    pub mailing_lists: Vec<String>,
 }
 
 /// Private fix repositories (served over git's smart HTTP protocol) and private CI.
@@ -494,6 +548,8 @@ impl Default for Config {
             web: Web::default(),
             advisories: Advisories::default(),
             fixes: Fixes::default(),
+            disclosure: Disclosure::default(),
+            announce: Announce::default(),
             limits: Limits::default(),
             log: Log::default(),
             cve_services: CveServices::default(),
@@ -916,6 +972,14 @@ fn apply_env(
                     toml::Value::Boolean(_) => toml::Value::Boolean(
                         text.trim().parse().map_err(|_| env_err(format!("expected true or false, got {text:?}")))?,
                     ),
+                    // A list: TOML (`["a", "b"]`), or plain comma-separated items.
+                    toml::Value::Array(_) if !text.trim_start().starts_with('[') => toml::Value::Array(
+                        text.split(',')
+                            .map(str::trim)
+                            .filter(|item| !item.is_empty())
+                            .map(|item| toml::Value::String(item.to_owned()))
+                            .collect(),
+                    ),
                     _ => {
                         let parsed: toml::Table = format!("v = {text}")
                             .parse()
@@ -1081,6 +1145,38 @@ git = "git"
 # back to <public_url>/fixes/ci-callback, signed the same way.
 external_ci_url = ""
 external_ci_secret = ""
+
+[disclosure]
+# The runbook (embargo disclosure ...). When the instant passed while Embargo was down, a
+# plan still starts by itself this many minutes late; later, it stops and asks a person.
+grace_minutes = 15
+# Pre-flight checks start this many minutes before the instant and repeat every
+# preflight_every_seconds until it.
+preflight_minutes = 60
+preflight_every_seconds = 300
+# The timeout of one call to an announcement channel, in seconds.
+channel_timeout_seconds = 20
+
+[announce]
+# Where disclosures are announced; an empty setting is a channel not used. Base URLs may be
+# http:// to a loopback address (local relays, tests); elsewhere https://.
+# A Slack incoming webhook (the #announcements channel).
+slack_webhook_url = ""
+# Mastodon: the instance's base URL (/api/v1/statuses is appended) and an access token.
+mastodon_url = ""
+mastodon_token = ""
+# X: the API base URL (/2/tweets is appended) and an OAuth 2.0 user-context bearer token.
+x_api_url = ""
+x_token = ""
+# Bluesky (optional): the PDS's base URL, the handle and an app password.
+bluesky_url = ""
+bluesky_handle = ""
+bluesky_app_password = ""
+# The git URL of the Hugo site's repository; posts go under content/posts/.
+blog_repository = ""
+# Mailing lists that get an oss-security-style plain-text announcement, each its own copy
+# (as an environment variable: comma-separated addresses).
+mailing_lists = []
 
 [limits]
 # Largest accepted message, mail or form, in bytes (25 MiB). For mail this is the size on

@@ -70,3 +70,12 @@ impl From<embargo_domain::CveIdError> for AppError {
         AppError::Conflict(err.to_string())
     }
 }
+
+impl From<embargo_domain::disclosure::PlanError> for AppError {
+    fn from(err: embargo_domain::disclosure::PlanError) -> Self {
+        match err {
+            embargo_domain::disclosure::PlanError::Incomplete => AppError::Invalid(err.to_string()),
+            other => AppError::Conflict(other.to_string()),
+        }
+    }
+}

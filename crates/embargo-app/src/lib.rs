@@ -22,6 +22,7 @@ pub mod config;
 mod context;
 pub mod cve;
 pub mod diagnostics;
+pub mod disclosure;
 mod error;
 pub mod fixes;
 pub mod intake;

@@ -5,7 +5,7 @@
 
 use crate::intents::IntentJob;
 use crate::jobs::{Registry, Worker};
-use crate::{App, cve, diagnostics, fixes, partners, postmaster, reports, sla_sweep};
+use crate::{App, cve, diagnostics, disclosure, fixes, partners, postmaster, reports, sla_sweep};
 
 /// Every job kind of this version.
 pub fn registry() -> Registry {
@@ -29,6 +29,8 @@ pub fn registry() -> Registry {
         .with::<partners::NoticeMail>()
         .with::<partners::NoticeReminder>()
         .with::<partners::LeakAlert>()
+        .with::<disclosure::RunPlan>()
+        .with::<disclosure::PreflightAlert>()
 }
 
 impl Worker {

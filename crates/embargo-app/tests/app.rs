@@ -13,6 +13,8 @@ use common::{instance, submission};
 
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
+#[path = "app/disclosure.rs"]
+mod disclosure;
 #[path = "app/fixes.rs"]
 mod fixes;
 #[path = "app/offboarding.rs"]

@@ -182,8 +182,10 @@ pub enum StepKind {
     MergeAndPush,
     /// Build and verify the release's artifacts.
     Binaries,
-    /// Publish the advisory (pages, OSV, CSAF, the CVE record).
+    /// Publish the advisory (pages, OSV, CSAF, Atom).
     PublishAdvisory,
+    /// Publish the CVE record (from the published advisory) at CVE Services.
+    PublishCve,
     /// Announce on one channel (blog, Slack, X, Mastodon, Bluesky, lists).
     Announce,
     /// Partners, reporter, report state, access, archive.
@@ -206,12 +208,127 @@ impl StepKind {
             // The fix is never public without the advisory following; the advisory waits
             // for the fix to be public.
             PublishAdvisory => &[MergeAndPush],
+            // The CVE record is the published advisory's.
+            PublishCve => &[MergeAndPush, PublishAdvisory],
             // Nothing is announced before the fix is public, the binaries verified and the
-            // advisory published.
-            Announce => &[MergeAndPush, Binaries, PublishAdvisory],
-            CloseOut => &[Announce, PublishAdvisory],
+            // advisory and its CVE record published.
+            Announce => &[MergeAndPush, Binaries, PublishAdvisory, PublishCve],
+            CloseOut => &[Announce, PublishAdvisory, PublishCve],
         }
     }
+}
+
+/// Where one step of a plan is.
+///
+/// ```text
+///   PENDING ──claim──► RUNNING ──► DONE
+///      ▲                  │  └──► FAILED ──retry──► PENDING
+///      │                  └────► NEEDS-PERSON ──marked done──► DONE
+///      └──────── retried deliberately ─┘
+///   PENDING ──not part of this plan──► SKIPPED
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// Claimed by a runner; its effect may be under way.
+    Running,
+    /// Its effect happened (done now, found when reconciling, or marked by a person).
+    Done,
+    /// Refused for good by the service or by a check: a person retries it or cancels.
+    Failed,
+    /// The answer of a call that cannot be checked was lost, or the instant was missed:
+    /// a person marks it done or retries it deliberately.
+    NeedsPerson,
+    /// Nothing to do for it in this plan.
+    Skipped,
+}
+
+impl StepState {
+    /// Every state.
+    pub const ALL: [StepState; 6] = [
+        StepState::Pending,
+        StepState::Running,
+        StepState::Done,
+        StepState::Failed,
+        StepState::NeedsPerson,
+        StepState::Skipped,
+    ];
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+            StepState::NeedsPerson => "needs-person",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Whether steps that wait for this one may go on.
+    pub fn lets_others_go(self) -> bool {
+        matches!(self, StepState::Done | StepState::Skipped)
+    }
+
+    /// Whether a person may move it to `to` (mark done, retry); runners use [`StepState::Running`]
+    /// and the outcomes.
+    pub fn person_may_move_to(self, to: StepState) -> bool {
+        matches!(
+            (self, to),
+            (StepState::NeedsPerson, StepState::Done)
+                | (StepState::NeedsPerson | StepState::Failed, StepState::Pending)
+        )
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl StepKind {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StepKind::Preflight => "preflight",
+            StepKind::MergeAndPush => "merge-and-push",
+            StepKind::Binaries => "binaries",
+            StepKind::PublishAdvisory => "publish-advisory",
+            StepKind::PublishCve => "publish-cve",
+            StepKind::Announce => "announce",
+            StepKind::CloseOut => "close-out",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<Self> {
+        [
+            StepKind::Preflight,
+            StepKind::MergeAndPush,
+            StepKind::Binaries,
+            StepKind::PublishAdvisory,
+            StepKind::PublishCve,
+            StepKind::Announce,
+            StepKind::CloseOut,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+}
+
+/// Whether a step of kind `kind` may start given the states of the plan's steps (kind and
+/// state each): every step of a kind it waits for ([`StepKind::after`]) is done or skipped.
+pub fn ready(kind: StepKind, steps: &[(StepKind, StepState)]) -> bool {
+    let before = kind.after();
+    steps.iter().filter(|(k, _)| before.contains(k)).all(|(_, s)| s.lets_others_go())
 }
 
 /// What the "never early" rule says about starting a step now.
@@ -332,7 +449,7 @@ mod tests {
     #[test]
     fn announcements_wait_for_the_fix_the_binaries_and_the_advisory() {
         let before = StepKind::Announce.after();
-        for needed in [StepKind::MergeAndPush, StepKind::Binaries, StepKind::PublishAdvisory] {
+        for needed in [StepKind::MergeAndPush, StepKind::Binaries, StepKind::PublishAdvisory, StepKind::PublishCve] {
             assert!(before.contains(&needed), "{needed:?}");
         }
         assert!(StepKind::PublishAdvisory.after().contains(&StepKind::MergeAndPush));
@@ -342,10 +459,34 @@ mod tests {
             StepKind::MergeAndPush,
             StepKind::Binaries,
             StepKind::PublishAdvisory,
+            StepKind::PublishCve,
             StepKind::Announce,
             StepKind::CloseOut,
         ] {
             assert!(kind.after().iter().all(|k| *k < kind), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_waits_for_every_step_of_the_kinds_before_it() {
+        use StepKind::*;
+        use StepState as S;
+        let steps = [(Preflight, S::Done), (MergeAndPush, S::Done), (Binaries, S::Running), (PublishAdvisory, S::Done)];
+        assert!(!ready(Announce, &steps), "the binaries are not verified yet");
+        assert!(ready(PublishAdvisory, &steps));
+        let steps =
+            [(MergeAndPush, S::Skipped), (Binaries, S::Done), (PublishAdvisory, S::Done), (Announce, S::NeedsPerson)];
+        assert!(ready(Announce, &steps));
+        assert!(!ready(CloseOut, &steps), "a channel waits for a person");
+        assert!(S::NeedsPerson.person_may_move_to(S::Done));
+        assert!(S::Failed.person_may_move_to(S::Pending));
+        assert!(!S::Done.person_may_move_to(S::Pending), "a done effect is never redone");
+        assert!(!S::Running.person_may_move_to(S::Done));
+        for s in StepState::ALL {
+            assert_eq!(StepState::parse(s.code()), Some(s));
+        }
+        for k in [Preflight, MergeAndPush, Binaries, PublishAdvisory, PublishCve, Announce, CloseOut] {
+            assert_eq!(StepKind::parse(k.code()), Some(k));
         }
     }
 

@@ -112,6 +112,26 @@ pub async fn get(tx: &mut Tx, report: ReportId) -> Result<Option<FixRepository>,
     .transpose()
 }
 
+/// Archives a report's fix repository (read-only from then on). `false` when it has none
+/// or it was archived already.
+pub async fn archive(tx: &mut Tx, report: ReportId, at: Timestamp) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE fix_repositories SET archived_at = $2 WHERE report_id = $1 AND archived_at IS NULL")
+        .bind(report.0)
+        .bind(ms(at))
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When a report's fix repository was archived, if it was.
+pub async fn archived_at(tx: &mut Tx, report: ReportId) -> Result<Option<Timestamp>, StoreError> {
+    let at: Option<Option<i64>> = sqlx::query_scalar("SELECT archived_at FROM fix_repositories WHERE report_id = $1")
+        .bind(report.0)
+        .fetch_optional(tx.conn())
+        .await?;
+    at.flatten().map(ts).transpose()
+}
+
 /// Every report that has a fix repository, oldest first.
 pub async fn all(tx: &mut Tx) -> Result<Vec<ReportId>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar("SELECT report_id FROM fix_repositories ORDER BY created_at, report_id")

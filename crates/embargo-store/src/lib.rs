@@ -33,6 +33,7 @@ pub mod assessments;
 pub mod attachments;
 pub mod audit;
 pub mod cve_ids;
+pub mod disclosure;
 pub mod fixes;
 pub mod intents;
 pub mod jobs;

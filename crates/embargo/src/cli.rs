@@ -83,6 +83,9 @@ pub enum Command {
     /// Embargoed notices to partners: draft (the date checked against the policy), edit, send, status; leaks, breaking and lifting the embargo, the public pre-announcement
     #[command(subcommand)]
     Notice(NoticeCommand),
+    /// The disclosure runbook: plan the public disclosure of a report at an instant, rehearse it, arm it with a second person's approval, and follow it (merge and push, binaries, advisory, CVE, announcements, close-out)
+    #[command(subcommand)]
+    Disclosure(DisclosureCommand),
     /// SLA metrics over the reports received in a window (the dashboard's figures, as CSV)
     Metrics {
         /// The window in days, up to 366
@@ -794,6 +797,108 @@ pub enum PartnerCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DisclosureCommand {
+    /// Plan (or re-plan) a report's disclosure at an instant: prints the plan ID and its steps; a change disarms an armed plan
+    Plan {
+        /// Reference ID of the report
+        report: String,
+        /// The instant (RFC 3339, such as 2026-12-15T16:00:00Z)
+        #[arg(long)]
+        at: String,
+        /// Disclose now (the embargo is broken): runs as soon as it is approved, skipping only the waits
+        #[arg(long)]
+        emergency: bool,
+        /// Act as this team account instead of the local administrator
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Arm a plan: a second person approves exactly what it will publish (not the person who prepared it)
+    Approve {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// The approving team account
+        #[arg(long = "as")]
+        as_user: String,
+        /// The content hash the approver reviewed (from `status`); refused if the plan changed since
+        #[arg(long)]
+        hash: Option<String>,
+    },
+    /// The dry run: every step against scratch targets; prints what would go out
+    Rehearse {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// A plan's state and steps (with --json: {"state","steps":[{"name","state","started_at","finished_at","external_id"}]})
+    Status {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every plan
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a channel's message, or replace it (from a file, - for standard input); a change disarms an armed plan
+    Message {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// The channel (slack, x, mastodon, bluesky, blog, lists)
+        channel: String,
+        /// A file with the new text
+        #[arg(long)]
+        text: Option<std::path::PathBuf>,
+        /// The new subject (mail) or title (blog)
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Decide about a step that failed or waits for a person: --done (it happened) or --retry (it did not)
+    Step {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// The step's name (from status)
+        step: String,
+        /// The effect happened: mark the step done
+        #[arg(long, conflicts_with = "retry")]
+        done: bool,
+        /// It did not happen: try it again
+        #[arg(long)]
+        retry: bool,
+        /// Why (recorded)
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Let a stopped plan go on (after a missed instant, a person decides that it runs now)
+    Resume {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+    },
+    /// Cancel a plan that is not running
+    Cancel {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+        /// Why
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Run a plan's due work now, in this process (what the server's workers do)
+    Run {
+        /// Plan ID, or the reference of a report in the plan
+        plan: String,
+    },
+}
+
+/// `embargo notice ...`.
 #[derive(Debug, Subcommand)]
 pub enum NoticeCommand {
     /// Draft a pre-notice for a report's disclosure at an instant: checks the partner lists' embargo policy, prints the notice ID (exit 65 with the reason when the date is refused)

@@ -160,6 +160,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Fix(command) => crate::fix::fix(open(config).await?, command).await,
         Command::Partner(command) => crate::partner::partner(open(config).await?, command).await,
         Command::Notice(command) => crate::partner::notice(open(config).await?, command).await,
+        Command::Disclosure(command) => crate::disclosure::run(open(config).await?, command).await,
         Command::Metrics { days } => {
             let app = open(config).await?;
             let query = embargo_app::metrics::DashboardQuery { days };
@@ -658,7 +659,7 @@ fn body_text(body: String) -> Result<String, Failure> {
 }
 
 /// Who a command acts as: the local administrator, or with `--as EMAIL` that team account.
-async fn acting(app: &App, local: &Actor, as_user: Option<&str>) -> Result<Actor, Failure> {
+pub(crate) async fn acting(app: &App, local: &Actor, as_user: Option<&str>) -> Result<Actor, Failure> {
     match as_user {
         None => Ok(local.clone()),
         Some(email) => Ok(accounts::act_as(app, local, email).await?),

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod disclosure;
 mod fix;
 mod output;
 mod partner;

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod command_line;
+mod disclosure;
 mod fixes;
 mod mail;
 mod offboarding;
