@@ -158,6 +158,17 @@ pub struct Fixes {
     pub external_ci_url: String,
     /// The shared secret of the external CI's signatures (at least 32 characters).
     pub external_ci_secret: Secret,
+    /// The longest a product's release command may take, in seconds (ADR 26).
+    pub release_time_limit_seconds: u64,
+    /// How long the disclosure runbook waits for a release's artifacts to verify, in seconds.
+    pub artifacts_wait_seconds: u64,
+    /// How often it looks again while waiting, in seconds.
+    pub artifacts_poll_seconds: u64,
+    /// The largest artifact it downloads to check, in bytes.
+    pub max_artifact_bytes: u64,
+    /// The shared secret that signs release webhooks (`X-Embargo-Signature`, as for the
+    /// external CI; at least 32 characters when a product has a release webhook).
+    pub release_webhook_secret: Secret,
 }
 
 impl Default for Fixes {
@@ -168,6 +179,11 @@ impl Default for Fixes {
             git: "git".into(),
             external_ci_url: String::new(),
             external_ci_secret: Secret::default(),
+            release_time_limit_seconds: 3600,
+            artifacts_wait_seconds: 1800,
+            artifacts_poll_seconds: 10,
+            max_artifact_bytes: 4 * 1024 * 1024 * 1024,
+            release_webhook_secret: Secret::default(),
         }
     }
 }
@@ -731,6 +747,22 @@ impl Config {
         if !(1..=86_400).contains(&self.fixes.ci_time_limit_seconds) {
             return invalid("fixes.ci_time_limit_seconds: from 1 to 86400".into());
         }
+        if !(1..=86_400).contains(&self.fixes.release_time_limit_seconds) {
+            return invalid("fixes.release_time_limit_seconds: from 1 to 86400".into());
+        }
+        if !(1..=86_400).contains(&self.fixes.artifacts_wait_seconds) {
+            return invalid("fixes.artifacts_wait_seconds: from 1 to 86400".into());
+        }
+        if !(1..=3_600).contains(&self.fixes.artifacts_poll_seconds) {
+            return invalid("fixes.artifacts_poll_seconds: from 1 to 3600".into());
+        }
+        if self.fixes.max_artifact_bytes == 0 {
+            return invalid("fixes.max_artifact_bytes: more than 0".into());
+        }
+        let secret = self.fixes.release_webhook_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            return invalid("fixes.release_webhook_secret: at least 32 characters (empty: no release webhooks)".into());
+        }
         let token = self.metrics_token.expose();
         if !token.is_empty() && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control())) {
             return invalid("metrics_token must be at least 16 characters without spaces (empty: no token)".into());
@@ -924,6 +956,9 @@ impl Config {
         }
         if !shown.fixes.external_ci_secret.is_empty() {
             shown.fixes.external_ci_secret = Secret::new("[redacted]");
+        }
+        if !shown.fixes.release_webhook_secret.is_empty() {
+            shown.fixes.release_webhook_secret = Secret::new("[redacted]");
         }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
@@ -1145,6 +1180,17 @@ git = "git"
 # back to <public_url>/fixes/ci-callback, signed the same way.
 external_ci_url = ""
 external_ci_secret = ""
+# The disclosure runbook's release build (ADR 26): the longest a product's release command
+# may run in the sandbox, in seconds; how long to wait for the release's artifacts to verify
+# (every expected file answers 200 and matches SHA256SUMS, whose signature verifies when the
+# product has a signing key) and how often to look again; the largest artifact downloaded.
+release_time_limit_seconds = 3600
+artifacts_wait_seconds = 1800
+artifacts_poll_seconds = 10
+max_artifact_bytes = 4294967296
+# Signs the release webhooks of products that have one (X-Embargo-Signature, as for the
+# external CI; at least 32 characters).
+release_webhook_secret = ""
 
 [disclosure]
 # The runbook (embargo disclosure ...). When the instant passed while Embargo was down, a

@@ -36,6 +36,7 @@ pub mod policy;
 pub mod portal;
 pub mod postmaster;
 pub mod registry;
+pub mod release;
 pub mod reports;
 pub mod sandbox;
 pub mod sessions;

@@ -21,6 +21,8 @@ mod fixes;
 mod offboarding;
 #[path = "app/partners.rs"]
 mod partners;
+#[path = "app/release.rs"]
+mod release;
 #[path = "app/similarity.rs"]
 mod similarity;
 // One test binary for the crate (`autotests = false`): the other files are its modules.

@@ -204,6 +204,30 @@ pub fn sign_and_encrypt_to(certificate: &str, data: &[u8], signer: &InstanceKey)
     builder.to_armored_string(rand::thread_rng(), ArmorOptions::default()).map_err(|e| PgpError::Encrypt(e.to_string()))
 }
 
+/// Verifies a detached signature (`signature`: armored, as in an `.asc` file, or binary, as in
+/// a `.sig` file) of `data` with `certificate` (armored): its primary key or any subkey may
+/// have signed. `Ok(false)` when the signature is readable but was not made by that key
+/// over these bytes; [`PgpError::Malformed`] when the certificate or signature is unreadable.
+pub fn verify_detached(certificate: &str, data: &[u8], signature: &[u8]) -> Result<bool, PgpError> {
+    use pgp::composed::DetachedSignature;
+    let cert = read_certificate(certificate)?;
+    let armored = std::str::from_utf8(signature).ok().filter(|t| t.contains("-----BEGIN PGP SIGNATURE-----"));
+    let signature = match armored {
+        Some(text) => DetachedSignature::from_string(text).map(|(s, _)| s),
+        None => DetachedSignature::from_bytes(Cursor::new(signature)),
+    }
+    .map_err(|e| PgpError::Malformed(e.to_string()))?;
+    Ok(signature.verify(&cert.primary_key, data).is_ok()
+        || cert.public_subkeys.iter().any(|sub| signature.verify(&sub.key, data).is_ok()))
+}
+
+/// Checks that `text` is an armored OpenPGP certificate (public key) whose bindings verify;
+/// returns its fingerprint. (A signing key need not encrypt.)
+pub fn signing_certificate_fingerprint(text: &str) -> Result<String, PgpError> {
+    let cert = read_certificate(text)?;
+    Ok(format!("{}", cert.fingerprint()).to_uppercase())
+}
+
 /// Checks that `text` is an OpenPGP certificate (public key) that can receive encrypted
 /// mail; returns its fingerprint.
 pub fn certificate_fingerprint(text: &str) -> Result<String, PgpError> {
@@ -279,6 +303,25 @@ pub fn inline_block(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_detached_signature_verifies_with_its_key_only_and_over_its_bytes_only() {
+        let key = InstanceKey::generate("Releases <releases@example.org>").unwrap();
+        let public = key.public_armored().unwrap();
+        let sums = b"0123  app-1.0.tar.gz\n";
+        let armored = key.sign_detached(sums).unwrap();
+        assert!(verify_detached(&public, sums, armored.as_bytes()).unwrap());
+        assert!(!verify_detached(&public, b"0124  app-1.0.tar.gz\n", armored.as_bytes()).unwrap());
+        let other = InstanceKey::generate("Other <o@example.org>").unwrap().public_armored().unwrap();
+        assert!(!verify_detached(&other, sums, armored.as_bytes()).unwrap());
+        // Binary (.sig) too, from the armored form.
+        let (parsed, _) = pgp::composed::DetachedSignature::from_string(&armored).unwrap();
+        let binary = pgp::ser::Serialize::to_bytes(&parsed).unwrap();
+        assert!(verify_detached(&public, sums, &binary).unwrap());
+        assert!(matches!(verify_detached(&public, sums, b"not a signature"), Err(PgpError::Malformed(_))));
+        assert!(matches!(verify_detached("garbage", sums, armored.as_bytes()), Err(PgpError::Malformed(_))));
+        assert_eq!(signing_certificate_fingerprint(&public).unwrap(), key.fingerprint());
+    }
 
     #[test]
     fn a_generated_key_round_trips_and_decrypts_what_is_encrypted_to_it() {

@@ -42,6 +42,7 @@ pub mod meta;
 pub mod metrics;
 pub mod partners;
 pub mod products;
+pub mod releases;
 pub mod reporters;
 pub mod reports;
 pub mod rules;

@@ -23,6 +23,24 @@ pub struct ProductRecord {
     /// The command private CI runs on every push to a fix branch (`sh -c`, in a fresh
     /// checkout); empty when not set.
     pub test_command: String,
+    /// Where a release's files and `SHA256SUMS` appear (`https://...`, may hold
+    /// `{version}`); empty when not set.
+    pub artifacts_url: String,
+    /// The file names a release must publish there (may hold `{version}`).
+    pub artifacts: Vec<String>,
+    /// A local directory served at `artifacts_url` where the release command's `dist/`
+    /// files are published (may hold `{version}`); empty when not set.
+    pub artifacts_dir: String,
+    /// The release build run in the sandbox on a checkout of the pushed tag (`sh -c`);
+    /// empty when not set.
+    pub release_command: String,
+    /// An external CI's URL that gets a signed `{product, line, tag, commit}` per release;
+    /// empty when not set.
+    pub release_webhook: String,
+    /// The release tag's name from the fixed version (`v{version}`; empty means that).
+    pub tag_format: String,
+    /// An armored OpenPGP certificate whose key signs `SHA256SUMS`; empty when not set.
+    pub signing_key: String,
 }
 
 /// Adds a product; names are unique.
@@ -38,13 +56,15 @@ pub async fn create(tx: &mut Tx, name: &str, at: Timestamp) -> Result<i64, Store
 /// Every product, by name.
 pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, name, repository_url, ecosystem, purl, release_lines, test_command FROM products ORDER BY name",
+        "SELECT id, name, repository_url, ecosystem, purl, release_lines, test_command, artifacts_url, artifacts, \
+         artifacts_dir, release_command, release_webhook, tag_format, signing_key FROM products ORDER BY name",
     )
     .fetch_all(tx.conn())
     .await?;
     rows.iter()
         .map(|row| {
             let lines: String = row.try_get("release_lines")?;
+            let artifacts: String = row.try_get("artifacts")?;
             Ok(ProductRecord {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
@@ -54,6 +74,14 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<ProductRecord>, StoreError> {
                 release_lines: serde_json::from_str(&lines)
                     .map_err(|_| StoreError::Corrupt(format!("release lines {lines:?}")))?,
                 test_command: row.try_get("test_command")?,
+                artifacts_url: row.try_get("artifacts_url")?,
+                artifacts: serde_json::from_str(&artifacts)
+                    .map_err(|_| StoreError::Corrupt(format!("artifacts {artifacts:?}")))?,
+                artifacts_dir: row.try_get("artifacts_dir")?,
+                release_command: row.try_get("release_command")?,
+                release_webhook: row.try_get("release_webhook")?,
+                tag_format: row.try_get("tag_format")?,
+                signing_key: row.try_get("signing_key")?,
             })
         })
         .collect()
@@ -73,6 +101,27 @@ pub async fn update(tx: &mut Tx, product: &ProductRecord) -> Result<bool, StoreE
     .bind(&product.purl)
     .bind(lines)
     .bind(&product.test_command)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces a product's release settings (artifacts, release build, tag format, signing
+/// key); false when there is no such product.
+pub async fn set_release(tx: &mut Tx, product: &ProductRecord) -> Result<bool, StoreError> {
+    let artifacts = serde_json::to_string(&product.artifacts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let done = sqlx::query(
+        "UPDATE products SET artifacts_url = $2, artifacts = $3, artifacts_dir = $4, release_command = $5, \
+         release_webhook = $6, tag_format = $7, signing_key = $8 WHERE id = $1",
+    )
+    .bind(product.id)
+    .bind(&product.artifacts_url)
+    .bind(artifacts)
+    .bind(&product.artifacts_dir)
+    .bind(&product.release_command)
+    .bind(&product.release_webhook)
+    .bind(&product.tag_format)
+    .bind(&product.signing_key)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -8,6 +8,8 @@
 //! missing tool fails the test.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "announce-fake")]
+pub mod announce_fake;
 #[cfg(feature = "app")]
 mod app;
 pub mod browser;

@@ -102,6 +102,33 @@ pub enum Command {
     },
 }
 
+/// A product's release settings (the disclosure runbook's push and binaries steps, ADR 26):
+/// options not given keep their value, an empty value clears it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReleaseOptions {
+    /// Where the release's files and SHA256SUMS appear: an https:// URL (http:// only to a loopback address); {version} is replaced by the release's version ('' clears it)
+    #[arg(long)]
+    pub artifacts_url: Option<String>,
+    /// The file names a release must publish there, comma-separated; {version} is replaced ('' clears them)
+    #[arg(long)]
+    pub artifacts: Option<String>,
+    /// A local directory served at --artifacts-url (may hold {version}) where the release command's dist/ files are published ('' clears it)
+    #[arg(long)]
+    pub artifacts_dir: Option<String>,
+    /// The release build: sh -c in the sandbox, in a checkout of the pushed tag, with EMBARGO_VERSION and EMBARGO_TAG set; it leaves its files in dist/ ('' clears it)
+    #[arg(long)]
+    pub release_command: Option<String>,
+    /// An external CI that gets a signed JSON {product, line, tag, commit} per release (signed with fixes.release_webhook_secret; '' clears it)
+    #[arg(long)]
+    pub release_webhook: Option<String>,
+    /// The release tag's name from the fixed version (default v{version}; '' resets it)
+    #[arg(long)]
+    pub tag_format: Option<String>,
+    /// A file with the OpenPGP public key that signs SHA256SUMS (as SHA256SUMS.asc or .sig; '' clears it)
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProductCommand {
     /// List products with their catalogue details
@@ -114,6 +141,16 @@ pub enum ProductCommand {
     Add {
         /// Its name
         name: String,
+        #[command(flatten)]
+        release: ReleaseOptions,
+    },
+    /// Show a product's catalogue details and release settings
+    Show {
+        /// The product's name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Change a product's catalogue details: options not given keep their value, an empty value clears it
     Set {
@@ -134,6 +171,8 @@ pub enum ProductCommand {
         /// The command private CI runs (sh -c, in a fresh checkout) on every push to a fix branch ('' clears it)
         #[arg(long)]
         test_command: Option<String>,
+        #[command(flatten)]
+        release: ReleaseOptions,
     },
     /// Make a team member responsible for a product (they see its reports)
     AddResponder {

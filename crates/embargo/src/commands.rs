@@ -773,6 +773,29 @@ async fn advisory(app: App, command: AdvisoryCommand) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The release settings given on the command line; the signing key is read from its file.
+fn release_change(options: crate::cli::ReleaseOptions) -> Result<embargo_app::release::ReleaseChange, Failure> {
+    let signing_key = match options.signing_key.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(String::new()),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::new(EX_DATAERR, format!("cannot read the signing key {path:?}: {e}")))?,
+        ),
+    };
+    // A local directory is named by its absolute path, wherever the command ran.
+    let artifacts_dir = options.artifacts_dir.map(|d| absolute_repository(&d));
+    Ok(embargo_app::release::ReleaseChange {
+        artifacts_url: options.artifacts_url,
+        artifacts: options.artifacts,
+        artifacts_dir,
+        release_command: options.release_command,
+        release_webhook: options.release_webhook,
+        tag_format: options.tag_format,
+        signing_key,
+    })
+}
+
 /// A repository given as a relative local path, made absolute (URLs and absolute paths
 /// stay as given).
 fn absolute_repository(value: &str) -> String {
@@ -804,6 +827,7 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
                             "ecosystem": p.product.ecosystem, "purl": p.product.purl,
                             "release_lines": p.product.release_lines, "responders": p.responders,
                             "test_command": p.product.test_command,
+                            "release": embargo_app::release::ReleaseView::of(&p.product),
                         })
                     })
                     .collect();
@@ -820,21 +844,80 @@ async fn product(app: App, command: ProductCommand) -> Outcome {
                 }
             }
         }
-        ProductCommand::Add { name } => {
-            accounts::create_product(&app, &actor, &name).await?;
+        ProductCommand::Add { name, release } => {
+            let change = release_change(release)?;
+            let id = accounts::create_product(&app, &actor, &name).await?;
+            if !change.is_empty() {
+                embargo_app::release::configure(&app, &actor, id, &change).await?;
+            }
             println!("product {name} added");
         }
-        ProductCommand::Set { name, repository, ecosystem, purl, release_lines, test_command } => {
+        ProductCommand::Show { name, json } => {
+            let list = accounts::products(&app, &actor).await?;
+            let p = list
+                .iter()
+                .find(|p| p.product.name == name)
+                .ok_or_else(|| Failure::new(EX_DATAERR, format!("no product named {name:?}")))?;
+            let release = embargo_app::release::ReleaseView::of(&p.product);
+            if json {
+                let value = serde_json::json!({
+                    "name": p.product.name, "repository_url": p.product.repository_url,
+                    "ecosystem": p.product.ecosystem, "purl": p.product.purl,
+                    "release_lines": p.product.release_lines, "responders": p.responders,
+                    "test_command": p.product.test_command, "release": release,
+                });
+                println!("{value}");
+            } else {
+                let rows = [
+                    ("name", p.product.name.clone()),
+                    ("repository", p.product.repository_url.clone()),
+                    ("ecosystem", p.product.ecosystem.clone()),
+                    ("purl", p.product.purl.clone()),
+                    ("release lines", p.product.release_lines.join(",")),
+                    ("responders", p.responders.join(", ")),
+                    ("test command", p.product.test_command.clone()),
+                    ("tag format", release.tag_format.clone()),
+                    ("artifacts url", release.artifacts_url.clone()),
+                    ("artifacts", release.artifacts.join(",")),
+                    ("artifacts dir", release.artifacts_dir.clone()),
+                    ("release command", release.release_command.clone()),
+                    ("release webhook", release.release_webhook.clone()),
+                    ("signing key", release.signing_key_fingerprint.clone()),
+                ];
+                for (label, value) in rows {
+                    println!("{label:<16} {}", output::one_line(&value, 200));
+                }
+            }
+        }
+        ProductCommand::Set { name, repository, ecosystem, purl, release_lines, test_command, release } => {
+            let change = release_change(release)?;
+            if repository.is_none()
+                && ecosystem.is_none()
+                && purl.is_none()
+                && release_lines.is_none()
+                && test_command.is_none()
+                && change.is_empty()
+            {
+                return Err(Failure::new(
+                    EX_USAGE,
+                    "give --repository, --ecosystem, --purl, --release-lines, --test-command or a release option \
+                     (--artifacts-url, --artifacts, --artifacts-dir, --release-command, --release-webhook, \
+                     --tag-format, --signing-key)",
+                ));
+            }
+            let current = find(accounts::products(&app, &actor).await?, &name)?;
+            if !change.is_empty() {
+                embargo_app::release::configure(&app, &actor, current.id, &change).await?;
+            }
             if repository.is_none()
                 && ecosystem.is_none()
                 && purl.is_none()
                 && release_lines.is_none()
                 && test_command.is_none()
             {
-                return Err(Failure::new(
-                    EX_USAGE,
-                    "give --repository, --ecosystem, --purl, --release-lines or --test-command",
-                ));
+                println!("product {name} updated");
+                app.store.close().await;
+                return Ok(ExitCode::SUCCESS);
             }
             let current = find(accounts::products(&app, &actor).await?, &name)?;
             // A local repository is named by its absolute path, wherever the command ran.

@@ -40,7 +40,7 @@ fn subject(reference: &ReferenceId) -> String {
 }
 
 /// The directory of a report's fix repository.
-fn repository_path(app: &App, report: ReportId) -> PathBuf {
+pub(crate) fn repository_path(app: &App, report: ReportId) -> PathBuf {
     git::root(app).join(format!("{}.git", report.0))
 }
 

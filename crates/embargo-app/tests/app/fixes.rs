@@ -13,11 +13,11 @@ use embargo_test_support::{both_backends, require};
 use crate::audit_actions;
 use crate::common::{instance, submission};
 
-fn local() -> Actor {
+pub(crate) fn local() -> Actor {
     Actor::LocalAdmin { os_user: "root".into() }
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -34,7 +34,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A public bare repository with `main` and `1.x`.
-fn public(dir: &Path) -> String {
+pub(crate) fn public(dir: &Path) -> String {
     let work = dir.join("work");
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "-q", "--initial-branch=main"]);
@@ -47,7 +47,7 @@ fn public(dir: &Path) -> String {
     bare.display().to_string()
 }
 
-fn have_git() -> bool {
+pub(crate) fn have_git() -> bool {
     let found = Command::new("git").arg("--version").output().map_err(|e| format!("git: {e}")).map(|_| ());
     require("git", found).is_some()
 }

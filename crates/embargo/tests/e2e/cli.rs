@@ -250,6 +250,57 @@ fn assessment_and_the_business_calendar_through_the_cli() {
         let products: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(products[0]["purl"], "pkg:npm/wiki");
         assert_eq!(products[0]["release_lines"][1], "2.9");
+        assert_eq!(products[0]["release"]["tag_format"], "v{version}", "the default tag format");
+        // Release settings (ADR 26): given ones change, the rest stay; the key by its fingerprint.
+        let scratch = tempfile::tempdir().unwrap();
+        let key_file = scratch.path().join("release-key.asc");
+        // A GnuPG key (made by gpg, when installed: the key a real release signs with).
+        let fingerprint = match crate::smtp::tool("gpg") {
+            Some(_) => {
+                let home = scratch.path().join("gnupg");
+                std::fs::create_dir_all(&home).unwrap();
+                std::process::Command::new("chmod").arg("700").arg(&home).status().unwrap();
+                let gpg = crate::smtp::Gpg { home };
+                gpg.add_key("Releases <r@example.org>");
+                std::fs::write(&key_file, gpg.run(&["--armor", "--export", "r@example.org"])).unwrap();
+                let listing = String::from_utf8(gpg.run(&["--with-colons", "--list-keys", "r@example.org"])).unwrap();
+                Some(listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned())
+            }
+            None => None,
+        };
+        let mut args = vec![
+            "product",
+            "set",
+            "wiki",
+            "--artifacts-url",
+            "https://dl.example.org/wiki/{version}/",
+            "--artifacts",
+            "wiki-{version}.tar.gz, wiki-{version}.zip",
+            "--tag-format",
+            "wiki-{version}",
+        ];
+        if fingerprint.is_some() {
+            args.extend(["--signing-key", key_file.to_str().unwrap()]);
+        }
+        let out = it.run(&args, b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["product", "set", "wiki", "--artifacts-url", "http://dl.example.org/"], b"");
+        assert_eq!(out.code, 65, "plain http only to loopback: {}", out.stderr);
+        let out = it.run(&["product", "add", "blog", "--release-command", "make dist"], b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = it.run(&["product", "show", "wiki", "--json"], b"");
+        let wiki: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(wiki["purl"], "pkg:npm/wiki", "unchanged");
+        assert_eq!(wiki["release"]["artifacts_url"], "https://dl.example.org/wiki/{version}/");
+        assert_eq!(wiki["release"]["artifacts"], serde_json::json!(["wiki-{version}.tar.gz", "wiki-{version}.zip"]));
+        assert_eq!(wiki["release"]["tag_format"], "wiki-{version}");
+        assert_eq!(wiki["release"]["signing_key_fingerprint"], fingerprint.unwrap_or_default().as_str());
+        let out = it.run(&["product", "list", "--json"], b"");
+        let products: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(products[0]["name"], "blog");
+        assert_eq!(products[0]["release"]["release_command"], "make dist");
+        let out = it.run(&["product", "show", "wiki"], b"");
+        assert!(out.stdout.contains("wiki-{version}.tar.gz,wiki-{version}.zip"), "{}", out.stdout);
         let out = it.run(&["report", "similar", &id], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         let out = it.run(&["report", "similar", &id, "--json"], b"");
