@@ -109,8 +109,8 @@ pub struct Similar {
     pub title: String,
     /// Its state.
     pub state: ReportState,
-    /// The TF-IDF cosine of the two reports' terms among the candidates compared (see
-    /// [`similarity::scores`]), 0.0 to 1.0.
+    /// The TF-IDF cosine of the two reports' terms among the candidates compared, or for
+    /// near-verbatim copies their plain cosine (see [`similarity::scores`]), 0.0 to 1.0.
     pub score: f64,
 }
 
