@@ -12,6 +12,7 @@ pub fn registry() -> Registry {
     Registry::default()
         .with::<diagnostics::Probe>()
         .with::<reports::IndexJob>()
+        .with::<reports::SimilarityReindex>()
         .with::<reports::Acknowledgement>()
         .with::<reports::NotSecurity>()
         .with::<reports::ReporterMessage>()

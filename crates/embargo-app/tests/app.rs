@@ -25,6 +25,8 @@ mod partners;
 mod release;
 #[path = "app/runbook.rs"]
 mod runbook;
+#[path = "app/similarity.rs"]
+mod similarity;
 // One test binary for the crate (`autotests = false`): the other files are its modules.
 #[path = "advisories.rs"]
 mod advisories;

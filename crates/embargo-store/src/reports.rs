@@ -520,7 +520,8 @@ pub fn prepare_index(
 
 /// Writes prepared index entries for several reports: one statement for all their terms, and
 /// for the signatures one update, one delete of the old band keys and one insert of the new. A
-/// report's new signature replaces its old one and its bands.
+/// report's new signature replaces its old one and its bands, and is recorded as computed by
+/// this version's method (`similarity_version`, [`embargo_domain::similarity::SIGNATURE_VERSION`]).
 pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreError> {
     // The one dialect difference here: how a JSON array of [text, report] pairs becomes rows.
     let backend = tx.backend();
@@ -551,14 +552,16 @@ pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreErr
         return Ok(());
     }
     let sql = format!(
-        "UPDATE reports SET similarity_enc = CASE id {} END WHERE id IN ({})",
+        "UPDATE reports SET similarity_enc = CASE id {} END, similarity_version = ${} WHERE id IN ({})",
         (0..signed.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(" "),
-        crate::placeholder_list(2 * signed.len() + 1, signed.len())
+        2 * signed.len() + 1,
+        crate::placeholder_list(2 * signed.len() + 2, signed.len())
     );
     let mut update = crate::bulk(sql);
     for row in &signed {
         update = update.bind(row.report.0).bind(row.similarity.as_ref().map(|(sealed, _)| sealed.clone()));
     }
+    update = update.bind(i64::from(embargo_domain::similarity::SIGNATURE_VERSION));
     for row in &signed {
         update = update.bind(row.report.0);
     }
@@ -991,6 +994,19 @@ pub async fn similarity(tx: &mut Tx, report: ReportId) -> Result<Option<Vec<u8>>
     }
 }
 
+/// Reports whose near-duplicate signature was computed by an older method than `version`
+/// (see [`write_index`]), by increasing id, at most `limit`. Reports not indexed yet are not
+/// listed (their `report.index` job computes the current signature). Reads the
+/// `reports_similarity_version` index only.
+pub async fn similarity_stale(tx: &mut Tx, version: u8, limit: i64) -> Result<Vec<ReportId>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE similarity_version < $1 ORDER BY id LIMIT $2")
+        .bind(i64::from(version))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(ids.into_iter().map(ReportId).collect())
+}
+
 /// A report sharing at least one band with another.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -1003,6 +1019,9 @@ pub struct Candidate {
     /// How many of the report's bands it shares, among the band rows read (see
     /// [`similarity_candidates`]).
     pub shared: i64,
+    /// The sum over those bands of 1 / (the rows read for the band): a rare band counts
+    /// more than one a whole template or campaign shares. Candidates are ranked by it.
+    pub rarity: f64,
 }
 
 /// What looking for candidates read: the work of one call, bounded by its arguments
@@ -1026,8 +1045,9 @@ pub struct CandidateWork {
 /// `per_band` of the reports received just before it and `per_band` of those received just
 /// after it are read (index range scans on the band key's primary key), so a band shared by
 /// a whole scanner campaign costs the same as a band shared by two reports. The reports
-/// read are ranked by the number of bands they share (then by closeness in time of
-/// arrival), and only the best `limit` have their signatures read. Returns what was read.
+/// read are ranked by the rarity of the bands they share ([`Candidate::rarity`]), then by
+/// their number, then by closeness in time of arrival, and only the best `limit` have
+/// their signatures read. Returns what was read.
 pub async fn similarity_candidates(
     tx: &mut Tx,
     report: ReportId,
@@ -1044,15 +1064,16 @@ pub async fn similarity_candidates(
         return Ok((Vec::new(), work));
     }
     // Per band, the nearest reports on either side of this one in arrival order (ids grow
-    // with arrival). The statement's text depends only on the number of bands.
+    // with arrival), each row with the band's position. The statement's text depends only on
+    // the number of bands.
     let (own, cap) = (bands.len() + 1, bands.len() + 2);
     let sql = (1..=bands.len())
         .map(|band| {
             format!(
-                "SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
+                "SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
                  AND report_id < ${own} ORDER BY report_id DESC LIMIT ${cap}) AS before{band} \
-                 UNION ALL SELECT report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
-                 AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
+                 UNION ALL SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands \
+                 WHERE band = ${band} AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
             )
         })
         .collect::<Vec<_>>()
@@ -1061,22 +1082,37 @@ pub async fn similarity_candidates(
     for band in &bands {
         query = query.bind(band.clone());
     }
-    let rows: Vec<i64> = query
+    let rows: Vec<(i64, i64)> = query
         .bind(report.0)
         .bind(per_band)
         .fetch_all(tx.conn())
         .await?
         .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
     work.band_rows = rows.len();
-    let mut shared: std::collections::HashMap<i64, i64> = std::collections::HashMap::with_capacity(rows.len());
-    for id in rows {
-        *shared.entry(id).or_default() += 1;
+    // A band read in full with few rows is a rare one: sharing it says more than sharing a
+    // band that a whole template or campaign holds. Each shared band counts 1 / (rows read
+    // for it), and candidates are ranked by that sum, then by the count, then by closeness.
+    let mut rows_in_band: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
+    for (band, _) in &rows {
+        *rows_in_band.entry(*band).or_default() += 1;
+    }
+    let mut shared: std::collections::HashMap<i64, (f64, i64)> = std::collections::HashMap::with_capacity(rows.len());
+    for (band, id) in rows {
+        let entry = shared.entry(id).or_default();
+        entry.0 += 1.0 / f64::from(rows_in_band[&band]);
+        entry.1 += 1;
     }
     work.distinct = shared.len();
-    let mut ranked: Vec<(i64, i64)> = shared.into_iter().collect();
-    ranked.sort_by_key(|&(id, shared)| (std::cmp::Reverse(shared), id.abs_diff(report.0), id));
+    let mut ranked: Vec<(i64, f64, i64)> =
+        shared.into_iter().map(|(id, (rarity, count))| (id, rarity, count)).collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(b.2.cmp(&a.2))
+            .then(a.0.abs_diff(report.0).cmp(&b.0.abs_diff(report.0)))
+            .then(a.0.cmp(&b.0))
+    });
     ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     if ranked.is_empty() {
         return Ok((Vec::new(), work));
@@ -1088,7 +1124,7 @@ pub async fn similarity_candidates(
         crate::placeholder_list(2, ranked.len())
     );
     let mut query = crate::bulk(sql).bind(report.0);
-    for (id, _) in &ranked {
+    for (id, _, _) in &ranked {
         query = query.bind(*id);
     }
     let rows = query.fetch_all(tx.conn()).await?;
@@ -1104,13 +1140,14 @@ pub async fn similarity_candidates(
                 id: ReportId(id),
                 signature: tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?,
                 shared: 0,
+                rarity: 0.0,
                 reference,
             },
         );
     }
     let candidates = ranked
         .into_iter()
-        .filter_map(|(id, shared)| found.remove(&id).map(|candidate| Candidate { shared, ..candidate }))
+        .filter_map(|(id, rarity, shared)| found.remove(&id).map(|candidate| Candidate { shared, rarity, ..candidate }))
         .collect();
     Ok((candidates, work))
 }

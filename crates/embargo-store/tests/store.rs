@@ -770,6 +770,12 @@ async fn prepared_index_rows_are_written_in_one_go() {
         assert_eq!(reports::similarity(&mut tx, b).await.unwrap().as_deref(), Some(&b"sig-b"[..]));
         let (candidates, _) = reports::similarity_candidates(&mut tx, a, 8, 5).await.unwrap();
         assert_eq!(candidates.iter().map(|c| (c.id, c.shared)).collect::<Vec<_>>(), vec![(b, 1)]);
+        // Both are recorded as indexed by this version's method: none is stale, both would be
+        // under a later one (ADR 27, migration 0018).
+        let version = embargo_domain::similarity::SIGNATURE_VERSION;
+        assert!(reports::similarity_stale(&mut tx, version, 10).await.unwrap().is_empty(), "{}", db.backend);
+        assert_eq!(reports::similarity_stale(&mut tx, version + 1, 10).await.unwrap(), vec![a, b]);
+        assert_eq!(reports::similarity_stale(&mut tx, version + 1, 1).await.unwrap(), vec![a]);
         tx.rollback().await.unwrap();
 
         // Re-indexing a replaces its signature and bands.
@@ -779,6 +785,40 @@ async fn prepared_index_rows_are_written_in_one_go() {
         assert_eq!(reports::similarity(&mut tx, a).await.unwrap().as_deref(), Some(&b"sig-a2"[..]));
         assert!(reports::similarity_candidates(&mut tx, a, 8, 5).await.unwrap().0.is_empty(), "{}", db.backend);
         tx.commit().await.unwrap();
+    }
+}
+
+/// Candidates are ranked by the rarity of the bands they share: an earlier report sharing
+/// six bands nobody else holds comes before forty later template reports that share all
+/// 32 crowded bands, even when only a few candidates are read in full (ADR 27).
+#[tokio::test]
+async fn similarity_candidates_put_a_rare_band_before_crowded_ones() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let crowded: Vec<String> = (0..32).map(|b| format!("crowded-{b:02}")).collect();
+        let rare: Vec<String> = (0..6).map(|b| format!("rare-{b}")).collect();
+        let index = async |bands: Vec<String>| {
+            let (id, reference) = new_report(&store, 2026, "r", "b", "x@example.org").await;
+            let reference: ReferenceId = reference.parse().unwrap();
+            let row = reports::prepare_index(store.keys(), id, &[], Some((&reference, b"sig", &bands[..])));
+            let mut tx = store.begin().await.unwrap();
+            reports::write_index(&mut tx, &[row]).await.unwrap();
+            tx.commit().await.unwrap();
+            id
+        };
+        let original = index([&crowded[..4], &rare[..]].concat()).await;
+        for _ in 0..40 {
+            index(crowded.clone()).await;
+        }
+        let duplicate = index([&crowded[..], &rare[..]].concat()).await;
+        let mut tx = store.snapshot().await.unwrap();
+        let (candidates, work) = reports::similarity_candidates(&mut tx, duplicate, 8, 3).await.unwrap();
+        tx.rollback().await.unwrap();
+        // The crowded bands read the 8 reports just before; the rare ones the original only.
+        assert_eq!(work.band_rows, 32 * 8 + 6, "{}", db.backend);
+        assert_eq!(candidates[0].id, original, "{}: {candidates:?}", db.backend);
+        assert_eq!(candidates[0].shared, 6);
+        assert!(candidates[0].rarity > candidates[1].rarity && candidates[1].shared == 32, "{candidates:?}");
     }
 }
 

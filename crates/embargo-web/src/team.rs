@@ -442,7 +442,7 @@ struct SimilarView {
     title: String,
     state: String,
     state_class: &'static str,
-    /// Estimated Jaccard similarity, as a percentage.
+    /// The similarity score (`embargo_domain::similarity::scores`), as a percentage.
     score: String,
 }
 

@@ -526,7 +526,8 @@ pub enum ReportCommand {
     Similar {
         /// Reference ID
         id: String,
-        /// Print JSON: an array of {id, score, state, title}, best first
+        /// Print JSON: an array of {reference, score, state, title} (and `id`, the reference
+        /// again, as before), best first; score is the TF-IDF cosine, 0 to 1
         #[arg(long)]
         json: bool,
     },

@@ -552,6 +552,7 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
                     .iter()
                     .map(|s| {
                         serde_json::json!({
+                            "reference": s.reference.to_string(),
                             "id": s.reference.to_string(),
                             "score": s.score,
                             "state": s.state.code(),

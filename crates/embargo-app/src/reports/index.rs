@@ -109,7 +109,8 @@ pub struct Similar {
     pub title: String,
     /// Its state.
     pub state: ReportState,
-    /// Estimated Jaccard similarity of the two texts, 0.0 to 1.0.
+    /// The TF-IDF cosine of the two reports' terms among the candidates compared, or for
+    /// near-verbatim copies their plain cosine (see [`similarity::scores`]), 0.0 to 1.0.
     pub score: f64,
 }
 
@@ -122,8 +123,10 @@ pub const SIMILAR_CANDIDATES: i64 = 64;
 /// Per band of a report, at most this many reports received just before it, and as many
 /// received just after it, are read as candidates: a band every report of a scanner
 /// campaign shares costs no more than a rare one (see
-/// [`embargo_store::reports::similarity_candidates`]).
-pub const SIMILAR_PER_BAND: i64 = 8;
+/// [`embargo_store::reports::similarity_candidates`]). Four with 64 bands (ADR 27), so that
+/// a page reads at most 512 band rows, as with ADR 16's 32 bands and eight: measured with
+/// eight, the report page of `bench/web.py` took twice to four times as long.
+pub const SIMILAR_PER_BAND: i64 = 4;
 
 /// Reports that look like near-duplicates of this one: sharing at least one band, not
 /// already linked as duplicates, scored at or above [`similarity::SUGGEST_THRESHOLD`], best
@@ -149,20 +152,29 @@ pub async fn similar_counted(
         None => None,
     };
     let Some(own) = own else {
-        // Not indexed yet (or by an older signature version): nothing to compare.
+        // Not indexed yet (or by an older signature version, until `report.similarity_reindex`
+        // has re-indexed it): nothing to compare.
         tx.rollback().await?;
         return Ok((Vec::new(), sr::CandidateWork::default()));
     };
     let (candidates, work) =
         sr::similarity_candidates(&mut tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
     metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
-    let mut scored: Vec<(f64, sr::Candidate)> = candidates
+    // Scored together: the IDF of each term comes from this report and its candidates (ADR 27).
+    let parsed: Vec<(sr::Candidate, similarity::Signature)> = candidates
         .into_iter()
         .filter_map(|candidate| {
             let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
-            let score = similarity::estimated_jaccard(&own, &theirs);
-            (score >= similarity::SUGGEST_THRESHOLD).then_some((score, candidate))
+            Some((candidate, theirs))
         })
+        .collect();
+    let theirs: Vec<&similarity::Signature> = parsed.iter().map(|(_, signature)| signature).collect();
+    let scores = similarity::scores(&own, &theirs);
+    let mut scored: Vec<(f64, sr::Candidate)> = parsed
+        .into_iter()
+        .zip(scores)
+        .filter(|(_, score)| *score >= similarity::SUGGEST_THRESHOLD)
+        .map(|((candidate, _), score)| (score, candidate))
         .collect();
     scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
     let mut allowed = Vec::new();
@@ -288,4 +300,68 @@ async fn index_in_one_transaction(app: &App, jobs: &[(IndexJob, Claim)]) -> Resu
     sr::write_index(&mut tx, &rows).await?;
     let claims: Vec<Claim> = jobs.iter().map(|(_, claim)| claim.clone()).collect();
     jobs::complete_all(tx, &claims, app.now()).await
+}
+
+/// The `report.similarity_reindex` job: recomputes the near-duplicate signatures of reports
+/// indexed by an older method ([`sr::similarity_stale`]), [`REINDEX_BATCH`] at a time, each
+/// batch with the enqueueing of the next in the same transaction as its writes. A worker
+/// enqueues the first when it starts if any report is stale ([`Job::on_worker_start`]), so
+/// an upgraded instance re-indexes its reports in the background after its first start;
+/// until then an old report is simply not suggested, nor shown suggestions.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SimilarityReindex {
+    /// The first stale report when the job was enqueued: one job per batch, whoever enqueues it.
+    first: i64,
+}
+
+/// Reports re-indexed per `report.similarity_reindex` job.
+pub const REINDEX_BATCH: i64 = 64;
+
+impl SimilarityReindex {
+    /// The job for the next stale batch, if any report is stale.
+    async fn next(tx: &mut Tx) -> Result<Option<Self>, AppError> {
+        let stale = sr::similarity_stale(tx, similarity::SIGNATURE_VERSION, 1).await?;
+        Ok(stale.first().map(|id| Self { first: id.0 }))
+    }
+}
+
+impl Job for SimilarityReindex {
+    const KIND: &'static str = "report.similarity_reindex";
+
+    fn key(&self) -> Option<String> {
+        Some(format!("similarity.reindex:v{}:{}", similarity::SIGNATURE_VERSION, self.first))
+    }
+
+    async fn run(self, app: &App, claim: Claim) -> Result<(), JobError> {
+        let mut snapshot = app.store.snapshot().await?;
+        let stale = sr::similarity_stale(&mut snapshot, similarity::SIGNATURE_VERSION, REINDEX_BATCH).await?;
+        let items: Vec<(ReportId, i64, bool)> = stale.iter().map(|id| (*id, 0, true)).collect();
+        let rows = match prepare_index_many(&mut snapshot, app, &items).await {
+            Ok(rows) => rows,
+            Err(AppError::NotFound(what)) => return Err(JobError::Permanent(format!("{what} does not exist"))),
+            Err(err) => return Err(err.into()),
+        };
+        snapshot.rollback().await?;
+        let mut tx = app.store.begin().await?;
+        sr::write_index(&mut tx, &rows).await?;
+        if let Some(next) = Self::next(&mut tx).await? {
+            jobs::enqueue(&mut tx, app, &next).await?;
+        }
+        metrics::counter!("embargo_similarity_reindexed_total").increment(rows.len() as u64);
+        claim.complete(tx, app.now()).await
+    }
+
+    async fn on_worker_start(app: &App) -> Result<(), AppError> {
+        // Looked up in a snapshot: the writer is taken only when there is something to do.
+        let mut snapshot = app.store.snapshot().await?;
+        let first = Self::next(&mut snapshot).await?;
+        snapshot.rollback().await?;
+        if let Some(first) = first {
+            tracing::info!(kind = Self::KIND, "near-duplicate signatures of an older version: re-indexing them");
+            let mut tx = app.store.begin().await?;
+            jobs::enqueue(&mut tx, app, &first).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
 }

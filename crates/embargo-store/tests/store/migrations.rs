@@ -250,3 +250,54 @@ async fn advisories_published_before_public_ids_keep_theirs() {
         );
     }
 }
+
+/// Migration 0018 (issue 20 item 9, ADR 27): on a database from before it, a report with a
+/// near-duplicate signature is recorded as indexed by method version 1, so that it is listed
+/// as stale and re-indexed; a report not indexed yet is not (its index job will do it).
+#[tokio::test]
+async fn signatures_from_before_0018_are_version_1_and_stale() {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+    for db in embargo_test_support::both_backends() {
+        let keys = Arc::new(Keyring::generate());
+        drop(Store::connect(&db.url, keys.clone()).await.unwrap());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let migrator = if db.backend == "sqlite" { &SQLITE } else { &POSTGRES };
+        migrator.run_to(15, &pool).await.unwrap();
+        let reporter: i64 = sqlx::query_scalar(
+            "INSERT INTO reporters (email_index, email_enc, created_at) VALUES ('e', $1, 0) RETURNING id",
+        )
+        .bind(vec![0_u8])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for (n, signature) in [(1_i64, Some(vec![1_u8; 513])), (2, None)] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, title_enc, \
+                 body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at, similarity_enc) \
+                 VALUES ($1, 2026, $2, 'new', 'web', $3, $4, $4, $1, $1, $4, 0, 0, $5) RETURNING id",
+            )
+            .bind(format!("EMB-2026-{n}"))
+            .bind(n)
+            .bind(reporter)
+            .bind(vec![0_u8])
+            .bind(signature)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        migrator.run(&pool).await.unwrap();
+        let versions: Vec<Option<i64>> =
+            sqlx::query_scalar("SELECT similarity_version FROM reports ORDER BY id").fetch_all(&pool).await.unwrap();
+        assert_eq!(versions, [Some(1), None], "{}", db.backend);
+        pool.close().await;
+        let store = Store::connect(&db.url, keys).await.unwrap();
+        let mut tx = store.snapshot().await.unwrap();
+        let stale = embargo_store::reports::similarity_stale(&mut tx, 2, 10).await.unwrap();
+        assert_eq!(stale, [embargo_domain::ReportId(ids[0])], "{}", db.backend);
+        tx.rollback().await.unwrap();
+    }
+}

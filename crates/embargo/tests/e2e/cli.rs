@@ -1056,3 +1056,69 @@ fn the_served_openapi_document_passes_the_official_validator() {
     std::fs::write(&file, doc.body.replace("#/components/schemas/Report\"", "#/components/schemas/Nope\"")).unwrap();
     assert!(!validate(&file).status.success(), "a dangling reference must fail validation");
 }
+
+/// `report similar` (issue 20 item 9): once a worker has indexed them, a reworded duplicate
+/// has its original suggested, as a line of text and as JSON (`reference`, `score`, `state`,
+/// `title`), and an unrelated report has none.
+#[tokio::test]
+async fn report_similar_prints_suggestions_as_text_and_json() {
+    const ORIGINAL: &str = "Product: Acme Router AR-500, firmware 2.3.1.\r\n\
+        Summary: stored cross-site scripting in the device name field of the web admin interface.\r\n\
+        1. Log in to the admin interface at http://192.168.1.1 as any user.\r\n\
+        2. Go to Network > Connected devices and rename a device to <script>alert(document.cookie)</script>.\r\n\
+        3. When an administrator opens the connected devices page the script runs in their session.\r\n\
+        Impact: an attacker on the local network can steal the administrator session cookie.";
+    const DUPLICATE: &str = "Hello, I found a problem in the AR-500 router (firmware 2.3.1).\r\n\
+        The admin web interface does not escape the device name shown on the Network > Connected devices \
+        page, so a stored cross-site scripting payload such as <script>alert(document.cookie)</script> set \
+        as a device name runs whenever an administrator opens the connected devices page.\r\n\
+        An attacker on the local network can therefore steal the administrator session cookie.";
+    const UNRELATED: &str = "Product: Acme Router AR-500, firmware 2.3.1.\r\n\
+        Summary: path traversal in the firmware backup download endpoint.\r\n\
+        Request /cgi-bin/backup_download?file=../../../../etc/shadow after logging in: the response \
+        contains /etc/shadow.";
+    for db in both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        let mut ids = Vec::new();
+        for (n, (subject, body)) in
+            [("XSS in device name", ORIGINAL), ("Device names not escaped", DUPLICATE), ("Traversal", UNRELATED)]
+                .into_iter()
+                .enumerate()
+        {
+            let out = it.run(&["ingest-mail"], &mail("a@example.org", subject, &format!("s{n}@example.org"), body));
+            assert_eq!(out.code, 0, "{}: {}", db.backend, out.stderr);
+            ids.push(out.stdout.trim().trim_start_matches("new report ").to_owned());
+        }
+        let mut worker = it.command(&["worker"]);
+        worker
+            .env("EMBARGO_JOBS__POLL_INTERVAL_MS", "50")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut worker = worker.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let json = loop {
+            let out = it.run(&["report", "similar", &ids[1], "--json"], b"");
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let json: Value = serde_json::from_str(&out.stdout).unwrap();
+            if !json.as_array().unwrap().is_empty() || Instant::now() > deadline {
+                break json;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(worker.id().to_string()).status();
+        assert!(worker.wait().unwrap().success(), "worker exits cleanly on SIGTERM");
+        let list = json.as_array().unwrap();
+        assert_eq!(list.len(), 1, "{}: {json}", db.backend);
+        assert_eq!(list[0]["reference"], ids[0].as_str());
+        let score = list[0]["score"].as_f64().unwrap();
+        assert!((embargo_domain::similarity::SUGGEST_THRESHOLD..=1.0).contains(&score), "{score}");
+        assert_eq!(list[0]["state"], "new");
+        assert_eq!(list[0]["title"], "XSS in device name");
+        let out = it.run(&["report", "similar", &ids[1]], b"");
+        assert!(out.stdout.starts_with(&format!("{}  {score:.2}  new", ids[0])), "{}", out.stdout);
+        assert!(out.stdout.contains("XSS in device name"));
+        let out = it.run(&["report", "similar", &ids[2], "--json"], b"");
+        assert_eq!(out.stdout.trim(), "[]", "an unrelated report has no suggestion: {}", out.stdout);
+    }
+}
