@@ -23,7 +23,17 @@ pub(crate) struct World {
     pub cve: CveFake,
     pub announce: AnnounceFake,
     pub site: std::path::PathBuf,
+    pub public: std::path::PathBuf,
+    pub www: std::path::PathBuf,
+    pub files: std::process::Child,
     pub env: Vec<(String, String)>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.files.kill();
+        let _ = self.files.wait();
+    }
 }
 
 /// A bare repository of a small site (default branch `main`) in `root`.
@@ -69,7 +79,22 @@ impl World {
         let announce = AnnounceFake::start();
         let it = Instance::new(BIN, Some(db));
         let site = site_repository(it.path("").as_path());
+        let public = crate::fixes::public_repository(it.path("").as_path());
+        // The release's files are served by a plain file server.
+        let www = it.path("www");
+        std::fs::create_dir_all(&www).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let files = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .arg(&www)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let env = vec![
+            ("EMBARGO_FIXES__ARTIFACTS_WAIT_SECONDS".into(), "5".into()),
+            ("EMBARGO_FIXES__ARTIFACTS_POLL_SECONDS".into(), "1".into()),
+            ("EMBARGO_TEST_ARTIFACTS_PORT".into(), port.to_string()),
             ("EMBARGO_ANNOUNCE__SLACK_WEBHOOK_URL".into(), announce.slack_webhook_url()),
             ("EMBARGO_ANNOUNCE__X_API_URL".into(), announce.x_api_url()),
             ("EMBARGO_ANNOUNCE__X_TOKEN".into(), announce.x_token()),
@@ -92,7 +117,7 @@ impl World {
             ("EMBARGO_JOBS__LEASE_SECONDS".into(), "2".into()),
             ("EMBARGO_JOBS__POLL_INTERVAL_MS".into(), "50".into()),
         ];
-        World { it, cve, announce, site, env }
+        World { it, cve, announce, site, public, www, files, env }
     }
 
     pub fn command(&self, args: &[&str], user: &str) -> Command {
@@ -128,6 +153,15 @@ impl World {
     /// commits of a post.
     pub fn effects(&self) -> Vec<(String, usize)> {
         let mut out = vec![("lists".to_owned(), self.list_mails()), ("blog".to_owned(), blog_commits(&self.site))];
+        // The fix commits on the public main (one per plan) and the release tags.
+        let git = |args: &[&str]| {
+            let out = Command::new("git").arg("--git-dir").arg(&self.public).args(args).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).lines().count()
+        };
+        out.push(("push".to_owned(), git(&["log", "--format=%H", "--grep=Check bounds", "main"])));
+        out.push(("tags".to_owned(), git(&["tag", "--list", "v1.0.*"])));
+        let built = std::fs::read_dir(&self.www).map(|d| d.count()).unwrap_or(0);
+        out.push(("release".to_owned(), built));
         for (name, service) in [
             ("slack", Service::Slack),
             ("x", Service::X),
@@ -178,6 +212,30 @@ impl World {
         };
         if self.run(&["product", "list"], "alice").stdout.lines().all(|l| !l.starts_with("app")) {
             self.ok(&["product", "add", "app"]);
+            let port = &self.env.iter().find(|(k, _)| k == "EMBARGO_TEST_ARTIFACTS_PORT").unwrap().1;
+            let artifacts_url = format!("http://127.0.0.1:{port}/{{version}}/");
+            let artifacts_dir = format!("{}/{{version}}", self.www.display());
+            self.ok(&[
+                "product",
+                "set",
+                "app",
+                "--repository",
+                self.public.to_str().unwrap(),
+                "--release-lines",
+                "main",
+                "--test-command",
+                "bash ./ci.sh",
+                "--ecosystem",
+                "Go",
+                "--artifacts-url",
+                &artifacts_url,
+                "--artifacts",
+                "app-{version}.tar",
+                "--artifacts-dir",
+                &artifacts_dir,
+                "--release-command",
+                "mkdir -p dist && tar -cf dist/app-$EMBARGO_VERSION.tar code.txt",
+            ]);
         }
         let mail = format!(
             "From: rita@example.org\r\nTo: security@example.org\r\nSubject: {title}\r\nMessage-ID: <{}@example.org>\r\n\r\nSteps\r\n",
@@ -189,6 +247,7 @@ impl World {
         self.ok(&["report", "product", &reference, "app"]);
         self.ok(&["report", "transition", &reference, "triaging"]);
         self.ok(&["report", "transition", &reference, "accepted"]);
+        self.fix(&reference);
         // The advisory: an OSV vector's content in a draft made from the report.
         let imported = self.ok(&["advisory", "import", vectors.join("GO-2020-0001.json").to_str().unwrap()]);
         let imported = imported.split_whitespace().nth(1).unwrap().to_owned();
@@ -210,6 +269,37 @@ impl World {
             assert_eq!(out.code, 0, "{step}: {}{}", out.stdout, out.stderr);
         }
         (reference, draft)
+    }
+
+    /// A fix on `main` for the report, pushed through Embargo's git endpoint (a server runs
+    /// for the push and its CI, then stops: the plans here are run by the commands), CI
+    /// passed, the fixed version set.
+    fn fix(&self, reference: &str) {
+        self.ok(&["fix", "open", reference]);
+        self.ok(&["fix", "invite", reference, "--email", "dev@example.org"]);
+        let token = self.ok(&["admin", "create-token", "--email", "dev@example.org"]).trim().to_owned();
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let server = self.it.serve(&env);
+        let clone = self.it.path(&format!("clone-{reference}"));
+        let url = format!("http://dev%40example.org:{token}@{}/git/{reference}.git", server.addr);
+        crate::fixes::git_ok(&self.it.path(""), &["clone", "-q", &url, clone.to_str().unwrap()]);
+        std::fs::write(clone.join("code.txt"), format!("fixed ({reference}): bounds are checked\n")).unwrap();
+        crate::fixes::git_ok(&clone, &["commit", "-q", "-am", "Check bounds in the parser"]);
+        crate::fixes::git_ok(&clone, &["push", "-q", "origin", "HEAD:fix/main"]);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status: Value = serde_json::from_str(&self.ok(&["fix", "status", reference, "--json"])).unwrap();
+            let main = status["lines"].as_array().unwrap().iter().find(|l| l["line"] == "main").unwrap().clone();
+            if main["ci"] == "passed" {
+                break;
+            }
+            assert!(main["ci"] != "failed", "CI failed: {status}");
+            assert!(Instant::now() < deadline, "CI did not finish: {status}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server.kill();
+        let n = reference.rsplit('-').next().unwrap();
+        self.ok(&["fix", "set-line", reference, "main", "--fixed-version", &format!("1.0.{n}")]);
     }
 
     /// Plans the report's disclosure `seconds` from now (as alice) and arms it (as bob's
@@ -306,7 +396,7 @@ fn a_plan_runs_once_at_the_instant_and_survives_a_kill_at_every_step() {
                         }
                     }
                 }
-                assert_eq!(remaining.len(), 27, "nine steps act: {remaining:?}");
+                assert_eq!(remaining.len(), 33, "eleven steps act: {remaining:?}");
             }
             for point in remaining.clone() {
                 let (name, _) = point.rsplit_once('.').unwrap();
@@ -372,7 +462,7 @@ fn a_plan_runs_once_at_the_instant_and_survives_a_kill_at_every_step() {
             }
         }
         assert!(remaining.is_empty(), "{}: points never reached: {remaining:?}", db.backend);
-        assert_eq!(killed, 27, "{}: every point killed once", db.backend);
+        assert_eq!(killed, 33, "{}: every point killed once", db.backend);
         assert!(
             asked >= 2,
             "{}: the relay and Slack cannot be asked: a kill after their call asks a person",
