@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tower::ServiceExt;
 
 pub(crate) const LIST: &str = "oss-security@lists.example.org";
-pub(crate) const HOSTILE: &str = "Do not parse untrusted archives <script>alert(1)</script> & <b>upgrade</b>.";
+pub(crate) const HOSTILE: &str = "Avoid <script>alert(1)</script> & <b>it</b>.";
 
 /// Text as the templates escape it (askama: numeric character references).
 fn esc(text: &str) -> String {
