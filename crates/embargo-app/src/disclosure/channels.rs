@@ -254,31 +254,27 @@ pub(crate) const WARNING: &str = "warning: ";
 
 /// The pre-flight checks of the release and the channels (findings that start with
 /// [`WARNING`] do not stop the plan).
-pub(crate) async fn preflight(app: &App, plan: &Plan, content: &PlanContent) -> Vec<String> {
+pub(crate) async fn preflight(app: &App, plan: &Plan, content: &PlanContent, with_channels: bool) -> Vec<String> {
     let mut problems = Vec::new();
     match push_plan(content) {
         Ok(Some(push)) => problems.extend(release::preflight(app, &push).await),
         Ok(None) => {}
         Err(e) => problems.push(e),
     }
-    // Every channel's credentials answer a harmless call.
-    for message in &content.messages {
-        if message.channel == "lists" {
-            continue;
-        }
+    // Every channel's credentials answer a harmless call (all channels at once).
+    let checks = content.messages.iter().filter(|m| with_channels && m.channel != "lists").map(|message| async move {
         match client(app, &message.channel) {
             Ok(channel) => match channel.check_credentials().await {
-                Ok(()) => {}
+                Ok(()) => None,
                 // Refused: the credentials or the address are wrong, which will not pass.
-                Err(e @ ChannelError::Refused { .. }) => problems.push(format!("the {} channel: {e}", message.channel)),
+                Err(e @ ChannelError::Refused { .. }) => Some(format!("the {} channel: {e}", message.channel)),
                 // A 429 or an outage now says nothing about the instant: noted, not blocking.
-                Err(e) => {
-                    problems.push(format!("{WARNING}the {} channel did not answer the check: {e}", message.channel))
-                }
+                Err(e) => Some(format!("{WARNING}the {} channel did not answer the check: {e}", message.channel)),
             },
-            Err(e) => problems.push(format!("the {} channel: {e}", message.channel)),
+            Err(e) => Some(format!("the {} channel: {e}", message.channel)),
         }
-    }
+    });
+    problems.extend(futures_util::future::join_all(checks).await.into_iter().flatten());
     match embargo_state(app, plan).await {
         Ok(Some(EmbargoState::Proposed)) => problems.push(
             "partners have not been sent their notice (the embargo is only proposed): send it (embargo notice send) \
@@ -483,7 +479,7 @@ pub(crate) async fn rehearse_step(
     match name {
         "preflight" => {
             let mut problems = content.problems();
-            problems.extend(preflight(app, plan, content).await);
+            problems.extend(preflight(app, plan, content, true).await);
             if problems.is_empty() { Ok(("all checks pass".into(), None)) } else { Err(problems.join("; ")) }
         }
         "advisory" => {

@@ -38,6 +38,12 @@ use crate::{App, AppError, audit};
 /// The system actor of the runbook.
 pub(crate) const RUNBOOK: Actor = Actor::System("disclosure");
 
+/// How long before the instant the last round of pre-flight checks (with the channels) runs.
+const FINAL_ROUND: SignedDuration = SignedDuration::from_secs(10);
+
+/// A runner waits in process for a wake-up this close, rather than a poll interval later.
+const WAIT_IN_PROCESS: SignedDuration = SignedDuration::from_secs(15);
+
 /// Temporary failures of one step are retried this many times, then it fails for a person.
 const MAX_ATTEMPTS: i64 = 12;
 
@@ -62,7 +68,8 @@ impl Job for RunPlan {
         for _ in 0..3 {
             let Next::At(at) = next else { break };
             let wait = at.duration_since(app.now());
-            if wait > SignedDuration::from_secs(2) {
+            let lease = SignedDuration::from_secs(i64::from(app.config.jobs.lease_seconds) / 2);
+            if wait > WAIT_IN_PROCESS.min(lease) {
                 break;
             }
             tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
@@ -291,7 +298,8 @@ async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, A
         }
         return Ok(Some(Next::Idle));
     }
-    let problems = preflight(app, plan, &fresh).await;
+    let at_instant = plan.emergency || now >= plan.disclose_at;
+    let problems = preflight(app, plan, &fresh, !at_instant).await;
     let preflight_step = steps.iter().find(|s| s.kind == StepKind::Preflight);
     let detail = if problems.is_empty() {
         format!("all checks passed at {now}")
@@ -308,9 +316,15 @@ async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, A
         }
         tx.commit().await?;
     }
-    if !plan.emergency && now < plan.disclose_at {
+    if !at_instant {
+        // The next round, the last one a few seconds before the instant; then the instant.
         let every = SignedDuration::from_secs(i64::from(app.config.disclosure.preflight_every_seconds.max(1)));
-        let next = now.checked_add(every).unwrap_or(plan.disclose_at).min(plan.disclose_at);
+        let last_round = plan.disclose_at.checked_sub(FINAL_ROUND).unwrap_or(plan.disclose_at);
+        let next = if now >= last_round {
+            plan.disclose_at
+        } else {
+            now.checked_add(every).unwrap_or(plan.disclose_at).min(last_round)
+        };
         return Ok(Some(Next::At(next)));
     }
     let blocking: Vec<&String> = problems.iter().filter(|p| !p.starts_with(channels::WARNING)).collect();
@@ -367,9 +381,13 @@ async fn start(app: &App, plan: &Plan, steps: &[Step]) -> Result<Option<Next>, A
 }
 
 /// The pre-flight checks: problems in words (empty: all good).
-async fn preflight(app: &App, plan: &Plan, content: &PlanContent) -> Vec<String> {
+/// The pre-flight checks. `with_channels`: also ask every channel whether it accepts the
+/// credentials (the rounds before the instant; at the instant only what the plan's own
+/// content and the repositories say is checked again, so that the start is not held up by
+/// the services' answers).
+async fn preflight(app: &App, plan: &Plan, content: &PlanContent, with_channels: bool) -> Vec<String> {
     let mut problems = content.problems();
-    problems.extend(channels::preflight(app, plan, content).await);
+    problems.extend(channels::preflight(app, plan, content, with_channels).await);
     problems
 }
 
