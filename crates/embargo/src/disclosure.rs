@@ -69,7 +69,7 @@ fn print(view: &PlanView) {
         println!("  problem: {}", one_line(p, 400));
     }
     for s in &view.steps {
-        let mut line = format!("  {:<3} {:<40} {:<12}", s.kind.chars().next().unwrap_or(' '), s.name, s.state);
+        let mut line = format!("  {:<44} {:<12}", s.name, s.state);
         if let Some(id) = &s.external_id {
             line.push_str(&format!(" {}", one_line(id, 200)));
         }
