@@ -32,6 +32,8 @@ pub struct Plan {
     pub content_hash: String,
     /// Who prepared it (last changed it): an actor identity.
     pub planned_by: String,
+    /// Every identity that prepared or changed it (none of them may approve it).
+    pub editors: Vec<String>,
     /// Who approved it (armed it).
     pub approved_by: Option<String>,
     /// The hash the approver saw.
@@ -89,7 +91,7 @@ fn step_aad(plan: i64, run: &str, name: &str) -> String {
     format!("disclosure_steps:{plan}:{run}:{name}")
 }
 
-const PLAN_COLUMNS: &str = "id, report_id, state, disclose_at, emergency, content_enc, content_hash, planned_by, \
+const PLAN_COLUMNS: &str = "id, report_id, state, disclose_at, emergency, content_enc, content_hash, planned_by, editors, \
      approved_by, approved_hash, approved_at, stop_reason, created_at, updated_at";
 
 const STEP_COLUMNS: &str = "id, plan_id, run, ordinal, name, kind, state, attempts, claimed_by, called_at, started_at, \
@@ -112,6 +114,7 @@ fn plan_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<Plan, StoreError> {
         content: tx.open(&sealed, &plan_aad(report))?,
         content_hash: row.try_get("content_hash")?,
         planned_by: row.try_get("planned_by")?,
+        editors: row.try_get::<String, _>("editors")?.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect(),
         approved_by: row.try_get("approved_by")?,
         approved_hash: row.try_get("approved_hash")?,
         approved_at: opt_ts(row.try_get("approved_at")?)?,
@@ -174,7 +177,7 @@ pub async fn insert(tx: &mut Tx, new: &NewPlan<'_>, now: Timestamp) -> Result<i6
     let sealed = tx.seal(new.content, &plan_aad(new.report));
     sqlx::query_scalar(
         "INSERT INTO disclosure_plans (report_id, state, disclose_at, emergency, content_enc, content_hash, \
-         planned_by, created_at, updated_at) VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+         planned_by, editors, created_at, updated_at) VALUES ($1, 'draft', $2, $3, $4, $5, $6, $6, $7, $7) RETURNING id",
     )
     .bind(new.report.0)
     .bind(ms(new.disclose_at))
@@ -250,7 +253,7 @@ pub async fn change(
     let sealed = tx.seal(change.content, &plan_aad(plan.report));
     let done = sqlx::query(
         "UPDATE disclosure_plans SET state = $2, disclose_at = $3, emergency = $4, content_enc = $5, \
-         content_hash = $6, planned_by = $7, approved_by = NULL, approved_hash = NULL, approved_at = NULL, \
+         content_hash = $6, planned_by = $7, editors = $10, approved_by = NULL, approved_hash = NULL, approved_at = NULL, \
          updated_at = $8 WHERE id = $1 AND state = $9",
     )
     .bind(plan.id)
@@ -262,6 +265,13 @@ pub async fn change(
     .bind(change.changed_by)
     .bind(ms(now))
     .bind(from.code())
+    .bind({
+        let mut editors = plan.editors.clone();
+        if !editors.iter().any(|e| e == change.changed_by) {
+            editors.push(change.changed_by.to_owned());
+        }
+        editors.join(",")
+    })
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -86,19 +86,25 @@ fn print(view: &PlanView) {
     }
 }
 
+/// The largest text file taken.
+const LIMIT: usize = 1 << 20;
+
 fn read_text(path: &std::path::Path) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
-            .take(1 << 20)
+            .take(LIMIT as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read standard input: {e}")))?;
     } else {
         let file = std::fs::File::open(path)
             .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?;
-        file.take(1 << 20)
+        file.take(LIMIT as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Failure::new(EX_NOINPUT, format!("cannot read {}: {e}", path.display())))?;
+    }
+    if bytes.len() > LIMIT {
+        return Err(Failure::new(EX_DATAERR, format!("{} is larger than 1 MiB: not an announcement", path.display())));
     }
     String::from_utf8(bytes).map_err(|_| Failure::new(EX_DATAERR, format!("{} is not UTF-8 text", path.display())))
 }

@@ -119,6 +119,34 @@ pub(crate) fn configured(app: &App) -> Vec<ChannelTarget> {
     targets
 }
 
+/// A digest of a channel's full address and credentials (kept in the sealed plan; never
+/// shown): another webhook, account or token than the approved one disarms the plan.
+pub(crate) fn target_digest(app: &App, channel: &str) -> String {
+    let a = &app.config.announce;
+    let parts: Vec<&str> = match channel {
+        "slack" => vec![a.slack_webhook_url.expose()],
+        "x" => vec![&a.x_api_url, a.x_token.expose()],
+        "mastodon" => vec![&a.mastodon_url, a.mastodon_token.expose()],
+        "bluesky" => vec![&a.bluesky_url, &a.bluesky_handle, a.bluesky_app_password.expose()],
+        "blog" => vec![&a.blog_repository],
+        _ => a.mailing_lists.iter().map(String::as_str).collect(),
+    };
+    crate::intents::content_hash(parts.join("\0").as_bytes())
+}
+
+/// A digest of the product's release settings (the command, the webhook, the artifacts, the
+/// signing key), when the report's fix has something to release.
+pub(crate) async fn release_digest(app: &App, report: &ReportRecord) -> Result<Option<String>, AppError> {
+    let Some(product_id) = report.product_id else { return Ok(None) };
+    let mut tx = app.store.snapshot().await?;
+    let product = embargo_store::products::list(&mut tx).await?.into_iter().find(|p| p.id == product_id);
+    tx.rollback().await?;
+    Ok(product.map(|p| {
+        let view = serde_json::to_string(&release::ReleaseView::of(&p)).unwrap_or_default();
+        crate::intents::content_hash(format!("{view}\0{}", p.signing_key).as_bytes())
+    }))
+}
+
 /// The client of a configured channel.
 fn client(app: &App, channel: &str) -> Result<AnyChannel, String> {
     let announce = &app.config.announce;

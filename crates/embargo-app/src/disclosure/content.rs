@@ -59,6 +59,10 @@ pub struct PlanContent {
     pub push_problems: Vec<String>,
     /// The release's files that must verify before anything is announced.
     pub artifacts: Vec<String>,
+    /// A digest of each channel's full address and credentials, and of the product's release
+    /// settings: an approval holds only for the same accounts and the same build.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, String>,
     /// One message per configured channel.
     pub messages: Vec<Message>,
 }
@@ -78,6 +82,9 @@ impl PlanContent {
             ("push".into(), push.into_bytes()),
             ("artifacts".into(), artifacts.into_bytes()),
         ];
+        for (name, digest) in &self.targets {
+            named.push((format!("target:{name}"), digest.clone().into_bytes()));
+        }
         for m in &self.messages {
             let mut bytes = Vec::new();
             bytes.extend_from_slice(m.destination.as_bytes());
@@ -105,6 +112,14 @@ impl PlanContent {
         for m in &self.messages {
             if m.text.trim().is_empty() {
                 problems.push(format!("the {} message is empty", m.channel));
+                continue;
+            }
+            // What the channel would refuse (no marker, too long, not its format) is refused now.
+            if let Some(kind) = embargo_announce::ChannelKind::parse(&m.channel)
+                && kind != embargo_announce::ChannelKind::Mail
+                && let Err(why) = embargo_announce::text::check(kind, embargo_announce::text::ID_PLACEHOLDER, &m.text)
+            {
+                problems.push(format!("the {} message: {why}", m.channel));
             }
         }
         problems
@@ -134,6 +149,13 @@ pub(crate) async fn build(
         None => None,
     };
     let (push, push_problems, artifacts) = channels::release_plan(app, report).await?;
+    let mut targets = std::collections::BTreeMap::new();
+    for target in channels::configured(app) {
+        targets.insert(target.channel.to_owned(), channels::target_digest(app, target.channel));
+    }
+    if let Some(digest) = channels::release_digest(app, report).await? {
+        targets.insert("release".to_owned(), digest);
+    }
     let mut messages = Vec::new();
     for target in channels::configured(app) {
         let kept_one = kept.iter().find(|m| m.channel == target.channel && m.edited);
@@ -168,6 +190,7 @@ pub(crate) async fn build(
         push,
         push_problems,
         artifacts,
+        targets,
         messages,
     })
 }

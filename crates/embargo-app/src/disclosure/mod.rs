@@ -210,6 +210,22 @@ pub async fn plan(
             .into_iter()
             .find(|p| matches!(p.state, PlanState::Draft | PlanState::Armed | PlanState::Running | PlanState::Stopped))
     };
+    {
+        let mut tx = app.store.snapshot().await?;
+        for earlier in store::for_report(&mut tx, report.id).await? {
+            if !matches!(earlier.state, PlanState::Done | PlanState::Cancelled) {
+                continue;
+            }
+            let steps = store::steps(&mut tx, earlier.id, LIVE).await?;
+            if steps.iter().any(|s| s.kind.is_public() && s.state == embargo_domain::disclosure::StepState::Done) {
+                return Err(AppError::Conflict(format!(
+                    "plan {} of {reference} ({}) already published: a new plan would announce it again",
+                    earlier.id, earlier.state
+                )));
+            }
+        }
+        tx.rollback().await?;
+    }
     let kept = match &existing {
         Some(p) if matches!(p.state, PlanState::Running | PlanState::Stopped) => {
             return Err(AppError::Conflict(format!(
@@ -357,6 +373,18 @@ pub async fn approve(app: &App, actor: &Actor, plan: &str, seen_hash: Option<&st
     let problems = fresh.problems();
     let seen = seen_hash.unwrap_or(&hash);
     let identity = actor.identity();
+    if found.editors.contains(&identity) || found.planned_by == identity {
+        return Err(rules::PlanError::SamePerson.into());
+    }
+    {
+        // Arming publishes: the approver needs the permissions of what the plan publishes.
+        let mut tx = app.store.snapshot().await?;
+        authz::require(&mut tx, actor, Permission::PublishAdvisory).await?;
+        if fresh.advisory.as_ref().is_some_and(|a| a.cve_id.is_some()) {
+            authz::require(&mut tx, actor, Permission::PublishCve).await?;
+        }
+        tx.rollback().await?;
+    }
     let to = found.state.apply(PlanStep::Approve(Approval {
         planner: &found.planned_by,
         approver: &identity,
@@ -402,6 +430,7 @@ pub async fn set_message(
     subject_line: Option<&str>,
     text: &str,
 ) -> Result<PlanView, AppError> {
+    let text = &text.replace("\r\n", "\n");
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let (found, _) = find_in(&mut tx, actor, plan, Permission::PlanDisclosure).await?;
@@ -414,6 +443,17 @@ pub async fn set_message(
         .ok_or_else(|| AppError::NotFound(format!("plan {} has no message for channel {channel:?}", found.id)))?;
     if text.trim().is_empty() {
         return Err(AppError::Invalid("an announcement cannot be empty".into()));
+    }
+    for (label, value) in [("text", text.as_str()), ("subject", subject_line.unwrap_or(""))] {
+        if let Some((at, c)) = value.char_indices().find(|(_, c)| {
+            (c.is_control() && *c != '\n' && *c != '\t')
+                || matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        }) {
+            return Err(AppError::Invalid(format!(
+                "the {label} holds the control or direction character U+{:04X} at byte {at}: remove it",
+                u32::from(c)
+            )));
+        }
     }
     message.text = text.to_owned();
     if let Some(s) = subject_line {
@@ -482,6 +522,12 @@ pub async fn decide_step(
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let (found, _) = find_in(&mut tx, actor, plan, Permission::PlanDisclosure).await?;
+    if !matches!(found.state, PlanState::Running | PlanState::Stopped) {
+        return Err(AppError::Conflict(format!(
+            "plan {} is {}: a person decides about steps only of a running or stopped plan",
+            found.id, found.state
+        )));
+    }
     let steps = store::steps(&mut tx, found.id, LIVE).await?;
     let target = steps
         .iter()
@@ -501,6 +547,9 @@ pub async fn decide_step(
         StepDecision::MarkDone => format!("marked done by {actor}: {}", note.trim()),
         StepDecision::Retry => format!("retried by {actor}: {}", note.trim()),
     };
+    if !store::finish(&mut tx, target.id, target.state, to, None, &detail, now).await? {
+        return Err(AppError::Conflict(format!("step {step} changed meanwhile; look again")));
+    }
     if decision == StepDecision::Retry {
         store::clear_called(&mut tx, target.id, now).await?;
         // The step's earlier intent is settled: the person says it did not happen.
@@ -510,7 +559,6 @@ pub async fn decide_step(
                 .await?;
         }
     }
-    store::finish(&mut tx, target.id, target.state, to, None, &detail, now).await?;
     audit::record(
         &mut tx,
         app,
@@ -531,6 +579,24 @@ pub async fn decide_step(
 
 /// Lets a stopped plan go on (after a missed instant, a person decides that it runs now).
 pub async fn resume(app: &App, actor: &Actor, plan: &str) -> Result<PlanView, AppError> {
+    {
+        // Before anything public happened, what it publishes must still be what was approved.
+        let mut tx = app.store.snapshot().await?;
+        let (found, report) = find_in(&mut tx, actor, plan, Permission::PlanDisclosure).await?;
+        let steps = store::steps(&mut tx, found.id, LIVE).await?;
+        tx.rollback().await?;
+        if !steps.iter().any(|s| s.kind.is_public() && s.started_at.is_some()) {
+            let stored = parse_content(&found)?;
+            let fresh = content::build(app, &report, found.disclose_at, found.emergency, &stored.messages).await?;
+            if Some(fresh.hash().as_str()) != found.approved_hash.as_deref() {
+                return Err(AppError::Conflict(format!(
+                    "what plan {} would publish changed since its approval (the advisory, the fix, a channel or \
+                     the product): plan it again (embargo disclosure plan) and have it approved",
+                    found.id
+                )));
+            }
+        }
+    }
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let (found, _) = find_in(&mut tx, actor, plan, Permission::PlanDisclosure).await?;

@@ -437,7 +437,19 @@ async fn execute(app: &App, plan: &Plan, content: &PlanContent, step: &Step) -> 
         crash_point(&step.name, "during");
     }
     let outcome = match step.name.as_str() {
-        "preflight" => Outcome::Done(None, "checked before the start".into()),
+        // Started without its checks (a plan resumed after a stop at the instant): run them.
+        "preflight" => {
+            let problems = preflight(app, plan, content, false).await;
+            let blocking: Vec<&String> = problems.iter().filter(|p| !p.starts_with(channels::WARNING)).collect();
+            if blocking.is_empty() {
+                Outcome::Done(None, "all checks passed".into())
+            } else {
+                Outcome::Failed(format!(
+                    "pre-flight: {}",
+                    blocking.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("; ")
+                ))
+            }
+        }
         "advisory" => publish_advisory(app, content).await,
         "cve" => publish_cve(app, content, step).await,
         "closeout" => close_out(app, plan, content).await,
@@ -635,6 +647,17 @@ async fn publish_advisory(app: &App, content: &PlanContent) -> Outcome {
         Ok(_) => {}
         Err(e) => return Outcome::Retry(None, e.to_string()),
     }
+    // Exactly what was approved: an advisory edited since is not published by the plan.
+    let approved = content.advisory.as_ref().map(|a| a.record.as_str()).unwrap_or_default();
+    match current_record(app, &id).await {
+        Ok(now) if now == approved => {}
+        Ok(_) => {
+            return Outcome::Failed(format!(
+                "advisory {id} changed since the plan was approved: plan again and have it approved"
+            ));
+        }
+        Err(e) => return Outcome::Retry(None, e.to_string()),
+    }
     match crate::advisories::publish(app, &RUNBOOK, &id, None).await {
         Ok(revision) => match crate::advisories::get(app, &RUNBOOK, &id).await {
             Ok(a) => Outcome::Done(
@@ -646,6 +669,14 @@ async fn publish_advisory(app: &App, content: &PlanContent) -> Outcome {
         Err(AppError::Invalid(why) | AppError::Conflict(why)) => Outcome::Failed(why),
         Err(e) => Outcome::Retry(None, e.to_string()),
     }
+}
+
+/// The stored record (JSON) of advisory `id`.
+async fn current_record(app: &App, id: &str) -> Result<String, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let row = embargo_store::advisories::get(&mut tx, id).await?;
+    tx.rollback().await?;
+    row.map(|r| r.record).ok_or_else(|| AppError::NotFound(format!("advisory {id}")))
 }
 
 /// Publishes the CVE record through the CVE Services intent (reconciled by that module).

@@ -135,7 +135,13 @@ async fn a_plan_armed_by_a_second_person_runs_once_at_the_instant_and_never_earl
         assert_eq!(edited.state, "draft", "{backend}");
         assert_ne!(edited.content_hash, plan.content_hash);
         assert!(disclosure::approve(app, &lead, &plan.id.to_string(), None).await.is_err());
-        disclosure::approve(app, &on, &plan.id.to_string(), Some(&edited.content_hash)).await.unwrap();
+        // Nor can anyone who prepared it before (every editor is remembered), nor a responder
+        // (arming publishes: it takes the permission to publish advisories).
+        let refused = disclosure::approve(app, &on, &plan.id.to_string(), None).await.unwrap_err();
+        assert!(matches!(refused, AppError::Forbidden(_) | AppError::Conflict(_)), "{refused}");
+        let second = accounts::create_user(app, &local(), "second@example.org", Role::Admin, None).await.unwrap();
+        let second = Actor::User { id: second, role: Role::Admin };
+        disclosure::approve(app, &second, &plan.id.to_string(), Some(&edited.content_hash)).await.unwrap();
 
         // An hour before: the pre-flight checks run; nothing public.
         it.clock.set("2026-03-10T15:00:00Z");
@@ -179,8 +185,15 @@ async fn a_plan_armed_by_a_second_person_runs_once_at_the_instant_and_never_earl
         run_jobs(app).await;
         assert_eq!(list_mails(app).len(), 1);
         assert_eq!(advisories::get(app, &lead, &advisory).await.unwrap().published_revisions, 1);
-        // A done plan cannot be re-planned in place; a new one could be made for a new report.
+        // A done plan cannot be cancelled, and no new plan announces the report again.
         assert!(disclosure::cancel(app, &lead, &plan.id.to_string(), "").await.is_err());
+        let again = disclosure::plan(app, &on, &reference, t("2026-03-20T16:00:00Z"), false).await.unwrap_err();
+        assert!(matches!(again, AppError::Conflict(ref m) if m.contains("already published")), "{again}");
+        // Texts with control or direction characters are refused, not stored.
+        let (third, _) = ready_report(app, &lead, &on, "Another overflow").await;
+        let other = disclosure::plan(app, &on, &third, t("2026-03-20T16:00:00Z"), false).await.unwrap();
+        let bad = disclosure::set_message(app, &on, &other.id.to_string(), "lists", None, "Upgrade\u{202e}now").await;
+        assert!(matches!(bad, Err(AppError::Invalid(ref m)) if m.contains("U+202E")), "{bad:?}");
     }
 }
 
@@ -235,6 +248,25 @@ async fn a_missed_instant_runs_within_the_grace_and_otherwise_waits_for_a_person
         let view = disclosure::status(app, &on, &plan.id.to_string()).await.unwrap();
         assert_eq!(view.state, "done", "{:?}", view.steps);
         assert_eq!(list_mails(app).len(), 2);
+        assert_eq!(step(&view, "preflight").state, "done", "the checks ran on the resume: {:?}", view.steps);
+
+        // Stopped at a missed instant, the advisory edited meanwhile: resuming is refused (it
+        // would publish what nobody approved); steps of a cancelled plan are not decided.
+        let (third, advisory) = ready_report(app, &lead, &on, "Double free in libparse").await;
+        let plan = disclosure::plan(app, &on, &third, t("2026-03-12T16:00:00Z"), false).await.unwrap();
+        disclosure::approve(app, &lead, &plan.id.to_string(), None).await.unwrap();
+        it.clock.set("2026-03-12T17:00:00Z");
+        run_jobs(app).await;
+        assert_eq!(disclosure::status(app, &on, &plan.id.to_string()).await.unwrap().state, "stopped");
+        let mut record = advisories::get(app, &lead, &advisory).await.unwrap().record;
+        record.workarounds = "Nothing helps.".into();
+        advisories::update(app, &on, &advisory, record).await.unwrap();
+        let refused = disclosure::resume(app, &lead, &plan.id.to_string()).await.unwrap_err();
+        assert!(matches!(refused, AppError::Conflict(ref m) if m.contains("changed since its approval")), "{refused}");
+        disclosure::cancel(app, &lead, &plan.id.to_string(), "re-plan").await.unwrap();
+        let decided =
+            disclosure::decide_step(app, &lead, &plan.id.to_string(), "advisory", StepDecision::Retry, "").await;
+        assert!(matches!(decided, Err(AppError::Conflict(_))), "{decided:?}");
     }
 }
 

@@ -17,6 +17,8 @@ CREATE TABLE disclosure_plans (
     content_enc   BLOB NOT NULL,
     content_hash  TEXT NOT NULL,
     planned_by    TEXT NOT NULL,
+    -- Every identity that prepared or changed the plan, comma-separated: none may approve it.
+    editors       TEXT NOT NULL DEFAULT '',
     approved_by   TEXT,
     approved_hash TEXT,
     approved_at   BIGINT,
