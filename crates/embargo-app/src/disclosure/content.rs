@@ -276,3 +276,55 @@ pub(crate) fn steps(content: &PlanContent) -> Vec<NewStep> {
     add("closeout", StepKind::CloseOut, None, "partners, reporter, report state, access, archive".into());
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content() -> PlanContent {
+        PlanContent {
+            report: "SEC-2026-1".into(),
+            at: "2026-12-15T16:00:00Z".parse().unwrap(),
+            emergency: false,
+            advisory: None,
+            push: None,
+            push_problems: Vec::new(),
+            artifacts: vec!["https://example.org/app-1.0.1.tar".into()],
+            targets: [("slack".to_owned(), "digest-a".to_owned())].into_iter().collect(),
+            messages: vec![Message {
+                channel: "x".into(),
+                destination: "https://api.x.com".into(),
+                subject: String::new(),
+                text: "{advisory_id}: upgrade. Mitigation: none.".into(),
+                edited: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_hash_sees_the_channels_accounts_the_texts_and_the_instant() {
+        let base = content();
+        let hash = base.hash();
+        assert_eq!(hash, content().hash(), "the same content hashes the same");
+        let mut other_webhook = content();
+        other_webhook.targets.insert("slack".into(), "digest-b".into());
+        assert_ne!(hash, other_webhook.hash(), "another webhook or token disarms");
+        let mut other_text = content();
+        other_text.messages[0].text.push('!');
+        assert_ne!(hash, other_text.hash());
+        let mut later = content();
+        later.at = "2026-12-15T16:00:01Z".parse().unwrap();
+        assert_ne!(hash, later.hash());
+        let mut emergency = content();
+        emergency.emergency = true;
+        assert_ne!(hash, emergency.hash());
+    }
+
+    #[test]
+    fn a_text_the_channel_would_refuse_keeps_the_plan_from_approval() {
+        let mut c = content();
+        assert!(c.problems().iter().all(|p| !p.contains("the x message")), "{:?}", c.problems());
+        c.messages[0].text = "Upgrade now.".into();
+        assert!(c.problems().iter().any(|p| p.contains("the x message") && p.contains("marker")), "{:?}", c.problems());
+    }
+}
