@@ -176,7 +176,7 @@ pub async fn run(app: App, command: DisclosureCommand) -> Outcome {
                 None => disclosure::status(&app, &local, &plan).await?,
             };
             let message = view.content.message(&channel).ok_or_else(|| {
-                Failure::from(AppError::NotFound(format!("plan {} has no {channel} message", view.id)))
+                Failure::from(AppError::NotFound(format!("a message for channel {channel:?} in plan {}", view.id)))
             })?;
             println!("To: {}", message.destination);
             if !message.subject.is_empty() {

@@ -440,7 +440,7 @@ pub async fn set_message(
         .messages
         .iter_mut()
         .find(|m| m.channel == channel)
-        .ok_or_else(|| AppError::NotFound(format!("plan {} has no message for channel {channel:?}", found.id)))?;
+        .ok_or_else(|| AppError::NotFound(format!("a message for channel {channel:?} in plan {}", found.id)))?;
     if text.trim().is_empty() {
         return Err(AppError::Invalid("an announcement cannot be empty".into()));
     }
@@ -532,7 +532,7 @@ pub async fn decide_step(
     let target = steps
         .iter()
         .find(|s| s.name == step)
-        .ok_or_else(|| AppError::NotFound(format!("plan {} has no step {step:?}", found.id)))?;
+        .ok_or_else(|| AppError::NotFound(format!("step {step:?} of plan {}", found.id)))?;
     let to = match decision {
         StepDecision::MarkDone => StepState::Done,
         StepDecision::Retry => StepState::Pending,
