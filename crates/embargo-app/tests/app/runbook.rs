@@ -130,25 +130,15 @@ async fn run_until_settled(app: &App, clock: &embargo_test_support::ManualClock,
     panic!("{plan} never settled: {:?}", disclosure::status(app, &local(), plan).await.unwrap().steps);
 }
 
-/// A quoted-printable body decoded (enough for ASCII text: `=XX` and soft line breaks).
-fn quoted_printable(text: &str) -> String {
-    let text = text.replace("=\r\n", "").replace("=\n", "");
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 3 <= bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The fakes of the channels, the site's repository (in `root`) and a report with its fix.
+async fn world(
+    db: embargo_test_support::TestDb,
+) -> (AnnounceFake, tempfile::TempDir, PathBuf, crate::release::Fixture) {
+    let fake = AnnounceFake::start();
+    let root = tempfile::tempdir().unwrap();
+    let site = site_repository(root.path());
+    let f = fixture(db, |c| channels(c, &fake, &site)).await;
+    (fake, root, site, f)
 }
 
 fn step<'a>(view: &'a disclosure::PlanView, name: &str) -> &'a disclosure::StepView {
@@ -161,10 +151,7 @@ async fn the_whole_runbook_pushes_builds_publishes_and_announces_each_once_throu
         return;
     }
     for db in both_backends() {
-        let fake = AnnounceFake::start();
-        let root = tempfile::tempdir().unwrap();
-        let site = site_repository(root.path());
-        let f = fixture(db, |c| channels(c, &fake, &site)).await;
+        let (fake, root, site, f) = world(db).await;
         let app = &f.it.app;
         let backend = f.it.db.backend;
         let www = f.it.dir.path().join("www");
@@ -262,7 +249,13 @@ async fn the_whole_runbook_pushes_builds_publishes_and_announces_each_once_throu
             .filter(|m| m.contains(&format!("To: {LIST}")))
             .collect();
         assert_eq!(mails.len(), 1, "{backend}");
-        assert!(quoted_printable(&mails[0]).contains(MITIGATION), "plain text keeps every character: {}", mails[0]);
+        let text = mail_parser::MessageParser::default()
+            .parse(mails[0].as_bytes())
+            .unwrap()
+            .body_text(0)
+            .unwrap()
+            .into_owned();
+        assert!(text.contains(MITIGATION), "plain text keeps every character: {text}");
         assert!(mails[0].contains("Message-ID: <embargo.disclosure."), "{}", mails[0]);
         // The blog post is in the site's repository once, and Hugo builds it with the
         // mitigation as text.
@@ -306,10 +299,7 @@ async fn a_corrupted_artifact_stops_the_plan_before_anything_is_announced() {
         return;
     }
     for db in both_backends() {
-        let fake = AnnounceFake::start();
-        let root = tempfile::tempdir().unwrap();
-        let site = site_repository(root.path());
-        let f = fixture(db, |c| channels(c, &fake, &site)).await;
+        let (fake, _root, _site, f) = world(db).await;
         let app = &f.it.app;
         let backend = f.it.db.backend;
         // The artifacts are there already, one of them not what SHA256SUMS says.
