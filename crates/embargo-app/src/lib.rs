@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod backup;
 pub mod advisories;
 pub mod assessment;
 pub mod audit;
@@ -23,11 +24,13 @@ mod context;
 pub mod cve;
 pub mod diagnostics;
 pub mod disclosure;
+pub mod doctor;
 mod error;
 pub mod fixes;
 pub mod intake;
 pub mod intents;
 pub mod jobs;
+pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod openpgp;

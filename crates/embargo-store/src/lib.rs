@@ -39,6 +39,7 @@ pub mod intents;
 pub mod jobs;
 pub mod messages;
 pub mod meta;
+pub mod ops;
 pub mod metrics;
 pub mod partners;
 pub mod products;
