@@ -70,7 +70,9 @@ impl Encryption {
                 .filter(|r| !r.is_empty())
                 .map(|r| {
                     r.parse::<age::x25519::Recipient>().map_err(|e| {
-                        AppError::Invalid(format!("EMBARGO_BACKUP_RECIPIENT: {r:?} is not an age recipient (age1...): {e}"))
+                        AppError::Invalid(format!(
+                            "EMBARGO_BACKUP_RECIPIENT: {r:?} is not an age recipient (age1...): {e}"
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -325,6 +327,7 @@ fn write_archive(input: ArchiveInput<'_>) -> Result<BackupSummary, AppError> {
             || (top
                 && (name == KEY_FILE_NAME
                     || name == PREVIOUS_KEY_FILE_NAME
+                    || name == "master.key.lock"
                     || name == CHECKPOINTS
                     || name.starts_with(".backup-")
                     || name.starts_with(".restore-")
@@ -335,13 +338,12 @@ fn write_archive(input: ArchiveInput<'_>) -> Result<BackupSummary, AppError> {
                 p == db || p.strip_prefix(&db).is_some_and(|rest| ["-wal", "-shm", "-journal"].contains(&rest))
             })
     };
-    walk(data_dir, data_dir, &skip, &mut files, &mut skipped).map_err(|e| internal(format!("{}: {e}", data_dir.display())))?;
+    walk(data_dir, data_dir, &skip, &mut files, &mut skipped)
+        .map_err(|e| internal(format!("{}: {e}", data_dir.display())))?;
     manifest.files = u64::try_from(files.len()).unwrap_or(u64::MAX) + u64::from(checkpoints.is_some());
 
-    let partial = out.with_file_name(format!(
-        ".{}.partial",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("embargo-backup")
-    ));
+    let partial = out
+        .with_file_name(format!(".{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("embargo-backup")));
     let result = (|| -> Result<(), AppError> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -353,7 +355,8 @@ fn write_archive(input: ArchiveInput<'_>) -> Result<BackupSummary, AppError> {
         let file = options.open(&partial).map_err(|e| internal(format!("{}: {e}", partial.display())))?;
         let encryptor = match &encryption {
             Encryption::Recipients(recipients) => {
-                age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(internal)?
+                age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                    .map_err(internal)?
             }
             Encryption::Passphrase(pass) => age::Encryptor::with_user_passphrase(pass.clone()),
         };
@@ -464,8 +467,20 @@ fn libpq_target(url: &str) -> Result<(String, Option<String>), AppError> {
                 "application-name" => "application_name",
                 other => other,
             };
-            ["host", "hostaddr", "port", "dbname", "user", "sslmode", "sslrootcert", "sslcert", "sslkey",
-             "application_name", "options", "connect_timeout"]
+            [
+                "host",
+                "hostaddr",
+                "port",
+                "dbname",
+                "user",
+                "sslmode",
+                "sslrootcert",
+                "sslcert",
+                "sslkey",
+                "application_name",
+                "options",
+                "connect_timeout",
+            ]
             .contains(&k)
             .then(|| (k.to_owned(), v.into_owned()))
         })
@@ -585,8 +600,8 @@ pub async fn restore(
     let backend = embargo_store::Backend::of_url(url.expose()).map_err(|e| RestoreFailure::Failed(e.to_string()))?;
     // 1. The targets must be empty.
     if data_dir.exists() {
-        let mut entries =
-            std::fs::read_dir(&data_dir).map_err(|e| RestoreFailure::NotEmpty(format!("{}: {e}", data_dir.display())))?;
+        let mut entries = std::fs::read_dir(&data_dir)
+            .map_err(|e| RestoreFailure::NotEmpty(format!("{}: {e}", data_dir.display())))?;
         if entries.next().is_some() {
             return Err(RestoreFailure::NotEmpty(format!(
                 "refusing to restore into {}: the data directory is not empty. Restore into a new, empty directory \
@@ -628,10 +643,9 @@ pub async fn restore(
         .map_err(|e| RestoreFailure::Failed(format!("{}: {e}", parent.display())))?;
     let staging_dir = staging.0.clone();
     let source = file.to_path_buf();
-    let (manifest, files, database) =
-        tokio::task::spawn_blocking(move || unpack(&source, &staging_dir, decryption))
-            .await
-            .map_err(|e| RestoreFailure::Failed(e.to_string()))??;
+    let (manifest, files, database) = tokio::task::spawn_blocking(move || unpack(&source, &staging_dir, decryption))
+        .await
+        .map_err(|e| RestoreFailure::Failed(e.to_string()))??;
     if manifest.backend != backend.as_str() {
         return Err(RestoreFailure::Unreadable(format!(
             "this backup is of a {} instance; restore it into a {} database (--database-url)",
@@ -647,11 +661,11 @@ pub async fn restore(
             if let Some(dir) = place.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| RestoreFailure::Failed(format!("{}: {e}", dir.display())))?;
             }
-            std::fs::rename(&database, &place).map_err(|e| RestoreFailure::Failed(format!("{}: {e}", place.display())))?;
+            std::fs::rename(&database, &place)
+                .map_err(|e| RestoreFailure::Failed(format!("{}: {e}", place.display())))?;
         }
         embargo_store::Backend::Postgres => {
-            let (target, password) =
-                libpq_target(url.expose()).map_err(|e| RestoreFailure::Failed(e.to_string()))?;
+            let (target, password) = libpq_target(url.expose()).map_err(|e| RestoreFailure::Failed(e.to_string()))?;
             let args = vec![
                 "--no-owner".to_owned(),
                 "--no-privileges".to_owned(),
@@ -660,9 +674,7 @@ pub async fn restore(
                 format!("--dbname={target}"),
                 database.display().to_string(),
             ];
-            run_pg(pg_program("pg_restore", server_version), args, password)
-                .await
-                .map_err(RestoreFailure::Failed)?;
+            run_pg(pg_program("pg_restore", server_version), args, password).await.map_err(RestoreFailure::Failed)?;
             let _ = std::fs::remove_file(&database);
         }
     }
@@ -670,20 +682,20 @@ pub async fn restore(
     if data_dir.exists() {
         std::fs::remove_dir(&data_dir).map_err(|e| RestoreFailure::Failed(format!("{}: {e}", data_dir.display())))?;
     }
-    std::fs::rename(&staging.0, &data_dir).map_err(|e| RestoreFailure::Failed(format!("{}: {e}", data_dir.display())))?;
+    std::fs::rename(&staging.0, &data_dir)
+        .map_err(|e| RestoreFailure::Failed(format!("{}: {e}", data_dir.display())))?;
     if let Ok(dir) = std::fs::File::open(&parent) {
         let _ = dir.sync_all();
     }
     // 5. The instance must open with its key, its sealed data must open, its chain verify.
-    let (app, _) =
-        App::open_instance(config, std::sync::Arc::new(crate::SystemClock), crate::OpenMode::Existing).await.map_err(
-            |e| match e {
-                crate::OpenError::Config(message) => RestoreFailure::KeyMismatch(format!(
-                    "the restored data cannot be opened with the master key in use: {message}"
-                )),
-                other => RestoreFailure::Failed(other.to_string()),
-            },
-        )?;
+    let (app, _) = App::open_instance(config, std::sync::Arc::new(crate::SystemClock), crate::OpenMode::Existing)
+        .await
+        .map_err(|e| match e {
+            crate::OpenError::Config(message) => RestoreFailure::KeyMismatch(format!(
+                "the restored data cannot be opened with the master key in use: {message}"
+            )),
+            other => RestoreFailure::Failed(other.to_string()),
+        })?;
     let opened = crate::openpgp::instance_key(&app).await;
     if let Err(e) = opened {
         app.store.close().await;
@@ -764,7 +776,11 @@ fn unpack(source: &Path, dir: &Path, decryption: Decryption) -> Result<(Manifest
         let kind = entry.header().entry_type();
         // Hostile archives are normal: only plain relative paths, only files and directories.
         if path.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(unreadable(format!("{} holds a path outside the backup: {}", source.display(), path.display())));
+            return Err(unreadable(format!(
+                "{} holds a path outside the backup: {}",
+                source.display(),
+                path.display()
+            )));
         }
         let text = path.to_string_lossy().into_owned();
         if manifest.is_none() {
@@ -801,7 +817,8 @@ fn unpack(source: &Path, dir: &Path, decryption: Decryption) -> Result<(Manifest
         };
         match kind {
             tar::EntryType::Directory => {
-                std::fs::create_dir_all(&target).map_err(|e| RestoreFailure::Failed(format!("{}: {e}", target.display())))?;
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| RestoreFailure::Failed(format!("{}: {e}", target.display())))?;
                 set_private(&target, 0o700);
             }
             tar::EntryType::Regular | tar::EntryType::GNUSparse | tar::EntryType::Continuous => {

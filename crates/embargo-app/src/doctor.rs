@@ -209,19 +209,24 @@ async fn database(config: &Config, keys: Option<Keyring>, checks: &mut Vec<Check
     }
     let have_keys = keys.is_some();
     let keys = std::sync::Arc::new(keys.unwrap_or_else(Keyring::generate));
-    let store = match tokio::time::timeout(Duration::from_secs(15), embargo_store::Store::connect(url.expose(), keys.clone()))
-        .await
-    {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            checks.push(fail("database", format!("{place}: {e}"), "check database_url and that the server runs"));
-            return;
-        }
-        Err(_) => {
-            checks.push(fail("database", format!("{place}: no answer within 15 s"), "check that the database server runs"));
-            return;
-        }
-    };
+    let store =
+        match tokio::time::timeout(Duration::from_secs(15), embargo_store::Store::connect(url.expose(), keys.clone()))
+            .await
+        {
+            Ok(Ok(store)) => store,
+            Ok(Err(e)) => {
+                checks.push(fail("database", format!("{place}: {e}"), "check database_url and that the server runs"));
+                return;
+            }
+            Err(_) => {
+                checks.push(fail(
+                    "database",
+                    format!("{place}: no answer within 15 s"),
+                    "check that the database server runs",
+                ));
+                return;
+            }
+        };
     match store.is_initialised().await {
         Ok(true) => checks.push(ok("database", format!("{place} answers and holds an instance"))),
         Ok(false) => {
@@ -318,7 +323,11 @@ fn public_url(config: &Config) -> Check {
     let parsed = match reqwest::Url::parse(text) {
         Ok(url) => url,
         Err(e) => {
-            return fail("public-url", format!("public_url {text:?} is not a URL: {e}"), "set public_url to https://HOST");
+            return fail(
+                "public-url",
+                format!("public_url {text:?} is not a URL: {e}"),
+                "set public_url to https://HOST",
+            );
         }
     };
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
@@ -337,7 +346,9 @@ fn public_url(config: &Config) -> Check {
         if !loopback {
             return warn(
                 "public-url",
-                format!("public_url {text} is not https: sign-in cookies travel in clear, and the instance is no CSAF provider"),
+                format!(
+                    "public_url {text} is not https: sign-in cookies travel in clear, and the instance is no CSAF provider"
+                ),
                 "serve it over https (behind a TLS proxy) and set public_url to https://...",
             );
         }
@@ -359,16 +370,19 @@ fn tls_files(config: &Config, checks: &mut Vec<Check>) {
                 return Err(fail("tls", format!("{what} is not set"), format!("set {what} (a PEM file)")));
             }
             std::fs::read(path).map_err(|e| {
-                fail("tls", format!("{what} {path} cannot be read: {e}"), format!("put the PEM file at {path}, readable by Embargo"))
+                fail(
+                    "tls",
+                    format!("{what} {path} cannot be read: {e}"),
+                    format!("put the PEM file at {path}, readable by Embargo"),
+                )
             })
         };
         match (read("mail.tls_certificate", &mail.tls_certificate), read("mail.tls_key", &mail.tls_key)) {
             (Ok(cert), Ok(key)) => match embargo_mail::smtp::tls_acceptor(&cert, &key) {
                 Ok(_) => {
-                    checks.push(
-                        private_file("tls", Path::new(&mail.tls_key), "the TLS private key")
-                            .unwrap_or_else(|| ok("tls", format!("mail TLS certificate {} and key load", mail.tls_certificate))),
-                    );
+                    checks.push(private_file("tls", Path::new(&mail.tls_key), "the TLS private key").unwrap_or_else(
+                        || ok("tls", format!("mail TLS certificate {} and key load", mail.tls_certificate)),
+                    ));
                 }
                 Err(e) => checks.push(fail(
                     "tls",
@@ -399,7 +413,9 @@ async fn relay(config: &Config) -> Check {
     }
     let parsed = match reqwest::Url::parse(relay) {
         Ok(url) => url,
-        Err(e) => return fail("relay", format!("mail.relay cannot be read: {e}"), "set mail.relay to smtp://HOST:PORT"),
+        Err(e) => {
+            return fail("relay", format!("mail.relay cannot be read: {e}"), "set mail.relay to smtp://HOST:PORT");
+        }
     };
     let Some(host) = parsed.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned()) else {
         return fail("relay", "mail.relay names no host", "set mail.relay to smtp://HOST:PORT");
@@ -411,7 +427,11 @@ async fn relay(config: &Config) -> Check {
     let mut stream = match connect {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
-            return fail("relay", format!("the relay {shown} cannot be reached: {e}"), "check mail.relay and that the relay runs");
+            return fail(
+                "relay",
+                format!("the relay {shown} cannot be reached: {e}"),
+                "check mail.relay and that the relay runs",
+            );
         }
         Err(_) => {
             return fail(
@@ -430,7 +450,10 @@ async fn relay(config: &Config) -> Check {
         Ok(Ok(n)) if banner[..n].starts_with(b"220") => ok("relay", format!("the relay {shown} greets (220)")),
         Ok(Ok(n)) => fail(
             "relay",
-            format!("the relay {shown} answered {:?}, not an SMTP greeting", String::from_utf8_lossy(&banner[..n.min(80)]).trim()),
+            format!(
+                "the relay {shown} answered {:?}, not an SMTP greeting",
+                String::from_utf8_lossy(&banner[..n.min(80)]).trim()
+            ),
             "check mail.relay's host and port",
         ),
         _ => fail("relay", format!("the relay {shown} sent no SMTP greeting"), "check mail.relay's host and port"),
@@ -440,7 +463,11 @@ async fn relay(config: &Config) -> Check {
 async fn dns(config: &Config) -> Vec<Check> {
     let address = &config.organisation.security_address;
     let Some(domain) = address.rsplit_once('@').map(|(_, d)| d.to_owned()).filter(|d| !d.is_empty()) else {
-        return vec![fail("dns", format!("the security address {address:?} has no domain"), "set organisation.security_address")];
+        return vec![fail(
+            "dns",
+            format!("the security address {address:?} has no domain"),
+            "set organisation.security_address",
+        )];
     };
     let server = if config.mail.dns_server.is_empty() {
         None
@@ -448,7 +475,11 @@ async fn dns(config: &Config) -> Vec<Check> {
         match config.mail.dns_server.parse::<SocketAddr>() {
             Ok(server) => Some(server),
             Err(_) => {
-                return vec![fail("dns", format!("mail.dns_server {:?} is not IP:PORT", config.mail.dns_server), "fix mail.dns_server")];
+                return vec![fail(
+                    "dns",
+                    format!("mail.dns_server {:?} is not IP:PORT", config.mail.dns_server),
+                    "fix mail.dns_server",
+                )];
             }
         }
     };
@@ -462,13 +493,17 @@ async fn dns(config: &Config) -> Vec<Check> {
     if let (DnsAnswer::NoAnswer(why), DnsAnswer::NoAnswer(_)) = (&spf, &dmarc) {
         return vec![warn(
             "dns",
-            format!("no resolver answered ({why}): SPF and DMARC of {domain} cannot be checked, and incoming mail's sender authentication gives temperror"),
+            format!(
+                "no resolver answered ({why}): SPF and DMARC of {domain} cannot be checked, and incoming mail's sender authentication gives temperror"
+            ),
             "make a DNS resolver reachable (or set mail.dns_server)",
         )];
     }
     let mut checks = Vec::new();
     checks.push(match spf {
-        DnsAnswer::Found(records) if records.iter().any(|r| r.trim_start().to_ascii_lowercase().starts_with("v=spf1")) => {
+        DnsAnswer::Found(records)
+            if records.iter().any(|r| r.trim_start().to_ascii_lowercase().starts_with("v=spf1")) =>
+        {
             ok("dns", format!("{domain} publishes SPF"))
         }
         DnsAnswer::NoAnswer(why) => warn("dns", format!("no answer for {domain} TXT: {why}"), "check the resolver"),
@@ -479,7 +514,9 @@ async fn dns(config: &Config) -> Vec<Check> {
         ),
     });
     checks.push(match dmarc {
-        DnsAnswer::Found(records) if records.iter().any(|r| r.trim_start().to_ascii_uppercase().starts_with("V=DMARC1")) => {
+        DnsAnswer::Found(records)
+            if records.iter().any(|r| r.trim_start().to_ascii_uppercase().starts_with("V=DMARC1")) =>
+        {
             ok("dns", format!("{domain} publishes DMARC"))
         }
         DnsAnswer::NoAnswer(why) => warn("dns", format!("no answer for {dmarc_name} TXT: {why}"), "check the resolver"),

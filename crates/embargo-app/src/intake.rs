@@ -239,8 +239,8 @@ async fn ingest_in(
         && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
     {
         // The key was loaded when the message was parsed (no second transaction here).
-        let key = crate::openpgp::loaded_key(app)
-            .ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
+        let key =
+            crate::openpgp::loaded_key(app).ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
         let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
         pgp = embargo_mail::parse_with_limit(raw, Some(&key), Some(&certificate), decoded_limit).pgp;
     }

@@ -59,6 +59,9 @@ pub struct RotationSummary {
     pub rewrapped: u64,
     /// Full passes over the sealed columns.
     pub passes: u32,
+    /// With keys from the environment and no older key given yet: only the derivation root was
+    /// recorded; the operator now restarts every process with the new and the old key.
+    pub prepared_only: bool,
     /// Whether the old key files were removed (false with keys from the environment: the
     /// operator removes `EMBARGO_MASTER_KEY_PREVIOUS`).
     pub previous_file_removed: bool,
@@ -89,20 +92,26 @@ pub async fn rotate_master(
         tx.rollback().await?;
     }
     let mut summary = RotationSummary::default();
+    // One rotation at a time per data directory (the lock goes with the process).
+    let _lock = lock(&data_dir)?;
     if keys.previous_key_ids().is_empty() {
-        if key_source() == KeySource::Environment {
-            return Err(AppError::Invalid(
-                "the master key comes from EMBARGO_MASTER_KEY: set EMBARGO_MASTER_KEY to a new key (32 random \
-                 bytes, base64) and EMBARGO_MASTER_KEY_PREVIOUS to the old one for every process, restart them, \
-                 then run `embargo keys rotate-master` to re-wrap the data"
-                    .into(),
-            ));
-        }
-        // 1. Keep the derivation root (blind indexes stay valid), sealed under the old key.
+        // 1. Keep the derivation root (blind indexes stay valid), sealed under the old key,
+        //    before any process uses the new key.
         let mut tx = app.store.begin().await?;
         let root = keys.derivation_root();
         meta::record_derivation_root(&mut tx, &base64_of(&root)).await?;
         tx.commit().await?;
+        if key_source() == KeySource::Environment {
+            progress(
+                "the master key comes from EMBARGO_MASTER_KEY: the derivation root is recorded; now set \
+                 EMBARGO_MASTER_KEY to a new key (32 random bytes, base64) and EMBARGO_MASTER_KEY_PREVIOUS to the \
+                 old one for every process, restart them, then run `embargo keys rotate-master` again to re-wrap \
+                 the data",
+            );
+            summary.prepared_only = true;
+            summary.new_key_id = keys.key_id();
+            return Ok(summary);
+        }
         // 2. The old key goes to master.key.previous first, then the new key into master.key:
         //    a kill between the two leaves the old key in both, which is no rotation yet.
         let old = keys.current_base64();
@@ -110,8 +119,11 @@ pub async fn rotate_master(
         embargo_crypto::write_private_file(&data_dir.join(PREVIOUS_KEY_FILE_NAME), &format!("{}\n", old.as_str()))
             .map_err(|e| internal(format!("{}: {e}", data_dir.join(PREVIOUS_KEY_FILE_NAME).display())))?;
         crash_point("previous-written");
-        embargo_crypto::write_private_file(&data_dir.join(KEY_FILE_NAME), &format!("{}\n", new.current_base64().as_str()))
-            .map_err(|e| internal(format!("{}: {e}", data_dir.join(KEY_FILE_NAME).display())))?;
+        embargo_crypto::write_private_file(
+            &data_dir.join(KEY_FILE_NAME),
+            &format!("{}\n", new.current_base64().as_str()),
+        )
+        .map_err(|e| internal(format!("{}: {e}", data_dir.join(KEY_FILE_NAME).display())))?;
         summary.started = true;
         progress(&format!("new master key {} written to {}", new.key_id(), data_dir.join(KEY_FILE_NAME).display()));
     }
@@ -160,7 +172,10 @@ pub async fn rotate_master(
         }
         if found == 0 {
             let wait = switched_at + i64::try_from(grace.as_millis()).unwrap_or(i64::MAX) - pass_started;
-            progress(&format!("waiting {} s (the grace after the switch) before the last pass", wait.max(0) / 1000 + 1));
+            progress(&format!(
+                "waiting {} s (the grace after the switch) before the last pass",
+                wait.max(0) / 1000 + 1
+            ));
             tokio::time::sleep(Duration::from_millis(u64::try_from(wait.max(0)).unwrap_or(0) + 10)).await;
         }
     }
@@ -238,6 +253,25 @@ async fn rewrap_pass(
     found += meta_found;
     summary.rewrapped += meta_written;
     Ok(found)
+}
+
+/// An exclusive lock on `<data_dir>/master.key.lock`, held until dropped (or the process
+/// ends): two rotations at once would each write a new key.
+fn lock(data_dir: &Path) -> Result<std::fs::File, AppError> {
+    let path = data_dir.join("master.key.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| internal(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::Conflict(
+            "another `embargo keys rotate-master` is running on this data directory; let it finish".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(internal(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// The crash tests' kill switch: `EMBARGO_TEST_CRASH_AT=keys.rotate.<phase>` kills the

@@ -13,11 +13,11 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
-pub mod backup;
 pub mod advisories;
 pub mod assessment;
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod checkpoints;
 pub mod config;
 mod context;

@@ -124,13 +124,15 @@ pub async fn rotate(app: &App, actor: &Actor) -> Result<Rotated, AppError> {
     let armored = new.to_armored_secret().map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = app.store.begin().await?;
     authz::require(&mut tx, actor, Permission::ManageAccounts).await?;
+    // The counter first: it locks its row, so concurrent rotations run one after the other
+    // and each retires the key the previous one made.
+    meta::increment(&mut tx, VERSION_KEY).await?;
     let current = meta::get_sealed(&mut tx, META_KEY)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the instance key vanished")))?;
     let old = InstanceKey::from_armored_secret(&current).map_err(|e| AppError::Internal(e.into()))?;
     meta::set_sealed(&mut tx, &format!("{RETIRED_PREFIX}{}", old.fingerprint()), &current).await?;
     meta::set_sealed(&mut tx, META_KEY, &armored).await?;
-    meta::increment(&mut tx, VERSION_KEY).await?;
     audit::record(
         &mut tx,
         app,

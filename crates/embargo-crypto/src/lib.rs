@@ -196,8 +196,7 @@ impl Keyring {
     /// This keyring with older master keys that still open values (not seal them).
     pub fn with_previous(self, previous: Vec<[u8; 32]>) -> Self {
         let keys = self.keys();
-        let previous: Vec<Master> =
-            previous.into_iter().map(Master::new).filter(|m| m.id != keys.current.id).collect();
+        let previous: Vec<Master> = previous.into_iter().map(Master::new).filter(|m| m.id != keys.current.id).collect();
         Self::build(keys.current.clone(), previous, keys.root.clone())
     }
 
@@ -371,7 +370,10 @@ impl Keyring {
         let keys = self.keys();
         let (header, rest) = sealed.split_at(HEADER_LEN);
         let Some(master) = std::iter::once(&keys.current).chain(&keys.previous).find(|m| header[1..] == m.id) else {
-            return Err(CryptoError::WrongKey { found: hex::encode(&header[1..]), expected: hex::encode(keys.current.id) });
+            return Err(CryptoError::WrongKey {
+                found: hex::encode(&header[1..]),
+                expected: hex::encode(keys.current.id),
+            });
         };
         let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
         let wrapped = &rest[..WRAPPED_KEY_LEN];

@@ -150,9 +150,9 @@ impl Checker {
                     .answers()
                     .iter()
                     .filter_map(|record| match &record.data {
-                        mail_auth::hickory_resolver::proto::rr::RData::TXT(txt) => Some(
-                            txt.txt_data.iter().map(|part| String::from_utf8_lossy(part).into_owned()).collect(),
-                        ),
+                        mail_auth::hickory_resolver::proto::rr::RData::TXT(txt) => {
+                            Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part).into_owned()).collect())
+                        }
                         _ => None,
                     })
                     .collect();

@@ -66,9 +66,7 @@ impl Store {
     pub async fn table_count(&self) -> Result<i64, StoreError> {
         let sql = match self.backend {
             Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type IN ('table', 'view')",
-            Backend::Postgres => {
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
-            }
+            Backend::Postgres => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
         };
         Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
@@ -78,7 +76,8 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let text: String = sqlx::query_scalar("SELECT current_setting('server_version_num')").fetch_one(&self.pool).await?;
+        let text: String =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')").fetch_one(&self.pool).await?;
         Ok(text.trim().parse().ok())
     }
 
@@ -104,9 +103,7 @@ impl Store {
         };
         let known = migrator.iter().map(|m| (m.version, m.description.to_string())).collect();
         let has_table = match self.backend {
-            Backend::Sqlite => {
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
-            }
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
             Backend::Postgres => {
                 "SELECT COUNT(*) FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
@@ -186,7 +183,12 @@ pub async fn rewrap_batch(
         Backend::Postgres => "(0,0)".to_owned(),
     });
     // The names come from the catalogue and are checked to be plain identifiers above.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(start).bind(current).bind(limit).fetch_all(tx.conn()).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+        .bind(start)
+        .bind(current)
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?;
     let mut out = Rewrapped::default();
     let update = match tx.backend {
         Backend::Sqlite => format!("UPDATE {table} SET {col} = $1 WHERE rowid = CAST($2 AS INTEGER) AND {col} = $3"),
@@ -197,7 +199,12 @@ pub async fn rewrap_batch(
         let value: Vec<u8> = row.try_get("v")?;
         out.found += 1;
         if let Some(new) = tx.keys.rewrap(&value)? {
-            let done = sqlx::query(sqlx::AssertSqlSafe(update.clone())).bind(new).bind(&pos).bind(&value).execute(tx.conn()).await?;
+            let done = sqlx::query(sqlx::AssertSqlSafe(update.clone()))
+                .bind(new)
+                .bind(&pos)
+                .bind(&value)
+                .execute(tx.conn())
+                .await?;
             out.written += done.rows_affected();
         }
         out.next = Some(pos);

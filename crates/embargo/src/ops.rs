@@ -108,6 +108,9 @@ pub async fn keys(app: App, command: KeysCommand) -> Outcome {
             };
             let summary = embargo_app::keys::rotate_master(&app, &actor, &options, |line| println!("{line}")).await;
             summary.map(|s| {
+                if s.prepared_only {
+                    return;
+                }
                 println!(
                     "master key rotated: {} in use; {} retired ({} value(s) re-wrapped in {} pass(es){})",
                     s.new_key_id,

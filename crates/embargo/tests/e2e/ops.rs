@@ -201,7 +201,11 @@ fn a_restore_says_plainly_when_it_cannot_decrypt_or_the_key_does_not_open_the_da
     damaged[at] ^= 0x40;
     let damaged_file = dir.join("damaged.age");
     std::fs::write(&damaged_file, &damaged).unwrap();
-    let out = run_env(&target, &["restore", damaged_file.to_str().unwrap()], &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")]);
+    let out = run_env(
+        &target,
+        &["restore", damaged_file.to_str().unwrap()],
+        &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")],
+    );
     assert_eq!(out.code, 65, "{}", out.stderr);
     assert!(out.stderr.contains("damaged or was altered"), "{}", out.stderr);
 
@@ -228,14 +232,19 @@ fn a_restore_says_plainly_when_it_cannot_decrypt_or_the_key_does_not_open_the_da
         let used = pg.fresh_database();
         let occupied = Instance::new(BIN, Some(&used));
         let empty_dir = Instance::uncreated(BIN, Some(&used));
-        let out = run_env(&empty_dir, &["restore", backup.to_str().unwrap()], &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")]);
+        let out = run_env(
+            &empty_dir,
+            &["restore", backup.to_str().unwrap()],
+            &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")],
+        );
         assert_eq!(out.code, 73, "{}", out.stderr);
         assert!(out.stderr.contains("the database is not empty"), "{}", out.stderr);
         drop(occupied);
         // And an SQLite backup is not restored into PostgreSQL.
         let fresh = pg.fresh_database();
         let cross = Instance::uncreated(BIN, Some(&fresh));
-        let out = run_env(&cross, &["restore", backup.to_str().unwrap()], &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")]);
+        let out =
+            run_env(&cross, &["restore", backup.to_str().unwrap()], &[("EMBARGO_BACKUP_PASSPHRASE", "correct horse")]);
         assert_eq!(out.code, 65, "{}", out.stderr);
         assert!(out.stderr.contains("sqlite instance"), "{}", out.stderr);
     }
@@ -302,7 +311,11 @@ fn a_master_key_rotation_killed_mid_way_resumes_and_retires_the_old_key() {
         let out = it.run(&["audit", "verify"], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
         let out = it.run(&["audit", "list", "--json", "--limit", "1000"], b"");
-        assert!(out.stdout.contains("keys.master.switch") && out.stdout.contains("keys.master.rotate"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("keys.master.switch") && out.stdout.contains("keys.master.rotate"),
+            "{}",
+            out.stdout
+        );
         let restarted = it.serve(&FAST_JOBS);
         assert_eq!(restarted.http("GET", "/healthz", &[], b"").status, 200);
         drop(restarted);
@@ -370,8 +383,8 @@ fn an_openpgp_key_rotation_publishes_the_new_key_signs_with_it_and_still_reads_t
 
     // Mail encrypted to the old key is still read.
     let message = format!(
-        "From: reporter@example.net\r\nTo: security@example.org\r\nSubject: still old key\r\nMessage-ID: <old1@example.net>\r\n\r\n{}\r\n",
-        to_old.replace('\n', "\r\n")
+        "From: reporter@example.net\nTo: security@example.org\nSubject: still old key\nMessage-ID: <old1@example.net>\n\n{}\n",
+        to_old.replace("\r\n", "\n")
     );
     assert_eq!(smtp_send(&server, "reporter@example.net", &message), 250);
     let report = reports(&it).into_iter().find(|r| r["title"] == "still old key").expect("the report");
@@ -387,10 +400,8 @@ fn an_openpgp_key_rotation_publishes_the_new_key_signs_with_it_and_still_reads_t
     let (signed, signature) = signed_parts(&raw);
     std::fs::write(dir.join("ack.txt"), &signed).unwrap();
     std::fs::write(dir.join("ack.asc"), &signature).unwrap();
-    let (ok, _, status) = gpg_status(
-        &gpg,
-        &["--verify", dir.join("ack.asc").to_str().unwrap(), dir.join("ack.txt").to_str().unwrap()],
-    );
+    let (ok, _, status) =
+        gpg_status(&gpg, &["--verify", dir.join("ack.asc").to_str().unwrap(), dir.join("ack.txt").to_str().unwrap()]);
     assert!(ok && status.contains(&format!("VALIDSIG {new_fpr}")), "mail not signed by the new key: {status}");
     let out = it.run(&["audit", "list", "--json", "--limit", "1000"], b"");
     assert!(out.stdout.contains("openpgp.key.rotate"), "{}", out.stdout);
@@ -409,7 +420,9 @@ fn doctor_passes_a_healthy_instance_and_names_what_to_fix_on_broken_ones() {
         let it = Instance::new(BIN, Some(&db));
         let (code, out) = doctor(&it, &[]);
         assert_eq!(code, 0, "{}: {out}", db.backend);
-        for check in ["data-dir", "master-key", "database", "migrations", "sealed-data", "public-url", "relay", "dns", "clock"] {
+        for check in
+            ["data-dir", "master-key", "database", "migrations", "sealed-data", "public-url", "relay", "dns", "clock"]
+        {
             assert!(out.contains(check), "{check} missing: {out}");
         }
         // The machine has no DNS: a warning within the bound, never a hang or a failure.
@@ -446,7 +459,10 @@ fn doctor_passes_a_healthy_instance_and_names_what_to_fix_on_broken_ones() {
         // A missing TLS file.
         let (code, out) = doctor(
             &it,
-            &[("EMBARGO_MAIL__TLS_CERTIFICATE", "/nonexistent/cert.pem"), ("EMBARGO_MAIL__TLS_KEY", "/nonexistent/key.pem")],
+            &[
+                ("EMBARGO_MAIL__TLS_CERTIFICATE", "/nonexistent/cert.pem"),
+                ("EMBARGO_MAIL__TLS_KEY", "/nonexistent/key.pem"),
+            ],
         );
         assert_ne!(code, 0, "{out}");
         assert!(out.contains("/nonexistent/cert.pem"), "{out}");
@@ -485,7 +501,8 @@ fn doctor_passes_a_healthy_instance_and_names_what_to_fix_on_broken_ones() {
         assert_eq!(code, 0, "{out}");
 
         // A database behind on its migrations.
-        let url = it.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", it.data_dir.join("embargo.db").display()));
+        let url =
+            it.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", it.data_dir.join("embargo.db").display()));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             sqlx::any::install_default_drivers();
