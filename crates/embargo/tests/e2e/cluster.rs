@@ -393,3 +393,93 @@ async fn two_instances_on_one_postgresql_survive_a_killed_instance_and_a_databas
 fn web_load_check(addr: SocketAddr, cookie: &str) -> u16 {
     http_request(addr, "GET", "/inbox", &[("cookie", cookie)], b"").status
 }
+
+/// A private HAProxy (own configuration in `dir`, loopback only, foreground).
+struct HaProxy {
+    child: Child,
+}
+
+impl HaProxy {
+    fn start(dir: &Path, config: &str, ports: &[u16]) -> Option<Self> {
+        let bin = tool("haproxy")?;
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for port in ports {
+            crate::smtp::wait_for_port(*port);
+        }
+        Some(Self { child })
+    }
+}
+
+impl Drop for HaProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(args: &[&str]) -> Vec<String> {
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/smtp_client.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn behind_haproxy_each_sender_is_the_client_its_proxy_header_names() {
+    let Some(_) = tool("python3") else { return };
+    for db in embargo_test_support::both_backends() {
+        let it = Instance::new(BIN, Some(&db));
+        // Three messages a minute per sender; HAProxy's own address is a trusted balancer.
+        let file = config(
+            &it,
+            "[mail]\nmessages_per_minute_per_ip = 3\nmax_connections_per_ip = 2\nproxy_protocol_from = [\"127.0.0.1\"]\n",
+        );
+        let server = it.serve_with(&["--config", &file], &[]);
+        let (v2, v1) = (crate::smtp::free_port(), crate::smtp::free_port());
+        let config = format!(
+            "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\
+             frontend smtp_v2\n  bind 127.0.0.1:{v2}\n  default_backend embargo_v2\n\
+             backend embargo_v2\n  server a {smtp} send-proxy-v2\n\
+             frontend smtp_v1\n  bind 127.0.0.1:{v1}\n  default_backend embargo_v1\n\
+             backend embargo_v1\n  server a {smtp} send-proxy\n",
+            smtp = server.smtp_addr
+        );
+        let Some(_haproxy) = HaProxy::start(&it.path(""), &config, &[v2, v1]) else { return };
+        let (v2, v1) = (v2.to_string(), v1.to_string());
+
+        // Each sender behind the balancer has its own allowance: were the limit counted
+        // against the balancer's address, the second sender would be refused at once.
+        let tag = format!("proxied-{}", crate::smtp::rand_suffix());
+        let first = client(&["burst", "127.0.0.1", &v2, "127.0.0.2", "4", &format!("{tag}-a")]);
+        assert_eq!(first, ["250", "250", "250", "450"], "{}: sender 127.0.0.2 through send-proxy-v2", db.backend);
+        let second = client(&["burst", "127.0.0.1", &v2, "127.0.0.3", "3", &format!("{tag}-b")]);
+        assert_eq!(second, ["250", "250", "250"], "{}: sender 127.0.0.3 counted with another", db.backend);
+        let third = client(&["burst", "127.0.0.1", &v1, "127.0.0.4", "4", &format!("{tag}-c")]);
+        assert_eq!(third, ["250", "250", "250", "450"], "{}: sender 127.0.0.4 through send-proxy (v1)", db.backend);
+
+        // A connection from the balancer's address without a header is closed unanswered
+        // (it cannot be told from a spoofed one); a header from anyone else is not believed.
+        let smtp = server.smtp_addr.port().to_string();
+        assert_eq!(client(&["raw", "127.0.0.1", &smtp, "127.0.0.1", "EHLO direct.test"]), ["closed"]);
+        let spoof = client(&["raw", "127.0.0.1", &smtp, "127.0.0.5", "PROXY TCP4 192.0.2.1 127.0.0.1 1234 25"]);
+        assert!(spoof[0].starts_with("220 "), "{}: {spoof:?}", db.backend);
+        assert!(spoof[1].starts_with("500 "), "{}: a PROXY header from a client was taken: {spoof:?}", db.backend);
+        assert!(server.logs().contains("no PROXY header within 5 s"), "{}", server.logs());
+
+        let titles: Vec<String> =
+            crate::smtp::reports(&it).iter().map(|r| r["title"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(titles.iter().filter(|t| t.starts_with(&tag)).count(), 9, "{}: {titles:?}", db.backend);
+    }
+}

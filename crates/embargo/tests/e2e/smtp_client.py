@@ -12,7 +12,14 @@
       answered 250 (connection refused or cut, 4xx) is sent again, with the same Message-ID,
       after 100 ms on a new connection, until SECONDS have passed. Appends "N T" to LOG for
       every message answered 250 (T: seconds since the start), and "N refused CODE" for a 5xx.
+  smtp_client.py burst HOST PORT SOURCE COUNT TAG
+      From local address SOURCE, sends COUNT messages (Subject "TAG N") over one connection;
+      prints each message's reply code on a line.
+  smtp_client.py raw HOST PORT SOURCE LINE
+      From local address SOURCE, reads the greeting, sends LINE, prints both replies (or
+      "closed" when the server closes without a greeting).
 """
+import socket
 import time
 import smtplib
 import sys
@@ -139,5 +146,34 @@ def steady(host, port, first, count, clients, log_path, seconds):
     log.close()
 
 
+def burst(host, port, source, count, tag):
+    with smtplib.SMTP(host, int(port), timeout=30, source_address=(source, 0)) as smtp:
+        smtp.ehlo("burst.test")
+        for n in range(int(count)):
+            msg = (
+                f"From: burst@load.test\r\nTo: security@example.org\r\nSubject: {tag} {n}\r\n"
+                f"Message-ID: <{tag}-{n}@load.test>\r\n\r\nbody\r\n"
+            ).encode()
+            try:
+                smtp.sendmail("burst@load.test", ["security@example.org"], msg)
+                print(250, flush=True)
+            except smtplib.SMTPResponseException as e:
+                print(e.smtp_code, flush=True)
+                smtp.rset()
+
+
+def raw(host, port, source, line):
+    s = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+    f = s.makefile("rb")
+    greeting = f.readline()
+    if not greeting:
+        print("closed")
+        return
+    print(greeting.decode().strip())
+    s.sendall(line.encode() + b"\r\n")
+    print(f.readline().decode().strip())
+    s.close()
+
+
 if __name__ == "__main__":
-    {"send": send, "load": load, "steady": steady}[sys.argv[1]](*sys.argv[2:])
+    {"send": send, "load": load, "steady": steady, "burst": burst, "raw": raw}[sys.argv[1]](*sys.argv[2:])
