@@ -683,6 +683,11 @@ pub fn smtp_settings(app: &App) -> Result<embargo_mail::smtp::SmtpSettings, AppE
             usize::try_from(app.config.limits.max_smtp_buffered_bytes.max(app.config.limits.max_message_bytes))
                 .unwrap_or(usize::MAX),
         ),
+        proxy_protocol_from: (!mail.proxy_protocol_from.is_empty()).then(|| {
+            let ranges = mail.proxy_protocol_from.clone();
+            std::sync::Arc::new(move |ip: std::net::IpAddr| crate::config::in_ranges(ip, &ranges))
+                as std::sync::Arc<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>
+        }),
     })
 }
 

@@ -58,7 +58,13 @@ pub struct SmtpSettings {
     pub tls: Option<TlsAcceptor>,
     /// The bytes of message data all connections together may hold in memory.
     pub memory: MemoryBudget,
+    /// Which connecting addresses are load balancers that send a PROXY protocol header
+    /// naming the client (see [`crate::proxy_protocol`]); `None`: no one's is believed.
+    pub proxy_protocol_from: Option<Arc<dyn Fn(IpAddr) -> bool + Send + Sync>>,
 }
+
+/// How long a balancer may take to send its PROXY header (it sends it at once).
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Message data held in memory by all connections together, up to a limit: each connection's
 /// DATA takes from it as it grows and gives back once its message was delivered (or
@@ -125,6 +131,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("hostname", &self.hostname)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("starttls", &self.tls.is_some())
+            .field("proxy_protocol", &self.proxy_protocol_from.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +208,26 @@ pub async fn serve(
             let Ok(_permit) = permit else {
                 let _ = socket.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
                 return;
+            };
+            // Behind a trusted balancer, the client is the one its PROXY header names: the
+            // limits, sender authentication and the postmaster's record see that address.
+            let peer = match &settings.proxy_protocol_from {
+                Some(trusted) if trusted(peer.ip()) => {
+                    match tokio::time::timeout(PROXY_HEADER_TIMEOUT, crate::proxy_protocol::read_header(&mut socket))
+                        .await
+                    {
+                        Ok(Ok(client)) => client.unwrap_or(peer),
+                        Ok(Err(err)) => {
+                            tracing::warn!(peer = %peer, error = %err, "smtp connection from a proxy closed: no valid PROXY header");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(peer = %peer, "smtp connection from a proxy closed: no PROXY header within 5 s");
+                            return;
+                        }
+                    }
+                }
+                _ => peer,
             };
             let Some(_guard) = limits.enter(peer.ip(), settings.max_connections_per_ip) else {
                 let _ =

@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod cluster;
 mod command_line;
 mod disclosure;
 mod fixes;
