@@ -454,7 +454,7 @@ fn walk(
 fn libpq_target(url: &str) -> Result<(String, Option<String>), AppError> {
     let mut parsed =
         reqwest::Url::parse(url).map_err(|e| AppError::Invalid(format!("the database URL cannot be read: {e}")))?;
-    let password = parsed.password().map(|p| percent_decode(p));
+    let password = parsed.password().map(percent_decode);
     let _ = parsed.set_password(None);
     let kept: Vec<(String, String)> = parsed
         .query_pairs()
@@ -554,7 +554,7 @@ async fn pg_dump(config: &Config, server_version: Option<i64>, file: &Path) -> R
         format!("--file={}", file.display()),
         format!("--dbname={url}"),
     ];
-    run_pg(pg_program("pg_dump", server_version), args, password).await.map_err(|e| AppError::Unavailable(e))
+    run_pg(pg_program("pg_dump", server_version), args, password).await.map_err(AppError::Unavailable)
 }
 
 /// Why a restore failed; each says what to do.
