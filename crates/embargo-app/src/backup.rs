@@ -692,7 +692,10 @@ pub async fn restore(
         .await
         .map_err(|e| match e {
             crate::OpenError::Config(message) => RestoreFailure::KeyMismatch(format!(
-                "the restored data cannot be opened with the master key in use: {message}"
+                "the restored data cannot be opened with the master key in use: {message}. The restored files \
+                 stay in {}; use the backup's own key (its master.key is there, unless EMBARGO_MASTER_KEY \
+                 overrides it)",
+                data_dir.display()
             )),
             other => RestoreFailure::Failed(other.to_string()),
         })?;

@@ -210,7 +210,7 @@ fn a_restore_says_plainly_when_it_cannot_decrypt_or_the_key_does_not_open_the_da
     assert!(out.stderr.contains("damaged or was altered"), "{}", out.stderr);
 
     // A master key from the environment that is not the data's: said plainly.
-    let other = "Y2hhbmdlIG1lIHRvIGEgcmVhbCBrZXkgb2YgMzIgYnl0ZXM="; // 32 bytes
+    let other = "YW5vdGhlciBrZXksIHRoaXJ0eS10d28gYnl0ZXMhISE="; // 32 bytes
     let out = run_env(
         &target,
         &["restore", backup.to_str().unwrap()],
@@ -218,6 +218,7 @@ fn a_restore_says_plainly_when_it_cannot_decrypt_or_the_key_does_not_open_the_da
     );
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(out.stderr.contains("cannot be opened with the master key in use"), "{}", out.stderr);
+    assert!(out.stderr.contains("sealed under master key"), "{}", out.stderr);
 
     // Into a directory that holds something: refused, untouched.
     let busy = Instance::uncreated(BIN, None);
@@ -527,4 +528,59 @@ fn doctor_reads_spf_and_dmarc_from_a_real_resolver() {
     assert_eq!(code, 0, "{out}");
     assert!(out.lines().any(|l| l.starts_with("ok") && l.contains("publishes SPF")), "{out}");
     assert!(out.contains("publishes no DMARC policy") && out.contains("v=DMARC1"), "{out}");
+}
+
+#[test]
+fn a_master_key_from_the_environment_is_rotated_by_restarting_with_the_new_and_the_old_key() {
+    let old = "b2xkIGtleSBvZiB0aGlydHktdHdvIGJ5dGVzIGxvbmc="; // 32 bytes
+    let new = "bmV3IGtleSBvZiB0aGlydHktdHdvIGJ5dGVzIGxvbmc="; // 32 bytes
+    let it = Instance::uncreated(BIN, None);
+    let with = |key: &str, previous: Option<&str>| {
+        let mut env = vec![("EMBARGO_MASTER_KEY", key.to_owned())];
+        if let Some(previous) = previous {
+            env.push(("EMBARGO_MASTER_KEY_PREVIOUS", previous.to_owned()));
+        }
+        env
+    };
+    let run = |args: &[&str], env: &[(&str, String)], stdin: &[u8]| {
+        let mut cmd = it.command(args);
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        embargo_test_support::run_command(cmd, stdin)
+    };
+    let out = run(&["migrate"], &with(old, None), b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for n in 1..=3 {
+        let out = run(&["ingest-mail"], &with(old, None), load_message(n).as_bytes());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    assert!(!it.data_dir.join("master.key").exists(), "the key is only in the environment");
+    // First run: only prepares (records what keeps blind indexes valid) and says what to do.
+    let out = run(&["keys", "rotate-master", "--grace-seconds", "5"], &with(old, None), b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("EMBARGO_MASTER_KEY_PREVIOUS"), "{}", out.stdout);
+    // The new key alone does not open the data yet.
+    let out = run(&["report", "list"], &with(new, None), b"");
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    // Every process restarted with the new key and the old one: the second run re-wraps.
+    let out = run(&["keys", "rotate-master", "--grace-seconds", "5"], &with(new, Some(old)), b"");
+    assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("remove EMBARGO_MASTER_KEY_PREVIOUS"), "{}", out.stdout);
+    // Now the new key alone opens everything, and the blind index still recognises a
+    // redelivered message.
+    let out = run(&["report", "list", "--json"], &with(new, None), b"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+    for report in listed.as_array().unwrap() {
+        let out = run(&["report", "show", report["id"].as_str().unwrap(), "--json"], &with(new, None), b"");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("canary-"), "{}", out.stdout);
+    }
+    let out = run(&["ingest-mail"], &with(new, None), load_message(2).as_bytes());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&["report", "list", "--json"], &with(new, None), b"");
+    let after: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(after.as_array().unwrap().len(), 3, "a redelivery became a new report");
+    // And the old key alone opens nothing.
+    let out = run(&["report", "list"], &with(old, None), b"");
+    assert_eq!(out.code, 78, "{}", out.stderr);
 }
