@@ -44,17 +44,22 @@ fn tool(program: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Builds the package from the binary under test (a debug build: the release package is the
-/// same recipe with `cargo deb -p embargo`).
+/// Builds the package from the binary under test: a debug build, stripped of its symbols
+/// stripped first (as the release profile's package would be), so that packing stays quick.
+/// The release package is the same recipe: `cargo deb -p embargo`.
 fn build_package(out: &Path) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // BIN is <target dir>/debug/embargo.
-    let target_dir = Path::new(BIN).parent().and_then(Path::parent).expect("the target directory");
+    // cargo-deb takes the binary from <target dir>/release (it refuses the dev profile).
+    let target_dir = out.join("target");
+    std::fs::create_dir_all(target_dir.join("release")).unwrap();
+    let binary = target_dir.join("release/embargo");
+    ok("strip", &["--strip-all", "-o", binary.to_str().unwrap(), BIN]);
     let deb = out.join("embargo.deb");
     let status = Command::new("cargo")
         .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .args(["deb", "-p", "embargo", "--no-build", "--no-strip", "--profile", "dev", "--output"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["deb", "-p", "embargo", "--no-build", "--no-strip", "--fast", "-Z", "gz", "--compress-system"])
+        .arg("--output")
         .arg(&deb)
         .status()
         .expect("cargo deb runs");
@@ -65,6 +70,7 @@ fn build_package(out: &Path) -> PathBuf {
 #[test]
 fn the_debian_package_installs_and_its_service_starts() {
     if require("cargo-deb", tool("cargo", &["deb", "--version"])).is_none()
+        || require("strip (binutils)", tool("strip", &["--version"])).is_none()
         || require("dpkg-deb", tool("dpkg-deb", &["--version"])).is_none()
         || require("systemd-analyze", tool("systemd-analyze", &["--version"])).is_none()
     {
@@ -83,13 +89,17 @@ fn the_debian_package_installs_and_its_service_starts() {
             .unwrap_or_else(|| panic!("{path} is not in the package:\n{contents}"))
             .to_owned()
     };
-    assert!(entry("usr/bin/embargo").starts_with("-rwxr-xr-x root/root"), "{}", entry("usr/bin/embargo"));
-    assert!(
-        entry("etc/embargo/embargo.toml").starts_with("-rw-r----- root/root"),
-        "{}",
-        entry("etc/embargo/embargo.toml")
-    );
-    assert!(entry("usr/share/doc/embargo/upgrading.md").starts_with("-rw-r--r--"));
+    // `dpkg-deb --contents` prints "MODE OWNER/GROUP SIZE DATE TIME PATH", owners as names or ids.
+    let mode_owner = |path: &str| -> (String, String) {
+        let line = entry(path);
+        let mut fields = line.split_whitespace();
+        let mode = fields.next().unwrap_or_default().to_owned();
+        let owner = fields.next().unwrap_or_default().replace("root", "0");
+        (mode, owner)
+    };
+    assert_eq!(mode_owner("usr/bin/embargo"), ("-rwxr-xr-x".into(), "0/0".into()));
+    assert_eq!(mode_owner("etc/embargo/embargo.toml"), ("-rw-r-----".into(), "0/0".into()));
+    assert_eq!(mode_owner("usr/share/doc/embargo/upgrading.md").0, "-rw-r--r--");
     let unit = ["lib/systemd/system/embargo.service", "usr/lib/systemd/system/embargo.service"]
         .into_iter()
         .find(|p| contents.lines().any(|l| l.ends_with(&format!(" ./{p}"))))
