@@ -5,15 +5,25 @@ use std::fmt::Write;
 
 use crate::record::{AdvisoryRecord, Event, Publisher, RangeKind, utc};
 
-/// Escapes text for Markdown so that names and versions typed by people cannot add markup.
+/// Escapes text for Markdown so that names and versions typed by people cannot add markup:
+/// the characters of inline markup are backslash-escaped everywhere (`&` too: `&lt;` typed
+/// is text, not the character it names), and so is the punctuation that would begin a block
+/// at the start (`- `, `+ `, `1. `, `2) `, `---`), while line breaks (`\n`, `\r`) become
+/// spaces, so that nothing starts a block of its own. Escaped, never stripped: every
+/// character shows as typed.
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    // Only spaces and digits so far: punctuation here could still open a block.
+    let mut at_start = true;
     for c in s.chars() {
-        // `&` too: `&lt;` typed in a title is text, not the character it names.
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~' | '&') {
+        let inline = matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~' | '&');
+        if inline || (at_start && c.is_ascii_punctuation()) {
             out.push('\\');
         }
-        out.push(if c == '\n' { ' ' } else { c });
+        if !(c.is_whitespace() || c.is_ascii_digit()) {
+            at_start = false;
+        }
+        out.push(if matches!(c, '\n' | '\r') { ' ' } else { c });
     }
     out
 }
@@ -135,4 +145,49 @@ pub fn to_html(record: &AdvisoryRecord, publisher: &Publisher) -> String {
     options.extension.strikethrough = true;
     let html = comrak::markdown_to_html(&to_markdown(record, publisher), &options);
     ammonia::Builder::default().rm_tags(["img"]).link_rel(Some("noopener noreferrer nofollow")).clean(&html).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a reader sees: tags dropped, the character references ammonia writes decoded.
+    fn visible(html: &str) -> String {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+    }
+
+    fn record() -> AdvisoryRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "EMB-2026-0001", "title": "t", "modified": "2026-03-02T12:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    /// Issue 17 (fuzzing, the `markdown` target's property): a summary or title that begins
+    /// like a Markdown block (a list item, a thematic break, a numbered item) lost those
+    /// characters to the markup. Every character typed must show, escaped.
+    #[test]
+    fn typed_text_that_looks_like_markdown_blocks_shows_as_typed() {
+        let publisher: Publisher =
+            serde_json::from_value(serde_json::json!({"name": "Example", "namespace": "https://example.com"})).unwrap();
+        for typed in ["---", "- item", "+ plus", "1. first", "2) second", "***", "a\rb", "= heading", "&copy; &#60;"] {
+            let mut r = record();
+            r.summary = typed.to_owned();
+            r.title = typed.to_owned();
+            let html = to_html(&r, &publisher);
+            let shown: String = visible(&html).chars().filter(|c| !c.is_whitespace()).collect();
+            let wanted: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+            assert!(shown.matches(&wanted).count() >= 2, "{typed:?} is not shown twice as typed in {html}");
+        }
+    }
 }
