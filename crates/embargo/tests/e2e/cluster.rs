@@ -152,7 +152,13 @@ fn steady_load(balancer: SocketAddr, first: u32, count: u32, log: &Path) -> Chil
         .unwrap()
 }
 
-/// The log of a steady run: message number → seconds after its start when answered 250.
+/// Now, in seconds since the Unix epoch: the clock the SMTP client's log uses too (a clock
+/// relative to either process's start would be off by the client's start-up time).
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// The log of a steady run: message number → when it was answered 250 (Unix epoch seconds).
 fn accepted(log: &Path) -> HashMap<u32, f64> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut out = HashMap::new();
@@ -252,7 +258,7 @@ async fn two_instances_on_one_postgresql_survive_a_killed_instance_and_a_databas
     wait_until("150 messages were accepted", 60, || accepted(&log1).len() >= 150);
     let running: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'running'").fetch_one(&pool).await.unwrap();
-    let killed_at = started.elapsed().as_secs_f64();
+    let killed_at = epoch_seconds();
     let before_kill = accepted(&log1).len();
     a.kill();
     smtp.set_backends(vec![b.smtp_addr]);
@@ -289,15 +295,15 @@ async fn two_instances_on_one_postgresql_survive_a_killed_instance_and_a_databas
     let mut load = steady_load(smtp.addr, 1000, 600, &log2);
     wait_until("150 more messages were accepted", 60, || accepted(&log2).len() >= 150);
     let before_crash = accepted(&log2).len();
-    let crashed_at = started.elapsed().as_secs_f64();
+    let crashed_at = epoch_seconds();
     pg.crash().expect("PostgreSQL stops");
     // `pg_ctl -w` returned: every server process is gone. A 250 logged from half a second
     // later on (time for answers already on the wire) could not have been committed.
-    let down_at = started.elapsed().as_secs_f64() + 0.5;
+    let down_at = epoch_seconds() + 0.5;
     std::thread::sleep(Duration::from_secs(2));
-    let restarted_at = started.elapsed().as_secs_f64();
+    let restarted_at = epoch_seconds();
     pg.start_again().expect("PostgreSQL starts again");
-    let back_at = started.elapsed().as_secs_f64();
+    let back_at = epoch_seconds();
     assert!(load.wait().unwrap().success(), "the SMTP client failed");
     let phase2 = accepted(&log2);
     let elapsed2 = started.elapsed().as_secs_f64();

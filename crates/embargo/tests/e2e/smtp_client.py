@@ -11,7 +11,7 @@
       Sends messages FIRST..FIRST+COUNT-1 (as load does) the way an MTA does: a message not
       answered 250 (connection refused or cut, 4xx) is sent again, with the same Message-ID,
       after 100 ms on a new connection, until SECONDS have passed. Appends "N T" to LOG for
-      every message answered 250 (T: seconds since the start), and "N refused CODE" for a 5xx.
+      every message answered 250 (T: when, in seconds since the Unix epoch), and "N refused CODE" for a 5xx.
   smtp_client.py burst HOST PORT SOURCE COUNT TAG
       From local address SOURCE, sends COUNT messages (Subject "TAG N") over one connection;
       prints each message's reply code on a line.
@@ -109,7 +109,7 @@ def steady(host, port, first, count, clients, log_path, seconds):
                         smtp = smtplib.SMTP(host, int(port), timeout=10)
                         smtp.ehlo("load.test")
                     smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], message(n))
-                    line = f"{n} {time.monotonic() - start:.3f}"
+                    line = f"{n} {time.time():.3f}"
                 except smtplib.SMTPResponseException as e:
                     if e.smtp_code >= 500:
                         line = f"{n} refused {e.smtp_code}"
