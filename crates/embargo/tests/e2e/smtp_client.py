@@ -40,6 +40,15 @@ def send(host, port, sender, rcpt, path):
         print(list(e.recipients.values())[0][0])
 
 
+def durability_message(n):
+    """Message N of the load runs: Subject "durability N", Message-ID <durability-N@load.test>."""
+    return (
+        f"From: loader{n % 97}@load.test\r\nTo: security@example.org\r\n"
+        f"Subject: durability {n}\r\nMessage-ID: <durability-{n}@load.test>\r\n\r\n"
+        + ("payload line for the durability test\r\n" * 50)
+    ).encode()
+
+
 def load(host, port, count, clients, log_path):
     count, clients = int(count), int(clients)
     lock = threading.Lock()
@@ -57,13 +66,8 @@ def load(host, port, count, clients, log_path):
                 n = next(counter, None)
             if n is None:
                 break
-            msg = (
-                f"From: loader{n % 97}@load.test\r\nTo: security@example.org\r\n"
-                f"Subject: durability {n}\r\nMessage-ID: <durability-{n}@load.test>\r\n\r\n"
-                + ("payload line for the durability test\r\n" * 50)
-            ).encode()
             try:
-                smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], msg)
+                smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], durability_message(n))
             except (smtplib.SMTPException, OSError):
                 return
             with lock:
@@ -89,13 +93,6 @@ def steady(host, port, first, count, clients, log_path, seconds):
     counter = iter(range(first, first + count))
     start = time.monotonic()
 
-    def message(n):
-        return (
-            f"From: loader{n % 97}@load.test\r\nTo: security@example.org\r\n"
-            f"Subject: durability {n}\r\nMessage-ID: <durability-{n}@load.test>\r\n\r\n"
-            + ("payload line for the durability test\r\n" * 50)
-        ).encode()
-
     def worker():
         smtp = None
         while True:
@@ -108,7 +105,7 @@ def steady(host, port, first, count, clients, log_path, seconds):
                     if smtp is None:
                         smtp = smtplib.SMTP(host, int(port), timeout=10)
                         smtp.ehlo("load.test")
-                    smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], message(n))
+                    smtp.sendmail(f"loader{n % 97}@load.test", ["security@example.org"], durability_message(n))
                     line = f"{n} {time.time():.3f}"
                 except smtplib.SMTPResponseException as e:
                     if e.smtp_code >= 500:
