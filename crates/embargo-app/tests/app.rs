@@ -21,6 +21,8 @@ mod fixes;
 mod offboarding;
 #[path = "app/partners.rs"]
 mod partners;
+#[path = "app/passkeys.rs"]
+mod passkeys;
 #[path = "app/release.rs"]
 mod release;
 #[path = "app/runbook.rs"]

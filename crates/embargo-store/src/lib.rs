@@ -41,6 +41,7 @@ pub mod messages;
 pub mod meta;
 pub mod metrics;
 pub mod partners;
+pub mod passkeys;
 pub mod products;
 pub mod releases;
 pub mod reporters;

@@ -206,6 +206,26 @@ impl Browser {
         }
     }
 
+    /// Sends a WebDriver command of the session that thirtyfour has no method for, such as
+    /// the WebAuthn virtual authenticator's (`POST webauthn/authenticator`, `GET
+    /// webauthn/authenticator/{id}/credentials`, ...): `endpoint` is relative to
+    /// `session/{id}/`. Returns the answer's `value`, or the WebDriver error as text.
+    pub async fn session_command(
+        &self,
+        method: &str,
+        endpoint: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let method = http::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let command = SessionCommand { method, endpoint: Arc::from(format!("/{}", endpoint.trim_start_matches('/'))), body };
+        let answer = self
+            .driver()
+            .cmd(thirtyfour::common::command::Command::ExtensionCommand(Box::new(command)))
+            .await
+            .map_err(|e| e.to_string())?;
+        answer.value_json().map_err(|e| e.to_string())
+    }
+
     /// Ends the session (closing Chromium gracefully), then chromedriver and everything it
     /// started.
     pub async fn quit(mut self) {
@@ -222,6 +242,28 @@ impl Browser {
             }
         }
         // Drop kills the process group; then the profile directory is removed.
+    }
+}
+
+/// A WebDriver command of the session by its endpoint (see [`Browser::session_command`]).
+#[derive(Debug)]
+struct SessionCommand {
+    method: http::Method,
+    endpoint: Arc<str>,
+    body: Option<serde_json::Value>,
+}
+
+impl thirtyfour::common::command::ExtensionCommand for SessionCommand {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        self.body.clone()
+    }
+
+    fn method(&self) -> http::Method {
+        self.method.clone()
+    }
+
+    fn endpoint(&self) -> Arc<str> {
+        Arc::clone(&self.endpoint)
     }
 }
 

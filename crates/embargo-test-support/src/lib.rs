@@ -12,6 +12,8 @@
 pub mod announce_fake;
 #[cfg(feature = "app")]
 mod app;
+#[cfg(feature = "app")]
+mod soft_passkey;
 pub mod browser;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
@@ -20,6 +22,8 @@ mod process;
 
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
+#[cfg(feature = "app")]
+pub use soft_passkey::SoftPasskey;
 pub use browser::Browser;
 pub use postgres::{PgServer, postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};

@@ -40,6 +40,7 @@ mod metrics_endpoint;
 mod originals;
 mod partner_portal;
 mod partners;
+mod passkeys;
 mod public;
 mod runbook;
 mod setup;
@@ -118,6 +119,10 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/login", get(team::login_form).post(team::login))
         .route("/login/totp", get(team::totp_form).post(team::totp))
         .route("/login/totp/qr.svg", get(team::totp_qr))
+        .route("/login/totp/passkey/options", post(passkeys::second_factor_options))
+        .route("/login/totp/passkey", post(passkeys::second_factor))
+        .route("/login/passkey/options", post(passkeys::login_options))
+        .route("/login/passkey", post(passkeys::login))
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
@@ -180,6 +185,10 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/account/tokens", post(team::create_token))
         .route("/account/tokens/{id}/revoke", post(team::revoke_token))
         .route("/account/recovery-codes", post(access::new_recovery_codes))
+        .route("/account/passkeys/options", post(passkeys::register_options))
+        .route("/account/passkeys", post(passkeys::register))
+        .route("/account/passkeys/{id}/rename", post(passkeys::rename))
+        .route("/account/passkeys/{id}/remove", post(passkeys::remove))
         .route("/admin", get(team::admin))
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
@@ -188,6 +197,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/admin/users/delete", post(access::delete_user))
         .route("/admin/users/password", post(access::reset_password))
         .route("/admin/users/totp", post(access::reset_totp))
+        .route("/admin/users/passkey", post(passkeys::set_required))
         .route("/admin/products/{id}/responders", post(team::add_responder))
         .route("/admin/products/{id}/responders/remove", post(access::remove_responder))
         .route("/admin/products/{id}/rename", post(access::rename_product))

@@ -31,13 +31,13 @@ struct LoginPage {
 #[derive(Deserialize, Default)]
 pub(crate) struct NextPage {
     #[serde(default)]
-    next: String,
+    pub(crate) next: String,
 }
 
 pub(crate) async fn login_form(State(app): State<App>, Query(next): Query<NextPage>) -> Response {
     page(
         StatusCode::OK,
-        &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None, next: next.next },
+        &LoginPage { layout: sign_in_layout(&app, "Sign in"), email: String::new(), error: None, next: next.next },
     )
 }
 
@@ -87,7 +87,7 @@ pub(crate) async fn login(
                 let mut response = page(
                     status,
                     &LoginPage {
-                        layout: Layout::public(&app, "Sign in", ""),
+                        layout: sign_in_layout(&app, "Sign in"),
                         email: input.email,
                         error: Some(message),
                         next: input.next,
@@ -101,6 +101,12 @@ pub(crate) async fn login(
     }
 }
 
+/// The sign-in pages load the script (passkeys need `navigator.credentials`; the forms work
+/// without it).
+fn sign_in_layout(app: &App, title: &str) -> Layout {
+    Layout { script: true, ..Layout::public(app, title.to_owned(), "") }
+}
+
 #[derive(Template)]
 #[template(path = "totp.html")]
 struct TotpPage {
@@ -109,17 +115,43 @@ struct TotpPage {
     error: Option<String>,
     /// The page to go to after signing in.
     next: String,
+    /// The account has passkeys: offer one as the second factor.
+    passkeys: bool,
+    /// A TOTP or recovery code may complete the sign-in (not when an admin requires a
+    /// passkey and the account has one).
+    totp: bool,
 }
 
 async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Option<String>, next: &str) -> Response {
-    let enrol = match sessions::totp_enrolment(app, &who.session).await {
-        Ok(e) => Some((e.secret, e.uri)),
-        Err(AppError::Conflict(_)) => None,
-        Err(err) => return WebError::from(err).into_response(),
+    let passkeys = who.session.has_passkeys();
+    // A TOTP code is asked for when it may complete the sign-in and there is TOTP (or it is
+    // being set up: an account without a passkey).
+    let totp = who.session.totp_allowed()
+        && (!passkeys
+            || match sessions::has_totp(app, &who.session).await {
+                Ok(has) => has,
+                Err(err) => return WebError::from(err).into_response(),
+            });
+    // An account with a passkey is not made to set TOTP up: the passkey is its second factor.
+    let enrol = if passkeys {
+        None
+    } else {
+        match sessions::totp_enrolment(app, &who.session).await {
+            Ok(e) => Some((e.secret, e.uri)),
+            Err(AppError::Conflict(_)) => None,
+            Err(err) => return WebError::from(err).into_response(),
+        }
     };
     page(
         status,
-        &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error, next: next.to_owned() },
+        &TotpPage {
+            layout: sign_in_layout(app, "Two-factor sign-in"),
+            enrol,
+            error,
+            next: next.to_owned(),
+            passkeys,
+            totp,
+        },
     )
 }
 
@@ -1041,6 +1073,14 @@ struct TokenView {
     revoked: bool,
 }
 
+struct PasskeyView {
+    id: i64,
+    name: String,
+    created: String,
+    used: String,
+    transports: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -1052,6 +1092,10 @@ struct AccountPage {
     new_token: Option<String>,
     /// Unused recovery codes.
     recovery_left: i64,
+    /// The account's passkeys.
+    passkeys: Vec<PasskeyView>,
+    /// An admin requires this account to sign in with a passkey.
+    passkey_required: bool,
 }
 
 async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
@@ -1069,6 +1113,11 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
         Ok(n) => n,
         Err(err) => return WebError::from(err).into_response(),
     };
+    let passkeys = match embargo_app::passkeys::list(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    layout.script = true;
     page(
         StatusCode::OK,
         &AccountPage {
@@ -1097,6 +1146,17 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
                 .collect(),
             new_token,
             recovery_left,
+            passkeys: passkeys
+                .into_iter()
+                .map(|p| PasskeyView {
+                    id: p.id,
+                    name: p.name,
+                    created: render::time(app, p.created_at),
+                    used: p.last_used_at.map_or_else(|| "never".into(), |u| render::time(app, u)),
+                    transports: p.transports.join(", "),
+                })
+                .collect(),
+            passkey_required: who.session.record.passkey_required,
         },
     )
 }
@@ -1105,6 +1165,12 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
     let message = match flash.done.as_str() {
         "session" => Some("Session revoked.".to_owned()),
         "token-revoke" => Some("Token revoked.".to_owned()),
+        "passkey-added" => Some("Passkey added.".to_owned()),
+        "passkey-renamed" => Some("Passkey renamed.".to_owned()),
+        "passkey-removed" => Some("Passkey removed.".to_owned()),
+        "passkey-required" => {
+            Some("Your account must sign in with a passkey: add one below to go on.".to_owned())
+        }
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
         "recovery-used" => Some(
             "You signed in with a recovery code, which no longer works. Make a new set below if few are left."
@@ -1164,6 +1230,8 @@ struct UserRow {
     status: &'static str,
     /// The signed-in admin's own account.
     is_self: bool,
+    /// An admin requires the account to sign in with a passkey.
+    passkey_required: bool,
 }
 
 #[derive(Template)]
@@ -1192,6 +1260,10 @@ async fn admin_page(
         Ok(list) => list,
         Err(err) => return WebError::from(err).into_response(),
     };
+    let passkey_required = match embargo_app::passkeys::required_accounts(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return WebError::from(err).into_response(),
+    };
     page(
         status,
         &AdminPage {
@@ -1207,6 +1279,7 @@ async fn admin_page(
                         "active"
                     },
                     is_self: u.id == who.session.user_id(),
+                    passkey_required: passkey_required.contains(&u.id),
                     role: u.role.as_str(),
                     email: u.email,
                 })

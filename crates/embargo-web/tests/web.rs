@@ -19,6 +19,10 @@ mod layering;
 mod offboarding;
 #[path = "web/partners.rs"]
 mod partners;
+#[path = "web/passkeys.rs"]
+mod passkeys;
+#[path = "web/passkeys_browser.rs"]
+mod passkeys_browser;
 #[path = "public_advisories.rs"]
 mod public_advisories;
 #[path = "web/runbook.rs"]
@@ -309,6 +313,7 @@ async fn every_route_for_every_role() {
                     vec![("email", "new@team.test"), ("role", "responder"), ("password", "a long passphrase")],
                 ),
                 ("/admin/calendar/holidays", vec![("day", "2026-12-24"), ("name", "Eve")]),
+                ("/admin/users/passkey", vec![("email", "on@team.test"), ("required", "no")]),
             ] {
                 let reply = send(router, post(path, cookie, &form)).await;
                 match expect(Forbidden, Forbidden) {
