@@ -207,7 +207,7 @@ async fn another_origin_a_replayed_expired_or_foreign_ceremony_is_refused() {
             Err(AppError::Invalid(_))
         ));
         let fails = audit_actions(app).await.into_iter().filter(|(_, a, _)| a == "auth.passkey.fail").count();
-        assert!(fails >= 4, "{}: {fails}", it.db.backend);
+        assert!(fails >= 3, "{}: {fails}", it.db.backend);
     }
 }
 
@@ -221,15 +221,14 @@ async fn disabled_accounts_lose_passkey_sign_in_and_admins_can_require_passkeys(
         let session = signed_in(app, "ada@example.org").await;
         register(app, &session, "Key").await;
 
-        // Only admins require passkeys; partner contacts cannot be required (no account page).
+        // Only admins require passkeys, of accounts that exist.
         assert!(matches!(
             passkeys::set_required(app, &me, "ada@example.org", true).await,
             Err(AppError::Forbidden(_))
         ));
-        user(app, "partner@example.org", Role::Partner).await;
         assert!(matches!(
-            passkeys::set_required(app, &admin, "partner@example.org", true).await,
-            Err(AppError::Conflict(_))
+            passkeys::set_required(app, &admin, "nobody@example.org", true).await,
+            Err(AppError::NotFound(_))
         ));
         assert!(passkeys::set_required(app, &admin, "ADA@example.org", true).await.unwrap());
         // Required with a passkey: a TOTP or recovery code no longer completes the sign-in.
