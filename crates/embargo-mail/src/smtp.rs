@@ -243,6 +243,33 @@ pub async fn serve(
 }
 
 /// Connection counts and message rates per address.
+/// Runs one SMTP session with a peer that sends `input` (then closes its side) and returns
+/// everything the server answered: the whole command parser and DATA reader as a TCP peer
+/// sees them, without a socket. For the fuzz target only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub async fn session_in_memory(settings: SmtpSettings, delivery: Arc<dyn Delivery>, input: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (_stop, stop) = watch::channel(false);
+    let peer = SocketAddr::from(([192, 0, 2, 1], 40000));
+    let session = Session::new(Arc::new(settings), delivery, Arc::default(), peer, stop);
+    let (mut from_server, mut to_server) = tokio::io::split(client);
+    let server = async {
+        let _ = session.run(Stream::Memory(server)).await;
+    };
+    let writer = async {
+        let _ = to_server.write_all(input).await;
+        let _ = to_server.shutdown().await;
+    };
+    let reader = async {
+        let mut answer = Vec::new();
+        let _ = from_server.read_to_end(&mut answer).await;
+        answer
+    };
+    let ((), (), answer) = tokio::join!(server, writer, reader);
+    answer
+}
+
 #[derive(Debug, Default)]
 struct Limits {
     state: Mutex<HashMap<IpAddr, PeerState>>,
@@ -316,6 +343,9 @@ impl Limits {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-memory peer (the fuzz target, `fuzz/fuzz_targets/smtp.rs`).
+    #[cfg(feature = "fuzzing")]
+    Memory(tokio::io::DuplexStream),
 }
 
 impl AsyncRead for Stream {
@@ -323,6 +353,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -332,6 +364,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -339,6 +373,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -346,6 +382,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

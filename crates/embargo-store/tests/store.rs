@@ -12,6 +12,8 @@ use embargo_store::reports::{NewReport, ReportFilter};
 use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, users};
 use embargo_test_support::{TestDb, both_backends, files_containing};
 
+#[path = "store/attachments.rs"]
+mod attachments_bound;
 #[path = "store/migrations.rs"]
 mod migrations;
 

@@ -8,6 +8,7 @@ mod inbox;
 mod index;
 mod lifecycle;
 mod reporter_mail;
+mod reseal;
 mod submit;
 mod thread;
 
@@ -23,6 +24,7 @@ pub use self::inbox::*;
 pub use self::index::*;
 pub use self::lifecycle::*;
 pub use self::reporter_mail::*;
+pub use self::reseal::*;
 pub use self::submit::*;
 pub use self::thread::*;
 use crate::authz::{self, Permission};

@@ -10,6 +10,7 @@ mod fixes;
 mod mail;
 mod offboarding;
 mod ops;
+mod package;
 mod partner_portal;
 mod partners;
 mod smtp;
