@@ -18,8 +18,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use embargo_domain::{Actor, UserId};
-use embargo_store::passkeys::{self as store, Purpose};
 pub use embargo_store::passkeys::PasskeyRecord;
+use embargo_store::passkeys::{self as store, Purpose};
 use embargo_store::sessions::{self as store_sessions, Stage};
 use embargo_store::users;
 use jiff::SignedDuration;
@@ -29,8 +29,8 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use crate::sessions::Session;
 use crate::authz::{self, Permission};
+use crate::sessions::Session;
 use crate::{App, AppError, audit};
 
 /// How long a ceremony may take, from its options to its answer.
@@ -185,9 +185,10 @@ pub async fn finish_registration(app: &App, session: &Session, name: &str, crede
     let user = session.user_id();
     let actor = actor_of(session);
     let mut tx = app.store.begin().await?;
-    let Some(ceremony) = store::take_ceremony(&mut tx, &session_key(session, Purpose::Register), Purpose::Register, now)
-        .await?
-        .filter(|c| c.user == Some(user))
+    let Some(ceremony) =
+        store::take_ceremony(&mut tx, &session_key(session, Purpose::Register), Purpose::Register, now)
+            .await?
+            .filter(|c| c.user == Some(user))
     else {
         tx.commit().await?;
         return Err(AppError::Invalid("the registration expired or was used; start again".into()));
@@ -413,8 +414,13 @@ pub async fn finish_second_factor(
         return refused(app, tx, &actor, user, &record, &err).await;
     }
     let token = crate::tokens::secret("");
-    store_sessions::promote(&mut tx, session.record.id, &crate::tokens::hash(&token), crate::sessions::expiry(app, now))
-        .await?;
+    store_sessions::promote(
+        &mut tx,
+        session.record.id,
+        &crate::tokens::hash(&token),
+        crate::sessions::expiry(app, now),
+    )
+    .await?;
     crate::sessions::succeeded(&mut tx, &charged).await?;
     audit::record(
         &mut tx,

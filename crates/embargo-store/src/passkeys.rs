@@ -100,10 +100,7 @@ pub async fn insert(tx: &mut Tx, new: &NewPasskey<'_>) -> Result<i64, StoreError
 
 /// An account's passkeys, oldest first.
 pub async fn for_user(tx: &mut Tx, user: UserId) -> Result<Vec<PasskeyRecord>, StoreError> {
-    let rows = sqlx::query(select!("WHERE user_id = $1 ORDER BY id"))
-        .bind(user.0)
-        .fetch_all(tx.conn())
-        .await?;
+    let rows = sqlx::query(select!("WHERE user_id = $1 ORDER BY id")).bind(user.0).fetch_all(tx.conn()).await?;
     rows.iter().map(passkey_of).collect()
 }
 
@@ -114,10 +111,7 @@ pub async fn count(tx: &mut Tx, user: UserId) -> Result<i64, StoreError> {
 
 /// The passkey with this credential ID, whoever's it is.
 pub async fn by_credential_id(tx: &mut Tx, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError> {
-    let row = sqlx::query(select!("WHERE credential_id = $1"))
-        .bind(credential_id)
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(select!("WHERE credential_id = $1")).bind(credential_id).fetch_optional(tx.conn()).await?;
     row.as_ref().map(passkey_of).transpose()
 }
 
@@ -192,12 +186,11 @@ pub async fn user_handle(tx: &mut Tx, user: UserId, fresh: &str) -> Result<Strin
 
 /// The account whose user handle this is.
 pub async fn user_by_handle(tx: &mut Tx, handle: &str) -> Result<Option<crate::users::UserRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, email, role, password_hash, disabled, deleted_at FROM users WHERE passkey_handle = $1",
-    )
-    .bind(handle)
-    .fetch_optional(tx.conn())
-    .await?;
+    let row =
+        sqlx::query("SELECT id, email, role, password_hash, disabled, deleted_at FROM users WHERE passkey_handle = $1")
+            .bind(handle)
+            .fetch_optional(tx.conn())
+            .await?;
     row.as_ref().map(crate::users::user_of).transpose()
 }
 
@@ -222,9 +215,8 @@ pub async fn set_required(tx: &mut Tx, user: UserId, required: bool) -> Result<b
 
 /// The accounts that are required to sign in with a passkey.
 pub async fn required_users(tx: &mut Tx) -> Result<Vec<UserId>, StoreError> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE passkey_required <> 0 ORDER BY id")
-        .fetch_all(tx.conn())
-        .await?;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE passkey_required <> 0 ORDER BY id").fetch_all(tx.conn()).await?;
     Ok(ids.into_iter().map(UserId).collect())
 }
 
@@ -311,8 +303,5 @@ pub async fn take_ceremony(
     if stored != purpose.as_str() || expires <= ms(at) {
         return Ok(None);
     }
-    Ok(Some(Ceremony {
-        user: row.try_get::<Option<i64>, _>("user_id")?.map(UserId),
-        state: row.try_get("state")?,
-    }))
+    Ok(Some(Ceremony { user: row.try_get::<Option<i64>, _>("user_id")?.map(UserId), state: row.try_get("state")? }))
 }

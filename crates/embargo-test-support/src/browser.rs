@@ -425,7 +425,8 @@ impl Browser {
         body: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, String> {
         let method = http::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let command = SessionCommand { method, endpoint: Arc::from(format!("/{}", endpoint.trim_start_matches('/'))), body };
+        let command =
+            SessionCommand { method, endpoint: Arc::from(format!("/{}", endpoint.trim_start_matches('/'))), body };
         let answer = self
             .driver()
             .cmd(thirtyfour::common::command::Command::ExtensionCommand(Box::new(command)))

@@ -12,21 +12,21 @@
 pub mod announce_fake;
 #[cfg(feature = "app")]
 mod app;
-#[cfg(feature = "app")]
-mod soft_passkey;
 pub mod browser;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
 mod postgres;
 mod process;
+#[cfg(feature = "app")]
+mod soft_passkey;
 
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
-#[cfg(feature = "app")]
-pub use soft_passkey::SoftPasskey;
 pub use browser::Browser;
 pub use postgres::{PgServer, postgres, private_postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
+#[cfg(feature = "app")]
+pub use soft_passkey::SoftPasskey;
 /// The WebDriver client the browser tests drive [`Browser`] with (for crates that do not
 /// depend on it themselves).
 pub use thirtyfour;

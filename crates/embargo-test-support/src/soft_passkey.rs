@@ -87,8 +87,9 @@ impl SoftPasskey {
         attestation.push(0xa0);
         cbor_text(&mut attestation, "authData");
         cbor_bytes(&mut attestation, &auth_data);
-        let client_data = json!({ "type": "webauthn.create", "challenge": challenge, "origin": origin, "crossOrigin": false })
-            .to_string();
+        let client_data =
+            json!({ "type": "webauthn.create", "challenge": challenge, "origin": origin, "crossOrigin": false })
+                .to_string();
         let answer = json!({
             "id": b64(&credential_id),
             "rawId": b64(&credential_id),
@@ -112,7 +113,8 @@ impl SoftPasskey {
         auth_data.extend(self.counter.to_be_bytes());
         self.counter += 1;
         let client_data =
-            json!({ "type": "webauthn.get", "challenge": challenge, "origin": origin, "crossOrigin": false }).to_string();
+            json!({ "type": "webauthn.get", "challenge": challenge, "origin": origin, "crossOrigin": false })
+                .to_string();
         let mut signed = auth_data.clone();
         signed.extend(Sha256::digest(client_data.as_bytes()));
         let signature: Signature = self.key.sign(&signed);

@@ -65,20 +65,24 @@ fn json_error(err: AppError) -> Response {
 
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |first| {
-        format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.'))
-    })
+    chars
+        .next()
+        .map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')))
 }
 
 fn body_text(body: &Bytes) -> Result<&str, Response> {
-    std::str::from_utf8(body).map_err(|_| json_error(AppError::Invalid("the passkey's answer could not be read".into())))
+    std::str::from_utf8(body)
+        .map_err(|_| json_error(AppError::Invalid("the passkey's answer could not be read".into())))
 }
 
 // ---- Password-less sign-in from /login ---------------------------------------------------
 
 /// `POST /login/passkey/options`: the options of a password-less sign-in, and the cookie
 /// that binds its answer to this browser.
-pub(crate) async fn login_options(State(app): State<App>, auth::ClientAddress(address): auth::ClientAddress) -> Response {
+pub(crate) async fn login_options(
+    State(app): State<App>,
+    auth::ClientAddress(address): auth::ClientAddress,
+) -> Response {
     match passkeys::start_passwordless(&app, &address).await {
         Ok((token, options)) => {
             let max_age = passkeys::CEREMONY.as_secs();
@@ -194,7 +198,12 @@ pub(crate) struct NameInput {
 }
 
 /// `POST /account/passkeys/{id}/rename`.
-pub(crate) async fn rename(State(app): State<App>, who: Team, Path(id): Path<i64>, Form(input): Form<NameInput>) -> Response {
+pub(crate) async fn rename(
+    State(app): State<App>,
+    who: Team,
+    Path(id): Path<i64>,
+    Form(input): Form<NameInput>,
+) -> Response {
     match passkeys::rename(&app, &who.actor, id, &input.name).await {
         Ok(()) => Redirect::to("/account?done=passkey-renamed").into_response(),
         Err(err) => WebError::from(err).into_response(),

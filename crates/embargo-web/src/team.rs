@@ -1179,9 +1179,7 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
         "passkey-added" => Some("Passkey added.".to_owned()),
         "passkey-renamed" => Some("Passkey renamed.".to_owned()),
         "passkey-removed" => Some("Passkey removed.".to_owned()),
-        "passkey-required" => {
-            Some("Your account must sign in with a passkey: add one below to go on.".to_owned())
-        }
+        "passkey-required" => Some("Your account must sign in with a passkey: add one below to go on.".to_owned()),
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
         "recovery-used" => Some(
             "You signed in with a recovery code, which no longer works. Make a new set below if few are left."

@@ -80,7 +80,8 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_factor() {
         assert_eq!((list[0].sign_count, list[0].last_used_at.is_some()), (1, true), "{}", it.db.backend);
 
         // With a passkey, the password alone no longer signs in: the passkey completes it.
-        let outcome = sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
+        let outcome =
+            sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
         assert!(outcome.needs_totp && outcome.passkeys && !outcome.must_enrol, "{}", it.db.backend);
         let half = sessions::session(app, &outcome.token).await.unwrap().unwrap();
         assert_eq!(half.actor(), None);
@@ -106,10 +107,13 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_factor() {
         assert!(matches!(passwordless(app, &mut key, ORIGIN).await, Err(AppError::Invalid(_))), "{}", it.db.backend);
 
         let entries = audit_actions(app).await;
-        let subject = format!("user:{}", match me {
-            Actor::User { id, .. } => id,
-            _ => unreachable!(),
-        });
+        let subject = format!(
+            "user:{}",
+            match me {
+                Actor::User { id, .. } => id,
+                _ => unreachable!(),
+            }
+        );
         for action in ["auth.passkey.register", "auth.sign_in", "auth.passkey.rename", "auth.passkey.remove"] {
             assert!(
                 entries.iter().any(|(a, act, s)| *a == me.to_string() && act == action && *s == subject),
@@ -141,7 +145,8 @@ async fn a_cloned_authenticator_whose_counter_goes_back_is_refused_and_audited()
         clone.counter = 8;
         assert!(passwordless(app, &mut clone, ORIGIN).await.is_err(), "{}", it.db.backend);
         // As the second factor as well.
-        let outcome = sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
+        let outcome =
+            sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
         let half = sessions::session(app, &outcome.token).await.unwrap().unwrap();
         let options = passkeys::start_second_factor(app, &half).await.unwrap();
         clone.counter = 3;
@@ -222,17 +227,15 @@ async fn disabled_accounts_lose_passkey_sign_in_and_admins_can_require_passkeys(
         register(app, &session, "Key").await;
 
         // Only admins require passkeys, of accounts that exist.
-        assert!(matches!(
-            passkeys::set_required(app, &me, "ada@example.org", true).await,
-            Err(AppError::Forbidden(_))
-        ));
+        assert!(matches!(passkeys::set_required(app, &me, "ada@example.org", true).await, Err(AppError::Forbidden(_))));
         assert!(matches!(
             passkeys::set_required(app, &admin, "nobody@example.org", true).await,
             Err(AppError::NotFound(_))
         ));
         assert!(passkeys::set_required(app, &admin, "ADA@example.org", true).await.unwrap());
         // Required with a passkey: a TOTP or recovery code no longer completes the sign-in.
-        let outcome = sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
+        let outcome =
+            sessions::sign_in_password(app, "ada@example.org", PASSWORD, "192.0.2.1", "t", None).await.unwrap();
         let half = sessions::session(app, &outcome.token).await.unwrap().unwrap();
         assert!(!half.totp_allowed());
         assert!(matches!(

@@ -119,7 +119,8 @@ async fn passkeys_through_the_router() {
         let id = embargo_app::passkeys::list(&web.app, &actor(&web, "ada@team.test").await).await.unwrap()[0].id;
         let reply = send(router, post(&format!("/account/passkeys/{id}/remove"), Some(&bob), &[])).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", db.backend);
-        let reply = send(router, post(&format!("/account/passkeys/{id}/rename"), Some(&promoted), &[("name", "Desk")])).await;
+        let reply =
+            send(router, post(&format!("/account/passkeys/{id}/rename"), Some(&promoted), &[("name", "Desk")])).await;
         assert_eq!(reply.location(), "/account?done=passkey-renamed");
     }
 }

@@ -237,10 +237,7 @@ async fn passkeys_register_and_sign_in_and_refuse_other_origins_and_clones_in_ch
 
         // A cloned authenticator: the credential, exported, in a second authenticator whose
         // counter starts over.
-        browser
-            .session_command("DELETE", &format!("webauthn/authenticator/{authenticator}"), None)
-            .await
-            .unwrap();
+        browser.session_command("DELETE", &format!("webauthn/authenticator/{authenticator}"), None).await.unwrap();
         let clone = virtual_authenticator(&browser).await;
         let mut copy = credential.clone();
         copy["signCount"] = json!(0);
@@ -255,9 +252,7 @@ async fn passkeys_register_and_sign_in_and_refuse_other_origins_and_clones_in_ch
         assert!(status.contains("counter went back"), "{}: {status}", db.backend);
         assert!(driver.current_url().await.unwrap().as_str().ends_with("/login"));
         let admin = embargo_domain::Actor::LocalAdmin { os_user: "test".into() };
-        let entries = embargo_app::audit::list(&web.app, &admin, 0, 10_000)
-            .await
-            .unwrap();
+        let entries = embargo_app::audit::list(&web.app, &admin, 0, 10_000).await.unwrap();
         assert!(entries.iter().any(|e| e.action == "auth.passkey.cloned"), "{}: not audited", db.backend);
         let origin_refused = entries.iter().any(|e| e.action == "auth.passkey.fail" && e.details.contains("origin"));
         assert!(origin_refused, "{}: the other origin's refusal is audited", db.backend);
