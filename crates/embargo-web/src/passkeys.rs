@@ -70,9 +70,13 @@ fn sentence(message: &str) -> String {
         .map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')))
 }
 
-fn body_text(body: &Bytes) -> Result<&str, Response> {
-    std::str::from_utf8(body)
-        .map_err(|_| json_error(AppError::Invalid("the passkey's answer could not be read".into())))
+/// The body as text; `None` (answered as unreadable) when it is not UTF-8.
+fn body_text(body: &Bytes) -> Option<&str> {
+    std::str::from_utf8(body).ok()
+}
+
+fn unreadable() -> Response {
+    json_error(AppError::Invalid("the passkey's answer could not be read".into()))
 }
 
 // ---- Password-less sign-in from /login ---------------------------------------------------
@@ -103,10 +107,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body = match body_text(&body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+    let Some(body) = body_text(&body) else { return unreadable() };
     let Some(token) = ceremony_token(&app, &headers) else {
         return json_error(AppError::Invalid("the sign-in expired; start again".into()));
     };
@@ -154,10 +155,7 @@ pub(crate) async fn second_factor(
     Query(next): Query<NextPage>,
     body: Bytes,
 ) -> Response {
-    let body = match body_text(&body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+    let Some(body) = body_text(&body) else { return unreadable() };
     match passkeys::finish_second_factor(&app, &who.session, body, &who.address, who.device.as_deref()).await {
         Ok(done) => signed_in(&app, &done, next.next.as_str(), false).await,
         Err(err) => json_error(err),
