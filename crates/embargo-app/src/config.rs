@@ -65,6 +65,9 @@ pub struct Config {
     pub metrics_token: Secret,
     /// Who runs this instance.
     pub organisation: Organisation,
+    /// What the public policy page says beyond the organisation's contacts: the scope and
+    /// the safe-harbour statement.
+    pub policy: Policy,
     /// Service-level targets, from the security policy.
     pub sla: Sla,
     /// Background jobs.
@@ -338,6 +341,32 @@ pub struct Organisation {
     pub reference_prefix: String,
 }
 
+/// The public policy page (`/policy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// What is in scope, in a sentence or two. Empty: the products on the report form.
+    pub scope: String,
+    /// What is out of scope. Empty: nothing is said.
+    pub out_of_scope: String,
+    /// The safe-harbour statement: what the organisation promises people who research and
+    /// report in good faith. Empty: no statement is shown.
+    pub safe_harbour: String,
+}
+
+/// The safe-harbour statement shown when the configuration names none.
+pub const DEFAULT_SAFE_HARBOUR: &str = "We will not take legal action against you, or ask anyone else to, for security research \
+     done and reported in good faith under this policy: avoid harm to people, their data and our services; test only \
+     what you own or are allowed to test; stop and tell us as soon as you find a vulnerability; and give us a \
+     reasonable time to fix it before you disclose it. If a third party takes action against you for such research, \
+     we will make it known that you acted under this policy.";
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { scope: String::new(), out_of_scope: String::new(), safe_harbour: DEFAULT_SAFE_HARBOUR.to_owned() }
+    }
+}
+
 /// Advisories: how they are numbered and who publishes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -572,6 +601,7 @@ impl Default for Config {
             metrics_listen: "127.0.0.1:9090".into(),
             metrics_token: Secret::default(),
             organisation: Organisation::default(),
+            policy: Policy::default(),
             sla: Sla::default(),
             jobs: Jobs::default(),
             mail: Mail::default(),
@@ -1090,6 +1120,16 @@ security_address = "security@example.org"
 public_issue_tracker = "https://example.org/issues/new"
 # Report references look like SEC-2026-1.
 reference_prefix = "SEC"
+
+[policy]
+# What the public policy page (/policy) says is in scope. Empty: the products on the
+# report form.
+scope = ""
+# What is out of scope. Empty: nothing is said.
+out_of_scope = ""
+# The safe-harbour statement on the policy page. Empty: none is shown. The default
+# promises no legal action against research done and reported in good faith.
+# safe_harbour = "..."
 
 [sla]
 # "The team acknowledges and analyzes each vulnerability report within 10 working days."

@@ -398,8 +398,7 @@ pub(crate) struct CachedCalendar {
 pub(crate) struct PendingRead {
     pub(crate) at: embargo_domain::Timestamp,
     pub(crate) actor: String,
-    pub(crate) action: String,
-    /// `(subject, details)` of each read.
-    pub(crate) reads: Vec<(String, String)>,
+    /// `(action, subject, details)` of each read.
+    pub(crate) reads: Vec<(String, String, String)>,
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }

@@ -35,6 +35,7 @@ pub mod mail;
 pub mod metrics;
 pub mod openpgp;
 pub mod partners;
+pub mod passkeys;
 pub mod policy;
 pub mod portal;
 pub mod postmaster;

@@ -1,5 +1,5 @@
-//! Signing in to the web app: password, then TOTP; sessions, their list and revocation;
-//! throttling kept in the database.
+//! Signing in to the web app: password, then TOTP or a passkey (the passkey ceremonies are
+//! in `passkeys`); sessions, their list and revocation; throttling kept in the database.
 //!
 //! A session cookie carries a random 256-bit token; only its SHA-256 is stored. A session
 //! starts at stage `password` and becomes `full` only after the second factor, when its
@@ -55,6 +55,23 @@ impl Session {
     pub fn is_admin(&self) -> bool {
         self.record.user.role == Role::Admin
     }
+
+    /// Whether the account must sign in with a passkey and has none yet: a fully signed-in
+    /// session of it may only register one (the web app sends every other page there).
+    pub fn must_register_passkey(&self) -> bool {
+        self.record.stage == Stage::Full && self.record.passkey_required && self.record.passkeys == 0
+    }
+
+    /// Whether a TOTP code (or a recovery code) may complete this account's sign-in: not
+    /// when an admin requires a passkey and the account has one.
+    pub fn totp_allowed(&self) -> bool {
+        !(self.record.passkey_required && self.record.passkeys > 0)
+    }
+
+    /// Whether the account has a passkey, which may complete its sign-in.
+    pub fn has_passkeys(&self) -> bool {
+        self.record.passkeys > 0
+    }
 }
 
 /// What signing in with a password led to.
@@ -62,11 +79,14 @@ impl Session {
 pub struct PasswordOutcome {
     /// The new session's cookie value.
     pub token: String,
-    /// Whether the second factor is still needed (always, unless TOTP is not required and
-    /// not set up).
+    /// Whether the second factor (TOTP or a passkey) is still needed: always, unless TOTP is
+    /// not required and the account has neither TOTP nor a passkey.
     pub needs_totp: bool,
-    /// Whether the account has no TOTP yet and must set it up now.
+    /// Whether the account has no second factor yet (no TOTP, no passkey) and must set TOTP
+    /// up now.
     pub must_enrol: bool,
+    /// Whether the account has passkeys, one of which may be the second factor.
+    pub passkeys: bool,
 }
 
 fn bucket(now: Timestamp) -> i64 {
@@ -138,7 +158,44 @@ fn retry_after(buckets: &[(i64, i64)], max: i64, window_ms: i64, now: Timestamp)
 async fn charge(app: &App, email: &str, address: &str, device: Option<&str>) -> Result<Charged, AppError> {
     let now = app.now();
     let known_device = device.is_some_and(|d| device_valid(app, email, d, now));
-    let charged = Charged { limits: limits(app, email, address, known_device), bucket: bucket(now) };
+    charge_limits(app, limits(app, email, address, known_device)).await
+}
+
+/// Charges an attempt whose account is not known yet (a password-less passkey sign-in) to
+/// the address's counter alone: `10 n` in 15 minutes, shared with password attempts.
+pub(crate) async fn charge_address(app: &App, address: &str) -> Result<Charged, AppError> {
+    let n = i64::from(app.config.web.max_failed_logins.max(1));
+    let address = crate::tokens::hash(address);
+    // The first limit is the one a success clears: a throwaway key of its own here, so that
+    // a passkey sign-in never clears the address's failures.
+    let limits = vec![
+        Limit { key: format!("login:passkey:{address}"), max: 10 * n, window_ms: WINDOW_MS },
+        Limit { key: format!("login:address:{address}"), max: 10 * n, window_ms: WINDOW_MS },
+    ];
+    charge_limits(app, limits).await
+}
+
+/// Takes back one attempt charged by [`charge_address`] in this minute (a password-less
+/// sign-in that succeeded).
+pub(crate) async fn forgive_address(tx: &mut embargo_store::Tx, app: &App, address: &str) -> Result<(), AppError> {
+    let address = crate::tokens::hash(address);
+    store_sessions::forgive(tx, &format!("login:address:{address}"), bucket(app.now())).await?;
+    Ok(())
+}
+
+/// Charges an attempt to a known account from an address, as a password attempt is.
+pub(crate) async fn charge_account(
+    app: &App,
+    email: &str,
+    address: &str,
+    device: Option<&str>,
+) -> Result<Charged, AppError> {
+    charge(app, email, address, device).await
+}
+
+async fn charge_limits(app: &App, limits: Vec<Limit>) -> Result<Charged, AppError> {
+    let now = app.now();
+    let charged = Charged { limits, bucket: bucket(now) };
     let mut tx = app.store.begin().await?;
     let mut wait: Option<u64> = None;
     for limit in &charged.limits {
@@ -169,7 +226,7 @@ async fn charge(app: &App, email: &str, address: &str, device: Option<&str>) -> 
 /// A successful step: the failures of this account from this address are forgotten, and
 /// the attempt is taken back from the other counters (a success is not held against the
 /// address or the account; earlier failures stay counted).
-async fn succeeded(tx: &mut embargo_store::Tx, charged: &Charged) -> Result<(), AppError> {
+pub(crate) async fn succeeded(tx: &mut embargo_store::Tx, charged: &Charged) -> Result<(), AppError> {
     store_sessions::clear(tx, &charged.limits[0].key).await?;
     for limit in &charged.limits[1..] {
         store_sessions::forgive(tx, &limit.key, charged.bucket).await?;
@@ -215,17 +272,17 @@ fn device_valid(app: &App, email: &str, cookie: &str, now: Timestamp) -> bool {
     expected.len() == mac.len() && expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-fn user_agent_summary(user_agent: &str) -> String {
+pub(crate) fn user_agent_summary(user_agent: &str) -> String {
     let cleaned: String = user_agent.chars().filter(|c| !c.is_control()).take(160).collect();
     if cleaned.is_empty() { "unknown browser".into() } else { cleaned }
 }
 
-fn expiry(app: &App, now: Timestamp) -> Timestamp {
+pub(crate) fn expiry(app: &App, now: Timestamp) -> Timestamp {
     now.checked_add(SignedDuration::from_hours(i64::from(app.config.web.session_idle_hours.max(1)))).unwrap_or(now)
 }
 
 /// A session between the password and the second factor lives this long, never extended.
-const PARTIAL_SESSION: SignedDuration = SignedDuration::from_mins(5);
+pub(crate) const PARTIAL_SESSION: SignedDuration = SignedDuration::from_mins(5);
 
 /// Argon2 takes tens of milliseconds of CPU: off the async runtime, outside any
 /// transaction.
@@ -269,7 +326,10 @@ pub async fn sign_in_password(
     };
     let totp = users::totp(&mut tx, user.id).await?;
     let enabled = totp.as_ref().is_some_and(|t| t.enabled);
-    let needs_totp = enabled || app.config.web.require_totp;
+    let passkeys = embargo_store::passkeys::count(&mut tx, user.id).await? > 0;
+    // (An account required to use a passkey that has none yet signs in as before and is
+    // then sent to register one: `Session::must_register_passkey`.)
+    let needs_totp = enabled || app.config.web.require_totp || passkeys;
     let token = crate::tokens::secret("");
     let stage = if needs_totp { Stage::Password } else { Stage::Full };
     let ua = user_agent_summary(user_agent);
@@ -280,7 +340,7 @@ pub async fn sign_in_password(
     audit::record(&mut tx, app, &actor, action, &format!("user:{}", user.id), &format!("session={id}")).await?;
     succeeded(&mut tx, &keys).await?;
     tx.commit().await?;
-    Ok(PasswordOutcome { token, needs_totp, must_enrol: needs_totp && !enabled })
+    Ok(PasswordOutcome { token, needs_totp, must_enrol: needs_totp && !enabled && !passkeys, passkeys })
 }
 
 /// The live session for a cookie value, touching it at most once a minute.
@@ -340,6 +400,14 @@ pub async fn totp_enrolment(app: &App, session: &Session) -> Result<Enrolment, A
     Ok(Enrolment { secret, uri })
 }
 
+/// Whether the session's account has TOTP set up (confirmed).
+pub async fn has_totp(app: &App, session: &Session) -> Result<bool, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let enabled = users::totp(&mut tx, session.user_id()).await?.is_some_and(|t| t.enabled);
+    tx.rollback().await?;
+    Ok(enabled)
+}
+
 /// A completed second factor.
 #[derive(Debug, Clone)]
 pub struct TotpSignIn {
@@ -374,6 +442,12 @@ pub async fn sign_in_totp(
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let user = session.user_id();
+    if embargo_store::passkeys::required(&mut tx, user).await?
+        && embargo_store::passkeys::count(&mut tx, user).await? > 0
+    {
+        tx.rollback().await?;
+        return Err(AppError::Conflict("this account signs in with a passkey".into()));
+    }
     let totp = users::totp(&mut tx, user).await?.ok_or_else(|| AppError::Conflict("TOTP is not set up".into()))?;
     let actor = Actor::User { id: user, role: session.record.user.role };
     let mut recovery_codes_left = None;

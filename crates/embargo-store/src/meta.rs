@@ -11,6 +11,14 @@ pub async fn get(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
     row.map(|r| Ok(r.try_get("value")?)).transpose()
 }
 
+/// Reads a value in one statement outside any transaction (a version check on every
+/// page, without a snapshot's `BEGIN` and `ROLLBACK` around it).
+pub async fn get_now(store: &crate::Store, key: &str) -> Result<Option<String>, StoreError> {
+    let row =
+        sqlx::query("SELECT value FROM instance_meta WHERE key = $1").bind(key).fetch_optional(store.pool()).await?;
+    row.map(|r| Ok(r.try_get("value")?)).transpose()
+}
+
 /// Sets a value.
 pub async fn set(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
     sqlx::query(

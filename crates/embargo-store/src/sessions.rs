@@ -41,6 +41,10 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
     /// Ends.
     pub expires_at: Timestamp,
+    /// An admin requires the account to sign in with a passkey.
+    pub passkey_required: bool,
+    /// How many passkeys the account has.
+    pub passkeys: i64,
 }
 
 /// Starts a session; returns its id.
@@ -68,7 +72,9 @@ pub async fn create(
 }
 
 const SELECT: &str = "SELECT s.id AS sid, s.stage, s.user_agent, s.created_at AS s_created, s.last_seen_at, \
-     s.expires_at, u.id, u.email, u.role, u.password_hash, u.disabled, u.deleted_at FROM sessions s JOIN users u ON u.id = s.user_id";
+     s.expires_at, u.id, u.email, u.role, u.password_hash, u.disabled, u.deleted_at, u.passkey_required, \
+     (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys \
+     FROM sessions s JOIN users u ON u.id = s.user_id";
 
 fn session_of(row: &sqlx::any::AnyRow) -> Result<SessionRecord, StoreError> {
     let stage: String = row.try_get("stage")?;
@@ -80,6 +86,8 @@ fn session_of(row: &sqlx::any::AnyRow) -> Result<SessionRecord, StoreError> {
         created_at: ts(row.try_get("s_created")?)?,
         last_seen_at: ts(row.try_get("last_seen_at")?)?,
         expires_at: ts(row.try_get("expires_at")?)?,
+        passkey_required: row.try_get::<i64, _>("passkey_required")? != 0,
+        passkeys: row.try_get("passkeys")?,
     })
 }
 

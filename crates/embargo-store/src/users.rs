@@ -323,13 +323,14 @@ pub async fn set_password_hash(tx: &mut Tx, user: UserId, password_hash: Option<
 }
 
 /// Forgets an account's second factor: the TOTP secret, its confirmation, its replay
-/// guard and every recovery code. The next sign-in sets up TOTP again.
+/// guard, every recovery code and every passkey. The next sign-in sets up TOTP again.
 pub async fn clear_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
     sqlx::query("UPDATE users SET totp_secret_enc = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1")
         .bind(user.0)
         .execute(tx.conn())
         .await?;
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.0).execute(tx.conn()).await?;
+    crate::passkeys::remove_all(tx, user).await?;
     Ok(())
 }
 

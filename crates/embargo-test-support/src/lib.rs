@@ -17,12 +17,16 @@ pub mod browser;
 pub mod cve_fake;
 mod postgres;
 mod process;
+#[cfg(feature = "app")]
+mod soft_passkey;
 
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
 pub use postgres::{PgServer, postgres, private_postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
+#[cfg(feature = "app")]
+pub use soft_passkey::SoftPasskey;
 /// The WebDriver client the browser tests drive [`Browser`] with (for crates that do not
 /// depend on it themselves).
 pub use thirtyfour;

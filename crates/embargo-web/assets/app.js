@@ -6,6 +6,9 @@
 //    by the server, GET /cvss/score, with the same code that stores it).
 // 4. The disclosure runbook's steps table follows the run live, from the plan's server-sent
 //    events (GET /disclosure/{plan}/events; a reload shows the same without script).
+// 5. Passkeys (WebAuthn), which need navigator.credentials: adding one on the account page,
+//    signing in with one from /login, and one as the second factor after the password. The
+//    server keeps each ceremony's challenge and verifies every answer (ADR 28).
 "use strict";
 
 async function sha256(text) {
@@ -156,7 +159,100 @@ function runbookLive(table) {
   });
 }
 
+function fromBase64url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes.buffer;
+}
+
+function toBase64url(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// The server's options with their binary members (base64url in JSON) as buffers.
+function creationOptions(options) {
+  const key = options.publicKey;
+  key.challenge = fromBase64url(key.challenge);
+  key.user.id = fromBase64url(key.user.id);
+  for (const c of key.excludeCredentials || []) c.id = fromBase64url(c.id);
+  return { publicKey: key };
+}
+
+function requestOptions(options) {
+  const key = options.publicKey;
+  key.challenge = fromBase64url(key.challenge);
+  for (const c of key.allowCredentials || []) c.id = fromBase64url(c.id);
+  return { publicKey: key };
+}
+
+// The browser's answer as JSON, binary members as base64url.
+function answerJSON(credential) {
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toBase64url(r.attestationObject);
+    response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = toBase64url(r.authenticatorData);
+    response.signature = toBase64url(r.signature);
+    if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+  }
+  return { id: credential.id, rawId: toBase64url(credential.rawId), type: credential.type, response: response, extensions: {} };
+}
+
+async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "Accept": "application/json" },
+    body: body === undefined ? "" : JSON.stringify(body),
+  });
+  let data = {};
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) throw new Error(data.message || "The server refused (" + response.status + ").");
+  return data;
+}
+
+// A passkey block: a button, a status line, and its two endpoints in data attributes.
+function passkeyBlock(block) {
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+  block.hidden = false;
+  const button = block.querySelector(".passkey-go");
+  const status = block.querySelector(".passkey-status");
+  const register = block.id === "passkey-register";
+  const next = block.dataset.next ? "?next=" + encodeURIComponent(block.dataset.next) : "";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "Waiting for your passkey…";
+    try {
+      const options = await postJSON(block.dataset.options);
+      let done;
+      if (register) {
+        const credential = await navigator.credentials.create(creationOptions(options));
+        const name = block.querySelector("input[name=name]");
+        done = await postJSON(block.dataset.answer, { name: name ? name.value : "", credential: answerJSON(credential) });
+      } else {
+        const credential = await navigator.credentials.get(requestOptions(options));
+        done = await postJSON(block.dataset.answer + next, answerJSON(credential));
+      }
+      status.textContent = "Done.";
+      window.location.assign(done.to);
+    } catch (error) {
+      status.textContent = error && error.name === "NotAllowedError"
+        ? "The passkey was not used (cancelled or timed out). Try again."
+        : (error && error.message) || "The passkey did not work.";
+      button.disabled = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const block of document.querySelectorAll(".passkey-only[data-options]")) passkeyBlock(block);
   const steps = document.querySelector("table#steps[data-events]");
   if (steps) runbookLive(steps);
   for (const form of document.querySelectorAll("form.cvss-calc")) cvssCalculator(form);

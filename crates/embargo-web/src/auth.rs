@@ -195,6 +195,11 @@ impl FromRequestParts<App> for Team {
         match sessions::session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
                 Some(actor) if is_partner(&actor) => Err(WebError::nothing_here().into_response()),
+                // An account an admin requires to use a passkey, signed in without one yet:
+                // the account page (where it registers one) and nothing else.
+                Some(_) if session.must_register_passkey() && !parts.uri.path().starts_with("/account") => {
+                    Err(Redirect::to("/account?done=passkey-required").into_response())
+                }
                 Some(actor) => {
                     // Every team page shows dates and deadlines in the business calendar's
                     // time zone: read it now if it changed (a version check).

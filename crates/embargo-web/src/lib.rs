@@ -26,6 +26,8 @@ mod render;
 
 mod error_page;
 
+mod refill;
+
 mod csrf;
 
 mod access;
@@ -40,6 +42,7 @@ mod metrics_endpoint;
 mod originals;
 mod partner_portal;
 mod partners;
+mod passkeys;
 mod public;
 mod runbook;
 mod setup;
@@ -88,7 +91,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
     let upload_limit =
         usize::try_from(app.config.limits.max_message_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
     let hsts = app.config.https();
-    let router = Router::new()
+    let pages: Router = Router::new()
         // Operations.
         .route("/healthz", get(healthz))
         // Metrics: 404 here unless `metrics_token` is set (see `metrics_router`).
@@ -118,6 +121,10 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/login", get(team::login_form).post(team::login))
         .route("/login/totp", get(team::totp_form).post(team::totp))
         .route("/login/totp/qr.svg", get(team::totp_qr))
+        .route("/login/totp/passkey/options", post(passkeys::second_factor_options))
+        .route("/login/totp/passkey", post(passkeys::second_factor))
+        .route("/login/passkey/options", post(passkeys::login_options))
+        .route("/login/passkey", post(passkeys::login))
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
@@ -180,6 +187,10 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/account/tokens", post(team::create_token))
         .route("/account/tokens/{id}/revoke", post(team::revoke_token))
         .route("/account/recovery-codes", post(access::new_recovery_codes))
+        .route("/account/passkeys/options", post(passkeys::register_options))
+        .route("/account/passkeys", post(passkeys::register))
+        .route("/account/passkeys/{id}/rename", post(passkeys::rename))
+        .route("/account/passkeys/{id}/remove", post(passkeys::remove))
         .route("/admin", get(team::admin))
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
@@ -188,6 +199,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/admin/users/delete", post(access::delete_user))
         .route("/admin/users/password", post(access::reset_password))
         .route("/admin/users/totp", post(access::reset_totp))
+        .route("/admin/users/passkey", post(passkeys::set_required))
         .route("/admin/products/{id}/responders", post(team::add_responder))
         .route("/admin/products/{id}/responders/remove", post(access::remove_responder))
         .route("/admin/products/{id}/rename", post(access::rename_product))
@@ -240,9 +252,15 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         // Every error, ours or the framework's, as the app's page or the API's JSON; API
         // answers are never cached.
         .layer(middleware::from_fn_with_state(app.clone(), error_page::error_pages))
+        .with_state(app.clone());
+    // Bad input in a form comes back as the same form, the field marked and the input kept
+    // (see `refill`), rendered by the pages above.
+    let refill = refill::Refill { app: app.clone(), pages: pages.clone() };
+    let router = pages
+        .layer(middleware::from_fn_with_state(refill, refill::refill))
         // The fix repositories over git's smart HTTP protocol: no cookies, no forms, their
         // own time limit, their own refusal (see `git_http`).
-        .merge(git_http::router())
+        .merge(git_http::router().with_state(app))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
         .layer(middleware::from_fn(access_log))
@@ -265,7 +283,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
     } else {
         router
     };
-    router.with_state(app)
+    router
 }
 
 /// The public advisory routes, behind `advisories_public::documents` (validators, `304`,

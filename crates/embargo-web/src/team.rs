@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
+use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice};
 use embargo_app::{App, AppError, accounts, sessions};
 use embargo_domain::{ReferenceId, ReportState, Role, Target};
 use serde::Deserialize;
@@ -31,13 +31,13 @@ struct LoginPage {
 #[derive(Deserialize, Default)]
 pub(crate) struct NextPage {
     #[serde(default)]
-    next: String,
+    pub(crate) next: String,
 }
 
 pub(crate) async fn login_form(State(app): State<App>, Query(next): Query<NextPage>) -> Response {
     page(
         StatusCode::OK,
-        &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None, next: next.next },
+        &LoginPage { layout: sign_in_layout(&app, "Sign in"), email: String::new(), error: None, next: next.next },
     )
 }
 
@@ -87,7 +87,7 @@ pub(crate) async fn login(
                 let mut response = page(
                     status,
                     &LoginPage {
-                        layout: Layout::public(&app, "Sign in", ""),
+                        layout: sign_in_layout(&app, "Sign in"),
                         email: input.email,
                         error: Some(message),
                         next: input.next,
@@ -101,6 +101,12 @@ pub(crate) async fn login(
     }
 }
 
+/// The sign-in pages load the script (passkeys need `navigator.credentials`; the forms work
+/// without it).
+fn sign_in_layout(app: &App, title: &str) -> Layout {
+    Layout { script: true, ..Layout::public(app, title.to_owned(), "") }
+}
+
 #[derive(Template)]
 #[template(path = "totp.html")]
 struct TotpPage {
@@ -109,17 +115,43 @@ struct TotpPage {
     error: Option<String>,
     /// The page to go to after signing in.
     next: String,
+    /// The account has passkeys: offer one as the second factor.
+    passkeys: bool,
+    /// A TOTP or recovery code may complete the sign-in (not when an admin requires a
+    /// passkey and the account has one).
+    totp: bool,
 }
 
 async fn totp_page(app: &App, who: &AnySession, status: StatusCode, error: Option<String>, next: &str) -> Response {
-    let enrol = match sessions::totp_enrolment(app, &who.session).await {
-        Ok(e) => Some((e.secret, e.uri)),
-        Err(AppError::Conflict(_)) => None,
-        Err(err) => return WebError::from(err).into_response(),
+    let passkeys = who.session.has_passkeys();
+    // A TOTP code is asked for when it may complete the sign-in and there is TOTP (or it is
+    // being set up: an account without a passkey).
+    let totp = who.session.totp_allowed()
+        && (!passkeys
+            || match sessions::has_totp(app, &who.session).await {
+                Ok(has) => has,
+                Err(err) => return WebError::from(err).into_response(),
+            });
+    // An account with a passkey is not made to set TOTP up: the passkey is its second factor.
+    let enrol = if passkeys {
+        None
+    } else {
+        match sessions::totp_enrolment(app, &who.session).await {
+            Ok(e) => Some((e.secret, e.uri)),
+            Err(AppError::Conflict(_)) => None,
+            Err(err) => return WebError::from(err).into_response(),
+        }
     };
     page(
         status,
-        &TotpPage { layout: Layout::public(app, "Two-factor sign-in", ""), enrol, error, next: next.to_owned() },
+        &TotpPage {
+            layout: sign_in_layout(app, "Two-factor sign-in"),
+            enrol,
+            error,
+            next: next.to_owned(),
+            passkeys,
+            totp,
+        },
     )
 }
 
@@ -284,22 +316,37 @@ struct InboxPage {
 const PER_PAGE: i64 = 50;
 
 fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-    match due {
-        Some(due) => {
-            let now = app.now();
-            // The same boundary as the `due=soon` filter: two working days on the business
-            // calendar (holidays and weekend included), read when the request began.
-            let soon = embargo_app::sla::cached_calendar(app).add_working_days(now, 2);
-            let class = if due <= now {
-                "overdue"
-            } else if due <= soon {
-                "soon"
-            } else {
-                ""
-            };
-            (render::date(app, due), class)
+    Due::now(app).of(app, due)
+}
+
+/// How close a deadline is, as of the request: overdue, soon, or neither.
+struct Due {
+    now: embargo_domain::Timestamp,
+    soon: embargo_domain::Timestamp,
+}
+
+impl Due {
+    fn now(app: &App) -> Self {
+        let now = app.now();
+        // The same boundary as the `due=soon` filter: two working days on the business
+        // calendar (holidays and weekend included), read when the request began.
+        Self { now, soon: embargo_app::sla::cached_calendar(app).add_working_days(now, 2) }
+    }
+
+    fn of(&self, app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
+        match due {
+            Some(due) => {
+                let class = if due <= self.now {
+                    "overdue"
+                } else if due <= self.soon {
+                    "soon"
+                } else {
+                    ""
+                };
+                (render::date(app, due), class)
+            }
+            None => (String::new(), ""),
         }
-        None => (String::new(), ""),
     }
 }
 
@@ -325,20 +372,17 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         Ok(inbox) => inbox,
         Err(err) => return WebError::from(err).into_response(),
     };
-    let products = match accounts::products(&app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|p| (p.product.id, p.product.name)).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
-    let team = match accounts::team(&app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|u| u.email).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
+    // The filters' choices come with the page, from the same snapshot (ADR 32).
+    let products = inbox.products.into_iter().map(|p| (p.id, p.name)).collect();
+    let team = inbox.team.into_iter().map(|u| u.email).collect();
+    // The "due soon" boundary, once for the page.
+    let due = Due::now(&app);
     let rows = inbox
         .rows
         .into_iter()
         .map(|row| {
             let (state, state_class) = render::state(row.summary.state);
-            let (due, due_class) = due_of(&app, row.summary.due_at);
+            let (due, due_class) = due.of(&app, row.summary.due_at);
             InboxRow {
                 reference: row.summary.reference.to_string(),
                 title: row.summary.title,
@@ -531,23 +575,23 @@ pub(crate) async fn report(
 
 async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<ReportPage, AppError> {
     let reference = reference.clone();
-    let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
-    let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
-    let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
-    let splits = reports::split_links(app, &who.actor, &reference).await?;
-    let history = reports::reporter_history(app, &who.actor, &reference).await?;
-    let similar = similar_views(app, who, &reference).await?;
-    let team = accounts::team(app, &who.actor).await?;
-    let products = accounts::products(app, &who.actor).await?;
-    let members =
-        if who.session.is_admin() { accounts::report_members(app, &who.actor, &reference).await? } else { Vec::new() };
+    // One snapshot and one audit commit for the whole page (ADR 32).
+    let reports::ReportPageData {
+        detail,
+        trail,
+        duplicates,
+        duplicate_of,
+        splits,
+        history,
+        similar,
+        team,
+        products,
+        members,
+    } = reports::page(app, &who.actor, &reference).await?;
+    let similar = similar_views(similar);
+    let members = if who.session.is_admin() { members } else { Vec::new() };
     let report = &detail.report;
-    let duplicate_of = match report.state {
-        ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
-            reports::reference_of(app, &who.actor, of).await?.map(|r| r.to_string())
-        }
-        _ => None,
-    };
+    let duplicate_of = duplicate_of.map(|r| r.to_string());
     let mut events: Vec<(embargo_domain::Timestamp, i64, TimelineItem)> = Vec::new();
     for t in &detail.transitions {
         let (label, class) = render::state(t.to);
@@ -627,8 +671,8 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
     }
     let product_name = report
         .product_id
-        .and_then(|p| products.iter().find(|x| x.product.id == p))
-        .map(|p| p.product.name.clone())
+        .and_then(|p| products.iter().find(|x| x.id == p))
+        .map(|p| p.name.clone())
         .unwrap_or_else(|| "none".into());
     let assignee = report
         .assignee
@@ -637,7 +681,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         .unwrap_or_else(|| "nobody".into());
     let (state, state_class) = render::state(report.state);
     let (ack_due, due_class) = due_of(app, detail.sla.due_in(report.state));
-    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.product.id, p.product.name.clone())).collect();
+    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.id, p.name.clone())).collect();
     let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
@@ -682,7 +726,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
             .collect(),
         targets: targets(report.state),
         team: team.iter().map(|u| u.email.clone()).collect(),
-        products: products.iter().map(|p| (p.product.id, p.product.name.clone())).collect(),
+        products: product_options.clone(),
         prefix: app.config.organisation.reference_prefix.clone(),
         status_revoked: report.status_revoked,
         eval,
@@ -690,9 +734,8 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
 }
 
 /// Near-duplicate suggestions, as the report page shows them.
-async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
-    Ok(reports::similar(app, &who.actor, reference)
-        .await?
+fn similar_views(similar: Vec<reports::Similar>) -> Vec<SimilarView> {
+    similar
         .into_iter()
         .map(|s| {
             let (state, state_class) = render::state(s.state);
@@ -704,7 +747,7 @@ async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result
                 score: format!("{:.0} %", s.score * 100.0),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -1041,6 +1084,14 @@ struct TokenView {
     revoked: bool,
 }
 
+struct PasskeyView {
+    id: i64,
+    name: String,
+    created: String,
+    used: String,
+    transports: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -1052,6 +1103,10 @@ struct AccountPage {
     new_token: Option<String>,
     /// Unused recovery codes.
     recovery_left: i64,
+    /// The account's passkeys.
+    passkeys: Vec<PasskeyView>,
+    /// An admin requires this account to sign in with a passkey.
+    passkey_required: bool,
 }
 
 async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
@@ -1069,6 +1124,11 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
         Ok(n) => n,
         Err(err) => return WebError::from(err).into_response(),
     };
+    let passkeys = match embargo_app::passkeys::list(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    layout.script = true;
     page(
         StatusCode::OK,
         &AccountPage {
@@ -1097,6 +1157,17 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
                 .collect(),
             new_token,
             recovery_left,
+            passkeys: passkeys
+                .into_iter()
+                .map(|p| PasskeyView {
+                    id: p.id,
+                    name: p.name,
+                    created: render::time(app, p.created_at),
+                    used: p.last_used_at.map_or_else(|| "never".into(), |u| render::time(app, u)),
+                    transports: p.transports.join(", "),
+                })
+                .collect(),
+            passkey_required: who.session.record.passkey_required,
         },
     )
 }
@@ -1105,6 +1176,10 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
     let message = match flash.done.as_str() {
         "session" => Some("Session revoked.".to_owned()),
         "token-revoke" => Some("Token revoked.".to_owned()),
+        "passkey-added" => Some("Passkey added.".to_owned()),
+        "passkey-renamed" => Some("Passkey renamed.".to_owned()),
+        "passkey-removed" => Some("Passkey removed.".to_owned()),
+        "passkey-required" => Some("Your account must sign in with a passkey: add one below to go on.".to_owned()),
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
         "recovery-used" => Some(
             "You signed in with a recovery code, which no longer works. Make a new set below if few are left."
@@ -1164,6 +1239,8 @@ struct UserRow {
     status: &'static str,
     /// The signed-in admin's own account.
     is_self: bool,
+    /// An admin requires the account to sign in with a passkey.
+    passkey_required: bool,
 }
 
 #[derive(Template)]
@@ -1192,6 +1269,10 @@ async fn admin_page(
         Ok(list) => list,
         Err(err) => return WebError::from(err).into_response(),
     };
+    let passkey_required = match embargo_app::passkeys::required_accounts(app, &who.actor).await {
+        Ok(list) => list,
+        Err(err) => return WebError::from(err).into_response(),
+    };
     page(
         status,
         &AdminPage {
@@ -1207,6 +1288,7 @@ async fn admin_page(
                         "active"
                     },
                     is_self: u.id == who.session.user_id(),
+                    passkey_required: passkey_required.contains(&u.id),
                     role: u.role.as_str(),
                     email: u.email,
                 })
@@ -1246,11 +1328,28 @@ pub(crate) struct UserInput {
     password: String,
 }
 
-pub(crate) async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
+/// The answer of an action on the team page: back to it with a message, or bad input as the
+/// same form with the field marked and the input kept (`refill`).
+pub(crate) async fn admin_result(_app: &App, _who: &Team, result: Result<(), AppError>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin?done={done}")).into_response(),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            admin_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+            let message = match &err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m.to_lowercase(),
+                _ => String::new(),
+            };
+            let field = match done {
+                "user" if message.contains("password") => Some("password"),
+                "user" if message.contains("role") => Some("role"),
+                "user" | "responder" => Some("email"),
+                "product" | "renamed" => Some("name"),
+                "password" => Some("password"),
+                _ => None,
+            };
+            match field {
+                Some(field) => WebError::field(field, err).into_response(),
+                None => WebError::from(err).into_response(),
+            }
         }
         Err(err) => WebError::from(err).into_response(),
     }

@@ -459,7 +459,16 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Remove an account's second factor and recovery codes (a lost authenticator); TOTP is set up again at the next sign-in
+    /// Require an account to sign in with a passkey (or, with --off, no longer): with one, its TOTP and recovery codes no longer complete the sign-in; without one, it must add one at its next sign-in
+    RequirePasskey {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+        /// Lift the requirement instead
+        #[arg(long)]
+        off: bool,
+    },
+    /// Remove an account's second factor: TOTP, recovery codes and passkeys (a lost authenticator); it is set up again at the next sign-in
     ResetTotp {
         /// The account's e-mail address
         #[arg(long)]

@@ -423,10 +423,20 @@ async fn admin(app: App, command: AdminCommand) -> Outcome {
                 println!("password of {} set; its sessions were ended", email.trim().to_lowercase());
             }
         }
+        AdminCommand::RequirePasskey { email, off } => {
+            let changed = embargo_app::passkeys::set_required(&app, &actor, &email, !off).await?;
+            let email = email.trim().to_lowercase();
+            match (off, changed) {
+                (false, true) => println!("{email} must now sign in with a passkey"),
+                (false, false) => println!("{email} already had to sign in with a passkey"),
+                (true, true) => println!("{email} no longer has to sign in with a passkey"),
+                (true, false) => println!("{email} did not have to sign in with a passkey"),
+            }
+        }
         AdminCommand::ResetTotp { email } => {
             accounts::reset_totp(&app, &actor, &email).await?;
             println!(
-                "second factor and recovery codes of {} removed; TOTP is set up again at the next sign-in",
+                "second factor, recovery codes and passkeys of {} removed; it is set up again at the next sign-in",
                 email.trim().to_lowercase()
             );
         }

@@ -65,6 +65,18 @@ fn disable_user_stops_a_live_api_token_on_the_running_server() {
         assert_eq!(out.code, 65, "{}", out.stderr);
         let out = it.run(&["admin", "reset-totp", "--email", "admin@example.org"], b"");
         assert_eq!(out.code, 0, "{}", out.stderr);
+        // Requiring a passkey, and lifting it: audited like every admin change.
+        let out = it.run(&["admin", "require-passkey", "--email", "Admin@example.org"], b"");
+        assert_eq!(
+            (out.code, out.stdout.trim()),
+            (0, "admin@example.org must now sign in with a passkey"),
+            "{}",
+            out.stderr
+        );
+        let out = it.run(&["admin", "require-passkey", "--email", "admin@example.org", "--off"], b"");
+        assert_eq!(out.stdout.trim(), "admin@example.org no longer has to sign in with a passkey", "{}", out.stderr);
+        let out = it.run(&["admin", "require-passkey", "--email", "nobody@example.org"], b"");
+        assert_eq!(out.code, 1, "{}", out.stderr);
         let out = it.run(&["admin", "recovery-codes", "--email", "admin@example.org"], b"");
         assert_eq!(out.code, 1, "no second factor yet: {}", out.stderr);
 
