@@ -30,6 +30,7 @@ pub mod intents;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod oidc;
 pub mod openpgp;
 pub mod partners;
 pub mod policy;

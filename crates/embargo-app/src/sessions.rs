@@ -215,17 +215,17 @@ fn device_valid(app: &App, email: &str, cookie: &str, now: Timestamp) -> bool {
     expected.len() == mac.len() && expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-fn user_agent_summary(user_agent: &str) -> String {
+pub(crate) fn user_agent_summary(user_agent: &str) -> String {
     let cleaned: String = user_agent.chars().filter(|c| !c.is_control()).take(160).collect();
     if cleaned.is_empty() { "unknown browser".into() } else { cleaned }
 }
 
-fn expiry(app: &App, now: Timestamp) -> Timestamp {
+pub(crate) fn expiry(app: &App, now: Timestamp) -> Timestamp {
     now.checked_add(SignedDuration::from_hours(i64::from(app.config.web.session_idle_hours.max(1)))).unwrap_or(now)
 }
 
 /// A session between the password and the second factor lives this long, never extended.
-const PARTIAL_SESSION: SignedDuration = SignedDuration::from_mins(5);
+pub(crate) const PARTIAL_SESSION: SignedDuration = SignedDuration::from_mins(5);
 
 /// Argon2 takes tens of milliseconds of CPU: off the async runtime, outside any
 /// transaction.

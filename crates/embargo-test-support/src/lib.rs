@@ -15,12 +15,14 @@ mod app;
 pub mod browser;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
+pub mod oidc_provider;
 mod postgres;
 mod process;
 
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
+pub use oidc_provider::OidcProvider;
 pub use postgres::{PgServer, postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
 /// The WebDriver client the browser tests drive [`Browser`] with (for crates that do not

@@ -43,6 +43,7 @@ mod partners;
 mod public;
 mod runbook;
 mod setup;
+mod sso;
 mod team;
 
 use std::future::Future;
@@ -118,6 +119,8 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/login", get(team::login_form).post(team::login))
         .route("/login/totp", get(team::totp_form).post(team::totp))
         .route("/login/totp/qr.svg", get(team::totp_qr))
+        .route("/login/oidc", post(sso::start))
+        .route("/login/oidc/callback", get(sso::callback))
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
@@ -148,6 +151,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/reports/{reference}/fix/runs/{id}", get(fixes::run))
         .route("/reports/{reference}/fix/runs/{id}/log.txt", get(fixes::run_text))
         .route("/invitations/{token}", get(fixes::invitation).post(fixes::accept))
+        .route("/invitations/{token}/oidc", post(sso::accept_fix_invitation))
         .route("/reports/{reference}/disclosure", get(partners::disclosure))
         .route("/reports/{reference}/disclosure/draft", post(partners::draft))
         .route("/reports/{reference}/disclosure/edit", post(partners::edit))
@@ -180,6 +184,8 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/account/tokens", post(team::create_token))
         .route("/account/tokens/{id}/revoke", post(team::revoke_token))
         .route("/account/recovery-codes", post(access::new_recovery_codes))
+        .route("/account/oidc/link", post(sso::link))
+        .route("/admin/users/oidc-unlink", post(sso::unlink))
         .route("/admin", get(team::admin))
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
@@ -220,6 +226,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/partner/organisation/contacts", post(partner_portal::set_contact))
         .route("/partner/organisation/contacts/remove", post(partner_portal::remove_contact))
         .route("/partner/welcome/{token}", get(partner_portal::welcome).post(partner_portal::accept))
+        .route("/partner/welcome/{token}/oidc", post(sso::accept_partner_invitation))
         // JSON API (bearer tokens).
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/reports", get(api::list))

@@ -25,6 +25,8 @@ struct LoginPage {
     error: Option<String>,
     /// The page to go to after signing in.
     next: String,
+    /// Single sign-on's button name, when configured.
+    sso: Option<String>,
 }
 
 /// `?next=` of the sign-in pages: the page that was asked for.
@@ -37,7 +39,13 @@ pub(crate) struct NextPage {
 pub(crate) async fn login_form(State(app): State<App>, Query(next): Query<NextPage>) -> Response {
     page(
         StatusCode::OK,
-        &LoginPage { layout: Layout::public(&app, "Sign in", ""), email: String::new(), error: None, next: next.next },
+        &LoginPage {
+            layout: Layout::public(&app, "Sign in", ""),
+            email: String::new(),
+            error: None,
+            next: next.next,
+            sso: embargo_app::oidc::display_name(&app).map(str::to_owned),
+        },
     )
 }
 
@@ -91,6 +99,7 @@ pub(crate) async fn login(
                         email: input.email,
                         error: Some(message),
                         next: input.next,
+                        sso: embargo_app::oidc::display_name(&app).map(str::to_owned),
                     },
                 );
                 render::retry_after(&mut response, &err);
@@ -1052,6 +1061,15 @@ struct AccountPage {
     new_token: Option<String>,
     /// Unused recovery codes.
     recovery_left: i64,
+    /// Single sign-on: its name when configured, and the identities linked to the account.
+    sso: Option<String>,
+    sso_links: Vec<SsoLinkView>,
+}
+
+struct SsoLinkView {
+    email: String,
+    linked: String,
+    used: String,
 }
 
 async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
@@ -1067,6 +1085,17 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
     };
     let recovery_left = match accounts::my_recovery_codes_left(app, &who.actor).await {
         Ok(n) => n,
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    let sso_links = match embargo_app::oidc::my_identities(app, &who.actor).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|l| SsoLinkView {
+                email: if l.email.is_empty() { "(no address given)".into() } else { l.email },
+                linked: render::time(app, l.created_at),
+                used: l.last_used_at.map_or_else(|| "never".into(), |u| render::time(app, u)),
+            })
+            .collect(),
         Err(err) => return WebError::from(err).into_response(),
     };
     page(
@@ -1097,6 +1126,8 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
                 .collect(),
             new_token,
             recovery_left,
+            sso: embargo_app::oidc::display_name(app).map(str::to_owned),
+            sso_links,
         },
     )
 }
@@ -1106,6 +1137,7 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
         "session" => Some("Session revoked.".to_owned()),
         "token-revoke" => Some("Token revoked.".to_owned()),
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
+        "oidc-linked" => Some("Your single sign-on identity is linked: you can sign in with it now.".to_owned()),
         "recovery-used" => Some(
             "You signed in with a recovery code, which no longer works. Make a new set below if few are left."
                 .to_owned(),
@@ -1170,6 +1202,8 @@ struct UserRow {
 #[template(path = "admin.html")]
 struct AdminPage {
     layout: Layout,
+    /// Whether single sign-on is configured (the unlink form).
+    sso: bool,
     users: Vec<UserRow>,
     products: Vec<ProductRow>,
     error: Option<String>,
@@ -1196,6 +1230,7 @@ async fn admin_page(
         status,
         &AdminPage {
             layout,
+            sso: app.config.oidc.enabled(),
             users: users
                 .into_iter()
                 .map(|u| UserRow {
@@ -1289,6 +1324,7 @@ pub(crate) fn admin_flash(done: &str) -> Option<String> {
                 "Account deleted: its address, password, second factor and access are gone; what it did stays on the record."
             }
             "password" => "Password set; the account's sessions were ended. Hand the new password over safely.",
+            "oidc-unlinked" => "Single sign-on identity unlinked: the account no longer signs in through the provider.",
             "totp" => "Second factor removed; the account sets up TOTP again at its next sign-in.",
             "responder-removed" => "Responder removed from the product.",
             "renamed" => "Product renamed.",
