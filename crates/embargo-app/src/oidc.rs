@@ -178,11 +178,8 @@ async fn begin(app: &App, purpose: Purpose) -> Result<Started, AppError> {
 
 /// Starts signing in through the provider (anyone); `next` is where to go afterwards.
 pub async fn begin_sign_in(app: &App, next: Option<&str>) -> Result<Started, AppError> {
-    begin(
-        app,
-        Purpose { code: "sign-in", user: None, session: None, invitation: None, next: next.map(str::to_owned) },
-    )
-    .await
+    begin(app, Purpose { code: "sign-in", user: None, session: None, invitation: None, next: next.map(str::to_owned) })
+        .await
 }
 
 /// Starts linking an identity at the provider to the signed-in account.
@@ -361,7 +358,10 @@ pub async fn finish(
 /// The subject as the audit trail names it: a keyed hash (subjects can be e-mail addresses
 /// at some providers).
 fn subject_tag(app: &App, identity: &embargo_oidc::Identity) -> String {
-    let full = app.store.keys().blind_index("oidc.subject v1", format!("{}\n{}", identity.issuer, identity.subject).as_bytes());
+    let full = app
+        .store
+        .keys()
+        .blind_index("oidc.subject v1", format!("{}\n{}", identity.issuer, identity.subject).as_bytes());
     full.chars().take(16).collect()
 }
 

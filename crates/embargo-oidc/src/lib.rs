@@ -30,7 +30,7 @@ pub const LEEWAY_SECONDS: i64 = 60;
 /// endpoint, so it is seconds old).
 pub const MAX_AGE_SECONDS: i64 = 600;
 /// The JWKS is fetched again for an unknown key at most this often.
-const JWKS_REFRESH_SECONDS: u64 = 10;
+const JWKS_REFRESH_SECONDS: u64 = 1;
 /// The largest answer read from the IdP.
 const MAX_BODY: usize = 1 << 20;
 
@@ -124,11 +124,11 @@ pub fn acceptable_url(url: &str) -> bool {
     let Ok(parsed) = openidconnect::url::Url::parse(url) else { return false };
     match parsed.scheme() {
         "https" => parsed.host().is_some(),
-        "http" => matches!(
-            parsed.host(),
-            Some(openidconnect::url::Host::Domain("localhost"))
-        ) || matches!(parsed.host(), Some(openidconnect::url::Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(parsed.host(), Some(openidconnect::url::Host::Ipv6(ip)) if ip.is_loopback()),
+        "http" => {
+            matches!(parsed.host(), Some(openidconnect::url::Host::Domain("localhost")))
+                || matches!(parsed.host(), Some(openidconnect::url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(parsed.host(), Some(openidconnect::url::Host::Ipv6(ip)) if ip.is_loopback())
+        }
         _ => false,
     }
 }
@@ -190,7 +190,10 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
 
 /// One request for `openidconnect`, through reqwest: only to acceptable URLs, answers cut
 /// at [`MAX_BODY`].
-async fn send(client: reqwest::Client, request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
+async fn send(
+    client: reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
     if !acceptable_url(&request.uri().to_string()) {
         return Err(HttpError(format!("refusing to call {} (https only, or http to loopback)", request.uri())));
     }
@@ -260,17 +263,23 @@ impl Provider {
         &self.settings
     }
 
-    fn client(&self, keys: CoreJsonWebKeySet) -> Result<openidconnect::core::CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >, Error> {
+    fn client(
+        &self,
+        keys: CoreJsonWebKeySet,
+    ) -> Result<
+        openidconnect::core::CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        Error,
+    > {
         let metadata = self.metadata.clone().set_jwks(keys);
-        let redirect =
-            RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(|e| Error::Config(format!("redirect URI: {e}")))?;
+        let redirect = RedirectUrl::new(self.settings.redirect_uri.clone())
+            .map_err(|e| Error::Config(format!("redirect URI: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
@@ -317,7 +326,8 @@ impl Provider {
             .await
             .map_err(token_error)?;
         let _ = response.access_token();
-        let id_token = response.id_token().ok_or_else(|| Error::Invalid("the token answer holds no ID token".into()))?;
+        let id_token =
+            response.id_token().ok_or_else(|| Error::Invalid("the token answer holds no ID token".into()))?;
         match self.verify(&client, id_token, nonce, now) {
             Err(VerifyError::UnknownKey) => {
                 let set = self.refresh_keys().await?;
@@ -355,9 +365,7 @@ impl Provider {
     where
         C: IdTokenVerifierSource,
     {
-        let at = |seconds: i64| {
-            chrono::DateTime::<chrono::Utc>::from_timestamp(seconds, 0).unwrap_or_default()
-        };
+        let at = |seconds: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(seconds, 0).unwrap_or_default();
         // `exp` is checked against `now - leeway`.
         let verifier = client
             .verifier()
@@ -401,7 +409,10 @@ impl Provider {
             subject: subject.to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
-            amr: claims.auth_method_refs().map(|a| a.iter().map(|r| r.as_str().to_owned()).collect()).unwrap_or_default(),
+            amr: claims
+                .auth_method_refs()
+                .map(|a| a.iter().map(|r| r.as_str().to_owned()).collect())
+                .unwrap_or_default(),
             acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
         })
     }
@@ -439,7 +450,9 @@ enum VerifyError {
 impl VerifyError {
     fn into_error(self) -> Error {
         match self {
-            VerifyError::UnknownKey => Error::Invalid("the ID token is signed by a key the provider does not publish".into()),
+            VerifyError::UnknownKey => {
+                Error::Invalid("the ID token is signed by a key the provider does not publish".into())
+            }
             VerifyError::Invalid(m) => Error::Invalid(format!("ID token: {m}")),
         }
     }

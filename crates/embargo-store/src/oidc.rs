@@ -44,10 +44,10 @@ pub async fn identity(tx: &mut Tx, issuer: &str, subject: &str) -> Result<Option
         "SELECT id, user_id, issuer, subject, email, created_at, last_used_at FROM oidc_identities \
          WHERE issuer = $1 AND subject = $2",
     )
-        .bind(issuer)
-        .bind(subject)
-        .fetch_optional(tx.conn())
-        .await?;
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(tx.conn())
+    .await?;
     row.as_ref().map(identity_of).transpose()
 }
 
@@ -138,12 +138,7 @@ fn flow_aad(state_hash: &str) -> String {
 }
 
 /// Stores a sign-in under way (the secrets sealed).
-pub async fn create_flow(
-    tx: &mut Tx,
-    state_hash: &str,
-    flow: &Flow,
-    at: Timestamp,
-) -> Result<(), StoreError> {
+pub async fn create_flow(tx: &mut Tx, state_hash: &str, flow: &Flow, at: Timestamp) -> Result<(), StoreError> {
     let sealed = tx.seal(&flow.secrets, &flow_aad(state_hash));
     sqlx::query(
         "INSERT INTO oidc_flows (state_hash, browser_hash, purpose, user_id, session_id, invitation, next_path, \
@@ -167,13 +162,12 @@ pub async fn create_flow(
 /// Takes a sign-in under way: marks it used and returns it, only if it was unused and has
 /// not expired (a `state` works once). The caller checks the browser binding.
 pub async fn take_flow(tx: &mut Tx, state_hash: &str, at: Timestamp) -> Result<Option<Flow>, StoreError> {
-    let updated = sqlx::query(
-        "UPDATE oidc_flows SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
-    )
-    .bind(ms(at))
-    .bind(state_hash)
-    .execute(tx.conn())
-    .await?;
+    let updated =
+        sqlx::query("UPDATE oidc_flows SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1")
+            .bind(ms(at))
+            .bind(state_hash)
+            .execute(tx.conn())
+            .await?;
     if updated.rows_affected() != 1 {
         return Ok(None);
     }

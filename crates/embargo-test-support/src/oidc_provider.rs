@@ -65,10 +65,8 @@ impl OidcProvider {
             ));
         }
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let accounts: serde_json::Map<String, serde_json::Value> = accounts
-            .iter()
-            .map(|a| (a.subject.clone(), serde_json::json!({ "email": a.email })))
-            .collect();
+        let accounts: serde_json::Map<String, serde_json::Value> =
+            accounts.iter().map(|a| (a.subject.clone(), serde_json::json!({ "email": a.email }))).collect();
         let config = serde_json::json!({
             "client_id": client_id,
             "client_secret": client_secret,
@@ -88,10 +86,14 @@ impl OidcProvider {
             .map_err(|e| format!("node: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (sender, receiver) = std::sync::mpsc::channel();
+        // The first line names the issuer; the rest is read and dropped until the process
+        // ends (a closed pipe would kill it at its next write).
         std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             let _ = sender.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let line = match receiver.recv_timeout(Duration::from_secs(30)) {
             Ok(line) if !line.trim().is_empty() => line,
@@ -185,7 +187,11 @@ impl OidcProvider {
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
         })
         .collect()
 }

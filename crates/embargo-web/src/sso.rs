@@ -40,7 +40,10 @@ fn flow_cookie(app: &App, value: &str, max_age: i64) -> HeaderValue {
 /// Sends the browser to the provider with the flow cookie.
 fn to_provider(app: &App, started: oidc::Started) -> Response {
     let cookie = flow_cookie(app, &started.browser, oidc::FLOW_MINUTES * 60);
-    ([(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Redirect::to(&started.url))
+    (
+        [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Redirect::to(&started.url),
+    )
         .into_response()
 }
 

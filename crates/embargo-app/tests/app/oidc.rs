@@ -34,6 +34,8 @@ async fn instance(db: embargo_test_support::TestDb, issuer: &str) -> Instance {
         config.oidc.client_id = CLIENT.into();
         config.oidc.client_secret = embargo_app::config::Secret::new(SECRET);
         config.oidc.display_name = "Example SSO".into();
+        // (The second factor after SSO has its own test.)
+        config.web.require_totp = false;
     })
     .await;
     // The provider's tokens carry the real time: the test clock stands at it.
@@ -104,9 +106,10 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         let it = instance(db, &provider.issuer).await;
         let app = &it.app;
         let system = Actor::LocalAdmin { os_user: "test".into() };
-        let admin = accounts::create_user(app, &system, "admin@example.org", Role::Admin, Some("a long admin password"))
-            .await
-            .unwrap();
+        let admin =
+            accounts::create_user(app, &system, "admin@example.org", Role::Admin, Some("a long admin password"))
+                .await
+                .unwrap();
         let admin = Actor::User { id: admin, role: Role::Admin };
         accounts::create_user(app, &admin, "alice@example.org", Role::Responder, Some("alice's long password"))
             .await
@@ -122,9 +125,10 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         assert!(message.contains("not linked"), "{message}");
 
         // Alice signs in with her password and links her identity from her account page.
-        let outcome = sessions::sign_in_password(app, "alice@example.org", "alice's long password", "1.2.3.4", "t", None)
-            .await
-            .unwrap();
+        let outcome =
+            sessions::sign_in_password(app, "alice@example.org", "alice's long password", "1.2.3.4", "t", None)
+                .await
+                .unwrap();
         assert!(!outcome.needs_totp);
         let session = sessions::session(app, &outcome.token).await.unwrap().unwrap();
         let started = oidc::begin_link(app, &session).await.unwrap();
@@ -133,7 +137,10 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         assert!(matches!(linked, Finished::Linked));
         let alice_actor = session.actor().unwrap();
         let mine = oidc::my_identities(app, &alice_actor).await.unwrap();
-        assert_eq!((mine.len(), mine[0].subject.as_str(), mine[0].issuer.as_str()), (1, "sub-alice", provider.issuer.as_str()));
+        assert_eq!(
+            (mine.len(), mine[0].subject.as_str(), mine[0].issuer.as_str()),
+            (1, "sub-alice", provider.issuer.as_str())
+        );
         assert!(actions(&it).await.contains(&"user.oidc.link".to_owned()));
 
         // Now she signs in through the provider: a full session (no TOTP set up, none required).
@@ -190,9 +197,10 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         assert!(sessions::session(app, &token).await.unwrap().is_none());
         accounts::enable_user(app, &admin, "alice@example.org").await.unwrap();
         // (Disabling ended her sessions; she signs in again.)
-        let outcome = sessions::sign_in_password(app, "alice@example.org", "alice's long password", "1.2.3.4", "t", None)
-            .await
-            .unwrap();
+        let outcome =
+            sessions::sign_in_password(app, "alice@example.org", "alice's long password", "1.2.3.4", "t", None)
+                .await
+                .unwrap();
         let session = sessions::session(app, &outcome.token).await.unwrap().unwrap();
 
         // A flow older than ten minutes has expired.
@@ -202,7 +210,16 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         it.clock.set(&jiff::Timestamp::now().to_string());
 
         // An admin unlinks her: she can no longer sign in through the provider.
-        let bob = Actor::User { id: accounts::list_users(app, &admin).await.unwrap().iter().find(|u| u.email == "bob@example.org").unwrap().id, role: Role::Responder };
+        let bob = Actor::User {
+            id: accounts::list_users(app, &admin)
+                .await
+                .unwrap()
+                .iter()
+                .find(|u| u.email == "bob@example.org")
+                .unwrap()
+                .id,
+            role: Role::Responder,
+        };
         assert!(matches!(oidc::unlink(app, &bob, "alice@example.org").await, Err(AppError::Forbidden(_))));
         assert_eq!(oidc::unlink(app, &admin, "alice@example.org").await.unwrap(), 1);
         assert!(actions(&it).await.contains(&"user.oidc.unlink".to_owned()));
@@ -210,13 +227,17 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         assert!(refused(oidc::finish(app, Some(&browser), &callback, "test").await).contains("not linked"));
 
         // Linking an identity that another account holds is refused.
-        let bob_session = sessions::sign_in_password(app, "bob@example.org", "bob's long password", "1.2.3.4", "t", None)
-            .await
-            .unwrap();
+        let bob_session =
+            sessions::sign_in_password(app, "bob@example.org", "bob's long password", "1.2.3.4", "t", None)
+                .await
+                .unwrap();
         let bob_session = sessions::session(app, &bob_session.token).await.unwrap().unwrap();
         let started = oidc::begin_link(app, &bob_session).await.unwrap();
         let back = provider.authorize(&started.url, "sub-carol").unwrap();
-        assert!(matches!(oidc::finish(app, Some(&started.browser), &callback_of(&back), "t").await, Ok(Finished::Linked)));
+        assert!(matches!(
+            oidc::finish(app, Some(&started.browser), &callback_of(&back), "t").await,
+            Ok(Finished::Linked)
+        ));
         let started = oidc::begin_link(app, &session).await.unwrap();
         let back = provider.authorize(&started.url, "sub-carol").unwrap();
         assert!(matches!(
@@ -256,7 +277,10 @@ async fn single_sign_on_with_a_real_provider_links_by_subject_and_refuses_everyt
         let dana = sessions::session(app, &session_token).await.unwrap().unwrap();
         assert_eq!(dana.user_id(), partner);
         assert!(dana.record.user.password_hash.is_none());
-        assert!(matches!(oidc::begin_invitation(app, InvitationKind::Partner, &token).await, Err(AppError::NotFound(_))));
+        assert!(matches!(
+            oidc::begin_invitation(app, InvitationKind::Partner, &token).await,
+            Err(AppError::NotFound(_))
+        ));
         assert!(matches!(oidc::begin_invitation(app, InvitationKind::Fix, &token).await, Err(AppError::NotFound(_))));
     }
 }
@@ -278,9 +302,15 @@ async fn the_local_second_factor_still_counts_after_single_sign_on_unless_the_pr
             .await;
             it.clock.set(&jiff::Timestamp::now().to_string());
             let app = &it.app;
-            let id = accounts::create_user(app, &Actor::LocalAdmin { os_user: "t".into() }, "alice@example.org", Role::Admin, None)
-                .await
-                .unwrap();
+            let id = accounts::create_user(
+                app,
+                &Actor::LocalAdmin { os_user: "t".into() },
+                "alice@example.org",
+                Role::Admin,
+                None,
+            )
+            .await
+            .unwrap();
             let mut tx = app.store.begin().await.unwrap();
             embargo_store::oidc::link(&mut tx, id, &provider.issuer, "sub-alice", "alice@example.org", app.now())
                 .await

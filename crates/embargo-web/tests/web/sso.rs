@@ -13,7 +13,10 @@ const PUBLIC_URL: &str = "http://127.0.0.1:18444";
 
 fn flow_cookie(reply: &Reply) -> String {
     let value = reply.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert!(value.starts_with("embargo_oidc=") && value.contains("SameSite=Lax") && value.contains("HttpOnly"), "{value}");
+    assert!(
+        value.starts_with("embargo_oidc=") && value.contains("SameSite=Lax") && value.contains("HttpOnly"),
+        "{value}"
+    );
     value.split(';').next().unwrap().to_owned()
 }
 
@@ -29,9 +32,10 @@ async fn single_sign_on_through_the_router_with_a_real_provider() {
         Account { subject: "sub-eve".into(), email: "alice@example.org".into() },
     ];
     let redirect = format!("{PUBLIC_URL}/login/oidc/callback");
-    let Some(provider) =
-        require("node with oidc-provider (.ci/node)", OidcProvider::start("embargo-web", "web-secret-0123456789", &redirect, &accounts))
-    else {
+    let Some(provider) = require(
+        "node with oidc-provider (.ci/node)",
+        OidcProvider::start("embargo-web", "web-secret-0123456789", &redirect, &accounts),
+    ) else {
         return;
     };
     for db in both_backends() {
@@ -91,9 +95,10 @@ async fn single_sign_on_through_the_router_with_a_real_provider() {
         assert!(signed.body.contains("url=/login/totp?next=%2Finbox"), "{}", signed.body);
         let session = signed.cookie().expect("a session cookie");
         assert!(session.starts_with("embargo_session="));
-        let cleared = signed.headers.get_all(header::SET_COOKIE).iter().any(|v| {
-            v.to_str().unwrap().starts_with("embargo_oidc=;") && v.to_str().unwrap().contains("Max-Age=0")
-        });
+        let cleared =
+            signed.headers.get_all(header::SET_COOKIE).iter().any(|v| {
+                v.to_str().unwrap().starts_with("embargo_oidc=;") && v.to_str().unwrap().contains("Max-Age=0")
+            });
         assert!(cleared, "the flow cookie is cleared");
         assert_eq!(send(router, get("/inbox", Some(&session))).await.location(), "/login/totp");
         let secret = totp_secret(&web, "alice@example.org").await;
