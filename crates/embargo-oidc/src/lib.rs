@@ -152,7 +152,8 @@ fn allowed_algs() -> Vec<CoreJwsSigningAlgorithm> {
 
 struct Keys {
     set: CoreJsonWebKeySet,
-    fetched: std::time::Instant,
+    /// When the keys were last fetched again for an unknown key (not at discovery).
+    refetched: Option<std::time::Instant>,
 }
 
 /// A discovered IdP.
@@ -250,12 +251,7 @@ impl Provider {
             return Err(Error::Invalid("the discovery document names no token endpoint".into()));
         }
         let set = metadata.jwks().clone();
-        Ok(Provider {
-            settings,
-            metadata,
-            keys: tokio::sync::Mutex::new(Keys { set, fetched: std::time::Instant::now() }),
-            http,
-        })
+        Ok(Provider { settings, metadata, keys: tokio::sync::Mutex::new(Keys { set, refetched: None }), http })
     }
 
     /// The settings this provider was discovered with.
@@ -341,13 +337,14 @@ impl Provider {
     /// Fetches the JWKS again (at most every [`JWKS_REFRESH_SECONDS`]).
     async fn refresh_keys(&self) -> Result<CoreJsonWebKeySet, Error> {
         let mut keys = self.keys.lock().await;
-        if keys.fetched.elapsed() >= Duration::from_secs(JWKS_REFRESH_SECONDS) || keys.set.keys().is_empty() {
+        let due = keys.refetched.is_none_or(|at| at.elapsed() >= Duration::from_secs(JWKS_REFRESH_SECONDS));
+        if due || keys.set.keys().is_empty() {
             let caller = |request| send(self.http.clone(), request);
             let set = CoreJsonWebKeySet::fetch_async(self.metadata.jwks_uri(), &caller)
                 .await
                 .map_err(|e| Error::Unavailable(format!("JWKS: {e}")))?;
             tracing::info!(keys = set.keys().len(), "OpenID Connect: fetched the identity provider's keys again");
-            *keys = Keys { set, fetched: std::time::Instant::now() };
+            *keys = Keys { set, refetched: Some(std::time::Instant::now()) };
         } else {
             // Fetched moments ago: the key is not there. (Still accept the current keys the
             // second try verifies with.)

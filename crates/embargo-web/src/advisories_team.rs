@@ -254,7 +254,10 @@ fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Res
     for line in input.references.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (kind, url) = line.split_once(char::is_whitespace).unwrap_or(("WEB", line));
         let kind: ReferenceType = parse_kind(kind).ok_or_else(|| {
-            WebError::invalid("references", format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"))
+            WebError::invalid(
+                "references",
+                format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"),
+            )
         })?;
         references.push(Reference { url: url.trim().to_owned(), kind });
     }

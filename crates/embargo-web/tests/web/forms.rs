@@ -32,8 +32,11 @@ async fn bad_input_comes_back_as_the_same_form_with_the_field_marked_and_the_inp
 
         // Hostile input comes back as text, in the value.
         let hostile = "\"><script>alert(1)</script>";
-        let user = send(router, post("/admin/users", Some(&w.admin), &[("email", hostile), ("role", "responder"), ("password", "pw")]))
-            .await;
+        let user = send(
+            router,
+            post("/admin/users", Some(&w.admin), &[("email", hostile), ("role", "responder"), ("password", "pw")]),
+        )
+        .await;
         assert!(user.status.is_client_error());
         assert!(!user.body.contains("<script>alert(1)"), "escaped");
         let form = between(&user.body, "action=\"/admin/users\"", "</form>").expect("the same form");
@@ -53,13 +56,21 @@ async fn bad_input_comes_back_as_the_same_form_with_the_field_marked_and_the_inp
         let path = format!("/team/advisories/{id}");
         let reply = send(
             router,
-            post(&path, Some(&w.admin), &[("title", "Kept title"), ("summary", "Kept <summary>"), ("credits", "NOBODY Someone")]),
+            post(
+                &path,
+                Some(&w.admin),
+                &[("title", "Kept title"), ("summary", "Kept <summary>"), ("credits", "NOBODY Someone")],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
         let form = between(&reply.body, &format!("action=\"{path}\""), "</form>").expect("the same form");
         assert!(tag_with_id(form, "credits").contains("aria-invalid=\"true\""), "{form}");
-        assert!(form.contains("NOBODY Someone") && form.contains("value=\"Kept title\"") && form.contains("Kept &lt;summary&gt;"));
+        assert!(
+            form.contains("NOBODY Someone")
+                && form.contains("value=\"Kept title\"")
+                && form.contains("Kept &lt;summary&gt;")
+        );
     }
 }
 
@@ -87,7 +98,11 @@ async fn the_status_page_says_what_happens_next_and_asks_plainly_in_needs_info()
         let question = "Which <version> do you run?";
         let reply = send(
             router,
-            post(&path, Some(&w.on), &[("target", "needs-info"), ("confirm", "1"), ("send", "1"), ("notice", question)]),
+            post(
+                &path,
+                Some(&w.on),
+                &[("target", "needs-info"), ("confirm", "1"), ("send", "1"), ("notice", question)],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
@@ -116,11 +131,12 @@ async fn the_status_page_says_what_happens_next_and_asks_plainly_in_needs_info()
         let reply =
             send(router, post(&path, Some(&w.on), &[("target", "accepted"), ("confirm", "1"), ("send", "0")])).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        let id = reports::show(&w.web.app, &Actor::LocalAdmin { os_user: "t".into() }, &w.r1, reports::ReadPurpose::Read)
-            .await
-            .unwrap()
-            .report
-            .id;
+        let id =
+            reports::show(&w.web.app, &Actor::LocalAdmin { os_user: "t".into() }, &w.r1, reports::ReadPurpose::Read)
+                .await
+                .unwrap()
+                .report
+                .id;
         let now = w.web.app.now();
         let at = now.checked_add(jiff::SignedDuration::from_hours(24 * 40)).unwrap();
         let mut tx = w.web.app.store.begin().await.unwrap();
