@@ -93,6 +93,75 @@ pub struct Config {
     /// Where disclosures are announced (the runbook's announcement steps). A channel with
     /// an empty address is not used.
     pub announce: Announce,
+    /// Single sign-on with an OpenID provider (ADR 29); off while `issuer` is empty.
+    pub oidc: Oidc,
+}
+
+/// Single sign-on with OpenID Connect (ADR 29): the authorization code flow with PKCE at
+/// one provider. Accounts are linked by the provider's (issuer, subject), never by e-mail;
+/// an identity no account is linked to is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Oidc {
+    /// The provider's issuer identifier (`https://`, or `http://` on loopback), exactly as
+    /// its tokens write `iss`; its discovery document is read from
+    /// `<issuer>/.well-known/openid-configuration`. Empty: no single sign-on.
+    pub issuer: String,
+    /// The client ID Embargo is registered under at the provider.
+    pub client_id: String,
+    /// The client secret (better in `EMBARGO_OIDC__CLIENT_SECRET` or `client_secret_file`).
+    pub client_secret: Secret,
+    /// A file holding the client secret (read at each discovery; trailing whitespace is
+    /// ignored), instead of `client_secret`.
+    pub client_secret_file: String,
+    /// Scopes asked for; `openid` is always asked for.
+    pub scopes: Vec<String>,
+    /// The name on the sign-in button ("Sign in with …").
+    pub display_name: String,
+    /// Whether a second factor at the provider replaces Embargo's own: only when the ID
+    /// token's `amr` holds one of `mfa_amr`, or its `acr` is one of `mfa_acr`. Off: an
+    /// account with TOTP (or with `web.require_totp`) still enters its code after SSO.
+    pub trust_provider_mfa: bool,
+    /// `amr` values that prove a second factor at the provider (RFC 8176).
+    pub mfa_amr: Vec<String>,
+    /// `acr` values that prove a second factor at the provider.
+    pub mfa_acr: Vec<String>,
+    /// Seconds one request to the provider may take.
+    pub timeout_seconds: u32,
+}
+
+impl Default for Oidc {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            client_secret_file: String::new(),
+            scopes: vec!["openid".into(), "email".into()],
+            display_name: "single sign-on".into(),
+            trust_provider_mfa: false,
+            mfa_amr: vec!["mfa".into(), "hwk".into(), "otp".into()],
+            mfa_acr: Vec::new(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
+impl Oidc {
+    /// Whether single sign-on is configured.
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+
+    /// The client secret: `client_secret`, or the content of `client_secret_file`.
+    pub fn secret(&self) -> Result<Secret, String> {
+        if !self.client_secret.is_empty() {
+            return Ok(self.client_secret.clone());
+        }
+        std::fs::read_to_string(&self.client_secret_file)
+            .map(|s| Secret::new(s.trim_end()))
+            .map_err(|e| format!("oidc.client_secret_file {}: {e}", self.client_secret_file))
+    }
 }
 
 /// The disclosure runbook (ADR 24).
@@ -614,6 +683,7 @@ impl Default for Config {
             limits: Limits::default(),
             log: Log::default(),
             cve_services: CveServices::default(),
+            oidc: Oidc::default(),
         }
     }
 }
@@ -911,6 +981,34 @@ impl Config {
         if !cve.dry_run && (cve.org.is_empty() || cve.user.is_empty() || cve.api_key.is_empty()) {
             return invalid("cve_services: org, user and api_key are needed when dry_run is false".into());
         }
+        let oidc = &self.oidc;
+        if oidc.enabled() {
+            if !embargo_oidc::acceptable_url(&oidc.issuer) {
+                return invalid(format!(
+                    "oidc.issuer {:?} must be an https:// URL (http:// only to a loopback address)",
+                    oidc.issuer
+                ));
+            }
+            if oidc.client_id.is_empty() || oidc.client_id.chars().any(char::is_control) {
+                return invalid("oidc.client_id is needed when oidc.issuer is set".into());
+            }
+            if oidc.client_secret.is_empty() == oidc.client_secret_file.is_empty() {
+                return invalid("oidc: set one of client_secret and client_secret_file".into());
+            }
+            if !embargo_oidc::acceptable_url(&format!("{}/login/oidc/callback", self.base_url())) {
+                return invalid(
+                    "oidc: public_url must be an https:// URL (http:// only on loopback): the provider sends \
+                     people back to <public_url>/login/oidc/callback"
+                        .into(),
+                );
+            }
+            if oidc.timeout_seconds == 0 {
+                return invalid("oidc.timeout_seconds must be at least 1".into());
+            }
+            if oidc.display_name.trim().is_empty() || oidc.display_name.len() > 60 {
+                return invalid("oidc.display_name is a name of at most 60 characters".into());
+            }
+        }
         Ok(())
     }
 
@@ -1009,6 +1107,9 @@ impl Config {
         }
         if !shown.fixes.release_webhook_secret.is_empty() {
             shown.fixes.release_webhook_secret = Secret::new("[redacted]");
+        }
+        if !shown.oidc.client_secret.is_empty() {
+            shown.oidc.client_secret = Secret::new("[redacted]");
         }
         toml::to_string_pretty(&shown).expect("configuration serialises")
     }
@@ -1322,6 +1423,27 @@ api_key = ""
 # While true, the commands print the requests they would send and send none.
 dry_run = true
 timeout_seconds = 30
+
+[oidc]
+# Single sign-on with an OpenID provider (Keycloak, Authentik, Okta, Entra ID, Google...).
+# Register Embargo there as a confidential web client (authorization code, PKCE S256,
+# client_secret_basic) with the redirect URI <public_url>/login/oidc/callback. Accounts are
+# linked by the provider's subject, never by e-mail: people link their identity from their
+# account page, or accept an invitation with it. Empty issuer: no single sign-on.
+issuer = ""
+client_id = ""
+# The secret, or a file that holds it (EMBARGO_OIDC__CLIENT_SECRET works too). Never printed.
+client_secret = ""
+client_secret_file = ""
+scopes = ["openid", "email"]
+# The button reads "Sign in with <display_name>".
+display_name = "single sign-on"
+# Whether a second factor at the provider (amr one of mfa_amr, or acr one of mfa_acr in the
+# ID token) replaces Embargo's TOTP. Off: accounts with TOTP still enter their code.
+trust_provider_mfa = false
+mfa_amr = ["mfa", "hwk", "otp"]
+mfa_acr = []
+timeout_seconds = 10
 "#;
 
 #[cfg(test)]

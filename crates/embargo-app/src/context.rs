@@ -53,6 +53,8 @@ pub struct App {
     pub(crate) read_activity: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Page reads whose audit entry is waiting for its commit.
     pub(crate) reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The OpenID provider, once discovered, with when (see `oidc::provider`).
+    pub(crate) oidc: Arc<tokio::sync::Mutex<Option<(Arc<embargo_oidc::Provider>, std::time::Instant)>>>,
 }
 
 /// Whether opening an instance may create it.
@@ -286,6 +288,7 @@ impl App {
                 intake_activity: Arc::default(),
                 read_activity: Arc::default(),
                 reads_in_flight: Arc::default(),
+                oidc: Arc::default(),
             },
             Opened { key: source, created: !initialised },
         ))

@@ -33,6 +33,7 @@ pub mod jobs;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
+pub mod oidc;
 pub mod openpgp;
 pub mod partners;
 pub mod passkeys;

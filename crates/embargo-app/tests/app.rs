@@ -21,6 +21,8 @@ mod disclosure;
 mod fixes;
 #[path = "app/offboarding.rs"]
 mod offboarding;
+#[path = "app/oidc.rs"]
+mod oidc;
 #[path = "app/partners.rs"]
 mod partners;
 #[path = "app/passkeys.rs"]

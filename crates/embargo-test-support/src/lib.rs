@@ -15,6 +15,7 @@ mod app;
 pub mod browser;
 #[cfg(feature = "cve-fake")]
 pub mod cve_fake;
+pub mod oidc_provider;
 mod postgres;
 mod process;
 #[cfg(feature = "app")]
@@ -23,6 +24,7 @@ mod soft_passkey;
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
+pub use oidc_provider::OidcProvider;
 pub use postgres::{PgServer, postgres, private_postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
 #[cfg(feature = "app")]

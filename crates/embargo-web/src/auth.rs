@@ -175,6 +175,16 @@ pub fn after_sign_in(session: &Session, next: Option<&str>) -> String {
     }
 }
 
+/// After signing in as an account of `role` (when there is no session object yet): the
+/// page that was asked for when it is one of this account's, else `None` (its start page).
+pub fn after_sign_in_as(role: embargo_domain::Role, next: Option<&str>) -> Option<String> {
+    let partner = role == embargo_domain::Role::Partner;
+    next.map(str::trim)
+        .filter(|n| safe_path(n) && !n.starts_with("/login"))
+        .filter(|n| partner == (*n == "/partner" || n.starts_with("/partner/")))
+        .map(str::to_owned)
+}
+
 /// A fully signed-in team member. A partner contact is not one: every team route answers
 /// them the same 404 as a path that does not exist.
 #[derive(Debug, Clone)]

@@ -289,6 +289,8 @@ struct InvitationPage {
     reference: String,
     error: Option<String>,
     min: usize,
+    /// Single sign-on's name, when configured (accept through it instead).
+    sso: Option<String>,
 }
 
 fn invitation_gone(app: &App) -> Response {
@@ -313,6 +315,7 @@ pub(crate) async fn invitation(State(app): State<App>, Path(token): Path<String>
                 reference: reference.to_string(),
                 error: None,
                 min: accounts::MIN_PASSWORD_LEN,
+                sso: embargo_app::oidc::display_name(&app).map(str::to_owned),
             },
         ),
         Ok(None) => invitation_gone(&app),
@@ -337,6 +340,7 @@ async fn retry(app: &App, token: &str, message: &str) -> Response {
                 reference: reference.to_string(),
                 error: Some(message.to_owned()),
                 min: accounts::MIN_PASSWORD_LEN,
+                sso: embargo_app::oidc::display_name(app).map(str::to_owned),
             },
         ),
         _ => invitation_gone(app),

@@ -46,6 +46,7 @@ mod passkeys;
 mod public;
 mod runbook;
 mod setup;
+mod sso;
 mod team;
 
 use std::future::Future;
@@ -125,6 +126,8 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/login/totp/passkey", post(passkeys::second_factor))
         .route("/login/passkey/options", post(passkeys::login_options))
         .route("/login/passkey", post(passkeys::login))
+        .route("/login/oidc", post(sso::start))
+        .route("/login/oidc/callback", get(sso::callback))
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
@@ -155,6 +158,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/reports/{reference}/fix/runs/{id}", get(fixes::run))
         .route("/reports/{reference}/fix/runs/{id}/log.txt", get(fixes::run_text))
         .route("/invitations/{token}", get(fixes::invitation).post(fixes::accept))
+        .route("/invitations/{token}/oidc", post(sso::accept_fix_invitation))
         .route("/reports/{reference}/disclosure", get(partners::disclosure))
         .route("/reports/{reference}/disclosure/draft", post(partners::draft))
         .route("/reports/{reference}/disclosure/edit", post(partners::edit))
@@ -191,6 +195,8 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/account/passkeys", post(passkeys::register))
         .route("/account/passkeys/{id}/rename", post(passkeys::rename))
         .route("/account/passkeys/{id}/remove", post(passkeys::remove))
+        .route("/account/oidc/link", post(sso::link))
+        .route("/admin/users/oidc-unlink", post(sso::unlink))
         .route("/admin", get(team::admin))
         .route("/admin/users", post(team::create_user))
         .route("/admin/products", post(team::create_product))
@@ -232,6 +238,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/partner/organisation/contacts", post(partner_portal::set_contact))
         .route("/partner/organisation/contacts/remove", post(partner_portal::remove_contact))
         .route("/partner/welcome/{token}", get(partner_portal::welcome).post(partner_portal::accept))
+        .route("/partner/welcome/{token}/oidc", post(sso::accept_partner_invitation))
         // JSON API (bearer tokens).
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/reports", get(api::list))

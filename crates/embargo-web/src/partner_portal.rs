@@ -309,6 +309,8 @@ struct WelcomePage {
     email: String,
     error: Option<String>,
     min: usize,
+    /// Single sign-on's name, when configured (accept through it instead).
+    sso: Option<String>,
 }
 
 fn welcome_gone(app: &App) -> Response {
@@ -331,6 +333,7 @@ async fn welcome_page(app: &App, token: &str, status: StatusCode, error: Option<
                 email,
                 error,
                 min: accounts::MIN_PASSWORD_LEN,
+                sso: embargo_app::oidc::display_name(app).map(str::to_owned),
             },
         ),
         Ok(None) => welcome_gone(app),

@@ -42,6 +42,9 @@ pub struct Layout {
     /// Reload the page after this many seconds (a CI run in progress; works without
     /// JavaScript).
     pub refresh: Option<u32>,
+    /// Go on to this local path at once (after single sign-on: a navigation from our own
+    /// page, so the browser sends the `SameSite=Strict` session cookie it just got).
+    pub refresh_to: Option<String>,
 }
 
 impl Layout {
@@ -56,6 +59,7 @@ impl Layout {
             flashes: Vec::new(),
             body_class: "public",
             refresh: None,
+            refresh_to: None,
         }
     }
 

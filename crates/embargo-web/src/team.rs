@@ -25,6 +25,8 @@ struct LoginPage {
     error: Option<String>,
     /// The page to go to after signing in.
     next: String,
+    /// Single sign-on's button name, when configured.
+    sso: Option<String>,
 }
 
 /// `?next=` of the sign-in pages: the page that was asked for.
@@ -37,7 +39,13 @@ pub(crate) struct NextPage {
 pub(crate) async fn login_form(State(app): State<App>, Query(next): Query<NextPage>) -> Response {
     page(
         StatusCode::OK,
-        &LoginPage { layout: sign_in_layout(&app, "Sign in"), email: String::new(), error: None, next: next.next },
+        &LoginPage {
+            layout: sign_in_layout(&app, "Sign in"),
+            email: String::new(),
+            error: None,
+            next: next.next,
+            sso: embargo_app::oidc::display_name(&app).map(str::to_owned),
+        },
     )
 }
 
@@ -91,6 +99,7 @@ pub(crate) async fn login(
                         email: input.email,
                         error: Some(message),
                         next: input.next,
+                        sso: embargo_app::oidc::display_name(&app).map(str::to_owned),
                     },
                 );
                 render::retry_after(&mut response, &err);
@@ -1107,6 +1116,15 @@ struct AccountPage {
     passkeys: Vec<PasskeyView>,
     /// An admin requires this account to sign in with a passkey.
     passkey_required: bool,
+    /// Single sign-on: its name when configured, and the identities linked to the account.
+    sso: Option<String>,
+    sso_links: Vec<SsoLinkView>,
+}
+
+struct SsoLinkView {
+    email: String,
+    linked: String,
+    used: String,
 }
 
 async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: Option<String>) -> Response {
@@ -1129,6 +1147,17 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
         Err(err) => return WebError::from(err).into_response(),
     };
     layout.script = true;
+    let sso_links = match embargo_app::oidc::my_identities(app, &who.actor).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|l| SsoLinkView {
+                email: if l.email.is_empty() { "(no address given)".into() } else { l.email },
+                linked: render::time(app, l.created_at),
+                used: l.last_used_at.map_or_else(|| "never".into(), |u| render::time(app, u)),
+            })
+            .collect(),
+        Err(err) => return WebError::from(err).into_response(),
+    };
     page(
         StatusCode::OK,
         &AccountPage {
@@ -1168,6 +1197,8 @@ async fn account_page(app: &App, who: &Team, new_token: Option<String>, flash: O
                 })
                 .collect(),
             passkey_required: who.session.record.passkey_required,
+            sso: embargo_app::oidc::display_name(app).map(str::to_owned),
+            sso_links,
         },
     )
 }
@@ -1181,6 +1212,7 @@ pub(crate) async fn account(State(app): State<App>, who: Team, Query(flash): Que
         "passkey-removed" => Some("Passkey removed.".to_owned()),
         "passkey-required" => Some("Your account must sign in with a passkey: add one below to go on.".to_owned()),
         "recovery-none" => Some("Recovery codes are made once TOTP is set up for the account.".to_owned()),
+        "oidc-linked" => Some("Your single sign-on identity is linked: you can sign in with it now.".to_owned()),
         "recovery-used" => Some(
             "You signed in with a recovery code, which no longer works. Make a new set below if few are left."
                 .to_owned(),
@@ -1247,6 +1279,8 @@ struct UserRow {
 #[template(path = "admin.html")]
 struct AdminPage {
     layout: Layout,
+    /// Whether single sign-on is configured (the unlink form).
+    sso: bool,
     users: Vec<UserRow>,
     products: Vec<ProductRow>,
     error: Option<String>,
@@ -1277,6 +1311,7 @@ async fn admin_page(
         status,
         &AdminPage {
             layout,
+            sso: app.config.oidc.enabled(),
             users: users
                 .into_iter()
                 .map(|u| UserRow {
@@ -1388,6 +1423,7 @@ pub(crate) fn admin_flash(done: &str) -> Option<String> {
                 "Account deleted: its address, password, second factor and access are gone; what it did stays on the record."
             }
             "password" => "Password set; the account's sessions were ended. Hand the new password over safely.",
+            "oidc-unlinked" => "Single sign-on identity unlinked: the account no longer signs in through the provider.",
             "totp" => "Second factor removed; the account sets up TOTP again at its next sign-in.",
             "responder-removed" => "Responder removed from the product.",
             "renamed" => "Product renamed.",

@@ -33,6 +33,8 @@ mod runbook;
 mod runbook_browser;
 #[path = "web/security.rs"]
 mod security;
+#[path = "web/sso.rs"]
+mod sso;
 #[path = "web/triage.rs"]
 mod triage;
 

@@ -480,6 +480,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Unlink an account's single sign-on identity: it no longer signs in through the OpenID provider
+    OidcUnlink {
+        /// The account's e-mail address
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

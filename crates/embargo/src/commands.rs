@@ -446,6 +446,14 @@ async fn admin(app: App, command: AdminCommand) -> Outcome {
             }
             eprintln!("embargo: each code works once in place of a TOTP code; the previous set no longer works");
         }
+        AdminCommand::OidcUnlink { email } => {
+            let removed = embargo_app::oidc::unlink(&app, &actor, &email).await?;
+            println!(
+                "{removed} single sign-on identit{} of {} unlinked",
+                if removed == 1 { "y" } else { "ies" },
+                email.trim().to_lowercase()
+            );
+        }
     }
     app.store.close().await;
     Ok(ExitCode::SUCCESS)
