@@ -445,6 +445,11 @@ pub fn fill_form(html: &str, action: &str, values: &[(String, String)], field: O
     let (form_start, form_end, around) = best;
     let fields: Vec<usize> = (form_start..form_end).filter(|&k| !tags[k].closing && editable(&tags[k])).collect();
     let field_names: Vec<&str> = fields.iter().filter_map(|&k| tags[k].attr("name")).collect();
+    // `name#n`: the n-th field of that name (rows of repeated fields).
+    let (field, field_nth) = match field.and_then(|f| f.split_once('#')) {
+        Some((name, n)) => (Some(name), n.parse::<usize>().ok()),
+        None => (field, None),
+    };
     let field = field
         .filter(|f| field_names.contains(f))
         .map(str::to_owned)
@@ -488,7 +493,10 @@ pub fn fill_form(html: &str, action: &str, values: &[(String, String)], field: O
             }
         };
         let mut new = tag.clone();
-        let mark = !marked && editable(tag) && field.as_deref() == Some(name.as_str());
+        let mark = !marked
+            && editable(tag)
+            && field.as_deref() == Some(name.as_str())
+            && field_nth.is_none_or(|n| n == nth);
         if mark {
             marked = true;
             new.set("aria-invalid", Some("true"));
