@@ -57,20 +57,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for Form<T> {
         let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE).cloned();
         let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(rejected)?;
         let parse = |bytes: axum::body::Bytes| {
-            let empty = bytes.is_empty();
             let mut request = Request::post("/").body(axum::body::Body::from(bytes)).expect("request");
-            match &content_type {
-                Some(content_type) => {
-                    request.headers_mut().insert(axum::http::header::CONTENT_TYPE, content_type.clone());
-                }
-                // A form without fields may come without a type: it is an empty form.
-                None if empty => {
-                    request.headers_mut().insert(
-                        axum::http::header::CONTENT_TYPE,
-                        axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
-                    );
-                }
-                None => {}
+            if let Some(content_type) = &content_type {
+                request.headers_mut().insert(axum::http::header::CONTENT_TYPE, content_type.clone());
             }
             axum::Form::<T>::from_request(request, &())
         };

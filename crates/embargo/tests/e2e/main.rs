@@ -8,6 +8,7 @@ mod disclosure;
 mod fixes;
 mod mail;
 mod offboarding;
+mod pages;
 mod partner_portal;
 mod partners;
 mod smtp;
