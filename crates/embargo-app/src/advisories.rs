@@ -324,7 +324,11 @@ async fn reporter_credit(
 
 /// The advisories that cover `report` and are not yet published (drafts, in review,
 /// approved), as (handle, title), for the warning before another is started.
-pub async fn open_for_report(app: &App, actor: &Actor, report: &ReferenceId) -> Result<Vec<(String, String)>, AppError> {
+pub async fn open_for_report(
+    app: &App,
+    actor: &Actor,
+    report: &ReferenceId,
+) -> Result<Vec<(String, String)>, AppError> {
     let all = list(app, actor, None).await?;
     Ok(all
         .into_iter()

@@ -473,7 +473,8 @@ pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
     let embargo = embargo_store::partners::embargo(&mut tx, id).await?;
     tx.rollback().await?;
     let open = !matches!(report.state, ReportState::Closed(_) | ReportState::Disclosed);
-    let accepted = matches!(report.state, ReportState::Accepted | ReportState::Fixing | ReportState::ReadyForDisclosure);
+    let accepted =
+        matches!(report.state, ReportState::Accepted | ReportState::Fixing | ReportState::ReadyForDisclosure);
     let disclose_at = embargo
         .filter(|e| {
             open && matches!(

@@ -190,7 +190,8 @@ async fn edit_page_of(
     let r = shown.as_ref().unwrap_or(&advisory.record);
     let mut rows = crate::affected_form::to_rows(&r.affected);
     rows.extend(
-        std::iter::repeat_with(|| crate::affected_form::Row { end_kind: "fixed".into(), ..Default::default() }).take(blank),
+        std::iter::repeat_with(|| crate::affected_form::Row { end_kind: "fixed".into(), ..Default::default() })
+            .take(blank),
     );
     let checks = advisory
         .validation
@@ -345,7 +346,10 @@ fn apply(
     for line in input.references.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (kind, url) = line.split_once(char::is_whitespace).unwrap_or(("WEB", line));
         let kind: ReferenceType = parse_kind(kind).ok_or_else(|| {
-            WebError::invalid("references", format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"))
+            WebError::invalid(
+                "references",
+                format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"),
+            )
         })?;
         references.push(Reference { url: url.trim().to_owned(), kind });
     }
@@ -359,14 +363,19 @@ fn apply(
         credits.push(Credit { name: name.trim().to_owned(), contact: Vec::new(), kind: Some(kind) });
     }
     record.credits = credits;
-    record.affected = crate::affected_form::from_rows(rows, &record.affected)
-        .map_err(|e| WebError::invalid(&e.field, e.message))?;
+    record.affected =
+        crate::affected_form::from_rows(rows, &record.affected).map_err(|e| WebError::invalid(&e.field, e.message))?;
     Ok(())
 }
 
 /// `POST /team/advisories/{id}`: saves the form; with `add_rows`, shows it again with more
 /// empty rows for affected products, without saving.
-pub(crate) async fn save(State(app): State<App>, who: Team, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+pub(crate) async fn save(
+    State(app): State<App>,
+    who: Team,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     let pairs = crate::refill::form_pairs(&body);
     let input = EditInput::from_pairs(&pairs);
     let rows = crate::affected_form::rows_from_pairs(&pairs);

@@ -13,8 +13,18 @@
 use embargo_advisory::{Affected, Event, Range, RangeKind};
 
 /// The names of a row's fields in the form, each sent once per row.
-pub const FIELDS: [&str; 10] =
-    ["a_product", "a_vendor", "a_ecosystem", "a_purl", "a_repository", "a_kind", "a_introduced", "a_end_kind", "a_end", "a_versions"];
+pub const FIELDS: [&str; 10] = [
+    "a_product",
+    "a_vendor",
+    "a_ecosystem",
+    "a_purl",
+    "a_repository",
+    "a_kind",
+    "a_introduced",
+    "a_end_kind",
+    "a_end",
+    "a_versions",
+];
 
 /// One row of the editor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,9 +46,18 @@ pub struct Row {
 
 impl Row {
     fn is_blank(&self) -> bool {
-        [&self.product, &self.vendor, &self.ecosystem, &self.purl, &self.repository, &self.introduced, &self.end, &self.versions]
-            .iter()
-            .all(|v| v.trim().is_empty())
+        [
+            &self.product,
+            &self.vendor,
+            &self.ecosystem,
+            &self.purl,
+            &self.repository,
+            &self.introduced,
+            &self.end,
+            &self.versions,
+        ]
+        .iter()
+        .all(|v| v.trim().is_empty())
     }
 
     fn key(&self) -> (String, String, String, String, String) {
@@ -74,12 +93,12 @@ pub fn to_rows(affected: &[Affected]) -> Vec<Row> {
                         if let Some(row) = open.take() {
                             rows.push(row);
                         }
-                        open = Some(Row { kind: range.kind.as_str().to_owned(), introduced: v.clone(), ..base.clone() });
+                        open =
+                            Some(Row { kind: range.kind.as_str().to_owned(), introduced: v.clone(), ..base.clone() });
                     }
                     end => {
-                        let mut row = open
-                            .take()
-                            .unwrap_or_else(|| Row { kind: range.kind.as_str().to_owned(), ..base.clone() });
+                        let mut row =
+                            open.take().unwrap_or_else(|| Row { kind: range.kind.as_str().to_owned(), ..base.clone() });
                         row.end_kind = match end {
                             Event::Fixed(_) => "fixed",
                             Event::LastAffected(_) => "last_affected",
@@ -105,7 +124,8 @@ pub fn to_rows(affected: &[Affected]) -> Vec<Row> {
 
 /// The rows sent by the form: each field's values, in order (see [`FIELDS`]).
 pub fn rows_from_pairs(pairs: &[(String, String)]) -> Vec<Row> {
-    let column = |name: &str| -> Vec<&str> { pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect() };
+    let column =
+        |name: &str| -> Vec<&str> { pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect() };
     let columns: Vec<Vec<&str>> = FIELDS.iter().map(|f| column(f)).collect();
     let count = columns.iter().map(Vec::len).max().unwrap_or(0);
     (0..count)

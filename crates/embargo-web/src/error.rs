@@ -73,7 +73,9 @@ impl WebError {
             AppError::Invalid(message) => {
                 WebError::Field { status: StatusCode::UNPROCESSABLE_ENTITY, field: field.to_owned(), message }
             }
-            AppError::Conflict(message) => WebError::Field { status: StatusCode::CONFLICT, field: field.to_owned(), message },
+            AppError::Conflict(message) => {
+                WebError::Field { status: StatusCode::CONFLICT, field: field.to_owned(), message }
+            }
             err => WebError::App(err),
         }
     }

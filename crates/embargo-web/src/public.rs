@@ -311,10 +311,9 @@ fn next_steps(app: &App, view: &portal::StatusView) -> Vec<(String, String)> {
     }
     match view.fix_due_at {
         Some(due) => next.push(("Fix target".to_owned(), date(due))),
-        None if matches!(view.state, S::New | S::Acknowledged | S::Triaging | S::NeedsInfo) => next.push((
-            "Fix target".to_owned(),
-            "set once the team confirms the vulnerability".to_owned(),
-        )),
+        None if matches!(view.state, S::New | S::Acknowledged | S::Triaging | S::NeedsInfo) => {
+            next.push(("Fix target".to_owned(), "set once the team confirms the vulnerability".to_owned()))
+        }
         None => {}
     }
     match view.disclose_at {
@@ -326,10 +325,9 @@ fn next_steps(app: &App, view: &portal::StatusView) -> Vec<(String, String)> {
     }
     match view.state {
         S::Disclosed => next.push(("Disclosure".to_owned(), "done: the fix and the advisory are public".to_owned())),
-        S::Closed(_) => next.push((
-            "Report".to_owned(),
-            "closed; reply below if you disagree or have more to add".to_owned(),
-        )),
+        S::Closed(_) => {
+            next.push(("Report".to_owned(), "closed; reply below if you disagree or have more to add".to_owned()))
+        }
         _ => {}
     }
     next
@@ -339,7 +337,13 @@ pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) ->
     status_page(&app, &token, StatusCode::OK, String::new(), None).await
 }
 
-async fn status_page(app: &App, token: &str, code: StatusCode, reply_body: String, reply_error: Option<String>) -> Response {
+async fn status_page(
+    app: &App,
+    token: &str,
+    code: StatusCode,
+    reply_body: String,
+    reply_error: Option<String>,
+) -> Response {
     let view = match portal::status(app, token).await {
         Ok(view) => view,
         Err(err) => return status_error(app, err),

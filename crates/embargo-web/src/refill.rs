@@ -20,12 +20,12 @@
 //! small scanner of tags is enough to find forms and fields; the values written back are
 //! escaped again. Nothing here runs on success, on `GET`, or on the API.
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use embargo_app::App;
 use tower::ServiceExt;
 
@@ -351,7 +351,9 @@ fn unescape(text: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") || e.starts_with("#X") => {
+                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
+            }
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -395,7 +397,13 @@ fn editable(tag: &Tag) -> bool {
 /// `html` with the form that posts to `action` filled with `values`, `field` (or the field
 /// found as the module documentation says) marked with `message`; `None` when the page has
 /// no such form.
-pub fn fill_form(html: &str, action: &str, values: &[(String, String)], field: Option<&str>, message: &str) -> Option<String> {
+pub fn fill_form(
+    html: &str,
+    action: &str,
+    values: &[(String, String)],
+    field: Option<&str>,
+    message: &str,
+) -> Option<String> {
     let tags = tags(html);
     // Forms posting to the path, with the <details> around each.
     let mut forms: Vec<(usize, usize, Vec<usize>)> = Vec::new();
@@ -429,7 +437,9 @@ pub fn fill_form(html: &str, action: &str, values: &[(String, String)], field: O
     let score = |&(s, e, _): &(usize, usize, Vec<usize>)| -> i64 {
         tags[s..e]
             .iter()
-            .filter(|t| t.name == "input" && !t.closing && t.attr("type").is_some_and(|k| k.eq_ignore_ascii_case("hidden")))
+            .filter(|t| {
+                t.name == "input" && !t.closing && t.attr("type").is_some_and(|k| k.eq_ignore_ascii_case("hidden"))
+            })
             .map(|t| {
                 let name = t.attr("name").unwrap_or("");
                 let value = t.attr("value").unwrap_or("");
@@ -493,10 +503,8 @@ pub fn fill_form(html: &str, action: &str, values: &[(String, String)], field: O
             }
         };
         let mut new = tag.clone();
-        let mark = !marked
-            && editable(tag)
-            && field.as_deref() == Some(name.as_str())
-            && field_nth.is_none_or(|n| n == nth);
+        let mark =
+            !marked && editable(tag) && field.as_deref() == Some(name.as_str()) && field_nth.is_none_or(|n| n == nth);
         if mark {
             marked = true;
             new.set("aria-invalid", Some("true"));
@@ -642,7 +650,10 @@ mod tests {
         );
         assert!(out.contains("Error: not an &lt;address&gt;</span>"), "{out}");
         assert!(!out.contains("secret"), "passwords are never written back");
-        assert!(out.contains(r#"<option value="responder">Responder</option><option value="admin" selected>"#), "{out}");
+        assert!(
+            out.contains(r#"<option value="responder">Responder</option><option value="admin" selected>"#),
+            "{out}"
+        );
         assert!(out.contains("<textarea name=\"note\" id=\"note\">\n\nline &amp; &lt;b&gt;</textarea>"), "{out}");
         assert!(out.contains(r#"<input type="checkbox" name="notify" value="1">"#), "an unsent box is unticked: {out}");
         assert_eq!(out.matches("aria-invalid").count(), 1);
@@ -652,7 +663,10 @@ mod tests {
     fn finds_the_only_field_opens_details_and_picks_the_row() {
         let out = fill_form(PAGE, "/admin/products", &pairs(&[("name", "dup")]), None, "already exists").unwrap();
         assert!(out.contains("<details open>"), "{out}");
-        assert!(out.contains(r#"<input name="name" id="name" aria-invalid="true""#) && out.contains(r#"value="dup">"#), "{out}");
+        assert!(
+            out.contains(r#"<input name="name" id="name" aria-invalid="true""#) && out.contains(r#"value="dup">"#),
+            "{out}"
+        );
         let out = fill_form(PAGE, "/admin/users/disable", &pairs(&[("user", "2")]), None, "cannot").unwrap();
         let alert = out.find("role=\"alert\"").unwrap();
         let form = &out[alert..alert + out[alert..].find("</form>").unwrap()];
@@ -662,12 +676,10 @@ mod tests {
 
     #[test]
     fn candidates_and_decoding() {
-        assert_eq!(candidates("/admin/products/3/responders"), [
-            "/admin/products/3/responders",
-            "/admin/products/3",
-            "/admin/products",
-            "/admin"
-        ]);
+        assert_eq!(
+            candidates("/admin/products/3/responders"),
+            ["/admin/products/3/responders", "/admin/products/3", "/admin/products", "/admin"]
+        );
         assert_eq!(url_decode_pairs(b"a=1+2%26&b=%E2%82%AC&c"), pairs(&[("a", "1 2&"), ("b", "€"), ("c", "")]));
     }
 }

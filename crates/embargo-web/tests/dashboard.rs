@@ -238,11 +238,16 @@ async fn the_dashboard_shows_exact_times_and_sla_shares_per_product_and_overall(
         let analyse = between(clocks, "<h3>Analyse</h3>", "</li>").unwrap();
         assert!(analyse.contains("<strong class=\"share\">50.0%</strong> met"), "{analyse}");
         assert!(
-            analyse.contains("<strong class=\"pending\">2</strong> pending, <strong class=\"at-risk\">1</strong> due within a day"),
+            analyse.contains(
+                "<strong class=\"pending\">2</strong> pending, <strong class=\"at-risk\">1</strong> due within a day"
+            ),
             "{analyse}"
         );
         let acknowledge = between(clocks, "<h3>Acknowledge</h3>", "</li>").unwrap();
-        assert!(acknowledge.contains("<strong class=\"pending\">0</strong> pending, none due within a day"), "{acknowledge}");
+        assert!(
+            acknowledge.contains("<strong class=\"pending\">0</strong> pending, none due within a day"),
+            "{acknowledge}"
+        );
 
         // Week by week: every ISO week of the window, the reports in the one they came in.
         let weeks = between(body, "<table class=\"metrics\" id=\"weeks\">", "</table>").unwrap();

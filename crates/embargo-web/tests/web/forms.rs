@@ -32,8 +32,11 @@ async fn bad_input_comes_back_as_the_same_form_with_the_field_marked_and_the_inp
 
         // Hostile input comes back as text, in the value.
         let hostile = "\"><script>alert(1)</script>";
-        let user = send(router, post("/admin/users", Some(&w.admin), &[("email", hostile), ("role", "responder"), ("password", "pw")]))
-            .await;
+        let user = send(
+            router,
+            post("/admin/users", Some(&w.admin), &[("email", hostile), ("role", "responder"), ("password", "pw")]),
+        )
+        .await;
         assert!(user.status.is_client_error());
         assert!(!user.body.contains("<script>alert(1)"), "escaped");
         let form = between(&user.body, "action=\"/admin/users\"", "</form>").expect("the same form");
@@ -53,13 +56,21 @@ async fn bad_input_comes_back_as_the_same_form_with_the_field_marked_and_the_inp
         let path = format!("/team/advisories/{id}");
         let reply = send(
             router,
-            post(&path, Some(&w.admin), &[("title", "Kept title"), ("summary", "Kept <summary>"), ("credits", "NOBODY Someone")]),
+            post(
+                &path,
+                Some(&w.admin),
+                &[("title", "Kept title"), ("summary", "Kept <summary>"), ("credits", "NOBODY Someone")],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
         let form = between(&reply.body, &format!("action=\"{path}\""), "</form>").expect("the same form");
         assert!(tag_with_id(form, "credits").contains("aria-invalid=\"true\""), "{form}");
-        assert!(form.contains("NOBODY Someone") && form.contains("value=\"Kept title\"") && form.contains("Kept &lt;summary&gt;"));
+        assert!(
+            form.contains("NOBODY Someone")
+                && form.contains("value=\"Kept title\"")
+                && form.contains("Kept &lt;summary&gt;")
+        );
     }
 }
 
@@ -87,7 +98,11 @@ async fn the_status_page_says_what_happens_next_and_asks_plainly_in_needs_info()
         let question = "Which <version> do you run?";
         let reply = send(
             router,
-            post(&path, Some(&w.on), &[("target", "needs-info"), ("confirm", "1"), ("send", "1"), ("notice", question)]),
+            post(
+                &path,
+                Some(&w.on),
+                &[("target", "needs-info"), ("confirm", "1"), ("send", "1"), ("notice", question)],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
@@ -116,11 +131,12 @@ async fn the_status_page_says_what_happens_next_and_asks_plainly_in_needs_info()
         let reply =
             send(router, post(&path, Some(&w.on), &[("target", "accepted"), ("confirm", "1"), ("send", "0")])).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        let id = reports::show(&w.web.app, &Actor::LocalAdmin { os_user: "t".into() }, &w.r1, reports::ReadPurpose::Read)
-            .await
-            .unwrap()
-            .report
-            .id;
+        let id =
+            reports::show(&w.web.app, &Actor::LocalAdmin { os_user: "t".into() }, &w.r1, reports::ReadPurpose::Read)
+                .await
+                .unwrap()
+                .report
+                .id;
         let now = w.web.app.now();
         let at = now.checked_add(jiff::SignedDuration::from_hours(24 * 40)).unwrap();
         let mut tx = w.web.app.store.begin().await.unwrap();
@@ -207,7 +223,10 @@ async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_
         // A second start warns, and starts another only when asked again.
         let reply = send(router, post(&start, Some(&w.admin), &[])).await;
         assert_eq!(reply.status, StatusCode::OK);
-        assert!(reply.body.contains("id=\"draft-warning\"") && reply.body.contains(&format!("href=\"/team/advisories/{id}\"")));
+        assert!(
+            reply.body.contains("id=\"draft-warning\"")
+                && reply.body.contains(&format!("href=\"/team/advisories/{id}\""))
+        );
         let another = send(router, post(&start, Some(&w.admin), &[("another", "1")])).await;
         assert_eq!(another.status, StatusCode::SEE_OTHER);
         assert_ne!(another.location(), path);
@@ -222,7 +241,18 @@ async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_
         let rows: [[&str; 10]; 4] = [
             ["widget", "Acme", "crates.io", "pkg:cargo/widget", "", "SEMVER", "1.0.0", "fixed", "1.2.3", ""],
             ["widget", "Acme", "crates.io", "pkg:cargo/widget", "", "SEMVER", "2.0.0", "fixed", "2.0.5", ""],
-            ["Widget Server", "Acme", "", "", "https://git.example/widget", "GIT", "0123456789abcdef0123456789abcdef01234567", "fixed", "89abcdef0123456789abcdef0123456789abcdef", ""],
+            [
+                "Widget Server",
+                "Acme",
+                "",
+                "",
+                "https://git.example/widget",
+                "GIT",
+                "0123456789abcdef0123456789abcdef01234567",
+                "fixed",
+                "89abcdef0123456789abcdef0123456789abcdef",
+                "",
+            ],
             ["", "", "", "", "", "", "", "fixed", "", ""],
         ];
         for row in &rows {
@@ -256,12 +286,17 @@ async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_
         let osv: serde_json::Value = serde_json::from_str(&osv.body).unwrap();
         assert_eq!(osv["affected"][0]["package"]["name"], "widget");
         assert_eq!(osv["affected"][0]["ranges"][0]["events"][3]["fixed"], "2.0.5");
-        let osv_status = advisory.validation.formats.iter().find(|(f, _)| f.to_string().contains("OSV")).map(|(_, s)| s.clone());
+        let osv_status =
+            advisory.validation.formats.iter().find(|(f, _)| f.to_string().contains("OSV")).map(|(_, s)| s.clone());
         assert!(!matches!(osv_status, Some(embargo_advisory::Status::Invalid(_))), "{osv_status:?}");
         // The editor shows the rows again (and one blank row).
         let page = send(router, get(&path, Some(&w.admin))).await;
         assert_eq!(page.body.matches("name=\"a_product\"").count(), 4, "three ranges and a blank row");
-        assert!(page.body.contains("id=\"a_introduced-1\" name=\"a_introduced\" class=\"mono\" value=\"2.0.0\""), "{}", page.body);
+        assert!(
+            page.body.contains("id=\"a_introduced-1\" name=\"a_introduced\" class=\"mono\" value=\"2.0.0\""),
+            "{}",
+            page.body
+        );
         // Add rows: more blank rows, nothing saved.
         let mut more = form.clone();
         more.push(("add_rows", "1"));
@@ -280,7 +315,9 @@ async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
         assert!(tag_with_id(&refused.body, "a_repository-2").contains("aria-invalid=\"true\""), "{}", refused.body);
         assert!(!tag_with_id(&refused.body, "a_repository-0").contains("aria-invalid"));
-        assert!(tag_with_id(&refused.body, "a_introduced-2").contains("value=\"0123456789abcdef0123456789abcdef01234567\""));
+        assert!(
+            tag_with_id(&refused.body, "a_introduced-2").contains("value=\"0123456789abcdef0123456789abcdef01234567\"")
+        );
 
         // The list shows the severity and the covered reports.
         let list = send(router, get("/team/advisories", Some(&w.admin))).await;
@@ -292,5 +329,16 @@ async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_
 }
 
 fn crate_fields() -> [&'static str; 10] {
-    ["a_product", "a_vendor", "a_ecosystem", "a_purl", "a_repository", "a_kind", "a_introduced", "a_end_kind", "a_end", "a_versions"]
+    [
+        "a_product",
+        "a_vendor",
+        "a_ecosystem",
+        "a_purl",
+        "a_repository",
+        "a_kind",
+        "a_introduced",
+        "a_end_kind",
+        "a_end",
+        "a_versions",
+    ]
 }

@@ -184,7 +184,14 @@ async fn every_page_fits_a_phone_passes_axe_and_answers_bad_input_with_the_same_
 
     open(&browser, &base, "/admin/calendar").await;
     check(&browser).await;
-    browser.assert_bad_input_kept("form[action='/admin/calendar/holidays']", &[("day", ""), ("name", &long("Holiday"))], "day", None).await;
+    browser
+        .assert_bad_input_kept(
+            "form[action='/admin/calendar/holidays']",
+            &[("day", ""), ("name", &long("Holiday"))],
+            "day",
+            None,
+        )
+        .await;
     check(&browser).await;
 
     open(&browser, &base, "/admin/partners").await;
@@ -249,7 +256,10 @@ async fn every_page_fits_a_phone_passes_axe_and_answers_bad_input_with_the_same_
     assert_eq!(out.code, 0, "{}", out.stderr);
     driver.goto(&status_link).await.unwrap();
     let banner = driver.find(By::Id("needs-info")).await.unwrap().text().await.unwrap();
-    assert!(banner.contains("Which version do you run?") && banner.contains("If they do not hear from you by"), "{banner}");
+    assert!(
+        banner.contains("Which version do you run?") && banner.contains("If they do not hear from you by"),
+        "{banner}"
+    );
     check(&browser).await;
     shots(&browser, "status-page").await;
     // On a phone the reply box comes before the thread.
