@@ -70,7 +70,8 @@ pub(crate) struct CreateInput {
 pub(crate) async fn create(State(app): State<App>, who: Team, Form(input): Form<CreateInput>) -> Response {
     match advisories::create(&app, &who.actor, &input.title, None).await {
         Ok(id) => Redirect::to(&format!("/team/advisories/{id}")).into_response(),
-        Err(err) => WebError::from(err).into_response(),
+        // The list again, the title marked and kept (`refill`).
+        Err(err) => WebError::field("title", err).into_response(),
     }
 }
 
@@ -376,7 +377,7 @@ pub(crate) async fn save(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let pairs = crate::refill::form_pairs(&body);
+    let pairs = crate::extract::form_pairs(&body);
     let input = EditInput::from_pairs(&pairs);
     let rows = crate::affected_form::rows_from_pairs(&pairs);
     if pairs.iter().any(|(n, _)| n == "add_rows") {

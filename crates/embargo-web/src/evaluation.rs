@@ -488,9 +488,13 @@ async fn calendar_result(app: &App, who: &Team, result: Result<(), AppError>, do
                 "imported" | "import" => Some("ics"),
                 _ => None,
             };
+            let text = match err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m,
+                _ => String::new(),
+            };
             match field {
-                Some(field) => WebError::field(field, err).into_response(),
-                None => WebError::from(err).into_response(),
+                Some(field) => WebError::invalid(field, text).into_response(),
+                None => WebError::request(StatusCode::UNPROCESSABLE_ENTITY, text).into_response(),
             }
         }
         Err(err) => WebError::from(err).into_response(),
