@@ -508,6 +508,11 @@ pub struct Mail {
     pub check_sender_authentication: bool,
     /// DNS server for those checks, `ip:port`. Empty: the system's resolver.
     pub dns_server: String,
+    /// Load balancers (addresses or ranges such as `10.0.0.0/8`) in front of the SMTP
+    /// listener that send a PROXY protocol header (HAProxy `send-proxy` or `send-proxy-v2`):
+    /// their connections must start with one, and the client it names is the sender for the
+    /// limits and sender authentication. Empty: no header is believed.
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for Mail {
@@ -524,6 +529,7 @@ impl Default for Mail {
             require_encryption_for: Vec::new(),
             check_sender_authentication: true,
             dns_server: String::new(),
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -761,6 +767,11 @@ impl Config {
         }
         if let Some(bad) = self.web.trusted_proxies.iter().find(|r| parse_range(r).is_none()) {
             return invalid(format!("web.trusted_proxies: {bad:?} is not an address or a range such as 10.0.0.0/8"));
+        }
+        if let Some(bad) = self.mail.proxy_protocol_from.iter().find(|r| parse_range(r).is_none()) {
+            return invalid(format!(
+                "mail.proxy_protocol_from: {bad:?} is not an address or a range such as 10.0.0.0/8"
+            ));
         }
         if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(
@@ -1172,6 +1183,10 @@ require_encryption_for = []
 # fails them is quarantined. dns_server: "ip:port", empty for the system resolver.
 check_sender_authentication = true
 dns_server = ""
+# Load balancers in front of the SMTP listener that send a PROXY protocol header (HAProxy
+# send-proxy / send-proxy-v2), as addresses or ranges: their connections must start with
+# one, and the client it names counts for the limits and sender authentication.
+proxy_protocol_from = []
 
 [imap]
 # Poll an existing mailbox instead of (or beside) receiving over SMTP: "host:993", TLS.

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
+use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice};
 use embargo_app::{App, AppError, accounts, sessions};
 use embargo_domain::{ReferenceId, ReportState, Role, Target};
 use serde::Deserialize;
@@ -284,22 +284,37 @@ struct InboxPage {
 const PER_PAGE: i64 = 50;
 
 fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-    match due {
-        Some(due) => {
-            let now = app.now();
-            // The same boundary as the `due=soon` filter: two working days on the business
-            // calendar (holidays and weekend included), read when the request began.
-            let soon = embargo_app::sla::cached_calendar(app).add_working_days(now, 2);
-            let class = if due <= now {
-                "overdue"
-            } else if due <= soon {
-                "soon"
-            } else {
-                ""
-            };
-            (render::date(app, due), class)
+    Due::now(app).of(app, due)
+}
+
+/// How close a deadline is, as of the request: overdue, soon, or neither.
+struct Due {
+    now: embargo_domain::Timestamp,
+    soon: embargo_domain::Timestamp,
+}
+
+impl Due {
+    fn now(app: &App) -> Self {
+        let now = app.now();
+        // The same boundary as the `due=soon` filter: two working days on the business
+        // calendar (holidays and weekend included), read when the request began.
+        Self { now, soon: embargo_app::sla::cached_calendar(app).add_working_days(now, 2) }
+    }
+
+    fn of(&self, app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
+        match due {
+            Some(due) => {
+                let class = if due <= self.now {
+                    "overdue"
+                } else if due <= self.soon {
+                    "soon"
+                } else {
+                    ""
+                };
+                (render::date(app, due), class)
+            }
+            None => (String::new(), ""),
         }
-        None => (String::new(), ""),
     }
 }
 
@@ -325,20 +340,17 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         Ok(inbox) => inbox,
         Err(err) => return WebError::from(err).into_response(),
     };
-    let products = match accounts::products(&app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|p| (p.product.id, p.product.name)).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
-    let team = match accounts::team(&app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|u| u.email).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
+    // The filters' choices come with the page, from the same snapshot (ADR 32).
+    let products = inbox.products.into_iter().map(|p| (p.id, p.name)).collect();
+    let team = inbox.team.into_iter().map(|u| u.email).collect();
+    // The "due soon" boundary, once for the page.
+    let due = Due::now(&app);
     let rows = inbox
         .rows
         .into_iter()
         .map(|row| {
             let (state, state_class) = render::state(row.summary.state);
-            let (due, due_class) = due_of(&app, row.summary.due_at);
+            let (due, due_class) = due.of(&app, row.summary.due_at);
             InboxRow {
                 reference: row.summary.reference.to_string(),
                 title: row.summary.title,
@@ -531,23 +543,23 @@ pub(crate) async fn report(
 
 async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<ReportPage, AppError> {
     let reference = reference.clone();
-    let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
-    let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
-    let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
-    let splits = reports::split_links(app, &who.actor, &reference).await?;
-    let history = reports::reporter_history(app, &who.actor, &reference).await?;
-    let similar = similar_views(app, who, &reference).await?;
-    let team = accounts::team(app, &who.actor).await?;
-    let products = accounts::products(app, &who.actor).await?;
-    let members =
-        if who.session.is_admin() { accounts::report_members(app, &who.actor, &reference).await? } else { Vec::new() };
+    // One snapshot and one audit commit for the whole page (ADR 32).
+    let reports::ReportPageData {
+        detail,
+        trail,
+        duplicates,
+        duplicate_of,
+        splits,
+        history,
+        similar,
+        team,
+        products,
+        members,
+    } = reports::page(app, &who.actor, &reference).await?;
+    let similar = similar_views(similar);
+    let members = if who.session.is_admin() { members } else { Vec::new() };
     let report = &detail.report;
-    let duplicate_of = match report.state {
-        ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
-            reports::reference_of(app, &who.actor, of).await?.map(|r| r.to_string())
-        }
-        _ => None,
-    };
+    let duplicate_of = duplicate_of.map(|r| r.to_string());
     let mut events: Vec<(embargo_domain::Timestamp, i64, TimelineItem)> = Vec::new();
     for t in &detail.transitions {
         let (label, class) = render::state(t.to);
@@ -627,8 +639,8 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
     }
     let product_name = report
         .product_id
-        .and_then(|p| products.iter().find(|x| x.product.id == p))
-        .map(|p| p.product.name.clone())
+        .and_then(|p| products.iter().find(|x| x.id == p))
+        .map(|p| p.name.clone())
         .unwrap_or_else(|| "none".into());
     let assignee = report
         .assignee
@@ -637,7 +649,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         .unwrap_or_else(|| "nobody".into());
     let (state, state_class) = render::state(report.state);
     let (ack_due, due_class) = due_of(app, detail.sla.due_in(report.state));
-    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.product.id, p.product.name.clone())).collect();
+    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.id, p.name.clone())).collect();
     let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
@@ -682,7 +694,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
             .collect(),
         targets: targets(report.state),
         team: team.iter().map(|u| u.email.clone()).collect(),
-        products: products.iter().map(|p| (p.product.id, p.product.name.clone())).collect(),
+        products: product_options.clone(),
         prefix: app.config.organisation.reference_prefix.clone(),
         status_revoked: report.status_revoked,
         eval,
@@ -690,9 +702,8 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
 }
 
 /// Near-duplicate suggestions, as the report page shows them.
-async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
-    Ok(reports::similar(app, &who.actor, reference)
-        .await?
+fn similar_views(similar: Vec<reports::Similar>) -> Vec<SimilarView> {
+    similar
         .into_iter()
         .map(|s| {
             let (state, state_class) = render::state(s.state);
@@ -704,7 +715,7 @@ async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result
                 score: format!("{:.0} %", s.score * 100.0),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
