@@ -283,7 +283,61 @@ async fn prefill(
         assessment.cwe.iter().map(|id| embargo_advisory::Weakness { id: id.clone(), name: None }).collect();
     let products = embargo_store::products::list(tx).await?;
     add_affected(app, record, &assessment.affected, &products, None);
+    record.credits = reporter_credit(tx, report).await?.into_iter().collect();
     Ok(())
+}
+
+/// The credit the reporter asked for on the report form: by the name they gave (the credit
+/// name, else their name), as an anonymous reporter, or none. Reports that came another way
+/// carry no choice: the team asks.
+async fn reporter_credit(
+    tx: &mut Tx,
+    report: &embargo_store::reports::ReportRecord,
+) -> Result<Option<embargo_advisory::Credit>, AppError> {
+    let Some(details) = report.details.as_deref() else { return Ok(None) };
+    let details: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
+    let choice = details.get("credit").and_then(|c| c.as_str()).unwrap_or("name");
+    let name = match choice {
+        "none" => return Ok(None),
+        "anonymous" => "Anonymous reporter".to_owned(),
+        _ => {
+            let given = details.get("credit_name").and_then(|c| c.as_str()).unwrap_or("").trim().to_owned();
+            if given.is_empty() {
+                let reporter = embargo_store::reporters::get(tx, report.reporter_id).await?;
+                match reporter.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+                    Some(name) => name,
+                    None => return Ok(None),
+                }
+            } else {
+                given
+            }
+        }
+    };
+    // One line in the editor: no line breaks or control characters.
+    let name: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    Ok(Some(embargo_advisory::Credit {
+        name: name.trim().to_owned(),
+        contact: Vec::new(),
+        kind: Some(embargo_advisory::CreditType::Reporter),
+    }))
+}
+
+/// The advisories that cover `report` and are not yet published (drafts, in review,
+/// approved), as (handle, title), for the warning before another is started.
+pub async fn open_for_report(
+    app: &App,
+    actor: &Actor,
+    report: &ReferenceId,
+) -> Result<Vec<(String, String)>, AppError> {
+    let all = list(app, actor, None).await?;
+    Ok(all
+        .into_iter()
+        .filter(|a| {
+            a.reports.contains(report)
+                && matches!(a.state, AdvisoryState::Draft | AdvisoryState::InReview | AdvisoryState::Approved)
+        })
+        .map(|a| (a.id, a.title))
+        .collect())
 }
 
 /// Adds the affected ranges of an assessment to a record: one range per row, grouped by
@@ -436,6 +490,24 @@ pub struct Summary {
     pub cve_id: Option<String>,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The severity of the headline CVSS vector (4.0 before 3.1), with its score: `High 7.5`.
+    pub severity: Option<String>,
+    /// The reports it covers.
+    pub reports: Vec<ReferenceId>,
+}
+
+/// The severity of a record's headline vector (CVSS 4.0 first), as `High 7.5`.
+pub fn severity_label(record: &AdvisoryRecord) -> Option<String> {
+    [&record.severity.cvss_v4_0, &record.severity.cvss_v3_1].into_iter().flatten().find_map(|v| {
+        let vector = embargo_domain::cvss::Vector::parse(v).ok()?;
+        let score = vector.score();
+        let name = vector.severity().as_str();
+        let mut label = name.to_owned();
+        if let Some(first) = label.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        Some(format!("{label} {:.1}", score.value()))
+    })
 }
 
 /// The advisories the actor may see, most recently changed first (audited).
@@ -448,13 +520,21 @@ pub async fn list(app: &App, actor: &Actor, state: Option<AdvisoryState>) -> Res
             continue;
         }
         let record = parse_record(&row)?;
+        let mut reports = Vec::new();
+        for id in store::reports(&mut tx, row.id).await? {
+            if let Some(report) = embargo_store::reports::get(&mut tx, id).await? {
+                reports.push(report.reference);
+            }
+        }
         out.push(Summary {
             state: state_of(&row)?,
+            severity: severity_label(&record),
             id: row.advisory_id,
             public_id: row.public_id,
             title: record.title,
             cve_id: record.cve_id,
             updated_at: row.updated_at,
+            reports,
         });
     }
     tx.rollback().await?;

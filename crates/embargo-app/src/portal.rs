@@ -416,7 +416,7 @@ pub struct StatusView {
 /// What the team asked a reporter, on a report waiting for their answer.
 #[derive(Debug, Clone)]
 pub struct NeedsInfo {
-    /// The text of the team's latest message since the report began to wait (the questions).
+    /// The text of the team's latest message (the questions).
     pub asked: Option<String>,
     /// Waiting since.
     pub since: Timestamp,
@@ -490,8 +490,10 @@ pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
             .needs_info_since
             .or_else(|| transitions.iter().rev().find(|t| t.to == ReportState::NeedsInfo).map(|t| t.at))
             .unwrap_or(report.created_at);
+        // The team's latest message: it asked the question (the question may be recorded
+        // a moment before the state changes, as `report reply --ask` does).
         let asked = events.iter().rev().find_map(|e| match e {
-            StatusEvent::Message { from_reporter: false, body, at, .. } if *at >= since => Some(body.clone()),
+            StatusEvent::Message { from_reporter: false, body, .. } => Some(body.clone()),
             _ => None,
         });
         NeedsInfo { asked, since, closes_at: crate::sla::close_due(app, since) }

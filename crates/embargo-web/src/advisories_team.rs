@@ -19,8 +19,18 @@ use crate::render::{Layout, page};
 #[template(path = "team_advisories.html")]
 struct ListPage {
     layout: Layout,
-    rows: Vec<(String, String, String, String, String)>,
+    rows: Vec<ListRow>,
     admin: bool,
+}
+
+struct ListRow {
+    id: String,
+    public_id: String,
+    state: String,
+    severity: String,
+    cve: String,
+    title: String,
+    reports: Vec<String>,
 }
 
 /// `GET /team/advisories`.
@@ -32,9 +42,14 @@ pub(crate) async fn list(State(app): State<App>, who: Team) -> Response {
             &ListPage {
                 rows: list
                     .into_iter()
-                    .map(|a| {
-                        let public_id = a.public_id.unwrap_or_default();
-                        (a.id, a.state.code().to_owned(), a.cve_id.unwrap_or_default(), a.title, public_id)
+                    .map(|a| ListRow {
+                        public_id: a.public_id.unwrap_or_default(),
+                        state: a.state.code().to_owned(),
+                        severity: a.severity.unwrap_or_default(),
+                        cve: a.cve_id.unwrap_or_default(),
+                        title: a.title,
+                        reports: a.reports.iter().map(ToString::to_string).collect(),
+                        id: a.id,
                     })
                     .collect(),
                 admin: who.session.is_admin(),
@@ -55,17 +70,51 @@ pub(crate) struct CreateInput {
 pub(crate) async fn create(State(app): State<App>, who: Team, Form(input): Form<CreateInput>) -> Response {
     match advisories::create(&app, &who.actor, &input.title, None).await {
         Ok(id) => Redirect::to(&format!("/team/advisories/{id}")).into_response(),
-        Err(err) => WebError::from(err).into_response(),
+        // The list again, the title marked and kept (`refill`).
+        Err(err) => WebError::field("title", err).into_response(),
     }
 }
 
 /// `POST /reports/{reference}/advisory`: a draft covering the report, prefilled from its
 /// assessment.
+#[derive(Deserialize, Default)]
+pub(crate) struct FromReportInput {
+    /// Set to start another one although the report has an unpublished advisory.
+    #[serde(default)]
+    another: String,
+}
+
+#[derive(Template)]
+#[template(path = "advisory_exists.html")]
+struct ExistsPage {
+    layout: Layout,
+    reference: String,
+    open: Vec<(String, String)>,
+}
+
 pub(crate) async fn create_from_report(
     State(app): State<App>,
     who: Team,
     ReportPath(reference): ReportPath,
+    Form(input): Form<FromReportInput>,
 ) -> Response {
+    if input.another != "1" {
+        // A report that already has a draft (or one in review): say so before a second one.
+        match advisories::open_for_report(&app, &who.actor, &reference).await {
+            Ok(open) if !open.is_empty() => {
+                return page(
+                    StatusCode::OK,
+                    &ExistsPage {
+                        layout: Layout::team(&app, "This report already has an advisory", "advisories", &who),
+                        reference: reference.to_string(),
+                        open,
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(err) => return WebError::from(err).into_response(),
+        }
+    }
     match advisories::create(&app, &who.actor, "", Some(&reference)).await {
         Ok(id) => Redirect::to(&format!("/team/advisories/{id}")).into_response(),
         Err(err) => WebError::from(err).into_response(),
@@ -100,7 +149,8 @@ struct EditPage {
     cwe: String,
     references: String,
     credits: String,
-    affected: String,
+    /// The affected products and version ranges, as rows (the last ones blank, for more).
+    rows: Vec<crate::affected_form::Row>,
     error: Option<String>,
 }
 
@@ -116,13 +166,34 @@ async fn edit_page(
     error: Option<String>,
     flash: Option<&str>,
 ) -> Response {
+    edit_page_of(app, who, id, status, error, flash, None, 1).await
+}
+
+/// The editor, showing `shown` (a record not saved yet) instead of the stored one when given,
+/// with `blank` empty rows for affected products.
+#[allow(clippy::too_many_arguments)]
+async fn edit_page_of(
+    app: &App,
+    who: &Team,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    flash: Option<&str>,
+    shown: Option<embargo_advisory::AdvisoryRecord>,
+    blank: usize,
+) -> Response {
     let mut layout = Layout::team(app, format!("Advisory {id}"), "advisories", who);
     let advisory = match advisories::get(app, &who.actor, id).await {
         Ok(a) => a,
         Err(err) => return WebError::from(err).into_response(),
     };
     layout.flashes = flash.map(str::to_owned).into_iter().collect();
-    let r = &advisory.record;
+    let r = shown.as_ref().unwrap_or(&advisory.record);
+    let mut rows = crate::affected_form::to_rows(&r.affected);
+    rows.extend(
+        std::iter::repeat_with(|| crate::affected_form::Row { end_kind: "fixed".into(), ..Default::default() })
+            .take(blank),
+    );
     let checks = advisory
         .validation
         .formats
@@ -170,7 +241,7 @@ async fn edit_page(
                 .map(|c| format!("{} {}", c.kind.as_ref().map(upper).unwrap_or_else(|| "OTHER".into()), c.name))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            affected: serde_json::to_string_pretty(&r.affected).unwrap_or_default(),
+            rows,
             error,
         },
     )
@@ -222,8 +293,26 @@ pub(crate) struct EditInput {
     references: String,
     #[serde(default)]
     credits: String,
-    #[serde(default)]
-    affected: String,
+}
+
+impl EditInput {
+    /// The form's fields: each text field's first value; the rows of affected products are
+    /// read by [`crate::affected_form::rows_from_pairs`].
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let field = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        EditInput {
+            title: field("title"),
+            aliases: field("aliases"),
+            summary: field("summary"),
+            details: field("details"),
+            workarounds: field("workarounds"),
+            cvss_v3: field("cvss_v3"),
+            cvss_v4: field("cvss_v4"),
+            cwe: field("cwe"),
+            references: field("references"),
+            credits: field("credits"),
+        }
+    }
 }
 
 fn parse_kind<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
@@ -231,7 +320,11 @@ fn parse_kind<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
 }
 
 /// Writes the form into the record; bad input is an error in the field it came from.
-fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Result<(), WebError> {
+fn apply(
+    record: &mut embargo_advisory::AdvisoryRecord,
+    input: EditInput,
+    rows: &[crate::affected_form::Row],
+) -> Result<(), WebError> {
     let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     record.title = input.title.trim().to_owned();
     record.aliases = input.aliases.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
@@ -271,25 +364,40 @@ fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Res
         credits.push(Credit { name: name.trim().to_owned(), contact: Vec::new(), kind: Some(kind) });
     }
     record.credits = credits;
-    record.affected = if input.affected.trim().is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_str(&input.affected)
-            .map_err(|e| WebError::invalid("affected", format!("affected products (JSON): {e}")))?
-    };
+    record.affected =
+        crate::affected_form::from_rows(rows, &record.affected).map_err(|e| WebError::invalid(&e.field, e.message))?;
     Ok(())
 }
 
-/// `POST /team/advisories/{id}`: saves the form.
+/// `POST /team/advisories/{id}`: saves the form; with `add_rows`, shows it again with more
+/// empty rows for affected products, without saving.
 pub(crate) async fn save(
     State(app): State<App>,
     who: Team,
     Path(id): Path<String>,
-    Form(input): Form<EditInput>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let pairs = crate::extract::form_pairs(&body);
+    let input = EditInput::from_pairs(&pairs);
+    let rows = crate::affected_form::rows_from_pairs(&pairs);
+    if pairs.iter().any(|(n, _)| n == "add_rows") {
+        let record = async {
+            let mut record = advisories::get(&app, &who.actor, &id).await?.record;
+            apply(&mut record, input, &rows)?;
+            Ok::<_, WebError>(record)
+        }
+        .await;
+        return match record {
+            Ok(record) => {
+                let flash = Some("Rows added below. Nothing is saved until you press Save.");
+                edit_page_of(&app, &who, &id, StatusCode::OK, None, flash, Some(record), 3).await
+            }
+            Err(err) => err.into_response(),
+        };
+    }
     let result: Result<_, WebError> = async {
         let mut record = advisories::get(&app, &who.actor, &id).await?.record;
-        apply(&mut record, input)?;
+        apply(&mut record, input, &rows)?;
         Ok(advisories::update(&app, &who.actor, &id, record).await?)
     }
     .await;

@@ -479,8 +479,23 @@ pub(crate) async fn calendar(State(app): State<App>, who: Team, Query(flash): Qu
 async fn calendar_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin/calendar?done={done}")).into_response(),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            calendar_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        // The same form, the field marked and the input kept (`refill`).
+        Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+            let _ = (app, who);
+            let field = match done {
+                "holiday" | "holiday-added" => Some("day"),
+                "settings" => Some("time_zone"),
+                "imported" | "import" => Some("ics"),
+                _ => None,
+            };
+            let text = match err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m,
+                _ => String::new(),
+            };
+            match field {
+                Some(field) => WebError::invalid(field, text).into_response(),
+                None => WebError::request(StatusCode::UNPROCESSABLE_ENTITY, text).into_response(),
+            }
         }
         Err(err) => WebError::from(err).into_response(),
     }

@@ -78,7 +78,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for Form<T> {
                 }
                 // The field that could not be read: the one without which the form reads, or
                 // is only missing that field.
-                let pairs = crate::refill::form_pairs(&bytes);
+                let pairs = form_pairs(&bytes);
                 let mut names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
                 names.dedup();
                 for name in names {
@@ -86,9 +86,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for Form<T> {
                         .split(|&b| b == b'&')
                         .filter(|part| {
                             let key = part.split(|&b| b == b'=').next().unwrap_or_default();
-                            crate::refill::form_pairs(&axum::body::Bytes::copy_from_slice(key))
-                                .first()
-                                .is_none_or(|(n, _)| n != name)
+                            form_pairs(&axum::body::Bytes::copy_from_slice(key)).first().is_none_or(|(n, _)| n != name)
                         })
                         .collect::<Vec<_>>()
                         .join(&b'&');
@@ -105,6 +103,46 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for Form<T> {
             }
         }
     }
+}
+
+/// The name-value pairs of a form body, in order.
+pub fn form_pairs(body: &axum::body::Bytes) -> Vec<(String, String)> {
+    url_decode_pairs(body)
+}
+
+fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut split = part.splitn(2, |&b| b == b'=');
+            let name = split.next().unwrap_or_default();
+            let value = split.next().unwrap_or_default();
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON body (for the API; responses use `axum::Json`).

@@ -33,6 +33,7 @@ mod csrf;
 mod access;
 mod advisories_public;
 mod advisories_team;
+mod affected_form;
 mod api;
 mod dashboard;
 mod evaluation;

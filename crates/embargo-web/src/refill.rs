@@ -88,7 +88,7 @@ pub async fn refill(State(state): State<Refill>, request: Request, next: Next) -
     let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
         return response;
     };
-    let values: Vec<(String, String)> = form_pairs(&bytes);
+    let values: Vec<(String, String)> = crate::extract::form_pairs(&bytes);
     for candidate in candidates(&path) {
         let mut get = Request::builder().method(Method::GET).uri(&candidate).body(Body::empty()).expect("request");
         *get.headers_mut() = headers.clone();
@@ -122,46 +122,6 @@ pub async fn refill(State(state): State<Refill>, request: Request, next: Next) -
         return answer;
     }
     response.into_response()
-}
-
-/// The name-value pairs of a form body, in order.
-pub fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
-    url_decode_pairs(body)
-}
-
-fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut split = part.splitn(2, |&b| b == b'=');
-            let name = split.next().unwrap_or_default();
-            let value = split.next().unwrap_or_default();
-            (percent_decode(name), percent_decode(value))
-        })
-        .collect()
-}
-
-fn percent_decode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The paths whose page may hold the form posting to `path`: the path itself, then each
@@ -455,6 +415,11 @@ pub fn fill_form(
     let (form_start, form_end, around) = best;
     let fields: Vec<usize> = (form_start..form_end).filter(|&k| !tags[k].closing && editable(&tags[k])).collect();
     let field_names: Vec<&str> = fields.iter().filter_map(|&k| tags[k].attr("name")).collect();
+    // `name#n`: the n-th field of that name (rows of repeated fields).
+    let (field, field_nth) = match field.and_then(|f| f.split_once('#')) {
+        Some((name, n)) => (Some(name), n.parse::<usize>().ok()),
+        None => (field, None),
+    };
     let field = field
         .filter(|f| field_names.contains(f))
         .map(str::to_owned)
@@ -498,7 +463,8 @@ pub fn fill_form(
             }
         };
         let mut new = tag.clone();
-        let mark = !marked && editable(tag) && field.as_deref() == Some(name.as_str());
+        let mark =
+            !marked && editable(tag) && field.as_deref() == Some(name.as_str()) && field_nth.is_none_or(|n| n == nth);
         if mark {
             marked = true;
             new.set("aria-invalid", Some("true"));
@@ -674,6 +640,7 @@ mod tests {
             candidates("/admin/products/3/responders"),
             ["/admin/products/3/responders", "/admin/products/3", "/admin/products", "/admin"]
         );
-        assert_eq!(url_decode_pairs(b"a=1+2%26&b=%E2%82%AC&c"), pairs(&[("a", "1 2&"), ("b", "€"), ("c", "")]));
+        let body = Bytes::from_static(b"a=1+2%26&b=%E2%82%AC&c");
+        assert_eq!(crate::extract::form_pairs(&body), pairs(&[("a", "1 2&"), ("b", "€"), ("c", "")]));
     }
 }

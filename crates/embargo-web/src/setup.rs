@@ -26,6 +26,8 @@ struct SetupPage {
     token: String,
     email: String,
     error: Option<String>,
+    /// The field the error is about.
+    bad: &'static str,
     min: usize,
 }
 
@@ -36,6 +38,12 @@ fn form(app: &App, status: StatusCode, token: &str, email: &str, error: Option<&
             layout: Layout::public(app, "Create the first administrator", ""),
             token: token.to_owned(),
             email: email.to_owned(),
+            bad: match error.map(str::to_lowercase) {
+                Some(e) if e.contains("do not match") => "confirm",
+                Some(e) if e.contains("password") => "password",
+                Some(_) => "email",
+                None => "",
+            },
             error: error.map(str::to_owned),
             min: accounts::MIN_PASSWORD_LEN,
         },

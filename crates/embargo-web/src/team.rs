@@ -1381,9 +1381,14 @@ pub(crate) async fn admin_result(_app: &App, _who: &Team, result: Result<(), App
                 "password" => Some("password"),
                 _ => None,
             };
+            // As before, a conflict (the last admin, a product still in use) is a 422 here.
+            let text = match err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m,
+                _ => String::new(),
+            };
             match field {
-                Some(field) => WebError::field(field, err).into_response(),
-                None => WebError::from(err).into_response(),
+                Some(field) => WebError::invalid(field, text).into_response(),
+                None => WebError::request(StatusCode::UNPROCESSABLE_ENTITY, text).into_response(),
             }
         }
         Err(err) => WebError::from(err).into_response(),

@@ -221,10 +221,17 @@ async fn an_advisory_is_edited_reviewed_and_published_from_the_team_app() {
             ("cwe", "CWE-787"),
             ("references", "FIX https://git.example.org/alpha/commit/1"),
             ("credits", "FINDER Alice"),
-            (
-                "affected",
-                r#"[{"product":"alpha","vendor":"Example","ecosystem":"crates.io","purl":"pkg:cargo/alpha","ranges":[{"kind":"SEMVER","events":[{"introduced":"1.0.0"},{"fixed":"1.2.0"}]}]}]"#,
-            ),
+            // The affected package, as one row of the editor.
+            ("a_product", "alpha"),
+            ("a_vendor", "Example"),
+            ("a_ecosystem", "crates.io"),
+            ("a_purl", "pkg:cargo/alpha"),
+            ("a_repository", ""),
+            ("a_kind", "SEMVER"),
+            ("a_introduced", "1.0.0"),
+            ("a_end_kind", "fixed"),
+            ("a_end", "1.2.0"),
+            ("a_versions", ""),
         ];
         let mut bad = form.to_vec();
         bad[6] = ("references", "SOMETIMES https://example.org");

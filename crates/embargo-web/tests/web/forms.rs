@@ -190,3 +190,155 @@ async fn the_policy_page_names_the_scope_the_safe_harbour_and_the_key_fingerprin
     assert!(page.body.contains("<li>Gadget</li>"), "{}", page.body);
     assert!(page.body.contains("We will not take legal action against you"));
 }
+
+/// A form report whose reporter asked to be credited as "Rita R.".
+async fn form_report(w: &World) -> ReferenceId {
+    let mut submission = submission("rita@example.net", "Overflow in the widget parser", "details");
+    submission.channel = Channel::Web;
+    submission.reporter_name = Some("Rita Reporter".into());
+    submission.details = Some(serde_json::json!({ "credit": "name", "credit_name": "Rita R." }).to_string());
+    reports::submit(&w.web.app, &Actor::System("test"), submission).await.unwrap().reference
+}
+
+#[tokio::test]
+async fn the_advisory_editor_edits_ranges_as_rows_prefills_credits_and_warns_of_a_second_draft() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        let local = Actor::LocalAdmin { os_user: "t".into() };
+        let reference = form_report(&w).await;
+        // Started from the report: the reporter's choice of credit is there.
+        let start = format!("/reports/{reference}/advisory");
+        let reply = send(router, post(&start, Some(&w.admin), &[])).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let path = reply.location().to_owned();
+        let id = path.rsplit('/').next().unwrap().to_owned();
+        let advisory = embargo_app::advisories::get(&w.web.app, &local, &id).await.unwrap();
+        assert_eq!(advisory.record.credits.len(), 1);
+        assert_eq!(advisory.record.credits[0].name, "Rita R.");
+        assert_eq!(advisory.record.credits[0].kind, Some(embargo_advisory::CreditType::Reporter));
+        let page = send(router, get(&path, Some(&w.admin))).await;
+        assert!(page.body.contains("REPORTER Rita R."), "{}", page.body);
+
+        // A second start warns, and starts another only when asked again.
+        let reply = send(router, post(&start, Some(&w.admin), &[])).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            reply.body.contains("id=\"draft-warning\"")
+                && reply.body.contains(&format!("href=\"/team/advisories/{id}\""))
+        );
+        let another = send(router, post(&start, Some(&w.admin), &[("another", "1")])).await;
+        assert_eq!(another.status, StatusCode::SEE_OTHER);
+        assert_ne!(another.location(), path);
+
+        // Ranges as rows: two rows of one package, a Git range, a blank row.
+        let mut form: Vec<(&str, &str)> = vec![
+            ("title", "Overflow in the widget parser"),
+            ("summary", "A crafted file overflows a buffer in the parser."),
+            ("cvss_v3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+            ("credits", "REPORTER Rita R."),
+        ];
+        let rows: [[&str; 10]; 4] = [
+            ["widget", "Acme", "crates.io", "pkg:cargo/widget", "", "SEMVER", "1.0.0", "fixed", "1.2.3", ""],
+            ["widget", "Acme", "crates.io", "pkg:cargo/widget", "", "SEMVER", "2.0.0", "fixed", "2.0.5", ""],
+            [
+                "Widget Server",
+                "Acme",
+                "",
+                "",
+                "https://git.example/widget",
+                "GIT",
+                "0123456789abcdef0123456789abcdef01234567",
+                "fixed",
+                "89abcdef0123456789abcdef0123456789abcdef",
+                "",
+            ],
+            ["", "", "", "", "", "", "", "fixed", "", ""],
+        ];
+        for row in &rows {
+            for (name, value) in crate_fields().iter().zip(row.iter()) {
+                form.push((name, value));
+            }
+        }
+        let saved = send(router, post(&path, Some(&w.admin), &form)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let advisory = embargo_app::advisories::get(&w.web.app, &local, &id).await.unwrap();
+        let affected = &advisory.record.affected;
+        assert_eq!(affected.len(), 2, "{affected:?}");
+        use embargo_advisory::{Event, RangeKind};
+        assert_eq!(affected[0].product, "widget");
+        assert_eq!(affected[0].ecosystem.as_deref(), Some("crates.io"));
+        assert_eq!(affected[0].ranges.len(), 1);
+        assert_eq!(affected[0].ranges[0].kind, RangeKind::Semver);
+        assert_eq!(
+            affected[0].ranges[0].events,
+            vec![
+                Event::Introduced("1.0.0".into()),
+                Event::Fixed("1.2.3".into()),
+                Event::Introduced("2.0.0".into()),
+                Event::Fixed("2.0.5".into())
+            ]
+        );
+        assert_eq!(affected[1].repository.as_deref(), Some("https://git.example/widget"));
+        assert_eq!(affected[1].ranges[0].kind, RangeKind::Git);
+        // The OSV output has them, and passes its checks.
+        let osv = send(router, get(&format!("{path}/export/osv"), Some(&w.admin))).await;
+        let osv: serde_json::Value = serde_json::from_str(&osv.body).unwrap();
+        assert_eq!(osv["affected"][0]["package"]["name"], "widget");
+        assert_eq!(osv["affected"][0]["ranges"][0]["events"][3]["fixed"], "2.0.5");
+        let osv_status =
+            advisory.validation.formats.iter().find(|(f, _)| f.to_string().contains("OSV")).map(|(_, s)| s.clone());
+        assert!(!matches!(osv_status, Some(embargo_advisory::Status::Invalid(_))), "{osv_status:?}");
+        // The editor shows the rows again (and one blank row).
+        let page = send(router, get(&path, Some(&w.admin))).await;
+        assert_eq!(page.body.matches("name=\"a_product\"").count(), 4, "three ranges and a blank row");
+        assert!(
+            page.body.contains("id=\"a_introduced-1\" name=\"a_introduced\" class=\"mono\" value=\"2.0.0\""),
+            "{}",
+            page.body
+        );
+        // Add rows: more blank rows, nothing saved.
+        let mut more = form.clone();
+        more.push(("add_rows", "1"));
+        more[0] = ("title", "Not saved");
+        let added = send(router, post(&path, Some(&w.admin), &more)).await;
+        assert_eq!(added.status, StatusCode::OK);
+        assert_eq!(added.body.matches("name=\"a_product\"").count(), 6, "three ranges and three blank rows");
+        assert!(added.body.contains("value=\"Not saved\""));
+        let advisory = embargo_app::advisories::get(&w.web.app, &local, &id).await.unwrap();
+        assert_eq!(advisory.record.title, "Overflow in the widget parser", "adding rows saves nothing");
+        // A bad row: the same form, that row's field marked, every row kept.
+        let mut bad = form.clone();
+        let git_kind = bad.iter().rposition(|(n, v)| *n == "a_repository" && v.starts_with("https")).unwrap();
+        bad[git_kind].1 = "";
+        let refused = send(router, post(&path, Some(&w.admin), &bad)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(tag_with_id(&refused.body, "a_repository-2").contains("aria-invalid=\"true\""), "{}", refused.body);
+        assert!(!tag_with_id(&refused.body, "a_repository-0").contains("aria-invalid"));
+        assert!(
+            tag_with_id(&refused.body, "a_introduced-2").contains("value=\"0123456789abcdef0123456789abcdef01234567\"")
+        );
+
+        // The list shows the severity and the covered reports.
+        let list = send(router, get("/team/advisories", Some(&w.admin))).await;
+        let table = between(&list.body, "id=\"advisories\"", "</table>").unwrap();
+        let row = between(table, &format!("href=\"/team/advisories/{id}\""), "</tr>").unwrap();
+        assert!(row.contains("Critical 9.8"), "{row}");
+        assert!(row.contains(&format!("href=\"/reports/{reference}\"")), "{row}");
+    }
+}
+
+fn crate_fields() -> [&'static str; 10] {
+    [
+        "a_product",
+        "a_vendor",
+        "a_ecosystem",
+        "a_purl",
+        "a_repository",
+        "a_kind",
+        "a_introduced",
+        "a_end_kind",
+        "a_end",
+        "a_versions",
+    ]
+}

@@ -11,6 +11,7 @@ mod mail;
 mod offboarding;
 mod ops;
 mod package;
+mod pages;
 mod partner_portal;
 mod partners;
 mod smtp;
