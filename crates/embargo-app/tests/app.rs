@@ -11,6 +11,8 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
+#[path = "app/attachments.rs"]
+mod attachments;
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
 #[path = "app/disclosure.rs"]

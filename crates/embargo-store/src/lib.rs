@@ -40,6 +40,7 @@ pub mod jobs;
 pub mod messages;
 pub mod meta;
 pub mod metrics;
+pub mod ops;
 pub mod partners;
 pub mod products;
 pub mod releases;

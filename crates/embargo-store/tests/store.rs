@@ -12,6 +12,8 @@ use embargo_store::reports::{NewReport, ReportFilter};
 use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, users};
 use embargo_test_support::{TestDb, both_backends, files_containing};
 
+#[path = "store/attachments.rs"]
+mod attachments_bound;
 #[path = "store/migrations.rs"]
 mod migrations;
 
@@ -473,7 +475,7 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         let mut tx = store.snapshot().await.unwrap();
         let mut buckets = metrics::buckets(&mut tx, &window).await.unwrap();
         buckets.sort_by_key(|b| (b.product_id, b.week));
-        let tally = |met, missed, pending| Tally { met, missed, pending };
+        let tally = |met, missed, pending| Tally { met, missed, pending, at_risk: 0 };
         let summary: Vec<_> = buckets
             .iter()
             .map(|b| {
@@ -489,7 +491,7 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         assert_eq!(
             summary,
             vec![
-                (None, 3, 1, [0, 0, 0, 0], [tally(0, 0, 1), tally(0, 0, 0), tally(0, 0, 0)]),
+                (None, 3, 1, [0, 0, 0, 0], [Tally { at_risk: 1, ..tally(0, 0, 1) }, tally(0, 0, 0), tally(0, 0, 0)]),
                 (Some(widget), 0, 1, [1, 1, 1, 1], [tally(1, 0, 0), tally(0, 1, 0), tally(1, 0, 0)]),
                 (Some(widget), 1, 2, [1, 0, 0, 0], [tally(1, 1, 0), tally(0, 1, 1), tally(0, 0, 0)]),
                 (Some(gadget), 2, 1, [1, 1, 0, 0], [tally(0, 1, 0), tally(1, 0, 0), tally(0, 0, 0)]),

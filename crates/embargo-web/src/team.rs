@@ -1257,11 +1257,28 @@ pub(crate) struct UserInput {
     password: String,
 }
 
-pub(crate) async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
+/// The answer of an action on the team page: back to it with a message, or bad input as the
+/// same form with the field marked and the input kept (`refill`).
+pub(crate) async fn admin_result(_app: &App, _who: &Team, result: Result<(), AppError>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin?done={done}")).into_response(),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            admin_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+            let message = match &err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m.to_lowercase(),
+                _ => String::new(),
+            };
+            let field = match done {
+                "user" if message.contains("password") => Some("password"),
+                "user" if message.contains("role") => Some("role"),
+                "user" | "responder" => Some("email"),
+                "product" | "renamed" => Some("name"),
+                "password" => Some("password"),
+                _ => None,
+            };
+            match field {
+                Some(field) => WebError::field(field, err).into_response(),
+                None => WebError::from(err).into_response(),
+            }
         }
         Err(err) => WebError::from(err).into_response(),
     }

@@ -13,6 +13,8 @@ mod dashboard;
 mod errors;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/forms.rs"]
+mod forms;
 #[path = "web/layering.rs"]
 mod layering;
 #[path = "web/offboarding.rs"]

@@ -9,6 +9,7 @@ mod index;
 mod lifecycle;
 mod page;
 mod reporter_mail;
+mod reseal;
 mod submit;
 mod thread;
 
@@ -25,6 +26,7 @@ pub use self::index::*;
 pub use self::lifecycle::*;
 pub use self::page::*;
 pub use self::reporter_mail::*;
+pub use self::reseal::*;
 pub use self::submit::*;
 pub use self::thread::*;
 use crate::authz::{self, Permission};
