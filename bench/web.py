@@ -238,11 +238,13 @@ def main():
     parser.add_argument("--compare", action="append", default=[], metavar="LABEL=BINARY",
                         help="also serve the same data with this build (for example main's)")
     parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
+    parser.add_argument("--no-build", action="store_true", help="use the release binaries already built")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "embargo", "--bin", "embargo",
-                    "--example", "seed"], cwd=ROOT, check=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "embargo", "--bin", "embargo",
+                        "--example", "seed"], cwd=ROOT, check=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,

@@ -505,7 +505,7 @@ impl Store {
 
 impl Tx {
     /// Commits. Returns only once the commit is durable (except for a transaction begun
-    /// with [`Store::begin_urgent_unflushed`]).
+    /// with [`Store::begin_urgent_unflushed`] or [`Store::begin_unflushed`]).
     pub async fn commit(self) -> Result<(), StoreError> {
         self.inner.commit().await?;
         Ok(())
@@ -524,7 +524,8 @@ impl Tx {
 
     /// Whether this transaction's commit waits until it is on disk, as the database says
     /// (SQLite: `synchronous` FULL or EXTRA; PostgreSQL: `synchronous_commit` not off).
-    /// Only a transaction from [`Store::begin_urgent_unflushed`] answers no.
+    /// Only a transaction from [`Store::begin_urgent_unflushed`] or
+    /// [`Store::begin_unflushed`] answers no.
     pub async fn flushes_on_commit(&mut self) -> Result<bool, StoreError> {
         use sqlx::Row;
         Ok(match self.backend {
