@@ -121,6 +121,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .route("/logout", post(team::logout))
         // Team app.
         .route("/inbox", get(team::inbox))
+        .route("/inbox/bulk", post(team::bulk))
         .route("/dashboard", get(dashboard::dashboard))
         .route("/dashboard.csv", get(dashboard::dashboard_csv))
         .route("/reports/{reference}", get(team::report))
