@@ -345,6 +345,9 @@ struct InboxPage {
 
 const PER_PAGE: i64 = 50;
 
+/// The most reports one bulk action changes (each in its own transaction).
+const BULK_MAX: usize = 200;
+
 fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
     match due {
         Some(due) => {
@@ -606,6 +609,8 @@ pub(crate) async fn bulk(State(app): State<App>, who: Team, Form(fields): Form<V
     };
     let refusal = if selected.is_empty() {
         Some(("report", "Tick at least one report in the list below.".to_owned()))
+    } else if selected.len() > BULK_MAX {
+        Some(("report", format!("At most {BULK_MAX} reports at a time.")))
     } else {
         match state.action.as_str() {
             "assign" if state.to.is_empty() => Some(("to", "Choose who to assign the reports to.".to_owned())),
@@ -1485,6 +1490,61 @@ pub(crate) async fn add_member(
         Ok(()) => back(&reference, "member"),
         Err(err) => {
             let form = FormState::refused("member", "email", "", vec![("email", input.email)]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/cvss` (see `evaluation::save_cvss`): a refused vector comes
+/// back in its calculator, as typed.
+pub(crate) async fn set_cvss(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match crate::evaluation::save_cvss(&app, &who, &reference, &fields).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "cvss"),
+        Err(err) => {
+            let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let form_id = if get("version") == "4.0" { "v40" } else { "v31" };
+            let form = FormState::refused(form_id, "vector", "", vec![("vector", get("vector"))]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/classification` (see `evaluation::save_classification`).
+pub(crate) async fn set_classification(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(input): Form<crate::evaluation::ClassificationInput>,
+) -> Response {
+    match crate::evaluation::save_classification(&app, &who, &reference, &input).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "classification"),
+        Err(err) => {
+            let field = match &err {
+                AppError::Invalid(m) if m.contains("SSVC") => "ssvc",
+                _ => "cwe",
+            };
+            let form = FormState::refused("classification", field, "", vec![("cwe", input.cwe.clone())]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/affected` (see `evaluation::save_affected`).
+pub(crate) async fn set_affected(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match crate::evaluation::save_affected(&app, &who, &reference, &fields).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "affected"),
+        Err(err) => {
+            let form = FormState::refused("affected", "rows", "", Vec::new());
             refused(&app, &who, &reference, err, form).await
         }
     }

@@ -268,6 +268,19 @@ async fn refused_report_forms_come_back_as_sent_with_the_field_marked() {
         let reply = send(router, post(&format!("{base}/split"), Some(&d.lead), &form)).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(reply.body.contains("value=\"The second finding\""), "the title kept");
+        // The assessment's forms: a bad vector, a bad CWE.
+        let form = [("version", "3.1"), ("vector", "CVSS:3.1/AV:Q<b>")];
+        let reply = send(router, post(&format!("{base}/cvss"), Some(&d.lead), &form)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+        assert!(reply.body.contains("id=\"vector-v31-error\""));
+        assert!(reply.body.contains("value=\"CVSS:3.1/AV:Q&#60;b&#62;\" aria-invalid=\"true\""), "the vector kept");
+        let reply = send(router, post(&format!("{base}/classification"), Some(&d.lead), &[("cwe", "CWE-xyz")])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("id=\"cwe-error\"") && reply.body.contains("value=\"CWE-xyz\""));
+        let form = [("ssvc_e", "active")];
+        let reply = send(router, post(&format!("{base}/classification"), Some(&d.lead), &form)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("id=\"ssvc-error\""));
         // An empty notice: the notice page again, the text as typed.
         let form = [("target", "acknowledged"), ("confirm", "1"), ("send", "1"), ("notice", " ")];
         let reply = send(router, post(&format!("{base}/transition"), Some(&d.lead), &form)).await;
@@ -365,6 +378,13 @@ async fn bulk_assign_and_close_go_through_the_use_cases_report_by_report() {
             StatusCode::UNPROCESSABLE_ENTITY
         );
 
+        // More than a bulk action takes is refused before anything changes.
+        let many: Vec<String> = (1..=201).map(|n| format!("WEB-2026-{n}")).collect();
+        let mut form: Vec<(&str, &str)> = many.iter().map(|r| ("report", r.as_str())).collect();
+        form.extend([("action", "close"), ("reason", "closed:spam")]);
+        let reply = send(router, post("/inbox/bulk", Some(&d.lead), &form)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("At most 200 reports at a time."));
         // A cross-site post is refused like every other form.
         let mut forged = post(
             "/inbox/bulk",
