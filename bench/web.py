@@ -16,7 +16,9 @@ signed-in admin, in two states:
 * steady: once every job is done (PostgreSQL vacuumed and analysed first).
 
 Every request is a real one: the session is looked up, the read is audited (a write and a
-commit per request) and the page is rendered.
+commit per request) and the page is rendered. Besides the rates and latencies, each run
+reports the server's CPU time per request (from /proc, the PostgreSQL server's included),
+which a machine shared with other work disturbs far less than the rates.
 
 With `--compare LABEL=BINARY` (repeatable), the same seeded data (copied) is also served by
 another build, in the same run, to give ratios when the machine is shared and absolute
@@ -57,9 +59,10 @@ def wrk(url, cookie, seconds, connections):
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
-    return {"rate": rate, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0,
+    return {"rate": rate, "requests": requests, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0,
             "timeouts": int(timeouts.group(1)) if timeouts else 0}
 
 
@@ -88,12 +91,51 @@ def loadavg():
         return float(f.read().split()[0])
 
 
-def measure(base, path, cookie, seconds, connections, data, database_url):
+def cpu_seconds(pids):
+    """User + system CPU time used so far by these processes (and their threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / tick
+
+
+def measure(base, path, cookie, seconds, connections, data, database_url, pids):
+    """One wrk run, with the server's CPU time per request (its process and, on PostgreSQL,
+    the database's: what the page costs whatever else the machine is doing)."""
     before = queued(data, database_url, "report.index")
     load = loadavg()
+    cpu = cpu_seconds(pids())
     result = wrk(base + path, cookie, seconds, connections)
-    result.update(index_before=before, index_after=queued(data, database_url, "report.index"), load=load)
+    cpu = cpu_seconds(pids()) - cpu
+    result.update(index_before=before, index_after=queued(data, database_url, "report.index"), load=load,
+                  cpu_ms=1000 * cpu / max(result["requests"], 1))
     return result
+
+
+def postgres_pids(database_url):
+    """The benchmark's PostgreSQL server processes (the postmaster and its children, backends
+    included), for their CPU time; none for SQLite."""
+    if not database_url:
+        return []
+    base = os.path.dirname(re.search(r"host=([^&]+)", database_url).group(1))
+    with open(os.path.join(base, "data", "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+    return pids
 
 
 def serve(binary, data, database_url, seeded, seconds, during_seconds, connections):
@@ -107,6 +149,7 @@ def serve(binary, data, database_url, seeded, seconds, during_seconds, connectio
     cookie, report = seeded["cookie"], f"/reports/{seeded['reference']}"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     started = time.perf_counter()
+    pids = lambda: [proc.pid] + postgres_pids(database_url)
     out = {}
     try:
         deadline = time.time() + 30
@@ -121,8 +164,8 @@ def serve(binary, data, database_url, seeded, seconds, during_seconds, connectio
             assert "Sign in" not in body[:2000], f"{path} is not signed in"
         # During indexing: no warm-up, the backlog is being worked through from the start.
         out["during"] = {
-            "inbox": measure(base, "/inbox", cookie, during_seconds, connections, data, database_url),
-            "report": measure(base, report, cookie, during_seconds, connections, data, database_url),
+            "inbox": measure(base, "/inbox", cookie, during_seconds, connections, data, database_url, pids),
+            "report": measure(base, report, cookie, during_seconds, connections, data, database_url, pids),
         }
         deadline = time.time() + 1800
         while queued(data, database_url) and time.time() < deadline:
@@ -137,8 +180,8 @@ def serve(binary, data, database_url, seeded, seconds, during_seconds, connectio
         wrk(base + "/inbox", cookie, 3, connections)  # warm-up
         wrk(base + report, cookie, 3, connections)
         out["steady"] = {
-            "inbox": measure(base, "/inbox", cookie, seconds, connections, data, database_url),
-            "report": measure(base, report, cookie, seconds, connections, data, database_url),
+            "inbox": measure(base, "/inbox", cookie, seconds, connections, data, database_url, pids),
+            "report": measure(base, report, cookie, seconds, connections, data, database_url, pids),
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -205,9 +248,10 @@ def main():
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     this = f"this build ({commit}{', modified' if dirty else ''})"
-    builds = [(this, os.path.join(ROOT, "target", "release", "embargo"))]
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    builds = [(this, os.path.join(target, "release", "embargo"))]
     builds += [tuple(c.split("=", 1)) for c in args.compare]
-    seed = os.path.join(ROOT, "target", "release", "examples", "seed")
+    seed = os.path.join(target, "release", "examples", "seed")
     tmp = tempfile.mkdtemp(prefix="embargo-web-bench-")
     os.chmod(tmp, 0o755)
     backends = args.backends.split(",")
@@ -232,7 +276,7 @@ def main():
                 for page, key in (("inbox (`/inbox`)", "inbox"), ("report page", "report")):
                     m = states[state][key]
                     rows.append(f"| {backend}{build} | {name} | {page} | {m['rate']:,.0f} | {m['p50']:.1f} | "
-                                f"{m['p99']:.1f} | {m['non2xx'] + m['timeouts']} | "
+                                f"{m['p99']:.1f} | {m['cpu_ms']:.2f} | {m['non2xx'] + m['timeouts']} | "
                                 f"{m['index_before']:,} → {m['index_after']:,} | {m['load']:.1f} |")
     seeds = ", ".join(f"{b}: {r['seed_seconds']:.0f} s" for b, r in results.items())
     drains = ", ".join(f"{b} ({label}): {s['drained_after']:.0f} s" for b, r in results.items()
@@ -246,14 +290,19 @@ indexing, {args.seconds} s per page once steady). The seeder leaves every report
 acknowledgement queued; "during indexing" is measured right after the server starts, while its
 worker works through that backlog ("index jobs queued" is read before and after each run),
 "steady" once every job is done (PostgreSQL vacuumed and analysed first). Each request looks up
-the session, reads through the need-to-know check, commits its audit entry (group-committed with
-concurrent reads, ahead of background writers) and renders the page; the inbox counts matches up
+the session, reads the page in one snapshot through the need-to-know check, commits its audit
+entry (group-committed with concurrent reads, ahead of background writers, not waiting for the
+disk: ADR 32) and renders the page; the inbox counts matches up
 to 1,000; the report page shows up to 5 near-duplicate suggestions (every seeded report looks
-alike). "Load" is the machine's 1-minute load average when the run started. Seeding took {seeds};
+alike). "CPU ms/request" is the server's user and system CPU time over the run (on PostgreSQL,
+the database server's processes' too) divided by the requests answered: during indexing it
+includes the background work done meanwhile. It does not depend on other load on the machine
+as the rates do: 2,000 divided by it is the most requests/s two idle cores could give the server
+(wrk's own CPU aside). "Load" is the machine's 1-minute load average when the run started. Seeding took {seeds};
 the backlog was done after {drains}.
 
-| Backend{build_col} | State | Page | Requests/s | p50 ms | p99 ms | Errors | Index jobs queued | Load |
-|---|---|---|---:|---:|---:|---:|---|---:|
+| Backend{build_col} | State | Page | Requests/s | p50 ms | p99 ms | CPU ms/request | Errors | Index jobs queued | Load |
+|---|---|---|---:|---:|---:|---:|---:|---|---:|
 {chr(10).join(rows)}
 
 Targets (issues 4 and 12): p99 under 20 ms and at least 1,000 requests/s for each page once

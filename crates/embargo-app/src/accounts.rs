@@ -197,8 +197,7 @@ pub async fn list_users(app: &App, actor: &Actor) -> Result<Vec<users::UserRecor
 /// Team members to pick from (for assignment); any team member may see the list.
 pub async fn team(app: &App, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ListTeam).await?;
-    let list = users::list(&mut tx).await?.into_iter().filter(|u| !u.disabled).collect();
+    let list = team_in(&mut tx, actor).await?;
     tx.rollback().await?;
     Ok(list)
 }
@@ -270,10 +269,22 @@ impl People {
 /// Every account's name, for showing who did what (those who may list the team).
 pub async fn people(app: &App, actor: &Actor) -> Result<People, AppError> {
     let mut tx = app.store.snapshot().await?;
-    authz::require(&mut tx, actor, Permission::ListTeam).await?;
-    let list = users::list(&mut tx).await?;
+    let people = people_in(&mut tx, actor).await?;
     tx.rollback().await?;
+    Ok(people)
+}
+
+/// [`people`], in the caller's snapshot.
+pub(crate) async fn people_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Result<People, AppError> {
+    authz::require(tx, actor, Permission::ListTeam).await?;
+    let list = users::list(tx).await?;
     Ok(People { names: list.into_iter().map(|u| (u.id.0, (u.email, u.deleted))).collect() })
+}
+
+/// [`team`], in the caller's snapshot.
+pub(crate) async fn team_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
+    authz::require(tx, actor, Permission::ListTeam).await?;
+    Ok(users::list(tx).await?.into_iter().filter(|u| !u.disabled).collect())
 }
 
 /// A product and who is responsible for it.
@@ -877,15 +888,25 @@ pub async fn report_members(
     let mut tx = app.store.snapshot().await?;
     // Those who may not read the report do not learn that it exists.
     let report = crate::reports::readable(&mut tx, actor, reference).await?;
-    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
-    let ids = embargo_store::reports::members(&mut tx, report.id).await?;
+    let emails = report_members_in(&mut tx, actor, report.id).await?;
+    tx.rollback().await?;
+    Ok(emails)
+}
+
+/// [`report_members`] of a report the actor may read, in the caller's snapshot.
+pub(crate) async fn report_members_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+    report: embargo_domain::ReportId,
+) -> Result<Vec<String>, AppError> {
+    authz::require(tx, actor, Permission::ManageReportAccess.on(report)).await?;
+    let ids = embargo_store::reports::members(tx, report).await?;
     let mut emails = Vec::new();
     for id in ids {
-        if let Some(user) = users::get(&mut tx, id).await? {
+        if let Some(user) = users::get(tx, id).await? {
             emails.push(user.email);
         }
     }
-    tx.rollback().await?;
     Ok(emails)
 }
 

@@ -100,7 +100,9 @@ const MAX_READ_BATCH: usize = 256;
 /// Records a read and returns once it is committed. Reads from many requests are committed
 /// together by one task (group commit, as for mail intake): each caller still waits for
 /// the commit that holds its entry, so nothing is shown that is not on the record, but the
-/// cost of a durable commit is shared. The commit goes before waiting background writers
+/// cost of a commit is shared. The commit does not wait for the disk (ADR 32,
+/// [`embargo_store::Store::begin_urgent_unflushed`]): it survives the process being
+/// killed at once, and a power cut after about a second. The commit goes before waiting background writers
 /// (see [`embargo_store::Store::begin_urgent`]): someone is waiting for the page.
 pub(crate) async fn record_read(
     app: &App,
@@ -120,6 +122,20 @@ pub(crate) async fn record_reads(
     action: &str,
     reads: &[(&str, &str)],
 ) -> Result<(), AppError> {
+    let reads: Vec<ReadEntry<'_>> = reads.iter().map(|(subject, details)| (action, *subject, *details)).collect();
+    record_read_entries(app, actor, &reads).await
+}
+
+/// A read to record: `(action, subject, details)`.
+pub(crate) type ReadEntry<'a> = (&'a str, &'a str, &'a str);
+
+/// [`record_read`] for the reads of one page, of any kinds, committed together: one wait
+/// for the page however many reads it shows (a report and its suggestions, ADR 32).
+pub(crate) async fn record_read_entries(
+    app: &App,
+    actor: &embargo_domain::Actor,
+    reads: &[ReadEntry<'_>],
+) -> Result<(), AppError> {
     if reads.is_empty() {
         return Ok(());
     }
@@ -132,8 +148,10 @@ pub(crate) async fn record_reads(
     let pending = PendingRead {
         at: app.now(),
         actor: actor.to_string(),
-        action: action.to_owned(),
-        reads: reads.iter().map(|(subject, details)| ((*subject).to_owned(), (*details).to_owned())).collect(),
+        reads: reads
+            .iter()
+            .map(|(action, subject, details)| ((*action).to_owned(), (*subject).to_owned(), (*details).to_owned()))
+            .collect(),
         done,
     };
     queue.send(pending).await.map_err(|_| AppError::Unavailable("the audit log is not accepting entries".into()))?;
@@ -173,14 +191,15 @@ fn start_read_committer(store: embargo_store::Store) -> tokio::sync::mpsc::Sende
             }
             metrics::histogram!("embargo_audit_read_batch_size").record(batch.len() as f64);
             let result = async {
-                let mut tx = store.begin_urgent().await?;
+                // Committed before the page is shown, not flushed to disk before (ADR 32).
+                let mut tx = store.begin_urgent_unflushed().await?;
                 let entries: Vec<audit::NewEntry<'_>> = batch
                     .iter()
                     .flat_map(|pending| {
-                        pending.reads.iter().map(move |(subject, details)| audit::NewEntry {
+                        pending.reads.iter().map(move |(action, subject, details)| audit::NewEntry {
                             at: pending.at,
                             actor: &pending.actor,
-                            action: &pending.action,
+                            action,
                             subject,
                             details,
                         })

@@ -65,6 +65,9 @@ pub struct Config {
     pub metrics_token: Secret,
     /// Who runs this instance.
     pub organisation: Organisation,
+    /// What the public policy page says beyond the organisation's contacts: the scope and
+    /// the safe-harbour statement.
+    pub policy: Policy,
     /// Service-level targets, from the security policy.
     pub sla: Sla,
     /// Background jobs.
@@ -338,6 +341,32 @@ pub struct Organisation {
     pub reference_prefix: String,
 }
 
+/// The public policy page (`/policy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// What is in scope, in a sentence or two. Empty: the products on the report form.
+    pub scope: String,
+    /// What is out of scope. Empty: nothing is said.
+    pub out_of_scope: String,
+    /// The safe-harbour statement: what the organisation promises people who research and
+    /// report in good faith. Empty: no statement is shown.
+    pub safe_harbour: String,
+}
+
+/// The safe-harbour statement shown when the configuration names none.
+pub const DEFAULT_SAFE_HARBOUR: &str = "We will not take legal action against you, or ask anyone else to, for security research \
+     done and reported in good faith under this policy: avoid harm to people, their data and our services; test only \
+     what you own or are allowed to test; stop and tell us as soon as you find a vulnerability; and give us a \
+     reasonable time to fix it before you disclose it. If a third party takes action against you for such research, \
+     we will make it known that you acted under this policy.";
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { scope: String::new(), out_of_scope: String::new(), safe_harbour: DEFAULT_SAFE_HARBOUR.to_owned() }
+    }
+}
+
 /// Advisories: how they are numbered and who publishes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -479,6 +508,11 @@ pub struct Mail {
     pub check_sender_authentication: bool,
     /// DNS server for those checks, `ip:port`. Empty: the system's resolver.
     pub dns_server: String,
+    /// Load balancers (addresses or ranges such as `10.0.0.0/8`) in front of the SMTP
+    /// listener that send a PROXY protocol header (HAProxy `send-proxy` or `send-proxy-v2`):
+    /// their connections must start with one, and the client it names is the sender for the
+    /// limits and sender authentication. Empty: no header is believed.
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for Mail {
@@ -495,6 +529,7 @@ impl Default for Mail {
             require_encryption_for: Vec::new(),
             check_sender_authentication: true,
             dns_server: String::new(),
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -566,6 +601,7 @@ impl Default for Config {
             metrics_listen: "127.0.0.1:9090".into(),
             metrics_token: Secret::default(),
             organisation: Organisation::default(),
+            policy: Policy::default(),
             sla: Sla::default(),
             jobs: Jobs::default(),
             mail: Mail::default(),
@@ -731,6 +767,11 @@ impl Config {
         }
         if let Some(bad) = self.web.trusted_proxies.iter().find(|r| parse_range(r).is_none()) {
             return invalid(format!("web.trusted_proxies: {bad:?} is not an address or a range such as 10.0.0.0/8"));
+        }
+        if let Some(bad) = self.mail.proxy_protocol_from.iter().find(|r| parse_range(r).is_none()) {
+            return invalid(format!(
+                "mail.proxy_protocol_from: {bad:?} is not an address or a range such as 10.0.0.0/8"
+            ));
         }
         if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(
@@ -1080,6 +1121,16 @@ public_issue_tracker = "https://example.org/issues/new"
 # Report references look like SEC-2026-1.
 reference_prefix = "SEC"
 
+[policy]
+# What the public policy page (/policy) says is in scope. Empty: the products on the
+# report form.
+scope = ""
+# What is out of scope. Empty: nothing is said.
+out_of_scope = ""
+# The safe-harbour statement on the policy page. Empty: none is shown. The default
+# promises no legal action against research done and reported in good faith.
+# safe_harbour = "..."
+
 [sla]
 # "The team acknowledges and analyzes each vulnerability report within 10 working days."
 acknowledge_working_days = 10
@@ -1132,6 +1183,10 @@ require_encryption_for = []
 # fails them is quarantined. dns_server: "ip:port", empty for the system resolver.
 check_sender_authentication = true
 dns_server = ""
+# Load balancers in front of the SMTP listener that send a PROXY protocol header (HAProxy
+# send-proxy / send-proxy-v2), as addresses or ranges: their connections must start with
+# one, and the client it names counts for the limits and sender authentication.
+proxy_protocol_from = []
 
 [imap]
 # Poll an existing mailbox instead of (or beside) receiving over SMTP: "host:993", TLS.

@@ -36,8 +36,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Where outgoing mail goes: the configured relay, or the outbox Maildir.
     pub transport: Arc<embargo_mail::outbound::Transport>,
-    /// The instance's OpenPGP key, once loaded (see `openpgp::instance_key`).
-    pub pgp_key: Arc<std::sync::OnceLock<embargo_mail::openpgp::InstanceKey>>,
+    /// The instance's OpenPGP key, once loaded, with when its version was last checked (see
+    /// `openpgp::instance_key`: a rotated key is taken up within seconds).
+    pub(crate) pgp_key: Arc<std::sync::Mutex<Option<CachedPgpKey>>>,
     /// The queue of the task that commits audit entries of reads together (started on
     /// first use; see `audit::record_read`).
     pub(crate) read_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingRead>>>,
@@ -210,7 +211,7 @@ impl App {
             }
         };
         let chosen = match (source, sealed_under) {
-            (Some(source), Some(found)) if found != keys.key_id() => {
+            (Some(source), Some(found)) if !keys.knows(&found) => {
                 let ours = match source {
                     KeySource::Environment => "the one in EMBARGO_MASTER_KEY".to_owned(),
                     _ => format!("the one in {}", key_file.display()),
@@ -241,6 +242,21 @@ impl App {
         let store = store.with_keys(keys.clone());
         let ready = async {
             store.migrate().await.map_err(|e| OpenError::from_store("cannot migrate the database", e))?;
+            // After a master key rotation, derived keys (blind indexes) keep coming from the
+            // instance's first key, kept sealed in the database (ADR 30).
+            if initialised {
+                let mut tx =
+                    store.snapshot().await.map_err(|e| OpenError::from_store("cannot open the database", e))?;
+                let root = embargo_store::meta::derivation_root(&mut tx)
+                    .await
+                    .map_err(|e| OpenError::from_store("cannot read the keys' derivation root", e))?;
+                tx.rollback().await.map_err(|e| OpenError::from_store("cannot open the database", e))?;
+                if let Some(root) = root {
+                    let root = embargo_crypto::parse_key(&root)
+                        .map_err(|_| OpenError::Failed("the keys' derivation root is not a key".into()))?;
+                    keys.set_derivation_root(*root);
+                }
+            }
             if recorded.is_none() {
                 let mut tx = store.begin().await.map_err(|e| OpenError::from_store("cannot open the database", e))?;
                 embargo_store::meta::record_key_id(&mut tx, &keys.key_id())
@@ -362,6 +378,14 @@ impl App {
     }
 }
 
+/// The instance's OpenPGP key as last read, with the key version it was read at.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedPgpKey {
+    pub(crate) key: embargo_mail::openpgp::InstanceKey,
+    pub(crate) version: Option<String>,
+    pub(crate) checked: std::time::Instant,
+}
+
 /// The cached calendar and the calendar version (`instance_meta`) it was read at.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedCalendar {
@@ -374,8 +398,7 @@ pub(crate) struct CachedCalendar {
 pub(crate) struct PendingRead {
     pub(crate) at: embargo_domain::Timestamp,
     pub(crate) actor: String,
-    pub(crate) action: String,
-    /// `(subject, details)` of each read.
-    pub(crate) reads: Vec<(String, String)>,
+    /// `(action, subject, details)` of each read.
+    pub(crate) reads: Vec<(String, String, String)>,
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }

@@ -239,7 +239,8 @@ async fn ingest_in(
         && let Some(certificate) = reporters::by_email(tx, from).await?.and_then(|r| r.openpgp_key)
     {
         // The key was loaded when the message was parsed (no second transaction here).
-        let key = app.pgp_key.get().cloned().ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
+        let key =
+            crate::openpgp::loaded_key(app).ok_or_else(|| AppError::Unavailable("instance key not loaded".into()))?;
         let decoded_limit = usize::try_from(app.config.limits.max_decoded_bytes).unwrap_or(usize::MAX);
         pgp = embargo_mail::parse_with_limit(raw, Some(&key), Some(&certificate), decoded_limit).pgp;
     }
@@ -682,6 +683,11 @@ pub fn smtp_settings(app: &App) -> Result<embargo_mail::smtp::SmtpSettings, AppE
             usize::try_from(app.config.limits.max_smtp_buffered_bytes.max(app.config.limits.max_message_bytes))
                 .unwrap_or(usize::MAX),
         ),
+        proxy_protocol_from: (!mail.proxy_protocol_from.is_empty()).then(|| {
+            let ranges = mail.proxy_protocol_from.clone();
+            std::sync::Arc::new(move |ip: std::net::IpAddr| crate::config::in_ranges(ip, &ranges))
+                as std::sync::Arc<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>
+        }),
     })
 }
 

@@ -285,7 +285,7 @@ fn start_kind<J: Job>(app: &App) -> Started<'_> {
 const MAX_BATCH: i64 = 128;
 
 /// Intake counts as busy for this long after its last commit.
-const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
+pub(crate) const INTAKE_BUSY_WINDOW: Duration = Duration::from_millis(20);
 
 /// The longest a job waits for busy intake before the workers catch up regardless.
 const INTAKE_FIRST_FOR: Duration = Duration::from_secs(2);

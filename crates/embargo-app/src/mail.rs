@@ -162,13 +162,23 @@ pub fn state_notice(
             "We are analysing your report",
             "We are analysing your report: reproducing it and assessing its impact.".to_owned(),
         ),
-        ReportState::NeedsInfo => (
-            "We need more information",
-            "To continue our analysis we need more information from you:\n\n\
-             [Write your questions here.]\n\n\
-             Please answer by replying to this message or on your status page."
-                .to_owned(),
-        ),
+        ReportState::NeedsInfo => {
+            let closes = crate::sla::close_due(app, app.now())
+                .map(|t| t.to_zoned_datetime(app.time_zone()).strftime("%a %-d %b %Y").to_string())
+                .unwrap_or_default();
+            (
+                "We need more information",
+                format!(
+                    "To continue our analysis we need more information from you:\n\n\
+                     [Write your questions here.]\n\n\
+                     How to answer: reply to this message (encrypted if you can), or write on\n\
+                     your private status page, where you can also attach files:\n\n\
+                     {STATUS_LINK_PLACEHOLDER}\n\n\
+                     Our deadlines pause until you answer. If we do not hear from you by\n\
+                     {closes}, we close the report; answering later reopens it."
+                ),
+            )
+        }
         ReportState::Accepted => (
             "Your report is accepted as a vulnerability",
             "We have confirmed the vulnerability you reported. We will now work on a fix and\n\

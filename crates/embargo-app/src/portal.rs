@@ -107,6 +107,11 @@ impl FormErrors {
         self.fields.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
     }
 
+    /// The first field with an error (focused when the form comes back).
+    pub fn first(&self) -> Option<&'static str> {
+        self.fields.first().map(|(f, _)| *f)
+    }
+
     /// Whether there is nothing wrong.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.form.is_none()
@@ -397,6 +402,26 @@ pub struct StatusView {
     pub acknowledged: bool,
     /// Oldest first.
     pub events: Vec<StatusEvent>,
+    /// When the team's next update to the reporter is due (while the report is open).
+    pub update_due_at: Option<Timestamp>,
+    /// The target date of the fix, once the report is accepted as a vulnerability.
+    pub fix_due_at: Option<Timestamp>,
+    /// The planned disclosure date, once one is set (and until it is reached).
+    pub disclose_at: Option<Timestamp>,
+    /// While the team waits on the reporter: what they asked and when the report closes
+    /// without an answer.
+    pub needs_info: Option<NeedsInfo>,
+}
+
+/// What the team asked a reporter, on a report waiting for their answer.
+#[derive(Debug, Clone)]
+pub struct NeedsInfo {
+    /// The text of the team's latest message since the report began to wait (the questions).
+    pub asked: Option<String>,
+    /// Waiting since.
+    pub since: Timestamp,
+    /// When the report is closed for lack of an answer.
+    pub closes_at: Option<Timestamp>,
 }
 
 async fn report_for_token(tx: &mut embargo_store::Tx, token: &str) -> Result<ReportId, AppError> {
@@ -444,7 +469,33 @@ pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
         StatusEvent::State { at, .. } | StatusEvent::Message { at, .. } => *at,
     });
     let acknowledged = transitions.iter().any(|t| t.from == "new");
+    let sla = embargo_store::sla::get(&mut tx, id).await?;
+    let embargo = embargo_store::partners::embargo(&mut tx, id).await?;
     tx.rollback().await?;
+    let open = !matches!(report.state, ReportState::Closed(_) | ReportState::Disclosed);
+    let accepted =
+        matches!(report.state, ReportState::Accepted | ReportState::Fixing | ReportState::ReadyForDisclosure);
+    let disclose_at = embargo
+        .filter(|e| {
+            open && matches!(
+                e.state,
+                embargo_domain::EmbargoState::Proposed
+                    | embargo_domain::EmbargoState::Active
+                    | embargo_domain::EmbargoState::Revised
+            )
+        })
+        .map(|e| e.disclose_at);
+    let needs_info = (report.state == ReportState::NeedsInfo).then(|| {
+        let since = sla
+            .needs_info_since
+            .or_else(|| transitions.iter().rev().find(|t| t.to == ReportState::NeedsInfo).map(|t| t.at))
+            .unwrap_or(report.created_at);
+        let asked = events.iter().rev().find_map(|e| match e {
+            StatusEvent::Message { from_reporter: false, body, at, .. } if *at >= since => Some(body.clone()),
+            _ => None,
+        });
+        NeedsInfo { asked, since, closes_at: crate::sla::close_due(app, since) }
+    });
     let subject = format!("report:{}", report.reference);
     crate::reports::audit_read(app, &Actor::Reporter, "report.read", &subject, "via=status-link").await?;
     Ok(StatusView {
@@ -455,6 +506,10 @@ pub async fn status(app: &App, token: &str) -> Result<StatusView, AppError> {
         ack_due_at: report.ack_due_at.filter(|_| !acknowledged),
         acknowledged,
         events,
+        update_due_at: sla.update_due_at.filter(|_| open && report.state != ReportState::NeedsInfo),
+        fix_due_at: sla.fix_due_at.filter(|_| accepted),
+        disclose_at,
+        needs_info,
     })
 }
 

@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
         .with::<diagnostics::Probe>()
         .with::<reports::IndexJob>()
         .with::<reports::SimilarityReindex>()
+        .with::<reports::AttachmentReseal>()
         .with::<reports::Acknowledgement>()
         .with::<reports::NotSecurity>()
         .with::<reports::ReporterMessage>()

@@ -118,6 +118,15 @@ pub(crate) async fn calendar_in(tx: &mut Tx, app: &App) -> Result<Arc<BusinessCa
 
 /// The business calendar as of now (read if it changed since this process last read it).
 pub async fn current_calendar(app: &App) -> Result<Arc<BusinessCalendar>, AppError> {
+    // Every team page asks: the version alone is one statement, and a snapshot is taken
+    // only when the calendar changed (ADR 32).
+    let version = embargo_store::meta::get_now(&app.store, VERSION_KEY).await?;
+    if let Some(cached) =
+        app.calendar.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("calendar lock")))?.as_ref()
+        && cached.version == version
+    {
+        return Ok(cached.calendar.clone());
+    }
     let mut tx = app.store.snapshot().await?;
     let calendar = calendar_in(&mut tx, app).await?;
     tx.rollback().await?;

@@ -11,6 +11,8 @@ use embargo_test_support::both_backends;
 mod common;
 use common::{instance, submission};
 
+#[path = "app/attachments.rs"]
+mod attachments;
 #[path = "app/checkpoints.rs"]
 mod checkpoints;
 #[path = "app/disclosure.rs"]
@@ -590,5 +592,82 @@ async fn near_duplicate_work_is_bounded_however_many_reports_look_alike() {
         let (again, more) = reports::similar_counted(app, &local, &refs[20]).await.unwrap();
         assert_eq!(more, work, "{}", it.db.backend);
         assert_eq!(again.len(), reports::SIMILAR_SHOWN);
+    }
+}
+
+/// A report page is read in one snapshot and recorded in one commit, whatever it shows
+/// (ADR 32): the report, its trail, links, history, near-duplicate suggestions, team and
+/// products; the same as each read alone, under the same need-to-know. The inbox likewise,
+/// with its filters' choices.
+#[tokio::test]
+async fn a_report_page_and_the_inbox_are_one_snapshot_and_one_audit_commit_each() {
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let on_id = accounts::create_user(app, &local, "on@example.org", Role::Responder, None).await.unwrap();
+        let off_id = accounts::create_user(app, &local, "off@example.org", Role::Responder, None).await.unwrap();
+        let on = Actor::User { id: on_id, role: Role::Responder };
+        let off = Actor::User { id: off_id, role: Role::Responder };
+        accounts::create_product(app, &local, "Router").await.unwrap();
+        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
+                    network attacker can downgrade the connection and read the session cookie.";
+        let mut refs = Vec::new();
+        for i in 0..8 {
+            let submission = embargo_app::reports::Submission::new(
+                embargo_app::reports::Channel::Web,
+                &format!("scanner{i}@example.net"),
+                "Missing HSTS header",
+                text,
+            );
+            refs.push(reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference);
+        }
+        let worker = jobs::Worker::new(app.clone());
+        while worker.run_once().await.unwrap() {}
+        reports::add_member(app, &local, &refs[3], "on@example.org").await.unwrap();
+        reports::add_member(app, &local, &refs[1], "on@example.org").await.unwrap();
+
+        let before = app.store.transaction_counts();
+        let page = reports::page(app, &local, &refs[3]).await.unwrap();
+        let cost = app.store.transaction_counts() - before;
+        assert_eq!(cost, embargo_store::TransactionCounts { snapshots: 1, writes: 1 }, "{}", it.db.backend);
+        assert_eq!(page.detail.report.reference, refs[3]);
+        assert_eq!(page.similar.len(), reports::SIMILAR_SHOWN, "{}", it.db.backend);
+        let alone: Vec<_> = reports::similar(app, &local, &refs[3]).await.unwrap();
+        assert_eq!(
+            page.similar.iter().map(|s| &s.reference).collect::<Vec<_>>(),
+            alone.iter().map(|s| &s.reference).collect::<Vec<_>>()
+        );
+        assert_eq!(page.members, vec!["on@example.org".to_owned()]);
+        assert_eq!(page.team.len(), 2);
+        assert_eq!(page.products.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Router"]);
+        assert_eq!(page.history, reports::reporter_history(app, &local, &refs[3]).await.unwrap());
+        // The page's read and each suggestion shown are on record, committed before it returned.
+        let trail = audit::for_report(app, &local, &refs[3]).await.unwrap();
+        assert!(trail.iter().any(|e| e.action == "report.read" && e.actor == local.to_string()));
+        for shown in &page.similar {
+            let theirs = audit::for_report(app, &local, &shown.reference).await.unwrap();
+            assert!(theirs.iter().any(|e| e.action == "report.similar"), "{}", it.db.backend);
+        }
+        // The trail shown is the record before this page's own read.
+        assert!(page.trail.iter().all(|e| e.subject == format!("report:{}", refs[3])));
+
+        // Need-to-know: a responder on the report sees only the suggestions they may read,
+        // and no members list; one off it learns nothing.
+        let theirs = reports::page(app, &on, &refs[3]).await.unwrap();
+        assert!(theirs.similar.iter().all(|s| s.reference == refs[1]), "{}", it.db.backend);
+        assert!(theirs.members.is_empty());
+        assert!(matches!(reports::page(app, &off, &refs[3]).await, Err(AppError::NotFound(_))));
+
+        let query = reports::InboxQuery { page: 1, per_page: 50, ..Default::default() };
+        let before = app.store.transaction_counts();
+        let inbox = reports::inbox(app, &local, &query).await.unwrap();
+        let cost = app.store.transaction_counts() - before;
+        assert_eq!(cost, embargo_store::TransactionCounts { snapshots: 1, writes: 1 }, "{}", it.db.backend);
+        assert_eq!(inbox.rows.len(), 8);
+        assert_eq!(inbox.team.len(), 2);
+        assert_eq!(inbox.products.len(), 1);
+        let narrowed = reports::inbox(app, &on, &query).await.unwrap();
+        assert_eq!(narrowed.rows.len(), 2, "{}", it.db.backend);
     }
 }

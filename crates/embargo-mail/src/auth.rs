@@ -62,6 +62,17 @@ fn temperror() -> AuthSummary {
     AuthSummary { dkim: "temperror".into(), spf: "temperror".into(), dmarc: "temperror".into() }
 }
 
+/// The answer to one DNS question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsAnswer {
+    /// The records found.
+    Found(Vec<String>),
+    /// The name or the record type does not exist.
+    NotFound,
+    /// No resolver answered (or it failed), with why.
+    NoAnswer(String),
+}
+
 impl std::fmt::Debug for Checker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checker").field("hostname", &self.hostname).finish_non_exhaustive()
@@ -121,6 +132,35 @@ impl Checker {
             &self.hostname,
         ));
         matches!(tokio::time::timeout(self.budget, probe).await, Ok(output) if output.result() != SpfResult::TempError)
+    }
+
+    /// The TXT records at `name` (their strings joined per record), within `within`: for
+    /// `embargo doctor`'s checks of SPF and DMARC records.
+    pub async fn txt(&self, name: &str, within: Duration) -> DnsAnswer {
+        let resolver = self.authenticator.resolver();
+        let Ok(name) =
+            mail_auth::hickory_resolver::proto::rr::Name::from_str_relaxed(format!("{}.", name.trim_end_matches('.')))
+        else {
+            return DnsAnswer::NotFound;
+        };
+        match tokio::time::timeout(within, resolver.txt_lookup(name)).await {
+            Err(_) => DnsAnswer::NoAnswer(format!("no answer within {} s", within.as_secs())),
+            Ok(Ok(lookup)) => {
+                let records: Vec<String> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        mail_auth::hickory_resolver::proto::rr::RData::TXT(txt) => {
+                            Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part).into_owned()).collect())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if records.is_empty() { DnsAnswer::NotFound } else { DnsAnswer::Found(records) }
+            }
+            Ok(Err(err)) if err.is_no_records_found() || err.is_nx_domain() => DnsAnswer::NotFound,
+            Ok(Err(err)) => DnsAnswer::NoAnswer(err.to_string()),
+        }
     }
 
     /// Checks one message received from `ip` after `helo`, with envelope sender `mail_from`.

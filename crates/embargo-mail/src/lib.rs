@@ -10,6 +10,7 @@ pub mod auth;
 pub mod imap;
 pub mod openpgp;
 pub mod outbound;
+pub mod proxy_protocol;
 pub mod smtp;
 
 use mail_parser::{MessageParser, MimeHeaders};

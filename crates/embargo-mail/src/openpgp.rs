@@ -38,6 +38,9 @@ pub enum PgpError {
 #[derive(Clone)]
 pub struct InstanceKey {
     key: SignedSecretKey,
+    /// Earlier instance keys, kept after a rotation only to decrypt what was encrypted to
+    /// them (never to sign; ADR 30).
+    retired: Vec<SignedSecretKey>,
 }
 
 impl std::fmt::Debug for InstanceKey {
@@ -86,14 +89,26 @@ impl InstanceKey {
             .map_err(|e| PgpError::Key(e.to_string()))?
             .generate(rand::thread_rng())
             .map_err(|e| PgpError::Key(e.to_string()))?;
-        Ok(Self { key })
+        Ok(Self { key, retired: Vec::new() })
     }
 
     /// Reads a key stored with [`InstanceKey::to_armored_secret`].
     pub fn from_armored_secret(text: &str) -> Result<Self, PgpError> {
         let (key, _) = SignedSecretKey::from_string(text).map_err(|e| PgpError::Malformed(e.to_string()))?;
         key.verify_bindings().map_err(|e| PgpError::Malformed(e.to_string()))?;
-        Ok(Self { key })
+        Ok(Self { key, retired: Vec::new() })
+    }
+
+    /// This key, also decrypting with `retired` keys (earlier instance keys kept after a
+    /// rotation). Signing and publishing use only this key.
+    pub fn with_retired(mut self, retired: Vec<InstanceKey>) -> Self {
+        self.retired = retired.into_iter().map(|k| k.key).collect();
+        self
+    }
+
+    /// The fingerprints of the retired keys this key also decrypts with.
+    pub fn retired_fingerprints(&self) -> Vec<String> {
+        self.retired.iter().map(|k| format!("{}", k.fingerprint()).to_uppercase()).collect()
     }
 
     /// The secret key, armored (store it sealed).
@@ -146,16 +161,32 @@ impl InstanceKey {
     /// certificate: its primary key or any subkey may have signed).
     pub fn decrypt_verify(&self, data: &[u8], limit: usize, signer: Option<&str>) -> Result<Decrypted, PgpError> {
         let text = std::str::from_utf8(data).ok().filter(|t| t.contains("-----BEGIN PGP MESSAGE-----"));
-        let message = match text {
-            Some(text) => Message::from_string(text).map(|(m, _)| m),
-            None => Message::from_bytes(Cursor::new(data.to_vec())),
-        }
-        .map_err(|e| PgpError::Malformed(e.to_string()))?;
-        if !message.is_encrypted() {
+        let parse = || {
+            match text {
+                Some(text) => Message::from_string(text).map(|(m, _)| m),
+                None => Message::from_bytes(Cursor::new(data.to_vec())),
+            }
+            .map_err(|e| PgpError::Malformed(e.to_string()))
+        };
+        if !parse()?.is_encrypted() {
             return Err(PgpError::Malformed("the message is not encrypted".into()));
         }
-        let mut message =
-            message.decrypt(&Password::empty(), &self.key).map_err(|e| PgpError::NotForUs(e.to_string()))?;
+        // The current key first, then the retired ones (mail encrypted to a key published
+        // before a rotation is still read).
+        let mut failure = None;
+        let mut decrypted = None;
+        for key in std::iter::once(&self.key).chain(&self.retired) {
+            match parse()?.decrypt(&Password::empty(), key) {
+                Ok(message) => {
+                    decrypted = Some(message);
+                    break;
+                }
+                Err(e) => failure = failure.or(Some(e.to_string())),
+            }
+        }
+        let Some(mut message) = decrypted else {
+            return Err(PgpError::NotForUs(failure.unwrap_or_default()));
+        };
         if message.is_compressed() {
             message = message.decompress().map_err(|e| PgpError::Malformed(e.to_string()))?;
         }

@@ -58,7 +58,13 @@ pub struct SmtpSettings {
     pub tls: Option<TlsAcceptor>,
     /// The bytes of message data all connections together may hold in memory.
     pub memory: MemoryBudget,
+    /// Which connecting addresses are load balancers that send a PROXY protocol header
+    /// naming the client (see [`crate::proxy_protocol`]); `None`: no one's is believed.
+    pub proxy_protocol_from: Option<Arc<dyn Fn(IpAddr) -> bool + Send + Sync>>,
 }
+
+/// How long a balancer may take to send its PROXY header (it sends it at once).
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Message data held in memory by all connections together, up to a limit: each connection's
 /// DATA takes from it as it grows and gives back once its message was delivered (or
@@ -125,6 +131,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("hostname", &self.hostname)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("starttls", &self.tls.is_some())
+            .field("proxy_protocol", &self.proxy_protocol_from.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -202,6 +209,26 @@ pub async fn serve(
                 let _ = socket.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
                 return;
             };
+            // Behind a trusted balancer, the client is the one its PROXY header names: the
+            // limits, sender authentication and the postmaster's record see that address.
+            let peer = match &settings.proxy_protocol_from {
+                Some(trusted) if trusted(peer.ip()) => {
+                    match tokio::time::timeout(PROXY_HEADER_TIMEOUT, crate::proxy_protocol::read_header(&mut socket))
+                        .await
+                    {
+                        Ok(Ok(client)) => client.unwrap_or(peer),
+                        Ok(Err(err)) => {
+                            tracing::warn!(peer = %peer, error = %err, "smtp connection from a proxy closed: no valid PROXY header");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(peer = %peer, "smtp connection from a proxy closed: no PROXY header within 5 s");
+                            return;
+                        }
+                    }
+                }
+                _ => peer,
+            };
             let Some(_guard) = limits.enter(peer.ip(), settings.max_connections_per_ip) else {
                 let _ =
                     socket.write_all(b"421 4.7.0 Too many connections from your address, try again later\r\n").await;
@@ -216,6 +243,33 @@ pub async fn serve(
 }
 
 /// Connection counts and message rates per address.
+/// Runs one SMTP session with a peer that sends `input` (then closes its side) and returns
+/// everything the server answered: the whole command parser and DATA reader as a TCP peer
+/// sees them, without a socket. For the fuzz target only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub async fn session_in_memory(settings: SmtpSettings, delivery: Arc<dyn Delivery>, input: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (_stop, stop) = watch::channel(false);
+    let peer = SocketAddr::from(([192, 0, 2, 1], 40000));
+    let session = Session::new(Arc::new(settings), delivery, Arc::default(), peer, stop);
+    let (mut from_server, mut to_server) = tokio::io::split(client);
+    let server = async {
+        let _ = session.run(Stream::Memory(server)).await;
+    };
+    let writer = async {
+        let _ = to_server.write_all(input).await;
+        let _ = to_server.shutdown().await;
+    };
+    let reader = async {
+        let mut answer = Vec::new();
+        let _ = from_server.read_to_end(&mut answer).await;
+        answer
+    };
+    let ((), (), answer) = tokio::join!(server, writer, reader);
+    answer
+}
+
 #[derive(Debug, Default)]
 struct Limits {
     state: Mutex<HashMap<IpAddr, PeerState>>,
@@ -289,6 +343,9 @@ impl Limits {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-memory peer (the fuzz target, `fuzz/fuzz_targets/smtp.rs`).
+    #[cfg(feature = "fuzzing")]
+    Memory(tokio::io::DuplexStream),
 }
 
 impl AsyncRead for Stream {
@@ -296,6 +353,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -305,6 +364,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -312,6 +373,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -319,6 +382,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

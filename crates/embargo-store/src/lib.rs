@@ -40,6 +40,7 @@ pub mod jobs;
 pub mod messages;
 pub mod meta;
 pub mod metrics;
+pub mod ops;
 pub mod partners;
 pub mod products;
 pub mod releases;
@@ -175,6 +176,32 @@ pub struct Store {
     gate: Arc<WriterGate>,
     backend: Backend,
     keys: Arc<Keyring>,
+    /// Transactions begun through this store and its clones (see [`Store::transaction_counts`]).
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    snapshots: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+/// Transactions begun through a [`Store`] (and its clones) since it connected: what a
+/// page or use case costs in round trips, for tests that pin it (ADR 32).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransactionCounts {
+    /// Read-only snapshots ([`Store::snapshot`]).
+    pub snapshots: u64,
+    /// Write transactions ([`Store::begin`] and its urgent forms).
+    pub writes: u64,
+}
+
+impl std::ops::Sub for TransactionCounts {
+    type Output = Self;
+
+    fn sub(self, earlier: Self) -> Self {
+        Self { snapshots: self.snapshots - earlier.snapshots, writes: self.writes - earlier.writes }
+    }
 }
 
 /// The order in which this process's SQLite writers get the one write connection: urgent
@@ -184,6 +211,10 @@ pub struct Store {
 #[derive(Debug, Default)]
 struct WriterGate {
     state: std::sync::Mutex<GateState>,
+    /// Whether the write connection may have been left at `synchronous = NORMAL` by an
+    /// unflushed transaction ([`Store::begin_urgent_unflushed`]); the next flushed one sets
+    /// it back to `FULL` first. Only the gate's holder reads or changes it.
+    relaxed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -295,7 +326,7 @@ impl Store {
         if backend == Backend::Sqlite {
             tokio::spawn(checkpoint_wal(pool.clone()));
         }
-        Ok(Self { pool, writer, gate: Arc::default(), backend, keys })
+        Ok(Self { pool, writer, gate: Arc::default(), backend, keys, counts: Arc::default() })
     }
 
     fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
@@ -341,28 +372,70 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        self.begin_writer(false).await
+        self.begin_writer(false, true).await
     }
 
     /// Starts a write transaction that goes before waiting background writers (mail intake:
     /// a sender waits for the commit). Only SQLite, with its one writer, has such a queue.
     pub async fn begin_urgent(&self) -> Result<Tx, StoreError> {
-        self.begin_writer(true).await
+        self.begin_writer(true, true).await
     }
 
-    async fn begin_writer(&self, urgent: bool) -> Result<Tx, StoreError> {
+    /// [`Store::begin_urgent`] for records whose commit need not wait for the disk: the
+    /// commit is atomic, ordered and visible to every reader when it returns, and survives
+    /// this process being killed (it is in the database's log, in the operating system's
+    /// cache), but a power cut or kernel crash within about a second loses it (SQLite:
+    /// `synchronous = NORMAL` for this transaction, flushed by the next flushed commit or
+    /// the checkpoint task within a second; PostgreSQL: `synchronous_commit = off`, flushed
+    /// by its WAL writer within three `wal_writer_delay`s). A later commit is never kept
+    /// without it: both logs are written in order, so what a power cut loses is a tail of
+    /// unflushed commits, never one before a flushed one. Only for page reads' audit
+    /// entries (ADR 32); never for a change someone was told is done.
+    pub async fn begin_urgent_unflushed(&self) -> Result<Tx, StoreError> {
+        self.begin_writer(true, false).await
+    }
+
+    /// [`Store::begin`], unflushed as [`Store::begin_urgent_unflushed`]: for derived data
+    /// written together with the completion of the job that computed it (the search index),
+    /// which a power cut can only send back to be computed again (ADR 32).
+    pub async fn begin_unflushed(&self) -> Result<Tx, StoreError> {
+        self.begin_writer(false, false).await
+    }
+
+    async fn begin_writer(&self, urgent: bool, flushed: bool) -> Result<Tx, StoreError> {
+        use std::sync::atomic::Ordering;
+        self.counts.writes.fetch_add(1, Ordering::Relaxed);
         let (inner, gate) = match self.backend {
             Backend::Sqlite => {
                 let gate = self.gate.enter(urgent).await?;
-                (self.writer.as_ref().unwrap_or(&self.pool).begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+                let mut conn = self.writer.as_ref().unwrap_or(&self.pool).acquire().await?;
+                // SQLite changes the level only outside a transaction: each write
+                // transaction sets the level it needs before it begins, when the last one
+                // may have left another.
+                if !flushed {
+                    self.gate.relaxed.store(true, Ordering::SeqCst);
+                    (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                } else if self.gate.relaxed.load(Ordering::SeqCst) {
+                    (&mut *conn).execute("PRAGMA synchronous = FULL").await?;
+                    self.gate.relaxed.store(false, Ordering::SeqCst);
+                }
+                let begin = sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE");
+                (sqlx::Transaction::begin(conn, Some(begin)).await?, Some(gate))
             }
-            Backend::Postgres => (self.pool.begin().await?, None),
+            Backend::Postgres => {
+                let mut inner = self.pool.begin().await?;
+                if !flushed {
+                    (&mut *inner).execute("SET LOCAL synchronous_commit = off").await?;
+                }
+                (inner, None)
+            }
         };
         Ok(Tx { inner, backend: self.backend, keys: self.keys.clone(), _gate: gate })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot.
     pub async fn snapshot(&self) -> Result<Tx, StoreError> {
+        self.counts.snapshots.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let inner = match self.backend {
             // A deferred transaction in WAL mode keeps the snapshot of its first read.
             Backend::Sqlite => self.pool.begin().await?,
@@ -387,6 +460,15 @@ impl Store {
         };
         let count: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
         Ok(count > 0)
+    }
+
+    /// The transactions begun through this store and its clones so far.
+    pub fn transaction_counts(&self) -> TransactionCounts {
+        use std::sync::atomic::Ordering;
+        TransactionCounts {
+            snapshots: self.counts.snapshots.load(Ordering::Relaxed),
+            writes: self.counts.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// Which backend this is.
@@ -420,7 +502,8 @@ impl Store {
 }
 
 impl Tx {
-    /// Commits. Returns only once the commit is durable.
+    /// Commits. Returns only once the commit is durable (except for a transaction begun
+    /// with [`Store::begin_urgent_unflushed`]).
     pub async fn commit(self) -> Result<(), StoreError> {
         self.inner.commit().await?;
         Ok(())
@@ -435,6 +518,26 @@ impl Tx {
     /// Which backend this transaction runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether this transaction's commit waits until it is on disk, as the database says
+    /// (SQLite: `synchronous` FULL or EXTRA; PostgreSQL: `synchronous_commit` not off).
+    /// Only a transaction from [`Store::begin_urgent_unflushed`] answers no.
+    pub async fn flushes_on_commit(&mut self) -> Result<bool, StoreError> {
+        use sqlx::Row;
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let level: i64 = sqlx::query("PRAGMA synchronous").fetch_one(self.conn()).await?.try_get(0)?;
+                level >= 2
+            }
+            Backend::Postgres => {
+                let setting: String = sqlx::query("SELECT current_setting('synchronous_commit')")
+                    .fetch_one(self.conn())
+                    .await?
+                    .try_get(0)?;
+                setting != "off"
+            }
+        })
     }
 
     fn conn(&mut self) -> &mut sqlx::AnyConnection {

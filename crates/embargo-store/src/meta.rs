@@ -11,6 +11,14 @@ pub async fn get(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
     row.map(|r| Ok(r.try_get("value")?)).transpose()
 }
 
+/// Reads a value in one statement outside any transaction (a version check on every
+/// page, without a snapshot's `BEGIN` and `ROLLBACK` around it).
+pub async fn get_now(store: &crate::Store, key: &str) -> Result<Option<String>, StoreError> {
+    let row =
+        sqlx::query("SELECT value FROM instance_meta WHERE key = $1").bind(key).fetch_optional(store.pool()).await?;
+    row.map(|r| Ok(r.try_get("value")?)).transpose()
+}
+
 /// Sets a value.
 pub async fn set(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
     sqlx::query(
@@ -101,4 +109,39 @@ pub async fn record_key_id(tx: &mut Tx, key_id: &str) -> Result<(), StoreError> 
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// Stores a sealed value, replacing any.
+pub async fn set_sealed(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
+    let sealed = hex::encode(tx.seal(value, &format!("instance_meta:{key}")));
+    set(tx, key, &sealed).await
+}
+
+/// The keys that start with `prefix`, in order.
+pub async fn keys_with_prefix(tx: &mut Tx, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT key FROM instance_meta WHERE substr(key, 1, CAST($2 AS INTEGER)) = $1 ORDER BY key")
+        .bind(prefix)
+        .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+        .fetch_all(tx.conn())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
+}
+
+/// Where the derivation root of the keyring is kept once a master key rotation began (sealed,
+/// base64): the instance's first master key, from which blind indexes are derived (ADR 30).
+const DERIVATION_ROOT: &str = "keys.derivation_root";
+
+/// The derivation root recorded by a master key rotation, if any.
+pub async fn derivation_root(tx: &mut Tx) -> Result<Option<String>, StoreError> {
+    get_sealed(tx, DERIVATION_ROOT).await
+}
+
+/// Records the derivation root unless one is recorded already.
+pub async fn record_derivation_root(tx: &mut Tx, root_base64: &str) -> Result<(), StoreError> {
+    insert_sealed(tx, DERIVATION_ROOT, root_base64).await.map(drop)
+}
+
+/// Sets the id of the master key in use (after a rotation's switch).
+pub async fn set_key_id(tx: &mut Tx, key_id: &str) -> Result<(), StoreError> {
+    set(tx, MASTER_KEY_ID, key_id).await
 }

@@ -57,7 +57,12 @@ pub struct Tally {
     pub missed: i64,
     /// No milestone yet, and the deadline is ahead or the clock is paused with time left.
     pub pending: i64,
+    /// Of the pending: the deadline is within [`AT_RISK_MS`] from now.
+    pub at_risk: i64,
 }
+
+/// How close a pending clock's deadline must be for it to count as at risk: one day.
+pub const AT_RISK_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Tally {
     /// Adds another tally.
@@ -65,6 +70,7 @@ impl Tally {
         self.met += other.met;
         self.missed += other.missed;
         self.pending += other.pending;
+        self.at_risk += other.at_risk;
     }
 
     /// The share of decided clocks that were met, from 0 to 1; `None` when none is decided
@@ -121,7 +127,8 @@ pub struct Durations {
 const WINDOW_WHERE: &str = "WHERE created_at >= $1 AND created_at < $2 \
      AND ($3 IS NULL OR product_id IN (SELECT product_id FROM product_responders WHERE user_id = $3))";
 
-/// The `CASE` expressions that classify one clock: met, missed, pending. `$4` is now; `bit`
+/// The `CASE` expressions that classify one clock: met, missed, pending (and of those, at
+/// risk: due within [`AT_RISK_MS`]). `$4` is now; `bit`
 /// is the clock's bit in `paused_clocks`.
 fn clock(milestone: &str, due: &str, bit: u8, stopped_without: &str) -> String {
     let counted = format!("NOT ({stopped_without})");
@@ -131,7 +138,9 @@ fn clock(milestone: &str, due: &str, bit: u8, stopped_without: &str) -> String {
          SUM(CASE WHEN {counted} AND {due} IS NOT NULL AND ({milestone} > {due} OR ({milestone} IS NULL AND {due} < $4)) \
              THEN 1 ELSE 0 END) AS {due}_missed, \
          SUM(CASE WHEN {counted} AND {milestone} IS NULL AND (({due} IS NOT NULL AND {due} >= $4) \
-             OR ({due} IS NULL AND (paused_clocks & {bit}) <> 0)) THEN 1 ELSE 0 END) AS {due}_pending"
+             OR ({due} IS NULL AND (paused_clocks & {bit}) <> 0)) THEN 1 ELSE 0 END) AS {due}_pending, \
+         SUM(CASE WHEN {counted} AND {milestone} IS NULL AND {due} IS NOT NULL AND {due} >= $4 \
+             AND {due} < $4 + {AT_RISK_MS} THEN 1 ELSE 0 END) AS {due}_at_risk"
     )
 }
 
@@ -182,6 +191,7 @@ fn tally(row: &sqlx::any::AnyRow, due: &str) -> Result<Tally, StoreError> {
         met: row.try_get(format!("{due}_met").as_str())?,
         missed: row.try_get(format!("{due}_missed").as_str())?,
         pending: row.try_get(format!("{due}_pending").as_str())?,
+        at_risk: row.try_get(format!("{due}_at_risk").as_str())?,
     })
 }
 

@@ -1055,10 +1055,15 @@ pub async fn similarity_candidates(
     limit: i64,
 ) -> Result<(Vec<Candidate>, CandidateWork), StoreError> {
     let mut work = CandidateWork::default();
-    let bands: Vec<String> = sqlx::query_scalar("SELECT band FROM report_bands WHERE report_id = $1 ORDER BY band")
-        .bind(report.0)
-        .fetch_all(tx.conn())
-        .await?;
+    // The report's own band keys (hexadecimal) as one text: one row to hand over, not 64.
+    let own_bands = match tx.backend() {
+        crate::Backend::Sqlite => "SELECT group_concat(band, ',') FROM report_bands WHERE report_id = $1",
+        crate::Backend::Postgres => "SELECT string_agg(band, ',') FROM report_bands WHERE report_id = $1",
+    };
+    let joined: Option<String> = sqlx::query_scalar(own_bands).bind(report.0).fetch_one(tx.conn()).await?;
+    let mut bands: Vec<String> =
+        joined.as_deref().unwrap_or_default().split(',').filter(|b| !b.is_empty()).map(str::to_owned).collect();
+    bands.sort();
     work.own_bands = bands.len();
     if bands.is_empty() || per_band <= 0 || limit <= 0 {
         return Ok((Vec::new(), work));
@@ -1078,18 +1083,31 @@ pub async fn similarity_candidates(
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
+    // The up to 64 × 8 rows come back as one text (`band:id,band:id,...`): one row to hand
+    // over instead of hundreds, which through sqlx cost more than the scans (ADR 32).
+    let concat = match tx.backend() {
+        crate::Backend::Sqlite => "group_concat(band || ':' || report_id, ',')",
+        crate::Backend::Postgres => "string_agg(band || ':' || report_id, ',')",
+    };
+    let sql = format!("SELECT {concat} FROM ({sql}) AS near");
     let mut query = crate::bulk(sql);
     for band in &bands {
         query = query.bind(band.clone());
     }
-    let rows: Vec<(i64, i64)> = query
-        .bind(report.0)
-        .bind(per_band)
-        .fetch_all(tx.conn())
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let joined: Option<String> = query.bind(report.0).bind(per_band).fetch_one(tx.conn()).await?.try_get(0)?;
+    let rows: Vec<(i64, i64)> = joined
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (band, id) = pair.split_once(':').unwrap_or_default();
+            match (band.parse(), id.parse()) {
+                (Ok(band), Ok(id)) => Ok((band, id)),
+                _ => Err(StoreError::Corrupt(format!("band row {pair:?}"))),
+            }
+        })
+        .collect::<Result<_, StoreError>>()?;
     work.band_rows = rows.len();
     // A band read in full with few rows is a rare one: sharing it says more than sharing a
     // band that a whole template or campaign holds. Each shared band counts 1 / (rows read

@@ -12,6 +12,8 @@ use embargo_store::reports::{NewReport, ReportFilter};
 use embargo_store::{Store, StoreError, attachments, audit, reporters, reports, users};
 use embargo_test_support::{TestDb, both_backends, files_containing};
 
+#[path = "store/attachments.rs"]
+mod attachments_bound;
 #[path = "store/migrations.rs"]
 mod migrations;
 
@@ -473,7 +475,7 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         let mut tx = store.snapshot().await.unwrap();
         let mut buckets = metrics::buckets(&mut tx, &window).await.unwrap();
         buckets.sort_by_key(|b| (b.product_id, b.week));
-        let tally = |met, missed, pending| Tally { met, missed, pending };
+        let tally = |met, missed, pending| Tally { met, missed, pending, at_risk: 0 };
         let summary: Vec<_> = buckets
             .iter()
             .map(|b| {
@@ -489,7 +491,7 @@ async fn metrics_count_clocks_per_product_and_week_within_the_window_and_the_res
         assert_eq!(
             summary,
             vec![
-                (None, 3, 1, [0, 0, 0, 0], [tally(0, 0, 1), tally(0, 0, 0), tally(0, 0, 0)]),
+                (None, 3, 1, [0, 0, 0, 0], [Tally { at_risk: 1, ..tally(0, 0, 1) }, tally(0, 0, 0), tally(0, 0, 0)]),
                 (Some(widget), 0, 1, [1, 1, 1, 1], [tally(1, 0, 0), tally(0, 1, 0), tally(1, 0, 0)]),
                 (Some(widget), 1, 2, [1, 0, 0, 0], [tally(1, 1, 0), tally(0, 1, 1), tally(0, 0, 0)]),
                 (Some(gadget), 2, 1, [1, 1, 0, 0], [tally(0, 1, 0), tally(1, 0, 0), tally(0, 0, 0)]),
@@ -1105,5 +1107,62 @@ async fn sql_rules_agree_with_the_domain_rules() {
         let rust = ties.iter().filter(|(_, tie)| tie.need_to_know()).count() as i64;
         assert_eq!(history.total, rust, "reporter history under need-to-know ({})", db.backend);
         tx.rollback().await.unwrap();
+    }
+}
+
+/// Only the transaction begun for page reads' audit entries commits without waiting for
+/// the disk (ADR 32); every write transaction after it, on the same SQLite connection or a
+/// PostgreSQL one, waits again, and what it committed is read back in order. The counts of
+/// transactions begun follow.
+#[tokio::test]
+async fn only_read_audits_commit_unflushed_and_the_next_writer_flushes_again() {
+    for db in both_backends() {
+        let store = open(&db).await;
+        let before = store.transaction_counts();
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.flushes_on_commit().await.unwrap(), "{}", db.backend);
+        tx.commit().await.unwrap();
+        for round in 0..2 {
+            let mut tx = store.begin_urgent_unflushed().await.unwrap();
+            assert!(!tx.flushes_on_commit().await.unwrap(), "{} round {round}", db.backend);
+            audit::append(
+                &mut tx,
+                &audit::NewEntry {
+                    at: at(round),
+                    actor: "user:1",
+                    action: "report.read",
+                    subject: "report:X",
+                    details: "",
+                },
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            for mut tx in [store.begin().await.unwrap(), store.begin_urgent().await.unwrap()] {
+                assert!(
+                    tx.flushes_on_commit().await.unwrap(),
+                    "{} round {round}: a state change waits for the disk",
+                    db.backend
+                );
+                tx.rollback().await.unwrap();
+            }
+        }
+        // An unflushed transaction that fails before its commit leaves the next one flushed.
+        let tx = store.begin_urgent_unflushed().await.unwrap();
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.flushes_on_commit().await.unwrap(), "{}", db.backend);
+        let entries = audit::list_for_subject(&mut tx, "report:X", 10).await.unwrap();
+        assert_eq!(entries.len(), 2, "{}", db.backend);
+        tx.rollback().await.unwrap();
+        let snapshot = store.snapshot().await.unwrap();
+        snapshot.rollback().await.unwrap();
+        assert_eq!(
+            store.transaction_counts() - before,
+            embargo_store::TransactionCounts { snapshots: 1, writes: 9 },
+            "{}",
+            db.backend
+        );
+        assert!(matches!(audit::verify(&store).await.unwrap(), audit::Verification::Intact(2)), "{}", db.backend);
     }
 }

@@ -181,6 +181,214 @@ impl Browser {
         parse_axe(ret.json())
     }
 
+    /// Runs every axe-core rule that is on by default (all tags, best practices included) on
+    /// the current page and panics listing each violation of any impact (rule, impact, help
+    /// and up to five offending elements), naming the page's address.
+    ///
+    /// Without axe-core this prints `skipped: ...` and returns, or panics under
+    /// `EMBARGO_TEST_STRICT=1` (see [`Browser::axe_serious`]).
+    pub async fn assert_axe_clean(&self) {
+        let Some(source) = crate::require("axe-core", axe_source()) else {
+            return;
+        };
+        let driver = self.driver();
+        self.inject_axe(&source).await;
+        let ret = driver
+            .execute_async(
+                r#"
+                const done = arguments[arguments.length - 1];
+                if (typeof window.axe !== 'object') {
+                    done({ error: 'axe-core did not load into the page' });
+                    return;
+                }
+                window.axe
+                    .run(document, { resultTypes: ['violations'] })
+                    .then(
+                        (results) => done({
+                            violations: results.violations.map((v) => ({
+                                id: v.id,
+                                impact: v.impact,
+                                help: v.help,
+                                nodes: v.nodes.slice(0, 5).map((n) => String(n.target) + ': ' + n.failureSummary),
+                            })),
+                        }),
+                        (err) => done({ error: String(err && err.stack || err) }),
+                    );
+                "#,
+                Vec::new(),
+            )
+            .await
+            .expect("running axe-core");
+        let value = ret.json();
+        if let Some(error) = value.get("error") {
+            panic!("axe-core failed: {error}");
+        }
+        let violations = value.get("violations").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        if !violations.is_empty() {
+            let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let list: Vec<String> = violations
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} ({}): {}\n    {}",
+                        v["id"].as_str().unwrap_or_default(),
+                        v["impact"].as_str().unwrap_or("none"),
+                        v["help"].as_str().unwrap_or_default(),
+                        v["nodes"]
+                            .as_array()
+                            .map(|n| n.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n    "))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            panic!("axe-core finds {} violation(s) on {url}:\n{}", list.len(), list.join("\n"));
+        }
+    }
+
+    async fn inject_axe(&self, source: &str) {
+        let driver = self.driver();
+        let loaded = driver
+            .execute("return typeof window.axe === 'object' && typeof window.axe.run === 'function';", Vec::new())
+            .await
+            .expect("checking for axe-core");
+        if loaded.json() != &serde_json::Value::Bool(true) {
+            driver.execute(source, Vec::new()).await.expect("injecting axe-core");
+        }
+    }
+
+    /// For each width (CSS pixels; the height is 900), resizes the viewport and panics when
+    /// the current page scrolls sideways (`document.documentElement.scrollWidth >
+    /// innerWidth`), naming the widest elements that stick out. The viewport is left at the
+    /// last width.
+    pub async fn assert_no_horizontal_overflow(&self, widths: &[u32]) {
+        let driver = self.driver();
+        for &w in widths {
+            self.resize(w, 900).await;
+            let ret = driver
+                .execute(
+                    r#"
+                    const inner = window.innerWidth;
+                    const scroll = document.documentElement.scrollWidth;
+                    const culprits = [];
+                    if (scroll > inner) {
+                        for (const el of document.querySelectorAll('body *')) {
+                            const r = el.getBoundingClientRect();
+                            if ((r.right > inner + 0.5 && r.width > 0) || el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible') {
+                                let name = el.tagName.toLowerCase();
+                                if (el.id) name += '#' + el.id;
+                                if (el.className && typeof el.className === 'string') name += '.' + el.className.trim().split(/\s+/).join('.');
+                                culprits.push(name + ' (right edge ' + Math.round(r.right) + ')');
+                                if (culprits.length >= 8) break;
+                            }
+                        }
+                    }
+                    return [inner, scroll, culprits];
+                    "#,
+                    Vec::new(),
+                )
+                .await
+                .expect("measuring the page width");
+            let (inner, scroll, culprits): (u32, u32, Vec<String>) = ret.convert().expect("widths");
+            if scroll > inner {
+                let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                panic!(
+                    "{url} scrolls sideways at {w} px: scrollWidth {scroll} > innerWidth {inner}; sticking out: {}",
+                    culprits.join(", ")
+                );
+            }
+        }
+    }
+
+    /// Submits bad input through a form of the current page and checks that the same form
+    /// comes back with the field marked and the input kept.
+    ///
+    /// `form` is a CSS selector of the form; `values` are (field name, value) pairs set in it
+    /// (text fields, text areas, selects; by script, so long values are quick); `field` is the
+    /// name of the field that must come back marked. The form is submitted with its first
+    /// submit button (`submit_css`, when given, names another one inside the form), and the
+    /// answer must be the same form (`form` matches again) whose `field` has
+    /// `aria-invalid="true"` and an `aria-describedby` naming a non-empty error message, and
+    /// whose fields hold the values sent (password fields excepted). Returns the error
+    /// message shown.
+    pub async fn assert_bad_input_kept(
+        &self,
+        form: &str,
+        values: &[(&str, &str)],
+        field: &str,
+        submit_css: Option<&str>,
+    ) -> String {
+        use thirtyfour::prelude::*;
+        let driver = self.driver();
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let form_el = driver.find(By::Css(form)).await.unwrap_or_else(|e| panic!("no form {form} on {url}: {e}"));
+        for (name, value) in values {
+            let set = driver
+                .execute(
+                    r#"
+                    const [form, name, value] = arguments;
+                    const el = form.querySelector('[name="' + CSS.escape(name) + '"]');
+                    if (!el) return false;
+                    el.value = value;
+                    return true;
+                    "#,
+                    vec![form_el.to_json().expect("element"), serde_json::json!(name), serde_json::json!(value)],
+                )
+                .await
+                .expect("setting a field");
+            assert_eq!(set.json(), &serde_json::Value::Bool(true), "no field {name} in {form} on {url}");
+        }
+        let old = driver.find(By::Tag("html")).await.expect("page");
+        let button = match submit_css {
+            Some(css) => form_el.find(By::Css(css)).await,
+            None => form_el.find(By::Css("button[type=submit], input[type=submit], button:not([type])")).await,
+        }
+        .unwrap_or_else(|e| panic!("no submit button in {form} on {url}: {e}"));
+        // A script click, so a button under a sticky header is still pressed.
+        driver.execute("arguments[0].click();", vec![button.to_json().expect("element")]).await.expect("submitting");
+        let mut left = false;
+        for _ in 0..400 {
+            if !old.is_present().await.unwrap_or(false) {
+                left = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(left, "submitting {form} on {url} did not load a page");
+        let answer = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let ret = driver
+            .execute(
+                r#"
+                const [formCss, field, values] = arguments;
+                const form = document.querySelector(formCss);
+                if (!form) return { error: 'the form ' + formCss + ' is not on the answer: ' + document.title + ': ' + (document.querySelector('main') || document.body).innerText.slice(0, 400) };
+                const el = form.querySelector('[name="' + CSS.escape(field) + '"]:not([type=hidden])');
+                if (!el) return { error: 'no field ' + field + ' in the answer' };
+                if (el.getAttribute('aria-invalid') !== 'true') return { error: 'the field ' + field + ' is not marked aria-invalid' };
+                const ids = (el.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+                const texts = ids.map((id) => document.getElementById(id)).filter(Boolean).map((e) => e.textContent.trim()).filter(Boolean);
+                if (!texts.length) return { error: 'the field ' + field + ' names no error message in aria-describedby' };
+                for (const [name, value] of values) {
+                    const f = form.querySelector('[name="' + CSS.escape(name) + '"]');
+                    if (!f) return { error: 'no field ' + name + ' in the answer' };
+                    if (f.type !== 'password' && f.value !== value.replace(/\r\n?/g, '\n')) return { error: 'the field ' + name + ' came back as ' + JSON.stringify(f.value.slice(0, 80)) + ', not as sent' };
+                }
+                return { message: texts.join(' ') };
+                "#,
+                vec![
+                    serde_json::json!(form),
+                    serde_json::json!(field),
+                    serde_json::json!(values.iter().map(|(n, v)| vec![*n, *v]).collect::<Vec<_>>()),
+                ],
+            )
+            .await
+            .expect("checking the answer");
+        let value = ret.json();
+        if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
+            panic!("bad input in {form} on {url} (answered by {answer}): {error}");
+        }
+        value.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned()
+    }
+
     /// Saves a PNG screenshot of the current page (the visible viewport) to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let png = self.driver().screenshot_as_png().await.expect("taking a screenshot");

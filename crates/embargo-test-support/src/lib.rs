@@ -21,7 +21,7 @@ mod process;
 #[cfg(feature = "app")]
 pub use app::{ManualClock, TestApp, TestAppBuilder};
 pub use browser::Browser;
-pub use postgres::{PgServer, postgres};
+pub use postgres::{PgServer, postgres, private_postgres};
 pub use process::{HttpResponse, Instance, Output, Server, http_request, run_command};
 /// The WebDriver client the browser tests drive [`Browser`] with (for crates that do not
 /// depend on it themselves).

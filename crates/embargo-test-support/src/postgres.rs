@@ -19,6 +19,8 @@ pub struct PgServer {
     bin: PathBuf,
     run_as: Option<String>,
     port: u16,
+    /// Stopped and removed when dropped (a test's own server; the shared one is never dropped).
+    private: bool,
 }
 
 static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
@@ -26,7 +28,14 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The shared server, started on first use; `Err` says why it cannot run here.
 pub fn postgres() -> Result<&'static PgServer, String> {
-    SERVER.get_or_init(start).as_ref().map_err(Clone::clone)
+    SERVER.get_or_init(|| start(false)).as_ref().map_err(Clone::clone)
+}
+
+/// A server of the calling test's own, which it may stop, restart or crash
+/// ([`PgServer::crash`], [`PgServer::start_again`]) without disturbing other tests; stopped
+/// and removed when dropped. `Err` says why it cannot run here.
+pub fn private_postgres() -> Result<PgServer, String> {
+    start(true)
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {
@@ -80,6 +89,46 @@ impl PgServer {
         format!("postgres://embargo@localhost:{}/{name}?host={}", self.port, self.socket_dir().display())
     }
 
+    /// Stops the server the way a crash does (`pg_ctl stop -m immediate`: no checkpoint,
+    /// clients cut off, recovery from the WAL at the next start).
+    pub fn crash(&self) -> Result<(), String> {
+        run(
+            self.command("pg_ctl").arg("-D").arg(self.data_dir()).arg("-m").arg("immediate").arg("-w").arg("stop"),
+            "pg_ctl stop",
+        )
+    }
+
+    /// Starts the server again after [`PgServer::crash`], waiting until it accepts connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.launch()
+    }
+
+    fn launch(&self) -> Result<(), String> {
+        let options = format!(
+            "-c listen_addresses='' -k {} -p {} -c fsync=off -c full_page_writes=off -c max_connections=200",
+            self.socket_dir().display(),
+            self.port
+        );
+        run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.root.join("server.log"))
+                .arg("-o")
+                .arg(options)
+                .arg("-w")
+                .arg("start")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "pg_ctl start",
+        )
+        .map_err(|e| {
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            format!("{e}\n{log}")
+        })
+    }
+
     /// Creates a new, empty database and returns it.
     pub fn fresh_database(&self) -> crate::TestDb {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +162,7 @@ fn chown_to(path: &Path, user: &str) -> Result<(), String> {
     run(Command::new("chown").arg("-R").arg(user).arg(path), "chown")
 }
 
-fn start() -> Result<PgServer, String> {
+fn start(private: bool) -> Result<PgServer, String> {
     let bin = find_bin_dir()?;
     let run_as = if is_root() {
         Some(
@@ -131,8 +180,9 @@ fn start() -> Result<PgServer, String> {
     if let Some(user) = &run_as {
         chown_to(&root, user)?;
     }
+    // Each server has its own socket directory, so the port only names the socket file.
     let port = 5432 + (std::process::id() % 1000) as u16;
-    let server = PgServer { root, bin, run_as, port };
+    let server = PgServer { root, bin, run_as, port, private };
     // The watchdog is started before the server so that a failure below still cleans up.
     spawn_watchdog(&server);
     run(
@@ -149,31 +199,17 @@ fn start() -> Result<PgServer, String> {
             .arg("--no-sync"),
         "initdb",
     )?;
-    let options = format!(
-        "-c listen_addresses='' -k {} -p {} -c fsync=off -c full_page_writes=off -c max_connections=200",
-        server.socket_dir().display(),
-        server.port
-    );
-    run(
-        server
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(server.data_dir())
-            .arg("-l")
-            .arg(server.root.join("server.log"))
-            .arg("-o")
-            .arg(options)
-            .arg("-w")
-            .arg("start")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-        "pg_ctl start",
-    )
-    .map_err(|e| {
-        let log = std::fs::read_to_string(server.root.join("server.log")).unwrap_or_default();
-        format!("{e}\n{log}")
-    })?;
+    server.launch()?;
     Ok(server)
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if self.private {
+            let _ = self.crash();
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
 }
 
 /// Starts a detached shell that waits for this process to exit, then stops the server

@@ -52,6 +52,34 @@ const PIXEL: &[u8] = &[
     0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
+/// The clean page with a long unbreakable token in preformatted text: wider than a phone.
+const WIDE: &str = concat!(
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Wide page</title></head>",
+    "<body><main><h1>Wide</h1><pre>",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "</pre></main></body></html>"
+);
+
+/// A form posting to `/marked` (which answers with the field marked and the input kept) and
+/// one posting to `/unmarked` (which answers with the blank form again).
+const FORM: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Form</title></head>
+<body><main><h1>Form</h1>
+<form id="good" method="post" action="/marked"><label for="q">Query</label><input id="q" name="q"><button>Send</button></form>
+<form id="bad" method="post" action="/unmarked"><label for="r">Other</label><input id="r" name="r"><button>Send</button></form>
+</main></body></html>
+"#;
+
+/// The answer of `/marked`: the form with the sent value and the field marked.
+const MARKED: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Error: Form</title></head>
+<body><main><h1>Form</h1>
+<form id="good" method="post" action="/marked"><label for="q">Query</label>
+<input id="q" name="q" value="kept value" aria-invalid="true" aria-describedby="q-error">
+<span id="q-error">Error: not a query</span><button>Send</button></form>
+</main></body></html>
+"#;
+
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// Serves `/clean`, `/broken` and `/pixel.png` on a free loopback port, each with a CSP
@@ -90,6 +118,9 @@ fn respond(mut stream: TcpStream) {
         "/clean" => ("200 OK", "text/html; charset=utf-8", CLEAN.as_bytes()),
         "/broken" => ("200 OK", "text/html; charset=utf-8", BROKEN.as_bytes()),
         "/pixel.png" => ("200 OK", "image/png", PIXEL),
+        "/wide" => ("200 OK", "text/html; charset=utf-8", WIDE.as_bytes()),
+        "/form" | "/unmarked" => ("200 OK", "text/html; charset=utf-8", FORM.as_bytes()),
+        "/marked" => ("422 Unprocessable Entity", "text/html; charset=utf-8", MARKED.as_bytes()),
         _ => ("404 Not Found", "text/plain", b"not found"),
     };
     let csp = if path == "/broken" { CSP_APP } else { CSP_NONE };
@@ -172,6 +203,49 @@ async fn axe_runs_under_a_strict_csp_and_screenshots_are_png() {
     assert_eq!(png_width, 390, "the screenshot is as wide as the viewport");
 
     browser.quit().await;
+}
+
+/// The three checks of every page: sideways scrolling, axe-core at any impact, and bad input
+/// coming back marked and kept; each fails on a page that breaks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_checks_pass_good_pages_and_fail_bad_ones() {
+    let Some(browser) = Browser::start().await else { return };
+    let browser = std::sync::Arc::new(browser);
+    let base = serve();
+    let driver = browser.driver().clone();
+
+    driver.goto(format!("{base}/clean")).await.expect("open the clean page");
+    browser.assert_no_horizontal_overflow(&[390, 1280]).await;
+    if embargo_test_support::browser::axe_path().is_file() {
+        browser.assert_axe_clean().await;
+    }
+
+    driver.goto(format!("{base}/wide")).await.expect("open the wide page");
+    browser.assert_no_horizontal_overflow(&[1280]).await;
+    let b = browser.clone();
+    let failed = tokio::spawn(async move { b.assert_no_horizontal_overflow(&[390]).await }).await;
+    let message = failed.expect_err("a page wider than the phone fails").into_panic();
+    let message = message.downcast_ref::<String>().expect("a message");
+    assert!(message.contains("scrolls sideways at 390 px") && message.contains("pre"), "{message}");
+
+    if embargo_test_support::browser::axe_path().is_file() {
+        driver.goto(format!("{base}/broken")).await.expect("open the broken page");
+        let b = browser.clone();
+        let failed = tokio::spawn(async move { b.assert_axe_clean().await }).await;
+        let message = failed.expect_err("violations fail").into_panic();
+        let message = message.downcast_ref::<String>().expect("a message");
+        assert!(message.contains("image-alt (critical)"), "{message}");
+    }
+
+    driver.goto(format!("{base}/form")).await.expect("open the form");
+    let shown = browser.assert_bad_input_kept("#good", &[("q", "kept value")], "q", None).await;
+    assert_eq!(shown, "Error: not a query");
+    driver.goto(format!("{base}/form")).await.expect("open the form");
+    let b = browser.clone();
+    let failed = tokio::spawn(async move { b.assert_bad_input_kept("#bad", &[("r", "lost")], "r", None).await }).await;
+    let message = failed.expect_err("an unmarked answer fails").into_panic();
+    let message = message.downcast_ref::<String>().expect("a message");
+    assert!(message.contains("field r is not marked"), "{message}");
 }
 
 #[tokio::test]

@@ -230,7 +230,8 @@ fn parse_kind<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(word.to_uppercase())).ok()
 }
 
-fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Result<(), AppError> {
+/// Writes the form into the record; bad input is an error in the field it came from.
+fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Result<(), WebError> {
     let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     record.title = input.title.trim().to_owned();
     record.aliases = input.aliases.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
@@ -253,7 +254,10 @@ fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Res
     for line in input.references.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (kind, url) = line.split_once(char::is_whitespace).unwrap_or(("WEB", line));
         let kind: ReferenceType = parse_kind(kind).ok_or_else(|| {
-            AppError::Invalid(format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"))
+            WebError::invalid(
+                "references",
+                format!("reference {line:?}: start with a type such as FIX, ADVISORY or WEB"),
+            )
         })?;
         references.push(Reference { url: url.trim().to_owned(), kind });
     }
@@ -262,7 +266,7 @@ fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Res
     for line in input.credits.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (kind, name) = line.split_once(char::is_whitespace).unwrap_or(("OTHER", line));
         let kind: CreditType = parse_kind(kind).ok_or_else(|| {
-            AppError::Invalid(format!("credit {line:?}: start with a type such as FINDER or REPORTER"))
+            WebError::invalid("credits", format!("credit {line:?}: start with a type such as FINDER or REPORTER"))
         })?;
         credits.push(Credit { name: name.trim().to_owned(), contact: Vec::new(), kind: Some(kind) });
     }
@@ -271,7 +275,7 @@ fn apply(record: &mut embargo_advisory::AdvisoryRecord, input: EditInput) -> Res
         Vec::new()
     } else {
         serde_json::from_str(&input.affected)
-            .map_err(|e| AppError::Invalid(format!("affected products (JSON): {e}")))?
+            .map_err(|e| WebError::invalid("affected", format!("affected products (JSON): {e}")))?
     };
     Ok(())
 }
@@ -283,16 +287,16 @@ pub(crate) async fn save(
     Path(id): Path<String>,
     Form(input): Form<EditInput>,
 ) -> Response {
-    let result = async {
+    let result: Result<_, WebError> = async {
         let mut record = advisories::get(&app, &who.actor, &id).await?.record;
         apply(&mut record, input)?;
-        advisories::update(&app, &who.actor, &id, record).await
+        Ok(advisories::update(&app, &who.actor, &id, record).await?)
     }
     .await;
     match result {
         Ok(_) => Redirect::to(&format!("/team/advisories/{id}?done=saved")).into_response(),
-        Err(AppError::Invalid(m)) => edit_page(&app, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await,
-        Err(err) => WebError::from(err).into_response(),
+        // The same form, the field marked and the input kept (`refill`).
+        Err(err) => err.into_response(),
     }
 }
 

@@ -42,6 +42,8 @@ struct SlaView {
     met: i64,
     missed: i64,
     pending: i64,
+    /// Pending and due within a day.
+    at_risk: i64,
 }
 
 struct RowView {
@@ -205,7 +207,13 @@ fn time_view(stat: TimeStat) -> TimeView {
 }
 
 fn sla_view(tally: Tally) -> SlaView {
-    SlaView { share: percent(tally.met_share()), met: tally.met, missed: tally.missed, pending: tally.pending }
+    SlaView {
+        share: percent(tally.met_share()),
+        met: tally.met,
+        missed: tally.missed,
+        pending: tally.pending,
+        at_risk: tally.at_risk,
+    }
 }
 
 fn row_view(row: &Row, overall: bool) -> RowView {

@@ -26,6 +26,16 @@ pub enum WebError {
     },
     /// The API needs a bearer token.
     Unauthorized,
+    /// Bad input in one field of a form: the form comes back with this field marked and the
+    /// input kept (see `refill`); elsewhere it is like [`WebError::Request`].
+    Field {
+        /// 422 (bad input) or 409 (a conflict, such as a name already taken).
+        status: StatusCode,
+        /// The field's `name`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// What the error page middleware needs to answer an error: attached to the response of
@@ -40,6 +50,8 @@ pub struct ErrorReport {
     pub heading: &'static str,
     /// The text for the client (never an internal cause).
     pub message: String,
+    /// The form field the error is about, when known (see `refill`).
+    pub field: Option<String>,
 }
 
 impl From<AppError> for WebError {
@@ -52,6 +64,25 @@ impl WebError {
     /// A refused request with this status and message.
     pub fn request(status: StatusCode, message: impl Into<String>) -> Self {
         WebError::Request { status, message: message.into() }
+    }
+
+    /// A use case's refusal of bad input (`Invalid`, `Conflict`) as an error in `field` of the
+    /// posted form; other errors pass unchanged.
+    pub fn field(field: &str, err: AppError) -> Self {
+        match err {
+            AppError::Invalid(message) => {
+                WebError::Field { status: StatusCode::UNPROCESSABLE_ENTITY, field: field.to_owned(), message }
+            }
+            AppError::Conflict(message) => {
+                WebError::Field { status: StatusCode::CONFLICT, field: field.to_owned(), message }
+            }
+            err => WebError::App(err),
+        }
+    }
+
+    /// Bad input in `field`, found by the web layer itself.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        WebError::Field { status: StatusCode::UNPROCESSABLE_ENTITY, field: field.to_owned(), message: message.into() }
     }
 
     /// The 404 of a path that does not exist ("There is nothing here."): also what a
@@ -101,17 +132,22 @@ impl WebError {
                         )
                     }
                 };
-                ErrorReport { status, code, heading, message }
+                ErrorReport { status, code, heading, message, field: None }
             }
             WebError::Request { status, message } => {
                 let (code, heading) = describe(*status);
-                ErrorReport { status: *status, code, heading, message: message.clone() }
+                ErrorReport { status: *status, code, heading, message: message.clone(), field: None }
+            }
+            WebError::Field { status, field, message } => {
+                let (code, heading) = describe(*status);
+                ErrorReport { status: *status, code, heading, message: message.clone(), field: Some(field.clone()) }
             }
             WebError::Unauthorized => ErrorReport {
                 status: StatusCode::UNAUTHORIZED,
                 code: "unauthorized",
                 heading: "Not signed in",
                 message: "send Authorization: Bearer <token>".to_owned(),
+                field: None,
             },
         }
     }

@@ -56,7 +56,7 @@ pub async fn error_pages(State(app): State<App>, request: Request, next: Next) -
                 _ => "Internal error; please try again.".to_owned(),
             };
             response = Response::from_parts(parts, axum::body::Body::empty());
-            ErrorReport { status, code, heading, message }
+            ErrorReport { status, code, heading, message, field: None }
         }
     };
     let mut answer = if api {
@@ -75,6 +75,8 @@ pub async fn error_pages(State(app): State<App>, request: Request, next: Next) -
         };
         render::message(report.status, layout, report.heading, &report.message, None)
     };
+    // For `refill`, which may answer with the form instead.
+    answer.extensions_mut().insert(report);
     // Keep what the original answer said beyond its body: Allow, Retry-After,
     // WWW-Authenticate, Set-Cookie, a route's own Content-Security-Policy.
     let own: Vec<header::HeaderName> = answer.headers().keys().cloned().collect();

@@ -26,6 +26,8 @@ mod render;
 
 mod error_page;
 
+mod refill;
+
 mod csrf;
 
 mod access;
@@ -88,7 +90,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
     let upload_limit =
         usize::try_from(app.config.limits.max_message_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
     let hsts = app.config.https();
-    let router = Router::new()
+    let pages: Router = Router::new()
         // Operations.
         .route("/healthz", get(healthz))
         // Metrics: 404 here unless `metrics_token` is set (see `metrics_router`).
@@ -241,9 +243,15 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         // Every error, ours or the framework's, as the app's page or the API's JSON; API
         // answers are never cached.
         .layer(middleware::from_fn_with_state(app.clone(), error_page::error_pages))
+        .with_state(app.clone());
+    // Bad input in a form comes back as the same form, the field marked and the input kept
+    // (see `refill`), rendered by the pages above.
+    let refill = refill::Refill { app: app.clone(), pages: pages.clone() };
+    let router = pages
+        .layer(middleware::from_fn_with_state(refill, refill::refill))
         // The fix repositories over git's smart HTTP protocol: no cookies, no forms, their
         // own time limit, their own refusal (see `git_http`).
-        .merge(git_http::router())
+        .merge(git_http::router().with_state(app))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The access log sits outside the timeout, so timed-out requests are logged too.
         .layer(middleware::from_fn(access_log))
@@ -266,7 +274,7 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
     } else {
         router
     };
-    router.with_state(app)
+    router
 }
 
 /// The public advisory routes, behind `advisories_public::documents` (validators, `304`,

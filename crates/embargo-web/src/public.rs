@@ -39,9 +39,25 @@ struct PolicyPage {
     update_days: u32,
     address: String,
     tracker: String,
+    /// The configured scope, or empty for the list of products.
+    scope: String,
+    products: Vec<String>,
+    out_of_scope: String,
+    safe_harbour: String,
+    /// The instance key's fingerprint, in groups of four.
+    fingerprint: String,
 }
 
 pub(crate) async fn policy(State(app): State<App>) -> Response {
+    let products = match portal::products(&app).await {
+        Ok(list) => list.into_iter().map(|p| p.name).collect(),
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    let fingerprint = match embargo_app::openpgp::instance_key(&app).await {
+        Ok(key) => grouped(&key.fingerprint().to_string()),
+        Err(err) => return WebError::from(err).into_response(),
+    };
+    let policy = &app.config.policy;
     page(
         StatusCode::OK,
         &PolicyPage {
@@ -50,8 +66,19 @@ pub(crate) async fn policy(State(app): State<App>) -> Response {
             update_days: app.config.sla.reporter_update_working_days,
             address: app.config.organisation.security_address.clone(),
             tracker: app.config.organisation.public_issue_tracker.clone(),
+            scope: policy.scope.trim().to_owned(),
+            products,
+            out_of_scope: policy.out_of_scope.trim().to_owned(),
+            safe_harbour: policy.safe_harbour.trim().to_owned(),
+            fingerprint,
         },
     )
+}
+
+/// A fingerprint in groups of four characters, as people compare them.
+fn grouped(fingerprint: &str) -> String {
+    let clean: Vec<char> = fingerprint.chars().filter(char::is_ascii_alphanumeric).collect();
+    clean.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Template)]
@@ -64,6 +91,20 @@ struct FormPage {
     challenge: String,
     bits: u32,
     delay: u32,
+}
+
+impl FormPage {
+    /// The attributes of a field with an error: marked, described by its message, and the
+    /// first one focused.
+    fn invalid(&self, name: &str) -> String {
+        match self.errors.get(name) {
+            Some(_) => {
+                let focus = if self.errors.first() == Some(name) { " autofocus" } else { "" };
+                format!(" aria-invalid=\"true\" aria-describedby=\"{name}-error\"{focus}")
+            }
+            None => String::new(),
+        }
+    }
 }
 
 async fn form_page(app: &App, status: StatusCode, form: ReportForm, errors: FormErrors) -> Response {
@@ -214,9 +255,19 @@ struct StatusPage {
     state_label: String,
     state_class: &'static str,
     received: String,
-    ack_due: Option<String>,
+    /// The "what happens next" panel: (what, when or what to expect).
+    next: Vec<(String, String)>,
+    needs_info: Option<NeedsInfoView>,
     events: Vec<StatusItem>,
     path: String,
+    /// A reply that was refused, kept.
+    reply_body: String,
+    reply_error: Option<String>,
+}
+
+struct NeedsInfoView {
+    asked_html: Option<String>,
+    closes: Option<String>,
 }
 
 fn status_error(app: &App, err: AppError) -> Response {
@@ -232,45 +283,118 @@ fn status_error(app: &App, err: AppError) -> Response {
     }
 }
 
+/// A stored message as the reporter sees it: the placeholder of their status link (mailed to
+/// them only) reads as this page.
+fn reporter_text(body: &str) -> String {
+    body.replace(embargo_app::mail::STATUS_LINK_PLACEHOLDER, "[the link to this page]")
+}
+
+/// The lines of the "what happens next" panel.
+fn next_steps(app: &App, view: &portal::StatusView) -> Vec<(String, String)> {
+    use embargo_domain::ReportState as S;
+    let date = |t| render::date(app, t);
+    let mut next = Vec::new();
+    if let Some(due) = view.ack_due_at {
+        next.push(("Acknowledgement".to_owned(), format!("by {} at the latest", date(due))));
+    }
+    if let Some(info) = &view.needs_info {
+        next.push((
+            "Your answer".to_owned(),
+            match info.closes_at {
+                Some(t) => format!("needed by {}, or the report is closed", date(t)),
+                None => "needed to continue".to_owned(),
+            },
+        ));
+    }
+    if let Some(due) = view.update_due_at {
+        next.push(("Next update from the team".to_owned(), format!("by {}", date(due))));
+    }
+    match view.fix_due_at {
+        Some(due) => next.push(("Fix target".to_owned(), date(due))),
+        None if matches!(view.state, S::New | S::Acknowledged | S::Triaging | S::NeedsInfo) => {
+            next.push(("Fix target".to_owned(), "set once the team confirms the vulnerability".to_owned()))
+        }
+        None => {}
+    }
+    match view.disclose_at {
+        Some(at) => next.push(("Planned disclosure".to_owned(), date(at))),
+        None if !matches!(view.state, S::Closed(_) | S::Disclosed) => {
+            next.push(("Planned disclosure".to_owned(), "not set yet; agreed with you before it is".to_owned()))
+        }
+        None => {}
+    }
+    match view.state {
+        S::Disclosed => next.push(("Disclosure".to_owned(), "done: the fix and the advisory are public".to_owned())),
+        S::Closed(_) => {
+            next.push(("Report".to_owned(), "closed; reply below if you disagree or have more to add".to_owned()))
+        }
+        _ => {}
+    }
+    next
+}
+
 pub(crate) async fn status(State(app): State<App>, Path(token): Path<String>) -> Response {
-    let view = match portal::status(&app, &token).await {
+    status_page(&app, &token, StatusCode::OK, String::new(), None).await
+}
+
+async fn status_page(
+    app: &App,
+    token: &str,
+    code: StatusCode,
+    reply_body: String,
+    reply_error: Option<String>,
+) -> Response {
+    let view = match portal::status(app, token).await {
         Ok(view) => view,
-        Err(err) => return status_error(&app, err),
+        Err(err) => return status_error(app, err),
     };
     // Dates are shown in the business calendar's time zone, as of now.
-    if let Err(err) = embargo_app::sla::time_zone(&app).await {
+    if let Err(err) = embargo_app::sla::time_zone(app).await {
         return WebError::from(err).into_response();
     }
+    let next = next_steps(app, &view);
+    let needs_info = view.needs_info.as_ref().map(|n| NeedsInfoView {
+        asked_html: n.asked.as_deref().map(|a| render::text(&reporter_text(a))),
+        closes: n.closes_at.map(|t| render::date(app, t)),
+    });
     let events = view
         .events
         .into_iter()
         .map(|e| match e {
             StatusEvent::State { state, at } => {
                 let (label, class) = render::state(state);
-                StatusItem::State { label, class, at: render::time(&app, at) }
+                StatusItem::State { label, class, at: render::time(app, at) }
             }
             StatusEvent::Message { from_reporter, subject, body, attachments, at } => StatusItem::Message {
                 from_reporter,
                 subject: subject.unwrap_or_default(),
-                body_html: render::text(&body),
+                body_html: render::text(&reporter_text(&body)),
                 attachments,
-                at: render::time(&app, at),
+                at: render::time(app, at),
             },
         })
         .collect();
     let (state_label, state_class) = render::state(view.state);
+    let title = if reply_error.is_some() {
+        format!("Error: Report {}", view.reference)
+    } else {
+        format!("Report {}", view.reference)
+    };
     page(
-        StatusCode::OK,
+        code,
         &StatusPage {
-            layout: Layout::public(&app, format!("Report {}", view.reference), ""),
+            layout: Layout::public(app, title, ""),
             reference: view.reference.to_string(),
             report_title: view.title,
             state_label,
             state_class,
-            received: render::time(&app, view.received_at),
-            ack_due: view.ack_due_at.map(|t| render::date(&app, t)),
+            received: render::time(app, view.received_at),
+            next,
+            needs_info,
             events,
             path: format!("/status/{token}"),
+            reply_body,
+            reply_error,
         },
     )
 }
@@ -289,6 +413,10 @@ pub(crate) async fn status_reply(State(app): State<App>, Path(token): Path<Strin
     let body = fields.into_iter().find(|(n, _)| n == "body").map(|(_, v)| v).unwrap_or_default();
     match portal::status_reply(&app, &token, &body, uploads).await {
         Ok(_) => Redirect::to(&format!("/status/{token}")).into_response(),
+        // The same page, the reply kept and marked.
+        Err(AppError::Invalid(message)) => {
+            status_page(&app, &token, StatusCode::UNPROCESSABLE_ENTITY, body, Some(message)).await
+        }
         Err(err) => status_error(&app, err),
     }
 }

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice, ReadPurpose};
+use embargo_app::reports::{self, InboxQuery, KeyImport, MessageKind, Notice};
 use embargo_app::{App, AppError, accounts, sessions};
 use embargo_domain::{ReferenceId, ReportState, Role, Target};
 use serde::Deserialize;
@@ -348,29 +348,35 @@ const PER_PAGE: i64 = 50;
 /// The most reports one bulk action changes (each in its own transaction).
 const BULK_MAX: usize = 200;
 
-fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-    match due {
-        Some(due) => {
-            let now = app.now();
-            // The same boundary as the `due=soon` filter: two working days on the business
-            // calendar (holidays and weekend included), read when the request began.
-            let soon = embargo_app::sla::cached_calendar(app).add_working_days(now, 2);
-            let class = if due <= now {
-                "overdue"
-            } else if due <= soon {
-                "soon"
-            } else {
-                ""
-            };
-            (render::date(app, due), class)
+/// The deadline classes of a page: overdue, and due soon (within two working days).
+struct Due {
+    now: embargo_domain::Timestamp,
+    soon: embargo_domain::Timestamp,
+}
+
+impl Due {
+    fn now(app: &App) -> Self {
+        let now = app.now();
+        // The same boundary as the `due=soon` filter: two working days on the business
+        // calendar (holidays and weekend included), read when the request began.
+        Self { now, soon: embargo_app::sla::cached_calendar(app).add_working_days(now, 2) }
+    }
+
+    fn class(&self, due: embargo_domain::Timestamp) -> &'static str {
+        if due <= self.now {
+            "overdue"
+        } else if due <= self.soon {
+            "soon"
+        } else {
+            ""
         }
-        None => (String::new(), ""),
     }
 }
 
 /// The due column: relative, with its clock, for the deadline that matters in the state.
 fn inbox_due(
     app: &App,
+    classes: &Due,
     state: ReportState,
     due: Option<embargo_domain::Timestamp>,
 ) -> (String, &'static str, String, &'static str) {
@@ -384,8 +390,7 @@ fn inbox_due(
         DueIn::Overdue(by) if by.seconds() < 3600 => "overdue".to_owned(),
         DueIn::Overdue(by) => format!("overdue by {}", render::working_time(by)),
     };
-    let (_, class) = due_of(app, Some(due));
-    (text, kind.name(), render::time(app, due), class)
+    (text, kind.name(), render::time(app, due), classes.class(due))
 }
 
 pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Query<InboxParams>) -> Response {
@@ -475,28 +480,19 @@ async fn inbox_page(
         Err(err) => return WebError::from(err).into_response(),
     };
     // An empty view: is it empty because nothing has arrived yet (then say how reports
-    // arrive), or because of the filters?
-    let first_run = inbox.total == 0 && {
-        let any = InboxQuery { state: Some("any".into()), page: 1, per_page: 1, ..InboxQuery::default() };
-        match reports::inbox(app, &who.actor, &any).await {
-            Ok(all) => all.total == 0,
-            Err(err) => return WebError::from(err).into_response(),
-        }
-    };
-    let products = match accounts::products(app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|p| (p.product.id, p.product.name)).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
-    let team: Vec<String> = match accounts::team(app, &who.actor).await {
-        Ok(list) => list.into_iter().map(|u| u.email).collect(),
-        Err(err) => return WebError::from(err).into_response(),
-    };
+    // arrive), or because of the filters? The filters' choices come with the page, from the
+    // same snapshot (ADR 32).
+    let first_run = inbox.nothing_visible;
+    let products = inbox.products.into_iter().map(|p| (p.id, p.name)).collect();
+    let team: Vec<String> = inbox.team.into_iter().map(|u| u.email).collect();
+    // The "due soon" boundary, once for the page.
+    let due = Due::now(app);
     let rows = inbox
         .rows
         .into_iter()
         .map(|row| {
             let (state, state_class) = render::state(row.summary.state);
-            let (due, due_clock, due_at, due_class) = inbox_due(app, row.summary.state, row.summary.due_at);
+            let (due, due_clock, due_at, due_class) = inbox_due(app, &due, row.summary.state, row.summary.due_at);
             let reference = row.summary.reference.to_string();
             InboxRow {
                 selected: bulk.selected.contains(&reference),
@@ -942,7 +938,7 @@ fn deadline(app: &App, detail: &reports::ReportDetail) -> (Option<DeadlineView>,
     let calendar = embargo_app::sla::cached_calendar(app);
     let now = app.now();
     let standing = DueIn::at(&calendar, due, now);
-    let (_, class) = due_of(app, Some(due));
+    let class = Due::now(app).class(due);
     (
         Some(DeadlineView {
             text: render::deadline(kind, standing),
@@ -1003,25 +999,25 @@ async fn refused(app: &App, who: &Team, reference: &ReferenceId, err: AppError, 
 
 async fn report_page(app: &App, who: &Team, reference: &ReferenceId, form: FormState) -> Result<ReportPage, AppError> {
     let reference = reference.clone();
-    let detail = reports::show(app, &who.actor, &reference, ReadPurpose::Read).await?;
-    let can = reports::abilities(app, &who.actor, &reference).await?;
-    let trail = embargo_app::audit::for_report(app, &who.actor, &reference).await?;
-    let duplicates = reports::duplicates_of(app, &who.actor, &reference).await?;
-    let splits = reports::split_links(app, &who.actor, &reference).await?;
-    let history = reports::reporter_history(app, &who.actor, &reference).await?;
-    let similar = similar_views(app, who, &reference).await?;
-    let team = accounts::team(app, &who.actor).await?;
-    let people = accounts::people(app, &who.actor).await?;
-    let products = accounts::products(app, &who.actor).await?;
-    let members =
-        if can.manage_access { accounts::report_members(app, &who.actor, &reference).await? } else { Vec::new() };
+    // One snapshot and one audit commit for the whole page (ADR 32).
+    let reports::ReportPageData {
+        detail,
+        trail,
+        duplicates,
+        duplicate_of,
+        splits,
+        history,
+        similar,
+        team,
+        products,
+        members,
+        abilities: can,
+        people,
+    } = reports::page(app, &who.actor, &reference).await?;
+    let similar = similar_views(similar);
+    let members = if can.manage_access { members } else { Vec::new() };
     let report = &detail.report;
-    let duplicate_of = match report.state {
-        ReportState::Closed(embargo_domain::CloseReason::Duplicate { of }) => {
-            reports::reference_of(app, &who.actor, of).await?.map(|r| r.to_string())
-        }
-        _ => None,
-    };
+    let duplicate_of = duplicate_of.map(|r| r.to_string());
     let mut events: Vec<(embargo_domain::Timestamp, i64, TimelineItem)> = Vec::new();
     for t in &detail.transitions {
         let (label, class) = render::state(t.to);
@@ -1106,15 +1102,15 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId, form: FormS
     }
     let product_name = report
         .product_id
-        .and_then(|p| products.iter().find(|x| x.product.id == p))
-        .map(|p| p.product.name.clone())
+        .and_then(|p| products.iter().find(|x| x.id == p))
+        .map(|p| p.name.clone())
         .unwrap_or_else(|| "none".into());
     let assignee_email = report.assignee.map(|a| people.user(a.0)).unwrap_or_default();
     let (state, state_class) = render::state(report.state);
     let (steps, off_path) = steps(report.state, &detail.transitions);
     let (deadline, no_deadline) = deadline(app, &detail);
     let (primary, moves, close_reasons) = if can.change { moves(report.state) } else { (None, Vec::new(), Vec::new()) };
-    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.product.id, p.product.name.clone())).collect();
+    let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.id, p.name.clone())).collect();
     let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
@@ -1170,9 +1166,8 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId, form: FormS
 }
 
 /// Near-duplicate suggestions, as the report page shows them.
-async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result<Vec<SimilarView>, AppError> {
-    Ok(reports::similar(app, &who.actor, reference)
-        .await?
+fn similar_views(similar: Vec<reports::Similar>) -> Vec<SimilarView> {
+    similar
         .into_iter()
         .map(|s| {
             let (state, state_class) = render::state(s.state);
@@ -1184,7 +1179,7 @@ async fn similar_views(app: &App, who: &Team, reference: &ReferenceId) -> Result
                 score: format!("{:.0} %", s.score * 100.0),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -1858,11 +1853,28 @@ pub(crate) struct UserInput {
     password: String,
 }
 
-pub(crate) async fn admin_result(app: &App, who: &Team, result: Result<(), AppError>, done: &str) -> Response {
+/// The answer of an action on the team page: back to it with a message, or bad input as the
+/// same form with the field marked and the input kept (`refill`).
+pub(crate) async fn admin_result(_app: &App, _who: &Team, result: Result<(), AppError>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin?done={done}")).into_response(),
-        Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
-            admin_page(app, who, StatusCode::UNPROCESSABLE_ENTITY, Some(m), None).await
+        Err(err @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+            let message = match &err {
+                AppError::Invalid(m) | AppError::Conflict(m) => m.to_lowercase(),
+                _ => String::new(),
+            };
+            let field = match done {
+                "user" if message.contains("password") => Some("password"),
+                "user" if message.contains("role") => Some("role"),
+                "user" | "responder" => Some("email"),
+                "product" | "renamed" => Some("name"),
+                "password" => Some("password"),
+                _ => None,
+            };
+            match field {
+                Some(field) => WebError::field(field, err).into_response(),
+                None => WebError::from(err).into_response(),
+            }
         }
         Err(err) => WebError::from(err).into_response(),
     }

@@ -120,7 +120,8 @@ async fn world(db: &embargo_test_support::TestDb) -> World {
     )
     .await;
     let r4 = report(&web, "four", Some(formula)).await;
-    set_clocks(&web, r4, Hours { ack_due: Some(24), analyse_due: Some(720), ..Hours::default() }).await;
+    // Its analysis is due 10 hours after "now" (ten days on): pending, and at risk.
+    set_clocks(&web, r4, Hours { ack_due: Some(24), analyse_due: Some(250), ..Hours::default() }).await;
     let r5 = report(&web, "five", None).await;
     set_clocks(&web, r5, Hours { acknowledged: Some(10), ack_due: Some(24), ..Hours::default() }).await;
 
@@ -218,19 +219,34 @@ async fn the_dashboard_shows_exact_times_and_sla_shares_per_product_and_overall(
         // SLA: met, missed, pending, share met, for acknowledge, analyse, fix.
         assert_eq!(
             cells(body, "sla", "Widget"),
-            strings(&["2", "1", "0", "66.7%", "1", "1", "1", "50.0%", "1", "1", "0", "50.0%"])
+            strings(&["2", "1", "0", "0", "66.7%", "1", "1", "1", "0", "50.0%", "1", "1", "0", "0", "50.0%"])
         );
         assert_eq!(
             cells(body, "sla", FORMULA),
-            strings(&["0", "1", "0", "0.0%", "0", "0", "1", dash, "0", "0", "0", dash])
+            strings(&["0", "1", "0", "0", "0.0%", "0", "0", "1", "1", dash, "0", "0", "0", "0", dash])
         );
         assert_eq!(
             cells(body, "sla", "No product"),
-            strings(&["1", "0", "0", "100.0%", "0", "0", "0", dash, "0", "0", "0", dash])
+            strings(&["1", "0", "0", "0", "100.0%", "0", "0", "0", "0", dash, "0", "0", "0", "0", dash])
         );
         assert_eq!(
             cells(body, "sla", "All products"),
-            strings(&["3", "2", "0", "60.0%", "1", "1", "2", "50.0%", "1", "1", "0", "50.0%"])
+            strings(&["3", "2", "0", "0", "60.0%", "1", "1", "2", "1", "50.0%", "1", "1", "0", "0", "50.0%"])
+        );
+        // Beside each share met: what is still open, and what is due within a day.
+        let clocks = between(body, "<ul class=\"clocks\" id=\"clocks\">", "</ul>").unwrap();
+        let analyse = between(clocks, "<h3>Analyse</h3>", "</li>").unwrap();
+        assert!(analyse.contains("<strong class=\"share\">50.0%</strong> met"), "{analyse}");
+        assert!(
+            analyse.contains(
+                "<strong class=\"pending\">2</strong> pending, <strong class=\"at-risk\">1</strong> due within a day"
+            ),
+            "{analyse}"
+        );
+        let acknowledge = between(clocks, "<h3>Acknowledge</h3>", "</li>").unwrap();
+        assert!(
+            acknowledge.contains("<strong class=\"pending\">0</strong> pending, none due within a day"),
+            "{acknowledge}"
         );
 
         // Week by week: every ISO week of the window, the reports in the one they came in.
@@ -279,7 +295,7 @@ async fn responders_see_only_their_products_and_outsiders_nothing() {
         assert_eq!(cells(body, "times", "All products").unwrap()[..4], ["3", "3", "4.0 hours", "30.0 hours"]);
         assert_eq!(
             cells(body, "sla", "All products"),
-            strings(&["2", "1", "0", "66.7%", "1", "1", "1", "50.0%", "1", "1", "0", "50.0%"])
+            strings(&["2", "1", "0", "0", "66.7%", "1", "1", "1", "0", "50.0%", "1", "1", "0", "0", "50.0%"])
         );
         assert_eq!(cells(body, "weeks", "2026-W24"), strings(&["8 Jun 2026", "3", "2", "1", "0"]));
 

@@ -13,6 +13,8 @@ mod dashboard;
 mod errors;
 #[path = "web/evaluation.rs"]
 mod evaluation;
+#[path = "web/forms.rs"]
+mod forms;
 #[path = "web/layering.rs"]
 mod layering;
 #[path = "web/offboarding.rs"]
@@ -987,5 +989,31 @@ async fn message_anomalies_are_shown_on_the_report_page_and_in_the_api() {
                 .await;
         let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
         assert_eq!(json["messages"][0]["anomalies"], serde_json::json!([]));
+    }
+}
+
+/// A team page costs one snapshot and one audit commit, however much it shows (ADR 32):
+/// the report page and the inbox, for an admin and for a responder on the report (the
+/// session and the business calendar's version are single statements outside them).
+#[tokio::test]
+async fn a_page_is_one_snapshot_and_one_audit_commit() {
+    for db in both_backends() {
+        let w = world(&db).await;
+        let router = &w.web.router;
+        for cookie in [&w.admin, &w.on] {
+            for path in [format!("/reports/{}", w.r1), "/inbox".to_owned()] {
+                let before = w.web.app.store.transaction_counts();
+                let reply = send(router, get(&path, Some(cookie))).await;
+                assert_eq!(reply.status, StatusCode::OK, "{path}");
+                assert!(reply.body.contains("Alpha overflow"), "{path}");
+                let cost = w.web.app.store.transaction_counts() - before;
+                assert_eq!(
+                    cost,
+                    embargo_store::TransactionCounts { snapshots: 1, writes: 1 },
+                    "{}: {path}",
+                    db.backend
+                );
+            }
+        }
     }
 }

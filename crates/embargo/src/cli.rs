@@ -86,6 +86,28 @@ pub enum Command {
     /// The disclosure runbook: plan the public disclosure of a report at an instant, rehearse it, arm it with a second person's approval, and follow it (merge and push, binaries, advisory, CVE, announcements, close-out)
     #[command(subcommand)]
     Disclosure(DisclosureCommand),
+    /// Take an online, consistent backup into one encrypted file (age: to EMBARGO_BACKUP_RECIPIENT, or with EMBARGO_BACKUP_PASSPHRASE); the master key travels inside it
+    Backup {
+        /// The backup file to write (replaced only once the new one is whole)
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (and, for PostgreSQL, an empty database given with --database-url); refuses a target that holds anything
+    Restore {
+        /// The backup file
+        file: PathBuf,
+        /// The age identity file the backup was encrypted to [default: EMBARGO_BACKUP_IDENTITY; or EMBARGO_BACKUP_PASSPHRASE]
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Check the setup (data directory, keys, database and migrations, public_url, TLS files, the relay, DNS for sender authentication, the clock); exits 0 when healthy, 1 with what to fix
+    Doctor {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Key rotation: the master key (re-wraps every data key, online, resumable) and the instance's OpenPGP key
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// SLA metrics over the reports received in a window (the dashboard's figures, as CSV)
     Metrics {
         /// The window in days, up to 366
@@ -603,6 +625,27 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
         /// Print JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate the master key while the server runs: a new key seals from now on, every sealed value is re-wrapped under it in batches, and the old key is retired once nothing is sealed under it. Run it again after an interruption: it resumes
+    RotateMaster {
+        /// Values re-wrapped per transaction
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+        /// Seconds after the switch before the pass that may retire the old key (at least 5): longer than any command started before the switch runs
+        #[arg(long, default_value_t = 120)]
+        grace_seconds: u64,
+    },
+    /// Replace the instance's OpenPGP key: the new key is published (security.asc, security.txt, the CSAF provider metadata) and signs from now on; the old secret key is kept to decrypt mail encrypted to it
+    RotateOpenpgp,
+    /// Show the master key in use (and any rotation under way) and the OpenPGP keys
+    Status {
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },

@@ -22,6 +22,7 @@ pub const EX_NOINPUT: u8 = 66;
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_OSERR: u8 = 71;
+pub const EX_CANTCREAT: u8 = 73;
 pub const EX_TEMPFAIL: u8 = 75;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
@@ -57,7 +58,7 @@ impl From<AppError> for Failure {
     }
 }
 
-type Outcome = Result<ExitCode, Failure>;
+pub(crate) type Outcome = Result<ExitCode, Failure>;
 
 pub(crate) fn local_admin() -> Actor {
     let os_user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "local".into());
@@ -161,6 +162,10 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Partner(command) => crate::partner::partner(open(config).await?, command).await,
         Command::Notice(command) => crate::partner::notice(open(config).await?, command).await,
         Command::Disclosure(command) => crate::disclosure::run(open(config).await?, command).await,
+        Command::Backup { file } => crate::ops::backup(open(config).await?, &file).await,
+        Command::Restore { file, identity } => crate::ops::restore(config, &file, identity.as_deref()).await,
+        Command::Doctor { json } => crate::ops::doctor(&config, json).await,
+        Command::Keys(command) => crate::ops::keys(open(config).await?, command).await,
         Command::Metrics { days } => {
             let app = open(config).await?;
             let query = embargo_app::metrics::DashboardQuery { days };
@@ -302,6 +307,7 @@ async fn serve(mut config: Config) -> Outcome {
         embargo_app::checkpoints::INTERVAL,
         stop_rx.clone(),
     ));
+    let key_watch = tokio::spawn(embargo_app::keys::watch(app.clone(), stop_rx.clone()));
     let worker = tokio::spawn(jobs::Worker::new(app.clone()).run(stop_rx));
     let metrics_server = metrics_listener.map(|listener| {
         let mut stop = stop_tx.subscribe();
@@ -329,6 +335,7 @@ async fn serve(mut config: Config) -> Outcome {
     }
     let _ = worker.await;
     let _ = checkpoints.await;
+    let _ = key_watch.await;
     app.store.close().await;
     served.map_err(|e| Failure::new(EX_OSERR, format!("HTTP server failed: {e}")))?;
     tracing::info!("stopped");
@@ -340,11 +347,13 @@ async fn worker(config: Config) -> Outcome {
     let worker = jobs::Worker::new(app.clone());
     tracing::info!(worker = worker.id(), database = app.backend_name(), "job worker started");
     let (stop_tx, stop_rx) = watch::channel(false);
+    let key_watch = tokio::spawn(embargo_app::keys::watch(app.clone(), stop_rx.clone()));
     let running = tokio::spawn(worker.run(stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing running jobs");
     let _ = stop_tx.send(true);
     let _ = running.await;
+    let _ = key_watch.await;
     app.store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod disclosure;
 mod fix;
+mod ops;
 mod output;
 mod partner;
 

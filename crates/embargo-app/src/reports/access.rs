@@ -10,7 +10,7 @@ use embargo_store::reports::{ReportRecord, TransitionRecord};
 use super::{audit_read, find, require_on, subject, team_mail_in};
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
-use embargo_store::reports as sr;
+use embargo_store::{Tx, reports as sr};
 
 /// A report with everything about it, as read by an authorised actor.
 #[derive(Debug, Clone)]
@@ -56,21 +56,33 @@ pub async fn show(
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let reporter = reporters::get(&mut tx, report.reporter_id).await?;
-    let messages = messages::list(&mut tx, report.id).await?;
-    let attachments = attachments::list(&mut tx, report.id).await?;
-    let transitions = sr::transitions(&mut tx, report.id).await?;
-    let assessment = crate::assessment::get_in(&mut tx, report.id).await?;
-    let sla = embargo_store::sla::get(&mut tx, report.id).await?;
-    let alerts = embargo_store::sla::alerts(&mut tx, report.id).await?;
-    let calendar = crate::sla::calendar_in(&mut tx, app).await?;
+    let detail = detail_in(&mut tx, app, report).await?;
     tx.rollback().await?;
-    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
     let action = match purpose {
         ReadPurpose::Read => "report.read",
         ReadPurpose::Export => "report.export",
     };
-    audit_read(app, actor, action, &subject(reference), &format!("messages={}", messages.len())).await?;
+    audit_read(app, actor, action, &subject(reference), &read_details(&detail)).await?;
+    Ok(detail)
+}
+
+/// The details of a `report.read` or `report.export` audit entry.
+pub(super) fn read_details(detail: &ReportDetail) -> String {
+    format!("messages={}", detail.messages.len())
+}
+
+/// Everything about `report`, read in the caller's snapshot, for an actor whose permission
+/// to read it the caller has checked; the caller records the read.
+pub(super) async fn detail_in(tx: &mut Tx, app: &App, report: ReportRecord) -> Result<ReportDetail, AppError> {
+    let reporter = reporters::get(tx, report.reporter_id).await?;
+    let messages = messages::list(tx, report.id).await?;
+    let attachments = attachments::list(tx, report.id).await?;
+    let transitions = sr::transitions(tx, report.id).await?;
+    let assessment = crate::assessment::get_in(tx, report.id).await?;
+    let sla = embargo_store::sla::get(tx, report.id).await?;
+    let alerts = embargo_store::sla::alerts(tx, report.id).await?;
+    let calendar = crate::sla::calendar_in(tx, app).await?;
+    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
     Ok(ReportDetail {
         report,
         reporter,
@@ -261,10 +273,20 @@ pub async fn abilities(app: &App, actor: &Actor, reference: &ReferenceId) -> Res
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let change = authz::require(&mut tx, actor, Permission::ChangeReport.on(report.id)).await.is_ok();
-    let manage_access = authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await.is_ok();
-    let edit_advisory = authz::require(&mut tx, actor, Permission::EditAdvisory).await.is_ok();
+    let abilities = abilities_in(&mut tx, actor, &report).await?;
     tx.rollback().await?;
+    Ok(abilities)
+}
+
+/// [`abilities`] on a report the actor may read, in the caller's snapshot.
+pub(crate) async fn abilities_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+) -> Result<ReportAbilities, AppError> {
+    let change = authz::require(tx, actor, Permission::ChangeReport.on(report.id)).await.is_ok();
+    let manage_access = authz::require(tx, actor, Permission::ManageReportAccess.on(report.id)).await.is_ok();
+    let edit_advisory = authz::require(tx, actor, Permission::EditAdvisory).await.is_ok();
     let is_user = matches!(actor, Actor::User { .. });
     Ok(ReportAbilities { change, manage_access, take: change && is_user && report.assignee.is_none(), edit_advisory })
 }

@@ -51,6 +51,14 @@ pub struct InboxPage {
     /// Matching reports in all, counted up to [`INBOX_COUNT_CAP`] (a larger value means
     /// "more than the cap").
     pub total: i64,
+    /// The enabled team accounts, for the assignee filter (empty unless the actor may list
+    /// the team, as [`crate::accounts::team`]).
+    pub team: Vec<embargo_store::users::UserRecord>,
+    /// The product catalogue, for the product filter (empty unless the actor may read it).
+    pub products: Vec<embargo_store::products::ProductRecord>,
+    /// No report at all is visible to the actor, whatever the filters (read in the same
+    /// snapshot, only when this page is empty): the inbox's first-run state.
+    pub nothing_visible: bool,
 }
 
 /// The inbox: reports the actor may see, filtered, newest first. Listing shows titles, so
@@ -145,6 +153,11 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         }
         None => sr::inbox(&mut tx, &filter).await?,
     };
+    let nothing_visible = total == 0
+        && sr::inbox(&mut tx, &embargo_store::reports::InboxFilter { visible_to, limit: 1, ..Default::default() })
+            .await?
+            .1
+            == 0;
     let users = embargo_store::users::list(&mut tx).await?;
     let products = embargo_store::products::list(&mut tx).await?;
     let rows = summaries
@@ -155,6 +168,15 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
             summary,
         })
         .collect();
+    // What the page's filters offer, read in the same snapshot (ADR 32).
+    let team = match authz::require(&mut tx, actor, Permission::ListTeam).await {
+        Ok(()) => users.into_iter().filter(|u| !u.disabled).collect(),
+        Err(_) => Vec::new(),
+    };
+    let products = match authz::require(&mut tx, actor, Permission::ReadCatalogue).await {
+        Ok(()) => products,
+        Err(_) => Vec::new(),
+    };
     tx.rollback().await?;
     audit_read(
         app,
@@ -164,7 +186,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         &format!("state={} page={page} count={total} search={}", state.unwrap_or("any"), !search.is_empty()),
     )
     .await?;
-    Ok(InboxPage { rows, total })
+    Ok(InboxPage { rows, total, team, products, nothing_visible })
 }
 
 /// Lists reports the actor may see, newest first. Listing shows titles, so it is audited.
@@ -209,7 +231,16 @@ pub async fn reporter_history(app: &App, actor: &Actor, reference: &ReferenceId)
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let history = sr::reporter_history(&mut tx, report.reporter_id, report.id, need_to_know(actor)).await?;
+    let history = reporter_history_in(&mut tx, actor, &report).await?;
     tx.rollback().await?;
     Ok(history)
+}
+
+/// [`reporter_history`] beside a report the actor may read, in the caller's snapshot.
+pub(super) async fn reporter_history_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+) -> Result<ReporterHistory, AppError> {
+    Ok(sr::reporter_history(tx, report.reporter_id, report.id, need_to_know(actor)).await?)
 }

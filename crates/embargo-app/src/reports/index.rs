@@ -147,18 +147,46 @@ pub async fn similar_counted(
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let own = match sr::similarity(&mut tx, report.id).await? {
+    let (shown, work) = similar_in(&mut tx, actor, &report).await?;
+    tx.rollback().await?;
+    let reads = similar_reads(&shown);
+    audit::record_reads(
+        app,
+        actor,
+        SIMILAR_ACTION,
+        &reads.iter().map(|(subject, details)| (subject.as_str(), details.as_str())).collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok((shown, work))
+}
+
+/// The audit action of a suggestion shown.
+pub(super) const SIMILAR_ACTION: &str = "report.similar";
+
+/// The audit entries of suggestions shown, `(subject, details)`: each suggestion's title
+/// was read, so it is on record under that report. The details name neither report, so a
+/// trail never shows anyone a reference they may not read.
+pub(super) fn similar_reads(shown: &[Similar]) -> Vec<(String, String)> {
+    shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect()
+}
+
+/// [`similar_counted`] for a report the actor may read, in the caller's snapshot; the
+/// caller records the reads ([`similar_reads`]).
+pub(super) async fn similar_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
+    let own = match sr::similarity(tx, report.id).await? {
         Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
         None => None,
     };
     let Some(own) = own else {
         // Not indexed yet (or by an older signature version, until `report.similarity_reindex`
         // has re-indexed it): nothing to compare.
-        tx.rollback().await?;
         return Ok((Vec::new(), sr::CandidateWork::default()));
     };
-    let (candidates, work) =
-        sr::similarity_candidates(&mut tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
+    let (candidates, work) = sr::similarity_candidates(tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
     metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
     // Scored together: the IDF of each term comes from this report and its candidates (ADR 27).
     let parsed: Vec<(sr::Candidate, similarity::Signature)> = candidates
@@ -183,13 +211,13 @@ pub async fn similar_counted(
             break;
         }
         // Need-to-know: the check comes before anything about the candidate is read.
-        if authz::require(&mut tx, actor, Permission::ReadReport.on(candidate.id)).await.is_err() {
+        if authz::require(tx, actor, Permission::ReadReport.on(candidate.id)).await.is_err() {
             continue;
         }
         allowed.push((score, candidate.id));
     }
     // The suggestions shown are read in one statement, best first.
-    let mut records = sr::get_many(&mut tx, &allowed.iter().map(|(_, id)| *id).collect::<Vec<_>>()).await?;
+    let mut records = sr::get_many(tx, &allowed.iter().map(|(_, id)| *id).collect::<Vec<_>>()).await?;
     let shown: Vec<Similar> = allowed
         .into_iter()
         .filter_map(|(score, id)| {
@@ -201,19 +229,6 @@ pub async fn similar_counted(
             })
         })
         .collect();
-    tx.rollback().await?;
-    // Each suggestion's title was read: on record under that report, all in one commit. The
-    // details name neither report, so a trail never shows anyone a reference they may not
-    // read.
-    let reads: Vec<(String, String)> =
-        shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect();
-    audit::record_reads(
-        app,
-        actor,
-        "report.similar",
-        &reads.iter().map(|(subject, details)| (subject.as_str(), details.as_str())).collect::<Vec<_>>(),
-    )
-    .await?;
     Ok((shown, work))
 }
 
@@ -258,7 +273,13 @@ impl Job for IndexJob {
     /// jobs are run one by one.
     async fn run_batch(app: &App, jobs: Vec<(Self, Claim)>) -> Vec<Result<(), JobError>> {
         let mut outcomes = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(INDEX_WRITE_CHUNK) {
+        // Beside page reads or intake, smaller transactions: a page's audit commit waits for
+        // at most one of them (ADR 32).
+        let chunk_size = match app.foreground_busy(crate::jobs::INTAKE_BUSY_WINDOW) {
+            true => INDEX_WRITE_CHUNK_BESIDE_FOREGROUND,
+            false => INDEX_WRITE_CHUNK,
+        };
+        for chunk in jobs.chunks(chunk_size) {
             if chunk.len() > 1 {
                 match index_in_one_transaction(app, chunk).await {
                     Ok(()) => {
@@ -283,6 +304,9 @@ impl Job for IndexJob {
 /// (ADR 16).
 const INDEX_WRITE_CHUNK: usize = 16;
 
+/// [`INDEX_WRITE_CHUNK`] while someone waits in the foreground (a page read, mail intake).
+const INDEX_WRITE_CHUNK_BESIDE_FOREGROUND: usize = 4;
+
 /// Writes the index entries of `jobs` and completes them in one transaction (so that they
 /// are written once, however often a job is claimed).
 async fn index_in_one_transaction(app: &App, jobs: &[(IndexJob, Claim)]) -> Result<(), JobError> {
@@ -296,7 +320,10 @@ async fn index_in_one_transaction(app: &App, jobs: &[(IndexJob, Claim)]) -> Resu
         Err(err) => return Err(err.into()),
     };
     snapshot.rollback().await?;
-    let mut tx = app.store.begin().await?;
+    // Derived data, committed with the jobs' completion: a power cut can only lose both, and
+    // the jobs run again. So the commit does not wait for the disk, nor hold the one SQLite
+    // writer while it does (ADR 32).
+    let mut tx = app.store.begin_unflushed().await?;
     sr::write_index(&mut tx, &rows).await?;
     let claims: Vec<Claim> = jobs.iter().map(|(_, claim)| claim.clone()).collect();
     jobs::complete_all(tx, &claims, app.now()).await

@@ -4,7 +4,7 @@
 use embargo_domain::{Actor, Lifecycle, ReferenceId, ReportState, Target, Transition, TransitionError};
 use embargo_store::messages::{self, MessageKind, NewMessage};
 use embargo_store::reporters;
-use embargo_store::reports::Upstream;
+use embargo_store::reports::{ReportRecord, Upstream};
 use embargo_store::{Tx, reports as sr};
 
 use super::{Creation, check_text, create_in, find, outbound_in, require_on, subject};
@@ -245,18 +245,24 @@ pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> R
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
+    let links = split_links_in(&mut tx, actor, &report).await?;
+    tx.rollback().await?;
+    Ok(links)
+}
+
+/// [`split_links`] of a report the actor may read, in the caller's snapshot.
+pub(super) async fn split_links_in(tx: &mut Tx, actor: &Actor, report: &ReportRecord) -> Result<SplitLinks, AppError> {
     let mut links = SplitLinks::default();
     if let Some(from) = report.split_from
-        && authz::require(&mut tx, actor, Permission::ReadReport.on(from)).await.is_ok()
+        && authz::require(tx, actor, Permission::ReadReport.on(from)).await.is_ok()
     {
-        links.from = sr::get(&mut tx, from).await?.map(|r| r.reference);
+        links.from = sr::get(tx, from).await?.map(|r| r.reference);
     }
-    for (id, into) in sr::split_into(&mut tx, report.id).await? {
-        if authz::require(&mut tx, actor, Permission::ReadReport.on(id)).await.is_ok() {
+    for (id, into) in sr::split_into(tx, report.id).await? {
+        if authz::require(tx, actor, Permission::ReadReport.on(id)).await.is_ok() {
             links.into.push(into);
         }
     }
-    tx.rollback().await?;
     Ok(links)
 }
 
@@ -265,15 +271,25 @@ pub async fn duplicates_of(app: &App, actor: &Actor, reference: &ReferenceId) ->
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
+    let visible = duplicates_in(&mut tx, actor, &report).await?;
+    tx.rollback().await?;
+    Ok(visible)
+}
+
+/// [`duplicates_of`] a report the actor may read, in the caller's snapshot.
+pub(super) async fn duplicates_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+) -> Result<Vec<ReferenceId>, AppError> {
     let mut visible = Vec::new();
-    for duplicate in sr::duplicates_of(&mut tx, report.id).await? {
-        if let Some(r) = sr::get_by_reference(&mut tx, &duplicate).await?
-            && authz::require(&mut tx, actor, Permission::ReadReport.on(r.id)).await.is_ok()
+    for duplicate in sr::duplicates_of(tx, report.id).await? {
+        if let Some(r) = sr::get_by_reference(tx, &duplicate).await?
+            && authz::require(tx, actor, Permission::ReadReport.on(r.id)).await.is_ok()
         {
             visible.push(duplicate);
         }
     }
-    tx.rollback().await?;
     Ok(visible)
 }
 

@@ -324,7 +324,11 @@ async fn the_inbox_and_the_report_page_show_deadlines_in_the_calendars_zone() {
         let row = &reply.body[reply.body.find(&w.r1.to_string()).expect("r1 listed")..];
         let due = between(row, "data-label=\"Due\" class=\"", "</td>").unwrap();
         // Relative, with its clock, and the instant in the calendar's zone (issue 18).
-        assert!(due.starts_with("due soon\"><span><span class=\"clock\">acknowledge</span>"), "{}: {due}", db.backend);
+        assert!(
+            due.starts_with("due soon\"><span><span class=\"clock-name\">acknowledge</span>"),
+            "{}: {due}",
+            db.backend
+        );
         assert!(due.contains("title=\"2026-03-20 01:00 +14\">in 2 working days<"), "{}: {due}", db.backend);
         let reply = send(router, get("/inbox?due=soon", Some(&admin))).await;
         assert!(reply.body.contains(&w.r1.to_string()), "the filter agrees with the badge");

@@ -321,7 +321,7 @@ async fn the_inbox_has_saved_views_relative_dates_and_a_first_run_state() {
         assert!(reply.body.contains("aria-current=\"page\">Open</a>"), "the default view is a tab");
         assert!(!reply.body.contains("id=\"first-run\""));
         let row = between(&reply.body, &format!("value=\"{}\"", d.a), "</tr>").unwrap();
-        assert!(row.contains("<span class=\"clock\">acknowledge</span>"), "the due column names its clock: {row}");
+        assert!(row.contains("<span class=\"clock-name\">acknowledge</span>"), "the due column names its clock: {row}");
         assert!(row.contains("in 10 working days"), "{row}");
         assert!(row.contains(">3 hours ago</time>"), "{row}");
         // Saved views.

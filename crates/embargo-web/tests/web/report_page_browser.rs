@@ -8,8 +8,8 @@
 //! ticked or no person) answers with the same page, the field marked and the input kept. The
 //! first-run inbox says how reports arrive. Screenshots go to `docs/screenshots/`.
 //!
-//! The page checks (overflow, axe at every impact, in view) are written here, small, until
-//! the shared helpers of test-support are on main.
+//! axe-core runs through test-support's `assert_axe_clean`; the overflow and in-view checks
+//! here also name what sticks out at the widths the page is looked at.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use embargo_app::reports::{self, Channel, Submission};
 use embargo_app::{App, accounts};
 use embargo_domain::{Actor, ReferenceId, Role};
 use embargo_test_support::both_backends;
-use embargo_test_support::browser::{AXE_TAGS, Browser, axe_path};
+use embargo_test_support::browser::Browser;
 use embargo_test_support::thirtyfour::prelude::*;
 
 use crate::common::*;
@@ -40,36 +40,11 @@ fn long_address(c: char) -> String {
 
 // ---- Page checks (small; the shared ones will live in test-support) --------------------
 
-/// axe-core's violations of any impact (WCAG 2.0/2.1 A and AA), as "rule (impact): help
-/// [first target]".
-async fn axe_violations(driver: &WebDriver) -> Vec<String> {
-    let Some(source) =
-        embargo_test_support::require("axe-core", std::fs::read_to_string(axe_path()).map_err(|e| e.to_string()))
-    else {
-        return Vec::new();
-    };
-    let loaded = driver.execute("return typeof window.axe === 'object';", Vec::new()).await.unwrap();
-    if loaded.json() != &serde_json::Value::Bool(true) {
-        driver.execute(source.as_str(), Vec::new()).await.unwrap();
-    }
-    let ret = driver
-        .execute_async(
-            r#"
-            const done = arguments[arguments.length - 1];
-            window.axe.run(document, { runOnly: { type: 'tag', values: arguments[0] }, resultTypes: ['violations'] })
-              .then((r) => done(r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.help + ' [' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ') + ']')),
-                    (e) => done(['axe-core failed: ' + e]));
-            "#,
-            vec![serde_json::to_value(AXE_TAGS).unwrap()],
-        )
-        .await
-        .unwrap();
-    ret.json().as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()
-}
-
-async fn accessible(driver: &WebDriver, what: &str) {
-    let found = axe_violations(driver).await;
-    assert!(found.is_empty(), "axe-core on {what}: {found:#?}");
+/// axe-core finds nothing, at any impact (every rule on by default, best practices
+/// included: test-support's check).
+async fn accessible(browser: &Browser, what: &str) {
+    eprintln!("axe-core on {what}");
+    browser.assert_axe_clean().await;
 }
 
 /// `document.documentElement.scrollWidth <= innerWidth`, and which elements stick out if not.
@@ -253,7 +228,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
         driver.goto(format!("{base}/inbox")).await.unwrap();
         let first = text_of(driver, "#first-run").await;
         assert!(first.contains(&web.config.organisation.security_address) && first.contains("/report"), "{first}");
-        accessible(driver, "the first-run inbox").await;
+        accessible(&browser, "the first-run inbox").await;
         fits(driver, "the first-run inbox").await;
         if save("inbox-empty") {
             browser.screenshot(&shots.join("inbox-empty.png")).await;
@@ -282,7 +257,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
                 driver.goto(page).await.unwrap();
                 let what = format!("{what} at {w} px");
                 fits(driver, &what).await;
-                accessible(driver, &what).await;
+                accessible(&browser, &what).await;
                 if page != &inbox && w == 1280 {
                     for css in ["#state", "#deadline", "#next-action button.primary"] {
                         in_view(driver, css, &what).await;
@@ -305,7 +280,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
         submit(driver, "#close-form button[type=submit]").await;
         assert!(text_of(driver, "#close-reason-error").await.contains("choose why"), "close without a reason");
         assert_eq!(attr(driver, "#close-reason", "aria-invalid").await.as_deref(), Some("true"));
-        accessible(driver, "the report page with a refused close").await;
+        accessible(&browser, "the report page with a refused close").await;
         choose(driver, "close-reason", "closed:duplicate").await;
         fill(driver, "duplicate_of", "the other one").await;
         submit(driver, "#close-form button[type=submit]").await;
@@ -317,16 +292,16 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
         submit(driver, "#reply-form button[type=submit]").await;
         assert!(text_of(driver, "#reply-error").await.contains("empty"));
         assert_eq!(value(driver, "#reply-body").await, "   ");
-        accessible(driver, "the report page with a refused reply").await;
+        accessible(&browser, "the report page with a refused reply").await;
         // Assign with nobody chosen (the report is unassigned: the choice is not made).
         submit(driver, "#assign-form button[type=submit]").await;
         assert!(text_of(driver, "#assignee-error").await.contains("choose who"));
-        accessible(driver, "the report page with a refused assignment").await;
+        accessible(&browser, "the report page with a refused assignment").await;
 
         // The primary action: acknowledge, through the notice, to the next one.
         assert_eq!(text_of(driver, "#next-action button").await, "Acknowledge");
         submit(driver, "#next-action button").await;
-        accessible(driver, "the notice editor").await;
+        accessible(&browser, "the notice editor").await;
         fits(driver, "the notice editor").await;
         submit(driver, "button[name=send][value='1']").await;
         assert_eq!(text_of(driver, "#state").await, "acknowledged");
@@ -339,7 +314,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
         submit(driver, "#bulk-close").await;
         assert!(text_of(driver, "#bulk-report-error").await.contains("Tick at least one"));
         assert_eq!(value(driver, "#bulk-reason").await, "closed:spam", "the reason kept");
-        accessible(driver, "the inbox with a refused bulk close").await;
+        accessible(&browser, "the inbox with a refused bulk close").await;
         fits(driver, "the inbox with a refused bulk close").await;
         driver.find(By::Id(format!("pick-{long}"))).await.unwrap().click().await.unwrap();
         submit(driver, "#bulk-assign").await;
@@ -351,7 +326,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
         choose(driver, "bulk-reason", "").await;
         submit(driver, "#bulk-close").await;
         assert!(text_of(driver, "#bulk-reason-error").await.contains("Choose why"));
-        accessible(driver, "the inbox with a refused bulk assignment").await;
+        accessible(&browser, "the inbox with a refused bulk assignment").await;
         // And done right: both closed as spam, without notices.
         driver.find(By::Id(format!("pick-{ordinary}"))).await.unwrap().click().await.unwrap();
         choose(driver, "bulk-reason", "closed:spam").await;
@@ -362,7 +337,7 @@ async fn the_report_page_and_the_inbox_fit_pass_axe_and_answer_bad_input_in_chro
             let detail = reports::show(&web.app, &local(), r, reports::ReadPurpose::Read).await.unwrap();
             assert!(detail.report.state.is_closed(), "{r}");
         }
-        accessible(driver, "the inbox after a bulk close").await;
+        accessible(&browser, "the inbox after a bulk close").await;
 
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(embargo_web::csp_violations(), violations, "the browser reported CSP violations");

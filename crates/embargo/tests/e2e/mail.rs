@@ -17,7 +17,7 @@ use crate::smtp::{
 };
 
 /// Parses a message with Python's `email` under `policy.strict` (see `mime_check.py`).
-fn strict_mime(path: &str) -> Value {
+pub(crate) fn strict_mime(path: &str) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/mime_check.py");
     let out = Command::new("python3").arg(script).arg(path).output().expect("python3 runs");
     assert!(
@@ -50,7 +50,7 @@ fn wait_for_mail_jobs(it: &Instance) {
 
 /// The first part of a `multipart/signed` message exactly as signed (between the first two
 /// delimiters, without the CRLF that belongs to the delimiter), and the armored signature.
-fn signed_parts(raw: &str) -> (Vec<u8>, String) {
+pub(crate) fn signed_parts(raw: &str) -> (Vec<u8>, String) {
     let start = raw.find("boundary=\"").expect("a boundary") + "boundary=\"".len();
     let boundary = &raw[start..start + raw[start..].find('"').unwrap()];
     let delimiter = format!("\r\n--{boundary}\r\n");
@@ -71,7 +71,7 @@ fn instance_key(server: &Server, dir: &Path) -> PathBuf {
 }
 
 /// gpg with a status file: (success, stdout, status lines).
-fn gpg_status(gpg: &Gpg, args: &[&str]) -> (bool, Vec<u8>, String) {
+pub(crate) fn gpg_status(gpg: &Gpg, args: &[&str]) -> (bool, Vec<u8>, String) {
     let status = gpg.home.join(format!("status-{}", crate::smtp::rand_suffix()));
     let out = Command::new("gpg")
         .arg("--homedir")

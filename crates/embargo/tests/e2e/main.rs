@@ -3,11 +3,14 @@
 
 mod browser;
 mod cli;
+mod cluster;
 mod command_line;
 mod disclosure;
 mod fixes;
 mod mail;
 mod offboarding;
+mod ops;
+mod package;
 mod partner_portal;
 mod partners;
 mod smtp;

@@ -1124,13 +1124,13 @@ fn an_existing_mailbox_is_polled_over_imap_and_flagged_only_after_commit() {
 }
 
 /// A real DNS server (dnsmasq) on loopback serving the SPF and DMARC records of the test.
-struct Dns {
+pub(crate) struct Dns {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Dns {
-    fn start(records: &[(&str, &str)]) -> Option<Self> {
+    pub(crate) fn start(records: &[(&str, &str)]) -> Option<Self> {
         tool("dnsmasq")?;
         let port = free_port();
         let mut cmd = Command::new("dnsmasq");
