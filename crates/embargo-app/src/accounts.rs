@@ -202,6 +202,85 @@ pub async fn team(app: &App, actor: &Actor) -> Result<Vec<users::UserRecord>, Ap
     Ok(list)
 }
 
+/// Team accounts by id, to show people by name rather than by their stored actor text
+/// (`user:7:admin`): in threads, timelines and the audit trail. Every account is in it,
+/// disabled and deleted ones too (what they did stays attributed).
+#[derive(Debug, Clone, Default)]
+pub struct People {
+    names: std::collections::HashMap<i64, (String, bool)>,
+}
+
+impl People {
+    /// The name of an account by id (its address; "deleted account N" for a deleted one).
+    pub fn user(&self, id: i64) -> String {
+        match self.names.get(&id) {
+            Some((_, true)) => format!("deleted account {id}"),
+            Some((email, false)) => email.clone(),
+            None => format!("account {id}"),
+        }
+    }
+
+    /// The name of an actor in its stored text form ([`Actor`]'s `Display`): an account's
+    /// address, "the reporter", "Embargo (intake)" for the system, "root (command line)".
+    pub fn name(&self, actor: &str) -> String {
+        if let Some(rest) = actor.strip_prefix("user:") {
+            let id = rest.split(':').next().unwrap_or(rest);
+            if let Ok(id) = id.parse::<i64>() {
+                return self.user(id);
+            }
+        }
+        if actor == "reporter" {
+            return "the reporter".to_owned();
+        }
+        if let Some(component) = actor.strip_prefix("system:") {
+            return format!("Embargo ({component})");
+        }
+        if let Some(user) = actor.strip_prefix("cli:") {
+            return format!("{user} (command line)");
+        }
+        actor.to_owned()
+    }
+
+    /// A text with account references (`user:7`, `user:7:admin`, `user=7`) replaced by
+    /// names: the details of an audit entry.
+    pub fn in_text(&self, text: &str) -> String {
+        text.split(' ')
+            .map(|word| {
+                let (key, value) = match word.split_once('=') {
+                    Some((key, value)) => (Some(key), value),
+                    None => (None, word),
+                };
+                let id = match (key, value.strip_prefix("user:")) {
+                    (_, Some(rest)) => rest.split(':').next().and_then(|id| id.parse::<i64>().ok()),
+                    (Some("user"), None) => value.parse::<i64>().ok(),
+                    _ => None,
+                };
+                match (key, id) {
+                    (Some(key), Some(id)) => format!("{key}={}", self.user(id)),
+                    (None, Some(id)) => self.user(id),
+                    _ => word.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Every account's name, for showing who did what (those who may list the team).
+pub async fn people(app: &App, actor: &Actor) -> Result<People, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let people = people_in(&mut tx, actor).await?;
+    tx.rollback().await?;
+    Ok(people)
+}
+
+/// [`people`], in the caller's snapshot.
+pub(crate) async fn people_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Result<People, AppError> {
+    authz::require(tx, actor, Permission::ListTeam).await?;
+    let list = users::list(tx).await?;
+    Ok(People { names: list.into_iter().map(|u| (u.id.0, (u.email, u.deleted))).collect() })
+}
+
 /// [`team`], in the caller's snapshot.
 pub(crate) async fn team_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
     authz::require(tx, actor, Permission::ListTeam).await?;
@@ -829,4 +908,27 @@ pub(crate) async fn report_members_in(
         }
     }
     Ok(emails)
+}
+
+#[cfg(test)]
+mod people_tests {
+    use super::People;
+
+    #[test]
+    fn people_are_named_in_actor_texts_and_audit_details() {
+        let people = People {
+            names: [(1, ("ann@team.test".to_owned(), false)), (2, ("deleted-2@deleted.invalid".to_owned(), true))]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(people.name("user:1:admin"), "ann@team.test");
+        assert_eq!(people.name("user:2:responder"), "deleted account 2");
+        assert_eq!(people.name("user:9:responder"), "account 9");
+        assert_eq!(people.name("reporter"), "the reporter");
+        assert_eq!(people.name("system:intake"), "Embargo (intake)");
+        assert_eq!(people.name("cli:root"), "root (command line)");
+        assert_eq!(people.in_text("assignee=user:1 from=new"), "assignee=ann@team.test from=new");
+        assert_eq!(people.in_text("user=2 by user:1:admin"), "user=deleted account 2 by ann@team.test");
+        assert_eq!(people.in_text("messages=3 assignee=nobody"), "messages=3 assignee=nobody");
+    }
 }

@@ -224,6 +224,42 @@ impl ReportState {
         !matches!(self, ReportState::Closed(_) | ReportState::Disclosed)
     }
 
+    /// The main path of a report, in order: where a report that turns out to be a real
+    /// vulnerability goes, one step at a time. `needs-info` and `closed` are off it.
+    pub const PATH: [ReportState; 7] = [
+        ReportState::New,
+        ReportState::Acknowledged,
+        ReportState::Triaging,
+        ReportState::Accepted,
+        ReportState::Fixing,
+        ReportState::ReadyForDisclosure,
+        ReportState::Disclosed,
+    ];
+
+    /// The position of the state on [`Self::PATH`], or `None` off it (needs-info, closed).
+    pub fn on_path(self) -> Option<usize> {
+        Self::PATH.iter().position(|s| *s == self)
+    }
+
+    /// How far along [`Self::PATH`] a report with this history got: the furthest path
+    /// position of the current state and of every state it was in (`from`) or moved to.
+    /// A report in needs-info after triage stands at triage; a closed one where it was.
+    pub fn furthest_on_path(self, history: impl IntoIterator<Item = ReportState>) -> usize {
+        history.into_iter().chain([self]).filter_map(Self::on_path).max().unwrap_or(0)
+    }
+
+    /// The move that carries the report forward: the next state on [`Self::PATH`], back to
+    /// triage from needs-info, a closed report reopened into triage; `None` for a disclosed
+    /// report. Always a move [`Self::can_move_to`] allows (a test checks every state).
+    pub fn next_move(self) -> Option<ReportState> {
+        use ReportState::*;
+        match self {
+            NeedsInfo | Closed(_) => Some(Triaging),
+            Disclosed => None,
+            on_path => on_path.on_path().and_then(|i| Self::PATH.get(i + 1)).copied(),
+        }
+    }
+
     /// Whether the lifecycle allows moving from `self` to `target` in one step.
     pub fn can_move_to(self, target: ReportState) -> bool {
         use ReportState::*;
@@ -503,6 +539,30 @@ mod tests {
         assert_eq!(life.state(), Disclosed);
         assert_eq!(life.history().len(), 6);
         assert_eq!(life.history()[0].from, New);
+    }
+
+    #[test]
+    fn the_next_move_is_always_allowed_and_follows_the_path() {
+        use ReportState::*;
+        for state in all_states() {
+            match state.next_move() {
+                Some(next) => assert!(state.can_move_to(next), "{state} -> {next}"),
+                None => assert_eq!(state, Disclosed),
+            }
+        }
+        // Following the next move from `new` walks the whole path.
+        let mut walked = vec![New];
+        while let Some(next) = walked.last().unwrap().next_move() {
+            walked.push(next);
+        }
+        assert_eq!(walked, ReportState::PATH);
+        assert_eq!(NeedsInfo.next_move(), Some(Triaging));
+        assert_eq!(Closed(CloseReason::Spam).next_move(), Some(Triaging));
+        // Off the path, the furthest point reached counts.
+        assert_eq!(NeedsInfo.on_path(), None);
+        assert_eq!(NeedsInfo.furthest_on_path([New, Acknowledged, Triaging]), 2);
+        assert_eq!(Closed(CloseReason::Invalid).furthest_on_path([New]), 0);
+        assert_eq!(Fixing.furthest_on_path([New, Accepted]), 4);
     }
 
     #[test]

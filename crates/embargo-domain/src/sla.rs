@@ -293,6 +293,32 @@ impl ClockKind {
     }
 }
 
+/// Where a deadline stands at an instant, in working time on the calendar (what a person
+/// reads: "acknowledge within 3 working days", "overdue by 1 working day").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DueIn {
+    /// Not yet: this much working time is left.
+    Left(WorkingDuration),
+    /// Passed: by this much working time (zero when it passed outside working time).
+    Overdue(WorkingDuration),
+}
+
+impl DueIn {
+    /// How `due` stands at `now` on `calendar` (a deadline at `now` is overdue).
+    pub fn at(calendar: &BusinessCalendar, due: Timestamp, now: Timestamp) -> DueIn {
+        if due <= now {
+            DueIn::Overdue(calendar.working_days_between(due, now))
+        } else {
+            DueIn::Left(calendar.working_days_between(now, due))
+        }
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_overdue(self) -> bool {
+        matches!(self, DueIn::Overdue(_))
+    }
+}
+
 /// A report's SLA milestones and deadlines, as stored beside it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlaRecord {
@@ -537,6 +563,17 @@ pub fn compute(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_deadline_reads_as_working_time_left_or_overdue() {
+        let calendar = BusinessCalendar::new(jiff::tz::TimeZone::UTC);
+        let friday: Timestamp = "2026-03-06T12:00:00Z".parse().unwrap();
+        let tuesday: Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
+        // Friday noon to Tuesday noon: two working days (the weekend does not count).
+        assert_eq!(DueIn::at(&calendar, tuesday, friday), DueIn::Left(WorkingDuration::from_days(2)));
+        assert_eq!(DueIn::at(&calendar, friday, tuesday), DueIn::Overdue(WorkingDuration::from_days(2)));
+        assert!(DueIn::at(&calendar, friday, friday).is_overdue());
+    }
+
     use super::*;
     use crate::calendar::WORKING_DAY_SECONDS;
     use jiff::tz::TimeZone;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::auth::Team;
 use crate::error::WebError;
-use crate::extract::{Form, Path, Query, ReportPath};
+use crate::extract::{Form, Path, Query};
 use crate::render::{Layout, page};
 
 /// One row of the SLA panel.
@@ -261,7 +261,7 @@ pub(crate) fn view(app: &App, detail: &ReportDetail, products: &[(i64, String)])
     }
 }
 
-fn to_report(reference: &embargo_domain::ReferenceId, done: &str) -> Response {
+pub(crate) fn to_report(reference: &embargo_domain::ReferenceId, done: &str) -> Response {
     Redirect::to(&format!("/reports/{reference}?done={done}#assessment")).into_response()
 }
 
@@ -271,12 +271,13 @@ fn fail(err: AppError) -> Response {
 
 /// `POST /reports/{reference}/cvss`: `version`, and either `vector` (pasted) or one
 /// `m_<metric>` field per base metric (the buttons) plus `extra`; `clear` removes it.
-pub(crate) async fn set_cvss(
-    State(app): State<App>,
-    who: Team,
-    ReportPath(reference): ReportPath,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
+/// (The handler is `team::set_cvss`, which shows a refused form again on the report page.)
+pub(crate) async fn save_cvss(
+    app: &App,
+    who: &Team,
+    reference: &embargo_domain::ReferenceId,
+    fields: &[(String, String)],
+) -> Result<(), AppError> {
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let version = get("version");
     let result = async {
@@ -304,13 +305,10 @@ pub(crate) async fn set_cvss(
             }
             Some(parts.join("/"))
         };
-        assessment::set_cvss(&app, &who.actor, &reference, &version, vector.as_deref()).await
+        assessment::set_cvss(app, &who.actor, reference, &version, vector.as_deref()).await
     }
     .await;
-    match result {
-        Ok(_) => to_report(&reference, "cvss"),
-        Err(err) => fail(err),
-    }
+    result.map(|_| ())
 }
 
 #[derive(Deserialize)]
@@ -338,7 +336,7 @@ pub(crate) async fn score(_who: Team, Query(params): Query<ScoreParams>) -> Resp
 #[derive(Deserialize)]
 pub(crate) struct ClassificationInput {
     #[serde(default)]
-    cwe: String,
+    pub(crate) cwe: String,
     #[serde(default)]
     ssvc_e: String,
     #[serde(default)]
@@ -350,12 +348,13 @@ pub(crate) struct ClassificationInput {
 }
 
 /// `POST /reports/{reference}/classification`: CWE identifiers and the SSVC decision.
-pub(crate) async fn set_classification(
-    State(app): State<App>,
-    who: Team,
-    ReportPath(reference): ReportPath,
-    Form(input): Form<ClassificationInput>,
-) -> Response {
+/// (The handler is `team::set_classification`.)
+pub(crate) async fn save_classification(
+    app: &App,
+    who: &Team,
+    reference: &embargo_domain::ReferenceId,
+    input: &ClassificationInput,
+) -> Result<(), AppError> {
     let result = async {
         let picked = [&input.ssvc_e, &input.ssvc_u, &input.ssvc_ti, &input.ssvc_psi];
         let decision = if picked.iter().all(|v| v.is_empty()) {
@@ -369,23 +368,21 @@ pub(crate) async fn set_classification(
                 public_safety_impact: PublicSafetyImpact::from_key(&input.ssvc_psi).ok_or_else(missing)?,
             })
         };
-        assessment::set_classification(&app, &who.actor, &reference, &input.cwe, decision).await
+        assessment::set_classification(app, &who.actor, reference, &input.cwe, decision).await
     }
     .await;
-    match result {
-        Ok(_) => to_report(&reference, "classification"),
-        Err(err) => fail(err),
-    }
+    result.map(|_| ())
 }
 
 /// `POST /reports/{reference}/affected`: rows `product_N`, `introduced_N`, `fixed_N`,
-/// `last_affected_N`; a row without an introduced version is dropped.
-pub(crate) async fn set_affected(
-    State(app): State<App>,
-    who: Team,
-    ReportPath(reference): ReportPath,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
+/// `last_affected_N`; a row without an introduced version is dropped. (The handler is
+/// `team::set_affected`.)
+pub(crate) async fn save_affected(
+    app: &App,
+    who: &Team,
+    reference: &embargo_domain::ReferenceId,
+    fields: &[(String, String)],
+) -> Result<(), AppError> {
     let get = |k: String| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let mut rows = Vec::new();
     for i in 0..=50 {
@@ -404,11 +401,7 @@ pub(crate) async fn set_affected(
         }
         rows.push(row);
     }
-    let result = async { assessment::set_affected(&app, &who.actor, &reference, &rows).await }.await;
-    match result {
-        Ok(_) => to_report(&reference, "affected"),
-        Err(err) => fail(err),
-    }
+    assessment::set_affected(app, &who.actor, reference, &rows).await.map(|_| ())
 }
 
 // ---- Business calendar (admins) --------------------------------------------------------

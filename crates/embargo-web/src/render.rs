@@ -255,6 +255,56 @@ pub fn date(app: &App, at: Timestamp) -> String {
     at.to_zoned_datetime(app.time_zone()).strftime("%a %-d %b %Y").to_string()
 }
 
+/// An amount of working time for people: `3 working days`, `1 working day`, `5 working
+/// hours`, `less than a working hour` (to the nearest whole unit).
+pub fn working_time(amount: embargo_domain::WorkingDuration) -> String {
+    let seconds = amount.seconds();
+    let day = embargo_domain::calendar::WORKING_DAY_SECONDS;
+    let days = (seconds + day / 2) / day;
+    let hours = (seconds + 1800) / 3600;
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    if days >= 1 {
+        format!("{days} working day{}", plural(days))
+    } else if hours >= 1 {
+        format!("{hours} working hour{}", plural(hours))
+    } else {
+        "less than a working hour".to_owned()
+    }
+}
+
+/// A deadline of a clock as a person reads it, relative to now: "Acknowledge within 3
+/// working days", "Fix overdue by 2 working days".
+pub fn deadline(clock: embargo_domain::sla::ClockKind, due: embargo_domain::sla::DueIn) -> String {
+    use embargo_domain::sla::{ClockKind, DueIn};
+    let (ahead, behind) = match clock {
+        ClockKind::Acknowledge => ("Acknowledge", "Acknowledgement"),
+        ClockKind::FirstResponse => ("Respond", "First response"),
+        ClockKind::Analyse => ("Finish the analysis", "Analysis"),
+        ClockKind::Update => ("Update the reporter", "Update to the reporter"),
+        ClockKind::Fix => ("Fix", "Fix"),
+    };
+    match due {
+        DueIn::Left(left) => format!("{ahead} within {}", working_time(left)),
+        DueIn::Overdue(by) if by.seconds() < 3600 => format!("{behind} overdue"),
+        DueIn::Overdue(by) => format!("{behind} overdue by {}", working_time(by)),
+    }
+}
+
+/// A past instant relative to now: `just now`, `5 minutes ago`, `3 hours ago`, `2 days
+/// ago`; older than two weeks (or in the future), its date.
+pub fn ago(app: &App, at: Timestamp) -> String {
+    let seconds = app.now().duration_since(at).as_secs();
+    let plural = |n: i64| if n == 1 { "" } else { "s" };
+    match seconds {
+        s if s < 0 => date(app, at),
+        s if s < 60 => "just now".to_owned(),
+        s if s < 3600 => format!("{} minute{} ago", s / 60, plural(s / 60)),
+        s if s < 86_400 => format!("{} hour{} ago", s / 3600, plural(s / 3600)),
+        s if s < 14 * 86_400 => format!("{} day{} ago", s / 86_400, plural(s / 86_400)),
+        _ => date(app, at),
+    }
+}
+
 /// The label and CSS class of a state.
 pub fn state(state: embargo_domain::ReportState) -> (String, &'static str) {
     (state.to_string(), state.code())

@@ -270,7 +270,7 @@ pub(crate) async fn logout(State(app): State<App>, who: AnySession) -> Response 
 
 // ---- Inbox ---------------------------------------------------------------------------
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub(crate) struct InboxParams {
     #[serde(default)]
     q: String,
@@ -286,6 +286,11 @@ pub(crate) struct InboxParams {
     sort: String,
     #[serde(default)]
     page: Option<i64>,
+    /// After a bulk action that went through for every report: what was done, to how many.
+    #[serde(default)]
+    done: String,
+    #[serde(default)]
+    count: Option<usize>,
 }
 
 struct InboxRow {
@@ -295,10 +300,52 @@ struct InboxRow {
     state_class: &'static str,
     product: String,
     assignee: String,
+    /// The deadline that matters, relative ("in 3 working days", "overdue by 1 working
+    /// day"), its clock's name and the instant.
     due: String,
+    due_clock: &'static str,
+    due_at: String,
     due_class: &'static str,
     received: String,
+    received_at: String,
+    received_datetime: String,
     flagged: bool,
+    /// Ticked in the bulk form (kept when the form comes back refused).
+    selected: bool,
+}
+
+/// A saved view of the inbox, as a tab.
+struct Tab {
+    label: &'static str,
+    href: String,
+    current: bool,
+}
+
+/// The bulk form's state: what was sent (kept when refused), the refusal at its field, and
+/// each report's outcome.
+#[derive(Default)]
+struct BulkState {
+    selected: Vec<String>,
+    action: String,
+    to: String,
+    reason: String,
+    notify: bool,
+    /// The field refused (`report`, `to`, `reason`, `action`) and why.
+    error: Option<(&'static str, String)>,
+    results: Vec<BulkResult>,
+}
+
+impl BulkState {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.error.as_ref().filter(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+}
+
+/// One report's outcome in a bulk action.
+struct BulkResult {
+    reference: String,
+    ok: bool,
+    text: String,
 }
 
 #[derive(Template)]
@@ -313,22 +360,36 @@ struct InboxPage {
     assignee: String,
     due: String,
     sort: String,
+    page_param: String,
     states: Vec<(String, String)>,
     products: Vec<(i64, String)>,
     team: Vec<String>,
+    tabs: Vec<Tab>,
     page: i64,
     pages: i64,
     prev: Option<String>,
     next: Option<String>,
+    /// No report at all is visible yet: how reports arrive.
+    first_run: bool,
+    /// The person sees only the reports they work on (a responder): their empty inbox says
+    /// how reports reach them.
+    narrowed: bool,
+    security_address: String,
+    report_form: String,
+    /// Bulk actions: whom the person may assign to (everyone, or only themselves), the close
+    /// reasons, and the form's state.
+    assign_to: Vec<(String, String)>,
+    close_reasons: Vec<(String, String)>,
+    bulk: BulkState,
+    bulk_failed: usize,
 }
 
 const PER_PAGE: i64 = 50;
 
-fn due_of(app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-    Due::now(app).of(app, due)
-}
+/// The most reports one bulk action changes (each in its own transaction).
+const BULK_MAX: usize = 200;
 
-/// How close a deadline is, as of the request: overdue, soon, or neither.
+/// The deadline classes of a page: overdue, and due soon (within two working days).
 struct Due {
     now: embargo_domain::Timestamp,
     soon: embargo_domain::Timestamp,
@@ -342,21 +403,35 @@ impl Due {
         Self { now, soon: embargo_app::sla::cached_calendar(app).add_working_days(now, 2) }
     }
 
-    fn of(&self, app: &App, due: Option<embargo_domain::Timestamp>) -> (String, &'static str) {
-        match due {
-            Some(due) => {
-                let class = if due <= self.now {
-                    "overdue"
-                } else if due <= self.soon {
-                    "soon"
-                } else {
-                    ""
-                };
-                (render::date(app, due), class)
-            }
-            None => (String::new(), ""),
+    fn class(&self, due: embargo_domain::Timestamp) -> &'static str {
+        if due <= self.now {
+            "overdue"
+        } else if due <= self.soon {
+            "soon"
+        } else {
+            ""
         }
     }
+}
+
+/// The due column: relative, with its clock, for the deadline that matters in the state.
+fn inbox_due(
+    app: &App,
+    classes: &Due,
+    state: ReportState,
+    due: Option<embargo_domain::Timestamp>,
+) -> (String, &'static str, String, &'static str) {
+    use embargo_domain::sla::{ClockKind, DueIn};
+    let (Some(due), Some(kind)) = (due, ClockKind::that_matters_in(state)) else {
+        return (String::new(), "", String::new(), "");
+    };
+    let calendar = embargo_app::sla::cached_calendar(app);
+    let text = match DueIn::at(&calendar, due, app.now()) {
+        DueIn::Left(left) => format!("in {}", render::working_time(left)),
+        DueIn::Overdue(by) if by.seconds() < 3600 => "overdue".to_owned(),
+        DueIn::Overdue(by) => format!("overdue by {}", render::working_time(by)),
+    };
+    (text, kind.name(), render::time(app, due), classes.class(due))
 }
 
 pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Query<InboxParams>) -> Response {
@@ -364,6 +439,70 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
     if crate::auth::is_fix_developer(&who.actor) {
         return Redirect::to("/fixes").into_response();
     }
+    let flash = match (params.done.as_str(), params.count) {
+        ("assigned", Some(n)) => Some(format!("{n} report{} assigned.", if n == 1 { "" } else { "s" })),
+        ("closed", Some(n)) => Some(format!("{n} report{} closed.", if n == 1 { "" } else { "s" })),
+        _ => None,
+    };
+    let bulk = BulkState { notify: true, ..BulkState::default() };
+    inbox_page(&app, &who, &params, StatusCode::OK, bulk, flash).await
+}
+
+fn inbox_link(params: &InboxParams, state: &str, page: i64) -> String {
+    let fields = [
+        ("q", params.q.as_str()),
+        ("state", state),
+        ("product", params.product.as_str()),
+        ("assignee", params.assignee.as_str()),
+        ("due", params.due.as_str()),
+        ("sort", params.sort.as_str()),
+    ];
+    let mut url = String::from("/inbox?");
+    for (k, v) in fields {
+        url.push_str(&format!("{k}={}&", auth::urlencode(v)));
+    }
+    url.push_str(&format!("page={page}"));
+    url
+}
+
+/// The saved views: open reports, assigned to me, overdue, needs info, new, all.
+fn tabs(params: &InboxParams, state: &str) -> Vec<Tab> {
+    let plain = params.q.trim().is_empty() && params.product.is_empty();
+    let views: [(&'static str, &str, &str, &str); 6] = [
+        ("Open", "open", "", ""),
+        ("Assigned to me", "open", "me", ""),
+        ("Overdue", "open", "", "overdue"),
+        ("Needs info", "needs-info", "", ""),
+        ("New", "new", "", ""),
+        ("All", "any", "", ""),
+    ];
+    views
+        .into_iter()
+        .map(|(label, tab_state, assignee, due)| {
+            let mut href = format!("/inbox?state={tab_state}");
+            if !assignee.is_empty() {
+                href.push_str(&format!("&assignee={assignee}"));
+            }
+            if !due.is_empty() {
+                href.push_str(&format!("&due={due}"));
+            }
+            Tab {
+                label,
+                current: plain && state == tab_state && params.assignee == assignee && params.due == due,
+                href,
+            }
+        })
+        .collect()
+}
+
+async fn inbox_page(
+    app: &App,
+    who: &Team,
+    params: &InboxParams,
+    status: StatusCode,
+    bulk: BulkState,
+    flash: Option<String>,
+) -> Response {
     let state = if params.state.is_empty() { "open".to_owned() } else { params.state.clone() };
     let query = InboxQuery {
         state: Some(state.clone()),
@@ -375,33 +514,42 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
         page: params.page.unwrap_or(1),
         per_page: PER_PAGE,
     };
-    let layout = Layout { script: true, ..Layout::team(&app, "Inbox", "inbox", &who) };
-    let result = reports::inbox(&app, &who.actor, &query).await;
-    let inbox = match result {
+    let mut layout = Layout { script: true, ..Layout::team(app, "Inbox", "inbox", who) };
+    layout.flashes = flash.into_iter().collect();
+    let inbox = match reports::inbox(app, &who.actor, &query).await {
         Ok(inbox) => inbox,
         Err(err) => return WebError::from(err).into_response(),
     };
-    // The filters' choices come with the page, from the same snapshot (ADR 32).
+    // An empty view: is it empty because nothing has arrived yet (then say how reports
+    // arrive), or because of the filters? The filters' choices come with the page, from the
+    // same snapshot (ADR 32).
+    let first_run = inbox.nothing_visible;
     let products = inbox.products.into_iter().map(|p| (p.id, p.name)).collect();
-    let team = inbox.team.into_iter().map(|u| u.email).collect();
+    let team: Vec<String> = inbox.team.into_iter().map(|u| u.email).collect();
     // The "due soon" boundary, once for the page.
-    let due = Due::now(&app);
+    let due = Due::now(app);
     let rows = inbox
         .rows
         .into_iter()
         .map(|row| {
             let (state, state_class) = render::state(row.summary.state);
-            let (due, due_class) = due.of(&app, row.summary.due_at);
+            let (due, due_clock, due_at, due_class) = inbox_due(app, &due, row.summary.state, row.summary.due_at);
+            let reference = row.summary.reference.to_string();
             InboxRow {
-                reference: row.summary.reference.to_string(),
+                selected: bulk.selected.contains(&reference),
+                reference,
                 title: row.summary.title,
                 state,
                 state_class,
                 product: row.product.unwrap_or_default(),
                 assignee: row.assignee.unwrap_or_default(),
                 due,
+                due_clock,
+                due_at,
                 due_class,
-                received: render::time(&app, row.summary.created_at),
+                received: render::ago(app, row.summary.created_at),
+                received_at: render::time(app, row.summary.created_at),
+                received_datetime: row.summary.created_at.to_string(),
                 flagged: row.summary.flagged,
             }
         })
@@ -410,24 +558,22 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
     states.extend(ReportState::CODES.iter().map(|c| ((*c).to_owned(), (*c).replace('-', " "))));
     let page_no = query.page.max(1);
     let pages = ((inbox.total.min(reports::INBOX_COUNT_CAP) + PER_PAGE - 1) / PER_PAGE).max(1);
-    let link = |p: i64| {
-        let params = [
-            ("q", params.q.as_str()),
-            ("state", state.as_str()),
-            ("product", params.product.as_str()),
-            ("assignee", params.assignee.as_str()),
-            ("due", params.due.as_str()),
-            ("sort", params.sort.as_str()),
-        ];
-        let mut url = String::from("/inbox?");
-        for (k, v) in params {
-            url.push_str(&format!("{k}={}&", auth::urlencode(v)));
-        }
-        url.push_str(&format!("page={p}"));
-        url
+    let me = who.session.email().to_owned();
+    let assign_to = if reports::may_assign_anyone(&who.actor) {
+        std::iter::once(("none".to_owned(), "Nobody (unassign)".to_owned()))
+            .chain(team.iter().map(|u| (u.clone(), u.clone())))
+            .collect()
+    } else {
+        vec![(me.clone(), format!("Me ({me})"))]
     };
+    let close_reasons = embargo_domain::CloseReason::CODES
+        .iter()
+        .filter(|c| **c != "duplicate")
+        .map(|c| (format!("closed:{c}"), c.replace('-', " ")))
+        .collect();
+    let bulk_failed = bulk.results.iter().filter(|r| !r.ok).count();
     page(
-        StatusCode::OK,
+        status,
         &InboxPage {
             layout,
             rows,
@@ -436,21 +582,136 @@ pub(crate) async fn inbox(State(app): State<App>, who: Team, Query(params): Quer
                 n if n > reports::INBOX_COUNT_CAP => format!("more than {} reports", reports::INBOX_COUNT_CAP),
                 n => format!("{n} reports"),
             },
+            tabs: tabs(params, &state),
             q: params.q.clone(),
             state: state.clone(),
             product: params.product.clone(),
             assignee: params.assignee.clone(),
             due: params.due.clone(),
             sort: params.sort.clone(),
+            page_param: params.page.map(|p| p.to_string()).unwrap_or_default(),
             states,
             products,
             team,
             page: page_no,
             pages,
-            prev: (page_no > 1).then(|| link(page_no - 1)),
-            next: (page_no < pages || inbox.total > reports::INBOX_COUNT_CAP).then(|| link(page_no + 1)),
+            prev: (page_no > 1).then(|| inbox_link(params, &state, page_no - 1)),
+            next: (page_no < pages || inbox.total > reports::INBOX_COUNT_CAP)
+                .then(|| inbox_link(params, &state, page_no + 1)),
+            first_run,
+            narrowed: embargo_app::authz::narrowed_to(&who.actor, embargo_app::authz::Permission::ListReports)
+                .is_some(),
+            security_address: app.config.organisation.security_address.clone(),
+            report_form: format!("{}/report", app.config.public_url.trim_end_matches('/')),
+            assign_to,
+            close_reasons,
+            bulk,
+            bulk_failed,
         },
     )
+}
+
+/// `POST /inbox/bulk`: assign or close the ticked reports, each through the same use case
+/// as on its own page (permission-checked and audited in its own transaction; a close with
+/// its reason and, when asked, the reporter's notice for that reason). Every report's
+/// outcome is told; when all went through, the inbox with a message. The filters of the
+/// view come along as hidden fields.
+pub(crate) async fn bulk(State(app): State<App>, who: Team, Form(fields): Form<Vec<(String, String)>>) -> Response {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let params = InboxParams {
+        q: get("q"),
+        state: get("state"),
+        product: get("product"),
+        assignee: get("assignee"),
+        due: get("due"),
+        sort: get("sort"),
+        page: get("page").parse().ok(),
+        done: String::new(),
+        count: None,
+    };
+    let mut selected: Vec<String> = Vec::new();
+    for (name, value) in &fields {
+        if name == "report" && !selected.contains(value) {
+            selected.push(value.clone());
+        }
+    }
+    let mut state = BulkState {
+        selected: selected.clone(),
+        action: get("action"),
+        to: get("to"),
+        reason: get("reason"),
+        notify: !get("notify").is_empty(),
+        error: None,
+        results: Vec::new(),
+    };
+    let refusal = if selected.is_empty() {
+        Some(("report", "Tick at least one report in the list below.".to_owned()))
+    } else if selected.len() > BULK_MAX {
+        Some(("report", format!("At most {BULK_MAX} reports at a time.")))
+    } else {
+        match state.action.as_str() {
+            "assign" if state.to.is_empty() => Some(("to", "Choose who to assign the reports to.".to_owned())),
+            "close" if state.reason.is_empty() => Some(("reason", "Choose why the reports are closed.".to_owned())),
+            "close"
+                if Target::<ReferenceId>::parse(&state.reason, None).is_err() || state.reason == "closed:duplicate" =>
+            {
+                Some(("reason", format!("{:?} is not a reason to close several reports at once.", state.reason)))
+            }
+            "assign" | "close" => None,
+            _ => Some(("action", "Choose an action: assign or close.".to_owned())),
+        }
+    };
+    if let Some(refusal) = refusal {
+        state.error = Some(refusal);
+        return inbox_page(&app, &who, &params, StatusCode::UNPROCESSABLE_ENTITY, state, None).await;
+    }
+    let mut results = Vec::new();
+    for text in &selected {
+        let outcome = match text.parse::<ReferenceId>() {
+            Err(_) => Err(AppError::Invalid(format!("{text:?} is not a report reference"))),
+            Ok(reference) => match state.action.as_str() {
+                "assign" => {
+                    let to = Some(state.to.as_str()).filter(|t| *t != "none");
+                    reports::assign(&app, &who.actor, &reference, to).await.map(|()| match to {
+                        Some(to) => format!("assigned to {to}"),
+                        None => "unassigned".to_owned(),
+                    })
+                }
+                _ => {
+                    let notice = if state.notify { Notice::Template } else { Notice::None };
+                    match Target::parse(&state.reason, None) {
+                        Ok(target) => reports::change_state(&app, &who.actor, &reference, target, notice)
+                            .await
+                            .map(|t| format!("{}{}", t.to, if state.notify { "; the reporter is told" } else { "" })),
+                        Err(err) => Err(AppError::from(err)),
+                    }
+                }
+            },
+        };
+        results.push(match outcome {
+            Ok(text_done) => BulkResult { reference: text.clone(), ok: true, text: text_done },
+            Err(AppError::NotFound(_) | AppError::Forbidden(_)) => BulkResult {
+                reference: text.clone(),
+                ok: false,
+                text: "not changed: not found, or not yours to change".to_owned(),
+            },
+            Err(AppError::Invalid(m) | AppError::Conflict(m)) => {
+                BulkResult { reference: text.clone(), ok: false, text: format!("not changed: {m}") }
+            }
+            Err(err) => return WebError::from(err).into_response(),
+        });
+    }
+    if results.iter().all(|r| r.ok) {
+        let done = if state.action == "assign" { "assigned" } else { "closed" };
+        let mut to =
+            inbox_link(&params, if params.state.is_empty() { "open" } else { &params.state }, params.page.unwrap_or(1));
+        to.push_str(&format!("&done={done}&count={}", results.len()));
+        return Redirect::to(&to).into_response();
+    }
+    state.results = results;
+    // Keep the failed ones ticked, to try again.
+    state.selected = state.results.iter().filter(|r| !r.ok).map(|r| r.reference.clone()).collect();
+    inbox_page(&app, &who, &params, StatusCode::OK, state, None).await
 }
 
 // ---- Report page ---------------------------------------------------------------------
@@ -506,11 +767,78 @@ struct ActivityRow {
     at: String,
 }
 
+/// A report-page form that was refused: which form and field, why, and what was typed, so
+/// that the page comes back with that form as it was sent and the field marked.
+#[derive(Debug, Default)]
+pub(crate) struct FormState {
+    form: &'static str,
+    field: &'static str,
+    message: String,
+    values: Vec<(&'static str, String)>,
+}
+
+impl FormState {
+    pub(crate) fn refused(
+        form: &'static str,
+        field: &'static str,
+        message: impl Into<String>,
+        values: Vec<(&'static str, String)>,
+    ) -> Self {
+        FormState { form, field, message: message.into(), values }
+    }
+
+    /// The reason, when this field of this form was refused.
+    fn error(&self, form: &str, field: &str) -> Option<&str> {
+        (self.form == form && self.field == field).then_some(self.message.as_str())
+    }
+
+    /// Whether this form was the one refused.
+    fn is(&self, form: &str) -> bool {
+        self.form == form
+    }
+
+    /// What was typed into a field of the refused form (empty for any other form).
+    fn value(&self, form: &str, field: &str) -> &str {
+        if self.form != form {
+            return "";
+        }
+        self.values.iter().find(|(name, _)| *name == field).map_or("", |(_, value)| value.as_str())
+    }
+}
+
+/// One step of the lifecycle indicator.
+struct StepView {
+    label: &'static str,
+    /// `done`, `current` or `todo`.
+    class: &'static str,
+}
+
+/// The deadline that matters now, relative ("acknowledge within 3 working days").
+struct DeadlineView {
+    text: String,
+    /// `overdue`, `soon` or empty.
+    class: &'static str,
+    /// The clock's name (`acknowledge`, `analyse`, `fix`).
+    clock: &'static str,
+    /// The instant, for people and as RFC 3339.
+    at: String,
+    datetime: String,
+}
+
+/// A lifecycle move offered as a button.
+struct MoveView {
+    target: String,
+    label: String,
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 struct ReportPage {
     layout: Layout,
-    layout_admin: bool,
+    /// What the signed-in person may do here (forms they cannot use are not shown).
+    can: reports::ReportAbilities,
+    /// Their own address (to take the report).
+    me: String,
     /// Team members added to the report (shown to those who manage its access).
     members: Vec<String>,
     reference: String,
@@ -520,10 +848,20 @@ struct ReportPage {
     state: String,
     state_class: &'static str,
     duplicate_of: Option<String>,
-    ack_due: Option<String>,
-    due_label: &'static str,
-    due_class: &'static str,
+    /// The lifecycle's main path, and where the report stands off it (needs info, closed).
+    steps: Vec<StepView>,
+    off_path: Option<String>,
+    deadline: Option<DeadlineView>,
+    /// Why there is no deadline now (paused while waiting on the reporter).
+    no_deadline: Option<&'static str>,
+    /// The move that carries the report forward, the other moves, and the close reasons.
+    primary: Option<MoveView>,
+    moves: Vec<MoveView>,
+    close_reasons: Vec<(String, String)>,
+    /// The assignee's address (empty: nobody) and how to show them.
+    assignee_email: String,
     assignee: String,
+    product_id: Option<i64>,
     product: String,
     reporter_name: String,
     reporter_email: String,
@@ -537,12 +875,13 @@ struct ReportPage {
     upstream: Option<String>,
     events: Vec<TimelineItem>,
     activity: Vec<ActivityRow>,
-    targets: Vec<(String, String)>,
     team: Vec<String>,
     products: Vec<(i64, String)>,
     prefix: String,
     status_revoked: bool,
     eval: crate::evaluation::EvalView,
+    /// A refused form, shown again as sent.
+    form: FormState,
 }
 
 fn size(bytes: i64) -> String {
@@ -553,16 +892,104 @@ fn size(bytes: i64) -> String {
     }
 }
 
-fn targets(state: ReportState) -> Vec<(String, String)> {
-    Target::every()
+/// The button text of a move (what the person does, not the state's code).
+fn move_label(from: ReportState, to: ReportState) -> String {
+    use ReportState::*;
+    match (from, to) {
+        (_, Acknowledged) => "Acknowledge".to_owned(),
+        (Closed(_), Triaging) => "Reopen for triage".to_owned(),
+        (NeedsInfo, Triaging) => "Back to triage".to_owned(),
+        (_, Triaging) => "Start triage".to_owned(),
+        (_, NeedsInfo) => "Needs info from the reporter".to_owned(),
+        (Fixing, Accepted) => "Back to accepted".to_owned(),
+        (_, Accepted) => "Accept".to_owned(),
+        (ReadyForDisclosure, Fixing) => "Reopen the fix".to_owned(),
+        (_, Fixing) => "Start fixing".to_owned(),
+        (_, ReadyForDisclosure) => "Fix ready for disclosure".to_owned(),
+        (_, Disclosed) => "Mark disclosed".to_owned(),
+        (_, Closed(reason)) => format!("Close as {}", reason.code().replace('-', " ")),
+        (_, New) => "Back to new".to_owned(),
+    }
+}
+
+/// The moves of the lifecycle from `state`: the one forward ([`ReportState::next_move`]),
+/// the other open states it allows, and the close reasons it allows (from the domain's
+/// rules; nothing here decides an edge).
+fn moves(state: ReportState) -> (Option<MoveView>, Vec<MoveView>, Vec<(String, String)>) {
+    let view = |to: ReportState| MoveView {
+        target: Target::<()>::parse(to.code(), None).map(|t| t.to_string()).unwrap_or_default(),
+        label: move_label(state, to),
+    };
+    let primary = state.next_move().filter(|to| state.can_move_to(*to));
+    let others = ReportState::of_every_code()
         .into_iter()
-        .filter(|target| target.allowed_from(state))
-        .map(|target| {
-            let text = target.to_string();
-            let label = text.replace(':', ": ").replace('-', " ");
-            (text, label)
+        .filter(|to| !to.is_closed() && Some(*to) != primary && state.can_move_to(*to))
+        .map(view)
+        .collect();
+    let closes = Target::every()
+        .into_iter()
+        .filter(|t| t.to_string().starts_with("closed:") && t.allowed_from(state))
+        .map(|t| {
+            let code = t.to_string();
+            let label = code.trim_start_matches("closed:").replace('-', " ");
+            (code, label)
         })
-        .collect()
+        .collect();
+    (primary.map(view), others, closes)
+}
+
+/// The lifecycle indicator: the main path, done up to where the report got.
+fn steps(state: ReportState, history: &[reports::TransitionRecord]) -> (Vec<StepView>, Option<String>) {
+    let reached = state.furthest_on_path(
+        history.iter().flat_map(|t| [ReportState::from_codes(&t.from, None, None).unwrap_or(t.to), t.to]),
+    );
+    let current = state.on_path();
+    let labels = ["New", "Acknowledged", "Triage", "Accepted", "Fixing", "Ready", "Disclosed"];
+    let steps = ReportState::PATH
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (_, label))| StepView {
+            label,
+            class: match current {
+                Some(c) if c == i => "current",
+                _ if i <= reached && current.is_none_or(|c| i < c) => "done",
+                _ => "todo",
+            },
+        })
+        .collect();
+    let off = match state {
+        ReportState::NeedsInfo => Some("waiting on the reporter (needs info)".to_owned()),
+        ReportState::Closed(_) => Some(state.to_string()),
+        _ => None,
+    };
+    (steps, off)
+}
+
+/// The deadline that matters in the report's state (`ClockKind::that_matters_in`), relative
+/// to now on the business calendar.
+fn deadline(app: &App, detail: &reports::ReportDetail) -> (Option<DeadlineView>, Option<&'static str>) {
+    use embargo_domain::sla::{ClockKind, DueIn};
+    let state = detail.report.state;
+    if state == ReportState::NeedsInfo {
+        return (None, Some("Deadlines are paused while the report waits on the reporter."));
+    }
+    let Some(kind) = ClockKind::that_matters_in(state) else { return (None, None) };
+    let Some(due) = detail.sla.due_of(kind) else { return (None, None) };
+    let calendar = embargo_app::sla::cached_calendar(app);
+    let now = app.now();
+    let standing = DueIn::at(&calendar, due, now);
+    let class = Due::now(app).class(due);
+    (
+        Some(DeadlineView {
+            text: render::deadline(kind, standing),
+            class,
+            clock: kind.name(),
+            at: render::time(app, due),
+            datetime: due.to_string(),
+        }),
+        None,
+    )
 }
 
 pub(crate) async fn report(
@@ -571,18 +998,47 @@ pub(crate) async fn report(
     ReportPath(reference): ReportPath,
     Query(flash): Query<FlashParams>,
 ) -> Response {
-    let mut layout = Layout { script: true, ..Layout::team(&app, format!("Report {reference}"), "inbox", &who) };
-    match report_page(&app, &who, &reference).await {
+    report_response(&app, &who, &reference, StatusCode::OK, FormState::default(), flash.message()).await
+}
+
+/// The report page, with a refused form shown again as sent (422) or as it is.
+async fn report_response(
+    app: &App,
+    who: &Team,
+    reference: &ReferenceId,
+    status: StatusCode,
+    form: FormState,
+    flash: Option<String>,
+) -> Response {
+    let mut layout = Layout { script: true, ..Layout::team(app, format!("Report {reference}"), "inbox", who) };
+    match report_page(app, who, reference, form).await {
         Ok(mut report) => {
-            layout.flashes = flash.message().into_iter().collect();
+            layout.flashes = flash.into_iter().collect();
             report.layout = layout;
-            page(StatusCode::OK, &report)
+            page(status, &report)
         }
         Err(err) => WebError::from(err).into_response(),
     }
 }
 
-async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<ReportPage, AppError> {
+/// The report page again after a refused form: 422 with the form as sent and the reason at
+/// its field; refusals that are not about the input (not found, forbidden) are the usual
+/// error pages.
+async fn refused(app: &App, who: &Team, reference: &ReferenceId, err: AppError, form: FormState) -> Response {
+    match err {
+        AppError::Invalid(message) | AppError::Conflict(message) => {
+            let form = FormState { message, ..form };
+            report_response(app, who, reference, StatusCode::UNPROCESSABLE_ENTITY, form, None).await
+        }
+        AppError::NotFound(what) if what != format!("report {reference}") => {
+            let form = FormState { message: format!("{what} not found"), ..form };
+            report_response(app, who, reference, StatusCode::UNPROCESSABLE_ENTITY, form, None).await
+        }
+        err => WebError::from(err).into_response(),
+    }
+}
+
+async fn report_page(app: &App, who: &Team, reference: &ReferenceId, form: FormState) -> Result<ReportPage, AppError> {
     let reference = reference.clone();
     // One snapshot and one audit commit for the whole page (ADR 32).
     let reports::ReportPageData {
@@ -596,9 +1052,11 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         team,
         products,
         members,
+        abilities: can,
+        people,
     } = reports::page(app, &who.actor, &reference).await?;
     let similar = similar_views(similar);
-    let members = if who.session.is_admin() { members } else { Vec::new() };
+    let members = if can.manage_access { members } else { Vec::new() };
     let report = &detail.report;
     let duplicate_of = duplicate_of.map(|r| r.to_string());
     let mut events: Vec<(embargo_domain::Timestamp, i64, TimelineItem)> = Vec::new();
@@ -607,7 +1065,7 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         events.push((
             t.at,
             1,
-            TimelineItem::State { label, class, actor: t.actor.clone(), at: render::time(app, t.at) },
+            TimelineItem::State { label, class, actor: people.name(&t.actor), at: render::time(app, t.at) },
         ));
     }
     for m in &detail.messages {
@@ -643,13 +1101,18 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
                     || a.filename.to_lowercase().ends_with(".asc") && a.size < 200_000,
             })
             .collect();
+        // The reporter is named as they gave their name; team members by their address.
+        let author = match (m.author.as_str(), detail.reporter.name.as_deref()) {
+            ("reporter", Some(name)) if !name.trim().is_empty() => name.to_owned(),
+            (author, _) => people.name(author),
+        };
         events.push((
             m.at,
             0,
             TimelineItem::Message {
                 kind,
                 kind_label,
-                author: m.author.clone(),
+                author,
                 sender: m.sender.clone().unwrap_or_default(),
                 subject: m.subject.clone().unwrap_or_default(),
                 body_html: render::text(&m.body),
@@ -683,18 +1146,17 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         .and_then(|p| products.iter().find(|x| x.id == p))
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "none".into());
-    let assignee = report
-        .assignee
-        .and_then(|a| team.iter().find(|u| u.id == a))
-        .map(|u| u.email.clone())
-        .unwrap_or_else(|| "nobody".into());
+    let assignee_email = report.assignee.map(|a| people.user(a.0)).unwrap_or_default();
     let (state, state_class) = render::state(report.state);
-    let (ack_due, due_class) = due_of(app, detail.sla.due_in(report.state));
+    let (steps, off_path) = steps(report.state, &detail.transitions);
+    let (deadline, no_deadline) = deadline(app, &detail);
+    let (primary, moves, close_reasons) = if can.change { moves(report.state) } else { (None, Vec::new(), Vec::new()) };
     let product_options: Vec<(i64, String)> = products.iter().map(|p| (p.id, p.name.clone())).collect();
     let eval = crate::evaluation::view(app, &detail, &product_options);
     Ok(ReportPage {
         layout: Layout::team(app, "", "inbox", who),
-        layout_admin: who.session.is_admin(),
+        can,
+        me: who.session.email().to_owned(),
         members,
         reference: reference.to_string(),
         report_title: report.title.clone(),
@@ -703,14 +1165,16 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
         state,
         state_class,
         duplicate_of,
-        ack_due: Some(ack_due).filter(|d| !d.is_empty()),
-        due_label: match report.state {
-            ReportState::New => "acknowledge by",
-            ReportState::Accepted | ReportState::Fixing => "fix due",
-            _ => "analysis due",
-        },
-        due_class,
-        assignee,
+        steps,
+        off_path,
+        deadline,
+        no_deadline,
+        primary,
+        moves,
+        close_reasons,
+        assignee: if assignee_email.is_empty() { "nobody".to_owned() } else { assignee_email.clone() },
+        assignee_email,
+        product_id: report.product_id,
         product: product_name,
         reporter_name: detail.reporter.name.clone().unwrap_or_default(),
         reporter_email: detail.reporter.email.clone(),
@@ -728,17 +1192,17 @@ async fn report_page(app: &App, who: &Team, reference: &ReferenceId) -> Result<R
             .rev()
             .map(|entry| ActivityRow {
                 action: entry.action.clone(),
-                actor: entry.actor.clone(),
-                details: entry.details.clone(),
+                actor: people.name(&entry.actor),
+                details: people.in_text(&entry.details),
                 at: render::time(app, embargo_domain::Timestamp::from_millisecond(entry.at_ms).unwrap_or_default()),
             })
             .collect(),
-        targets: targets(report.state),
         team: team.iter().map(|u| u.email.clone()).collect(),
-        products: product_options.clone(),
+        products: product_options,
         prefix: app.config.organisation.reference_prefix.clone(),
         status_revoked: report.status_revoked,
         eval,
+        form,
     })
 }
 
@@ -808,6 +1272,7 @@ where
 
 #[derive(Deserialize)]
 pub(crate) struct BodyInput {
+    #[serde(default)]
     body: String,
     /// On a reply: it asks the reporter something (needs-info).
     #[serde(default)]
@@ -819,13 +1284,15 @@ pub(crate) async fn reply(
     who: Team,
     ReportPath(reference): ReportPath,
     Form(input): Form<BodyInput>,
-) -> Result<Response, WebError> {
-    let (app, who) = (&app, &who);
-    act(reference, "reply", |reference| async move {
-        let kind = if input.ask.is_empty() { reports::TeamMessage::Reply } else { reports::TeamMessage::Question };
-        reports::write(app, &who.actor, &reference, kind, &input.body).await.map(|_| ())
-    })
-    .await
+) -> Response {
+    let kind = if input.ask.is_empty() { reports::TeamMessage::Reply } else { reports::TeamMessage::Question };
+    match reports::write(&app, &who.actor, &reference, kind, &input.body).await {
+        Ok(_) => back(&reference, "reply"),
+        Err(err) => {
+            let form = FormState::refused("reply", "body", "", vec![("body", input.body), ("ask", input.ask)]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
 }
 
 pub(crate) async fn note(
@@ -833,16 +1300,19 @@ pub(crate) async fn note(
     who: Team,
     ReportPath(reference): ReportPath,
     Form(input): Form<BodyInput>,
-) -> Result<Response, WebError> {
-    let (app, who) = (&app, &who);
-    act(reference, "note", |reference| async move {
-        reports::add_note(app, &who.actor, &reference, &input.body).await.map(|_| ())
-    })
-    .await
+) -> Response {
+    match reports::add_note(&app, &who.actor, &reference, &input.body).await {
+        Ok(_) => back(&reference, "note"),
+        Err(err) => {
+            let form = FormState::refused("note", "body", "", vec![("body", input.body)]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
 }
 
 #[derive(Deserialize)]
 pub(crate) struct TransitionInput {
+    #[serde(default)]
     target: String,
     #[serde(default)]
     duplicate_of: String,
@@ -864,10 +1334,14 @@ struct TransitionPage {
     duplicate_of: String,
     subject: Option<String>,
     body: String,
+    /// Why the change was refused, at the message.
+    error: Option<String>,
 }
 
 /// Two steps, without JavaScript: the first shows the templated notice for editing, the
-/// second (`confirm=1`) changes the state and sends the edited notice, or none.
+/// second (`confirm=1`) changes the state and sends the edited notice, or none. A target
+/// that cannot be read (no close reason chosen, an original that is not a reference) brings
+/// the report page back with the close form as sent.
 pub(crate) async fn transition(
     State(app): State<App>,
     who: Team,
@@ -875,47 +1349,93 @@ pub(crate) async fn transition(
     Form(input): Form<TransitionInput>,
 ) -> Response {
     let layout = Layout::team(&app, "Change state", "inbox", &who);
+    let closing = input.target.is_empty() || input.target.starts_with("closed");
+    let close_form = |field: &'static str| {
+        FormState::refused(
+            if closing { "close" } else { "move" },
+            field,
+            "",
+            vec![("target", input.target.clone()), ("duplicate_of", input.duplicate_of.clone())],
+        )
+    };
+    if input.target.trim().is_empty() {
+        let err = AppError::Invalid("choose why the report is closed".into());
+        return refused(&app, &who, &reference, err, close_form("target")).await;
+    }
     let duplicate_of = match input.duplicate_of.trim() {
         "" => None,
         text => match text.parse::<ReferenceId>() {
             Ok(d) => Some(d),
             Err(_) => {
-                return WebError::from(AppError::Invalid(format!("{text:?} is not a report reference")))
-                    .into_response();
+                let err = AppError::Invalid(format!("{text:?} is not a report reference such as {reference}"));
+                return refused(&app, &who, &reference, err, close_form("duplicate_of")).await;
             }
         },
     };
     let target = match Target::parse(&input.target, duplicate_of) {
         Ok(target) => target,
-        Err(err) => return WebError::from(AppError::from(err)).into_response(),
+        Err(err @ embargo_domain::TargetError::DuplicateWithoutOriginal) => {
+            return refused(&app, &who, &reference, AppError::from(err), close_form("duplicate_of")).await;
+        }
+        Err(err @ embargo_domain::TargetError::OriginalWithoutDuplicate) => {
+            return refused(&app, &who, &reference, AppError::from(err), close_form("duplicate_of")).await;
+        }
+        Err(err) => return refused(&app, &who, &reference, AppError::from(err), close_form("target")).await,
+    };
+    let transition_page = |status: StatusCode, subject: Option<String>, body: String, error: Option<String>| {
+        page(
+            status,
+            &TransitionPage {
+                layout: layout.clone(),
+                reference: reference.to_string(),
+                target_label: input.target.replace([':', '-'], " "),
+                target: input.target.clone(),
+                duplicate_of: input.duplicate_of.trim().to_owned(),
+                subject,
+                body,
+                error,
+            },
+        )
     };
     if input.confirm != "1" {
         return match reports::notice_template(&app, &who.actor, &reference, &target).await {
-            Ok(template) => page(
+            Ok(template) => transition_page(
                 StatusCode::OK,
-                &TransitionPage {
-                    layout,
-                    reference: reference.to_string(),
-                    target_label: input.target.replace([':', '-'], " "),
-                    target: input.target.clone(),
-                    duplicate_of: input.duplicate_of.trim().to_owned(),
-                    subject: template.as_ref().map(|t| t.subject.clone()),
-                    body: template.map(|t| t.body).unwrap_or_default(),
-                },
+                template.as_ref().map(|t| t.subject.clone()),
+                template.map(|t| t.body).unwrap_or_default(),
+                None,
             ),
+            Err(AppError::NotFound(what)) if what != format!("report {reference}") => {
+                refused(&app, &who, &reference, AppError::NotFound(what), close_form("duplicate_of")).await
+            }
             Err(err) => WebError::from(err).into_response(),
         };
     }
-    let notice = if input.send == "1" { Notice::Custom(input.notice) } else { Notice::None };
-    match reports::change_state(&app, &who.actor, &reference, target, notice).await {
+    let notice = if input.send == "1" { Notice::Custom(input.notice.clone()) } else { Notice::None };
+    let sent_notice = input.notice.clone();
+    match reports::change_state(&app, &who.actor, &reference, target.clone(), notice).await {
         Ok(_) => back(&reference, "state"),
+        Err(AppError::NotFound(what)) if what != format!("report {reference}") => {
+            let err = AppError::NotFound(what);
+            refused(&app, &who, &reference, err, close_form("duplicate_of")).await
+        }
+        Err(AppError::Invalid(message) | AppError::Conflict(message)) => {
+            // The notice page again, the text as edited, the reason beside it.
+            let subject = match reports::notice_template(&app, &who.actor, &reference, &target).await {
+                Ok(template) => template.map(|t| t.subject),
+                Err(err) => return WebError::from(err).into_response(),
+            };
+            transition_page(StatusCode::UNPROCESSABLE_ENTITY, subject, sent_notice, Some(message))
+        }
         Err(err) => WebError::from(err).into_response(),
     }
 }
 
 #[derive(Deserialize)]
 pub(crate) struct SplitInput {
+    #[serde(default)]
     title: String,
+    #[serde(default)]
     body: String,
 }
 
@@ -928,7 +1448,14 @@ pub(crate) async fn split(
 ) -> Response {
     match reports::split(&app, &who.actor, &reference, &input.title, &input.body).await {
         Ok(new) => back(&new, "split"),
-        Err(err) => WebError::from(err).into_response(),
+        Err(err) => {
+            let field = match &err {
+                AppError::Invalid(m) if m.contains("title") => "title",
+                _ => "body",
+            };
+            let form = FormState::refused("split", field, "", vec![("title", input.title), ("body", input.body)]);
+            refused(&app, &who, &reference, err, form).await
+        }
     }
 }
 
@@ -938,17 +1465,23 @@ pub(crate) struct AssignInput {
     assignee: String,
 }
 
+/// `assignee`: an address, `none` (unassign); empty is a choice not made.
 pub(crate) async fn assign(
     State(app): State<App>,
     who: Team,
     ReportPath(reference): ReportPath,
     Form(input): Form<AssignInput>,
-) -> Result<Response, WebError> {
-    let (app, who) = (&app, &who);
-    act(reference, "assign", |reference| async move {
-        reports::assign(app, &who.actor, &reference, Some(input.assignee.as_str()).filter(|a| !a.is_empty())).await
-    })
-    .await
+) -> Response {
+    let form = FormState::refused("assign", "assignee", "", vec![("assignee", input.assignee.clone())]);
+    let result = match input.assignee.trim() {
+        "" => Err(AppError::Invalid("choose who to assign the report to (or nobody)".into())),
+        "none" => reports::assign(&app, &who.actor, &reference, None).await,
+        email => reports::assign(&app, &who.actor, &reference, Some(email)).await,
+    };
+    match result {
+        Ok(()) => back(&reference, "assign"),
+        Err(err) => refused(&app, &who, &reference, err, form).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -962,16 +1495,24 @@ pub(crate) async fn set_product(
     who: Team,
     ReportPath(reference): ReportPath,
     Form(input): Form<ProductInput>,
-) -> Result<Response, WebError> {
-    let (app, who) = (&app, &who);
-    act(reference, "product", |reference| async move {
-        reports::set_product(app, &who.actor, &reference, input.product.parse().ok()).await
-    })
-    .await
+) -> Response {
+    let form = FormState::refused("product", "product", "", vec![("product", input.product.clone())]);
+    let result = match input.product.trim() {
+        "" => reports::set_product(&app, &who.actor, &reference, None).await,
+        text => match text.parse::<i64>() {
+            Ok(id) => reports::set_product(&app, &who.actor, &reference, Some(id)).await,
+            Err(_) => Err(AppError::Invalid(format!("{text:?} is not a product of the catalogue"))),
+        },
+    };
+    match result {
+        Ok(()) => back(&reference, "product"),
+        Err(err) => refused(&app, &who, &reference, err, form).await,
+    }
 }
 
 #[derive(Deserialize)]
 pub(crate) struct EmailInput {
+    #[serde(default)]
     pub(crate) email: String,
 }
 
@@ -980,14 +1521,69 @@ pub(crate) async fn add_member(
     who: Team,
     ReportPath(reference): ReportPath,
     Form(input): Form<EmailInput>,
-) -> Result<Response, WebError> {
-    let (app, who) = (&app, &who);
-    act(
-        reference,
-        "member",
-        |reference| async move { reports::add_member(app, &who.actor, &reference, &input.email).await },
-    )
-    .await
+) -> Response {
+    match reports::add_member(&app, &who.actor, &reference, &input.email).await {
+        Ok(()) => back(&reference, "member"),
+        Err(err) => {
+            let form = FormState::refused("member", "email", "", vec![("email", input.email)]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/cvss` (see `evaluation::save_cvss`): a refused vector comes
+/// back in its calculator, as typed.
+pub(crate) async fn set_cvss(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match crate::evaluation::save_cvss(&app, &who, &reference, &fields).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "cvss"),
+        Err(err) => {
+            let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let form_id = if get("version") == "4.0" { "v40" } else { "v31" };
+            let form = FormState::refused(form_id, "vector", "", vec![("vector", get("vector"))]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/classification` (see `evaluation::save_classification`).
+pub(crate) async fn set_classification(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(input): Form<crate::evaluation::ClassificationInput>,
+) -> Response {
+    match crate::evaluation::save_classification(&app, &who, &reference, &input).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "classification"),
+        Err(err) => {
+            let field = match &err {
+                AppError::Invalid(m) if m.contains("SSVC") => "ssvc",
+                _ => "cwe",
+            };
+            let form = FormState::refused("classification", field, "", vec![("cwe", input.cwe.clone())]);
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
+}
+
+/// `POST /reports/{reference}/affected` (see `evaluation::save_affected`).
+pub(crate) async fn set_affected(
+    State(app): State<App>,
+    who: Team,
+    ReportPath(reference): ReportPath,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match crate::evaluation::save_affected(&app, &who, &reference, &fields).await {
+        Ok(()) => crate::evaluation::to_report(&reference, "affected"),
+        Err(err) => {
+            let form = FormState::refused("affected", "rows", "", Vec::new());
+            refused(&app, &who, &reference, err, form).await
+        }
+    }
 }
 
 #[derive(Deserialize)]

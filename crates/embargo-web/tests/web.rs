@@ -27,6 +27,10 @@ mod passkeys;
 mod passkeys_browser;
 #[path = "public_advisories.rs"]
 mod public_advisories;
+#[path = "web/report_page.rs"]
+mod report_page;
+#[path = "web/report_page_browser.rs"]
+mod report_page_browser;
 #[path = "web/runbook.rs"]
 mod runbook;
 #[path = "web/runbook_browser.rs"]
@@ -771,7 +775,7 @@ async fn the_inbox_filters_and_searches_without_plaintext_in_the_database() {
         w.web.clock.advance_secs(15 * 24 * 3600);
         let admin = sign_in(&w.web, router, "admin@team.test").await;
         let page = send(router, get("/inbox?due=overdue", Some(&admin))).await;
-        assert!(page.body.contains("Alpha overflow") && page.body.contains("class=\"overdue\""));
+        assert!(page.body.contains("Alpha overflow") && page.body.contains("class=\"due overdue\""));
         // Product responsibility gives a responder access.
         accounts::add_product_responder(&w.web.app, &local, product, "off@team.test").await.unwrap();
         // (Idle sessions ended while the clock moved on: sign in again.)
@@ -943,7 +947,7 @@ async fn credentials_stay_with_their_owner_and_access_changes_need_the_right() {
         let r1 = w.r1.to_string();
         let reply = send(router, post(&format!("/reports/{r1}/product"), Some(&w.on), &[("product", "")])).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
-        let reply = send(router, post(&format!("/reports/{r1}/assign"), Some(&w.on), &[("assignee", "")])).await;
+        let reply = send(router, post(&format!("/reports/{r1}/assign"), Some(&w.on), &[("assignee", "none")])).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "unassigning takes access away");
         // Off the report, the members form says nothing exists.
         let reply =

@@ -251,3 +251,48 @@ pub async fn set_product(
     tx.commit().await?;
     Ok(())
 }
+
+/// What an actor may do on one report, decided by the checks its use cases make
+/// ([`authz::require`] on the report, and [`assign`]'s rule for taking a report): pages
+/// offer only the forms a person can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportAbilities {
+    /// Work on it: state, replies, notes, assessment, status link, splitting
+    /// (`ChangeReport`).
+    pub change: bool,
+    /// Decide who sees it: assign to anyone, its product, its members (`ManageReportAccess`).
+    pub manage_access: bool,
+    /// Take it: assign it to themselves (unassigned, and they may work on it).
+    pub take: bool,
+    /// Start an advisory from it (`EditAdvisory`).
+    pub edit_advisory: bool,
+}
+
+/// The [`ReportAbilities`] of `actor` on a report they may read ("not found" otherwise).
+pub async fn abilities(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReportAbilities, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    let report = find(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
+    let abilities = abilities_in(&mut tx, actor, &report).await?;
+    tx.rollback().await?;
+    Ok(abilities)
+}
+
+/// [`abilities`] on a report the actor may read, in the caller's snapshot.
+pub(crate) async fn abilities_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+) -> Result<ReportAbilities, AppError> {
+    let change = authz::require(tx, actor, Permission::ChangeReport.on(report.id)).await.is_ok();
+    let manage_access = authz::require(tx, actor, Permission::ManageReportAccess.on(report.id)).await.is_ok();
+    let edit_advisory = authz::require(tx, actor, Permission::EditAdvisory).await.is_ok();
+    let is_user = matches!(actor, Actor::User { .. });
+    Ok(ReportAbilities { change, manage_access, take: change && is_user && report.assignee.is_none(), edit_advisory })
+}
+
+/// What an actor may do on the inbox's selected reports, by the table (each report is
+/// checked again by its use case): assign to anyone, or only take unassigned ones.
+pub fn may_assign_anyone(actor: &Actor) -> bool {
+    authz::grant(actor, Permission::ManageReportAccess) == embargo_domain::access::Grant::All
+}

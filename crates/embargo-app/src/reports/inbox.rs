@@ -56,6 +56,9 @@ pub struct InboxPage {
     pub team: Vec<embargo_store::users::UserRecord>,
     /// The product catalogue, for the product filter (empty unless the actor may read it).
     pub products: Vec<embargo_store::products::ProductRecord>,
+    /// No report at all is visible to the actor, whatever the filters (read in the same
+    /// snapshot, only when this page is empty): the inbox's first-run state.
+    pub nothing_visible: bool,
 }
 
 /// The inbox: reports the actor may see, filtered, newest first. Listing shows titles, so
@@ -150,6 +153,11 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         }
         None => sr::inbox(&mut tx, &filter).await?,
     };
+    let nothing_visible = total == 0
+        && sr::inbox(&mut tx, &embargo_store::reports::InboxFilter { visible_to, limit: 1, ..Default::default() })
+            .await?
+            .1
+            == 0;
     let users = embargo_store::users::list(&mut tx).await?;
     let products = embargo_store::products::list(&mut tx).await?;
     let rows = summaries
@@ -178,7 +186,7 @@ pub async fn inbox(app: &App, actor: &Actor, query: &InboxQuery) -> Result<Inbox
         &format!("state={} page={page} count={total} search={}", state.unwrap_or("any"), !search.is_empty()),
     )
     .await?;
-    Ok(InboxPage { rows, total, team, products })
+    Ok(InboxPage { rows, total, team, products, nothing_visible })
 }
 
 /// Lists reports the actor may see, newest first. Listing shows titles, so it is audited.

@@ -130,10 +130,17 @@ pub async fn notice_template(
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ChangeReport.on(report.id), reference).await?;
     let reporter = reporters::get(&mut tx, report.reporter_id).await?;
+    // The original of a duplicate must be a report the actor may read, as the change will
+    // check: asked now, before the notice is edited (the notice does not name it).
+    let to = target
+        .clone()
+        .resolve(async |other| {
+            let original = find(&mut tx, &other).await?;
+            require_on(&mut tx, actor, Permission::ReadReport.on(original.id), &other).await?;
+            Ok::<_, AppError>(original.id)
+        })
+        .await?;
     tx.rollback().await?;
-    // The notice does not name the original: any id stands in for it.
-    let to = target.clone().resolve(async |_| Ok::<_, std::convert::Infallible>(report.id)).await;
-    let Ok(to) = to;
     let reply_address = crate::mail::reply_address(app, &report.reply_token);
     Ok(crate::mail::state_notice(app, reference, reporter.name.as_deref(), to, &reply_address))
 }

@@ -41,6 +41,10 @@ pub struct ReportPageData {
     pub products: Vec<ProductRecord>,
     /// Who was added to the report, for those who manage its access (empty for others).
     pub members: Vec<String>,
+    /// What the actor may do on it (see [`super::abilities`]).
+    pub abilities: super::ReportAbilities,
+    /// Every account's name, to show who did what (see [`crate::accounts::people`]).
+    pub people: crate::accounts::People,
 }
 
 /// Reads a report page: the report, its trail, links, the reporter's history, the
@@ -71,6 +75,8 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
         Ok(()) => crate::accounts::report_members_in(&mut tx, actor, report.id).await?,
         Err(_) => Vec::new(),
     };
+    let abilities = super::abilities_in(&mut tx, actor, &report).await?;
+    let people = crate::accounts::people_in(&mut tx, actor).await?;
     let detail = detail_in(&mut tx, app, report).await?;
     tx.rollback().await?;
     let own = (subject(reference), read_details(&detail));
@@ -78,5 +84,18 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     let mut reads: Vec<audit::ReadEntry<'_>> = vec![("report.read", &own.0, &own.1)];
     reads.extend(suggestions.iter().map(|(subject, details)| (SIMILAR_ACTION, subject.as_str(), details.as_str())));
     audit::record_read_entries(app, actor, &reads).await?;
-    Ok(ReportPageData { detail, trail, duplicates, duplicate_of, splits, history, similar, team, products, members })
+    Ok(ReportPageData {
+        detail,
+        trail,
+        duplicates,
+        duplicate_of,
+        splits,
+        history,
+        similar,
+        team,
+        products,
+        members,
+        abilities,
+        people,
+    })
 }

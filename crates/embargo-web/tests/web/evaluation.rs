@@ -156,7 +156,7 @@ async fn the_business_calendar_is_edited_by_admins_and_moves_deadlines() {
         let reply = send(router, get(&format!("/reports/{}", w.r1), Some(&w.admin))).await;
         assert!(reply.body.contains("2026-03-19") && !reply.body.contains("2026-03-18"), "{}", db.backend);
         let reply = send(router, get("/inbox", Some(&w.admin))).await;
-        assert!(reply.body.contains("Thu 19 Mar 2026"), "the inbox shows the moved deadline");
+        assert!(reply.body.contains("title=\"2026-03-19 12:00 UTC\""), "the inbox shows the moved deadline");
 
         // An .ics upload adds holidays; a broken one is refused with the reason.
         let ics = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nDTEND;VALUE=DATE:20261227\r\n\
@@ -330,7 +330,13 @@ async fn the_inbox_and_the_report_page_show_deadlines_in_the_calendars_zone() {
         let reply = send(router, get("/inbox", Some(&admin))).await;
         let row = &reply.body[reply.body.find(&w.r1.to_string()).expect("r1 listed")..];
         let due = between(row, "data-label=\"Due\" class=\"", "</td>").unwrap();
-        assert_eq!(due, "soon\">Fri 20 Mar 2026", "{}", db.backend);
+        // Relative, with its clock, and the instant in the calendar's zone (issue 18).
+        assert!(
+            due.starts_with("due soon\"><span><span class=\"clock-name\">acknowledge</span>"),
+            "{}: {due}",
+            db.backend
+        );
+        assert!(due.contains("title=\"2026-03-20 01:00 +14\">in 2 working days<"), "{}: {due}", db.backend);
         let reply = send(router, get("/inbox?due=soon", Some(&admin))).await;
         assert!(reply.body.contains(&w.r1.to_string()), "the filter agrees with the badge");
         let reply = send(router, get(&format!("/reports/{}", w.r1), Some(&admin))).await;

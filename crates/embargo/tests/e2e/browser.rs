@@ -172,9 +172,11 @@ async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_t
     assert!(page.contains("Path traversal in the archive extractor") && page.contains("poc.py"));
     axe_clean(&browser, "the report page").await;
 
-    // Triage with an edited notice, then reply.
-    choose(driver, "target", "triaging").await;
-    submit(driver, "form[action$='/transition'] button[type=submit]").await;
+    // The next action is the primary button; triage (a move beside it) with an edited
+    // notice, then reply.
+    let primary = driver.find(By::Css("#next-action button.primary")).await.unwrap().text().await.unwrap();
+    assert_eq!(primary, "Acknowledge", "a new report's next action");
+    submit(driver, "#next-actions form.other-move:has(input[value='triaging']) button").await;
     axe_clean(&browser, "the notice editor").await;
     fill(driver, "notice", "Hello Rita, we reproduced the traversal and are assessing it.").await;
     submit(driver, "button[name=send][value='1']").await;
@@ -202,7 +204,7 @@ async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_t
     driver.goto(format!("{base}/reports/{reference}")).await.unwrap();
     let page = driver.source().await.unwrap();
     assert!(page.contains("a symlink entry pointing to /etc is followed"));
-    browser.screenshot(&shots.join("report-page.png")).await;
+    browser.screenshot(&shots.join("report-page-thread.png")).await;
 
     // The CVSS calculator: picking metrics shows the live score (scored by the server
     // through the page script), saving stores the canonical vector.
@@ -266,7 +268,7 @@ async fn reporter_and_team_work_a_report_in_chromium_and_hostile_content_stays_t
     }
     driver.goto(format!("{base}/inbox")).await.unwrap();
     assert!(!xss_fired(driver).await, "the inbox ran a payload");
-    browser.screenshot(&shots.join("inbox.png")).await;
+    browser.screenshot(&shots.join("inbox-hostile.png")).await;
     let links = driver.find_all(By::Css("td.title a")).await.unwrap();
     let mut hrefs = Vec::new();
     for link in links {
