@@ -167,7 +167,7 @@ def postgres_version():
     if not bins:
         return ""
     out = subprocess.run([f"{bins[-1]}/postgres", "--version"], capture_output=True, text=True).stdout
-    return out.split()[-1] if out else ""
+    return out.split()[2] if out else ""
 
 
 def embargo_run(binary, tmp, messages, database_url=None):

@@ -377,14 +377,15 @@ async fn bands_and_report_lookups_from_before_0023_keep_working() {
             ("duplicate_of", "reports_duplicate_of"),
             ("assignee_id", "reports_assignee"),
         ] {
-            let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("{explain} SELECT id FROM reports WHERE {column} = $1")))
-                .bind(ids[0])
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<String, _>(if db.backend == "sqlite" { "detail" } else { "QUERY PLAN" }))
-                .collect();
+            let plan: Vec<String> =
+                sqlx::query(sqlx::AssertSqlSafe(format!("{explain} SELECT id FROM reports WHERE {column} = $1")))
+                    .bind(ids[0])
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get::<String, _>(if db.backend == "sqlite" { "detail" } else { "QUERY PLAN" }))
+                    .collect();
             assert!(plan.iter().any(|line| line.contains(index)), "{}: {column} lookup: {plan:?}", db.backend);
         }
         drop(conn);
