@@ -21,7 +21,7 @@
 //! escaped again. Nothing here runs on success, on `GET`, or on the API.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -579,6 +579,7 @@ pub fn fill_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Bytes;
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         p.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
