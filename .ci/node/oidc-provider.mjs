@@ -55,6 +55,10 @@ server.listen(0, '127.0.0.1', () => {
     }],
     jwks: { keys: [signingJwk] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    // Put the requested claims in the ID token, as Keycloak, Google and Entra ID do (by
+    // default oidc-provider keeps them for the userinfo endpoint, which Embargo does not
+    // call: the address it shows beside a linked identity comes from the ID token).
+    conformIdTokenClaims: false,
     pkce: { required: () => true },
     features: { devInteractions: { enabled: true } },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },

@@ -54,8 +54,11 @@ pub struct App {
     /// Page reads whose audit entry is waiting for its commit.
     pub(crate) reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// The OpenID provider, once discovered, with when (see `oidc::provider`).
-    pub(crate) oidc: Arc<tokio::sync::Mutex<Option<(Arc<embargo_oidc::Provider>, std::time::Instant)>>>,
+    pub(crate) oidc: Arc<tokio::sync::Mutex<Option<DiscoveredProvider>>>,
 }
+
+/// The OpenID provider as discovered, and when it was.
+pub(crate) type DiscoveredProvider = (Arc<embargo_oidc::Provider>, std::time::Instant);
 
 /// Whether opening an instance may create it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

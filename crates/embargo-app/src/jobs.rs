@@ -630,11 +630,20 @@ mod tests {
             ..Default::default()
         };
         let (app, _) = App::open(config).await.unwrap();
+        // The longest gap between two intake commits: on a machine so loaded that this task
+        // is not run for longer than `INTAKE_BUSY_WINDOW`, intake was idle for that long and
+        // a job may rightly start.
+        let longest_gap = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let busy = {
             let app = app.clone();
+            let longest_gap = longest_gap.clone();
             tokio::spawn(async move {
+                let mut last = std::time::Instant::now();
                 loop {
                     app.intake_committed();
+                    let gap = u64::try_from(last.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    longest_gap.fetch_max(gap, std::sync::atomic::Ordering::SeqCst);
+                    last = std::time::Instant::now();
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             })
@@ -648,7 +657,13 @@ mod tests {
         let done = || async { store_jobs::probe_counts(&app.store).await.unwrap().len() };
         tokio::time::sleep(Duration::from_millis(1000)).await;
         let early = done().await > 0 && started.elapsed() < INTAKE_FIRST_FOR;
-        assert!(!early, "the job ran beside busy intake before its wait was up");
+        let gap = longest_gap.load(std::sync::atomic::Ordering::SeqCst);
+        let window = u64::try_from(INTAKE_BUSY_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        if early && gap >= window {
+            eprintln!("intake was idle for {gap} ms (the machine is loaded): an early job is allowed");
+        } else {
+            assert!(!early, "the job ran beside busy intake before its wait was up");
+        }
         while done().await == 0 {
             assert!(started.elapsed() < Duration::from_secs(30), "the job waited for intake without bound");
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -176,8 +176,11 @@ async fn begin(app: &App, purpose: Purpose) -> Result<Started, AppError> {
     Ok(Started { url: request.url, browser })
 }
 
-/// Starts signing in through the provider (anyone); `next` is where to go afterwards.
-pub async fn begin_sign_in(app: &App, next: Option<&str>) -> Result<Started, AppError> {
+/// Starts signing in through the provider (anyone, from `address`: at most `10 n` starts in
+/// 15 minutes per address, `n` being `web.max_failed_logins`); `next` is where to go
+/// afterwards.
+pub async fn begin_sign_in(app: &App, next: Option<&str>, address: &str) -> Result<Started, AppError> {
+    crate::sessions::charge_sso_start(app, address).await?;
     begin(app, Purpose { code: "sign-in", user: None, session: None, invitation: None, next: next.map(str::to_owned) })
         .await
 }

@@ -175,6 +175,15 @@ pub(crate) async fn charge_address(app: &App, address: &str) -> Result<Charged, 
     charge_limits(app, limits).await
 }
 
+/// Charges the start of a single sign-on from an address (each start stores a flow until it
+/// is used or expires): `10 n` in 15 minutes, a counter of its own, so that a flood of
+/// starts neither fills the database nor counts against the address's password attempts.
+pub(crate) async fn charge_sso_start(app: &App, address: &str) -> Result<Charged, AppError> {
+    let n = i64::from(app.config.web.max_failed_logins.max(1));
+    let address = crate::tokens::hash(address);
+    charge_limits(app, vec![Limit { key: format!("login:oidc:{address}"), max: 10 * n, window_ms: WINDOW_MS }]).await
+}
+
 /// Takes back one attempt charged by [`charge_address`] in this minute (a password-less
 /// sign-in that succeeded).
 pub(crate) async fn forgive_address(tx: &mut embargo_store::Tx, app: &App, address: &str) -> Result<(), AppError> {

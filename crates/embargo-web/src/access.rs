@@ -8,7 +8,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use embargo_app::{App, accounts};
+use embargo_app::{App, accounts, reports};
 use serde::Deserialize;
 
 use crate::auth::Team;
@@ -117,7 +117,7 @@ pub(crate) async fn remove_member(
     ReportPath(reference): ReportPath,
     Form(input): Form<EmailInput>,
 ) -> Result<Response, WebError> {
-    let done = accounts::remove_report_member(&app, &who.actor, &reference, &input.email).await?;
+    let done = reports::remove_report_member(&app, &who.actor, &reference, &input.email).await?;
     Ok(back(&reference, if done.still_via_product { "member-removed-product" } else { "member-removed" }))
 }
 

@@ -284,15 +284,14 @@ fn router_stopping(app: App, stop: tokio::sync::watch::Receiver<bool>) -> Router
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
-    let router = if hsts {
+    if hsts {
         router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         ))
     } else {
         router
-    };
-    router
+    }
 }
 
 /// The public advisory routes, behind `advisories_public::documents` (validators, `304`,

@@ -21,7 +21,7 @@
 //! escaped again. Nothing here runs on success, on `GET`, or on the API.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -93,7 +93,7 @@ pub async fn refill(State(state): State<Refill>, request: Request, next: Next) -
         let mut get = Request::builder().method(Method::GET).uri(&candidate).body(Body::empty()).expect("request");
         *get.headers_mut() = headers.clone();
         if let Some(connect) = &connect {
-            get.extensions_mut().insert(connect.clone());
+            get.extensions_mut().insert(*connect);
         }
         let Ok(page) = state.pages.clone().oneshot(get).await;
         let html_page = page.status() == StatusCode::OK
@@ -502,7 +502,7 @@ pub fn fill_form(
             "textarea" => {
                 // The text runs to the closing tag, which the scanner lists next.
                 let close = tags[k + 1..].iter().position(|t| t.closing && t.name == "textarea").map(|p| k + 1 + p);
-                let Some(close) = close else { return None };
+                let close = close?;
                 let text_end = tags[close].start;
                 let close_end = tags[close].end;
                 let content = match sent(&name).nth(nth) {
@@ -520,7 +520,7 @@ pub fn fill_form(
             _ => {
                 // A select: its options up to </select>.
                 let close = tags[k + 1..].iter().position(|t| t.closing && t.name == "select").map(|p| k + 1 + p);
-                let Some(close) = close else { return None };
+                let close = close?;
                 edits.push((tag.start, tag.end, new.html()));
                 let chosen: Vec<&str> = sent(&name).collect();
                 if !chosen.is_empty() {
@@ -579,6 +579,7 @@ pub fn fill_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Bytes;
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         p.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()

@@ -54,9 +54,13 @@ pub(crate) struct StartInput {
 }
 
 /// `POST /login/oidc`: the sign-in button.
-pub(crate) async fn start(State(app): State<App>, Form(input): Form<StartInput>) -> Response {
+pub(crate) async fn start(
+    State(app): State<App>,
+    auth::ClientAddress(address): auth::ClientAddress,
+    Form(input): Form<StartInput>,
+) -> Response {
     let next = Some(input.next.trim()).filter(|n| !n.is_empty());
-    match oidc::begin_sign_in(&app, next).await {
+    match oidc::begin_sign_in(&app, next, &address).await {
         Ok(started) => to_provider(&app, started),
         Err(err) => WebError::from(err).into_response(),
     }

@@ -659,7 +659,7 @@ async fn report(app: App, command: ReportCommand) -> Outcome {
         }
         ReportCommand::RemoveMember { id, email } => {
             let reference = parse_reference(&app, &id)?;
-            let done = accounts::remove_report_member(&app, &actor, &reference, &email).await?;
+            let done = reports::remove_report_member(&app, &actor, &reference, &email).await?;
             let email = email.trim().to_lowercase();
             println!("{reference}: {email} removed{}", if done.was_assignee { " and unassigned" } else { "" });
             if done.still_via_product {

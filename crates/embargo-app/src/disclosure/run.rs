@@ -174,6 +174,9 @@ pub(crate) async fn advance(app: &App, id: i64, claim: Option<&Claim>) -> Result
             return Ok(Next::Idle);
         }
         let mut claimed = Vec::new();
+        // A step this runner found ready (or running) but could not claim: another runner
+        // claimed it since the steps were read, so what was read is stale.
+        let mut lost_race = false;
         let limit = usize::try_from(app.config.disclosure.concurrent_steps.max(1)).unwrap_or(1);
         for step in &steps {
             if deferred.get(&step.id).is_some_and(|at| *at > now) {
@@ -224,11 +227,12 @@ pub(crate) async fn advance(app: &App, id: i64, claim: Option<&Claim>) -> Result
                 tx.commit().await?;
                 claimed.push(step.clone());
             } else {
+                lost_race |= matches!(step.state, StepState::Pending | StepState::Running) && ready;
                 tx.rollback().await?;
             }
         }
         if claimed.is_empty() {
-            if steps.iter().any(|s| s.state == StepState::Running) {
+            if lost_race || steps.iter().any(|s| s.state == StepState::Running) {
                 // Another runner has a step: look again shortly.
                 return Ok(Next::At(now.checked_add(SignedDuration::from_secs(5)).unwrap_or(now)));
             }

@@ -296,3 +296,86 @@ pub(crate) async fn abilities_in(
 pub fn may_assign_anyone(actor: &Actor) -> bool {
     authz::grant(actor, Permission::ManageReportAccess) == embargo_domain::access::Grant::All
 }
+
+/// What removing a member from a report changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRemoved {
+    /// They had been added to the report.
+    pub was_member: bool,
+    /// The report was assigned to them (now unassigned).
+    pub was_assignee: bool,
+    /// They still see the report as a responder of its product (take that away with
+    /// [`crate::accounts::remove_product_responder`]).
+    pub still_via_product: bool,
+}
+
+/// Takes a team member off a report (those who may manage its access): their membership
+/// goes and, if it was assigned to them, the report becomes unassigned. A responder of the
+/// report's product keeps seeing it through the product; the answer says so.
+pub async fn remove_report_member(
+    app: &App,
+    actor: &Actor,
+    reference: &embargo_domain::ReferenceId,
+    email: &str,
+) -> Result<MemberRemoved, AppError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    // Those who may not read the report do not learn that it exists.
+    let report = super::readable(&mut tx, actor, reference).await?;
+    authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await?;
+    let user = embargo_store::users::by_email(&mut tx, email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("account {}", email.trim())))?;
+    let was_member = embargo_store::reports::remove_member(&mut tx, report.id, user.id).await?;
+    let was_assignee = report.assignee == Some(user.id);
+    if was_assignee {
+        embargo_store::reports::assign(&mut tx, report.id, None, now).await?;
+    }
+    if !was_member && !was_assignee {
+        tx.rollback().await?;
+        return Err(AppError::NotFound(format!("{} as a member of {reference}", user.email)));
+    }
+    let still_via_product = embargo_store::reports::is_member(&mut tx, report.id, user.id).await?;
+    audit::record(
+        &mut tx,
+        app,
+        actor,
+        "report.member.remove",
+        &format!("report:{reference}"),
+        &format!("user={} unassigned={was_assignee}", user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(MemberRemoved { was_member, was_assignee, still_via_product })
+}
+
+/// The addresses of the team members added to a report (those who manage its access).
+pub async fn report_members(
+    app: &App,
+    actor: &Actor,
+    reference: &embargo_domain::ReferenceId,
+) -> Result<Vec<String>, AppError> {
+    let mut tx = app.store.snapshot().await?;
+    // Those who may not read the report do not learn that it exists.
+    let report = super::readable(&mut tx, actor, reference).await?;
+    let emails = report_members_in(&mut tx, actor, report.id).await?;
+    tx.rollback().await?;
+    Ok(emails)
+}
+
+/// [`report_members`] of a report the actor may read, in the caller's snapshot.
+pub(crate) async fn report_members_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+    report: embargo_domain::ReportId,
+) -> Result<Vec<String>, AppError> {
+    authz::require(tx, actor, Permission::ManageReportAccess.on(report)).await?;
+    let ids = embargo_store::reports::members(tx, report).await?;
+    let mut emails = Vec::new();
+    for id in ids {
+        if let Some(user) = embargo_store::users::get(tx, id).await? {
+            emails.push(user.email);
+        }
+    }
+    Ok(emails)
+}

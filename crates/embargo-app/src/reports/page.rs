@@ -72,7 +72,7 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     let history = reporter_history_in(&mut tx, actor, &report).await?;
     let (similar, _) = similar_in(&mut tx, actor, &report).await?;
     let members = match authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await {
-        Ok(()) => crate::accounts::report_members_in(&mut tx, actor, report.id).await?,
+        Ok(()) => super::report_members_in(&mut tx, actor, report.id).await?,
         Err(_) => Vec::new(),
     };
     let abilities = super::abilities_in(&mut tx, actor, &report).await?;

@@ -291,16 +291,16 @@ async fn responders_and_members_lose_reports_at_once() {
         reports::add_member(app, &admin, &reference, "resp@example.org").await.unwrap();
         reports::assign(app, &admin, &reference, Some("resp@example.org")).await.unwrap();
         assert!(matches!(
-            accounts::remove_report_member(app, &responder, &reference, "resp@example.org").await,
+            reports::remove_report_member(app, &responder, &reference, "resp@example.org").await,
             Err(AppError::Forbidden(_))
         ));
         assert_eq!(
-            accounts::report_members(app, &admin, &reference).await.unwrap(),
+            reports::report_members(app, &admin, &reference).await.unwrap(),
             vec!["resp@example.org".to_owned()]
         );
-        let removed = accounts::remove_report_member(app, &admin, &reference, "resp@example.org").await.unwrap();
+        let removed = reports::remove_report_member(app, &admin, &reference, "resp@example.org").await.unwrap();
         assert!(removed.was_member && removed.was_assignee && removed.still_via_product, "{removed:?}");
-        assert!(accounts::report_members(app, &admin, &reference).await.unwrap().is_empty());
+        assert!(reports::report_members(app, &admin, &reference).await.unwrap().is_empty());
         reports::show(app, &responder, &reference, ReadPurpose::Read).await.unwrap();
 
         // Taking the product away ends it.

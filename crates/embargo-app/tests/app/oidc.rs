@@ -82,7 +82,7 @@ fn percent_decode(text: &str) -> String {
 
 /// Signs in at the provider as `subject` after starting a sign-in: (browser cookie, callback).
 async fn through_provider(it: &Instance, provider: &OidcProvider, subject: &str) -> (String, Callback) {
-    let started = oidc::begin_sign_in(&it.app, Some("/inbox")).await.unwrap();
+    let started = oidc::begin_sign_in(&it.app, Some("/inbox"), "192.0.2.10").await.unwrap();
     let back = provider.authorize(&started.url, subject).unwrap();
     assert!(back.starts_with(&format!("{PUBLIC_URL}/login/oidc/callback?")), "{back}");
     (started.browser, callback_of(&back))
@@ -331,5 +331,37 @@ async fn the_local_second_factor_still_counts_after_single_sign_on_unless_the_pr
                 assert_eq!(session.actor().is_some(), !expected, "a session waiting for TOTP acts as nobody");
             }
         }
+    }
+}
+
+/// Starting a sign-in stores a flow, so an address may start `10 n` of them in 15 minutes
+/// (`n` = `web.max_failed_logins`): the next is refused with the time to wait and audited,
+/// and another address is not affected.
+#[tokio::test]
+async fn starting_single_sign_on_is_limited_per_address() {
+    let Some(provider) = provider() else { return };
+    for db in both_backends() {
+        let backend = db.backend;
+        let it = instance(db, &provider.issuer).await;
+        let app = &it.app;
+        let allowed = 10 * i64::from(app.config.web.max_failed_logins);
+        for i in 0..allowed {
+            oidc::begin_sign_in(app, None, "192.0.2.20")
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: start {i}: {e:?}"));
+        }
+        match oidc::begin_sign_in(app, None, "192.0.2.20").await {
+            Err(AppError::Throttled { retry_after_secs, .. }) => {
+                assert!((1..=15 * 60).contains(&retry_after_secs), "{backend}: {retry_after_secs}")
+            }
+            other => panic!("{backend}: expected throttling, got {:?}", other.map(|s| s.url)),
+        }
+        assert!(actions(&it).await.iter().any(|a| a == "auth.throttled"), "{backend}");
+        oidc::begin_sign_in(app, None, "192.0.2.21").await.expect("another address");
+        // Password attempts from the throttled address are not affected.
+        let refused = sessions::sign_in_password(app, "nobody@example.org", "wrong password", "192.0.2.20", "t", None)
+            .await
+            .unwrap_err();
+        assert!(!matches!(refused, AppError::Throttled { .. }), "{backend}: {refused:?}");
     }
 }

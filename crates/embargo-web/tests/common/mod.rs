@@ -138,6 +138,7 @@ pub async fn sign_in(web: &Web, router: &Router, email: &str) -> String {
     let code = sessions::totp_code(&secret, web.app.now()).unwrap();
     let reply = send(router, post("/login/totp", Some(&partial), &[("code", &code)])).await;
     if enrolling {
+        SECRETS.with(|s| s.borrow_mut().push((email.to_owned(), secret.clone())));
         recovery_codes_shown(email, &reply);
     } else {
         assert_eq!(
