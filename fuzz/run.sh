@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-all=(mail markdown cvss osv ics smtp)
+all=(mail markdown cvss osv ics smtp proxy)
 triple=$(rustc -vV | sed -n 's/^host: //p')
 target_dir=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}}
 export CARGO_TARGET_DIR=$target_dir
@@ -25,7 +25,10 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 
 build() {
   # --target keeps the instrumentation off build scripts and proc macros, as cargo-fuzz does.
-  cargo build --release --locked --target "$triple" --bins
+  # Only the fuzz targets: make-seeds has no libFuzzer to link against.
+  local bins=()
+  for t in "${all[@]}"; do bins+=(--bin "$t"); done
+  cargo build --release --locked --target "$triple" "${bins[@]}"
 }
 
 if [ "${1:-}" = repro ]; then

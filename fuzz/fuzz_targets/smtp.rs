@@ -42,12 +42,17 @@ fuzz_target!(|data: &[u8]| {
         idle_timeout: Duration::from_secs(5),
         tls: None,
         memory: MemoryBudget::new(1 << 20),
+        proxy_protocol_from: None,
     };
     let answer = runtime().block_on(session_in_memory(settings, Arc::new(Sink), data));
     assert!(answer.starts_with(b"220 "), "{:?}", String::from_utf8_lossy(&answer));
     assert!(answer.ends_with(b"\r\n"), "{:?}", String::from_utf8_lossy(&answer));
     for line in answer.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         assert!(line.ends_with(b"\r"), "a bare LF in {:?}", String::from_utf8_lossy(&answer));
-        assert!(line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-'), "{:?}", String::from_utf8_lossy(line));
+        assert!(
+            line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-'),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
     }
 });

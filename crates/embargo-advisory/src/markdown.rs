@@ -47,8 +47,56 @@ fn range_text(kind: RangeKind, events: &[&Event]) -> String {
     format!("{kind} {}", parts.join(", "))
 }
 
-/// The advisory as Markdown, every section included.
+/// The advisory as Markdown, every section included. The fields authored in Markdown
+/// (details, workarounds) are closed off: a code fence left open at the end of one is
+/// closed there, so that it cannot swallow the sections after it.
 pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
+    parts(record, publisher)
+        .into_iter()
+        .map(|part| match part {
+            Part::Generated(md) => md,
+            Part::Authored(md) => close_open_fence(&md),
+        })
+        .collect()
+}
+
+/// A piece of the advisory's Markdown: generated from the record (its text escaped), or a
+/// field as its author wrote it in Markdown.
+enum Part {
+    Generated(String),
+    Authored(String),
+}
+
+/// `md` with a closing fence appended when a fenced code block is still open at its end
+/// (CommonMark: a fence is three or more backticks or tildes after at most three spaces; it
+/// closes on a line of the same character, at least as long, with nothing after it).
+fn close_open_fence(md: &str) -> String {
+    let mut open: Option<(char, usize)> = None;
+    for line in md.lines() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent > 3 {
+            continue;
+        }
+        let rest = &line[indent..];
+        let Some(c) = rest.chars().next().filter(|c| matches!(c, '`' | '~')) else { continue };
+        let run = rest.len() - rest.trim_start_matches(c).len();
+        if run < 3 {
+            continue;
+        }
+        match open {
+            None if !(c == '`' && rest[run..].contains('`')) => open = Some((c, run)),
+            Some((oc, olen)) if oc == c && run >= olen && rest[run..].trim().is_empty() => open = None,
+            _ => {}
+        }
+    }
+    match open {
+        Some((c, len)) => format!("{md}\n{}\n", c.to_string().repeat(len)),
+        None => md.to_owned(),
+    }
+}
+
+fn parts(record: &AdvisoryRecord, publisher: &Publisher) -> Vec<Part> {
+    let mut parts = Vec::new();
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", text(&record.title));
     let mut ids = vec![record.id.to_string()];
@@ -82,7 +130,10 @@ pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
         let _ = writeln!(md, "## Summary\n\n{}\n", text(record.summary.trim()));
     }
     if !record.details.trim().is_empty() {
-        let _ = writeln!(md, "## Details\n\n{}\n", record.details.trim());
+        md.push_str("## Details\n\n");
+        parts.push(Part::Generated(std::mem::take(&mut md)));
+        parts.push(Part::Authored(record.details.trim().to_owned()));
+        md.push_str("\n\n");
     }
     if !record.affected.is_empty() {
         md.push_str("## Affected products\n\n");
@@ -106,7 +157,10 @@ pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
         md.push('\n');
     }
     if !record.workarounds.trim().is_empty() {
-        let _ = writeln!(md, "## Workarounds and mitigations\n\n{}\n", record.workarounds.trim());
+        md.push_str("## Workarounds and mitigations\n\n");
+        parts.push(Part::Generated(std::mem::take(&mut md)));
+        parts.push(Part::Authored(record.workarounds.trim().to_owned()));
+        md.push_str("\n\n");
     }
     if !record.credits.is_empty() {
         md.push_str("## Credits\n\n");
@@ -134,16 +188,31 @@ pub fn to_markdown(record: &AdvisoryRecord, publisher: &Publisher) -> String {
     for r in &history {
         let _ = writeln!(md, "- {} ({}): {}", r.number, utc(r.date), text(&r.summary));
     }
-    md
+    parts.push(Part::Generated(md));
+    parts
 }
 
 /// The advisory as sanitised HTML (a fragment, no `<html>`).
 pub fn to_html(record: &AdvisoryRecord, publisher: &Publisher) -> String {
+    // Markdown as authored gets GitHub's extensions; the generated parts plain CommonMark:
+    // their text is escaped, and the autolink extension would still turn a typed
+    // `www.example.com` into a link and eat the escape of what follows it (found by the
+    // `markdown` fuzz target: a typed `&` vanished from a title).
+    let generated = comrak::Options::default();
     let mut options = comrak::Options::default();
     options.extension.autolink = true;
     options.extension.table = true;
     options.extension.strikethrough = true;
-    let html = comrak::markdown_to_html(&to_markdown(record, publisher), &options);
+    // Each field authored in Markdown is rendered on its own, so that whatever block it
+    // leaves open (a code fence, an HTML comment, `<pre>`) ends with it and never takes in
+    // the sections after it.
+    let html: String = parts(record, publisher)
+        .iter()
+        .map(|part| match part {
+            Part::Generated(md) => comrak::markdown_to_html(md, &generated),
+            Part::Authored(md) => comrak::markdown_to_html(md, &options),
+        })
+        .collect();
     ammonia::Builder::default().rm_tags(["img"]).link_rel(Some("noopener noreferrer nofollow")).clean(&html).to_string()
 }
 
@@ -180,7 +249,19 @@ mod tests {
     fn typed_text_that_looks_like_markdown_blocks_shows_as_typed() {
         let publisher: Publisher =
             serde_json::from_value(serde_json::json!({"name": "Example", "namespace": "https://example.com"})).unwrap();
-        for typed in ["---", "- item", "+ plus", "1. first", "2) second", "***", "a\rb", "= heading", "&copy; &#60;"] {
+        for typed in [
+            "---",
+            "- item",
+            "+ plus",
+            "1. first",
+            "2) second",
+            "***",
+            "a\rb",
+            "= heading",
+            "&copy; &#60;",
+            "www.example.com&gt; <https://x>",
+            "see https://example.org/a_b_",
+        ] {
             let mut r = record();
             r.summary = typed.to_owned();
             r.title = typed.to_owned();
@@ -189,5 +270,35 @@ mod tests {
             let wanted: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
             assert!(shown.matches(&wanted).count() >= 2, "{typed:?} is not shown twice as typed in {html}");
         }
+    }
+
+    /// Found by the `markdown` fuzz target: a code fence left open in the details took in
+    /// every section after it (the workarounds heading and text were shown as code). Each
+    /// field authored in Markdown ends its own blocks, in the HTML and in the Markdown.
+    #[test]
+    fn a_block_left_open_in_one_authored_field_does_not_swallow_the_next_sections() {
+        let publisher: Publisher =
+            serde_json::from_value(serde_json::json!({"name": "Example", "namespace": "https://example.com"})).unwrap();
+        for open in ["```\ncode", "~~~~ rust\ncode\n~~~", "<!-- a comment", "<pre>\nraw", "    indented"] {
+            let mut r = record();
+            r.details = open.to_owned();
+            r.workarounds = "Upgrade *now*.".to_owned();
+            r.credits = serde_json::from_value(serde_json::json!([{ "name": "Ada" }])).unwrap();
+            let html = to_html(&r, &publisher);
+            assert!(html.contains("<h2>Workarounds and mitigations</h2>"), "{open:?}: {html}");
+            assert!(html.contains("<em>now</em>"), "{open:?}: {html}");
+            assert!(html.contains("<h2>Credits</h2>") && html.contains("Ada"), "{open:?}: {html}");
+            assert!(html.contains("<h2>Revision history</h2>"), "{open:?}: {html}");
+            let md = to_markdown(&r, &publisher);
+            let rendered = comrak::markdown_to_html(&md, &comrak::Options::default());
+            if open.starts_with('`') || open.starts_with('~') {
+                assert!(rendered.contains("<h2>Workarounds and mitigations</h2>"), "{open:?}: {md}");
+            }
+        }
+        assert_eq!(close_open_fence("```\na"), "```\na\n```\n");
+        assert_eq!(close_open_fence("~~~~\na\n~~~"), "~~~~\na\n~~~\n~~~~\n");
+        assert_eq!(close_open_fence("```\na\n```"), "```\na\n```");
+        assert_eq!(close_open_fence("``` a`b\nc"), "``` a`b\nc", "not a fence: a backtick in its info string");
+        assert_eq!(close_open_fence("    ```\na"), "    ```\na", "indented code, not a fence");
     }
 }

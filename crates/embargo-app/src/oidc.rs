@@ -180,6 +180,9 @@ async fn begin(app: &App, purpose: Purpose) -> Result<Started, AppError> {
 /// 15 minutes per address, `n` being `web.max_failed_logins`); `next` is where to go
 /// afterwards.
 pub async fn begin_sign_in(app: &App, next: Option<&str>, address: &str) -> Result<Started, AppError> {
+    if !app.config.oidc.enabled() {
+        return Err(not_configured());
+    }
     crate::sessions::charge_sso_start(app, address).await?;
     begin(app, Purpose { code: "sign-in", user: None, session: None, invitation: None, next: next.map(str::to_owned) })
         .await
