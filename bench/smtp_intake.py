@@ -128,6 +128,9 @@ smtputf8_enable = no
         proc.wait(timeout=30)
 
 
+PRODUCTION_SETTINGS = os.path.join(ROOT, "packaging", "postgresql", "embargo.conf")
+
+
 def start_postgres(tmp):
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not bins:
@@ -141,11 +144,30 @@ def start_postgres(tmp):
     run = lambda *a: subprocess.run((["runuser", "-u", user, "--"] if user else []) + list(a), check=True,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run(f"{bin_dir}/initdb", "-D", f"{base}/data", "-U", "embargo", "-A", "trust")
+    # The production settings docs/postgresql.md recommends, as shipped.
+    shutil.copy(PRODUCTION_SETTINGS, f"{base}/data/embargo.conf")
+    with open(f"{base}/data/postgresql.conf", "a") as conf:
+        conf.write("\ninclude 'embargo.conf'\n")
+    if user:
+        subprocess.run(["chown", "-R", user, f"{base}/data"], check=True)
     run(f"{bin_dir}/pg_ctl", "-D", f"{base}/data", "-l", f"{base}/log", "-w", "start", "-o",
         f"-c listen_addresses='' -k {base}/sock -p 5432")
     run(f"{bin_dir}/createdb", "-h", f"{base}/sock", "-U", "embargo", "bench")
     stop = lambda: run(f"{bin_dir}/pg_ctl", "-D", f"{base}/data", "-m", "fast", "stop")
     return f"postgres://embargo@localhost:5432/bench?host={base}/sock", stop
+
+
+def commit():
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def postgres_version():
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bins:
+        return ""
+    out = subprocess.run([f"{bins[-1]}/postgres", "--version"], capture_output=True, text=True).stdout
+    return out.split()[2] if out else ""
 
 
 def embargo_run(binary, tmp, messages, database_url=None):
@@ -262,15 +284,24 @@ def main():
         os.sync()
         time.sleep(1)
 
+    loads = []
+
+    def load():
+        # The machine's 1-minute load average as a run starts (other work on the same cores).
+        loads.append(os.getloadavg()[0])
+
     def one_round(messages, results):
         settle()
         if "postfix" in targets:
+            load()
             results["postfix"].append(postfix_run(tempfile.mkdtemp(dir=tmp), messages))
             settle()
         if "sqlite" in targets:
+            load()
             results["sqlite"].append(embargo_run(binary, tmp, messages))
             settle()
         if pg_url:
+            load()
             results["postgres"].append(embargo_run(binary, tmp, messages, pg_url))
 
     burst = {"postfix": [], "sqlite": [], "postgres": []}
@@ -286,8 +317,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     body = f"""
-`python3 bench/smtp_intake.py --messages {args.messages} --runs {args.runs} --sustained {args.sustained}` on {time.strftime('%Y-%m-%d')}.
-Machine: {machine()}.
+`python3 bench/smtp_intake.py --messages {args.messages} --runs {args.runs} --sustained {args.sustained}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
+at commit {commit()}{f" (binary {args.binary})" if args.binary else ""}.
+Machine: {machine()}. 1-minute load as each run started: {min(loads):.1f} to {max(loads):.1f}.
 Load: `smtp-source -s 16 -l 2048` (16 concurrent sessions, 2 KB messages) against each target in
 turn, on loopback. Embargo answers 250 only after the message is committed durably (SQLite WAL
 with `synchronous=FULL`; PostgreSQL commit); concurrent sessions are committed together (group
@@ -295,8 +327,9 @@ commit, one statement per table per batch). The same process acknowledges every 
 mail (written to the outbox Maildir, fsynced) and indexes it, in batched background jobs that
 let intake go first for at most 2 s at a time. "All delivered / acknowledged" is the time from
 the start of the load until the last message is in Postfix's Maildir, or the last
-acknowledgement is in Embargo's outbox. PostgreSQL runs with `initdb`'s defaults
-(`shared_buffers` 128 MB), on the same two cores.
+acknowledgement is in Embargo's outbox. PostgreSQL {postgres_version()} runs with the production settings of
+`packaging/postgresql/embargo.conf` (docs/postgresql.md: `shared_buffers` 2 GB, `max_wal_size` 8 GB,
+`synchronous_commit` on), on the same two cores.
 
 A burst of {args.messages} messages, {args.runs} runs (medians; p99 is the worst run's histogram bound):
 

@@ -165,9 +165,11 @@ async fn indexes(db: &TestDb, table: &str) -> BTreeMap<String, Vec<String>> {
         .await
         .unwrap();
         for row in rows {
-            // `CREATE INDEX name ON schema.table USING btree (a, b)`
+            // `CREATE INDEX name ON schema.table USING btree (a, b)`, with ` WHERE (...)` after
+            // it for a partial index.
             let definition: String = row.get("definition");
-            let inner = definition.rsplit_once('(').map(|(_, rest)| rest.trim_end_matches(')')).unwrap_or_default();
+            let columns = definition.split(" WHERE ").next().unwrap_or_default();
+            let inner = columns.rsplit_once('(').map(|(_, rest)| rest.trim_end_matches(')')).unwrap_or_default();
             let columns = inner.split(',').map(|c| c.trim().to_owned()).collect();
             out.insert(row.get("index_name"), columns);
         }
@@ -298,6 +300,127 @@ async fn signatures_from_before_0018_are_version_1_and_stale() {
         let mut tx = store.snapshot().await.unwrap();
         let stale = embargo_store::reports::similarity_stale(&mut tx, 2, 10).await.unwrap();
         assert_eq!(stale, [embargo_domain::ReportId(ids[0])], "{}", db.backend);
+        tx.rollback().await.unwrap();
+    }
+}
+
+/// Migration 0023 (issue 17, ADR 36): on a database from before it, the near-duplicate bands
+/// stay and are found, a report's bands are replaced by re-indexing it (now a plain insert,
+/// the table rebuilt without its foreign key on SQLite), and the lookups of reports by
+/// assignee, duplicate and split still go through their indexes, which now hold only the
+/// reports that have one; both backends.
+#[tokio::test]
+async fn bands_and_report_lookups_from_before_0023_keep_working() {
+    use embargo_domain::{ReferenceId, ReportId};
+    use embargo_store::reports;
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+    for db in embargo_test_support::both_backends() {
+        let keys = Arc::new(Keyring::generate());
+        drop(Store::connect(&db.url, keys.clone()).await.unwrap());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let migrator = if db.backend == "sqlite" { &SQLITE } else { &POSTGRES };
+        migrator.run_to(22, &pool).await.unwrap();
+        let reporter: i64 = sqlx::query_scalar(
+            "INSERT INTO reporters (email_index, email_enc, created_at) VALUES ('e', $1, 0) RETURNING id",
+        )
+        .bind(vec![0_u8])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for n in 1..=3_i64 {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO reports (reference, ref_year, ref_number, state, channel, reporter_id, title_enc, \
+                 body_enc, reply_token, status_token_hash, status_token_enc, created_at, updated_at) \
+                 VALUES ($1, 2026, $2, 'new', 'web', $3, $4, $4, $1, $1, $4, 0, 0) RETURNING id",
+            )
+            .bind(format!("EMB-2026-{n}"))
+            .bind(n)
+            .bind(reporter)
+            .bind(vec![0_u8])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        // Report 3 was split from report 1 and closed as its duplicate.
+        sqlx::query("UPDATE reports SET split_from = $1, duplicate_of = $1 WHERE id = $2")
+            .bind(ids[0])
+            .bind(ids[2])
+            .execute(&pool)
+            .await
+            .unwrap();
+        for band in ["00000000000000aa", "00000000000000bb"] {
+            sqlx::query("INSERT INTO report_bands (band, report_id) VALUES ($1, $2)")
+                .bind(band)
+                .bind(ids[0])
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        migrator.run(&pool).await.unwrap();
+        let bands: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_bands").fetch_one(&pool).await.unwrap();
+        assert_eq!(bands, 2, "{}: the bands stored before 0023 are kept", db.backend);
+
+        // The lookups by split, duplicate and assignee use their (now partial) indexes.
+        let mut conn = pool.acquire().await.unwrap();
+        let explain = if db.backend == "sqlite" {
+            "EXPLAIN QUERY PLAN"
+        } else {
+            sqlx::Executor::execute(&mut *conn, "SET enable_seqscan = off").await.unwrap();
+            "EXPLAIN"
+        };
+        for (column, index) in [
+            ("split_from", "reports_split_from"),
+            ("duplicate_of", "reports_duplicate_of"),
+            ("assignee_id", "reports_assignee"),
+        ] {
+            let plan: Vec<String> =
+                sqlx::query(sqlx::AssertSqlSafe(format!("{explain} SELECT id FROM reports WHERE {column} = $1")))
+                    .bind(ids[0])
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get::<String, _>(if db.backend == "sqlite" { "detail" } else { "QUERY PLAN" }))
+                    .collect();
+            assert!(plan.iter().any(|line| line.contains(index)), "{}: {column} lookup: {plan:?}", db.backend);
+        }
+        drop(conn);
+        let split: Vec<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE split_from = $1")
+            .bind(ids[0])
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(split, [ids[2]], "{}", db.backend);
+        pool.close().await;
+
+        // Re-indexing replaces a report's bands; reports sharing one are candidates.
+        let store = Store::connect(&db.url, keys.clone()).await.unwrap();
+        let reference = |n: i64| -> ReferenceId { format!("EMB-2026-{n}").parse().unwrap() };
+        let rows = |n: usize, bands: &[&str]| {
+            let bands: Vec<String> = bands.iter().map(|b| (*b).to_owned()).collect();
+            reports::prepare_index(&keys, ReportId(ids[n]), &[], Some((&reference(n as i64 + 1), &[7_u8; 16], &bands)))
+        };
+        for _ in 0..2 {
+            let mut tx = store.begin().await.unwrap();
+            // The same report twice in one batch, and again in the next: no band is stored twice.
+            let batch = [
+                rows(0, &["00000000000000aa", "00000000000000bb"]),
+                rows(1, &["00000000000000bb", "00000000000000cc"]),
+                rows(1, &["00000000000000bb", "00000000000000cc"]),
+            ];
+            reports::write_index(&mut tx, &batch).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let mut tx = store.snapshot().await.unwrap();
+        let (candidates, work) = reports::similarity_candidates(&mut tx, ReportId(ids[1]), 4, 5).await.unwrap();
+        assert_eq!(work.own_bands, 2, "{}", db.backend);
+        let found: Vec<ReportId> = candidates.iter().map(|c| c.id).collect();
+        assert_eq!(found, [ReportId(ids[0])], "{}", db.backend);
+        assert_eq!(candidates[0].signature, [7_u8; 16], "{}", db.backend);
         tx.rollback().await.unwrap();
     }
 }
