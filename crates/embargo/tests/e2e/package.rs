@@ -100,6 +100,9 @@ fn the_debian_package_installs_and_its_service_starts() {
     assert_eq!(mode_owner("usr/bin/embargo"), ("-rwxr-xr-x".into(), "0/0".into()));
     assert_eq!(mode_owner("etc/embargo/embargo.toml"), ("-rw-r-----".into(), "0/0".into()));
     assert_eq!(mode_owner("usr/share/doc/embargo/upgrading.md").0, "-rw-r--r--");
+    // The production PostgreSQL settings, to include from postgresql.conf (docs/postgresql.md).
+    assert_eq!(mode_owner("usr/share/doc/embargo/postgresql/embargo.conf").0, "-rw-r--r--");
+    assert_eq!(mode_owner("usr/share/doc/embargo/postgresql.md").0, "-rw-r--r--");
     let unit = ["lib/systemd/system/embargo.service", "usr/lib/systemd/system/embargo.service"]
         .into_iter()
         .find(|p| contents.lines().any(|l| l.ends_with(&format!(" ./{p}"))))
