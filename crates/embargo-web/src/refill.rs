@@ -276,15 +276,7 @@ fn tags(html: &str) -> Vec<Tag> {
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
+        render::push_escaped(&mut out, c);
     }
     out
 }

@@ -226,6 +226,11 @@ fn push_char(out: &mut String, c: char) {
         out.push_str("</span>");
         return;
     }
+    push_escaped(out, c);
+}
+
+/// One character escaped for HTML text or an attribute value (quotes and CR as references).
+pub(crate) fn push_escaped(out: &mut String, c: char) {
     match c {
         '&' => out.push_str("&amp;"),
         '<' => out.push_str("&lt;"),
