@@ -172,6 +172,18 @@ pub(crate) async fn enqueue<J: Job>(tx: &mut Tx, app: &App, job: &J) -> Result<O
     enqueue_at(tx, app, job, app.now()).await
 }
 
+/// Starts a job that works through stale rows in batches (each batch enqueues the next)
+/// when `first`, looked up by the caller in a snapshot so that the writer is taken only
+/// when there is something to do, says there is work; `what` is logged then.
+pub(crate) async fn start_batches<J: Job>(app: &App, first: Option<J>, what: &str) -> Result<(), AppError> {
+    let Some(first) = first else { return Ok(()) };
+    tracing::info!(kind = J::KIND, "{what}");
+    let mut tx = app.store.begin().await?;
+    enqueue(&mut tx, app, &first).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// [`enqueue`], due at `run_at`.
 pub(crate) async fn enqueue_at<J: Job>(
     tx: &mut Tx,

@@ -383,12 +383,6 @@ impl Job for SimilarityReindex {
         let mut snapshot = app.store.snapshot().await?;
         let first = Self::next(&mut snapshot).await?;
         snapshot.rollback().await?;
-        if let Some(first) = first {
-            tracing::info!(kind = Self::KIND, "near-duplicate signatures of an older version: re-indexing them");
-            let mut tx = app.store.begin().await?;
-            jobs::enqueue(&mut tx, app, &first).await?;
-            tx.commit().await?;
-        }
-        Ok(())
+        jobs::start_batches(app, first, "near-duplicate signatures of an older version: re-indexing them").await
     }
 }

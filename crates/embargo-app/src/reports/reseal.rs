@@ -65,12 +65,6 @@ impl Job for AttachmentReseal {
         let mut snapshot = app.store.snapshot().await?;
         let first = Self::next(&mut snapshot).await?;
         snapshot.rollback().await?;
-        if let Some(first) = first {
-            tracing::info!(kind = Self::KIND, "attachments sealed by an older version: re-sealing them to their row");
-            let mut tx = app.store.begin().await?;
-            jobs::enqueue(&mut tx, app, &first).await?;
-            tx.commit().await?;
-        }
-        Ok(())
+        jobs::start_batches(app, first, "attachments sealed by an older version: re-sealing them to their row").await
     }
 }

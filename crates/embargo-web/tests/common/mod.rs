@@ -3,6 +3,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod driver;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -16,32 +16,8 @@ use embargo_test_support::thirtyfour::prelude::*;
 use embargo_test_support::{Browser, both_backends, http_request};
 use serde_json::{Value, json};
 
+use crate::common::driver::{click, fill, submit};
 use crate::common::*;
-
-async fn fill(driver: &WebDriver, id: &str, text: &str) {
-    let element = driver.find(By::Id(id)).await.unwrap_or_else(|_| panic!("no #{id}"));
-    element.clear().await.unwrap();
-    element.send_keys(text).await.unwrap();
-}
-
-async fn click(driver: &WebDriver, css: &str) {
-    let element = driver.find(By::Css(css)).await.unwrap_or_else(|_| panic!("no {css}"));
-    element.scroll_into_view().await.unwrap();
-    element.click().await.unwrap();
-}
-
-/// Clicks a submit button and waits until the browser has left the page.
-async fn submit(driver: &WebDriver, css: &str) {
-    let old = driver.find(By::Tag("html")).await.unwrap();
-    click(driver, css).await;
-    for _ in 0..400 {
-        if !old.is_present().await.unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("clicking {css} did not leave {}", driver.current_url().await.unwrap());
-}
 
 /// Waits until the page's address contains `part`, or the status line of `block` says
 /// something (then panics with it).

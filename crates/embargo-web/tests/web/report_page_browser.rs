@@ -21,6 +21,7 @@ use embargo_test_support::both_backends;
 use embargo_test_support::browser::Browser;
 use embargo_test_support::thirtyfour::prelude::*;
 
+use crate::common::driver::{fill, submit, text_of};
 use crate::common::*;
 
 fn screenshots() -> PathBuf {
@@ -83,35 +84,10 @@ async fn in_view(driver: &WebDriver, css: &str, what: &str) {
     );
 }
 
-async fn fill(driver: &WebDriver, id: &str, text: &str) {
-    let element = driver.find(By::Id(id)).await.unwrap_or_else(|_| panic!("no #{id}"));
-    element.clear().await.unwrap();
-    element.send_keys(text).await.unwrap();
-}
-
 async fn choose(driver: &WebDriver, select: &str, value: &str) {
     let option = driver.find(By::Css(format!("#{select} option[value='{value}']"))).await.unwrap();
     option.scroll_into_view().await.unwrap();
     option.click().await.unwrap();
-}
-
-/// Clicks a submit button and waits until the browser has left the page.
-async fn submit(driver: &WebDriver, css: &str) {
-    let old = driver.find(By::Tag("html")).await.unwrap();
-    let button = driver.find(By::Css(css)).await.unwrap_or_else(|_| panic!("no {css}"));
-    button.scroll_into_view().await.unwrap();
-    button.click().await.unwrap();
-    for _ in 0..400 {
-        if !old.is_present().await.unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("clicking {css} did not leave {}", driver.current_url().await.unwrap());
-}
-
-async fn text_of(driver: &WebDriver, css: &str) -> String {
-    driver.find(By::Css(css)).await.unwrap_or_else(|_| panic!("no {css}")).text().await.unwrap_or_default()
 }
 
 async fn attr(driver: &WebDriver, css: &str, name: &str) -> Option<String> {

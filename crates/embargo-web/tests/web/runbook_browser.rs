@@ -16,6 +16,7 @@ use embargo_test_support::both_backends;
 use embargo_test_support::thirtyfour::prelude::*;
 
 use super::runbook::{HOSTILE, LIST, ready_report};
+use crate::common::driver::{click, fill, submit, text_of};
 use crate::common::*;
 
 fn screenshots() -> PathBuf {
@@ -25,35 +26,6 @@ fn screenshots() -> PathBuf {
 async fn axe_clean(browser: &Browser, page: &str) {
     let serious = browser.axe_serious().await;
     assert!(serious.is_empty(), "axe-core finds serious problems on {page}: {serious:?}");
-}
-
-async fn fill(driver: &WebDriver, id: &str, text: &str) {
-    let element = driver.find(By::Id(id)).await.unwrap_or_else(|_| panic!("no #{id}"));
-    element.clear().await.unwrap();
-    element.send_keys(text).await.unwrap();
-}
-
-async fn click(driver: &WebDriver, css: &str) {
-    let element = driver.find(By::Css(css)).await.unwrap_or_else(|_| panic!("no {css}"));
-    element.scroll_into_view().await.unwrap();
-    element.click().await.unwrap();
-}
-
-/// Clicks a submit button and waits until the browser has left the page.
-async fn submit(driver: &WebDriver, css: &str) {
-    let old = driver.find(By::Tag("html")).await.unwrap();
-    click(driver, css).await;
-    for _ in 0..400 {
-        if !old.is_present().await.unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("clicking {css} did not leave {}", driver.current_url().await.unwrap());
-}
-
-async fn text_of(driver: &WebDriver, css: &str) -> String {
-    driver.find(By::Css(css)).await.unwrap().text().await.unwrap_or_default()
 }
 
 /// Signs in through the pages: password, then TOTP set up with the shown secret.
