@@ -55,6 +55,10 @@ pub struct App {
     pub(crate) reads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// The OpenID provider, once discovered, with when (see `oidc::provider`).
     pub(crate) oidc: Arc<tokio::sync::Mutex<Option<DiscoveredProvider>>>,
+    /// Near-duplicate suggestions as scored, per report, with the generation of the index
+    /// they were scored at; each use checks the generation in its snapshot first (see
+    /// `reports::index::similar_in`, ADR 37).
+    pub(crate) similar: Arc<std::sync::Mutex<crate::reports::SimilarCache>>,
 }
 
 /// The OpenID provider as discovered, and when it was.
@@ -292,6 +296,7 @@ impl App {
                 read_activity: Arc::default(),
                 reads_in_flight: Arc::default(),
                 oidc: Arc::default(),
+                similar: Arc::default(),
             },
             Opened { key: source, created: !initialised },
         ))

@@ -599,6 +599,57 @@ async fn near_duplicate_work_is_bounded_however_many_reports_look_alike() {
     }
 }
 
+/// Suggestions once scored are kept and shown again without reading the band index or any
+/// signature, and they are exactly what scoring anew gives: a report indexed later, a
+/// duplicate link made or undone, each shows at once (ADR 37); both backends.
+#[tokio::test]
+async fn kept_suggestions_follow_new_reports_and_duplicate_links() {
+    use embargo_domain::Target;
+    for db in both_backends() {
+        let it = instance(db).await;
+        let app = &it.app;
+        let local = Actor::LocalAdmin { os_user: "root".into() };
+        let worker = jobs::Worker::new(app.clone());
+        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
+                    network attacker can downgrade the connection and read the session cookie.";
+        let submit = async |i: usize| {
+            let submission = embargo_app::reports::Submission::new(
+                embargo_app::reports::Channel::Web,
+                &format!("scanner{i}@example.net"),
+                "Missing HSTS header",
+                text,
+            );
+            let reference = reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference;
+            while worker.run_once().await.unwrap() {}
+            reference
+        };
+        let first = submit(0).await;
+        let second = submit(1).await;
+        let shown = |s: &[reports::Similar]| s.iter().map(|s| s.reference.to_string()).collect::<Vec<_>>();
+        let (a, work) = reports::similar_counted(app, &local, &first).await.unwrap();
+        assert_eq!(shown(&a), [second.to_string()], "{}", it.db.backend);
+        assert!(work.band_rows > 0 && work.signatures == 1, "scored: {work:?}");
+        let (b, work) = reports::similar_counted(app, &local, &first).await.unwrap();
+        assert_eq!(shown(&b), shown(&a));
+        assert_eq!(work, embargo_store::reports::CandidateWork::default(), "{}: kept, nothing read", it.db.backend);
+
+        // A third report, indexed: suggested at once.
+        let third = submit(2).await;
+        let (c, work) = reports::similar_counted(app, &local, &first).await.unwrap();
+        assert_eq!(shown(&c), [second.to_string(), third.to_string()], "{}", it.db.backend);
+        assert_eq!(work.signatures, 2, "{}: scored again", it.db.backend);
+        reports::similar_counted(app, &local, &first).await.unwrap();
+
+        // The second closed as a duplicate of the first: no longer suggested; reopened: again.
+        reports::transition(app, &local, &second, Target::duplicate_of(first.clone())).await.unwrap();
+        let (d, _) = reports::similar_counted(app, &local, &first).await.unwrap();
+        assert_eq!(shown(&d), [third.to_string()], "{}", it.db.backend);
+        reports::transition(app, &local, &second, "triaging".parse().unwrap()).await.unwrap();
+        let (e, _) = reports::similar_counted(app, &local, &first).await.unwrap();
+        assert_eq!(shown(&e), [second.to_string(), third.to_string()], "{}", it.db.backend);
+    }
+}
+
 /// A report page is read in one snapshot and recorded in one commit, whatever it shows
 /// (ADR 32): the report, its trail, links, history, near-duplicate suggestions, team and
 /// products; the same as each read alone, under the same need-to-know. The inbox likewise,

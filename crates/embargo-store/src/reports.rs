@@ -366,6 +366,12 @@ pub async fn record_transition(tx: &mut Tx, report: ReportId, transition: &Trans
             transition.from.code()
         )));
     }
+    // Reports linked as duplicates are not suggested to each other: suggestions computed
+    // before the link was made or undone are out of date.
+    let duplicate = |state: &ReportState| matches!(state, ReportState::Closed(CloseReason::Duplicate { .. }));
+    if duplicate(&transition.from) || duplicate(&transition.to) {
+        crate::meta::increment(tx, SIMILARITY_GENERATION).await?;
+    }
     sqlx::query(
         "INSERT INTO report_transitions (report_id, from_state, to_state, close_reason, \
          duplicate_of, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -575,6 +581,7 @@ pub async fn write_index(tx: &mut Tx, rows: &[IndexRows]) -> Result<(), StoreErr
         update = update.bind(row.report.0);
     }
     update.execute(tx.conn()).await?;
+    crate::meta::increment(tx, SIMILARITY_GENERATION).await?;
     let sql = format!("DELETE FROM report_bands WHERE report_id IN ({})", crate::placeholder_list(1, signed.len()));
     let mut delete = crate::bulk(sql);
     for row in &signed {
@@ -991,15 +998,37 @@ fn similarity_aad(reference: &ReferenceId) -> String {
 
 /// A report's near-duplicate signature, opened, once it was indexed.
 pub async fn similarity(tx: &mut Tx, report: ReportId) -> Result<Option<Vec<u8>>, StoreError> {
-    let row = sqlx::query("SELECT reference, similarity_enc FROM reports WHERE id = $1")
-        .bind(report.0)
-        .fetch_optional(tx.conn())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+    Ok(similarity_and_generation(tx, report).await?.0)
+}
+
+/// The `instance_meta` counter of what near-duplicate suggestions are computed from (see
+/// [`similarity_and_generation`]).
+const SIMILARITY_GENERATION: &str = "similarity.generation";
+
+/// A report's near-duplicate signature, opened, once it was indexed, and the generation of
+/// everything suggestions are computed from, in one statement: the generation grows with
+/// every write of signatures and bands ([`write_index`]) and every change of a report's
+/// `duplicate_of` ([`record_transition`]), in their transactions. While it stays the same,
+/// [`similarity_candidates`] and the signatures it reads give the same answer, so a caller
+/// may keep what it computed from them (ADR 37).
+pub async fn similarity_and_generation(tx: &mut Tx, report: ReportId) -> Result<(Option<Vec<u8>>, i64), StoreError> {
+    let row = sqlx::query(
+        "SELECT reference, similarity_enc, (SELECT value FROM instance_meta WHERE key = $2) AS generation \
+         FROM reports WHERE id = $1",
+    )
+    .bind(report.0)
+    .bind(SIMILARITY_GENERATION)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else { return Ok((None, 0)) };
     let reference = reference_of(&row)?;
+    let generation = match row.try_get::<Option<String>, _>("generation")? {
+        Some(text) => text.parse().map_err(|_| StoreError::Corrupt(format!("{SIMILARITY_GENERATION} {text:?}")))?,
+        None => 0,
+    };
     match row.try_get::<Option<Vec<u8>>, _>("similarity_enc")? {
-        Some(sealed) => Ok(Some(tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?)),
-        None => Ok(None),
+        Some(sealed) => Ok((Some(tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?), generation)),
+        None => Ok((None, generation)),
     }
 }
 
@@ -1078,32 +1107,52 @@ pub async fn similarity_candidates(
         return Ok((Vec::new(), work));
     }
     // Per band, the nearest reports on either side of this one in arrival order (ids grow
-    // with arrival), each row with the band's position. The statement's text depends only on
-    // the number of bands.
-    let (own, cap) = (bands.len() + 1, bands.len() + 2);
-    let sql = (1..=bands.len())
-        .map(|band| {
-            format!(
-                "SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands WHERE band = ${band} \
-                 AND report_id < ${own} ORDER BY report_id DESC LIMIT ${cap}) AS before{band} \
-                 UNION ALL SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands \
-                 WHERE band = ${band} AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
+    // with arrival), each row with the band's position (1-based, in `bands`' order). The up
+    // to 64 × 8 rows come back as one text (`band:id,band:id,...`): one row to hand over
+    // instead of hundreds, which through sqlx cost more than the scans (ADR 32).
+    let joined: Option<String> = match tx.backend() {
+        // One small statement: the bands are a lateral list, each read by two index range
+        // scans. PostgreSQL planned the union form below anew on each execution (128
+        // branches: about 20 ms of planning per page, measured with `perf`).
+        crate::Backend::Postgres => {
+            sqlx::query_scalar(
+                "SELECT string_agg(b.position || ':' || near.report_id, ',') \
+                 FROM unnest(string_to_array($1, ',')) WITH ORDINALITY AS b(band, position) \
+                 CROSS JOIN LATERAL ((SELECT report_id FROM report_bands WHERE band = b.band AND report_id < $2 \
+                 ORDER BY report_id DESC LIMIT $3) UNION ALL (SELECT report_id FROM report_bands \
+                 WHERE band = b.band AND report_id > $2 ORDER BY report_id LIMIT $3)) AS near",
             )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    // The up to 64 × 8 rows come back as one text (`band:id,band:id,...`): one row to hand
-    // over instead of hundreds, which through sqlx cost more than the scans (ADR 32).
-    let concat = match tx.backend() {
-        crate::Backend::Sqlite => "group_concat(band || ':' || report_id, ',')",
-        crate::Backend::Postgres => "string_agg(band || ':' || report_id, ',')",
+            .bind(bands.join(","))
+            .bind(report.0)
+            .bind(per_band)
+            .fetch_one(tx.conn())
+            .await?
+        }
+        // SQLite has no lateral join: one union branch per band and side. The statement's
+        // text depends only on the number of bands, so it stays prepared (and is not
+        // prepared again on each execution: the planner does not look at bound values,
+        // `SQLITE_ENABLE_QPSG` in `.cargo/config.toml`).
+        crate::Backend::Sqlite => {
+            let (own, cap) = (bands.len() + 1, bands.len() + 2);
+            let sql = (1..=bands.len())
+                .map(|band| {
+                    format!(
+                        "SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands \
+                         WHERE band = ${band} AND report_id < ${own} ORDER BY report_id DESC LIMIT ${cap}) AS before{band} \
+                         UNION ALL SELECT CAST({band} AS BIGINT) AS band, report_id FROM (SELECT report_id FROM report_bands \
+                         WHERE band = ${band} AND report_id > ${own} ORDER BY report_id LIMIT ${cap}) AS after{band}"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let sql = format!("SELECT group_concat(band || ':' || report_id, ',') FROM ({sql}) AS near");
+            let mut query = crate::bulk(sql);
+            for band in &bands {
+                query = query.bind(band.clone());
+            }
+            query.bind(report.0).bind(per_band).fetch_one(tx.conn()).await?.try_get(0)?
+        }
     };
-    let sql = format!("SELECT {concat} FROM ({sql}) AS near");
-    let mut query = crate::bulk(sql);
-    for band in &bands {
-        query = query.bind(band.clone());
-    }
-    let joined: Option<String> = query.bind(report.0).bind(per_band).fetch_one(tx.conn()).await?.try_get(0)?;
     let rows: Vec<(i64, i64)> = joined
         .as_deref()
         .unwrap_or_default()

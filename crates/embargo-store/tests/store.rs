@@ -880,6 +880,23 @@ async fn similarity_candidates_read_a_bounded_number_of_rows_however_many_look_a
     }
 }
 
+/// SQLite is built with the query planner stability guarantee (`.cargo/config.toml`, ADR
+/// 37): without it, every statement whose plan looked at a bound value (a `LIMIT $n`, a
+/// `LIKE $n`, a partial index's condition) was parsed and planned again at each execution,
+/// although sqlx keeps it prepared. With it, the lookups that ADR 36 made partial still use
+/// their indexes (`bands_and_report_lookups_from_before_0023_keep_working`).
+#[tokio::test]
+async fn sqlite_plans_do_not_depend_on_bound_values() {
+    let db = both_backends().into_iter().find(|db| db.backend == "sqlite").expect("SQLite always runs");
+    let store = open(&db).await;
+    drop(store);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let used: i64 =
+        sqlx::query_scalar("SELECT sqlite_compileoption_used('ENABLE_QPSG')").fetch_one(&pool).await.unwrap();
+    assert_eq!(used, 1, "SQLite was built without SQLITE_ENABLE_QPSG (LIBSQLITE3_FLAGS in .cargo/config.toml)");
+    pool.close().await;
+}
 /// On SQLite this process's writers share one connection: an urgent writer (mail intake)
 /// goes before background writers that were waiting longer. PostgreSQL has no such queue:
 /// both start while the first is still open.

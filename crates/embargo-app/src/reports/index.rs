@@ -138,7 +138,8 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
 }
 
 /// [`similar`], and what finding the suggestions read: at most [`SIMILAR_PER_BAND`] × 2
-/// band rows per band and [`SIMILAR_CANDIDATES`] signatures, whatever the corpus.
+/// band rows per band and [`SIMILAR_CANDIDATES`] signatures, whatever the corpus, and
+/// nothing when the suggestions scored before still hold (see [`SimilarCache`]).
 pub async fn similar_counted(
     app: &App,
     actor: &Actor,
@@ -147,7 +148,7 @@ pub async fn similar_counted(
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let (shown, work) = similar_in(&mut tx, actor, &report).await?;
+    let (shown, work) = similar_in(&mut tx, app, actor, &report).await?;
     tx.rollback().await?;
     let reads = similar_reads(&shown);
     audit::record_reads(
@@ -170,51 +171,86 @@ pub(super) fn similar_reads(shown: &[Similar]) -> Vec<(String, String)> {
     shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect()
 }
 
+/// Suggestions as scored for one report (before the need-to-know check, which is the
+/// reader's), kept while the index they were computed from stays the same.
+#[derive(Debug, Clone)]
+struct Scored {
+    /// [`sr::similarity_and_generation`]'s generation when they were scored.
+    generation: i64,
+    /// Candidates at or above the threshold, best first.
+    ranked: Vec<(f64, ReportId)>,
+    /// What scoring them read.
+    work: sr::CandidateWork,
+}
+
+/// Suggestions as last scored, per report (see [`similar_in`]). Scoring reads up to 512
+/// band rows and 64 signatures and compares them; kept, a report page reads one counter
+/// instead, until a report is indexed or a duplicate link changes anywhere.
+#[derive(Debug, Default)]
+pub struct SimilarCache {
+    generation: i64,
+    reports: std::collections::HashMap<ReportId, Scored>,
+}
+
+/// At most this many reports' suggestions are kept (about 1 KB each).
+const SIMILAR_KEPT: usize = 4096;
+
+impl SimilarCache {
+    fn get(&self, report: ReportId, generation: i64) -> Option<Scored> {
+        self.reports.get(&report).filter(|scored| scored.generation == generation).cloned()
+    }
+
+    fn put(&mut self, report: ReportId, scored: Scored) {
+        // What was scored at another generation is out of date (or this one is): keep the
+        // newest only.
+        if scored.generation < self.generation {
+            return;
+        }
+        if scored.generation > self.generation || self.reports.len() >= SIMILAR_KEPT {
+            self.reports.clear();
+            self.generation = scored.generation;
+        }
+        self.reports.insert(report, scored);
+    }
+}
+
 /// [`similar_counted`] for a report the actor may read, in the caller's snapshot; the
-/// caller records the reads ([`similar_reads`]).
+/// caller records the reads ([`similar_reads`]). The scoring is kept ([`SimilarCache`]) and
+/// used again while the snapshot's index generation is the one it was scored at, so that it
+/// is exactly what scoring anew would give; the need-to-know check is made on every call.
 pub(super) async fn similar_in(
     tx: &mut Tx,
+    app: &App,
     actor: &Actor,
     report: &ReportRecord,
 ) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
-    let own = match sr::similarity(tx, report.id).await? {
-        Some(bytes) => similarity::Signature::from_bytes(&bytes).ok(),
-        None => None,
-    };
-    let Some(own) = own else {
+    let (own, generation) = sr::similarity_and_generation(tx, report.id).await?;
+    let Some(own) = own.and_then(|bytes| similarity::Signature::from_bytes(&bytes).ok()) else {
         // Not indexed yet (or by an older signature version, until `report.similarity_reindex`
         // has re-indexed it): nothing to compare.
         return Ok((Vec::new(), sr::CandidateWork::default()));
     };
-    let (candidates, work) = sr::similarity_candidates(tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
-    metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
-    // Scored together: the IDF of each term comes from this report and its candidates (ADR 27).
-    let parsed: Vec<(sr::Candidate, similarity::Signature)> = candidates
-        .into_iter()
-        .filter_map(|candidate| {
-            let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
-            Some((candidate, theirs))
-        })
-        .collect();
-    let theirs: Vec<&similarity::Signature> = parsed.iter().map(|(_, signature)| signature).collect();
-    let scores = similarity::scores(&own, &theirs);
-    let mut scored: Vec<(f64, sr::Candidate)> = parsed
-        .into_iter()
-        .zip(scores)
-        .filter(|(_, score)| *score >= similarity::SUGGEST_THRESHOLD)
-        .map(|((candidate, _), score)| (score, candidate))
-        .collect();
-    scored.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.id.0.cmp(&y.id.0)));
+    let cached = app.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(report.id, generation);
+    let (scored, work) = match cached {
+        // Kept: nothing of the band index or the signatures is read.
+        Some(scored) => (scored, sr::CandidateWork::default()),
+        None => {
+            let scored = score(tx, report, &own, generation).await?;
+            app.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(report.id, scored.clone());
+            let work = scored.work;
+            (scored, work)
+        }
+    };
     let mut allowed = Vec::new();
-    for (score, candidate) in scored {
+    for (score, id) in scored.ranked {
         if allowed.len() == SIMILAR_SHOWN {
             break;
         }
         // Need-to-know: the check comes before anything about the candidate is read.
-        if authz::require(tx, actor, Permission::ReadReport.on(candidate.id)).await.is_err() {
+        if authz::require(tx, actor, Permission::ReadReport.on(id)).await.is_err() {
             continue;
         }
-        allowed.push((score, candidate.id));
+        allowed.push((score, id));
     }
     // The suggestions shown are read in one statement, best first.
     let mut records = sr::get_many(tx, &allowed.iter().map(|(_, id)| *id).collect::<Vec<_>>()).await?;
@@ -230,6 +266,35 @@ pub(super) async fn similar_in(
         })
         .collect();
     Ok((shown, work))
+}
+
+/// Scores a report's candidates: those at or above the threshold, best first.
+async fn score(
+    tx: &mut Tx,
+    report: &ReportRecord,
+    own: &similarity::Signature,
+    generation: i64,
+) -> Result<Scored, AppError> {
+    let (candidates, work) = sr::similarity_candidates(tx, report.id, SIMILAR_PER_BAND, SIMILAR_CANDIDATES).await?;
+    metrics::histogram!("embargo_similarity_band_rows").record(work.band_rows as f64);
+    // Scored together: the IDF of each term comes from this report and its candidates (ADR 27).
+    let parsed: Vec<(sr::Candidate, similarity::Signature)> = candidates
+        .into_iter()
+        .filter_map(|candidate| {
+            let theirs = similarity::Signature::from_bytes(&candidate.signature).ok()?;
+            Some((candidate, theirs))
+        })
+        .collect();
+    let theirs: Vec<&similarity::Signature> = parsed.iter().map(|(_, signature)| signature).collect();
+    let scores = similarity::scores(own, &theirs);
+    let mut ranked: Vec<(f64, ReportId)> = parsed
+        .into_iter()
+        .zip(scores)
+        .filter(|(_, score)| *score >= similarity::SUGGEST_THRESHOLD)
+        .map(|((candidate, _), score)| (score, candidate.id))
+        .collect();
+    ranked.sort_by(|(a, x), (b, y)| b.total_cmp(a).then(x.0.cmp(&y.0)));
+    Ok(Scored { generation, ranked, work })
 }
 
 /// The `report.index` job: indexes a new report or an inbound message (the blind search

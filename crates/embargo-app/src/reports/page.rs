@@ -70,7 +70,7 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     };
     let splits = split_links_in(&mut tx, actor, &report).await?;
     let history = reporter_history_in(&mut tx, actor, &report).await?;
-    let (similar, _) = similar_in(&mut tx, actor, &report).await?;
+    let (similar, _) = similar_in(&mut tx, app, actor, &report).await?;
     let members = match authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await {
         Ok(()) => super::report_members_in(&mut tx, actor, report.id).await?,
         Err(_) => Vec::new(),

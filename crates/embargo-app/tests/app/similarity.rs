@@ -110,8 +110,18 @@ async fn reports_indexed_by_an_older_method_are_re_indexed_once_a_worker_starts(
         assert_eq!(suggested(&refs[1]).await, [refs[0].clone()], "{}", it.db.backend);
 
         // As migration 0018 leaves an instance indexed by version 1 (its bands are of the
-        // old method, which the new one never matches).
-        sql(&it.db.url, &["DELETE FROM report_bands", "UPDATE reports SET similarity_version = 1"]).await;
+        // old method, which the new one never matches). A migration runs before the upgraded
+        // process starts, with no suggestions kept (ADR 37); this process stands in for it, so
+        // the similarity generation moves as well.
+        sql(
+            &it.db.url,
+            &[
+                "DELETE FROM report_bands",
+                "UPDATE reports SET similarity_version = 1",
+                "UPDATE instance_meta SET value = '1000000' WHERE key = 'similarity.generation'",
+            ],
+        )
+        .await;
         assert!(suggested(&refs[1]).await.is_empty());
         drain(app).await;
         assert!(suggested(&refs[1]).await.is_empty(), "nothing re-indexes them before a worker starts");
