@@ -281,6 +281,17 @@ pub(crate) async fn people_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Resu
     Ok(People { names: list.into_iter().map(|u| (u.id.0, (u.email, u.deleted))).collect() })
 }
 
+/// [`team_in`] and [`people_in`] from one read of the accounts (a report page shows both).
+pub(crate) async fn team_and_people_in(
+    tx: &mut embargo_store::Tx,
+    actor: &Actor,
+) -> Result<(Vec<users::UserRecord>, People), AppError> {
+    authz::require(tx, actor, Permission::ListTeam).await?;
+    let list = users::list(tx).await?;
+    let people = People { names: list.iter().map(|u| (u.id.0, (u.email.clone(), u.deleted))).collect() };
+    Ok((list.into_iter().filter(|u| !u.disabled).collect(), people))
+}
+
 /// [`team`], in the caller's snapshot.
 pub(crate) async fn team_in(tx: &mut embargo_store::Tx, actor: &Actor) -> Result<Vec<users::UserRecord>, AppError> {
     authz::require(tx, actor, Permission::ListTeam).await?;

@@ -366,6 +366,27 @@ pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError
     Ok(Some(Session { record }))
 }
 
+/// [`session`] for a team page, with the business calendar brought up to date (see
+/// [`crate::sla::current_calendar`]): the session and the calendar's version are read in
+/// one statement.
+pub async fn team_session(app: &App, token: &str) -> Result<Option<Session>, AppError> {
+    let now = app.now();
+    let hash = crate::tokens::hash(token);
+    let Some((record, version)) =
+        store_sessions::lookup_with_meta(&app.store, &hash, now, crate::sla::CALENDAR_VERSION_KEY).await?
+    else {
+        return Ok(None);
+    };
+    if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
+        // Someone is waiting for the page: go before background writers (ADR 16).
+        let mut tx = app.store.begin_urgent().await?;
+        store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
+        tx.commit().await?;
+    }
+    crate::sla::calendar_at_version(app, version).await?;
+    Ok(Some(Session { record }))
+}
+
 fn totp_of(app: &App, secret: &str, email: &str) -> Result<Totp, AppError> {
     let secret =
         Secret::try_from_base32(secret).map_err(|e| AppError::Internal(anyhow::anyhow!("TOTP secret: {e:?}")))?;

@@ -121,6 +121,15 @@ pub async fn current_calendar(app: &App) -> Result<Arc<BusinessCalendar>, AppErr
     // Every team page asks: the version alone is one statement, and a snapshot is taken
     // only when the calendar changed (ADR 32).
     let version = embargo_store::meta::get_now(&app.store, VERSION_KEY).await?;
+    calendar_at_version(app, version).await
+}
+
+/// The `instance_meta` key of the business calendar's version, for a caller that reads it
+/// with something else ([`crate::sessions::team_session`]).
+pub(crate) const CALENDAR_VERSION_KEY: &str = VERSION_KEY;
+
+/// [`current_calendar`] for a version the caller has just read.
+pub(crate) async fn calendar_at_version(app: &App, version: Option<String>) -> Result<Arc<BusinessCalendar>, AppError> {
     if let Some(cached) =
         app.calendar.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("calendar lock")))?.as_ref()
         && cached.version == version

@@ -11,7 +11,7 @@ use crate::common;
 
 use common::{Instance, instance, instance_with};
 use embargo_app::reports::{self, ReadPurpose, Submission, TeamMessage};
-use embargo_app::{AppError, accounts, assessment, jobs, sla, sla_sweep};
+use embargo_app::{AppError, accounts, assessment, jobs, sessions, sla, sla_sweep};
 use embargo_domain::{Actor, CloseReason, ReportState, Role, Timestamp};
 use embargo_test_support::{TestApp, both_backends};
 
@@ -249,6 +249,20 @@ async fn a_calendar_edit_by_another_process_is_used_at_once() {
         // Mon 07:00 EST + 10 working days (Thu 5 March is a holiday; clocks spring on 8 March)
         // = Tue 17 March 07:00 EDT.
         assert_eq!(detail.sla.ack_due_at, Some(at("2026-03-17T11:00:00Z")), "{}", db.backend);
+        // Every team page looks its session up with the calendar's version in one statement
+        // (ADR 37): a change made elsewhere is the zone of the very next page.
+        accounts::create_user(app, &local, "on@example.org", Role::Responder, Some("a long enough password"))
+            .await
+            .unwrap();
+        let token = sessions::sign_in_password(app, "on@example.org", "a long enough password", "192.0.2.1", "t", None)
+            .await
+            .unwrap()
+            .token;
+        sla::set_calendar(&other, &local, "Asia/Tokyo", &["saturday".into(), "sunday".into()]).await.unwrap();
+        assert_eq!(app.time_zone(), jiff::tz::TimeZone::get("America/New_York").unwrap(), "not read yet");
+        assert!(sessions::team_session(app, &token).await.unwrap().is_some(), "{}", db.backend);
+        assert_eq!(app.time_zone(), jiff::tz::TimeZone::get("Asia/Tokyo").unwrap(), "{}", db.backend);
+        assert!(sessions::team_session(app, "not a session").await.unwrap().is_none());
     }
 }
 

@@ -106,6 +106,29 @@ pub async fn lookup(
     row.as_ref().map(session_of).transpose()
 }
 
+/// [`lookup`], with the `instance_meta` value under `meta_key` read in the same statement
+/// (every team request also checks the business calendar's version: one round trip, not
+/// two).
+pub async fn lookup_with_meta(
+    store: &crate::Store,
+    token_hash: &str,
+    at: Timestamp,
+    meta_key: &str,
+) -> Result<Option<(SessionRecord, Option<String>)>, StoreError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let select = SELECT.replacen(
+            " FROM sessions s",
+            ", (SELECT value FROM instance_meta WHERE key = $3) AS meta_value FROM sessions s",
+            1,
+        );
+        format!("{select} WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = 0")
+    });
+    let row =
+        sqlx::query(sql.as_str()).bind(token_hash).bind(ms(at)).bind(meta_key).fetch_optional(store.pool()).await?;
+    row.as_ref().map(|row| Ok((session_of(row)?, row.try_get("meta_value")?))).transpose()
+}
+
 /// Records activity (at most the caller's chosen granularity) and extends the idle expiry.
 pub async fn touch(tx: &mut Tx, id: i64, at: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
     sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3")

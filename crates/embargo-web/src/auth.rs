@@ -202,7 +202,9 @@ impl FromRequestParts<App> for Team {
         let Some(token) = session_token(app, &parts.headers) else {
             return Err(to_sign_in(parts));
         };
-        match sessions::session(app, &token).await {
+        // Every team page shows dates and deadlines in the business calendar's time zone:
+        // its version is read with the session, and the calendar again if it changed.
+        match sessions::team_session(app, &token).await {
             Ok(Some(session)) => match session.actor() {
                 Some(actor) if is_partner(&actor) => Err(WebError::nothing_here().into_response()),
                 // An account an admin requires to use a passkey, signed in without one yet:
@@ -210,12 +212,7 @@ impl FromRequestParts<App> for Team {
                 Some(_) if session.must_register_passkey() && !parts.uri.path().starts_with("/account") => {
                     Err(Redirect::to("/account?done=passkey-required").into_response())
                 }
-                Some(actor) => {
-                    // Every team page shows dates and deadlines in the business calendar's
-                    // time zone: read it now if it changed (a version check).
-                    embargo_app::sla::current_calendar(app).await.map_err(|e| WebError::from(e).into_response())?;
-                    Ok(Team { actor, session })
-                }
+                Some(actor) => Ok(Team { actor, session }),
                 None => Err(Redirect::to("/login/totp").into_response()),
             },
             Ok(None) => Err(([(header::SET_COOKIE, clear_cookie(app))], Redirect::to("/login")).into_response()),

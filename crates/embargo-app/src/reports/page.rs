@@ -55,7 +55,7 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     let mut tx = app.store.snapshot().await?;
     let report = find(&mut tx, reference).await?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let team = crate::accounts::team_in(&mut tx, actor).await?;
+    let (team, people) = crate::accounts::team_and_people_in(&mut tx, actor).await?;
     authz::require(&mut tx, actor, Permission::ReadCatalogue).await?;
     let products = embargo_store::products::list(&mut tx).await?;
     let trail = embargo_store::audit::list_for_subject(&mut tx, &subject(reference), TRAIL_SHOWN).await?;
@@ -76,7 +76,6 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
         Err(_) => Vec::new(),
     };
     let abilities = super::abilities_in(&mut tx, actor, &report).await?;
-    let people = crate::accounts::people_in(&mut tx, actor).await?;
     let detail = detail_in(&mut tx, app, report).await?;
     tx.rollback().await?;
     let own = (subject(reference), read_details(&detail));
