@@ -58,7 +58,7 @@ pub struct App {
     /// Near-duplicate suggestions as scored, per report, with the generation of the index
     /// they were scored at; each use checks the generation in its snapshot first (see
     /// `reports::index::similar_in`, ADR 37).
-    pub(crate) similar: Arc<std::sync::Mutex<crate::reports::SimilarCache>>,
+    pub(crate) similar: Arc<std::sync::Mutex<SimilarCache>>,
 }
 
 /// The OpenID provider as discovered, and when it was.
@@ -386,6 +386,49 @@ impl App {
     /// Now, from the app's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+}
+
+/// Suggestions as scored for one report (before the need-to-know check, which is the
+/// reader's), kept while the index they were computed from stays the same.
+#[derive(Debug, Clone)]
+pub(crate) struct Scored {
+    /// `reports::similarity_and_generation`'s generation when they were scored.
+    pub(crate) generation: i64,
+    /// Candidates at or above the threshold, best first.
+    pub(crate) ranked: Vec<(f64, embargo_domain::ReportId)>,
+    /// What scoring them read.
+    pub(crate) work: embargo_store::reports::CandidateWork,
+}
+
+/// Suggestions as last scored, per report (see `reports::index::similar_in`). Scoring reads up to 512
+/// band rows and 64 signatures and compares them; kept, a report page reads one counter
+/// instead, until a report is indexed or a duplicate link changes anywhere.
+#[derive(Debug, Default)]
+pub(crate) struct SimilarCache {
+    generation: i64,
+    reports: std::collections::HashMap<embargo_domain::ReportId, Scored>,
+}
+
+/// At most this many reports' suggestions are kept (about 1 KB each).
+const SIMILAR_KEPT: usize = 4096;
+
+impl SimilarCache {
+    pub(crate) fn get(&self, report: embargo_domain::ReportId, generation: i64) -> Option<Scored> {
+        self.reports.get(&report).filter(|scored| scored.generation == generation).cloned()
+    }
+
+    pub(crate) fn put(&mut self, report: embargo_domain::ReportId, scored: Scored) {
+        // What was scored at another generation is out of date (or this one is): keep the
+        // newest only.
+        if scored.generation < self.generation {
+            return;
+        }
+        if scored.generation > self.generation || self.reports.len() >= SIMILAR_KEPT {
+            self.reports.clear();
+            self.generation = scored.generation;
+        }
+        self.reports.insert(report, scored);
     }
 }
 

@@ -551,6 +551,19 @@ async fn importing_a_key_from_a_missing_attachment_says_it_is_missing() {
     }
 }
 
+/// One report of a scanner campaign, the same text from `scanner{n}@example.net`.
+async fn scanner_report(app: &embargo_app::App, n: usize) -> embargo_domain::ReferenceId {
+    let text = "The response of /login lacks the Strict-Transport-Security header, so a network \
+                attacker can downgrade the connection and read the session cookie.";
+    let submission = embargo_app::reports::Submission::new(
+        embargo_app::reports::Channel::Web,
+        &format!("scanner{n}@example.net"),
+        "Missing HSTS header",
+        text,
+    );
+    reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference
+}
+
 /// A scanner campaign: many reports with the same text, so every one shares every band
 /// with every other. Looking for one report's near-duplicates reads a bounded number of
 /// band rows and signatures (at most [`reports::SIMILAR_PER_BAND`] reports on either side
@@ -563,18 +576,10 @@ async fn near_duplicate_work_is_bounded_however_many_reports_look_alike() {
         let app = &it.app;
         let local = Actor::LocalAdmin { os_user: "root".into() };
         let worker = jobs::Worker::new(app.clone());
-        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
-                    network attacker can downgrade the connection and read the session cookie.";
         let campaign = async |count: usize| {
             let mut refs = Vec::new();
             for i in 0..count {
-                let submission = embargo_app::reports::Submission::new(
-                    embargo_app::reports::Channel::Web,
-                    &format!("scanner{}@example.net", i % 7),
-                    "Missing HSTS header",
-                    text,
-                );
-                refs.push(reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference);
+                refs.push(scanner_report(app, i % 7).await);
             }
             while worker.run_once().await.unwrap() {}
             refs
@@ -610,16 +615,8 @@ async fn kept_suggestions_follow_new_reports_and_duplicate_links() {
         let app = &it.app;
         let local = Actor::LocalAdmin { os_user: "root".into() };
         let worker = jobs::Worker::new(app.clone());
-        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
-                    network attacker can downgrade the connection and read the session cookie.";
         let submit = async |i: usize| {
-            let submission = embargo_app::reports::Submission::new(
-                embargo_app::reports::Channel::Web,
-                &format!("scanner{i}@example.net"),
-                "Missing HSTS header",
-                text,
-            );
-            let reference = reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference;
+            let reference = scanner_report(app, i).await;
             while worker.run_once().await.unwrap() {}
             reference
         };
@@ -665,17 +662,9 @@ async fn a_report_page_and_the_inbox_are_one_snapshot_and_one_audit_commit_each(
         let on = Actor::User { id: on_id, role: Role::Responder };
         let off = Actor::User { id: off_id, role: Role::Responder };
         accounts::create_product(app, &local, "Router").await.unwrap();
-        let text = "The response of /login lacks the Strict-Transport-Security header, so a \
-                    network attacker can downgrade the connection and read the session cookie.";
         let mut refs = Vec::new();
         for i in 0..8 {
-            let submission = embargo_app::reports::Submission::new(
-                embargo_app::reports::Channel::Web,
-                &format!("scanner{i}@example.net"),
-                "Missing HSTS header",
-                text,
-            );
-            refs.push(reports::submit(app, &Actor::System("test"), submission).await.unwrap().reference);
+            refs.push(scanner_report(app, i).await);
         }
         let worker = jobs::Worker::new(app.clone());
         while worker.run_once().await.unwrap() {}

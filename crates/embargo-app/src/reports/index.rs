@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{find, require_on, subject};
 use crate::authz::{self, Permission};
+use crate::context::Scored;
 use crate::jobs::{self, Claim, Job, JobError};
 use crate::{App, AppError, audit};
 
@@ -139,7 +140,7 @@ pub async fn similar(app: &App, actor: &Actor, reference: &ReferenceId) -> Resul
 
 /// [`similar`], and what finding the suggestions read: at most [`SIMILAR_PER_BAND`] × 2
 /// band rows per band and [`SIMILAR_CANDIDATES`] signatures, whatever the corpus, and
-/// nothing when the suggestions scored before still hold (see [`SimilarCache`]).
+/// nothing when the suggestions scored before still hold (see `App::similar`).
 pub async fn similar_counted(
     app: &App,
     actor: &Actor,
@@ -171,51 +172,8 @@ pub(super) fn similar_reads(shown: &[Similar]) -> Vec<(String, String)> {
     shown.iter().map(|s| (subject(&s.reference), format!("score={:.2}", s.score))).collect()
 }
 
-/// Suggestions as scored for one report (before the need-to-know check, which is the
-/// reader's), kept while the index they were computed from stays the same.
-#[derive(Debug, Clone)]
-struct Scored {
-    /// [`sr::similarity_and_generation`]'s generation when they were scored.
-    generation: i64,
-    /// Candidates at or above the threshold, best first.
-    ranked: Vec<(f64, ReportId)>,
-    /// What scoring them read.
-    work: sr::CandidateWork,
-}
-
-/// Suggestions as last scored, per report (see [`similar_in`]). Scoring reads up to 512
-/// band rows and 64 signatures and compares them; kept, a report page reads one counter
-/// instead, until a report is indexed or a duplicate link changes anywhere.
-#[derive(Debug, Default)]
-pub struct SimilarCache {
-    generation: i64,
-    reports: std::collections::HashMap<ReportId, Scored>,
-}
-
-/// At most this many reports' suggestions are kept (about 1 KB each).
-const SIMILAR_KEPT: usize = 4096;
-
-impl SimilarCache {
-    fn get(&self, report: ReportId, generation: i64) -> Option<Scored> {
-        self.reports.get(&report).filter(|scored| scored.generation == generation).cloned()
-    }
-
-    fn put(&mut self, report: ReportId, scored: Scored) {
-        // What was scored at another generation is out of date (or this one is): keep the
-        // newest only.
-        if scored.generation < self.generation {
-            return;
-        }
-        if scored.generation > self.generation || self.reports.len() >= SIMILAR_KEPT {
-            self.reports.clear();
-            self.generation = scored.generation;
-        }
-        self.reports.insert(report, scored);
-    }
-}
-
 /// [`similar_counted`] for a report the actor may read, in the caller's snapshot; the
-/// caller records the reads ([`similar_reads`]). The scoring is kept ([`SimilarCache`]) and
+/// caller records the reads ([`similar_reads`]). The scoring is kept (`App::similar`) and
 /// used again while the snapshot's index generation is the one it was scored at, so that it
 /// is exactly what scoring anew would give; the need-to-know check is made on every call.
 pub(super) async fn similar_in(
