@@ -354,27 +354,30 @@ pub async fn sign_in_password(
 
 /// The live session for a cookie value, touching it at most once a minute.
 pub async fn session(app: &App, token: &str) -> Result<Option<Session>, AppError> {
-    let now = app.now();
-    let hash = crate::tokens::hash(token);
-    let Some(record) = store_sessions::lookup(&app.store, &hash, now).await? else { return Ok(None) };
-    if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
-        // Someone is waiting for the page: go before background writers (ADR 16).
-        let mut tx = app.store.begin_urgent().await?;
-        store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
-        tx.commit().await?;
-    }
-    Ok(Some(Session { record }))
+    Ok(looked_up(app, token, None).await?.map(|(session, _)| session))
 }
 
 /// [`session`] for a team page, with the business calendar brought up to date (see
 /// [`crate::sla::current_calendar`]): the session and the calendar's version are read in
 /// one statement.
 pub async fn team_session(app: &App, token: &str) -> Result<Option<Session>, AppError> {
+    let Some((session, version)) = looked_up(app, token, Some(crate::sla::CALENDAR_VERSION_KEY)).await? else {
+        return Ok(None);
+    };
+    crate::sla::calendar_at_version(app, version).await?;
+    Ok(Some(session))
+}
+
+/// The live session with this token, with the `instance_meta` value under `meta_key`;
+/// records activity at most once a minute.
+async fn looked_up(
+    app: &App,
+    token: &str,
+    meta_key: Option<&str>,
+) -> Result<Option<(Session, Option<String>)>, AppError> {
     let now = app.now();
     let hash = crate::tokens::hash(token);
-    let Some((record, version)) =
-        store_sessions::lookup_with_meta(&app.store, &hash, now, crate::sla::CALENDAR_VERSION_KEY).await?
-    else {
+    let Some((record, meta)) = store_sessions::lookup_with_meta(&app.store, &hash, now, meta_key).await? else {
         return Ok(None);
     };
     if record.stage == Stage::Full && now.duration_since(record.last_seen_at) > SignedDuration::from_secs(60) {
@@ -383,8 +386,7 @@ pub async fn team_session(app: &App, token: &str) -> Result<Option<Session>, App
         store_sessions::touch(&mut tx, record.id, now, expiry(app, now)).await?;
         tx.commit().await?;
     }
-    crate::sla::calendar_at_version(app, version).await?;
-    Ok(Some(Session { record }))
+    Ok(Some((Session { record }, meta)))
 }
 
 fn totp_of(app: &App, secret: &str, email: &str) -> Result<Totp, AppError> {

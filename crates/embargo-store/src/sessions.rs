@@ -98,12 +98,7 @@ pub async fn lookup(
     token_hash: &str,
     at: Timestamp,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!("{SELECT} WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = 0")
-    });
-    let row = sqlx::query(sql.as_str()).bind(token_hash).bind(ms(at)).fetch_optional(store.pool()).await?;
-    row.as_ref().map(session_of).transpose()
+    Ok(lookup_with_meta(store, token_hash, at, None).await?.map(|(record, _)| record))
 }
 
 /// [`lookup`], with the `instance_meta` value under `meta_key` read in the same statement
@@ -113,7 +108,7 @@ pub async fn lookup_with_meta(
     store: &crate::Store,
     token_hash: &str,
     at: Timestamp,
-    meta_key: &str,
+    meta_key: Option<&str>,
 ) -> Result<Option<(SessionRecord, Option<String>)>, StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
