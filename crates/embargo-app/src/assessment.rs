@@ -60,7 +60,12 @@ impl Assessment {
 
 /// Reads a report's assessment in the caller's transaction (permission already checked).
 pub(crate) async fn get_in(tx: &mut Tx, report: ReportId) -> Result<Assessment, AppError> {
-    match embargo_store::assessments::get(tx, report).await?.0 {
+    of_document(embargo_store::assessments::get(tx, report).await?.0)
+}
+
+/// The assessment in a stored document (none before the first assessment).
+pub(crate) fn of_document(document: Option<String>) -> Result<Assessment, AppError> {
+    match document {
         Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into())),
         None => Ok(Assessment::default()),
     }

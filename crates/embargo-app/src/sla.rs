@@ -99,9 +99,19 @@ fn build(
 /// version in the database is still the one it was read at (one small read), otherwise
 /// read afresh. No process ever works from a calendar older than the caller's transaction.
 pub(crate) async fn calendar_in(tx: &mut Tx, app: &App) -> Result<Arc<BusinessCalendar>, AppError> {
+    let version = embargo_store::meta::get(tx, VERSION_KEY).await?;
+    calendar_in_at(tx, app, version).await
+}
+
+/// [`calendar_in`] with the calendar's version ([`CALENDAR_VERSION_KEY`]) already read in
+/// the caller's snapshot: no read at all while this process holds that version.
+pub(crate) async fn calendar_in_at(
+    tx: &mut Tx,
+    app: &App,
+    version: Option<String>,
+) -> Result<Arc<BusinessCalendar>, AppError> {
     // The version is read first: the calendar read after it is at least as new, so a cache
     // entry never pairs a version with an older calendar.
-    let version = embargo_store::meta::get(tx, VERSION_KEY).await?;
     if let Some(cached) =
         app.calendar.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("calendar lock")))?.as_ref()
         && cached.version == version

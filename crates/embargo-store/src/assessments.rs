@@ -20,11 +20,17 @@ pub async fn get(tx: &mut Tx, report: ReportId) -> Result<(Option<String>, Optio
     let reference: String = row.try_get("reference")?;
     let reference: ReferenceId =
         reference.parse().map_err(|_| StoreError::Corrupt(format!("reference {reference:?}")))?;
-    let document = match row.try_get::<Option<Vec<u8>>, _>("assessment_enc")? {
-        Some(sealed) => Some(tx.open(&sealed, &aad(&reference))?),
-        None => None,
-    };
+    let document = open_document(tx, &reference, row.try_get("assessment_enc")?)?;
     Ok((document, row.try_get("severity")?))
+}
+
+/// Opens a report's sealed `assessment_enc`.
+pub(crate) fn open_document(
+    tx: &Tx,
+    reference: &ReferenceId,
+    sealed: Option<Vec<u8>>,
+) -> Result<Option<String>, StoreError> {
+    sealed.map(|sealed| tx.open(&sealed, &aad(reference))).transpose()
 }
 
 /// Replaces a report's assessment document (sealed here) and severity.

@@ -165,14 +165,38 @@ impl StoreError {
     }
 }
 
+/// How many connections a store opens at most: `(readers, writers)`.
+///
+/// - SQLite: eight readers (each a thread of its own; fewer made the pages slower) and the
+///   one writer SQLite allows.
+/// - PostgreSQL: ten in all, as `docs/postgresql.md` counts them. Two readers per core, at
+///   least two and at most six, the rest for writers. Every page read is a snapshot on a
+///   reader, so this bounds how many database backends work for pages at once: on two
+///   cores, ten backends working for sixteen pages at once cost more CPU per page in
+///   switching between processes than four did, and pages waited longer (ADR 38). Page
+///   reads queue for a reader in order instead, and writes (mail intake, jobs, the audit
+///   records of reads) never wait behind them.
+pub fn connections(backend: Backend) -> (u32, u32) {
+    match backend {
+        Backend::Sqlite => (8, 1),
+        Backend::Postgres => {
+            let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+            let readers = u32::try_from(2 * cores).unwrap_or(u32::MAX).clamp(2, 6);
+            (readers, 10 - readers)
+        }
+    }
+}
+
 /// A connection pool and the keys that seal and open confidential values.
 #[derive(Clone)]
 pub struct Store {
+    /// The readers: snapshots and single reads (see [`connections`]).
     pool: AnyPool,
-    /// SQLite only: the one connection that writes. SQLite allows one writer at a time;
-    /// queueing this process's writers here, in order, replaces the busy handler's
-    /// sleep-and-retry between its own connections (sleeps of up to 100 ms that would
-    /// land on whoever waits, such as an SMTP sender waiting for its `250`).
+    /// The connections that write (see [`connections`]). SQLite: the one connection that
+    /// writes. SQLite allows one writer at a time; queueing this process's writers here, in
+    /// order, replaces the busy handler's sleep-and-retry between its own connections
+    /// (sleeps of up to 100 ms that would land on whoever waits, such as an SMTP sender
+    /// waiting for its `250`).
     writer: Option<AnyPool>,
     /// SQLite only: who gets the write connection next (see [`WriterGate`]).
     gate: Arc<WriterGate>,
@@ -316,14 +340,11 @@ impl Store {
         let backend = Backend::of_url(url)?;
         let options: AnyConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
         probe(backend, url, &options).await?;
-        let readers = match backend {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 10,
-        };
+        let (readers, writers) = connections(backend);
         let pool = Self::pool_options(backend, readers).connect_with(options.clone()).await?;
-        let writer = match backend {
-            Backend::Sqlite => Some(Self::pool_options(backend, 1).connect_with(options).await?),
-            Backend::Postgres => None,
+        let writer = match writers {
+            0 => None,
+            n => Some(Self::pool_options(backend, n).connect_with(options).await?),
         };
         if backend == Backend::Sqlite {
             tokio::spawn(checkpoint_wal(pool.clone()));
@@ -414,9 +435,12 @@ impl Store {
                 // SQLite changes the level only outside a transaction: each write
                 // transaction sets the level it needs before it begins, when the last one
                 // may have left another.
+                // The flag is set before the level is lowered and cleared only after it is
+                // raised: whatever is interrupted, a flushed transaction never skips raising it.
                 if !flushed {
-                    self.gate.relaxed.store(true, Ordering::SeqCst);
-                    (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                    if !self.gate.relaxed.swap(true, Ordering::SeqCst) {
+                        (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                    }
                 } else if self.gate.relaxed.load(Ordering::SeqCst) {
                     (&mut *conn).execute("PRAGMA synchronous = FULL").await?;
                     self.gate.relaxed.store(false, Ordering::SeqCst);
@@ -425,10 +449,13 @@ impl Store {
                 (sqlx::Transaction::begin(conn, Some(begin)).await?, Some(gate))
             }
             Backend::Postgres => {
-                let mut inner = self.pool.begin().await?;
-                if !flushed {
-                    (&mut *inner).execute("SET LOCAL synchronous_commit = off").await?;
-                }
+                let writers = self.writer.as_ref().unwrap_or(&self.pool);
+                // One round trip either way: the setting goes with the BEGIN.
+                let inner = if flushed {
+                    writers.begin().await?
+                } else {
+                    writers.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?
+                };
                 (inner, None)
             }
         };

@@ -287,6 +287,54 @@ pub async fn get(tx: &mut Tx, id: ReportId) -> Result<Option<ReportRecord>, Stor
     row.map(|row| record(tx, &row)).transpose()
 }
 
+/// A report as its page shows it, read in one statement (see [`get_for_page`]).
+#[derive(Debug, Clone)]
+pub struct PageRead {
+    /// The report, content opened.
+    pub report: ReportRecord,
+    /// Its assessment document and severity, as [`crate::assessments::get`] gives them.
+    pub assessment: (Option<String>, Option<String>),
+    /// Its near-duplicate signature and the similarity generation, as
+    /// [`similarity_and_generation`] gives them.
+    pub similarity: (Option<Vec<u8>>, i64),
+    /// The `instance_meta` value the caller asked for.
+    pub meta: Option<String>,
+}
+
+/// Reads a report by its reference with what its page shows besides the record, in one
+/// statement: the assessment, the near-duplicate signature with the similarity generation,
+/// and the `instance_meta` value of `meta_key` (a page needs the calendar's version). Each
+/// is what its own read would give in the same snapshot; a page makes one round trip
+/// instead of four.
+pub async fn get_for_page(
+    tx: &mut Tx,
+    reference: &ReferenceId,
+    meta_key: &str,
+) -> Result<Option<PageRead>, StoreError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "{}, assessment_enc, severity, similarity_enc, \
+             (SELECT value FROM instance_meta WHERE key = $2) AS generation, \
+             (SELECT value FROM instance_meta WHERE key = $3) AS meta \
+             FROM reports WHERE reference = $1",
+            SELECT_REPORT.strip_suffix(" FROM reports").expect("SELECT_REPORT reads reports")
+        )
+    });
+    let row = sqlx::query(sql.as_str())
+        .bind(reference.to_string())
+        .bind(SIMILARITY_GENERATION)
+        .bind(meta_key)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let report = record(tx, &row)?;
+    let sealed: Option<Vec<u8>> = row.try_get("assessment_enc")?;
+    let assessment = (crate::assessments::open_document(tx, &report.reference, sealed)?, row.try_get("severity")?);
+    let similarity = similarity_of_row(tx, &row, &report.reference)?;
+    Ok(Some(PageRead { assessment, similarity, meta: row.try_get("meta")?, report }))
+}
+
 /// Reads several reports in one statement, content opened (those that exist).
 pub async fn get_many(
     tx: &mut Tx,
@@ -690,40 +738,72 @@ pub struct InboxFilter {
     pub limit: i64,
 }
 
-static INBOX_WHERE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WHERE ($1 IS NULL OR state = $1 OR ($1 = 'open' AND {open})) \
-     AND ($2 IS NULL OR product_id = $2) \
-     AND ($3 = 0 OR ($4 IS NULL AND assignee_id IS NULL) OR assignee_id = $4) \
-     AND ($5 IS NULL OR {visible}) \
-     AND ($6 IS NULL OR {due_at} <= $6) \
-     AND ($7 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $7)) \
-     AND ($8 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $8)) \
-     AND ($9 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $9)) \
-     AND ($10 IS NULL OR id IN (SELECT report_id FROM report_terms WHERE term = $10))",
-        open = *crate::rules::OPEN,
-        visible = crate::rules::visible_to("$5"),
-        due_at = *crate::rules::DUE_AT,
-    )
-});
+/// A value bound to an inbox statement.
+enum Bound {
+    Text(String),
+    Int(i64),
+}
 
-fn bind_inbox<'q>(
-    tx: &Tx,
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    filter: &InboxFilter,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let term = |i: usize| filter.words.get(i).map(|w| term_index(tx, w));
-    query
-        .bind(filter.state.clone())
-        .bind(filter.product_id)
-        .bind(i64::from(filter.assignee.is_some()))
-        .bind(filter.assignee.flatten().map(|u| u.0))
-        .bind(filter.visible_to.map(|u| u.0))
-        .bind(filter.due_before.map(ms))
-        .bind(term(0))
-        .bind(term(1))
-        .bind(term(2))
-        .bind(term(3))
+/// The conditions of an inbox statement, with only the filters that are set, and their
+/// values in parameter order. The text depends only on which filters are set (at most a few
+/// hundred texts in all), so each is prepared once per connection and PostgreSQL keeps a
+/// generic plan for it; a single text with `$1 IS NULL OR ...` for every filter was planned
+/// anew on every call, which cost more than running it (ADR 38).
+struct InboxConditions {
+    where_: String,
+    binds: Vec<Bound>,
+    /// The parameter holding the viewer (need-to-know), if any.
+    viewer: Option<String>,
+}
+
+impl InboxConditions {
+    fn of(tx: &Tx, filter: &InboxFilter) -> Self {
+        let mut binds = Vec::new();
+        let mut param = |value: Bound| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        let mut conditions: Vec<String> = Vec::new();
+        match filter.state.as_deref() {
+            None => {}
+            Some("open") => conditions.push(crate::rules::OPEN.clone()),
+            Some(code) => conditions.push(format!("state = {}", param(Bound::Text(code.to_owned())))),
+        }
+        if let Some(product) = filter.product_id {
+            conditions.push(format!("product_id = {}", param(Bound::Int(product))));
+        }
+        match filter.assignee {
+            None => {}
+            Some(None) => conditions.push("assignee_id IS NULL".to_owned()),
+            Some(Some(user)) => conditions.push(format!("assignee_id = {}", param(Bound::Int(user.0)))),
+        }
+        let viewer = filter.visible_to.map(|user| param(Bound::Int(user.0)));
+        if let Some(viewer) = &viewer {
+            conditions.push(crate::rules::visible_to(viewer));
+        }
+        if let Some(before) = filter.due_before {
+            conditions.push(format!("{} <= {}", *crate::rules::DUE_AT, param(Bound::Int(ms(before)))));
+        }
+        for word in filter.words.iter().take(4) {
+            let term = param(Bound::Text(term_index(tx, word)));
+            conditions.push(format!("id IN (SELECT report_id FROM report_terms WHERE term = {term})"));
+        }
+        let where_ = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        Self { where_, binds, viewer }
+    }
+
+    fn bind<'q>(
+        &self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for value in &self.binds {
+            query = match value {
+                Bound::Text(text) => query.bind(text.clone()),
+                Bound::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
 }
 
 /// The inbox counts matching reports up to this many; beyond, it reports `cap + 1`.
@@ -732,40 +812,31 @@ pub const INBOX_COUNT_CAP: i64 = 1_000;
 /// One page of the inbox, newest first (flagged reports last when asked), and the number
 /// of matching reports (at most [`INBOX_COUNT_CAP`] + 1).
 pub async fn inbox(tx: &mut Tx, filter: &InboxFilter) -> Result<(Vec<Summary>, i64), StoreError> {
-    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static PAGE_FLAGGED_LAST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static COUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let select = || {
-        format!(
-            "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
-             ack_due_at, {due_at} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
-             FROM reports {where_}",
-            flagged = flagged_sql("reports", "$5"),
-            due_at = *crate::rules::DUE_AT,
-            where_ = *INBOX_WHERE
-        )
-    };
-    let page = if filter.flagged_last {
-        PAGE_FLAGGED_LAST
-            .get_or_init(|| format!("{} ORDER BY flagged, created_at DESC, id DESC LIMIT $11 OFFSET $12", select()))
-    } else {
-        PAGE.get_or_init(|| format!("{} ORDER BY created_at DESC, id DESC LIMIT $11 OFFSET $12", select()))
-    };
+    let conditions = InboxConditions::of(tx, filter);
+    let page = format!(
+        "SELECT id, reference, state, close_reason, duplicate_of, title_enc, assignee_id, product_id, \
+         ack_due_at, {due_at} AS due_at, created_at, updated_at, reporter_id, {flagged} AS flagged \
+         FROM reports {where_} ORDER BY {flagged_first}created_at DESC, id DESC LIMIT {limit} OFFSET {offset}",
+        flagged = flagged_sql("reports", conditions.viewer.as_deref()),
+        due_at = *crate::rules::DUE_AT,
+        where_ = conditions.where_,
+        flagged_first = if filter.flagged_last { "flagged, " } else { "" },
+        // Numbers, not parameters: PostgreSQL's generic plan for a `LIMIT $n` guesses a
+        // tenth of the table and loses to planning anew on every call.
+        limit = filter.limit.max(0),
+        offset = filter.offset.max(0),
+    );
     // Counting stops past the cap: an exact count of a large inbox costs a scan per page
     // view, and "more than 1,000" says enough.
-    let count = COUNT.get_or_init(|| {
-        format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports {} LIMIT {}) AS matching",
-            *INBOX_WHERE,
-            INBOX_COUNT_CAP + 1
-        )
-    });
-    let rows = bind_inbox(tx, sqlx::query(page.as_str()), filter)
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(tx.conn())
-        .await?;
-    let total: i64 = bind_inbox(tx, sqlx::query(count.as_str()), filter).fetch_one(tx.conn()).await?.try_get("n")?;
+    let count = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports {} LIMIT {}) AS matching",
+        conditions.where_,
+        INBOX_COUNT_CAP + 1
+    );
+    // Both texts are made of the fragments above only; every value is bound.
+    let rows = conditions.bind(sqlx::query(sqlx::AssertSqlSafe(page))).fetch_all(tx.conn()).await?;
+    let total: i64 =
+        conditions.bind(sqlx::query(sqlx::AssertSqlSafe(count))).fetch_one(tx.conn()).await?.try_get("n")?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let reference = reference_of(row)?;
@@ -827,15 +898,16 @@ static INVALID_SQL: LazyLock<String> = LazyLock::new(|| crate::rules::outcome_is
 static DUPLICATE_SQL: LazyLock<String> = LazyLock::new(|| crate::rules::outcome_is(Outcome::Duplicate));
 
 /// 1 when the report in row `outer` is flagged by its reporter's other reports, else 0 (two
-/// correlated look-ups on the `reports_reporter` index). Only the other reports that the user
-/// in parameter `viewer` may see count (all when it is NULL), as in [`reporter_history`].
-fn flagged_sql(outer: &str, viewer: &str) -> String {
-    let visible = crate::rules::visible_to(viewer);
+/// correlated look-ups on the `reports_reporter` index). With a `viewer` (a parameter
+/// holding a user), only the other reports that user may see count, as in
+/// [`reporter_history`]; all count without.
+fn flagged_sql(outer: &str, viewer: Option<&str>) -> String {
+    let visible = viewer.map(|viewer| format!(" AND {}", crate::rules::visible_to(viewer))).unwrap_or_default();
     format!(
         "(CASE WHEN (SELECT COUNT(*) FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {invalid} AND ({viewer} IS NULL OR {visible})) >= {FLAG_MIN_INVALID} \
+         AND o.id <> {outer}.id AND {invalid}{visible}) >= {FLAG_MIN_INVALID} \
          AND NOT EXISTS (SELECT 1 FROM reports o WHERE o.reporter_id = {outer}.reporter_id \
-         AND o.id <> {outer}.id AND {valid} AND ({viewer} IS NULL OR {visible})) THEN 1 ELSE 0 END)",
+         AND o.id <> {outer}.id AND {valid}{visible}) THEN 1 ELSE 0 END)",
         invalid = *INVALID_SQL,
         valid = *VALID_SQL,
     )
@@ -960,15 +1032,6 @@ pub async fn set_upstream(
     Ok(())
 }
 
-/// The reports closed as duplicates of `report`.
-pub async fn duplicates_of(tx: &mut Tx, report: ReportId) -> Result<Vec<ReferenceId>, StoreError> {
-    let rows = sqlx::query("SELECT reference FROM reports WHERE duplicate_of = $1 ORDER BY id")
-        .bind(report.0)
-        .fetch_all(tx.conn())
-        .await?;
-    rows.iter().map(reference_of).collect()
-}
-
 // ---- Split reports -------------------------------------------------------------------
 
 /// Records that `report` was split off `from`.
@@ -988,6 +1051,32 @@ pub async fn split_into(tx: &mut Tx, report: ReportId) -> Result<Vec<(ReportId, 
         .fetch_all(tx.conn())
         .await?;
     rows.iter().map(|row| Ok((ReportId(row.try_get("id")?), reference_of(row)?))).collect()
+}
+
+/// The reports linked to `report` from their side, in one statement: those closed as its
+/// duplicates and those split off it ([`split_into`]), by id, each list by id.
+pub async fn linked_to(
+    tx: &mut Tx,
+    report: ReportId,
+) -> Result<(Vec<(ReportId, ReferenceId)>, Vec<(ReportId, ReferenceId)>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, reference, duplicate_of, split_from FROM reports WHERE duplicate_of = $1 OR split_from = $1 \
+         ORDER BY id",
+    )
+    .bind(report.0)
+    .fetch_all(tx.conn())
+    .await?;
+    let (mut duplicates, mut splits) = (Vec::new(), Vec::new());
+    for row in &rows {
+        let link = (ReportId(row.try_get("id")?), reference_of(row)?);
+        if row.try_get::<Option<i64>, _>("duplicate_of")? == Some(report.0) {
+            duplicates.push(link.clone());
+        }
+        if row.try_get::<Option<i64>, _>("split_from")? == Some(report.0) {
+            splits.push(link);
+        }
+    }
+    Ok((duplicates, splits))
 }
 
 // ---- Near-duplicates -----------------------------------------------------------------
@@ -1022,12 +1111,21 @@ pub async fn similarity_and_generation(tx: &mut Tx, report: ReportId) -> Result<
     .await?;
     let Some(row) = row else { return Ok((None, 0)) };
     let reference = reference_of(&row)?;
+    similarity_of_row(tx, &row, &reference)
+}
+
+/// The opened `similarity_enc` and the `generation` column of a row.
+fn similarity_of_row(
+    tx: &Tx,
+    row: &sqlx::any::AnyRow,
+    reference: &ReferenceId,
+) -> Result<(Option<Vec<u8>>, i64), StoreError> {
     let generation = match row.try_get::<Option<String>, _>("generation")? {
         Some(text) => text.parse().map_err(|_| StoreError::Corrupt(format!("{SIMILARITY_GENERATION} {text:?}")))?,
         None => 0,
     };
     match row.try_get::<Option<Vec<u8>>, _>("similarity_enc")? {
-        Some(sealed) => Ok((Some(tx.keys.open(&sealed, similarity_aad(&reference).as_bytes())?), generation)),
+        Some(sealed) => Ok((Some(tx.keys.open(&sealed, similarity_aad(reference).as_bytes())?), generation)),
         None => Ok((None, generation)),
     }
 }
@@ -1226,4 +1324,66 @@ pub async fn similarity_candidates(
         .filter_map(|(id, rarity, shared)| found.remove(&id).map(|candidate| Candidate { shared, rarity, ..candidate }))
         .collect();
     Ok((candidates, work))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::Store;
+
+    /// ADR 38: each inbox statement has text for its filters only, so PostgreSQL plans it
+    /// once per connection and keeps that generic plan. The former text with
+    /// `$1 IS NULL OR ...` for every filter was planned anew on every call (a custom plan
+    /// each time, costing more than running it). PostgreSQL only: SQLite plans a statement
+    /// once when it is prepared (ADR 37).
+    #[tokio::test]
+    async fn inbox_statements_keep_one_generic_plan() {
+        for db in embargo_test_support::both_backends() {
+            if db.backend != "postgres" {
+                continue;
+            }
+            let store = Store::connect(&db.url, Arc::new(embargo_crypto::Keyring::generate())).await.unwrap();
+            store.migrate().await.unwrap();
+            let mut tx = store.snapshot().await.unwrap();
+            let filters = [
+                InboxFilter { state: Some("open".into()), limit: 50, ..Default::default() },
+                InboxFilter {
+                    state: Some("triaging".into()),
+                    assignee: Some(Some(UserId(1))),
+                    visible_to: Some(UserId(2)),
+                    due_before: Some(Timestamp::from_second(1_780_000_000).unwrap()),
+                    words: vec!["parser".into()],
+                    flagged_last: true,
+                    limit: 50,
+                    ..Default::default()
+                },
+            ];
+            for filter in &filters {
+                for _ in 0..12 {
+                    inbox(&mut tx, filter).await.unwrap();
+                }
+            }
+            // The statements this connection prepared that read the inbox's pages and counts.
+            let plans: Vec<(String, i64, i64)> = sqlx::query(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE '%FROM reports%' AND statement NOT LIKE '%pg_prepared_statements%'",
+            )
+            .fetch_all(tx.conn())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+            assert_eq!(plans.len(), 4, "a page and a count statement per filter shape: {plans:?}");
+            for (statement, generic, custom) in &plans {
+                assert!(
+                    *custom <= 5 && *generic >= 7,
+                    "planned {custom} times for 12 calls, generic plan used {generic} times: {statement}"
+                );
+            }
+            tx.rollback().await.unwrap();
+        }
+    }
 }

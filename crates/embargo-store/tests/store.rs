@@ -16,6 +16,8 @@ use embargo_test_support::{TestDb, both_backends, files_containing};
 mod attachments_bound;
 #[path = "store/migrations.rs"]
 mod migrations;
+#[path = "store/page_reads.rs"]
+mod page_reads;
 
 async fn open(db: &TestDb) -> Store {
     let store = Store::connect(&db.url, Arc::new(Keyring::generate())).await.unwrap();

@@ -182,7 +182,19 @@ pub(super) async fn similar_in(
     actor: &Actor,
     report: &ReportRecord,
 ) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
-    let (own, generation) = sr::similarity_and_generation(tx, report.id).await?;
+    let read = sr::similarity_and_generation(tx, report.id).await?;
+    similar_with(tx, app, actor, report, read).await
+}
+
+/// [`similar_in`] with the report's signature and the similarity generation already read in
+/// the caller's snapshot ([`sr::similarity_and_generation`] or [`sr::get_for_page`]).
+pub(super) async fn similar_with(
+    tx: &mut Tx,
+    app: &App,
+    actor: &Actor,
+    report: &ReportRecord,
+    (own, generation): (Option<Vec<u8>>, i64),
+) -> Result<(Vec<Similar>, sr::CandidateWork), AppError> {
     let Some(own) = own.and_then(|bytes| similarity::Signature::from_bytes(&bytes).ok()) else {
         // Not indexed yet (or by an older signature version, until `report.similarity_reindex`
         // has re-indexed it): nothing to compare.

@@ -252,13 +252,25 @@ pub async fn split_links(app: &App, actor: &Actor, reference: &ReferenceId) -> R
 
 /// [`split_links`] of a report the actor may read, in the caller's snapshot.
 pub(super) async fn split_links_in(tx: &mut Tx, actor: &Actor, report: &ReportRecord) -> Result<SplitLinks, AppError> {
+    let into = sr::split_into(tx, report.id).await?;
+    split_links_with(tx, actor, report, into).await
+}
+
+/// [`split_links_in`] with the reports split off this one already read
+/// ([`sr::split_into`] or [`sr::linked_to`]).
+pub(super) async fn split_links_with(
+    tx: &mut Tx,
+    actor: &Actor,
+    report: &ReportRecord,
+    into: Vec<(embargo_domain::ReportId, ReferenceId)>,
+) -> Result<SplitLinks, AppError> {
     let mut links = SplitLinks::default();
     if let Some(from) = report.split_from
         && authz::require(tx, actor, Permission::ReadReport.on(from)).await.is_ok()
     {
         links.from = sr::get(tx, from).await?.map(|r| r.reference);
     }
-    for (id, into) in sr::split_into(tx, report.id).await? {
+    for (id, into) in into {
         if authz::require(tx, actor, Permission::ReadReport.on(id)).await.is_ok() {
             links.into.push(into);
         }
@@ -282,11 +294,19 @@ pub(super) async fn duplicates_in(
     actor: &Actor,
     report: &ReportRecord,
 ) -> Result<Vec<ReferenceId>, AppError> {
+    let (duplicates, _) = sr::linked_to(tx, report.id).await?;
+    duplicates_visible(tx, actor, duplicates).await
+}
+
+/// Those of a report's duplicates (read by [`sr::linked_to`]) the actor may read.
+pub(super) async fn duplicates_visible(
+    tx: &mut Tx,
+    actor: &Actor,
+    duplicates: Vec<(embargo_domain::ReportId, ReferenceId)>,
+) -> Result<Vec<ReferenceId>, AppError> {
     let mut visible = Vec::new();
-    for duplicate in sr::duplicates_of(tx, report.id).await? {
-        if let Some(r) = sr::get_by_reference(tx, &duplicate).await?
-            && authz::require(tx, actor, Permission::ReadReport.on(r.id)).await.is_ok()
-        {
+    for (id, duplicate) in duplicates {
+        if authz::require(tx, actor, Permission::ReadReport.on(id)).await.is_ok() {
             visible.push(duplicate);
         }
     }

@@ -6,13 +6,14 @@ use embargo_domain::{Actor, CloseReason, ReferenceId, ReportState};
 use embargo_store::products::ProductRecord;
 use embargo_store::users::UserRecord;
 
-use super::access::{detail_in, read_details};
+use super::access::{detail_with, read_details};
 use super::inbox::reporter_history_in;
-use super::index::{SIMILAR_ACTION, similar_in, similar_reads};
-use super::lifecycle::{duplicates_in, split_links_in};
-use super::{ReportDetail, ReporterHistory, Similar, SplitLinks, find, require_on, subject};
+use super::index::{SIMILAR_ACTION, similar_reads, similar_with};
+use super::lifecycle::{duplicates_visible, split_links_with};
+use super::{ReportDetail, ReporterHistory, Similar, SplitLinks, require_on, subject};
 use crate::authz::{self, Permission};
 use crate::{App, AppError, audit};
+use embargo_store::reports as sr;
 
 /// The latest entries of a report's audit trail a page shows.
 pub const TRAIL_SHOWN: i64 = 30;
@@ -53,13 +54,18 @@ pub struct ReportPageData {
 /// suggestion's title are recorded together, in one commit, before anything is returned.
 pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReportPageData, AppError> {
     let mut tx = app.store.snapshot().await?;
-    let report = find(&mut tx, reference).await?;
+    // The report with its assessment, signature and the calendar's version: one round trip.
+    let sr::PageRead { report, assessment, similarity, meta: calendar_version } =
+        sr::get_for_page(&mut tx, reference, crate::sla::CALENDAR_VERSION_KEY)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let (team, people) = crate::accounts::team_and_people_in(&mut tx, actor).await?;
     authz::require(&mut tx, actor, Permission::ReadCatalogue).await?;
     let products = embargo_store::products::list(&mut tx).await?;
     let trail = embargo_store::audit::list_for_subject(&mut tx, &subject(reference), TRAIL_SHOWN).await?;
-    let duplicates = duplicates_in(&mut tx, actor, &report).await?;
+    let (duplicates, split_into) = sr::linked_to(&mut tx, report.id).await?;
+    let duplicates = duplicates_visible(&mut tx, actor, duplicates).await?;
     let duplicate_of = match report.state {
         ReportState::Closed(CloseReason::Duplicate { of })
             if authz::require(&mut tx, actor, Permission::ReadReport.on(of)).await.is_ok() =>
@@ -68,15 +74,17 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
         }
         _ => None,
     };
-    let splits = split_links_in(&mut tx, actor, &report).await?;
+    let splits = split_links_with(&mut tx, actor, &report, split_into).await?;
     let history = reporter_history_in(&mut tx, actor, &report).await?;
-    let (similar, _) = similar_in(&mut tx, app, actor, &report).await?;
+    let (similar, _) = similar_with(&mut tx, app, actor, &report, similarity).await?;
     let members = match authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await {
         Ok(()) => super::report_members_in(&mut tx, actor, report.id).await?,
         Err(_) => Vec::new(),
     };
     let abilities = super::abilities_in(&mut tx, actor, &report).await?;
-    let detail = detail_in(&mut tx, app, report).await?;
+    let assessment = crate::assessment::of_document(assessment.0)?;
+    let calendar = crate::sla::calendar_in_at(&mut tx, app, calendar_version).await?;
+    let detail = detail_with(&mut tx, app, report, assessment, &calendar).await?;
     tx.rollback().await?;
     let own = (subject(reference), read_details(&detail));
     let suggestions = similar_reads(&similar);
