@@ -136,12 +136,23 @@ pub async fn get_many(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, ReporterR
 }
 
 fn reporter_of(tx: &Tx, row: &sqlx::any::AnyRow) -> Result<ReporterRecord, StoreError> {
-    let index: String = row.try_get("email_index")?;
-    let email: Vec<u8> = row.try_get("email_enc")?;
-    let name: Option<Vec<u8>> = row.try_get("name_enc")?;
-    let key: Option<Vec<u8>> = row.try_get("openpgp_key_enc")?;
+    reporter_in(tx, row, row.try_get("id")?, "")
+}
+
+/// The reporter `id` whose columns are in `row`, each name prefixed with `prefix` (for a
+/// row that also holds another table's columns).
+pub(crate) fn reporter_in(
+    tx: &Tx,
+    row: &sqlx::any::AnyRow,
+    id: i64,
+    prefix: &str,
+) -> Result<ReporterRecord, StoreError> {
+    let index: String = row.try_get(format!("{prefix}email_index").as_str())?;
+    let email: Vec<u8> = row.try_get(format!("{prefix}email_enc").as_str())?;
+    let name: Option<Vec<u8>> = row.try_get(format!("{prefix}name_enc").as_str())?;
+    let key: Option<Vec<u8>> = row.try_get(format!("{prefix}openpgp_key_enc").as_str())?;
     Ok(ReporterRecord {
-        id: row.try_get("id")?,
+        id,
         email: tx.open(&email, &aad(&index, "email"))?,
         name: name.map(|n| tx.open(&n, &aad(&index, "name"))).transpose()?,
         openpgp_key: key.map(|k| tx.open(&k, &aad(&index, "openpgp_key"))).transpose()?,

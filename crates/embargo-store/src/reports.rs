@@ -299,13 +299,17 @@ pub struct PageRead {
     pub similarity: (Option<Vec<u8>>, i64),
     /// The `instance_meta` value the caller asked for.
     pub meta: Option<String>,
+    /// Who reported it, as [`crate::reporters::get`] gives them.
+    pub reporter: crate::reporters::ReporterRecord,
+    /// Its SLA milestones and deadlines, as [`crate::sla::get`] gives them.
+    pub sla: crate::sla::SlaRecord,
 }
 
 /// Reads a report by its reference with what its page shows besides the record, in one
-/// statement: the assessment, the near-duplicate signature with the similarity generation,
-/// and the `instance_meta` value of `meta_key` (a page needs the calendar's version). Each
-/// is what its own read would give in the same snapshot; a page makes one round trip
-/// instead of four.
+/// statement: its reporter, SLA record and assessment, the near-duplicate signature with the
+/// similarity generation, and the `instance_meta` value of `meta_key` (a page needs the
+/// calendar's version). Each is what its own read would give in the same snapshot; a page
+/// makes one round trip instead of six (ADR 38).
 pub async fn get_for_page(
     tx: &mut Tx,
     reference: &ReferenceId,
@@ -313,12 +317,21 @@ pub async fn get_for_page(
 ) -> Result<Option<PageRead>, StoreError> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
+        let report = SELECT_REPORT.strip_suffix(" FROM reports").expect("SELECT_REPORT reads reports");
+        let report_columns: Vec<&str> = report.trim_start_matches("SELECT ").split(", ").collect();
+        // The SLA columns are columns of `reports` too; those read already are not repeated.
+        let sla: Vec<&str> = crate::sla::COLUMNS.split(", ").filter(|c| !report_columns.contains(c)).collect();
+        let reporter: Vec<String> = ["email_index", "email_enc", "name_enc", "openpgp_key_enc"]
+            .iter()
+            .map(|c| format!("(SELECT {c} FROM reporters WHERE reporters.id = reports.reporter_id) AS reporter_{c}"))
+            .collect();
         format!(
-            "{}, assessment_enc, severity, similarity_enc, \
+            "{report}, {sla}, assessment_enc, similarity_enc, {reporter}, \
              (SELECT value FROM instance_meta WHERE key = $2) AS generation, \
              (SELECT value FROM instance_meta WHERE key = $3) AS meta \
              FROM reports WHERE reference = $1",
-            SELECT_REPORT.strip_suffix(" FROM reports").expect("SELECT_REPORT reads reports")
+            sla = sla.join(", "),
+            reporter = reporter.join(", "),
         )
     });
     let row = sqlx::query(sql.as_str())
@@ -332,7 +345,9 @@ pub async fn get_for_page(
     let sealed: Option<Vec<u8>> = row.try_get("assessment_enc")?;
     let assessment = (crate::assessments::open_document(tx, &report.reference, sealed)?, row.try_get("severity")?);
     let similarity = similarity_of_row(tx, &row, &report.reference)?;
-    Ok(Some(PageRead { assessment, similarity, meta: row.try_get("meta")?, report }))
+    let reporter = crate::reporters::reporter_in(tx, &row, report.reporter_id, "reporter_")?;
+    let sla = crate::sla::sla_record(&row)?;
+    Ok(Some(PageRead { assessment, similarity, meta: row.try_get("meta")?, reporter, sla, report }))
 }
 
 /// Reads several reports in one statement, content opened (those that exist).

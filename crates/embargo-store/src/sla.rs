@@ -14,14 +14,14 @@ use crate::{StoreError, Tx, ms, ts};
 /// A report's SLA columns (the domain's record: `embargo_domain::sla::SlaRecord`).
 pub use embargo_domain::sla::SlaRecord;
 
-const COLUMNS: &str = "acknowledged_at, assessed_at, fixed_at, disclosed_at, closed_at, last_update_at, \
+pub(crate) const COLUMNS: &str = "acknowledged_at, assessed_at, fixed_at, disclosed_at, closed_at, last_update_at, \
      ack_due_at, analyse_due_at, update_due_at, fix_due_at, needs_info_since, next_sla_at, severity, paused_clocks";
 
 fn opt(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
     row.try_get::<Option<i64>, _>(column)?.map(ts).transpose()
 }
 
-fn sla_record(row: &sqlx::any::AnyRow) -> Result<SlaRecord, StoreError> {
+pub(crate) fn sla_record(row: &sqlx::any::AnyRow) -> Result<SlaRecord, StoreError> {
     Ok(SlaRecord {
         acknowledged_at: opt(row, "acknowledged_at")?,
         assessed_at: opt(row, "assessed_at")?,

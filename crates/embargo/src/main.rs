@@ -17,6 +17,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: a page allocates and frees many small values (rows,
+/// strings, escaped HTML) on two runtime threads and a database thread per connection, and
+/// glibc's arenas cost about a tenth of the server's CPU there; measured side by side, the
+/// report page used 6 % less CPU per request (ADR 38).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic is a bug; say so plainly instead of printing a backtrace at the user.
     std::panic::set_hook(Box::new(|info| {

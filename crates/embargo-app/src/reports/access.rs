@@ -74,25 +74,33 @@ pub(super) fn read_details(detail: &ReportDetail) -> String {
 /// Everything about `report`, read in the caller's snapshot, for an actor whose permission
 /// to read it the caller has checked; the caller records the read.
 pub(super) async fn detail_in(tx: &mut Tx, app: &App, report: ReportRecord) -> Result<ReportDetail, AppError> {
+    let reporter = reporters::get(tx, report.reporter_id).await?;
     let assessment = crate::assessment::get_in(tx, report.id).await?;
+    let sla = embargo_store::sla::get(tx, report.id).await?;
     let calendar = crate::sla::calendar_in(tx, app).await?;
-    detail_with(tx, app, report, assessment, &calendar).await
+    detail_with(tx, app, Known { report, reporter, assessment, sla }, &calendar).await
 }
 
-/// [`detail_in`] with the report's assessment and the business calendar already read in the
-/// caller's snapshot (a page reads them with the report, [`sr::get_for_page`]).
+/// What a page reads of a report with the report itself ([`sr::get_for_page`]).
+pub(super) struct Known {
+    pub(super) report: ReportRecord,
+    pub(super) reporter: ReporterRecord,
+    pub(super) assessment: crate::assessment::Assessment,
+    pub(super) sla: embargo_store::sla::SlaRecord,
+}
+
+/// [`detail_in`] with the report's reporter, assessment and SLA record and the business
+/// calendar already read in the caller's snapshot (a page reads them with the report,
+/// [`sr::get_for_page`]).
 pub(super) async fn detail_with(
     tx: &mut Tx,
     app: &App,
-    report: ReportRecord,
-    assessment: crate::assessment::Assessment,
+    Known { report, reporter, assessment, sla }: Known,
     calendar: &embargo_domain::calendar::BusinessCalendar,
 ) -> Result<ReportDetail, AppError> {
-    let reporter = reporters::get(tx, report.reporter_id).await?;
     let messages = messages::list(tx, report.id).await?;
     let attachments = attachments::list(tx, report.id).await?;
     let transitions = sr::transitions(tx, report.id).await?;
-    let sla = embargo_store::sla::get(tx, report.id).await?;
     let alerts = embargo_store::sla::alerts(tx, report.id).await?;
     let (_, clocks) = crate::sla::compute(app, calendar, &report, &transitions, sla.last_update_at, &sla);
     Ok(ReportDetail {

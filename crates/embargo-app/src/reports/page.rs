@@ -6,7 +6,7 @@ use embargo_domain::{Actor, CloseReason, ReferenceId, ReportState};
 use embargo_store::products::ProductRecord;
 use embargo_store::users::UserRecord;
 
-use super::access::{detail_with, read_details};
+use super::access::{Known, detail_with, read_details};
 use super::inbox::reporter_history_in;
 use super::index::{SIMILAR_ACTION, similar_reads, similar_with};
 use super::lifecycle::{duplicates_visible, split_links_with};
@@ -54,8 +54,9 @@ pub struct ReportPageData {
 /// suggestion's title are recorded together, in one commit, before anything is returned.
 pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<ReportPageData, AppError> {
     let mut tx = app.store.snapshot().await?;
-    // The report with its assessment, signature and the calendar's version: one round trip.
-    let sr::PageRead { report, assessment, similarity, meta: calendar_version } =
+    // The report with its reporter, SLA record, assessment, signature and the calendar's
+    // version: one round trip.
+    let sr::PageRead { report, assessment, similarity, meta: calendar_version, reporter, sla } =
         sr::get_for_page(&mut tx, reference, crate::sla::CALENDAR_VERSION_KEY)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
@@ -84,7 +85,7 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     let abilities = super::abilities_in(&mut tx, actor, &report).await?;
     let assessment = crate::assessment::of_document(assessment.0)?;
     let calendar = crate::sla::calendar_in_at(&mut tx, app, calendar_version).await?;
-    let detail = detail_with(&mut tx, app, report, assessment, &calendar).await?;
+    let detail = detail_with(&mut tx, app, Known { report, reporter, assessment, sla }, &calendar).await?;
     tx.rollback().await?;
     let own = (subject(reference), read_details(&detail));
     let suggestions = similar_reads(&similar);

@@ -147,7 +147,8 @@ async fn inbox_filters_combine_as_each_alone_says() {
 }
 
 /// A page's one read of a report gives what the separate reads give in the same snapshot:
-/// the record, the assessment, the signature with the similarity generation, and the
+/// the record, its reporter, its SLA record, the assessment, the signature with the
+/// similarity generation, and the
 /// `instance_meta` value asked for; the reports linked to it give its duplicates and its
 /// splits.
 #[tokio::test]
@@ -161,6 +162,9 @@ async fn a_page_read_gives_what_each_read_gives() {
         let (split, split_ref) = new_report(&store, 2026, "split", "b", "r@example.org").await;
         let (both, both_ref) = new_report(&store, 2026, "both", "b", "r@example.org").await;
         let mut tx = store.begin().await.unwrap();
+        // The SLA record holds the severity too: it is written first.
+        let deadlines = SlaRecord { ack_due_at: Some(at(60)), fix_due_at: Some(at(90)), ..SlaRecord::default() };
+        sla::set(&mut tx, id, &deadlines).await.unwrap();
         assessments::set(&mut tx, id, &reference, r#"{"severity":"high"}"#, Some("high")).await.unwrap();
         let index = reports::prepare_index(store.keys(), id, &[], Some((&reference, b"signature", &[])));
         reports::write_index(&mut tx, &[index]).await.unwrap();
@@ -184,6 +188,11 @@ async fn a_page_read_gives_what_each_read_gives() {
         assert_eq!(read.similarity.0.as_deref(), Some(&b"signature"[..]));
         assert!(read.similarity.1 > 0, "the generation grew with the index write ({})", db.backend);
         assert_eq!(read.meta.as_deref(), Some("7"));
+        let reporter = embargo_store::reporters::get(&mut tx, record.reporter_id).await.unwrap();
+        assert_eq!(format!("{:?}", read.reporter), format!("{reporter:?}"), "{}", db.backend);
+        assert_eq!(read.reporter.email, "r@example.org");
+        assert_eq!(read.sla, sla::get(&mut tx, id).await.unwrap(), "{}", db.backend);
+        assert_eq!(read.sla.ack_due_at, Some(at(60)), "{}", db.backend);
         // Not indexed, no assessment, no such key.
         let plain_ref = reports::get(&mut tx, plain).await.unwrap().unwrap().reference;
         let other = reports::get_for_page(&mut tx, &plain_ref, "no.such.key").await.unwrap().unwrap();
