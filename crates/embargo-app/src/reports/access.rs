@@ -4,7 +4,7 @@
 use embargo_domain::{Actor, ReferenceId, ReportId};
 use embargo_store::attachments::{self, AttachmentMeta};
 use embargo_store::messages::{self, MessageKind, MessageRecord};
-use embargo_store::reporters::{self, ReporterRecord};
+use embargo_store::reporters::ReporterRecord;
 use embargo_store::reports::{ReportRecord, TransitionRecord};
 
 use super::{audit_read, find, require_on, subject, team_mail_in};
@@ -54,9 +54,9 @@ pub async fn show(
     purpose: ReadPurpose,
 ) -> Result<ReportDetail, AppError> {
     let mut tx = app.store.snapshot().await?;
-    let report = find(&mut tx, reference).await?;
-    require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
-    let detail = detail_in(&mut tx, app, report).await?;
+    let read = read_in_full(&mut tx, reference).await?;
+    require_on(&mut tx, actor, Permission::ReadReport.on(read.report.id), reference).await?;
+    let detail = detail_in(&mut tx, app, read).await?;
     tx.rollback().await?;
     let action = match purpose {
         ReadPurpose::Read => "report.read",
@@ -71,38 +71,26 @@ pub(super) fn read_details(detail: &ReportDetail) -> String {
     format!("messages={}", detail.messages.len())
 }
 
-/// Everything about `report`, read in the caller's snapshot, for an actor whose permission
+/// A report with its reporter, SLA record, assessment, near-duplicate signature and the
+/// calendar's version, in one statement ([`sr::get_for_page`]); "not found" when there is no
+/// such report. The caller checks the actor's permission before using any of it.
+pub(super) async fn read_in_full(tx: &mut Tx, reference: &ReferenceId) -> Result<sr::PageRead, AppError> {
+    sr::get_for_page(tx, reference, crate::sla::CALENDAR_VERSION_KEY)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("report {reference}")))
+}
+
+/// Everything about a report read by [`read_in_full`], in the caller's snapshot, for an actor whose permission
 /// to read it the caller has checked; the caller records the read.
-pub(super) async fn detail_in(tx: &mut Tx, app: &App, report: ReportRecord) -> Result<ReportDetail, AppError> {
-    let reporter = reporters::get(tx, report.reporter_id).await?;
-    let assessment = crate::assessment::get_in(tx, report.id).await?;
-    let sla = embargo_store::sla::get(tx, report.id).await?;
-    let calendar = crate::sla::calendar_in(tx, app).await?;
-    detail_with(tx, app, Known { report, reporter, assessment, sla }, &calendar).await
-}
-
-/// What a page reads of a report with the report itself ([`sr::get_for_page`]).
-pub(super) struct Known {
-    pub(super) report: ReportRecord,
-    pub(super) reporter: ReporterRecord,
-    pub(super) assessment: crate::assessment::Assessment,
-    pub(super) sla: embargo_store::sla::SlaRecord,
-}
-
-/// [`detail_in`] with the report's reporter, assessment and SLA record and the business
-/// calendar already read in the caller's snapshot (a page reads them with the report,
-/// [`sr::get_for_page`]).
-pub(super) async fn detail_with(
-    tx: &mut Tx,
-    app: &App,
-    Known { report, reporter, assessment, sla }: Known,
-    calendar: &embargo_domain::calendar::BusinessCalendar,
-) -> Result<ReportDetail, AppError> {
+pub(super) async fn detail_in(tx: &mut Tx, app: &App, read: sr::PageRead) -> Result<ReportDetail, AppError> {
+    let sr::PageRead { report, reporter, assessment, sla, meta: calendar_version, .. } = read;
+    let assessment = crate::assessment::of_document(assessment.0)?;
+    let calendar = crate::sla::calendar_in_at(tx, app, calendar_version).await?;
     let messages = messages::list(tx, report.id).await?;
     let attachments = attachments::list(tx, report.id).await?;
     let transitions = sr::transitions(tx, report.id).await?;
     let alerts = embargo_store::sla::alerts(tx, report.id).await?;
-    let (_, clocks) = crate::sla::compute(app, calendar, &report, &transitions, sla.last_update_at, &sla);
+    let (_, clocks) = crate::sla::compute(app, &calendar, &report, &transitions, sla.last_update_at, &sla);
     Ok(ReportDetail {
         report,
         reporter,

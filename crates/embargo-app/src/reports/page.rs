@@ -6,7 +6,7 @@ use embargo_domain::{Actor, CloseReason, ReferenceId, ReportState};
 use embargo_store::products::ProductRecord;
 use embargo_store::users::UserRecord;
 
-use super::access::{Known, detail_with, read_details};
+use super::access::{detail_in, read_details, read_in_full};
 use super::inbox::reporter_history_in;
 use super::index::{SIMILAR_ACTION, similar_reads, similar_with};
 use super::lifecycle::{duplicates_visible, split_links_with};
@@ -56,10 +56,9 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
     let mut tx = app.store.snapshot().await?;
     // The report with its reporter, SLA record, assessment, signature and the calendar's
     // version: one round trip.
-    let sr::PageRead { report, assessment, similarity, meta: calendar_version, reporter, sla } =
-        sr::get_for_page(&mut tx, reference, crate::sla::CALENDAR_VERSION_KEY)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("report {reference}")))?;
+    let mut read = read_in_full(&mut tx, reference).await?;
+    let similarity = std::mem::take(&mut read.similarity);
+    let report = &read.report;
     require_on(&mut tx, actor, Permission::ReadReport.on(report.id), reference).await?;
     let (team, people) = crate::accounts::team_and_people_in(&mut tx, actor).await?;
     authz::require(&mut tx, actor, Permission::ReadCatalogue).await?;
@@ -75,17 +74,15 @@ pub async fn page(app: &App, actor: &Actor, reference: &ReferenceId) -> Result<R
         }
         _ => None,
     };
-    let splits = split_links_with(&mut tx, actor, &report, split_into).await?;
-    let history = reporter_history_in(&mut tx, actor, &report).await?;
-    let (similar, _) = similar_with(&mut tx, app, actor, &report, similarity).await?;
+    let splits = split_links_with(&mut tx, actor, report, split_into).await?;
+    let history = reporter_history_in(&mut tx, actor, report).await?;
+    let (similar, _) = similar_with(&mut tx, app, actor, report, similarity).await?;
     let members = match authz::require(&mut tx, actor, Permission::ManageReportAccess.on(report.id)).await {
         Ok(()) => super::report_members_in(&mut tx, actor, report.id).await?,
         Err(_) => Vec::new(),
     };
-    let abilities = super::abilities_in(&mut tx, actor, &report).await?;
-    let assessment = crate::assessment::of_document(assessment.0)?;
-    let calendar = crate::sla::calendar_in_at(&mut tx, app, calendar_version).await?;
-    let detail = detail_with(&mut tx, app, Known { report, reporter, assessment, sla }, &calendar).await?;
+    let abilities = super::abilities_in(&mut tx, actor, report).await?;
+    let detail = detail_in(&mut tx, app, read).await?;
     tx.rollback().await?;
     let own = (subject(reference), read_details(&detail));
     let suggestions = similar_reads(&similar);
